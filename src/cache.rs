@@ -1,0 +1,458 @@
+//! The on-disk cache: where entries live under the storage root, temp files, atomic commits, and
+//! `Fill`, the reader that tees an upstream body into a temp file while hashing it and commits it
+//! only when the body is complete and matches the registry's digest.
+//!
+//! Layout: artifacts at `{ecosystem}/{name}/{version}/{filename}` (a scoped name such as
+//! `@babel/core` nests), metadata at `_metadata/{ecosystem}/{xx}/{sha256 of key}`, temp files in
+//! `.tmp/`. Paths are built only from components that pass `registry::safe_component`.
+//!
+//! Commit order: write → fsync(file) → rename → fsync(dir); the database row comes after, and is
+//! removed before the file on eviction. Start-up empties `.tmp/`.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest as _, Sha256, Sha512};
+
+use crate::error::{Error, Result};
+use crate::flight::Guard;
+use crate::registry::{self, Algo, ArtifactKey, Digest};
+
+pub(crate) struct Store {
+    root: PathBuf,
+    tmp: PathBuf,
+    counter: AtomicU64,
+}
+
+impl Store {
+    /// Opens the storage root, creating it, and removes temp files a previous run left.
+    pub(crate) fn open(root: &Path) -> Result<Store> {
+        let tmp = root.join(".tmp");
+        fs::create_dir_all(&tmp).map_err(|err| Error::io(&tmp, err))?;
+        let store = Store {
+            root: root.to_path_buf(),
+            tmp,
+            counter: AtomicU64::new(0),
+        };
+        let removed = store.clean_tmp();
+        if removed > 0 {
+            log::info!(
+                "removed {removed} unfinished temp file(s) from {}",
+                store.tmp.display()
+            );
+        }
+        store.probe()?;
+        Ok(store)
+    }
+
+    /// Writes, reads back and deletes a small file: proves the storage is usable.
+    pub(crate) fn probe(&self) -> Result<()> {
+        let mut t = self.temp()?;
+        let data = b"proxy-healthcheck";
+        t.file
+            .write_all(data)
+            .map_err(|err| Error::io(&t.path, err))?;
+        let back = fs::read(&t.path).map_err(|err| Error::io(&t.path, err))?;
+        if back != data {
+            return Err(Error::io(
+                &t.path,
+                io::Error::other("read back different bytes"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn clean_tmp(&self) -> usize {
+        let Ok(dir) = fs::read_dir(&self.tmp) else {
+            return 0;
+        };
+        dir.flatten()
+            .filter(|e| fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
+    /// `{ecosystem}/{name...}/{version}/{filename}`, each component checked.
+    pub(crate) fn artifact_path(key: &ArtifactKey) -> Result<String> {
+        let mut parts = vec![key.ecosystem];
+        parts.extend(key.name.split('/'));
+        parts.push(&key.version);
+        parts.push(&key.filename);
+        // The first component is always an ecosystem, so no key can reach `_metadata` or `.tmp`.
+        if let Some(bad) = parts.iter().find(|p| !registry::safe_component(p)) {
+            return Err(Error::BadRequest(format!("unsafe path component {bad:?}")));
+        }
+        Ok(parts.join("/"))
+    }
+
+    pub(crate) fn metadata_path(ecosystem: &str, key: &str) -> String {
+        let h = registry::hex(&Sha256::digest(key.as_bytes()));
+        format!("_metadata/{ecosystem}/{}/{h}", &h[..2])
+    }
+
+    pub(crate) fn abs(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Opens a committed file if it is there with the recorded size.
+    pub(crate) fn open_checked(&self, rel: &str, size: u64) -> Option<File> {
+        let path = self.abs(rel);
+        let file = File::open(&path).ok()?;
+        let meta = file.metadata().ok()?;
+        if meta.is_file() && meta.len() == size {
+            Some(file)
+        } else {
+            log::warn!(
+                "cache file {} is damaged ({} bytes, expected {size}); refetching",
+                path.display(),
+                meta.len()
+            );
+            None
+        }
+    }
+
+    pub(crate) fn temp(&self) -> Result<Temp> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = self
+            .tmp
+            .join(format!("{}-{n}-{nanos}.part", std::process::id()));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|err| Error::io(&path, err))?;
+        Ok(Temp {
+            path,
+            file,
+            keep: false,
+        })
+    }
+
+    /// Makes a finished temp file visible at `rel`, durably.
+    pub(crate) fn commit(&self, mut temp: Temp, rel: &str) -> Result<()> {
+        let dest = self.abs(rel);
+        temp.file
+            .sync_all()
+            .map_err(|err| Error::io(&temp.path, err))?;
+        let dir = dest.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
+        fs::rename(&temp.path, &dest).map_err(|err| Error::io(&dest, err))?;
+        temp.keep = true;
+        // Without syncing the directory the rename itself may not survive a crash.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove(&self, rel: &str) {
+        let path = self.abs(rel);
+        if let Err(err) = fs::remove_file(&path)
+            && err.kind() != io::ErrorKind::NotFound
+        {
+            log::error!("cannot remove {}: {err}", path.display());
+        }
+    }
+}
+
+/// A file in `.tmp/`, deleted on drop unless committed.
+pub(crate) struct Temp {
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
+    keep: bool,
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// What a completed fill left in the cache.
+#[derive(Debug, Clone)]
+pub(crate) struct Committed {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Tees an upstream body into the cache. Reading it yields the upstream bytes; at the end of the
+/// body it checks the length and digest and commits the file, and only then reports end of
+/// stream. A short body, a read error or a digest mismatch is an error from `read`, and the temp
+/// file is removed. If writing the temp file fails (disk full), caching is abandoned but the
+/// bytes still flow to the client.
+pub(crate) struct Fill<'s> {
+    store: &'s Store,
+    upstream: Box<dyn Read + Send>,
+    url: String,
+    rel: String,
+    temp: Option<Temp>,
+    sha256: Sha256,
+    sha512: Option<Sha512>,
+    expected: Option<Digest>,
+    declared: Option<u64>,
+    got: u64,
+    guard: Option<Guard>,
+    committed: Option<Committed>,
+    failed: bool,
+}
+
+impl<'s> Fill<'s> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: &'s Store,
+        upstream: Box<dyn Read + Send>,
+        url: &str,
+        rel: String,
+        expected: Option<Digest>,
+        declared: Option<u64>,
+        guard: Option<Guard>,
+    ) -> Result<Fill<'s>> {
+        let temp = store.temp()?;
+        let sha512 = matches!(
+            expected,
+            Some(Digest {
+                algo: Algo::Sha512,
+                ..
+            })
+        )
+        .then(Sha512::new);
+        Ok(Fill {
+            store,
+            upstream,
+            url: url.to_string(),
+            rel,
+            temp: Some(temp),
+            sha256: Sha256::new(),
+            sha512,
+            expected,
+            declared,
+            got: 0,
+            guard,
+            committed: None,
+            failed: false,
+        })
+    }
+
+    pub(crate) fn committed(&self) -> Option<&Committed> {
+        self.committed.as_ref()
+    }
+
+    pub(crate) fn bytes(&self) -> u64 {
+        self.got
+    }
+
+    fn fail(&mut self, err: Error) -> io::Error {
+        self.failed = true;
+        self.temp = None;
+        self.guard = None;
+        log::warn!("not caching {}: {err}", self.url);
+        io::Error::other(err.to_string())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if let Some(want) = self.declared
+            && want != self.got
+        {
+            let msg = format!("body ended after {} of {want} bytes", self.got);
+            return Err(self.fail(Error::UpstreamIo {
+                url: self.url.clone(),
+                msg,
+                timeout: false,
+            }));
+        }
+        let sha256 = registry::hex(&self.sha256.clone().finalize());
+        if let Some(want) = &self.expected {
+            let actual = match want.algo {
+                Algo::Sha256 => sha256.clone(),
+                Algo::Sha512 => registry::hex(&self.sha512.clone().unwrap_or_default().finalize()),
+            };
+            if actual != want.hex {
+                let err = Error::Integrity {
+                    what: self.url.clone(),
+                    expected: want.to_string(),
+                    actual: format!("{}:{actual}", want.algo.as_str()),
+                };
+                return Err(self.fail(err));
+            }
+        }
+        if let Some(temp) = self.temp.take() {
+            match self.store.commit(temp, &self.rel) {
+                Ok(()) => {
+                    self.committed = Some(Committed {
+                        sha256,
+                        size: self.got,
+                    })
+                }
+                Err(err) => log::error!("cannot commit {}: {err}", self.rel),
+            }
+        }
+        if let Some(g) = self.guard.take() {
+            match self.committed {
+                Some(_) => g.finish(),
+                None => g.fail(502),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for Fill<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other("upstream body failed"));
+        }
+        if self.committed.is_some() || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = match self.upstream.read(buf) {
+            Ok(n) => n,
+            Err(err) => {
+                let timeout = matches!(err.kind(), io::ErrorKind::TimedOut)
+                    || err.to_string().contains("timeout");
+                let msg = format!("body broke off after {} bytes: {err}", self.got);
+                return Err(self.fail(Error::UpstreamIo {
+                    url: self.url.clone(),
+                    msg,
+                    timeout,
+                }));
+            }
+        };
+        if n == 0 {
+            self.finish()?;
+            return Ok(0);
+        }
+        let chunk = &buf[..n];
+        self.got += n as u64;
+        if self.declared.is_some_and(|d| self.got > d) {
+            let msg = "body longer than its Content-Length".to_string();
+            return Err(self.fail(Error::UpstreamIo {
+                url: self.url.clone(),
+                msg,
+                timeout: false,
+            }));
+        }
+        self.sha256.update(chunk);
+        if let Some(h) = &mut self.sha512 {
+            h.update(chunk);
+        }
+        if let Some(t) = &mut self.temp
+            && let Err(err) = t.file.write_all(chunk)
+        {
+            log::error!(
+                "cannot write {}: {err}; serving {} without caching it",
+                t.path.display(),
+                self.url
+            );
+            self.temp = None;
+        }
+        if let Some(g) = &self.guard {
+            g.progress(self.got);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(name: &str) -> (Store, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("proxy-cache-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        (Store::open(&dir).unwrap(), dir)
+    }
+
+    fn key(name: &str, version: &str, filename: &str) -> ArtifactKey {
+        ArtifactKey {
+            ecosystem: "npm",
+            name: name.into(),
+            version: version.into(),
+            filename: filename.into(),
+        }
+    }
+
+    #[test]
+    fn paths_are_built_from_safe_components_only() {
+        assert_eq!(
+            Store::artifact_path(&key("@babel/core", "7.23.0", "core-7.23.0.tgz")).unwrap(),
+            "npm/@babel/core/7.23.0/core-7.23.0.tgz"
+        );
+        for (n, v, f) in [
+            ("..", "1", "a"),
+            ("a", "..", "a"),
+            ("a/../b", "1", "a"),
+            ("a", "1", "x\\y"),
+            ("a", "1", ""),
+        ] {
+            assert!(Store::artifact_path(&key(n, v, f)).is_err(), "{n} {v} {f}");
+        }
+    }
+
+    fn drain(fill: &mut Fill<'_>) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        fill.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn fill_commits_only_complete_verified_bodies() {
+        let (s, dir) = store("fill");
+        let body = b"hello world".to_vec();
+        let good = Digest {
+            algo: Algo::Sha256,
+            hex: registry::hex(&Sha256::digest(&body)),
+        };
+        let up = |b: &[u8]| -> Box<dyn Read + Send> { Box::new(io::Cursor::new(b.to_vec())) };
+
+        let mut f = Fill::new(
+            &s,
+            up(&body),
+            "u",
+            "npm/a/1/a.tgz".into(),
+            Some(good.clone()),
+            Some(11),
+            None,
+        )
+        .unwrap();
+        assert_eq!(drain(&mut f).unwrap(), body);
+        assert_eq!(f.committed().unwrap().size, 11);
+        assert_eq!(fs::read(dir.join("npm/a/1/a.tgz")).unwrap(), body);
+
+        // Short body, wrong digest: an error, and nothing left behind.
+        for (bytes, digest, declared) in [
+            (&b"hello"[..], None, Some(11)),
+            (
+                &b"hello world"[..],
+                Some(Digest {
+                    algo: Algo::Sha256,
+                    hex: "00".repeat(32),
+                }),
+                Some(11),
+            ),
+        ] {
+            let mut f = Fill::new(
+                &s,
+                up(bytes),
+                "u",
+                "npm/b/1/b.tgz".into(),
+                digest,
+                declared,
+                None,
+            )
+            .unwrap();
+            assert!(drain(&mut f).is_err());
+            assert!(f.committed().is_none());
+            drop(f);
+            assert!(!dir.join("npm/b/1/b.tgz").exists());
+        }
+        assert_eq!(fs::read_dir(dir.join(".tmp")).unwrap().count(), 0);
+        let _ = fs::remove_dir_all(dir);
+    }
+}

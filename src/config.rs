@@ -1,0 +1,639 @@
+//! Configuration: defaults, the YAML or JSON file, `PROXY_*` environment variables and flags,
+//! merged in that order (later wins), validated into one typed `Config`. This is the only module
+//! that reads environment variables.
+//!
+//! Every source is flattened into `(key, value)` pairs with dotted keys (`storage.path`) and parsed
+//! by one function, so a bad value gets the same error wherever it came from: the source, the key,
+//! the value and what is expected.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::registry;
+
+/// One documented setting: its key, what it takes, and its default (for `--help` and README).
+pub struct Key {
+    pub name: &'static str,
+    pub takes: &'static str,
+    pub default: &'static str,
+}
+
+/// Every key a file, environment variable or flag may set, besides `upstream.<registry>`.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "listen",
+        takes: "[host]:port",
+        default: ":8080",
+    },
+    Key {
+        name: "base_url",
+        takes: "public URL of this proxy",
+        default: "http://localhost:8080",
+    },
+    Key {
+        name: "workers",
+        takes: "number of request workers",
+        default: "8 per core, at least 16",
+    },
+    Key {
+        name: "offline",
+        takes: "true|false: never contact an upstream",
+        default: "false",
+    },
+    Key {
+        name: "storage.path",
+        takes: "directory",
+        default: "./cache/artifacts",
+    },
+    Key {
+        name: "storage.max_size",
+        takes: "size such as 10GB; 0 = no limit",
+        default: "0",
+    },
+    Key {
+        name: "database.path",
+        takes: "SQLite file",
+        default: "./cache/proxy.db",
+    },
+    Key {
+        name: "log.level",
+        takes: "error|warn|info|debug|trace",
+        default: "info",
+    },
+    Key {
+        name: "log.format",
+        takes: "text|json",
+        default: "text",
+    },
+    Key {
+        name: "metadata_ttl",
+        takes: "duration such as 5m; 0 = always revalidate",
+        default: "5m",
+    },
+    Key {
+        name: "metadata_max_stale",
+        takes: "how long stale metadata may be served when the upstream fails",
+        default: "30d",
+    },
+    Key {
+        name: "metadata_max_size",
+        takes: "size cap of one metadata document",
+        default: "512MB",
+    },
+    Key {
+        name: "http.connect_timeout",
+        takes: "duration",
+        default: "10s",
+    },
+    Key {
+        name: "http.read_timeout",
+        takes: "duration without upstream progress",
+        default: "30s",
+    },
+    Key {
+        name: "http.ca_file",
+        takes: "extra PEM CA bundle for upstream TLS",
+        default: "none",
+    },
+    Key {
+        name: "http.keepalive_timeout",
+        takes: "idle time before a client connection is closed",
+        default: "10s",
+    },
+    Key {
+        name: "shutdown_timeout",
+        takes: "grace period for in-flight requests",
+        default: "10s",
+    },
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: String,
+    pub base_url: String,
+    pub workers: usize,
+    pub offline: bool,
+    pub storage_path: PathBuf,
+    pub max_size: u64,
+    pub database_path: PathBuf,
+    pub log_level: log::LevelFilter,
+    pub log_format: LogFormat,
+    pub metadata_ttl: Duration,
+    pub metadata_max_stale: Duration,
+    pub metadata_max_size: u64,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+    /// CA bundle named by `SSL_CERT_FILE`, read here because this module owns the environment.
+    pub ssl_cert_file: Option<PathBuf>,
+    /// Upstream base URL per registry key, without a trailing slash.
+    pub upstream: BTreeMap<String, String>,
+    /// Where each explicitly set key came from, to name it in later errors.
+    pub origins: BTreeMap<String, String>,
+    /// Things worth a warning once logging is up.
+    pub warnings: Vec<String>,
+    /// Tests only: a request for exactly this URL panics, to prove a panic costs one request.
+    #[doc(hidden)]
+    pub test_panic_path: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Config {
+            listen: "0.0.0.0:8080".into(),
+            base_url: "http://localhost:8080".into(),
+            workers: (cores * 8).max(16),
+            offline: false,
+            storage_path: "./cache/artifacts".into(),
+            max_size: 0,
+            database_path: "./cache/proxy.db".into(),
+            log_level: log::LevelFilter::Info,
+            log_format: LogFormat::Text,
+            metadata_ttl: Duration::from_secs(300),
+            metadata_max_stale: Duration::from_secs(30 * 86400),
+            metadata_max_size: 512 << 20,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
+            ca_file: None,
+            ssl_cert_file: None,
+            upstream: registry::default_upstreams(),
+            origins: BTreeMap::new(),
+            warnings: Vec::new(),
+            test_panic_path: None,
+        }
+    }
+}
+
+/// A value set on the command line: `(key, value, how it was spelled)`.
+pub type FlagValue = (String, String, String);
+
+impl Config {
+    /// Builds the configuration from the process environment, the file it or a flag names, and
+    /// the flags.
+    #[allow(clippy::disallowed_methods)]
+    pub fn load(config_flag: Option<&str>, flags: &[FlagValue]) -> Result<Config> {
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("PROXY_") || k == "SSL_CERT_FILE")
+            .collect();
+        Config::from_sources(config_flag, &env, flags)
+    }
+
+    /// The pure part of `load`, for tests: `env` is a list of environment variables.
+    pub fn from_sources(
+        config_flag: Option<&str>,
+        env: &[(String, String)],
+        flags: &[FlagValue],
+    ) -> Result<Config> {
+        let mut config = Config::default();
+        let env_config = env
+            .iter()
+            .find(|(k, _)| k == "PROXY_CONFIG")
+            .map(|(_, v)| v.as_str());
+        if let Some(path) = config_flag.or(env_config) {
+            for (key, value) in read_file(Path::new(path))? {
+                config.set(&key, &value, &format!("config file {path}"))?;
+            }
+        }
+        for (name, value) in env {
+            if name == "SSL_CERT_FILE" {
+                if !value.is_empty() {
+                    config.ssl_cert_file = Some(value.into());
+                }
+                continue;
+            }
+            if name == "PROXY_CONFIG" {
+                continue;
+            }
+            match env_key(name) {
+                Some(key) => config.set(&key, value, &format!("environment variable {name}"))?,
+                None => config.warnings.push(format!(
+                    "ignoring environment variable {name}: it names no setting"
+                )),
+            }
+        }
+        for (key, value, spelled) in flags {
+            config.set(key, value, &format!("flag {spelled}"))?;
+        }
+        Ok(config)
+    }
+
+    /// Parses and stores one setting.
+    pub fn set(&mut self, key: &str, value: &str, origin: &str) -> Result<()> {
+        let bad = |expected: &str| Error::config(origin, key, value, expected);
+        let value = value.trim();
+        match key {
+            "listen" => self.listen = parse_listen(value).ok_or_else(|| bad("[host]:port"))?,
+            "base_url" => {
+                self.base_url = parse_url(value)
+                    .ok_or_else(|| bad("an http:// or https:// URL without query"))?
+            }
+            "workers" => {
+                self.workers = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=4096).contains(n))
+                    .ok_or_else(|| bad("a number from 1 to 4096"))?
+            }
+            "offline" => self.offline = parse_bool(value).ok_or_else(|| bad("true or false"))?,
+            "storage.path" => self.storage_path = parse_path(value).ok_or_else(|| bad("a path"))?,
+            "storage.max_size" => {
+                self.max_size = parse_size(value).ok_or_else(|| bad("a size such as 10GB"))?
+            }
+            "database.path" => {
+                self.database_path = parse_path(value).ok_or_else(|| bad("a path"))?
+            }
+            "log.level" => {
+                self.log_level = match value.to_ascii_lowercase().as_str() {
+                    "error" => log::LevelFilter::Error,
+                    "warn" | "warning" => log::LevelFilter::Warn,
+                    "info" => log::LevelFilter::Info,
+                    "debug" => log::LevelFilter::Debug,
+                    "trace" => log::LevelFilter::Trace,
+                    _ => return Err(bad("one of error, warn, info, debug, trace")),
+                }
+            }
+            "log.format" => {
+                self.log_format = match value.to_ascii_lowercase().as_str() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err(bad("text or json")),
+                }
+            }
+            "metadata_ttl" => self.metadata_ttl = duration(value).ok_or_else(|| bad(DURATION))?,
+            "metadata_max_stale" => {
+                self.metadata_max_stale = duration(value).ok_or_else(|| bad(DURATION))?
+            }
+            "metadata_max_size" => {
+                self.metadata_max_size = parse_size(value)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad("a size above zero such as 512MB"))?
+            }
+            "http.connect_timeout" => {
+                self.connect_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
+            }
+            "http.read_timeout" => {
+                self.read_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
+            }
+            "http.keepalive_timeout" => {
+                self.keepalive_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
+            }
+            "shutdown_timeout" => {
+                self.shutdown_timeout = duration(value).ok_or_else(|| bad(DURATION))?
+            }
+            "http.ca_file" => self.ca_file = Some(parse_path(value).ok_or_else(|| bad("a path"))?),
+            _ => match key.strip_prefix("upstream.") {
+                Some(name) if self.upstream.contains_key(name) => {
+                    let url = parse_url(value)
+                        .ok_or_else(|| bad("an http:// or https:// URL without query"))?;
+                    self.upstream.insert(name.to_string(), url);
+                }
+                Some(_) => {
+                    let known: Vec<&str> = self.upstream.keys().map(String::as_str).collect();
+                    return Err(Error::config(
+                        origin,
+                        key,
+                        value,
+                        format!("a known upstream key: upstream.{{{}}}", known.join(",")),
+                    ));
+                }
+                None => {
+                    let known: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+                    return Err(Error::Config {
+                        origin: origin.to_string(),
+                        key: key.to_string(),
+                        value: value.to_string(),
+                        expected: format!(
+                            "no such setting; known keys: {}, upstream.<registry>",
+                            known.join(", ")
+                        ),
+                    });
+                }
+            },
+        }
+        self.origins.insert(key.to_string(), origin.to_string());
+        Ok(())
+    }
+
+    /// Where a key's value came from, for errors found after parsing (e.g. an unwritable path).
+    pub fn origin(&self, key: &str) -> String {
+        self.origins
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// The upstream base URL of a registry key.
+    pub fn upstream(&self, key: &str) -> &str {
+        self.upstream.get(key).map(String::as_str).unwrap_or("")
+    }
+}
+
+const DURATION: &str = "a duration such as 30s, 5m, 1h or 7d";
+const TIMEOUT: &str = "a duration above zero such as 30s";
+
+/// Reads a YAML or JSON file into flat `(dotted.key, value)` pairs.
+fn read_file(path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).map_err(|err| Error::io(path, err))?;
+    let origin = format!("config file {}", path.display());
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let value: serde_json::Value = if is_json {
+        serde_json::from_str(&text).map_err(|err| Error::Config {
+            origin: origin.clone(),
+            key: "(file)".into(),
+            value: format!("line {} column {}", err.line(), err.column()),
+            expected: format!("valid JSON ({err})"),
+        })?
+    } else {
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|err| {
+            let at = err
+                .location()
+                .map(|l| format!("line {} column {}", l.line(), l.column()));
+            Error::Config {
+                origin: origin.clone(),
+                key: "(file)".into(),
+                value: at.unwrap_or_default(),
+                expected: format!("valid YAML ({err})"),
+            }
+        })?;
+        if yaml.is_null() {
+            return Ok(Vec::new());
+        }
+        serde_json::to_value(yaml).map_err(|err| Error::Config {
+            origin: origin.clone(),
+            key: "(file)".into(),
+            value: String::new(),
+            expected: format!("a mapping of settings ({err})"),
+        })?
+    };
+    let mut out = Vec::new();
+    flatten(&origin, "", &value, &mut out)?;
+    Ok(out)
+}
+
+fn flatten(
+    origin: &str,
+    prefix: &str,
+    value: &serde_json::Value,
+    out: &mut Vec<(String, String)>,
+) -> Result<()> {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(origin, &key, v, out)?;
+            }
+        }
+        _ if prefix.is_empty() => {
+            return Err(Error::config(
+                origin,
+                "(file)",
+                value.to_string(),
+                "a mapping of settings",
+            ));
+        }
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        Value::Bool(b) => out.push((prefix.to_string(), b.to_string())),
+        Value::Number(n) => out.push((prefix.to_string(), n.to_string())),
+        Value::Null => {}
+        Value::Array(_) => {
+            return Err(Error::config(
+                origin,
+                prefix,
+                value.to_string(),
+                "a single value",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `PROXY_STORAGE_MAX_SIZE` → `storage.max_size`, by matching against the known keys.
+fn env_key(name: &str) -> Option<String> {
+    let rest = name.strip_prefix("PROXY_")?.to_ascii_lowercase();
+    let upper = |k: &str| k.replace('.', "_");
+    if let Some(k) = KEYS.iter().find(|k| upper(k.name) == rest) {
+        return Some(k.name.to_string());
+    }
+    // The specification's spelling for the two paths.
+    match rest.as_str() {
+        "storage_path" => return Some("storage.path".into()),
+        "database_path" => return Some("database.path".into()),
+        _ => {}
+    }
+    rest.strip_prefix("upstream_")
+        .map(|r| format!("upstream.{r}"))
+}
+
+/// `:8080` → `0.0.0.0:8080`; `host:port` and `[v6]:port` are kept.
+pub fn parse_listen(value: &str) -> Option<String> {
+    let (host, port) = value.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    if host.contains(char::is_whitespace) || host.contains('/') {
+        return None;
+    }
+    Some(format!("{host}:{port}"))
+}
+
+/// Accepts `http(s)://host[:port][/path]`, returns it without a trailing slash.
+pub fn parse_url(value: &str) -> Option<String> {
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))?;
+    let host = rest.split('/').next()?;
+    let valid_host = !host.is_empty()
+        && !host.starts_with(':')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:[]@".contains(c));
+    let port_ok = match host.rsplit_once(':') {
+        Some((_, p)) if !host.ends_with(']') => p.parse::<u16>().is_ok(),
+        _ => true,
+    };
+    if !valid_host || !port_ok || value.contains(['?', '#', ' ', '\\']) {
+        return None;
+    }
+    Some(value.trim_end_matches('/').to_string())
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_path(value: &str) -> Option<PathBuf> {
+    (!value.is_empty() && !value.contains('\0')).then(|| PathBuf::from(value))
+}
+
+/// `10GB`, `500mb`, `1.5G`, `1024` (bytes); binary multiples.
+pub fn parse_size(value: &str) -> Option<u64> {
+    let v = value.trim().to_ascii_uppercase();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return None,
+    };
+    let bytes = num * mult as f64;
+    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// `30s`, `5m`, `1h`, `7d`, `250ms`, `0`.
+pub fn duration(value: &str) -> Option<Duration> {
+    let v = value.trim().to_ascii_lowercase();
+    if v == "0" {
+        return Some(Duration::ZERO);
+    }
+    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = v.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => num / 1000.0,
+        "s" => num,
+        "m" => num * 60.0,
+        "h" => num * 3600.0,
+        "d" => num * 86400.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs >= 0.0 && secs < 1e12).then(|| Duration::from_secs_f64(secs))
+}
+
+fn timeout(value: &str) -> Option<Duration> {
+    duration(value).filter(|d| !d.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10GB"), Some(10 << 30));
+        assert_eq!(parse_size("500mb"), Some(500 << 20));
+        assert_eq!(parse_size("1.5K"), Some(1536));
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("10XB"), None);
+        assert_eq!(parse_size("-1GB"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(duration("7d"), Some(Duration::from_secs(7 * 86400)));
+        assert_eq!(duration("0"), Some(Duration::ZERO));
+        assert_eq!(duration("5"), None);
+        assert_eq!(duration("5y"), None);
+    }
+
+    #[test]
+    fn listen_and_urls() {
+        assert_eq!(parse_listen(":3000").as_deref(), Some("0.0.0.0:3000"));
+        assert_eq!(parse_listen("127.0.0.1:0").as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(parse_listen("[::1]:80").as_deref(), Some("[::1]:80"));
+        assert_eq!(parse_listen("8080"), None);
+        assert_eq!(parse_listen(":99999"), None);
+        assert_eq!(
+            parse_url("https://x.example/").as_deref(),
+            Some("https://x.example")
+        );
+        assert_eq!(
+            parse_url("http://h:8080/p/").as_deref(),
+            Some("http://h:8080/p")
+        );
+        assert_eq!(parse_url("ftp://x"), None);
+        assert_eq!(parse_url("http://"), None);
+        assert_eq!(parse_url("http://h:port"), None);
+        assert_eq!(parse_url("http://h/?q"), None);
+    }
+
+    #[test]
+    fn precedence_flags_over_env_over_defaults() {
+        let e = env(&[("PROXY_LISTEN", ":3000"), ("PROXY_LOG_LEVEL", "debug")]);
+        let flags = vec![("listen".into(), ":4000".into(), "-listen".into())];
+        let c = Config::from_sources(None, &e, &flags).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:4000");
+        assert_eq!(c.log_level, log::LevelFilter::Debug);
+        assert_eq!(c.origin("listen"), "flag -listen");
+    }
+
+    #[test]
+    fn env_names() {
+        assert_eq!(
+            env_key("PROXY_STORAGE_MAX_SIZE").as_deref(),
+            Some("storage.max_size")
+        );
+        assert_eq!(env_key("PROXY_BASE_URL").as_deref(), Some("base_url"));
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_NPM").as_deref(),
+            Some("upstream.npm")
+        );
+        assert_eq!(
+            env_key("PROXY_HTTP_CA_FILE").as_deref(),
+            Some("http.ca_file")
+        );
+        assert_eq!(env_key("PROXY_NOPE"), None);
+    }
+
+    #[test]
+    fn errors_name_origin_key_and_value() {
+        let e = env(&[("PROXY_STORAGE_MAX_SIZE", "10XB")]);
+        let err = Config::from_sources(None, &e, &[]).unwrap_err().to_string();
+        assert!(err.contains("PROXY_STORAGE_MAX_SIZE"), "{err}");
+        assert!(
+            err.contains("storage.max_size") && err.contains("10XB"),
+            "{err}"
+        );
+        let mut c = Config::default();
+        let err = c
+            .set("nope", "1", "config file x.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no such setting"), "{err}");
+        let err = c
+            .set("upstream.zzz", "http://x", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("upstream.{"), "{err}");
+    }
+}

@@ -1,0 +1,579 @@
+//! SQLite: the index of what the cache holds. All SQL lives here as typed functions. Each worker
+//! opens its own connection (WAL mode lets readers run beside the one writer); nothing here is
+//! shared between threads.
+//!
+//! Rows are written only after their file is committed (renamed into place and synced), and
+//! deleted before their file is unlinked, so a crash at any point leaves no row without a file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+use crate::registry::{Algo, ArtifactKey, Digest, Link};
+
+pub(crate) struct Db {
+    conn: Connection,
+}
+
+/// Append-only: never edit an entry, add a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE artifacts (
+    id INTEGER PRIMARY KEY,
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    upstream_url TEXT NOT NULL,
+    storage_path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    last_accessed_at INTEGER NOT NULL,
+    hit_count INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (ecosystem, name, version, filename)
+);
+CREATE INDEX artifacts_lru ON artifacts (last_accessed_at);
+CREATE TABLE metadata (
+    ecosystem TEXT NOT NULL,
+    key TEXT NOT NULL,
+    storage_path TEXT NOT NULL,
+    upstream_url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    content_type TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    PRIMARY KEY (ecosystem, key)
+);
+CREATE TABLE links (
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    url TEXT NOT NULL,
+    algo TEXT,
+    digest TEXT,
+    PRIMARY KEY (ecosystem, name, filename)
+);
+"#];
+
+#[derive(Debug, Clone)]
+pub(crate) struct ArtifactRow {
+    pub id: i64,
+    pub storage_path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: String,
+    pub fetched_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MetadataRow {
+    pub storage_path: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub content_type: String,
+    pub sha256: String,
+    pub size: u64,
+    pub fetched_at: i64,
+}
+
+/// What `record_artifact` stores.
+pub(crate) struct NewArtifact<'a> {
+    pub key: &'a ArtifactKey,
+    pub upstream_url: &'a str,
+    pub storage_path: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    pub content_type: &'a str,
+}
+
+pub(crate) struct NewMetadata<'a> {
+    pub ecosystem: &'a str,
+    pub key: &'a str,
+    pub storage_path: &'a str,
+    pub upstream_url: &'a str,
+    pub etag: Option<&'a str>,
+    pub last_modified: Option<&'a str>,
+    pub content_type: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub(crate) struct Stats {
+    pub packages: u64,
+    pub versions: u64,
+    pub artifacts: u64,
+    pub total_size: u64,
+    pub total_hits: u64,
+    pub by_ecosystem: Vec<(String, u64)>,
+    pub popular: Vec<Popular>,
+    pub recent: Vec<Recent>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Popular {
+    pub ecosystem: String,
+    pub name: String,
+    pub hits: u64,
+    pub size: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Recent {
+    pub ecosystem: String,
+    pub name: String,
+    pub version: String,
+    pub fetched_at: i64,
+    pub size: u64,
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the database.
+    pub(crate) fn open(path: &Path) -> Result<Db> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|err| Error::io(parent, err))?;
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let db = Db { conn };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Opens an existing database without creating or migrating it (for `stats`).
+    pub(crate) fn open_existing(path: &Path) -> Result<Db> {
+        if !path.exists() {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no database here; start the proxy once or pass -database",
+                ),
+            ));
+        }
+        Db::open(path)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn memory() -> Db {
+        let db = Db {
+            conn: Connection::open_in_memory().expect("in-memory database"),
+        };
+        db.migrate().expect("migrations apply");
+        db
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let version: usize = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// A cheap query that proves the database answers.
+    pub(crate) fn ping(&self) -> Result<()> {
+        self.conn
+            .query_row("SELECT count(*) FROM metadata LIMIT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    pub(crate) fn artifact(&self, key: &ArtifactKey) -> Result<Option<ArtifactRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, storage_path, sha256, size, content_type, fetched_at FROM artifacts
+             WHERE ecosystem = ?1 AND name = ?2 AND version = ?3 AND filename = ?4",
+        )?;
+        let row = stmt
+            .query_row(
+                params![key.ecosystem, key.name, key.version, key.filename],
+                |r| {
+                    Ok(ArtifactRow {
+                        id: r.get(0)?,
+                        storage_path: r.get(1)?,
+                        sha256: r.get(2)?,
+                        size: r.get::<_, i64>(3)? as u64,
+                        content_type: r.get(4)?,
+                        fetched_at: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    pub(crate) fn record_artifact(&self, a: &NewArtifact<'_>) -> Result<()> {
+        let now = now();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
+                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                 ON CONFLICT (ecosystem, name, version, filename) DO UPDATE SET
+                    upstream_url = excluded.upstream_url, storage_path = excluded.storage_path,
+                    sha256 = excluded.sha256, size = excluded.size,
+                    content_type = excluded.content_type, fetched_at = excluded.fetched_at,
+                    last_accessed_at = excluded.last_accessed_at",
+            )?
+            .execute(params![
+                a.key.ecosystem,
+                a.key.name,
+                a.key.version,
+                a.key.filename,
+                a.upstream_url,
+                a.storage_path,
+                a.sha256,
+                a.size as i64,
+                a.content_type,
+                now
+            ])?;
+        Ok(())
+    }
+
+    /// Applies batched hits: `(id, hits, last access)`.
+    pub(crate) fn touch(&self, hits: &[(i64, u64, i64)]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE artifacts SET hit_count = hit_count + ?2,
+                    last_accessed_at = max(last_accessed_at, ?3) WHERE id = ?1",
+            )?;
+            for (id, n, at) in hits {
+                stmt.execute(params![id, *n as i64, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn delete_artifact(&self, id: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM artifacts WHERE id = ?1")?
+            .execute([id])?;
+        Ok(())
+    }
+
+    /// The least recently used artifacts, oldest first.
+    pub(crate) fn lru(&self, limit: usize) -> Result<Vec<(i64, String, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, storage_path, size FROM artifacts ORDER BY last_accessed_at, id LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub(crate) fn total_size(&self) -> Result<u64> {
+        let n: i64 =
+            self.conn
+                .query_row("SELECT coalesce(sum(size), 0) FROM artifacts", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(n as u64)
+    }
+
+    /// Every artifact's id and path, for the start-up check that files still exist.
+    pub(crate) fn artifact_paths(&self) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, storage_path FROM artifacts")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT storage_path, etag, last_modified, content_type, sha256, size, fetched_at
+             FROM metadata WHERE ecosystem = ?1 AND key = ?2",
+        )?;
+        let row = stmt
+            .query_row(params![ecosystem, key], |r| {
+                Ok(MetadataRow {
+                    storage_path: r.get(0)?,
+                    etag: r.get(1)?,
+                    last_modified: r.get(2)?,
+                    content_type: r.get(3)?,
+                    sha256: r.get(4)?,
+                    size: r.get::<_, i64>(5)? as u64,
+                    fetched_at: r.get(6)?,
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Stores a fetched metadata document and the links it names, in one transaction.
+    pub(crate) fn record_metadata(&self, m: &NewMetadata<'_>, links: &[Link]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.prepare_cached(
+            "INSERT INTO metadata (ecosystem, key, storage_path, upstream_url, etag,
+                last_modified, content_type, sha256, size, fetched_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (ecosystem, key) DO UPDATE SET
+                storage_path = excluded.storage_path, upstream_url = excluded.upstream_url,
+                etag = excluded.etag, last_modified = excluded.last_modified,
+                content_type = excluded.content_type, sha256 = excluded.sha256,
+                size = excluded.size, fetched_at = excluded.fetched_at",
+        )?
+        .execute(params![
+            m.ecosystem,
+            m.key,
+            m.storage_path,
+            m.upstream_url,
+            m.etag,
+            m.last_modified,
+            m.content_type,
+            m.sha256,
+            m.size as i64,
+            now()
+        ])?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO links (ecosystem, name, filename, url, algo, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (ecosystem, name, filename) DO UPDATE SET url = excluded.url,
+                    algo = coalesce(excluded.algo, algo), digest = coalesce(excluded.digest, digest)",
+            )?;
+            for l in links {
+                let algo = l.digest.as_ref().map(|d| d.algo.as_str());
+                let digest = l.digest.as_ref().map(|d| d.hex.as_str());
+                stmt.execute(params![
+                    m.ecosystem,
+                    l.name,
+                    l.filename,
+                    l.url,
+                    algo,
+                    digest
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a cached document as just revalidated.
+    pub(crate) fn refresh_metadata(&self, ecosystem: &str, key: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE metadata SET fetched_at = ?3 WHERE ecosystem = ?1 AND key = ?2",
+            )?
+            .execute(params![ecosystem, key, now()])?;
+        Ok(())
+    }
+
+    pub(crate) fn delete_metadata(&self, ecosystem: &str, key: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM metadata WHERE ecosystem = ?1 AND key = ?2")?
+            .execute(params![ecosystem, key])?;
+        Ok(())
+    }
+
+    /// The URL and digest a metadata document gave for an artifact.
+    pub(crate) fn link(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        filename: &str,
+    ) -> Result<Option<(String, Option<Digest>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT url, algo, digest FROM links
+             WHERE ecosystem = ?1 AND name = ?2 AND filename = ?3",
+        )?;
+        let row = stmt
+            .query_row(params![ecosystem, name, filename], |r| {
+                let url: String = r.get(0)?;
+                let algo: Option<String> = r.get(1)?;
+                let hex: Option<String> = r.get(2)?;
+                let digest = match (algo.as_deref().and_then(Algo::parse), hex) {
+                    (Some(algo), Some(hex)) => Some(Digest { algo, hex }),
+                    _ => None,
+                };
+                Ok((url, digest))
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    pub(crate) fn stats(&self, popular: usize, recent: usize) -> Result<Stats> {
+        let c = &self.conn;
+        let (artifacts, total_size, total_hits): (i64, i64, i64) = c.query_row(
+            "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(hit_count), 0) FROM artifacts",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let packages: i64 = c.query_row(
+            "SELECT count(*) FROM (SELECT DISTINCT ecosystem, name FROM artifacts)",
+            [],
+            |r| r.get(0),
+        )?;
+        let versions: i64 = c.query_row(
+            "SELECT count(*) FROM (SELECT DISTINCT ecosystem, name, version FROM artifacts)",
+            [],
+            |r| r.get(0),
+        )?;
+        let by_ecosystem = c
+            .prepare(
+                "SELECT ecosystem, count(DISTINCT name) FROM artifacts
+                 GROUP BY ecosystem ORDER BY 2 DESC, 1",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let popular = c
+            .prepare(
+                "SELECT ecosystem, name, sum(hit_count), sum(size) FROM artifacts
+                 GROUP BY ecosystem, name ORDER BY 3 DESC, 1, 2 LIMIT ?1",
+            )?
+            .query_map([popular as i64], |r| {
+                Ok(Popular {
+                    ecosystem: r.get(0)?,
+                    name: r.get(1)?,
+                    hits: r.get::<_, i64>(2)? as u64,
+                    size: r.get::<_, i64>(3)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let recent = c
+            .prepare(
+                "SELECT ecosystem, name, version, fetched_at, size FROM artifacts
+                 ORDER BY fetched_at DESC, id DESC LIMIT ?1",
+            )?
+            .query_map([recent as i64], |r| {
+                Ok(Recent {
+                    ecosystem: r.get(0)?,
+                    name: r.get(1)?,
+                    version: r.get(2)?,
+                    fetched_at: r.get(3)?,
+                    size: r.get::<_, i64>(4)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Stats {
+            packages: packages as u64,
+            versions: versions as u64,
+            artifacts: artifacts as u64,
+            total_size: total_size as u64,
+            total_hits: total_hits as u64,
+            by_ecosystem,
+            popular,
+            recent,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, version: &str) -> ArtifactKey {
+        ArtifactKey {
+            ecosystem: "npm",
+            name: name.into(),
+            version: version.into(),
+            filename: format!("{name}-{version}.tgz"),
+        }
+    }
+
+    fn add(db: &Db, k: &ArtifactKey, size: u64) {
+        db.record_artifact(&NewArtifact {
+            key: k,
+            upstream_url: "u",
+            storage_path: "p",
+            sha256: "h",
+            size,
+            content_type: "t",
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn record_lookup_touch_stats() {
+        let db = Db::memory();
+        let a = key("a", "1.0.0");
+        add(&db, &a, 10);
+        add(&db, &key("a", "2.0.0"), 20);
+        add(&db, &key("b", "1.0.0"), 5);
+        let row = db.artifact(&a).unwrap().unwrap();
+        assert_eq!(row.size, 10);
+        db.touch(&[(row.id, 3, now() + 100)]).unwrap();
+        let s = db.stats(10, 10).unwrap();
+        assert_eq!(
+            (
+                s.packages,
+                s.versions,
+                s.artifacts,
+                s.total_size,
+                s.total_hits
+            ),
+            (2, 3, 3, 35, 3)
+        );
+        assert_eq!(s.popular[0].name, "a");
+        assert_eq!(db.total_size().unwrap(), 35);
+        // The touched row is the most recently used, so it is evicted last.
+        let lru = db.lru(10).unwrap();
+        assert_eq!(lru.last().unwrap().0, row.id);
+        db.delete_artifact(row.id).unwrap();
+        assert!(db.artifact(&a).unwrap().is_none());
+    }
+
+    #[test]
+    fn links_keep_digests() {
+        let db = Db::memory();
+        let m = NewMetadata {
+            ecosystem: "npm",
+            key: "a|full",
+            storage_path: "p",
+            upstream_url: "u",
+            etag: Some("\"e\""),
+            last_modified: None,
+            content_type: "application/json",
+            sha256: "h",
+            size: 1,
+        };
+        let d = Digest {
+            algo: Algo::Sha512,
+            hex: "ab".into(),
+        };
+        let link = Link {
+            name: "a".into(),
+            filename: "a-1.tgz".into(),
+            url: "http://x/a-1.tgz".into(),
+            digest: Some(d.clone()),
+        };
+        db.record_metadata(&m, &[link]).unwrap();
+        assert_eq!(
+            db.link("npm", "a", "a-1.tgz").unwrap(),
+            Some(("http://x/a-1.tgz".into(), Some(d)))
+        );
+        assert_eq!(
+            db.metadata("npm", "a|full")
+                .unwrap()
+                .unwrap()
+                .etag
+                .as_deref(),
+            Some("\"e\"")
+        );
+    }
+}

@@ -1,0 +1,376 @@
+//! A streaming JSON rewriter: copies a document from a reader to a writer byte for byte, except
+//! the string values a `Visitor` chooses to replace. Memory stays bounded by the longest string the
+//! visitor asks to see (and the longest key), never by the document, so a 150 MB npm packument is
+//! rewritten without being held in memory.
+//!
+//! It checks structure (brackets, strings, escapes, nesting depth) but not the exact grammar of
+//! numbers and literals: it is a rewriter for documents the upstream produced, and anything it
+//! cannot follow is an error rather than a guess.
+
+use std::io::{self, BufRead, Write};
+
+/// One step of the path from the document root to the current value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl Seg {
+    pub(crate) fn key(&self) -> Option<&str> {
+        match self {
+            Seg::Key(k) => Some(k),
+            Seg::Index(_) => None,
+        }
+    }
+}
+
+pub(crate) trait Visitor {
+    /// Whether the string value at `path` should be decoded and offered to `string`.
+    fn wants(&self, path: &[Seg]) -> bool;
+    /// A wanted string value; `Some` replaces it in the output.
+    fn string(&mut self, path: &[Seg], value: &str) -> Option<String>;
+    /// Called after an object at `path` closes.
+    fn end_object(&mut self, _path: &[Seg]) {}
+}
+
+const MAX_DEPTH: usize = 256;
+const MAX_KEY: usize = 64 * 1024;
+
+/// Rewrites one JSON document from `input` to `out`.
+pub(crate) fn rewrite(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    visitor: &mut dyn Visitor,
+) -> io::Result<()> {
+    let mut p = Parser {
+        input,
+        out,
+        path: Vec::new(),
+    };
+    p.ws()?;
+    p.value(visitor)?;
+    p.ws()?;
+    if p.peek()?.is_some() {
+        return Err(invalid("trailing data after the JSON document"));
+    }
+    Ok(())
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("invalid JSON: {msg}"))
+}
+
+struct Parser<'a> {
+    input: &'a mut dyn BufRead,
+    out: &'a mut dyn Write,
+    path: Vec<Seg>,
+}
+
+impl Parser<'_> {
+    fn peek(&mut self) -> io::Result<Option<u8>> {
+        Ok(self.input.fill_buf()?.first().copied())
+    }
+
+    fn next(&mut self) -> io::Result<u8> {
+        let b = self
+            .peek()?
+            .ok_or_else(|| invalid("unexpected end of document"))?;
+        self.input.consume(1);
+        Ok(b)
+    }
+
+    /// Copies whitespace through.
+    fn ws(&mut self) -> io::Result<()> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            let n = buf
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                .count();
+            if n == 0 {
+                return Ok(());
+            }
+            self.out.write_all(&buf[..n])?;
+            self.input.consume(n);
+        }
+    }
+
+    fn expect(&mut self, want: u8) -> io::Result<()> {
+        let b = self.next()?;
+        if b != want {
+            return Err(invalid(&format!(
+                "expected '{}', found '{}'",
+                want as char, b as char
+            )));
+        }
+        self.out.write_all(&[b])
+    }
+
+    fn value(&mut self, v: &mut dyn Visitor) -> io::Result<()> {
+        if self.path.len() > MAX_DEPTH {
+            return Err(invalid("nested too deeply"));
+        }
+        match self
+            .peek()?
+            .ok_or_else(|| invalid("unexpected end of document"))?
+        {
+            b'{' => self.object(v),
+            b'[' => self.array(v),
+            b'"' => {
+                if v.wants(&self.path) {
+                    let raw = self.raw_string(usize::MAX)?;
+                    let decoded = decode(&raw)?;
+                    match v.string(&self.path, &decoded) {
+                        Some(new) => self.out.write_all(encode(&new).as_bytes()),
+                        None => self.out.write_all(&raw),
+                    }
+                } else {
+                    self.copy_string()
+                }
+            }
+            b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => self.literal(),
+            b => Err(invalid(&format!("unexpected '{}'", b as char))),
+        }
+    }
+
+    fn object(&mut self, v: &mut dyn Visitor) -> io::Result<()> {
+        self.expect(b'{')?;
+        self.ws()?;
+        if self.peek()? == Some(b'}') {
+            self.expect(b'}')?;
+            v.end_object(&self.path);
+            return Ok(());
+        }
+        loop {
+            self.ws()?;
+            if self.peek()? != Some(b'"') {
+                return Err(invalid("expected an object key"));
+            }
+            let raw = self.raw_string(MAX_KEY)?;
+            let key = decode(&raw)?;
+            self.out.write_all(&raw)?;
+            self.ws()?;
+            self.expect(b':')?;
+            self.ws()?;
+            self.path.push(Seg::Key(key));
+            self.value(v)?;
+            self.path.pop();
+            self.ws()?;
+            match self.next()? {
+                b',' => self.out.write_all(b",")?,
+                b'}' => {
+                    self.out.write_all(b"}")?;
+                    v.end_object(&self.path);
+                    return Ok(());
+                }
+                b => return Err(invalid(&format!("unexpected '{}' in object", b as char))),
+            }
+        }
+    }
+
+    fn array(&mut self, v: &mut dyn Visitor) -> io::Result<()> {
+        self.expect(b'[')?;
+        self.ws()?;
+        if self.peek()? == Some(b']') {
+            return self.expect(b']');
+        }
+        let mut i = 0;
+        loop {
+            self.ws()?;
+            self.path.push(Seg::Index(i));
+            self.value(v)?;
+            self.path.pop();
+            self.ws()?;
+            match self.next()? {
+                b',' => self.out.write_all(b",")?,
+                b']' => return self.out.write_all(b"]"),
+                b => return Err(invalid(&format!("unexpected '{}' in array", b as char))),
+            }
+            i += 1;
+        }
+    }
+
+    fn literal(&mut self) -> io::Result<()> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            let n = buf
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                .count();
+            if n == 0 {
+                return Ok(());
+            }
+            self.out.write_all(&buf[..n])?;
+            self.input.consume(n);
+        }
+    }
+
+    /// Reads a whole string token, quotes included, up to `max` bytes.
+    fn raw_string(&mut self, max: usize) -> io::Result<Vec<u8>> {
+        let mut raw = vec![self.next()?];
+        let mut escaped = false;
+        loop {
+            let b = self.next()?;
+            raw.push(b);
+            if raw.len() > max {
+                return Err(invalid("key too long"));
+            }
+            match (escaped, b) {
+                (false, b'\\') => escaped = true,
+                (false, b'"') => return Ok(raw),
+                (false, 0..=0x1f) => return Err(invalid("control character in string")),
+                _ => escaped = false,
+            }
+        }
+    }
+
+    /// Copies a string token through without keeping it.
+    fn copy_string(&mut self) -> io::Result<()> {
+        let q = self.next()?;
+        self.out.write_all(&[q])?;
+        let mut escaped = false;
+        loop {
+            let buf = self.input.fill_buf()?;
+            if buf.is_empty() {
+                return Err(invalid("unterminated string"));
+            }
+            let mut end = None;
+            for (i, &b) in buf.iter().enumerate() {
+                match (escaped, b) {
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    (false, 0..=0x1f) => return Err(invalid("control character in string")),
+                    _ => escaped = false,
+                }
+            }
+            let n = end.unwrap_or(buf.len());
+            self.out.write_all(&buf[..n])?;
+            self.input.consume(n);
+            if end.is_some() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Decodes a string token (with its quotes).
+fn decode(raw: &[u8]) -> io::Result<String> {
+    let inner = &raw[1..raw.len() - 1];
+    let text = std::str::from_utf8(inner).map_err(|_| invalid("string is not UTF-8"))?;
+    if !text.contains('\\') {
+        return Ok(text.to_string());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('"') => out.push('"'),
+            Some('\\') => out.push('\\'),
+            Some('/') => out.push('/'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('u') => {
+                let hex = |chars: &mut std::str::Chars<'_>| -> io::Result<u32> {
+                    let h: String = chars.by_ref().take(4).collect();
+                    u32::from_str_radix(&h, 16).map_err(|_| invalid("bad \\u escape"))
+                };
+                let hi = hex(&mut chars)?;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    if chars.next() != Some('\\') || chars.next() != Some('u') {
+                        return Err(invalid("lone surrogate"));
+                    }
+                    let lo = hex(&mut chars)?;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF)
+                } else {
+                    hi
+                };
+                out.push(char::from_u32(code).ok_or_else(|| invalid("bad \\u escape"))?);
+            }
+            _ => return Err(invalid("bad escape")),
+        }
+    }
+    Ok(out)
+}
+
+/// Encodes a string as a JSON token.
+pub(crate) fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Upper;
+    impl Visitor for Upper {
+        fn wants(&self, path: &[Seg]) -> bool {
+            path.last().and_then(Seg::key) == Some("x")
+        }
+        fn string(&mut self, _: &[Seg], value: &str) -> Option<String> {
+            Some(value.to_uppercase())
+        }
+    }
+
+    fn run(doc: &str) -> io::Result<String> {
+        let mut out = Vec::new();
+        rewrite(&mut doc.as_bytes(), &mut out, &mut Upper)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn rewrites_only_wanted_strings_and_keeps_the_rest_byte_for_byte() {
+        let doc = r#" {"a": [1, -2.5e3, true, null, "x"], "x": "ab\"c\u00e9", "o": {"x":"q"}} "#;
+        assert_eq!(
+            run(doc).unwrap(),
+            r#" {"a": [1, -2.5e3, true, null, "x"], "x": "AB\"CÉ", "o": {"x":"Q"}} "#
+        );
+    }
+
+    #[test]
+    fn rejects_broken_documents() {
+        for bad in [
+            "{",
+            "{\"a\" 1}",
+            "[1,]x",
+            "{\"a\":\"\u{1}\"}",
+            "\"abc",
+            "{} {}",
+            "@",
+        ] {
+            assert!(run(bad).is_err(), "{bad}");
+        }
+        let deep = "[".repeat(1000) + &"]".repeat(1000);
+        assert!(run(&deep).is_err());
+    }
+
+    #[test]
+    fn surrogates() {
+        assert_eq!(decode(br#""\ud83d\ude00""#).unwrap(), "😀");
+        assert!(decode(br#""\ud83d""#).is_err());
+    }
+}

@@ -1,0 +1,847 @@
+//! Carries out plans: cache lookups, upstream fetches through the tee, database records, and the
+//! replies that go back to the client. This is the one module that mixes IO kinds; each kind is
+//! owned elsewhere (network: `upstream`, files: `cache`, SQL: `db`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::cache::{Fill, Store};
+use crate::config::Config;
+use crate::db::{self, Db, MetadataRow, NewArtifact, NewMetadata};
+use crate::error::{Error, Result};
+use crate::flight::{Flights, Guard, Join, Waited};
+use crate::http;
+use crate::registry::{self, Artifact, ArtifactKey, Ctx, Metadata, Plan, Registry, Request};
+use crate::router::{self, Route};
+use crate::upstream::{self, Method, Upstream};
+
+/// State shared by every worker.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub upstream: Upstream,
+    pub flights: Arc<Flights>,
+    /// Batched hits: artifact id → (count, last access). Flushed by the maintenance thread.
+    pub hits: Mutex<HashMap<i64, (u64, i64)>>,
+    pub total_size: AtomicU64,
+    evicting: Mutex<()>,
+    /// Allowed upstream origins per registry.
+    allowed: HashMap<&'static str, Vec<String>>,
+}
+
+/// What a handler sees of a request.
+pub(crate) struct Incoming {
+    pub method: Method,
+    pub url: String,
+    pub http11: bool,
+    pub accept: Option<String>,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+}
+
+pub(crate) enum Body<'s> {
+    Empty,
+    Bytes(Vec<u8>),
+    File {
+        file: File,
+        start: u64,
+        len: u64,
+    },
+    /// A miss streaming from upstream; `Pending` is recorded once the fill commits.
+    Fill(Box<Fill<'s>>, Pending),
+}
+
+/// An artifact row to record once its fill has committed.
+pub(crate) struct Pending {
+    key: ArtifactKey,
+    url: String,
+    rel: String,
+    content_type: String,
+}
+
+pub(crate) struct Reply<'s> {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body<'s>,
+    /// `Content-Length` for HEAD answers whose body is not sent.
+    pub head_length: Option<u64>,
+    pub cache: &'static str,
+}
+
+impl Reply<'_> {
+    pub(crate) fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Reply<'static> {
+        Reply {
+            status,
+            headers: vec![("Content-Type", content_type.to_string())],
+            body: Body::Bytes(body),
+            head_length: None,
+            cache: "-",
+        }
+    }
+
+    pub(crate) fn json(status: u16, value: &serde_json::Value) -> Reply<'static> {
+        let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
+        body.push(b'\n');
+        Reply::bytes(status, "application/json", body)
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config, store: Store, upstream: Upstream, total: u64) -> Shared {
+        let mut allowed: HashMap<&'static str, Vec<String>> = HashMap::new();
+        for r in registry::REGISTRIES {
+            let origins = r
+                .upstreams()
+                .iter()
+                .filter_map(|(k, _)| upstream::origin(config.upstream(k)))
+                .collect();
+            allowed.insert(r.name(), origins);
+        }
+        Shared {
+            config,
+            store,
+            upstream,
+            flights: Arc::new(Flights::default()),
+            hits: Mutex::new(HashMap::new()),
+            total_size: AtomicU64::new(total),
+            evicting: Mutex::new(()),
+            allowed,
+        }
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            base_url: &self.config.base_url,
+            upstream: &self.config.upstream,
+        }
+    }
+
+    fn allowed(&self, reg: &dyn Registry) -> &[String] {
+        self.allowed
+            .get(reg.name())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn hit(&self, id: i64) {
+        let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        let e = hits.entry(id).or_insert((0, 0));
+        e.0 += 1;
+        e.1 = db::now();
+    }
+
+    /// Writes batched hits to the database.
+    pub(crate) fn flush_hits(&self, db: &Db) {
+        let batch: Vec<(i64, u64, i64)> = {
+            let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+            hits.drain().map(|(id, (n, at))| (id, n, at)).collect()
+        };
+        if !batch.is_empty()
+            && let Err(err) = db.touch(&batch)
+        {
+            log::error!("cannot record {} cache hit(s): {err}", batch.len());
+        }
+    }
+
+    /// Evicts least recently used artifacts until the cache is under `storage.max_size`: the row
+    /// goes first, then the file, so no row ever points at a missing file.
+    pub(crate) fn evict(&self, db: &Db) {
+        let max = self.config.max_size;
+        if max == 0 || self.total_size.load(Ordering::Relaxed) <= max {
+            return;
+        }
+        let Ok(_one) = self.evicting.try_lock() else {
+            return;
+        };
+        self.flush_hits(db);
+        let mut evicted = 0;
+        while self.total_size.load(Ordering::Relaxed) > max {
+            let batch = match db.lru(64) {
+                Ok(b) if !b.is_empty() => b,
+                Ok(_) => break,
+                Err(err) => {
+                    log::error!("eviction: {err}");
+                    break;
+                }
+            };
+            for (id, rel, size) in batch {
+                if self.total_size.load(Ordering::Relaxed) <= max {
+                    break;
+                }
+                if let Err(err) = db.delete_artifact(id) {
+                    log::error!("eviction: {err}");
+                    return;
+                }
+                self.store.remove(&rel);
+                self.total_size.fetch_sub(
+                    size.min(self.total_size.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+                evicted += 1;
+            }
+        }
+        if evicted > 0 {
+            log::info!(
+                "evicted {evicted} least recently used artifact(s) to stay under storage.max_size"
+            );
+        }
+    }
+
+    /// Records a committed fill.
+    pub(crate) fn record(&self, db: &Db, fill: &Fill<'_>, p: &Pending) {
+        let Some(c) = fill.committed() else { return };
+        let row = NewArtifact {
+            key: &p.key,
+            upstream_url: &p.url,
+            storage_path: &p.rel,
+            sha256: &c.sha256,
+            size: c.size,
+            content_type: &p.content_type,
+        };
+        match db.record_artifact(&row) {
+            Ok(()) => {
+                self.total_size.fetch_add(c.size, Ordering::Relaxed);
+                self.evict(db);
+            }
+            // The file stays; it is an orphan the next fill of this key overwrites.
+            Err(err) => log::error!("cannot record {}: {err}", p.rel),
+        }
+    }
+}
+
+/// Answers one request.
+pub(crate) fn handle<'s>(sh: &'s Shared, db: &Db, req: &Incoming) -> Result<Reply<'s>> {
+    match router::route(&req.url)? {
+        Route::Root => Ok(root()),
+        Route::Health => Ok(health(sh, db)),
+        Route::Stats => stats(sh, db),
+        Route::Registry {
+            registry: reg,
+            segments,
+            query,
+        } => {
+            let ctx = sh.ctx();
+            let request = Request {
+                segments: &segments,
+                query: query.as_deref(),
+                accept: req.accept.as_deref(),
+            };
+            match reg.route(&request, &ctx)? {
+                Plan::Artifact(a) => artifact(sh, db, reg, a, req),
+                Plan::Metadata(m) => metadata(sh, db, reg, m, req),
+                Plan::Passthrough { url } => passthrough(sh, reg, &url, req),
+            }
+        }
+    }
+}
+
+fn root() -> Reply<'static> {
+    let mut text = format!(
+        "proxy {}: a caching proxy for package registries\n\nEndpoints:\n  GET /health  health check\n  GET /stats   cache statistics (JSON)\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for r in registry::REGISTRIES {
+        text.push_str(&format!("  GET /{}/*\n", r.name()));
+    }
+    Reply::bytes(200, "text/plain; charset=utf-8", text.into_bytes())
+}
+
+fn health(sh: &Shared, db: &Db) -> Reply<'static> {
+    let check = |r: Result<()>| match r {
+        Ok(()) => serde_json::json!({"status": "ok"}),
+        Err(err) => serde_json::json!({"status": "error", "error": err.to_string()}),
+    };
+    let database = check(db.ping());
+    let storage = check(sh.store.probe());
+    let ok = database["status"] == "ok" && storage["status"] == "ok";
+    let status = if ok { "ok" } else { "error" };
+    Reply::json(
+        if ok { 200 } else { 503 },
+        &serde_json::json!({"status": status, "checks": {"database": database, "storage": storage}}),
+    )
+}
+
+fn stats(sh: &Shared, db: &Db) -> Result<Reply<'static>> {
+    sh.flush_hits(db);
+    let s = db.stats(0, 0)?;
+    Ok(Reply::json(
+        200,
+        &serde_json::json!({
+            "cached_artifacts": s.artifacts,
+            "total_size_bytes": s.total_size,
+            "total_size": crate::stats::human(s.total_size),
+            "storage_path": sh.config.storage_path.display().to_string(),
+            "database_path": sh.config.database_path.display().to_string(),
+        }),
+    ))
+}
+
+fn artifact<'s>(
+    sh: &'s Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    a: Artifact,
+    req: &Incoming,
+) -> Result<Reply<'s>> {
+    let rel = Store::artifact_path(&a.key)?;
+    let what = format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
+    // Twice at most: a follower whose leader committed finds the file on the second pass.
+    for _ in 0..2 {
+        if let Some(reply) = cached_artifact(sh, db, &a.key, req)? {
+            return Ok(reply);
+        }
+        if sh.config.offline {
+            return Err(Error::Offline { what });
+        }
+        let (url, digest) = match db.link(a.key.ecosystem, &a.key.name, &a.key.filename)? {
+            Some((url, digest)) => (url, digest.or(a.digest.clone())),
+            None => (a.url.clone(), a.digest.clone()),
+        };
+        if req.method == Method::Head {
+            return head(sh, reg, &url);
+        }
+        match sh.flights.join(&format!("a|{rel}")) {
+            Join::Leader(guard) => return fill(sh, db, reg, a, rel, url, digest, guard, req),
+            Join::Follower(f) => match f.wait(upstream::stall_limit(&sh.config)) {
+                Waited::Committed => continue,
+                Waited::Failed(404) => return Err(Error::NotFound(what)),
+                Waited::Failed(_) => {
+                    return Err(Error::BadUpstream {
+                        url,
+                        msg: "fetch failed (shared with a concurrent request)".into(),
+                    });
+                }
+                Waited::Stalled => return Err(Error::Busy(what)),
+            },
+        }
+    }
+    Err(Error::Busy(what))
+}
+
+fn cached_artifact<'s>(
+    sh: &'s Shared,
+    db: &Db,
+    key: &ArtifactKey,
+    req: &Incoming,
+) -> Result<Option<Reply<'s>>> {
+    let Some(row) = db.artifact(key)? else {
+        return Ok(None);
+    };
+    let Some(file) = sh.store.open_checked(&row.storage_path, row.size) else {
+        // Missing or damaged: forget it (row first) and fetch again.
+        db.delete_artifact(row.id)?;
+        sh.store.remove(&row.storage_path);
+        sh.total_size.fetch_sub(
+            row.size.min(sh.total_size.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        return Ok(None);
+    };
+    sh.hit(row.id);
+    let etag = format!("\"{}\"", row.sha256);
+    let mut reply = file_reply(
+        file,
+        row.size,
+        &etag,
+        row.fetched_at,
+        &row.content_type,
+        req,
+    );
+    reply.cache = "HIT";
+    reply.headers.extend(artifact_headers());
+    Ok(Some(reply))
+}
+
+/// Headers that keep a served artifact inert in a browser (invariant 34).
+fn artifact_headers() -> [(&'static str, String); 2] {
+    [
+        ("X-Content-Type-Options", "nosniff".into()),
+        ("Content-Security-Policy", "sandbox".into()),
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fill<'s>(
+    sh: &'s Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    a: Artifact,
+    rel: String,
+    url: String,
+    digest: Option<registry::Digest>,
+    guard: Guard,
+    req: &Incoming,
+) -> Result<Reply<'s>> {
+    let headers = [("Accept-Encoding", "identity"), ("Accept", "*/*")];
+    let fetched = match sh
+        .upstream
+        .fetch(Method::Get, &url, &headers, sh.allowed(reg), reg.name())
+    {
+        Ok(f) if f.status == 200 => f,
+        Ok(f) => {
+            let err = Error::Upstream {
+                url: f.url,
+                status: f.status,
+            };
+            guard.fail(err.status());
+            return Err(err);
+        }
+        Err(err) => {
+            guard.fail(err.status());
+            return Err(err);
+        }
+    };
+    let content_type = fetched
+        .content_type
+        .clone()
+        .unwrap_or_else(|| a.content_type.to_string());
+    let mut fill = Fill::new(
+        &sh.store,
+        fetched.body,
+        &url,
+        rel.clone(),
+        digest,
+        fetched.content_length,
+        Some(guard),
+    )?;
+    let pending = Pending {
+        key: a.key,
+        url: url.clone(),
+        rel,
+        content_type: content_type.clone(),
+    };
+    if req.http11 && req.range.is_none() && req.method == Method::Get {
+        let mut headers = vec![("Content-Type", content_type)];
+        headers.extend(artifact_headers());
+        return Ok(Reply {
+            status: 200,
+            headers,
+            body: Body::Fill(Box::new(fill), pending),
+            head_length: None,
+            cache: "MISS",
+        });
+    }
+    // A range or an HTTP/1.0 client: fill the whole artifact first, then answer from the file.
+    io::copy(&mut fill, &mut io::sink()).map_err(|err| Error::BadUpstream {
+        url: url.clone(),
+        msg: err.to_string(),
+    })?;
+    sh.record(db, &fill, &pending);
+    drop(fill);
+    let mut reply =
+        cached_artifact(sh, db, &pending.key, req)?.ok_or_else(|| Error::BadUpstream {
+            url,
+            msg: "fetched but could not be cached".into(),
+        })?;
+    reply.cache = "MISS";
+    Ok(reply)
+}
+
+/// A HEAD on an uncached artifact: asks the upstream for headers only and stores nothing.
+fn head<'s>(sh: &'s Shared, reg: &dyn Registry, url: &str) -> Result<Reply<'s>> {
+    let f = sh.upstream.fetch(
+        Method::Head,
+        url,
+        &[("Accept-Encoding", "identity")],
+        sh.allowed(reg),
+        reg.name(),
+    )?;
+    if f.status != 200 {
+        return Err(Error::Upstream {
+            url: f.url,
+            status: f.status,
+        });
+    }
+    let mut headers = vec![(
+        "Content-Type",
+        f.content_type
+            .unwrap_or_else(|| "application/octet-stream".into()),
+    )];
+    headers.extend(artifact_headers());
+    Ok(Reply {
+        status: 200,
+        headers,
+        body: Body::Empty,
+        head_length: f.content_length,
+        cache: "MISS",
+    })
+}
+
+/// Serves a committed file, honouring conditional and range requests.
+fn file_reply<'s>(
+    file: File,
+    len: u64,
+    etag: &str,
+    modified: i64,
+    content_type: &str,
+    req: &Incoming,
+) -> Reply<'s> {
+    let last_modified = http::date(modified);
+    let mut headers = vec![
+        ("Content-Type", content_type.to_string()),
+        ("ETag", etag.to_string()),
+        ("Last-Modified", last_modified.clone()),
+        ("Accept-Ranges", "bytes".to_string()),
+    ];
+    let not_modified = match (&req.if_none_match, &req.if_modified_since) {
+        (Some(inm), _) => http::none_match(inm, etag),
+        (None, Some(ims)) => http::parse_date(ims).is_some_and(|t| modified <= t),
+        _ => false,
+    };
+    let reply = |status, headers, body, head_length| Reply {
+        status,
+        headers,
+        body,
+        head_length,
+        cache: "HIT",
+    };
+    if not_modified {
+        return reply(304, headers, Body::Empty, None);
+    }
+    let range_applies = req
+        .if_range
+        .as_deref()
+        .is_none_or(|v| v == etag || v == last_modified);
+    if let (Some(range), true) = (&req.range, range_applies) {
+        match http::range(range, len) {
+            http::Range::Full => {}
+            http::Range::Part(start, end) => {
+                headers.push(("Content-Range", format!("bytes {start}-{end}/{len}")));
+                let n = end - start + 1;
+                return reply(
+                    206,
+                    headers,
+                    Body::File {
+                        file,
+                        start,
+                        len: n,
+                    },
+                    Some(n),
+                );
+            }
+            http::Range::Unsatisfiable => {
+                headers.push(("Content-Range", format!("bytes */{len}")));
+                return reply(416, headers, Body::Empty, Some(0));
+            }
+        }
+    }
+    reply(
+        200,
+        headers,
+        Body::File {
+            file,
+            start: 0,
+            len,
+        },
+        Some(len),
+    )
+}
+
+fn metadata<'s>(
+    sh: &'s Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: Metadata,
+    req: &Incoming,
+) -> Result<Reply<'s>> {
+    let ttl = sh.config.metadata_ttl.as_secs() as i64;
+    let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    for _ in 0..2 {
+        let cached = cached_metadata(sh, db, &m)?;
+        if let Some((row, _)) = &cached {
+            let age = db::now() - row.fetched_at;
+            if age < ttl || sh.config.offline {
+                let (row, file) = cached.expect("checked above");
+                return Ok(metadata_reply(file, &row, req, age > ttl));
+            }
+        }
+        if sh.config.offline {
+            return Err(Error::Offline { what });
+        }
+        match sh.flights.join(&format!("m|{}|{}", m.ecosystem, m.key)) {
+            Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
+            Join::Follower(f) => match f.wait(upstream::stall_limit(&sh.config)) {
+                Waited::Committed => continue,
+                Waited::Failed(404) => return Err(Error::NotFound(what)),
+                Waited::Failed(_) => match stale(sh, cached, req, &m.url) {
+                    Some(reply) => return Ok(reply),
+                    None => {
+                        return Err(Error::BadUpstream {
+                            url: m.url,
+                            msg: "fetch failed (shared with a concurrent request)".into(),
+                        });
+                    }
+                },
+                Waited::Stalled => return Err(Error::Busy(what)),
+            },
+        }
+    }
+    Err(Error::Busy(what))
+}
+
+fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(MetadataRow, File)>> {
+    let Some(row) = db.metadata(m.ecosystem, &m.key)? else {
+        return Ok(None);
+    };
+    match sh.store.open_checked(&row.storage_path, row.size) {
+        Some(file) => Ok(Some((row, file))),
+        None => {
+            db.delete_metadata(m.ecosystem, &m.key)?;
+            Ok(None)
+        }
+    }
+}
+
+fn metadata_reply<'s>(file: File, row: &MetadataRow, req: &Incoming, stale: bool) -> Reply<'s> {
+    let etag = format!("\"{}\"", row.sha256);
+    let mut reply = file_reply(
+        file,
+        row.size,
+        &etag,
+        row.fetched_at,
+        &row.content_type,
+        req,
+    );
+    reply.headers.push(("Vary", "Accept".into()));
+    if stale {
+        let age = (db::now() - row.fetched_at).max(0);
+        reply.headers.push(("Age", age.to_string()));
+        reply
+            .headers
+            .push(("Warning", "110 - \"Response is Stale\"".into()));
+        reply.cache = "STALE";
+    }
+    reply
+}
+
+/// Serves a cached document past its TTL because the upstream failed, if it is within
+/// `metadata_max_stale`.
+fn stale<'s>(
+    sh: &Shared,
+    cached: Option<(MetadataRow, File)>,
+    req: &Incoming,
+    url: &str,
+) -> Option<Reply<'s>> {
+    let (row, file) = cached?;
+    let age = db::now() - row.fetched_at;
+    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_secs() as i64;
+    if age > limit {
+        return None;
+    }
+    log::warn!("serving stale metadata for {url} ({age}s old): the upstream failed");
+    Some(metadata_reply(file, &row, req, true))
+}
+
+fn refresh<'s>(
+    sh: &'s Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    cached: Option<(MetadataRow, File)>,
+    guard: Guard,
+    req: &Incoming,
+) -> Result<Reply<'s>> {
+    match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r)) {
+        Ok(fresh) => {
+            guard.finish();
+            if !fresh {
+                db.refresh_metadata(m.ecosystem, &m.key)?;
+            }
+            let (row, file) = cached_metadata(sh, db, m)?.ok_or_else(|| Error::BadUpstream {
+                url: m.url.clone(),
+                msg: "stored document vanished".into(),
+            })?;
+            let mut reply = metadata_reply(file, &row, req, false);
+            reply.cache = if fresh { "MISS" } else { "REVALIDATED" };
+            Ok(reply)
+        }
+        Err(err) if err.status() == 404 => {
+            guard.fail(404);
+            Err(err)
+        }
+        Err(err) => {
+            guard.fail(err.status());
+            log::warn!("{err}");
+            stale(sh, cached, req, &m.url).ok_or(err)
+        }
+    }
+}
+
+/// Fetches a document (conditionally if we hold one), rewrites it into the cache and records it.
+/// Returns whether a new body was stored (false: the upstream said 304).
+fn fetch_metadata(
+    sh: &Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    cached: Option<&MetadataRow>,
+) -> Result<bool> {
+    let mut headers = vec![("Accept-Encoding", "identity")];
+    if let Some(accept) = m.accept {
+        headers.push(("Accept", accept));
+    }
+    if let Some(row) = cached {
+        if let Some(etag) = &row.etag {
+            headers.push(("If-None-Match", etag));
+        } else if let Some(lm) = &row.last_modified {
+            headers.push(("If-Modified-Since", lm));
+        }
+    }
+    let f = sh
+        .upstream
+        .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
+    match f.status {
+        200 => {}
+        304 if cached.is_some() => return Ok(false),
+        status => return Err(Error::Upstream { url: f.url, status }),
+    }
+    let max = sh.config.metadata_max_size;
+    let too_large = || Error::BadUpstream {
+        url: m.url.clone(),
+        msg: format!("document larger than metadata_max_size ({max} bytes)"),
+    };
+    if f.content_length.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut temp = sh.store.temp()?;
+    let temp_path = temp.path.clone();
+    let mut input = BufReader::with_capacity(
+        64 * 1024,
+        Capped {
+            inner: f.body,
+            left: max,
+            exceeded: false,
+        },
+    );
+    let mut out = Hashing {
+        inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
+        sha: Sha256::new(),
+        n: 0,
+    };
+    let links = reg
+        .rewrite(m, &mut input, &mut out, &sh.ctx())
+        .map_err(|err| {
+            if input.get_ref().exceeded {
+                too_large()
+            } else {
+                err
+            }
+        })?;
+    out.flush().map_err(|err| Error::io(&temp_path, err))?;
+    let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    drop(out);
+    let rel = Store::metadata_path(m.ecosystem, &m.key);
+    sh.store.commit(temp, &rel)?;
+    let content_type = f.content_type.as_deref().unwrap_or(m.content_type);
+    db.record_metadata(
+        &NewMetadata {
+            ecosystem: m.ecosystem,
+            key: &m.key,
+            storage_path: &rel,
+            upstream_url: &m.url,
+            etag: f.etag.as_deref(),
+            last_modified: f.last_modified.as_deref(),
+            content_type,
+            sha256: &sha,
+            size,
+        },
+        &links,
+    )?;
+    Ok(true)
+}
+
+/// Relays a request that is never cached (search and the like).
+fn passthrough<'s>(
+    sh: &'s Shared,
+    reg: &dyn Registry,
+    url: &str,
+    req: &Incoming,
+) -> Result<Reply<'s>> {
+    if sh.config.offline {
+        return Err(Error::Offline {
+            what: url.to_string(),
+        });
+    }
+    let accept = req.accept.as_deref().unwrap_or("*/*");
+    let f = sh.upstream.fetch(
+        Method::Get,
+        url,
+        &[("Accept", accept), ("Accept-Encoding", "identity")],
+        sh.allowed(reg),
+        reg.name(),
+    )?;
+    if f.status >= 500 {
+        return Err(Error::Upstream {
+            url: f.url,
+            status: f.status,
+        });
+    }
+    let max = sh.config.metadata_max_size;
+    let mut body = Vec::new();
+    Capped {
+        inner: f.body,
+        left: max,
+        exceeded: false,
+    }
+    .read_to_end(&mut body)
+    .map_err(|err| Error::BadUpstream {
+        url: url.to_string(),
+        msg: err.to_string(),
+    })?;
+    let content_type = f
+        .content_type
+        .unwrap_or_else(|| "application/octet-stream".into());
+    Ok(Reply {
+        status: f.status,
+        headers: vec![("Content-Type", content_type)],
+        body: Body::Bytes(body),
+        head_length: None,
+        cache: "PASS",
+    })
+}
+
+/// A reader that fails once more than `left` bytes have come through.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.exceeded = true;
+            return Err(io::Error::other("document exceeds metadata_max_size"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A writer that hashes and counts what it writes.
+struct Hashing<W> {
+    inner: W,
+    sha: Sha256,
+    n: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,263 @@
+//! The registry table and the plan types registries speak in. A registry module maps a request to
+//! a `Plan` (what to fetch, how to cache it, where it lives on disk) and rewrites metadata bytes;
+//! it does no IO. `proxy.rs` carries plans out.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use crate::error::{Error, Result};
+
+pub(crate) mod npm;
+
+/// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
+pub(crate) const REGISTRIES: &[&dyn Registry] = &[&npm::Npm];
+
+/// Finds the registry mounted at a URL prefix.
+pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {
+    REGISTRIES.iter().copied().find(|r| r.name() == prefix)
+}
+
+/// The default upstream of every configurable key (`upstream.<key>`).
+pub(crate) fn default_upstreams() -> BTreeMap<String, String> {
+    REGISTRIES
+        .iter()
+        .flat_map(|r| r.upstreams())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub(crate) trait Registry: Sync {
+    /// The URL prefix, config key and ecosystem name.
+    fn name(&self) -> &'static str;
+    /// Configurable upstream keys and their public defaults.
+    fn upstreams(&self) -> &'static [(&'static str, &'static str)];
+    /// Maps a request (segments after the prefix, already percent-decoded) to a plan.
+    fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan>;
+    /// Rewrites a metadata document on its way into the cache, reporting the artifact links it
+    /// saw (their upstream URLs and declared digests).
+    fn rewrite(
+        &self,
+        _doc: &Metadata,
+        input: &mut dyn BufRead,
+        out: &mut dyn Write,
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<Link>> {
+        std::io::copy(input, out).map_err(|err| Error::BadUpstream {
+            url: String::new(),
+            msg: err.to_string(),
+        })?;
+        Ok(Vec::new())
+    }
+    /// The body of a 404 in the shape this registry's clients expect.
+    fn not_found_body(&self, what: &str) -> (&'static str, String) {
+        ("text/plain; charset=utf-8", format!("not found: {what}\n"))
+    }
+}
+
+/// What a registry sees of a request.
+pub(crate) struct Request<'a> {
+    pub segments: &'a [String],
+    pub query: Option<&'a str>,
+    pub accept: Option<&'a str>,
+}
+
+/// What a registry needs of the configuration.
+pub(crate) struct Ctx<'a> {
+    /// Public URL of this proxy, without a trailing slash.
+    pub base_url: &'a str,
+    pub upstream: &'a BTreeMap<String, String>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn upstream(&self, key: &str) -> &str {
+        self.upstream.get(key).map(String::as_str).unwrap_or("")
+    }
+}
+
+pub(crate) enum Plan {
+    /// An immutable file: cached forever once verified.
+    Artifact(Artifact),
+    /// A mutable document: cached with a TTL, revalidated, rewritten on the way in.
+    Metadata(Metadata),
+    /// Relayed to the upstream, never cached.
+    Passthrough { url: String },
+}
+
+/// Identity of a cached artifact; also its place on disk: `{ecosystem}/{name}/{version}/{filename}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ArtifactKey {
+    pub ecosystem: &'static str,
+    pub name: String,
+    pub version: String,
+    pub filename: String,
+}
+
+pub(crate) struct Artifact {
+    pub key: ArtifactKey,
+    /// Where to fetch it when no metadata document has named a URL for it.
+    pub url: String,
+    /// A digest the request itself carries (e.g. a content-addressed path).
+    pub digest: Option<Digest>,
+    pub content_type: &'static str,
+}
+
+pub(crate) struct Metadata {
+    pub ecosystem: &'static str,
+    /// The cache key; requests that may be answered differently need different keys.
+    pub key: String,
+    pub url: String,
+    pub accept: Option<&'static str>,
+    /// The package the document describes, for the links it reports.
+    pub package: String,
+    pub content_type: &'static str,
+}
+
+/// An artifact a metadata document points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Link {
+    pub name: String,
+    pub filename: String,
+    pub url: String,
+    pub digest: Option<Digest>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Algo {
+    Sha256,
+    Sha512,
+}
+
+impl Algo {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Algo::Sha256 => "sha256",
+            Algo::Sha512 => "sha512",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Algo> {
+        match s {
+            "sha256" => Some(Algo::Sha256),
+            "sha512" => Some(Algo::Sha512),
+            _ => None,
+        }
+    }
+}
+
+/// A digest declared by a registry, as lowercase hex.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Digest {
+    pub algo: Algo,
+    pub hex: String,
+}
+
+impl Digest {
+    /// Parses a Subresource Integrity string (`sha512-<base64> sha1-<base64>`), keeping the
+    /// strongest algorithm we can check.
+    pub(crate) fn from_sri(sri: &str) -> Option<Digest> {
+        let mut best: Option<Digest> = None;
+        for part in sri.split_whitespace() {
+            let (algo, b64) = part.split_once('-')?;
+            let Some(algo) = Algo::parse(algo) else {
+                continue;
+            };
+            let b64 = b64.split('?').next().unwrap_or("");
+            let bytes = base64_decode(b64)?;
+            let want = if algo == Algo::Sha512 { 64 } else { 32 };
+            if bytes.len() != want {
+                return None;
+            }
+            if best.as_ref().is_none_or(|b| b.algo == Algo::Sha256) {
+                best = Some(Digest {
+                    algo,
+                    hex: hex(&bytes),
+                });
+            }
+        }
+        best
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.algo.as_str(), self.hex)
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Standard base64 with optional padding.
+pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// A path component that is safe on disk and in a URL path: not empty, not `.` or `..`, no
+/// separators or control characters, at most 255 bytes.
+pub(crate) fn safe_component(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s != "."
+        && s != ".."
+        && !s
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '/' | '\\' | '\0'))
+}
+
+/// Percent-encodes a path segment (RFC 3986 unreserved characters kept).
+pub(crate) fn escape(seg: &str) -> String {
+    let mut out = String::with_capacity(seg.len());
+    for b in seg.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b'+' | b'!')
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sri() {
+        let d = Digest::from_sri("sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==")
+            .unwrap();
+        assert_eq!(d.algo, Algo::Sha512);
+        assert!(d.hex.starts_with("cf83e135"));
+        assert_eq!(Digest::from_sri("sha1-abc"), None);
+        assert_eq!(Digest::from_sri("sha512-!!"), None);
+    }
+
+    #[test]
+    fn components() {
+        for bad in ["", ".", "..", "a/b", "a\\b", "a\0", "a\nb"] {
+            assert!(!safe_component(bad), "{bad:?}");
+        }
+        assert!(safe_component("lodash-4.17.21.tgz"));
+        assert_eq!(escape("@scope/x y"), "@scope%2Fx%20y");
+    }
+}

@@ -1,0 +1,476 @@
+//! The HTTP server: a tiny_http listener, a fixed pool of workers (each with its own database
+//! connection), one maintenance thread (batched hit counts, eviction, start-up reconciliation),
+//! per-request panic isolation, and graceful shutdown.
+//!
+//! Two things tiny_http does not do are handled here. The listening socket gets TCP_NODELAY, which
+//! accepted connections inherit, so a response written in two parts is not held back by Nagle's
+//! algorithm against the client's delayed ACK (40 ms per request on keep-alive connections). And a
+//! miss streamed from upstream is written by us with chunked framing, so that a body that breaks
+//! off or fails its digest ends without the last chunk: tiny_http's own chunked encoder writes the
+//! last chunk even when the body reader fails, which would make a broken download look complete.
+
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tiny_http::{Header, Response, StatusCode};
+
+use crate::cache::{Fill, Store};
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::http;
+use crate::proxy::{self, Body, Incoming, Reply, Shared};
+use crate::registry;
+use crate::upstream::{Method, Upstream};
+
+/// A running server. Dropping it shuts it down.
+pub struct Handle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    server: Option<Arc<tiny_http::Server>>,
+    done: mpsc::Receiver<()>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Opens storage and database, binds, and starts the workers.
+pub fn start(config: Config) -> Result<Handle> {
+    let store = Store::open(&config.storage_path).map_err(|err| {
+        Error::config(
+            config.origin("storage.path"),
+            "storage.path",
+            config.storage_path.display().to_string(),
+            format!("a writable directory ({err})"),
+        )
+    })?;
+    let open_db = |config: &Config| {
+        Db::open(&config.database_path).map_err(|err| {
+            Error::config(
+                config.origin("database.path"),
+                "database.path",
+                config.database_path.display().to_string(),
+                format!("a writable SQLite file ({err})"),
+            )
+        })
+    };
+    let db = open_db(&config)?;
+    let total = db.total_size()?;
+    let upstream = Upstream::new(&config)?;
+    let listener = bind(&config.listen)?;
+    let addr = listener.local_addr().map_err(|err| Error::Bind {
+        addr: config.listen.clone(),
+        err,
+    })?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(|err| Error::Bind {
+        addr: config.listen.clone(),
+        err: io::Error::other(err.to_string()),
+    })?;
+    let server = Arc::new(server);
+    let workers = config.workers;
+    let mut dbs = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        dbs.push(open_db(&config)?);
+    }
+    let shared = Arc::new(Shared::new(config, store, upstream, total));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, done) = mpsc::channel();
+    let mut threads = Vec::new();
+    for (i, db) in dbs.into_iter().enumerate() {
+        let (server, shared, stop, tx) = (server.clone(), shared.clone(), stop.clone(), tx.clone());
+        let t = std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || {
+                work(&server, &shared, &db, &stop);
+                let _ = tx.send(());
+            })
+            .map_err(|err| Error::io("worker thread", err))?;
+        threads.push(t);
+    }
+    let (m_shared, m_stop) = (shared.clone(), stop.clone());
+    let t = std::thread::Builder::new()
+        .name("maintenance".into())
+        .spawn(move || maintain(&m_shared, &db, &m_stop))
+        .map_err(|err| Error::io("maintenance thread", err))?;
+    threads.push(t);
+    Ok(Handle {
+        addr,
+        shared,
+        stop,
+        server: Some(server),
+        done,
+        threads,
+    })
+}
+
+impl Handle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops taking requests, lets in-flight ones finish within `shutdown_timeout`, and leaves
+    /// no temp file behind.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if self.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        let workers = self.threads.len().saturating_sub(1);
+        let mut finished = 0;
+        while finished < workers {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.done.recv_timeout(left) {
+                Ok(()) => finished += 1,
+                Err(_) => break,
+            }
+        }
+        if finished < workers {
+            log::warn!(
+                "{} request(s) still running after the shutdown grace period",
+                workers - finished
+            );
+        }
+        // Dropping the last handle on the server closes the listener.
+        self.server = None;
+        for t in self.threads.drain(..) {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+        let removed = self.shared.store.clean_tmp();
+        if removed > 0 {
+            log::info!("removed {removed} unfinished temp file(s)");
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Binds with TCP_NODELAY set on the listening socket; accepted sockets inherit it.
+fn bind(listen: &str) -> Result<TcpListener> {
+    let bind_err = |err| Error::Bind {
+        addr: listen.to_string(),
+        err,
+    };
+    let addrs: Vec<SocketAddr> = listen.to_socket_addrs().map_err(bind_err)?.collect();
+    let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind");
+    for a in addrs {
+        let sock = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))
+            .map_err(bind_err)?;
+        sock.set_reuse_address(true).map_err(bind_err)?;
+        sock.set_nodelay(true).map_err(bind_err)?;
+        match sock.bind(&a.into()).and_then(|()| sock.listen(1024)) {
+            Ok(()) => return Ok(sock.into()),
+            Err(err) => last = err,
+        }
+    }
+    Err(bind_err(last))
+}
+
+fn work(server: &tiny_http::Server, shared: &Shared, db: &Db, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        match server.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(rq)) => serve(shared, db, rq),
+            Ok(None) => {}
+            Err(err) => {
+                log::error!("the listener failed: {err}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn maintain(shared: &Shared, db: &Db, stop: &AtomicBool) {
+    reconcile(shared, db);
+    let mut ticks = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+        ticks += 1;
+        if ticks % 10 == 0 {
+            shared.flush_hits(db);
+        }
+        if ticks % 300 == 0 {
+            shared.evict(db);
+        }
+    }
+    shared.flush_hits(db);
+}
+
+/// Forgets rows whose files are gone (removed by hand, or lost in a crash of the file system).
+fn reconcile(shared: &Shared, db: &Db) {
+    let rows = match db.artifact_paths() {
+        Ok(rows) => rows,
+        Err(err) => return log::error!("start-up check: {err}"),
+    };
+    let mut gone = 0;
+    for (id, rel) in rows {
+        if !shared.store.abs(&rel).is_file() && db.delete_artifact(id).is_ok() {
+            gone += 1;
+        }
+    }
+    if gone > 0 {
+        log::warn!("forgot {gone} cached artifact(s) whose files are missing");
+        if let Ok(total) = db.total_size() {
+            shared.total_size.store(total, Ordering::Relaxed);
+        }
+    }
+    shared.evict(db);
+}
+
+fn header<'a>(rq: &'a tiny_http::Request, name: &'static str) -> Option<&'a str> {
+    rq.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+fn serve(shared: &Shared, db: &Db, rq: tiny_http::Request) {
+    let started = Instant::now();
+    let url = rq.url().to_string();
+    let method = match rq.method() {
+        tiny_http::Method::Get => Method::Get,
+        tiny_http::Method::Head => Method::Head,
+        other => {
+            let m = other.to_string();
+            let reply = error_reply(&Error::MethodNotAllowed, &url);
+            let status = reply.status;
+            let mut resp = to_response(reply, 0);
+            resp.add_header(Header::from_bytes("Allow", "GET, HEAD").expect("static header"));
+            let _ = rq.respond(resp);
+            log::info!(
+                "{m} {url} {status} 0B {}ms cache=-",
+                started.elapsed().as_millis()
+            );
+            return;
+        }
+    };
+    let has_body = header(&rq, "Content-Length").is_some_and(|v| v.trim() != "0")
+        || header(&rq, "Transfer-Encoding").is_some();
+    let incoming = Incoming {
+        method,
+        url: url.clone(),
+        http11: *rq.http_version() >= (1, 1),
+        accept: header(&rq, "Accept").map(str::to_string),
+        if_none_match: header(&rq, "If-None-Match").map(str::to_string),
+        if_modified_since: header(&rq, "If-Modified-Since").map(str::to_string),
+        range: header(&rq, "Range").map(str::to_string),
+        if_range: header(&rq, "If-Range").map(str::to_string),
+    };
+    let m = if method == Method::Get { "GET" } else { "HEAD" };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let reply = if has_body {
+            error_reply(
+                &Error::BadRequest("a GET or HEAD request must not have a body".into()),
+                &url,
+            )
+        } else if shared.config.test_panic_path.as_deref() == Some(url.as_str()) {
+            panic!("test panic for {url}");
+        } else {
+            match proxy::handle(shared, db, &incoming) {
+                Ok(reply) => reply,
+                Err(err) => error_reply(&err, &url),
+            }
+        };
+        let (status, cache) = (reply.status, reply.cache);
+        let bytes = respond(shared, db, rq, reply, method);
+        (status, cache, bytes)
+    }));
+    match outcome {
+        Ok((status, cache, bytes)) => {
+            log::info!(
+                "{m} {url} {status} {bytes}B {}ms cache={cache}",
+                started.elapsed().as_millis()
+            )
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            // The request was dropped during the unwind; tiny_http answers 500 for it.
+            log::error!("panic while handling {m} {url}: {msg}");
+        }
+    }
+}
+
+/// Maps an error to its answer: a registry-shaped 404, or a JSON error.
+fn error_reply(err: &Error, url: &str) -> Reply<'static> {
+    let status = err.status();
+    if status >= 500 {
+        log::warn!("{url}: {err}");
+    } else {
+        log::debug!("{url}: {err}");
+    }
+    if status == 404 {
+        let prefix = url
+            .trim_start_matches('/')
+            .split(['/', '?'])
+            .next()
+            .unwrap_or("");
+        if let Some(reg) = registry::find(prefix) {
+            let (ct, body) = reg.not_found_body(&err.to_string());
+            return Reply::bytes(404, ct, body.into_bytes());
+        }
+    }
+    Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
+}
+
+fn to_response(reply: Reply<'_>, _: u64) -> Response<Box<dyn Read + Send + '_>> {
+    let mut headers: Vec<Header> = reply
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Header::from_bytes(k.as_bytes(), v.as_bytes()).ok())
+        .collect();
+    headers.push(
+        Header::from_bytes("Server", concat!("proxy/", env!("CARGO_PKG_VERSION")))
+            .expect("static header"),
+    );
+    if reply.cache != "-" {
+        headers.push(Header::from_bytes("X-Cache", reply.cache).expect("static header"));
+    }
+    let status = StatusCode(reply.status);
+    match reply.body {
+        Body::Empty => Response::new(
+            status,
+            headers,
+            Box::new(io::empty()),
+            Some(reply.head_length.unwrap_or(0) as usize),
+            None,
+        ),
+        Body::Bytes(b) => {
+            let n = b.len();
+            Response::new(status, headers, Box::new(io::Cursor::new(b)), Some(n), None)
+        }
+        Body::File {
+            mut file,
+            start,
+            len,
+        } => {
+            if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {
+                return Response::new(
+                    StatusCode(500),
+                    Vec::new(),
+                    Box::new(io::empty()),
+                    Some(0),
+                    None,
+                );
+            }
+            Response::new(
+                status,
+                headers,
+                Box::new(file.take(len)),
+                Some(len as usize),
+                None,
+            )
+        }
+        Body::Fill(..) => unreachable!("fills are streamed by `stream`"),
+    }
+}
+
+/// Sends the reply; returns the number of body bytes.
+fn respond(
+    shared: &Shared,
+    db: &Db,
+    rq: tiny_http::Request,
+    reply: Reply<'_>,
+    method: Method,
+) -> u64 {
+    match reply.body {
+        Body::Fill(mut fill, pending) => {
+            let headers = reply.headers;
+            let writer = rq.into_writer();
+            let result = stream(writer, reply.status, &headers, reply.cache, &mut fill);
+            if let Err(Broken::Client(err)) = result {
+                // Finish the fill anyway: the next client, and any waiting one, gets it from cache.
+                log::debug!("client went away ({err}); finishing the download into the cache");
+                let _ = io::copy(&mut fill, &mut io::sink());
+            }
+            shared.record(db, &fill, &pending);
+            Fill::bytes(&fill)
+        }
+        _ => {
+            let n = match (&reply.body, method) {
+                (Body::Bytes(b), Method::Get) => b.len() as u64,
+                (Body::File { len, .. }, Method::Get) => *len,
+                _ => 0,
+            };
+            let _ = rq.respond(to_response(reply, n));
+            n
+        }
+    }
+}
+
+enum Broken {
+    Client(io::Error),
+    Upstream,
+}
+
+/// Writes a streamed miss with chunked framing. The last chunk is written only after the fill
+/// has verified and committed the body; if the body fails, an invalid chunk-size line follows
+/// instead, which every HTTP client rejects, so the download cannot look complete.
+fn stream(
+    writer: Box<dyn Write + Send>,
+    status: u16,
+    headers: &[(&'static str, String)],
+    cache: &str,
+    fill: &mut Fill<'_>,
+) -> Result<(), Broken> {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "Date: {}\r\nServer: proxy/{}\r\nX-Cache: {cache}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        http::date(crate::db::now()),
+        env!("CARGO_PKG_VERSION")
+    ));
+    let mut w = BufWriter::with_capacity(64 * 1024 + 64, writer);
+    w.write_all(head.as_bytes()).map_err(Broken::Client)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match fill.read(&mut buf) {
+            Ok(0) => {
+                w.write_all(b"0\r\n\r\n")
+                    .and_then(|()| w.flush())
+                    .map_err(Broken::Client)?;
+                return Ok(());
+            }
+            Ok(n) => {
+                write!(w, "{n:x}\r\n")
+                    .and_then(|()| w.write_all(&buf[..n]))
+                    .and_then(|()| w.write_all(b"\r\n"))
+                    .and_then(|()| w.flush())
+                    .map_err(Broken::Client)?;
+            }
+            Err(_) => {
+                let _ = w
+                    .write_all(b"!upstream-failed\r\n")
+                    .and_then(|()| w.flush());
+                return Err(Broken::Upstream);
+            }
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        _ => "",
+    }
+}

@@ -1,0 +1,269 @@
+//! The network: one ureq agent for every upstream call, with connect and per-read timeouts, the
+//! system's CA store (plus `http.ca_file`), `HTTP(S)_PROXY`/`NO_PROXY`, and redirects followed by
+//! hand so that every hop is checked against the origins configured for the registry.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+const MAX_REDIRECTS: usize = 5;
+
+pub(crate) struct Upstream {
+    agent: ureq::Agent,
+}
+
+/// An upstream response: status, the headers we use, and the body as a stream.
+pub(crate) struct Fetched {
+    pub status: u16,
+    pub url: String,
+    pub content_type: Option<String>,
+    pub content_length: Option<u64>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body: Box<dyn Read + Send>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Head,
+}
+
+impl Upstream {
+    pub(crate) fn new(config: &Config) -> Result<Upstream> {
+        let tls = TlsConfig::builder().root_certs(root_certs(config)?).build();
+        let agent_config = ureq::Agent::config_builder()
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_resolve(Some(config.connect_timeout))
+            .timeout_send_request(Some(config.read_timeout))
+            .timeout_recv_response(Some(config.read_timeout))
+            .timeout_per_read(Some(config.read_timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(concat!("proxy/", env!("CARGO_PKG_VERSION")))
+            .proxy(ureq::Proxy::try_from_env())
+            .tls_config(tls)
+            .build();
+        Ok(Upstream {
+            agent: agent_config.new_agent(),
+        })
+    }
+
+    /// Fetches `url`, following redirects only within `allowed` origins.
+    pub(crate) fn fetch(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        allowed: &[String],
+        registry: &'static str,
+    ) -> Result<Fetched> {
+        let mut url = url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            check_origin(&url, allowed, registry)?;
+            let mut req = match method {
+                Method::Get => self.agent.get(&url),
+                Method::Head => self.agent.head(&url),
+            };
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let resp = req.call().map_err(|err| io_error(&url, err))?;
+            let status = resp.status().as_u16();
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            if (300..400).contains(&status) && status != 304 {
+                let Some(location) = header("location") else {
+                    return Err(Error::Upstream { url, status });
+                };
+                url = resolve(&url, &location);
+                continue;
+            }
+            let content_length = header("content-length").and_then(|v| v.parse().ok());
+            return Ok(Fetched {
+                status,
+                content_type: header("content-type"),
+                content_length: if method == Method::Head || status == 304 {
+                    content_length.filter(|_| method == Method::Head)
+                } else {
+                    content_length
+                },
+                etag: header("etag"),
+                last_modified: header("last-modified"),
+                body: Box::new(resp.into_body().into_reader()),
+                url,
+            });
+        }
+        Err(Error::BadUpstream {
+            url,
+            msg: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+}
+
+fn io_error(url: &str, err: ureq::Error) -> Error {
+    let timeout = matches!(err, ureq::Error::Timeout(_));
+    Error::UpstreamIo {
+        url: url.to_string(),
+        msg: err.to_string(),
+        timeout,
+    }
+}
+
+/// `scheme://host:port`, lowercased, with the default port made explicit.
+pub(crate) fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?.to_ascii_lowercase();
+    if authority.is_empty() {
+        return None;
+    }
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !authority.ends_with(']');
+    let port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    Some(if has_port {
+        format!("{scheme}://{authority}")
+    } else {
+        format!("{scheme}://{authority}:{port}")
+    })
+}
+
+fn check_origin(url: &str, allowed: &[String], registry: &'static str) -> Result<()> {
+    match origin(url) {
+        Some(o) if allowed.contains(&o) => Ok(()),
+        _ => Err(Error::ForeignOrigin {
+            url: url.to_string(),
+            registry,
+        }),
+    }
+}
+
+/// Resolves a `Location` against the URL it came from.
+fn resolve(base: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
+    let authority = rest.split('/').next().unwrap_or("");
+    if let Some(path) = location.strip_prefix("//") {
+        return format!("{scheme}://{path}");
+    }
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}");
+    }
+    let dir = base.rsplit_once('/').map_or(base, |(d, _)| d);
+    format!("{dir}/{location}")
+}
+
+/// The system's CA bundle (`SSL_CERT_FILE` or the usual paths) plus `http.ca_file`. Falls back to
+/// the bundled web roots only when neither exists.
+fn root_certs(config: &Config) -> Result<RootCerts> {
+    const SYSTEM: &[&str] = &[
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    ];
+    let mut certs: Vec<Certificate<'static>> = Vec::new();
+    let system = config.ssl_cert_file.clone().or_else(|| {
+        SYSTEM
+            .iter()
+            .map(std::path::PathBuf::from)
+            .find(|p| p.exists())
+    });
+    if let Some(path) = &system {
+        match std::fs::read(path) {
+            Ok(pem) => certs.extend(parse_certs(&pem)),
+            Err(err) => log::warn!("cannot read CA bundle {}: {err}", path.display()),
+        }
+    }
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|err| {
+            Error::config(
+                config.origin("http.ca_file"),
+                "http.ca_file",
+                path.display().to_string(),
+                format!("a readable PEM file ({err})"),
+            )
+        })?;
+        let extra = parse_certs(&pem);
+        if extra.is_empty() {
+            return Err(Error::config(
+                config.origin("http.ca_file"),
+                "http.ca_file",
+                path.display().to_string(),
+                "a PEM file with at least one certificate",
+            ));
+        }
+        certs.extend(extra);
+    }
+    if certs.is_empty() {
+        log::warn!("no system CA bundle found; trusting the bundled web roots only");
+        return Ok(RootCerts::WebPki);
+    }
+    Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
+fn parse_certs(pem: &[u8]) -> Vec<Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How long to wait, without progress, for another request's fill.
+pub(crate) fn stall_limit(config: &Config) -> Duration {
+    config.read_timeout + config.connect_timeout
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin("https://Registry.example/x").as_deref(),
+            Some("https://registry.example:443")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:81/a?b").as_deref(),
+            Some("http://127.0.0.1:81")
+        );
+        assert_eq!(origin("http://u:p@h/").as_deref(), Some("http://h:80"));
+        assert_eq!(origin("ftp://h/"), None);
+        assert_eq!(origin("nothing"), None);
+        let allowed = vec!["http://a:80".to_string()];
+        assert!(check_origin("http://a/x", &allowed, "npm").is_ok());
+        assert!(check_origin("http://a.evil/x", &allowed, "npm").is_err());
+        assert!(check_origin("http://a:81/x", &allowed, "npm").is_err());
+    }
+
+    #[test]
+    fn redirects_resolve() {
+        assert_eq!(resolve("http://a/b/c", "/d"), "http://a/d");
+        assert_eq!(resolve("http://a/b/c", "d"), "http://a/b/d");
+        assert_eq!(resolve("http://a/b/c", "https://x/y"), "https://x/y");
+        assert_eq!(resolve("http://a/b/c", "//x/y"), "http://x/y");
+    }
+}
