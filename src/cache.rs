@@ -248,6 +248,12 @@ impl<'s> Fill<'s> {
         self.got
     }
 
+    /// The coalescing guard, to be finished once the database row exists: followers look for the
+    /// row, not the file.
+    pub(crate) fn take_guard(&mut self) -> Option<Guard> {
+        self.guard.take()
+    }
+
     fn fail(&mut self, err: Error) -> io::Error {
         self.failed = true;
         self.temp = None;
@@ -293,10 +299,10 @@ impl<'s> Fill<'s> {
                 Err(err) => log::error!("cannot commit {}: {err}", self.rel),
             }
         }
-        if let Some(g) = self.guard.take() {
-            match self.committed {
-                Some(_) => g.finish(),
-                None => g.fail(502),
+        if self.committed.is_none() {
+            // Nothing to record: let followers know now rather than when this is dropped.
+            if let Some(g) = self.guard.take() {
+                g.fail(502);
             }
         }
         Ok(())

@@ -527,7 +527,7 @@ pub fn duration(value: &str) -> Option<Duration> {
         "d" => num * 86400.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0 && secs < 1e12).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && (0.0..1e12).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
 
 fn timeout(value: &str) -> Option<Duration> {

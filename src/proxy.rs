@@ -194,9 +194,15 @@ impl Shared {
         }
     }
 
-    /// Records a committed fill.
-    pub(crate) fn record(&self, db: &Db, fill: &Fill<'_>, p: &Pending) {
-        let Some(c) = fill.committed() else { return };
+    /// Records a committed fill, then releases requests waiting for it.
+    pub(crate) fn record(&self, db: &Db, fill: &mut Fill<'_>, p: &Pending) {
+        let guard = fill.take_guard();
+        let Some(c) = fill.committed() else {
+            if let Some(g) = guard {
+                g.fail(502);
+            }
+            return;
+        };
         let row = NewArtifact {
             key: &p.key,
             upstream_url: &p.url,
@@ -208,10 +214,18 @@ impl Shared {
         match db.record_artifact(&row) {
             Ok(()) => {
                 self.total_size.fetch_add(c.size, Ordering::Relaxed);
+                if let Some(g) = guard {
+                    g.finish();
+                }
                 self.evict(db);
             }
             // The file stays; it is an orphan the next fill of this key overwrites.
-            Err(err) => log::error!("cannot record {}: {err}", p.rel),
+            Err(err) => {
+                log::error!("cannot record {}: {err}", p.rel);
+                if let Some(g) = guard {
+                    g.fail(500);
+                }
+            }
         }
     }
 }
@@ -433,7 +447,7 @@ fn fill<'s>(
         url: url.clone(),
         msg: err.to_string(),
     })?;
-    sh.record(db, &fill, &pending);
+    sh.record(db, &mut fill, &pending);
     drop(fill);
     let mut reply =
         cached_artifact(sh, db, &pending.key, req)?.ok_or_else(|| Error::BadUpstream {

@@ -68,6 +68,21 @@ pub fn start(config: Config) -> Result<Handle> {
         addr: config.listen.clone(),
         err,
     })?;
+    let mut config = config;
+    if config.origin("base_url") == "default" && config.listen.ends_with(":0") {
+        // An ephemeral port: the public URL can only be known now.
+        let host = if addr.ip().is_unspecified() {
+            "localhost".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let host = if addr.is_ipv6() && host != "localhost" {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        config.base_url = format!("http://{host}:{}", addr.port());
+    }
     let server = tiny_http::Server::from_listener(listener, None).map_err(|err| Error::Bind {
         addr: config.listen.clone(),
         err: io::Error::other(err.to_string()),
@@ -344,7 +359,7 @@ fn to_response(reply: Reply<'_>, _: u64) -> Response<Box<dyn Read + Send + '_>> 
         headers.push(Header::from_bytes("X-Cache", reply.cache).expect("static header"));
     }
     let status = StatusCode(reply.status);
-    match reply.body {
+    let resp: Response<Box<dyn Read + Send + '_>> = match reply.body {
         Body::Empty => Response::new(
             status,
             headers,
@@ -379,7 +394,9 @@ fn to_response(reply: Reply<'_>, _: u64) -> Response<Box<dyn Read + Send + '_>> 
             )
         }
         Body::Fill(..) => unreachable!("fills are streamed by `stream`"),
-    }
+    };
+    // tiny_http switches to chunked framing above 32 KiB; a known length is always sent as such.
+    resp.with_chunked_threshold(usize::MAX)
 }
 
 /// Sends the reply; returns the number of body bytes.
@@ -400,7 +417,7 @@ fn respond(
                 log::debug!("client went away ({err}); finishing the download into the cache");
                 let _ = io::copy(&mut fill, &mut io::sink());
             }
-            shared.record(db, &fill, &pending);
+            shared.record(db, &mut fill, &pending);
             Fill::bytes(&fill)
         }
         _ => {

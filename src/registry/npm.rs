@@ -293,7 +293,7 @@ mod tests {
             "meta @babel/core|abbreviated https://up.example/root/@babel%2fcore"
         );
         assert_eq!(
-            url(plan("/@babel%2Fcore", None).map(|p| p)),
+            url(plan("/@babel%2Fcore", None)),
             "meta @babel/core|full https://up.example/root/@babel%2fcore"
         );
         assert_eq!(

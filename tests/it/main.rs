@@ -1,1 +1,10 @@
-//! Integration tests.
+//! The one integration-test binary: the proxy started in-process against a fake upstream, and
+//! the `proxy` binary driven as a user would.
+
+#![allow(unreachable_pub)]
+
+mod support;
+
+mod cli;
+mod engine;
+mod npm;

@@ -1,0 +1,1 @@
+module.exports = () => "a uses " + require("proxy-fixture-b")();

@@ -1,0 +1,1 @@
+module.exports = () => "b 1.0.0";

@@ -1,0 +1,1 @@
+module.exports = "scoped 2.0.0";

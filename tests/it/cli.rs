@@ -1,0 +1,285 @@
+//! The `proxy` binary as a user runs it: help, version, configuration errors, stats, signals.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::npm;
+use crate::support::*;
+
+fn proxy() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PROXY_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Runs to completion: (exit code, stdout + stderr).
+fn exec(c: &mut Command) -> (i32, String) {
+    let out = c.output().expect("run proxy");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn help_and_version() {
+    let (code, out) = exec(proxy().arg("--help"));
+    assert_eq!(code, 0);
+    for flag in [
+        "-listen",
+        "-base-url",
+        "-storage",
+        "-database",
+        "-log-level",
+        "-log-format",
+        "-config",
+        "-offline",
+        "storage.max_size",
+        "metadata_ttl",
+    ] {
+        assert!(out.contains(flag), "--help lacks {flag}:\n{out}");
+    }
+    let (code, out) = exec(proxy().args(["stats", "-help"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("-popular") && out.contains("-json"), "{out}");
+    let (code, out) = exec(proxy().arg("-version"));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("proxy "), "{out}");
+}
+
+#[test]
+fn configuration_errors_name_what_is_wrong_and_exit_2() {
+    let dir = TempDir::new("cli-config");
+    let file = dir.path().join("config.yaml");
+    // (config file, flags, environment, what the error must mention)
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, Vec<String>);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "storage:\n  pth: /tmp/x\n",
+            vec![],
+            vec![],
+            vec!["storage.pth".into(), "no such setting".into()],
+        ),
+        (
+            "storage:\n  max_size: 10XB\n",
+            vec![],
+            vec![],
+            vec!["storage.max_size".into(), "10XB".into()],
+        ),
+        (
+            "upstream:\n  npm: \"not a url\"\n",
+            vec![],
+            vec![],
+            vec!["upstream.npm".into(), "not a url".into()],
+        ),
+        ("listen: [1, 2]\n", vec![], vec![], vec!["listen".into()]),
+        (
+            "",
+            vec![],
+            vec![("PROXY_STORAGE_MAX_SIZE", "10XB")],
+            vec!["PROXY_STORAGE_MAX_SIZE".into(), "10XB".into()],
+        ),
+        (
+            "",
+            vec!["-base-url", "ftp://x"],
+            vec![],
+            vec!["-base-url".into(), "ftp://x".into()],
+        ),
+        (
+            "",
+            vec!["-log-level", "loud"],
+            vec![],
+            vec!["log.level".into(), "loud".into()],
+        ),
+        ("", vec!["-listen", "nope"], vec![], vec!["listen".into()]),
+    ];
+    for (yaml, args, env, wants) in cases {
+        std::fs::write(&file, yaml).unwrap();
+        let mut c = proxy();
+        c.arg("-config")
+            .arg(&file)
+            .args(&args)
+            .arg("-storage")
+            .arg(dir.path().join("s"));
+        c.arg("-database").arg(dir.path().join("db"));
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let (code, out) = exec(&mut c);
+        assert_eq!(code, 2, "{yaml:?} {args:?}: {out}");
+        for w in wants {
+            assert!(
+                out.contains(&w),
+                "{yaml:?} {args:?}: error lacks {w:?}: {out}"
+            );
+        }
+        if !yaml.is_empty() && args.is_empty() {
+            assert!(
+                out.contains("config.yaml"),
+                "error does not name the file: {out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_config_files_work_too() {
+    let dir = TempDir::new("cli-json");
+    let file = dir.path().join("c.json");
+    std::fs::write(&file, r#"{"storage": {"max_size": "10XB"}}"#).unwrap();
+    let (code, out) = exec(proxy().arg("-config").arg(&file));
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("c.json") && out.contains("storage.max_size"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unusable_listen_address_or_storage_exit_2() {
+    let dir = TempDir::new("cli-start");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, out) = exec(
+        proxy()
+            .args(["-listen", &addr])
+            .arg("-storage")
+            .arg(dir.path().join("s"))
+            .arg("-database")
+            .arg(dir.path().join("db")),
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains(&addr), "{out}");
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let (code, out) = exec(
+        proxy()
+            .args(["-listen", "127.0.0.1:0"])
+            .arg("-storage")
+            .arg(file.join("sub"))
+            .arg("-database")
+            .arg(dir.path().join("db")),
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("storage.path") && out.contains("a-file"),
+        "{out}"
+    );
+}
+
+#[test]
+fn stats_output_text_and_json() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let mut p = TestProxy::start(&fake);
+    for f in npm::FIXTURES {
+        p.get(&format!("/npm{}", npm::tarball_path(f)));
+    }
+    p.get(&format!("/npm{}", npm::tarball_path(&npm::FIXTURES[0])));
+    p.stop();
+    let db = p.dir.path().join("proxy.db");
+    let (code, out) = exec(
+        proxy()
+            .args(["stats", "-popular", "20", "-database"])
+            .arg(&db),
+    );
+    assert_eq!(code, 0, "{out}");
+    for want in [
+        "Cache Statistics",
+        "Packages:   3",
+        "Versions:   4",
+        "Artifacts:  4",
+        "Total hits: 1",
+        "npm        3",
+        "1. npm/proxy-fixture-a (1 hits",
+        "Recently cached:",
+    ] {
+        assert!(out.contains(want), "stats lacks {want:?}:\n{out}");
+    }
+    let (code, out) = exec(proxy().args(["stats", "-json", "--database"]).arg(&db));
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["artifacts"], 4);
+    assert_eq!(v["by_ecosystem"]["npm"], 3);
+    let (code, out) = exec(
+        proxy()
+            .args(["stats", "-database"])
+            .arg(p.dir.path().join("missing.db")),
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("missing.db"), "{out}");
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_and_exits_0() {
+    let fake = Fake::start();
+    let body = vec![7u8; 100_000];
+    fake.put(
+        "/slow/-/slow-1.0.0.tgz",
+        Resp::ok("application/octet-stream", body.clone())
+            .fault(Fault::Delay(Duration::from_millis(800))),
+    );
+    let dir = TempDir::new("cli-signal");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = proxy()
+        .args(["-listen", &format!("127.0.0.1:{port}")])
+        .arg("-storage")
+        .arg(dir.path().join("s"))
+        .arg("-database")
+        .arg(dir.path().join("db"))
+        .env("PROXY_UPSTREAM_NPM", fake.url())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = std::time::Instant::now();
+    while TcpStreamCheck::connect(port).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "proxy did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("{base}/npm/slow/-/slow-1.0.0.tgz");
+    let inflight = std::thread::spawn(move || get(&url, &[]));
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, out) = run(
+        Command::new("kill").args(["-TERM", &child.id().to_string()]),
+        Duration::from_secs(5),
+    );
+    assert!(ok, "{out}");
+    let got = inflight.join().unwrap();
+    assert_eq!(got.status, 200);
+    assert_eq!(got.bytes(), body);
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "proxy did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let tmp = std::fs::read_dir(dir.path().join("s/.tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(tmp, 0, "temp files left behind");
+}
+
+struct TcpStreamCheck;
+impl TcpStreamCheck {
+    fn connect(port: u16) -> std::io::Result<std::net::TcpStream> {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+    }
+}

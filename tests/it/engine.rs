@@ -1,0 +1,485 @@
+//! The shared cache engine, exercised through npm routes: failure modes of the upstream,
+//! coalescing, offline and stale serving, eviction, HTTP semantics and path safety.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::npm::{self, FIXTURES};
+use crate::support::*;
+
+const B: &str = "/npm/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz";
+const B_UP: &str = "/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz";
+
+fn body() -> Vec<u8> {
+    npm::tarball(&FIXTURES[1])
+}
+
+/// A large body whose digest the upstream does not declare (no packument seen).
+fn big() -> Vec<u8> {
+    (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect()
+}
+
+fn assert_nothing_cached(p: &TestProxy) {
+    let files = p.files();
+    assert!(
+        files.iter().all(|f| !f.ends_with(".tgz")),
+        "cached a broken body: {files:?}"
+    );
+    assert!(p.temp_files().is_empty(), "temp files left: {files:?}");
+}
+
+#[test]
+fn truncated_body_is_incomplete_for_the_client_and_not_cached() {
+    let fake = Fake::start();
+    fake.put(
+        B_UP,
+        Resp::ok("application/octet-stream", big()).fault(Fault::Truncate(500_000)),
+    );
+    let p = TestProxy::start(&fake);
+    let got = p.get(B);
+    assert!(
+        got.body.is_err(),
+        "truncated body looked complete: status {}",
+        got.status
+    );
+    assert_nothing_cached(&p);
+    fake.put(B_UP, Resp::ok("application/octet-stream", big()));
+    assert_eq!(p.get(B).bytes(), big());
+    assert_eq!(fake.hits(B_UP), 2, "the failed fetch left no entry behind");
+}
+
+#[test]
+fn reset_connection_is_incomplete_and_not_cached() {
+    let fake = Fake::start();
+    fake.put(
+        B_UP,
+        Resp::ok("application/octet-stream", big()).fault(Fault::Reset(300_000)),
+    );
+    let p = TestProxy::start(&fake);
+    let got = p.get(B);
+    assert!(got.body.is_err(), "reset body looked complete");
+    assert_nothing_cached(&p);
+}
+
+#[test]
+fn stall_past_the_read_timeout_fails_and_caches_nothing() {
+    let fake = Fake::start();
+    fake.put(
+        B_UP,
+        Resp::ok("application/octet-stream", big()).fault(Fault::Stall(Duration::from_secs(4))),
+    );
+    let p = TestProxy::with(&fake, |c| c.read_timeout = Duration::from_secs(1));
+    let started = Instant::now();
+    let got = p.get(B);
+    assert!(
+        got.status >= 500 || got.body.is_err(),
+        "stalled fetch succeeded: {}",
+        got.status
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the timeout did not apply"
+    );
+    assert_nothing_cached(&p);
+}
+
+#[test]
+fn raw_client_sees_no_last_chunk_when_the_upstream_breaks() {
+    let fake = Fake::start();
+    fake.put(
+        B_UP,
+        Resp::ok("application/octet-stream", big()).fault(Fault::Truncate(200_000)),
+    );
+    let p = TestProxy::start(&fake);
+    let mut s = TcpStream::connect(p.handle.as_ref().unwrap().addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {B} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text.contains("Transfer-Encoding: chunked"));
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "a broken body ended with the last chunk"
+    );
+}
+
+#[test]
+fn concurrent_identical_misses_make_one_fetch() {
+    let fake = Fake::start();
+    fake.put(
+        B_UP,
+        Resp::ok("application/octet-stream", big()).fault(Fault::Delay(Duration::from_millis(300))),
+    );
+    let p = TestProxy::with(&fake, |c| c.workers = 24);
+    let url = p.url(B);
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || get(&url, &[]))
+        })
+        .collect();
+    for t in threads {
+        let got = t.join().unwrap();
+        assert_eq!(got.status, 200);
+        assert_eq!(got.bytes(), big());
+    }
+    assert_eq!(fake.hits(B_UP), 1);
+}
+
+#[test]
+fn offline_serves_the_cache_and_says_so_on_a_miss() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let online = TestProxy::start(&fake);
+    assert_eq!(online.get("/npm/proxy-fixture-b").status, 200);
+    assert_eq!(online.get(B).bytes(), body());
+    let mut online = online;
+    online.stop();
+    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
+    let before = fake.total();
+    let mut c = config(dir.path(), &fake.url());
+    c.offline = true;
+    c.metadata_ttl = Duration::ZERO;
+    let p = TestProxy::from_config(c, dir);
+    assert_eq!(p.get(B).bytes(), body());
+    let meta = p.get("/npm/proxy-fixture-b");
+    assert_eq!(meta.status, 200);
+    let miss = p.get("/npm/proxy-fixture-a");
+    assert_eq!(miss.status, 503);
+    assert!(miss.text().contains("offline"), "{}", miss.text());
+    assert_eq!(fake.total(), before, "offline mode contacted the upstream");
+}
+
+#[test]
+fn stale_metadata_is_served_marked_when_the_upstream_fails_within_the_limit() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let p = TestProxy::with(&fake, |c| c.metadata_ttl = Duration::ZERO);
+    assert_eq!(
+        p.get("/npm/proxy-fixture-b").header("x-cache"),
+        Some("MISS")
+    );
+    fake.put("/proxy-fixture-b", Resp::status(503));
+    let stale = p.get("/npm/proxy-fixture-b");
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.header("x-cache"), Some("STALE"));
+    assert!(
+        stale
+            .header("warning")
+            .is_some_and(|w| w.starts_with("110"))
+    );
+    assert_eq!(stale.json()["name"], "proxy-fixture-b");
+
+    let strict = TestProxy::with(&fake, |c| {
+        c.metadata_ttl = Duration::ZERO;
+        c.metadata_max_stale = Duration::ZERO;
+    });
+    npm::serve(&fake);
+    assert_eq!(strict.get("/npm/proxy-fixture-b").status, 200);
+    fake.put("/proxy-fixture-b", Resp::status(503));
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        strict.get("/npm/proxy-fixture-b").status,
+        502,
+        "stale beyond the limit was served"
+    );
+}
+
+#[test]
+fn metadata_is_revalidated_with_the_etag_after_the_ttl() {
+    let fake = Fake::start();
+    let doc = npm::packument(&fake.url(), "proxy-fixture-b").to_string();
+    fake.put(
+        "/proxy-fixture-b",
+        Resp::ok("application/json", doc).header("ETag", "\"v1\""),
+    );
+    let p = TestProxy::with(&fake, |c| c.metadata_ttl = Duration::ZERO);
+    let first = p.get("/npm/proxy-fixture-b");
+    let second = p.get("/npm/proxy-fixture-b");
+    assert_eq!(second.header("x-cache"), Some("REVALIDATED"));
+    assert_eq!(first.bytes(), second.bytes());
+    let last = fake.seen().into_iter().last().unwrap();
+    assert_eq!(last.header("if-none-match"), Some("\"v1\""));
+
+    let cached = TestProxy::with(&fake, |c| c.metadata_ttl = Duration::from_secs(300));
+    cached.get("/npm/proxy-fixture-b");
+    let before = fake.hits("/proxy-fixture-b");
+    assert_eq!(
+        cached.get("/npm/proxy-fixture-b").header("x-cache"),
+        Some("HIT")
+    );
+    assert_eq!(
+        fake.hits("/proxy-fixture-b"),
+        before,
+        "a fresh entry went upstream"
+    );
+}
+
+#[test]
+fn least_recently_used_artifacts_are_evicted_under_the_cap() {
+    let fake = Fake::start();
+    let blob = |n: u8| vec![n; 4000];
+    for n in 1..=3u8 {
+        fake.put(
+            &format!("/e/-/e-{n}.0.0.tgz"),
+            Resp::ok("application/octet-stream", blob(n)),
+        );
+    }
+    let p = TestProxy::with(&fake, |c| c.max_size = 9000);
+    let path = |n: u8| format!("/npm/e/-/e-{n}.0.0.tgz");
+    assert_eq!(p.get(&path(1)).bytes(), blob(1));
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(p.get(&path(2)).bytes(), blob(2));
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(p.get(&path(1)).header("x-cache"), Some("HIT")); // 1 is now more recent than 2
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(p.get(&path(3)).bytes(), blob(3));
+    // Eviction runs after the response is complete.
+    eventually(|| !p.files().contains(&"npm/e/2.0.0/e-2.0.0.tgz".into()));
+    let files = p.files();
+    assert!(
+        files.contains(&"npm/e/1.0.0/e-1.0.0.tgz".into()),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"npm/e/3.0.0/e-3.0.0.tgz".into()),
+        "{files:?}"
+    );
+    assert!(
+        !files.contains(&"npm/e/2.0.0/e-2.0.0.tgz".into()),
+        "the least recently used stayed: {files:?}"
+    );
+    assert_eq!(p.get(&path(2)).header("x-cache"), Some("MISS"));
+}
+
+#[test]
+fn damaged_or_missing_files_are_refetched() {
+    let fake = Fake::start();
+    fake.put(B_UP, Resp::ok("application/octet-stream", body()));
+    let p = TestProxy::start(&fake);
+    assert_eq!(p.get(B).bytes(), body());
+    let file = p
+        .storage()
+        .join("npm/proxy-fixture-b/1.0.0/proxy-fixture-b-1.0.0.tgz");
+    std::fs::write(&file, b"short").unwrap();
+    let again = p.get(B);
+    assert_eq!(again.header("x-cache"), Some("MISS"));
+    assert_eq!(again.bytes(), body());
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(p.get(B).bytes(), body());
+    assert_eq!(fake.hits(B_UP), 3);
+    assert_eq!(std::fs::read(&file).unwrap(), body());
+}
+
+#[test]
+fn head_conditional_and_range_requests() {
+    let fake = Fake::start();
+    fake.put(B_UP, Resp::ok("application/octet-stream", big()));
+    let p = TestProxy::start(&fake);
+    // HEAD on a miss asks for headers only and stores nothing.
+    let head = request("HEAD", &p.url(B), &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(big().len().to_string().as_str())
+    );
+    assert!(p.files().iter().all(|f| !f.ends_with(".tgz")));
+    // A range on a miss fills the cache and answers the slice.
+    let part = p.get_with(B, &[("Range", "bytes=10-19")]);
+    assert_eq!(part.status, 206);
+    assert_eq!(part.bytes(), &big()[10..20]);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 10-19/{}", big().len()).as_str())
+    );
+    let full = p.get(B);
+    assert_eq!(full.header("x-cache"), Some("HIT"));
+    let etag = full.header("etag").unwrap().to_string();
+    assert_eq!(etag, format!("\"{}\"", sha256_hex(&big())));
+    let head = request("HEAD", &p.url(B), &[]);
+    assert_eq!(head.header("etag"), Some(etag.as_str()));
+    assert_eq!(head.bytes().len(), 0);
+    assert_eq!(p.get_with(B, &[("If-None-Match", &etag)]).status, 304);
+    assert_eq!(
+        p.get_with(B, &[("If-None-Match", &format!("W/\"other\", W/{etag}"))])
+            .status,
+        304
+    );
+    let lm = full.header("last-modified").unwrap().to_string();
+    assert_eq!(p.get_with(B, &[("If-Modified-Since", &lm)]).status, 304);
+    let suffix = p.get_with(B, &[("Range", "bytes=-5")]);
+    assert_eq!(suffix.bytes(), &big()[big().len() - 5..]);
+    let beyond = p.get_with(B, &[("Range", "bytes=9223372036854775807-")]);
+    assert_eq!(beyond.status, 416);
+    assert_eq!(
+        beyond.header("content-range"),
+        Some(format!("bytes */{}", big().len()).as_str())
+    );
+    let stale_if_range = p.get_with(B, &[("Range", "bytes=0-3"), ("If-Range", "\"nope\"")]);
+    assert_eq!(stale_if_range.status, 200);
+    assert_eq!(fake.seen().iter().filter(|s| s.method == "GET").count(), 1);
+}
+
+#[test]
+fn path_traversal_is_refused() {
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    std::fs::write(p.dir.path().join("secret"), "canary").unwrap();
+    for path in [
+        "/npm/../secret",
+        "/npm/%2e%2e/secret",
+        "/npm/%2e%2e%2fsecret",
+        "/npm/..%5csecret",
+        "/npm/a%2f..%2f..%2fsecret",
+        "/npm/x/-/..%2f..%2fsecret",
+        "/npm/x/-/x-1.0.0.tgz%00",
+        "/npm/%0d%0aSet-Cookie:%20a=b",
+    ] {
+        let mut s = TcpStream::connect(p.handle.as_ref().unwrap().addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        let status: u16 = out.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        assert!(status == 400 || status == 404, "{path} → {status}");
+        assert!(
+            !out.contains("canary") && !out.to_lowercase().contains("set-cookie: a=b"),
+            "{path}: {out}"
+        );
+    }
+    assert_eq!(fake.total(), 0, "a hostile path reached the upstream");
+}
+
+#[test]
+fn keep_alive_connections_do_not_stall() {
+    let fake = Fake::start();
+    fake.put(B_UP, Resp::ok("application/octet-stream", body()));
+    let p = TestProxy::start(&fake);
+    assert_eq!(p.get(B).status, 200);
+    let mut s = TcpStream::connect(p.handle.as_ref().unwrap().addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    // One write per request, as clients do; `write!` would send it in pieces.
+    let req = format!("GET {B} HTTP/1.1\r\nHost: x\r\n\r\n");
+    for _ in 0..50 {
+        s.write_all(req.as_bytes()).unwrap();
+        // Read one response: headers, then Content-Length bytes.
+        let mut got = Vec::new();
+        let (head_end, len) = loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed");
+            got.extend_from_slice(&buf[..n]);
+            if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..i]).to_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+                break (i + 4, len);
+            }
+        };
+        while got.len() < head_end + len {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got.len(), head_end + len, "extra bytes after a response");
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1000),
+        "50 keep-alive requests took {took:?}"
+    );
+}
+
+#[test]
+fn a_panic_costs_one_request() {
+    let fake = Fake::start();
+    let p = TestProxy::with(&fake, |c| c.test_panic_path = Some("/npm/boom".into()));
+    assert_eq!(p.get("/npm/boom").status, 500);
+    assert_eq!(p.get("/health").status, 200);
+}
+
+#[test]
+fn endpoints_and_methods() {
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    let root = p.get("/");
+    assert_eq!(root.status, 200);
+    assert!(root.text().contains("/npm/"));
+    let health = p.get("/health");
+    assert_eq!(health.json()["status"], "ok");
+    assert_eq!(health.json()["checks"]["database"]["status"], "ok");
+    let stats = p.get("/stats").json();
+    for key in [
+        "cached_artifacts",
+        "total_size_bytes",
+        "total_size",
+        "storage_path",
+        "database_path",
+    ] {
+        assert!(stats.get(key).is_some(), "{key} missing from {stats}");
+    }
+    let missing = p.get("/nowhere");
+    assert_eq!(missing.status, 404);
+    assert!(missing.json()["error"].is_string());
+    for m in ["POST", "PUT", "DELETE"] {
+        assert_eq!(request(m, &p.url("/npm/lodash"), &[]).status, 405, "{m}");
+    }
+    assert_eq!(fake.total(), 0);
+}
+
+#[test]
+fn health_fails_when_storage_is_gone() {
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    std::fs::remove_dir_all(p.storage()).unwrap();
+    std::fs::write(p.storage(), "not a directory").unwrap();
+    let h = p.get("/health");
+    assert_eq!(h.status, 503);
+    assert_eq!(h.json()["checks"]["storage"]["status"], "error");
+}
+
+#[test]
+fn oversized_metadata_is_a_clear_error() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let p = TestProxy::with(&fake, |c| c.metadata_max_size = 100);
+    let got = p.get("/npm/proxy-fixture-b");
+    assert_eq!(got.status, 502);
+    assert!(got.text().contains("metadata_max_size"), "{}", got.text());
+}
+
+#[test]
+fn stats_count_cached_artifacts() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let p = TestProxy::start(&fake);
+    for f in FIXTURES {
+        assert_eq!(p.get(&format!("/npm{}", npm::tarball_path(f))).status, 200);
+    }
+    p.get(B);
+    let s = p.get("/stats").json();
+    assert_eq!(s["cached_artifacts"], 4);
+    let total: usize = FIXTURES.iter().map(|f| npm::tarball(f).len()).sum();
+    assert_eq!(s["total_size_bytes"], total);
+}

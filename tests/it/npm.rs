@@ -1,0 +1,368 @@
+//! npm: routes, rewriting, verification, and a real `npm install` through the proxy.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::*;
+
+pub struct Fixture {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub deps: &'static [(&'static str, &'static str)],
+    pub file: &'static str,
+}
+
+pub const FIXTURES: &[Fixture] = &[
+    Fixture {
+        name: "proxy-fixture-a",
+        version: "1.0.0",
+        deps: &[("proxy-fixture-b", "^1.0.0")],
+        file: "proxy-fixture-a-1.0.0.tgz",
+    },
+    Fixture {
+        name: "proxy-fixture-b",
+        version: "1.0.0",
+        deps: &[],
+        file: "proxy-fixture-b-1.0.0.tgz",
+    },
+    Fixture {
+        name: "proxy-fixture-b",
+        version: "1.1.0",
+        deps: &[],
+        file: "proxy-fixture-b-1.1.0.tgz",
+    },
+    Fixture {
+        name: "@proxy-fixtures/scoped",
+        version: "2.0.0",
+        deps: &[],
+        file: "proxy-fixtures-scoped-2.0.0.tgz",
+    },
+];
+
+/// The registry's file name: `{short name}-{version}.tgz`.
+pub fn tarball_name(f: &Fixture) -> String {
+    format!("{}-{}.tgz", f.name.rsplit('/').next().unwrap(), f.version)
+}
+
+pub fn tarball_path(f: &Fixture) -> String {
+    format!("/{}/-/{}", f.name, tarball_name(f))
+}
+
+pub fn tarball(f: &Fixture) -> Vec<u8> {
+    std::fs::read(testdata(&format!("npm/{}", f.file))).unwrap()
+}
+
+/// A packument as the registry serves it, for every fixture version of `name`.
+pub fn packument(upstream: &str, name: &str) -> serde_json::Value {
+    let mut versions = serde_json::Map::new();
+    let mut time = serde_json::Map::new();
+    let mut latest = "";
+    for f in FIXTURES.iter().filter(|f| f.name == name) {
+        let deps: serde_json::Map<_, _> = f
+            .deps
+            .iter()
+            .map(|(n, r)| (n.to_string(), json!(r)))
+            .collect();
+        versions.insert(
+            f.version.into(),
+            json!({
+                "name": f.name, "version": f.version, "dependencies": deps,
+                "dist": {"integrity": sha512_sri(&tarball(f)), "tarball": format!("{upstream}{}", tarball_path(f))}
+            }),
+        );
+        time.insert(f.version.into(), json!("2024-01-01T00:00:00.000Z"));
+        latest = f.version;
+    }
+    json!({"name": name, "dist-tags": {"latest": latest}, "versions": versions, "time": time, "readme": "fixture"})
+}
+
+/// The packument path the proxy asks the upstream for.
+pub fn packument_path(name: &str) -> String {
+    format!("/{}", name.replacen('/', "%2f", 1))
+}
+
+/// Serves every fixture packument and tarball from `fake`.
+pub fn serve(fake: &Fake) {
+    let up = fake.url();
+    for f in FIXTURES {
+        fake.put(
+            &packument_path(f.name),
+            Resp::ok("application/json", packument(&up, f.name).to_string()),
+        );
+        fake.put(
+            &tarball_path(f),
+            Resp::ok("application/octet-stream", tarball(f)),
+        );
+    }
+}
+
+#[test]
+fn packument_rewritten_and_tarball_cached() {
+    let fake = Fake::start();
+    serve(&fake);
+    let p = TestProxy::start(&fake);
+    let doc = p.get("/npm/proxy-fixture-b").json();
+    let url = doc["versions"]["1.0.0"]["dist"]["tarball"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        url,
+        p.url("/npm/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz")
+    );
+    let integrity = doc["versions"]["1.0.0"]["dist"]["integrity"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        integrity,
+        sha512_sri(&tarball(&FIXTURES[1])),
+        "integrity kept for the client"
+    );
+
+    let first = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz");
+    let second = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz");
+    assert_eq!((first.status, second.status), (200, 200));
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert_eq!(first.bytes(), tarball(&FIXTURES[1]));
+    assert_eq!(second.bytes(), tarball(&FIXTURES[1]));
+    assert_eq!(fake.hits("/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz"), 1);
+    assert!(
+        p.files()
+            .contains(&"npm/proxy-fixture-b/1.0.0/proxy-fixture-b-1.0.0.tgz".to_string())
+    );
+}
+
+#[test]
+fn scoped_names_in_both_spellings() {
+    let fake = Fake::start();
+    serve(&fake);
+    let p = TestProxy::start(&fake);
+    let a = p.get("/npm/@proxy-fixtures/scoped").json();
+    let b = p.get("/npm/@proxy-fixtures%2fscoped").json();
+    assert_eq!(a, b);
+    assert_eq!(
+        fake.hits("/@proxy-fixtures%2fscoped"),
+        1,
+        "both spellings share one cache entry"
+    );
+    let url = a["versions"]["2.0.0"]["dist"]["tarball"].as_str().unwrap();
+    assert_eq!(url, p.url("/npm/@proxy-fixtures/scoped/-/scoped-2.0.0.tgz"));
+    let t = p.get("/npm/@proxy-fixtures/scoped/-/scoped-2.0.0.tgz");
+    assert_eq!(t.bytes(), tarball(&FIXTURES[3]));
+    assert!(
+        p.files()
+            .contains(&"npm/@proxy-fixtures/scoped/2.0.0/scoped-2.0.0.tgz".to_string())
+    );
+}
+
+#[test]
+fn abbreviated_and_full_documents_are_cached_apart() {
+    let fake = Fake::start();
+    serve(&fake);
+    let abbreviated = json!({"name": "proxy-fixture-b", "modified": "x", "versions": {}});
+    fake.put_for_accept(
+        "/proxy-fixture-b",
+        "vnd.npm.install-v1",
+        Resp::ok(
+            "application/vnd.npm.install-v1+json",
+            abbreviated.to_string(),
+        ),
+    );
+    let p = TestProxy::start(&fake);
+    let corgi = p.get_with(
+        "/npm/proxy-fixture-b",
+        &[(
+            "Accept",
+            "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8",
+        )],
+    );
+    assert_eq!(
+        corgi.header("content-type"),
+        Some("application/vnd.npm.install-v1+json")
+    );
+    assert!(corgi.json().get("readme").is_none());
+    let full = p.get("/npm/proxy-fixture-b");
+    assert_eq!(
+        full.json()["readme"],
+        "fixture",
+        "the full document is not the abbreviated one"
+    );
+    assert_eq!(fake.hits("/proxy-fixture-b"), 2);
+    let seen = fake.seen();
+    assert!(seen.iter().any(|s| {
+        s.header("accept")
+            .is_some_and(|a| a.contains("vnd.npm.install-v1"))
+    }));
+}
+
+#[test]
+fn unknown_package_and_version_answer_like_npm() {
+    let fake = Fake::start();
+    serve(&fake);
+    let p = TestProxy::start(&fake);
+    let missing = p.get("/npm/no-such-package");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json(), json!({"error": "Not found"}));
+    let missing = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-9.9.9.tgz");
+    assert_eq!(missing.status, 404);
+    assert!(p.files().iter().all(|f| !f.contains("9.9.9")));
+    // A failing upstream is a gateway error, not a missing package.
+    fake.put("/broken", Resp::status(500));
+    assert_eq!(p.get("/npm/broken").status, 502);
+}
+
+#[test]
+fn npm_side_routes_are_not_package_names() {
+    let fake = Fake::start();
+    serve(&fake);
+    fake.put(
+        "/-/v1/search?text=fixture&size=20",
+        Resp::ok("application/json", r#"{"objects":[],"total":0}"#),
+    );
+    let p = TestProxy::start(&fake);
+    let s = p.get("/npm/-/v1/search?text=fixture&size=20");
+    assert_eq!(s.status, 200);
+    assert_eq!(s.json()["total"], 0);
+    assert_eq!(p.get("/npm/-/whoami").status, 404);
+    let audit = request(
+        "POST",
+        &p.url("/npm/-/npm/v1/security/advisories/bulk"),
+        &[],
+    );
+    assert_eq!(audit.status, 405);
+    assert_eq!(fake.hits("/-/npm/v1/security/advisories/bulk"), 0);
+}
+
+#[test]
+fn tarball_with_wrong_integrity_is_not_cached() {
+    let fake = Fake::start();
+    serve(&fake);
+    let f = &FIXTURES[1];
+    let mut wrong = tarball(f);
+    let last = wrong.len() - 1;
+    wrong[last] ^= 0xff;
+    fake.put(
+        &tarball_path(f),
+        Resp::ok("application/octet-stream", wrong),
+    );
+    let p = TestProxy::start(&fake);
+    p.get("/npm/proxy-fixture-b"); // learn the integrity
+    let got = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz");
+    assert!(
+        got.body.is_err(),
+        "a mismatching body must not arrive complete: {got:?}"
+    );
+    assert!(
+        p.files().iter().all(|f| !f.ends_with(".tgz")),
+        "{:?}",
+        p.files()
+    );
+    assert!(p.temp_files().is_empty());
+    // Fixed upstream: fetched again, verified, cached.
+    fake.put(
+        &tarball_path(f),
+        Resp::ok("application/octet-stream", tarball(f)),
+    );
+    let got = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz");
+    assert_eq!(got.bytes(), tarball(f));
+    assert_eq!(fake.hits(&tarball_path(f)), 2);
+}
+
+#[test]
+fn tarball_on_a_foreign_host_is_refused() {
+    let fake = Fake::start();
+    let foreign = Fake::on("127.0.0.2:0");
+    let body = tarball(&FIXTURES[1]);
+    foreign.put(
+        "/evil-1.0.0.tgz",
+        Resp::ok("application/octet-stream", body.clone()),
+    );
+    let doc = json!({"name": "evil", "versions": {"1.0.0": {"name": "evil", "version": "1.0.0",
+        "dist": {"tarball": format!("{}/evil-1.0.0.tgz", foreign.url()), "integrity": sha512_sri(&body)}}}});
+    fake.put("/evil", Resp::ok("application/json", doc.to_string()));
+    let p = TestProxy::start(&fake);
+    let rewritten = p.get("/npm/evil").json();
+    assert_eq!(
+        rewritten["versions"]["1.0.0"]["dist"]["tarball"],
+        p.url("/npm/evil/-/evil-1.0.0.tgz")
+    );
+    let got = p.get("/npm/evil/-/evil-1.0.0.tgz");
+    assert_eq!(got.status, 502);
+    assert!(got.text().contains("refused"), "{}", got.text());
+    assert_eq!(foreign.total(), 0, "the foreign host was contacted");
+}
+
+/// The real npm client, twice: the second install, with an empty npm cache, gets every tarball
+/// from the proxy's cache.
+#[test]
+fn real_npm_install_twice() {
+    let fake = Fake::start();
+    serve(&fake);
+    let p = TestProxy::start(&fake);
+    let work = TempDir::new("npm-install");
+    let project = work.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("package.json"),
+        r#"{"name":"fixture-app","version":"1.0.0","private":true,
+            "dependencies":{"proxy-fixture-a":"1.0.0","@proxy-fixtures/scoped":"^2.0.0"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.join(".npmrc"),
+        format!("registry={}/npm/\n", p.base),
+    )
+    .unwrap();
+    let install = |cache: &str| {
+        let (ok, out) = run(
+            std::process::Command::new("npm")
+                .args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=warn",
+                    "--cache",
+                ])
+                .arg(work.path().join(cache))
+                .current_dir(&project)
+                .env_remove("npm_config_registry"),
+            Duration::from_secs(120),
+        );
+        assert!(ok, "npm install failed:\n{out}");
+    };
+    install("cache-1");
+    let b =
+        std::fs::read_to_string(project.join("node_modules/proxy-fixture-b/package.json")).unwrap();
+    assert!(
+        b.contains("\"1.1.0\""),
+        "the newest matching b was installed: {b}"
+    );
+    assert!(
+        project
+            .join("node_modules/@proxy-fixtures/scoped/index.js")
+            .exists()
+    );
+    let lock = std::fs::read_to_string(project.join("package-lock.json")).unwrap();
+    assert!(lock.contains(&sha512_sri(&tarball(&FIXTURES[0]))), "{lock}");
+    let tarballs = |fake: &Fake| {
+        fake.seen()
+            .iter()
+            .filter(|s| s.path.ends_with(".tgz"))
+            .count()
+    };
+    assert_eq!(tarballs(&fake), 3);
+
+    std::fs::remove_dir_all(project.join("node_modules")).unwrap();
+    install("cache-2");
+    assert!(
+        project
+            .join("node_modules/proxy-fixture-a/index.js")
+            .exists()
+    );
+    assert_eq!(
+        tarballs(&fake),
+        3,
+        "the second install fetched a tarball from the upstream"
+    );
+}

@@ -1,0 +1,534 @@
+//! Test support: `Fake`, a programmable upstream on 127.0.0.1:0; `TestProxy`, the proxy started
+//! in-process against it; `TempDir`; and small HTTP helpers.
+//!
+//! The fake upstream is a raw `TcpListener` rather than tiny_http because it must be able to do
+//! what tiny_http cannot: close a connection part-way through a body (truncate), reset it, or
+//! stall after the headers. Every connection answers one request and closes.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use proxy::config::Config;
+use proxy::server::{self, Handle};
+use sha2::Digest as _;
+
+/// How a response misbehaves.
+#[derive(Clone, Debug, Default)]
+pub enum Fault {
+    #[default]
+    None,
+    /// Close cleanly after this many body bytes (Content-Length still claims the whole body).
+    Truncate(usize),
+    /// Reset the connection after this many body bytes.
+    Reset(usize),
+    /// Send headers, then wait this long before the body.
+    Stall(Duration),
+    /// Wait this long before answering at all.
+    Delay(Duration),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub fault: Fault,
+}
+
+impl Resp {
+    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Resp {
+        Resp {
+            status: 200,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+            fault: Fault::None,
+        }
+    }
+
+    pub fn status(status: u16) -> Resp {
+        Resp {
+            status,
+            body: format!("status {status}").into_bytes(),
+            ..Resp::default()
+        }
+    }
+
+    pub fn header(mut self, k: &str, v: &str) -> Resp {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn fault(mut self, fault: Fault) -> Resp {
+        self.fault = fault;
+        self
+    }
+}
+
+/// A request the fake saw.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    routes: Mutex<HashMap<String, Resp>>,
+    /// Served instead when the request's Accept contains the key's second part.
+    by_accept: Mutex<HashMap<(String, String), Resp>>,
+    seen: Mutex<Vec<Seen>>,
+}
+
+pub struct Fake {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Fake {
+    pub fn start() -> Fake {
+        Fake::on("127.0.0.1:0")
+    }
+
+    pub fn on(addr: &str) -> Fake {
+        let listener = TcpListener::bind(addr).expect("bind fake upstream");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if sp.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let st = st.clone();
+                std::thread::spawn(move || answer(conn, &st));
+            }
+        });
+        Fake {
+            addr,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn put(&self, path: &str, resp: Resp) {
+        self.state
+            .routes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), resp);
+    }
+
+    pub fn put_for_accept(&self, path: &str, accept: &str, resp: Resp) {
+        self.state
+            .by_accept
+            .lock()
+            .unwrap()
+            .insert((path.to_string(), accept.to_string()), resp);
+    }
+
+    /// Requests seen for a path (query included), any method.
+    pub fn hits(&self, path: &str) -> usize {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .count()
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    pub fn total(&self) -> usize {
+        self.state.seen.lock().unwrap().len()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn answer(conn: TcpStream, st: &State) {
+    conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let seen = Seen {
+        method: method.clone(),
+        path: path.clone(),
+        headers,
+    };
+    st.seen.lock().unwrap().push(seen.clone());
+    let accept = seen.header("accept").unwrap_or("").to_string();
+    let by_accept = st
+        .by_accept
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|((p, a), _)| *p == path && accept.contains(a.as_str()))
+        .map(|(_, r)| r.clone());
+    let resp = by_accept
+        .or_else(|| st.routes.lock().unwrap().get(&path).cloned())
+        .unwrap_or_else(|| Resp::status(404));
+    let mut conn = conn;
+    if let Fault::Delay(d) = resp.fault {
+        std::thread::sleep(d);
+    }
+    let etag = resp
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
+        .map(|(_, v)| v.clone());
+    let not_modified = etag.is_some() && seen.header("if-none-match") == etag.as_deref();
+    let status = if not_modified { 304 } else { resp.status };
+    let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
+    for (k, v) in &resp.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if status != 304 {
+        head.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
+    }
+    head.push_str("\r\n");
+    if conn.write_all(head.as_bytes()).is_err() || method == "HEAD" || status == 304 {
+        return;
+    }
+    let body = &resp.body;
+    match resp.fault {
+        Fault::Truncate(n) => {
+            let _ = conn.write_all(&body[..n.min(body.len())]);
+            let _ = conn.flush();
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+        Fault::Reset(n) => {
+            let _ = conn.write_all(&body[..n.min(body.len())]);
+            let _ = conn.flush();
+            std::thread::sleep(Duration::from_millis(50));
+            let sock = socket2::SockRef::from(&conn);
+            let _ = sock.set_linger(Some(Duration::ZERO));
+            drop(conn);
+        }
+        Fault::Stall(d) => {
+            let _ = conn.flush();
+            std::thread::sleep(d);
+            let _ = conn.write_all(body);
+        }
+        _ => {
+            let _ = conn.write_all(body);
+        }
+    }
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("proxy-it-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct TestProxy {
+    pub handle: Option<Handle>,
+    pub dir: TempDir,
+    pub base: String,
+}
+
+/// A proxy config pointing every upstream at `upstream`, storing under `dir`.
+pub fn config(dir: &Path, upstream: &str) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".into(),
+        storage_path: dir.join("artifacts"),
+        database_path: dir.join("proxy.db"),
+        workers: 8,
+        read_timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(2),
+        shutdown_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
+    for v in c.upstream.values_mut() {
+        *v = upstream.to_string();
+    }
+    c
+}
+
+impl TestProxy {
+    pub fn start(upstream: &Fake) -> TestProxy {
+        TestProxy::with(upstream, |_| {})
+    }
+
+    pub fn with(upstream: &Fake, f: impl FnOnce(&mut Config)) -> TestProxy {
+        let dir = TempDir::new("proxy");
+        let mut c = config(dir.path(), &upstream.url());
+        f(&mut c);
+        TestProxy::from_config(c, dir)
+    }
+
+    pub fn from_config(c: Config, dir: TempDir) -> TestProxy {
+        let handle = server::start(c).expect("proxy starts");
+        let base = format!("http://{}", handle.addr());
+        TestProxy {
+            handle: Some(handle),
+            dir,
+            base,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> Got {
+        get(&self.url(path), &[])
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Got {
+        get(&self.url(path), headers)
+    }
+
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("artifacts")
+    }
+
+    /// Files under the storage root, temp files included, as relative paths.
+    pub fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.storage(), &self.storage(), &mut out);
+        out.sort();
+        out
+    }
+
+    pub fn temp_files(&self) -> Vec<String> {
+        self.files()
+            .into_iter()
+            .filter(|f| f.starts_with(".tmp/"))
+            .collect()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown();
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+        }
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A response as the client saw it. `body` is `Err` when the body did not arrive complete.
+#[derive(Debug)]
+pub struct Got {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Result<Vec<u8>, String>,
+}
+
+impl Got {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(self.body.as_ref().expect("complete body")).into_owned()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.body.as_ref().expect("complete body")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(self.bytes()).expect("JSON body")
+    }
+}
+
+/// A GET through ureq on a fresh connection, with errors as data.
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Got {
+    request("GET", url, headers)
+}
+
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Got {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .max_idle_connections(0)
+        .build()
+        .into();
+    let mut b = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = agent
+        .run(b.body(()).unwrap())
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let mut body = Vec::new();
+    let body = match resp.into_body().into_reader().read_to_end(&mut body) {
+        Ok(_) => Ok(body),
+        Err(e) => Err(e.to_string()),
+    };
+    Got {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(rel)
+}
+
+pub fn sha512_sri(bytes: &[u8]) -> String {
+    format!("sha512-{}", base64(&sha2::Sha512::digest(bytes)))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Runs a command with a time limit; returns (success, stdout+stderr).
+pub fn run(cmd: &mut std::process::Command, limit: Duration) -> (bool, String) {
+    let program = format!("{cmd:?}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program}: {e} (is it installed? .ci/run installs it)")
+        });
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            child.stdout.take().unwrap().read_to_string(&mut out).ok();
+            child.stderr.take().unwrap().read_to_string(&mut out).ok();
+            return (status.success(), out);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{program} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits up to two seconds for `cond`.
+pub fn eventually(cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
