@@ -98,11 +98,6 @@ pub const KEYS: &[Key] = &[
         default: "none",
     },
     Key {
-        name: "http.keepalive_timeout",
-        takes: "idle time before a client connection is closed",
-        default: "10s",
-    },
-    Key {
         name: "shutdown_timeout",
         takes: "grace period for in-flight requests",
         default: "10s",
@@ -131,7 +126,6 @@ pub struct Config {
     pub metadata_max_size: u64,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
-    pub keepalive_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub ca_file: Option<PathBuf>,
     /// CA bundle named by `SSL_CERT_FILE`, read here because this module owns the environment.
@@ -167,7 +161,6 @@ impl Default for Config {
             metadata_max_size: 512 << 20,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             ca_file: None,
             ssl_cert_file: None,
@@ -288,9 +281,6 @@ impl Config {
             }
             "http.read_timeout" => {
                 self.read_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
-            }
-            "http.keepalive_timeout" => {
-                self.keepalive_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
             }
             "shutdown_timeout" => {
                 self.shutdown_timeout = duration(value).ok_or_else(|| bad(DURATION))?

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::npm;
 use crate::support::*;
 
+#[allow(clippy::disallowed_methods)] // Tests read the environment to clear it for the child.
 fn proxy() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
     for (k, _) in std::env::vars() {

@@ -1,0 +1,52 @@
+# Build, test and package the proxy. `make help` lists the targets.
+
+CARGO ?= cargo
+MUSL := x86_64-unknown-linux-musl
+GNU := x86_64-unknown-linux-gnu
+
+.PHONY: help build release static test lint run clean
+
+help:
+	@echo "make build    debug build"
+	@echo "make release  optimised build: target/release/proxy"
+	@echo "make static   statically linked x86_64 binary: target/static/proxy"
+	@echo "make test     the whole test suite (unit and integration, real npm client included)"
+	@echo "make lint     rustfmt and clippy, as CI runs them"
+	@echo "make run      build and start the proxy on :8080 with ./cache"
+
+build:
+	$(CARGO) build --locked
+
+release:
+	$(CARGO) build --locked --release
+
+# The musl target gives a fully static binary; its C parts (SQLite) need musl-gcc. Where the
+# target or musl-tools cannot be had, fall back to glibc with a static C runtime.
+static:
+	@mkdir -p target/static
+	@if (rustup target list --installed 2>/dev/null | grep -q $(MUSL) || rustup target add $(MUSL)) \
+	   && (command -v musl-gcc >/dev/null || (command -v apt-get >/dev/null && \
+	       (apt-get install -y musl-tools || (apt-get update && apt-get install -y musl-tools)))); then \
+	  echo "building for $(MUSL)"; \
+	  $(CARGO) build --locked --release --target $(MUSL) && \
+	  cp target/$(MUSL)/release/proxy target/static/proxy; \
+	else \
+	  echo "musl unavailable: building for $(GNU) with crt-static"; \
+	  RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked --release --target $(GNU) && \
+	  cp target/$(GNU)/release/proxy target/static/proxy; \
+	fi
+	@ls -l target/static/proxy
+	@file target/static/proxy 2>/dev/null || true
+
+test:
+	$(CARGO) test --locked
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+run:
+	$(CARGO) run --locked --release
+
+clean:
+	$(CARGO) clean
