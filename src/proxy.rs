@@ -251,6 +251,7 @@ pub(crate) fn handle<'s>(sh: &'s Shared, db: &Db, req: &Incoming) -> Result<Repl
                 Plan::Artifact(a) => artifact(sh, db, reg, a, req),
                 Plan::Metadata(m) => metadata(sh, db, reg, m, req),
                 Plan::Passthrough { url } => passthrough(sh, reg, &url, req),
+                Plan::Generated { content_type, body } => Ok(Reply::bytes(200, content_type, body)),
             }
         }
     }

@@ -79,8 +79,13 @@ pub(crate) enum Plan {
     Artifact(Artifact),
     /// A mutable document: cached with a TTL, revalidated, rewritten on the way in.
     Metadata(Metadata),
-    /// Relayed to the upstream, never cached.
+    /// Relayed to the upstream, never cached. Upstream 4xx statuses are passed on as they are.
     Passthrough { url: String },
+    /// Answered by the proxy itself (e.g. Cargo's `config.json`).
+    Generated {
+        content_type: &'static str,
+        body: Vec<u8>,
+    },
 }
 
 /// Identity of a cached artifact; also its place on disk: `{ecosystem}/{name}/{version}/{filename}`.
@@ -103,6 +108,8 @@ pub(crate) struct Artifact {
 
 pub(crate) struct Metadata {
     pub ecosystem: &'static str,
+    /// Which of the registry's documents this is, for its `rewrite` (e.g. "simple-html").
+    pub kind: &'static str,
     /// The cache key; requests that may be answered differently need different keys.
     pub key: String,
     pub url: String,

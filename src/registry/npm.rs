@@ -71,6 +71,7 @@ impl Registry for Npm {
                 };
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: "npm",
+                    kind: "packument",
                     key: format!("{name}|{variant}"),
                     url: format!("{up}/{path_name}"),
                     accept: Some(accept),
@@ -86,6 +87,7 @@ impl Registry for Npm {
                 }
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: "npm",
+                    kind: "version",
                     key: format!("{name}|version|{version}"),
                     url: format!("{up}/{path_name}/{}", super::escape(version)),
                     accept: Some("application/json"),
@@ -279,6 +281,7 @@ mod tests {
                 a.key.name, a.key.version, a.key.filename, a.url
             ),
             Plan::Passthrough { url } => format!("pass {url}"),
+            Plan::Generated { .. } => "generated".into(),
         }
     }
 
@@ -339,6 +342,7 @@ mod tests {
         };
         let meta = Metadata {
             ecosystem: "npm",
+            kind: "packument",
             key: "k".into(),
             url: "u".into(),
             accept: None,
