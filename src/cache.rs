@@ -12,6 +12,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256, Sha512};
@@ -86,9 +87,12 @@ impl Store {
         Ok(parts.join("/"))
     }
 
-    pub(crate) fn metadata_path(ecosystem: &str, key: &str) -> String {
+    /// `_metadata/{ecosystem}/{xx}/{sha256 of key}-{start of the content's sha256}`: a refresh
+    /// writes a new file instead of replacing the one readers may have open.
+    pub(crate) fn metadata_path(ecosystem: &str, key: &str, content_sha256: &str) -> String {
         let h = registry::hex(&Sha256::digest(key.as_bytes()));
-        format!("_metadata/{ecosystem}/{}/{h}", &h[..2])
+        let c = content_sha256.get(..16).unwrap_or(content_sha256);
+        format!("_metadata/{ecosystem}/{}/{h}-{c}", &h[..2])
     }
 
     pub(crate) fn abs(&self, rel: &str) -> PathBuf {
@@ -182,13 +186,12 @@ pub(crate) struct Committed {
     pub size: u64,
 }
 
-/// Tees an upstream body into the cache. Reading it yields the upstream bytes; at the end of the
-/// body it checks the length and digest and commits the file, and only then reports end of
-/// stream. A short body, a read error or a digest mismatch is an error from `read`, and the temp
-/// file is removed. If writing the temp file fails (disk full), caching is abandoned but the
-/// bytes still flow to the client.
-pub(crate) struct Fill<'s> {
-    store: &'s Store,
+/// Copies an upstream body into a temp file, hashing it and reporting progress to the flight that
+/// clients stream from. Reading it yields the upstream bytes; at the end of the body it checks the
+/// length and digest and commits the file, and only then reports end of stream. A short body, a
+/// read or write error or a digest mismatch is an error from `read`, and the temp file is removed.
+pub(crate) struct Fill {
+    store: Arc<Store>,
     upstream: Box<dyn Read + Send>,
     url: String,
     rel: String,
@@ -203,18 +206,18 @@ pub(crate) struct Fill<'s> {
     failed: bool,
 }
 
-impl<'s> Fill<'s> {
+impl Fill {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        store: &'s Store,
+        store: Arc<Store>,
+        temp: Temp,
         upstream: Box<dyn Read + Send>,
         url: &str,
         rel: String,
         expected: Option<Digest>,
         declared: Option<u64>,
         guard: Option<Guard>,
-    ) -> Result<Fill<'s>> {
-        let temp = store.temp()?;
+    ) -> Fill {
         let sha512 = matches!(
             expected,
             Some(Digest {
@@ -223,7 +226,7 @@ impl<'s> Fill<'s> {
             })
         )
         .then(Sha512::new);
-        Ok(Fill {
+        Fill {
             store,
             upstream,
             url: url.to_string(),
@@ -237,15 +240,11 @@ impl<'s> Fill<'s> {
             guard,
             committed: None,
             failed: false,
-        })
+        }
     }
 
     pub(crate) fn committed(&self) -> Option<&Committed> {
         self.committed.as_ref()
-    }
-
-    pub(crate) fn bytes(&self) -> u64 {
-        self.got
     }
 
     /// The coalescing guard, to be finished once the database row exists: followers look for the
@@ -309,7 +308,7 @@ impl<'s> Fill<'s> {
     }
 }
 
-impl Read for Fill<'_> {
+impl Read for Fill {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.failed {
             return Err(io::Error::other("upstream body failed"));
@@ -351,12 +350,9 @@ impl Read for Fill<'_> {
         if let Some(t) = &mut self.temp
             && let Err(err) = t.file.write_all(chunk)
         {
-            log::error!(
-                "cannot write {}: {err}; serving {} without caching it",
-                t.path.display(),
-                self.url
-            );
-            self.temp = None;
+            // Clients stream from this file, so a write failure ends the fill.
+            let err = Error::io(&t.path, err);
+            return Err(self.fail(err));
         }
         if let Some(g) = &self.guard {
             g.progress(self.got);
@@ -369,10 +365,10 @@ impl Read for Fill<'_> {
 mod tests {
     use super::*;
 
-    fn store(name: &str) -> (Store, PathBuf) {
+    fn store(name: &str) -> (Arc<Store>, PathBuf) {
         let dir = std::env::temp_dir().join(format!("proxy-cache-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        (Store::open(&dir).unwrap(), dir)
+        (Arc::new(Store::open(&dir).unwrap()), dir)
     }
 
     fn key(name: &str, version: &str, filename: &str) -> ArtifactKey {
@@ -401,7 +397,7 @@ mod tests {
         }
     }
 
-    fn drain(fill: &mut Fill<'_>) -> io::Result<Vec<u8>> {
+    fn drain(fill: &mut Fill) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         fill.read_to_end(&mut out)?;
         Ok(out)
@@ -418,15 +414,15 @@ mod tests {
         let up = |b: &[u8]| -> Box<dyn Read + Send> { Box::new(io::Cursor::new(b.to_vec())) };
 
         let mut f = Fill::new(
-            &s,
+            s.clone(),
+            s.temp().unwrap(),
             up(&body),
             "u",
             "npm/a/1/a.tgz".into(),
             Some(good.clone()),
             Some(11),
             None,
-        )
-        .unwrap();
+        );
         assert_eq!(drain(&mut f).unwrap(), body);
         assert_eq!(f.committed().unwrap().size, 11);
         assert_eq!(fs::read(dir.join("npm/a/1/a.tgz")).unwrap(), body);
@@ -444,15 +440,15 @@ mod tests {
             ),
         ] {
             let mut f = Fill::new(
-                &s,
+                s.clone(),
+                s.temp().unwrap(),
                 up(bytes),
                 "u",
                 "npm/b/1/b.tgz".into(),
                 digest,
                 declared,
                 None,
-            )
-            .unwrap();
+            );
             assert!(drain(&mut f).is_err());
             assert!(f.committed().is_none());
             drop(f);

@@ -98,6 +98,11 @@ pub const KEYS: &[Key] = &[
         default: "none",
     },
     Key {
+        name: "http.client_timeout",
+        takes: "how long a write to a client may block before it is dropped",
+        default: "60s",
+    },
+    Key {
         name: "shutdown_timeout",
         takes: "grace period for in-flight requests",
         default: "10s",
@@ -126,6 +131,7 @@ pub struct Config {
     pub metadata_max_size: u64,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    pub client_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub ca_file: Option<PathBuf>,
     /// CA bundle named by `SSL_CERT_FILE`, read here because this module owns the environment.
@@ -161,6 +167,7 @@ impl Default for Config {
             metadata_max_size: 512 << 20,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
+            client_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(10),
             ca_file: None,
             ssl_cert_file: None,
@@ -281,6 +288,9 @@ impl Config {
             }
             "http.read_timeout" => {
                 self.read_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
+            }
+            "http.client_timeout" => {
+                self.client_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
             }
             "shutdown_timeout" => {
                 self.shutdown_timeout = duration(value).ok_or_else(|| bad(DURATION))?

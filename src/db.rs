@@ -74,7 +74,6 @@ pub(crate) struct ArtifactRow {
 pub(crate) struct MetadataRow {
     pub storage_path: String,
     pub etag: Option<String>,
-    pub last_modified: Option<String>,
     pub content_type: String,
     pub sha256: String,
     pub size: u64,
@@ -220,11 +219,22 @@ impl Db {
         Ok(row)
     }
 
-    pub(crate) fn record_artifact(&self, a: &NewArtifact<'_>) -> Result<()> {
+    /// Records a committed artifact; returns the size of the row it replaced, if any.
+    pub(crate) fn record_artifact(&self, a: &NewArtifact<'_>) -> Result<Option<u64>> {
         let now = now();
-        self.conn
+        let tx = self.conn.unchecked_transaction()?;
+        let old: Option<i64> = tx
             .prepare_cached(
-                "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
+                "SELECT size FROM artifacts
+                 WHERE ecosystem = ?1 AND name = ?2 AND version = ?3 AND filename = ?4",
+            )?
+            .query_row(
+                params![a.key.ecosystem, a.key.name, a.key.version, a.key.filename],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.prepare_cached(
+            "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
                     storage_path, sha256, size, content_type, fetched_at, last_accessed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
                  ON CONFLICT (ecosystem, name, version, filename) DO UPDATE SET
@@ -232,20 +242,21 @@ impl Db {
                     sha256 = excluded.sha256, size = excluded.size,
                     content_type = excluded.content_type, fetched_at = excluded.fetched_at,
                     last_accessed_at = excluded.last_accessed_at",
-            )?
-            .execute(params![
-                a.key.ecosystem,
-                a.key.name,
-                a.key.version,
-                a.key.filename,
-                a.upstream_url,
-                a.storage_path,
-                a.sha256,
-                a.size as i64,
-                a.content_type,
-                now
-            ])?;
-        Ok(())
+        )?
+        .execute(params![
+            a.key.ecosystem,
+            a.key.name,
+            a.key.version,
+            a.key.filename,
+            a.upstream_url,
+            a.storage_path,
+            a.sha256,
+            a.size as i64,
+            a.content_type,
+            now
+        ])?;
+        tx.commit()?;
+        Ok(old.map(|n| n as u64))
     }
 
     /// Applies batched hits: `(id, hits, last access)`.
@@ -264,11 +275,24 @@ impl Db {
         Ok(())
     }
 
-    pub(crate) fn delete_artifact(&self, id: i64) -> Result<()> {
-        self.conn
+    /// Deletes a row; false if it was already gone.
+    pub(crate) fn delete_artifact(&self, id: i64) -> Result<bool> {
+        let n = self
+            .conn
             .prepare_cached("DELETE FROM artifacts WHERE id = ?1")?
             .execute([id])?;
-        Ok(())
+        Ok(n > 0)
+    }
+
+    /// Deletes a row only if it is still the one that was read (not refilled meanwhile).
+    pub(crate) fn delete_artifact_if(&self, row: &ArtifactRow) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM artifacts WHERE id = ?1 AND sha256 = ?2 AND fetched_at = ?3",
+            )?
+            .execute(params![row.id, row.sha256, row.fetched_at])?;
+        Ok(n > 0)
     }
 
     /// The least recently used artifacts, oldest first.
@@ -306,7 +330,7 @@ impl Db {
 
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT storage_path, etag, last_modified, content_type, sha256, size, fetched_at
+            "SELECT storage_path, etag, content_type, sha256, size, fetched_at
              FROM metadata WHERE ecosystem = ?1 AND key = ?2",
         )?;
         let row = stmt
@@ -314,11 +338,10 @@ impl Db {
                 Ok(MetadataRow {
                     storage_path: r.get(0)?,
                     etag: r.get(1)?,
-                    last_modified: r.get(2)?,
-                    content_type: r.get(3)?,
-                    sha256: r.get(4)?,
-                    size: r.get::<_, i64>(5)? as u64,
-                    fetched_at: r.get(6)?,
+                    content_type: r.get(2)?,
+                    sha256: r.get(3)?,
+                    size: r.get::<_, i64>(4)? as u64,
+                    fetched_at: r.get(5)?,
                 })
             })
             .optional()?;
@@ -326,8 +349,17 @@ impl Db {
     }
 
     /// Stores a fetched metadata document and the links it names, in one transaction.
-    pub(crate) fn record_metadata(&self, m: &NewMetadata<'_>, links: &[Link]) -> Result<()> {
+    /// Returns the storage path of the document it replaced.
+    pub(crate) fn record_metadata(
+        &self,
+        m: &NewMetadata<'_>,
+        links: &[Link],
+    ) -> Result<Option<String>> {
         let tx = self.conn.unchecked_transaction()?;
+        let old: Option<String> = tx
+            .prepare_cached("SELECT storage_path FROM metadata WHERE ecosystem = ?1 AND key = ?2")?
+            .query_row(params![m.ecosystem, m.key], |r| r.get(0))
+            .optional()?;
         tx.prepare_cached(
             "INSERT INTO metadata (ecosystem, key, storage_path, upstream_url, etag,
                 last_modified, content_type, sha256, size, fetched_at)
@@ -371,24 +403,41 @@ impl Db {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(old)
     }
 
-    /// Marks a cached document as just revalidated.
-    pub(crate) fn refresh_metadata(&self, ecosystem: &str, key: &str) -> Result<()> {
+    /// Marks a cached document as just revalidated (a 304), taking any new validators.
+    pub(crate) fn refresh_metadata(
+        &self,
+        ecosystem: &str,
+        key: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<()> {
         self.conn
             .prepare_cached(
-                "UPDATE metadata SET fetched_at = ?3 WHERE ecosystem = ?1 AND key = ?2",
+                "UPDATE metadata SET fetched_at = ?3, etag = coalesce(?4, etag),
+                    last_modified = coalesce(?5, last_modified)
+                 WHERE ecosystem = ?1 AND key = ?2",
             )?
-            .execute(params![ecosystem, key, now()])?;
+            .execute(params![ecosystem, key, now(), etag, last_modified])?;
         Ok(())
     }
 
-    pub(crate) fn delete_metadata(&self, ecosystem: &str, key: &str) -> Result<()> {
-        self.conn
-            .prepare_cached("DELETE FROM metadata WHERE ecosystem = ?1 AND key = ?2")?
-            .execute(params![ecosystem, key])?;
-        Ok(())
+    /// Forgets a document whose file is gone, unless a refresh replaced it meanwhile.
+    pub(crate) fn delete_metadata_if(
+        &self,
+        ecosystem: &str,
+        key: &str,
+        path: &str,
+    ) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM metadata WHERE ecosystem = ?1 AND key = ?2 AND storage_path = ?3",
+            )?
+            .execute(params![ecosystem, key, path])?;
+        Ok(n > 0)
     }
 
     /// The URL and digest a metadata document gave for an artifact.
@@ -534,7 +583,16 @@ mod tests {
         // The touched row is the most recently used, so it is evicted last.
         let lru = db.lru(10).unwrap();
         assert_eq!(lru.last().unwrap().0, row.id);
-        db.delete_artifact(row.id).unwrap();
+        let other = ArtifactRow {
+            sha256: "other".into(),
+            ..row.clone()
+        };
+        assert!(
+            !db.delete_artifact_if(&other).unwrap(),
+            "a refilled row is kept"
+        );
+        assert!(db.delete_artifact(row.id).unwrap());
+        assert!(!db.delete_artifact(row.id).unwrap());
         assert!(db.artifact(&a).unwrap().is_none());
     }
 

@@ -1,11 +1,15 @@
-//! Coalescing of concurrent identical misses: the first request for a key becomes the leader and
-//! fetches; the others wait for it and then read what it committed. A follower never shares the
-//! leader's upstream reader (Athens #2050); it only learns whether the commit happened.
+//! Coalescing of concurrent identical misses. The first request for a key leads: it starts the
+//! upstream fetch. Everyone else follows the same flight. For artifacts the fetch runs in its own
+//! thread at upstream speed, writing a temp file, and every client (leader included) streams
+//! from that file as it grows (`Tail`), so a slow or vanished client neither slows nor cancels
+//! the fill. A follower never shares the leader's upstream reader (Athens #2050).
 //!
-//! Followers are bounded: if the leader makes no progress for the stall limit they give up, and if
-//! the leader fails they may lead a new attempt.
+//! Waits are bounded: a flight that makes no progress for the stall limit is given up on.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,11 +23,20 @@ pub(crate) struct Flight {
     cv: Condvar,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
-    Running(u64),
-    /// `None` when the entry was committed, else the HTTP status the leader failed with.
-    Done(Option<u16>),
+#[derive(Clone, Default)]
+struct State {
+    /// Bytes written so far.
+    progress: u64,
+    /// `Some(None)` once committed and recorded, `Some(Some(status))` once failed.
+    done: Option<Option<u16>>,
+    /// Set when an artifact fill has started writing its temp file.
+    info: Option<Arc<FillInfo>>,
+}
+
+/// What followers need to stream an artifact fill in progress.
+pub(crate) struct FillInfo {
+    pub temp: PathBuf,
+    pub content_type: String,
 }
 
 pub(crate) enum Join {
@@ -31,7 +44,7 @@ pub(crate) enum Join {
     Follower(Arc<Flight>),
 }
 
-/// Held by the leader; dropping it without `finish(true)` reports failure to the followers.
+/// Held by the leader; dropping it without `finish` reports failure to the followers.
 pub(crate) struct Guard {
     flights: Arc<Flights>,
     key: String,
@@ -47,6 +60,15 @@ pub(crate) enum Waited {
     Stalled,
 }
 
+pub(crate) enum Started {
+    Streaming(Arc<FillInfo>),
+    Done(Waited),
+}
+
+fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Flights {
     pub(crate) fn join(self: &Arc<Self>, key: &str) -> Join {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
@@ -54,7 +76,7 @@ impl Flights {
             return Join::Follower(f.clone());
         }
         let flight = Arc::new(Flight {
-            state: Mutex::new(State::Running(0)),
+            state: Mutex::new(State::default()),
             cv: Condvar::new(),
         });
         map.insert(key.to_string(), flight.clone());
@@ -68,12 +90,20 @@ impl Flights {
 }
 
 impl Guard {
-    /// Records progress so that followers know the leader is alive.
+    pub(crate) fn flight(&self) -> Arc<Flight> {
+        self.flight.clone()
+    }
+
+    /// Announces the temp file an artifact fill writes, so clients can stream it.
+    pub(crate) fn started(&self, info: FillInfo) {
+        lock(&self.flight.state).info = Some(Arc::new(info));
+        self.flight.cv.notify_all();
+    }
+
     pub(crate) fn progress(&self, bytes: u64) {
-        let mut s = self.flight.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let State::Running(n) = *s {
-            *s = State::Running(n.max(bytes));
-        }
+        let mut s = lock(&self.flight.state);
+        s.progress = s.progress.max(bytes);
+        drop(s);
         self.flight.cv.notify_all();
     }
 
@@ -90,11 +120,11 @@ impl Guard {
             return;
         }
         self.finished = true;
-        // Remove first, so a follower woken by a failure can lead the next attempt.
+        // Remove first, so that a request arriving after a failure starts a new attempt.
         let mut map = self.flights.map.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(&self.key);
         drop(map);
-        *self.flight.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Done(outcome);
+        lock(&self.flight.state).done = Some(outcome);
         self.flight.cv.notify_all();
     }
 }
@@ -106,30 +136,103 @@ impl Drop for Guard {
 }
 
 impl Flight {
-    /// Waits for the leader; gives up when it shows no progress for `stall`.
-    pub(crate) fn wait(&self, stall: Duration) -> Waited {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut last = *s;
+    /// Waits until `ready` says so, restarting the stall clock whenever progress moves.
+    fn wait_until<T>(&self, stall: Duration, ready: impl Fn(&State) -> Option<T>) -> Option<T> {
+        let mut s = lock(&self.state);
+        let mut seen = s.progress;
         let mut since = Instant::now();
         loop {
-            match *s {
-                State::Done(None) => return Waited::Committed,
-                State::Done(Some(status)) => return Waited::Failed(status),
-                State::Running(_) if *s != last => {
-                    last = *s;
-                    since = Instant::now();
-                }
-                State::Running(_) => {}
+            if let Some(t) = ready(&s) {
+                return Some(t);
+            }
+            if s.progress != seen {
+                seen = s.progress;
+                since = Instant::now();
             }
             let left = stall.saturating_sub(since.elapsed());
             if left.is_zero() {
-                return Waited::Stalled;
+                return None;
             }
             s = self
                 .cv
                 .wait_timeout(s, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+        }
+    }
+
+    /// Waits for the flight to end.
+    pub(crate) fn wait(&self, stall: Duration) -> Waited {
+        self.wait_until(stall, |s| s.done.map(outcome))
+            .unwrap_or(Waited::Stalled)
+    }
+
+    /// Waits for an artifact fill to start streaming, or to end.
+    pub(crate) fn wait_started(&self, stall: Duration) -> Started {
+        self.wait_until(stall, |s| match (&s.info, s.done) {
+            (_, Some(d)) if s.info.is_none() => Some(Started::Done(outcome(d))),
+            (Some(info), _) => Some(Started::Streaming(info.clone())),
+            (None, _) => None,
+        })
+        .unwrap_or(Started::Done(Waited::Stalled))
+    }
+}
+
+fn outcome(done: Option<u16>) -> Waited {
+    match done {
+        None => Waited::Committed,
+        Some(status) => Waited::Failed(status),
+    }
+}
+
+/// Streams an artifact fill in progress from its temp file: yields bytes as they are written,
+/// ends only when the fill has been verified and committed, and fails when the fill fails or
+/// stalls. The open file stays readable after the temp file is renamed or removed.
+pub(crate) struct Tail {
+    file: File,
+    flight: Arc<Flight>,
+    pos: u64,
+    stall: Duration,
+}
+
+impl Tail {
+    pub(crate) fn new(file: File, flight: Arc<Flight>, stall: Duration) -> Tail {
+        Tail {
+            file,
+            flight,
+            pos: 0,
+            stall,
+        }
+    }
+}
+
+impl Read for Tail {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let pos = self.pos;
+        let state = self.flight.wait_until(self.stall, |s| {
+            (s.progress > pos || s.done.is_some()).then(|| (s.progress, s.done))
+        });
+        let Some((progress, done)) = state else {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the upstream fill stalled",
+            ));
+        };
+        if progress > pos {
+            let want = (progress - pos).min(buf.len() as u64) as usize;
+            let n = self.file.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::other("temp file shorter than reported"));
+            }
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        match done {
+            Some(None) => Ok(0),
+            _ => Err(io::Error::other("the upstream fill failed")),
         }
     }
 }
@@ -172,5 +275,50 @@ mod tests {
         assert_eq!(f.wait(Duration::from_millis(20)), Waited::Stalled);
         drop(guard);
         assert_eq!(f.wait(Duration::from_millis(20)), Waited::Failed(502));
+    }
+
+    #[test]
+    fn tail_follows_a_growing_file_and_ends_only_on_commit() {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!("proxy-tail-{}", std::process::id()));
+        let mut w = File::create(&path).unwrap();
+        let flights = Arc::new(Flights::default());
+        let Join::Leader(guard) = flights.join("t") else {
+            panic!()
+        };
+        let mut tail = Tail::new(
+            File::open(&path).unwrap(),
+            guard.flight(),
+            Duration::from_secs(5),
+        );
+        let reader = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            tail.read_to_end(&mut out).map(|_| out)
+        });
+        for chunk in [&b"hello "[..], b"world"] {
+            w.write_all(chunk).unwrap();
+            let len = w.metadata().unwrap().len();
+            guard.progress(len);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        guard.finish();
+        assert_eq!(reader.join().unwrap().unwrap(), b"hello world");
+
+        let Join::Leader(guard) = flights.join("t") else {
+            panic!()
+        };
+        let mut tail = Tail::new(
+            File::open(&path).unwrap(),
+            guard.flight(),
+            Duration::from_secs(5),
+        );
+        guard.progress(5);
+        guard.fail(502);
+        let mut out = Vec::new();
+        assert!(
+            tail.read_to_end(&mut out).is_err(),
+            "a failed fill must not end cleanly"
+        );
+        let _ = std::fs::remove_file(path);
     }
 }

@@ -32,7 +32,9 @@ pub(crate) fn parse_date(s: &str) -> Option<i64> {
     let y: i64 = it.next()?.parse().ok()?;
     let mut hms = it.next()?.split(':').map(|x| x.parse::<i64>().ok());
     let (hh, mm, ss) = (hms.next()??, hms.next()??, hms.next()??);
-    if it.next()? != "GMT" || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+    let valid =
+        (1..=31).contains(&d) && (1..=9999).contains(&y) && hh <= 23 && mm <= 59 && ss <= 60;
+    if it.next()? != "GMT" || !valid {
         return None;
     }
     Some(days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss)
@@ -133,6 +135,10 @@ mod tests {
             assert_eq!(parse_date(&date(t)), Some(t));
         }
         assert_eq!(parse_date("yesterday"), None);
+        assert_eq!(
+            parse_date("Sun, 06 Nov 9223372036854775807 08:49:37 GMT"),
+            None
+        );
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub(crate) trait Visitor {
 
 const MAX_DEPTH: usize = 256;
 const MAX_KEY: usize = 64 * 1024;
+/// Longest string value offered to a visitor; longer ones are copied through untouched.
+const MAX_WANTED: usize = 64 * 1024;
 
 /// Rewrites one JSON document from `input` to `out`.
 pub(crate) fn rewrite(
@@ -119,7 +121,13 @@ impl Parser<'_> {
             b'[' => self.array(v),
             b'"' => {
                 if v.wants(&self.path) {
-                    let raw = self.raw_string(usize::MAX)?;
+                    let (raw, whole) = self.raw_string(MAX_WANTED)?;
+                    if !whole {
+                        // Too long to be what the visitor wants: pass it through unseen.
+                        self.out.write_all(&raw)?;
+                        let slashes = raw[1..].iter().rev().take_while(|b| **b == b'\\').count();
+                        return self.copy_rest_of_string(slashes % 2 == 1);
+                    }
                     let decoded = decode(&raw)?;
                     match v.string(&self.path, &decoded) {
                         Some(new) => self.out.write_all(encode(&new).as_bytes()),
@@ -147,7 +155,10 @@ impl Parser<'_> {
             if self.peek()? != Some(b'"') {
                 return Err(invalid("expected an object key"));
             }
-            let raw = self.raw_string(MAX_KEY)?;
+            let (raw, whole) = self.raw_string(MAX_KEY)?;
+            if !whole {
+                return Err(invalid("key too long"));
+            }
             let key = decode(&raw)?;
             self.out.write_all(&raw)?;
             self.ws()?;
@@ -206,19 +217,20 @@ impl Parser<'_> {
         }
     }
 
-    /// Reads a whole string token, quotes included, up to `max` bytes.
-    fn raw_string(&mut self, max: usize) -> io::Result<Vec<u8>> {
+    /// Reads a string token, quotes included. Stops after `max` bytes; the flag says whether the
+    /// token is whole.
+    fn raw_string(&mut self, max: usize) -> io::Result<(Vec<u8>, bool)> {
         let mut raw = vec![self.next()?];
         let mut escaped = false;
         loop {
+            if raw.len() >= max {
+                return Ok((raw, false));
+            }
             let b = self.next()?;
             raw.push(b);
-            if raw.len() > max {
-                return Err(invalid("key too long"));
-            }
             match (escaped, b) {
                 (false, b'\\') => escaped = true,
-                (false, b'"') => return Ok(raw),
+                (false, b'"') => return Ok((raw, true)),
                 (false, 0..=0x1f) => return Err(invalid("control character in string")),
                 _ => escaped = false,
             }
@@ -229,7 +241,13 @@ impl Parser<'_> {
     fn copy_string(&mut self) -> io::Result<()> {
         let q = self.next()?;
         self.out.write_all(&[q])?;
-        let mut escaped = false;
+        self.copy_rest_of_string(false)
+    }
+
+    /// Copies the rest of a string token whose opening quote (and maybe more) is written;
+    /// `escaped` says whether the last byte written was an unfinished backslash escape.
+    fn copy_rest_of_string(&mut self, escaped: bool) -> io::Result<()> {
+        let mut escaped = escaped;
         loop {
             let buf = self.input.fill_buf()?;
             if buf.is_empty() {
@@ -366,6 +384,18 @@ mod tests {
         }
         let deep = "[".repeat(1000) + &"]".repeat(1000);
         assert!(run(&deep).is_err());
+    }
+
+    #[test]
+    fn long_wanted_strings_pass_through_unseen() {
+        for tail in ["", "\\\\", "\\\""] {
+            let long = format!("{}{tail}", "y".repeat(MAX_WANTED + 10));
+            let doc = format!(r#"{{"x":"{long}","o":{{"x":"q"}}}}"#);
+            assert_eq!(
+                run(&doc).unwrap(),
+                format!(r#"{{"x":"{long}","o":{{"x":"Q"}}}}"#)
+            );
+        }
     }
 
     #[test]

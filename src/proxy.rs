@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
@@ -14,7 +15,7 @@ use crate::cache::{Fill, Store};
 use crate::config::Config;
 use crate::db::{self, Db, MetadataRow, NewArtifact, NewMetadata};
 use crate::error::{Error, Result};
-use crate::flight::{Flights, Guard, Join, Waited};
+use crate::flight::{FillInfo, Flights, Guard, Join, Started, Tail, Waited};
 use crate::http;
 use crate::registry::{self, Artifact, ArtifactKey, Ctx, Metadata, Plan, Registry, Request};
 use crate::router::{self, Route};
@@ -23,13 +24,15 @@ use crate::upstream::{self, Method, Upstream};
 /// State shared by every worker.
 pub(crate) struct Shared {
     pub config: Config,
-    pub store: Store,
+    pub store: Arc<Store>,
     pub upstream: Upstream,
     pub flights: Arc<Flights>,
     /// Batched hits: artifact id → (count, last access). Flushed by the maintenance thread.
     pub hits: Mutex<HashMap<i64, (u64, i64)>>,
     pub total_size: AtomicU64,
     evicting: Mutex<()>,
+    /// Connections for fill threads, reused.
+    dbs: Mutex<Vec<Db>>,
     /// Allowed upstream origins per registry.
     allowed: HashMap<&'static str, Vec<String>>,
 }
@@ -46,7 +49,7 @@ pub(crate) struct Incoming {
     pub if_range: Option<String>,
 }
 
-pub(crate) enum Body<'s> {
+pub(crate) enum Body {
     Empty,
     Bytes(Vec<u8>),
     File {
@@ -54,29 +57,21 @@ pub(crate) enum Body<'s> {
         start: u64,
         len: u64,
     },
-    /// A miss streaming from upstream; `Pending` is recorded once the fill commits.
-    Fill(Box<Fill<'s>>, Pending),
+    /// A miss streaming from a fill in progress; framed by the server so that a failure shows.
+    Tail(Tail),
 }
 
-/// An artifact row to record once its fill has committed.
-pub(crate) struct Pending {
-    key: ArtifactKey,
-    url: String,
-    rel: String,
-    content_type: String,
-}
-
-pub(crate) struct Reply<'s> {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
-    pub body: Body<'s>,
-    /// `Content-Length` for HEAD answers whose body is not sent.
+    pub body: Body,
+    /// `Content-Length` for answers whose body is not sent (HEAD, 304); `None` omits it.
     pub head_length: Option<u64>,
     pub cache: &'static str,
 }
 
-impl Reply<'_> {
-    pub(crate) fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Reply<'static> {
+impl Reply {
+    pub(crate) fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
         Reply {
             status,
             headers: vec![("Content-Type", content_type.to_string())],
@@ -86,7 +81,7 @@ impl Reply<'_> {
         }
     }
 
-    pub(crate) fn json(status: u16, value: &serde_json::Value) -> Reply<'static> {
+    pub(crate) fn json(status: u16, value: &serde_json::Value) -> Reply {
         let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
         body.push(b'\n');
         Reply::bytes(status, "application/json", body)
@@ -106,12 +101,13 @@ impl Shared {
         }
         Shared {
             config,
-            store,
+            store: Arc::new(store),
             upstream,
             flights: Arc::new(Flights::default()),
             hits: Mutex::new(HashMap::new()),
             total_size: AtomicU64::new(total),
             evicting: Mutex::new(()),
+            dbs: Mutex::new(Vec::new()),
             allowed,
         }
     }
@@ -130,11 +126,23 @@ impl Shared {
             .unwrap_or(&[])
     }
 
+    fn stall(&self) -> Duration {
+        upstream::stall_limit(&self.config)
+    }
+
     fn hit(&self, id: i64) {
         let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
         let e = hits.entry(id).or_insert((0, 0));
         e.0 += 1;
         e.1 = db::now();
+    }
+
+    fn sub_size(&self, n: u64) {
+        let _ = self
+            .total_size
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some(t.saturating_sub(n))
+            });
     }
 
     /// Writes batched hits to the database.
@@ -162,7 +170,7 @@ impl Shared {
         };
         self.flush_hits(db);
         let mut evicted = 0;
-        while self.total_size.load(Ordering::Relaxed) > max {
+        'outer: while self.total_size.load(Ordering::Relaxed) > max {
             let batch = match db.lru(64) {
                 Ok(b) if !b.is_empty() => b,
                 Ok(_) => break,
@@ -173,18 +181,20 @@ impl Shared {
             };
             for (id, rel, size) in batch {
                 if self.total_size.load(Ordering::Relaxed) <= max {
-                    break;
+                    break 'outer;
                 }
-                if let Err(err) = db.delete_artifact(id) {
-                    log::error!("eviction: {err}");
-                    return;
+                match db.delete_artifact(id) {
+                    Ok(true) => {
+                        self.store.remove(&rel);
+                        self.sub_size(size);
+                        evicted += 1;
+                    }
+                    Ok(false) => {}
+                    Err(err) => {
+                        log::error!("eviction: {err}");
+                        break 'outer;
+                    }
                 }
-                self.store.remove(&rel);
-                self.total_size.fetch_sub(
-                    size.min(self.total_size.load(Ordering::Relaxed)),
-                    Ordering::Relaxed,
-                );
-                evicted += 1;
             }
         }
         if evicted > 0 {
@@ -194,8 +204,24 @@ impl Shared {
         }
     }
 
-    /// Records a committed fill, then releases requests waiting for it.
-    pub(crate) fn record(&self, db: &Db, fill: &mut Fill<'_>, p: &Pending) {
+    /// A database connection for a thread that has none (fill threads).
+    fn pooled_db(&self) -> Result<Db> {
+        let pooled = self.dbs.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(db) => Ok(db),
+            None => Db::open(&self.config.database_path),
+        }
+    }
+
+    fn return_db(&self, db: Db) {
+        let mut dbs = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
+        if dbs.len() < 8 {
+            dbs.push(db);
+        }
+    }
+
+    /// Records a committed fill, then releases the requests streaming or waiting for it.
+    fn record(&self, db: &Db, fill: &mut Fill, p: &Pending) {
         let guard = fill.take_guard();
         let Some(c) = fill.committed() else {
             if let Some(g) = guard {
@@ -212,26 +238,38 @@ impl Shared {
             content_type: &p.content_type,
         };
         match db.record_artifact(&row) {
-            Ok(()) => {
+            Ok(replaced) => {
                 self.total_size.fetch_add(c.size, Ordering::Relaxed);
+                if let Some(old) = replaced {
+                    self.sub_size(old);
+                }
                 if let Some(g) = guard {
                     g.finish();
                 }
                 self.evict(db);
             }
-            // The file stays; it is an orphan the next fill of this key overwrites.
+            // The file stays; it is an orphan the next fill of this key overwrites. Clients
+            // streaming it got verified bytes, so they may finish.
             Err(err) => {
                 log::error!("cannot record {}: {err}", p.rel);
                 if let Some(g) = guard {
-                    g.fail(500);
+                    g.finish();
                 }
             }
         }
     }
 }
 
+/// An artifact row to record once its fill has committed.
+struct Pending {
+    key: ArtifactKey,
+    url: String,
+    rel: String,
+    content_type: String,
+}
+
 /// Answers one request.
-pub(crate) fn handle<'s>(sh: &'s Shared, db: &Db, req: &Incoming) -> Result<Reply<'s>> {
+pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply> {
     match router::route(&req.url)? {
         Route::Root => Ok(root()),
         Route::Health => Ok(health(sh, db)),
@@ -257,7 +295,7 @@ pub(crate) fn handle<'s>(sh: &'s Shared, db: &Db, req: &Incoming) -> Result<Repl
     }
 }
 
-fn root() -> Reply<'static> {
+fn root() -> Reply {
     let mut text = format!(
         "proxy {}: a caching proxy for package registries\n\nEndpoints:\n  GET /health  health check\n  GET /stats   cache statistics (JSON)\n",
         env!("CARGO_PKG_VERSION")
@@ -268,7 +306,7 @@ fn root() -> Reply<'static> {
     Reply::bytes(200, "text/plain; charset=utf-8", text.into_bytes())
 }
 
-fn health(sh: &Shared, db: &Db) -> Reply<'static> {
+fn health(sh: &Shared, db: &Db) -> Reply {
     let check = |r: Result<()>| match r {
         Ok(()) => serde_json::json!({"status": "ok"}),
         Err(err) => serde_json::json!({"status": "error", "error": err.to_string()}),
@@ -283,7 +321,7 @@ fn health(sh: &Shared, db: &Db) -> Reply<'static> {
     )
 }
 
-fn stats(sh: &Shared, db: &Db) -> Result<Reply<'static>> {
+fn stats(sh: &Shared, db: &Db) -> Result<Reply> {
     sh.flush_hits(db);
     let s = db.stats(0, 0)?;
     Ok(Reply::json(
@@ -298,66 +336,97 @@ fn stats(sh: &Shared, db: &Db) -> Result<Reply<'static>> {
     ))
 }
 
-fn artifact<'s>(
-    sh: &'s Shared,
+fn artifact(
+    sh: &Arc<Shared>,
     db: &Db,
     reg: &dyn Registry,
     a: Artifact,
     req: &Incoming,
-) -> Result<Reply<'s>> {
+) -> Result<Reply> {
     let rel = Store::artifact_path(&a.key)?;
     let what = format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
-    // Twice at most: a follower whose leader committed finds the file on the second pass.
-    for _ in 0..2 {
-        if let Some(reply) = cached_artifact(sh, db, &a.key, req)? {
+    // A few passes at most: a request that finds a fill just committed (or evicted) looks again.
+    for _ in 0..3 {
+        if let Some(reply) = cached_artifact(sh, db, &a.key, req) {
             return Ok(reply);
         }
         if sh.config.offline {
             return Err(Error::Offline { what });
         }
-        let (url, digest) = match db.link(a.key.ecosystem, &a.key.name, &a.key.filename)? {
+        // A database that cannot answer costs the verification, not the download.
+        let link = db
+            .link(a.key.ecosystem, &a.key.name, &a.key.filename)
+            .unwrap_or_else(|err| {
+                log::error!("link lookup for {what}: {err}");
+                None
+            });
+        let (url, digest) = match link {
             Some((url, digest)) => (url, digest.or(a.digest.clone())),
             None => (a.url.clone(), a.digest.clone()),
         };
         if req.method == Method::Head {
             return head(sh, reg, &url);
         }
-        match sh.flights.join(&format!("a|{rel}")) {
-            Join::Leader(guard) => return fill(sh, db, reg, a, rel, url, digest, guard, req),
-            Join::Follower(f) => match f.wait(upstream::stall_limit(&sh.config)) {
+        let flight = match sh.flights.join(&format!("a|{rel}")) {
+            Join::Leader(guard) => {
+                let flight = guard.flight();
+                start_fill(sh, reg, &a, &rel, &url, digest, guard)?;
+                flight
+            }
+            Join::Follower(f) => f,
+        };
+        let info = match flight.wait_started(sh.stall()) {
+            Started::Streaming(info) => info,
+            Started::Done(Waited::Committed) => continue,
+            Started::Done(Waited::Failed(404)) => return Err(Error::NotFound(what)),
+            Started::Done(Waited::Failed(status)) => return Err(Error::Upstream { url, status }),
+            Started::Done(Waited::Stalled) => return Err(Error::Busy(what)),
+        };
+        // A range or an HTTP/1.0 client gets its answer from the complete file.
+        let whole = req.range.is_some() || !req.http11;
+        let file = if whole {
+            None
+        } else {
+            File::open(&info.temp).ok()
+        };
+        let Some(file) = file else {
+            // Committed (renamed) already, or the whole file is wanted: wait for the outcome.
+            match flight.wait(sh.stall()) {
                 Waited::Committed => continue,
                 Waited::Failed(404) => return Err(Error::NotFound(what)),
-                Waited::Failed(_) => {
-                    return Err(Error::BadUpstream {
-                        url,
-                        msg: "fetch failed (shared with a concurrent request)".into(),
-                    });
-                }
+                Waited::Failed(status) => return Err(Error::Upstream { url, status }),
                 Waited::Stalled => return Err(Error::Busy(what)),
-            },
-        }
+            }
+        };
+        let mut headers = vec![("Content-Type", info.content_type.clone())];
+        headers.extend(artifact_headers());
+        return Ok(Reply {
+            status: 200,
+            headers,
+            body: Body::Tail(Tail::new(file, flight, sh.stall())),
+            head_length: None,
+            cache: "MISS",
+        });
     }
     Err(Error::Busy(what))
 }
 
-fn cached_artifact<'s>(
-    sh: &'s Shared,
-    db: &Db,
-    key: &ArtifactKey,
-    req: &Incoming,
-) -> Result<Option<Reply<'s>>> {
-    let Some(row) = db.artifact(key)? else {
-        return Ok(None);
+/// A committed artifact, if the database has it and its file is whole. A missing or damaged file
+/// is forgotten (row first, and only if the row is still the one that was read) and refetched.
+fn cached_artifact(sh: &Shared, db: &Db, key: &ArtifactKey, req: &Incoming) -> Option<Reply> {
+    let row = match db.artifact(key) {
+        Ok(row) => row?,
+        Err(err) => {
+            log::error!("artifact lookup for {}/{}: {err}", key.ecosystem, key.name);
+            return None;
+        }
     };
     let Some(file) = sh.store.open_checked(&row.storage_path, row.size) else {
-        // Missing or damaged: forget it (row first) and fetch again.
-        db.delete_artifact(row.id)?;
-        sh.store.remove(&row.storage_path);
-        sh.total_size.fetch_sub(
-            row.size.min(sh.total_size.load(Ordering::Relaxed)),
-            Ordering::Relaxed,
-        );
-        return Ok(None);
+        if let Ok(true) = db.delete_artifact_if(&row) {
+            sh.store.remove(&row.storage_path);
+            sh.sub_size(row.size);
+        }
+        return None;
     };
     sh.hit(row.id);
     let etag = format!("\"{}\"", row.sha256);
@@ -371,7 +440,7 @@ fn cached_artifact<'s>(
     );
     reply.cache = "HIT";
     reply.headers.extend(artifact_headers());
-    Ok(Some(reply))
+    Some(reply)
 }
 
 /// Headers that keep a served artifact inert in a browser (invariant 34).
@@ -382,22 +451,21 @@ fn artifact_headers() -> [(&'static str, String); 2] {
     ]
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fill<'s>(
-    sh: &'s Shared,
-    db: &Db,
+/// Leads a fill: asks the upstream, and on 200 starts a thread that copies the body into a temp
+/// file at upstream speed, verifies, commits and records it. Clients stream from the temp file.
+fn start_fill(
+    sh: &Arc<Shared>,
     reg: &dyn Registry,
-    a: Artifact,
-    rel: String,
-    url: String,
+    a: &Artifact,
+    rel: &str,
+    url: &str,
     digest: Option<registry::Digest>,
     guard: Guard,
-    req: &Incoming,
-) -> Result<Reply<'s>> {
+) -> Result<()> {
     let headers = [("Accept-Encoding", "identity"), ("Accept", "*/*")];
     let fetched = match sh
         .upstream
-        .fetch(Method::Get, &url, &headers, sh.allowed(reg), reg.name())
+        .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())
     {
         Ok(f) if f.status == 200 => f,
         Ok(f) => {
@@ -413,54 +481,62 @@ fn fill<'s>(
             return Err(err);
         }
     };
+    let temp = match sh.store.temp() {
+        Ok(t) => t,
+        Err(err) => {
+            guard.fail(500);
+            return Err(err);
+        }
+    };
     let content_type = fetched
         .content_type
         .clone()
         .unwrap_or_else(|| a.content_type.to_string());
+    guard.started(FillInfo {
+        temp: temp.path.clone(),
+        content_type: content_type.clone(),
+    });
     let mut fill = Fill::new(
-        &sh.store,
+        sh.store.clone(),
+        temp,
         fetched.body,
-        &url,
-        rel.clone(),
+        url,
+        rel.to_string(),
         digest,
         fetched.content_length,
         Some(guard),
-    )?;
+    );
     let pending = Pending {
-        key: a.key,
-        url: url.clone(),
-        rel,
-        content_type: content_type.clone(),
+        key: a.key.clone(),
+        url: url.to_string(),
+        rel: rel.to_string(),
+        content_type,
     };
-    if req.http11 && req.range.is_none() && req.method == Method::Get {
-        let mut headers = vec![("Content-Type", content_type)];
-        headers.extend(artifact_headers());
-        return Ok(Reply {
-            status: 200,
-            headers,
-            body: Body::Fill(Box::new(fill), pending),
-            head_length: None,
-            cache: "MISS",
+    let sh = sh.clone();
+    let spawned = std::thread::Builder::new()
+        .name("fill".into())
+        .spawn(move || {
+            let _ = io::copy(&mut fill, &mut io::sink());
+            match sh.pooled_db() {
+                Ok(db) => {
+                    sh.record(&db, &mut fill, &pending);
+                    sh.return_db(db);
+                }
+                Err(err) => {
+                    log::error!("cannot record {}: {err}", pending.rel);
+                    if let Some(g) = fill.take_guard() {
+                        g.finish();
+                    }
+                }
+            }
         });
-    }
-    // A range or an HTTP/1.0 client: fill the whole artifact first, then answer from the file.
-    io::copy(&mut fill, &mut io::sink()).map_err(|err| Error::BadUpstream {
-        url: url.clone(),
-        msg: err.to_string(),
-    })?;
-    sh.record(db, &mut fill, &pending);
-    drop(fill);
-    let mut reply =
-        cached_artifact(sh, db, &pending.key, req)?.ok_or_else(|| Error::BadUpstream {
-            url,
-            msg: "fetched but could not be cached".into(),
-        })?;
-    reply.cache = "MISS";
-    Ok(reply)
+    spawned
+        .map(|_| ())
+        .map_err(|err| Error::io("fill thread", err))
 }
 
 /// A HEAD on an uncached artifact: asks the upstream for headers only and stores nothing.
-fn head<'s>(sh: &'s Shared, reg: &dyn Registry, url: &str) -> Result<Reply<'s>> {
+fn head(sh: &Shared, reg: &dyn Registry, url: &str) -> Result<Reply> {
     let f = sh.upstream.fetch(
         Method::Head,
         url,
@@ -490,14 +566,14 @@ fn head<'s>(sh: &'s Shared, reg: &dyn Registry, url: &str) -> Result<Reply<'s>> 
 }
 
 /// Serves a committed file, honouring conditional and range requests.
-fn file_reply<'s>(
+fn file_reply(
     file: File,
     len: u64,
     etag: &str,
     modified: i64,
     content_type: &str,
     req: &Incoming,
-) -> Reply<'s> {
+) -> Reply {
     let last_modified = http::date(modified);
     let mut headers = vec![
         ("Content-Type", content_type.to_string()),
@@ -518,7 +594,7 @@ fn file_reply<'s>(
         cache: "HIT",
     };
     if not_modified {
-        return reply(304, headers, Body::Empty, None);
+        return reply(304, headers, Body::Empty, Some(len));
     }
     let range_applies = req
         .if_range
@@ -559,22 +635,24 @@ fn file_reply<'s>(
     )
 }
 
-fn metadata<'s>(
-    sh: &'s Shared,
+fn metadata(
+    sh: &Arc<Shared>,
     db: &Db,
     reg: &dyn Registry,
     m: Metadata,
     req: &Incoming,
-) -> Result<Reply<'s>> {
+) -> Result<Reply> {
     let ttl = sh.config.metadata_ttl.as_secs() as i64;
     let what = format!("{} metadata for {}", m.ecosystem, m.package);
-    for _ in 0..2 {
+    // Set once another request has just refreshed the document: serve it whatever the TTL.
+    let mut refreshed = false;
+    for _ in 0..3 {
         let cached = cached_metadata(sh, db, &m)?;
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
-            if age < ttl || sh.config.offline {
+            if age < ttl || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
-                return Ok(metadata_reply(file, &row, req, age > ttl));
+                return Ok(metadata_reply(file, &row, req, age >= ttl && !refreshed));
             }
         }
         if sh.config.offline {
@@ -582,39 +660,44 @@ fn metadata<'s>(
         }
         match sh.flights.join(&format!("m|{}|{}", m.ecosystem, m.key)) {
             Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
-            Join::Follower(f) => match f.wait(upstream::stall_limit(&sh.config)) {
-                Waited::Committed => continue,
+            Join::Follower(f) => match f.wait(sh.stall()) {
+                Waited::Committed => refreshed = true,
                 Waited::Failed(404) => return Err(Error::NotFound(what)),
-                Waited::Failed(_) => match stale(sh, cached, req, &m.url) {
-                    Some(reply) => return Ok(reply),
-                    None => {
-                        return Err(Error::BadUpstream {
-                            url: m.url,
-                            msg: "fetch failed (shared with a concurrent request)".into(),
-                        });
-                    }
-                },
-                Waited::Stalled => return Err(Error::Busy(what)),
+                Waited::Failed(status) => {
+                    let err = Error::Upstream {
+                        url: m.url.clone(),
+                        status,
+                    };
+                    return stale(sh, cached, req, &m.url).ok_or(err);
+                }
+                Waited::Stalled => return stale(sh, cached, req, &m.url).ok_or(Error::Busy(what)),
             },
         }
     }
-    Err(Error::Busy(what))
-}
-
-fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(MetadataRow, File)>> {
-    let Some(row) = db.metadata(m.ecosystem, &m.key)? else {
-        return Ok(None);
-    };
-    match sh.store.open_checked(&row.storage_path, row.size) {
-        Some(file) => Ok(Some((row, file))),
-        None => {
-            db.delete_metadata(m.ecosystem, &m.key)?;
-            Ok(None)
-        }
+    match cached_metadata(sh, db, &m)? {
+        Some((row, file)) => Ok(metadata_reply(file, &row, req, false)),
+        None => Err(Error::Busy(what)),
     }
 }
 
-fn metadata_reply<'s>(file: File, row: &MetadataRow, req: &Incoming, stale: bool) -> Reply<'s> {
+/// The cached document, if its file is there. The file name carries the content's digest, so a
+/// row read just before a refresh may name a file already replaced: look once more.
+fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(MetadataRow, File)>> {
+    for _ in 0..2 {
+        let Some(row) = db.metadata(m.ecosystem, &m.key)? else {
+            return Ok(None);
+        };
+        if let Some(file) = sh.store.open_checked(&row.storage_path, row.size) {
+            return Ok(Some((row, file)));
+        }
+        if db.delete_metadata_if(m.ecosystem, &m.key, &row.storage_path)? {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+fn metadata_reply(file: File, row: &MetadataRow, req: &Incoming, stale: bool) -> Reply {
     let etag = format!("\"{}\"", row.sha256);
     let mut reply = file_reply(
         file,
@@ -638,12 +721,12 @@ fn metadata_reply<'s>(file: File, row: &MetadataRow, req: &Incoming, stale: bool
 
 /// Serves a cached document past its TTL because the upstream failed, if it is within
 /// `metadata_max_stale`.
-fn stale<'s>(
+fn stale(
     sh: &Shared,
     cached: Option<(MetadataRow, File)>,
     req: &Incoming,
     url: &str,
-) -> Option<Reply<'s>> {
+) -> Option<Reply> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
     let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_secs() as i64;
@@ -654,21 +737,19 @@ fn stale<'s>(
     Some(metadata_reply(file, &row, req, true))
 }
 
-fn refresh<'s>(
-    sh: &'s Shared,
+fn refresh(
+    sh: &Shared,
     db: &Db,
     reg: &dyn Registry,
     m: &Metadata,
     cached: Option<(MetadataRow, File)>,
     guard: Guard,
     req: &Incoming,
-) -> Result<Reply<'s>> {
+) -> Result<Reply> {
+    // The database is updated before the guard is released: followers read the new row.
     match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r)) {
         Ok(fresh) => {
             guard.finish();
-            if !fresh {
-                db.refresh_metadata(m.ecosystem, &m.key)?;
-            }
             let (row, file) = cached_metadata(sh, db, m)?.ok_or_else(|| Error::BadUpstream {
                 url: m.url.clone(),
                 msg: "stored document vanished".into(),
@@ -689,8 +770,10 @@ fn refresh<'s>(
     }
 }
 
-/// Fetches a document (conditionally if we hold one), rewrites it into the cache and records it.
-/// Returns whether a new body was stored (false: the upstream said 304).
+/// Fetches a document (conditionally when we hold one with an ETag), rewrites it into the cache
+/// and records it. Returns whether a new body was stored (false: the upstream said 304).
+/// `Last-Modified` alone is not trusted for revalidation (nexus-public#241): without an ETag
+/// the document is fetched whole.
 fn fetch_metadata(
     sh: &Shared,
     db: &Db,
@@ -702,19 +785,23 @@ fn fetch_metadata(
     if let Some(accept) = m.accept {
         headers.push(("Accept", accept));
     }
-    if let Some(row) = cached {
-        if let Some(etag) = &row.etag {
-            headers.push(("If-None-Match", etag));
-        } else if let Some(lm) = &row.last_modified {
-            headers.push(("If-Modified-Since", lm));
-        }
+    if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
+        headers.push(("If-None-Match", etag));
     }
     let f = sh
         .upstream
         .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
     match f.status {
         200 => {}
-        304 if cached.is_some() => return Ok(false),
+        304 if cached.is_some() => {
+            db.refresh_metadata(
+                m.ecosystem,
+                &m.key,
+                f.etag.as_deref(),
+                f.last_modified.as_deref(),
+            )?;
+            return Ok(false);
+        }
         status => return Err(Error::Upstream { url: f.url, status }),
     }
     let max = sh.config.metadata_max_size;
@@ -752,10 +839,10 @@ fn fetch_metadata(
     out.flush().map_err(|err| Error::io(&temp_path, err))?;
     let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
     drop(out);
-    let rel = Store::metadata_path(m.ecosystem, &m.key);
+    let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
     let content_type = f.content_type.as_deref().unwrap_or(m.content_type);
-    db.record_metadata(
+    let old = db.record_metadata(
         &NewMetadata {
             ecosystem: m.ecosystem,
             key: &m.key,
@@ -769,16 +856,14 @@ fn fetch_metadata(
         },
         &links,
     )?;
+    if let Some(old) = old.filter(|o| *o != rel) {
+        sh.store.remove(&old);
+    }
     Ok(true)
 }
 
 /// Relays a request that is never cached (search and the like).
-fn passthrough<'s>(
-    sh: &'s Shared,
-    reg: &dyn Registry,
-    url: &str,
-    req: &Incoming,
-) -> Result<Reply<'s>> {
+fn passthrough(sh: &Shared, reg: &dyn Registry, url: &str, req: &Incoming) -> Result<Reply> {
     if sh.config.offline {
         return Err(Error::Offline {
             what: url.to_string(),

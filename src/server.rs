@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use tiny_http::{Header, Response, StatusCode};
 
-use crate::cache::{Fill, Store};
+use crate::cache::Store;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -63,7 +63,7 @@ pub fn start(config: Config) -> Result<Handle> {
     let db = open_db(&config)?;
     let total = db.total_size()?;
     let upstream = Upstream::new(&config)?;
-    let listener = bind(&config.listen)?;
+    let listener = bind(&config.listen, config.client_timeout)?;
     let addr = listener.local_addr().map_err(|err| Error::Bind {
         addr: config.listen.clone(),
         err,
@@ -175,8 +175,11 @@ impl Drop for Handle {
     }
 }
 
-/// Binds with TCP_NODELAY set on the listening socket; accepted sockets inherit it.
-fn bind(listen: &str) -> Result<TcpListener> {
+/// Binds with TCP_NODELAY and a send timeout set on the listening socket; accepted sockets
+/// inherit both (Linux copies them at accept), so no response waits on Nagle's algorithm and no
+/// worker stays blocked on a client that stopped reading. (A receive timeout would be inherited
+/// too, but it also applies to `accept`, and tiny_http stops accepting after any accept error.)
+fn bind(listen: &str, client_timeout: Duration) -> Result<TcpListener> {
     let bind_err = |err| Error::Bind {
         addr: listen.to_string(),
         err,
@@ -188,6 +191,8 @@ fn bind(listen: &str) -> Result<TcpListener> {
             .map_err(bind_err)?;
         sock.set_reuse_address(true).map_err(bind_err)?;
         sock.set_nodelay(true).map_err(bind_err)?;
+        sock.set_write_timeout(Some(client_timeout))
+            .map_err(bind_err)?;
         match sock.bind(&a.into()).and_then(|()| sock.listen(1024)) {
             Ok(()) => return Ok(sock.into()),
             Err(err) => last = err,
@@ -196,7 +201,7 @@ fn bind(listen: &str) -> Result<TcpListener> {
     Err(bind_err(last))
 }
 
-fn work(server: &tiny_http::Server, shared: &Shared, db: &Db, stop: &AtomicBool) {
+fn work(server: &tiny_http::Server, shared: &Arc<Shared>, db: &Db, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         match server.recv_timeout(Duration::from_millis(100)) {
             Ok(Some(rq)) => serve(shared, db, rq),
@@ -233,7 +238,7 @@ fn reconcile(shared: &Shared, db: &Db) {
     };
     let mut gone = 0;
     for (id, rel) in rows {
-        if !shared.store.abs(&rel).is_file() && db.delete_artifact(id).is_ok() {
+        if !shared.store.abs(&rel).is_file() && db.delete_artifact(id).unwrap_or(false) {
             gone += 1;
         }
     }
@@ -253,7 +258,7 @@ fn header<'a>(rq: &'a tiny_http::Request, name: &'static str) -> Option<&'a str>
         .map(|h| h.value.as_str())
 }
 
-fn serve(shared: &Shared, db: &Db, rq: tiny_http::Request) {
+fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
     let started = Instant::now();
     let url = rq.url().to_string();
     let method = match rq.method() {
@@ -263,7 +268,7 @@ fn serve(shared: &Shared, db: &Db, rq: tiny_http::Request) {
             let m = other.to_string();
             let reply = error_reply(&Error::MethodNotAllowed, &url);
             let status = reply.status;
-            let mut resp = to_response(reply, 0);
+            let mut resp = to_response(reply);
             resp.add_header(Header::from_bytes("Allow", "GET, HEAD").expect("static header"));
             let _ = rq.respond(resp);
             log::info!(
@@ -301,7 +306,7 @@ fn serve(shared: &Shared, db: &Db, rq: tiny_http::Request) {
             }
         };
         let (status, cache) = (reply.status, reply.cache);
-        let bytes = respond(shared, db, rq, reply, method);
+        let bytes = respond(rq, reply, method);
         (status, cache, bytes)
     }));
     match outcome {
@@ -324,7 +329,7 @@ fn serve(shared: &Shared, db: &Db, rq: tiny_http::Request) {
 }
 
 /// Maps an error to its answer: a registry-shaped 404, or a JSON error.
-fn error_reply(err: &Error, url: &str) -> Reply<'static> {
+fn error_reply(err: &Error, url: &str) -> Reply {
     let status = err.status();
     if status >= 500 {
         log::warn!("{url}: {err}");
@@ -345,7 +350,7 @@ fn error_reply(err: &Error, url: &str) -> Reply<'static> {
     Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
 }
 
-fn to_response(reply: Reply<'_>, _: u64) -> Response<Box<dyn Read + Send + '_>> {
+fn to_response(reply: Reply) -> Response<Box<dyn Read + Send>> {
     let mut headers: Vec<Header> = reply
         .headers
         .iter()
@@ -359,7 +364,7 @@ fn to_response(reply: Reply<'_>, _: u64) -> Response<Box<dyn Read + Send + '_>> 
         headers.push(Header::from_bytes("X-Cache", reply.cache).expect("static header"));
     }
     let status = StatusCode(reply.status);
-    let resp: Response<Box<dyn Read + Send + '_>> = match reply.body {
+    let resp: Response<Box<dyn Read + Send>> = match reply.body {
         Body::Empty => Response::new(
             status,
             headers,
@@ -393,32 +398,23 @@ fn to_response(reply: Reply<'_>, _: u64) -> Response<Box<dyn Read + Send + '_>> 
                 None,
             )
         }
-        Body::Fill(..) => unreachable!("fills are streamed by `stream`"),
+        Body::Tail(_) => unreachable!("streams are framed by `stream`"),
     };
     // tiny_http switches to chunked framing above 32 KiB; a known length is always sent as such.
     resp.with_chunked_threshold(usize::MAX)
 }
 
 /// Sends the reply; returns the number of body bytes.
-fn respond(
-    shared: &Shared,
-    db: &Db,
-    rq: tiny_http::Request,
-    reply: Reply<'_>,
-    method: Method,
-) -> u64 {
+fn respond(rq: tiny_http::Request, reply: Reply, method: Method) -> u64 {
     match reply.body {
-        Body::Fill(mut fill, pending) => {
-            let headers = reply.headers;
+        Body::Tail(mut tail) => {
             let writer = rq.into_writer();
-            let result = stream(writer, reply.status, &headers, reply.cache, &mut fill);
-            if let Err(Broken::Client(err)) = result {
-                // Finish the fill anyway: the next client, and any waiting one, gets it from cache.
-                log::debug!("client went away ({err}); finishing the download into the cache");
-                let _ = io::copy(&mut fill, &mut io::sink());
+            // The fill runs on in its own thread whether or not this client stays.
+            let (n, result) = stream(writer, reply.status, &reply.headers, reply.cache, &mut tail);
+            if let Err(err) = result {
+                log::debug!("streamed miss ended early: {err}");
             }
-            shared.record(db, &mut fill, &pending);
-            Fill::bytes(&fill)
+            n
         }
         _ => {
             let n = match (&reply.body, method) {
@@ -426,27 +422,23 @@ fn respond(
                 (Body::File { len, .. }, Method::Get) => *len,
                 _ => 0,
             };
-            let _ = rq.respond(to_response(reply, n));
+            let _ = rq.respond(to_response(reply));
             n
         }
     }
 }
 
-enum Broken {
-    Client(io::Error),
-    Upstream,
-}
-
-/// Writes a streamed miss with chunked framing. The last chunk is written only after the fill
-/// has verified and committed the body; if the body fails, an invalid chunk-size line follows
-/// instead, which every HTTP client rejects, so the download cannot look complete.
+/// Writes a streamed miss with chunked framing; returns the body bytes written. The last chunk is
+/// written only when the fill has verified, committed and recorded the body; if it fails, an
+/// invalid chunk-size line is written instead, which every HTTP client rejects, so the download
+/// cannot look complete.
 fn stream(
     writer: Box<dyn Write + Send>,
     status: u16,
     headers: &[(&'static str, String)],
     cache: &str,
-    fill: &mut Fill<'_>,
-) -> Result<(), Broken> {
+    body: &mut dyn Read,
+) -> (u64, io::Result<()>) {
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -457,28 +449,29 @@ fn stream(
         env!("CARGO_PKG_VERSION")
     ));
     let mut w = BufWriter::with_capacity(64 * 1024 + 64, writer);
-    w.write_all(head.as_bytes()).map_err(Broken::Client)?;
+    let mut sent = 0u64;
+    if let Err(err) = w.write_all(head.as_bytes()) {
+        return (0, Err(err));
+    }
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        match fill.read(&mut buf) {
-            Ok(0) => {
-                w.write_all(b"0\r\n\r\n")
-                    .and_then(|()| w.flush())
-                    .map_err(Broken::Client)?;
-                return Ok(());
-            }
+        match body.read(&mut buf) {
+            Ok(0) => return (sent, w.write_all(b"0\r\n\r\n").and_then(|()| w.flush())),
             Ok(n) => {
-                write!(w, "{n:x}\r\n")
+                let r = write!(w, "{n:x}\r\n")
                     .and_then(|()| w.write_all(&buf[..n]))
                     .and_then(|()| w.write_all(b"\r\n"))
-                    .and_then(|()| w.flush())
-                    .map_err(Broken::Client)?;
+                    .and_then(|()| w.flush());
+                if let Err(err) = r {
+                    return (sent, Err(err));
+                }
+                sent += n as u64;
             }
-            Err(_) => {
+            Err(err) => {
                 let _ = w
                     .write_all(b"!upstream-failed\r\n")
                     .and_then(|()| w.flush());
-                return Err(Broken::Upstream);
+                return (sent, Err(err));
             }
         }
     }

@@ -231,6 +231,24 @@ pub(crate) fn safe_component(s: &str) -> bool {
             .any(|c| c.is_control() || matches!(c, '/' | '\\' | '\0'))
 }
 
+/// Percent-decodes a URL path segment; `None` for an invalid escape or non-UTF-8 result.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(h, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Percent-encodes a path segment (RFC 3986 unreserved characters kept).
 pub(crate) fn escape(seg: &str) -> String {
     let mut out = String::with_capacity(seg.len());

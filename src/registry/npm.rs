@@ -195,7 +195,8 @@ fn tarball_version(name: &str, filename: &str) -> Result<String> {
 struct Tarballs<'a> {
     base: String,
     name: &'a str,
-    tarball: Option<String>,
+    /// The upstream URL and the file name requests will use for it.
+    tarball: Option<(String, String)>,
     integrity: Option<String>,
     links: Vec<Link>,
 }
@@ -214,21 +215,25 @@ impl json::Visitor for Tarballs<'_> {
             self.integrity = Some(value.to_string());
             return None;
         }
-        let filename = value.rsplit('/').next().unwrap_or("");
-        let filename = filename.split(['?', '#']).next().unwrap_or("");
-        if !super::safe_component(filename) {
-            return None;
-        }
-        self.tarball = Some(value.to_string());
-        Some(format!("{}{}", self.base, filename))
+        // The name as a request for it will arrive: without query or fragment, percent-decoded.
+        let last = value
+            .split(['?', '#'])
+            .next()
+            .unwrap_or("")
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
+        let filename = super::percent_decode(last).filter(|f| super::safe_component(f))?;
+        let rewritten = format!("{}{}", self.base, super::escape(&filename));
+        self.tarball = Some((value.to_string(), filename));
+        Some(rewritten)
     }
 
     fn end_object(&mut self, path: &[Seg]) {
         if path.last().and_then(Seg::key) != Some("dist") {
             return;
         }
-        if let Some(url) = self.tarball.take() {
-            let filename = url.rsplit('/').next().unwrap_or("").to_string();
+        if let Some((url, filename)) = self.tarball.take() {
             let digest = self.integrity.take().and_then(|i| Digest::from_sri(&i));
             self.links.push(Link {
                 name: self.name.to_string(),
@@ -362,5 +367,13 @@ mod tests {
         assert_eq!(links[0].url, "https://up.example/root/@s/p/-/p-1.0.0.tgz");
         assert_eq!(links[0].filename, "p-1.0.0.tgz");
         assert_eq!(links[0].digest.as_ref().unwrap().algo, Algo::Sha512);
+
+        // A query on the tarball URL must not detach the link from its integrity.
+        let doc = doc.replace("p-1.0.0.tgz", "p-1.0.0.tgz?t=1");
+        let links = Npm
+            .rewrite(&meta, &mut doc.as_bytes(), &mut Vec::new(), &ctx)
+            .unwrap();
+        assert_eq!(links[0].filename, "p-1.0.0.tgz");
+        assert!(links[0].digest.is_some());
     }
 }

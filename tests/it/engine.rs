@@ -310,7 +310,22 @@ fn head_conditional_and_range_requests() {
     let head = request("HEAD", &p.url(B), &[]);
     assert_eq!(head.header("etag"), Some(etag.as_str()));
     assert_eq!(head.bytes().len(), 0);
-    assert_eq!(p.get_with(B, &[("If-None-Match", &etag)]).status, 304);
+    let not_modified = p.get_with(B, &[("If-None-Match", &etag)]);
+    assert_eq!(not_modified.status, 304);
+    let len = big().len().to_string();
+    let cl = not_modified.header("content-length");
+    assert!(
+        cl.is_none() || cl == Some(len.as_str()),
+        "304 with Content-Length {cl:?}"
+    );
+    let huge_year = p.get_with(
+        B,
+        &[(
+            "If-Modified-Since",
+            "Sun, 06 Nov 9223372036854775807 08:49:37 GMT",
+        )],
+    );
+    assert_eq!(huge_year.status, 200);
     assert_eq!(
         p.get_with(B, &[("If-None-Match", &format!("W/\"other\", W/{etag}"))])
             .status,
@@ -482,4 +497,63 @@ fn stats_count_cached_artifacts() {
     assert_eq!(s["cached_artifacts"], 4);
     let total: usize = FIXTURES.iter().map(|f| npm::tarball(f).len()).sum();
     assert_eq!(s["total_size_bytes"], total);
+}
+
+#[test]
+fn concurrent_revalidation_answers_everyone() {
+    let fake = Fake::start();
+    let doc = npm::packument(&fake.url(), "proxy-fixture-b").to_string();
+    fake.put(
+        "/proxy-fixture-b",
+        Resp::ok("application/json", doc)
+            .header("ETag", "\"v1\"")
+            .fault(Fault::Delay(Duration::from_millis(200))),
+    );
+    let p = TestProxy::with(&fake, |c| {
+        c.metadata_ttl = Duration::ZERO;
+        c.workers = 24;
+    });
+    assert_eq!(p.get("/npm/proxy-fixture-b").status, 200);
+    let url = p.url("/npm/proxy-fixture-b");
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || get(&url, &[]).status)
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(
+        fake.hits("/proxy-fixture-b") <= 6,
+        "{} upstream fetches for 20 requests",
+        fake.hits("/proxy-fixture-b")
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_does_not_hold_up_others() {
+    let fake = Fake::start();
+    let body: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+    fake.put(B_UP, Resp::ok("application/octet-stream", body.clone()));
+    let p = TestProxy::start(&fake);
+    let addr = p.handle.as_ref().unwrap().addr();
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut stuck: TcpStream = sock.into();
+    stuck
+        .write_all(format!("GET {B} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let got = p.get(B);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.bytes(), body);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "waited {:?} behind a stuck client",
+        started.elapsed()
+    );
+    assert_eq!(fake.hits(B_UP), 1);
+    drop(stuck);
 }
