@@ -213,7 +213,7 @@ impl Read for Tail {
         }
         let pos = self.pos;
         let state = self.flight.wait_until(self.stall, |s| {
-            (s.progress > pos || s.done.is_some()).then(|| (s.progress, s.done))
+            (s.progress > pos || s.done.is_some()).then_some((s.progress, s.done))
         });
         let Some((progress, done)) = state else {
             return Err(io::Error::new(
