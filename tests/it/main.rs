@@ -5,6 +5,7 @@
 
 mod support;
 
+mod cargo;
 mod cli;
 mod engine;
 mod npm;
