@@ -8,10 +8,11 @@ use std::io::{BufRead, Write};
 use crate::error::{Error, Result};
 
 pub(crate) mod cargo;
+pub(crate) mod go;
 pub(crate) mod npm;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
-pub(crate) const REGISTRIES: &[&dyn Registry] = &[&cargo::Cargo, &npm::Npm];
+pub(crate) const REGISTRIES: &[&dyn Registry] = &[&cargo::Cargo, &go::Go, &npm::Npm];
 
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {

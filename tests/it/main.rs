@@ -8,4 +8,5 @@ mod support;
 mod cargo;
 mod cli;
 mod engine;
+mod go;
 mod npm;

@@ -1,0 +1,3 @@
+module example.com/Upper/libb
+
+go 1.16
