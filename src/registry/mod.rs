@@ -8,9 +8,10 @@ use std::io::{BufRead, Write};
 use crate::error::{Error, Result};
 
 pub(crate) mod npm;
+pub(crate) mod pypi;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
-pub(crate) const REGISTRIES: &[&dyn Registry] = &[&npm::Npm];
+pub(crate) const REGISTRIES: &[&dyn Registry] = &[&npm::Npm, &pypi::Pypi];
 
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {

@@ -8,3 +8,4 @@ mod support;
 mod cli;
 mod engine;
 mod npm;
+mod pypi;
