@@ -10,9 +10,16 @@ use crate::error::{Error, Result};
 pub(crate) mod cargo;
 pub(crate) mod go;
 pub(crate) mod npm;
+pub(crate) mod pypi;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
-pub(crate) const REGISTRIES: &[&dyn Registry] = &[&cargo::Cargo, &go::Go, &npm::Npm];
+pub(crate) mod cargo;
+pub(crate) mod go;
+pub(crate) mod npm;
+pub(crate) mod pypi;
+
+/// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
+pub(crate) const REGISTRIES: &[&dyn Registry] = &[&cargo::Cargo, &go::Go, &npm::Npm, &pypi::Pypi];
 
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {

@@ -10,3 +10,4 @@ mod cli;
 mod engine;
 mod go;
 mod npm;
+mod pypi;
