@@ -22,8 +22,8 @@ use std::io::{BufRead, Write};
 use serde::Deserialize;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, escape,
-    safe_component,
+    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
+    escape, safe_component,
 };
 use crate::error::{Error, Result};
 
@@ -94,6 +94,49 @@ impl Registry for Cargo {
             );
         }
         Ok(links)
+    }
+
+    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+        validate_name(name)?;
+        Ok(vec![(index_path(&name.to_ascii_lowercase()), None), ("config.json".into(), None)])
+    }
+
+    fn mirror_artifacts(
+        &self,
+        name: &str,
+        doc: &mut dyn BufRead,
+        want: &Want,
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        #[derive(Deserialize)]
+        struct Entry {
+            name: String,
+            vers: String,
+            #[serde(default)]
+            yanked: bool,
+        }
+        let mut entries = Vec::new();
+        for line in doc.lines() {
+            let line = line.map_err(|err| Error::BadUpstream { url: name.into(), msg: err.to_string() })?;
+            if let Ok(e) = serde_json::from_str::<Entry>(&line)
+                && e.name.eq_ignore_ascii_case(name)
+                && validate_version(&e.vers).is_ok()
+            {
+                entries.push(e);
+            }
+        }
+        // A lockfile may pin a yanked version; "latest" never picks one.
+        let listed: Vec<String> = entries
+            .iter()
+            .filter(|e| !e.yanked || matches!(want, Want::Exact(_)))
+            .map(|e| e.vers.clone())
+            .collect();
+        Ok(want
+            .pick(&listed, None)
+            .into_iter()
+            .filter_map(|v| entries.iter().find(|e| e.vers == v))
+            .map(|e| (e.vers.clone(), format!("api/v1/crates/{}/{}/download", e.name, e.vers)))
+            .collect())
     }
 }
 

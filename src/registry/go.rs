@@ -22,7 +22,7 @@
 
 use std::io::{BufRead, Write};
 
-use super::{Artifact, ArtifactKey, Ctx, Link, Metadata, Plan, Registry, Request};
+use super::{Artifact, ArtifactKey, Ctx, Link, Metadata, Plan, Registry, Request, Want};
 use crate::error::{Error, Result};
 
 pub(crate) struct Go;
@@ -122,6 +122,43 @@ impl Registry for Go {
         out.write_all(&body).map_err(|err| bad(err.to_string()))?;
         Ok(Vec::new())
     }
+
+    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+        let bad = |why: String| Error::BadRequest(format!("invalid go module path {name:?}: {why}"));
+        check_module_path(name).map_err(bad)?;
+        Ok(vec![(format!("{}/@v/list", escape_case(name)), None)])
+    }
+
+    fn mirror_artifacts(
+        &self,
+        name: &str,
+        doc: &mut dyn BufRead,
+        want: &Want,
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        let listed: Vec<String> = doc
+            .lines()
+            .map_while(std::result::Result::ok)
+            .map(|l| l.trim().to_string())
+            .filter(|v| is_canonical(v))
+            .collect();
+        // Pseudo-versions are never listed, so an exact version is taken as given.
+        let versions: Vec<String> = match want {
+            Want::Exact(v) if is_canonical(v) => vec![v.clone()],
+            Want::Exact(v) => {
+                return Err(Error::BadRequest(format!("{name}: {v:?} is not a canonical go version")));
+            }
+            _ => want.pick(&listed, None).into_iter().map(str::to_string).collect(),
+        };
+        let module = escape_case(name);
+        Ok(versions
+            .into_iter()
+            .flat_map(|v| {
+                let ev = escape_case(&v);
+                ["info", "mod", "zip"].map(|ext| (v.clone(), format!("{module}/@v/{ev}.{ext}")))
+            })
+            .collect())
+    }
 }
 
 fn metadata(kind: &'static str, module: &str, url: String, content_type: &'static str) -> Plan {
@@ -191,6 +228,20 @@ fn check_info(body: &[u8]) -> std::result::Result<(), String> {
         Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(()),
         _ => Err("not a module version document (no \"Version\" string)".into()),
     }
+}
+
+/// The case encoding of module paths and versions: `X` → `!x`.
+fn escape_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('!');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Reverses the case encoding (`!x` → `X`). The go command never sends an uppercase letter,

@@ -13,12 +13,6 @@ pub(crate) mod npm;
 pub(crate) mod pypi;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
-pub(crate) mod cargo;
-pub(crate) mod go;
-pub(crate) mod npm;
-pub(crate) mod pypi;
-
-/// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[&cargo::Cargo, &go::Go, &npm::Npm, &pypi::Pypi];
 
 /// Finds the registry mounted at a URL prefix.
@@ -57,9 +51,86 @@ pub(crate) trait Registry: Sync {
         })?;
         Ok(Vec::new())
     }
+    /// For `proxy mirror`: the metadata documents a client reads to install `name`, as request
+    /// paths under the prefix with the `Accept` a client sends. The first one lists versions.
+    /// Empty when the registry cannot be mirrored yet.
+    fn mirror_documents(&self, _name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+        Ok(Vec::new())
+    }
+    /// For `proxy mirror`: from the first document as this proxy serves it, the artifacts of the
+    /// wanted versions as `(version, request path under the prefix)`.
+    fn mirror_artifacts(
+        &self,
+        _name: &str,
+        _doc: &mut dyn BufRead,
+        _want: &Want,
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
     /// The body of a 404 in the shape this registry's clients expect.
     fn not_found_body(&self, what: &str) -> (&'static str, String) {
         ("text/plain; charset=utf-8", format!("not found: {what}\n"))
+    }
+}
+
+/// Which versions of a package `proxy mirror` fetches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Want {
+    Exact(String),
+    Latest,
+    All,
+}
+
+impl Want {
+    /// Picks the wanted versions from those a document lists; `latest` is the registry's own
+    /// answer when it has one.
+    pub(crate) fn pick<'a>(&self, versions: &'a [String], latest: Option<&'a str>) -> Vec<&'a str> {
+        match self {
+            Want::All => versions.iter().map(String::as_str).collect(),
+            Want::Exact(v) => versions.iter().filter(|x| *x == v).map(String::as_str).collect(),
+            Want::Latest => latest
+                .or_else(|| {
+                    let stable = versions.iter().filter(|v| !v.contains('-'));
+                    stable.max_by(|a, b| version_cmp(a, b)).map(String::as_str)
+                })
+                .or_else(|| versions.iter().max_by(|a, b| version_cmp(a, b)).map(String::as_str))
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
+/// Orders version strings the way most registries do: numeric runs compare as numbers, a
+/// pre-release (`-…`) sorts before its release, anything else compares as text.
+pub(crate) fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let split = |v: &str| -> (String, Option<String>) {
+        let v = v.trim_start_matches('v');
+        let v = v.split('+').next().unwrap_or(v);
+        match v.split_once('-') {
+            Some((r, p)) => (r.to_string(), Some(p.to_string())),
+            None => (v.to_string(), None),
+        }
+    };
+    let parts = |s: &str| -> Vec<(u64, String)> {
+        s.split(['.', '-'])
+            .map(|p| {
+                let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+                (digits.parse().unwrap_or(0), p[digits.len()..].to_string())
+            })
+            .collect()
+    };
+    let (ra, pa) = split(a);
+    let (rb, pb) = split(b);
+    match parts(&ra).cmp(&parts(&rb)) {
+        Ordering::Equal => match (pa, pb) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) => parts(&x).cmp(&parts(&y)),
+        },
+        o => o,
     }
 }
 
@@ -284,6 +355,21 @@ mod tests {
         assert!(d.hex.starts_with("cf83e135"));
         assert_eq!(Digest::from_sri("sha1-abc"), None);
         assert_eq!(Digest::from_sri("sha512-!!"), None);
+    }
+
+    #[test]
+    fn versions_order_and_pick() {
+        use std::cmp::Ordering::*;
+        assert_eq!(version_cmp("1.10.0", "1.9.0"), Greater);
+        assert_eq!(version_cmp("1.0.0-rc.1", "1.0.0"), Less);
+        assert_eq!(version_cmp("v2.0.0", "v1.99.99"), Greater);
+        assert_eq!(version_cmp("1.0.0-alpha.2", "1.0.0-alpha.10"), Less);
+        let vs: Vec<String> = ["1.0.0", "1.2.0", "2.0.0-rc.1"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(Want::Latest.pick(&vs, None), vec!["1.2.0"]);
+        assert_eq!(Want::Latest.pick(&vs, Some("1.0.0")), vec!["1.0.0"]);
+        assert_eq!(Want::All.pick(&vs, None).len(), 3);
+        assert_eq!(Want::Exact("1.2.0".into()).pick(&vs, None), vec!["1.2.0"]);
+        assert!(Want::Exact("9".into()).pick(&vs, None).is_empty());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use std::io::{BufRead, Write};
 
-use super::{Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request};
+use super::{Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want};
 use crate::error::{Error, Result};
 use crate::json::{self, Seg};
 
@@ -134,6 +134,39 @@ impl Registry for Npm {
         Ok(v.links)
     }
 
+    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+        validate_name(name)?;
+        // Both forms: npm asks for the abbreviated one, other tools for the full one.
+        Ok(vec![(name.to_string(), None), (name.to_string(), Some(ABBREVIATED_ACCEPT))])
+    }
+
+    fn mirror_artifacts(
+        &self,
+        name: &str,
+        doc: &mut dyn BufRead,
+        want: &Want,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        let mut v = Versions::default();
+        json::rewrite(doc, &mut std::io::sink(), &mut v)
+            .map_err(|err| Error::BadUpstream { url: name.to_string(), msg: err.to_string() })?;
+        let versions: Vec<String> = v.tarballs.iter().map(|(v, _)| v.clone()).collect();
+        let prefix = format!("{}/npm/", ctx.base_url);
+        let short = name.rsplit('/').next().unwrap_or(name);
+        let picked = want.pick(&versions, v.latest.as_deref());
+        Ok(picked
+            .into_iter()
+            .filter_map(|p| v.tarballs.iter().find(|(v, _)| v == p))
+            .map(|(version, url)| {
+                let path = url
+                    .strip_prefix(&prefix)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{name}/-/{short}-{version}.tgz"));
+                (version.clone(), path)
+            })
+            .collect())
+    }
+
     fn not_found_body(&self, _what: &str) -> (&'static str, String) {
         ("application/json", "{\"error\":\"Not found\"}".to_string())
     }
@@ -189,6 +222,28 @@ fn tarball_version(name: &str, filename: &str) -> Result<String> {
                 "npm tarball {filename:?} is not named {short}-<version>.tgz"
             ))
         })
+}
+
+/// Reads `dist-tags.latest` and every version's `dist.tarball` from a packument.
+#[derive(Default)]
+struct Versions {
+    latest: Option<String>,
+    tarballs: Vec<(String, String)>,
+}
+
+impl json::Visitor for Versions {
+    fn wants(&self, path: &[Seg]) -> bool {
+        matches!(path, [Seg::Key(a), Seg::Key(b)] if a == "dist-tags" && b == "latest")
+            || matches!(path, [Seg::Key(v), _, Seg::Key(d), Seg::Key(t)] if v == "versions" && d == "dist" && t == "tarball")
+    }
+
+    fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
+        match path {
+            [_, Seg::Key(version), _, _] => self.tarballs.push((version.clone(), value.to_string())),
+            _ => self.latest = Some(value.to_string()),
+        }
+        None
+    }
 }
 
 /// Finds `dist` objects, rewrites their `tarball` and collects `integrity`.
