@@ -65,11 +65,17 @@ impl Store {
         Ok(())
     }
 
+    /// Removes temp files of this process and of processes that no longer run. Another live
+    /// process (a server beside a `proxy mirror`) keeps its own.
     pub(crate) fn clean_tmp(&self) -> usize {
-        let Ok(dir) = fs::read_dir(&self.tmp) else {
-            return 0;
+        let Ok(dir) = fs::read_dir(&self.tmp) else { return 0 };
+        let me = std::process::id().to_string();
+        let ours = |name: &str| {
+            let pid = name.split('-').next().unwrap_or("");
+            pid == me || pid.is_empty() || !Path::new("/proc").join(pid).exists()
         };
         dir.flatten()
+            .filter(|e| ours(&e.file_name().to_string_lossy()))
             .filter(|e| fs::remove_file(e.path()).is_ok())
             .count()
     }

@@ -268,6 +268,30 @@ struct Pending {
     content_type: String,
 }
 
+/// Opens the storage root and the database, with errors that name the setting to fix.
+pub(crate) fn open_storage(config: &Config) -> Result<(Store, Db)> {
+    let store = Store::open(&config.storage_path).map_err(|err| {
+        Error::config(
+            config.origin("storage.path"),
+            "storage.path",
+            config.storage_path.display().to_string(),
+            format!("a writable directory ({err})"),
+        )
+    })?;
+    Ok((store, open_db(config)?))
+}
+
+pub(crate) fn open_db(config: &Config) -> Result<Db> {
+    Db::open(&config.database_path).map_err(|err| {
+        Error::config(
+            config.origin("database.path"),
+            "database.path",
+            config.database_path.display().to_string(),
+            format!("a writable SQLite file ({err})"),
+        )
+    })
+}
+
 /// Answers one request.
 pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply> {
     match router::route(&req.url)? {

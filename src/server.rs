@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use tiny_http::{Header, Response, StatusCode};
 
-use crate::cache::Store;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -42,25 +41,7 @@ pub struct Handle {
 
 /// Opens storage and database, binds, and starts the workers.
 pub fn start(config: Config) -> Result<Handle> {
-    let store = Store::open(&config.storage_path).map_err(|err| {
-        Error::config(
-            config.origin("storage.path"),
-            "storage.path",
-            config.storage_path.display().to_string(),
-            format!("a writable directory ({err})"),
-        )
-    })?;
-    let open_db = |config: &Config| {
-        Db::open(&config.database_path).map_err(|err| {
-            Error::config(
-                config.origin("database.path"),
-                "database.path",
-                config.database_path.display().to_string(),
-                format!("a writable SQLite file ({err})"),
-            )
-        })
-    };
-    let db = open_db(&config)?;
+    let (store, db) = proxy::open_storage(&config)?;
     let total = db.total_size()?;
     let upstream = Upstream::new(&config)?;
     let listener = bind(&config.listen, config.client_timeout)?;
@@ -91,7 +72,7 @@ pub fn start(config: Config) -> Result<Handle> {
     let workers = config.workers;
     let mut dbs = Vec::with_capacity(workers);
     for _ in 0..workers {
-        dbs.push(open_db(&config)?);
+        dbs.push(proxy::open_db(&config)?);
     }
     let shared = Arc::new(Shared::new(config, store, upstream, total));
     let stop = Arc::new(AtomicBool::new(false));

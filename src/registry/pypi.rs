@@ -22,7 +22,7 @@
 use std::io::{self, BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request,
+    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
     safe_component,
 };
 use crate::error::{Error, Result};
@@ -226,6 +226,59 @@ impl Registry for Pypi {
             _ => json::rewrite(input, out, &mut NoUrls).map_err(bad)?,
         }
         Ok(links)
+    }
+
+    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+        let name = project(name)?;
+        // pip and uv ask for the JSON page; older clients for HTML.
+        let page = format!("simple/{name}/");
+        Ok(vec![(page.clone(), Some(JSON_V1)), (page, Some(TEXT_HTML))])
+    }
+
+    fn mirror_artifacts(
+        &self,
+        name: &str,
+        doc: &mut dyn BufRead,
+        want: &Want,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        let bad = |msg: String| Error::BadUpstream { url: format!("simple page of {name}"), msg };
+        let page: serde_json::Value =
+            serde_json::from_reader(doc).map_err(|err| bad(err.to_string()))?;
+        let prefix = format!("{}/pypi/", ctx.base_url);
+        let mut files = Vec::new();
+        for f in page["files"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let (Some(filename), Some(url)) = (f["filename"].as_str(), f["url"].as_str()) else {
+                continue;
+            };
+            let (Some((_, version)), Some(path)) = (identity(filename), url.strip_prefix(&prefix))
+            else {
+                continue;
+            };
+            let yanked = !matches!(f.get("yanked"), None | Some(serde_json::Value::Bool(false)));
+            let metadata = [f.get("core-metadata"), f.get("dist-info-metadata")]
+                .into_iter()
+                .flatten()
+                .any(|m| !matches!(m, serde_json::Value::Bool(false) | serde_json::Value::Null));
+            files.push((version, path.split('#').next().unwrap_or(path).to_string(), yanked, metadata));
+        }
+        // "Latest" skips yanked files and pre-releases (PEP 440 letters other than a post tag).
+        let pre = |v: &str| v.contains(['a', 'b', 'c']) || v.contains("dev");
+        let mut listed: Vec<String> = files
+            .iter()
+            .filter(|(v, _, yanked, _)| matches!(want, Want::Exact(_)) || (!yanked && !pre(v)))
+            .map(|(v, ..)| v.clone())
+            .collect();
+        listed.dedup();
+        let picked = want.pick(&listed, None);
+        let mut out = Vec::new();
+        for (version, path, _, metadata) in files.iter().filter(|f| picked.contains(&f.0.as_str())) {
+            out.push((version.clone(), path.clone()));
+            if *metadata {
+                out.push((version.clone(), format!("{path}.metadata")));
+            }
+        }
+        Ok(out)
     }
 }
 
