@@ -305,6 +305,11 @@ fn artifact<'s>(
     a: Artifact,
     req: &Incoming,
 ) -> Result<Reply<'s>> {
+    let ecosystem = a.key.ecosystem;
+    let a = match reg.relink(&a.key, &|file| db.link_names(ecosystem, file))? {
+        Some(key) => Artifact { key, ..a },
+        None => a,
+    };
     let rel = Store::artifact_path(&a.key)?;
     let what = format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
     // Twice at most: a follower whose leader committed finds the file on the second pass.
@@ -364,7 +369,7 @@ fn cached_artifact<'s>(
     let mut reply = file_reply(
         file,
         row.size,
-        &etag,
+        Some(&etag),
         row.fetched_at,
         &row.content_type,
         req,
@@ -489,24 +494,25 @@ fn head<'s>(sh: &'s Shared, reg: &dyn Registry, url: &str) -> Result<Reply<'s>> 
     })
 }
 
-/// Serves a committed file, honouring conditional and range requests.
+/// Serves a committed file, honouring conditional and range requests. Without an ETag, only
+/// dates validate.
 fn file_reply<'s>(
     file: File,
     len: u64,
-    etag: &str,
+    etag: Option<&str>,
     modified: i64,
     content_type: &str,
     req: &Incoming,
 ) -> Reply<'s> {
     let last_modified = http::date(modified);
-    let mut headers = vec![
-        ("Content-Type", content_type.to_string()),
-        ("ETag", etag.to_string()),
-        ("Last-Modified", last_modified.clone()),
-        ("Accept-Ranges", "bytes".to_string()),
-    ];
+    let mut headers = vec![("Content-Type", content_type.to_string())];
+    if let Some(etag) = etag {
+        headers.push(("ETag", etag.to_string()));
+    }
+    headers.push(("Last-Modified", last_modified.clone()));
+    headers.push(("Accept-Ranges", "bytes".to_string()));
     let not_modified = match (&req.if_none_match, &req.if_modified_since) {
-        (Some(inm), _) => http::none_match(inm, etag),
+        (Some(inm), _) => etag.is_some_and(|etag| http::none_match(inm, etag)),
         (None, Some(ims)) => http::parse_date(ims).is_some_and(|t| modified <= t),
         _ => false,
     };
@@ -523,7 +529,7 @@ fn file_reply<'s>(
     let range_applies = req
         .if_range
         .as_deref()
-        .is_none_or(|v| v == etag || v == last_modified);
+        .is_none_or(|v| Some(v) == etag || v == last_modified);
     if let (Some(range), true) = (&req.range, range_applies) {
         match http::range(range, len) {
             http::Range::Full => {}
@@ -574,7 +580,8 @@ fn metadata<'s>(
             let age = db::now() - row.fetched_at;
             if age < ttl || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
-                return Ok(metadata_reply(file, &row, req, age > ttl));
+                let upstream_etag = reg.upstream_etag(&m);
+                return Ok(metadata_reply(file, &row, req, age > ttl, upstream_etag));
             }
         }
         if sh.config.offline {
@@ -585,7 +592,7 @@ fn metadata<'s>(
             Join::Follower(f) => match f.wait(upstream::stall_limit(&sh.config)) {
                 Waited::Committed => continue,
                 Waited::Failed(404) => return Err(Error::NotFound(what)),
-                Waited::Failed(_) => match stale(sh, cached, req, &m.url) {
+                Waited::Failed(_) => match stale(sh, cached, req, &m.url, reg.upstream_etag(&m)) {
                     Some(reply) => return Ok(reply),
                     None => {
                         return Err(Error::BadUpstream {
@@ -614,17 +621,30 @@ fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(Metadat
     }
 }
 
-fn metadata_reply<'s>(file: File, row: &MetadataRow, req: &Incoming, stale: bool) -> Reply<'s> {
-    let etag = format!("\"{}\"", row.sha256);
-    let mut reply = file_reply(
-        file,
-        row.size,
-        &etag,
-        row.fetched_at,
-        &row.content_type,
-        req,
-    );
+/// Serves a cached document. `upstream_etag`: see `Registry::upstream_etag`. `Repr-Digest`
+/// (RFC 9530) gives the SHA-256 of the whole document, so a client that appends a range to its
+/// copy (Bundler 2.5+) can check the result.
+fn metadata_reply<'s>(
+    file: File,
+    row: &MetadataRow,
+    req: &Incoming,
+    stale: bool,
+    upstream_etag: bool,
+) -> Reply<'s> {
+    let own = format!("\"{}\"", row.sha256);
+    let etag = if upstream_etag {
+        row.etag.as_deref()
+    } else {
+        Some(own.as_str())
+    };
+    let mut reply = file_reply(file, row.size, etag, row.fetched_at, &row.content_type, req);
     reply.headers.push(("Vary", "Accept".into()));
+    if let Some(sha) = hex_bytes(&row.sha256) {
+        let b64 = registry::base64_encode(&sha);
+        reply
+            .headers
+            .push(("Repr-Digest", format!("sha-256=:{b64}:")));
+    }
     if stale {
         let age = (db::now() - row.fetched_at).max(0);
         reply.headers.push(("Age", age.to_string()));
@@ -643,6 +663,7 @@ fn stale<'s>(
     cached: Option<(MetadataRow, File)>,
     req: &Incoming,
     url: &str,
+    upstream_etag: bool,
 ) -> Option<Reply<'s>> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
@@ -651,7 +672,7 @@ fn stale<'s>(
         return None;
     }
     log::warn!("serving stale metadata for {url} ({age}s old): the upstream failed");
-    Some(metadata_reply(file, &row, req, true))
+    Some(metadata_reply(file, &row, req, true, upstream_etag))
 }
 
 fn refresh<'s>(
@@ -673,7 +694,7 @@ fn refresh<'s>(
                 url: m.url.clone(),
                 msg: "stored document vanished".into(),
             })?;
-            let mut reply = metadata_reply(file, &row, req, false);
+            let mut reply = metadata_reply(file, &row, req, false, reg.upstream_etag(m));
             reply.cache = if fresh { "MISS" } else { "REVALIDATED" };
             Ok(reply)
         }
@@ -684,7 +705,7 @@ fn refresh<'s>(
         Err(err) => {
             guard.fail(err.status());
             log::warn!("{err}");
-            stale(sh, cached, req, &m.url).ok_or(err)
+            stale(sh, cached, req, &m.url, reg.upstream_etag(m)).ok_or(err)
         }
     }
 }
@@ -859,4 +880,15 @@ impl<W: Write> Write for Hashing<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Lowercase or uppercase hex to bytes.
+fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
