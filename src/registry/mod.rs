@@ -7,10 +7,11 @@ use std::io::{BufRead, Write};
 
 use crate::error::{Error, Result};
 
+pub(crate) mod gem;
 pub(crate) mod npm;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
-pub(crate) const REGISTRIES: &[&dyn Registry] = &[&npm::Npm];
+pub(crate) const REGISTRIES: &[&dyn Registry] = &[&gem::Gem, &npm::Npm];
 
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {

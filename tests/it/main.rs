@@ -7,4 +7,5 @@ mod support;
 
 mod cli;
 mod engine;
+mod gem;
 mod npm;
