@@ -68,7 +68,9 @@ impl Store {
     /// Removes temp files of this process and of processes that no longer run. Another live
     /// process (a server beside a `proxy mirror`) keeps its own.
     pub(crate) fn clean_tmp(&self) -> usize {
-        let Ok(dir) = fs::read_dir(&self.tmp) else { return 0 };
+        let Ok(dir) = fs::read_dir(&self.tmp) else {
+            return 0;
+        };
         let me = std::process::id().to_string();
         let ours = |name: &str| {
             let pid = name.split('-').next().unwrap_or("");

@@ -18,7 +18,8 @@ pub(crate) struct Db {
 }
 
 /// Append-only: never edit an entry, add a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE artifacts (
     id INTEGER PRIMARY KEY,
     ecosystem TEXT NOT NULL,
@@ -58,7 +59,11 @@ CREATE TABLE links (
     digest TEXT,
     PRIMARY KEY (ecosystem, name, filename)
 );
-"#];
+"#,
+    r#"
+CREATE INDEX links_by_filename ON links (ecosystem, filename);
+"#,
+];
 
 #[derive(Debug, Clone)]
 pub(crate) struct ArtifactRow {
@@ -466,6 +471,17 @@ impl Db {
         Ok(row)
     }
 
+    /// The packages that metadata links name a file for (see `Registry::relink`).
+    pub(crate) fn link_names(&self, ecosystem: &str, filename: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name FROM links WHERE ecosystem = ?1 AND filename = ?2 ORDER BY name LIMIT 16",
+        )?;
+        let names = stmt
+            .query_map(params![ecosystem, filename], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(names)
+    }
+
     pub(crate) fn stats(&self, popular: usize, recent: usize) -> Result<Stats> {
         let c = &self.conn;
         let (artifacts, total_size, total_hits): (i64, i64, i64) = c.query_row(
@@ -625,6 +641,8 @@ mod tests {
             db.link("npm", "a", "a-1.tgz").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d)))
         );
+        assert_eq!(db.link_names("npm", "a-1.tgz").unwrap(), vec!["a"]);
+        assert!(db.link_names("npm", "b-1.tgz").unwrap().is_empty());
         assert_eq!(
             db.metadata("npm", "a|full")
                 .unwrap()

@@ -367,6 +367,11 @@ fn artifact(
     a: Artifact,
     req: &Incoming,
 ) -> Result<Reply> {
+    let ecosystem = a.key.ecosystem;
+    let a = match reg.relink(&a.key, &|file| db.link_names(ecosystem, file))? {
+        Some(key) => Artifact { key, ..a },
+        None => a,
+    };
     let rel = Store::artifact_path(&a.key)?;
     let what = format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
     // A few passes at most: a request that finds a fill just committed (or evicted) looks again.
@@ -457,7 +462,7 @@ fn cached_artifact(sh: &Shared, db: &Db, key: &ArtifactKey, req: &Incoming) -> O
     let mut reply = file_reply(
         file,
         row.size,
-        &etag,
+        Some(&etag),
         row.fetched_at,
         &row.content_type,
         req,
@@ -589,24 +594,25 @@ fn head(sh: &Shared, reg: &dyn Registry, url: &str) -> Result<Reply> {
     })
 }
 
-/// Serves a committed file, honouring conditional and range requests.
+/// Serves a committed file, honouring conditional and range requests. Without an ETag, only
+/// dates validate.
 fn file_reply(
     file: File,
     len: u64,
-    etag: &str,
+    etag: Option<&str>,
     modified: i64,
     content_type: &str,
     req: &Incoming,
 ) -> Reply {
     let last_modified = http::date(modified);
-    let mut headers = vec![
-        ("Content-Type", content_type.to_string()),
-        ("ETag", etag.to_string()),
-        ("Last-Modified", last_modified.clone()),
-        ("Accept-Ranges", "bytes".to_string()),
-    ];
+    let mut headers = vec![("Content-Type", content_type.to_string())];
+    if let Some(etag) = etag {
+        headers.push(("ETag", etag.to_string()));
+    }
+    headers.push(("Last-Modified", last_modified.clone()));
+    headers.push(("Accept-Ranges", "bytes".to_string()));
     let not_modified = match (&req.if_none_match, &req.if_modified_since) {
-        (Some(inm), _) => http::none_match(inm, etag),
+        (Some(inm), _) => etag.is_some_and(|etag| http::none_match(inm, etag)),
         (None, Some(ims)) => http::parse_date(ims).is_some_and(|t| modified <= t),
         _ => false,
     };
@@ -623,7 +629,7 @@ fn file_reply(
     let range_applies = req
         .if_range
         .as_deref()
-        .is_none_or(|v| v == etag || v == last_modified);
+        .is_none_or(|v| Some(v) == etag || v == last_modified);
     if let (Some(range), true) = (&req.range, range_applies) {
         match http::range(range, len) {
             http::Range::Full => {}
@@ -676,7 +682,14 @@ fn metadata(
             let age = db::now() - row.fetched_at;
             if age < ttl || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
-                return Ok(metadata_reply(file, &row, req, age >= ttl && !refreshed));
+                let upstream_etag = reg.upstream_etag(&m);
+                return Ok(metadata_reply(
+                    file,
+                    &row,
+                    req,
+                    age >= ttl && !refreshed,
+                    upstream_etag,
+                ));
             }
         }
         if sh.config.offline {
@@ -692,14 +705,23 @@ fn metadata(
                         url: m.url.clone(),
                         status,
                     };
-                    return stale(sh, cached, req, &m.url).ok_or(err);
+                    return stale(sh, cached, req, &m.url, reg.upstream_etag(&m)).ok_or(err);
                 }
-                Waited::Stalled => return stale(sh, cached, req, &m.url).ok_or(Error::Busy(what)),
+                Waited::Stalled => {
+                    return stale(sh, cached, req, &m.url, reg.upstream_etag(&m))
+                        .ok_or(Error::Busy(what));
+                }
             },
         }
     }
     match cached_metadata(sh, db, &m)? {
-        Some((row, file)) => Ok(metadata_reply(file, &row, req, false)),
+        Some((row, file)) => Ok(metadata_reply(
+            file,
+            &row,
+            req,
+            false,
+            reg.upstream_etag(&m),
+        )),
         None => Err(Error::Busy(what)),
     }
 }
@@ -721,17 +743,30 @@ fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(Metadat
     Ok(None)
 }
 
-fn metadata_reply(file: File, row: &MetadataRow, req: &Incoming, stale: bool) -> Reply {
-    let etag = format!("\"{}\"", row.sha256);
-    let mut reply = file_reply(
-        file,
-        row.size,
-        &etag,
-        row.fetched_at,
-        &row.content_type,
-        req,
-    );
+/// Serves a cached document. `upstream_etag`: see `Registry::upstream_etag`. `Repr-Digest`
+/// (RFC 9530) gives the SHA-256 of the whole document, so a client that appends a range to its
+/// copy (Bundler 2.5+) can check the result.
+fn metadata_reply(
+    file: File,
+    row: &MetadataRow,
+    req: &Incoming,
+    stale: bool,
+    upstream_etag: bool,
+) -> Reply {
+    let own = format!("\"{}\"", row.sha256);
+    let etag = if upstream_etag {
+        row.etag.as_deref()
+    } else {
+        Some(own.as_str())
+    };
+    let mut reply = file_reply(file, row.size, etag, row.fetched_at, &row.content_type, req);
     reply.headers.push(("Vary", "Accept".into()));
+    if let Some(sha) = hex_bytes(&row.sha256) {
+        let b64 = registry::base64_encode(&sha);
+        reply
+            .headers
+            .push(("Repr-Digest", format!("sha-256=:{b64}:")));
+    }
     if stale {
         let age = (db::now() - row.fetched_at).max(0);
         reply.headers.push(("Age", age.to_string()));
@@ -750,6 +785,7 @@ fn stale(
     cached: Option<(MetadataRow, File)>,
     req: &Incoming,
     url: &str,
+    upstream_etag: bool,
 ) -> Option<Reply> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
@@ -758,7 +794,7 @@ fn stale(
         return None;
     }
     log::warn!("serving stale metadata for {url} ({age}s old): the upstream failed");
-    Some(metadata_reply(file, &row, req, true))
+    Some(metadata_reply(file, &row, req, true, upstream_etag))
 }
 
 fn refresh(
@@ -778,7 +814,7 @@ fn refresh(
                 url: m.url.clone(),
                 msg: "stored document vanished".into(),
             })?;
-            let mut reply = metadata_reply(file, &row, req, false);
+            let mut reply = metadata_reply(file, &row, req, false, reg.upstream_etag(m));
             reply.cache = if fresh { "MISS" } else { "REVALIDATED" };
             Ok(reply)
         }
@@ -789,7 +825,7 @@ fn refresh(
         Err(err) => {
             guard.fail(err.status());
             log::warn!("{err}");
-            stale(sh, cached, req, &m.url).ok_or(err)
+            stale(sh, cached, req, &m.url, reg.upstream_etag(m)).ok_or(err)
         }
     }
 }
@@ -968,4 +1004,15 @@ impl<W: Write> Write for Hashing<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Lowercase or uppercase hex to bytes.
+fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -98,7 +98,10 @@ impl Registry for Cargo {
 
     fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
         validate_name(name)?;
-        Ok(vec![(index_path(&name.to_ascii_lowercase()), None), ("config.json".into(), None)])
+        Ok(vec![
+            (index_path(&name.to_ascii_lowercase()), None),
+            ("config.json".into(), None),
+        ])
     }
 
     fn mirror_artifacts(
@@ -117,7 +120,10 @@ impl Registry for Cargo {
         }
         let mut entries = Vec::new();
         for line in doc.lines() {
-            let line = line.map_err(|err| Error::BadUpstream { url: name.into(), msg: err.to_string() })?;
+            let line = line.map_err(|err| Error::BadUpstream {
+                url: name.into(),
+                msg: err.to_string(),
+            })?;
             if let Ok(e) = serde_json::from_str::<Entry>(&line)
                 && e.name.eq_ignore_ascii_case(name)
                 && validate_version(&e.vers).is_ok()
@@ -135,7 +141,12 @@ impl Registry for Cargo {
             .pick(&listed, None)
             .into_iter()
             .filter_map(|v| entries.iter().find(|e| e.vers == v))
-            .map(|e| (e.vers.clone(), format!("api/v1/crates/{}/{}/download", e.name, e.vers)))
+            .map(|e| {
+                (
+                    e.vers.clone(),
+                    format!("api/v1/crates/{}/{}/download", e.name, e.vers),
+                )
+            })
             .collect())
     }
 }

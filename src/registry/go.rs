@@ -124,7 +124,8 @@ impl Registry for Go {
     }
 
     fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
-        let bad = |why: String| Error::BadRequest(format!("invalid go module path {name:?}: {why}"));
+        let bad =
+            |why: String| Error::BadRequest(format!("invalid go module path {name:?}: {why}"));
         check_module_path(name).map_err(bad)?;
         Ok(vec![(format!("{}/@v/list", escape_case(name)), None)])
     }
@@ -146,9 +147,15 @@ impl Registry for Go {
         let versions: Vec<String> = match want {
             Want::Exact(v) if is_canonical(v) => vec![v.clone()],
             Want::Exact(v) => {
-                return Err(Error::BadRequest(format!("{name}: {v:?} is not a canonical go version")));
+                return Err(Error::BadRequest(format!(
+                    "{name}: {v:?} is not a canonical go version"
+                )));
             }
-            _ => want.pick(&listed, None).into_iter().map(str::to_string).collect(),
+            _ => want
+                .pick(&listed, None)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
         };
         let module = escape_case(name);
         Ok(versions

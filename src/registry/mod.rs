@@ -8,12 +8,14 @@ use std::io::{BufRead, Write};
 use crate::error::{Error, Result};
 
 pub(crate) mod cargo;
+pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod npm;
 pub(crate) mod pypi;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
-pub(crate) const REGISTRIES: &[&dyn Registry] = &[&cargo::Cargo, &go::Go, &npm::Npm, &pypi::Pypi];
+pub(crate) const REGISTRIES: &[&dyn Registry] =
+    &[&cargo::Cargo, &gem::Gem, &go::Go, &npm::Npm, &pypi::Pypi];
 
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {
@@ -68,6 +70,24 @@ pub(crate) trait Registry: Sync {
     ) -> Result<Vec<(String, String)>> {
         Ok(Vec::new())
     }
+    /// Whether a cached document is served with the upstream's `ETag` rather than our own (the
+    /// SHA-256 of the stored bytes), and without one when the upstream sent none. Only for
+    /// documents stored byte-identical whose clients read meaning into the validator (Bundler up
+    /// to 2.4 checks that a compact index file's ETag is its MD5).
+    fn upstream_etag(&self, _doc: &Metadata) -> bool {
+        false
+    }
+    /// For artifact file names that do not say unambiguously which package they belong to
+    /// (RubyGems' `{name}-{version}-{platform}.gem`): the corrected key, given `linked(filename)`,
+    /// the package names metadata links recorded for a file name. `None` keeps the routed key;
+    /// the default never looks.
+    fn relink(
+        &self,
+        _key: &ArtifactKey,
+        _linked: &dyn Fn(&str) -> Result<Vec<String>>,
+    ) -> Result<Option<ArtifactKey>> {
+        Ok(None)
+    }
     /// The body of a 404 in the shape this registry's clients expect.
     fn not_found_body(&self, what: &str) -> (&'static str, String) {
         ("text/plain; charset=utf-8", format!("not found: {what}\n"))
@@ -88,13 +108,22 @@ impl Want {
     pub(crate) fn pick<'a>(&self, versions: &'a [String], latest: Option<&'a str>) -> Vec<&'a str> {
         match self {
             Want::All => versions.iter().map(String::as_str).collect(),
-            Want::Exact(v) => versions.iter().filter(|x| *x == v).map(String::as_str).collect(),
+            Want::Exact(v) => versions
+                .iter()
+                .filter(|x| *x == v)
+                .map(String::as_str)
+                .collect(),
             Want::Latest => latest
                 .or_else(|| {
                     let stable = versions.iter().filter(|v| !v.contains('-'));
                     stable.max_by(|a, b| version_cmp(a, b)).map(String::as_str)
                 })
-                .or_else(|| versions.iter().max_by(|a, b| version_cmp(a, b)).map(String::as_str))
+                .or_else(|| {
+                    versions
+                        .iter()
+                        .max_by(|a, b| version_cmp(a, b))
+                        .map(String::as_str)
+                })
                 .into_iter()
                 .collect(),
         }
@@ -275,6 +304,25 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Standard base64 with padding.
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Standard base64 with optional padding.
 pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_end_matches('=');
@@ -364,7 +412,10 @@ mod tests {
         assert_eq!(version_cmp("1.0.0-rc.1", "1.0.0"), Less);
         assert_eq!(version_cmp("v2.0.0", "v1.99.99"), Greater);
         assert_eq!(version_cmp("1.0.0-alpha.2", "1.0.0-alpha.10"), Less);
-        let vs: Vec<String> = ["1.0.0", "1.2.0", "2.0.0-rc.1"].iter().map(|s| s.to_string()).collect();
+        let vs: Vec<String> = ["1.0.0", "1.2.0", "2.0.0-rc.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(Want::Latest.pick(&vs, None), vec!["1.2.0"]);
         assert_eq!(Want::Latest.pick(&vs, Some("1.0.0")), vec!["1.0.0"]);
         assert_eq!(Want::All.pick(&vs, None).len(), 3);
@@ -378,6 +429,12 @@ mod tests {
             assert!(!safe_component(bad), "{bad:?}");
         }
         assert!(safe_component("lodash-4.17.21.tgz"));
+        for s in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
+            let enc = base64_encode(s.as_bytes());
+            assert_eq!(base64_decode(&enc).unwrap(), s.as_bytes(), "{enc}");
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
         assert_eq!(escape("@scope/x y"), "@scope%2Fx%20y");
     }
 }

@@ -137,7 +137,10 @@ impl Registry for Npm {
     fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
         validate_name(name)?;
         // Both forms: npm asks for the abbreviated one, other tools for the full one.
-        Ok(vec![(name.to_string(), None), (name.to_string(), Some(ABBREVIATED_ACCEPT))])
+        Ok(vec![
+            (name.to_string(), None),
+            (name.to_string(), Some(ABBREVIATED_ACCEPT)),
+        ])
     }
 
     fn mirror_artifacts(
@@ -148,8 +151,10 @@ impl Registry for Npm {
         ctx: &Ctx<'_>,
     ) -> Result<Vec<(String, String)>> {
         let mut v = Versions::default();
-        json::rewrite(doc, &mut std::io::sink(), &mut v)
-            .map_err(|err| Error::BadUpstream { url: name.to_string(), msg: err.to_string() })?;
+        json::rewrite(doc, &mut std::io::sink(), &mut v).map_err(|err| Error::BadUpstream {
+            url: name.to_string(),
+            msg: err.to_string(),
+        })?;
         let versions: Vec<String> = v.tarballs.iter().map(|(v, _)| v.clone()).collect();
         let prefix = format!("{}/npm/", ctx.base_url);
         let short = name.rsplit('/').next().unwrap_or(name);
@@ -239,7 +244,9 @@ impl json::Visitor for Versions {
 
     fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
         match path {
-            [_, Seg::Key(version), _, _] => self.tarballs.push((version.clone(), value.to_string())),
+            [_, Seg::Key(version), _, _] => {
+                self.tarballs.push((version.clone(), value.to_string()))
+            }
             _ => self.latest = Some(value.to_string()),
         }
         None

@@ -242,12 +242,19 @@ impl Registry for Pypi {
         want: &Want,
         ctx: &Ctx<'_>,
     ) -> Result<Vec<(String, String)>> {
-        let bad = |msg: String| Error::BadUpstream { url: format!("simple page of {name}"), msg };
+        let bad = |msg: String| Error::BadUpstream {
+            url: format!("simple page of {name}"),
+            msg,
+        };
         let page: serde_json::Value =
             serde_json::from_reader(doc).map_err(|err| bad(err.to_string()))?;
         let prefix = format!("{}/pypi/", ctx.base_url);
         let mut files = Vec::new();
-        for f in page["files"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        for f in page["files"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             let (Some(filename), Some(url)) = (f["filename"].as_str(), f["url"].as_str()) else {
                 continue;
             };
@@ -260,7 +267,12 @@ impl Registry for Pypi {
                 .into_iter()
                 .flatten()
                 .any(|m| !matches!(m, serde_json::Value::Bool(false) | serde_json::Value::Null));
-            files.push((version, path.split('#').next().unwrap_or(path).to_string(), yanked, metadata));
+            files.push((
+                version,
+                path.split('#').next().unwrap_or(path).to_string(),
+                yanked,
+                metadata,
+            ));
         }
         // "Latest" skips yanked files and pre-releases (PEP 440 letters other than a post tag).
         let pre = |v: &str| v.contains(['a', 'b', 'c']) || v.contains("dev");
@@ -272,7 +284,8 @@ impl Registry for Pypi {
         listed.dedup();
         let picked = want.pick(&listed, None);
         let mut out = Vec::new();
-        for (version, path, _, metadata) in files.iter().filter(|f| picked.contains(&f.0.as_str())) {
+        for (version, path, _, metadata) in files.iter().filter(|f| picked.contains(&f.0.as_str()))
+        {
             out.push((version.clone(), path.clone()));
             if *metadata {
                 out.push((version.clone(), format!("{path}.metadata")));

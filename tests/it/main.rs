@@ -8,6 +8,7 @@ mod support;
 mod cargo;
 mod cli;
 mod engine;
+mod gem;
 mod go;
 mod npm;
 mod pypi;

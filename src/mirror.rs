@@ -1,0 +1,355 @@
+//! `proxy mirror`: fills the cache ahead of time — metadata as well as artifacts — from package
+//! URLs, lockfiles and SBOMs, through the same engine the server runs, so what it stores is
+//! exactly what the server serves offline. `--check` asks the same questions with the upstream
+//! switched off and reports what an offline install would miss.
+//!
+//! It works with or without a server running on the same storage and database: SQLite handles the
+//! two writers, and temp files are per process. (A running server learns of the added bytes for
+//! `storage.max_size` at its next start.)
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::VecDeque;
+use std::io::{self, BufReader, IsTerminal, Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::lockfile::{self, Item};
+use crate::proxy::{self, Body, Incoming, Reply, Shared};
+use crate::registry::{self, Want};
+use crate::stats::human;
+use crate::upstream::{Method, Upstream};
+
+pub struct Options {
+    /// Package URLs (`pkg:npm/lodash@4.17.21`) and lockfile or SBOM paths.
+    pub inputs: Vec<String>,
+    /// Without a version: every version instead of the latest.
+    pub all_versions: bool,
+    pub concurrency: usize,
+    pub dry_run: bool,
+    pub check: bool,
+}
+
+/// What happened to one package.
+#[derive(Default)]
+struct Outcome {
+    fetched: usize,
+    cached: usize,
+    bytes: u64,
+    /// What failed and why (in `--check`: what is missing).
+    failures: Vec<String>,
+}
+
+/// Runs the command; `Ok(false)` when anything failed (or, with `--check`, is missing).
+pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
+    let (items, mut problems) = collect(&opts.inputs)?;
+    if opts.dry_run {
+        for item in &items {
+            let what = describe(item);
+            match registry::find(item.ecosystem).map(|r| r.mirror_documents(&item.name)) {
+                Some(Ok(docs)) if !docs.is_empty() => {
+                    let docs: Vec<String> =
+                        docs.iter().map(|(p, _)| format!("/{}/{p}", item.ecosystem)).collect();
+                    println!("{what}: metadata {} and its artifacts", docs.join(", "));
+                }
+                Some(Err(err)) => problems.push(format!("{what}: {err}")),
+                _ => problems.push(format!("{what}: {} is not mirrored yet", item.ecosystem)),
+            }
+        }
+        report_problems(&problems);
+        println!("Dry run: {} package(s) would be mirrored, {} problem(s)", items.len(), problems.len());
+        return Ok(problems.is_empty());
+    }
+    if opts.check {
+        config.offline = true;
+    }
+    let (store, db) = proxy::open_storage(&config)?;
+    let upstream = Upstream::new(&config)?;
+    let total = db.total_size()?;
+    drop(db);
+    let sh = Arc::new(Shared::new(config, store, upstream, total));
+
+    let queue = Mutex::new(items.iter().map(|i| (i, want(i, opts))).collect::<VecDeque<_>>());
+    let progress = Progress::default();
+    let results: Mutex<Vec<(String, Outcome)>> = Mutex::new(Vec::new());
+    let done = AtomicBool::new(false);
+    let started = Instant::now();
+    std::thread::scope(|s| -> Result<()> {
+        let mut workers = Vec::new();
+        for _ in 0..opts.concurrency.clamp(1, 64) {
+            let db = proxy::open_db(&sh.config)?;
+            let (sh, queue, progress, results) = (&sh, &queue, &progress, &results);
+            workers.push(s.spawn(move || {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    let Some((item, want)) = next else { break };
+                    let outcome = mirror_one(sh, &db, item, &want, opts.check, progress);
+                    progress.items.fetch_add(1, Ordering::Relaxed);
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push((describe(item), outcome));
+                }
+            }));
+        }
+        if io::stderr().is_terminal() {
+            let (progress, done) = (&progress, &done);
+            let total = items.len();
+            s.spawn(move || progress.show(total, started, done));
+        }
+        for w in workers {
+            let _ = w.join();
+        }
+        done.store(true, Ordering::Relaxed);
+        Ok(())
+    })?;
+    if io::stderr().is_terminal() {
+        eprint!("\r\x1b[K");
+    }
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut total = Outcome::default();
+    for (what, o) in &results {
+        total.fetched += o.fetched;
+        total.cached += o.cached;
+        total.bytes += o.bytes;
+        total.failures.extend(o.failures.iter().map(|f| format!("{what}: {f}")));
+    }
+    total.failures.extend(problems);
+    let secs = started.elapsed().as_secs_f64();
+    if opts.check {
+        println!(
+            "Offline check: {} package(s), {} file(s) present, {} missing",
+            results.len(),
+            total.cached,
+            total.failures.len()
+        );
+        if !total.failures.is_empty() {
+            println!("Missing:");
+            for f in &total.failures {
+                println!("  {f}");
+            }
+        }
+    } else {
+        println!(
+            "Mirror complete: {} package(s), {} file(s) fetched ({}), {} already cached, {} failed, {secs:.1}s",
+            results.len(),
+            total.fetched,
+            human(total.bytes),
+            total.cached,
+            total.failures.len()
+        );
+        report_problems(&total.failures);
+    }
+    Ok(total.failures.is_empty())
+}
+
+fn report_problems(problems: &[String]) {
+    if !problems.is_empty() {
+        println!("Failed:");
+        for p in problems {
+            println!("  {p}");
+        }
+    }
+}
+
+fn describe(item: &Item) -> String {
+    match &item.version {
+        Some(v) => format!("{}/{}@{v} ({})", item.ecosystem, item.name, item.source),
+        None => format!("{}/{} ({})", item.ecosystem, item.name, item.source),
+    }
+}
+
+fn want(item: &Item, opts: &Options) -> Want {
+    match &item.version {
+        Some(v) => Want::Exact(v.clone()),
+        None if opts.all_versions => Want::All,
+        None => Want::Latest,
+    }
+}
+
+/// Reads every input; unreadable files and unparsable entries become problems, not aborts.
+fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
+    if inputs.is_empty() {
+        return Err(Error::Usage(
+            "nothing to mirror: give package URLs (pkg:npm/lodash@4.17.21) or lockfile/SBOM paths".into(),
+        ));
+    }
+    let (mut items, mut problems) = (Vec::new(), Vec::new());
+    for input in inputs {
+        if input.starts_with("pkg:") {
+            match lockfile::parse_purl(input) {
+                Ok(item) => items.push(item),
+                Err(msg) => problems.push(format!("{input}: {msg}")),
+            }
+            continue;
+        }
+        let path = std::path::Path::new(input);
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let (found, bad) = lockfile::parse_file(path, &text);
+                if found.is_empty() && bad.is_empty() {
+                    problems.push(format!("{input}: no packages found (not a lockfile or SBOM this proxy reads?)"));
+                }
+                items.extend(found);
+                problems.extend(bad.into_iter().map(|p| format!("{}: {}", p.source, p.msg)));
+            }
+            Err(err) => problems.push(format!("{input}: {err}")),
+        }
+    }
+    // One entry per package and version, whichever input named it first.
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|i| seen.insert((i.ecosystem, i.name.clone(), i.version.clone())));
+    Ok((items, problems))
+}
+
+#[derive(Default)]
+struct Progress {
+    items: AtomicUsize,
+    files: AtomicUsize,
+    bytes: AtomicU64,
+}
+
+impl Progress {
+    /// Redraws one status line on the terminal until `done`.
+    fn show(&self, total: usize, started: Instant, done: &AtomicBool) {
+        while !done.load(Ordering::Relaxed) {
+            let bytes = self.bytes.load(Ordering::Relaxed);
+            let rate = bytes as f64 / started.elapsed().as_secs_f64().max(0.001);
+            eprint!(
+                "\r\x1b[K  {}/{total} packages, {} files, {} ({}/s)",
+                self.items.load(Ordering::Relaxed),
+                self.files.load(Ordering::Relaxed),
+                human(bytes),
+                human(rate as u64)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn request(method: Method, url: String, accept: Option<&str>) -> Incoming {
+    Incoming {
+        method,
+        url,
+        http11: true,
+        accept: accept.map(str::to_string),
+        if_none_match: None,
+        if_modified_since: None,
+        range: None,
+        if_range: None,
+    }
+}
+
+/// Reads a reply's body to the end, counting it; an error if it did not arrive whole.
+fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> {
+    let mut reader: Box<dyn Read> = match reply.body {
+        Body::Empty => Box::new(io::empty()),
+        Body::Bytes(b) => Box::new(io::Cursor::new(b)),
+        Body::File { mut file, start, len } => {
+            file.seek(SeekFrom::Start(start))?;
+            Box::new(file.take(len))
+        }
+        Body::Tail(t) => Box::new(t),
+    };
+    let n = io::copy(&mut reader, &mut io::sink())?;
+    progress.bytes.fetch_add(n, Ordering::Relaxed);
+    Ok((n, reader))
+}
+
+/// Fetches one package's documents and the artifacts they name for the wanted versions.
+fn mirror_one(sh: &Arc<Shared>, db: &Db, item: &Item, want: &Want, check: bool, progress: &Progress) -> Outcome {
+    let mut out = Outcome::default();
+    let Some(reg) = registry::find(item.ecosystem) else {
+        out.failures.push(format!("the {} registry is not served by this proxy yet", item.ecosystem));
+        return out;
+    };
+    let docs = match reg.mirror_documents(&item.name) {
+        Ok(d) if !d.is_empty() => d,
+        Ok(_) => {
+            out.failures.push(format!("mirroring {} packages is not supported yet", item.ecosystem));
+            return out;
+        }
+        Err(err) => {
+            out.failures.push(err.to_string());
+            return out;
+        }
+    };
+    let eco = item.ecosystem;
+    let mut artifacts = Vec::new();
+    for (i, (path, accept)) in docs.iter().enumerate() {
+        let url = format!("/{eco}/{path}");
+        let reply = match proxy::handle(sh, db, &request(Method::Get, url.clone(), *accept)) {
+            Ok(r) if r.status == 200 => r,
+            Ok(r) => {
+                out.failures.push(format!("{url}: answered {}", r.status));
+                continue;
+            }
+            Err(err) => {
+                out.failures.push(format!("{url}: {err}"));
+                continue;
+            }
+        };
+        count(&mut out, reply.cache, progress);
+        if i > 0 {
+            if let Err(err) = drain(reply, progress) {
+                out.failures.push(format!("{url}: {err}"));
+            }
+            continue;
+        }
+        let body: Box<dyn Read> = match reply.body {
+            Body::File { mut file, start, len } => match file.seek(SeekFrom::Start(start)) {
+                Ok(_) => Box::new(file.take(len)),
+                Err(err) => {
+                    out.failures.push(format!("{url}: {err}"));
+                    return out;
+                }
+            },
+            Body::Bytes(b) => Box::new(io::Cursor::new(b)),
+            _ => Box::new(io::empty()),
+        };
+        let ctx = registry::Ctx { base_url: &sh.config.base_url, upstream: &sh.config.upstream };
+        match reg.mirror_artifacts(&item.name, &mut BufReader::new(body), want, &ctx) {
+            Ok(a) if a.is_empty() => {
+                let v = item.version.as_deref().unwrap_or("any version");
+                out.failures.push(format!("{url} lists no {v}"));
+            }
+            Ok(a) => artifacts = a,
+            Err(err) => out.failures.push(format!("{url}: {err}")),
+        }
+    }
+    let method = if check { Method::Head } else { Method::Get };
+    for (_, path) in artifacts {
+        let url = format!("/{eco}/{path}");
+        match proxy::handle(sh, db, &request(method, url.clone(), None)) {
+            Ok(r) if r.status == 200 => {
+                let cache = r.cache;
+                if check {
+                    count(&mut out, cache, progress);
+                    continue;
+                }
+                match drain(r, progress) {
+                    Ok((n, _)) => {
+                        count(&mut out, cache, progress);
+                        if cache != "HIT" {
+                            out.bytes += n;
+                        }
+                    }
+                    Err(err) => out.failures.push(format!("{url}: {err}")),
+                }
+            }
+            Ok(r) => out.failures.push(format!("{url}: answered {}", r.status)),
+            Err(err) => out.failures.push(format!("{url}: {err}")),
+        }
+    }
+    out
+}
+
+fn count(out: &mut Outcome, cache: &str, progress: &Progress) {
+    progress.files.fetch_add(1, Ordering::Relaxed);
+    match cache {
+        "HIT" | "STALE" | "REVALIDATED" => out.cached += 1,
+        _ => out.fetched += 1,
+    }
+}
