@@ -1,22 +1,41 @@
-//! The command line: `proxy [serve] [flags]`, `proxy stats [flags]`, `-version`, `--help`. Flags
-//! work in Go style (`-listen :3000`) and GNU style (`--listen :3000`, `--listen=:3000`).
+//! The command line: `proxy [serve]`, `stats`, `mirror`, `export`, `import`, `-version`,
+//! `--help`. Flags work in Go style (`-listen :3000`) and GNU style (`--listen :3000`,
+//! `--listen=:3000`). Parsing only: nothing here touches the network, files or the environment.
 
 use std::ffi::OsString;
 
 use crate::config::{FlagValue, KEYS};
 use crate::error::{Error, Result};
 
+/// Settings every command takes: the config file and key overrides.
+#[derive(Default)]
+pub struct Common {
+    pub config: Option<String>,
+    pub flags: Vec<FlagValue>,
+}
+
 pub enum Command {
-    Serve {
-        config: Option<String>,
-        flags: Vec<FlagValue>,
-    },
+    Serve(Common),
     Stats {
-        config: Option<String>,
-        flags: Vec<FlagValue>,
+        common: Common,
         json: bool,
         popular: usize,
         recent: usize,
+    },
+    Mirror {
+        common: Common,
+        options: crate::mirror::Options,
+    },
+    Export {
+        common: Common,
+        output: String,
+        since: Option<String>,
+        ecosystems: Vec<String>,
+        inputs: Vec<String>,
+    },
+    Import {
+        common: Common,
+        input: String,
     },
     Version,
     Help(String),
@@ -67,71 +86,129 @@ const SETTINGS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+const COMMANDS: &[&str] = &["serve", "stats", "mirror", "export", "import"];
+
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     use lexopt::prelude::*;
     let args = go_style(args);
     let mut p = lexopt::Parser::from_args(args);
-    let mut command: Option<String> = None;
-    let (mut config, mut flags) = (None, Vec::new());
-    let (mut json, mut popular, mut recent) = (false, 0usize, 0usize);
     let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+    let mut command: Option<String> = None;
+    let mut common = Common::default();
+    let (mut json, mut popular, mut recent) = (false, 0usize, 0usize);
+    let mut positional: Vec<String> = Vec::new();
+    let (mut all_versions, mut concurrency, mut dry_run, mut check) = (false, 4usize, false, false);
+    let (mut output, mut since, mut ecosystems) = (None::<String>, None::<String>, Vec::new());
     while let Some(arg) = p.next().map_err(usage)? {
+        let cmd = command.as_deref();
         match arg {
-            Long("help") | Short('h') => return Ok(Command::Help(help(command.as_deref()))),
+            Long("help") | Short('h') => return Ok(Command::Help(help(cmd))),
             Long("version") | Short('V') => return Ok(Command::Version),
-            Long("config") => config = Some(p.value().map_err(usage)?.string().map_err(usage)?),
-            Long("offline") => flags.push(("offline".into(), "true".into(), "-offline".into())),
-            Long("json") if command.as_deref() == Some("stats") => json = true,
-            Long("popular") if command.as_deref() == Some("stats") => {
-                popular = number(&mut p, "popular")?
+            Long("config") => common.config = Some(string(&mut p)?),
+            Long("offline") => {
+                common
+                    .flags
+                    .push(("offline".into(), "true".into(), "-offline".into()))
             }
-            Long("recent") if command.as_deref() == Some("stats") => {
-                recent = number(&mut p, "recent")?
+            Long("json") if cmd == Some("stats") => json = true,
+            Long("popular") if cmd == Some("stats") => popular = number(&mut p, "popular")?,
+            Long("recent") if cmd == Some("stats") => recent = number(&mut p, "recent")?,
+            Long("all-versions") if cmd == Some("mirror") => all_versions = true,
+            Long("concurrency") if cmd == Some("mirror") => {
+                concurrency = number(&mut p, "concurrency")?
+            }
+            Long("dry-run") if cmd == Some("mirror") => dry_run = true,
+            Long("check") if cmd == Some("mirror") => check = true,
+            Long("sbom") | Long("lockfile") if cmd == Some("mirror") => {
+                positional.push(string(&mut p)?)
+            }
+            Long("output") | Short('o') if cmd == Some("export") => output = Some(string(&mut p)?),
+            Long("since") if cmd == Some("export") => since = Some(string(&mut p)?),
+            Long("ecosystem") if cmd == Some("export") => {
+                ecosystems.extend(string(&mut p)?.split(',').map(|s| s.trim().to_string()));
             }
             Long(name) => {
                 let Some((flag, key, _)) = SETTINGS.iter().find(|(f, _, _)| *f == name) else {
                     return Err(Error::Usage(format!(
                         "unknown flag -{name}; run 'proxy{} --help' to see the flags",
-                        command
-                            .as_deref()
-                            .map(|c| format!(" {c}"))
-                            .unwrap_or_default()
+                        cmd.map(|c| format!(" {c}")).unwrap_or_default()
                     )));
                 };
-                let value = p.value().map_err(usage)?.string().map_err(usage)?;
-                flags.push((key.to_string(), value, format!("-{flag}")));
+                let value = string(&mut p)?;
+                common
+                    .flags
+                    .push((key.to_string(), value, format!("-{flag}")));
             }
             Value(v) if command.is_none() => {
                 let v = v.string().map_err(usage)?;
                 match v.as_str() {
-                    "serve" | "stats" => command = Some(v),
+                    c if COMMANDS.contains(&c) => command = Some(v),
                     "help" => return Ok(Command::Help(help(None))),
                     "version" => return Ok(Command::Version),
                     _ => {
                         return Err(Error::Usage(format!(
-                            "unknown command {v:?}; the commands are serve and stats"
+                            "unknown command {v:?}; the commands are {}",
+                            COMMANDS.join(", ")
                         )));
                     }
                 }
+            }
+            Value(v) if matches!(cmd, Some("mirror" | "export" | "import")) => {
+                positional.push(v.string().map_err(usage)?);
             }
             other => return Err(usage(other.unexpected())),
         }
     }
     Ok(match command.as_deref() {
-        Some("stats") => Command::Stats {
-            config,
-            flags,
-            json,
-            popular,
-            recent: if recent == 0 && !json { 5 } else { recent },
+        Some("stats") => {
+            let recent = if recent == 0 && !json { 5 } else { recent };
+            Command::Stats {
+                common,
+                json,
+                popular,
+                recent,
+            }
+        }
+        Some("mirror") => Command::Mirror {
+            common,
+            options: crate::mirror::Options {
+                inputs: positional,
+                all_versions,
+                concurrency,
+                dry_run,
+                check,
+            },
         },
-        _ => Command::Serve { config, flags },
+        Some("export") => Command::Export {
+            common,
+            output: output.unwrap_or_else(|| "proxy-bundle.tar".into()),
+            since,
+            ecosystems,
+            inputs: positional,
+        },
+        Some("import") => match positional.as_slice() {
+            [input] => Command::Import {
+                common,
+                input: input.clone(),
+            },
+            _ => {
+                return Err(Error::Usage(
+                    "import takes one bundle file (or - for standard input)".into(),
+                ));
+            }
+        },
+        _ => Command::Serve(common),
     })
 }
 
+fn string(p: &mut lexopt::Parser) -> Result<String> {
+    use lexopt::ValueExt;
+    let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+    p.value().map_err(usage)?.string().map_err(usage)
+}
+
 fn number(p: &mut lexopt::Parser, name: &str) -> Result<usize> {
-    let v = p.value().map_err(|e| Error::Usage(e.to_string()))?;
-    let s = v.to_string_lossy().to_string();
+    let s = string(p)?;
     s.parse()
         .map_err(|_| Error::Usage(format!("-{name} expects a number, got {s:?}")))
 }
@@ -159,26 +236,91 @@ fn go_style(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
         .collect()
 }
 
+const COMMON_FLAGS: &str = "  -config PATH        configuration file (YAML or JSON)
+  -storage PATH       artifact storage directory (default \"./cache/artifacts\")
+  -database PATH      SQLite database file (default \"./cache/proxy.db\")
+";
+
 pub fn help(command: Option<&str>) -> String {
     let mut out = String::new();
-    if command == Some("stats") {
-        out.push_str("Show cache statistics without running the server.\n\nUsage: proxy stats [flags]\n\nFlags:\n");
-        out.push_str("  -json               print JSON\n");
-        out.push_str("  -popular N          list the N most requested packages\n");
-        out.push_str(
-            "  -recent N           list the N most recently cached artifacts (default 5)\n",
-        );
-        out.push_str("  -config PATH        configuration file (YAML or JSON)\n");
-        out.push_str("  -database PATH      SQLite database file (default \"./cache/proxy.db\")\n");
-        out.push_str("  -storage PATH       artifact storage directory\n");
-        return out;
+    match command {
+        Some("stats") => {
+            out.push_str("Show cache statistics without running the server.\n\nUsage: proxy stats [flags]\n\nFlags:\n");
+            out.push_str("  -json               print JSON\n");
+            out.push_str("  -popular N          list the N most requested packages\n");
+            out.push_str(
+                "  -recent N           list the N most recently cached artifacts (default 5)\n",
+            );
+            out.push_str(COMMON_FLAGS);
+            return out;
+        }
+        Some("mirror") => {
+            out.push_str(
+                "Fill the cache ahead of time, metadata and artifacts, for offline use.\n\n",
+            );
+            out.push_str("Usage: proxy mirror [flags] INPUT...\n\n");
+            out.push_str(
+                "INPUT is a package URL (pkg:npm/lodash@4.17.21, pkg:cargo/serde@1.0.193,\n",
+            );
+            out.push_str(
+                "pkg:pypi/requests@2.31.0; without a version: the latest) or a lockfile or\n",
+            );
+            out.push_str(
+                "SBOM: package-lock.json, npm-shrinkwrap.json, yarn.lock, pnpm-lock.yaml,\n",
+            );
+            out.push_str(
+                "Cargo.lock, requirements.txt, poetry.lock, uv.lock, pylock.toml, go.sum,\n",
+            );
+            out.push_str(
+                "Gemfile.lock, composer.lock, pubspec.lock, mix.lock, packages.lock.json,\n",
+            );
+            out.push_str("CycloneDX JSON, SPDX JSON.\n\nFlags:\n");
+            out.push_str(
+                "  -all-versions       without a version, mirror every version (not the latest)\n",
+            );
+            out.push_str("  -concurrency N      packages fetched at once (default 4)\n");
+            out.push_str(
+                "  -check              fetch nothing; list what an offline install would miss\n",
+            );
+            out.push_str(
+                "  -dry-run            list what would be mirrored; no network, no writes\n",
+            );
+            out.push_str("  -sbom PATH          an SBOM (same as giving it as INPUT)\n");
+            out.push_str(COMMON_FLAGS);
+            out.push_str("\nExits non-zero if anything failed (or, with -check, is missing).\n");
+            return out;
+        }
+        Some("export") => {
+            out.push_str(
+                "Write the cache (artifacts, metadata and their records) to one bundle file.\n\n",
+            );
+            out.push_str("Usage: proxy export [flags] [INPUT...]\n\n");
+            out.push_str("With INPUTs (package URLs, lockfiles, SBOMs), only their packages are exported.\n\nFlags:\n");
+            out.push_str("  -o, -output FILE    bundle to write, - for standard output (default proxy-bundle.tar)\n");
+            out.push_str("  -since WHEN         only what was fetched since: a duration (7d, 12h) or a date (2026-01-31)\n");
+            out.push_str("  -ecosystem LIST     only these registries, e.g. npm,cargo\n");
+            out.push_str(COMMON_FLAGS);
+            return out;
+        }
+        Some("import") => {
+            out.push_str("Merge a bundle made by `proxy export` into the cache, after checking every file.\n\n");
+            out.push_str("Usage: proxy import [flags] BUNDLE   (- for standard input)\n\nFlags:\n");
+            out.push_str(COMMON_FLAGS);
+            return out;
+        }
+        _ => {}
     }
     out.push_str(concat!(
         "proxy ",
         env!("CARGO_PKG_VERSION"),
         ": a caching proxy for package registries\n\n"
     ));
-    out.push_str("Usage:\n  proxy [serve] [flags]   run the proxy (the default command)\n  proxy stats [flags]     show cache statistics\n\nFlags:\n");
+    out.push_str("Usage:\n  proxy [serve] [flags]   run the proxy (the default command)\n");
+    out.push_str("  proxy stats [flags]     show cache statistics\n");
+    out.push_str("  proxy mirror [flags] INPUT...   fill the cache for offline use\n");
+    out.push_str("  proxy export [flags]    write the cache to a bundle file\n");
+    out.push_str("  proxy import BUNDLE     merge a bundle into the cache\n");
+    out.push_str("  proxy COMMAND --help    flags of a command\n\nFlags:\n");
     out.push_str("  -config PATH        configuration file (YAML or JSON)\n");
     for (flag, _, help) in SETTINGS {
         out.push_str(&format!("  -{:<18} {help}\n", format!("{flag} V")));
@@ -216,11 +358,11 @@ mod tests {
             &["serve", "--listen=:3000"],
             &["-listen=:3000"],
         ] {
-            let Ok(Command::Serve { flags, .. }) = p(args) else {
+            let Ok(Command::Serve(c)) = p(args) else {
                 panic!("{args:?}")
             };
-            assert_eq!(flags[0].0, "listen");
-            assert_eq!(flags[0].1, ":3000");
+            assert_eq!(c.flags[0].0, "listen");
+            assert_eq!(c.flags[0].1, ":3000");
         }
         let Ok(Command::Stats { json, popular, .. }) = p(&["stats", "-json", "-popular", "20"])
         else {
@@ -233,6 +375,45 @@ mod tests {
     }
 
     #[test]
+    fn mirror_export_import() {
+        let Ok(Command::Mirror { options, .. }) = p(&[
+            "mirror",
+            "-concurrency",
+            "8",
+            "-check",
+            "pkg:npm/a@1",
+            "package-lock.json",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(options.inputs, ["pkg:npm/a@1", "package-lock.json"]);
+        assert!(options.check && options.concurrency == 8);
+        let Ok(Command::Export {
+            output,
+            since,
+            ecosystems,
+            ..
+        }) = p(&[
+            "export",
+            "-o",
+            "b.tar",
+            "-since",
+            "7d",
+            "-ecosystem",
+            "npm,cargo",
+        ])
+        else {
+            panic!()
+        };
+        assert_eq!((output.as_str(), since.as_deref()), ("b.tar", Some("7d")));
+        assert_eq!(ecosystems, ["npm", "cargo"]);
+        assert!(
+            matches!(p(&["import", "b.tar"]), Ok(Command::Import { input, .. }) if input == "b.tar")
+        );
+        assert!(matches!(p(&["import"]), Err(Error::Usage(_))));
+    }
+
+    #[test]
     fn bad_usage() {
         assert!(matches!(p(&["-nope"]), Err(Error::Usage(_))));
         assert!(matches!(p(&["frobnicate"]), Err(Error::Usage(_))));
@@ -241,5 +422,6 @@ mod tests {
             Err(Error::Usage(_))
         ));
         assert!(matches!(p(&["-json"]), Err(Error::Usage(_))));
+        assert!(matches!(p(&["serve", "extra"]), Err(Error::Usage(_))));
     }
 }

@@ -63,6 +63,10 @@ CREATE TABLE links (
     r#"
 CREATE INDEX links_by_filename ON links (ecosystem, filename);
 "#,
+    r#"
+ALTER TABLE metadata ADD COLUMN package TEXT NOT NULL DEFAULT '';
+CREATE INDEX metadata_by_package ON metadata (ecosystem, package);
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -98,6 +102,8 @@ pub(crate) struct NewArtifact<'a> {
 pub(crate) struct NewMetadata<'a> {
     pub ecosystem: &'a str,
     pub key: &'a str,
+    /// The package the document is about, for selecting it by package (`proxy export`).
+    pub package: &'a str,
     pub storage_path: &'a str,
     pub upstream_url: &'a str,
     pub etag: Option<&'a str>,
@@ -105,6 +111,59 @@ pub(crate) struct NewMetadata<'a> {
     pub content_type: &'a str,
     pub sha256: &'a str,
     pub size: u64,
+    /// When it was fetched; `None` = now. (An imported document keeps its age.)
+    pub fetched_at: Option<i64>,
+}
+
+/// An artifact row as a bundle carries it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ArtifactRecord {
+    pub ecosystem: String,
+    pub name: String,
+    pub version: String,
+    pub filename: String,
+    pub upstream_url: String,
+    pub storage_path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: String,
+    pub fetched_at: i64,
+}
+
+/// A metadata row as a bundle carries it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct MetadataRecord {
+    pub ecosystem: String,
+    pub key: String,
+    pub package: String,
+    pub storage_path: String,
+    pub upstream_url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub content_type: String,
+    pub sha256: String,
+    pub size: u64,
+    pub fetched_at: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct LinkRecord {
+    pub ecosystem: String,
+    pub name: String,
+    pub filename: String,
+    pub url: String,
+    pub algo: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// What `import` changed.
+#[derive(Debug, Default)]
+pub(crate) struct Imported {
+    /// Storage paths of artifacts added.
+    pub artifacts: Vec<String>,
+    pub bytes: u64,
+    /// Storage paths of documents added, with the path each replaced.
+    pub metadata: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -182,16 +241,25 @@ impl Db {
     }
 
     fn migrate(&self) -> Result<()> {
-        let version: usize = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = self.conn.unchecked_transaction()?;
+        // The version is read inside the write transaction: another process may be migrating.
+        loop {
+            let tx = self.write()?;
+            let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let Some(sql) = MIGRATIONS.get(version) else {
+                break;
+            };
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.pragma_update(None, "user_version", version + 1)?;
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// A write transaction that takes the write lock at once. A deferred one that reads first
+    /// fails with "database is locked" instead of waiting when another process or connection
+    /// wrote meanwhile (WAL cannot upgrade a stale read snapshot).
+    fn write(&self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
     }
 
     /// A cheap query that proves the database answers.
@@ -227,7 +295,7 @@ impl Db {
     /// Records a committed artifact; returns the size of the row it replaced, if any.
     pub(crate) fn record_artifact(&self, a: &NewArtifact<'_>) -> Result<Option<u64>> {
         let now = now();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write()?;
         let old: Option<i64> = tx
             .prepare_cached(
                 "SELECT size FROM artifacts
@@ -266,7 +334,7 @@ impl Db {
 
     /// Applies batched hits: `(id, hits, last access)`.
     pub(crate) fn touch(&self, hits: &[(i64, u64, i64)]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write()?;
         {
             let mut stmt = tx.prepare_cached(
                 "UPDATE artifacts SET hit_count = hit_count + ?2,
@@ -360,20 +428,21 @@ impl Db {
         m: &NewMetadata<'_>,
         links: &[Link],
     ) -> Result<Option<String>> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write()?;
         let old: Option<String> = tx
             .prepare_cached("SELECT storage_path FROM metadata WHERE ecosystem = ?1 AND key = ?2")?
             .query_row(params![m.ecosystem, m.key], |r| r.get(0))
             .optional()?;
         tx.prepare_cached(
             "INSERT INTO metadata (ecosystem, key, storage_path, upstream_url, etag,
-                last_modified, content_type, sha256, size, fetched_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                last_modified, content_type, sha256, size, fetched_at, package)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (ecosystem, key) DO UPDATE SET
                 storage_path = excluded.storage_path, upstream_url = excluded.upstream_url,
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 content_type = excluded.content_type, sha256 = excluded.sha256,
-                size = excluded.size, fetched_at = excluded.fetched_at",
+                size = excluded.size, fetched_at = excluded.fetched_at,
+                package = excluded.package",
         )?
         .execute(params![
             m.ecosystem,
@@ -385,7 +454,8 @@ impl Db {
             m.content_type,
             m.sha256,
             m.size as i64,
-            now()
+            m.fetched_at.unwrap_or_else(now),
+            m.package
         ])?;
         {
             let mut stmt = tx.prepare_cached(
@@ -443,6 +513,167 @@ impl Db {
             )?
             .execute(params![ecosystem, key, path])?;
         Ok(n > 0)
+    }
+
+    /// Every artifact fetched at or after `since`, for `proxy export`.
+    pub(crate) fn export_artifacts(&self, since: i64) -> Result<Vec<ArtifactRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT ecosystem, name, version, filename, upstream_url, storage_path, sha256, size,
+                content_type, fetched_at FROM artifacts WHERE fetched_at >= ?1 ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([since], |r| {
+                Ok(ArtifactRecord {
+                    ecosystem: r.get(0)?,
+                    name: r.get(1)?,
+                    version: r.get(2)?,
+                    filename: r.get(3)?,
+                    upstream_url: r.get(4)?,
+                    storage_path: r.get(5)?,
+                    sha256: r.get(6)?,
+                    size: r.get::<_, i64>(7)? as u64,
+                    content_type: r.get(8)?,
+                    fetched_at: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Every metadata document fetched at or after `since`, for `proxy export`.
+    pub(crate) fn export_metadata(&self, since: i64) -> Result<Vec<MetadataRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT ecosystem, key, package, storage_path, upstream_url, etag, last_modified,
+                content_type, sha256, size, fetched_at FROM metadata WHERE fetched_at >= ?1
+             ORDER BY ecosystem, key",
+        )?;
+        let rows = stmt
+            .query_map([since], |r| {
+                Ok(MetadataRecord {
+                    ecosystem: r.get(0)?,
+                    key: r.get(1)?,
+                    package: r.get(2)?,
+                    storage_path: r.get(3)?,
+                    upstream_url: r.get(4)?,
+                    etag: r.get(5)?,
+                    last_modified: r.get(6)?,
+                    content_type: r.get(7)?,
+                    sha256: r.get(8)?,
+                    size: r.get::<_, i64>(9)? as u64,
+                    fetched_at: r.get(10)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub(crate) fn export_links(&self) -> Result<Vec<LinkRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT ecosystem, name, filename, url, algo, digest FROM links
+             ORDER BY ecosystem, name, filename",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LinkRecord {
+                    ecosystem: r.get(0)?,
+                    name: r.get(1)?,
+                    filename: r.get(2)?,
+                    url: r.get(3)?,
+                    algo: r.get(4)?,
+                    digest: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Merges imported records in one transaction. Artifacts are immutable: an existing row is
+    /// kept. A metadata document replaces the cached one only if it is newer. Returns the rows
+    /// that took effect (artifacts added, documents added or replaced with the path they
+    /// replaced) so the caller can account for sizes and remove replaced files.
+    pub(crate) fn import(
+        &self,
+        artifacts: &[&ArtifactRecord],
+        metadata: &[&MetadataRecord],
+        links: &[LinkRecord],
+    ) -> Result<Imported> {
+        let tx = self.write()?;
+        let mut done = Imported::default();
+        {
+            let mut add = tx.prepare_cached(
+                "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
+                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                 ON CONFLICT (ecosystem, name, version, filename) DO NOTHING",
+            )?;
+            for a in artifacts {
+                let n = add.execute(params![
+                    a.ecosystem,
+                    a.name,
+                    a.version,
+                    a.filename,
+                    a.upstream_url,
+                    a.storage_path,
+                    a.sha256,
+                    a.size as i64,
+                    a.content_type,
+                    a.fetched_at
+                ])?;
+                if n > 0 {
+                    done.artifacts.push(a.storage_path.clone());
+                    done.bytes += a.size;
+                }
+            }
+            let mut old = tx.prepare_cached(
+                "SELECT storage_path, fetched_at FROM metadata WHERE ecosystem = ?1 AND key = ?2",
+            )?;
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO metadata (ecosystem, key, package, storage_path,
+                    upstream_url, etag, last_modified, content_type, sha256, size, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for m in metadata {
+                let existing: Option<(String, i64)> = old
+                    .query_row(params![m.ecosystem, m.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if existing.as_ref().is_some_and(|(_, at)| *at >= m.fetched_at) {
+                    continue;
+                }
+                put.execute(params![
+                    m.ecosystem,
+                    m.key,
+                    m.package,
+                    m.storage_path,
+                    m.upstream_url,
+                    m.etag,
+                    m.last_modified,
+                    m.content_type,
+                    m.sha256,
+                    m.size as i64,
+                    m.fetched_at
+                ])?;
+                done.metadata
+                    .push((m.storage_path.clone(), existing.map(|(p, _)| p)));
+            }
+            let mut link = tx.prepare_cached(
+                "INSERT INTO links (ecosystem, name, filename, url, algo, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (ecosystem, name, filename) DO UPDATE SET url = excluded.url,
+                    algo = coalesce(excluded.algo, algo), digest = coalesce(excluded.digest, digest)",
+            )?;
+            for l in links {
+                link.execute(params![
+                    l.ecosystem,
+                    l.name,
+                    l.filename,
+                    l.url,
+                    l.algo,
+                    l.digest
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(done)
     }
 
     /// The URL and digest a metadata document gave for an artifact.
@@ -618,6 +849,8 @@ mod tests {
         let m = NewMetadata {
             ecosystem: "npm",
             key: "a|full",
+            package: "a",
+            fetched_at: None,
             storage_path: "p",
             upstream_url: "u",
             etag: Some("\"e\""),

@@ -2,9 +2,11 @@
 //! registries: it fetches metadata, rewrites artifact URLs to point at itself, streams artifacts
 //! while storing them, and serves later requests from its cache. See ARCHITECTURE.md.
 
+pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod mirror;
 pub mod server;
 pub mod stats;
 
@@ -13,6 +15,7 @@ mod db;
 mod flight;
 mod http;
 mod json;
+mod lockfile;
 mod proxy;
 mod registry;
 mod router;
@@ -23,27 +26,71 @@ use std::io::Write;
 use config::{Config, LogFormat};
 use error::Result;
 
-/// Runs a parsed command to completion.
-pub fn run(command: cli::Command) -> Result<()> {
+/// Runs a parsed command to completion. `Ok(false)`: it ran, but reports failures (exit 1).
+pub fn run(command: cli::Command) -> Result<bool> {
+    let load = |c: &cli::Common| -> Result<Config> {
+        let config = Config::load(c.config.as_deref(), &c.flags)?;
+        init_logging(&config);
+        Ok(config)
+    };
     match command {
-        cli::Command::Serve { config, flags } => {
-            let config = Config::load(config.as_deref(), &flags)?;
-            init_logging(&config);
-            serve(config)
-        }
+        cli::Command::Serve(c) => serve(load(&c)?).map(|()| true),
         cli::Command::Stats {
-            config,
-            flags,
+            common,
             json,
             popular,
             recent,
+        } => stats::run(&load(&common)?, json, popular, recent).map(|()| true),
+        cli::Command::Mirror { common, options } => mirror::run(load(&common)?, &options),
+        cli::Command::Export {
+            common,
+            output,
+            since,
+            ecosystems,
+            inputs,
         } => {
-            let config = Config::load(config.as_deref(), &flags)?;
-            init_logging(&config);
-            stats::run(&config, json, popular, recent)
+            let config = load(&common)?;
+            let since = since.as_deref().map(parse_since).transpose()?;
+            let packages = mirror::packages(&inputs)?;
+            bundle::export(
+                &config,
+                &output,
+                &bundle::Selection {
+                    since,
+                    ecosystems,
+                    packages,
+                },
+            )
+            .map(|()| true)
         }
-        cli::Command::Help(_) | cli::Command::Version => Ok(()),
+        cli::Command::Import { common, input } => {
+            bundle::import(&load(&common)?, &input).map(|()| true)
+        }
+        cli::Command::Help(_) | cli::Command::Version => Ok(true),
     }
+}
+
+/// `-since`: a duration back from now (`7d`) or a date (`2026-01-31`, UTC midnight).
+fn parse_since(s: &str) -> Result<i64> {
+    if let Some(d) = config::duration(s) {
+        return Ok(db::now() - d.as_secs() as i64);
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    if let [y, m, d] = parts.as_slice()
+        && let Some(t) = http::parse_date(&format!(
+            "Mon, {d} {} {y} 00:00:00 GMT",
+            [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+            ]
+            .get(m.parse::<usize>().unwrap_or(0).wrapping_sub(1))
+            .unwrap_or(&"")
+        ))
+    {
+        return Ok(t);
+    }
+    Err(error::Error::Usage(format!(
+        "-since {s:?}: expected a duration such as 7d or a date such as 2026-01-31"
+    )))
 }
 
 fn serve(config: Config) -> Result<()> {

@@ -18,7 +18,8 @@ fn main() -> ExitCode {
         _ => {}
     }
     match proxy::run(command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("error: {err}");
             let mut source = std::error::Error::source(&err);

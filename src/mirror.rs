@@ -52,8 +52,10 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
             let what = describe(item);
             match registry::find(item.ecosystem).map(|r| r.mirror_documents(&item.name)) {
                 Some(Ok(docs)) if !docs.is_empty() => {
-                    let docs: Vec<String> =
-                        docs.iter().map(|(p, _)| format!("/{}/{p}", item.ecosystem)).collect();
+                    let docs: Vec<String> = docs
+                        .iter()
+                        .map(|(p, _)| format!("/{}/{p}", item.ecosystem))
+                        .collect();
                     println!("{what}: metadata {} and its artifacts", docs.join(", "));
                 }
                 Some(Err(err)) => problems.push(format!("{what}: {err}")),
@@ -61,7 +63,11 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
             }
         }
         report_problems(&problems);
-        println!("Dry run: {} package(s) would be mirrored, {} problem(s)", items.len(), problems.len());
+        println!(
+            "Dry run: {} package(s) would be mirrored, {} problem(s)",
+            items.len(),
+            problems.len()
+        );
         return Ok(problems.is_empty());
     }
     if opts.check {
@@ -73,7 +79,12 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     drop(db);
     let sh = Arc::new(Shared::new(config, store, upstream, total));
 
-    let queue = Mutex::new(items.iter().map(|i| (i, want(i, opts))).collect::<VecDeque<_>>());
+    let queue = Mutex::new(
+        items
+            .iter()
+            .map(|i| (i, want(i, opts)))
+            .collect::<VecDeque<_>>(),
+    );
     let progress = Progress::default();
     let results: Mutex<Vec<(String, Outcome)>> = Mutex::new(Vec::new());
     let done = AtomicBool::new(false);
@@ -89,7 +100,10 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
                     let Some((item, want)) = next else { break };
                     let outcome = mirror_one(sh, &db, item, &want, opts.check, progress);
                     progress.items.fetch_add(1, Ordering::Relaxed);
-                    results.lock().unwrap_or_else(|e| e.into_inner()).push((describe(item), outcome));
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((describe(item), outcome));
                 }
             }));
         }
@@ -113,7 +127,9 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
         total.fetched += o.fetched;
         total.cached += o.cached;
         total.bytes += o.bytes;
-        total.failures.extend(o.failures.iter().map(|f| format!("{what}: {f}")));
+        total
+            .failures
+            .extend(o.failures.iter().map(|f| format!("{what}: {f}")));
     }
     total.failures.extend(problems);
     let secs = started.elapsed().as_secs_f64();
@@ -168,11 +184,28 @@ fn want(item: &Item, opts: &Options) -> Want {
     }
 }
 
+/// The packages `(ecosystem, name)` the inputs name, for `proxy export`'s selection. Any problem
+/// reading them is an error here: an export must not silently leave a package out.
+pub(crate) fn packages(inputs: &[String]) -> Result<Vec<(String, String)>> {
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (items, problems) = collect(inputs)?;
+    if let Some(p) = problems.first() {
+        return Err(Error::Usage(format!("cannot select packages: {p}")));
+    }
+    Ok(items
+        .into_iter()
+        .map(|i| (i.ecosystem.to_string(), i.name))
+        .collect())
+}
+
 /// Reads every input; unreadable files and unparsable entries become problems, not aborts.
 fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
     if inputs.is_empty() {
         return Err(Error::Usage(
-            "nothing to mirror: give package URLs (pkg:npm/lodash@4.17.21) or lockfile/SBOM paths".into(),
+            "nothing to mirror: give package URLs (pkg:npm/lodash@4.17.21) or lockfile/SBOM paths"
+                .into(),
         ));
     }
     let (mut items, mut problems) = (Vec::new(), Vec::new());
@@ -190,7 +223,9 @@ fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
                 let text = String::from_utf8_lossy(&bytes);
                 let (found, bad) = lockfile::parse_file(path, &text);
                 if found.is_empty() && bad.is_empty() {
-                    problems.push(format!("{input}: no packages found (not a lockfile or SBOM this proxy reads?)"));
+                    problems.push(format!(
+                        "{input}: no packages found (not a lockfile or SBOM this proxy reads?)"
+                    ));
                 }
                 items.extend(found);
                 problems.extend(bad.into_iter().map(|p| format!("{}: {}", p.source, p.msg)));
@@ -247,7 +282,11 @@ fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> 
     let mut reader: Box<dyn Read> = match reply.body {
         Body::Empty => Box::new(io::empty()),
         Body::Bytes(b) => Box::new(io::Cursor::new(b)),
-        Body::File { mut file, start, len } => {
+        Body::File {
+            mut file,
+            start,
+            len,
+        } => {
             file.seek(SeekFrom::Start(start))?;
             Box::new(file.take(len))
         }
@@ -259,16 +298,29 @@ fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> 
 }
 
 /// Fetches one package's documents and the artifacts they name for the wanted versions.
-fn mirror_one(sh: &Arc<Shared>, db: &Db, item: &Item, want: &Want, check: bool, progress: &Progress) -> Outcome {
+fn mirror_one(
+    sh: &Arc<Shared>,
+    db: &Db,
+    item: &Item,
+    want: &Want,
+    check: bool,
+    progress: &Progress,
+) -> Outcome {
     let mut out = Outcome::default();
     let Some(reg) = registry::find(item.ecosystem) else {
-        out.failures.push(format!("the {} registry is not served by this proxy yet", item.ecosystem));
+        out.failures.push(format!(
+            "the {} registry is not served by this proxy yet",
+            item.ecosystem
+        ));
         return out;
     };
     let docs = match reg.mirror_documents(&item.name) {
         Ok(d) if !d.is_empty() => d,
         Ok(_) => {
-            out.failures.push(format!("mirroring {} packages is not supported yet", item.ecosystem));
+            out.failures.push(format!(
+                "mirroring {} packages is not supported yet",
+                item.ecosystem
+            ));
             return out;
         }
         Err(err) => {
@@ -299,7 +351,11 @@ fn mirror_one(sh: &Arc<Shared>, db: &Db, item: &Item, want: &Want, check: bool, 
             continue;
         }
         let body: Box<dyn Read> = match reply.body {
-            Body::File { mut file, start, len } => match file.seek(SeekFrom::Start(start)) {
+            Body::File {
+                mut file,
+                start,
+                len,
+            } => match file.seek(SeekFrom::Start(start)) {
                 Ok(_) => Box::new(file.take(len)),
                 Err(err) => {
                     out.failures.push(format!("{url}: {err}"));
@@ -309,7 +365,10 @@ fn mirror_one(sh: &Arc<Shared>, db: &Db, item: &Item, want: &Want, check: bool, 
             Body::Bytes(b) => Box::new(io::Cursor::new(b)),
             _ => Box::new(io::empty()),
         };
-        let ctx = registry::Ctx { base_url: &sh.config.base_url, upstream: &sh.config.upstream };
+        let ctx = registry::Ctx {
+            base_url: &sh.config.base_url,
+            upstream: &sh.config.upstream,
+        };
         match reg.mirror_artifacts(&item.name, &mut BufReader::new(body), want, &ctx) {
             Ok(a) if a.is_empty() => {
                 let v = item.version.as_deref().unwrap_or("any version");
@@ -348,8 +407,9 @@ fn mirror_one(sh: &Arc<Shared>, db: &Db, item: &Item, want: &Want, check: bool, 
 
 fn count(out: &mut Outcome, cache: &str, progress: &Progress) {
     progress.files.fetch_add(1, Ordering::Relaxed);
+    // Only a miss went upstream; hits, revalidations and generated answers did not download.
     match cache {
-        "HIT" | "STALE" | "REVALIDATED" => out.cached += 1,
-        _ => out.fetched += 1,
+        "MISS" => out.fetched += 1,
+        _ => out.cached += 1,
     }
 }

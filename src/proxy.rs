@@ -906,6 +906,8 @@ fn fetch_metadata(
         &NewMetadata {
             ecosystem: m.ecosystem,
             key: &m.key,
+            package: &m.package,
+            fetched_at: None,
             storage_path: &rel,
             upstream_url: &m.url,
             etag: f.etag.as_deref(),

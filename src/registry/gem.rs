@@ -23,7 +23,9 @@
 
 use std::io::{BufRead, Write};
 
-use super::{Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request};
+use super::{
+    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
+};
 use crate::error::{Error, Result};
 
 pub(crate) struct Gem;
@@ -116,6 +118,51 @@ impl Registry for Gem {
             }
         }
         Ok(links)
+    }
+
+    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+        validate_name(name)?;
+        // Bundler reads `/versions` before any `/info`; `gem` goes straight to `/info`.
+        Ok(vec![
+            (format!("info/{name}"), None),
+            ("versions".into(), None),
+        ])
+    }
+
+    fn mirror_artifacts(
+        &self,
+        name: &str,
+        doc: &mut dyn BufRead,
+        want: &Want,
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        // `/info` lines after `---`: `{version}[-{platform}] {deps}|checksum:...`.
+        let mut files: Vec<(String, String)> = Vec::new();
+        let mut body = false;
+        for line in doc.lines().map_while(std::result::Result::ok) {
+            if line == "---" {
+                body = true;
+                continue;
+            }
+            let full = line.split(' ').next().unwrap_or("");
+            if !body || full.is_empty() {
+                continue;
+            }
+            let version = full.split('-').next().unwrap_or(full).to_string();
+            files.push((version, format!("gems/{name}-{full}.gem")));
+        }
+        // Versions with letters are pre-releases in RubyGems; "latest" skips them.
+        let mut listed: Vec<String> = files
+            .iter()
+            .map(|(v, _)| v.clone())
+            .filter(|v| matches!(want, Want::Exact(_)) || !v.contains(char::is_alphabetic))
+            .collect();
+        listed.dedup();
+        let picked = want.pick(&listed, None);
+        Ok(files
+            .into_iter()
+            .filter(|(v, _)| picked.contains(&v.as_str()))
+            .collect())
     }
 
     fn upstream_etag(&self, doc: &Metadata) -> bool {

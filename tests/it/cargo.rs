@@ -24,7 +24,7 @@ const CRATES: &[(&str, &str)] = &[
 /// The index files, one per name length: 1, 2, 3 and 4+ characters (the last in mixed case).
 const INDEX: &[&str] = &["1/p", "2/pb", "3/p/pfa", "pf/_l/pf_long"];
 
-fn crate_file(name: &str, version: &str) -> Vec<u8> {
+pub fn crate_file(name: &str, version: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("cargo/{name}-{version}.crate"))).unwrap()
 }
 
@@ -41,7 +41,7 @@ fn download(name: &str, version: &str) -> String {
     format!("/cargo/api/v1/crates/{name}/{version}/download")
 }
 
-fn serve(fake: &Fake) {
+pub fn serve(fake: &Fake) {
     for path in INDEX {
         fake.put(
             &format!("/index/{path}"),
@@ -57,7 +57,7 @@ fn serve(fake: &Fake) {
 }
 
 /// Points the three cargo upstreams at the fake's three "hosts".
-fn cargo_upstreams(c: &mut Config, fake: &Fake) {
+pub fn cargo_upstreams(c: &mut Config, fake: &Fake) {
     for (key, path) in [
         ("cargo", "/index"),
         ("cargo_download", "/crates"),
@@ -278,7 +278,7 @@ fn offline_serves_cached_index_and_crates() {
 }
 
 /// Copies a directory tree (the fixture app) into a scratch directory.
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap().flatten() {
         let target = to.join(e.file_name());
@@ -362,7 +362,7 @@ fn real_cargo_generate_lockfile_and_fetch_twice() {
 /// configuration: no CARGO_* settings (offline, protocol, target dir…) from the environment that
 /// runs the tests, and no HTTP proxy between cargo and the proxy under test.
 #[allow(clippy::disallowed_methods)] // Tests read the environment to clear it for the child.
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     for (k, _) in std::env::vars_os() {
         let key = k.to_string_lossy().to_ascii_lowercase();

@@ -11,4 +11,5 @@ mod engine;
 mod gem;
 mod go;
 mod npm;
+mod offline;
 mod pypi;

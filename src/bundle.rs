@@ -1,0 +1,651 @@
+//! `proxy export` and `proxy import`: the cache as one portable file, to carry an offline mirror
+//! across an air gap.
+//!
+//! A bundle is a tar archive (POSIX ustar, with pax headers for long names): first
+//! `proxy-bundle.json`, the manifest (every artifact, metadata document and link record, each
+//! file with its SHA-256 and size), then `files/{storage path}` for each file, in manifest order.
+//!
+//! Import trusts nothing in the bundle: every storage path is rebuilt from the record's validated
+//! parts, every file is streamed into a temp file and checked against its digest and size, and
+//! only when the whole bundle has been read and checked does anything become visible (renames,
+//! then one database transaction). A damaged, truncated or tampered bundle is refused and the
+//! existing cache is left as it was. Importing the same bundle twice changes nothing.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::cache::Store;
+use crate::config::Config;
+use crate::db::{self, ArtifactRecord, LinkRecord, MetadataRecord};
+use crate::error::{Error, Result};
+use crate::registry::{self, ArtifactKey};
+use crate::stats::human;
+
+const MANIFEST: &str = "proxy-bundle.json";
+const FORMAT: &str = "proxy-bundle";
+const MAX_MANIFEST: u64 = 1 << 30;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    format: String,
+    version: u32,
+    created: i64,
+    since: Option<i64>,
+    artifacts: Vec<ArtifactRecord>,
+    metadata: Vec<MetadataRecord>,
+    links: Vec<LinkRecord>,
+}
+
+/// What to put in a bundle.
+pub struct Selection {
+    /// Only entries fetched at or after this Unix time.
+    pub since: Option<i64>,
+    /// Only these ecosystems (registry prefixes); empty = all.
+    pub ecosystems: Vec<String>,
+    /// Only these packages `(ecosystem, name)`; empty = all.
+    pub packages: Vec<(String, String)>,
+}
+
+/// Writes a bundle to `output` (`-` for standard output).
+pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
+    let (store, db) = crate::proxy::open_storage(config)?;
+    let since = sel.since.unwrap_or(0);
+    let wanted = |eco: &str, name: &str| {
+        (sel.ecosystems.is_empty() || sel.ecosystems.iter().any(|e| e == eco))
+            && (sel.packages.is_empty()
+                || sel
+                    .packages
+                    .iter()
+                    .any(|(e, n)| e == eco && same_package(eco, n, name)))
+    };
+    let artifacts: Vec<ArtifactRecord> = db
+        .export_artifacts(since)?
+        .into_iter()
+        .filter(|a| wanted(&a.ecosystem, &a.name))
+        .collect();
+    let metadata: Vec<MetadataRecord> = db
+        .export_metadata(since)?
+        .into_iter()
+        .filter(|m| wanted(&m.ecosystem, &m.package))
+        .collect();
+    let names: HashSet<(&str, &str)> = artifacts
+        .iter()
+        .map(|a| (a.ecosystem.as_str(), a.name.as_str()))
+        .collect();
+    let links: Vec<LinkRecord> = db
+        .export_links()?
+        .into_iter()
+        .filter(|l| {
+            wanted(&l.ecosystem, &l.name)
+                && (sel.packages.is_empty()
+                    || names.contains(&(l.ecosystem.as_str(), l.name.as_str())))
+        })
+        .collect();
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        version: 1,
+        created: db::now(),
+        since: sel.since,
+        artifacts,
+        metadata,
+        links,
+    };
+    let json =
+        serde_json::to_vec(&manifest).map_err(|err| Error::io(MANIFEST, io::Error::other(err)))?;
+    let total: u64 = manifest.artifacts.iter().map(|a| a.size).sum::<u64>()
+        + manifest.metadata.iter().map(|m| m.size).sum::<u64>();
+
+    // Written to a temp file beside the output and renamed, so a failed export leaves nothing.
+    let (mut sink, temp): (Box<dyn Write>, Option<PathBuf>) = if output == "-" {
+        (Box::new(io::stdout().lock()), None)
+    } else {
+        let temp = PathBuf::from(format!("{output}.part"));
+        let f = File::create(&temp).map_err(|err| Error::io(&temp, err))?;
+        (Box::new(f), Some(temp))
+    };
+    let result = (|| -> io::Result<()> {
+        let mut w = BufWriter::with_capacity(256 * 1024, &mut sink);
+        let mut progress = Meter::new("exporting", total);
+        write_entry(&mut w, MANIFEST, json.len() as u64, &mut &json[..])?;
+        let files = manifest
+            .artifacts
+            .iter()
+            .map(|a| (&a.storage_path, a.size))
+            .chain(manifest.metadata.iter().map(|m| (&m.storage_path, m.size)));
+        for (rel, size) in files {
+            let path = store.abs(rel);
+            let f = File::open(&path)
+                .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))?;
+            let mut r = BufReader::new(f).take(size);
+            write_entry(&mut w, &format!("files/{rel}"), size, &mut r)?;
+            progress.add(size);
+        }
+        w.write_all(&[0u8; 1024])?;
+        w.flush()?;
+        progress.done();
+        Ok(())
+    })();
+    drop(sink);
+    if let Err(err) = result {
+        if let Some(t) = &temp {
+            let _ = std::fs::remove_file(t);
+        }
+        return Err(Error::io(output, err));
+    }
+    if let Some(t) = temp {
+        std::fs::rename(&t, output).map_err(|err| Error::io(output, err))?;
+    }
+    eprintln!(
+        "Exported {} artifact(s), {} metadata document(s), {} link(s), {} to {output}",
+        manifest.artifacts.len(),
+        manifest.metadata.len(),
+        manifest.links.len(),
+        human(total)
+    );
+    Ok(())
+}
+
+/// Whether two spellings name the same package, as the registry would see it.
+fn same_package(ecosystem: &str, a: &str, b: &str) -> bool {
+    let pep503 = |s: &str| {
+        let mut out = String::new();
+        for c in s.chars() {
+            let sep = matches!(c, '-' | '_' | '.');
+            if sep && out.ends_with('-') {
+                continue;
+            }
+            out.push(if sep { '-' } else { c.to_ascii_lowercase() });
+        }
+        out
+    };
+    let go_escape = |s: &str| {
+        s.chars()
+            .flat_map(|c| {
+                if c.is_ascii_uppercase() {
+                    vec!['!', c.to_ascii_lowercase()]
+                } else {
+                    vec![c]
+                }
+            })
+            .collect::<String>()
+    };
+    match ecosystem {
+        "pypi" => pep503(a) == pep503(b),
+        "go" => a == b || go_escape(a) == b || a == go_escape(b),
+        "npm" => a == b,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
+/// Reads, checks and merges a bundle from `input` (`-` for standard input).
+pub fn import(config: &Config, input: &str) -> Result<()> {
+    let (store, db) = crate::proxy::open_storage(config)?;
+    let reader: Box<dyn Read> = if input == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(input).map_err(|err| Error::io(input, err))?)
+    };
+    let bad = |msg: String| Error::io(input, io::Error::new(io::ErrorKind::InvalidData, msg));
+    let mut tar = TarReader {
+        r: BufReader::with_capacity(256 * 1024, reader),
+    };
+
+    // 1. The manifest, and the expected file of every record, with paths rebuilt by us.
+    let first = tar
+        .next_entry()
+        .map_err(|e| bad(e.to_string()))?
+        .ok_or_else(|| bad("empty bundle".into()))?;
+    if first.name != MANIFEST || first.size > MAX_MANIFEST {
+        return Err(bad(format!(
+            "not a proxy bundle: first entry is {:?}, expected {MANIFEST}",
+            first.name
+        )));
+    }
+    let mut json = Vec::with_capacity(first.size as usize);
+    tar.read_body(first.size, &mut json)
+        .map_err(|e| bad(format!("manifest: {e}")))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&json).map_err(|e| bad(format!("manifest is not valid: {e}")))?;
+    if manifest.format != FORMAT || manifest.version != 1 {
+        return Err(bad(format!(
+            "unsupported bundle format {} version {}",
+            manifest.format, manifest.version
+        )));
+    }
+    let mut expected: HashMap<String, (String, u64)> = HashMap::new();
+    for a in &manifest.artifacts {
+        let reg = registry::find(&a.ecosystem)
+            .ok_or_else(|| bad(format!("unknown ecosystem {:?}", a.ecosystem)))?;
+        let key = ArtifactKey {
+            ecosystem: reg.name(),
+            name: a.name.clone(),
+            version: a.version.clone(),
+            filename: a.filename.clone(),
+        };
+        let rel =
+            Store::artifact_path(&key).map_err(|e| bad(format!("artifact {}: {e}", a.name)))?;
+        if rel != a.storage_path {
+            return Err(bad(format!(
+                "artifact {} claims path {:?}, expected {rel:?}",
+                a.name, a.storage_path
+            )));
+        }
+        expected.insert(rel, (a.sha256.clone(), a.size));
+    }
+    for m in &manifest.metadata {
+        let reg = registry::find(&m.ecosystem)
+            .ok_or_else(|| bad(format!("unknown ecosystem {:?}", m.ecosystem)))?;
+        let rel = Store::metadata_path(reg.name(), &m.key, &m.sha256);
+        if rel != m.storage_path {
+            return Err(bad(format!(
+                "metadata {:?} claims path {:?}, expected {rel:?}",
+                m.key, m.storage_path
+            )));
+        }
+        expected.insert(rel, (m.sha256.clone(), m.size));
+    }
+    if let Some(l) = manifest
+        .links
+        .iter()
+        .find(|l| registry::find(&l.ecosystem).is_none())
+    {
+        return Err(bad(format!("unknown ecosystem {:?} in links", l.ecosystem)));
+    }
+
+    // 2. Every file into a temp file, checked. Nothing is visible yet.
+    let total: u64 = expected.values().map(|(_, n)| n).sum();
+    let mut progress = Meter::new("importing", total);
+    let mut staged: Vec<Staged> = Vec::new();
+    while let Some(entry) = tar.next_entry().map_err(|e| bad(e.to_string()))? {
+        let rel = entry
+            .name
+            .strip_prefix("files/")
+            .filter(|r| expected.contains_key(*r))
+            .ok_or_else(|| {
+                bad(format!(
+                    "unexpected entry {:?} (not in the manifest, or twice)",
+                    entry.name
+                ))
+            })?
+            .to_string();
+        let (sha, size) = expected.remove(&rel).expect("checked above");
+        if entry.size != size {
+            return Err(bad(format!(
+                "{rel}: {} bytes in the bundle, the manifest says {size}",
+                entry.size
+            )));
+        }
+        let mut temp = store.temp()?;
+        let mut hashing = HashWrite {
+            inner: BufWriter::new(&mut temp.file),
+            sha: Sha256::new(),
+        };
+        tar.read_body(size, &mut hashing)
+            .map_err(|e| bad(format!("{rel}: {e}")))?;
+        let actual = registry::hex(&hashing.sha.finalize_reset());
+        hashing
+            .inner
+            .flush()
+            .map_err(|err| Error::io(&temp.path, err))?;
+        drop(hashing);
+        if actual != sha {
+            return Err(bad(format!(
+                "{rel}: digest mismatch: manifest says sha256:{sha}, file is sha256:{actual}"
+            )));
+        }
+        temp.file
+            .sync_all()
+            .map_err(|err| Error::io(&temp.path, err))?;
+        staged.push(Staged { temp, rel });
+        progress.add(size);
+    }
+    if let Some(missing) = expected.keys().next() {
+        return Err(bad(format!(
+            "bundle is incomplete: {missing} and {} more file(s) missing",
+            expected.len() - 1
+        )));
+    }
+    progress.done();
+
+    // 3. Visible: files first (renamed over nothing that is in use: existing artifacts are kept,
+    // metadata files are content-named), then the rows in one transaction.
+    let existing: HashSet<String> = db
+        .export_artifacts(0)?
+        .into_iter()
+        .map(|a| a.storage_path)
+        .collect();
+    let mut committed = 0;
+    for s in staged {
+        if existing.contains(&s.rel) {
+            continue; // the temp file is removed on drop
+        }
+        store.commit(s.temp, &s.rel)?;
+        committed += 1;
+    }
+    let artifacts: Vec<&ArtifactRecord> = manifest
+        .artifacts
+        .iter()
+        .filter(|a| !existing.contains(&a.storage_path))
+        .collect();
+    let metadata: Vec<&MetadataRecord> = manifest.metadata.iter().collect();
+    let done = db.import(&artifacts, &metadata, &manifest.links)?;
+    for (new, old) in &done.metadata {
+        if let Some(old) = old.as_ref().filter(|o| *o != new) {
+            store.remove(old);
+        }
+    }
+    // Documents older than what the cache has were written but not recorded: remove them.
+    let recorded: HashSet<&String> = done.metadata.iter().map(|(n, _)| n).collect();
+    for m in &manifest.metadata {
+        if !recorded.contains(&m.storage_path)
+            && db
+                .metadata(&m.ecosystem, &m.key)?
+                .is_none_or(|r| r.storage_path != m.storage_path)
+        {
+            store.remove(&m.storage_path);
+        }
+    }
+    eprintln!(
+        "Imported {} new artifact(s) ({}), {} metadata document(s); {} artifact(s) were already cached; {committed} file(s) written",
+        done.artifacts.len(),
+        human(done.bytes),
+        done.metadata.len(),
+        manifest.artifacts.len() - done.artifacts.len(),
+    );
+    Ok(())
+}
+
+/// A checked file waiting in `.tmp/` (removed on drop unless committed).
+struct Staged {
+    temp: crate::cache::Temp,
+    rel: String,
+}
+
+struct HashWrite<W> {
+    inner: W,
+    sha: Sha256,
+}
+
+impl<W: Write> Write for HashWrite<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Progress on a terminal: bytes, total and rate; silent in a pipe.
+struct Meter {
+    what: &'static str,
+    total: u64,
+    done: u64,
+    started: Instant,
+    last: Instant,
+    tty: bool,
+}
+
+impl Meter {
+    fn new(what: &'static str, total: u64) -> Meter {
+        let now = Instant::now();
+        Meter {
+            what,
+            total,
+            done: 0,
+            started: now,
+            last: now,
+            tty: io::stderr().is_terminal(),
+        }
+    }
+
+    fn add(&mut self, n: u64) {
+        self.done += n;
+        if self.tty && self.last.elapsed().as_millis() >= 200 {
+            self.last = Instant::now();
+            let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+            eprint!(
+                "\r\x1b[K  {} {} / {} ({}/s)",
+                self.what,
+                human(self.done),
+                human(self.total),
+                human(rate as u64)
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.tty {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+// --- tar ---------------------------------------------------------------------------------
+
+/// Writes one regular-file entry: a pax header first when the name or size does not fit ustar.
+fn write_entry(w: &mut dyn Write, name: &str, size: u64, body: &mut dyn Read) -> io::Result<()> {
+    if name.len() > 100 || size > 0o77777777777 {
+        let mut records = Vec::new();
+        for (k, v) in [("path", name.to_string()), ("size", size.to_string())] {
+            let rec = |len: usize| format!("{len} {k}={v}\n");
+            let mut len = rec(0).len();
+            while rec(len).len() != len {
+                len = rec(len).len();
+            }
+            records.extend_from_slice(rec(len).as_bytes());
+        }
+        w.write_all(&header("pax", records.len() as u64, b'x'))?;
+        w.write_all(&records)?;
+        pad(w, records.len() as u64)?;
+    }
+    // With a pax path the ustar name is only a fallback for old readers; keep it short and ASCII.
+    let ustar_name = if name.len() > 100 { "long-name" } else { name };
+    w.write_all(&header(ustar_name, size.min(0o77777777777), b'0'))?;
+    let n = io::copy(&mut body.take(size), w)?;
+    if n != size {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("{name}: file shorter than its record"),
+        ));
+    }
+    pad(w, size)
+}
+
+fn pad(w: &mut dyn Write, size: u64) -> io::Result<()> {
+    let rem = (512 - size % 512) % 512;
+    w.write_all(&[0u8; 512][..rem as usize])
+}
+
+fn header(name: &str, size: u64, kind: u8) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    let name = name.as_bytes();
+    let n = name.len().min(100);
+    h[..n].copy_from_slice(&name[..n]);
+    let octal = |h: &mut [u8; 512], at: usize, width: usize, v: u64| {
+        let s = format!("{v:0w$o}\0", w = width - 1);
+        h[at..at + width].copy_from_slice(s.as_bytes());
+    };
+    octal(&mut h, 100, 8, 0o644);
+    octal(&mut h, 108, 8, 0);
+    octal(&mut h, 116, 8, 0);
+    octal(&mut h, 124, 12, size);
+    octal(&mut h, 136, 12, 0);
+    h[156] = kind;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    h
+}
+
+struct Entry {
+    name: String,
+    size: u64,
+}
+
+struct TarReader<R> {
+    r: R,
+}
+
+impl<R: Read> TarReader<R> {
+    /// The next regular file; `None` at the end-of-archive marker. Anything malformed, including
+    /// a stream that ends without the marker, is an error.
+    fn next_entry(&mut self) -> io::Result<Option<Entry>> {
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+        let mut pax: HashMap<String, String> = HashMap::new();
+        loop {
+            let mut h = [0u8; 512];
+            self.r
+                .read_exact(&mut h)
+                .map_err(|_| invalid("bundle is truncated (no end-of-archive marker)".into()))?;
+            if h.iter().all(|&b| b == 0) {
+                return Ok(None);
+            }
+            let stored = parse_octal(&h[148..156])
+                .ok_or_else(|| invalid("bad header checksum field".into()))?;
+            let mut copy = h;
+            copy[148..156].copy_from_slice(b"        ");
+            let sum: u64 = copy.iter().map(|&b| u64::from(b)).sum();
+            if sum != stored {
+                return Err(invalid("damaged tar header (checksum mismatch)".into()));
+            }
+            let mut size =
+                parse_octal(&h[124..136]).ok_or_else(|| invalid("bad size field".into()))?;
+            let end = h[..100].iter().position(|&b| b == 0).unwrap_or(100);
+            let mut name = String::from_utf8_lossy(&h[..end]).into_owned();
+            let prefix_end = h[345..500].iter().position(|&b| b == 0).unwrap_or(155);
+            if h[257..262] == *b"ustar" && prefix_end > 0 {
+                name = format!(
+                    "{}/{name}",
+                    String::from_utf8_lossy(&h[345..345 + prefix_end])
+                );
+            }
+            match h[156] {
+                b'x' => {
+                    if size > 1 << 20 {
+                        return Err(invalid("pax header too large".into()));
+                    }
+                    let mut buf = Vec::new();
+                    self.read_body(size, &mut buf)?;
+                    pax = parse_pax(&buf).ok_or_else(|| invalid("bad pax header".into()))?;
+                }
+                b'0' | 0 => {
+                    if let Some(p) = pax.remove("path") {
+                        name = p;
+                    }
+                    if let Some(s) = pax.remove("size") {
+                        size = s.parse().map_err(|_| invalid("bad pax size".into()))?;
+                    }
+                    return Ok(Some(Entry { name, size }));
+                }
+                _ => return Err(invalid(format!("unexpected tar entry type for {name:?}"))),
+            }
+        }
+    }
+
+    /// Reads an entry's body (and its padding) into `out`.
+    fn read_body(&mut self, size: u64, out: &mut dyn Write) -> io::Result<()> {
+        let n = io::copy(&mut (&mut self.r).take(size), out)?;
+        if n != size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "bundle is truncated",
+            ));
+        }
+        let rem = (512 - size % 512) % 512;
+        let mut padding = [0u8; 512];
+        self.r
+            .read_exact(&mut padding[..rem as usize])
+            .map_err(|_| io::Error::new(io::ErrorKind::UnexpectedEof, "bundle is truncated"))
+    }
+}
+
+fn parse_octal(field: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(field).ok()?;
+    let s = s.trim_matches(|c: char| c == '\0' || c == ' ');
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(s, 8).ok()
+}
+
+fn parse_pax(buf: &[u8]) -> Option<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let sp = rest.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&rest[..sp]).ok()?.parse().ok()?;
+        if len <= sp + 1 || len > rest.len() {
+            return None;
+        }
+        let rec = std::str::from_utf8(&rest[sp + 1..len])
+            .ok()?
+            .strip_suffix('\n')?;
+        let (k, v) = rec.split_once('=')?;
+        out.insert(k.to_string(), v.to_string());
+        rest = &rest[len..];
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_round_trip_with_long_names() {
+        let long = format!("files/{}", "d/".repeat(80) + "x.tgz");
+        let mut buf = Vec::new();
+        write_entry(&mut buf, "a", 3, &mut &b"abc"[..]).unwrap();
+        write_entry(&mut buf, &long, 600, &mut &[7u8; 600][..]).unwrap();
+        buf.extend_from_slice(&[0u8; 1024]);
+        let mut t = TarReader { r: &buf[..] };
+        let e = t.next_entry().unwrap().unwrap();
+        assert_eq!((e.name.as_str(), e.size), ("a", 3));
+        let mut body = Vec::new();
+        t.read_body(3, &mut body).unwrap();
+        assert_eq!(body, b"abc");
+        let e = t.next_entry().unwrap().unwrap();
+        assert_eq!((e.name.as_str(), e.size), (long.as_str(), 600));
+        t.read_body(600, &mut io::sink()).unwrap();
+        assert!(t.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let mut buf = Vec::new();
+        write_entry(&mut buf, "a", 3, &mut &b"abc"[..]).unwrap();
+        buf.extend_from_slice(&[0u8; 1024]);
+        let mut bad = buf.clone();
+        bad[10] ^= 1;
+        assert!(TarReader { r: &bad[..] }.next_entry().is_err());
+        let cut = &buf[..512 + 100];
+        let mut t = TarReader { r: cut };
+        t.next_entry().unwrap();
+        assert!(t.read_body(3, &mut io::sink()).is_err() || t.next_entry().is_err());
+        assert!(TarReader { r: &buf[..512] }.next_entry().is_ok());
+    }
+
+    #[test]
+    fn package_names_compare_as_registries_do() {
+        assert!(same_package("pypi", "Django_REST", "django-rest"));
+        assert!(same_package(
+            "go",
+            "example.com/Upper/x",
+            "example.com/!upper/x"
+        ));
+        assert!(!same_package("npm", "Lodash", "lodash"));
+        assert!(same_package("cargo", "Serde", "serde"));
+    }
+}
