@@ -67,6 +67,9 @@ CREATE INDEX links_by_filename ON links (ecosystem, filename);
 ALTER TABLE metadata ADD COLUMN package TEXT NOT NULL DEFAULT '';
 CREATE INDEX metadata_by_package ON metadata (ecosystem, package);
 "#,
+    r#"
+ALTER TABLE metadata ADD COLUMN rebase INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -84,6 +87,8 @@ pub(crate) struct MetadataRow {
     pub storage_path: String,
     pub etag: Option<String>,
     pub content_type: String,
+    /// How many base-URL placeholders the stored bytes hold (see `rebase.rs`).
+    pub rebase: u64,
     pub sha256: String,
     pub size: u64,
     pub fetched_at: i64,
@@ -113,6 +118,7 @@ pub(crate) struct NewMetadata<'a> {
     pub size: u64,
     /// When it was fetched; `None` = now. (An imported document keeps its age.)
     pub fetched_at: Option<i64>,
+    pub rebase: u64,
 }
 
 /// An artifact row as a bundle carries it.
@@ -144,6 +150,8 @@ pub(crate) struct MetadataRecord {
     pub sha256: String,
     pub size: u64,
     pub fetched_at: i64,
+    #[serde(default)]
+    pub rebase: u64,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -403,7 +411,7 @@ impl Db {
 
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT storage_path, etag, content_type, sha256, size, fetched_at
+            "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase
              FROM metadata WHERE ecosystem = ?1 AND key = ?2",
         )?;
         let row = stmt
@@ -415,6 +423,7 @@ impl Db {
                     sha256: r.get(3)?,
                     size: r.get::<_, i64>(4)? as u64,
                     fetched_at: r.get(5)?,
+                    rebase: r.get::<_, i64>(6)? as u64,
                 })
             })
             .optional()?;
@@ -435,14 +444,14 @@ impl Db {
             .optional()?;
         tx.prepare_cached(
             "INSERT INTO metadata (ecosystem, key, storage_path, upstream_url, etag,
-                last_modified, content_type, sha256, size, fetched_at, package)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                last_modified, content_type, sha256, size, fetched_at, package, rebase)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (ecosystem, key) DO UPDATE SET
                 storage_path = excluded.storage_path, upstream_url = excluded.upstream_url,
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 content_type = excluded.content_type, sha256 = excluded.sha256,
                 size = excluded.size, fetched_at = excluded.fetched_at,
-                package = excluded.package",
+                package = excluded.package, rebase = excluded.rebase",
         )?
         .execute(params![
             m.ecosystem,
@@ -455,7 +464,8 @@ impl Db {
             m.sha256,
             m.size as i64,
             m.fetched_at.unwrap_or_else(now),
-            m.package
+            m.package,
+            m.rebase as i64
         ])?;
         {
             let mut stmt = tx.prepare_cached(
@@ -544,7 +554,7 @@ impl Db {
     pub(crate) fn export_metadata(&self, since: i64) -> Result<Vec<MetadataRecord>> {
         let mut stmt = self.conn.prepare(
             "SELECT ecosystem, key, package, storage_path, upstream_url, etag, last_modified,
-                content_type, sha256, size, fetched_at FROM metadata WHERE fetched_at >= ?1
+                content_type, sha256, size, fetched_at, rebase FROM metadata WHERE fetched_at >= ?1
              ORDER BY ecosystem, key",
         )?;
         let rows = stmt
@@ -561,6 +571,7 @@ impl Db {
                     sha256: r.get(8)?,
                     size: r.get::<_, i64>(9)? as u64,
                     fetched_at: r.get(10)?,
+                    rebase: r.get::<_, i64>(11)? as u64,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -629,8 +640,9 @@ impl Db {
             )?;
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO metadata (ecosystem, key, package, storage_path,
-                    upstream_url, etag, last_modified, content_type, sha256, size, fetched_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    upstream_url, etag, last_modified, content_type, sha256, size, fetched_at,
+                    rebase)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for m in metadata {
                 let existing: Option<(String, i64)> = old
@@ -650,7 +662,8 @@ impl Db {
                     m.content_type,
                     m.sha256,
                     m.size as i64,
-                    m.fetched_at
+                    m.fetched_at,
+                    m.rebase as i64
                 ])?;
                 done.metadata
                     .push((m.storage_path.clone(), existing.map(|(p, _)| p)));
@@ -851,6 +864,7 @@ mod tests {
             key: "a|full",
             package: "a",
             fetched_at: None,
+            rebase: 0,
             storage_path: "p",
             upstream_url: "u",
             etag: Some("\"e\""),

@@ -17,6 +17,7 @@ mod http;
 mod json;
 mod lockfile;
 mod proxy;
+mod rebase;
 mod registry;
 mod router;
 mod upstream;

@@ -290,6 +290,7 @@ fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> 
             file.seek(SeekFrom::Start(start))?;
             Box::new(file.take(len))
         }
+        Body::Rebased { file, base, .. } => Box::new(crate::rebase::Rebased::new(file, &base)),
         Body::Tail(t) => Box::new(t),
     };
     let n = io::copy(&mut reader, &mut io::sink())?;
@@ -363,6 +364,7 @@ fn mirror_one(
                 }
             },
             Body::Bytes(b) => Box::new(io::Cursor::new(b)),
+            Body::Rebased { file, base, .. } => Box::new(crate::rebase::Rebased::new(file, &base)),
             _ => Box::new(io::empty()),
         };
         let ctx = registry::Ctx {

@@ -17,6 +17,7 @@ use crate::db::{self, Db, MetadataRow, NewArtifact, NewMetadata};
 use crate::error::{Error, Result};
 use crate::flight::{FillInfo, Flights, Guard, Join, Started, Tail, Waited};
 use crate::http;
+use crate::rebase;
 use crate::registry::{self, Artifact, ArtifactKey, Ctx, Metadata, Plan, Registry, Request};
 use crate::router::{self, Route};
 use crate::upstream::{self, Method, Upstream};
@@ -38,6 +39,7 @@ pub(crate) struct Shared {
 }
 
 /// What a handler sees of a request.
+#[derive(Clone)]
 pub(crate) struct Incoming {
     pub method: Method,
     pub url: String,
@@ -56,6 +58,12 @@ pub(crate) enum Body {
         file: File,
         start: u64,
         len: u64,
+    },
+    /// A stored document served with its base-URL placeholders filled in (`rebase.rs`).
+    Rebased {
+        file: File,
+        len: u64,
+        base: String,
     },
     /// A miss streaming from a fill in progress; framed by the server so that a failure shows.
     Tail(Tail),
@@ -689,6 +697,7 @@ fn metadata(
                     req,
                     age >= ttl && !refreshed,
                     upstream_etag,
+                    &sh.config.base_url,
                 ));
             }
         }
@@ -721,6 +730,7 @@ fn metadata(
             req,
             false,
             reg.upstream_etag(&m),
+            &sh.config.base_url,
         )),
         None => Err(Error::Busy(what)),
     }
@@ -752,16 +762,43 @@ fn metadata_reply(
     req: &Incoming,
     stale: bool,
     upstream_etag: bool,
+    base: &str,
 ) -> Reply {
-    let own = format!("\"{}\"", row.sha256);
-    let etag = if upstream_etag {
+    let rebased = row.rebase > 0;
+    let own = if rebased {
+        format!("\"{}\"", rebase::etag(&row.sha256, base))
+    } else {
+        format!("\"{}\"", row.sha256)
+    };
+    let etag = if upstream_etag && !rebased {
         row.etag.as_deref()
     } else {
         Some(own.as_str())
     };
-    let mut reply = file_reply(file, row.size, etag, row.fetched_at, &row.content_type, req);
+    let len = rebase::length(row.size, row.rebase, base);
+    // A document with links is served whole: byte ranges of the stored form mean nothing.
+    let whole;
+    let req = if rebased {
+        whole = Incoming {
+            range: None,
+            if_range: None,
+            ..req.clone()
+        };
+        &whole
+    } else {
+        req
+    };
+    let mut reply = file_reply(file, len, etag, row.fetched_at, &row.content_type, req);
     reply.headers.push(("Vary", "Accept".into()));
-    if let Some(sha) = hex_bytes(&row.sha256) {
+    if rebased {
+        if let Body::File { file, .. } = reply.body {
+            reply.body = Body::Rebased {
+                file,
+                len,
+                base: base.to_string(),
+            };
+        }
+    } else if let Some(sha) = hex_bytes(&row.sha256) {
         let b64 = registry::base64_encode(&sha);
         reply
             .headers
@@ -794,7 +831,14 @@ fn stale(
         return None;
     }
     log::warn!("serving stale metadata for {url} ({age}s old): the upstream failed");
-    Some(metadata_reply(file, &row, req, true, upstream_etag))
+    Some(metadata_reply(
+        file,
+        &row,
+        req,
+        true,
+        upstream_etag,
+        &sh.config.base_url,
+    ))
 }
 
 fn refresh(
@@ -814,7 +858,14 @@ fn refresh(
                 url: m.url.clone(),
                 msg: "stored document vanished".into(),
             })?;
-            let mut reply = metadata_reply(file, &row, req, false, reg.upstream_etag(m));
+            let mut reply = metadata_reply(
+                file,
+                &row,
+                req,
+                false,
+                reg.upstream_etag(m),
+                &sh.config.base_url,
+            );
             reply.cache = if fresh { "MISS" } else { "REVALIDATED" };
             Ok(reply)
         }
@@ -886,18 +937,23 @@ fn fetch_metadata(
         inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
         sha: Sha256::new(),
         n: 0,
+        placeholders: rebase::Counter::default(),
     };
-    let links = reg
-        .rewrite(m, &mut input, &mut out, &sh.ctx())
-        .map_err(|err| {
-            if input.get_ref().exceeded {
-                too_large()
-            } else {
-                err
-            }
-        })?;
+    // Stored with a placeholder for our own URL, filled in as it is served.
+    let ctx = Ctx {
+        base_url: rebase::TOKEN,
+        upstream: &sh.config.upstream,
+    };
+    let links = reg.rewrite(m, &mut input, &mut out, &ctx).map_err(|err| {
+        if input.get_ref().exceeded {
+            too_large()
+        } else {
+            err
+        }
+    })?;
     out.flush().map_err(|err| Error::io(&temp_path, err))?;
     let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    let placeholders = out.placeholders.count;
     drop(out);
     let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
@@ -915,6 +971,7 @@ fn fetch_metadata(
             content_type,
             sha256: &sha,
             size,
+            rebase: placeholders,
         },
         &links,
     )?;
@@ -993,12 +1050,14 @@ struct Hashing<W> {
     inner: W,
     sha: Sha256,
     n: u64,
+    placeholders: rebase::Counter,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.sha.update(&buf[..n]);
+        self.placeholders.feed(&buf[..n]);
         self.n += n as u64;
         Ok(n)
     }

@@ -379,6 +379,13 @@ fn to_response(reply: Reply) -> Response<Box<dyn Read + Send>> {
                 None,
             )
         }
+        Body::Rebased { file, len, base } => Response::new(
+            status,
+            headers,
+            Box::new(crate::rebase::Rebased::new(file, &base)),
+            Some(len as usize),
+            None,
+        ),
         Body::Tail(_) => unreachable!("streams are framed by `stream`"),
     };
     // tiny_http switches to chunked framing above 32 KiB; a known length is always sent as such.
@@ -400,7 +407,7 @@ fn respond(rq: tiny_http::Request, reply: Reply, method: Method) -> u64 {
         _ => {
             let n = match (&reply.body, method) {
                 (Body::Bytes(b), Method::Get) => b.len() as u64,
-                (Body::File { len, .. }, Method::Get) => *len,
+                (Body::File { len, .. } | Body::Rebased { len, .. }, Method::Get) => *len,
                 _ => 0,
             };
             let _ = rq.respond(to_response(reply));

@@ -49,14 +49,6 @@ fn exec(c: &mut Command) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn npm_install(project: &Path, registry: &str, cache: &Path, ci: bool) {
     std::fs::write(
         project.join(".npmrc"),
@@ -136,9 +128,9 @@ fn mirror_export_import_then_install_offline_with_real_clients() {
     .unwrap();
     drop(connected);
 
-    // The offline proxy's address is chosen now: mirrored metadata points at it.
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    // Mirrored on a machine whose public URL is not the air-gapped proxy's: stored metadata
+    // names no base URL, so the links are right wherever it is served.
+    let base = "http://connected.example:8080".to_string();
     let mirror_dir = w.join("mirror");
     let locks = [
         js.join("package-lock.json"),
@@ -217,8 +209,6 @@ fn mirror_export_import_then_install_offline_with_real_clients() {
     // The upstream is gone; the air-gapped proxy runs offline.
     drop(fake);
     let mut c = config(&airgap.join("unused"), "http://127.0.0.1:9");
-    c.listen = format!("127.0.0.1:{port}");
-    c.base_url = base.clone();
     c.offline = true;
     c.storage_path = airgap.join("artifacts");
     c.database_path = airgap.join("proxy.db");
