@@ -284,3 +284,143 @@ impl TcpStreamCheck {
         std::net::TcpStream::connect(("127.0.0.1", port))
     }
 }
+
+/// Upstream traffic goes through `HTTP_PROXY` when it is set (and never to the upstream host
+/// directly, which here does not even resolve).
+#[test]
+fn upstream_requests_honour_http_proxy() {
+    let forward = Fake::start();
+    let doc = npm::packument("http://registry.invalid", "proxy-fixture-b").to_string();
+    forward.put("/proxy-fixture-b", Resp::ok("application/json", doc));
+    let dir = TempDir::new("cli-http-proxy");
+    let (code, out) = exec(
+        proxy()
+            .args(["mirror", "-dry-run", "pkg:npm/x@1"])
+            .arg("-storage")
+            .arg(dir.path().join("s"))
+            .arg("-database")
+            .arg(dir.path().join("db")),
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = exec(
+        proxy()
+            .args(["mirror", "pkg:npm/proxy-fixture-b@1.0.0"])
+            .arg("-storage")
+            .arg(dir.path().join("s"))
+            .arg("-database")
+            .arg(dir.path().join("db"))
+            .env("PROXY_UPSTREAM_NPM", "http://registry.invalid")
+            .env("HTTP_PROXY", forward.url())
+            .env("http_proxy", forward.url())
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy"),
+    );
+    // Both requests were tunnelled through the forward proxy: the packument (found) and the
+    // tarball (not there: 404, so the mirror reports a failure).
+    assert!(
+        forward.hits("registry.invalid:80") >= 2,
+        "{:?}\n{out}",
+        forward.seen()
+    );
+    assert_eq!(
+        forward.hits("/proxy-fixture-b"),
+        2,
+        "both packument forms: {out}"
+    );
+    assert_eq!(
+        forward.hits("/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz"),
+        1,
+        "{out}"
+    );
+    assert_eq!(code, 1, "{out}");
+}
+
+/// Upstream TLS trusts `http.ca_file` on top of the system store: a server with a certificate
+/// from a private CA is reachable with it and refused without it.
+#[test]
+fn upstream_tls_trusts_the_configured_ca_file() {
+    let dir = TempDir::new("cli-tls");
+    let d = dir.path();
+    let sh = |script: &str| {
+        let (ok, out) = run(
+            Command::new("sh").arg("-c").arg(script).current_dir(d),
+            Duration::from_secs(60),
+        );
+        assert!(ok, "{script}: {out}");
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null",
+    );
+    sh(
+        "openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null",
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    sh(
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf 2>/dev/null",
+    );
+    let doc = npm::packument("https://127.0.0.1", "proxy-fixture-b").to_string();
+    std::fs::create_dir_all(d.join("www")).unwrap();
+    std::fs::write(d.join("www/proxy-fixture-b"), doc).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!(
+        "import http.server, ssl, functools\n\
+         h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='www')\n\
+         s = http.server.ThreadingHTTPServer(('127.0.0.1', {port}), h)\n\
+         c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('srv.pem', 'srv.key')\n\
+         s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+         s.serve_forever()\n"
+    );
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(server)
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "TLS server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mirror = |ca: Option<&str>| {
+        let mut c = proxy();
+        c.args(["mirror", "pkg:npm/proxy-fixture-b@1.0.0"])
+            .arg("-storage")
+            .arg(d.join(format!("s-{}", ca.is_some())))
+            .arg("-database")
+            .arg(d.join(format!("db-{}", ca.is_some())))
+            .env("PROXY_UPSTREAM_NPM", format!("https://127.0.0.1:{port}"))
+            .env("SSL_CERT_FILE", "/nonexistent");
+        if let Some(ca) = ca {
+            c.env("PROXY_HTTP_CA_FILE", d.join(ca));
+        }
+        exec(&mut c).1
+    };
+    let without = mirror(None);
+    let with = mirror(Some("ca.pem"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !without.contains("/npm/proxy-fixture-b: answered")
+            && without.contains("/npm/proxy-fixture-b:"),
+        "{without}"
+    );
+    // With the CA the packument is fetched; only the tarball (not served) fails.
+    assert!(
+        !with.contains("/npm/proxy-fixture-b: "),
+        "the document failed with the CA: {with}"
+    );
+    assert!(with.contains("proxy-fixture-b-1.0.0.tgz"), "{with}");
+}

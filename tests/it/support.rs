@@ -186,10 +186,36 @@ impl Drop for Fake {
 fn answer(conn: TcpStream, st: &State) {
     conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
+    // As a forward proxy: accept a CONNECT tunnel, then answer the request inside it.
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if !line.starts_with("CONNECT ") {
+            return answer_request(line, reader, conn, st);
+        }
+        let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+        let mut h = String::new();
+        while reader.read_line(&mut h).unwrap_or(0) > 0 && !h.trim().is_empty() {
+            h.clear();
+        }
+        let seen = Seen {
+            method: "CONNECT".into(),
+            path: target,
+            headers: Vec::new(),
+        };
+        st.seen.lock().unwrap().push(seen);
+        if (&conn)
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
     }
+}
+
+fn answer_request(line: String, mut reader: BufReader<TcpStream>, conn: TcpStream, st: &State) {
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
     let path = parts.next().unwrap_or("").to_string();
