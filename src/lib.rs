@@ -13,6 +13,7 @@ mod db;
 mod flight;
 mod http;
 mod json;
+mod lockfile;
 mod proxy;
 mod registry;
 mod router;
