@@ -2,6 +2,13 @@
 //! file's name and text and returns what to fetch (`Item`s) and what it could not understand
 //! (`Problem`s); it reads nothing, fetches nothing and never panics on bad input.
 //!
+//! Formats, picked by file name, else by content: npm `package-lock.json` (v1–v3) and
+//! `npm-shrinkwrap.json`, `yarn.lock` (v1 and Berry), `pnpm-lock.yaml` (5.x, 6.x, 9.x);
+//! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
+//! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
+//! `packages.lock.json`; CycloneDX and SPDX JSON SBOMs (by their purls). TOML and Elixir terms
+//! are read by small readers below; JSON and YAML by serde.
+//!
 //! Decisions every format follows:
 //! - Only packages that come from a registry are items. Local (path, link, workspace, editable),
 //!   VCS (git) and plain-URL sources are skipped *silently*: they are not errors, just nothing a
@@ -11,8 +18,9 @@
 //!   on the public registry is a different package. npm, PyPI, RubyGems and Composer lockfiles
 //!   only record where a file was downloaded from, often a mirror (this proxy, for one), so their
 //!   hosts are not checked.
-//! - Unpinned requirements (`requests>=2`, a go.mod without a go.sum) become items with version
-//!   `None` and no problem; the caller decides between "latest" and "every version".
+//! - Unpinned requirements (`requests>=2` in a requirements file, a purl without `@version`)
+//!   become items with version `None` and no problem; the caller decides between "latest" and
+//!   "every version".
 //! - Hashes are digests of the artifact file itself, as `algo:hex`; the artifact should match one
 //!   of them (a PyPI release lists one per wheel). Digests of anything else (Go's `h1:` tree hash,
 //!   Yarn Berry's cache-zip checksum, Hex's inner checksum) are left out. A malformed digest is a
@@ -25,7 +33,6 @@
 //!   line-based and TOML formats resynchronise and carry on with the next entry.
 
 // The caller is the coming `proxy mirror` command; remove this when it lands.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -588,9 +595,9 @@ impl LineIndex {
 }
 
 /// Where the entries of a JSON document are, since serde_json forgets: the line of every key
-/// whose value is an object or array, of every such array element, and of `name`, `purl` and
-/// `referenceLocator` keys, by path (array elements by index). A small scanner of its own, so
-/// that it works on exactly the text serde_json accepted.
+/// whose value is an object or array, of every such array element, of every key in the first two
+/// levels, and of `name`, `purl` and `referenceLocator` keys, by path (array elements by index).
+/// A small scanner of its own, so that it works on exactly the text serde_json accepted.
 struct JsonLines(HashMap<String, usize>);
 
 impl JsonLines {
@@ -630,7 +637,8 @@ impl JsonLines {
                         if let Some(top) = stack.last_mut() {
                             top.1 = s;
                         }
-                        if container || wanted {
+                        // Entries of a top-level map are found even when they have a wrong type.
+                        if container || wanted || stack.len() <= 2 {
                             map.entry(path(&stack)).or_insert(start_line);
                         }
                     }
@@ -743,7 +751,8 @@ fn json(text: &str, out: &mut Out) -> Option<Json> {
     match serde_json::from_str(text) {
         Ok(v) => Some(v),
         Err(e) => {
-            out.problem(e.line().max(1), format!("invalid JSON: {e}"));
+            let last = text.split('\n').count();
+            out.problem(e.line().clamp(1, last), format!("invalid JSON: {e}"));
             None
         }
     }
@@ -753,7 +762,9 @@ fn yaml(text: &str, out: &mut Out) -> Option<Yaml> {
     match serde_yaml::from_str(text) {
         Ok(v) => Some(v),
         Err(e) => {
-            let line = e.location().map_or(1, |l| l.line().max(1));
+            // libyaml may place an error at the end of input one line past the last.
+            let last = text.split('\n').count();
+            let line = e.location().map_or(1, |l| l.line().clamp(1, last));
             out.problem(line, format!("invalid YAML: {e}"));
             None
         }
@@ -907,7 +918,7 @@ fn npm_tarball(url: &str) -> bool {
 
 /// A version from a registry, not a URL, path or protocol spec.
 fn plain_version(v: &str) -> bool {
-    !v.is_empty() && !v.contains([':', '/', ' '])
+    !v.is_empty() && !v.contains([':', '/'])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1405,7 +1416,10 @@ fn cargo_lock(text: &str, out: &mut Out) {
             Some(s) if s.starts_with("registry+") || s.starts_with("sparse+") => {
                 out.problem(
                     t.line,
-                    format!("{name} {version} is from another registry ({s}); only crates.io is mirrored"),
+                    format!(
+                        "{name} {version} is from another registry ({s}); \
+                         only crates.io is mirrored"
+                    ),
                 );
                 continue;
             }
@@ -1566,8 +1580,9 @@ mod toml {
     #[derive(Debug)]
     pub(super) enum Value {
         Str(String),
-        /// A number, boolean or date, as written.
-        Other(String),
+        /// A number, boolean or date, as written (read only by tests: no lockfile key we use
+        /// holds one).
+        Other(#[cfg_attr(not(test), allow(dead_code))] String),
         Array(Vec<Value>),
         Table(Table),
     }
@@ -1873,8 +1888,11 @@ mod toml {
                     // Bytes up to an ASCII delimiter: `start..i` is on char boundaries.
                     let token = self.s[start..self.i].trim_end();
                     self.i = start + token.len();
-                    let ok = |c: char| c.is_ascii_alphanumeric() || "+-_.: ".contains(c);
-                    if token.is_empty() || !token.chars().all(ok) {
+                    let ok = |c: char| c.is_ascii_alphanumeric() || "+-_.:".contains(c);
+                    // The one blank allowed is between a date and a time: `1979-05-27 07:32:00`.
+                    let (date, time) = token.split_once(' ').unwrap_or((token, "0"));
+                    let date_time = token.len() == date.len() || date.len() == 10;
+                    if token.is_empty() || !date_time || !date.chars().chain(time.chars()).all(ok) {
                         return Err("expected a value".to_string());
                     }
                     Ok(Value::Other(token.to_string()))
@@ -2181,7 +2199,11 @@ fn pep508(spec: &str) -> Result<Option<(&str, Option<&str>)>, String> {
     const OPS: [&str; 8] = ["===", "~=", "==", "!=", "<=", ">=", "<", ">"];
     for c in &clauses {
         let op = OPS.iter().find(|op| c.starts_with(*op));
-        if op.is_none_or(|op| c[op.len()..].trim().is_empty()) {
+        let version_char = |ch: char| ch.is_ascii_alphanumeric() || ".*+!_-".contains(ch);
+        if op.is_none_or(|op| {
+            let v = c[op.len()..].trim();
+            v.is_empty() || !v.chars().all(version_char)
+        }) {
             return Err(format!("{name}: cannot read version specifier {c:?}"));
         }
     }
@@ -2384,7 +2406,10 @@ fn mix_lock(text: &str, out: &mut Out) {
                     if repo != "hexpm" {
                         out.problem(
                             line,
-                            format!("{name} {version} is from Hex repository {repo:?}; only hexpm is mirrored"),
+                            format!(
+                                "{name} {version} is from Hex repository {repo:?}; \
+                                 only hexpm is mirrored"
+                            ),
                         );
                         continue;
                     }
@@ -2611,6 +2636,1515 @@ mod term {
                     return Err(format!("expected ',' or {close:?}"));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest as _, Sha256, Sha512};
+    use std::path::PathBuf;
+
+    /// Test input, one line per element, so that line numbers can be read off.
+    fn text_of(lines: &[&str]) -> String {
+        lines.join("\n") + "\n"
+    }
+
+    fn fixtures_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lockfiles")
+    }
+
+    fn fixture(rel: &str) -> (Vec<Item>, Vec<Problem>) {
+        let path = fixtures_dir().join(rel);
+        let text = std::fs::read_to_string(&path).unwrap();
+        parse_file(Path::new(rel), &text)
+    }
+
+    /// `eco:name@version` per item (`@*` for no version), in order.
+    fn ids(items: &[Item]) -> Vec<String> {
+        items
+            .iter()
+            .map(|i| {
+                let v = i.version.as_deref().unwrap_or("*");
+                format!("{}:{}@{v}", i.ecosystem, i.name)
+            })
+            .collect()
+    }
+
+    fn line_of(source: &str) -> usize {
+        source.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    fn item<'a>(items: &'a [Item], name: &str) -> &'a Item {
+        items.iter().find(|i| i.name == name).unwrap()
+    }
+
+    fn sha256(s: &str) -> String {
+        format!("sha256:{}", hex(&Sha256::digest(s.as_bytes())))
+    }
+
+    fn sha512(s: &str) -> String {
+        format!("sha512:{}", hex(&Sha512::digest(s.as_bytes())))
+    }
+
+    /// Parses inline text as the named file, expecting the items and problem lines given.
+    fn check(name: &str, text: &str, want: &[&str], problem_lines: &[usize]) -> Vec<Item> {
+        let (items, problems) = parse_file(Path::new(name), text);
+        assert_eq!(ids(&items), want, "{problems:#?}");
+        let lines: Vec<usize> = problems.iter().map(|p| line_of(&p.source)).collect();
+        assert_eq!(lines, problem_lines, "{problems:#?}");
+        items
+    }
+
+    // --- package URLs -----------------------------------------------------------------------
+
+    #[test]
+    fn purls() {
+        let cases = [
+            ("pkg:npm/lodash@4.17.21", "npm", "lodash", Some("4.17.21")),
+            (
+                "pkg:npm/%40babel/core@7.24.0",
+                "npm",
+                "@babel/core",
+                Some("7.24.0"),
+            ),
+            (
+                "pkg:npm/@babel/core@7.24.0",
+                "npm",
+                "@babel/core",
+                Some("7.24.0"),
+            ),
+            ("pkg:npm/@babel/core", "npm", "@babel/core", None),
+            ("pkg:cargo/serde@1.0.193", "cargo", "serde", Some("1.0.193")),
+            (
+                "pkg:pypi/requests@2.31.0",
+                "pypi",
+                "requests",
+                Some("2.31.0"),
+            ),
+            (
+                "pkg:pypi/Django_Rest.Framework@3.15",
+                "pypi",
+                "django-rest-framework",
+                Some("3.15"),
+            ),
+            (
+                "pkg:golang/github.com/foo/bar@v1.0.0",
+                "go",
+                "github.com/foo/bar",
+                Some("v1.0.0"),
+            ),
+            (
+                "pkg:golang/github.com/foo/bar@v1.0.0#sub/pkg",
+                "go",
+                "github.com/foo/bar",
+                Some("v1.0.0"),
+            ),
+            ("pkg:gem/rails@7.1.0", "gem", "rails", Some("7.1.0")),
+            (
+                "pkg:maven/org.apache.commons/commons-lang3@3.12.0",
+                "maven",
+                "org.apache.commons:commons-lang3",
+                Some("3.12.0"),
+            ),
+            (
+                "pkg:maven/org.apache.commons/commons-lang3@3.12.0?type=jar&classifier=sources",
+                "maven",
+                "org.apache.commons:commons-lang3",
+                Some("3.12.0"),
+            ),
+            (
+                "pkg:composer/symfony/console@6.1.7",
+                "composer",
+                "symfony/console",
+                Some("6.1.7"),
+            ),
+            (
+                "pkg:nuget/Newtonsoft.Json@13.0.1",
+                "nuget",
+                "Newtonsoft.Json",
+                Some("13.0.1"),
+            ),
+            ("pkg:hex/jason@1.4.1", "hex", "jason", Some("1.4.1")),
+            (
+                "pkg:pub/collection@1.18.0",
+                "pub",
+                "collection",
+                Some("1.18.0"),
+            ),
+            (
+                "pkg:conda/numpy@1.26.4?build=py312h8753938_0&channel=main&subdir=linux-64",
+                "conda",
+                "numpy",
+                Some("1.26.4"),
+            ),
+            ("pkg:cran/ggplot2@3.5.0", "cran", "ggplot2", Some("3.5.0")),
+            ("pkg:conan/openssl@3.2.1", "conan", "openssl", Some("3.2.1")),
+            ("PKG:NPM/left-pad", "npm", "left-pad", None),
+            ("pkg:npm/lodash@", "npm", "lodash", None),
+            (
+                "pkg:cargo/a%2Bb@1.0.0%2Bbuild",
+                "cargo",
+                "a+b",
+                Some("1.0.0+build"),
+            ),
+        ];
+        for (purl, eco, name, version) in cases {
+            let item = parse_purl(purl).unwrap_or_else(|e| panic!("{purl}: {e}"));
+            assert_eq!(item.ecosystem, eco, "{purl}");
+            assert_eq!(item.name, name, "{purl}");
+            assert_eq!(item.version.as_deref(), version, "{purl}");
+            assert_eq!(item.source, purl);
+            assert!(item.hashes.is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_purls() {
+        let cases = [
+            ("npm/lodash@1", "does not start with \"pkg:\""),
+            (
+                "pkg:deb/debian/curl@7.50.3-1",
+                "type \"deb\" has no registry here",
+            ),
+            (
+                "pkg:github/package-url/purl-spec@244fd47",
+                "type \"github\"",
+            ),
+            ("pkg:npm", "has no name"),
+            ("pkg:npm/", "has no name"),
+            ("pkg:npm/%zz@1", "bad %-escape"),
+            ("pkg:maven/commons-lang3@3.12.0", "needs a group"),
+            ("pkg:composer/console@6.1.7", "vendor/package"),
+            ("pkg:hex/acme/secret@1.0.0", "private"),
+            ("pkg:cargo/extra/serde@1.0.0", "no namespace"),
+            ("pkg:npm/a/b/c@1", "one segment"),
+            ("pkg:npm/left%20pad@1", "blanks"),
+        ];
+        for (purl, want) in cases {
+            let err = parse_purl(purl).unwrap_err();
+            assert!(err.contains(want), "{purl}: {err}");
+        }
+    }
+
+    // --- npm --------------------------------------------------------------------------------
+
+    #[test]
+    fn npm_lock_v3() {
+        let (items, problems) = fixture("npm-v3/package-lock.json");
+        assert_eq!(problems, []);
+        // Root, the link, the workspace folder and the git dependency are skipped; the alias
+        // is listed under its real name; the nested ms is another version.
+        assert_eq!(
+            ids(&items),
+            [
+                "npm:@babel/code-frame@7.24.2",
+                "npm:debug@4.3.4",
+                "npm:ms@2.1.2",
+                "npm:fsevents@2.3.3",
+                "npm:lodash@4.17.21",
+                "npm:ms@2.1.3",
+                "npm:string-width@4.2.3",
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [24, 36, 47, 52, 75, 80, 85]);
+        assert_eq!(items[0].source, "npm-v3/package-lock.json:24");
+        // SRI base64 → hex.
+        assert_eq!(
+            item(&items, "lodash").hashes,
+            [
+                "sha512:bf690311ee7b95e713ba568322e3533f2dd1cb880b189e99d4edef13592b81764daec43e2c54c61d5c558dc5cfb35ecb85b65519e74026ff17675b6f8f916f4a"
+            ]
+        );
+        assert_eq!(items[2].hashes, [sha512("ms-2.1.2")]);
+    }
+
+    #[test]
+    fn npm_lock_v1() {
+        let (items, problems) = fixture("npm-v1/package-lock.json");
+        assert_eq!(problems, []);
+        // git in "version" and bundled packages are skipped; `npm:` aliases resolve.
+        assert_eq!(
+            ids(&items),
+            [
+                "npm:accepts@1.3.8",
+                "npm:@types/node@20.11.30",
+                "npm:mime-types@2.1.35",
+                "npm:mime-db@1.52.0",
+                "npm:negotiator@0.6.3",
+                "npm:node-pre-gyp@0.17.0",
+                "npm:ms@2.0.0",
+            ]
+        );
+        assert_eq!(line_of(&item(&items, "mime-db").source), 30);
+        assert_eq!(line_of(&item(&items, "ms").source), 57);
+        assert_eq!(
+            item(&items, "negotiator").hashes,
+            ["sha1:f54faac8236559fb3b0d78b6fb25dc4716ceb7d0"]
+        );
+    }
+
+    #[test]
+    fn npm_shrinkwrap_v2_uses_packages() {
+        let (items, problems) = fixture("npm-v2/npm-shrinkwrap.json");
+        assert_eq!(problems, []);
+        assert_eq!(ids(&items), ["npm:chalk@5.3.0", "npm:commander@12.0.0"]);
+        assert_eq!(line_of(&items[0].source), 15);
+    }
+
+    #[test]
+    fn npm_lock_malformed_entries() {
+        let text = r#"{
+  "lockfileVersion": 3,
+  "packages": {
+    "": {"name": "x"},
+    "node_modules/a": {"version": "1.0.0"},
+    "node_modules/b": "1.0.0",
+    "node_modules/c": {"version": 2},
+    "node_modules/d": {"resolved": "https://registry.npmjs.org/d/-/d-1.0.0.tgz"},
+    "node_modules/e": {"version": "1.0.0", "integrity": "sha512-notbase64!"},
+    "node_modules/f": {"version": "1.0.0", "resolved": 7},
+    "node_modules/g": {"version": "1 0"},
+    "node_modules/h": {"version": "2.0.0", "resolved": "file:../h"},
+    "node_modules/i": {"version": "3.0.0"}
+  }
+}"#;
+        let items = check(
+            "package-lock.json",
+            text,
+            &["npm:a@1.0.0", "npm:e@1.0.0", "npm:i@3.0.0"],
+            &[6, 7, 8, 9, 10, 11],
+        );
+        assert!(items[1].hashes.is_empty());
+    }
+
+    #[test]
+    fn npm_lock_v1_malformed_nested() {
+        let text = r#"{
+  "lockfileVersion": 1,
+  "dependencies": {
+    "a": {
+      "version": "1.0.0",
+      "dependencies": {
+        "b": {"integrity": "sha512-AAAA"},
+        "c": {"version": "2.0.0"}
+      }
+    },
+    "d": []
+  }
+}"#;
+        check(
+            "package-lock.json",
+            text,
+            &["npm:a@1.0.0", "npm:c@2.0.0"],
+            &[7, 11],
+        );
+        // Wrong shapes at the top.
+        check("package-lock.json", r#"{"packages": []}"#, &[], &[1]);
+        check("package-lock.json", r#"{"dependencies": 3}"#, &[], &[1]);
+        check("package-lock.json", r#"[1, 2]"#, &[], &[1]);
+        check("package-lock.json", r#"{"name": "x"}"#, &[], &[1]);
+    }
+
+    #[test]
+    fn json_syntax_error_is_one_problem_at_its_line() {
+        let text = "{\n  \"lockfileVersion\": 3,\n  \"packages\": {\n    \"node_modules/a\": {,}\n";
+        let (items, problems) = parse_file(Path::new("package-lock.json"), text);
+        assert!(items.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].source, "package-lock.json:4");
+        assert!(
+            problems[0].msg.starts_with("invalid JSON"),
+            "{}",
+            problems[0].msg
+        );
+    }
+
+    // --- yarn -------------------------------------------------------------------------------
+
+    #[test]
+    fn yarn_v1() {
+        let (items, problems) = fixture("yarn-v1/yarn.lock");
+        assert_eq!(problems, []);
+        assert_eq!(
+            ids(&items),
+            [
+                "npm:@babel/code-frame@7.24.2",
+                "npm:lodash@4.17.21",
+                "npm:ms@2.1.2",
+                "npm:string-width@4.2.3",
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [5, 20, 25, 29]);
+        // The resolved URL's fragment is the tarball's SHA-1; integrity adds SHA-512.
+        assert_eq!(
+            item(&items, "lodash").hashes,
+            [
+                "sha1:679591c564c3bffaae8454cf0b3df370c3d6911c",
+                "sha512:bf690311ee7b95e713ba568322e3533f2dd1cb880b189e99d4edef13592b81764daec43e2c54c61d5c558dc5cfb35ecb85b65519e74026ff17675b6f8f916f4a",
+            ]
+        );
+        assert_eq!(
+            item(&items, "ms").hashes,
+            ["sha1:d09d1f357b443f493382a8eb3ccd183872ae6009"]
+        );
+        assert_eq!(
+            item(&items, "string-width").hashes[1],
+            sha512("string-width-4.2.3")
+        );
+    }
+
+    #[test]
+    fn yarn_v1_malformed() {
+        let text = [
+            "# yarn lockfile v1",
+            "",
+            "a@^1.0.0:",
+            "  resolved \"https://registry.yarnpkg.com/a/-/a-1.0.0.tgz\"",
+            "",
+            "this is not a header",
+            "",
+            "b@^2.0.0:",
+            "  version \"2.0.0\"",
+            "  integrity sha512-@@@",
+            "",
+            "\"@s/c@^3\":",
+            "  version \"3.1.0\"",
+            "",
+            "nameless:",
+            "  version \"1\"",
+        ]
+        .join("\n");
+        let items = check(
+            "yarn.lock",
+            &text,
+            &["npm:b@2.0.0", "npm:@s/c@3.1.0"],
+            &[3, 6, 8, 15],
+        );
+        assert!(items[0].hashes.is_empty());
+    }
+
+    #[test]
+    fn yarn_berry() {
+        let (items, problems) = fixture("yarn-berry/yarn.lock");
+        assert_eq!(problems, []);
+        // patch: and workspace: are skipped; aliases resolve; Berry's cache checksum is not
+        // a tarball digest.
+        assert_eq!(
+            ids(&items),
+            [
+                "npm:@babel/code-frame@7.24.2",
+                "npm:lodash@4.17.21",
+                "npm:resolve@1.22.8",
+                "npm:string-width@4.2.3",
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [8, 18, 31, 37]);
+        assert!(items.iter().all(|i| i.hashes.is_empty()));
+    }
+
+    #[test]
+    fn yarn_berry_malformed() {
+        let text = text_of(&[
+            "__metadata:",
+            "  version: 8",
+            "",
+            r#""a@npm:^1":"#,
+            "  version: 1.0.0",
+            "",
+            r#""b@npm:^2":"#,
+            "  version: 2.0.0",
+            r#"  resolution: "b@npm:2.0.0""#,
+            "",
+            r#""c@npm:^3":"#,
+            "  resolution: 42",
+        ]);
+        check("yarn.lock", &text, &["npm:b@2.0.0"], &[4, 11]);
+        let (items, problems) = parse_file(Path::new("yarn.lock"), "__metadata:\n  a: [\n");
+        assert!(items.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].msg.starts_with("invalid YAML"));
+    }
+
+    // --- pnpm -------------------------------------------------------------------------------
+
+    #[test]
+    fn pnpm_all_versions() {
+        for (rel, lines) in [
+            ("pnpm-v5/pnpm-lock.yaml", [13, 18, 28]),
+            ("pnpm-v6/pnpm-lock.yaml", [17, 22, 30]),
+            ("pnpm-v9/pnpm-lock.yaml", [23, 27, 32]),
+        ] {
+            let (items, problems) = fixture(rel);
+            assert_eq!(problems, [], "{rel}");
+            // Peer suffixes removed; git/tarball/directory packages skipped.
+            assert_eq!(
+                ids(&items),
+                [
+                    "npm:@babel/core@7.24.0",
+                    "npm:react-dom@18.2.0",
+                    "npm:react@18.2.0"
+                ],
+                "{rel}"
+            );
+            let got: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+            assert_eq!(got, lines, "{rel}");
+            assert_eq!(items[0].hashes, [sha512("@babel/core-7.24.0")], "{rel}");
+        }
+    }
+
+    #[test]
+    fn pnpm_keys() {
+        let k = |key, v5| pnpm_key(key, v5);
+        let p = |n: &str, v: &str| Some((n.to_string(), v.to_string()));
+        assert_eq!(k("/lodash/4.17.21", true), p("lodash", "4.17.21"));
+        assert_eq!(k("/@babel/core/7.24.0", true), p("@babel/core", "7.24.0"));
+        assert_eq!(
+            k("/@emotion/react/11.11.4_@types+react@18.2.0", true),
+            p("@emotion/react", "11.11.4")
+        );
+        assert_eq!(k("/lodash@4.17.21", false), p("lodash", "4.17.21"));
+        assert_eq!(k("/@babel/core@7.24.0", false), p("@babel/core", "7.24.0"));
+        assert_eq!(k("a@1.0.0(b@2.0.0)(c@3.0.0)", false), p("a", "1.0.0"));
+        assert_eq!(k("@s/a@1.0.0(@s/b@2.0.0)", false), p("@s/a", "1.0.0"));
+        assert_eq!(k("/nope", true), None);
+        assert_eq!(k("nope", false), None);
+    }
+
+    #[test]
+    fn pnpm_malformed() {
+        let text = text_of(&[
+            "lockfileVersion: '9.0'",
+            "",
+            "packages:",
+            "",
+            "  a@1.0.0:",
+            "    resolution: {integrity: sha512-!!}",
+            "",
+            "  garbage:",
+            "    resolution: {integrity: sha512-AAAA}",
+            "",
+            "  b@2.0.0:",
+            "    resolution: {integrity: 5}",
+            "",
+            "  c@3.0.0:",
+            "    resolution: {integrity: sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA=}",
+        ]);
+        let items = check(
+            "pnpm-lock.yaml",
+            &text,
+            &["npm:a@1.0.0", "npm:b@2.0.0", "npm:c@3.0.0"],
+            &[5, 8, 11],
+        );
+        assert_eq!(
+            items[2].hashes,
+            ["sha1:0000000000000000000000000000000000000000"]
+        );
+        check(
+            "pnpm-lock.yaml",
+            "lockfileVersion: 5.4\npackages: [1]\n",
+            &[],
+            &[1],
+        );
+        check("pnpm-lock.yaml", "lockfileVersion: 5.4\n", &[], &[]);
+    }
+
+    // --- cargo ------------------------------------------------------------------------------
+
+    #[test]
+    fn cargo_lock() {
+        let (items, problems) = fixture("cargo/Cargo.lock");
+        assert_eq!(problems, []);
+        // The workspace member (no source) and the git crate are skipped.
+        assert_eq!(
+            ids(&items),
+            [
+                "cargo:anyhow@1.0.81",
+                "cargo:serde@1.0.193",
+                "cargo:serde_derive@1.0.193"
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [5, 20, 29]);
+        assert_eq!(items[1].hashes, [sha256("serde-1.0.193")]);
+    }
+
+    #[test]
+    fn cargo_lock_malformed() {
+        let sum = "a".repeat(64);
+        let text = format!(
+            r#"version = 3
+
+[[package]]
+name = "a"
+version = "1.0.0
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "b"
+version = "2.0.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "{sum}"
+
+[[package]]
+name = "c"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "d"
+version = "4.0.0"
+source = "registry+https://dl.cloudsmith.io/basic/acme/crates/cargo/index.git"
+
+[[package]]
+name = "e"
+version = "5.0.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "xyz"
+
+[[package
+name = "f"
+
+[[package]]
+name = "g"
+version = "7.0.0"
+source = "sparse+https://index.crates.io/"
+dependencies = [
+ "b",
+ "e",
+]
+"#
+        );
+        let items = check(
+            "Cargo.lock",
+            &text,
+            &["cargo:b@2.0.0", "cargo:e@5.0.0", "cargo:g@7.0.0"],
+            &[5, 14, 18, 23, 29],
+        );
+        assert_eq!(items[0].hashes, [format!("sha256:{sum}")]);
+        assert!(items[1].hashes.is_empty());
+    }
+
+    #[test]
+    fn cargo_lock_v1_metadata_checksums() {
+        let sum = "0123456789abcdef".repeat(4);
+        let text = format!(
+            r#"[[package]]
+name = "libc"
+version = "0.2.50"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[metadata]
+"checksum libc 0.2.50 (registry+https://github.com/rust-lang/crates.io-index)" = "{sum}"
+"#
+        );
+        let items = check("Cargo.lock", &text, &["cargo:libc@0.2.50"], &[]);
+        assert_eq!(items[0].hashes, [format!("sha256:{sum}")]);
+    }
+
+    // --- the TOML reader --------------------------------------------------------------------
+
+    #[test]
+    fn toml_reader() {
+        let text = r#"# comment
+title = "a \"quoted\" \u00e9 \\ string" # trailing comment
+lit = 'C:\path'
+multi = """
+line one
+line \
+    two"""
+multilit = '''
+raw \n'''
+num = 3
+float = -1.5e3
+yes = true
+date = 1979-05-27T07:32:00Z
+spaced = 1979-05-27 07:32:00
+arr = [ "x", 'y',
+  # a comment inside
+  "z", ]
+nested = [[1, 2], ["a"]]
+inline = { a = "1", b.c = "2", "q k" = { d = [] } }
+dotted.key = "v"
+
+[table]
+"quoted key" = "q"
+
+[table.sub]
+k = "s"
+
+[[arr_t]]
+n = "1"
+
+[[arr_t.kids]]
+n = "1.1"
+
+[[arr_t]]
+n = "2"
+"#;
+        let (root, errors) = toml::parse(text);
+        assert_eq!(errors, []);
+        assert_eq!(root.str("title"), Some("a \"quoted\" é \\ string"));
+        assert_eq!(root.str("lit"), Some("C:\\path"));
+        assert_eq!(root.str("multi"), Some("line one\nline two"));
+        assert_eq!(root.str("multilit"), Some("raw \\n"));
+        assert!(matches!(root.get("num"), Some(toml::Value::Other(n)) if n == "3"));
+        assert!(
+            matches!(root.get("spaced"), Some(toml::Value::Other(n)) if n == "1979-05-27 07:32:00")
+        );
+        let Some(toml::Value::Array(arr)) = root.get("arr") else {
+            panic!()
+        };
+        assert_eq!(arr.len(), 3);
+        let inline = root.table("inline").unwrap();
+        assert_eq!(inline.str("a"), Some("1"));
+        assert_eq!(inline.table("b").unwrap().str("c"), Some("2"));
+        assert!(inline.table("q k").unwrap().get("d").is_some());
+        assert_eq!(root.table("dotted").unwrap().str("key"), Some("v"));
+        let table = root.table("table").unwrap();
+        assert_eq!(table.line, 22);
+        assert_eq!(table.str("quoted key"), Some("q"));
+        assert_eq!(table.table("sub").unwrap().str("k"), Some("s"));
+        let arr_t: Vec<&toml::Table> = root.tables("arr_t").collect();
+        assert_eq!(arr_t.len(), 2);
+        assert_eq!((arr_t[0].line, arr_t[1].line), (28, 34));
+        assert_eq!(
+            arr_t[0].tables("kids").next().unwrap().str("n"),
+            Some("1.1")
+        );
+        assert_eq!(arr_t[1].str("n"), Some("2"));
+        assert!(arr_t[1].get("kids").is_none());
+    }
+
+    #[test]
+    fn toml_reader_errors_resync() {
+        let text = text_of(&[
+            r#"a = "x""#,
+            "b = nope!",
+            r#"c = "y""#,
+            "[t]",
+            "d = [1,",
+            "  2",
+            "  3]",
+            "e = 'z'",
+            "[u]",
+            "f = 1 2",
+            "[v]",
+            r#"g = "ok""#,
+            "[w",
+            "h = 1",
+            "[x]",
+            r#"i = "\q""#,
+            "[y]",
+            "j = 'k'",
+            "j = 'dup'",
+        ]);
+        let (root, errors) = toml::parse(&text);
+        let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
+        assert_eq!(lines, [2, 7, 10, 13, 16, 19], "{errors:?}");
+        assert!(root.broken);
+        assert!(root.table("t").unwrap().broken);
+        assert!(root.table("t").unwrap().get("e").is_none());
+        assert!(root.table("u").unwrap().broken);
+        let v = root.table("v").unwrap();
+        assert!(!v.broken);
+        assert_eq!(v.str("g"), Some("ok"));
+        assert!(root.table("w").is_none());
+        assert!(root.table("y").unwrap().broken);
+    }
+
+    // --- PyPI -------------------------------------------------------------------------------
+
+    #[test]
+    fn requirements_fixture() {
+        let (items, problems) = fixture("pip/requirements.txt");
+        assert_eq!(problems, []);
+        // -e and VCS lines are skipped; names are normalised; `>=` is unpinned.
+        assert_eq!(
+            ids(&items),
+            [
+                "pypi:certifi@2024.2.2",
+                "pypi:charset-normalizer@3.3.2",
+                "pypi:django@5.0.3",
+                "pypi:requests@2.31.0",
+                "pypi:tomli@2.0.1",
+                "pypi:typing-extensions@*",
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [9, 13, 16, 18, 20, 21]);
+        assert_eq!(
+            items[0].hashes,
+            [
+                sha256("certifi-2024.2.2.tar.gz"),
+                sha256("certifi-2024.2.2-py3-none-any.whl")
+            ]
+        );
+        assert_eq!(items[2].hashes, [sha256("Django-5.0.3-py3-none-any.whl")]);
+    }
+
+    #[test]
+    fn requirements_cases() {
+        let h = "b".repeat(64);
+        let text = format!(
+            "-r base.txt\n\
+             --constraint=constraints.txt\n\
+             -i https://pypi.example.com/simple\n\
+             --extra-index-url https://x.example.com\n\
+             ==1.0\n\
+             flask [async] == 3.0.2 --hash sha256:{h}\n\
+             attrs (==23.2.0)\n\
+             numpy==1.*\n\
+             pandas===2.2.1\n\
+             scipy>=1.11,<2\n\
+             broken>=>1\n\
+             six==1.16.0 --hash=sha256:short\n\
+             Flask==3.0.2 \\\n  --hash=sha256:{h}\n\
+             pkg @ https://example.com/pkg-1.0.tar.gz\n\
+             ./local/pkg\n\
+             https://example.com/x-1.0-py3-none-any.whl\n\
+             bad[extra==1\n\
+             name-with-dash-==1\n\
+             zope.interface==6.2 # comment\n\
+             # full comment \\\n\
+             trailing==1.0 \\\n"
+        );
+        let items = check(
+            "requirements.txt",
+            &text,
+            &[
+                "pypi:flask@3.0.2",
+                "pypi:attrs@23.2.0",
+                "pypi:numpy@*",
+                "pypi:pandas@2.2.1",
+                "pypi:scipy@*",
+                "pypi:six@1.16.0",
+                "pypi:zope-interface@6.2",
+                "pypi:trailing@1.0",
+            ],
+            &[1, 2, 5, 11, 12, 18, 19],
+        );
+        // `Flask==3.0.2` merged into `flask [async] == 3.0.2`, one hash.
+        assert_eq!(items[0].hashes, [format!("sha256:{h}")]);
+        assert!(items[5].hashes.is_empty());
+        let (_, problems) = parse_file(Path::new("requirements.txt"), "-r base.txt\n");
+        assert!(
+            problems[0].msg.contains("not followed"),
+            "{}",
+            problems[0].msg
+        );
+    }
+
+    #[test]
+    fn poetry_lock() {
+        let (items, problems) = fixture("poetry/poetry.lock");
+        assert_eq!(problems, []);
+        assert_eq!(
+            ids(&items),
+            [
+                "pypi:certifi@2024.2.2",
+                "pypi:pyyaml@6.0.1",
+                "pypi:requests@2.31.0"
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [3, 29, 40]);
+        assert_eq!(
+            items[2].hashes,
+            [
+                sha256("requests-2.31.0-py3-none-any.whl"),
+                sha256("requests-2.31.0.tar.gz")
+            ]
+        );
+    }
+
+    #[test]
+    fn poetry_lock_old_and_malformed() {
+        let h = "c".repeat(64);
+        let text = format!(
+            r#"[[package]]
+name = "six"
+version = "1.16.0"
+category = "main"
+
+[[package]]
+name = "nover"
+
+[[package]]
+name = "badhash"
+version = "1.0"
+files = [{{file = "x.whl", hash = "md5:abc"}}]
+
+[metadata]
+lock-version = "1.1"
+
+[metadata.files]
+six = [
+    {{file = "six-1.16.0.tar.gz", hash = "sha256:{h}"}},
+]
+"#
+        );
+        let items = check(
+            "poetry.lock",
+            &text,
+            &["pypi:six@1.16.0", "pypi:badhash@1.0"],
+            &[6, 9],
+        );
+        assert_eq!(items[0].hashes, [format!("sha256:{h}")]);
+    }
+
+    #[test]
+    fn uv_lock() {
+        let (items, problems) = fixture("uv/uv.lock");
+        assert_eq!(problems, []);
+        assert_eq!(ids(&items), ["pypi:certifi@2024.2.2", "pypi:idna@3.6"]);
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [4, 28]);
+        assert_eq!(
+            items[1].hashes,
+            [
+                sha256("idna-3.6.tar.gz"),
+                sha256("idna-3.6-py3-none-any.whl")
+            ]
+        );
+        let text = text_of(&[
+            "version = 1",
+            "",
+            "[[package]]",
+            r#"name = "x""#,
+            r#"source = { registry = "https://pypi.org/simple" }"#,
+            "",
+            "[[package]]",
+            r#"version = "1""#,
+            "",
+            "[[package]]",
+            r#"name = "git-dep""#,
+            r#"version = "1.0""#,
+            r#"source = { git = "https://github.com/a/b?rev=1#abc" }"#,
+        ]);
+        check("uv.lock", &text, &[], &[3, 7]);
+    }
+
+    #[test]
+    fn pylock() {
+        let (items, problems) = fixture("pylock/pylock.toml");
+        assert_eq!(problems, []);
+        assert_eq!(
+            ids(&items),
+            [
+                "pypi:attrs@25.1.0",
+                "pypi:cattrs@24.1.2",
+                "pypi:numpy@2.2.3"
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [6, 18, 38]);
+        assert_eq!(
+            items[1].hashes,
+            [
+                sha256("cattrs-24.1.2.tar.gz"),
+                sha256("cattrs-24.1.2-py3-none-any.whl")
+            ]
+        );
+        assert_eq!(items[2].hashes.len(), 2);
+        let text = text_of(&[
+            "lock-version = '1.0'",
+            "",
+            "[[packages]]",
+            "name = 'a'",
+            "",
+            "[[packages]]",
+            "name = 'b'",
+            "[[packages.wheels]]",
+            "name = 'b-1-py3-none-any.whl'",
+            "hashes = {sha256 = 'xx', blake2b = 'yy'}",
+            "",
+            "[[packages]]",
+            "name = 'c'",
+            "version = '3'",
+            "[packages.sdist]",
+            "hashes = {sha256 = 'xx'}",
+        ]);
+        check("pylock.toml", &text, &["pypi:c@3"], &[3, 6, 12]);
+    }
+
+    // --- Go ---------------------------------------------------------------------------------
+
+    #[test]
+    fn go_sum() {
+        let (items, problems) = fixture("go/go.sum");
+        assert_eq!(problems, []);
+        // One item per module version; a /go.mod-only line still lists its module.
+        assert_eq!(
+            ids(&items),
+            [
+                "go:github.com/google/go-cmp@v0.6.0",
+                "go:github.com/stretchr/testify@v1.8.4",
+                "go:golang.org/x/mod@v0.16.0",
+                "go:golang.org/x/text@v0.14.0",
+                "go:gopkg.in/yaml.v3@v3.0.1",
+            ]
+        );
+        assert_eq!(line_of(&items[2].source), 5);
+        assert!(items.iter().all(|i| i.hashes.is_empty()));
+        let text = text_of(&[
+            "a.com/x v1.0.0 h1:abc=",
+            "a.com/y 1.0.0 h1:abc=",
+            "garbage",
+            "",
+            "a.com/z v2.0.0+incompatible/go.mod h1:abc=",
+        ]);
+        check(
+            "go.sum",
+            &text,
+            &["go:a.com/x@v1.0.0", "go:a.com/z@v2.0.0+incompatible"],
+            &[2, 3],
+        );
+    }
+
+    #[test]
+    fn go_mod() {
+        let (items, problems) = fixture("go/go.mod");
+        assert_eq!(problems, []);
+        // The local replace is dropped; x/text is replaced by another version.
+        assert_eq!(
+            ids(&items),
+            [
+                "go:github.com/google/go-cmp@v0.6.0",
+                "go:github.com/stretchr/testify@v1.8.4",
+                "go:golang.org/x/text@v0.15.0",
+                "go:gopkg.in/yaml.v3@v3.0.1",
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [8, 9, 10, 13]);
+        let text = text_of(&[
+            "module m",
+            "",
+            "require (",
+            "	a.com/x v1.0.0",
+            "	junk",
+            r#"	"b.com/y" v2.0.0"#,
+            ")",
+            "replace c.com/z",
+            "replace b.com/y => d.com/fork v2.1.0",
+        ]);
+        check(
+            "go.mod",
+            &text,
+            &["go:a.com/x@v1.0.0", "go:d.com/fork@v2.1.0"],
+            &[5, 8],
+        );
+    }
+
+    // --- RubyGems ---------------------------------------------------------------------------
+
+    #[test]
+    fn gemfile_lock() {
+        let (items, problems) = fixture("gem/Gemfile.lock");
+        assert_eq!(problems, []);
+        assert_eq!(
+            ids(&items),
+            [
+                "gem:actioncable@7.1.3.2",
+                "gem:nio4r@2.7.1",
+                "gem:nokogiri@1.16.3-arm64-darwin",
+                "gem:nokogiri@1.16.3-x86_64-linux",
+                "gem:racc@1.7.3",
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [17, 20, 21, 23, 25]);
+        assert_eq!(items[0].hashes, [sha256("actioncable-7.1.3.2.gem")]);
+        assert!(items[2].hashes.is_empty());
+        assert_eq!(
+            items[3].hashes,
+            [sha256("nokogiri-1.16.3-x86_64-linux.gem")]
+        );
+        let text = text_of(&[
+            "GEM",
+            "  remote: https://rubygems.org/",
+            "  specs:",
+            "    rack (3.0.9)",
+            "    not a spec",
+            "    (1.0)",
+            "",
+            "CHECKSUMS",
+            "  rack (3.0.9) sha256=zz",
+            "  what",
+        ]);
+        check("Gemfile.lock", &text, &["gem:rack@3.0.9"], &[5, 6, 9, 10]);
+    }
+
+    // --- Composer, pub, Hex, NuGet ----------------------------------------------------------
+
+    #[test]
+    fn composer_lock() {
+        let (items, problems) = fixture("composer/composer.lock");
+        assert_eq!(problems, []);
+        assert_eq!(
+            ids(&items),
+            [
+                "composer:monolog/monolog@3.5.0",
+                "composer:psr/log@3.0.0",
+                "composer:symfony/console@v6.4.4",
+                "composer:phpunit/phpunit@10.5.13",
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [10, 30, 51, 69]);
+        assert_eq!(
+            items[1].hashes,
+            ["sha1:618f72e2340db277b59686512c3ab82c6ce5eac3"]
+        );
+        assert!(items[0].hashes.is_empty());
+        let text = r#"{
+  "packages": [
+    {
+      "name": "a/b"
+    },
+    {
+      "name": "c/d",
+      "version": "1.0.0",
+      "dist": {"type": "zip", "shasum": "nothex"}
+    },
+    {"name": "e/f", "version": "2.0.0", "source": {"type": "git"}}
+  ],
+  "packages-dev": {}
+}"#;
+        check("composer.lock", text, &["composer:c/d@1.0.0"], &[4, 7, 13]);
+    }
+
+    #[test]
+    fn pubspec_lock() {
+        let (items, problems) = fixture("pub/pubspec.lock");
+        assert_eq!(problems, []);
+        assert_eq!(
+            ids(&items),
+            [
+                "pub:async@2.11.0",
+                "pub:collection@1.18.0",
+                "pub:yaml@3.1.2"
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [4, 12, 32]);
+        assert_eq!(items[0].hashes, [sha256("async-2.11.0")]);
+        let text = text_of(&[
+            "packages:",
+            "  a:",
+            "    description:",
+            "      name: a",
+            r#"      url: "https://pub.acme.dev""#,
+            "    source: hosted",
+            r#"    version: "1.0.0""#,
+            "  b:",
+            "    source: hosted",
+            "  c:",
+            "    description:",
+            "      name: c",
+            r#"      sha256: "12""#,
+            "    source: hosted",
+            r#"    version: "3.0.0""#,
+        ]);
+        let items = check("pubspec.lock", &text, &["pub:c@3.0.0"], &[2, 8, 10]);
+        assert!(items[0].hashes.is_empty());
+    }
+
+    #[test]
+    fn mix_lock() {
+        let (items, problems) = fixture("hex/mix.lock");
+        assert_eq!(problems, []);
+        assert_eq!(
+            ids(&items),
+            [
+                "hex:castore@1.0.5",
+                "hex:jason@1.4.1",
+                "hex:phoenix@1.7.11",
+                "hex:poison@3.1.0"
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [2, 3, 5, 6]);
+        // The outer checksum, not the inner one; six-element entries have none.
+        assert_eq!(items[2].hashes, [sha256("phoenix-1.7.11.tar")]);
+        assert!(items[3].hashes.is_empty());
+        let h = "d".repeat(64);
+        let text = text_of(&[
+            r#"%{"a": {:hex, :a, "1.0.0", "H", [:mix], [], "hexpm", "H"},"#,
+            r#"  "b": {:hex, :b, "2.0.0", "H", [:mix], [], "hexpm:acme", "H"},"#,
+            r#"  "c": {:hex, :c"#,
+            r#"  "d" => {:hex, :d_pkg, "4.0.0", "x", [:mix], [{:a, "~> 1.0", [hex: :a, repo: "hexpm", optional: false]}], "hexpm", "short"},"#,
+            r#"  "e": {:hex, 5},"#,
+            r#"  "f": {:path, "../f"},"#,
+            "  not an entry",
+            "}",
+        ])
+        .replace("\"H\"", &format!("\"{h}\""));
+        let items = check(
+            "mix.lock",
+            &text,
+            &["hex:a@1.0.0", "hex:d_pkg@4.0.0"],
+            &[2, 3, 4, 5, 7],
+        );
+        assert_eq!(items[0].hashes, [format!("sha256:{h}")]);
+        assert!(items[1].hashes.is_empty());
+    }
+
+    #[test]
+    fn nuget_lock() {
+        let (items, problems) = fixture("nuget/packages.lock.json");
+        assert_eq!(problems, []);
+        // The Project reference is skipped; System.Memory in two frameworks is listed once.
+        assert_eq!(
+            ids(&items),
+            [
+                "nuget:Newtonsoft.Json@13.0.3",
+                "nuget:Serilog@3.1.1",
+                "nuget:System.Memory@4.5.5"
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [5, 11, 17]);
+        assert_eq!(items[0].hashes, [sha512("Newtonsoft.Json.13.0.3.nupkg")]);
+        let text = text_of(&[
+            "{",
+            r#"  "version": 1,"#,
+            r#"  "dependencies": {"#,
+            r#"    "net8.0": {"#,
+            r#"      "A": {"type": "Direct"},"#,
+            r#"      "B": {"type": "Direct", "resolved": "1.0.0", "contentHash": "abc"}"#,
+            "    },",
+            r#"    "net6.0": []"#,
+            "  }",
+            "}",
+        ]);
+        check("packages.lock.json", &text, &["nuget:B@1.0.0"], &[5, 6, 8]);
+    }
+
+    // --- SBOMs ------------------------------------------------------------------------------
+
+    #[test]
+    fn cyclonedx() {
+        let (items, problems) = fixture("sbom/bom.cdx.json");
+        assert_eq!(problems, []);
+        // metadata.component (the project) and the purl-less file are not listed; nested
+        // components are.
+        assert_eq!(
+            ids(&items),
+            [
+                "npm:@babel/core@7.24.0",
+                "maven:org.apache.commons:commons-lang3@3.12.0",
+                "pypi:requests@2.31.0",
+                "cargo:serde@1.0.193",
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [28, 45, 51, 69]);
+        assert_eq!(items[0].hashes, [sha512("@babel/core-7.24.0")]);
+        // MD5 is ignored.
+        assert_eq!(
+            items[1].hashes,
+            ["sha1:ff187846ecfe1b79e61e06bee840b1a1b03b351c"]
+        );
+        let text = r#"{
+  "bomFormat": "CycloneDX",
+  "components": [
+    {"purl": "pkg:deb/debian/curl@7.50.3-1?arch=i386"},
+    {"purl": 5},
+    {"purl": "pkg:npm/a@1", "hashes": [{"alg": "SHA-256", "content": "zz"}]},
+    {"components": {}}
+  ]
+}"#;
+        check("bom.json", text, &["npm:a@1"], &[4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn spdx() {
+        let (items, problems) = fixture("sbom/sbom.spdx.json");
+        assert_eq!(problems, []);
+        assert_eq!(
+            ids(&items),
+            [
+                "go:github.com/google/go-cmp@v0.6.0",
+                "gem:rails@7.1.3.2",
+                "nuget:Newtonsoft.Json@13.0.3",
+            ]
+        );
+        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+        assert_eq!(lines, [28, 47, 60]);
+        assert_eq!(items[1].hashes, [sha256("rails-7.1.3.2.gem")]);
+        let text = text_of(&[
+            "{",
+            r#"  "spdxVersion": "SPDX-2.3","#,
+            r#"  "packages": ["#,
+            r#"    {"externalRefs": ["#,
+            r#"      {"referenceType": "purl", "referenceLocator": "pkg:rpm/fedora/curl@7.50.3"},"#,
+            r#"      {"referenceType": "purl"}"#,
+            "    ]}",
+            "  ]",
+            "}",
+        ]);
+        check("sbom.json", &text, &[], &[5, 6]);
+    }
+
+    // --- detection, dedup, line index --------------------------------------------------------
+
+    #[test]
+    fn detects_by_content() {
+        let cases = [
+            ("npm-v3/package-lock.json", "npm"),
+            ("npm-v1/package-lock.json", "npm"),
+            ("yarn-v1/yarn.lock", "npm"),
+            ("yarn-berry/yarn.lock", "npm"),
+            ("pnpm-v9/pnpm-lock.yaml", "npm"),
+            ("cargo/Cargo.lock", "cargo"),
+            ("poetry/poetry.lock", "pypi"),
+            ("uv/uv.lock", "pypi"),
+            ("pylock/pylock.toml", "pypi"),
+            ("go/go.sum", "go"),
+            ("go/go.mod", "go"),
+            ("gem/Gemfile.lock", "gem"),
+            ("composer/composer.lock", "composer"),
+            ("pub/pubspec.lock", "pub"),
+            ("hex/mix.lock", "hex"),
+            ("nuget/packages.lock.json", "nuget"),
+            ("sbom/bom.cdx.json", "npm"),
+            ("sbom/sbom.spdx.json", "go"),
+        ];
+        for (rel, eco) in cases {
+            let text = std::fs::read_to_string(fixtures_dir().join(rel)).unwrap();
+            let (want, _) = fixture(rel);
+            let (items, problems) = parse_file(Path::new("renamed/input.orig"), &text);
+            assert_eq!(problems, [], "{rel}");
+            assert_eq!(ids(&items), ids(&want), "{rel}");
+            assert_eq!(items[0].ecosystem, eco, "{rel}");
+        }
+        // Requirements files by name: any requirements*.txt, and any other .txt by content.
+        let (items, _) = parse_file(Path::new("requirements-dev.txt"), "pytest==8.1.1\n");
+        assert_eq!(ids(&items), ["pypi:pytest@8.1.1"]);
+        let (items, _) = parse_file(Path::new("deps.txt"), "pytest==8.1.1\n");
+        assert_eq!(ids(&items), ["pypi:pytest@8.1.1"]);
+        let (items, _) = parse_file(Path::new("pylock.dev.toml"), "lock-version = '1.0'\n");
+        assert!(items.is_empty());
+    }
+
+    #[test]
+    fn unknown_files_are_one_problem() {
+        for (name, text) in [
+            ("notes.md", "# hello\n"),
+            ("data.json", "{\"a\": 1}"),
+            ("empty", ""),
+            ("x.json", "{ not json"),
+        ] {
+            let (items, problems) = parse_file(Path::new(name), text);
+            assert!(items.is_empty(), "{name}");
+            assert_eq!(problems.len(), 1, "{name}");
+            assert_eq!(problems[0].source, format!("{name}:1"));
+        }
+    }
+
+    #[test]
+    fn byte_order_mark_is_ignored() {
+        let (items, problems) = parse_file(Path::new("go.sum"), "\u{feff}a.com/x v1.0.0 h1:abc=\n");
+        assert_eq!(problems, []);
+        assert_eq!(ids(&items), ["go:a.com/x@v1.0.0"]);
+    }
+
+    #[test]
+    fn dedup_merges_hashes() {
+        let a = "1".repeat(64);
+        let b = "2".repeat(64);
+        let text = format!(
+            "x==1.0 --hash=sha256:{a}\nX==1.0 --hash=sha256:{b} --hash=sha256:{a}\nx==2.0\nx\n"
+        );
+        let items = check(
+            "requirements.txt",
+            &text,
+            &["pypi:x@1.0", "pypi:x@2.0", "pypi:x@*"],
+            &[],
+        );
+        assert_eq!(
+            items[0].hashes,
+            [format!("sha256:{a}"), format!("sha256:{b}")]
+        );
+        assert_eq!(items[0].source, "requirements.txt:1");
+    }
+
+    #[test]
+    fn digests() {
+        assert_eq!(
+            hex_digest("SHA-256", &"AB".repeat(32)).unwrap(),
+            format!("sha256:{}", "ab".repeat(32))
+        );
+        assert!(hex_digest("sha256", "ab").is_err());
+        assert!(hex_digest("md5", &"a".repeat(32)).is_err());
+        assert!(hex_digest("sha1", &"g".repeat(40)).is_err());
+        let both = sri("sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA= sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==?opt").unwrap();
+        assert_eq!(both.len(), 2);
+        assert!(both[1].starts_with("sha512:cf83e135"));
+        assert!(sri("").is_err());
+        assert!(sri("sha512").is_err());
+        assert!(sri("sha512-AAAA").is_err());
+    }
+
+    #[test]
+    fn json_lines() {
+        let text = text_of(&[
+            "{",
+            r#"  "a": {"#,
+            r#"    "b\u0020c": ["#,
+            r#"      {"name": "x"},"#,
+            "      1,",
+            "      {",
+            r#"        "purl": "p""#,
+            "      }",
+            "    ]",
+            "  },",
+            r#"  "s": "{[\"""#,
+            "}",
+        ]);
+        let l = JsonLines::new(&text);
+        assert_eq!(l.line(&["a"]), 2);
+        assert_eq!(l.line(&["a", "b c"]), 3);
+        assert_eq!(l.line(&["a", "b c", "0"]), 4);
+        assert_eq!(l.line(&["a", "b c", "0", "name"]), 4);
+        assert_eq!(l.line(&["a", "b c", "2"]), 6);
+        assert_eq!(l.line(&["a", "b c", "2", "purl"]), 7);
+        assert_eq!(l.line(&["a", "b c", "9", "purl"]), 3);
+        assert_eq!(l.line(&["zzz"]), 1);
+        assert_eq!(l.line(&["s"]), 11);
+    }
+
+    // --- never panic ------------------------------------------------------------------------
+
+    fn all_fixtures() -> Vec<(PathBuf, String)> {
+        let mut out = Vec::new();
+        for dir in std::fs::read_dir(fixtures_dir()).unwrap() {
+            for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+                let path = f.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                let name = path.file_name().unwrap().into();
+                out.push((name, text));
+            }
+        }
+        out.sort();
+        assert_eq!(out.len(), 22);
+        out
+    }
+
+    #[test]
+    fn fixtures_have_no_problems() {
+        for (name, text) in all_fixtures() {
+            let (items, problems) = parse_file(&name, &text);
+            assert_eq!(problems, [], "{name:?}");
+            assert!(!items.is_empty(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn truncated_fixtures_do_not_panic() {
+        for (name, text) in all_fixtures() {
+            let n = text.len();
+            let mut cuts: Vec<usize> = (0..40).map(|k| n * k / 40).collect();
+            cuts.extend([1, 2, 3, 7, n.saturating_sub(1), n.saturating_sub(2)]);
+            for cut in cuts {
+                let mut cut = cut.min(n);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let cut_text = &text[..cut];
+                let (items, problems) = parse_file(&name, cut_text);
+                let last = cut_text.split('\n').count();
+                for source in items
+                    .iter()
+                    .map(|i| &i.source)
+                    .chain(problems.iter().map(|p| &p.source))
+                {
+                    let line = line_of(source);
+                    assert!(
+                        (1..=last).contains(&line),
+                        "{name:?} at {cut}: {source} of {last}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn junk_does_not_panic() {
+        // A small xorshift: deterministic, no dependency.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let fixtures = all_fixtures();
+        let alphabet = b"{}[]()\"':,=@#/\\\n\n  -_.%0123456789abcdefvpkg:h1sha512-\t\r\xc3\xa9";
+        for (name, text) in &fixtures {
+            for round in 0..30 {
+                // Random bytes, made text.
+                let len = (next() % 400) as usize;
+                let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                let _ = parse_file(name, &String::from_utf8_lossy(&bytes));
+                // Syntax-flavoured junk.
+                let junk: Vec<u8> = (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect();
+                let _ = parse_file(name, &String::from_utf8_lossy(&junk));
+                // The fixture with a few bytes flipped or deleted.
+                let mut b = text.clone().into_bytes();
+                for _ in 0..(1 + round % 5) {
+                    if b.is_empty() {
+                        break;
+                    }
+                    let at = (next() % b.len() as u64) as usize;
+                    if next() % 2 == 0 {
+                        b[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+                    } else {
+                        b.remove(at);
+                    }
+                }
+                let _ = parse_file(name, &String::from_utf8_lossy(&b));
+            }
+        }
+        // Wrong types where objects, arrays and strings belong.
+        for name in [
+            "package-lock.json",
+            "composer.lock",
+            "packages.lock.json",
+            "bom.json",
+        ] {
+            for text in [
+                "null",
+                "[]",
+                "\"x\"",
+                "{\"lockfileVersion\": 3, \"packages\": {\"node_modules/a\": null}}",
+                "{\"lockfileVersion\": 1, \"dependencies\": {\"a\": {\"dependencies\": 5}}}",
+                "{\"packages\": [null, 1, {\"name\": 1, \"version\": []}], \"packages-dev\": 2}",
+                "{\"version\": 1, \"dependencies\": {\"x\": {\"A\": {\"resolved\": {}}}}}",
+                "{\"bomFormat\": \"CycloneDX\", \"components\": [{\"components\": [{\"purl\": []}]}]}",
+                "{\"spdxVersion\": 1, \"packages\": [{\"externalRefs\": 3}]}",
+            ] {
+                let _ = parse_file(Path::new(name), text);
+            }
+        }
+        // Deep nesting stays within every parser's limits.
+        let deep = "[".repeat(10_000);
+        for name in [
+            "package-lock.json",
+            "Cargo.lock",
+            "mix.lock",
+            "pnpm-lock.yaml",
+        ] {
+            let _ = parse_file(Path::new(name), &deep);
+            let _ = parse_file(Path::new(name), &format!("a = {deep}"));
+            let _ = parse_file(Path::new(name), &format!("\"a\": {}", "{".repeat(10_000)));
         }
     }
 }
