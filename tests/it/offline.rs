@@ -375,3 +375,56 @@ fn mirror_reports_bad_entries_with_file_and_line_and_goes_on() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("/npm/lodash"), "{out}");
 }
+
+#[test]
+fn export_selects_by_ecosystem_package_and_age() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    cargo::serve(&fake);
+    let src = TempDir::new("export-select");
+    let base = "http://127.0.0.1:1";
+    let mut c = proxy_on(src.path(), &fake.url(), base);
+    let (code, out) = exec(c.args([
+        "mirror",
+        "pkg:npm/proxy-fixture-b@1.0.0",
+        "pkg:npm/@proxy-fixtures/scoped@2.0.0",
+        "pkg:cargo/p@1.0.0",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let stats_after_import = |args: &[&str]| -> serde_json::Value {
+        let bundle = src.path().join("sel.tar");
+        let (code, out) = exec(
+            proxy_on(src.path(), &fake.url(), base)
+                .arg("export")
+                .arg("-o")
+                .arg(&bundle)
+                .args(args),
+        );
+        assert_eq!(code, 0, "{args:?}: {out}");
+        let dst = TempDir::new("export-select-dst");
+        let (code, out) = exec(
+            proxy_on(dst.path(), &fake.url(), base)
+                .arg("import")
+                .arg(&bundle),
+        );
+        assert_eq!(code, 0, "{args:?}: {out}");
+        let (_, out) = exec(proxy_on(dst.path(), &fake.url(), base).args(["stats", "-json"]));
+        serde_json::from_str(&out).unwrap()
+    };
+    assert_eq!(stats_after_import(&[])["artifacts"], 3);
+    let npm_only = stats_after_import(&["-ecosystem", "npm"]);
+    assert_eq!(npm_only["by_ecosystem"], serde_json::json!({"npm": 2}));
+    assert_eq!(
+        stats_after_import(&["pkg:npm/@proxy-fixtures/scoped"])["artifacts"],
+        1
+    );
+    assert_eq!(stats_after_import(&["-since", "1h"])["artifacts"], 3);
+    assert_eq!(
+        stats_after_import(&["-since", "2999-01-01"])["artifacts"],
+        0
+    );
+    let (code, out) =
+        exec(proxy_on(src.path(), &fake.url(), base).args(["export", "-since", "soon"]));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("-since"), "{out}");
+}
