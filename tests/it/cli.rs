@@ -6,28 +6,9 @@ use std::time::Duration;
 use crate::npm;
 use crate::support::*;
 
-#[allow(clippy::disallowed_methods)] // Tests read the environment to clear it for the child.
-fn proxy() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PROXY_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-/// Runs to completion: (exit code, stdout + stderr).
-fn exec(c: &mut Command) -> (i32, String) {
-    let out = c.output().expect("run proxy");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
-
 #[test]
 fn help_and_version() {
-    let (code, out) = exec(proxy().arg("--help"));
+    let (code, out) = exec(proxy_bin().arg("--help"));
     assert_eq!(code, 0);
     for flag in [
         "-listen",
@@ -43,10 +24,10 @@ fn help_and_version() {
     ] {
         assert!(out.contains(flag), "--help lacks {flag}:\n{out}");
     }
-    let (code, out) = exec(proxy().args(["stats", "-help"]));
+    let (code, out) = exec(proxy_bin().args(["stats", "-help"]));
     assert_eq!(code, 0);
     assert!(out.contains("-popular") && out.contains("-json"), "{out}");
-    let (code, out) = exec(proxy().arg("-version"));
+    let (code, out) = exec(proxy_bin().arg("-version"));
     assert_eq!(code, 0);
     assert!(out.starts_with("proxy "), "{out}");
 }
@@ -99,7 +80,7 @@ fn configuration_errors_name_what_is_wrong_and_exit_2() {
     ];
     for (yaml, args, env, wants) in cases {
         std::fs::write(&file, yaml).unwrap();
-        let mut c = proxy();
+        let mut c = proxy_bin();
         c.arg("-config")
             .arg(&file)
             .args(&args)
@@ -131,7 +112,7 @@ fn json_config_files_work_too() {
     let dir = TempDir::new("cli-json");
     let file = dir.path().join("c.json");
     std::fs::write(&file, r#"{"storage": {"max_size": "10XB"}}"#).unwrap();
-    let (code, out) = exec(proxy().arg("-config").arg(&file));
+    let (code, out) = exec(proxy_bin().arg("-config").arg(&file));
     assert_eq!(code, 2);
     assert!(
         out.contains("c.json") && out.contains("storage.max_size"),
@@ -145,7 +126,7 @@ fn unusable_listen_address_or_storage_exit_2() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let (code, out) = exec(
-        proxy()
+        proxy_bin()
             .args(["-listen", &addr])
             .arg("-storage")
             .arg(dir.path().join("s"))
@@ -158,7 +139,7 @@ fn unusable_listen_address_or_storage_exit_2() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     let (code, out) = exec(
-        proxy()
+        proxy_bin()
             .args(["-listen", "127.0.0.1:0"])
             .arg("-storage")
             .arg(file.join("sub"))
@@ -184,7 +165,7 @@ fn stats_output_text_and_json() {
     p.stop();
     let db = p.dir.path().join("proxy.db");
     let (code, out) = exec(
-        proxy()
+        proxy_bin()
             .args(["stats", "-popular", "20", "-database"])
             .arg(&db),
     );
@@ -201,13 +182,13 @@ fn stats_output_text_and_json() {
     ] {
         assert!(out.contains(want), "stats lacks {want:?}:\n{out}");
     }
-    let (code, out) = exec(proxy().args(["stats", "-json", "--database"]).arg(&db));
+    let (code, out) = exec(proxy_bin().args(["stats", "-json", "--database"]).arg(&db));
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["artifacts"], 4);
     assert_eq!(v["by_ecosystem"]["npm"], 3);
     let (code, out) = exec(
-        proxy()
+        proxy_bin()
             .args(["stats", "-database"])
             .arg(p.dir.path().join("missing.db")),
     );
@@ -230,7 +211,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = proxy()
+    let mut child = proxy_bin()
         .args(["-listen", &format!("127.0.0.1:{port}")])
         .arg("-storage")
         .arg(dir.path().join("s"))
@@ -288,13 +269,13 @@ impl TcpStreamCheck {
 /// Upstream traffic goes through `HTTP_PROXY` when it is set (and never to the upstream host
 /// directly, which here does not even resolve).
 #[test]
-fn upstream_requests_honour_http_proxy() {
+fn upstream_requests_honour_http_proxy_bin() {
     let forward = Fake::start();
     let doc = npm::packument("http://registry.invalid", "proxy-fixture-b").to_string();
     forward.put("/proxy-fixture-b", Resp::ok("application/json", doc));
     let dir = TempDir::new("cli-http-proxy");
     let (code, out) = exec(
-        proxy()
+        proxy_bin()
             .args(["mirror", "-dry-run", "pkg:npm/x@1"])
             .arg("-storage")
             .arg(dir.path().join("s"))
@@ -303,7 +284,7 @@ fn upstream_requests_honour_http_proxy() {
     );
     assert_eq!(code, 0, "{out}");
     let (code, out) = exec(
-        proxy()
+        proxy_bin()
             .args(["mirror", "pkg:npm/proxy-fixture-b@1.0.0"])
             .arg("-storage")
             .arg(dir.path().join("s"))
@@ -395,7 +376,7 @@ fn upstream_tls_trusts_the_configured_ca_file() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let mirror = |ca: Option<&str>| {
-        let mut c = proxy();
+        let mut c = proxy_bin();
         c.args(["mirror", "pkg:npm/proxy-fixture-b@1.0.0"])
             .arg("-storage")
             .arg(d.join(format!("s-{}", ca.is_some())))

@@ -9,17 +9,6 @@ use std::time::Duration;
 use crate::support::*;
 use crate::{cargo, npm, pypi};
 
-fn proxy_bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    #[allow(clippy::disallowed_methods)] // Clearing the test runner's PROXY_* for the child.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PROXY_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
 /// The `proxy` binary on the cache in `dir`, with every upstream pointed at `fake_url` and the
 /// public URL the offline proxy will have.
 fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
@@ -40,13 +29,6 @@ fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
         .env("PROXY_UPSTREAM_PYPI_FILES", fake_url)
         .env("PROXY_LOG_LEVEL", "warn");
     c
-}
-
-fn exec(c: &mut Command) -> (i32, String) {
-    let out = c.output().expect("run proxy");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
 }
 
 fn npm_install(project: &Path, registry: &str, cache: &Path, ci: bool) {

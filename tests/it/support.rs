@@ -558,3 +558,23 @@ pub fn eventually(cond: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The `proxy` binary, without the test runner's `PROXY_*` settings.
+#[allow(clippy::disallowed_methods)] // Tests read the environment to clear it for the child.
+pub fn proxy_bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_proxy"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PROXY_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Runs a command to completion: (exit code, stdout + stderr).
+pub fn exec(c: &mut std::process::Command) -> (i32, String) {
+    let out = c.output().expect("run the command");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
