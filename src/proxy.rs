@@ -390,13 +390,8 @@ fn artifact(
         if sh.config.offline {
             return Err(Error::Offline { what });
         }
-        // A database that cannot answer costs the verification, not the download.
-        let link = db
-            .link(a.key.ecosystem, &a.key.name, &a.key.filename)
-            .unwrap_or_else(|err| {
-                log::error!("link lookup for {what}: {err}");
-                None
-            });
+        // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
+        let link = db.link(a.key.ecosystem, &a.key.name, &a.key.filename)?;
         let (url, digest) = match link {
             Some((url, digest)) => (url, digest.or(a.digest.clone())),
             None => (a.url.clone(), a.digest.clone()),

@@ -214,7 +214,7 @@ fn crate_with_the_wrong_checksum_is_not_cached() {
     p.get("/cargo/3/p/pfa"); // learn the cksum
     let got = p.get(&download("pfa", "1.0.0"));
     assert!(
-        got.body.is_err(),
+        got.failed(),
         "a mismatching body must not arrive complete: {got:?}"
     );
     assert!(

@@ -39,7 +39,7 @@ fn truncated_body_is_incomplete_for_the_client_and_not_cached() {
     let p = TestProxy::start(&fake);
     let got = p.get(B);
     assert!(
-        got.body.is_err(),
+        got.failed(),
         "truncated body looked complete: status {}",
         got.status
     );
@@ -58,7 +58,7 @@ fn reset_connection_is_incomplete_and_not_cached() {
     );
     let p = TestProxy::start(&fake);
     let got = p.get(B);
-    assert!(got.body.is_err(), "reset body looked complete");
+    assert!(got.failed(), "reset body looked complete");
     assert_nothing_cached(&p);
 }
 
@@ -72,11 +72,7 @@ fn stall_past_the_read_timeout_fails_and_caches_nothing() {
     let p = TestProxy::with(&fake, |c| c.read_timeout = Duration::from_secs(1));
     let started = Instant::now();
     let got = p.get(B);
-    assert!(
-        got.status >= 500 || got.body.is_err(),
-        "stalled fetch succeeded: {}",
-        got.status
-    );
+    assert!(got.failed(), "stalled fetch succeeded: {}", got.status);
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "the timeout did not apply"
@@ -102,16 +98,20 @@ fn raw_client_sees_no_last_chunk_when_the_upstream_breaks() {
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw);
-    assert!(
-        text.starts_with("HTTP/1.1 200"),
-        "{}",
-        &text[..text.len().min(200)]
-    );
-    assert!(text.contains("Transfer-Encoding: chunked"));
-    assert!(
-        !text.ends_with("0\r\n\r\n"),
-        "a broken body ended with the last chunk"
-    );
+    // Either the failure was known before the answer started (a 502), or the body streams and
+    // ends without its last chunk; never a complete 200.
+    if !text.starts_with("HTTP/1.1 502") {
+        assert!(
+            text.starts_with("HTTP/1.1 200"),
+            "{}",
+            &text[..text.len().min(200)]
+        );
+        assert!(text.contains("Transfer-Encoding: chunked"));
+        assert!(
+            !text.ends_with("0\r\n\r\n"),
+            "a broken body ended with the last chunk"
+        );
+    }
 }
 
 #[test]

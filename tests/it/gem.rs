@@ -156,7 +156,7 @@ fn gems_are_verified_against_the_compact_index_checksum() {
     assert_eq!(p.get("/gem/info/proxy-fixture-b").status, 200);
     let got = p.get(&format!("/gem/{B_LINUX}"));
     assert!(
-        got.body.is_err(),
+        got.failed(),
         "a body that does not match the checksum must not arrive complete: {got:?}"
     );
     assert!(
@@ -207,7 +207,7 @@ fn ambiguous_file_names_take_the_name_the_compact_index_gave() {
     );
     let p = TestProxy::start(&fake);
     assert_eq!(p.get("/gem/info/foo-2-bar").status, 200);
-    assert!(p.get("/gem/gems/foo-2-bar-1.0-java.gem").body.is_err());
+    assert!(p.get("/gem/gems/foo-2-bar-1.0-java.gem").failed());
     fake.put(
         "/gems/foo-2-bar-1.0-java.gem",
         Resp::ok("application/octet-stream", gem.clone()),

@@ -250,7 +250,7 @@ fn tarball_with_wrong_integrity_is_not_cached() {
     p.get("/npm/proxy-fixture-b"); // learn the integrity
     let got = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz");
     assert!(
-        got.body.is_err(),
+        got.failed(),
         "a mismatching body must not arrive complete: {got:?}"
     );
     assert!(

@@ -351,11 +351,11 @@ fn a_file_or_sidecar_not_matching_the_index_hash_is_not_cached() {
     p.get("/pypi/simple/proxy-fixture-a/"); // the HTML page: learn the hashes from it
     let got = p.get(&whl.proxy_path());
     assert!(
-        got.body.is_err(),
+        got.failed(),
         "a mismatching body must not arrive complete: {got:?}"
     );
     let got = p.get(&format!("{}.metadata", whl.proxy_path()));
-    assert!(got.body.is_err(), "{got:?}");
+    assert!(got.failed(), "{got:?}");
     assert!(
         p.files().iter().all(|f| !f.starts_with("pypi/")),
         "{:?}",
@@ -428,7 +428,7 @@ fn json_api_is_rewritten() {
         &DISTS[1].path(),
         Resp::ok("application/octet-stream", wrong),
     );
-    assert!(p.get(&DISTS[1].proxy_path()).body.is_err());
+    assert!(p.get(&DISTS[1].proxy_path()).failed());
     assert!(p.files().iter().all(|f| !f.ends_with(".tar.gz")));
 }
 

@@ -431,6 +431,13 @@ pub struct Got {
 }
 
 impl Got {
+    /// Whether the client could not mistake this for a good download: an error status, or a body
+    /// that did not arrive complete. (A fill that fails before a request starts streaming it
+    /// answers 502; one that fails while streaming ends the body without its last chunk.)
+    pub fn failed(&self) -> bool {
+        self.status >= 500 || self.body.is_err()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
