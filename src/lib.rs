@@ -19,6 +19,7 @@ mod lockfile;
 mod proxy;
 mod registry;
 mod router;
+mod sha1;
 mod upstream;
 
 use std::io::Write;
