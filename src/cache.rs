@@ -20,6 +20,7 @@ use sha2::{Digest as _, Sha256, Sha512};
 use crate::error::{Error, Result};
 use crate::flight::Guard;
 use crate::registry::{self, Algo, ArtifactKey, Digest};
+use crate::sha1::Sha1;
 
 pub(crate) struct Store {
     root: PathBuf,
@@ -206,6 +207,7 @@ pub(crate) struct Fill {
     temp: Option<Temp>,
     sha256: Sha256,
     sha512: Option<Sha512>,
+    sha1: Option<Sha1>,
     expected: Option<Digest>,
     declared: Option<u64>,
     got: u64,
@@ -234,6 +236,10 @@ impl Fill {
             })
         )
         .then(Sha512::new);
+        let sha1 = expected
+            .as_ref()
+            .is_some_and(|d| d.algo == Algo::Sha1)
+            .then(Sha1::new);
         Fill {
             store,
             upstream,
@@ -242,6 +248,7 @@ impl Fill {
             temp: Some(temp),
             sha256: Sha256::new(),
             sha512,
+            sha1,
             expected,
             declared,
             got: 0,
@@ -285,6 +292,7 @@ impl Fill {
             let actual = match want.algo {
                 Algo::Sha256 => sha256.clone(),
                 Algo::Sha512 => registry::hex(&self.sha512.clone().unwrap_or_default().finalize()),
+                Algo::Sha1 => registry::hex(&self.sha1.clone().unwrap_or_default().finalize()),
             };
             if actual != want.hex {
                 let err = Error::Integrity {
@@ -353,6 +361,9 @@ impl Read for Fill {
         }
         self.sha256.update(chunk);
         if let Some(h) = &mut self.sha512 {
+            h.update(chunk);
+        }
+        if let Some(h) = &mut self.sha1 {
             h.update(chunk);
         }
         if let Some(t) = &mut self.temp
@@ -435,6 +446,24 @@ mod tests {
         assert_eq!(f.committed().unwrap().size, 11);
         assert_eq!(fs::read(dir.join("npm/a/1/a.tgz")).unwrap(), body);
 
+        // SHA-1 (Composer's shasum) is checked too.
+        let sha1 = Digest {
+            algo: Algo::Sha1,
+            hex: "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed".into(),
+        };
+        let mut f = Fill::new(
+            s.clone(),
+            s.temp().unwrap(),
+            up(&body),
+            "u",
+            "composer/a/1/a.zip".into(),
+            Some(sha1.clone()),
+            Some(11),
+            None,
+        );
+        assert_eq!(drain(&mut f).unwrap(), body);
+        assert!(f.committed().is_some());
+
         // Short body, wrong digest: an error, and nothing left behind.
         for (bytes, digest, declared) in [
             (&b"hello"[..], None, Some(11)),
@@ -446,6 +475,7 @@ mod tests {
                 }),
                 Some(11),
             ),
+            (&b"hello worle"[..], Some(sha1), Some(11)),
         ] {
             let mut f = Fill::new(
                 s.clone(),

@@ -298,8 +298,14 @@ impl Config {
             "http.ca_file" => self.ca_file = Some(parse_path(value).ok_or_else(|| bad("a path"))?),
             _ => match key.strip_prefix("upstream.") {
                 Some(name) if self.upstream.contains_key(name) => {
-                    let url = parse_url(value)
-                        .ok_or_else(|| bad("an http:// or https:// URL without query"))?;
+                    let url = if registry::is_list_key(name) {
+                        parse_url_list(value).ok_or_else(|| {
+                            bad("a comma-separated list of http:// or https:// URLs without query")
+                        })?
+                    } else {
+                        parse_url(value)
+                            .ok_or_else(|| bad("an http:// or https:// URL without query"))?
+                    };
                     self.upstream.insert(name.to_string(), url);
                 }
                 Some(_) => {
@@ -417,6 +423,14 @@ fn flatten(
         Value::Bool(b) => out.push((prefix.to_string(), b.to_string())),
         Value::Number(n) => out.push((prefix.to_string(), n.to_string())),
         Value::Null => {}
+        // A list of strings is given to the key as one comma-separated value (list-valued
+        // upstream keys); `set` refuses it for any other key.
+        Value::Array(items)
+            if prefix.starts_with("upstream.") && items.iter().all(Value::is_string) =>
+        {
+            let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            out.push((prefix.to_string(), items.join(",")));
+        }
         Value::Array(_) => {
             return Err(Error::config(
                 origin,
@@ -476,6 +490,18 @@ pub fn parse_url(value: &str) -> Option<String> {
         return None;
     }
     Some(value.trim_end_matches('/').to_string())
+}
+
+/// `a, b` → `a,b`, each a URL as `parse_url` accepts it; empty entries are dropped, and an empty
+/// list is allowed (no further origins).
+pub fn parse_url_list(value: &str) -> Option<String> {
+    let urls = value
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(parse_url)
+        .collect::<Option<Vec<String>>>()?;
+    Some(urls.join(","))
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -613,6 +639,46 @@ mod tests {
             Some("http.ca_file")
         );
         assert_eq!(env_key("PROXY_NOPE"), None);
+    }
+
+    #[test]
+    fn list_valued_upstream_keys() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.upstream("composer_dists"),
+            "https://api.github.com,https://codeload.github.com"
+        );
+        c.set(
+            "upstream.composer_dists",
+            " https://a.example/ , http://b.example:81",
+            "env",
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream("composer_dists"),
+            "https://a.example,http://b.example:81"
+        );
+        c.set("upstream.composer_dists", "", "env").unwrap();
+        assert_eq!(c.upstream("composer_dists"), "");
+        let err = c
+            .set("upstream.composer_dists", "https://a,ftp://b", "env")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("comma-separated"), "{err}");
+        // Other keys stay one URL each.
+        assert!(c.set("upstream.npm", "https://a,https://b", "env").is_err());
+        // In a file, a list may be written as one.
+        let mut out = Vec::new();
+        let v = serde_json::json!({"upstream": {"composer_dists": ["https://a", "https://b"]}});
+        flatten("f", "", &v, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [(
+                "upstream.composer_dists".to_string(),
+                "https://a,https://b".to_string()
+            )]
+        );
+        assert!(flatten("f", "", &serde_json::json!({"workers": ["1"]}), &mut out).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
+mod sha1;
 mod upstream;
 
 use std::io::Write;

@@ -103,7 +103,8 @@ impl Shared {
             let origins = r
                 .upstreams()
                 .iter()
-                .filter_map(|(k, _)| upstream::origin(config.upstream(k)))
+                .flat_map(|(k, _)| config.upstream(k).split(','))
+                .filter_map(|url| upstream::origin(url.trim()))
                 .collect();
             allowed.insert(r.name(), origins);
         }
@@ -396,6 +397,13 @@ fn artifact(
             Some((url, digest)) => (url, digest.or(a.digest.clone())),
             None => (a.url.clone(), a.digest.clone()),
         };
+        // A registry whose files live wherever its metadata says (Composer) has no URL of its
+        // own to fall back on.
+        if url.is_empty() {
+            return Err(Error::NotFound(format!(
+                "{what}: no metadata document has named this file (ask for its package's metadata first)"
+            )));
+        }
         if req.method == Method::Head {
             return head(sh, reg, &url);
         }

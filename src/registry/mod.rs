@@ -8,18 +8,32 @@ use std::io::{BufRead, Write};
 use crate::error::{Error, Result};
 
 pub(crate) mod cargo;
+pub(crate) mod composer;
 pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod npm;
+pub(crate) mod pub_dev;
 pub(crate) mod pypi;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
-pub(crate) const REGISTRIES: &[&dyn Registry] =
-    &[&cargo::Cargo, &gem::Gem, &go::Go, &npm::Npm, &pypi::Pypi];
+pub(crate) const REGISTRIES: &[&dyn Registry] = &[
+    &cargo::Cargo,
+    &composer::Composer,
+    &gem::Gem,
+    &go::Go,
+    &npm::Npm,
+    &pub_dev::PubDev,
+    &pypi::Pypi,
+];
 
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {
     REGISTRIES.iter().copied().find(|r| r.name() == prefix)
+}
+
+/// Whether an upstream key takes a comma-separated list of URLs (see `Registry::list_keys`).
+pub(crate) fn is_list_key(key: &str) -> bool {
+    REGISTRIES.iter().any(|r| r.list_keys().contains(&key))
 }
 
 /// The default upstream of every configurable key (`upstream.<key>`).
@@ -36,6 +50,12 @@ pub(crate) trait Registry: Sync {
     fn name(&self) -> &'static str;
     /// Configurable upstream keys and their public defaults.
     fn upstreams(&self) -> &'static [(&'static str, &'static str)];
+    /// Upstream keys whose value is a comma-separated list of URLs (in a file, also a list):
+    /// further origins the registry may fetch from, such as the hosts a registry's metadata sends
+    /// downloads to. Every other key is one URL.
+    fn list_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Maps a request (segments after the prefix, already percent-decoded) to a plan.
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan>;
     /// Rewrites a metadata document on its way into the cache, reporting the artifact links it
@@ -208,7 +228,8 @@ pub(crate) struct ArtifactKey {
 
 pub(crate) struct Artifact {
     pub key: ArtifactKey,
-    /// Where to fetch it when no metadata document has named a URL for it.
+    /// Where to fetch it when no metadata document has named a URL for it; empty when only a
+    /// metadata document can tell (the request then answers 404).
     pub url: String,
     /// A digest the request itself carries (e.g. a content-addressed path).
     pub digest: Option<Digest>,
@@ -239,6 +260,8 @@ pub(crate) struct Link {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Algo {
+    /// Only for registries that publish nothing stronger (Composer's `dist.shasum`).
+    Sha1,
     Sha256,
     Sha512,
 }
@@ -246,13 +269,24 @@ pub(crate) enum Algo {
 impl Algo {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Algo::Sha1 => "sha1",
             Algo::Sha256 => "sha256",
             Algo::Sha512 => "sha512",
         }
     }
 
+    /// Hex digits of a digest in this algorithm.
+    pub(crate) fn hex_len(self) -> usize {
+        match self {
+            Algo::Sha1 => 40,
+            Algo::Sha256 => 64,
+            Algo::Sha512 => 128,
+        }
+    }
+
     pub(crate) fn parse(s: &str) -> Option<Algo> {
         match s {
+            "sha1" => Some(Algo::Sha1),
             "sha256" => Some(Algo::Sha256),
             "sha512" => Some(Algo::Sha512),
             _ => None,
@@ -274,7 +308,8 @@ impl Digest {
         let mut best: Option<Digest> = None;
         for part in sri.split_whitespace() {
             let (algo, b64) = part.split_once('-')?;
-            let Some(algo) = Algo::parse(algo) else {
+            // SHA-1 is not taken from integrity strings: npm's behaviour stays as it was.
+            let Some(algo) = Algo::parse(algo).filter(|a| *a != Algo::Sha1) else {
                 continue;
             };
             let b64 = b64.split('?').next().unwrap_or("");

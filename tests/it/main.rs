@@ -7,9 +7,11 @@ mod support;
 
 mod cargo;
 mod cli;
+mod composer;
 mod engine;
 mod gem;
 mod go;
 mod npm;
 mod offline;
+mod pub_dev;
 mod pypi;

@@ -1,0 +1,780 @@
+//! Composer 2 repositories (Packagist's `repo.packagist.org`, and the same protocol elsewhere), as
+//! `composer` speaks it.
+//!
+//! URL grammar under `/composer`:
+//! - `/packages.json`: the repository's root document, mutable, rewritten (see `rewrite_root`):
+//!   `metadata-url` points here, the web API URLs point at relays here, and what would send a
+//!   client anywhere else is dropped.
+//! - `/p2/{vendor}/{package}.json` and `/p2/{vendor}/{package}~dev.json` (tagged releases and dev
+//!   branches): package metadata, mutable. Every version's `dist.url` is rewritten to
+//!   `/dists/{vendor}/{package}/{version}/{reference}.{ext}`.
+//! - `/dists/{vendor}/{package}/{version}/{file}`: a dist archive, immutable, fetched from the URL
+//!   the p2 document gave and verified against its `shasum` (SHA-1) when it declares one. That URL
+//!   must be on `upstream.composer` or one of `upstream.composer_dists` (GitHub's API and
+//!   codeload by default): dists live on the code hosts, not on Packagist.
+//! - `/search.json`, `/packages/list.json`, `/providers/{vendor}/{package}.json`: the web API
+//!   (`composer search`, name lists, "provided by" hints), relayed uncached to
+//!   `upstream.composer_api`.
+//!
+//! Minified metadata (`"minified": "composer/2.0"`, what Packagist serves): each version lists
+//! only the keys that changed since the version before it, and a value `"__unset"` removes an
+//! inherited key. It is expanded exactly as Composer's `MetadataMinifier::expand` does to learn
+//! each version's dist, and the document stays minified: a version that inherited its dist gets
+//! one of its own, because the rewritten URL names the version.
+//!
+//! A version such as `dev-feature/x` names a branch with a slash, which cannot be one path
+//! segment (encoded slashes are refused); in dist paths it is spelled `dev-feature~x` (`~` is not
+//! allowed in git ref names, so no two branches meet).
+
+use std::io::{BufRead, Write};
+
+use serde_json::{Map, Value};
+
+use super::{
+    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
+    escape, safe_component,
+};
+use crate::error::{Error, Result};
+
+pub(crate) struct Composer;
+
+const ECOSYSTEM: &str = "composer";
+const MINIFIED: &str = "composer/2.0";
+const UNSET: &str = "__unset";
+
+impl Registry for Composer {
+    fn name(&self) -> &'static str {
+        "composer"
+    }
+
+    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("composer", "https://repo.packagist.org"),
+            ("composer_api", "https://packagist.org"),
+            (
+                "composer_dists",
+                "https://api.github.com,https://codeload.github.com",
+            ),
+        ]
+    }
+
+    fn list_keys(&self) -> &'static [&'static str] {
+        &["composer_dists"]
+    }
+
+    fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
+        let up = ctx.upstream("composer");
+        let api = ctx.upstream("composer_api");
+        let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+        let query = req.query.map(|q| format!("?{q}")).unwrap_or_default();
+        match segs.as_slice() {
+            ["packages.json"] => Ok(Plan::Metadata(Metadata {
+                ecosystem: ECOSYSTEM,
+                kind: "root",
+                key: "packages.json".into(),
+                url: format!("{up}/packages.json"),
+                accept: Some("application/json"),
+                package: String::new(),
+                content_type: "application/json",
+            })),
+            ["p2", vendor, file] => {
+                let stem = json_stem(file)?;
+                let (package, suffix) = match stem.strip_suffix("~dev") {
+                    Some(p) => (p, "~dev"),
+                    None => (stem, ""),
+                };
+                let name = package_name(vendor, package)?;
+                Ok(Plan::Metadata(Metadata {
+                    ecosystem: ECOSYSTEM,
+                    kind: "p2",
+                    key: format!("p2/{name}{suffix}"),
+                    url: format!("{up}/p2/{name}{suffix}.json"),
+                    accept: Some("application/json"),
+                    package: name,
+                    content_type: "application/json",
+                }))
+            }
+            ["dists", vendor, package, version, file] => {
+                let name = package_name(vendor, package)?;
+                if !safe_component(version) || !safe_component(file) {
+                    return Err(Error::BadRequest(format!(
+                        "invalid Composer dist path {version:?}/{file:?}"
+                    )));
+                }
+                Ok(Plan::Artifact(Artifact {
+                    key: ArtifactKey {
+                        ecosystem: ECOSYSTEM,
+                        name,
+                        version: version.to_string(),
+                        filename: file.to_string(),
+                    },
+                    // Dists live wherever the metadata says (a code host): only a p2 document
+                    // that named this file can tell where to fetch it.
+                    url: String::new(),
+                    digest: None,
+                    content_type: "application/octet-stream",
+                }))
+            }
+            ["search.json"] => Ok(Plan::Passthrough {
+                url: format!("{api}/search.json{query}"),
+            }),
+            ["packages", "list.json"] => Ok(Plan::Passthrough {
+                url: format!("{api}/packages/list.json{query}"),
+            }),
+            ["providers", vendor, file] => {
+                let name = package_name(vendor, json_stem(file)?)?;
+                Ok(Plan::Passthrough {
+                    url: format!("{api}/providers/{name}.json"),
+                })
+            }
+            _ => Err(Error::NotFound(format!(
+                "Composer route /{}",
+                segs.join("/")
+            ))),
+        }
+    }
+
+    fn rewrite(
+        &self,
+        doc: &Metadata,
+        input: &mut dyn BufRead,
+        out: &mut dyn Write,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Link>> {
+        let bad = |msg: String| Error::BadUpstream {
+            url: doc.url.clone(),
+            msg,
+        };
+        let mut root: Value =
+            serde_json::from_reader(input).map_err(|err| bad(format!("invalid JSON: {err}")))?;
+        let links = match doc.kind {
+            "root" => {
+                rewrite_root(&mut root, ctx.base_url).map_err(bad)?;
+                Vec::new()
+            }
+            _ => rewrite_p2(&mut root, &doc.package, ctx.base_url).map_err(bad)?,
+        };
+        serde_json::to_writer(out, &root).map_err(|err| bad(err.to_string()))?;
+        Ok(links)
+    }
+
+    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+        let (vendor, package) = name.split_once('/').ok_or_else(|| {
+            Error::BadRequest(format!("Composer package {name:?} is not vendor/name"))
+        })?;
+        let name = package_name(vendor, package)?;
+        // packages.json too: a client reads it before anything else, offline as well.
+        Ok(vec![
+            (format!("p2/{name}.json"), None),
+            ("packages.json".into(), None),
+        ])
+    }
+
+    fn mirror_artifacts(
+        &self,
+        name: &str,
+        doc: &mut dyn BufRead,
+        want: &Want,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        let bad = |msg: String| Error::BadUpstream {
+            url: format!("p2/{name}.json"),
+            msg,
+        };
+        let root: Value =
+            serde_json::from_reader(doc).map_err(|err| bad(format!("invalid JSON: {err}")))?;
+        let name = name.to_ascii_lowercase();
+        let prefix = format!("{}/composer/", ctx.base_url);
+        let entries = root
+            .get("packages")
+            .and_then(|p| p.get(&name))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut dists: Vec<(String, String)> = Vec::new();
+        for version in expand(entries, is_minified(&root)) {
+            let v = version.get("version").and_then(Value::as_str);
+            let url = version
+                .get("dist")
+                .and_then(|d| d.get("url"))
+                .and_then(Value::as_str);
+            if let (Some(v), Some(path)) = (v, url.and_then(|u| u.strip_prefix(&prefix))) {
+                dists.push((v.to_string(), path.to_string()));
+            }
+        }
+        let versions: Vec<String> = dists.iter().map(|(v, _)| v.clone()).collect();
+        Ok(want
+            .pick(&versions, None)
+            .into_iter()
+            .filter_map(|p| dists.iter().find(|(v, _)| v == p).cloned())
+            .collect())
+    }
+}
+
+/// `beta.json` → `beta`.
+fn json_stem(file: &str) -> Result<&str> {
+    file.strip_suffix(".json")
+        .ok_or_else(|| Error::NotFound(format!("Composer metadata file {file:?}")))
+}
+
+/// `vendor/package`, lowercased as Composer asks for it: lowercase letters, digits, `_`, `.` and
+/// `-`, starting with a letter or digit (so never `.` or `..`).
+fn package_name(vendor: &str, package: &str) -> Result<String> {
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 128
+            && s.as_bytes()[0].is_ascii_alphanumeric()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    };
+    if ok(vendor) && ok(package) {
+        Ok(format!("{vendor}/{package}").to_ascii_lowercase())
+    } else {
+        Err(Error::BadRequest(format!(
+            "invalid Composer package name {vendor:?}/{package:?}"
+        )))
+    }
+}
+
+fn is_minified(root: &Value) -> bool {
+    root.get("minified").and_then(Value::as_str) == Some(MINIFIED)
+}
+
+/// Follows Composer's expansion of a version list: in a minified list every entry after the
+/// first is applied on top of the one before (`"__unset"` removes a key); otherwise every entry
+/// stands alone.
+#[derive(Default)]
+struct Expander {
+    current: Map<String, Value>,
+    started: bool,
+}
+
+impl Expander {
+    fn next(&mut self, entry: &Map<String, Value>, minified: bool) -> &Map<String, Value> {
+        if minified && self.started {
+            for (k, v) in entry {
+                if v.as_str() == Some(UNSET) {
+                    self.current.remove(k);
+                } else {
+                    self.current.insert(k.clone(), v.clone());
+                }
+            }
+        } else {
+            self.current = entry.clone();
+        }
+        self.started = true;
+        &self.current
+    }
+}
+
+/// Every version of a list as Composer sees it.
+fn expand(entries: &[Value], minified: bool) -> Vec<Map<String, Value>> {
+    let mut ex = Expander::default();
+    entries
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|e| ex.next(e, minified).clone())
+        .collect()
+}
+
+/// Rewrites the dists of the document's own package (other packages a document might carry are
+/// ignored by Composer, and not trusted to name files for this one).
+fn rewrite_p2(root: &mut Value, package: &str, base_url: &str) -> Result<Vec<Link>, String> {
+    let minified = is_minified(root);
+    let Some(entries) = root.get_mut("packages").and_then(|p| p.get_mut(package)) else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(entries) = entries else {
+        return Err(format!("packages.{package} is not a list of versions"));
+    };
+    let base = format!("{base_url}/composer/dists/{package}/");
+    let mut links = Vec::new();
+    let mut ex = Expander::default();
+    // The dist a client holds after expanding the entries written so far.
+    let mut client: Option<Value> = None;
+    let mut first = true;
+    for entry in entries.iter_mut() {
+        let Value::Object(fields) = entry else {
+            continue;
+        };
+        let version = ex.next(fields, minified);
+        let want = version.get("dist").map(|dist| {
+            let v = version.get("version").and_then(Value::as_str);
+            match v.and_then(|v| proxied_dist(dist, v, &base)) {
+                Some((dist, link)) => {
+                    links.push(Link {
+                        name: package.to_string(),
+                        ..link
+                    });
+                    dist
+                }
+                None => dist.clone(),
+            }
+        });
+        if minified && !first {
+            if want == client {
+                fields.remove("dist");
+            } else {
+                let value = want.clone().unwrap_or_else(|| Value::String(UNSET.into()));
+                fields.insert("dist".into(), value);
+            }
+        } else if let Some(dist) = &want {
+            fields.insert("dist".into(), dist.clone());
+        }
+        // Install statistics are POSTs to the upstream: a read-only proxy cannot take them and
+        // an air-gapped client must not try.
+        fields.remove("notification-url");
+        client = want;
+        first = false;
+    }
+    Ok(links)
+}
+
+/// The dist as the proxy serves it, and the link to its upstream file; `None` leaves it as it is
+/// (a local `path` or a plain `file`, whose name matters to Composer, or a URL we cannot name).
+fn proxied_dist(dist: &Value, version: &str, base: &str) -> Option<(Value, Link)> {
+    let fields = dist.as_object()?;
+    let url = fields.get("url")?.as_str()?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return None;
+    }
+    let ext = extension(url, fields.get("type")?.as_str()?)?;
+    let version = version.replace('/', "~");
+    let reference = fields.get("reference").and_then(Value::as_str).filter(|r| {
+        !r.is_empty()
+            && r.len() <= 128
+            && r.as_bytes()[0].is_ascii_alphanumeric()
+            && r.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    });
+    let filename = format!("{}.{ext}", reference.unwrap_or(&version));
+    if !safe_component(&version) || !safe_component(&filename) {
+        return None;
+    }
+    let digest = fields
+        .get("shasum")
+        .and_then(Value::as_str)
+        .filter(|s| s.len() == Algo::Sha1.hex_len() && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|s| Digest {
+            algo: Algo::Sha1,
+            hex: s.to_ascii_lowercase(),
+        });
+    let mut rewritten = fields.clone();
+    rewritten.insert(
+        "url".into(),
+        Value::String(format!("{base}{}/{}", escape(&version), escape(&filename))),
+    );
+    let link = Link {
+        name: String::new(),
+        filename,
+        url: url.to_string(),
+        digest,
+    };
+    Some((Value::Object(rewritten), link))
+}
+
+/// The file extension a dist's file name needs, for the archive types Composer unpacks (`None`
+/// for the rest). Its archive downloaders (PharData for tar) go by the extension of the URL's
+/// path, so keep the upstream's when it has a known one.
+fn extension(url: &str, dist_type: &str) -> Option<&'static str> {
+    let by_type = match dist_type {
+        "zip" => "zip",
+        "tar" => "tar",
+        "xz" => "tar.xz",
+        "gzip" => "gz",
+        "rar" => "rar",
+        "7z" => "7z",
+        "phar" => "phar",
+        _ => return None,
+    };
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let last = path.rsplit('/').next().unwrap_or("");
+    const KNOWN: &[&str] = &[
+        "tar.gz", "tar.bz2", "tar.xz", "tgz", "tar", "zip", "phar", "rar", "7z", "gz", "xz",
+    ];
+    let known = KNOWN
+        .iter()
+        .find(|e| last.len() > e.len() + 1 && last.ends_with(&format!(".{e}")));
+    Some(known.copied().unwrap_or(by_type))
+}
+
+/// The root document, rewritten so that a client that reads it comes back here for everything
+/// and is sent nowhere else:
+/// - `metadata-url` points here (set even when missing: this proxy serves Composer 2 metadata).
+/// - Composer 1's provider keys (`providers-url`, `providers-lazy-url`, `provider-includes`,
+///   `providers`, `includes`) are dropped, as Composer 2 itself drops them once `metadata-url` is
+///   there, and so are inline `packages` (their dists would bypass the proxy) and dist `mirrors`
+///   (Composer would prefer them to the dist URL).
+/// - `notify-batch`/`notify` (install statistics, POSTs) are dropped.
+/// - `search`, `list` and `providers-api` point at the relays here.
+/// - `security-advisories.api-url` (a POST) is dropped when the advisories come with the p2
+///   documents (`metadata: true`): `composer audit` then reads them from the cached metadata.
+fn rewrite_root(root: &mut Value, base_url: &str) -> Result<(), String> {
+    let Value::Object(map) = root else {
+        return Err("packages.json is not a JSON object".into());
+    };
+    let here = format!("{base_url}/composer");
+    for key in [
+        "providers-url",
+        "providers-lazy-url",
+        "provider-includes",
+        "providers",
+        "includes",
+        "mirrors",
+        "notify-batch",
+        "notify",
+    ] {
+        map.remove(key);
+    }
+    let inline = map
+        .get("packages")
+        .is_some_and(|p| p.as_object().is_some_and(|o| !o.is_empty()));
+    if inline {
+        log::warn!(
+            "Composer upstream packages.json lists packages inline; they are served from its p2 metadata instead"
+        );
+        map.insert("packages".into(), Value::Array(Vec::new()));
+    }
+    let url = |s: String| Value::String(s);
+    map.insert(
+        "metadata-url".into(),
+        url(format!("{here}/p2/%package%.json")),
+    );
+    for (key, path) in [
+        ("search", "search.json?q=%query%&type=%type%"),
+        ("list", "packages/list.json"),
+        ("providers-api", "providers/%package%.json"),
+    ] {
+        if map.contains_key(key) {
+            map.insert(key.into(), url(format!("{here}/{path}")));
+        }
+    }
+    if let Some(Value::Object(sa)) = map.get_mut("security-advisories")
+        && sa.get("metadata") == Some(&Value::Bool(true))
+    {
+        sa.remove("api-url");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn upstreams() -> BTreeMap<String, String> {
+        [
+            ("composer", "https://repo.example"),
+            ("composer_api", "https://api.example"),
+            ("composer_dists", "https://codeload.example"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn plan(path: &str) -> Result<Plan> {
+        let up = upstreams();
+        let ctx = Ctx {
+            base_url: "http://proxy",
+            upstream: &up,
+        };
+        let (path, query) = path
+            .split_once('?')
+            .map_or((path, None), |(p, q)| (p, Some(q)));
+        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
+        Composer.route(
+            &Request {
+                segments: &segments,
+                query,
+                accept: None,
+            },
+            &ctx,
+        )
+    }
+
+    fn show(p: Result<Plan>) -> String {
+        match p.unwrap() {
+            Plan::Metadata(m) => format!("meta {} {} {}", m.kind, m.key, m.url),
+            Plan::Artifact(a) => format!(
+                "art {}@{} {} {:?}",
+                a.key.name, a.key.version, a.key.filename, a.url
+            ),
+            Plan::Passthrough { url } => format!("pass {url}"),
+            Plan::Generated { .. } => "generated".into(),
+        }
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            show(plan("/packages.json")),
+            "meta root packages.json https://repo.example/packages.json"
+        );
+        assert_eq!(
+            show(plan("/p2/Monolog/monolog.json")),
+            "meta p2 p2/monolog/monolog https://repo.example/p2/monolog/monolog.json"
+        );
+        assert_eq!(
+            show(plan("/p2/symfony/polyfill-php80~dev.json")),
+            "meta p2 p2/symfony/polyfill-php80~dev https://repo.example/p2/symfony/polyfill-php80~dev.json"
+        );
+        assert_eq!(
+            show(plan(
+                "/dists/psr/log/3.0.0/fe5ea303b0887d5caefd3d431c3e61ad47037001.zip"
+            )),
+            "art psr/log@3.0.0 fe5ea303b0887d5caefd3d431c3e61ad47037001.zip \"\""
+        );
+        assert_eq!(
+            show(plan("/search.json?q=log&type=library")),
+            "pass https://api.example/search.json?q=log&type=library"
+        );
+        assert_eq!(
+            show(plan("/packages/list.json?vendor=psr")),
+            "pass https://api.example/packages/list.json?vendor=psr"
+        );
+        assert_eq!(
+            show(plan("/providers/psr/log-implementation.json")),
+            "pass https://api.example/providers/psr/log-implementation.json"
+        );
+    }
+
+    #[test]
+    fn rejects() {
+        for bad in [
+            "/",
+            "/p2/psr.json",
+            "/p2/psr/log",
+            "/p2/.x/log.json",
+            "/p2/psr/lo g.json",
+            "/p/psr/log$abc.json",
+            "/dists/psr/log/1.0.0",
+            "/dists/psr/../1.0.0/a.zip",
+            "/dists/psr/log/../a.zip",
+            "/providers/psr/log",
+        ] {
+            assert!(plan(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn p2(doc: Value, package: &str) -> (Value, Vec<Link>) {
+        let mut root = doc;
+        let links = rewrite_p2(&mut root, package, "http://proxy").unwrap();
+        // What a client sees after the rewrite: serialised and read back.
+        let text = serde_json::to_string(&root).unwrap();
+        (serde_json::from_str(&text).unwrap(), links)
+    }
+
+    #[test]
+    fn minified_versions_are_expanded_to_read_dists_and_stay_minified() {
+        let gh = "https://codeload.example/repos/acme/lib/zipball";
+        let doc = json!({"minified": "composer/2.0", "packages": {"acme/lib": [
+            {"name": "acme/lib", "version": "2.0.0", "description": "d", "notification-url": "https://up/downloads/",
+             "dist": {"type": "zip", "url": format!("{gh}/ccc"), "reference": "ccc", "shasum": ""},
+             "require": {"php": ">=8.1"}},
+            // Inherits its dist (say, a re-tag of the same commit): must get a URL of its own.
+            {"version": "1.1.0", "require": "__unset"},
+            {"version": "1.0.0", "dist": {"type": "zip", "url": format!("{gh}/aaa"), "reference": "aaa",
+             "shasum": "2AAE6C35C94FCFB415DBE95F408B9CE91EE846ED"}},
+            {"version": "0.9.0", "dist": "__unset"},
+            {"version": "dev-feature/x", "dist": {"type": "tar", "url": "https://codeload.example/t/x.tar.gz",
+             "reference": "svn/@12"}},
+        ]}});
+        let (out, links) = p2(doc, "acme/lib");
+        let entries = out["packages"]["acme/lib"].as_array().unwrap();
+        assert_eq!(out["minified"], "composer/2.0", "still minified");
+        assert!(entries[0].get("notification-url").is_none());
+        assert_eq!(entries[1].get("name"), None, "inherited keys stay implicit");
+        // As Composer expands it:
+        let ex = expand(entries, true);
+        let url = |i: usize| ex[i]["dist"]["url"].as_str().unwrap_or("").to_string();
+        assert_eq!(url(0), "http://proxy/composer/dists/acme/lib/2.0.0/ccc.zip");
+        assert_eq!(url(1), "http://proxy/composer/dists/acme/lib/1.1.0/ccc.zip");
+        assert_eq!(url(2), "http://proxy/composer/dists/acme/lib/1.0.0/aaa.zip");
+        assert!(ex[3].get("dist").is_none(), "__unset kept: {:?}", ex[3]);
+        assert_eq!(
+            url(4),
+            "http://proxy/composer/dists/acme/lib/dev-feature~x/dev-feature~x.tar.gz"
+        );
+        assert_eq!(ex[1]["name"], "acme/lib");
+        assert!(ex[1].get("require").is_none());
+        assert_eq!(ex[2]["dist"]["reference"], "aaa", "other dist fields kept");
+        assert_eq!(
+            ex[2]["dist"]["shasum"], "2AAE6C35C94FCFB415DBE95F408B9CE91EE846ED",
+            "shasum kept for the client"
+        );
+
+        let files: Vec<(&str, &str)> = links
+            .iter()
+            .map(|l| (l.filename.as_str(), l.url.as_str()))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                (
+                    "ccc.zip",
+                    "https://codeload.example/repos/acme/lib/zipball/ccc"
+                ),
+                (
+                    "ccc.zip",
+                    "https://codeload.example/repos/acme/lib/zipball/ccc"
+                ),
+                (
+                    "aaa.zip",
+                    "https://codeload.example/repos/acme/lib/zipball/aaa"
+                ),
+                (
+                    "dev-feature~x.tar.gz",
+                    "https://codeload.example/t/x.tar.gz"
+                ),
+            ]
+        );
+        assert!(links.iter().all(|l| l.name == "acme/lib"));
+        assert_eq!(links[0].digest, None, "an empty shasum declares nothing");
+        let d = links[2].digest.as_ref().unwrap();
+        assert_eq!(
+            (d.algo, d.hex.as_str()),
+            (Algo::Sha1, "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed")
+        );
+    }
+
+    #[test]
+    fn unminified_documents_and_other_packages() {
+        let doc = json!({"packages": {
+            "acme/lib": [
+                {"name": "acme/lib", "version": "1.0.0", "dist": {"type": "zip", "url": "https://h/a.zip", "reference": "r1"}},
+                {"name": "acme/lib", "version": "1.0.1", "dist": {"type": "path", "url": "../lib"}},
+                {"name": "acme/lib", "version": "1.0.2", "dist": {"type": "zip", "url": "/relative.zip", "reference": "r3"}},
+            ],
+            "other/pkg": [{"version": "1.0.0", "dist": {"type": "zip", "url": "https://h/o.zip", "reference": "r"}}],
+        }});
+        let (out, links) = p2(doc, "acme/lib");
+        let v = &out["packages"]["acme/lib"];
+        assert_eq!(
+            v[0]["dist"]["url"],
+            "http://proxy/composer/dists/acme/lib/1.0.0/r1.zip"
+        );
+        assert_eq!(v[1]["dist"]["url"], "../lib", "path dists are local");
+        assert_eq!(v[2]["dist"]["url"], "/relative.zip");
+        assert_eq!(
+            out["packages"]["other/pkg"][0]["dist"]["url"], "https://h/o.zip",
+            "another package's entries name no files for this one"
+        );
+        assert_eq!(links.len(), 1);
+        // An empty document (Packagist answers `[]` for an empty map) is fine.
+        let (out, links) = p2(json!({"packages": []}), "acme/lib");
+        assert_eq!(out, json!({"packages": []}));
+        assert!(links.is_empty());
+        let mut bad = json!({"packages": {"acme/lib": {"1.0.0": {}}}});
+        assert!(rewrite_p2(&mut bad, "acme/lib", "http://proxy").is_err());
+    }
+
+    #[test]
+    fn extensions_follow_the_url_then_the_type() {
+        assert_eq!(
+            extension("https://h/repos/a/b/zipball/abc", "zip"),
+            Some("zip")
+        );
+        assert_eq!(
+            extension("https://h/a-1.0.tar.gz?x=1", "tar"),
+            Some("tar.gz")
+        );
+        assert_eq!(
+            extension("https://h/repos/a/b/tarball/abc", "tar"),
+            Some("tar")
+        );
+        assert_eq!(extension("https://h/x.phar", "phar"), Some("phar"));
+        assert_eq!(extension("https://h/plugin.php", "file"), None);
+        assert_eq!(extension("https://h/.zip", "path"), None);
+        assert_eq!(extension("https://h/plugin.zip", "file"), None);
+        assert_eq!(extension("https://h/.zip", "zip"), Some("zip"));
+    }
+
+    #[test]
+    fn root_document_sends_clients_here_only() {
+        let mut root = json!({
+            "packages": [],
+            "notify-batch": "https://up.example/downloads/",
+            "providers-url": "/p/%package%$%hash%.json",
+            "metadata-url": "/p2/%package%.json",
+            "metadata-changes-url": "https://up.example/metadata/changes.json",
+            "search": "https://up.example/search.json?q=%query%&type=%type%",
+            "list": "https://up.example/packages/list.json",
+            "security-advisories": {"metadata": true, "api-url": "https://up.example/api/security-advisories/"},
+            "providers-api": "https://up.example/providers/%package%.json",
+            "provider-includes": {"p/provider-2013$%hash%.json": {"sha256": "x"}},
+            "mirrors": [{"dist-url": "https://mirror.example/%package%/%reference%.%type%", "preferred": true}],
+            "warning": "a message for the user",
+        });
+        rewrite_root(&mut root, "http://proxy").unwrap();
+        assert_eq!(
+            root,
+            json!({
+                "packages": [],
+                "metadata-url": "http://proxy/composer/p2/%package%.json",
+                "metadata-changes-url": "https://up.example/metadata/changes.json",
+                "search": "http://proxy/composer/search.json?q=%query%&type=%type%",
+                "list": "http://proxy/composer/packages/list.json",
+                "security-advisories": {"metadata": true},
+                "providers-api": "http://proxy/composer/providers/%package%.json",
+                "warning": "a message for the user",
+            })
+        );
+        // A bare Composer 1 repository still gets a metadata-url, and inline packages go.
+        let mut v1 = json!({"packages": {"a/b": {"1.0.0": {}}}, "security-advisories": {"api-url": "https://x"}});
+        rewrite_root(&mut v1, "http://proxy").unwrap();
+        assert_eq!(v1["packages"], json!([]));
+        assert_eq!(
+            v1["metadata-url"],
+            "http://proxy/composer/p2/%package%.json"
+        );
+        assert_eq!(v1["security-advisories"]["api-url"], "https://x");
+        assert!(rewrite_root(&mut json!([1]), "http://proxy").is_err());
+    }
+
+    #[test]
+    fn mirror_reads_served_documents() {
+        let up = upstreams();
+        let ctx = Ctx {
+            base_url: "http://proxy",
+            upstream: &up,
+        };
+        let doc = json!({"minified": "composer/2.0", "packages": {"acme/lib": [
+            {"name": "acme/lib", "version": "1.1.0", "dist": {"type": "zip", "url": "https://h/b", "reference": "b"}},
+            {"version": "1.0.0", "dist": {"type": "zip", "url": "https://h/a", "reference": "a"}},
+            {"version": "dev-main"},
+        ]}});
+        let (served, _) = p2(doc, "acme/lib");
+        let text = serde_json::to_vec(&served).unwrap();
+        let pick = |want: Want| {
+            Composer
+                .mirror_artifacts("acme/lib", &mut text.as_slice(), &want, &ctx)
+                .unwrap()
+        };
+        assert_eq!(
+            pick(Want::Latest),
+            [(
+                "1.1.0".to_string(),
+                "dists/acme/lib/1.1.0/b.zip".to_string()
+            )]
+        );
+        assert_eq!(
+            pick(Want::Exact("dev-main".into())),
+            [(
+                "dev-main".to_string(),
+                "dists/acme/lib/dev-main/a.zip".to_string()
+            )]
+        );
+        assert_eq!(pick(Want::All).len(), 3);
+        assert_eq!(
+            Composer.mirror_documents("Acme/Lib").unwrap()[0].0,
+            "p2/acme/lib.json"
+        );
+        assert!(Composer.mirror_documents("nolib").is_err());
+    }
+}
