@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::*;
 use crate::{cargo, npm, pypi};
 
-fn proxy_bin() -> Command {
+pub(crate) fn proxy_bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
     #[allow(clippy::disallowed_methods)] // Clearing the test runner's PROXY_* for the child.
     for (k, _) in std::env::vars() {
@@ -42,14 +42,14 @@ fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
     c
 }
 
-fn exec(c: &mut Command) -> (i32, String) {
+pub(crate) fn exec(c: &mut Command) -> (i32, String) {
     let out = c.output().expect("run proxy");
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -384,4 +384,36 @@ fn mirror_reports_bad_entries_with_file_and_line_and_goes_on() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("/npm/lodash"), "{out}");
+}
+
+/// Runs `proxy mirror {purls}` (the binary) on the cache in `dir` with the proxy's public URL on
+/// `port` and the upstream settings `vars` (`PROXY_UPSTREAM_…`), asserts that it mirrored
+/// everything, and returns a proxy serving that cache offline on `port`.
+pub(crate) fn mirror_then_offline(
+    dir: &Path,
+    port: u16,
+    vars: &[(&str, String)],
+    purls: &[&str],
+) -> TestProxy {
+    let base = format!("http://127.0.0.1:{port}");
+    let mut c = proxy_bin();
+    c.arg("-storage")
+        .arg(dir.join("artifacts"))
+        .arg("-database")
+        .arg(dir.join("proxy.db"))
+        .env("PROXY_BASE_URL", &base)
+        .env("PROXY_LOG_LEVEL", "warn")
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .arg("mirror")
+        .args(purls);
+    let (code, out) = exec(&mut c);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 0 failed"), "{out}");
+    let mut c = config(&dir.join("unused"), "http://127.0.0.1:9");
+    c.listen = format!("127.0.0.1:{port}");
+    c.base_url = base;
+    c.offline = true;
+    c.storage_path = dir.join("artifacts");
+    c.database_path = dir.join("proxy.db");
+    TestProxy::from_config(c, TempDir::new("offline-unused"))
 }
