@@ -7,6 +7,7 @@ mod support;
 
 mod cargo;
 mod cli;
+mod conan;
 mod engine;
 mod gem;
 mod go;
