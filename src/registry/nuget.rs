@@ -178,7 +178,7 @@ impl Registry for Nuget {
         };
         let gzipped = input
             .fill_buf()
-            .map(|b| gzip::is_gzip(b))
+            .map(gzip::is_gzip)
             .map_err(|e| bad(e.to_string()))?;
         let result = if gzipped {
             let mut raw = Vec::new();
@@ -376,7 +376,7 @@ impl Urls<'_> {
     }
 }
 
-fn last_key<'p>(path: &'p [Seg]) -> Option<&'p str> {
+fn last_key(path: &[Seg]) -> Option<&str> {
     path.last().and_then(Seg::key)
 }
 

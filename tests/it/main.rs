@@ -13,5 +13,6 @@ mod gem;
 mod go;
 mod hex;
 mod npm;
+mod nuget;
 mod offline;
 mod pypi;
