@@ -130,8 +130,9 @@ impl Registry for Conan {
                 return Ok(Vec::new());
             };
             let rev_base = format!("{base}/revisions/{rev}");
-            // A recipe's latest leads to its files and its binaries; a package's to its files.
-            return Ok(if base.contains("/packages/") {
+            // A recipe's latest (`v2/conans/{ref}/latest`, 7 segments) leads to its files and
+            // its binaries; a package's (`…/packages/{pkgid}/latest`) to its files.
+            return Ok(if path.split('/').count() > 7 {
                 vec![format!("{rev_base}/files")]
             } else {
                 vec![format!("{rev_base}/files"), format!("{rev_base}/search")]

@@ -347,6 +347,11 @@ impl Urls<'_> {
         let Some(url) = self.content.take() else {
             return;
         };
+        // Only packages the flat container serves: a `packageContent` elsewhere (an old CDN
+        // address) is left to the client, and must not redirect the flat container's fetch.
+        if !url.starts_with(&format!("{}v3-flatcontainer/", self.up)) {
+            return;
+        }
         let filename = url
             .split(['?', '#'])
             .next()
@@ -627,6 +632,15 @@ mod tests {
         assert_eq!(
             links[1].digest, None,
             "no hash leaks from one leaf to the next"
+        );
+        let elsewhere = REGISTRATION.replace(
+            "https://api.example/v3-flatcontainer/a.b/1.1.0/",
+            "https://cdn.example/packages/",
+        );
+        let (out2, links2) = rewrite("registration", "a.b", elsewhere.as_bytes());
+        assert_eq!(links2.len(), 1, "a package elsewhere is not linked");
+        assert!(
+            out2.contains(r#""packageContent":"https://cdn.example/packages/a.b.1.1.0.nupkg""#)
         );
 
         // The same document gzipped, as the -gz- hives are: served as plain JSON.

@@ -255,20 +255,30 @@ fn mix_deps_get_sequence_twice() {
     assert_eq!(fake.total(), upstream);
 }
 
-/// `proxy mirror pkg:hex/…` with the binary, then the cache served offline with the upstream
-/// gone.
+/// `proxy mirror` with the binary, from a `mix.lock` and from a package URL, then the cache
+/// served offline.
 #[test]
 fn mirror_then_serve_offline() {
     let fake = Fake::start();
     serve(&fake);
     let dir = TempDir::new("hex-mirror");
+    let lock = dir.path().join("mix.lock");
+    let outer = sha256_hex(&fixture("tarballs/proxy_fixture_a-1.0.0.tar"));
+    std::fs::write(
+        &lock,
+        format!(
+            "%{{\n  \"proxy_fixture_a\": {{:hex, :proxy_fixture_a, \"1.0.0\", \"{}\", [:mix], [{{:proxy_fixture_b, \"~> 1.0\", [hex: :proxy_fixture_b, repo: \"hexpm\", optional: false]}}], \"hexpm\", \"{outer}\"}},\n}}\n",
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
     let port = free_port();
     let vars = [("PROXY_UPSTREAM_HEX", fake.url())];
     let p = mirror_then_offline(
         dir.path(),
         port,
         &vars,
-        &["pkg:hex/proxy_fixture_a@1.0.0", "pkg:hex/proxy_fixture_b"],
+        &[lock.to_str().unwrap(), "pkg:hex/proxy_fixture_b"],
     );
     assert_eq!(tarball_requests(&fake), 2);
     assert_eq!(
