@@ -316,7 +316,10 @@ fn conan(home: &Path) -> Command {
             cmd.env_remove(k);
         }
     }
-    cmd.env("CONAN_HOME", home)
+    // `conan install` writes generator scripts into the working directory.
+    std::fs::create_dir_all(home).unwrap();
+    cmd.current_dir(home)
+        .env("CONAN_HOME", home)
         .env("NO_COLOR", "1")
         .env_remove("HTTP_PROXY")
         .env_remove("http_proxy");
