@@ -13,6 +13,7 @@ pub mod stats;
 mod cache;
 mod db;
 mod flight;
+mod gzip;
 mod http;
 mod json;
 mod lockfile;

@@ -279,7 +279,24 @@ fn request(method: Method, url: String, accept: Option<&str>) -> Incoming {
 
 /// Reads a reply's body to the end, counting it; an error if it did not arrive whole.
 fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> {
-    let mut reader: Box<dyn Read> = match reply.body {
+    let mut reader = body_reader(reply)?;
+    let n = io::copy(&mut reader, &mut io::sink())?;
+    progress.bytes.fetch_add(n, Ordering::Relaxed);
+    Ok((n, reader))
+}
+
+/// Reads a reply's body into memory, counting it (documents a registry follows).
+fn read_all(reply: Reply, progress: &Progress) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    body_reader(reply)?.read_to_end(&mut body)?;
+    progress
+        .bytes
+        .fetch_add(body.len() as u64, Ordering::Relaxed);
+    Ok(body)
+}
+
+fn body_reader(reply: Reply) -> io::Result<Box<dyn Read>> {
+    Ok(match reply.body {
         Body::Empty => Box::new(io::empty()),
         Body::Bytes(b) => Box::new(io::Cursor::new(b)),
         Body::File {
@@ -292,11 +309,12 @@ fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> 
         }
         Body::Rebased { file, base, .. } => Box::new(crate::rebase::Rebased::new(file, &base)),
         Body::Tail(t) => Box::new(t),
-    };
-    let n = io::copy(&mut reader, &mut io::sink())?;
-    progress.bytes.fetch_add(n, Ordering::Relaxed);
-    Ok((n, reader))
+    })
 }
+
+/// Most paths one package may lead a registry's `mirror_next` to, against a document that
+/// would send the mirror round in circles or without end.
+const MAX_FOLLOWED: usize = 10_000;
 
 /// Fetches one package's documents and the artifacts they name for the wanted versions.
 fn mirror_one(
@@ -380,10 +398,45 @@ fn mirror_one(
             Err(err) => out.failures.push(format!("{url}: {err}")),
         }
     }
-    let method = if check { Method::Head } else { Method::Get };
-    for (_, path) in artifacts {
+    let ctx = registry::Ctx {
+        base_url: &sh.config.base_url,
+        upstream: &sh.config.upstream,
+    };
+    let mut queue: VecDeque<String> = artifacts.into_iter().map(|(_, p)| p).collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(path) = queue.pop_front() {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        if seen.len() > MAX_FOLLOWED {
+            out.failures.push(format!(
+                "more than {MAX_FOLLOWED} files; stopped at /{eco}/{path}"
+            ));
+            break;
+        }
         let url = format!("/{eco}/{path}");
+        // A document that leads further is read even in `--check`: offline, it comes from the
+        // cache or is itself what is missing.
+        let follows = reg.mirror_follows(&path);
+        let method = if check && !follows {
+            Method::Head
+        } else {
+            Method::Get
+        };
         match proxy::handle(sh, db, &request(method, url.clone(), None)) {
+            Ok(r) if r.status == 200 && follows => {
+                count(&mut out, r.cache, progress);
+                let next = read_all(r, progress)
+                    .map_err(|err| err.to_string())
+                    .and_then(|body| {
+                        reg.mirror_next(&path, &mut &body[..], &ctx)
+                            .map_err(|err| err.to_string())
+                    });
+                match next {
+                    Ok(next) => queue.extend(next),
+                    Err(err) => out.failures.push(format!("{url}: {err}")),
+                }
+            }
             Ok(r) if r.status == 200 => {
                 let cache = r.cache;
                 if check {

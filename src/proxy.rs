@@ -322,7 +322,11 @@ pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply>
                 Plan::Artifact(a) => artifact(sh, db, reg, a, req),
                 Plan::Metadata(m) => metadata(sh, db, reg, m, req),
                 Plan::Passthrough { url } => passthrough(sh, reg, &url, req),
-                Plan::Generated { content_type, body } => Ok(Reply::bytes(200, content_type, body)),
+                Plan::Generated { content_type, body } => {
+                    let mut reply = Reply::bytes(200, content_type, body);
+                    reply.headers.extend(reg.generated_headers(&request));
+                    Ok(reply)
+                }
             }
         }
     }

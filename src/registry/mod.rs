@@ -9,9 +9,12 @@ use crate::error::{Error, Result};
 
 pub(crate) mod cargo;
 pub(crate) mod composer;
+pub(crate) mod conan;
 pub(crate) mod gem;
 pub(crate) mod go;
+pub(crate) mod hex;
 pub(crate) mod npm;
+pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
 
@@ -19,9 +22,12 @@ pub(crate) mod pypi;
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &cargo::Cargo,
     &composer::Composer,
+    &conan::Conan,
     &gem::Gem,
     &go::Go,
+    &hex::Hex,
     &npm::Npm,
+    &nuget::Nuget,
     &pub_dev::PubDev,
     &pypi::Pypi,
 ];
@@ -89,6 +95,25 @@ pub(crate) trait Registry: Sync {
         _ctx: &Ctx<'_>,
     ) -> Result<Vec<(String, String)>> {
         Ok(Vec::new())
+    }
+    /// For `proxy mirror`: whether the document at `path` (an artifact path or one that
+    /// `mirror_next` gave) leads to more paths, so the mirror reads it and asks `mirror_next`.
+    /// For registries whose documents chain (Conan: revision → file list → files).
+    fn mirror_follows(&self, _path: &str) -> bool {
+        false
+    }
+    /// For `proxy mirror`: the paths (under the prefix) the document at `path` leads to.
+    fn mirror_next(
+        &self,
+        _path: &str,
+        _doc: &mut dyn BufRead,
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    /// Extra response headers for a `Plan::Generated` answer (Conan's capabilities header).
+    fn generated_headers(&self, _req: &Request<'_>) -> Vec<(&'static str, String)> {
+        Vec::new()
     }
     /// Whether a cached document is served with the upstream's `ETag` rather than our own (the
     /// SHA-256 of the stored bytes), and without one when the upstream sent none. Only for

@@ -230,7 +230,7 @@ fn dist_with_wrong_shasum_is_not_cached() {
     p.get("/composer/p2/proxy-fixtures/beta.json");
     let got = p.get(&d.proxied());
     assert!(
-        got.body.is_err(),
+        got.failed(),
         "a mismatching body must not arrive complete: {got:?}"
     );
     assert!(

@@ -1,0 +1,706 @@
+//! NuGet V3 (api.nuget.org and servers laid out like it), as `dotnet restore`, `nuget.exe` and
+//! Visual Studio use it.
+//!
+//! URL grammar under `/nuget` (the client is given `{base}/nuget/v3/index.json` and finds
+//! everything else through it):
+//! - `/v3/index.json`: the service index, mutable. Every resource this proxy serves is pointed at
+//!   it: `PackageBaseAddress` (flat container), all `RegistrationsBaseUrl` hives, the search and
+//!   autocomplete services, `VulnerabilityInfo` and `RepositorySignatures`. The rest (catalog,
+//!   publish, gallery links) keeps pointing upstream.
+//! - `/v3-flatcontainer/{id}/index.json`: the version list, mutable, byte-identical.
+//! - `/v3-flatcontainer/{id}/{version}/{id}.{version}.nupkg`, `…/{id}.nuspec`, `…/readme`,
+//!   `…/icon`: immutable. A `.nupkg` is verified against the SHA-512 `packageHash` when a
+//!   registration document that named it carried one in its `catalogEntry` (nuget.org publishes
+//!   the hash only in the catalog, which clients never read, so there it goes unverified).
+//! - `/v3/registration…/{id}/index.json`, `…/{id}/page/{lower}/{upper}.json`,
+//!   `…/{id}/{version}.json`: registration documents, mutable, URLs rewritten. The `-gz-` hives
+//!   are stored gzipped upstream and sent with `Content-Encoding: gzip` whatever the request
+//!   says; they are decompressed here and served as plain JSON (rewriting needs the text, and
+//!   every client reads an unencoded body).
+//! - `/v3/vulnerabilities/…`, `/v3-vulnerabilities/…`, `/v3-index/…`: the vulnerability database
+//!   `dotnet restore` audits against, and the repository signing certificates; mutable, URLs
+//!   inside JSON rewritten.
+//! - `/query`, `/autocomplete`: relayed uncached to `upstream.nuget_search`.
+//!
+//! Ids and versions are case-insensitive; everything is keyed and fetched lowercase, as the flat
+//! container requires.
+
+use std::io::{BufRead, Write};
+
+use super::{
+    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
+};
+use crate::error::{Error, Result};
+use crate::gzip;
+use crate::json::{self, Seg};
+
+pub(crate) struct Nuget;
+
+const JSON: &str = "application/json";
+/// Upstream paths this proxy serves; URLs under them are rewritten to point here.
+const SERVED: &[&str] = &[
+    "v3/index.json",
+    "v3-flatcontainer/",
+    "v3/registration",
+    "v3/vulnerabilities/",
+    "v3-vulnerabilities/",
+    "v3-index/",
+];
+/// Decompressed size accepted for one registration document.
+const MAX_DECODED: usize = 512 << 20;
+
+impl Registry for Nuget {
+    fn name(&self) -> &'static str {
+        "nuget"
+    }
+
+    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("nuget", "https://api.nuget.org"),
+            ("nuget_search", "https://azuresearch-usnc.nuget.org"),
+        ]
+    }
+
+    fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
+        let up = ctx.upstream("nuget");
+        let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+        let not_found = || Error::NotFound(format!("nuget route /{}", segs.join("/")));
+        match segs.as_slice() {
+            ["v3", "index.json"] => Ok(metadata(up, "v3/index.json", "", "json")),
+            [service @ ("query" | "autocomplete")] => {
+                let q = req.query.map(|q| format!("?{q}")).unwrap_or_default();
+                Ok(Plan::Passthrough {
+                    url: format!("{}/{service}{q}", ctx.upstream("nuget_search")),
+                })
+            }
+            ["v3-flatcontainer", id, "index.json"] => {
+                let id = lower_id(id)?;
+                let path = format!("v3-flatcontainer/{id}/index.json");
+                Ok(metadata(up, &path, &id, "versions"))
+            }
+            ["v3-flatcontainer", id, version, file] => {
+                let id = lower_id(id)?;
+                let version = lower_version(version)?;
+                let file = file.to_ascii_lowercase();
+                let known = [
+                    format!("{id}.{version}.nupkg"),
+                    format!("{id}.nuspec"),
+                    "readme".to_string(),
+                    "icon".to_string(),
+                ];
+                if !known.contains(&file) {
+                    return Err(Error::BadRequest(format!(
+                        "NuGet flat container file {file:?} is not {id}.{version}.nupkg, {id}.nuspec, readme or icon"
+                    )));
+                }
+                let content_type = if file.ends_with(".nuspec") {
+                    "application/xml"
+                } else {
+                    "application/octet-stream"
+                };
+                Ok(Plan::Artifact(Artifact {
+                    url: format!("{up}/v3-flatcontainer/{id}/{version}/{file}"),
+                    key: ArtifactKey {
+                        ecosystem: "nuget",
+                        name: id,
+                        version,
+                        filename: file,
+                    },
+                    digest: None,
+                    content_type,
+                }))
+            }
+            ["v3", hive, id, rest @ ..]
+                if hive.starts_with("registration") && !rest.is_empty() && rest.len() <= 3 =>
+            {
+                check_token(hive)?;
+                let id = lower_id(id)?;
+                let rest: Vec<String> = rest
+                    .iter()
+                    .map(|s| check_token(s).map(|()| s.to_ascii_lowercase()))
+                    .collect::<Result<_>>()?;
+                let shape_ok = match rest.as_slice() {
+                    [leaf] => leaf.ends_with(".json"),
+                    [page, _, upper] => page == "page" && upper.ends_with(".json"),
+                    _ => false,
+                };
+                if !shape_ok {
+                    return Err(not_found());
+                }
+                let path = format!("v3/{hive}/{id}/{}", rest.join("/"));
+                Ok(metadata(up, &path, &id, "registration"))
+            }
+            [first, rest @ ..]
+                if !rest.is_empty()
+                    && (matches!(*first, "v3-vulnerabilities" | "v3-index")
+                        || (*first == "v3" && rest.first() == Some(&"vulnerabilities"))) =>
+            {
+                for s in &segs {
+                    check_token(s)?;
+                }
+                let path = segs.join("/");
+                let kind = if path.ends_with(".json") {
+                    "json"
+                } else {
+                    "file"
+                };
+                Ok(metadata(up, &path, "", kind))
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    fn rewrite(
+        &self,
+        doc: &Metadata,
+        input: &mut dyn BufRead,
+        out: &mut dyn Write,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Link>> {
+        let bad = |msg: String| Error::BadUpstream {
+            url: doc.url.clone(),
+            msg,
+        };
+        if matches!(doc.kind, "versions" | "file") {
+            std::io::copy(input, out).map_err(|e| bad(e.to_string()))?;
+            return Ok(Vec::new());
+        }
+        let mut v = Urls {
+            up: format!("{}/", ctx.upstream("nuget")),
+            search: search_origins(ctx),
+            base: format!("{}/nuget/", ctx.base_url),
+            package: &doc.package,
+            registration: doc.kind == "registration",
+            content: None,
+            hash: None,
+            hash_algo: None,
+            links: Vec::new(),
+        };
+        let gzipped = input
+            .fill_buf()
+            .map(gzip::is_gzip)
+            .map_err(|e| bad(e.to_string()))?;
+        let result = if gzipped {
+            let mut raw = Vec::new();
+            input
+                .read_to_end(&mut raw)
+                .map_err(|e| bad(e.to_string()))?;
+            let plain = gzip::decode(&raw, MAX_DECODED).map_err(&bad)?;
+            json::rewrite(&mut &plain[..], out, &mut v)
+        } else {
+            json::rewrite(input, out, &mut v)
+        };
+        result.map_err(|e| bad(e.to_string()))?;
+        Ok(v.links)
+    }
+
+    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+        let id = lower_id(name)?;
+        // The version list first; then what `dotnet restore` and `nuget.exe` read before it.
+        Ok(vec![
+            (format!("v3-flatcontainer/{id}/index.json"), None),
+            ("v3/index.json".into(), None),
+            (format!("v3/registration5-gz-semver2/{id}/index.json"), None),
+        ])
+    }
+
+    fn mirror_artifacts(
+        &self,
+        name: &str,
+        doc: &mut dyn BufRead,
+        want: &Want,
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        let id = lower_id(name)?;
+        let mut v = VersionList(Vec::new());
+        json::rewrite(doc, &mut std::io::sink(), &mut v).map_err(|e| Error::BadUpstream {
+            url: format!("v3-flatcontainer/{id}/index.json"),
+            msg: e.to_string(),
+        })?;
+        let want = match want {
+            Want::Exact(v) => Want::Exact(v.to_ascii_lowercase()),
+            w => w.clone(),
+        };
+        Ok(want
+            .pick(&v.0, None)
+            .into_iter()
+            .map(|ver| {
+                (
+                    ver.to_string(),
+                    format!("v3-flatcontainer/{id}/{ver}/{id}.{ver}.nupkg"),
+                )
+            })
+            .collect())
+    }
+}
+
+fn metadata(up: &str, path: &str, package: &str, kind: &'static str) -> Plan {
+    Plan::Metadata(Metadata {
+        ecosystem: "nuget",
+        kind,
+        key: path.to_string(),
+        url: format!("{up}/{path}"),
+        accept: Some(JSON),
+        package: package.to_string(),
+        content_type: if kind == "file" {
+            "application/octet-stream"
+        } else {
+            JSON
+        },
+    })
+}
+
+/// A package id as the flat container spells it: lowercase. NuGet ids are letters, digits, `.`,
+/// `-` and `_`, at most 100 characters.
+fn lower_id(id: &str) -> Result<String> {
+    let ok = !id.is_empty()
+        && id.len() <= 100
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if ok {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(Error::BadRequest(format!(
+            "invalid NuGet package id {id:?}"
+        )))
+    }
+}
+
+/// A normalized NuGet version, lowercase: `1.2.3`, `1.2.3.4`, `1.0.0-beta.1` (build metadata
+/// is dropped from normalized versions, so `+` is refused).
+fn lower_version(v: &str) -> Result<String> {
+    let ok = v.starts_with(|c: char| c.is_ascii_digit())
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    if ok {
+        Ok(v.to_ascii_lowercase())
+    } else {
+        Err(Error::BadRequest(format!("invalid NuGet version {v:?}")))
+    }
+}
+
+/// A path segment of a registration or vulnerability document: URL- and file-safe characters.
+fn check_token(s: &str) -> Result<()> {
+    let ok = super::safe_component(s)
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(format!(
+            "invalid NuGet path segment {s:?}"
+        )))
+    }
+}
+
+/// Origins of the search services: the configured one, and nuget.org's other regions, which its
+/// service index also lists.
+fn search_origins(ctx: &Ctx<'_>) -> Vec<String> {
+    let mut v = vec![
+        ctx.upstream("nuget_search")
+            .trim_end_matches('/')
+            .to_string(),
+    ];
+    v.push("https://azuresearch-ussc.nuget.org".into());
+    v.push("https://azuresearch-usnc.nuget.org".into());
+    v
+}
+
+/// Points served URLs at the proxy; in registration documents also reports each leaf's
+/// `packageContent` with the `packageHash` its `catalogEntry` declares.
+struct Urls<'a> {
+    /// The upstream with a trailing slash.
+    up: String,
+    search: Vec<String>,
+    /// `{base_url}/nuget/`.
+    base: String,
+    package: &'a str,
+    registration: bool,
+    content: Option<String>,
+    hash: Option<String>,
+    hash_algo: Option<String>,
+    links: Vec<Link>,
+}
+
+impl Urls<'_> {
+    fn local(&self, url: &str) -> Option<String> {
+        if let Some(rest) = url.strip_prefix(&self.up)
+            && SERVED.iter().any(|p| rest.starts_with(p))
+        {
+            return Some(format!("{}{rest}", self.base));
+        }
+        for origin in &self.search {
+            if let Some(service @ ("/query" | "/autocomplete")) = url.strip_prefix(origin.as_str())
+            {
+                return Some(format!("{}{}", self.base, &service[1..]));
+            }
+        }
+        None
+    }
+
+    /// A leaf ends: report its package link.
+    fn flush(&mut self) {
+        let (hash, algo) = (self.hash.take(), self.hash_algo.take());
+        let Some(url) = self.content.take() else {
+            return;
+        };
+        // Only packages the flat container serves: a `packageContent` elsewhere (an old CDN
+        // address) is left to the client, and must not redirect the flat container's fetch.
+        if !url.starts_with(&format!("{}v3-flatcontainer/", self.up)) {
+            return;
+        }
+        let filename = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or("")
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !filename.ends_with(".nupkg") || !super::safe_component(&filename) {
+            return;
+        }
+        let digest = match (hash, algo) {
+            (Some(h), Some(a)) if a.eq_ignore_ascii_case("sha512") => super::base64_decode(&h)
+                .filter(|b| b.len() == 64)
+                .map(|b| Digest {
+                    algo: Algo::Sha512,
+                    hex: super::hex(&b),
+                }),
+            _ => None,
+        };
+        self.links.push(Link {
+            name: self.package.to_string(),
+            filename,
+            url,
+            digest,
+        });
+    }
+}
+
+fn last_key(path: &[Seg]) -> Option<&str> {
+    path.last().and_then(Seg::key)
+}
+
+impl json::Visitor for Urls<'_> {
+    fn wants(&self, _path: &[Seg]) -> bool {
+        true
+    }
+
+    fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
+        if self.registration {
+            match last_key(path) {
+                Some("packageContent") => self.content = Some(value.to_string()),
+                Some("packageHash") => self.hash = Some(value.to_string()),
+                Some("packageHashAlgorithm") => self.hash_algo = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        self.local(value)
+    }
+
+    fn end_object(&mut self, path: &[Seg]) {
+        // A leaf is an element of a page's `items`, or the whole document for a leaf URL.
+        let leaf =
+            path.is_empty() || matches!(path, [.., Seg::Key(k), Seg::Index(_)] if k == "items");
+        if self.registration && leaf {
+            self.flush();
+        }
+    }
+}
+
+/// `{"versions": [...]}` of a flat container index.
+struct VersionList(Vec<String>);
+
+impl json::Visitor for VersionList {
+    fn wants(&self, path: &[Seg]) -> bool {
+        matches!(path, [Seg::Key(k), Seg::Index(_)] if k == "versions")
+    }
+
+    fn string(&mut self, _path: &[Seg], value: &str) -> Option<String> {
+        self.0.push(value.to_ascii_lowercase());
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn ups() -> BTreeMap<String, String> {
+        [
+            ("nuget".to_string(), "https://api.example".to_string()),
+            (
+                "nuget_search".to_string(),
+                "https://search.example".to_string(),
+            ),
+        ]
+        .into()
+    }
+
+    fn plan(path: &str) -> Result<Plan> {
+        let up = ups();
+        let ctx = Ctx {
+            base_url: "http://proxy",
+            upstream: &up,
+        };
+        let (path, query) = path
+            .split_once('?')
+            .map_or((path, None), |(p, q)| (p, Some(q)));
+        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
+        Nuget.route(
+            &Request {
+                segments: &segments,
+                query,
+                accept: None,
+            },
+            &ctx,
+        )
+    }
+
+    fn show(p: Result<Plan>) -> String {
+        match p.unwrap() {
+            Plan::Metadata(m) => format!("meta {} {} [{}] {}", m.kind, m.key, m.package, m.url),
+            Plan::Artifact(a) => format!(
+                "art {}@{} {} {}",
+                a.key.name, a.key.version, a.key.filename, a.url
+            ),
+            Plan::Passthrough { url } => format!("pass {url}"),
+            Plan::Generated { .. } => "generated".into(),
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let up = "https://api.example";
+        assert_eq!(
+            show(plan("/v3/index.json")),
+            format!("meta json v3/index.json [] {up}/v3/index.json")
+        );
+        assert_eq!(
+            show(plan("/v3-flatcontainer/Newtonsoft.Json/index.json")),
+            format!(
+                "meta versions v3-flatcontainer/newtonsoft.json/index.json [newtonsoft.json] {up}/v3-flatcontainer/newtonsoft.json/index.json"
+            )
+        );
+        assert_eq!(
+            show(plan(
+                "/v3-flatcontainer/newtonsoft.json/13.0.3/newtonsoft.json.13.0.3.nupkg"
+            )),
+            format!(
+                "art newtonsoft.json@13.0.3 newtonsoft.json.13.0.3.nupkg {up}/v3-flatcontainer/newtonsoft.json/13.0.3/newtonsoft.json.13.0.3.nupkg"
+            )
+        );
+        assert_eq!(
+            show(plan("/v3-flatcontainer/A.B/1.0.0-RC.1/a.b.nuspec")),
+            format!(
+                "art a.b@1.0.0-rc.1 a.b.nuspec {up}/v3-flatcontainer/a.b/1.0.0-rc.1/a.b.nuspec"
+            )
+        );
+        assert_eq!(
+            show(plan("/v3/registration5-gz-semver2/A.B/index.json")),
+            format!(
+                "meta registration v3/registration5-gz-semver2/a.b/index.json [a.b] {up}/v3/registration5-gz-semver2/a.b/index.json"
+            )
+        );
+        assert_eq!(
+            show(plan("/v3/registration5-semver1/a.b/page/1.0.0/2.0.0.json")),
+            format!(
+                "meta registration v3/registration5-semver1/a.b/page/1.0.0/2.0.0.json [a.b] {up}/v3/registration5-semver1/a.b/page/1.0.0/2.0.0.json"
+            )
+        );
+        assert_eq!(
+            show(plan("/v3/registration5-gz-semver1/a.b/1.0.0.json")),
+            format!(
+                "meta registration v3/registration5-gz-semver1/a.b/1.0.0.json [a.b] {up}/v3/registration5-gz-semver1/a.b/1.0.0.json"
+            )
+        );
+        assert_eq!(
+            show(plan("/query?q=json&take=20")),
+            "pass https://search.example/query?q=json&take=20"
+        );
+        assert_eq!(
+            show(plan("/v3/vulnerabilities/index.json")),
+            format!(
+                "meta json v3/vulnerabilities/index.json [] {up}/v3/vulnerabilities/index.json"
+            )
+        );
+        assert_eq!(
+            show(plan("/v3-index/repository-signatures/certificates/ab.crt")),
+            format!(
+                "meta file v3-index/repository-signatures/certificates/ab.crt [] {up}/v3-index/repository-signatures/certificates/ab.crt"
+            )
+        );
+    }
+
+    #[test]
+    fn rejects() {
+        for bad in [
+            "/",
+            "/v3",
+            "/v3/catalog0/index.json",
+            "/v3-flatcontainer/a.b/1.0.0/other.1.0.0.nupkg",
+            "/v3-flatcontainer/a.b/1.0.0/a.b.2.0.0.nupkg",
+            "/v3-flatcontainer/a b/index.json",
+            "/v3-flatcontainer/.x/index.json",
+            "/v3-flatcontainer/a.b/x1/a.b.x1.nupkg",
+            "/v3/registration5-semver1/a.b/other/x.json",
+            "/v3/registration5-semver1/a.b",
+            "/v3/registration5-semver1/a.b/index.txt",
+            "/v3-index",
+        ] {
+            assert!(plan(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn rewrite(kind: &'static str, package: &str, doc: &[u8]) -> (String, Vec<Link>) {
+        let up = ups();
+        let ctx = Ctx {
+            base_url: "http://proxy",
+            upstream: &up,
+        };
+        let meta = Metadata {
+            ecosystem: "nuget",
+            kind,
+            key: "k".into(),
+            url: "u".into(),
+            accept: None,
+            package: package.into(),
+            content_type: JSON,
+        };
+        let mut out = Vec::new();
+        let links = Nuget.rewrite(&meta, &mut &doc[..], &mut out, &ctx).unwrap();
+        (String::from_utf8(out).unwrap(), links)
+    }
+
+    #[test]
+    fn service_index_points_served_resources_here() {
+        let doc = r#"{"version":"3.0.0","resources":[
+            {"@id":"https://api.example/v3-flatcontainer/","@type":"PackageBaseAddress/3.0.0"},
+            {"@id":"https://api.example/v3/registration5-gz-semver2/","@type":"RegistrationsBaseUrl/3.6.0"},
+            {"@id":"https://search.example/query","@type":"SearchQueryService"},
+            {"@id":"https://azuresearch-ussc.nuget.org/autocomplete","@type":"SearchAutocompleteService"},
+            {"@id":"https://api.example/v3/catalog0/index.json","@type":"Catalog/3.0.0"},
+            {"@id":"https://www.example/api/v2/package","@type":"PackagePublish/2.0.0"}]}"#;
+        let (out, links) = rewrite("json", "", doc.as_bytes());
+        assert!(links.is_empty());
+        for want in [
+            r#""@id":"http://proxy/nuget/v3-flatcontainer/""#,
+            r#""@id":"http://proxy/nuget/v3/registration5-gz-semver2/""#,
+            r#""@id":"http://proxy/nuget/query""#,
+            r#""@id":"http://proxy/nuget/autocomplete""#,
+            r#""@id":"https://api.example/v3/catalog0/index.json""#,
+            r#""@id":"https://www.example/api/v2/package""#,
+        ] {
+            assert!(out.contains(want), "{want} in {out}");
+        }
+    }
+
+    const REGISTRATION: &str = r#"{"@id":"https://api.example/v3/registration5-gz-semver2/a.b/index.json","count":1,"items":[
+        {"@id":"https://api.example/v3/registration5-gz-semver2/a.b/index.json#page/1.0.0/1.1.0","count":2,"items":[
+          {"@id":"https://api.example/v3/registration5-gz-semver2/a.b/1.0.0.json","catalogEntry":{
+             "@id":"https://api.example/v3/catalog0/data/x/a.b.1.0.0.json","dependencyGroups":[{"targetFramework":"net8.0"}],
+             "packageHash":"z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==","packageHashAlgorithm":"SHA512","version":"1.0.0"},
+           "packageContent":"https://api.example/v3-flatcontainer/a.b/1.0.0/a.b.1.0.0.nupkg",
+           "registration":"https://api.example/v3/registration5-gz-semver2/a.b/index.json"},
+          {"@id":"https://api.example/v3/registration5-gz-semver2/a.b/1.1.0.json","catalogEntry":{"version":"1.1.0"},
+           "packageContent":"https://api.example/v3-flatcontainer/a.b/1.1.0/a.b.1.1.0.nupkg"}],
+        "lower":"1.0.0","upper":"1.1.0"}]}"#;
+
+    #[test]
+    fn registrations_rewritten_with_links_plain_or_gzipped() {
+        let (out, links) = rewrite("registration", "a.b", REGISTRATION.as_bytes());
+        assert!(out.contains(
+            r#""packageContent":"http://proxy/nuget/v3-flatcontainer/a.b/1.0.0/a.b.1.0.0.nupkg""#
+        ));
+        assert!(out.contains(
+            r#""@id":"http://proxy/nuget/v3/registration5-gz-semver2/a.b/index.json#page/1.0.0/1.1.0""#
+        ));
+        assert!(out.contains(r#""@id":"https://api.example/v3/catalog0/data/x/a.b.1.0.0.json""#));
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[0].filename, "a.b.1.0.0.nupkg");
+        assert_eq!(
+            links[0].url,
+            "https://api.example/v3-flatcontainer/a.b/1.0.0/a.b.1.0.0.nupkg"
+        );
+        let d = links[0].digest.as_ref().unwrap();
+        assert_eq!((d.algo, &d.hex[..8]), (Algo::Sha512, "cf83e135"));
+        assert_eq!(
+            links[1].digest, None,
+            "no hash leaks from one leaf to the next"
+        );
+        let elsewhere = REGISTRATION.replace(
+            "https://api.example/v3-flatcontainer/a.b/1.1.0/",
+            "https://cdn.example/packages/",
+        );
+        let (out2, links2) = rewrite("registration", "a.b", elsewhere.as_bytes());
+        assert_eq!(links2.len(), 1, "a package elsewhere is not linked");
+        assert!(
+            out2.contains(r#""packageContent":"https://cdn.example/packages/a.b.1.1.0.nupkg""#)
+        );
+
+        // The same document gzipped, as the -gz- hives are: served as plain JSON.
+        let gz = gzip_stored(REGISTRATION.as_bytes());
+        let (plain, links2) = rewrite("registration", "a.b", &gz);
+        assert_eq!(plain, out);
+        assert_eq!(links2, links);
+    }
+
+    fn gzip_stored(data: &[u8]) -> Vec<u8> {
+        let mut g = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        for (i, chunk) in data.chunks(60000).enumerate() {
+            let last = i == data.len().div_ceil(60000) - 1;
+            g.push(u8::from(last));
+            let len = chunk.len() as u16;
+            g.extend_from_slice(&len.to_le_bytes());
+            g.extend_from_slice(&(!len).to_le_bytes());
+            g.extend_from_slice(chunk);
+        }
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+            }
+        }
+        g.extend_from_slice(&(!crc).to_le_bytes());
+        g.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        g
+    }
+
+    #[test]
+    fn mirror_picks_from_the_version_list() {
+        let up = ups();
+        let ctx = Ctx {
+            base_url: "http://proxy",
+            upstream: &up,
+        };
+        let doc = br#"{"versions":["1.0.0","1.1.0","2.0.0-Beta.1"]}"#;
+        let got = Nuget
+            .mirror_artifacts("A.B", &mut &doc[..], &Want::Latest, &ctx)
+            .unwrap();
+        assert_eq!(
+            got,
+            vec![(
+                "1.1.0".to_string(),
+                "v3-flatcontainer/a.b/1.1.0/a.b.1.1.0.nupkg".to_string()
+            )]
+        );
+        let got = Nuget
+            .mirror_artifacts(
+                "a.b",
+                &mut &doc[..],
+                &Want::Exact("2.0.0-BETA.1".into()),
+                &ctx,
+            )
+            .unwrap();
+        assert_eq!(
+            got[0].1,
+            "v3-flatcontainer/a.b/2.0.0-beta.1/a.b.2.0.0-beta.1.nupkg"
+        );
+    }
+}
