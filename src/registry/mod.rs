@@ -8,14 +8,23 @@ use std::io::{BufRead, Write};
 use crate::error::{Error, Result};
 
 pub(crate) mod cargo;
+pub(crate) mod conda;
+pub(crate) mod cran;
 pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod npm;
 pub(crate) mod pypi;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
-pub(crate) const REGISTRIES: &[&dyn Registry] =
-    &[&cargo::Cargo, &gem::Gem, &go::Go, &npm::Npm, &pypi::Pypi];
+pub(crate) const REGISTRIES: &[&dyn Registry] = &[
+    &cargo::Cargo,
+    &conda::Conda,
+    &cran::Cran,
+    &gem::Gem,
+    &go::Go,
+    &npm::Npm,
+    &pypi::Pypi,
+];
 
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {

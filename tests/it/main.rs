@@ -7,6 +7,8 @@ mod support;
 
 mod cargo;
 mod cli;
+mod conda;
+mod cran;
 mod engine;
 mod gem;
 mod go;
