@@ -67,8 +67,9 @@ pub(crate) struct Problem {
     pub msg: String,
 }
 
-/// Parses a package URL (`pkg:type/namespace/name@version?qualifiers#subpath`). Qualifiers and
-/// subpath are ignored; the item's source is the purl itself.
+/// Parses a package URL (`pkg:type/namespace/name@version?qualifiers#subpath`). Qualifiers are
+/// ignored except conda's (see `conda_purl`), and so is the subpath; the item's source is the purl
+/// itself.
 pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
     let (ecosystem, name, version) = purl_parts(s)?;
     Ok(Item {
@@ -468,7 +469,7 @@ fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String>
         .ok_or_else(|| format!("{s:?} is not a package URL (it does not start with \"pkg:\")"))?;
     let rest = rest.trim_start_matches('/');
     let rest = rest.split('#').next().unwrap_or("");
-    let rest = rest.split('?').next().unwrap_or("");
+    let (rest, qualifiers) = rest.split_once('?').unwrap_or((rest, ""));
     let (ty, path) = rest
         .split_once('/')
         .ok_or_else(|| format!("package URL {s:?} has no name"))?;
@@ -541,8 +542,8 @@ fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String>
         "hex" => ("hex", name.clone()),
         "pub" => no_namespace("pub")?,
         "cran" => no_namespace("cran")?,
-        // Conda channels and Conan users are qualifiers of where to fetch, not of the name.
-        "conda" => ("conda", name.clone()),
+        // Conan users are qualifiers of where to fetch, not of the name.
+        "conda" => return conda_purl(s, name, version, qualifiers),
         "conan" => ("conan", name.clone()),
         other => {
             return Err(format!(
@@ -555,6 +556,51 @@ fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String>
         check_token("version", v).map_err(|e| format!("package URL {s:?}: {e}"))?;
     }
     Ok((eco, name, version))
+}
+
+/// A conda package is one file of one channel's subdir, so the `channel` (default `main`, as the
+/// purl spec's default repository is repo.anaconda.com) and `subdir` qualifiers become part of the
+/// name, `{channel}/{subdir}/{name}`, and a `build` qualifier part of the version,
+/// `{version}={build}` (conda's own `name=version=build` spelling).
+fn conda_purl(
+    s: &str,
+    name: &str,
+    version: Option<String>,
+    qualifiers: &str,
+) -> Result<(&'static str, String, Option<String>), String> {
+    let mut channel = "main".to_string();
+    let (mut subdir, mut build) = (None, None);
+    for q in qualifiers.split('&') {
+        let (k, v) = q.split_once('=').unwrap_or((q, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
+        match k.to_ascii_lowercase().as_str() {
+            // A channel may be given as its URL: keep the path, less repo.anaconda.com's `pkgs/`.
+            "channel" if !v.is_empty() => {
+                let path = match v.split_once("://") {
+                    Some((_, after)) => after.split_once('/').map_or("", |(_, p)| p),
+                    None => v.as_str(),
+                };
+                let path = path.trim_matches('/');
+                channel = path.strip_prefix("pkgs/").unwrap_or(path).to_string();
+            }
+            "subdir" if !v.is_empty() => subdir = Some(v),
+            "build" if !v.is_empty() => build = Some(v),
+            _ => {}
+        }
+    }
+    let full = match subdir {
+        Some(subdir) => format!("{channel}/{subdir}/{name}"),
+        None => format!("{channel}/{name}"),
+    };
+    let version = match (version, build) {
+        (Some(v), Some(b)) => Some(format!("{v}={b}")),
+        (v, _) => v,
+    };
+    check_token("name", &full).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    if let Some(v) = &version {
+        check_token("version", v).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    }
+    Ok(("conda", full, version))
 }
 
 /// PEP 503 normalisation: lowercase, runs of `-_.` become one `-`.
@@ -2776,8 +2822,8 @@ mod tests {
             (
                 "pkg:conda/numpy@1.26.4?build=py312h8753938_0&channel=main&subdir=linux-64",
                 "conda",
-                "numpy",
-                Some("1.26.4"),
+                "main/linux-64/numpy",
+                Some("1.26.4=py312h8753938_0"),
             ),
             ("pkg:cran/ggplot2@3.5.0", "cran", "ggplot2", Some("3.5.0")),
             ("pkg:conan/openssl@3.2.1", "conan", "openssl", Some("3.2.1")),
@@ -4146,5 +4192,37 @@ six = [
             let _ = parse_file(Path::new(name), &format!("a = {deep}"));
             let _ = parse_file(Path::new(name), &format!("\"a\": {}", "{".repeat(10_000)));
         }
+    }
+}
+
+#[cfg(test)]
+mod conda_tests {
+    use super::*;
+
+    #[test]
+    fn conda_purls_carry_channel_subdir_and_build() {
+        let p = |s: &str| parse_purl(s).map(|i| (i.name, i.version));
+        assert_eq!(
+            p("pkg:conda/numpy@1.24.0?channel=conda-forge&subdir=linux-64&build=py311h64a7726_0"),
+            Ok((
+                "conda-forge/linux-64/numpy".into(),
+                Some("1.24.0=py311h64a7726_0".into())
+            ))
+        );
+        assert_eq!(
+            p("pkg:conda/absl-py@0.4.1?subdir=noarch"),
+            Ok(("main/noarch/absl-py".into(), Some("0.4.1".into())))
+        );
+        assert_eq!(
+            p("pkg:conda/six?channel=https%3A%2F%2Frepo.anaconda.com%2Fpkgs%2Fmain&subdir=noarch"),
+            Ok(("main/noarch/six".into(), None))
+        );
+        assert_eq!(
+            p(
+                "pkg:conda/x?channel=https://conda.anaconda.org/conda-forge/label/dev/&subdir=win-64"
+            ),
+            Ok(("conda-forge/label/dev/win-64/x".into(), None))
+        );
+        assert_eq!(p("pkg:conda/x@1"), Ok(("main/x".into(), Some("1".into()))));
     }
 }

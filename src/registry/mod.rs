@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 pub(crate) mod cargo;
 pub(crate) mod composer;
 pub(crate) mod conan;
+pub(crate) mod conda;
+pub(crate) mod cran;
 pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod hex;
@@ -23,6 +25,8 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &cargo::Cargo,
     &composer::Composer,
     &conan::Conan,
+    &conda::Conda,
+    &cran::Cran,
     &gem::Gem,
     &go::Go,
     &hex::Hex,

@@ -9,6 +9,8 @@ mod cargo;
 mod cli;
 mod composer;
 mod conan;
+mod conda;
+mod cran;
 mod engine;
 mod gem;
 mod go;

@@ -1,0 +1,403 @@
+//! CRAN (the Comprehensive R Archive Network) and CRAN-like repositories, as R's
+//! `install.packages`, `remotes` and `pak` use them.
+//!
+//! URL grammar under `/cran` (the repository root, what `options(repos = …)` names):
+//! - `/src/contrib/PACKAGES`, `PACKAGES.gz`, `PACKAGES.rds`: the source package index, mutable,
+//!   byte-identical. R reads `PACKAGES.rds` first and falls back to the others.
+//! - `/src/contrib/Meta/archive.rds`, `current.rds`: archive listings (`remotes`, `pak`), mutable.
+//! - `/src/contrib/{name}_{version}.tar.gz` and `/src/contrib/Archive/{name}/{name}_{version}.tar.gz`:
+//!   a source package, immutable. Both paths share one key, `(cran, name, version, file name)`:
+//!   CRAN moves a package's file to `Archive/` when a new version comes out, bytes unchanged.
+//! - `/bin/windows/contrib/{r-version}/…` (`.zip`) and `/bin/macosx[/{flavour}]/contrib/{r-version}/…`
+//!   (`.tgz`): binary trees, each with its own `PACKAGES*` (mutable) and packages (immutable). A
+//!   binary is built for one R version and platform, so they are part of the key's version:
+//!   `1.1.0_windows_4.3`, `1.1.0_macosx-big-sur-arm64_4.4`.
+//!
+//! Verification: `PACKAGES` declares only an `MD5sum`, which this proxy does not treat as a digest,
+//! so packages are stored as the upstream sent them (length-checked), not verified.
+
+use std::io::BufRead;
+
+use super::{Artifact, ArtifactKey, Ctx, Metadata, Plan, Registry, Request, Want, escape};
+use crate::error::{Error, Result};
+
+pub(crate) struct Cran;
+
+const INDEXES: &[&str] = &["PACKAGES", "PACKAGES.gz", "PACKAGES.rds"];
+
+impl Registry for Cran {
+    fn name(&self) -> &'static str {
+        "cran"
+    }
+
+    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
+        &[("cran", "https://cloud.r-project.org")]
+    }
+
+    fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
+        let up = ctx.upstream("cran");
+        let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+        let not_found = || Error::NotFound(format!("cran route /{}", segs.join("/")));
+        let path: Vec<String> = segs.iter().map(|s| escape(s)).collect();
+        let url = format!("{up}/{}", path.join("/"));
+        let index = |key: String| {
+            Plan::Metadata(Metadata {
+                ecosystem: "cran",
+                kind: "index",
+                package: key.clone(),
+                key,
+                url: url.clone(),
+                accept: Some("*/*"),
+                content_type: "application/octet-stream",
+            })
+        };
+        match segs.as_slice() {
+            ["src", "contrib", doc] if INDEXES.contains(doc) => Ok(index(segs.join("/"))),
+            ["src", "contrib", "Meta", "archive.rds" | "current.rds"] => Ok(index(segs.join("/"))),
+            ["src", "contrib", file] => source(file, None, url),
+            ["src", "contrib", "Archive", name, file] => source(file, Some(name), url),
+            ["bin", "windows", "contrib", rver, file] => {
+                binary(&segs, "windows", rver, file, ".zip", url)
+            }
+            ["bin", "macosx", "contrib", rver, file] => {
+                binary(&segs, "macosx", rver, file, ".tgz", url)
+            }
+            ["bin", "macosx", flavour, "contrib", rver, file] if valid_flavour(flavour) => {
+                let platform = format!("macosx-{flavour}");
+                binary(&segs, &platform, rver, file, ".tgz", url)
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+        if !valid_name(name) {
+            return Err(Error::BadRequest(format!(
+                "invalid R package name {name:?}"
+            )));
+        }
+        // The plain index lists versions; R itself reads the `.rds` form, older R the `.gz`.
+        Ok(INDEXES
+            .iter()
+            .map(|doc| (format!("src/contrib/{doc}"), None))
+            .collect())
+    }
+
+    fn mirror_artifacts(
+        &self,
+        name: &str,
+        doc: &mut dyn BufRead,
+        want: &Want,
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        let current = current_version(name, doc).map_err(|err| Error::BadUpstream {
+            url: "src/contrib/PACKAGES".into(),
+            msg: err.to_string(),
+        })?;
+        let path = |v: &str| match &current {
+            Some(c) if c == v => format!("src/contrib/{name}_{v}.tar.gz"),
+            // Older versions live in the archive, which `PACKAGES` does not list.
+            _ => format!("src/contrib/Archive/{name}/{name}_{v}.tar.gz"),
+        };
+        Ok(match want {
+            Want::Exact(v) if valid_version(v) => vec![(v.clone(), path(v))],
+            Want::Exact(_) => Vec::new(),
+            Want::Latest | Want::All => current.iter().map(|v| (v.clone(), path(v))).collect(),
+        })
+    }
+}
+
+/// A source package, from `src/contrib/` or `src/contrib/Archive/{name}/`.
+fn source(file: &str, archive: Option<&str>, url: String) -> Result<Plan> {
+    let (name, version) = split_file(file, ".tar.gz")?;
+    if archive.is_some_and(|dir| dir != name) {
+        return Err(Error::BadRequest(format!(
+            "{file:?} does not belong in Archive/{}/",
+            archive.unwrap_or_default()
+        )));
+    }
+    Ok(artifact(name, version.to_string(), file, url))
+}
+
+/// A binary package, or its tree's index.
+fn binary(
+    segs: &[&str],
+    platform: &str,
+    rver: &str,
+    file: &str,
+    ext: &str,
+    url: String,
+) -> Result<Plan> {
+    if !valid_r_version(rver) {
+        return Err(Error::NotFound(format!(
+            "cran route /{}: {rver:?} is not an R version",
+            segs.join("/")
+        )));
+    }
+    if INDEXES.contains(&file) {
+        return Ok(Plan::Metadata(Metadata {
+            ecosystem: "cran",
+            kind: "index",
+            key: segs.join("/"),
+            package: segs.join("/"),
+            url,
+            accept: Some("*/*"),
+            content_type: "application/octet-stream",
+        }));
+    }
+    let (name, version) = split_file(file, ext)?;
+    Ok(artifact(
+        name,
+        format!("{version}_{platform}_{rver}"),
+        file,
+        url,
+    ))
+}
+
+fn artifact(name: &str, version: String, file: &str, url: String) -> Plan {
+    Plan::Artifact(Artifact {
+        key: ArtifactKey {
+            ecosystem: "cran",
+            name: name.to_string(),
+            version,
+            filename: file.to_string(),
+        },
+        url,
+        digest: None,
+        content_type: "application/octet-stream",
+    })
+}
+
+/// `{name}_{version}{ext}`; names never contain `_`, so the first one splits.
+fn split_file<'a>(file: &'a str, ext: &str) -> Result<(&'a str, &'a str)> {
+    file.strip_suffix(ext)
+        .and_then(|stem| stem.split_once('_'))
+        .filter(|(name, version)| valid_name(name) && valid_version(version))
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "{file:?} is not an R package file ({{name}}_{{version}}{ext})"
+            ))
+        })
+}
+
+/// R package names: ASCII letters, digits and `.`, starting with a letter, not ending with `.`,
+/// at least two characters.
+fn valid_name(name: &str) -> bool {
+    name.len() >= 2
+        && name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !name.ends_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+}
+
+/// R package versions: at least two non-negative integers separated by `.` or `-`.
+fn valid_version(v: &str) -> bool {
+    v.len() <= 64
+        && v.split(['.', '-']).count() >= 2
+        && v.split(['.', '-'])
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `4.3`: R's major.minor, as binary trees name their directory.
+fn valid_r_version(v: &str) -> bool {
+    v.split_once('.').is_some_and(|(a, b)| {
+        [a, b]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// macOS binary flavours: `big-sur-arm64`, `big-sur-x86_64`, `sonoma-arm64`, `el-capitan`.
+fn valid_flavour(f: &str) -> bool {
+    !f.is_empty()
+        && f.len() <= 40
+        && f != "contrib"
+        && f.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
+}
+
+/// The version the plain `PACKAGES` index lists for `name` (Debian control format: stanzas of
+/// `Field: value` lines separated by blank lines; continuation lines start with blanks).
+fn current_version(name: &str, doc: &mut dyn BufRead) -> std::io::Result<Option<String>> {
+    let (mut package, mut version): (Option<String>, Option<String>) = (None, None);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = doc.read_line(&mut line)?;
+        let text = line.trim_end();
+        if n == 0 || text.is_empty() {
+            if package.as_deref() == Some(name) && version.is_some() {
+                return Ok(version);
+            }
+            (package, version) = (None, None);
+            if n == 0 {
+                return Ok(None);
+            }
+            continue;
+        }
+        if let Some(v) = text.strip_prefix("Package:") {
+            package = Some(v.trim().to_string());
+        } else if let Some(v) = text.strip_prefix("Version:") {
+            version = Some(v.trim().to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn ctx_map() -> BTreeMap<String, String> {
+        [("cran".to_string(), "https://cran.example".to_string())].into()
+    }
+
+    fn plan(path: &str) -> Result<Plan> {
+        let up = ctx_map();
+        let ctx = Ctx {
+            base_url: "http://proxy",
+            upstream: &up,
+        };
+        let segments: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        Cran.route(
+            &Request {
+                segments: &segments,
+                query: None,
+                accept: None,
+            },
+            &ctx,
+        )
+    }
+
+    fn show(p: Result<Plan>) -> String {
+        match p.unwrap() {
+            Plan::Metadata(m) => format!("meta {} {}", m.key, m.url),
+            Plan::Artifact(a) => format!(
+                "art {}@{} {} {}",
+                a.key.name, a.key.version, a.key.filename, a.url
+            ),
+            Plan::Passthrough { url } => format!("pass {url}"),
+            Plan::Generated { .. } => "generated".into(),
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let up = "https://cran.example";
+        for doc in INDEXES {
+            assert_eq!(
+                show(plan(&format!("/src/contrib/{doc}"))),
+                format!("meta src/contrib/{doc} {up}/src/contrib/{doc}")
+            );
+        }
+        assert_eq!(
+            show(plan("/src/contrib/Meta/archive.rds")),
+            format!("meta src/contrib/Meta/archive.rds {up}/src/contrib/Meta/archive.rds")
+        );
+        assert_eq!(
+            show(plan("/src/contrib/data.table_1.14.8.tar.gz")),
+            format!(
+                "art data.table@1.14.8 data.table_1.14.8.tar.gz {up}/src/contrib/data.table_1.14.8.tar.gz"
+            )
+        );
+        assert_eq!(
+            show(plan("/src/contrib/Archive/ggplot2/ggplot2_3.4.4.tar.gz")),
+            format!(
+                "art ggplot2@3.4.4 ggplot2_3.4.4.tar.gz {up}/src/contrib/Archive/ggplot2/ggplot2_3.4.4.tar.gz"
+            )
+        );
+        assert_eq!(
+            show(plan("/src/contrib/Rcpp_1.0.11-1.tar.gz")),
+            format!("art Rcpp@1.0.11-1 Rcpp_1.0.11-1.tar.gz {up}/src/contrib/Rcpp_1.0.11-1.tar.gz")
+        );
+        assert_eq!(
+            show(plan("/bin/windows/contrib/4.3/dplyr_1.1.0.zip")),
+            format!(
+                "art dplyr@1.1.0_windows_4.3 dplyr_1.1.0.zip {up}/bin/windows/contrib/4.3/dplyr_1.1.0.zip"
+            )
+        );
+        assert_eq!(
+            show(plan("/bin/windows/contrib/4.3/PACKAGES.rds")),
+            format!(
+                "meta bin/windows/contrib/4.3/PACKAGES.rds {up}/bin/windows/contrib/4.3/PACKAGES.rds"
+            )
+        );
+        assert_eq!(
+            show(plan(
+                "/bin/macosx/big-sur-arm64/contrib/4.4/dplyr_1.1.4.tgz"
+            )),
+            format!(
+                "art dplyr@1.1.4_macosx-big-sur-arm64_4.4 dplyr_1.1.4.tgz {up}/bin/macosx/big-sur-arm64/contrib/4.4/dplyr_1.1.4.tgz"
+            )
+        );
+        assert_eq!(
+            show(plan("/bin/macosx/contrib/4.2/dplyr_1.1.0.tgz")),
+            format!(
+                "art dplyr@1.1.0_macosx_4.2 dplyr_1.1.0.tgz {up}/bin/macosx/contrib/4.2/dplyr_1.1.0.tgz"
+            )
+        );
+    }
+
+    #[test]
+    fn rejects() {
+        for bad in [
+            "/",
+            "/src",
+            "/src/contrib",
+            "/src/contrib/index.html",
+            "/src/contrib/ggplot2.tar.gz",
+            "/src/contrib/ggplot2_x.tar.gz",
+            "/src/contrib/2ggplot_1.0.tar.gz",
+            "/src/contrib/ggplot2_3.4.4.zip",
+            "/src/contrib/Archive/dplyr/ggplot2_3.4.4.tar.gz",
+            "/src/contrib/Meta/other.rds",
+            "/bin/windows/contrib/latest/dplyr_1.1.0.zip",
+            "/bin/windows/contrib/4.3/dplyr_1.1.0.tgz",
+            "/bin/macosx/Big/contrib/4.4/dplyr_1.1.4.tgz",
+            "/bin/linux/contrib/4.4/dplyr_1.1.4.tgz",
+            "/web/packages/dplyr/index.html",
+        ] {
+            assert!(plan(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mirror_reads_the_current_version_and_knows_the_archive() {
+        let doc = "Package: a.b\nVersion: 2.0\nDepends: R (>= 3.5),\n    methods\n\nPackage: fixturedep\nVersion: 1.0.0\nMD5sum: 00\n\n\n";
+        let up = ctx_map();
+        let ctx = Ctx {
+            base_url: "http://proxy",
+            upstream: &up,
+        };
+        let pick = |name: &str, want: Want| {
+            Cran.mirror_artifacts(name, &mut doc.as_bytes(), &want, &ctx)
+                .unwrap()
+        };
+        assert_eq!(
+            pick("fixturedep", Want::Latest),
+            vec![(
+                "1.0.0".to_string(),
+                "src/contrib/fixturedep_1.0.0.tar.gz".to_string()
+            )]
+        );
+        assert_eq!(
+            pick("fixturedep", Want::Exact("0.9.0".into())),
+            vec![(
+                "0.9.0".to_string(),
+                "src/contrib/Archive/fixturedep/fixturedep_0.9.0.tar.gz".to_string()
+            )]
+        );
+        assert_eq!(
+            pick("a.b", Want::All)[0].1,
+            "src/contrib/a.b_2.0.tar.gz".to_string()
+        );
+        assert!(pick("absent", Want::Latest).is_empty());
+        assert!(pick("fixturedep", Want::Exact("../x".into())).is_empty());
+        assert_eq!(Cran.mirror_documents("fixturedep").unwrap().len(), 3);
+        assert!(Cran.mirror_documents("../x").is_err());
+    }
+}

@@ -1,0 +1,1 @@
+greeting <- function() "hello 0.9.0"

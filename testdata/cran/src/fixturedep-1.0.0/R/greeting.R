@@ -1,0 +1,1 @@
+greeting <- function() "hello 1.0.0"

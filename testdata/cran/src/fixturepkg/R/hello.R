@@ -1,0 +1,1 @@
+hello <- function() paste(greeting(), "from fixturepkg")
