@@ -10,6 +10,7 @@ mod cli;
 mod engine;
 mod gem;
 mod go;
+mod maven;
 mod npm;
 mod offline;
 mod pypi;
