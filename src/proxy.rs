@@ -414,6 +414,17 @@ fn artifact(
         let flight = match sh.flights.join(&format!("a|{rel}")) {
             Join::Leader(guard) => {
                 let flight = guard.flight();
+                let sidecar = match (&digest, reg.digest_sidecar(&a.key, &url)) {
+                    (None, Some((sidecar, algo))) => sidecar_digest(sh, reg, &sidecar, algo),
+                    _ => Ok(None),
+                };
+                let digest = match sidecar {
+                    Ok(found) => digest.or(found),
+                    Err(err) => {
+                        guard.fail(err.status());
+                        return Err(err);
+                    }
+                };
                 start_fill(sh, reg, &a, &rel, &url, digest, guard)?;
                 flight
             }
@@ -577,6 +588,43 @@ fn start_fill(
     spawned
         .map(|_| ())
         .map_err(|err| Error::io("fill thread", err))
+}
+
+/// The digest a checksum file beside an artifact declares (`Registry::digest_sidecar`). A 4xx
+/// means the upstream publishes none: `None`, the artifact goes unverified. A failing upstream or
+/// a file that holds no such digest is an error, so nothing is stored on a guess.
+fn sidecar_digest(
+    sh: &Shared,
+    reg: &dyn Registry,
+    url: &str,
+    algo: registry::Algo,
+) -> Result<Option<registry::Digest>> {
+    let headers = [("Accept-Encoding", "identity"), ("Accept", "*/*")];
+    let f = sh
+        .upstream
+        .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())?;
+    match f.status {
+        200 => {}
+        400..=499 => return Ok(None),
+        status => return Err(Error::Upstream { url: f.url, status }),
+    }
+    // A checksum file is one line; a longer body is read no further than a digest could be.
+    let mut text = Vec::new();
+    f.body
+        .take(4096)
+        .read_to_end(&mut text)
+        .map_err(|err| Error::BadUpstream {
+            url: url.to_string(),
+            msg: err.to_string(),
+        })?;
+    let digest = registry::Digest::from_checksum_file(algo, &String::from_utf8_lossy(&text));
+    match digest {
+        Some(d) => Ok(Some(d)),
+        None => Err(Error::BadUpstream {
+            url: url.to_string(),
+            msg: format!("not a {} checksum file", algo.as_str()),
+        }),
+    }
 }
 
 /// A HEAD on an uncached artifact: asks the upstream for headers only and stores nothing.

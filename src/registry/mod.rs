@@ -15,6 +15,7 @@ pub(crate) mod cran;
 pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod hex;
+pub(crate) mod maven;
 pub(crate) mod npm;
 pub(crate) mod nuget;
 pub(crate) mod pub_dev;
@@ -30,6 +31,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &gem::Gem,
     &go::Go,
     &hex::Hex,
+    &maven::Maven,
     &npm::Npm,
     &nuget::Nuget,
     &pub_dev::PubDev,
@@ -136,6 +138,13 @@ pub(crate) trait Registry: Sync {
         _linked: &dyn Fn(&str) -> Result<Vec<String>>,
     ) -> Result<Option<ArtifactKey>> {
         Ok(None)
+    }
+    /// A checksum file the upstream may publish beside an artifact (Maven's `{url}.sha512`), read
+    /// before the artifact is fetched when nothing else declared its digest; the artifact is then
+    /// verified against it. A 4xx for it means none is published and the artifact is stored
+    /// unverified; the default never looks.
+    fn digest_sidecar(&self, _key: &ArtifactKey, _url: &str) -> Option<(String, Algo)> {
+        None
     }
     /// The body of a 404 in the shape this registry's clients expect.
     fn not_found_body(&self, what: &str) -> (&'static str, String) {
@@ -358,6 +367,20 @@ impl Digest {
     }
 }
 
+impl Digest {
+    /// Reads a checksum file (`{hex}`, `{hex}  {file}` or `ALGO ({file}) = {hex}`): the first
+    /// word that is a digest of `algo`'s length in hex. Nothing else is taken for one.
+    pub(crate) fn from_checksum_file(algo: Algo, text: &str) -> Option<Digest> {
+        let len = if algo == Algo::Sha512 { 128 } else { 64 };
+        text.split_whitespace()
+            .find(|w| w.len() == len && w.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|w| Digest {
+                algo,
+                hex: w.to_ascii_lowercase(),
+            })
+    }
+}
+
 impl std::fmt::Display for Digest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.algo.as_str(), self.hex)
@@ -467,6 +490,19 @@ mod tests {
         assert!(d.hex.starts_with("cf83e135"));
         assert_eq!(Digest::from_sri("sha1-abc"), None);
         assert_eq!(Digest::from_sri("sha512-!!"), None);
+        let hex = "AB".repeat(32);
+        let d = Digest::from_checksum_file(Algo::Sha256, &format!("{hex}  lib-1.0.jar\n")).unwrap();
+        assert_eq!(d.hex, "ab".repeat(32));
+        let bsd = format!("SHA256 (lib-1.0.jar) = {}", "0f".repeat(32));
+        assert_eq!(
+            Digest::from_checksum_file(Algo::Sha256, &bsd).unwrap().hex,
+            "0f".repeat(32)
+        );
+        assert_eq!(Digest::from_checksum_file(Algo::Sha512, &hex), None);
+        assert_eq!(
+            Digest::from_checksum_file(Algo::Sha256, "<html>404</html>"),
+            None
+        );
     }
 
     #[test]

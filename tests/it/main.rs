@@ -15,6 +15,7 @@ mod engine;
 mod gem;
 mod go;
 mod hex;
+mod maven;
 mod npm;
 mod nuget;
 mod offline;

@@ -94,6 +94,8 @@ struct State {
     routes: Mutex<HashMap<String, Resp>>,
     /// Served instead when the request's Accept contains the key's second part.
     by_accept: Mutex<HashMap<(String, String), Resp>>,
+    /// Directory trees served under a path prefix when no route matches, in order.
+    dirs: Mutex<Vec<(String, PathBuf)>>,
     seen: Mutex<Vec<Seen>>,
 }
 
@@ -151,6 +153,16 @@ impl Fake {
             .lock()
             .unwrap()
             .insert((path.to_string(), accept.to_string()), resp);
+    }
+
+    /// Serves the files under `dir` at `prefix` + their relative path, for requests no route
+    /// answers (a whole repository tree on disk). Trees are tried in the order they were added.
+    pub fn serve_dir(&self, prefix: &str, dir: &Path) {
+        self.state
+            .dirs
+            .lock()
+            .unwrap()
+            .push((prefix.to_string(), dir.to_path_buf()));
     }
 
     /// Requests seen for a path (query included), any method.
@@ -245,6 +257,7 @@ fn answer_request(line: String, mut reader: BufReader<TcpStream>, conn: TcpStrea
         .map(|(_, r)| r.clone());
     let resp = by_accept
         .or_else(|| st.routes.lock().unwrap().get(&path).cloned())
+        .or_else(|| from_dirs(st, &path))
         .unwrap_or_else(|| Resp::status(404));
     let mut conn = conn;
     if let Fault::Delay(d) = resp.fault {
@@ -292,6 +305,25 @@ fn answer_request(line: String, mut reader: BufReader<TcpStream>, conn: TcpStrea
             let _ = conn.write_all(body);
         }
     }
+}
+
+/// A file from a served directory tree; only plain relative paths reach the disk.
+fn from_dirs(st: &State, path: &str) -> Option<Resp> {
+    let dirs = st.dirs.lock().unwrap().clone();
+    dirs.iter().find_map(|(prefix, dir)| {
+        let rel = path.strip_prefix(prefix.as_str())?;
+        let plain = rel
+            .split('/')
+            .all(|s| !matches!(s, "" | "." | "..") && !s.contains(['%', '?', '#', '\\']));
+        let file = dir.join(rel);
+        if !plain || !file.is_file() {
+            return None;
+        }
+        Some(Resp::ok(
+            "application/octet-stream",
+            std::fs::read(file).ok()?,
+        ))
+    })
 }
 
 /// A directory under the system temp dir, removed on drop.
