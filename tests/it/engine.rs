@@ -557,3 +557,44 @@ fn a_client_that_stops_reading_does_not_hold_up_others() {
     assert_eq!(fake.hits(B_UP), 1);
     drop(stuck);
 }
+
+/// Connections that arrive together are all served even while earlier keep-alive connections
+/// stay open and idle (tiny_http's thread pool used to leave one queued forever; vendor/README.md).
+#[test]
+fn a_burst_of_keep_alive_connections_is_served() {
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    let addr = p.handle.as_ref().unwrap().addr();
+    // Busy threads on every core, so a woken pool thread is slow to run: that is when the old
+    // pool misjudged how many threads were free.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spinners: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = x.wrapping_mul(31).wrapping_add(1);
+                }
+                x
+            })
+        })
+        .collect();
+    let mut open = Vec::new();
+    for round in 0..6 {
+        // Connect all first, so the proxy accepts them back to back.
+        let mut burst: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        for (i, s) in burst.iter_mut().enumerate() {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap_or_else(|e| panic!("round {round}, connection {i}: {e}"));
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "round {round}, connection {i}");
+        }
+        open.extend(burst); // kept open and idle, as a client's connection pool does
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for s in spinners {
+        let _ = s.join();
+    }
+}

@@ -396,11 +396,6 @@ fn real_mvn_dependency_resolve_twice() {
                     "-Dmaven.repo.local={}",
                     work.path().join(local).display()
                 ))
-                // One connection per request. tiny_http 0.12 hands each connection to a thread
-                // pool that can lose a wake-up when two connections arrive together; the second
-                // then waits until another connection closes, and Maven's five pooled keep-alive
-                // connections never close, so the build hangs (about one run in five).
-                .arg("-Dmaven.wagon.http.pool=false")
                 .arg("dependency:resolve")
                 .current_dir(&project)
                 .env_remove("MAVEN_OPTS")
