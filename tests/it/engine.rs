@@ -586,10 +586,16 @@ fn a_burst_of_keep_alive_connections_is_served() {
         let mut burst: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
         for (i, s) in burst.iter_mut().enumerate() {
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
             let mut buf = [0u8; 512];
-            let n = s.read(&mut buf).unwrap_or_else(|e| panic!("round {round}, connection {i}: {e}"));
-            assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "round {round}, connection {i}");
+            let n = s
+                .read(&mut buf)
+                .unwrap_or_else(|e| panic!("round {round}, connection {i}: {e}"));
+            assert!(
+                buf[..n].starts_with(b"HTTP/1.1 200"),
+                "round {round}, connection {i}"
+            );
         }
         open.extend(burst); // kept open and idle, as a client's connection pool does
     }
