@@ -491,7 +491,9 @@ fn stream(
     head.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
     let mut w = BufWriter::with_capacity(64 * 1024 + 64, writer);
     let mut sent = 0u64;
-    if let Err(err) = w.write_all(&head) {
+    // The head goes out now: the upstream has answered, and the client should know it without
+    // waiting for the fill thread's first piece (on a busy machine, milliseconds).
+    if let Err(err) = w.write_all(&head).and_then(|()| w.flush()) {
         return (0, Err(err));
     }
     let mut buf = vec![0u8; 64 * 1024];
