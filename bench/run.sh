@@ -24,7 +24,7 @@ OUT_MD=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 
 if [ "$MODE" = full ]; then
   DUR=3 LDUR=5 ROUNDS=3 CONNS="1 8 64"
-  LARGE=$((100 << 20)) META=5000000 HUGE=150000000 COLD=20 COLDL=3 HERD=$((8 << 20))
+  LARGE=$((100 << 20)) META=5000000 HUGE=150000000 COLD=20 COLDL=5 HERD=$((8 << 20))
   SEED=100000 STARTRUNS=5 LIMIT=${BENCH_LIMIT:-3000}
 else
   DUR=1 LDUR=1 ROUNDS=1 CONNS="8"
@@ -338,7 +338,7 @@ fi
 # ---- scenarios 1 and 2: cached artifacts and metadata under load --------------------------------
 pid_of() { local v="PID_$1"; echo "${!v:-}"; }
 load() { # doc targets...: every round runs every target once, so each round's ratios share a moment
-  local doc=$1 c r t url threads d timeout out
+  local doc=$1 c r t url threads d timeout out pid cpu0 cpu
   shift
   for c in $CONNS; do
     threads=$((c < 2 ? 1 : 2))
@@ -349,15 +349,18 @@ load() { # doc targets...: every round runs every target once, so each round's r
       for t in "$@"; do
         url=${URL[$doc/$t]:-}
         [ -n "$url" ] || continue
+        pid=$(pid_of "$t") cpu0=
+        [ -n "$pid" ] && cpu0=$(M cpu "$pid")
         out=$(wrk -t "$threads" -c "$c" -d "${d}s" --timeout "${timeout}s" -s "$B/wrk.lua" "$url" 2>&1 | grep '^RESULT' || true)
         [ -n "$out" ] || { note "wrk gave no result for $t $doc c=$c"; continue; }
+        cpu=
+        [ -n "$cpu0" ] && cpu=$(python3 -c "print(round($(M cpu "$pid") - $cpu0, 2))")
         # shellcheck disable=SC2086
-        rec k=load "doc=$doc" "target=$t" "conns=$c" "round=$r" ${out#RESULT }
+        rec k=load "doc=$doc" "target=$t" "conns=$c" "round=$r" "cpu_s=$cpu" ${out#RESULT }
       done
     done
     if [ "$c" = 64 ]; then
       for t in "$@"; do
-        local pid
         pid=$(pid_of "$t")
         [ -n "$pid" ] && [ -n "${URL[$doc/$t]:-}" ] || continue
         rec k=val name=peak64_rss_kb "target=$t" "doc=$doc" \
