@@ -4,7 +4,7 @@ CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build release static test lint run clean
+.PHONY: help build release static test lint run clean bench bench-smoke
 
 help:
 	@echo "make build    debug build"
@@ -13,6 +13,9 @@ help:
 	@echo "make test     the whole test suite (unit and integration, real npm client included)"
 	@echo "make lint     rustfmt and clippy, as CI runs them"
 	@echo "make run      build and start the proxy on :8080 with ./cache"
+	@echo "make bench    benchmark against nginx and peer proxies on loopback (about 25 minutes;"
+	@echo "              installs the peers outside the repo); writes the table into BENCHMARKS.md"
+	@echo "make bench-smoke  the same scenarios, tiny and short (under a minute): keeps bench/ working"
 
 build:
 	$(CARGO) build --locked
@@ -47,6 +50,14 @@ lint:
 
 run:
 	$(CARGO) run --locked --release
+
+# See bench/run.sh and BENCHMARKS.md. Loopback only; bounded in time; stops what it starts.
+bench:
+	bench/run.sh
+
+# For CI: proves the benchmark still runs; asserts no performance.
+bench-smoke:
+	bench/run.sh --smoke
 
 clean:
 	$(CARGO) clean
