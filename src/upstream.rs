@@ -172,8 +172,7 @@ fn resolve(base: &str, location: &str) -> String {
     format!("{dir}/{location}")
 }
 
-/// The system's CA bundle (`SSL_CERT_FILE` or the usual paths) plus `http.ca_file`. Falls back to
-/// the bundled web roots only when neither exists.
+/// The system's CA bundle (`SSL_CERT_FILE` or the usual paths) plus `http.ca_file`.
 fn root_certs(config: &Config) -> Result<RootCerts> {
     const SYSTEM: &[&str] = &[
         "/etc/ssl/certs/ca-certificates.crt",
@@ -216,8 +215,12 @@ fn root_certs(config: &Config) -> Result<RootCerts> {
         certs.extend(extra);
     }
     if certs.is_empty() {
-        log::warn!("no system CA bundle found; trusting the bundled web roots only");
-        return Ok(RootCerts::WebPki);
+        // No roots are built in (they would be stale on a long-lived air-gapped host, and wrong
+        // behind a TLS-inspecting gateway): say so, and let plain HTTP and offline use go on.
+        log::warn!(
+            "no CA bundle found (SSL_CERT_FILE, /etc/ssl/certs/ca-certificates.crt, ...): \
+             HTTPS upstreams will fail until http.ca_file names one"
+        );
     }
     Ok(RootCerts::Specific(Arc::new(certs)))
 }
