@@ -372,15 +372,9 @@ mod tests {
     }
 
     fn show(p: Result<Plan>) -> String {
-        match p.unwrap() {
-            Plan::Metadata(m) => format!("meta {} {} {} {}", m.kind, m.key, m.package, m.url),
-            Plan::Artifact(a) => format!(
-                "art {}@{} {} {}",
-                a.key.name, a.key.version, a.key.filename, a.url
-            ),
-            Plan::Passthrough { url } => format!("pass {url}"),
-            Plan::Generated { .. } => "generated".into(),
-        }
+        crate::registry::show_plan(p, |m| {
+            format!("meta {} {} {} {}", m.kind, m.key, m.package, m.url)
+        })
     }
 
     #[test]

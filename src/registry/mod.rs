@@ -478,6 +478,23 @@ pub(crate) fn escape(seg: &str) -> String {
     out
 }
 
+/// Renders a routed plan as one line for route-table tests; `metadata` renders what a registry's
+/// tests compare of a metadata plan.
+#[cfg(test)]
+pub(crate) fn show_plan(p: Result<Plan>, metadata: impl Fn(&Metadata) -> String) -> String {
+    match p.unwrap() {
+        Plan::Metadata(m) => metadata(&m),
+        Plan::Artifact(a) => {
+            format!(
+                "art {}@{} {} {}",
+                a.key.name, a.key.version, a.key.filename, a.url
+            )
+        }
+        Plan::Passthrough { url } => format!("pass {url}"),
+        Plan::Generated { .. } => "generated".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
