@@ -10,6 +10,7 @@
 #   BENCH_TOOLS  where peers are installed (default /work/bench-tools, else ~/.cache/proxy-bench)
 #   BENCH_OUT    the Markdown file to update (default BENCHMARKS.md; the smoke run only prints)
 #   BENCH_KEEP=1 keep the work directory (logs, caches, raw results)
+#   BENCH_PEERS=1 with --smoke: include the peers too (they are installed if missing)
 set -euo pipefail
 
 MODE=full
@@ -78,7 +79,9 @@ WATCHDOG=$!
 
 # ---- tools --------------------------------------------------------------------------------------
 log "mode $MODE, work directory $W, tools in $BENCH_TOOLS"
-if [ "$MODE" = full ]; then
+PEERS=no
+{ [ "$MODE" = full ] || [ "${BENCH_PEERS:-0}" = 1 ]; } && PEERS=yes
+if [ "$PEERS" = yes ]; then
   "$B/install.sh" | while read -r line; do note "$line"; done
 else
   "$B/install.sh" --smoke | while read -r line; do note "$line"; done
@@ -89,7 +92,7 @@ done
 NORA_BIN=$BENCH_TOOLS/nora/bin/nora
 VERDACCIO=$BENCH_TOOLS/verdaccio/node_modules/.bin/verdaccio
 PYENV=$BENCH_TOOLS/pyenv
-have() { [ "$MODE" = full ] && [ -x "$1" ]; }
+have() { [ "$PEERS" = yes ] && [ -x "$1" ]; }
 
 log "building the proxy (cargo build --release)"
 (cd "$ROOT" && cargo build --release --locked --quiet)
@@ -212,7 +215,7 @@ if have "$NORA_BIN"; then
   else
     note "NORA did not start: $(tail -2 "$W/nora.log")"
   fi
-elif [ "$MODE" = full ]; then note "NORA not installed: its rows are skipped"; fi
+elif [ "$PEERS" = yes ]; then note "NORA not installed: its rows are skipped"; fi
 
 VERD=
 if have "$VERDACCIO"; then
@@ -241,7 +244,7 @@ EOF
   else
     note "Verdaccio did not start: $(tail -2 "$W/verdaccio.log")"
   fi
-elif [ "$MODE" = full ]; then note "Verdaccio not installed: its rows are skipped"; fi
+elif [ "$PEERS" = yes ]; then note "Verdaccio not installed: its rows are skipped"; fi
 
 PROXPI= DEVPI=
 if [ "$PYPI" = yes ] && have "$PYENV/bin/gunicorn"; then
