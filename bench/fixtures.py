@@ -8,7 +8,7 @@ npm layout (what an npm registry serves):
   upstream/meta/<name>.json              packument for GET /<name> (nginx maps it)
   upstream/<name>/-/<name>-<ver>.tgz     tarball
 PyPI layout (PEP 503 simple API, files under /packages/ as on the files host):
-  upstream/simple/<name>/index.html
+  upstream/simple/<name>/index.html      (and index.json, the PEP 691 form)
   upstream/packages/<xx>/<yy>/<file>.whl
 """
 
@@ -168,7 +168,7 @@ class Gen:
     def pypi_project(self, name, sizes, seed, extra_links=0):
         norm = name.replace("_", "-")
         dist = name.replace("-", "_")
-        links, files = [], []
+        links, files, entries = [], [], []
         for i, size in enumerate(sizes):
             fname = f"{dist}-1.0.{i}-py3-none-any.whl"
             h = hashlib.sha256(fname.encode()).hexdigest()
@@ -176,6 +176,8 @@ class Gen:
             sha256, _ = self.write_blob(rel, size, seed * 1000 + i)
             links.append(f'<a href="{self.up}/{rel}#sha256={sha256}" '
                          f'data-requires-python="&gt;=3.8">{fname}</a><br/>')
+            entries.append({"filename": fname, "url": f"{self.up}/{rel}",
+                            "hashes": {"sha256": sha256}, "requires-python": ">=3.8"})
             files.append({"filename": fname, "path": "/" + rel, "size": size, "sha256": sha256})
         for i in range(extra_links):
             fname = f"{dist}-0.{i // 100}.{i % 100}-py3-none-any.whl"
@@ -184,6 +186,11 @@ class Gen:
             links.append(f'<a href="{self.up}/{rel}#sha256={h}" '
                          f'data-requires-python="&gt;=3.8" data-dist-info-metadata="sha256={h}">'
                          f'{fname}</a><br/>')
+            entries.append({"filename": fname, "url": f"{self.up}/{rel}", "hashes": {"sha256": h},
+                            "requires-python": ">=3.8", "core-metadata": {"sha256": h}})
+        # The PEP 691 form, which pip asks for first (nginx picks it by the Accept header).
+        with open(self.path(f"simple/{norm}/index.json"), "w") as f:
+            json.dump({"meta": {"api-version": "1.1"}, "name": norm, "files": entries}, f)
         html = ("<!DOCTYPE html>\n<html>\n<head>\n<meta name=\"pypi:repository-version\" "
                 f"content=\"1.1\">\n<title>Links for {norm}</title>\n</head>\n<body>\n"
                 f"<h1>Links for {norm}</h1>\n" + "\n".join(links) + "\n</body>\n</html>\n")
@@ -199,6 +206,9 @@ class Gen:
         links = "\n".join(f'<a href="/simple/{n}/">{n}</a>' for n in sorted(self.manifest["pypi"]))
         with open(self.path("simple/index.html"), "w") as f:
             f.write("<!DOCTYPE html>\n<html><body>\n" + links + "\n</body></html>\n")
+        with open(self.path("simple/index.json"), "w") as f:
+            json.dump({"meta": {"api-version": "1.1"},
+                       "projects": [{"name": n} for n in sorted(self.manifest["pypi"])]}, f)
 
 
 def main():

@@ -31,7 +31,8 @@ def get(url, timeout=60.0, headers=None, sink=None):
     host, port, path = split(url)
     c = http.client.HTTPConnection(host, port, timeout=timeout)
     t0 = time.perf_counter()
-    c.request("GET", path, headers=headers or {})
+    # As curl and every package manager do; proxpi answers 406 to a request without Accept.
+    c.request("GET", path, headers={"Accept": "*/*", **(headers or {})})
     r = c.getresponse()
     h = hashlib.sha256()
     n = 0
@@ -78,7 +79,7 @@ def cmd_wait(a):
 
 def cmd_fetch(a):
     """Fetches a URL; checks status, size and digest when given; optionally saves the body."""
-    headers = dict(h.split(":", 1) for h in a.header) if a.header else {}
+    headers = {k.strip(): v.strip() for k, v in (h.split(":", 1) for h in a.header or [])}
     sink = open(a.save, "wb") if a.save else None
     try:
         st, hd, sha, n, _ = get(a.url, timeout=a.timeout, headers=headers, sink=sink)

@@ -10,6 +10,7 @@
 #   BENCH_TOOLS  where peers are installed (default /work/bench-tools, else ~/.cache/proxy-bench)
 #   BENCH_OUT    the Markdown file to update (default BENCHMARKS.md; the smoke run only prints)
 #   BENCH_KEEP=1 keep the work directory (logs, caches, raw results)
+#   BENCH_PEERS=1 with --smoke: include the peers too (they are installed if missing)
 set -euo pipefail
 
 MODE=full
@@ -78,7 +79,9 @@ WATCHDOG=$!
 
 # ---- tools --------------------------------------------------------------------------------------
 log "mode $MODE, work directory $W, tools in $BENCH_TOOLS"
-if [ "$MODE" = full ]; then
+PEERS=no
+{ [ "$MODE" = full ] || [ "${BENCH_PEERS:-0}" = 1 ]; } && PEERS=yes
+if [ "$PEERS" = yes ]; then
   "$B/install.sh" | while read -r line; do note "$line"; done
 else
   "$B/install.sh" --smoke | while read -r line; do note "$line"; done
@@ -89,7 +92,7 @@ done
 NORA_BIN=$BENCH_TOOLS/nora/bin/nora
 VERDACCIO=$BENCH_TOOLS/verdaccio/node_modules/.bin/verdaccio
 PYENV=$BENCH_TOOLS/pyenv
-have() { [ "$MODE" = full ] && [ -x "$1" ]; }
+have() { [ "$PEERS" = yes ] && [ -x "$1" ]; }
 
 log "building the proxy (cargo build --release)"
 (cd "$ROOT" && cargo build --release --locked --quiet)
@@ -135,6 +138,11 @@ pid $W/nginx/nginx.pid;
 error_log $W/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
+  # PEP 691: a client that prefers JSON gets the JSON form of a simple page.
+  map \$http_accept \$simple_index {
+    ~application/vnd\.pypi\.simple\.v1\+json index.json;
+    default index.html;
+  }
   sendfile on; tcp_nopush on; tcp_nodelay on;
   keepalive_requests 10000000; keepalive_timeout 120;
   types { application/octet-stream tgz whl; text/html html; application/json json; }
@@ -149,7 +157,10 @@ http {
     access_log $W/nginx/upstream.log;
     location ~ ^/bench-herd/ { limit_rate $HERD; }  # the fill takes a second: every request overlaps it
     location ~ \.tgz\$ { }
-    location /simple/ { index index.html; default_type text/html; }
+    location /simple/ {
+      index \$simple_index;
+      types { application/vnd.pypi.simple.v1+json json; text/html html; }
+    }
     location /packages/ { }
     location / { default_type application/json; try_files /meta\$uri.json =404; }
   }
@@ -212,7 +223,7 @@ if have "$NORA_BIN"; then
   else
     note "NORA did not start: $(tail -2 "$W/nora.log")"
   fi
-elif [ "$MODE" = full ]; then note "NORA not installed: its rows are skipped"; fi
+elif [ "$PEERS" = yes ]; then note "NORA not installed: its rows are skipped"; fi
 
 VERD=
 if have "$VERDACCIO"; then
@@ -241,13 +252,15 @@ EOF
   else
     note "Verdaccio did not start: $(tail -2 "$W/verdaccio.log")"
   fi
-elif [ "$MODE" = full ]; then note "Verdaccio not installed: its rows are skipped"; fi
+elif [ "$PEERS" = yes ]; then note "Verdaccio not installed: its rows are skipped"; fi
 
 PROXPI= DEVPI=
 if [ "$PYPI" = yes ] && have "$PYENV/bin/gunicorn"; then
   start proxpi "$W/proxpi.log" env PROXPI_INDEX_URL="$UP/simple/" PROXPI_CACHE_DIR="$W/proxpi" \
     "$PYENV/bin/gunicorn" --bind "127.0.0.1:$P_PROXPI" --workers 2 --threads 8 proxpi.server:app
-  if M wait "http://127.0.0.1:$P_PROXPI/index/" --timeout 30; then
+  # Its root page answers at once; the project list is fetched on the first /index/ request.
+  if M wait "http://127.0.0.1:$P_PROXPI/" --timeout 30 &&
+    M fetch "http://127.0.0.1:$P_PROXPI/index/" --timeout 60 >/dev/null; then
     PROXPI=http://127.0.0.1:$P_PROXPI
     idle_rss proxpi "$PID_proxpi"
   else note "proxpi did not start: $(tail -2 "$W/proxpi.log")"; fi
@@ -266,8 +279,12 @@ fi
 
 # ---- URLs per target and document; each is checked (status, size, sha256) before it is loaded ---
 declare -A URL
+# What pip sends for a simple page (PEP 691 JSON preferred); everything else asks for */*.
+PIP_ACCEPT='application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01'
+accept() { case $1 in pypi-page) echo "$PIP_ACCEPT" ;; *) echo '*/*' ;; esac; }
 add() { # doc target url [sha256 size]: fetch twice (a miss, then a hit) and keep if both are right
   local doc=$1 target=$2 url=$3 sha=${4:-} size=${5:-} args=()
+  args+=(--header "Accept: $(accept "$doc")")
   [ -n "$sha" ] && args+=(--sha256 "$sha" --size "$size")
   if M fetch "$url" "${args[@]}" >/dev/null 2>"$W/check.err" && M fetch "$url" "${args[@]}" >/dev/null 2>>"$W/check.err"; then
     URL[$doc/$target]=$url
@@ -328,7 +345,8 @@ if [ "$PYPI" = yes ]; then
   done
   add pypi-page ours "$OURS/pypi/simple/bench-meta/"
   mkdir -p "$W/ceil/pypi/simple/bench-meta"
-  M fetch "$OURS/pypi/simple/bench-meta/" --save "$W/ceil/pypi/simple/bench-meta/index.html" >/dev/null
+  M fetch "$OURS/pypi/simple/bench-meta/" --header "Accept: $PIP_ACCEPT" \
+    --save "$W/ceil/pypi/simple/bench-meta/index.html" >/dev/null
   add pypi-page nginx "$NG/pypi/simple/bench-meta/"
   [ -n "$NORA" ] && add pypi-page nora "$NORA/simple/bench-meta/"
   [ -n "$PROXPI" ] && add pypi-page proxpi "$PROXPI/index/bench-meta/"
@@ -351,7 +369,8 @@ load() { # doc targets...: every round runs every target once, so each round's r
         [ -n "$url" ] || continue
         pid=$(pid_of "$t") cpu0=
         [ -n "$pid" ] && cpu0=$(M cpu "$pid")
-        out=$(wrk -t "$threads" -c "$c" -d "${d}s" --timeout "${timeout}s" -s "$B/wrk.lua" "$url" 2>&1 | grep '^RESULT' || true)
+        out=$(wrk -t "$threads" -c "$c" -d "${d}s" --timeout "${timeout}s" -H "Accept: $(accept "$doc")" \
+          -s "$B/wrk.lua" "$url" 2>&1 | grep '^RESULT' || true)
         [ -n "$out" ] || { note "wrk gave no result for $t $doc c=$c"; continue; }
         cpu=
         [ -n "$cpu0" ] && cpu=$(python3 -c "print(round($(M cpu "$pid") - $cpu0, 2))")
