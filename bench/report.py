@@ -47,7 +47,7 @@ def load(path):
     with open(path) as f:
         for line in f:
             line = line.strip()
-            if line:
+            if line and not line.startswith("#"):
                 rows.append({k: num(k, v) for k, v in json.loads(line).items()})
     return rows
 
@@ -67,6 +67,13 @@ def fmt_ratio(r):
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
+
+
+def quartiles(xs):
+    if len(xs) < 4:
+        return "–"
+    q = statistics.quantiles(xs, n=4)
+    return f"{q[0] * 1e3:+.2f} to {q[2] * 1e3:+.2f} ms"
 
 
 class Report:
@@ -202,8 +209,9 @@ class Report:
             by[(r["size"], r["target"])]["added"].append(float(p[1]) - float(d[1]))
             by[(r["size"], r["target"])]["ratio"].append(float(d[2]) / float(p[2]))
             by[(r["size"], r["target"])]["bytes"].append(float(p[3]))
-        out = ["| file | server | misses | direct TTFB | proxied TTFB | added TTFB (median) | "
-               "direct time | proxied time | proxied ÷ direct throughput |", "|" + "---|" * 9]
+        out = ["| file | server | misses | direct TTFB | proxied TTFB | added TTFB: median "
+               "(quartiles) | direct time | proxied time | proxied ÷ direct throughput |",
+               "|" + "---|" * 9]
         for (size, t), v in sorted(by.items(), key=lambda kv: (kv[0][0] != "small", kv[0][1] != "ours")):
             if not v["d_ttfb"]:
                 out.append(f"| {size} | {NAMES.get(t, t)} | failed | | | | | | |")
@@ -212,7 +220,8 @@ class Report:
             label = "4 KiB" if size == "small" else f"{mb:,.0f} MiB"
             out.append(
                 f"| {label} | {NAMES.get(t, t)} | {len(v['d_ttfb'])} | {med(v['d_ttfb']) * 1e3:.2f} ms | "
-                f"{med(v['p_ttfb']) * 1e3:.2f} ms | {med(v['added']) * 1e3:+.2f} ms | "
+                f"{med(v['p_ttfb']) * 1e3:.2f} ms | {med(v['added']) * 1e3:+.2f} ms "
+                f"({quartiles(v['added'])}) | "
                 f"{med(v['d_total']) * 1e3:.1f} ms | {med(v['p_total']) * 1e3:.1f} ms | "
                 f"{fmt_ratio(med(v['ratio']))} |")
         self.cold_by = by

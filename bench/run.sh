@@ -503,7 +503,8 @@ rec k=machine_end "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
 # ---- report -------------------------------------------------------------------------------------
 if [ "$MODE" = full ]; then
   python3 "$B/report.py" "$RES" --markdown "$OUT_MD"
-  cp "$RES" "$ROOT/bench/last-results.jsonl"
+  { echo "# bench/last-results.jsonl: raw results of the last full make bench; bench/report.py reads them"
+    cat "$RES"; } >"$ROOT/bench/last-results.jsonl"
   log "wrote $OUT_MD"
 else
   python3 "$B/report.py" "$RES" --check
