@@ -458,17 +458,6 @@ fn real_composer_install_twice() {
     );
 }
 
-fn proxy_bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    #[allow(clippy::disallowed_methods)] // Clearing the test runner's PROXY_* for the child.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PROXY_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
 /// `proxy mirror` for the fixtures, then a proxy offline with the upstream gone, and the real
 /// Composer resolving and installing from it.
 #[test]

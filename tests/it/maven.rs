@@ -258,17 +258,6 @@ fn offline_serves_what_was_cached() {
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
-fn proxy_bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    #[allow(clippy::disallowed_methods)] // Clearing the test runner's PROXY_* for the child.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PROXY_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
 #[test]
 fn proxy_mirror_fills_the_cache_for_offline_use() {
     let fake = Fake::start();

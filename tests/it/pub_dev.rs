@@ -7,7 +7,6 @@
 //! `/api/archives/{name}-{version}.tar.gz`, which answer 303) and `bucket` (the storage bucket the
 //! redirect points at, configured as `upstream.pub_archives`).
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -447,17 +446,6 @@ fn dart_pub_get_sequence_twice() {
             .count()
             == 2
     );
-}
-
-fn proxy_bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    #[allow(clippy::disallowed_methods)] // Clearing the test runner's PROXY_* for the child.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PROXY_") {
-            c.env_remove(k);
-        }
-    }
-    c
 }
 
 /// `proxy mirror` for the fixtures, then an offline proxy with the upstream gone serving the
