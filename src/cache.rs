@@ -85,15 +85,24 @@ impl Store {
 
     /// `{ecosystem}/{name...}/{version}/{filename}`, each component checked.
     pub(crate) fn artifact_path(key: &ArtifactKey) -> Result<String> {
-        let mut parts = vec![key.ecosystem];
-        parts.extend(key.name.split('/'));
-        parts.push(&key.version);
-        parts.push(&key.filename);
-        // The first component is always an ecosystem, so no key can reach `_metadata` or `.tmp`.
-        if let Some(bad) = parts.iter().find(|p| !registry::safe_component(p)) {
-            return Err(Error::BadRequest(format!("unsafe path component {bad:?}")));
+        let parts = std::iter::once(key.ecosystem)
+            .chain(key.name.split('/'))
+            .chain([key.version.as_str(), key.filename.as_str()]);
+        let mut path = String::with_capacity(
+            key.ecosystem.len() + key.name.len() + key.version.len() + key.filename.len() + 3,
+        );
+        for part in parts {
+            // The first component is always an ecosystem, so no key can reach `_metadata` or
+            // `.tmp`.
+            if !registry::safe_component(part) {
+                return Err(Error::BadRequest(format!("unsafe path component {part:?}")));
+            }
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(part);
         }
-        Ok(parts.join("/"))
+        Ok(path)
     }
 
     /// `_metadata/{ecosystem}/{xx}/{sha256 of key}-{start of the content's sha256}`: a refresh

@@ -4,6 +4,12 @@
 
 use std::process::ExitCode;
 
+// musl's malloc takes one global lock: under load the static build spent a quarter of its time
+// contending for it (BENCHMARKS.md). glibc builds keep the system allocator.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let command = match proxy::cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,

@@ -2,6 +2,7 @@
 //! replies that go back to the client. This is the one module that mixes IO kinds; each kind is
 //! owned elsewhere (network: `upstream`, files: `cache`, SQL: `db`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -71,7 +72,7 @@ pub(crate) enum Body {
 
 pub(crate) struct Reply {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: Body,
     /// `Content-Length` for answers whose body is not sent (HEAD, 304); `None` omits it.
     pub head_length: Option<u64>,
@@ -79,10 +80,14 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    pub(crate) fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
+    pub(crate) fn bytes(
+        status: u16,
+        content_type: impl Into<Cow<'static, str>>,
+        body: Vec<u8>,
+    ) -> Reply {
         Reply {
             status,
-            headers: vec![("Content-Type", content_type.to_string())],
+            headers: vec![("Content-Type", content_type.into())],
             body: Body::Bytes(body),
             head_length: None,
             cache: "-",
@@ -386,14 +391,14 @@ fn artifact(
         None => a,
     };
     let rel = Store::artifact_path(&a.key)?;
-    let what = format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
+    let what = || format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
     // A few passes at most: a request that finds a fill just committed (or evicted) looks again.
     for _ in 0..3 {
         if let Some(reply) = cached_artifact(sh, db, &a.key, req) {
             return Ok(reply);
         }
         if sh.config.offline {
-            return Err(Error::Offline { what });
+            return Err(Error::Offline { what: what() });
         }
         // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
         let link = db.link(a.key.ecosystem, &a.key.name, &a.key.filename)?;
@@ -405,7 +410,8 @@ fn artifact(
         // own to fall back on.
         if url.is_empty() {
             return Err(Error::NotFound(format!(
-                "{what}: no metadata document has named this file (ask for its package's metadata first)"
+                "{}: no metadata document has named this file (ask for its package's metadata first)",
+                what()
             )));
         }
         if req.method == Method::Head {
@@ -433,9 +439,9 @@ fn artifact(
         let info = match flight.wait_started(sh.stall()) {
             Started::Streaming(info) => info,
             Started::Done(Waited::Committed) => continue,
-            Started::Done(Waited::Failed(404)) => return Err(Error::NotFound(what)),
+            Started::Done(Waited::Failed(404)) => return Err(Error::NotFound(what())),
             Started::Done(Waited::Failed(status)) => return Err(Error::Upstream { url, status }),
-            Started::Done(Waited::Stalled) => return Err(Error::Busy(what)),
+            Started::Done(Waited::Stalled) => return Err(Error::Busy(what())),
         };
         // A range or an HTTP/1.0 client gets its answer from the complete file.
         let whole = req.range.is_some() || !req.http11;
@@ -448,12 +454,12 @@ fn artifact(
             // Committed (renamed) already, or the whole file is wanted: wait for the outcome.
             match flight.wait(sh.stall()) {
                 Waited::Committed => continue,
-                Waited::Failed(404) => return Err(Error::NotFound(what)),
+                Waited::Failed(404) => return Err(Error::NotFound(what())),
                 Waited::Failed(status) => return Err(Error::Upstream { url, status }),
-                Waited::Stalled => return Err(Error::Busy(what)),
+                Waited::Stalled => return Err(Error::Busy(what())),
             }
         };
-        let mut headers = vec![("Content-Type", info.content_type.clone())];
+        let mut headers = vec![("Content-Type", info.content_type.clone().into())];
         headers.extend(artifact_headers());
         return Ok(Reply {
             status: 200,
@@ -463,7 +469,7 @@ fn artifact(
             cache: "MISS",
         });
     }
-    Err(Error::Busy(what))
+    Err(Error::Busy(what()))
 }
 
 /// A committed artifact, if the database has it and its file is whole. A missing or damaged file
@@ -499,7 +505,7 @@ fn cached_artifact(sh: &Shared, db: &Db, key: &ArtifactKey, req: &Incoming) -> O
 }
 
 /// Headers that keep a served artifact inert in a browser (invariant 34).
-fn artifact_headers() -> [(&'static str, String); 2] {
+fn artifact_headers() -> [(&'static str, Cow<'static, str>); 2] {
     [
         ("X-Content-Type-Options", "nosniff".into()),
         ("Content-Security-Policy", "sandbox".into()),
@@ -660,7 +666,7 @@ fn head(sh: &Shared, reg: &dyn Registry, url: &str) -> Result<Reply> {
     let mut headers = vec![(
         "Content-Type",
         f.content_type
-            .unwrap_or_else(|| "application/octet-stream".into()),
+            .map_or(Cow::Borrowed("application/octet-stream"), Cow::Owned),
     )];
     headers.extend(artifact_headers());
     Ok(Reply {
@@ -683,12 +689,13 @@ fn file_reply(
     req: &Incoming,
 ) -> Reply {
     let last_modified = http::date(modified);
-    let mut headers = vec![("Content-Type", content_type.to_string())];
+    let mut headers = Vec::with_capacity(8);
+    headers.push(("Content-Type", Cow::Owned(content_type.to_string())));
     if let Some(etag) = etag {
-        headers.push(("ETag", etag.to_string()));
+        headers.push(("ETag", etag.to_string().into()));
     }
-    headers.push(("Last-Modified", last_modified.clone()));
-    headers.push(("Accept-Ranges", "bytes".to_string()));
+    headers.push(("Last-Modified", last_modified.clone().into()));
+    headers.push(("Accept-Ranges", "bytes".into()));
     let not_modified = match (&req.if_none_match, &req.if_modified_since) {
         (Some(inm), _) => etag.is_some_and(|etag| http::none_match(inm, etag)),
         (None, Some(ims)) => http::parse_date(ims).is_some_and(|t| modified <= t),
@@ -712,7 +719,7 @@ fn file_reply(
         match http::range(range, len) {
             http::Range::Full => {}
             http::Range::Part(start, end) => {
-                headers.push(("Content-Range", format!("bytes {start}-{end}/{len}")));
+                headers.push(("Content-Range", format!("bytes {start}-{end}/{len}").into()));
                 let n = end - start + 1;
                 return reply(
                     206,
@@ -726,7 +733,7 @@ fn file_reply(
                 );
             }
             http::Range::Unsatisfiable => {
-                headers.push(("Content-Range", format!("bytes */{len}")));
+                headers.push(("Content-Range", format!("bytes */{len}").into()));
                 return reply(416, headers, Body::Empty, Some(0));
             }
         }
@@ -872,11 +879,11 @@ fn metadata_reply(
         let b64 = registry::base64_encode(&sha);
         reply
             .headers
-            .push(("Repr-Digest", format!("sha-256=:{b64}:")));
+            .push(("Repr-Digest", format!("sha-256=:{b64}:").into()));
     }
     if stale {
         let age = (db::now() - row.fetched_at).max(0);
-        reply.headers.push(("Age", age.to_string()));
+        reply.headers.push(("Age", age.to_string().into()));
         reply
             .headers
             .push(("Warning", "110 - \"Response is Stale\"".into()));
@@ -1089,7 +1096,7 @@ fn passthrough(sh: &Shared, reg: &dyn Registry, url: &str, req: &Incoming) -> Re
         .unwrap_or_else(|| "application/octet-stream".into());
     Ok(Reply {
         status: f.status,
-        headers: vec![("Content-Type", content_type)],
+        headers: vec![("Content-Type", content_type.into())],
         body: Body::Bytes(body),
         head_length: None,
         cache: "PASS",

@@ -42,16 +42,18 @@ pub(crate) fn route(url: &str) -> Result<Route> {
     if segments.iter().any(String::is_empty) {
         return Err(Error::BadRequest("empty path segment".into()));
     }
-    let Some((first, rest)) = segments.split_first() else {
+    if segments.is_empty() {
         return Ok(Route::Root);
-    };
-    match (first.as_str(), rest.is_empty()) {
+    }
+    // The registry's own segments are the rest, moved rather than copied.
+    let first = segments.remove(0);
+    match (first.as_str(), segments.is_empty()) {
         ("health", true) => Ok(Route::Health),
         ("stats", true) => Ok(Route::Stats),
         (prefix, _) => match registry::find(prefix) {
             Some(registry) => Ok(Route::Registry {
                 registry,
-                segments: rest.to_vec(),
+                segments,
                 query,
             }),
             None => Err(Error::NotFound(format!("no route for {path}"))),

@@ -13,6 +13,8 @@
 //! fifth of the requests per second on small cached files and half the throughput on large ones
 //! (BENCHMARKS.md).
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -245,12 +247,12 @@ fn header<'a>(rq: &'a tiny_http::Request, name: &'static str) -> Option<&'a str>
 
 fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
     let started = Instant::now();
-    let url = rq.url().to_string();
     let method = match rq.method() {
         tiny_http::Method::Get => Method::Get,
         tiny_http::Method::Head => Method::Head,
         other => {
             let m = other.to_string();
+            let url = rq.url().to_string();
             let mut reply = error_reply(&Error::MethodNotAllowed, &url);
             reply.headers.push(("Allow", "GET, HEAD".into()));
             let status = reply.status;
@@ -267,7 +269,7 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         || header(&rq, "Transfer-Encoding").is_some();
     let incoming = Incoming {
         method,
-        url: url.clone(),
+        url: rq.url().to_string(),
         http11: *rq.http_version() >= (1, 1),
         accept: header(&rq, "Accept").map(str::to_string),
         if_none_match: header(&rq, "If-None-Match").map(str::to_string),
@@ -276,18 +278,19 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         if_range: header(&rq, "If-Range").map(str::to_string),
     };
     let m = if method == Method::Get { "GET" } else { "HEAD" };
+    let url = incoming.url.as_str();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let reply = if has_body {
             error_reply(
                 &Error::BadRequest("a GET or HEAD request must not have a body".into()),
-                &url,
+                url,
             )
-        } else if shared.config.test_panic_path.as_deref() == Some(url.as_str()) {
+        } else if shared.config.test_panic_path.as_deref() == Some(url) {
             panic!("test panic for {url}");
         } else {
             match proxy::handle(shared, db, &incoming) {
                 Ok(reply) => reply,
-                Err(err) => error_reply(&err, &url),
+                Err(err) => error_reply(&err, url),
             }
         };
         let (status, cache) = (reply.status, reply.cache);
@@ -357,7 +360,7 @@ const PIECE: usize = 64 * 1024;
 
 /// The status line and the headers every answer has; `Content-Length` or the chunked framing is
 /// added by the caller.
-fn head(status: u16, headers: &[(&'static str, String)], cache: &str) -> Vec<u8> {
+fn head(status: u16, headers: &[(&'static str, Cow<'static, str>)], cache: &str) -> Vec<u8> {
     let mut head = Vec::with_capacity(512);
     let reason = StatusCode(status).default_reason_phrase();
     let _ = write!(head, "HTTP/1.1 {status} {reason}\r\n");
@@ -368,16 +371,30 @@ fn head(status: u16, headers: &[(&'static str, String)], cache: &str) -> Vec<u8>
             let _ = write!(head, "{k}: {v}\r\n");
         }
     }
-    let _ = write!(
-        head,
-        "Date: {}\r\nServer: proxy/{}\r\n",
-        http::date(crate::db::now()),
-        env!("CARGO_PKG_VERSION")
+    head.extend_from_slice(b"Date: ");
+    with_date(|date| head.extend_from_slice(date.as_bytes()));
+    head.extend_from_slice(
+        concat!("\r\nServer: proxy/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
     );
     if cache != "-" {
         let _ = write!(head, "X-Cache: {cache}\r\n");
     }
     head
+}
+
+/// Calls `f` with the `Date` header's value, formatted at most once a second per worker.
+fn with_date(f: impl FnOnce(&str)) {
+    thread_local! {
+        static DATE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    DATE.with_borrow_mut(|(at, text)| {
+        let now = crate::db::now();
+        if *at != now {
+            *at = now;
+            *text = http::date(now);
+        }
+        f(text)
+    })
 }
 
 /// Writes an answer whose length is known. tiny_http's own `respond` writes the head and the body
@@ -474,7 +491,7 @@ fn copy_file(
 fn stream(
     writer: Box<dyn Write + Send>,
     status: u16,
-    headers: &[(&'static str, String)],
+    headers: &[(&'static str, Cow<'static, str>)],
     cache: &str,
     body: &mut dyn Read,
 ) -> (u64, io::Result<()>) {

@@ -20,6 +20,7 @@
 //! Nothing a Conan server says carries a SHA-256 of a file, so files are checked for length
 //! only; the client checks the manifests. Uploads, logins and removals are writes: 405, or 404.
 
+use std::borrow::Cow;
 use std::io::BufRead;
 
 use super::{Artifact, ArtifactKey, Ctx, Plan, Registry, Request, Want};
@@ -60,8 +61,8 @@ impl Registry for Conan {
         }
     }
 
-    fn generated_headers(&self, _req: &Request<'_>) -> Vec<(&'static str, String)> {
-        vec![("X-Conan-Server-Capabilities", "revisions".to_string())]
+    fn generated_headers(&self, _req: &Request<'_>) -> Vec<(&'static str, Cow<'static, str>)> {
+        vec![("X-Conan-Server-Capabilities", "revisions".into())]
     }
 
     fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {

@@ -2,6 +2,7 @@
 //! a `Plan` (what to fetch, how to cache it, where it lives on disk) and rewrites metadata bytes;
 //! it does no IO. `proxy.rs` carries plans out.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
@@ -118,7 +119,7 @@ pub(crate) trait Registry: Sync {
         Ok(Vec::new())
     }
     /// Extra response headers for a `Plan::Generated` answer (Conan's capabilities header).
-    fn generated_headers(&self, _req: &Request<'_>) -> Vec<(&'static str, String)> {
+    fn generated_headers(&self, _req: &Request<'_>) -> Vec<(&'static str, Cow<'static, str>)> {
         Vec::new()
     }
     /// Whether a cached document is served with the upstream's `ETag` rather than our own (the
@@ -467,15 +468,23 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
 /// Percent-encodes a path segment (RFC 3986 unreserved characters kept).
 pub(crate) fn escape(seg: &str) -> String {
     let mut out = String::with_capacity(seg.len());
+    escape_into(&mut out, seg);
+    out
+}
+
+/// `escape`, appended to `out`.
+pub(crate) fn escape_into(out: &mut String, seg: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in seg.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b'+' | b'!')
         {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
-    out
 }
 
 /// Renders a routed plan as one line for route-table tests; `metadata` renders what a registry's

@@ -60,7 +60,6 @@ impl Registry for Npm {
             [] => return Err(Error::NotFound("npm package name missing".into())),
         };
         validate_name(&name)?;
-        let path_name = url_name(&name);
         match rest {
             [] => {
                 let abbreviated = req.accept.is_some_and(|a| a.contains(ABBREVIATED));
@@ -73,7 +72,7 @@ impl Registry for Npm {
                     ecosystem: "npm",
                     kind: "packument",
                     key: format!("{name}|{variant}"),
-                    url: format!("{up}/{path_name}"),
+                    url: format!("{up}/{}", url_name(&name)),
                     accept: Some(accept),
                     package: name,
                     content_type,
@@ -89,7 +88,7 @@ impl Registry for Npm {
                     ecosystem: "npm",
                     kind: "version",
                     key: format!("{name}|version|{version}"),
-                    url: format!("{up}/{path_name}/{}", super::escape(version)),
+                    url: format!("{up}/{}/{}", url_name(&name), super::escape(version)),
                     accept: Some("application/json"),
                     package: name,
                     content_type: "application/json",
@@ -97,8 +96,10 @@ impl Registry for Npm {
             }
             ["-", filename] => {
                 let version = tarball_version(&name, filename)?;
+                let mut url = format!("{up}/{name}/-/");
+                super::escape_into(&mut url, filename);
                 Ok(Plan::Artifact(Artifact {
-                    url: format!("{up}/{name}/-/{}", super::escape(filename)),
+                    url,
                     key: ArtifactKey {
                         ecosystem: "npm",
                         name,

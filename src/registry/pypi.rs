@@ -146,12 +146,11 @@ impl Registry for Pypi {
                          {{name}}-{{version}}"
                     ))
                 })?;
-                let files = ctx.upstream("pypi_files").trim_end_matches('/');
-                let path: String = path
-                    .iter()
-                    .chain(std::iter::once(filename))
-                    .map(|s| format!("/{}", super::escape(s)))
-                    .collect();
+                let mut url = ctx.upstream("pypi_files").trim_end_matches('/').to_string();
+                for seg in path.iter().chain(std::iter::once(filename)) {
+                    url.push('/');
+                    super::escape_into(&mut url, seg);
+                }
                 Ok(Plan::Artifact(Artifact {
                     key: ArtifactKey {
                         ecosystem: "pypi",
@@ -159,7 +158,7 @@ impl Registry for Pypi {
                         version,
                         filename: filename.to_string(),
                     },
-                    url: format!("{files}{path}"),
+                    url,
                     digest: None,
                     content_type: if filename.ends_with(".metadata") {
                         "text/plain; charset=utf-8"

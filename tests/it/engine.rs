@@ -380,6 +380,41 @@ fn path_traversal_is_refused() {
     assert_eq!(fake.total(), 0, "a hostile path reached the upstream");
 }
 
+/// Invariant 6: a request head is bounded (8 KiB per line, 100 header lines); past the bound the
+/// request is refused and the connection closed, and the proxy goes on serving.
+#[test]
+fn oversized_request_heads_are_refused() {
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    let long = "a".repeat(20_000);
+    let many: String = (0..150).map(|i| format!("X-{i}: y\r\n")).collect();
+    for (what, head) in [
+        (
+            "long request line",
+            format!("GET /health?{long} HTTP/1.1\r\nHost: x\r\n"),
+        ),
+        (
+            "long header line",
+            format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Long: {long}\r\n"),
+        ),
+        (
+            "too many headers",
+            format!("GET /health HTTP/1.1\r\nHost: x\r\n{many}"),
+        ),
+    ] {
+        let mut s = TcpStream::connect(p.handle.as_ref().unwrap().addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // The proxy may close before the whole head is written: a failed write is an answer too.
+        let _ = s.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let out = String::from_utf8_lossy(&out);
+        let status: u16 = out.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        assert!(status == 400 || status == 0, "{what}: answered {status}");
+    }
+    assert_eq!(p.get("/health").status, 200, "the proxy stopped serving");
+}
+
 #[test]
 fn keep_alive_connections_do_not_stall() {
     let fake = Fake::start();

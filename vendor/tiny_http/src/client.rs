@@ -36,6 +36,11 @@ pub struct ClientConnection {
     secure: bool,
 }
 
+/// The longest request or header line accepted, and the most header lines: beyond them the
+/// request is answered 400 and the connection closed, so a client cannot grow memory unbounded.
+const MAX_LINE: usize = 8192;
+const MAX_HEADERS: usize = 100;
+
 /// Error that can happen when reading a request.
 #[derive(Debug)]
 enum ReadError {
@@ -78,6 +83,9 @@ impl ClientConnection {
     /// Reads until `CRLF` is reached. The next read will start
     ///  at the first byte of the new line.
     fn read_next_line(&mut self) -> IoResult<AsciiString> {
+        // Sized for a typical line on its first byte (one allocation instead of a doubling
+        // series; none for the empty line that ends the head), and bounded: a client may not grow
+        // a line without limit.
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
 
@@ -90,14 +98,25 @@ impl ClientConnection {
             };
 
             if byte == b'\n' && prev_byte_was_cr {
-                buf.pop(); // removing the '\r'
                 return AsciiString::from_ascii(buf)
                     .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
             }
 
-            prev_byte_was_cr = byte == b'\r';
-
-            buf.push(byte);
+            // A CR is held back until the next byte shows it does not end the line.
+            let pending_cr = std::mem::replace(&mut prev_byte_was_cr, byte == b'\r');
+            for b in [pending_cr.then_some(b'\r'), (byte != b'\r').then_some(byte)]
+                .iter()
+                .flatten()
+                .copied()
+            {
+                if buf.len() >= MAX_LINE {
+                    return Err(IoError::new(ErrorKind::InvalidData, "header line too long"));
+                }
+                if buf.capacity() == 0 {
+                    buf.reserve(128);
+                }
+                buf.push(b);
+            }
         }
     }
 
@@ -107,7 +126,10 @@ impl ClientConnection {
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                let line = self.read_next_line().map_err(|e| match e.kind() {
+                    ErrorKind::InvalidData => ReadError::WrongRequestLine,
+                    _ => ReadError::ReadIoError(e),
+                })?;
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
@@ -116,9 +138,15 @@ impl ClientConnection {
 
             // getting all headers
             let headers = {
-                let mut headers = Vec::new();
+                let mut headers = Vec::with_capacity(16);
                 loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                    let line = self.read_next_line().map_err(|e| match e.kind() {
+                        ErrorKind::InvalidData => ReadError::WrongHeader(version.clone()),
+                        _ => ReadError::ReadIoError(e),
+                    })?;
+                    if headers.len() >= MAX_HEADERS {
+                        return Err(ReadError::WrongHeader(version));
+                    }
 
                     if line.is_empty() {
                         break;

@@ -28,8 +28,9 @@ where
 
     /// Pushes an element to the queue.
     pub fn push(&self, value: T) {
-        let mut queue = self.queue.lock().unwrap();
-        queue.push_back(Control::Elem(value));
+        // Notify after the lock is released: a waiter woken while it is held would only block
+        // again on the mutex (one more context switch per request).
+        self.queue.lock().unwrap().push_back(Control::Elem(value));
         self.condvar.notify_one();
     }
 
