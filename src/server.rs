@@ -360,8 +360,12 @@ const PIECE: usize = 64 * 1024;
 
 /// The status line and the headers every answer has; `Content-Length` or the chunked framing is
 /// added by the caller.
-fn head(status: u16, headers: &[(&'static str, Cow<'static, str>)], cache: &str) -> Vec<u8> {
-    let mut head = Vec::with_capacity(512);
+fn head(
+    head: &mut Vec<u8>,
+    status: u16,
+    headers: &[(&'static str, Cow<'static, str>)],
+    cache: &str,
+) {
     let reason = StatusCode(status).default_reason_phrase();
     let _ = write!(head, "HTTP/1.1 {status} {reason}\r\n");
     for (k, v) in headers {
@@ -379,7 +383,22 @@ fn head(status: u16, headers: &[(&'static str, Cow<'static, str>)], cache: &str)
     if cache != "-" {
         let _ = write!(head, "X-Cache: {cache}\r\n");
     }
-    head
+}
+
+/// Calls `f` with this worker's buffer for answers, empty: reused, so that serving a small file
+/// allocates no block of its size per request (nor a second one to grow into).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        let result = f(buf);
+        if buf.capacity() > 2 * PIECE {
+            *buf = Vec::new();
+        }
+        result
+    })
 }
 
 /// Calls `f` with the `Date` header's value, formatted at most once a second per worker.
@@ -417,45 +436,61 @@ fn send(mut w: Box<dyn Write + Send>, reply: Reply, method: Method) -> (u64, io:
     };
     // HEAD, 304 and the like announce the length of the body they do not send.
     let no_body = method == Method::Head || matches!(status, 100..=199 | 204 | 304);
-    let mut out = head(status, &headers, cache);
-    match length {
-        Some(n) => {
-            let _ = write!(out, "Content-Length: {n}\r\n\r\n");
-        }
-        None => out.extend_from_slice(b"\r\n"),
-    }
-    let length = length.unwrap_or(0);
-    let result = match body {
-        _ if no_body => w.write_all(&out),
-        Body::Bytes(b) if b.len() <= PIECE => {
-            out.extend_from_slice(&b);
-            w.write_all(&out)
-        }
-        Body::Bytes(b) => w.write_all(&out).and_then(|()| w.write_all(&b)),
-        Body::File {
-            mut file,
-            start,
-            len,
-        } => copy_file(&mut w, out, &mut file, start, len),
-        Body::Rebased { file, base, .. } => w.write_all(&out).and_then(|()| {
-            io::copy(&mut crate::rebase::Rebased::new(file, &base), &mut w).map(|_| ())
-        }),
-        Body::Empty | Body::Tail(_) => w.write_all(&out),
-    };
+    let result = with_scratch(|out| {
+        write_answer(&mut *w, out, status, &headers, cache, body, length, no_body)
+    });
     let result = result.and_then(|()| w.flush());
     let sent = if result.is_ok() && !no_body {
-        length
+        length.unwrap_or(0)
     } else {
         0
     };
     (sent, result)
 }
 
+/// `send`'s writing, into `out` (empty) and then `w`.
+#[allow(clippy::too_many_arguments)]
+fn write_answer(
+    w: &mut dyn Write,
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: &[(&'static str, Cow<'static, str>)],
+    cache: &str,
+    body: Body,
+    length: Option<u64>,
+    no_body: bool,
+) -> io::Result<()> {
+    head(out, status, headers, cache);
+    match length {
+        Some(n) => {
+            let _ = write!(out, "Content-Length: {n}\r\n\r\n");
+        }
+        None => out.extend_from_slice(b"\r\n"),
+    }
+    match body {
+        _ if no_body => w.write_all(out),
+        Body::Bytes(b) if b.len() <= PIECE => {
+            out.extend_from_slice(&b);
+            w.write_all(out)
+        }
+        Body::Bytes(b) => w.write_all(out).and_then(|()| w.write_all(&b)),
+        Body::File {
+            mut file,
+            start,
+            len,
+        } => copy_file(w, out, &mut file, start, len),
+        Body::Rebased { file, base, .. } => w
+            .write_all(out)
+            .and_then(|()| io::copy(&mut crate::rebase::Rebased::new(file, &base), w).map(|_| ())),
+        Body::Empty | Body::Tail(_) => w.write_all(out),
+    }
+}
+
 /// Writes `head` and then `len` bytes of `file` from `start`; the first piece goes out with the
 /// head.
 fn copy_file(
     w: &mut dyn Write,
-    mut out: Vec<u8>,
+    out: &mut Vec<u8>,
     file: &mut std::fs::File,
     start: u64,
     len: u64,
@@ -468,12 +503,12 @@ fn copy_file(
     let at = out.len();
     out.resize(at + first, 0);
     file.read_exact(&mut out[at..])?;
-    w.write_all(&out)?;
+    w.write_all(out)?;
     left -= first as u64;
     if left == 0 {
         return Ok(());
     }
-    let mut buf = out;
+    let buf = out;
     buf.resize(PIECE, 0);
     while left > 0 {
         let n = left.min(PIECE as u64) as usize;
@@ -495,13 +530,14 @@ fn stream(
     cache: &str,
     body: &mut dyn Read,
 ) -> (u64, io::Result<()>) {
-    let mut head = head(status, headers, cache);
-    head.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+    let mut out = Vec::with_capacity(512);
+    head(&mut out, status, headers, cache);
+    out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
     let mut w = BufWriter::with_capacity(64 * 1024 + 64, writer);
     let mut sent = 0u64;
     // The head goes out now: the upstream has answered, and the client should know it without
     // waiting for the fill thread's first piece (on a busy machine, milliseconds).
-    if let Err(err) = w.write_all(&head).and_then(|()| w.flush()) {
+    if let Err(err) = w.write_all(&out).and_then(|()| w.flush()) {
         return (0, Err(err));
     }
     let mut buf = vec![0u8; 64 * 1024];
