@@ -14,6 +14,7 @@ mod cache;
 mod db;
 mod flight;
 mod gzip;
+mod hot;
 mod http;
 mod json;
 mod lockfile;

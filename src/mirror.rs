@@ -309,6 +309,9 @@ fn body_reader(reply: Reply) -> io::Result<Box<dyn Read>> {
         }
         Body::Rebased { file, base, .. } => Box::new(crate::rebase::Rebased::new(file, &base)),
         Body::Tail(t) => Box::new(t),
+        Body::Memory { data, start, len } => {
+            Box::new(io::Cursor::new(data[start..start + len].to_vec()))
+        }
     })
 }
 

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::db::{self, Db, MetadataRow, NewArtifact, NewMetadata};
 use crate::error::{Error, Result};
 use crate::flight::{FillInfo, Flights, Guard, Join, Started, Tail, Waited};
+use crate::hot::{self, Hot};
 use crate::http;
 use crate::rebase;
 use crate::registry::{self, Artifact, ArtifactKey, Ctx, Metadata, Plan, Registry, Request};
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     dbs: Mutex<Vec<Db>>,
     /// Allowed upstream origins per registry.
     allowed: HashMap<&'static str, Vec<String>>,
+    /// Small artifacts served from memory.
+    pub hot: Hot,
 }
 
 /// What a handler sees of a request.
@@ -68,6 +71,32 @@ pub(crate) enum Body {
     },
     /// A miss streaming from a fill in progress; framed by the server so that a failure shows.
     Tail(Tail),
+    /// Part of a file held in the hot set (`hot.rs`).
+    Memory {
+        data: Arc<[u8]>,
+        start: usize,
+        len: usize,
+    },
+}
+
+/// Where a committed body is read from.
+pub(crate) enum Source {
+    File(File),
+    Memory(Arc<[u8]>),
+}
+
+impl Source {
+    fn body(self, start: u64, len: u64) -> Body {
+        match self {
+            Source::File(file) => Body::File { file, start, len },
+            // The range was checked against the length, which is the data's.
+            Source::Memory(data) => Body::Memory {
+                data,
+                start: start as usize,
+                len: len as usize,
+            },
+        }
+    }
 }
 
 pub(crate) struct Reply {
@@ -123,6 +152,7 @@ impl Shared {
             evicting: Mutex::new(()),
             dbs: Mutex::new(Vec::new()),
             allowed,
+            hot: Hot::new(hot::CAPACITY),
         }
     }
 
@@ -212,6 +242,7 @@ impl Shared {
             }
         }
         if evicted > 0 {
+            self.hot.clear();
             log::info!(
                 "evicted {evicted} least recently used artifact(s) to stay under storage.max_size"
             );
@@ -256,6 +287,8 @@ impl Shared {
                 self.total_size.fetch_add(c.size, Ordering::Relaxed);
                 if let Some(old) = replaced {
                     self.sub_size(old);
+                    // The file was replaced: a copy held in memory is of the old one.
+                    self.hot.forget(&p.rel);
                 }
                 if let Some(g) = guard {
                     g.finish();
@@ -394,7 +427,7 @@ fn artifact(
     let what = || format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
     // A few passes at most: a request that finds a fill just committed (or evicted) looks again.
     for _ in 0..3 {
-        if let Some(reply) = cached_artifact(sh, db, &a.key, req) {
+        if let Some(reply) = cached_artifact(sh, db, &a.key, &rel, req) {
             return Ok(reply);
         }
         if sh.config.offline {
@@ -472,9 +505,25 @@ fn artifact(
     Err(Error::Busy(what()))
 }
 
-/// A committed artifact, if the database has it and its file is whole. A missing or damaged file
-/// is forgotten (row first, and only if the row is still the one that was read) and refetched.
-fn cached_artifact(sh: &Shared, db: &Db, key: &ArtifactKey, req: &Incoming) -> Option<Reply> {
+/// A committed artifact, from the hot set or if the database has it and its file is whole. A
+/// missing or damaged file is forgotten (row first, and only if the row is still the one that was
+/// read) and refetched.
+fn cached_artifact(
+    sh: &Shared,
+    db: &Db,
+    key: &ArtifactKey,
+    rel: &str,
+    req: &Incoming,
+) -> Option<Reply> {
+    if let Some(entry) = sh.hot.get(rel) {
+        sh.hit(entry.row.id);
+        return Some(artifact_reply(
+            Source::Memory(Arc::clone(&entry.data)),
+            &entry.row,
+            req,
+        ));
+    }
+    let generation = sh.hot.generation();
     let row = match db.artifact(key) {
         Ok(row) => row?,
         Err(err) => {
@@ -482,17 +531,37 @@ fn cached_artifact(sh: &Shared, db: &Db, key: &ArtifactKey, req: &Incoming) -> O
             return None;
         }
     };
-    let Some(file) = sh.store.open_checked(&row.storage_path, row.size) else {
+    let damaged = |sh: &Shared| {
+        sh.hot.forget(&row.storage_path);
         if let Ok(true) = db.delete_artifact_if(&row) {
             sh.store.remove(&row.storage_path);
             sh.sub_size(row.size);
         }
-        return None;
+        None
+    };
+    let Some(mut file) = sh.store.open_checked(&row.storage_path, row.size) else {
+        return damaged(sh);
     };
     sh.hit(row.id);
+    let source = if row.size <= hot::MAX_ENTRY && row.storage_path == rel {
+        let mut data = Vec::with_capacity(row.size as usize);
+        match file.read_to_end(&mut data) {
+            Ok(n) if n as u64 == row.size => {}
+            _ => return damaged(sh),
+        }
+        let data: Arc<[u8]> = data.into();
+        sh.hot.offer(rel, &row, &data, generation);
+        Source::Memory(data)
+    } else {
+        Source::File(file)
+    };
+    Some(artifact_reply(source, &row, req))
+}
+
+fn artifact_reply(source: Source, row: &db::ArtifactRow, req: &Incoming) -> Reply {
     let etag = format!("\"{}\"", row.sha256);
     let mut reply = file_reply(
-        file,
+        source,
         row.size,
         Some(&etag),
         row.fetched_at,
@@ -501,7 +570,7 @@ fn cached_artifact(sh: &Shared, db: &Db, key: &ArtifactKey, req: &Incoming) -> O
     );
     reply.cache = "HIT";
     reply.headers.extend(artifact_headers());
-    Some(reply)
+    reply
 }
 
 /// Headers that keep a served artifact inert in a browser (invariant 34).
@@ -681,7 +750,7 @@ fn head(sh: &Shared, reg: &dyn Registry, url: &str) -> Result<Reply> {
 /// Serves a committed file, honouring conditional and range requests. Without an ETag, only
 /// dates validate.
 fn file_reply(
-    file: File,
+    source: Source,
     len: u64,
     etag: Option<&str>,
     modified: i64,
@@ -721,16 +790,7 @@ fn file_reply(
             http::Range::Part(start, end) => {
                 headers.push(("Content-Range", format!("bytes {start}-{end}/{len}").into()));
                 let n = end - start + 1;
-                return reply(
-                    206,
-                    headers,
-                    Body::File {
-                        file,
-                        start,
-                        len: n,
-                    },
-                    Some(n),
-                );
+                return reply(206, headers, source.body(start, n), Some(n));
             }
             http::Range::Unsatisfiable => {
                 headers.push(("Content-Range", format!("bytes */{len}").into()));
@@ -738,16 +798,7 @@ fn file_reply(
             }
         }
     }
-    reply(
-        200,
-        headers,
-        Body::File {
-            file,
-            start: 0,
-            len,
-        },
-        Some(len),
-    )
+    reply(200, headers, source.body(0, len), Some(len))
 }
 
 fn metadata(
@@ -865,7 +916,14 @@ fn metadata_reply(
     } else {
         req
     };
-    let mut reply = file_reply(file, len, etag, row.fetched_at, &row.content_type, req);
+    let mut reply = file_reply(
+        Source::File(file),
+        len,
+        etag,
+        row.fetched_at,
+        &row.content_type,
+        req,
+    );
     reply.headers.push(("Vary", "Accept".into()));
     if rebased {
         if let Body::File { file, .. } = reply.body {

@@ -209,6 +209,10 @@ fn maintain(shared: &Shared, db: &Db, stop: &AtomicBool) {
         ticks += 1;
         if ticks % 10 == 0 {
             shared.flush_hits(db);
+            // A hot file removed or truncated behind our back is noticed as it would be on disk.
+            shared.hot.drop_stale(|rel, size| {
+                std::fs::metadata(shared.store.abs(rel)).map_or(true, |m| m.len() != size)
+            });
         }
         if ticks % 300 == 0 {
             shared.evict(db);
@@ -230,6 +234,7 @@ fn reconcile(shared: &Shared, db: &Db) {
         }
     }
     if gone > 0 {
+        shared.hot.clear();
         log::warn!("forgot {gone} cached artifact(s) whose files are missing");
         if let Ok(total) = db.total_size() {
             shared.total_size.store(total, Ordering::Relaxed);
@@ -432,6 +437,7 @@ fn send(mut w: Box<dyn Write + Send>, reply: Reply, method: Method) -> (u64, io:
         Body::Empty => head_length.or(Some(0).filter(|_| method != Method::Head)),
         Body::Bytes(b) => Some(b.len() as u64),
         Body::File { len, .. } | Body::Rebased { len, .. } => Some(*len),
+        Body::Memory { len, .. } => Some(*len as u64),
         Body::Tail(_) => unreachable!("streams are framed by `stream`"),
     };
     // HEAD, 304 and the like announce the length of the body they do not send.
@@ -474,6 +480,15 @@ fn write_answer(
             w.write_all(out)
         }
         Body::Bytes(b) => w.write_all(out).and_then(|()| w.write_all(&b)),
+        Body::Memory { data, start, len } => {
+            let part = &data[start..start + len];
+            if len <= PIECE {
+                out.extend_from_slice(part);
+                w.write_all(out)
+            } else {
+                w.write_all(out).and_then(|()| w.write_all(part))
+            }
+        }
         Body::File {
             mut file,
             start,

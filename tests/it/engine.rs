@@ -226,18 +226,28 @@ fn metadata_is_revalidated_with_the_etag_after_the_ttl() {
     );
 }
 
-#[test]
-fn least_recently_used_artifacts_are_evicted_under_the_cap() {
-    let fake = Fake::start();
-    let blob = |n: u8| vec![n; 4000];
+fn blob(n: u8) -> Vec<u8> {
+    vec![n; 4000]
+}
+
+/// Serves tarballs 1, 2 and 3 of npm package `pkg` (4,000 bytes each, `blob(n)`); returns the
+/// proxy path of tarball n.
+fn three_tarballs(fake: &Fake, pkg: &str) -> impl Fn(u8) -> String {
     for n in 1..=3u8 {
         fake.put(
-            &format!("/e/-/e-{n}.0.0.tgz"),
+            &format!("/{pkg}/-/{pkg}-{n}.0.0.tgz"),
             Resp::ok("application/octet-stream", blob(n)),
         );
     }
+    let pkg = pkg.to_string();
+    move |n| format!("/npm/{pkg}/-/{pkg}-{n}.0.0.tgz")
+}
+
+#[test]
+fn least_recently_used_artifacts_are_evicted_under_the_cap() {
+    let fake = Fake::start();
     let p = TestProxy::with(&fake, |c| c.max_size = 9000);
-    let path = |n: u8| format!("/npm/e/-/e-{n}.0.0.tgz");
+    let path = three_tarballs(&fake, "e");
     assert_eq!(p.get(&path(1)).bytes(), blob(1));
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(p.get(&path(2)).bytes(), blob(2));
@@ -280,6 +290,54 @@ fn damaged_or_missing_files_are_refetched() {
     assert_eq!(p.get(B).bytes(), body());
     assert_eq!(fake.hits(B_UP), 3);
     assert_eq!(std::fs::read(&file).unwrap(), body());
+}
+
+/// Small files are served from memory after their first hit; a hot file damaged behind the
+/// proxy's back is still noticed (within about a second) and refetched, and every answer in
+/// between has the right bytes.
+#[test]
+fn a_hot_file_damaged_behind_our_back_is_refetched() {
+    let fake = Fake::start();
+    fake.put(B_UP, Resp::ok("application/octet-stream", body()));
+    let p = TestProxy::start(&fake);
+    assert_eq!(p.get(B).header("x-cache"), Some("MISS"));
+    assert_eq!(p.get(B).bytes(), body()); // a hit: now held in memory
+    let file = p
+        .storage()
+        .join("npm/proxy-fixture-b/1.0.0/proxy-fixture-b-1.0.0.tgz");
+    std::fs::write(&file, b"short").unwrap();
+    let mut refetched = false;
+    for _ in 0..50 {
+        let got = p.get(B);
+        assert_eq!(got.bytes(), body(), "a damaged file was served");
+        if got.header("x-cache") == Some("MISS") {
+            refetched = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(refetched, "the damaged file was never noticed");
+    assert_eq!(fake.hits(B_UP), 2);
+    assert_eq!(std::fs::read(&file).unwrap(), body());
+}
+
+/// An evicted file is not served on from memory: the next request fetches it again.
+#[test]
+fn an_evicted_hot_file_is_fetched_again() {
+    let fake = Fake::start();
+    let p = TestProxy::with(&fake, |c| c.max_size = 9000);
+    let path = three_tarballs(&fake, "h");
+    for n in 1..=2u8 {
+        assert_eq!(p.get(&path(n)).bytes(), blob(n));
+        assert_eq!(p.get(&path(n)).header("x-cache"), Some("HIT"));
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    assert_eq!(p.get(&path(3)).bytes(), blob(3));
+    eventually(|| !p.files().contains(&"npm/h/1.0.0/h-1.0.0.tgz".into()));
+    let again = p.get(&path(1));
+    assert_eq!(again.bytes(), blob(1));
+    assert_eq!(again.header("x-cache"), Some("MISS"));
+    assert_eq!(fake.hits("/h/-/h-1.0.0.tgz"), 2);
 }
 
 #[test]
