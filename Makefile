@@ -23,6 +23,10 @@ build:
 release:
 	$(CARGO) build --locked --release
 
+# mimalloc (the static build's allocator) would back its arenas with transparent huge pages:
+# 29 MB idle instead of 9. This turns them off for the proxy's process only.
+MUSL_CFLAGS := -DMI_DEFAULT_ALLOW_THP=0
+
 # The musl target gives a fully static binary; its C parts (SQLite) need musl-gcc. Where the
 # target or musl-tools cannot be had, fall back to glibc with a static C runtime.
 static:
@@ -31,6 +35,7 @@ static:
 	   && (command -v musl-gcc >/dev/null || (command -v apt-get >/dev/null && \
 	       (apt-get install -y musl-tools || (apt-get update && apt-get install -y musl-tools)))); then \
 	  echo "building for $(MUSL)"; \
+	  CFLAGS_x86_64_unknown_linux_musl="$(MUSL_CFLAGS)" \
 	  $(CARGO) build --locked --release --target $(MUSL) && \
 	  cp target/$(MUSL)/release/proxy target/static/proxy; \
 	else \

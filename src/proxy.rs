@@ -230,6 +230,7 @@ impl Shared {
                 match db.delete_artifact(id) {
                     Ok(true) => {
                         self.store.remove(&rel);
+                        self.hot.forget(&rel);
                         self.sub_size(size);
                         evicted += 1;
                     }
@@ -242,7 +243,6 @@ impl Shared {
             }
         }
         if evicted > 0 {
-            self.hot.clear();
             log::info!(
                 "evicted {evicted} least recently used artifact(s) to stay under storage.max_size"
             );
@@ -287,9 +287,10 @@ impl Shared {
                 self.total_size.fetch_add(c.size, Ordering::Relaxed);
                 if let Some(old) = replaced {
                     self.sub_size(old);
-                    // The file was replaced: a copy held in memory is of the old one.
-                    self.hot.forget(&p.rel);
                 }
+                // A copy held in memory, or one a request that read the old row is about to add,
+                // is of the file this one replaced.
+                self.hot.forget(&p.rel);
                 if let Some(g) = guard {
                     g.finish();
                 }
@@ -532,11 +533,12 @@ fn cached_artifact(
         }
     };
     let damaged = |sh: &Shared| {
-        sh.hot.forget(&row.storage_path);
         if let Ok(true) = db.delete_artifact_if(&row) {
             sh.store.remove(&row.storage_path);
             sh.sub_size(row.size);
         }
+        // After the row is gone: a request that read it before cannot add it back.
+        sh.hot.forget(&row.storage_path);
         None
     };
     let Some(mut file) = sh.store.open_checked(&row.storage_path, row.size) else {

@@ -144,13 +144,12 @@ impl ClientConnection {
                         ErrorKind::InvalidData => ReadError::WrongHeader(version.clone()),
                         _ => ReadError::ReadIoError(e),
                     })?;
-                    if headers.len() >= MAX_HEADERS {
-                        return Err(ReadError::WrongHeader(version));
-                    }
-
                     if line.is_empty() {
                         break;
                     };
+                    if headers.len() >= MAX_HEADERS {
+                        return Err(ReadError::WrongHeader(version));
+                    }
                     headers.push(match FromStr::from_str(line.as_str().trim()) {
                         // TODO: remove this conversion
                         Ok(h) => h,
