@@ -117,6 +117,11 @@ impl Store {
         self.root.join(rel)
     }
 
+    /// Whether a committed file is there with the recorded size (without opening it).
+    pub(crate) fn is_whole(&self, rel: &str, size: u64) -> bool {
+        fs::metadata(self.abs(rel)).is_ok_and(|m| m.is_file() && m.len() == size)
+    }
+
     /// Opens a committed file if it is there with the recorded size.
     pub(crate) fn open_checked(&self, rel: &str, size: u64) -> Option<File> {
         let path = self.abs(rel);

@@ -49,8 +49,17 @@ impl Hot {
         }
     }
 
+    // A panic while the lock was held leaves the map consistent (every change is one call).
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn get(&self, rel: &str) -> Option<Arc<Entry>> {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let inner = self.read();
         let entry = inner.map.get(rel)?;
         entry.used.store(true, Ordering::Relaxed);
         Some(Arc::clone(entry))
@@ -68,7 +77,7 @@ impl Hot {
         if size > MAX_ENTRY || size > self.capacity {
             return;
         }
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.write();
         if self.generation() != generation || inner.map.contains_key(rel) {
             return;
         }
@@ -94,7 +103,7 @@ impl Hot {
     }
 
     pub(crate) fn forget(&self, rel: &str) {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.write();
         self.generation.fetch_add(1, Ordering::SeqCst);
         if let Some(e) = inner.map.remove(rel) {
             inner.held -= e.data.len() as u64;
@@ -102,7 +111,7 @@ impl Hot {
     }
 
     pub(crate) fn clear(&self) {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.write();
         self.generation.fetch_add(1, Ordering::SeqCst);
         *inner = Inner::default();
     }
@@ -111,7 +120,7 @@ impl Hot {
     /// passes a check that the file is still there with that size).
     pub(crate) fn drop_stale(&self, stale: impl Fn(&str, u64) -> bool) {
         let entries: Vec<(String, u64)> = {
-            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            let inner = self.read();
             inner
                 .map
                 .iter()

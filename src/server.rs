@@ -210,9 +210,9 @@ fn maintain(shared: &Shared, db: &Db, stop: &AtomicBool) {
         if ticks % 10 == 0 {
             shared.flush_hits(db);
             // A hot file removed or truncated behind our back is noticed as it would be on disk.
-            shared.hot.drop_stale(|rel, size| {
-                std::fs::metadata(shared.store.abs(rel)).map_or(true, |m| m.len() != size)
-            });
+            shared
+                .hot
+                .drop_stale(|rel, size| !shared.store.is_whole(rel, size));
         }
         if ticks % 300 == 0 {
             shared.evict(db);
@@ -475,20 +475,8 @@ fn write_answer(
     }
     match body {
         _ if no_body => w.write_all(out),
-        Body::Bytes(b) if b.len() <= PIECE => {
-            out.extend_from_slice(&b);
-            w.write_all(out)
-        }
-        Body::Bytes(b) => w.write_all(out).and_then(|()| w.write_all(&b)),
-        Body::Memory { data, start, len } => {
-            let part = &data[start..start + len];
-            if len <= PIECE {
-                out.extend_from_slice(part);
-                w.write_all(out)
-            } else {
-                w.write_all(out).and_then(|()| w.write_all(part))
-            }
-        }
+        Body::Bytes(b) => write_with_head(w, out, &b),
+        Body::Memory { data, start, len } => write_with_head(w, out, &data[start..start + len]),
         Body::File {
             mut file,
             start,
@@ -498,6 +486,16 @@ fn write_answer(
             .write_all(out)
             .and_then(|()| io::copy(&mut crate::rebase::Rebased::new(file, &base), w).map(|_| ())),
         Body::Empty | Body::Tail(_) => w.write_all(out),
+    }
+}
+
+/// Writes `head` and then `body`: in one write when the body is small (one segment on the wire).
+fn write_with_head(w: &mut dyn Write, head: &mut Vec<u8>, body: &[u8]) -> io::Result<()> {
+    if body.len() <= PIECE {
+        head.extend_from_slice(body);
+        w.write_all(head)
+    } else {
+        w.write_all(head).and_then(|()| w.write_all(body))
     }
 }
 
