@@ -1514,17 +1514,27 @@ fn poetry_lock(text: &str, out: &mut Out) {
         if files.is_empty() {
             files.extend(old_files.into_iter().flat_map(|f| f.tables(name)));
         }
-        let mut hashes = Vec::new();
-        for f in files {
-            if let Some(h) = f.str("hash") {
-                match prefixed_digest(h) {
-                    Ok(h) => hashes.push(h),
-                    Err(err) => out.problem(t.line, format!("{name} {version}: {err}")),
-                }
-            }
-        }
+        let hashes = file_hashes(files, t.line, &format!("{name} {version}"), out);
         out.add(t.line, "pypi", &pypi_name(name), Some(version), hashes);
     }
+}
+
+/// The `hash = "algo:hex"` of each file table (poetry.lock, uv.lock); a malformed one is a
+/// problem reported against `what` at `line`.
+fn file_hashes<'a>(
+    files: impl IntoIterator<Item = &'a toml::Table>,
+    line: usize,
+    what: &str,
+    out: &mut Out,
+) -> Vec<String> {
+    let mut hashes = Vec::new();
+    for h in files.into_iter().filter_map(|f| f.str("hash")) {
+        match prefixed_digest(h) {
+            Ok(h) => hashes.push(h),
+            Err(err) => out.problem(line, format!("{what}: {err}")),
+        }
+    }
+    hashes
 }
 
 fn uv_lock(text: &str, out: &mut Out) {
@@ -1545,16 +1555,8 @@ fn uv_lock(text: &str, out: &mut Out) {
             out.problem(t.line, format!("{name}: no version"));
             continue;
         };
-        let sdist = t.table("sdist").into_iter();
-        let mut hashes = Vec::new();
-        for f in sdist.chain(t.tables("wheels")) {
-            if let Some(h) = f.str("hash") {
-                match prefixed_digest(h) {
-                    Ok(h) => hashes.push(h),
-                    Err(err) => out.problem(t.line, format!("{name} {version}: {err}")),
-                }
-            }
-        }
+        let files = t.table("sdist").into_iter().chain(t.tables("wheels"));
+        let hashes = file_hashes(files, t.line, &format!("{name} {version}"), out);
         out.add(t.line, "pypi", &pypi_name(name), Some(version), hashes);
     }
 }
