@@ -617,3 +617,39 @@ pub fn exec(c: &mut std::process::Command) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
+
+/// Whether the real client `program` (a command on PATH, or `python3 -m <module>` spelled
+/// `python3:<module>`) is installed. When it is not, a test returns early: this prints
+/// `skipped: {program} not installed` and records the skip for the run's summary, except under
+/// `PROXY_TEST_REQUIRE_CLIENTS=1` (set by `.ci/run`, which installs every client), where a
+/// missing client fails the test.
+#[allow(clippy::disallowed_methods, clippy::print_stderr)] // The test runner's own setting.
+pub fn client(program: &str) -> bool {
+    let found = match program.strip_prefix("python3:") {
+        Some(module) => std::process::Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
+        None => std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths)
+                .any(|dir| std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
+        }),
+    };
+    if found {
+        return true;
+    }
+    if std::env::var("PROXY_TEST_REQUIRE_CLIENTS").is_ok_and(|v| v == "1") {
+        panic!("{program} is not installed and PROXY_TEST_REQUIRE_CLIENTS=1 (.ci/run installs it)");
+    }
+    eprintln!("skipped: {program} not installed");
+    SKIPPED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(program.to_string());
+    false
+}
+
+/// Clients whose tests were skipped in this run (see `client`).
+pub static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
