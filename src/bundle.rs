@@ -57,13 +57,16 @@ pub struct Selection {
 pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
     let (store, db) = crate::proxy::open_storage(config)?;
     let since = sel.since.unwrap_or(0);
+    // Names are compared in each registry's canonical spelling.
+    let selected: HashSet<(&str, String)> = sel
+        .packages
+        .iter()
+        .map(|(e, n)| (e.as_str(), registry::canonical_name(e, n)))
+        .collect();
     let wanted = |eco: &str, name: &str| {
         (sel.ecosystems.is_empty() || sel.ecosystems.iter().any(|e| e == eco))
-            && (sel.packages.is_empty()
-                || sel
-                    .packages
-                    .iter()
-                    .any(|(e, n)| e == eco && same_package(eco, n, name)))
+            && (selected.is_empty()
+                || selected.contains(&(eco, registry::canonical_name(eco, name))))
     };
     let artifacts: Vec<ArtifactRecord> = db
         .export_artifacts(since)?
@@ -75,9 +78,14 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         .into_iter()
         .filter(|m| wanted(&m.ecosystem, &m.package))
         .collect();
-    let names: HashSet<(&str, &str)> = artifacts
+    let names: HashSet<(&str, String)> = artifacts
         .iter()
-        .map(|a| (a.ecosystem.as_str(), a.name.as_str()))
+        .map(|a| {
+            (
+                a.ecosystem.as_str(),
+                registry::canonical_name(&a.ecosystem, &a.name),
+            )
+        })
         .collect();
     let links: Vec<LinkRecord> = db
         .export_links()?
@@ -85,7 +93,7 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         .filter(|l| {
             wanted(&l.ecosystem, &l.name)
                 && (sel.packages.is_empty()
-                    || names.contains(&(l.ecosystem.as_str(), l.name.as_str())))
+                    || names.contains(&(l.ecosystem.as_str(), l.name.clone())))
         })
         .collect();
     let manifest = Manifest {
@@ -150,38 +158,6 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         human(total)
     );
     Ok(())
-}
-
-/// Whether two spellings name the same package, as the registry would see it.
-fn same_package(ecosystem: &str, a: &str, b: &str) -> bool {
-    let pep503 = |s: &str| {
-        let mut out = String::new();
-        for c in s.chars() {
-            let sep = matches!(c, '-' | '_' | '.');
-            if sep && out.ends_with('-') {
-                continue;
-            }
-            out.push(if sep { '-' } else { c.to_ascii_lowercase() });
-        }
-        out
-    };
-    let go_escape = |s: &str| {
-        s.chars()
-            .flat_map(|c| {
-                if c.is_ascii_uppercase() {
-                    vec!['!', c.to_ascii_lowercase()]
-                } else {
-                    vec![c]
-                }
-            })
-            .collect::<String>()
-    };
-    match ecosystem {
-        "pypi" => pep503(a) == pep503(b),
-        "go" => a == b || go_escape(a) == b || a == go_escape(b),
-        "npm" => a == b,
-        _ => a.eq_ignore_ascii_case(b),
-    }
 }
 
 /// Reads, checks and merges a bundle from `input` (`-` for standard input).
@@ -639,13 +615,14 @@ mod tests {
 
     #[test]
     fn package_names_compare_as_registries_do() {
-        assert!(same_package("pypi", "Django_REST", "django-rest"));
-        assert!(same_package(
-            "go",
-            "example.com/Upper/x",
-            "example.com/!upper/x"
-        ));
-        assert!(!same_package("npm", "Lodash", "lodash"));
-        assert!(same_package("cargo", "Serde", "serde"));
+        let same = |eco: &str, a: &str, b: &str| {
+            registry::canonical_name(eco, a) == registry::canonical_name(eco, b)
+        };
+        assert!(same("pypi", "Django_REST", "django-rest"));
+        assert!(same("go", "example.com/Upper/x", "example.com/!upper/x"));
+        assert!(!same("go", "example.com/Upper/x", "example.com/upper/x"));
+        assert!(!same("npm", "Lodash", "lodash"));
+        assert!(same("cargo", "Serde", "serde"));
+        assert!(same("nuget", "Newtonsoft.Json", "newtonsoft.json"));
     }
 }

@@ -139,6 +139,15 @@ impl Store {
         }
     }
 
+    /// Opens a fill's temp file for reading, for a client that streams it as it grows; `None`
+    /// once it has been committed (renamed) or discarded.
+    pub(crate) fn open_temp(&self, path: &Path) -> Option<File> {
+        if path.parent() != Some(self.tmp.as_path()) {
+            return None;
+        }
+        File::open(path).ok()
+    }
+
     pub(crate) fn temp(&self) -> Result<Temp> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()

@@ -11,10 +11,27 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
-use crate::registry::{Algo, ArtifactKey, Digest, Link};
+use crate::registry::{Algo, ArtifactKey, Digest, Flags, Link};
 
 pub(crate) struct Db {
     conn: Connection,
+}
+
+/// Inserts a link, or updates the one at the same path (see `record_links`).
+const LINK_UPSERT: &str = "INSERT INTO links (ecosystem, name, path, version, filename, url, algo,
+        digest, flags)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT (ecosystem, name, path) DO UPDATE SET version = excluded.version,
+        filename = excluded.filename, flags = excluded.flags,
+        url = CASE WHEN excluded.url != '' THEN excluded.url ELSE url END,
+        algo = coalesce(excluded.algo, algo), digest = coalesce(excluded.digest, digest)";
+
+/// A digest from its two columns.
+fn digest(algo: Option<String>, hex: Option<String>) -> Option<Digest> {
+    match (algo.as_deref().and_then(Algo::parse), hex) {
+        (Some(algo), Some(hex)) => Some(Digest { algo, hex }),
+        _ => None,
+    }
 }
 
 /// Append-only: never edit an entry, add a new one.
@@ -70,6 +87,31 @@ CREATE INDEX metadata_by_package ON metadata (ecosystem, package);
     r#"
 ALTER TABLE metadata ADD COLUMN rebase INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Links are where the proxy serves a file (`path`), with the version their document gave;
+    // a document records the registry's latest version and the form it was stored in (older
+    // forms are fetched again for their links). Rows from before keep their file name as path
+    // and no version: verification still finds them, the mirror never picks them.
+    r#"
+CREATE TABLE links_by_path (
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    version TEXT NOT NULL DEFAULT '',
+    filename TEXT NOT NULL,
+    url TEXT NOT NULL,
+    algo TEXT,
+    digest TEXT,
+    flags INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ecosystem, name, path)
+);
+INSERT INTO links_by_path (ecosystem, name, path, filename, url, algo, digest)
+    SELECT ecosystem, name, filename, filename, url, algo, digest FROM links;
+DROP TABLE links;
+ALTER TABLE links_by_path RENAME TO links;
+CREATE INDEX links_by_filename ON links (ecosystem, filename);
+ALTER TABLE metadata ADD COLUMN latest TEXT;
+ALTER TABLE metadata ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -92,6 +134,8 @@ pub(crate) struct MetadataRow {
     pub sha256: String,
     pub size: u64,
     pub fetched_at: i64,
+    /// The form it was stored in (`metadata::FORMAT`).
+    pub format: i64,
 }
 
 /// What `record_artifact` stores.
@@ -119,6 +163,9 @@ pub(crate) struct NewMetadata<'a> {
     /// When it was fetched; `None` = now. (An imported document keeps its age.)
     pub fetched_at: Option<i64>,
     pub rebase: u64,
+    /// The version the document calls the package's latest.
+    pub latest: Option<&'a str>,
+    pub format: i64,
 }
 
 /// An artifact row as a bundle carries it.
@@ -152,6 +199,10 @@ pub(crate) struct MetadataRecord {
     pub fetched_at: i64,
     #[serde(default)]
     pub rebase: u64,
+    #[serde(default)]
+    pub latest: Option<String>,
+    #[serde(default)]
+    pub format: i64,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -162,7 +213,18 @@ pub(crate) struct LinkRecord {
     pub url: String,
     pub algo: Option<String>,
     pub digest: Option<String>,
+    /// Bundles from before paths and versions were recorded have none: the path is then the
+    /// file name, as the migration makes it.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub flags: i64,
 }
+
+/// A link as `proxy mirror` picks from them.
+pub(crate) type LinkRow = Link;
 
 /// What `import` changed.
 #[derive(Debug, Default)]
@@ -411,7 +473,7 @@ impl Db {
 
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase
+            "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format
              FROM metadata WHERE ecosystem = ?1 AND key = ?2",
         )?;
         let row = stmt
@@ -424,19 +486,16 @@ impl Db {
                     size: r.get::<_, i64>(4)? as u64,
                     fetched_at: r.get(5)?,
                     rebase: r.get::<_, i64>(6)? as u64,
+                    format: r.get(7)?,
                 })
             })
             .optional()?;
         Ok(row)
     }
 
-    /// Stores a fetched metadata document and the links it names, in one transaction.
-    /// Returns the storage path of the document it replaced.
-    pub(crate) fn record_metadata(
-        &self,
-        m: &NewMetadata<'_>,
-        links: &[Link],
-    ) -> Result<Option<String>> {
+    /// Stores a fetched metadata document (its links are recorded as the rewrite reports them,
+    /// `record_links`). Returns the storage path of the document it replaced.
+    pub(crate) fn record_metadata(&self, m: &NewMetadata<'_>) -> Result<Option<String>> {
         let tx = self.write()?;
         let old: Option<String> = tx
             .prepare_cached("SELECT storage_path FROM metadata WHERE ecosystem = ?1 AND key = ?2")?
@@ -444,14 +503,16 @@ impl Db {
             .optional()?;
         tx.prepare_cached(
             "INSERT INTO metadata (ecosystem, key, storage_path, upstream_url, etag,
-                last_modified, content_type, sha256, size, fetched_at, package, rebase)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                last_modified, content_type, sha256, size, fetched_at, package, rebase, latest,
+                format)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (ecosystem, key) DO UPDATE SET
                 storage_path = excluded.storage_path, upstream_url = excluded.upstream_url,
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 content_type = excluded.content_type, sha256 = excluded.sha256,
                 size = excluded.size, fetched_at = excluded.fetched_at,
-                package = excluded.package, rebase = excluded.rebase",
+                package = excluded.package, rebase = excluded.rebase, latest = excluded.latest,
+                format = excluded.format",
         )?
         .execute(params![
             m.ecosystem,
@@ -465,30 +526,74 @@ impl Db {
             m.size as i64,
             m.fetched_at.unwrap_or_else(now),
             m.package,
-            m.rebase as i64
+            m.rebase as i64,
+            m.latest,
+            m.format
         ])?;
+        tx.commit()?;
+        Ok(old)
+    }
+
+    /// Records links a document reports, in one transaction. A link seen again takes the new
+    /// version and flags; an empty URL or a missing digest never erases one recorded before (a
+    /// version list names files a registration document declares the digest of).
+    pub(crate) fn record_links(&self, ecosystem: &str, links: &[Link]) -> Result<()> {
+        let tx = self.write()?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO links (ecosystem, name, filename, url, algo, digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (ecosystem, name, filename) DO UPDATE SET url = excluded.url,
-                    algo = coalesce(excluded.algo, algo), digest = coalesce(excluded.digest, digest)",
-            )?;
+            let mut stmt = tx.prepare_cached(LINK_UPSERT)?;
             for l in links {
                 let algo = l.digest.as_ref().map(|d| d.algo.as_str());
                 let digest = l.digest.as_ref().map(|d| d.hex.as_str());
                 stmt.execute(params![
-                    m.ecosystem,
+                    ecosystem,
                     l.name,
+                    l.path,
+                    l.version,
                     l.filename,
                     l.url,
                     algo,
-                    digest
+                    digest,
+                    l.flags.bits()
                 ])?;
             }
         }
         tx.commit()?;
-        Ok(old)
+        Ok(())
+    }
+
+    /// Every link recorded for a package (versioned ones only), for `proxy mirror`.
+    pub(crate) fn package_links(&self, ecosystem: &str, name: &str) -> Result<Vec<LinkRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, version, filename, url, algo, digest, flags FROM links
+             WHERE ecosystem = ?1 AND name = ?2 AND version != '' ORDER BY rowid",
+        )?;
+        let rows = stmt
+            .query_map(params![ecosystem, name], |r| {
+                Ok(Link {
+                    name: name.to_string(),
+                    path: r.get(0)?,
+                    version: r.get(1)?,
+                    filename: r.get(2)?,
+                    url: r.get(3)?,
+                    digest: digest(r.get(4)?, r.get(5)?),
+                    flags: Flags::from_bits(r.get(6)?),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The version the latest document about a package called its latest.
+    pub(crate) fn latest(&self, ecosystem: &str, package: &str) -> Result<Option<String>> {
+        let v = self
+            .conn
+            .prepare_cached(
+                "SELECT latest FROM metadata WHERE ecosystem = ?1 AND package = ?2
+                    AND latest IS NOT NULL ORDER BY fetched_at DESC LIMIT 1",
+            )?
+            .query_row(params![ecosystem, package], |r| r.get(0))
+            .optional()?;
+        Ok(v)
     }
 
     /// Marks a cached document as just revalidated (a 304), taking any new validators.
@@ -554,8 +659,8 @@ impl Db {
     pub(crate) fn export_metadata(&self, since: i64) -> Result<Vec<MetadataRecord>> {
         let mut stmt = self.conn.prepare(
             "SELECT ecosystem, key, package, storage_path, upstream_url, etag, last_modified,
-                content_type, sha256, size, fetched_at, rebase FROM metadata WHERE fetched_at >= ?1
-             ORDER BY ecosystem, key",
+                content_type, sha256, size, fetched_at, rebase, latest, format FROM metadata
+             WHERE fetched_at >= ?1 ORDER BY ecosystem, key",
         )?;
         let rows = stmt
             .query_map([since], |r| {
@@ -572,6 +677,8 @@ impl Db {
                     size: r.get::<_, i64>(9)? as u64,
                     fetched_at: r.get(10)?,
                     rebase: r.get::<_, i64>(11)? as u64,
+                    latest: r.get(12)?,
+                    format: r.get(13)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -580,8 +687,8 @@ impl Db {
 
     pub(crate) fn export_links(&self) -> Result<Vec<LinkRecord>> {
         let mut stmt = self.conn.prepare(
-            "SELECT ecosystem, name, filename, url, algo, digest FROM links
-             ORDER BY ecosystem, name, filename",
+            "SELECT ecosystem, name, filename, url, algo, digest, path, version, flags FROM links
+             ORDER BY ecosystem, name, path",
         )?;
         let rows = stmt
             .query_map([], |r| {
@@ -592,6 +699,9 @@ impl Db {
                     url: r.get(3)?,
                     algo: r.get(4)?,
                     digest: r.get(5)?,
+                    path: r.get(6)?,
+                    version: r.get(7)?,
+                    flags: r.get(8)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -641,8 +751,8 @@ impl Db {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO metadata (ecosystem, key, package, storage_path,
                     upstream_url, etag, last_modified, content_type, sha256, size, fetched_at,
-                    rebase)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    rebase, latest, format)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             for m in metadata {
                 let existing: Option<(String, i64)> = old
@@ -663,25 +773,25 @@ impl Db {
                     m.sha256,
                     m.size as i64,
                     m.fetched_at,
-                    m.rebase as i64
+                    m.rebase as i64,
+                    m.latest,
+                    m.format
                 ])?;
                 done.metadata
                     .push((m.storage_path.clone(), existing.map(|(p, _)| p)));
             }
-            let mut link = tx.prepare_cached(
-                "INSERT INTO links (ecosystem, name, filename, url, algo, digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (ecosystem, name, filename) DO UPDATE SET url = excluded.url,
-                    algo = coalesce(excluded.algo, algo), digest = coalesce(excluded.digest, digest)",
-            )?;
+            let mut link = tx.prepare_cached(LINK_UPSERT)?;
             for l in links {
                 link.execute(params![
                     l.ecosystem,
                     l.name,
+                    l.path.as_deref().unwrap_or(&l.filename),
+                    l.version,
                     l.filename,
                     l.url,
                     l.algo,
-                    l.digest
+                    l.digest,
+                    l.flags
                 ])?;
             }
         }
@@ -696,26 +806,21 @@ impl Db {
         name: &str,
         filename: &str,
     ) -> Result<Option<(String, Option<Digest>)>> {
+        // A link without a URL only told the mirror where a file is.
         let mut stmt = self.conn.prepare_cached(
             "SELECT url, algo, digest FROM links
-             WHERE ecosystem = ?1 AND name = ?2 AND filename = ?3",
+             WHERE ecosystem = ?1 AND filename = ?3 AND name = ?2 AND url != ''
+             ORDER BY digest IS NULL LIMIT 1",
         )?;
         let row = stmt
             .query_row(params![ecosystem, name, filename], |r| {
-                let url: String = r.get(0)?;
-                let algo: Option<String> = r.get(1)?;
-                let hex: Option<String> = r.get(2)?;
-                let digest = match (algo.as_deref().and_then(Algo::parse), hex) {
-                    (Some(algo), Some(hex)) => Some(Digest { algo, hex }),
-                    _ => None,
-                };
-                Ok((url, digest))
+                Ok((r.get(0)?, digest(r.get(1)?, r.get(2)?)))
             })
             .optional()?;
         Ok(row)
     }
 
-    /// The packages that metadata links name a file for (see `Registry::relink`).
+    /// The packages that metadata links name a file for (see `Artifact::readings`).
     pub(crate) fn link_names(&self, ecosystem: &str, filename: &str) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT name FROM links WHERE ecosystem = ?1 AND filename = ?2 ORDER BY name LIMIT 16",
@@ -872,6 +977,8 @@ mod tests {
             content_type: "application/json",
             sha256: "h",
             size: 1,
+            latest: Some("1"),
+            format: 1,
         };
         let d = Digest {
             algo: Algo::Sha512,
@@ -879,17 +986,53 @@ mod tests {
         };
         let link = Link {
             name: "a".into(),
+            version: "1".into(),
             filename: "a-1.tgz".into(),
+            path: "a/-/a-1.tgz".into(),
             url: "http://x/a-1.tgz".into(),
             digest: Some(d.clone()),
+            flags: Flags::default(),
         };
-        db.record_metadata(&m, &[link]).unwrap();
+        db.record_metadata(&m).unwrap();
+        db.record_links("npm", std::slice::from_ref(&link)).unwrap();
+        assert_eq!(
+            db.link("npm", "a", "a-1.tgz").unwrap(),
+            Some(("http://x/a-1.tgz".into(), Some(d.clone())))
+        );
+        // A list that names the file without a URL or digest erases neither.
+        let bare = Link {
+            url: String::new(),
+            digest: None,
+            flags: Flags {
+                prerelease: true,
+                ..Flags::default()
+            },
+            ..link.clone()
+        };
+        db.record_links("npm", &[bare]).unwrap();
         assert_eq!(
             db.link("npm", "a", "a-1.tgz").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d)))
         );
+        let listed = db.package_links("npm", "a").unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].version, "1");
+        assert!(listed[0].flags.prerelease, "flags follow the latest report");
+        assert_eq!(db.latest("npm", "a").unwrap().as_deref(), Some("1"));
+        // A link with no URL at all is no source for a fetch.
+        let mirror_only = Link {
+            path: "b/-/b-1.tgz".into(),
+            filename: "b-1.tgz".into(),
+            name: "b".into(),
+            url: String::new(),
+            digest: None,
+            ..link
+        };
+        db.record_links("npm", &[mirror_only]).unwrap();
+        assert_eq!(db.link("npm", "b", "b-1.tgz").unwrap(), None);
+        assert_eq!(db.package_links("npm", "b").unwrap().len(), 1);
         assert_eq!(db.link_names("npm", "a-1.tgz").unwrap(), vec!["a"]);
-        assert!(db.link_names("npm", "b-1.tgz").unwrap().is_empty());
+        assert!(db.link_names("npm", "c-1.tgz").unwrap().is_empty());
         assert_eq!(
             db.metadata("npm", "a|full")
                 .unwrap()

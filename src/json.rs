@@ -25,6 +25,52 @@ impl Seg {
     }
 }
 
+/// A path pattern over `Seg`s, written `versions/*/dist/tarball`: a literal matches that key,
+/// `*` any one step (key or index), `**` any number of steps (in patterns without `**` only, `*`
+/// steps can be captured). Matching allocates nothing: visitors ask it for every value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pattern(&'static str);
+
+impl Pattern {
+    pub(crate) const fn new(pattern: &'static str) -> Pattern {
+        Pattern(pattern)
+    }
+
+    pub(crate) fn matches(&self, path: &[Seg]) -> bool {
+        matches(self.0, path)
+    }
+
+    /// The key that the `n`th `*` (from 0) matched, if the path matches and it was a key.
+    pub(crate) fn capture<'p>(&self, path: &'p [Seg], n: usize) -> Option<&'p str> {
+        debug_assert!(
+            !self.0.contains("**"),
+            "captures in {} are ambiguous",
+            self.0
+        );
+        if !self.matches(path) {
+            return None;
+        }
+        self.0
+            .split('/')
+            .zip(path)
+            .filter(|(p, _)| *p == "*")
+            .nth(n)
+            .and_then(|(_, seg)| seg.key())
+    }
+}
+
+fn matches(pattern: &str, path: &[Seg]) -> bool {
+    if pattern.is_empty() {
+        return path.is_empty();
+    }
+    let (head, rest) = pattern.split_once('/').unwrap_or((pattern, ""));
+    match head {
+        "**" => (0..=path.len()).any(|i| matches(rest, &path[i..])),
+        "*" => !path.is_empty() && matches(rest, &path[1..]),
+        key => matches!(path.first(), Some(Seg::Key(k)) if k == key) && matches(rest, &path[1..]),
+    }
+}
+
 pub(crate) trait Visitor {
     /// Whether the string value at `path` should be decoded and offered to `string`.
     fn wants(&self, path: &[Seg]) -> bool;
@@ -32,6 +78,8 @@ pub(crate) trait Visitor {
     fn string(&mut self, path: &[Seg], value: &str) -> Option<String>;
     /// Called after an object at `path` closes.
     fn end_object(&mut self, _path: &[Seg]) {}
+    /// A wanted number, `true`, `false` or `null`, as written (never replaced).
+    fn literal(&mut self, _path: &[Seg], _value: &str) {}
 }
 
 const MAX_DEPTH: usize = 256;
@@ -137,7 +185,17 @@ impl Parser<'_> {
                     self.copy_string()
                 }
             }
-            b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => self.literal(),
+            b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                if v.wants(&self.path) {
+                    let mut raw = Vec::new();
+                    self.literal(Some(&mut raw))?;
+                    // Only ASCII was taken.
+                    v.literal(&self.path, std::str::from_utf8(&raw).unwrap_or(""));
+                    Ok(())
+                } else {
+                    self.literal(None)
+                }
+            }
             b => Err(invalid(&format!("unexpected '{}'", b as char))),
         }
     }
@@ -202,7 +260,8 @@ impl Parser<'_> {
         }
     }
 
-    fn literal(&mut self) -> io::Result<()> {
+    /// Copies a number or keyword through; the first 64 bytes also into `keep`.
+    fn literal(&mut self, mut keep: Option<&mut Vec<u8>>) -> io::Result<()> {
         loop {
             let buf = self.input.fill_buf()?;
             let n = buf
@@ -211,6 +270,10 @@ impl Parser<'_> {
                 .count();
             if n == 0 {
                 return Ok(());
+            }
+            if let Some(keep) = keep.as_deref_mut() {
+                let room = 64usize.saturating_sub(keep.len());
+                keep.extend_from_slice(&buf[..n.min(room)]);
             }
             self.out.write_all(&buf[..n])?;
             self.input.consume(n);
@@ -342,6 +405,34 @@ pub(crate) fn encode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn patterns() {
+        let path = |p: &str| -> Vec<Seg> {
+            p.split('/')
+                .map(|s| match s.parse::<usize>() {
+                    Ok(i) => Seg::Index(i),
+                    Err(_) => Seg::Key(s.to_string()),
+                })
+                .collect()
+        };
+        let p = Pattern::new("versions/*/dist/tarball");
+        assert!(p.matches(&path("versions/1.0.0/dist/tarball")));
+        assert!(!p.matches(&path("versions/1.0.0/dist")));
+        assert!(!p.matches(&path("x/versions/1.0.0/dist/tarball")));
+        assert_eq!(
+            p.capture(&path("versions/1.0.0/dist/tarball"), 0),
+            Some("1.0.0")
+        );
+        assert_eq!(p.capture(&path("versions/1.0.0/dist/tarball"), 1), None);
+        let any = Pattern::new("**/dist/tarball");
+        assert!(any.matches(&path("dist/tarball")));
+        assert!(any.matches(&path("versions/1.0.0/dist/tarball")));
+        assert!(!any.matches(&path("versions/1.0.0/dist/tarball/x")));
+        let idx = Pattern::new("files/*/url");
+        assert!(idx.matches(&path("files/3/url")));
+        assert_eq!(idx.capture(&path("files/3/url"), 0), None);
+    }
+
     use super::*;
 
     struct Upper;

@@ -10,20 +10,24 @@ pub mod mirror;
 pub mod server;
 pub mod stats;
 
+mod artifact;
 mod cache;
 mod db;
 mod flight;
 mod gzip;
 mod hot;
+mod html;
 mod http;
 mod json;
 mod lockfile;
+mod metadata;
 mod proxy;
 mod rebase;
 mod registry;
 mod router;
 mod sha1;
 mod upstream;
+mod url;
 
 use std::io::Write;
 

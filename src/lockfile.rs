@@ -40,7 +40,8 @@ use std::path::Path;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
-use crate::registry::{base64_decode, hex, percent_decode};
+use crate::registry::{base64_decode, hex};
+use crate::url::percent_decode;
 
 /// One package to mirror.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::VecDeque;
-use std::io::{self, BufReader, IsTerminal, Read, Seek, SeekFrom};
+use std::io::{self, IsTerminal, Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::lockfile::{self, Item};
-use crate::proxy::{self, Body, Incoming, Reply, Shared};
+use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
 use crate::registry::{self, Want};
 use crate::stats::human;
 use crate::upstream::{Method, Upstream};
@@ -50,16 +50,20 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     if opts.dry_run {
         for item in &items {
             let what = describe(item);
-            match registry::find(item.ecosystem).map(|r| r.mirror_documents(&item.name)) {
-                Some(Ok(docs)) if !docs.is_empty() => {
-                    let docs: Vec<String> = docs
-                        .iter()
-                        .map(|(p, _)| format!("/{}/{p}", item.ecosystem))
-                        .collect();
+            match registry::find(item.ecosystem).map(|r| r.mirror(&item.name, &want(item, opts))) {
+                Some(Ok(m)) => {
+                    // One line per document, whatever `Accept` it is read with.
+                    let mut docs: Vec<String> = Vec::new();
+                    for (p, _) in &m.docs {
+                        let doc = format!("/{}/{p}", item.ecosystem);
+                        if !docs.contains(&doc) {
+                            docs.push(doc);
+                        }
+                    }
                     println!("{what}: metadata {} and its artifacts", docs.join(", "));
                 }
                 Some(Err(err)) => problems.push(format!("{what}: {err}")),
-                _ => problems.push(format!("{what}: {} is not mirrored yet", item.ecosystem)),
+                None => problems.push(format!("{what}: {} is not mirrored yet", item.ecosystem)),
             }
         }
         report_problems(&problems);
@@ -285,16 +289,6 @@ fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> 
     Ok((n, reader))
 }
 
-/// Reads a reply's body into memory, counting it (documents a registry follows).
-fn read_all(reply: Reply, progress: &Progress) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    body_reader(reply)?.read_to_end(&mut body)?;
-    progress
-        .bytes
-        .fetch_add(body.len() as u64, Ordering::Relaxed);
-    Ok(body)
-}
-
 fn body_reader(reply: Reply) -> io::Result<Box<dyn Read>> {
     Ok(match reply.body {
         Body::Empty => Box::new(io::empty()),
@@ -315,11 +309,12 @@ fn body_reader(reply: Reply) -> io::Result<Box<dyn Read>> {
     })
 }
 
-/// Most paths one package may lead a registry's `mirror_next` to, against a document that
-/// would send the mirror round in circles or without end.
+/// Most documents and files one package may lead the mirror to, against documents that would
+/// send it round in circles or without end.
 const MAX_FOLLOWED: usize = 10_000;
 
-/// Fetches one package's documents and the artifacts they name for the wanted versions.
+/// Fetches one package's documents, then the files of the wanted versions from the links their
+/// rewrites recorded (reading the further documents those links lead to first).
 fn mirror_one(
     sh: &Arc<Shared>,
     db: &Db,
@@ -336,138 +331,124 @@ fn mirror_one(
         ));
         return out;
     };
-    let docs = match reg.mirror_documents(&item.name) {
-        Ok(d) if !d.is_empty() => d,
-        Ok(_) => {
-            out.failures.push(format!(
-                "mirroring {} packages is not supported yet",
-                item.ecosystem
-            ));
-            return out;
-        }
+    let m = match reg.mirror(&item.name, want) {
+        Ok(m) => m,
         Err(err) => {
             out.failures.push(err.to_string());
             return out;
         }
     };
     let eco = item.ecosystem;
-    let mut artifacts = Vec::new();
-    for (i, (path, accept)) in docs.iter().enumerate() {
+    // What one request does: the reply is read to the end (so a fill completes) and counted.
+    let fetch = |out: &mut Outcome, path: &str, method: Method, accept: Option<&str>| -> bool {
         let url = format!("/{eco}/{path}");
-        let reply = match proxy::handle(sh, db, &request(Method::Get, url.clone(), *accept)) {
-            Ok(r) if r.status == 200 => r,
-            Ok(r) => {
-                out.failures.push(format!("{url}: answered {}", r.status));
-                continue;
-            }
-            Err(err) => {
-                out.failures.push(format!("{url}: {err}"));
-                continue;
-            }
-        };
-        count(&mut out, reply.cache, progress);
-        if i > 0 {
-            if let Err(err) = drain(reply, progress) {
-                out.failures.push(format!("{url}: {err}"));
-            }
-            continue;
-        }
-        let body: Box<dyn Read> = match reply.body {
-            Body::File {
-                mut file,
-                start,
-                len,
-            } => match file.seek(SeekFrom::Start(start)) {
-                Ok(_) => Box::new(file.take(len)),
-                Err(err) => {
-                    out.failures.push(format!("{url}: {err}"));
-                    return out;
-                }
-            },
-            Body::Bytes(b) => Box::new(io::Cursor::new(b)),
-            Body::Rebased { file, base, .. } => Box::new(crate::rebase::Rebased::new(file, &base)),
-            _ => Box::new(io::empty()),
-        };
-        let ctx = registry::Ctx {
-            base_url: &sh.config.base_url,
-            upstream: &sh.config.upstream,
-        };
-        match reg.mirror_artifacts(&item.name, &mut BufReader::new(body), want, &ctx) {
-            Ok(a) if a.is_empty() => {
-                let v = item.version.as_deref().unwrap_or("any version");
-                out.failures.push(format!("{url} lists no {v}"));
-            }
-            Ok(a) => artifacts = a,
-            Err(err) => out.failures.push(format!("{url}: {err}")),
-        }
-    }
-    let ctx = registry::Ctx {
-        base_url: &sh.config.base_url,
-        upstream: &sh.config.upstream,
-    };
-    let mut queue: VecDeque<String> = artifacts.into_iter().map(|(_, p)| p).collect();
-    let mut seen = std::collections::HashSet::new();
-    while let Some(path) = queue.pop_front() {
-        if !seen.insert(path.clone()) {
-            continue;
-        }
-        if seen.len() > MAX_FOLLOWED {
-            out.failures.push(format!(
-                "more than {MAX_FOLLOWED} files; stopped at /{eco}/{path}"
-            ));
-            break;
-        }
-        let url = format!("/{eco}/{path}");
-        // A document that leads further is read even in `--check`: offline, it comes from the
-        // cache or is itself what is missing.
-        let follows = reg.mirror_follows(&path);
-        let method = if check && !follows {
-            Method::Head
-        } else {
-            Method::Get
-        };
-        match proxy::handle(sh, db, &request(method, url.clone(), None)) {
-            Ok(r) if r.status == 200 && follows => {
-                count(&mut out, r.cache, progress);
-                let next = read_all(r, progress)
-                    .map_err(|err| err.to_string())
-                    .and_then(|body| {
-                        reg.mirror_next(&path, &mut &body[..], &ctx)
-                            .map_err(|err| err.to_string())
-                    });
-                match next {
-                    Ok(next) => queue.extend(next),
-                    Err(err) => out.failures.push(format!("{url}: {err}")),
-                }
-            }
+        match proxy::handle(sh, db, &request(method, url.clone(), accept)) {
             Ok(r) if r.status == 200 => {
                 let cache = r.cache;
-                if check {
-                    count(&mut out, cache, progress);
-                    continue;
+                if method == Method::Head {
+                    count(out, cache, progress);
+                    return true;
                 }
                 match drain(r, progress) {
                     Ok((n, _)) => {
-                        count(&mut out, cache, progress);
-                        if cache != "HIT" {
+                        count(out, cache, progress);
+                        if cache == CacheState::Miss {
                             out.bytes += n;
                         }
+                        true
                     }
-                    Err(err) => out.failures.push(format!("{url}: {err}")),
+                    Err(err) => {
+                        out.failures.push(format!("{url}: {err}"));
+                        false
+                    }
                 }
             }
-            Ok(r) => out.failures.push(format!("{url}: answered {}", r.status)),
-            Err(err) => out.failures.push(format!("{url}: {err}")),
+            Ok(r) => {
+                out.failures.push(format!("{url}: answered {}", r.status));
+                false
+            }
+            Err(err) => {
+                out.failures.push(format!("{url}: {err}"));
+                false
+            }
         }
+    };
+    let first_doc = m.docs.first().map(|(p, _)| p.clone()).unwrap_or_default();
+    for (path, accept) in &m.docs {
+        fetch(&mut out, path, Method::Get, *accept);
+    }
+    // Documents the links lead to (Conan's revisions and file lists) are read, even in `--check`
+    // (offline they come from the cache, or are themselves what is missing), until they lead
+    // nowhere new.
+    let mut read = std::collections::HashSet::new();
+    let picked = loop {
+        let picked = match pick_links(db, eco, &m) {
+            Ok(p) => p,
+            Err(err) => {
+                out.failures.push(format!("/{eco}/{first_doc}: {err}"));
+                return out;
+            }
+        };
+        let next: Vec<String> = picked
+            .iter()
+            .filter(|l| l.flags.document && !read.contains(&l.path))
+            .map(|l| l.path.clone())
+            .collect();
+        if next.is_empty() {
+            break picked;
+        }
+        for path in next {
+            if read.len() >= MAX_FOLLOWED {
+                out.failures.push(format!(
+                    "more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"
+                ));
+                return out;
+            }
+            fetch(&mut out, &path, Method::Get, None);
+            read.insert(path);
+        }
+    };
+    let mut files: Vec<String> = picked
+        .into_iter()
+        .filter(|l| !l.flags.document)
+        .map(|l| l.path)
+        .collect();
+    if files.is_empty() {
+        files = m.unlisted.clone();
+    }
+    if files.is_empty() {
+        let v = item.version.as_deref().unwrap_or("any version");
+        out.failures
+            .push(format!("/{eco}/{first_doc} lists no {v}"));
+        return out;
+    }
+    let method = if check { Method::Head } else { Method::Get };
+    for path in files.iter().take(MAX_FOLLOWED) {
+        fetch(&mut out, path, method, None);
+    }
+    if files.len() > MAX_FOLLOWED {
+        out.failures
+            .push(format!("more than {MAX_FOLLOWED} files; stopped"));
     }
     out
 }
 
-fn count(out: &mut Outcome, cache: &str, progress: &Progress) {
+/// The links of the wanted versions among those recorded for the package.
+fn pick_links(db: &Db, eco: &str, m: &registry::Mirror) -> Result<Vec<registry::Link>> {
+    let links = db.package_links(eco, &m.package)?;
+    let latest = db.latest(eco, &m.package)?;
+    Ok(registry::pick(&links, &m.want, latest.as_deref())
+        .into_iter()
+        .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(&l.filename)))
+        .cloned()
+        .collect())
+}
+
+fn count(out: &mut Outcome, cache: CacheState, progress: &Progress) {
     progress.files.fetch_add(1, Ordering::Relaxed);
     // Only a miss went upstream; hits, revalidations and generated answers did not download.
     match cache {
-        "MISS" => out.fetched += 1,
+        CacheState::Miss => out.fetched += 1,
         _ => out.cached += 1,
     }
 }

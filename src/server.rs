@@ -305,7 +305,8 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
     match outcome {
         Ok((status, cache, bytes)) => {
             log::info!(
-                "{m} {url} {status} {bytes}B {}ms cache={cache}",
+                "{m} {url} {status} {bytes}B {}ms cache={}",
+                cache.as_str(),
                 started.elapsed().as_millis()
             )
         }
@@ -329,16 +330,15 @@ fn error_reply(err: &Error, url: &str) -> Reply {
     } else {
         log::debug!("{url}: {err}");
     }
-    if status == 404 {
-        let prefix = url
-            .trim_start_matches('/')
-            .split(['/', '?'])
-            .next()
-            .unwrap_or("");
-        if let Some(reg) = registry::find(prefix) {
-            let (ct, body) = reg.not_found_body(&err.to_string());
-            return Reply::bytes(404, ct, body.into_bytes());
-        }
+    // An error under a registry's prefix reads the way that registry's clients expect.
+    let prefix = url
+        .trim_start_matches('/')
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    if let Some(reg) = registry::find(prefix) {
+        let (ct, body) = (reg.spec().error_body)(status, &err.to_string());
+        return Reply::bytes(status, ct, body.into_bytes());
     }
     Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
 }
@@ -348,9 +348,13 @@ fn respond(rq: tiny_http::Request, reply: Reply, method: Method) -> u64 {
     let writer = rq.into_writer();
     let (n, result) = match reply.body {
         // The fill runs on in its own thread whether or not this client stays.
-        Body::Tail(mut tail) => {
-            stream(writer, reply.status, &reply.headers, reply.cache, &mut tail)
-        }
+        Body::Tail(mut tail) => stream(
+            writer,
+            reply.status,
+            &reply.headers,
+            reply.cache.as_str(),
+            &mut tail,
+        ),
         _ => send(writer, reply, method),
     };
     if let Err(err) = result {
@@ -443,7 +447,16 @@ fn send(mut w: Box<dyn Write + Send>, reply: Reply, method: Method) -> (u64, io:
     // HEAD, 304 and the like announce the length of the body they do not send.
     let no_body = method == Method::Head || matches!(status, 100..=199 | 204 | 304);
     let result = with_scratch(|out| {
-        write_answer(&mut *w, out, status, &headers, cache, body, length, no_body)
+        write_answer(
+            &mut *w,
+            out,
+            status,
+            &headers,
+            cache.as_str(),
+            body,
+            length,
+            no_body,
+        )
     });
     let result = result.and_then(|()| w.flush());
     let sent = if result.is_ok() && !no_body {

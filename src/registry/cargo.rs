@@ -22,28 +22,33 @@ use std::io::{BufRead, Write};
 use serde::Deserialize;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
-    escape, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
+use crate::url::escape;
 
 pub(crate) struct Cargo;
+
+const INDEX: Kind = Kind("index");
+
+static SPEC: Spec = Spec {
+    name: "cargo",
+    upstreams: &[
+        UpstreamKey::one("cargo", "https://index.crates.io"),
+        UpstreamKey::one("cargo_api", "https://crates.io"),
+        UpstreamKey::one("cargo_download", "https://static.crates.io/crates"),
+    ],
+    error_body: super::json_error,
+};
 
 /// The longest crate name we accept. crates.io allows 64; alternative registries are freer, so
 /// allow more, well inside a path component.
 const MAX_NAME: usize = 128;
 
 impl Registry for Cargo {
-    fn name(&self) -> &'static str {
-        "cargo"
-    }
-
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("cargo", "https://index.crates.io"),
-            ("cargo_api", "https://crates.io"),
-            ("cargo_download", "https://static.crates.io/crates"),
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -63,26 +68,22 @@ impl Registry for Cargo {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        let io_err = |err: std::io::Error| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg: err.to_string(),
-        };
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
         let template = ctx.upstream("cargo_download");
-        let mut links = Vec::new();
         let mut skipped = 0;
         let mut line = Vec::new();
         loop {
             line.clear();
-            if input.read_until(b'\n', &mut line).map_err(io_err)? == 0 {
+            if input.read_until(b'\n', &mut line)? == 0 {
                 break;
             }
-            out.write_all(&line).map_err(io_err)?;
+            out.write_all(&line)?;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             match link(&line, &doc.package, template) {
-                Some(l) => links.push(l),
+                Some(l) => found.link(l),
                 None => skipped += 1,
             }
         }
@@ -93,61 +94,19 @@ impl Registry for Cargo {
                 doc.url
             );
         }
-        Ok(links)
+        Ok(())
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         validate_name(name)?;
-        Ok(vec![
-            (index_path(&name.to_ascii_lowercase()), None),
-            ("config.json".into(), None),
-        ])
+        let name = self.canonical_name(name);
+        let docs = vec![(index_path(&name), None), ("config.json".into(), None)];
+        Ok(Mirror::docs(name, docs, want))
     }
 
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        #[derive(Deserialize)]
-        struct Entry {
-            name: String,
-            vers: String,
-            #[serde(default)]
-            yanked: bool,
-        }
-        let mut entries = Vec::new();
-        for line in doc.lines() {
-            let line = line.map_err(|err| Error::BadUpstream {
-                url: name.into(),
-                msg: err.to_string(),
-            })?;
-            if let Ok(e) = serde_json::from_str::<Entry>(&line)
-                && e.name.eq_ignore_ascii_case(name)
-                && validate_version(&e.vers).is_ok()
-            {
-                entries.push(e);
-            }
-        }
-        // A lockfile may pin a yanked version; "latest" never picks one.
-        let listed: Vec<String> = entries
-            .iter()
-            .filter(|e| !e.yanked || matches!(want, Want::Exact(_)))
-            .map(|e| e.vers.clone())
-            .collect();
-        Ok(want
-            .pick(&listed, None)
-            .into_iter()
-            .filter_map(|v| entries.iter().find(|e| e.vers == v))
-            .map(|e| {
-                (
-                    e.vers.clone(),
-                    format!("api/v1/crates/{}/{}/download", e.name, e.vers),
-                )
-            })
-            .collect())
+    /// crates.io names are case-insensitive (the index stores them under the lowercased path).
+    fn canonical_name(&self, name: &str) -> String {
+        name.to_ascii_lowercase()
     }
 }
 
@@ -157,10 +116,7 @@ fn config_json(ctx: &Ctx<'_>) -> Plan {
         "dl": format!("{}/cargo/api/v1/crates", ctx.base_url),
         "api": ctx.upstream("cargo_api"),
     });
-    Plan::Generated {
-        content_type: "application/json",
-        body: body.to_string().into_bytes(),
-    }
+    Plan::generated("application/json", body.to_string().into_bytes())
 }
 
 fn index(segs: &[&str], name: &str, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -176,12 +132,13 @@ fn index(segs: &[&str], name: &str, ctx: &Ctx<'_>) -> Result<Plan> {
     }
     Ok(Plan::Metadata(Metadata {
         ecosystem: "cargo",
-        kind: "index",
+        kind: INDEX,
         key: lower.clone(),
         url: format!("{}/{path}", ctx.upstream("cargo")),
         accept: Some("text/plain, */*"),
         package: lower,
         content_type: "text/plain; charset=utf-8",
+        etag: Etag::Own,
     }))
 }
 
@@ -189,17 +146,13 @@ fn download(name: &str, version: &str, ctx: &Ctx<'_>) -> Result<Plan> {
     validate_name(name)?;
     validate_version(version)?;
     let url = download_url(ctx.upstream("cargo_download"), name, version, None)?;
-    Ok(Plan::Artifact(Artifact {
-        key: ArtifactKey {
-            ecosystem: "cargo",
-            name: name.to_string(),
-            version: version.to_string(),
-            filename: crate_file(name, version),
-        },
-        url,
-        digest: None,
-        content_type: "application/gzip",
-    }))
+    let key = ArtifactKey {
+        ecosystem: "cargo",
+        name: name.to_string(),
+        version: version.to_string(),
+        filename: crate_file(name, version),
+    };
+    Ok(Plan::Artifact(Artifact::new(key, url, "application/gzip")))
 }
 
 fn not_found(segs: &[&str]) -> Error {
@@ -296,6 +249,8 @@ struct Line {
     name: String,
     vers: String,
     cksum: String,
+    #[serde(default)]
+    yanked: bool,
 }
 
 /// The link one index line declares, if it names a version of this file's own crate with a
@@ -315,60 +270,43 @@ fn link(line: &[u8], package: &str, template: &str) -> Option<Link> {
     }
     let url = download_url(template, &l.name, &l.vers, Some(&cksum)).ok()?;
     Some(Link {
+        name: l.name.to_ascii_lowercase(),
         filename: crate_file(&l.name, &l.vers),
-        name: l.name,
+        path: format!("api/v1/crates/{}/{}/download", l.name, l.vers),
         url,
         digest: Some(Digest {
             algo: Algo::Sha256,
             hex: cksum,
         }),
+        flags: Flags {
+            yanked: l.yanked,
+            ..Flags::default()
+        },
+        version: l.vers,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::registry::testing;
 
-    fn ctx_with(up: &BTreeMap<String, String>) -> Ctx<'_> {
-        Ctx {
-            base_url: "http://proxy",
-            upstream: up,
-        }
-    }
-
-    fn upstreams(download: &str) -> BTreeMap<String, String> {
+    fn upstreams(download: &str) -> [(&str, &str); 3] {
         [
             ("cargo", "https://index.example"),
             ("cargo_api", "https://api.example"),
             ("cargo_download", download),
         ]
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .into()
     }
 
     fn plan(path: &str) -> Result<Plan> {
-        let up = upstreams("https://dl.example/crates");
-        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
-        Cargo.route(
-            &Request {
-                segments: &segments,
-                query: None,
-                accept: None,
-            },
-            &ctx_with(&up),
-        )
+        testing::route(&Cargo, path, None, &upstreams("https://dl.example/crates"))
     }
 
     fn show(p: Result<Plan>) -> String {
-        match p.unwrap() {
-            Plan::Metadata(m) => format!("meta {} {}", m.key, m.url),
-            Plan::Artifact(a) => format!(
-                "art {}@{} {} {}",
-                a.key.name, a.key.version, a.key.filename, a.url
-            ),
-            Plan::Passthrough { url } => format!("pass {url}"),
-            Plan::Generated { body, .. } => String::from_utf8(body).unwrap(),
+        match p {
+            Ok(Plan::Generated { body, .. }) => String::from_utf8(body).unwrap(),
+            p => testing::show(p, |m| format!("meta {} {}", m.key, m.url)),
         }
     }
 
@@ -481,20 +419,9 @@ mod tests {
 
     fn rewrite(doc: &str, package: &str, download: &str) -> (String, Vec<Link>) {
         let up = upstreams(download);
-        let meta = Metadata {
-            ecosystem: "cargo",
-            kind: "index",
-            key: package.into(),
-            url: "u".into(),
-            accept: None,
-            package: package.into(),
-            content_type: "text/plain",
-        };
-        let mut out = Vec::new();
-        let links = Cargo
-            .rewrite(&meta, &mut doc.as_bytes(), &mut out, &ctx_with(&up))
-            .unwrap();
-        (String::from_utf8(out).unwrap(), links)
+        let meta = testing::metadata(&Cargo, &format!("/{}", index_path(package)), None, &up);
+        let (out, found) = testing::rewrite(&Cargo, &meta, doc.as_bytes(), &up).unwrap();
+        (out, found.links)
     }
 
     #[test]
@@ -512,8 +439,11 @@ mod tests {
         let (out, links) = rewrite(&doc, "pf_long", "https://dl.example/crates");
         assert_eq!(out, doc, "index lines are passed through unchanged");
         assert_eq!(links.len(), 2, "{links:?}");
-        assert_eq!(links[0].name, "Pf_Long");
+        assert_eq!(links[0].name, "pf_long");
         assert_eq!(links[0].filename, "Pf_Long-1.0.0.crate");
+        assert_eq!(links[0].version, "1.0.0");
+        assert_eq!(links[0].path, "api/v1/crates/Pf_Long/1.0.0/download");
+        assert!(!links[0].flags.yanked);
         assert_eq!(
             links[0].url,
             "https://dl.example/crates/Pf_Long/Pf_Long-1.0.0.crate"

@@ -31,10 +31,11 @@ use std::io::{BufRead, Write};
 use serde_json::{Map, Value};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
-    escape, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
+use crate::url::escape;
 
 pub(crate) struct Composer;
 
@@ -42,24 +43,25 @@ const ECOSYSTEM: &str = "composer";
 const MINIFIED: &str = "composer/2.0";
 const UNSET: &str = "__unset";
 
+const ROOT: Kind = Kind("root");
+const P2: Kind = Kind("p2");
+
+static SPEC: Spec = Spec {
+    name: ECOSYSTEM,
+    upstreams: &[
+        UpstreamKey::one("composer", "https://repo.packagist.org"),
+        UpstreamKey::one("composer_api", "https://packagist.org"),
+        UpstreamKey::list(
+            "composer_dists",
+            "https://api.github.com,https://codeload.github.com",
+        ),
+    ],
+    error_body: super::json_error,
+};
+
 impl Registry for Composer {
-    fn name(&self) -> &'static str {
-        "composer"
-    }
-
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("composer", "https://repo.packagist.org"),
-            ("composer_api", "https://packagist.org"),
-            (
-                "composer_dists",
-                "https://api.github.com,https://codeload.github.com",
-            ),
-        ]
-    }
-
-    fn list_keys(&self) -> &'static [&'static str] {
-        &["composer_dists"]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -70,12 +72,13 @@ impl Registry for Composer {
         match segs.as_slice() {
             ["packages.json"] => Ok(Plan::Metadata(Metadata {
                 ecosystem: ECOSYSTEM,
-                kind: "root",
+                kind: ROOT,
                 key: "packages.json".into(),
                 url: format!("{up}/packages.json"),
                 accept: Some("application/json"),
                 package: String::new(),
                 content_type: "application/json",
+                etag: Etag::Own,
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -86,12 +89,13 @@ impl Registry for Composer {
                 let name = package_name(vendor, package)?;
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: ECOSYSTEM,
-                    kind: "p2",
+                    kind: P2,
                     key: format!("p2/{name}{suffix}"),
                     url: format!("{up}/p2/{name}{suffix}.json"),
                     accept: Some("application/json"),
                     package: name,
                     content_type: "application/json",
+                    etag: Etag::Own,
                 }))
             }
             ["dists", vendor, package, version, file] => {
@@ -101,19 +105,19 @@ impl Registry for Composer {
                         "invalid Composer dist path {version:?}/{file:?}"
                     )));
                 }
-                Ok(Plan::Artifact(Artifact {
-                    key: ArtifactKey {
-                        ecosystem: ECOSYSTEM,
-                        name,
-                        version: version.to_string(),
-                        filename: file.to_string(),
-                    },
-                    // Dists live wherever the metadata says (a code host): only a p2 document
-                    // that named this file can tell where to fetch it.
-                    url: String::new(),
-                    digest: None,
-                    content_type: "application/octet-stream",
-                }))
+                let key = ArtifactKey {
+                    ecosystem: ECOSYSTEM,
+                    name,
+                    version: version.to_string(),
+                    filename: file.to_string(),
+                };
+                // Dists live wherever the metadata says (a code host): only a p2 document that
+                // named this file can tell where to fetch it.
+                Ok(Plan::Artifact(Artifact::new(
+                    key,
+                    String::new(),
+                    "application/octet-stream",
+                )))
             }
             ["search.json"] => Ok(Plan::Passthrough {
                 url: format!("{api}/search.json{query}"),
@@ -140,78 +144,40 @@ impl Registry for Composer {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        let bad = |msg: String| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg,
-        };
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
         let mut root: Value =
-            serde_json::from_reader(input).map_err(|err| bad(format!("invalid JSON: {err}")))?;
-        let links = match doc.kind {
-            "root" => {
-                rewrite_root(&mut root, ctx.base_url).map_err(bad)?;
-                Vec::new()
+            serde_json::from_reader(input).map_err(|err| format!("invalid JSON: {err}"))?;
+        if doc.kind == ROOT {
+            rewrite_root(&mut root, ctx.base_url)?;
+        } else {
+            for link in rewrite_p2(&mut root, &doc.package, ctx.base_url)? {
+                found.link(link);
             }
-            _ => rewrite_p2(&mut root, &doc.package, ctx.base_url).map_err(bad)?,
-        };
-        serde_json::to_writer(out, &root).map_err(|err| bad(err.to_string()))?;
-        Ok(links)
+        }
+        serde_json::to_writer(out, &root).map_err(|err| err.to_string())?;
+        Ok(())
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let (vendor, package) = name.split_once('/').ok_or_else(|| {
             Error::BadRequest(format!("Composer package {name:?} is not vendor/name"))
         })?;
         let name = package_name(vendor, package)?;
         // packages.json too: a client reads it before anything else, offline as well.
-        Ok(vec![
+        let docs = vec![
             (format!("p2/{name}.json"), None),
             ("packages.json".into(), None),
-        ])
+        ];
+        Ok(Mirror::docs(name, docs, want))
     }
 
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let bad = |msg: String| Error::BadUpstream {
-            url: format!("p2/{name}.json"),
-            msg,
-        };
-        let root: Value =
-            serde_json::from_reader(doc).map_err(|err| bad(format!("invalid JSON: {err}")))?;
-        let name = name.to_ascii_lowercase();
-        let prefix = format!("{}/composer/", ctx.base_url);
-        let entries = root
-            .get("packages")
-            .and_then(|p| p.get(&name))
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let mut dists: Vec<(String, String)> = Vec::new();
-        for version in expand(entries, is_minified(&root)) {
-            let v = version.get("version").and_then(Value::as_str);
-            let url = version
-                .get("dist")
-                .and_then(|d| d.get("url"))
-                .and_then(Value::as_str);
-            if let (Some(v), Some(path)) = (v, url.and_then(|u| u.strip_prefix(&prefix))) {
-                dists.push((v.to_string(), path.to_string()));
-            }
-        }
-        let versions: Vec<String> = dists.iter().map(|(v, _)| v.clone()).collect();
-        Ok(want
-            .pick(&versions, None)
-            .into_iter()
-            .filter_map(|p| dists.iter().find(|(v, _)| v == p).cloned())
-            .collect())
+    /// Composer lowercases package names (`Monolog/Monolog` is `monolog/monolog`).
+    fn canonical_name(&self, name: &str) -> String {
+        name.to_ascii_lowercase()
     }
 }
 
-/// `beta.json` → `beta`.
 fn json_stem(file: &str) -> Result<&str> {
     file.strip_suffix(".json")
         .ok_or_else(|| Error::NotFound(format!("Composer metadata file {file:?}")))
@@ -268,6 +234,7 @@ impl Expander {
 }
 
 /// Every version of a list as Composer sees it.
+#[cfg(test)]
 fn expand(entries: &[Value], minified: bool) -> Vec<Map<String, Value>> {
     let mut ex = Expander::default();
     entries
@@ -304,6 +271,7 @@ fn rewrite_p2(root: &mut Value, package: &str, base_url: &str) -> Result<Vec<Lin
                 Some((dist, link)) => {
                     links.push(Link {
                         name: package.to_string(),
+                        path: format!("dists/{package}/{}", link.path),
                         ..link
                     });
                     dist
@@ -339,6 +307,7 @@ fn proxied_dist(dist: &Value, version: &str, base: &str) -> Option<(Value, Link)
         return None;
     }
     let ext = extension(url, fields.get("type")?.as_str()?)?;
+    let listed = version;
     let version = version.replace('/', "~");
     let reference = fields.get("reference").and_then(Value::as_str).filter(|r| {
         !r.is_empty()
@@ -366,9 +335,12 @@ fn proxied_dist(dist: &Value, version: &str, base: &str) -> Option<(Value, Link)
     );
     let link = Link {
         name: String::new(),
+        path: format!("{}/{}", escape(&version), escape(&filename)),
+        version: listed.to_string(),
         filename,
         url: url.to_string(),
         digest,
+        flags: Flags::default(),
     };
     Some((Value::Object(rewritten), link))
 }
@@ -464,50 +436,21 @@ fn rewrite_root(root: &mut Value, base_url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::testing;
     use serde_json::json;
-    use std::collections::BTreeMap;
 
-    fn upstreams() -> BTreeMap<String, String> {
-        [
-            ("composer", "https://repo.example"),
-            ("composer_api", "https://api.example"),
-            ("composer_dists", "https://codeload.example"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
+    const UP: &[(&str, &str)] = &[
+        ("composer", "https://repo.example"),
+        ("composer_api", "https://api.example"),
+        ("composer_dists", "https://codeload.example"),
+    ];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let (path, query) = path
-            .split_once('?')
-            .map_or((path, None), |(p, q)| (p, Some(q)));
-        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
-        Composer.route(
-            &Request {
-                segments: &segments,
-                query,
-                accept: None,
-            },
-            &ctx,
-        )
+        testing::route(&Composer, path, None, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        match p.unwrap() {
-            Plan::Metadata(m) => format!("meta {} {} {}", m.kind, m.key, m.url),
-            Plan::Artifact(a) => format!(
-                "art {}@{} {} {:?}",
-                a.key.name, a.key.version, a.key.filename, a.url
-            ),
-            Plan::Passthrough { url } => format!("pass {url}"),
-            Plan::Generated { .. } => "generated".into(),
-        }
+        testing::show(p, |m| format!("meta {} {} {}", m.kind.0, m.key, m.url))
     }
 
     #[test]
@@ -528,7 +471,7 @@ mod tests {
             show(plan(
                 "/dists/psr/log/3.0.0/fe5ea303b0887d5caefd3d431c3e61ad47037001.zip"
             )),
-            "art psr/log@3.0.0 fe5ea303b0887d5caefd3d431c3e61ad47037001.zip \"\""
+            "art psr/log@3.0.0 fe5ea303b0887d5caefd3d431c3e61ad47037001.zip "
         );
         assert_eq!(
             show(plan("/search.json?q=log&type=library")),
@@ -635,6 +578,16 @@ mod tests {
             ]
         );
         assert!(links.iter().all(|l| l.name == "acme/lib"));
+        assert_eq!(links[3].version, "dev-feature/x");
+        assert_eq!(
+            links[3].path,
+            "dists/acme/lib/dev-feature~x/dev-feature~x.tar.gz"
+        );
+        // What the mirror picks: an inherited dist gets its own version's path.
+        let latest = crate::registry::pick(&links, &Want::Latest, None);
+        assert_eq!(latest[0].path, "dists/acme/lib/2.0.0/ccc.zip");
+        let inherited = crate::registry::pick(&links, &Want::Exact("1.1.0".into()), None);
+        assert_eq!(inherited[0].path, "dists/acme/lib/1.1.0/ccc.zip");
         assert_eq!(links[0].digest, None, "an empty shasum declares nothing");
         let d = links[2].digest.as_ref().unwrap();
         assert_eq!(
@@ -738,43 +691,11 @@ mod tests {
     }
 
     #[test]
-    fn mirror_reads_served_documents() {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let doc = json!({"minified": "composer/2.0", "packages": {"acme/lib": [
-            {"name": "acme/lib", "version": "1.1.0", "dist": {"type": "zip", "url": "https://h/b", "reference": "b"}},
-            {"version": "1.0.0", "dist": {"type": "zip", "url": "https://h/a", "reference": "a"}},
-            {"version": "dev-main"},
-        ]}});
-        let (served, _) = p2(doc, "acme/lib");
-        let text = serde_json::to_vec(&served).unwrap();
-        let pick = |want: Want| {
-            Composer
-                .mirror_artifacts("acme/lib", &mut text.as_slice(), &want, &ctx)
-                .unwrap()
-        };
-        assert_eq!(
-            pick(Want::Latest),
-            [(
-                "1.1.0".to_string(),
-                "dists/acme/lib/1.1.0/b.zip".to_string()
-            )]
-        );
-        assert_eq!(
-            pick(Want::Exact("dev-main".into())),
-            [(
-                "dev-main".to_string(),
-                "dists/acme/lib/dev-main/a.zip".to_string()
-            )]
-        );
-        assert_eq!(pick(Want::All).len(), 3);
-        assert_eq!(
-            Composer.mirror_documents("Acme/Lib").unwrap()[0].0,
-            "p2/acme/lib.json"
-        );
-        assert!(Composer.mirror_documents("nolib").is_err());
+    fn mirror_reads_p2_and_the_root() {
+        let m = Composer.mirror("Acme/Lib", &Want::Latest).unwrap();
+        assert_eq!(m.package, "acme/lib");
+        assert_eq!(m.docs[0].0, "p2/acme/lib.json");
+        assert_eq!(m.docs[1].0, "packages.json");
+        assert!(Composer.mirror("nolib", &Want::Latest).is_err());
     }
 }

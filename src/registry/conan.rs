@@ -20,24 +20,35 @@
 //! Nothing a Conan server says carries a SHA-256 of a file, so files are checked for length
 //! only; the client checks the manifests. Uploads, logins and removals are writes: 405, or 404.
 
-use std::borrow::Cow;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 
-use super::{Artifact, ArtifactKey, Ctx, Plan, Registry, Request, Want};
+use super::{
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Mirror, Plan, Registry,
+    Request, Spec, UpstreamKey, Want,
+};
 use crate::error::{Error, Result};
-use crate::json::{self, Seg};
+use crate::json::{self, Pattern, Seg};
+use crate::url::{escape, percent_decode};
 
 pub(crate) struct Conan;
 
 const JSON: &str = "application/json";
 
-impl Registry for Conan {
-    fn name(&self) -> &'static str {
-        "conan"
-    }
+/// A recipe search, or the binaries of a recipe revision (`…/revisions/{rrev}/search`).
+const SEARCH: Kind = Kind("search");
+const LATEST: Kind = Kind("latest");
+const REVISIONS: Kind = Kind("revisions");
+const FILES: Kind = Kind("files");
 
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[("conan", "https://center2.conan.io")]
+static SPEC: Spec = Spec {
+    name: "conan",
+    upstreams: &[UpstreamKey::one("conan", "https://center2.conan.io")],
+    error_body: super::json_error,
+};
+
+impl Registry for Conan {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -48,10 +59,11 @@ impl Registry for Conan {
             ["v1" | "v2", "ping"] => Ok(Plan::Generated {
                 content_type: "text/plain; charset=utf-8",
                 body: Vec::new(),
+                headers: vec![("X-Conan-Server-Capabilities", "revisions")],
             }),
             ["v2", "conans", "search"] => {
                 let q = search_query(req.query)?;
-                Ok(metadata(up, &format!("v2/conans/search?{q}"), "", "search"))
+                Ok(metadata(up, &format!("v2/conans/search?{q}"), "", SEARCH))
             }
             ["v2", "conans", name, version, user, channel, rest @ ..] => {
                 let r = Ref::new(name, version, user, channel)?;
@@ -61,103 +73,96 @@ impl Registry for Conan {
         }
     }
 
-    fn generated_headers(&self, _req: &Request<'_>) -> Vec<(&'static str, Cow<'static, str>)> {
-        vec![("X-Conan-Server-Capabilities", "revisions".into())]
+    /// Reports where each document leads: a recipe search to each version's latest recipe
+    /// revision, a latest revision to its file list (and, for a recipe, its binaries), a binary
+    /// search to each package's latest revision, a file list to its files. Bytes pass unchanged.
+    fn rewrite(
+        &self,
+        doc: &super::Metadata,
+        input: &mut dyn BufRead,
+        out: &mut dyn Write,
+        _ctx: &Ctx<'_>,
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        let mut v = Walk::default();
+        json::rewrite(input, out, &mut v)?;
+        let path = doc.key.split('?').next().unwrap_or("");
+        let base = path.rsplit_once('/').map_or("", |(b, _)| b);
+        // `v2/conans/{name}/{version}/{user}/{channel}/…`
+        let version = path.split('/').nth(3).unwrap_or("");
+        let mut link = |name: &str, version: &str, path: String, document: bool| {
+            found.link(Link {
+                name: name.to_string(),
+                version: version.to_string(),
+                filename: path.rsplit('/').next().unwrap_or("").to_string(),
+                path,
+                // The request's own URL is the file's: a link only tells the mirror it is there.
+                url: String::new(),
+                digest: None,
+                flags: Flags {
+                    document,
+                    ..Flags::default()
+                },
+            })
+        };
+        match doc.kind {
+            SEARCH if doc.package.is_empty() => {
+                // `name/version` or `name/version@user/channel`; only references without a user
+                // and channel (ConanCenter's) are mirrored.
+                for r in &v.results {
+                    let (nv, uc) = r.split_once('@').unwrap_or((r, "_/_"));
+                    if let Some((n, ver)) = nv.split_once('/')
+                        && uc == "_/_"
+                        && check(n, "name").is_ok()
+                        && check(ver, "version").is_ok()
+                    {
+                        link(n, ver, format!("v2/conans/{n}/{ver}/_/_/latest"), true);
+                    }
+                }
+            }
+            SEARCH => {
+                for id in v.keys.iter().filter(|id| check(id, "package id").is_ok()) {
+                    let next = format!("{base}/packages/{id}/latest");
+                    link(&doc.package, version, next, true);
+                }
+            }
+            LATEST => {
+                let Some(rev) = v.revision.filter(|r| check(r, "revision").is_ok()) else {
+                    return Ok(());
+                };
+                let rev_base = format!("{base}/revisions/{rev}");
+                link(&doc.package, version, format!("{rev_base}/files"), true);
+                // A recipe's latest (`v2/conans/{ref}/latest`, 7 segments) also leads to its
+                // binaries; a package's (`…/packages/{pkgid}/latest`) only to its files.
+                if path.split('/').count() == 7 {
+                    link(&doc.package, version, format!("{rev_base}/search"), true);
+                }
+            }
+            FILES => {
+                // Every file but mutable metadata.
+                for f in v.files.iter() {
+                    if !f.starts_with("metadata/") && super::safe_component(f) {
+                        link(
+                            &doc.package,
+                            version,
+                            format!("{path}/{}", escape(f)),
+                            false,
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         check(name, "name")?;
         // Exactly the search a version range makes (`{name}/*`), so an offline client resolving
         // a range finds it cached.
         let q = search_query(Some(&format!("q={}", encode(&format!("{name}/*")))))?;
-        Ok(vec![(format!("v2/conans/search?{q}"), None)])
-    }
-
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let mut v = Strings::at(&["results"]);
-        json::rewrite(doc, &mut std::io::sink(), &mut v).map_err(|e| Error::BadUpstream {
-            url: format!("conan search {name}"),
-            msg: e.to_string(),
-        })?;
-        // `name/version` or `name/version@user/channel`; only references without a user and
-        // channel (ConanCenter's) are mirrored.
-        let versions: Vec<String> = v
-            .found
-            .iter()
-            .filter_map(|r| {
-                let (nv, uc) = r.split_once('@').unwrap_or((r, "_/_"));
-                let (n, ver) = nv.split_once('/')?;
-                (n == name && uc == "_/_" && check(ver, "version").is_ok()).then(|| ver.to_string())
-            })
-            .collect();
-        Ok(want
-            .pick(&versions, None)
-            .into_iter()
-            .map(|ver| {
-                (
-                    ver.to_string(),
-                    format!("v2/conans/{name}/{ver}/_/_/latest"),
-                )
-            })
-            .collect())
-    }
-
-    fn mirror_follows(&self, path: &str) -> bool {
-        path.starts_with("v2/conans/")
-            && (path.ends_with("/latest") || path.ends_with("/files") || path.ends_with("/search"))
-    }
-
-    fn mirror_next(
-        &self,
-        path: &str,
-        doc: &mut dyn BufRead,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<String>> {
-        let bad = |e: std::io::Error| Error::BadUpstream {
-            url: path.to_string(),
-            msg: e.to_string(),
-        };
-        let base = path.rsplit_once('/').map_or("", |(b, _)| b);
-        if path.ends_with("/latest") {
-            let mut v = Strings::at(&["revision"]);
-            json::rewrite(doc, &mut std::io::sink(), &mut v).map_err(bad)?;
-            let Some(rev) = v.found.first().filter(|r| check(r, "revision").is_ok()) else {
-                return Ok(Vec::new());
-            };
-            let rev_base = format!("{base}/revisions/{rev}");
-            // A recipe's latest (`v2/conans/{ref}/latest`, 7 segments) leads to its files and
-            // its binaries; a package's (`…/packages/{pkgid}/latest`) to its files.
-            return Ok(if path.split('/').count() > 7 {
-                vec![format!("{rev_base}/files")]
-            } else {
-                vec![format!("{rev_base}/files"), format!("{rev_base}/search")]
-            });
-        }
-        if path.ends_with("/search") {
-            // `{package_id: {settings, options, requires}}`.
-            let mut v = Keys::default();
-            json::rewrite(doc, &mut std::io::sink(), &mut v).map_err(bad)?;
-            return Ok(v
-                .0
-                .into_iter()
-                .filter(|id| check(id, "package id").is_ok())
-                .map(|id| format!("{base}/packages/{id}/latest"))
-                .collect());
-        }
-        // `{"files": {name: {}}}`: every file but mutable metadata.
-        let mut v = Keys::default();
-        json::rewrite(doc, &mut std::io::sink(), &mut v).map_err(bad)?;
-        Ok(v.0
-            .into_iter()
-            .filter(|f| !f.starts_with("metadata/") && super::safe_component(f))
-            .map(|f| format!("{path}/{}", super::escape(&f)))
-            .collect())
+        let docs = vec![(format!("v2/conans/search?{q}"), None)];
+        Ok(Mirror::docs(name.to_string(), docs, want))
     }
 }
 
@@ -212,7 +217,7 @@ fn reference_route(
     query: Option<&str>,
 ) -> Option<Result<Plan>> {
     let base = r.path();
-    let meta = |tail: &str, kind: &'static str| {
+    let meta = |tail: &str, kind: Kind| {
         Some(Ok(metadata(
             up,
             &format!("{base}/{tail}"),
@@ -224,8 +229,8 @@ fn reference_route(
         Some(file_plan(up, r, version, &format!("{base}/{tail}"), file))
     };
     match rest {
-        ["latest"] => meta("latest", "latest"),
-        ["revisions"] => meta("revisions", "revisions"),
+        ["latest"] => meta("latest", LATEST),
+        ["revisions"] => meta("revisions", REVISIONS),
         ["search"] | ["revisions", _, "search"] => {
             if let ["revisions", rrev, _] = rest
                 && let Err(e) = check(rrev, "revision")
@@ -240,13 +245,13 @@ fn reference_route(
             } else {
                 format!("{tail}?{q}")
             };
-            meta(&tail, "search")
+            meta(&tail, SEARCH)
         }
         ["revisions", rrev, "files"] => {
             if let Err(e) = check(rrev, "revision") {
                 return Some(Err(e));
             }
-            meta(&format!("revisions/{rrev}/files"), "files")
+            meta(&format!("revisions/{rrev}/files"), FILES)
         }
         ["revisions", rrev, "files", f @ ..] if !f.is_empty() => {
             if let Err(e) = check(rrev, "revision") {
@@ -264,13 +269,13 @@ fn reference_route(
             }
             let pbase = format!("revisions/{rrev}/packages/{pkgid}");
             match tail {
-                ["latest"] => meta(&format!("{pbase}/latest"), "latest"),
-                ["revisions"] => meta(&format!("{pbase}/revisions"), "revisions"),
+                ["latest"] => meta(&format!("{pbase}/latest"), LATEST),
+                ["revisions"] => meta(&format!("{pbase}/revisions"), REVISIONS),
                 ["revisions", prev, "files"] => {
                     if let Err(e) = check(prev, "package revision") {
                         return Some(Err(e));
                     }
-                    meta(&format!("{pbase}/revisions/{prev}/files"), "files")
+                    meta(&format!("{pbase}/revisions/{prev}/files"), FILES)
                 }
                 ["revisions", prev, "files", f @ ..] if !f.is_empty() => {
                     if let Err(e) = check(prev, "package revision") {
@@ -296,26 +301,28 @@ fn file_plan(up: &str, r: &Ref<'_>, version: String, dir: &str, file: &[&str]) -
             return Err(Error::BadRequest(format!("invalid conan file path {f:?}")));
         }
     }
-    let escaped: Vec<String> = file.iter().map(|f| super::escape(f)).collect();
+    let escaped: Vec<String> = file.iter().map(|f| escape(f)).collect();
     let url = format!("{up}/{dir}/{}", escaped.join("/"));
     match file {
-        [single] if *single != "metadata" => Ok(Plan::Artifact(Artifact {
-            key: ArtifactKey {
+        [single] if *single != "metadata" => {
+            let key = ArtifactKey {
                 ecosystem: "conan",
                 name: r.package(),
                 version,
                 filename: single.to_string(),
-            },
-            url,
-            digest: None,
-            content_type: "application/octet-stream",
-        })),
+            };
+            Ok(Plan::Artifact(Artifact::new(
+                key,
+                url,
+                "application/octet-stream",
+            )))
+        }
         ["metadata", _, ..] => Ok(Plan::Passthrough { url }),
         _ => Err(Error::NotFound(format!("conan file {}", file.join("/")))),
     }
 }
 
-fn metadata(up: &str, path: &str, package: &str, kind: &'static str) -> Plan {
+fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
     Plan::Metadata(super::Metadata {
         ecosystem: "conan",
         kind,
@@ -324,6 +331,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: &'static str) -> Plan {
         accept: Some(JSON),
         package: package.to_string(),
         content_type: JSON,
+        etag: Etag::Own,
     })
 }
 
@@ -361,7 +369,7 @@ fn normalize_query(query: &str) -> String {
     for key in ["q", "ignorecase", "list_only"] {
         let value = query.split('&').find_map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k == key).then(|| super::percent_decode(&v.replace('+', " ")))
+            (k == key).then(|| percent_decode(&v.replace('+', " ")))
         });
         if let Some(Some(v)) = value {
             parts.push(format!("{key}={}", encode(&v)));
@@ -385,54 +393,37 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// String values at one path (array elements included).
-struct Strings {
-    at: &'static [&'static str],
-    found: Vec<String>,
-}
-
-impl Strings {
-    fn at(at: &'static [&'static str]) -> Strings {
-        Strings {
-            at,
-            found: Vec::new(),
-        }
-    }
-
-    fn matches(&self, path: &[Seg]) -> bool {
-        let keys: Vec<&str> = path.iter().filter_map(Seg::key).collect();
-        keys == self.at && path.len() <= self.at.len() + 1
-    }
-}
-
-impl json::Visitor for Strings {
-    fn wants(&self, path: &[Seg]) -> bool {
-        self.matches(path)
-    }
-
-    fn string(&mut self, _path: &[Seg], value: &str) -> Option<String> {
-        self.found.push(value.to_string());
-        None
-    }
-}
-
-/// The keys of the objects at depth one (package ids of a search) or under `files`.
+/// What Conan's documents say: search `results`, a `revision`, the package ids of a binary
+/// search (keys at depth one) and the names under `files`.
 #[derive(Default)]
-struct Keys(Vec<String>);
+struct Walk {
+    results: Vec<String>,
+    revision: Option<String>,
+    keys: Vec<String>,
+    files: Vec<String>,
+}
 
-impl json::Visitor for Keys {
-    fn wants(&self, _path: &[Seg]) -> bool {
-        false
+const RESULTS: Pattern = Pattern::new("results/*");
+const REVISION: Pattern = Pattern::new("revision");
+
+impl json::Visitor for Walk {
+    fn wants(&self, path: &[Seg]) -> bool {
+        RESULTS.matches(path) || REVISION.matches(path)
     }
 
-    fn string(&mut self, _path: &[Seg], _value: &str) -> Option<String> {
+    fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
+        if REVISION.matches(path) {
+            self.revision = Some(value.to_string());
+        } else {
+            self.results.push(value.to_string());
+        }
         None
     }
 
     fn end_object(&mut self, path: &[Seg]) {
         match path {
-            [Seg::Key(k)] if k != "files" => self.0.push(k.clone()),
-            [Seg::Key(f), Seg::Key(k)] if f == "files" => self.0.push(k.clone()),
+            [Seg::Key(k)] if k != "files" => self.keys.push(k.clone()),
+            [Seg::Key(f), Seg::Key(k)] if f == "files" => self.files.push(k.clone()),
             _ => {}
         }
     }
@@ -441,42 +432,23 @@ impl json::Visitor for Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::registry::testing;
+
+    const UP: &[(&str, &str)] = &[("conan", "https://center.example")];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up: BTreeMap<String, String> =
-            [("conan".to_string(), "https://center.example".to_string())].into();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let (path, query) = path
-            .split_once('?')
-            .map_or((path, None), |(p, q)| (p, Some(q)));
-        let segments: Vec<String> = path
-            .split('/')
-            .skip(1)
-            .map(|s| super::super::percent_decode(s).unwrap())
-            .collect();
-        Conan.route(
-            &Request {
-                segments: &segments,
-                query,
-                accept: None,
-            },
-            &ctx,
-        )
+        testing::route(&Conan, path, None, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        match p.unwrap() {
-            Plan::Metadata(m) => format!("meta {} [{}] {}", m.kind, m.package, m.url),
-            Plan::Artifact(a) => format!(
+        match p {
+            Ok(Plan::Artifact(a)) => format!(
                 "art {} {} {} {}",
                 a.key.name, a.key.version, a.key.filename, a.url
             ),
-            Plan::Passthrough { url } => format!("pass {url}"),
-            Plan::Generated { .. } => "generated".into(),
+            p => testing::show(p, |m| {
+                format!("meta {} [{}] {}", m.kind.0, m.package, m.url)
+            }),
         }
     }
 
@@ -567,74 +539,65 @@ mod tests {
         }
     }
 
+    /// What a document at `path` reports: (path, is a document) of each link.
+    fn leads(path: &str, body: &[u8]) -> Vec<(String, bool)> {
+        let meta = testing::metadata(&Conan, path, None, UP);
+        let (out, found) = testing::rewrite(&Conan, &meta, body, UP).unwrap();
+        assert_eq!(out.as_bytes(), body, "documents pass unchanged");
+        for l in &found.links {
+            assert_eq!(l.version, "1.3.1", "{l:?}");
+            assert!(l.url.is_empty() && l.digest.is_none());
+        }
+        found
+            .links
+            .into_iter()
+            .map(|l| (l.path, l.flags.document))
+            .collect()
+    }
+
     #[test]
-    fn mirror_walks_search_latest_files_and_packages() {
-        let up = BTreeMap::new();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let docs = Conan.mirror_documents("zlib").unwrap();
-        assert_eq!(docs[0].0, "v2/conans/search?q=zlib%2F%2A");
-        let search =
-            br#"{"results":["zlib/1.2.13","zlib/1.3.1","zlib/1.3.1@acme/stable","zlibx/9.0"]}"#;
-        let got = Conan
-            .mirror_artifacts("zlib", &mut &search[..], &Want::Latest, &ctx)
-            .unwrap();
+    fn documents_lead_the_mirror_to_latest_files_and_packages() {
+        let m = Conan.mirror("zlib", &Want::Latest).unwrap();
+        assert_eq!(m.docs[0].0, "v2/conans/search?q=zlib%2F%2A");
+        let search = br#"{"results":["zlib/1.3.1","zlib/1.3.1@acme/stable","zl%ib/9.0"]}"#;
         assert_eq!(
-            got,
-            vec![(
-                "1.3.1".to_string(),
-                "v2/conans/zlib/1.3.1/_/_/latest".to_string()
-            )]
+            leads("/v2/conans/search?q=zlib%2F%2A", search),
+            [("v2/conans/zlib/1.3.1/_/_/latest".to_string(), true)]
         );
-        let p = "v2/conans/zlib/1.3.1/_/_/latest";
-        assert!(Conan.mirror_follows(p));
-        let next = Conan
-            .mirror_next(
-                p,
-                &mut &br#"{"revision":"abc","time":"2024-01-01T00:00:00Z"}"#[..],
-                &ctx,
-            )
-            .unwrap();
+        let r = "v2/conans/zlib/1.3.1/_/_";
+        let latest = br#"{"revision":"abc","time":"2024-01-01T00:00:00Z"}"#;
         assert_eq!(
-            next,
-            vec![
-                "v2/conans/zlib/1.3.1/_/_/revisions/abc/files",
-                "v2/conans/zlib/1.3.1/_/_/revisions/abc/search"
+            leads(&format!("/{r}/latest"), latest),
+            [
+                (format!("{r}/revisions/abc/files"), true),
+                (format!("{r}/revisions/abc/search"), true)
             ]
         );
         let files = br#"{"files":{"conanfile.py":{},"conan_export.tgz":{},"metadata/sign/x":{}}}"#;
-        let next = Conan.mirror_next(&next[0], &mut &files[..], &ctx).unwrap();
         assert_eq!(
-            next,
-            vec![
-                "v2/conans/zlib/1.3.1/_/_/revisions/abc/files/conanfile.py",
-                "v2/conans/zlib/1.3.1/_/_/revisions/abc/files/conan_export.tgz"
+            leads(&format!("/{r}/revisions/abc/files"), files),
+            [
+                (format!("{r}/revisions/abc/files/conanfile.py"), false),
+                (format!("{r}/revisions/abc/files/conan_export.tgz"), false)
             ]
         );
-        assert!(!Conan.mirror_follows(&next[0]));
         let search = br#"{"p1":{"settings":{"os":"Linux"},"options":{}},"p2":{"settings":{}}}"#;
-        let next = Conan
-            .mirror_next(
-                "v2/conans/zlib/1.3.1/_/_/revisions/abc/search",
-                &mut &search[..],
-                &ctx,
-            )
-            .unwrap();
         assert_eq!(
-            next,
-            vec![
-                "v2/conans/zlib/1.3.1/_/_/revisions/abc/packages/p1/latest",
-                "v2/conans/zlib/1.3.1/_/_/revisions/abc/packages/p2/latest"
+            leads(&format!("/{r}/revisions/abc/search"), search),
+            [
+                (format!("{r}/revisions/abc/packages/p1/latest"), true),
+                (format!("{r}/revisions/abc/packages/p2/latest"), true)
             ]
         );
-        let next = Conan
-            .mirror_next(&next[0], &mut &br#"{"revision":"def"}"#[..], &ctx)
-            .unwrap();
         assert_eq!(
-            next,
-            vec!["v2/conans/zlib/1.3.1/_/_/revisions/abc/packages/p1/revisions/def/files"]
+            leads(
+                &format!("/{r}/revisions/abc/packages/p1/latest"),
+                br#"{"revision":"def"}"#
+            ),
+            [(
+                format!("{r}/revisions/abc/packages/p1/revisions/def/files"),
+                true
+            )]
         );
     }
 }

@@ -29,13 +29,48 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
-    escape, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
-use crate::json::{self, Seg};
+use crate::json::{self, Pattern, Seg};
+use crate::url::escape;
 
 pub(crate) struct Conda;
+
+const CHANNELDATA: Kind = Kind("channeldata");
+/// A JSON index whose records are read for links.
+const REPODATA: Kind = Kind("repodata");
+/// Compressed or unread documents, stored byte-identical.
+const RAW: Kind = Kind("raw");
+
+static SPEC: Spec = Spec {
+    name: "conda",
+    upstreams: &[
+        UpstreamKey::one("conda", "https://conda.anaconda.org"),
+        UpstreamKey::one("conda_defaults", "https://repo.anaconda.com/pkgs"),
+        // Never asked directly: where anaconda.org redirects package downloads of channels it
+        // does not serve from its CDN. Listed so that redirect may be followed (every hop must
+        // be a configured origin).
+        UpstreamKey::one(
+            "conda_files",
+            "https://binstar-cio-packages-prod.s3.amazonaws.com",
+        ),
+    ],
+    error_body,
+};
+
+/// conda prints `detail`.
+fn error_body(status: u16, msg: &str) -> (&'static str, String) {
+    let error = if status == 404 { "not found" } else { "error" };
+    (
+        "application/json",
+        format!(
+            "{{\"error\":\"{error}\",\"detail\":{}}}\n",
+            json::encode(msg)
+        ),
+    )
+}
 
 /// Channels of conda's `defaults`, served by `upstream.conda_defaults`.
 const DEFAULT_CHANNELS: &[&str] = &["main", "r", "msys2"];
@@ -56,22 +91,8 @@ const SUBDIR_DOCS: &[(&str, bool)] = &[
 const PACKAGE_EXTENSIONS: &[&str] = &[".conda", ".tar.bz2"];
 
 impl Registry for Conda {
-    fn name(&self) -> &'static str {
-        "conda"
-    }
-
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("conda", "https://conda.anaconda.org"),
-            ("conda_defaults", "https://repo.anaconda.com/pkgs"),
-            // Never asked directly: where anaconda.org redirects package downloads of channels
-            // it does not serve from its CDN. Listed so that redirect may be followed (every hop
-            // must be a configured origin).
-            (
-                "conda_files",
-                "https://binstar-cio-packages-prod.s3.amazonaws.com",
-            ),
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -82,12 +103,13 @@ impl Registry for Conda {
         match rest {
             ["channeldata.json"] => Ok(Plan::Metadata(Metadata {
                 ecosystem: "conda",
-                kind: "channeldata",
+                kind: CHANNELDATA,
                 key: format!("{channel}/channeldata.json"),
                 url: format!("{up}/channeldata.json"),
                 accept: Some("application/json"),
                 package: channel,
                 content_type: "application/json",
+                etag: Etag::Own,
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -96,12 +118,13 @@ impl Registry for Conda {
                 if let Some((doc, records)) = SUBDIR_DOCS.iter().find(|(d, _)| d == file) {
                     return Ok(Plan::Metadata(Metadata {
                         ecosystem: "conda",
-                        kind: if *records { "repodata" } else { "raw" },
+                        kind: if *records { REPODATA } else { RAW },
                         key: format!("{channel}/{subdir}/{doc}"),
                         url: format!("{up}/{subdir}/{doc}"),
                         accept: Some(if *records { "application/json" } else { "*/*" }),
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
+                        etag: Etag::Own,
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {
@@ -112,17 +135,18 @@ impl Registry for Conda {
                         "conda package {file:?} is not named {{name}}-{{version}}-{{build}}.conda or .tar.bz2"
                     ))
                 })?;
-                Ok(Plan::Artifact(Artifact {
-                    key: ArtifactKey {
-                        ecosystem: "conda",
-                        name: format!("{channel}/{subdir}/{}", p.name),
-                        version: p.version.to_string(),
-                        filename: file.to_string(),
-                    },
-                    url: format!("{up}/{subdir}/{}", escape(file)),
-                    digest: None,
-                    content_type: "application/octet-stream",
-                }))
+                let key = ArtifactKey {
+                    ecosystem: "conda",
+                    name: format!("{channel}/{subdir}/{}", p.name),
+                    version: p.version.to_string(),
+                    filename: file.to_string(),
+                };
+                let url = format!("{up}/{subdir}/{}", escape(file));
+                Ok(Plan::Artifact(Artifact::new(
+                    key,
+                    url,
+                    "application/octet-stream",
+                )))
             }
             _ => Err(not_found()),
         }
@@ -134,103 +158,45 @@ impl Registry for Conda {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        let broken = |msg: String| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg,
-        };
-        if doc.kind != "repodata" {
-            std::io::copy(input, out).map_err(|err| broken(err.to_string()))?;
-            return Ok(Vec::new());
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        if doc.kind != REPODATA {
+            std::io::copy(input, out)?;
+            return Ok(());
         }
         let mut v = Records {
             proxy_base: format!("{}/conda/{}/", ctx.base_url, doc.package),
-            ..Records::default()
+            subdir_url: doc.url.rsplit_once('/').map_or("", |(dir, _)| dir),
+            package: &doc.package,
+            base: None,
+            sha256: None,
+            waiting: Vec::new(),
+            found,
         };
-        json::rewrite(input, out, &mut v).map_err(|err| broken(err.to_string()))?;
-        // File names resolve against `info.base_url` when there is one, else against the subdir
-        // the document came from; `info` may come after the records, so this waits for the end.
-        let subdir_url = doc.url.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let base = match &v.base_url {
-            Some(b) => resolve(subdir_url, b),
-            None => format!("{subdir_url}/"),
-        };
-        Ok(v.files
-            .into_iter()
-            .filter_map(|(filename, sha256)| {
-                let p = parse_filename(&filename)?;
-                Some(Link {
-                    name: format!("{}/{}", doc.package, p.name),
-                    url: format!("{base}{}", escape(&filename)),
-                    digest: sha256.map(|hex| Digest {
-                        algo: Algo::Sha256,
-                        hex,
-                    }),
-                    filename,
-                })
-            })
-            .collect())
+        json::rewrite(input, out, &mut v)?;
+        v.flush();
+        Ok(())
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
-        let (channel, subdir, _) = mirror_name(name)?;
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
+        let (channel, subdir, package) = mirror_name(name)?;
         let mut docs = vec![(format!("{channel}/{subdir}/repodata.json"), None)];
         // Clients read a channel's noarch index beside the platform's, and fail offline without.
         if subdir != "noarch" {
             docs.push((format!("{channel}/noarch/repodata.json"), None));
         }
-        Ok(docs)
-    }
-
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let (channel, subdir, package) = mirror_name(name)?;
-        let mut v = Versions::default();
-        json::rewrite(doc, &mut std::io::sink(), &mut v).map_err(|err| Error::BadUpstream {
-            url: format!("{channel}/{subdir}/repodata.json"),
-            msg: err.to_string(),
-        })?;
-        let files: Vec<(String, String)> = v
-            .files
-            .into_iter()
-            .filter(|(file, _)| parse_filename(file).is_some_and(|p| p.name == package))
-            .collect();
+        let mut m = Mirror::docs(format!("{channel}/{subdir}/{package}"), docs, want);
         // `version=build` (from a package URL's `build` qualifier) names one file exactly.
         if let Want::Exact(spec) = want
             && let Some((version, build)) = spec.split_once('=')
         {
-            return Ok(files
-                .into_iter()
-                .filter(|(file, v)| {
-                    v == version && parse_filename(file).is_some_and(|p| p.build == build)
-                })
-                .map(|(file, v)| (v, format!("{channel}/{subdir}/{file}")))
-                .collect());
+            m.want = Want::Exact(version.to_string());
+            let build = build.to_string();
+            m.keep = Some(Box::new(move |file: &str| {
+                parse_filename(file).is_some_and(|p| p.build == build)
+            }));
         }
-        let mut versions: Vec<String> = files.iter().map(|(_, v)| v.clone()).collect();
-        versions.sort_by(|a, b| super::version_cmp(a, b));
-        versions.dedup();
-        let picked = want.pick(&versions, None);
-        Ok(files
-            .into_iter()
-            .filter(|(_, v)| picked.contains(&v.as_str()))
-            .map(|(file, v)| (v, format!("{channel}/{subdir}/{file}")))
-            .collect())
-    }
-
-    fn not_found_body(&self, what: &str) -> (&'static str, String) {
-        (
-            "application/json",
-            format!(
-                "{{\"error\":\"not found\",\"detail\":{}}}\n",
-                json::encode(what)
-            ),
-        )
+        Ok(m)
     }
 }
 
@@ -398,36 +364,72 @@ fn resolve(subdir_url: &str, base: &str) -> String {
     out
 }
 
-fn is_record(path: &[Seg]) -> bool {
-    matches!(path, [Seg::Key(p), Seg::Key(_)] if p == "packages" || p == "packages.conda")
-}
+const RECORD: Pattern = Pattern::new("packages/*");
+const RECORD_CONDA: Pattern = Pattern::new("packages.conda/*");
+const SHA256: Pattern = Pattern::new("packages/*/sha256");
+const SHA256_CONDA: Pattern = Pattern::new("packages.conda/*/sha256");
+const BASE_URL: Pattern = Pattern::new("info/base_url");
 
-fn in_record(path: &[Seg], field: &str) -> bool {
-    matches!(path, [Seg::Key(p), Seg::Key(_), Seg::Key(f)]
-        if (p == "packages" || p == "packages.conda") && f == field)
-}
-
-/// Collects every record's file name and `sha256`, and points `info.base_url` here.
-#[derive(Default)]
-struct Records {
+/// Reports every record's file with its `sha256`, and points `info.base_url` here. File names
+/// resolve against `info.base_url` when there is one, else against the subdir the document came
+/// from, so records are held back only until `info` has been read (conda writes it first).
+struct Records<'a> {
     proxy_base: String,
-    base_url: Option<String>,
+    subdir_url: &'a str,
+    package: &'a str,
+    /// Where files are, once `info` has been read.
+    base: Option<String>,
     sha256: Option<String>,
-    files: Vec<(String, Option<String>)>,
+    /// Records read before `info`: (file name, sha256).
+    waiting: Vec<(String, Option<String>)>,
+    found: &'a mut dyn Found,
 }
 
-impl json::Visitor for Records {
+impl Records<'_> {
+    fn report(&mut self, filename: String, sha256: Option<String>) {
+        let Some(base) = &self.base else {
+            self.waiting.push((filename, sha256));
+            return;
+        };
+        let Some(p) = parse_filename(&filename) else {
+            return;
+        };
+        self.found.link(Link {
+            name: format!("{}/{}", self.package, p.name),
+            version: p.version.to_string(),
+            path: format!("{}/{}", self.package, escape(&filename)),
+            url: format!("{base}{}", escape(&filename)),
+            digest: sha256.map(|hex| Digest {
+                algo: Algo::Sha256,
+                hex,
+            }),
+            flags: Flags::default(),
+            filename,
+        });
+    }
+
+    /// Reports what waited for `info` (all of it, when there was none).
+    fn flush(&mut self) {
+        if self.base.is_none() {
+            self.base = Some(format!("{}/", self.subdir_url));
+        }
+        for (file, sha256) in std::mem::take(&mut self.waiting) {
+            self.report(file, sha256);
+        }
+    }
+}
+
+impl json::Visitor for Records<'_> {
     fn wants(&self, path: &[Seg]) -> bool {
-        in_record(path, "sha256")
-            || matches!(path, [Seg::Key(i), Seg::Key(b)] if i == "info" && b == "base_url")
+        SHA256.matches(path) || SHA256_CONDA.matches(path) || BASE_URL.matches(path)
     }
 
     fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
-        if path.len() == 2 {
+        if BASE_URL.matches(path) {
             if value.is_empty() {
                 return None;
             }
-            self.base_url = Some(value.to_string());
+            self.base = Some(resolve(self.subdir_url, value));
             return Some(self.proxy_base.clone());
         }
         let hex = value.to_ascii_lowercase();
@@ -438,39 +440,16 @@ impl json::Visitor for Records {
     }
 
     fn end_object(&mut self, path: &[Seg]) {
-        if !is_record(path) {
+        if matches!(path, [Seg::Key(i)] if i == "info") {
+            self.flush();
+            return;
+        }
+        if !(RECORD.matches(path) || RECORD_CONDA.matches(path)) {
             return;
         }
         let sha256 = self.sha256.take();
         if let Some(file) = path.last().and_then(Seg::key) {
-            self.files.push((file.to_string(), sha256));
-        }
-    }
-}
-
-/// Collects every record's file name and `version`, for `proxy mirror`.
-#[derive(Default)]
-struct Versions {
-    version: Option<String>,
-    files: Vec<(String, String)>,
-}
-
-impl json::Visitor for Versions {
-    fn wants(&self, path: &[Seg]) -> bool {
-        in_record(path, "version")
-    }
-
-    fn string(&mut self, _path: &[Seg], value: &str) -> Option<String> {
-        self.version = Some(value.to_string());
-        None
-    }
-
-    fn end_object(&mut self, path: &[Seg]) {
-        if !is_record(path) {
-            return;
-        }
-        if let (Some(version), Some(file)) = (self.version.take(), path.last().and_then(Seg::key)) {
-            self.files.push((file.to_string(), version));
+            self.report(file.to_string(), sha256);
         }
     }
 }
@@ -478,43 +457,20 @@ impl json::Visitor for Versions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::registry::testing;
 
-    fn upstreams() -> BTreeMap<String, String> {
-        [
-            ("conda".to_string(), "https://conda.example".to_string()),
-            (
-                "conda_defaults".to_string(),
-                "https://repo.example/pkgs".to_string(),
-            ),
-        ]
-        .into()
-    }
+    const UP: &[(&str, &str)] = &[
+        ("conda", "https://conda.example"),
+        ("conda_defaults", "https://repo.example/pkgs"),
+    ];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let segments: Vec<String> = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        Conda.route(
-            &Request {
-                segments: &segments,
-                query: None,
-                accept: None,
-            },
-            &ctx,
-        )
+        testing::route(&Conda, path.trim_end_matches('/'), None, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        crate::registry::show_plan(p, |m| {
-            format!("meta {} {} {} {}", m.kind, m.key, m.package, m.url)
+        testing::show(p, |m| {
+            format!("meta {} {} {} {}", m.kind.0, m.key, m.package, m.url)
         })
     }
 
@@ -637,25 +593,10 @@ mod tests {
     }
 
     fn rewrite(doc: &str, url: &str, package: &str) -> (String, Vec<Link>) {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let meta = Metadata {
-            ecosystem: "conda",
-            kind: "repodata",
-            key: "k".into(),
-            url: url.into(),
-            accept: None,
-            package: package.into(),
-            content_type: "application/json",
-        };
-        let mut out = Vec::new();
-        let links = Conda
-            .rewrite(&meta, &mut doc.as_bytes(), &mut out, &ctx)
-            .unwrap();
-        (String::from_utf8(out).unwrap(), links)
+        let mut meta = testing::metadata(&Conda, &format!("/{package}/repodata.json"), None, UP);
+        meta.url = url.into();
+        let (out, found) = testing::rewrite(&Conda, &meta, doc.as_bytes(), UP).unwrap();
+        (out, found.links)
     }
 
     #[test]
@@ -671,6 +612,8 @@ mod tests {
             "cf/linux-64",
         );
         assert_eq!(out, doc, "no base_url: byte-identical");
+        assert_eq!(links[0].version, "1.0");
+        assert_eq!(links[0].path, "cf/linux-64/b-1.0-0.tar.bz2");
         let got: Vec<(String, String, String, Option<String>)> = links
             .iter()
             .map(|l| {
@@ -725,41 +668,32 @@ mod tests {
     }
 
     #[test]
-    fn broken_repodata_is_an_upstream_error() {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let meta = Metadata {
-            ecosystem: "conda",
-            kind: "repodata",
-            key: "k".into(),
-            url: "u".into(),
-            accept: None,
-            package: "cf/noarch".into(),
-            content_type: "application/json",
-        };
-        let err = Conda
-            .rewrite(&meta, &mut &b"{\"packages\":"[..], &mut Vec::new(), &ctx)
-            .unwrap_err();
-        assert_eq!(err.status(), 502);
+    fn broken_repodata_is_refused() {
+        let meta = testing::metadata(&Conda, "/cf/noarch/repodata.json", None, UP);
+        assert!(testing::rewrite(&Conda, &meta, b"{\"packages\":", UP).is_err());
     }
 
     #[test]
     fn mirror_names_and_picks() {
-        assert_eq!(
+        let docs = |name: &str| -> Vec<String> {
             Conda
-                .mirror_documents("conda-forge/linux-64/numpy")
-                .unwrap(),
-            vec![
-                ("conda-forge/linux-64/repodata.json".to_string(), None),
-                ("conda-forge/noarch/repodata.json".to_string(), None)
+                .mirror(name, &Want::Latest)
+                .unwrap()
+                .docs
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect()
+        };
+        assert_eq!(
+            docs("conda-forge/linux-64/numpy"),
+            [
+                "conda-forge/linux-64/repodata.json",
+                "conda-forge/noarch/repodata.json"
             ]
         );
         assert_eq!(
-            Conda.mirror_documents("cf/label/dev/noarch/six").unwrap(),
-            vec![("cf/label/dev/noarch/repodata.json".to_string(), None)]
+            docs("cf/label/dev/noarch/six"),
+            ["cf/label/dev/noarch/repodata.json"]
         );
         for bad in [
             "numpy",
@@ -767,22 +701,27 @@ mod tests {
             "cf/Linux/numpy",
             "cf/label/noarch/x",
         ] {
-            assert!(Conda.mirror_documents(bad).is_err(), "{bad}");
+            assert!(Conda.mirror(bad, &Want::Latest).is_err(), "{bad}");
         }
         let doc = r#"{"packages":{"b-1.0-0.tar.bz2":{"name":"b","version":"1.0"},"b-1.0-1.tar.bz2":{"version":"1.0"},"bb-2.0-0.tar.bz2":{"version":"2.0"}},
             "packages.conda":{"b-1.1-0.conda":{"version":"1.1"}}}"#;
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let pick = |want: Want| {
-            Conda
-                .mirror_artifacts("cf/noarch/b", &mut doc.as_bytes(), &want, &ctx)
-                .unwrap()
+        let (_, links) = rewrite(
+            doc,
+            "https://conda.example/cf/noarch/repodata.json",
+            "cf/noarch",
+        );
+        let links: Vec<Link> = links
+            .into_iter()
+            .filter(|l| l.name == "cf/noarch/b")
+            .collect();
+        let pick = |want: Want| -> Vec<String> {
+            let m = Conda.mirror("cf/noarch/b", &want).unwrap();
+            assert_eq!(m.package, "cf/noarch/b");
+            crate::registry::pick(&links, &m.want, None)
                 .into_iter()
-                .map(|(_, p)| p)
-                .collect::<Vec<_>>()
+                .filter(|l| m.keep.as_ref().is_none_or(|k| k(&l.filename)))
+                .map(|l| l.path.clone())
+                .collect()
         };
         assert_eq!(pick(Want::Latest), vec!["cf/noarch/b-1.1-0.conda"]);
         assert_eq!(

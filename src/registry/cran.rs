@@ -16,22 +16,33 @@
 //! Verification: `PACKAGES` declares only an `MD5sum`, which this proxy does not treat as a digest,
 //! so packages are stored as the upstream sent them (length-checked), not verified.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 
-use super::{Artifact, ArtifactKey, Ctx, Metadata, Plan, Registry, Request, Want, escape};
+use super::{
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
+    Registry, Request, Spec, UpstreamKey, Want,
+};
 use crate::error::{Error, Result};
+use crate::url::escape;
 
 pub(crate) struct Cran;
 
 const INDEXES: &[&str] = &["PACKAGES", "PACKAGES.gz", "PACKAGES.rds"];
 
-impl Registry for Cran {
-    fn name(&self) -> &'static str {
-        "cran"
-    }
+/// The plain source index, read for the current version of every package.
+const SOURCE_INDEX: Kind = Kind("source-index");
+/// Every other index: compressed, binary trees, archive listings; byte-identical, unread.
+const INDEX: Kind = Kind("index");
 
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[("cran", "https://cloud.r-project.org")]
+static SPEC: Spec = Spec {
+    name: "cran",
+    upstreams: &[UpstreamKey::one("cran", "https://cloud.r-project.org")],
+    error_body: super::json_error,
+};
+
+impl Registry for Cran {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -40,20 +51,24 @@ impl Registry for Cran {
         let not_found = || Error::NotFound(format!("cran route /{}", segs.join("/")));
         let path: Vec<String> = segs.iter().map(|s| escape(s)).collect();
         let url = format!("{up}/{}", path.join("/"));
-        let index = |key: String| {
+        let index = |key: String, kind: Kind| {
             Plan::Metadata(Metadata {
                 ecosystem: "cran",
-                kind: "index",
+                kind,
                 package: key.clone(),
                 key,
                 url: url.clone(),
                 accept: Some("*/*"),
                 content_type: "application/octet-stream",
+                etag: Etag::Own,
             })
         };
         match segs.as_slice() {
-            ["src", "contrib", doc] if INDEXES.contains(doc) => Ok(index(segs.join("/"))),
-            ["src", "contrib", "Meta", "archive.rds" | "current.rds"] => Ok(index(segs.join("/"))),
+            ["src", "contrib", "PACKAGES"] => Ok(index(segs.join("/"), SOURCE_INDEX)),
+            ["src", "contrib", doc] if INDEXES.contains(doc) => Ok(index(segs.join("/"), INDEX)),
+            ["src", "contrib", "Meta", "archive.rds" | "current.rds"] => {
+                Ok(index(segs.join("/"), INDEX))
+            }
             ["src", "contrib", file] => source(file, None, url),
             ["src", "contrib", "Archive", name, file] => source(file, Some(name), url),
             ["bin", "windows", "contrib", rver, file] => {
@@ -70,40 +85,62 @@ impl Registry for Cran {
         }
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    /// The plain source index passes unchanged; each stanza's package is reported at its
+    /// current version (`PACKAGES` declares only an MD5, which is no digest of ours).
+    fn rewrite(
+        &self,
+        doc: &Metadata,
+        input: &mut dyn BufRead,
+        out: &mut dyn Write,
+        ctx: &Ctx<'_>,
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        if doc.kind != SOURCE_INDEX {
+            std::io::copy(input, out)?;
+            return Ok(());
+        }
+        let up = ctx.upstream("cran");
+        let mut report = |name: &str, version: &str| {
+            if !valid_name(name) || !valid_version(version) {
+                return;
+            }
+            let path = format!("src/contrib/{name}_{version}.tar.gz");
+            found.link(Link {
+                name: name.to_string(),
+                version: version.to_string(),
+                filename: format!("{name}_{version}.tar.gz"),
+                url: format!("{up}/{path}"),
+                path,
+                digest: None,
+                flags: Flags::default(),
+            });
+        };
+        stanzas(input, out, &mut report)?;
+        Ok(())
+    }
+
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         if !valid_name(name) {
             return Err(Error::BadRequest(format!(
                 "invalid R package name {name:?}"
             )));
         }
         // The plain index lists versions; R itself reads the `.rds` form, older R the `.gz`.
-        Ok(INDEXES
+        let docs = INDEXES
             .iter()
             .map(|doc| (format!("src/contrib/{doc}"), None))
-            .collect())
-    }
-
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let current = current_version(name, doc).map_err(|err| Error::BadUpstream {
-            url: "src/contrib/PACKAGES".into(),
-            msg: err.to_string(),
-        })?;
-        let path = |v: &str| match &current {
-            Some(c) if c == v => format!("src/contrib/{name}_{v}.tar.gz"),
-            // Older versions live in the archive, which `PACKAGES` does not list.
-            _ => format!("src/contrib/Archive/{name}/{name}_{v}.tar.gz"),
-        };
-        Ok(match want {
-            Want::Exact(v) if valid_version(v) => vec![(v.clone(), path(v))],
-            Want::Exact(_) => Vec::new(),
-            Want::Latest | Want::All => current.iter().map(|v| (v.clone(), path(v))).collect(),
-        })
+            .collect();
+        let mut m = Mirror::docs(name.to_string(), docs, want);
+        // Older versions live in the archive, which `PACKAGES` does not list.
+        if let Want::Exact(v) = want {
+            if !valid_version(v) {
+                return Err(Error::BadRequest(format!(
+                    "invalid R package version {v:?}"
+                )));
+            }
+            m.unlisted = vec![format!("src/contrib/Archive/{name}/{name}_{v}.tar.gz")];
+        }
+        Ok(m)
     }
 }
 
@@ -137,12 +174,13 @@ fn binary(
     if INDEXES.contains(&file) {
         return Ok(Plan::Metadata(Metadata {
             ecosystem: "cran",
-            kind: "index",
+            kind: INDEX,
             key: segs.join("/"),
             package: segs.join("/"),
             url,
             accept: Some("*/*"),
             content_type: "application/octet-stream",
+            etag: Etag::Own,
         }));
     }
     let (name, version) = split_file(file, ext)?;
@@ -155,17 +193,13 @@ fn binary(
 }
 
 fn artifact(name: &str, version: String, file: &str, url: String) -> Plan {
-    Plan::Artifact(Artifact {
-        key: ArtifactKey {
-            ecosystem: "cran",
-            name: name.to_string(),
-            version,
-            filename: file.to_string(),
-        },
-        url,
-        digest: None,
-        content_type: "application/octet-stream",
-    })
+    let key = ArtifactKey {
+        ecosystem: "cran",
+        name: name.to_string(),
+        version,
+        filename: file.to_string(),
+    };
+    Plan::Artifact(Artifact::new(key, url, "application/octet-stream"))
 }
 
 /// `{name}_{version}{ext}`; names never contain `_`, so the first one splits.
@@ -216,22 +250,26 @@ fn valid_flavour(f: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
 }
 
-/// The version the plain `PACKAGES` index lists for `name` (Debian control format: stanzas of
-/// `Field: value` lines separated by blank lines; continuation lines start with blanks).
-fn current_version(name: &str, doc: &mut dyn BufRead) -> std::io::Result<Option<String>> {
+/// Copies a Debian-control-format index (stanzas of `Field: value` lines separated by blank
+/// lines; continuation lines start with blanks), reporting each stanza's `Package` and `Version`.
+fn stanzas(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    report: &mut dyn FnMut(&str, &str),
+) -> std::io::Result<()> {
     let (mut package, mut version): (Option<String>, Option<String>) = (None, None);
     let mut line = String::new();
     loop {
         line.clear();
-        let n = doc.read_line(&mut line)?;
+        let n = input.read_line(&mut line)?;
+        out.write_all(line.as_bytes())?;
         let text = line.trim_end();
         if n == 0 || text.is_empty() {
-            if package.as_deref() == Some(name) && version.is_some() {
-                return Ok(version);
+            if let (Some(p), Some(v)) = (package.take(), version.take()) {
+                report(&p, &v);
             }
-            (package, version) = (None, None);
             if n == 0 {
-                return Ok(None);
+                return Ok(());
             }
             continue;
         }
@@ -246,43 +284,16 @@ fn current_version(name: &str, doc: &mut dyn BufRead) -> std::io::Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::registry::testing;
 
-    fn ctx_map() -> BTreeMap<String, String> {
-        [("cran".to_string(), "https://cran.example".to_string())].into()
-    }
+    const UP: &[(&str, &str)] = &[("cran", "https://cran.example")];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up = ctx_map();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let segments: Vec<String> = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        Cran.route(
-            &Request {
-                segments: &segments,
-                query: None,
-                accept: None,
-            },
-            &ctx,
-        )
+        testing::route(&Cran, path.trim_end_matches('/'), None, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        match p.unwrap() {
-            Plan::Metadata(m) => format!("meta {} {}", m.key, m.url),
-            Plan::Artifact(a) => format!(
-                "art {}@{} {} {}",
-                a.key.name, a.key.version, a.key.filename, a.url
-            ),
-            Plan::Passthrough { url } => format!("pass {url}"),
-            Plan::Generated { .. } => "generated".into(),
-        }
+        testing::show(p, |m| format!("meta {} {}", m.key, m.url))
     }
 
     #[test]
@@ -366,38 +377,44 @@ mod tests {
     }
 
     #[test]
-    fn mirror_reads_the_current_version_and_knows_the_archive() {
-        let doc = "Package: a.b\nVersion: 2.0\nDepends: R (>= 3.5),\n    methods\n\nPackage: fixturedep\nVersion: 1.0.0\nMD5sum: 00\n\n\n";
-        let up = ctx_map();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let pick = |name: &str, want: Want| {
-            Cran.mirror_artifacts(name, &mut doc.as_bytes(), &want, &ctx)
-                .unwrap()
-        };
+    fn the_source_index_reports_current_versions_and_the_mirror_knows_the_archive() {
+        let doc = "Package: a.b\nVersion: 2.0\nDepends: R (>= 3.5),\n    methods\n\nPackage: fixturedep\nVersion: 1.0.0\nMD5sum: 00\n\nPackage: ../x\nVersion: 1.0\n\n";
+        let meta = testing::metadata(&Cran, "/src/contrib/PACKAGES", None, UP);
+        let (out, found) = testing::rewrite(&Cran, &meta, doc.as_bytes(), UP).unwrap();
+        assert_eq!(out, doc);
+        let got: Vec<(&str, &str, &str)> = found
+            .links
+            .iter()
+            .map(|l| (l.name.as_str(), l.version.as_str(), l.path.as_str()))
+            .collect();
         assert_eq!(
-            pick("fixturedep", Want::Latest),
-            vec![(
-                "1.0.0".to_string(),
-                "src/contrib/fixturedep_1.0.0.tar.gz".to_string()
-            )]
+            got,
+            [
+                ("a.b", "2.0", "src/contrib/a.b_2.0.tar.gz"),
+                ("fixturedep", "1.0.0", "src/contrib/fixturedep_1.0.0.tar.gz")
+            ]
         );
         assert_eq!(
-            pick("fixturedep", Want::Exact("0.9.0".into())),
-            vec![(
-                "0.9.0".to_string(),
-                "src/contrib/Archive/fixturedep/fixturedep_0.9.0.tar.gz".to_string()
-            )]
+            found.links[1].url,
+            "https://cran.example/src/contrib/fixturedep_1.0.0.tar.gz"
         );
+        // Compressed indexes pass unread.
+        let meta = testing::metadata(&Cran, "/src/contrib/PACKAGES.gz", None, UP);
+        let (_, found) = testing::rewrite(&Cran, &meta, doc.as_bytes(), UP).unwrap();
+        assert!(found.links.is_empty());
+
+        let m = Cran
+            .mirror("fixturedep", &Want::Exact("0.9.0".into()))
+            .unwrap();
         assert_eq!(
-            pick("a.b", Want::All)[0].1,
-            "src/contrib/a.b_2.0.tar.gz".to_string()
+            m.unlisted,
+            ["src/contrib/Archive/fixturedep/fixturedep_0.9.0.tar.gz"]
         );
-        assert!(pick("absent", Want::Latest).is_empty());
-        assert!(pick("fixturedep", Want::Exact("../x".into())).is_empty());
-        assert_eq!(Cran.mirror_documents("fixturedep").unwrap().len(), 3);
-        assert!(Cran.mirror_documents("../x").is_err());
+        assert_eq!(m.docs.len(), 3);
+        assert!(
+            Cran.mirror("fixturedep", &Want::Exact("../x".into()))
+                .is_err()
+        );
+        assert!(Cran.mirror("../x", &Want::Latest).is_err());
     }
 }

@@ -7,7 +7,7 @@
 //! - `/versions`, `/names`, `/info/{name}`: the compact index, mutable, stored byte-identical
 //!   (Bundler appends to its copies with `Range` requests and checks the result against the
 //!   `ETag`, which it takes for the file's MD5 up to Bundler 2.4, so these documents are served
-//!   with the upstream's ETag; see `upstream_etag`). `/info/{name}` reports one link per version
+//!   with the upstream's ETag: `Etag::Upstream`). `/info/{name}` reports one link per version
 //!   line with the SHA-256 the line's `checksum:` declares.
 //! - `/specs.4.8.gz`, `/latest_specs.4.8.gz`, `/prerelease_specs.4.8.gz`: the full index,
 //!   mutable, byte-identical.
@@ -18,17 +18,32 @@
 //!   `search.json`): relayed uncached.
 //!
 //! A full name is `{name}-{version}[-{platform}]`, and names may contain dashes and digits, so
-//! the split is ambiguous; `split_full_name` parses it carefully and `relink` corrects the key
-//! from the name the compact index recorded for the file.
+//! the split is ambiguous; `split_full_name` parses it carefully, and the plan carries the other
+//! readings (`Artifact::readings`) so that the name the compact index recorded for the file wins.
 
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Readings, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
+use crate::url::escape;
 
 pub(crate) struct Gem;
+
+/// `/versions` and `/names`.
+const COMPACT_INDEX: Kind = Kind("compact");
+/// `/info/{name}`: read for links.
+const INFO: Kind = Kind("info");
+/// The full index (`specs.4.8.gz` and its siblings).
+const SPECS: Kind = Kind("specs");
+
+static SPEC: Spec = Spec {
+    name: "gem",
+    upstreams: &[UpstreamKey::one("gem", "https://rubygems.org")],
+    error_body: super::json_error,
+};
 
 const COMPACT: &str = "text/plain; charset=utf-8";
 const FULL_INDEXES: &[&str] = &[
@@ -38,12 +53,8 @@ const FULL_INDEXES: &[&str] = &[
 ];
 
 impl Registry for Gem {
-    fn name(&self) -> &'static str {
-        "gem"
-    }
-
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[("gem", "https://rubygems.org")]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -51,24 +62,24 @@ impl Registry for Gem {
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
         let not_found = || Error::NotFound(format!("gem route /{}", segs.join("/")));
         match segs.as_slice() {
-            [] => Ok(Plan::Generated {
-                content_type: "text/plain; charset=utf-8",
-                body: b"RubyGems mirror (compact index, full index and gems)\n".to_vec(),
-            }),
-            [doc @ ("versions" | "names")] => Ok(metadata(up, doc, doc, "compact", COMPACT)),
+            [] => Ok(Plan::generated(
+                "text/plain; charset=utf-8",
+                b"RubyGems mirror (compact index, full index and gems)\n".to_vec(),
+            )),
+            [doc @ ("versions" | "names")] => Ok(metadata(up, doc, doc, COMPACT_INDEX, COMPACT)),
             ["info", name] => {
                 validate_name(name)?;
                 let path = format!("info/{name}");
-                Ok(metadata(up, &path, name, "info", COMPACT))
+                Ok(metadata(up, &path, name, INFO, COMPACT))
             }
             [doc] if FULL_INDEXES.contains(doc) => {
-                Ok(metadata(up, doc, doc, "specs", "application/octet-stream"))
+                Ok(metadata(up, doc, doc, SPECS, "application/octet-stream"))
             }
             ["quick", "Marshal.4.8", file] => {
                 let stem = file.strip_suffix(".gemspec.rz").ok_or_else(|| {
                     Error::BadRequest(format!("{file:?} is not a {{name}}-{{version}}.gemspec.rz"))
                 })?;
-                let url = format!("{up}/quick/Marshal.4.8/{}", super::escape(file));
+                let url = format!("{up}/quick/Marshal.4.8/{}", escape(file));
                 artifact(stem, file, url)
             }
             ["gems" | "downloads", file] => {
@@ -79,7 +90,7 @@ impl Registry for Gem {
             }
             ["api", "v1", rest @ ..] if api_route(rest) => {
                 let q = req.query.map(|q| format!("?{q}")).unwrap_or_default();
-                let path: Vec<String> = segs.iter().map(|s| super::escape(s)).collect();
+                let path: Vec<String> = segs.iter().map(|s| escape(s)).collect();
                 Ok(Plan::Passthrough {
                     url: format!("{up}/{}{q}", path.join("/")),
                 })
@@ -94,117 +105,37 @@ impl Registry for Gem {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        let broken = |err: std::io::Error| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg: err.to_string(),
-        };
-        if doc.kind != "info" {
-            std::io::copy(input, out).map_err(broken)?;
-            return Ok(Vec::new());
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        if doc.kind != INFO {
+            std::io::copy(input, out)?;
+            return Ok(());
         }
         // Bytes go through unchanged; each line is only read for the link it declares.
         let up = ctx.upstream("gem");
-        let mut links = Vec::new();
         let mut line = Vec::new();
         loop {
             line.clear();
-            if input.read_until(b'\n', &mut line).map_err(broken)? == 0 {
+            if input.read_until(b'\n', &mut line)? == 0 {
                 break;
             }
-            out.write_all(&line).map_err(broken)?;
+            out.write_all(&line)?;
             if let Some(link) = info_link(up, &doc.package, &line) {
-                links.push(link);
+                found.link(link);
             }
         }
-        Ok(links)
+        Ok(())
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         validate_name(name)?;
         // Bundler reads `/versions` before any `/info`; `gem` goes straight to `/info`.
-        Ok(vec![
-            (format!("info/{name}"), None),
-            ("versions".into(), None),
-        ])
-    }
-
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        // `/info` lines after `---`: `{version}[-{platform}] {deps}|checksum:...`.
-        let mut files: Vec<(String, String)> = Vec::new();
-        let mut body = false;
-        for line in doc.lines().map_while(std::result::Result::ok) {
-            if line == "---" {
-                body = true;
-                continue;
-            }
-            let full = line.split(' ').next().unwrap_or("");
-            if !body || full.is_empty() {
-                continue;
-            }
-            let version = full.split('-').next().unwrap_or(full).to_string();
-            files.push((version, format!("gems/{name}-{full}.gem")));
-        }
-        // Versions with letters are pre-releases in RubyGems; "latest" skips them.
-        let mut listed: Vec<String> = files
-            .iter()
-            .map(|(v, _)| v.clone())
-            .filter(|v| matches!(want, Want::Exact(_)) || !v.contains(char::is_alphabetic))
-            .collect();
-        listed.dedup();
-        let picked = want.pick(&listed, None);
-        Ok(files
-            .into_iter()
-            .filter(|(v, _)| picked.contains(&v.as_str()))
-            .collect())
-    }
-
-    fn upstream_etag(&self, doc: &Metadata) -> bool {
-        matches!(doc.kind, "compact" | "info")
-    }
-
-    fn relink(
-        &self,
-        key: &ArtifactKey,
-        linked: &dyn Fn(&str) -> Result<Vec<String>>,
-    ) -> Result<Option<ArtifactKey>> {
-        let stem = key
-            .filename
-            .strip_suffix(".gem")
-            .or_else(|| key.filename.strip_suffix(".gemspec.rz"))
-            .unwrap_or(&key.filename);
-        let mut names = linked(&format!("{stem}.gem"))?;
-        if names.is_empty() || names.contains(&key.name) {
-            return Ok(None);
-        }
-        names.sort();
-        for name in names {
-            let Some(rest) = stem
-                .strip_prefix(name.as_str())
-                .and_then(|r| r.strip_prefix('-'))
-            else {
-                continue;
-            };
-            let version = rest.split('-').next().unwrap_or("");
-            if is_version(version) && valid_name(&name) {
-                return Ok(Some(ArtifactKey {
-                    name,
-                    version: version.to_string(),
-                    ..key.clone()
-                }));
-            }
-        }
-        Ok(None)
+        let docs = vec![(format!("info/{name}"), None), ("versions".into(), None)];
+        Ok(Mirror::docs(name.to_string(), docs, want))
     }
 }
 
-fn metadata(up: &str, path: &str, package: &str, kind: &'static str, ct: &'static str) -> Plan {
+fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -> Plan {
     Plan::Metadata(Metadata {
         ecosystem: "gem",
         kind,
@@ -213,6 +144,12 @@ fn metadata(up: &str, path: &str, package: &str, kind: &'static str, ct: &'stati
         accept: Some("*/*"),
         package: package.to_string(),
         content_type: ct,
+        // Bundler up to 2.4 checks that a compact index file's ETag is its MD5.
+        etag: if kind == SPECS {
+            Etag::Own
+        } else {
+            Etag::Upstream
+        },
     })
 }
 
@@ -225,21 +162,33 @@ fn artifact(stem: &str, file: &str, url: String) -> Result<Plan> {
     if !super::safe_component(file) {
         return Err(Error::BadRequest(format!("invalid gem file name {file:?}")));
     }
-    Ok(Plan::Artifact(Artifact {
-        key: ArtifactKey {
-            ecosystem: "gem",
-            name: full.name.to_string(),
-            version: full.version.to_string(),
-            filename: file.to_string(),
-        },
-        url,
-        digest: None,
-        content_type: "application/octet-stream",
-    }))
+    let key = ArtifactKey {
+        ecosystem: "gem",
+        name: full.name.to_string(),
+        version: full.version.to_string(),
+        filename: file.to_string(),
+    };
+    // The other ways to split the name; the compact index's link for the file decides.
+    let parts: Vec<&str> = stem.split('-').collect();
+    let others = (1..parts.len())
+        .filter(|&i| is_version(parts[i]))
+        .map(|i| (parts[..i].join("-"), parts[i].to_string()))
+        .filter(|(name, version)| {
+            valid_name(name) && (name.as_str(), version.as_str()) != (full.name, full.version)
+        })
+        .collect::<Vec<_>>();
+    let mut artifact = Artifact::new(key, url, "application/octet-stream");
+    if !others.is_empty() {
+        artifact.readings = Some(Readings {
+            linked_as: format!("{stem}.gem"),
+            others,
+        });
+    }
+    Ok(Plan::Artifact(artifact))
 }
 
 fn gem_url(up: &str, file: &str) -> String {
-    format!("{up}/gems/{}", super::escape(file))
+    format!("{up}/gems/{}", escape(file))
 }
 
 /// The read-only JSON API routes that are relayed.
@@ -377,6 +326,13 @@ fn info_link(up: &str, name: &str, line: &[u8]) -> Option<Link> {
         });
     Some(Link {
         name: name.to_string(),
+        // Versions with letters are pre-releases in RubyGems (`2.0.0.rc1`).
+        flags: Flags {
+            prerelease: version.contains(char::is_alphabetic),
+            ..Flags::default()
+        },
+        version: version.to_string(),
+        path: format!("gems/{}", escape(&filename)),
         url: gem_url(up, &filename),
         filename,
         digest,
@@ -386,40 +342,21 @@ fn info_link(up: &str, name: &str, line: &[u8]) -> Option<Link> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::registry::testing;
 
-    fn ctx_map() -> BTreeMap<String, String> {
-        [("gem".to_string(), "https://up.example/root".to_string())].into()
-    }
+    const UP: &[(&str, &str)] = &[("gem", "https://up.example/root")];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up = ctx_map();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
+        let path = match path.split_once('?') {
+            Some((p, q)) => format!("{}?{q}", p.trim_end_matches('/')),
+            None => path.trim_end_matches('/').to_string(),
         };
-        let (path, query) = path
-            .split_once('?')
-            .map_or((path, None), |(p, q)| (p, Some(q)));
-        let segments: Vec<String> = path
-            .split('/')
-            .skip(1)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        Gem.route(
-            &Request {
-                segments: &segments,
-                query,
-                accept: None,
-            },
-            &ctx,
-        )
+        testing::route(&Gem, &path, None, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        crate::registry::show_plan(p, |m| {
-            format!("meta {} {} {} {}", m.kind, m.key, m.package, m.url)
+        testing::show(p, |m| {
+            format!("meta {} {} {} {}", m.kind.0, m.key, m.package, m.url)
         })
     }
 
@@ -569,70 +506,41 @@ mod tests {
         }
     }
 
-    fn key(name: &str, version: &str, file: &str) -> ArtifactKey {
-        ArtifactKey {
-            ecosystem: "gem",
-            name: name.into(),
-            version: version.into(),
-            filename: file.into(),
+    /// The (name, version) readings a gem file name's plan offers besides its own.
+    fn readings(path: &str) -> Option<(String, Vec<(String, String)>)> {
+        match plan(path) {
+            Ok(Plan::Artifact(a)) => a.readings.map(|r| (r.linked_as, r.others)),
+            _ => panic!("{path} is not an artifact"),
         }
     }
 
     #[test]
-    fn relink_prefers_the_compact_index_name() {
-        // `foo-2-bar-1.0-java` parses as foo 2 (platform bar-1.0-java); the index says foo-2-bar.
-        let routed = key("foo", "2", "foo-2-bar-1.0-java.gem");
-        let linked = |file: &str| -> Result<Vec<String>> {
-            assert_eq!(file, "foo-2-bar-1.0-java.gem");
-            Ok(vec!["foo-2-bar".into()])
-        };
+    fn ambiguous_file_names_carry_their_other_readings() {
+        // `foo-2-bar-1.0-java` parses as foo 2 (platform bar-1.0-java); the index may say
+        // foo-2-bar, which the plan offers.
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
         assert_eq!(
-            Gem.relink(&routed, &linked).unwrap(),
-            Some(key("foo-2-bar", "1.0", "foo-2-bar-1.0-java.gem"))
+            readings("/gems/foo-2-bar-1.0-java.gem"),
+            Some((
+                "foo-2-bar-1.0-java.gem".to_string(),
+                vec![pair("foo-2-bar", "1.0")]
+            ))
         );
         // The spec file is looked up by its gem's file name.
-        let spec = key("foo", "2", "foo-2-bar-1.0-java.gemspec.rz");
         assert_eq!(
-            Gem.relink(&spec, &|_: &str| Ok(vec!["foo-2-bar".to_string()]))
+            readings("/quick/Marshal.4.8/foo-2-bar-1.0-java.gemspec.rz")
                 .unwrap()
-                .map(|k| (k.name, k.version)),
-            Some(("foo-2-bar".into(), "1.0".into()))
+                .0,
+            "foo-2-bar-1.0-java.gem"
         );
-        // Agreement, no link, or a link that does not fit: the routed key stays.
-        let ok = key("rails", "7.1.0", "rails-7.1.0.gem");
-        assert_eq!(
-            Gem.relink(&ok, &|_: &str| Ok(vec!["rails".into()]))
-                .unwrap(),
-            None
-        );
-        assert_eq!(Gem.relink(&ok, &|_: &str| Ok(vec![])).unwrap(), None);
-        assert_eq!(
-            Gem.relink(&ok, &|_: &str| Ok(vec!["other".into()]))
-                .unwrap(),
-            None
-        );
+        // One reading only: nothing to look up.
+        assert_eq!(readings("/gems/rails-7.1.0.gem"), None);
     }
 
     fn info(doc: &str) -> (String, Vec<Link>) {
-        let up = ctx_map();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let meta = Metadata {
-            ecosystem: "gem",
-            kind: "info",
-            key: "info/nokogiri".into(),
-            url: "u".into(),
-            accept: None,
-            package: "nokogiri".into(),
-            content_type: COMPACT,
-        };
-        let mut out = Vec::new();
-        let links = Gem
-            .rewrite(&meta, &mut doc.as_bytes(), &mut out, &ctx)
-            .unwrap();
-        (String::from_utf8(out).unwrap(), links)
+        let meta = testing::metadata(&Gem, "/info/nokogiri", None, UP);
+        let (out, found) = testing::rewrite(&Gem, &meta, doc.as_bytes(), UP).unwrap();
+        (out, found.links)
     }
 
     #[test]
@@ -673,31 +581,22 @@ mod tests {
             "https://up.example/root/gems/nokogiri-1.15.4-x86_64-linux.gem"
         );
         assert!(links.iter().all(|l| l.name == "nokogiri"));
+        assert_eq!(links[1].version, "1.15.4");
+        assert_eq!(links[1].path, "gems/nokogiri-1.15.4-x86_64-linux.gem");
+        assert!(!links[1].flags.prerelease);
+        let (_, pre) = info("2.0.0.rc1 |ruby:>= 2.7\n");
+        assert!(pre[0].flags.prerelease);
     }
 
     #[test]
     fn other_documents_pass_unchanged_without_links() {
-        let up = ctx_map();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let meta = Metadata {
-            ecosystem: "gem",
-            kind: "compact",
-            key: "versions".into(),
-            url: "u".into(),
-            accept: None,
-            package: "versions".into(),
-            content_type: COMPACT,
-        };
+        let meta = testing::metadata(&Gem, "/versions", None, UP);
         let doc = b"created_at: x\n---\nrails 7.1.0 abc\n";
-        let mut out = Vec::new();
-        let links = Gem
-            .rewrite(&meta, &mut doc.as_slice(), &mut out, &ctx)
-            .unwrap();
-        assert_eq!(out, doc);
-        assert!(links.is_empty());
-        assert!(Gem.upstream_etag(&meta));
+        let (out, found) = testing::rewrite(&Gem, &meta, doc, UP).unwrap();
+        assert_eq!(out.as_bytes(), doc);
+        assert!(found.links.is_empty());
+        assert_eq!(meta.etag, Etag::Upstream);
+        let specs = testing::metadata(&Gem, "/specs.4.8.gz", None, UP);
+        assert_eq!(specs.etag, Etag::Own);
     }
 }

@@ -22,18 +22,31 @@
 
 use std::io::{BufRead, Write};
 
-use super::{Artifact, ArtifactKey, Ctx, Link, Metadata, Plan, Registry, Request, Want};
+use super::{
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
+    Registry, Request, Spec, UpstreamKey, Want,
+};
 use crate::error::{Error, Result};
+use crate::url::escape;
 
 pub(crate) struct Go;
 
-impl Registry for Go {
-    fn name(&self) -> &'static str {
-        "go"
-    }
+const LATEST: Kind = Kind("latest");
+/// `@v/list`: read for the versions it lists.
+const LIST: Kind = Kind("list");
+/// A query's `.info` (a branch or a revision).
+const INFO: Kind = Kind("info");
 
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[("go", "https://proxy.golang.org")]
+static SPEC: Spec = Spec {
+    name: "go",
+    upstreams: &[UpstreamKey::one("go", "https://proxy.golang.org")],
+    // The go command prints the body of a failed answer.
+    error_body: super::text_error,
+};
+
+impl Registry for Go {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -56,13 +69,13 @@ impl Registry for Go {
         let base = format!("{up}/{encoded}");
         match rest {
             ["@latest"] => Ok(metadata(
-                "latest",
+                LATEST,
                 &module,
                 format!("{base}/@latest"),
                 "application/json",
             )),
             ["@v", "list"] => Ok(metadata(
-                "list",
+                LIST,
                 &module,
                 format!("{base}/@v/list"),
                 "text/plain; charset=utf-8",
@@ -86,12 +99,13 @@ impl Registry for Go {
                 // differently tomorrow.
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: "go",
-                    kind: "info",
+                    kind: INFO,
                     key: format!("{module}|info|{decoded}"),
-                    url: format!("{base}/@v/{}.info", super::escape(version)),
+                    url: format!("{base}/@v/{}.info", escape(version)),
                     accept: None,
                     package: module,
                     content_type: "application/json",
+                    etag: Etag::Own,
                 }))
             }
             _ => Err(Error::NotFound(format!("go route /{}", segs.join("/")))),
@@ -100,83 +114,96 @@ impl Registry for Go {
 
     /// Documents are relayed unchanged (they hold no URLs); `@latest` and query `.info`
     /// answers are checked to be what the go command expects, so a broken upstream answer is a
-    /// 502 now rather than a cached puzzle for the TTL.
+    /// 502 now rather than a cached puzzle for the TTL. Each version `@v/list` names is reported
+    /// with its three files.
     fn rewrite(
         &self,
         doc: &Metadata,
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         _ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        let bad = |msg: String| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg,
-        };
-        let mut body = Vec::new();
-        input
-            .read_to_end(&mut body)
-            .map_err(|err| bad(err.to_string()))?;
-        if doc.kind != "list" {
-            check_info(&body).map_err(bad)?;
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        if doc.kind != LIST {
+            let mut body = Vec::new();
+            input.read_to_end(&mut body)?;
+            check_info(&body)?;
+            out.write_all(&body)?;
+            return Ok(());
         }
-        out.write_all(&body).map_err(|err| bad(err.to_string()))?;
-        Ok(Vec::new())
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if input.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            out.write_all(line.as_bytes())?;
+            let version = line.trim();
+            if is_canonical(version) {
+                for link in files(&doc.package, version) {
+                    found.link(link);
+                }
+            }
+        }
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let bad =
             |why: String| Error::BadRequest(format!("invalid go module path {name:?}: {why}"));
         check_module_path(name).map_err(bad)?;
-        Ok(vec![(format!("{}/@v/list", escape_case(name)), None)])
-    }
-
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let listed: Vec<String> = doc
-            .lines()
-            .map_while(std::result::Result::ok)
-            .map(|l| l.trim().to_string())
-            .filter(|v| is_canonical(v))
-            .collect();
+        let docs = vec![(format!("{}/@v/list", escape_case(name)), None)];
+        let mut m = Mirror::docs(name.to_string(), docs, want);
         // Pseudo-versions are never listed, so an exact version is taken as given.
-        let versions: Vec<String> = match want {
-            Want::Exact(v) if is_canonical(v) => vec![v.clone()],
-            Want::Exact(v) => {
+        if let Want::Exact(v) = want {
+            if !is_canonical(v) {
                 return Err(Error::BadRequest(format!(
                     "{name}: {v:?} is not a canonical go version"
                 )));
             }
-            _ => want
-                .pick(&listed, None)
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
-        };
-        let module = escape_case(name);
-        Ok(versions
-            .into_iter()
-            .flat_map(|v| {
-                let ev = escape_case(&v);
-                ["info", "mod", "zip"].map(|ext| (v.clone(), format!("{module}/@v/{ev}.{ext}")))
-            })
-            .collect())
+            m.unlisted = files(name, v).into_iter().map(|l| l.path).collect();
+        }
+        Ok(m)
+    }
+
+    /// The module path as written (`github.com/Azure/x`); a case-encoded one
+    /// (`github.com/!azure/x`, how artifacts are keyed) is decoded first.
+    fn canonical_name(&self, name: &str) -> String {
+        unescape(name).unwrap_or_else(|| name.to_string())
     }
 }
 
-fn metadata(kind: &'static str, module: &str, url: String, content_type: &'static str) -> Plan {
+/// The `.info`, `.mod` and `.zip` of a module version. The protocol publishes no digests and
+/// the route knows each file's URL, so a link only tells the mirror where they are.
+fn files(module: &str, version: &str) -> Vec<Link> {
+    let encoded = escape_case(module);
+    let last = encoded.rsplit('/').next().unwrap_or(&encoded);
+    let ev = escape_case(version);
+    ["info", "mod", "zip"]
+        .map(|ext| Link {
+            name: module.to_string(),
+            version: version.to_string(),
+            filename: format!("{last}@{ev}.{ext}"),
+            path: format!("{encoded}/@v/{ev}.{ext}"),
+            url: String::new(),
+            digest: None,
+            flags: Flags {
+                prerelease: version.contains('-'),
+                ..Flags::default()
+            },
+        })
+        .into()
+}
+
+fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -> Plan {
     Plan::Metadata(Metadata {
         ecosystem: "go",
         kind,
-        key: format!("{module}|{kind}"),
+        key: format!("{module}|{}", kind.0),
         url,
         accept: None,
         package: module.to_string(),
         content_type,
+        etag: Etag::Own,
     })
 }
 
@@ -188,17 +215,17 @@ fn artifact(encoded: &str, version: &str, ext: &str, base: &str) -> Plan {
         "mod" => "text/plain; charset=utf-8",
         _ => "application/zip",
     };
-    Plan::Artifact(Artifact {
-        key: ArtifactKey {
-            ecosystem: "go",
-            name: encoded.to_string(),
-            version: version.to_string(),
-            filename: format!("{last}@{version}.{ext}"),
-        },
-        url: format!("{base}/@v/{version}.{ext}"),
-        digest: None,
+    let key = ArtifactKey {
+        ecosystem: "go",
+        name: encoded.to_string(),
+        version: version.to_string(),
+        filename: format!("{last}@{version}.{ext}"),
+    };
+    Plan::Artifact(Artifact::new(
+        key,
+        format!("{base}/@v/{version}.{ext}"),
         content_type,
-    })
+    ))
 }
 
 /// The checksum database, relayed. Only its four documented operations are.
@@ -221,7 +248,7 @@ fn sumdb(up: &str, name: &str, rest: &[&str]) -> Result<Plan> {
             )));
         }
     }
-    let path: Vec<String> = rest.iter().map(|s| super::escape(s)).collect();
+    let path: Vec<String> = rest.iter().map(|s| escape(s)).collect();
     Ok(Plan::Passthrough {
         url: format!("{up}/sumdb/{name}/{}", path.join("/")),
     })
@@ -285,12 +312,12 @@ fn decode_module(encoded: &str) -> Result<String> {
 fn decode_version(encoded: &str) -> Result<String> {
     let bad = |why: &str| Error::BadRequest(format!("invalid go version {encoded:?}: {why}"));
     let v = unescape(encoded).ok_or_else(|| bad("bad case encoding"))?;
-    check_elem(&v, Kind::File).map_err(|why| bad(&why))?;
+    check_elem(&v, Elem::File).map_err(|why| bad(&why))?;
     Ok(v)
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+enum Elem {
     Module,
     File,
 }
@@ -302,7 +329,7 @@ fn check_module_path(path: &str) -> std::result::Result<(), String> {
         return Err("empty".into());
     }
     for elem in path.split('/') {
-        check_elem(elem, Kind::Module)?;
+        check_elem(elem, Elem::Module)?;
     }
     let first = path.split('/').next().unwrap_or("");
     if !first.contains('.') {
@@ -338,22 +365,22 @@ fn major_suffix_ok(path: &str) -> bool {
 }
 
 /// `module.checkElem`: one path element of a module path or of a file name (versions).
-fn check_elem(elem: &str, kind: Kind) -> std::result::Result<(), String> {
+fn check_elem(elem: &str, kind: Elem) -> std::result::Result<(), String> {
     if elem.is_empty() {
         return Err("empty path element".into());
     }
     if elem.bytes().all(|b| b == b'.') {
         return Err(format!("invalid path element {elem:?}"));
     }
-    if kind == Kind::Module && elem.starts_with('.') {
+    if kind == Elem::Module && elem.starts_with('.') {
         return Err("leading dot in path element".into());
     }
     if elem.ends_with('.') {
         return Err("trailing dot in path element".into());
     }
     let ok = |c: char| match kind {
-        Kind::Module => c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'),
-        Kind::File => c.is_ascii_alphanumeric() || "!#$%&()+,-.=@[]^_{}~ ".contains(c),
+        Elem::Module => c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'),
+        Elem::File => c.is_ascii_alphanumeric() || "!#$%&()+,-.=@[]^_{}~ ".contains(c),
     };
     if let Some(c) = elem.chars().find(|&c| !ok(c)) {
         return Err(format!("invalid character {c:?}"));
@@ -372,7 +399,7 @@ fn check_elem(elem: &str, kind: Kind) -> std::result::Result<(), String> {
         return Err(format!("{short:?} is reserved on Windows"));
     }
     // Windows short names (`PROGRA~1`) in module paths.
-    if kind == Kind::Module
+    if kind == Elem::Module
         && let Some((_, digits)) = short.rsplit_once('~')
         && !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
@@ -412,35 +439,21 @@ fn is_canonical(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::registry::testing;
+
+    const UP: &[(&str, &str)] = &[("go", "https://up.example/root")];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up: BTreeMap<String, String> =
-            [("go".to_string(), "https://up.example/root".to_string())].into();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
-        Go.route(
-            &Request {
-                segments: &segments,
-                query: None,
-                accept: None,
-            },
-            &ctx,
-        )
+        testing::route(&Go, path, None, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        match p.unwrap() {
-            Plan::Metadata(m) => format!("meta {} {}", m.key, m.url),
-            Plan::Artifact(a) => format!(
+        match p {
+            Ok(Plan::Artifact(a)) => format!(
                 "art {}/{}/{} {}",
                 a.key.name, a.key.version, a.key.filename, a.url
             ),
-            Plan::Passthrough { url } => format!("pass {url}"),
-            Plan::Generated { .. } => "generated".into(),
+            p => testing::show(p, |m| format!("meta {} {}", m.key, m.url)),
         }
     }
 
@@ -594,38 +607,64 @@ mod tests {
 
     #[test]
     fn info_documents_are_checked_and_kept() {
-        let up = BTreeMap::new();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let doc = |kind| Metadata {
-            ecosystem: "go",
-            kind,
-            key: "k".into(),
-            url: "u".into(),
-            accept: None,
-            package: "example.com/m".into(),
-            content_type: "application/json",
-        };
+        let latest = testing::metadata(&Go, "/example.com/m/@latest", None, UP);
         let good = br#"{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}"#;
-        let mut out = Vec::new();
-        let links = Go
-            .rewrite(&doc("latest"), &mut &good[..], &mut out, &ctx)
-            .unwrap();
-        assert!(links.is_empty());
-        assert_eq!(out, good);
+        let (out, found) = testing::rewrite(&Go, &latest, good, UP).unwrap();
+        assert!(found.links.is_empty());
+        assert_eq!(out.as_bytes(), good);
+        let info = testing::metadata(&Go, "/example.com/m/@v/master.info", None, UP);
         for bad in [&b"<html>"[..], br#"{"Time":"x"}"#, br#"{"Version":1}"#] {
-            let err = Go
-                .rewrite(&doc("info"), &mut &bad[..], &mut Vec::new(), &ctx)
-                .unwrap_err();
-            assert!(err.to_string().contains("module version document"), "{err}");
+            let err = testing::rewrite(&Go, &info, bad, UP).unwrap_err();
+            assert!(err.0.contains("module version document"), "{err:?}");
         }
-        // Lists are not JSON; any text passes.
-        let list = b"v1.0.0\nv1.1.0\n";
-        let mut out = Vec::new();
-        Go.rewrite(&doc("list"), &mut &list[..], &mut out, &ctx)
+    }
+
+    #[test]
+    fn lists_pass_unchanged_and_report_each_version_s_files() {
+        let list = testing::metadata(&Go, "/example.com/!m/@v/list", None, UP);
+        let body = b"v1.0.0\nv1.1.0-RC.1\nnot-a-version\n";
+        let (out, found) = testing::rewrite(&Go, &list, body, UP).unwrap();
+        assert_eq!(out.as_bytes(), body);
+        let paths: Vec<(&str, &str)> = found
+            .links
+            .iter()
+            .map(|l| (l.version.as_str(), l.path.as_str()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("v1.0.0", "example.com/!m/@v/v1.0.0.info"),
+                ("v1.0.0", "example.com/!m/@v/v1.0.0.mod"),
+                ("v1.0.0", "example.com/!m/@v/v1.0.0.zip"),
+                ("v1.1.0-RC.1", "example.com/!m/@v/v1.1.0-!r!c.1.info"),
+                ("v1.1.0-RC.1", "example.com/!m/@v/v1.1.0-!r!c.1.mod"),
+                ("v1.1.0-RC.1", "example.com/!m/@v/v1.1.0-!r!c.1.zip"),
+            ]
+        );
+        assert!(found.links.iter().all(|l| l.name == "example.com/M"));
+        assert_eq!(found.links[5].filename, "!m@v1.1.0-!r!c.1.zip");
+        assert!(found.links[5].flags.prerelease);
+        // Every file a route names is one a link names the same way.
+        for l in &found.links {
+            match plan(&format!("/{}", l.path)) {
+                Ok(Plan::Artifact(a)) => assert_eq!(a.key.filename, l.filename),
+                _ => panic!("{} is not an artifact", l.path),
+            }
+        }
+        let m = Go
+            .mirror(
+                "example.com/M",
+                &Want::Exact("v0.0.0-20191109021931-daa7c04131f5".into()),
+            )
             .unwrap();
-        assert_eq!(out, list);
+        assert_eq!(m.docs[0].0, "example.com/!m/@v/list");
+        assert_eq!(
+            m.unlisted[2],
+            "example.com/!m/@v/v0.0.0-20191109021931-daa7c04131f5.zip"
+        );
+        assert!(
+            Go.mirror("example.com/m", &Want::Exact("1.0".into()))
+                .is_err()
+        );
     }
 }

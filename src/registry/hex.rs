@@ -17,12 +17,26 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::gzip;
+use crate::url::escape;
 
 pub(crate) struct Hex;
+
+const NAMES: Kind = Kind("names");
+const VERSIONS: Kind = Kind("versions");
+const PUBLIC_KEY: Kind = Kind("public_key");
+/// `/packages/{name}`: read for each release's outer checksum.
+const PACKAGE: Kind = Kind("package");
+
+static SPEC: Spec = Spec {
+    name: "hex",
+    upstreams: &[UpstreamKey::one("hex", "https://repo.hex.pm")],
+    error_body: super::json_error,
+};
 
 const OCTETS: &str = "application/octet-stream";
 /// Decompressed size we accept for one registry resource. The largest, `/versions`, is a few
@@ -30,45 +44,38 @@ const OCTETS: &str = "application/octet-stream";
 const MAX_DECODED: usize = 256 << 20;
 
 impl Registry for Hex {
-    fn name(&self) -> &'static str {
-        "hex"
-    }
-
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[("hex", "https://repo.hex.pm")]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
         let up = ctx.upstream("hex");
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
         match segs.as_slice() {
-            ["names"] => Ok(metadata(up, "names", "names", "names", OCTETS)),
-            ["versions"] => Ok(metadata(up, "versions", "versions", "versions", OCTETS)),
+            ["names"] => Ok(metadata(up, "names", "names", NAMES, OCTETS)),
+            ["versions"] => Ok(metadata(up, "versions", "versions", VERSIONS, OCTETS)),
             ["public_key"] => Ok(metadata(
                 up,
                 "public_key",
                 "public_key",
-                "public_key",
+                PUBLIC_KEY,
                 "application/x-pem-file",
             )),
             ["packages", name] => {
                 validate_name(name)?;
                 let path = format!("packages/{name}");
-                Ok(metadata(up, &path, name, "package", OCTETS))
+                Ok(metadata(up, &path, name, PACKAGE, OCTETS))
             }
             ["tarballs", file] => {
                 let (name, version) = split_tarball(file)?;
-                Ok(Plan::Artifact(Artifact {
-                    url: tarball_url(up, &name, &version),
-                    key: ArtifactKey {
-                        ecosystem: "hex",
-                        name,
-                        version,
-                        filename: file.to_string(),
-                    },
-                    digest: None,
-                    content_type: OCTETS,
-                }))
+                let url = tarball_url(up, &name, &version);
+                let key = ArtifactKey {
+                    ecosystem: "hex",
+                    name,
+                    version,
+                    filename: file.to_string(),
+                };
+                Ok(Plan::Artifact(Artifact::new(key, url, OCTETS)))
             }
             ["installs", file @ ("hex-1.x.csv" | "hex-1.x.csv.signed")] => Ok(Plan::Passthrough {
                 url: format!("{up}/installs/{file}"),
@@ -83,83 +90,57 @@ impl Registry for Hex {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        let bad = |msg: String| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg,
-        };
-        if doc.kind != "package" {
-            std::io::copy(input, out).map_err(|e| bad(e.to_string()))?;
-            return Ok(Vec::new());
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        if doc.kind != PACKAGE {
+            std::io::copy(input, out)?;
+            return Ok(());
         }
         // The engine caps the body at `metadata_max_size`, so holding it is bounded.
         let mut body = Vec::new();
-        input
-            .read_to_end(&mut body)
-            .map_err(|e| bad(e.to_string()))?;
-        let mut package = decode_package(&body).map_err(bad)?;
+        input.read_to_end(&mut body)?;
+        let mut package = decode_package(&body)?;
         // Registries written before the name field existed leave it empty.
         if package.name.is_empty() {
             package.name = doc.package.clone();
         }
         if package.name != doc.package {
-            return Err(bad(format!(
+            return Err(Bad(format!(
                 "the document for {:?} describes {:?}",
                 doc.package, package.name
             )));
         }
-        out.write_all(&body).map_err(|e| bad(e.to_string()))?;
+        out.write_all(&body)?;
         let up = ctx.upstream("hex");
-        Ok(package
-            .releases
-            .into_iter()
-            .filter_map(|r| {
-                let filename = format!("{}-{}.tar", package.name, r.version);
-                if split_tarball(&filename).is_err() {
-                    return None;
-                }
-                Some(Link {
-                    url: tarball_url(up, &package.name, &r.version),
-                    name: package.name.clone(),
-                    filename,
-                    digest: r.outer_checksum.map(|sum| Digest {
-                        algo: Algo::Sha256,
-                        hex: super::hex(&sum),
-                    }),
-                })
-            })
-            .collect())
+        for r in package.releases {
+            let filename = format!("{}-{}.tar", package.name, r.version);
+            if split_tarball(&filename).is_err() {
+                continue;
+            }
+            found.link(Link {
+                url: tarball_url(up, &package.name, &r.version),
+                name: package.name.clone(),
+                path: format!("tarballs/{}", escape(&filename)),
+                filename,
+                digest: r.outer_checksum.map(|sum| Digest {
+                    algo: Algo::Sha256,
+                    hex: super::hex(&sum),
+                }),
+                flags: Flags::default(),
+                version: r.version,
+            });
+        }
+        Ok(())
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         validate_name(name)?;
-        Ok(vec![(format!("packages/{name}"), None)])
-    }
-
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let mut body = Vec::new();
-        doc.read_to_end(&mut body)
-            .map_err(|e| Error::io("hex package document", e))?;
-        let package = decode_package(&body).map_err(|msg| Error::BadUpstream {
-            url: format!("packages/{name}"),
-            msg,
-        })?;
-        let versions: Vec<String> = package.releases.into_iter().map(|r| r.version).collect();
-        Ok(want
-            .pick(&versions, None)
-            .into_iter()
-            .map(|v| (v.to_string(), format!("tarballs/{name}-{v}.tar")))
-            .collect())
+        let docs = vec![(format!("packages/{name}"), None)];
+        Ok(Mirror::docs(name.to_string(), docs, want))
     }
 }
 
-fn metadata(up: &str, path: &str, package: &str, kind: &'static str, ct: &'static str) -> Plan {
+fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -> Plan {
     Plan::Metadata(Metadata {
         ecosystem: "hex",
         kind,
@@ -168,11 +149,12 @@ fn metadata(up: &str, path: &str, package: &str, kind: &'static str, ct: &'stati
         accept: None,
         package: package.to_string(),
         content_type: ct,
+        etag: Etag::Own,
     })
 }
 
 fn tarball_url(up: &str, name: &str, version: &str) -> String {
-    format!("{up}/tarballs/{name}-{}.tar", super::escape(version))
+    format!("{up}/tarballs/{name}-{}.tar", escape(version))
 }
 
 /// Hex's rule for package names: a lowercase letter, then lowercase letters, digits and `_`.
@@ -351,29 +333,17 @@ impl<'a> Fields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::registry::testing;
+
+    const UP: &[(&str, &str)] = &[("hex", "https://repo.example")];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up: BTreeMap<String, String> =
-            [("hex".to_string(), "https://repo.example".to_string())].into();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
-        Hex.route(
-            &Request {
-                segments: &segments,
-                query: None,
-                accept: None,
-            },
-            &ctx,
-        )
+        testing::route(&Hex, path, None, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        crate::registry::show_plan(p, |m| {
-            format!("meta {} {} {} {}", m.kind, m.key, m.package, m.url)
+        testing::show(p, |m| {
+            format!("meta {} {} {} {}", m.kind.0, m.key, m.package, m.url)
         })
     }
 
@@ -503,18 +473,18 @@ mod tests {
             "jason",
             &[("1.0.0", Some([0xab; 32])), ("1.1.0-rc.1", None)],
         );
-        let up: BTreeMap<String, String> =
-            [("hex".to_string(), "https://repo.example".to_string())].into();
+        let meta = testing::metadata(&Hex, "/packages/jason", None, UP);
+        let mut out = Vec::new();
+        let mut found = crate::registry::Collected::default();
+        let up = testing::upstream_map(&Hex, UP);
         let ctx = Ctx {
-            base_url: "http://proxy",
+            base_url: testing::BASE,
             upstream: &up,
         };
-        let Plan::Metadata(meta) = plan("/packages/jason").unwrap() else {
-            panic!("metadata")
-        };
-        let mut out = Vec::new();
-        let links = Hex.rewrite(&meta, &mut &doc[..], &mut out, &ctx).unwrap();
+        Hex.rewrite(&meta, &mut &doc[..], &mut out, &ctx, &mut found)
+            .unwrap();
         assert_eq!(out, doc, "byte-identical: the client checks the signature");
+        let links = found.links;
         assert_eq!(links.len(), 2);
         assert_eq!(links[0].filename, "jason-1.0.0.tar");
         assert_eq!(
@@ -522,26 +492,17 @@ mod tests {
             "https://repo.example/tarballs/jason-1.0.0.tar"
         );
         assert_eq!(links[0].digest.as_ref().unwrap().hex, "ab".repeat(32));
-        assert_eq!(links[1].digest, None);
-
-        let versions = Hex
-            .mirror_artifacts("jason", &mut &doc[..], &Want::Latest, &ctx)
-            .unwrap();
         assert_eq!(
-            versions,
-            vec![("1.0.0".to_string(), "tarballs/jason-1.0.0.tar".to_string())]
+            (links[0].version.as_str(), links[0].path.as_str()),
+            ("1.0.0", "tarballs/jason-1.0.0.tar")
         );
+        assert_eq!(links[1].digest, None);
+        assert_eq!(links[1].version, "1.1.0-rc.1");
 
         // A document for another package, or one that is not a registry resource, is refused.
         let other = package_doc("poison", &[("1.0.0", Some([1; 32]))]);
-        assert!(
-            Hex.rewrite(&meta, &mut &other[..], &mut Vec::new(), &ctx)
-                .is_err()
-        );
-        assert!(
-            Hex.rewrite(&meta, &mut &b"<html>"[..], &mut Vec::new(), &ctx)
-                .is_err()
-        );
+        assert!(testing::rewrite(&Hex, &meta, &other, UP).is_err());
+        assert!(testing::rewrite(&Hex, &meta, b"<html>", UP).is_err());
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //!   `.pom`, `.module`, `.aar`, classifiers, and the `.sha1`/`.md5`/`.sha256`/`.sha512`/`.asc`
 //!   sidecars), immutable, keyed (maven, `{groupId}:{artifactId}`, version, file). `{file}` must
 //!   be `{artifact}-{version}` followed by `.` or `-` (a classifier), as the layout names it.
-//!   Before a main file is fetched its `.sha512` sidecar is read from the upstream (see
-//!   `digest_sidecar`): where there is one the file is verified against it; where there is none
+//!   Before a main file is fetched its `.sha512` sidecar is read from the upstream (the plan's
+//!   `Artifact::sidecar`): where there is one the file is verified against it; where there is none
 //!   (most artifacts: Gradle publishes one, Maven does not) it is stored unverified, never
 //!   against an invented digest, and the client checks the SHA-1 it asks for. Weaker digests are
 //!   never checked here: they are passed through for the client.
@@ -22,25 +22,36 @@
 //! Anything else (directory listings, paths off the layout, a file named for another artifact)
 //! is refused with 400 before any upstream is asked.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Metadata, Plan, Registry, Request, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
+    Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
+use crate::url::escape;
 
 pub(crate) struct Maven;
+
+const CATALOG: Kind = Kind("catalog");
+/// An artifact's `maven-metadata.xml`: read for its versions.
+const VERSIONS: Kind = Kind("versions");
+/// Group- and snapshot-level metadata, and the sidecars of any metadata.
+const METADATA: Kind = Kind("maven-metadata");
+const SNAPSHOT: Kind = Kind("snapshot");
+
+static SPEC: Spec = Spec {
+    name: "maven",
+    upstreams: &[UpstreamKey::one("maven", "https://repo1.maven.org/maven2")],
+    error_body: super::json_error,
+};
 
 /// Checksum and signature sidecars a repository publishes next to every file.
 const SIDECARS: &[&str] = &["sha1", "md5", "sha256", "sha512", "asc"];
 
 impl Registry for Maven {
-    fn name(&self) -> &'static str {
-        "maven"
-    }
-
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[("maven", "https://repo1.maven.org/maven2")]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -57,14 +68,11 @@ impl Registry for Maven {
         };
         let url = format!(
             "{up}/{}",
-            segs.iter()
-                .map(|s| super::escape(s))
-                .collect::<Vec<_>>()
-                .join("/")
+            segs.iter().map(|s| escape(s)).collect::<Vec<_>>().join("/")
         );
         if dirs.is_empty() {
             if strip_sidecar(file) == "archetype-catalog.xml" {
-                return Ok(metadata(path, url, "archetype-catalog".into(), "catalog"));
+                return Ok(metadata(path, url, "archetype-catalog".into(), CATALOG));
             }
             return Err(off_layout("no group directory"));
         }
@@ -75,16 +83,21 @@ impl Registry for Maven {
             if !dirs.iter().all(|d| version(d)) {
                 return Err(off_layout("invalid directory name"));
             }
-            let package = match dirs {
+            let (package, kind) = match dirs {
                 [group @ .., artifact, v] if !group.is_empty() && v.ends_with("-SNAPSHOT") => {
-                    format!("{}:{artifact}", group.join("."))
+                    (format!("{}:{artifact}", group.join(".")), METADATA)
                 }
                 [group @ .., artifact] if !group.is_empty() => {
-                    format!("{}:{artifact}", group.join("."))
+                    let kind = if *file == "maven-metadata.xml" {
+                        VERSIONS
+                    } else {
+                        METADATA
+                    };
+                    (format!("{}:{artifact}", group.join(".")), kind)
                 }
-                _ => dirs.join("."),
+                _ => (dirs.join("."), METADATA),
             };
-            return Ok(metadata(path, url, package, "maven-metadata"));
+            return Ok(metadata(path, url, package, kind));
         }
         let [group @ .., artifact, ver] = dirs else {
             return Err(off_layout("files live in {group}/{artifact}/{version}/"));
@@ -107,7 +120,7 @@ impl Registry for Maven {
             if !file.starts_with(&format!("{artifact}-{base}-")) {
                 return Err(off_layout("not a file of this snapshot"));
             }
-            return Ok(metadata(path, url, name, "snapshot"));
+            return Ok(metadata(path, url, name, SNAPSHOT));
         }
         let stem = format!("{artifact}-{ver}");
         let of_version = file
@@ -118,74 +131,86 @@ impl Registry for Maven {
                 "files of this version are named {stem}.*"
             )));
         }
-        Ok(Plan::Artifact(Artifact {
-            key: ArtifactKey {
-                ecosystem: "maven",
-                name,
-                version: ver.to_string(),
-                filename: file.to_string(),
-            },
-            url,
-            digest: None,
-            content_type: content_type(file),
-        }))
+        // Only main files have a sidecar read first: a sidecar of a sidecar is not something
+        // clients ask for. SHA-512 rather than SHA-256: Gradle publishes both, and publishers
+        // that trim the optional ones keep the SHA-512 (Gradle reads it), so it is the one most
+        // often there.
+        let sidecar =
+            (strip_sidecar(file) == *file).then(|| (format!("{url}.sha512"), Algo::Sha512));
+        let key = ArtifactKey {
+            ecosystem: "maven",
+            name,
+            version: ver.to_string(),
+            filename: file.to_string(),
+        };
+        let mut artifact = Artifact::new(key, url, content_type(file));
+        artifact.sidecar = sidecar;
+        Ok(Plan::Artifact(artifact))
     }
 
-    fn digest_sidecar(&self, key: &ArtifactKey, url: &str) -> Option<(String, Algo)> {
-        // Only main files: a sidecar of a sidecar is not something clients ask for.
-        if strip_sidecar(&key.filename) != key.filename {
-            return None;
-        }
-        // SHA-512 rather than SHA-256: Gradle publishes both, and publishers that trim the
-        // optional ones keep the SHA-512 (Gradle reads it), so it is the one most often there.
-        Some((format!("{url}.sha512"), Algo::Sha512))
-    }
-
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
-        let (group, artifact) = split_name(name)?;
-        Ok(vec![(
-            format!("{}/{artifact}/maven-metadata.xml", group.replace('.', "/")),
-            None,
-        )])
-    }
-
-    fn mirror_artifacts(
+    /// An artifact's `maven-metadata.xml` passes unchanged; each release it lists is reported
+    /// with its POM and jar (and their SHA-1 sidecars, which clients ask for), `release` as the
+    /// latest. Snapshots are fetched by timestamped names the version's own metadata gives; a
+    /// mirror of releases is what an offline build needs.
+    fn rewrite(
         &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
+        doc: &Metadata,
+        input: &mut dyn BufRead,
+        out: &mut dyn Write,
         _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let (group, artifact) = split_name(name)?;
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        if doc.kind != VERSIONS {
+            std::io::copy(input, out)?;
+            return Ok(());
+        }
+        // The engine caps the body at `metadata_max_size`; the document is small in practice.
         let mut text = String::new();
-        doc.read_to_string(&mut text)
-            .map_err(|err| Error::BadUpstream {
-                url: format!("maven-metadata.xml of {name}"),
-                msg: err.to_string(),
-            })?;
+        input.read_to_string(&mut text)?;
+        out.write_all(text.as_bytes())?;
+        let Ok((group, artifact)) = split_name(&doc.package) else {
+            return Ok(());
+        };
         let listed = MetadataXml::parse(&text);
-        // Snapshots are fetched by timestamped names the version's own metadata gives; a
-        // mirror of releases is what an offline build needs.
-        let versions: Vec<String> = listed
-            .versions
-            .into_iter()
-            .filter(|v| version(v) && !v.ends_with("-SNAPSHOT"))
-            .collect();
-        let release = listed.release.filter(|r| versions.contains(r));
         let dir = format!("{}/{artifact}", group.replace('.', "/"));
-        let mut out = Vec::new();
-        for v in want.pick(&versions, release.as_deref()) {
-            // The POM says whether there is a jar at all (`<packaging>pom</packaging>` has
-            // none), but only the first document is read here; a jar-less release reports a 404.
-            for file in ["pom", "pom.sha1", "jar", "jar.sha1"] {
-                out.push((v.to_string(), format!("{dir}/{v}/{artifact}-{v}.{file}")));
+        for v in listed
+            .versions
+            .iter()
+            .filter(|v| version(v) && !v.ends_with("-SNAPSHOT"))
+        {
+            // The POM says whether there is a jar at all (`<packaging>pom</packaging>` has none),
+            // but it is not read here; a jar-less release reports a 404 to the mirror.
+            for ext in ["pom", "pom.sha1", "jar", "jar.sha1"] {
+                let filename = format!("{artifact}-{v}.{ext}");
+                found.link(Link {
+                    name: doc.package.clone(),
+                    version: v.clone(),
+                    path: format!("{dir}/{v}/{filename}"),
+                    filename,
+                    // The route knows each file's URL: a link only tells the mirror it is there.
+                    url: String::new(),
+                    digest: None,
+                    flags: Flags::default(),
+                });
             }
         }
-        Ok(out)
+        if let Some(release) = listed.release.filter(|r| listed.versions.contains(r)) {
+            found.latest(&release);
+        }
+        Ok(())
+    }
+
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
+        let (group, artifact) = split_name(name)?;
+        let docs = vec![(
+            format!("{}/{artifact}/maven-metadata.xml", group.replace('.', "/")),
+            None,
+        )];
+        Ok(Mirror::docs(name.to_string(), docs, want))
     }
 }
 
-fn metadata(key: String, url: String, package: String, kind: &'static str) -> Plan {
+fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
     let content_type = content_type(&key);
     Plan::Metadata(Metadata {
         ecosystem: "maven",
@@ -195,6 +220,7 @@ fn metadata(key: String, url: String, package: String, kind: &'static str) -> Pl
         accept: None,
         package,
         content_type,
+        etag: Etag::Own,
     })
 }
 
@@ -295,38 +321,23 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::registry::testing;
+
+    const UP: &[(&str, &str)] = &[("maven", "https://up.example/maven2/")];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up: BTreeMap<String, String> = [(
-            "maven".to_string(),
-            "https://up.example/maven2/".to_string(),
-        )]
-        .into();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
-        Maven.route(
-            &Request {
-                segments: &segments,
-                query: None,
-                accept: None,
-            },
-            &ctx,
-        )
+        testing::route(&Maven, path, None, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        match p.unwrap() {
-            Plan::Metadata(m) => format!("meta {} {} {} {}", m.kind, m.package, m.key, m.url),
-            Plan::Artifact(a) => format!(
+        match p {
+            Ok(Plan::Artifact(a)) => format!(
                 "art {}@{} {} {} {}",
                 a.key.name, a.key.version, a.key.filename, a.url, a.content_type
             ),
-            Plan::Passthrough { url } => format!("pass {url}"),
-            Plan::Generated { .. } => "generated".into(),
+            p => testing::show(p, |m| {
+                format!("meta {} {} {} {}", m.kind.0, m.package, m.key, m.url)
+            }),
         }
     }
 
@@ -363,7 +374,7 @@ mod tests {
     fn metadata_and_snapshots_are_mutable() {
         assert_eq!(
             show(plan("/com/example/lib/maven-metadata.xml")),
-            "meta maven-metadata com.example:lib com/example/lib/maven-metadata.xml \
+            "meta versions com.example:lib com/example/lib/maven-metadata.xml \
              https://up.example/maven2/com/example/lib/maven-metadata.xml"
         );
         assert_eq!(
@@ -416,15 +427,16 @@ mod tests {
 
     #[test]
     fn sha512_sidecar_for_main_files_only() {
-        let key = |f: &str| ArtifactKey {
-            ecosystem: "maven",
-            name: "g:a".into(),
-            version: "1".into(),
-            filename: f.into(),
+        let sidecar = |f: &str| match plan(&format!("/g/a/1/{f}")) {
+            Ok(Plan::Artifact(a)) => a.sidecar,
+            _ => panic!("{f} is not an artifact"),
         };
         assert_eq!(
-            Maven.digest_sidecar(&key("a-1.jar"), "https://u/a-1.jar"),
-            Some(("https://u/a-1.jar.sha512".to_string(), Algo::Sha512))
+            sidecar("a-1.jar"),
+            Some((
+                "https://up.example/maven2/g/a/1/a-1.jar.sha512".to_string(),
+                Algo::Sha512
+            ))
         );
         for f in [
             "a-1.jar.sha1",
@@ -432,44 +444,45 @@ mod tests {
             "a-1.pom.sha512",
             "a-1.jar.md5",
         ] {
-            assert_eq!(Maven.digest_sidecar(&key(f), "https://u/x"), None, "{f}");
+            assert_eq!(sidecar(f), None, "{f}");
         }
     }
 
     #[test]
-    fn mirror_reads_versions_and_release() {
+    fn artifact_metadata_reports_releases_and_the_release_pointer() {
         let doc = "<?xml version=\"1.0\"?>\n<metadata><groupId>g.h</groupId><artifactId>a</artifactId>\
             <versioning><latest>2.0-SNAPSHOT</latest><release>1.1</release><versions>\n\
             <version>1.0</version>\n <version> 1.1 </version><version>2.0-SNAPSHOT</version>\
             <version>../x</version></versions></versioning></metadata>";
-        let up = BTreeMap::new();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let got = Maven
-            .mirror_artifacts("g.h:a", &mut doc.as_bytes(), &Want::Latest, &ctx)
-            .unwrap();
-        let paths: Vec<&str> = got.iter().map(|(_, p)| p.as_str()).collect();
+        let meta = testing::metadata(&Maven, "/g/h/a/maven-metadata.xml", None, UP);
+        let (out, found) = testing::rewrite(&Maven, &meta, doc.as_bytes(), UP).unwrap();
+        assert_eq!(out, doc);
+        assert_eq!(found.latest.as_deref(), Some("1.1"));
+        let paths: Vec<&str> = found.links.iter().map(|l| l.path.as_str()).collect();
         assert_eq!(
             paths,
             [
+                "g/h/a/1.0/a-1.0.pom",
+                "g/h/a/1.0/a-1.0.pom.sha1",
+                "g/h/a/1.0/a-1.0.jar",
+                "g/h/a/1.0/a-1.0.jar.sha1",
                 "g/h/a/1.1/a-1.1.pom",
                 "g/h/a/1.1/a-1.1.pom.sha1",
                 "g/h/a/1.1/a-1.1.jar",
                 "g/h/a/1.1/a-1.1.jar.sha1"
             ]
         );
-        let all = Maven
-            .mirror_artifacts("g.h:a", &mut doc.as_bytes(), &Want::All, &ctx)
-            .unwrap();
-        assert_eq!(all.len(), 8, "{all:?}");
+        assert!(found.links.iter().all(|l| l.name == "g.h:a"));
+        // Group-level metadata and sidecars pass unread.
+        let sidecar = testing::metadata(&Maven, "/g/h/a/maven-metadata.xml.sha1", None, UP);
+        let (_, found) = testing::rewrite(&Maven, &sidecar, doc.as_bytes(), UP).unwrap();
+        assert!(found.links.is_empty());
         assert_eq!(
-            Maven.mirror_documents("g.h:a").unwrap(),
+            Maven.mirror("g.h:a", &Want::Latest).unwrap().docs,
             vec![("g/h/a/maven-metadata.xml".to_string(), None)]
         );
         for bad in ["a", "g:", ":a", "g/../h:a", "g..h:a"] {
-            assert!(Maven.mirror_documents(bad).is_err(), "{bad}");
+            assert!(Maven.mirror(bad, &Want::Latest).is_err(), "{bad}");
         }
     }
 }

@@ -2,11 +2,10 @@
 //! a `Plan` (what to fetch, how to cache it, where it lives on disk) and rewrites metadata bytes;
 //! it does no IO. `proxy.rs` carries plans out.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub(crate) mod cargo;
 pub(crate) mod composer;
@@ -44,112 +43,198 @@ pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {
     REGISTRIES.iter().copied().find(|r| r.name() == prefix)
 }
 
-/// Whether an upstream key takes a comma-separated list of URLs (see `Registry::list_keys`).
+/// Whether an upstream key takes a comma-separated list of URLs (see `UpstreamKey::list`).
 pub(crate) fn is_list_key(key: &str) -> bool {
-    REGISTRIES.iter().any(|r| r.list_keys().contains(&key))
+    REGISTRIES
+        .iter()
+        .flat_map(|r| r.spec().upstreams)
+        .any(|u| u.key == key && u.list)
 }
 
 /// The default upstream of every configurable key (`upstream.<key>`).
 pub(crate) fn default_upstreams() -> BTreeMap<String, String> {
     REGISTRIES
         .iter()
-        .flat_map(|r| r.upstreams())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .flat_map(|r| r.spec().upstreams)
+        .map(|u| (u.key.to_string(), u.default.to_string()))
         .collect()
 }
 
-pub(crate) trait Registry: Sync {
-    /// The URL prefix, config key and ecosystem name.
-    fn name(&self) -> &'static str;
-    /// Configurable upstream keys and their public defaults.
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)];
-    /// Upstream keys whose value is a comma-separated list of URLs (in a file, also a list):
-    /// further origins the registry may fetch from, such as the hosts a registry's metadata sends
-    /// downloads to. Every other key is one URL.
-    fn list_keys(&self) -> &'static [&'static str] {
-        &[]
+/// The name under which `ecosystem` records a package (see `Registry::canonical_name`); names of
+/// ecosystems this proxy does not serve are kept as they are.
+pub(crate) fn canonical_name(ecosystem: &str, name: &str) -> String {
+    match find(ecosystem) {
+        Some(r) => r.canonical_name(name),
+        None => name.to_string(),
     }
+}
+
+/// A registry: what it is (`spec`), how it maps requests to plans (`route`), how it rewrites the
+/// documents it caches and what they link to (`rewrite`), and what `proxy mirror` reads to fetch
+/// a package (`mirror`). Everything else a registry needs from the engine is a field of its plans.
+pub(crate) trait Registry: Sync {
+    fn spec(&self) -> &'static Spec;
     /// Maps a request (segments after the prefix, already percent-decoded) to a plan.
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan>;
-    /// Rewrites a metadata document on its way into the cache, reporting the artifact links it
-    /// saw (their upstream URLs and declared digests).
+    /// Rewrites a metadata document on its way into the cache, reporting to `found` every artifact
+    /// it links to (and, where the document says, the package's latest version). The default
+    /// copies the document and reports nothing.
     fn rewrite(
         &self,
         _doc: &Metadata,
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         _ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        std::io::copy(input, out).map_err(|err| Error::BadUpstream {
-            url: String::new(),
-            msg: err.to_string(),
-        })?;
-        Ok(Vec::new())
+        _found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        std::io::copy(input, out)?;
+        Ok(())
     }
-    /// For `proxy mirror`: the metadata documents a client reads to install `name`, as request
-    /// paths under the prefix with the `Accept` a client sends. The first one lists versions.
-    /// Empty when the registry cannot be mirrored yet.
-    fn mirror_documents(&self, _name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
-        Ok(Vec::new())
+    /// For `proxy mirror`: the documents that list `name`'s versions and files (their rewrites
+    /// report the links the mirror picks from) and what to fetch where no document can tell.
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror>;
+    /// The one spelling of a package name that requests, links, lockfiles and bundles are
+    /// compared in (PEP 503 for PyPI, lowercase for case-insensitive registries). The default
+    /// keeps the name as it is.
+    fn canonical_name(&self, name: &str) -> String {
+        name.to_string()
     }
-    /// For `proxy mirror`: from the first document as this proxy serves it, the artifacts of the
-    /// wanted versions as `(version, request path under the prefix)`.
-    fn mirror_artifacts(
-        &self,
-        _name: &str,
-        _doc: &mut dyn BufRead,
-        _want: &Want,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        Ok(Vec::new())
+}
+
+impl dyn Registry + '_ {
+    /// The URL prefix, config key and ecosystem name.
+    pub(crate) fn name(&self) -> &'static str {
+        self.spec().name
     }
-    /// For `proxy mirror`: whether the document at `path` (an artifact path or one that
-    /// `mirror_next` gave) leads to more paths, so the mirror reads it and asks `mirror_next`.
-    /// For registries whose documents chain (Conan: revision → file list → files).
-    fn mirror_follows(&self, _path: &str) -> bool {
-        false
+}
+
+/// What a registry is, as data.
+pub(crate) struct Spec {
+    /// The URL prefix, config key and ecosystem name.
+    pub name: &'static str,
+    /// Configurable upstream keys and their public defaults.
+    pub upstreams: &'static [UpstreamKey],
+    /// The body of an error answer in the shape this registry's clients read: (content type,
+    /// body) for a status and a message.
+    pub error_body: fn(u16, &str) -> (&'static str, String),
+}
+
+/// An `upstream.<key>` setting.
+pub(crate) struct UpstreamKey {
+    pub key: &'static str,
+    pub default: &'static str,
+    /// A comma-separated list of URLs (in a file, also a list): further origins the registry may
+    /// fetch from, such as the hosts its metadata sends downloads to. Otherwise one URL.
+    pub list: bool,
+}
+
+impl UpstreamKey {
+    pub(crate) const fn one(key: &'static str, default: &'static str) -> UpstreamKey {
+        UpstreamKey {
+            key,
+            default,
+            list: false,
+        }
     }
-    /// For `proxy mirror`: the paths (under the prefix) the document at `path` leads to.
-    fn mirror_next(
-        &self,
-        _path: &str,
-        _doc: &mut dyn BufRead,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<String>> {
-        Ok(Vec::new())
+
+    pub(crate) const fn list(key: &'static str, default: &'static str) -> UpstreamKey {
+        UpstreamKey {
+            key,
+            default,
+            list: true,
+        }
     }
-    /// Extra response headers for a `Plan::Generated` answer (Conan's capabilities header).
-    fn generated_headers(&self, _req: &Request<'_>) -> Vec<(&'static str, Cow<'static, str>)> {
-        Vec::new()
+}
+
+/// The error body most registries' clients get: `{"error": "<message>"}`.
+pub(crate) fn json_error(_status: u16, msg: &str) -> (&'static str, String) {
+    (
+        "application/json",
+        format!("{{\"error\":{}}}\n", crate::json::encode(msg)),
+    )
+}
+
+/// A plain-text error body, for clients that print it (the go command).
+pub(crate) fn text_error(_status: u16, msg: &str) -> (&'static str, String) {
+    ("text/plain; charset=utf-8", format!("{msg}\n"))
+}
+
+/// Why a document could not be rewritten. Whether it was the upstream's bytes or our disk is
+/// told apart by the engine, which owns both ends; a registry only says what was wrong.
+#[derive(Debug)]
+pub(crate) struct Bad(pub String);
+
+impl From<std::io::Error> for Bad {
+    fn from(err: std::io::Error) -> Bad {
+        Bad(err.to_string())
     }
-    /// Whether a cached document is served with the upstream's `ETag` rather than our own (the
-    /// SHA-256 of the stored bytes), and without one when the upstream sent none. Only for
-    /// documents stored byte-identical whose clients read meaning into the validator (Bundler up
-    /// to 2.4 checks that a compact index file's ETag is its MD5).
-    fn upstream_etag(&self, _doc: &Metadata) -> bool {
-        false
+}
+
+impl From<String> for Bad {
+    fn from(msg: String) -> Bad {
+        Bad(msg)
     }
-    /// For artifact file names that do not say unambiguously which package they belong to
-    /// (RubyGems' `{name}-{version}-{platform}.gem`): the corrected key, given `linked(filename)`,
-    /// the package names metadata links recorded for a file name. `None` keeps the routed key;
-    /// the default never looks.
-    fn relink(
-        &self,
-        _key: &ArtifactKey,
-        _linked: &dyn Fn(&str) -> Result<Vec<String>>,
-    ) -> Result<Option<ArtifactKey>> {
-        Ok(None)
+}
+
+/// What a rewrite reports as it walks a document.
+pub(crate) trait Found {
+    /// An artifact (or a further document) the document links to.
+    fn link(&mut self, link: Link);
+    /// The version the registry calls the package's latest (npm's `dist-tags.latest`).
+    fn latest(&mut self, _version: &str) {}
+}
+
+/// Collects what a rewrite reports, for tests.
+#[cfg(test)]
+#[derive(Default, Debug)]
+pub(crate) struct Collected {
+    pub links: Vec<Link>,
+    pub latest: Option<String>,
+}
+
+#[cfg(test)]
+impl Found for Collected {
+    fn link(&mut self, link: Link) {
+        self.links.push(link);
     }
-    /// A checksum file the upstream may publish beside an artifact (Maven's `{url}.sha512`), read
-    /// before the artifact is fetched when nothing else declared its digest; the artifact is then
-    /// verified against it. A 4xx for it means none is published and the artifact is stored
-    /// unverified; the default never looks.
-    fn digest_sidecar(&self, _key: &ArtifactKey, _url: &str) -> Option<(String, Algo)> {
-        None
+
+    fn latest(&mut self, version: &str) {
+        self.latest = Some(version.to_string());
     }
-    /// The body of a 404 in the shape this registry's clients expect.
-    fn not_found_body(&self, what: &str) -> (&'static str, String) {
-        ("text/plain; charset=utf-8", format!("not found: {what}\n"))
+}
+
+/// A filter on file names (see `Mirror::keep`).
+pub(crate) type Keep = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// What `proxy mirror` fetches for one package.
+pub(crate) struct Mirror {
+    /// The name links are recorded under (`Registry::canonical_name`).
+    pub package: String,
+    /// Documents to read, as request paths under the prefix with the `Accept` a client sends.
+    pub docs: Vec<(String, Option<&'static str>)>,
+    /// The versions wanted, in the spelling links record (a registry may normalise it).
+    pub want: Want,
+    /// Only files whose name passes (e.g. one Conda build of a version).
+    pub keep: Option<Keep>,
+    /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
+    /// archives).
+    pub unlisted: Vec<String>,
+}
+
+impl Mirror {
+    /// Reads `docs` and picks `want` from the links they report.
+    pub(crate) fn docs(
+        package: String,
+        docs: Vec<(String, Option<&'static str>)>,
+        want: &Want,
+    ) -> Mirror {
+        Mirror {
+            package,
+            docs,
+            want: want.clone(),
+            keep: None,
+            unlisted: Vec::new(),
+        }
     }
 }
 
@@ -161,31 +246,32 @@ pub(crate) enum Want {
     All,
 }
 
-impl Want {
-    /// Picks the wanted versions from those a document lists; `latest` is the registry's own
-    /// answer when it has one.
-    pub(crate) fn pick<'a>(&self, versions: &'a [String], latest: Option<&'a str>) -> Vec<&'a str> {
-        match self {
-            Want::All => versions.iter().map(String::as_str).collect(),
-            Want::Exact(v) => versions
-                .iter()
-                .filter(|x| *x == v)
-                .map(String::as_str)
-                .collect(),
-            Want::Latest => latest
-                .or_else(|| {
-                    let stable = versions.iter().filter(|v| !v.contains('-'));
-                    stable.max_by(|a, b| version_cmp(a, b)).map(String::as_str)
-                })
-                .or_else(|| {
-                    versions
-                        .iter()
-                        .max_by(|a, b| version_cmp(a, b))
-                        .map(String::as_str)
-                })
-                .into_iter()
-                .collect(),
+/// Picks the links of the wanted versions from those recorded for a package. An exact version
+/// takes every link of it, yanked or not (a lockfile may pin one); "all" takes every version not
+/// yanked; "latest" takes the registry's own latest when a link has it, else the highest release
+/// (neither yanked nor a pre-release), else the highest version not yanked.
+pub(crate) fn pick<'a>(links: &'a [Link], want: &Want, latest: Option<&str>) -> Vec<&'a Link> {
+    let prerelease = |l: &Link| l.flags.prerelease || l.version.contains('-');
+    let chosen: Option<&str> = match want {
+        Want::Exact(v) => Some(v),
+        Want::All => return links.iter().filter(|l| !l.flags.yanked).collect(),
+        Want::Latest => {
+            let highest = |f: &dyn Fn(&Link) -> bool| {
+                links
+                    .iter()
+                    .filter(|l| !l.flags.yanked && !l.version.is_empty() && f(l))
+                    .map(|l| l.version.as_str())
+                    .max_by(|a, b| version_cmp(a, b))
+            };
+            latest
+                .filter(|v| links.iter().any(|l| l.version == *v))
+                .or_else(|| highest(&|l| !prerelease(l)))
+                .or_else(|| highest(&|_| true))
         }
+    };
+    match chosen {
+        Some(v) => links.iter().filter(|l| l.version == v).collect(),
+        None => Vec::new(),
     }
 }
 
@@ -253,7 +339,19 @@ pub(crate) enum Plan {
     Generated {
         content_type: &'static str,
         body: Vec<u8>,
+        headers: Vec<(&'static str, &'static str)>,
     },
+}
+
+impl Plan {
+    /// A generated answer with no headers of its own.
+    pub(crate) fn generated(content_type: &'static str, body: Vec<u8>) -> Plan {
+        Plan::Generated {
+            content_type,
+            body,
+            headers: Vec::new(),
+        }
+    }
 }
 
 /// Identity of a cached artifact; also its place on disk: `{ecosystem}/{name}/{version}/{filename}`.
@@ -273,28 +371,110 @@ pub(crate) struct Artifact {
     /// A digest the request itself carries (e.g. a content-addressed path).
     pub digest: Option<Digest>,
     pub content_type: &'static str,
+    /// A checksum file the upstream may publish beside the artifact (Maven's `{url}.sha512`),
+    /// read before the artifact is fetched when nothing else declared its digest; the artifact is
+    /// then verified against it. A 4xx for it means none is published and the artifact is stored
+    /// unverified.
+    pub sidecar: Option<(String, Algo)>,
+    /// For file names that do not say unambiguously which package they belong to (RubyGems'
+    /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
+    /// the links recorded for `linked_as` name a package other than the routed one.
+    pub readings: Option<Readings>,
+}
+
+impl Artifact {
+    /// An artifact with nothing but its key, fallback URL and type.
+    pub(crate) fn new(key: ArtifactKey, url: String, content_type: &'static str) -> Artifact {
+        Artifact {
+            key,
+            url,
+            digest: None,
+            content_type,
+            sidecar: None,
+            readings: None,
+        }
+    }
+}
+
+/// See `Artifact::readings`.
+pub(crate) struct Readings {
+    /// The file name metadata links record for this artifact (a gem's `.gemspec.rz` is linked
+    /// through its `.gem`).
+    pub linked_as: String,
+    /// (name, version) splits of the file name, the routed one excluded.
+    pub others: Vec<(String, String)>,
 }
 
 pub(crate) struct Metadata {
     pub ecosystem: &'static str,
-    /// Which of the registry's documents this is, for its `rewrite` (e.g. "simple-html").
-    pub kind: &'static str,
+    /// Which of the registry's documents this is, for its `rewrite`.
+    pub kind: Kind,
     /// The cache key; requests that may be answered differently need different keys.
     pub key: String,
     pub url: String,
     pub accept: Option<&'static str>,
-    /// The package the document describes, for the links it reports.
+    /// The package the document describes (canonical), for the links it reports.
     pub package: String,
     pub content_type: &'static str,
+    /// Which validator a cached copy is served with.
+    pub etag: Etag,
 }
 
-/// An artifact a metadata document points at.
+/// One of a registry's kinds of document. Each registry names its kinds as constants
+/// (`const INFO: Kind = Kind("info")`), so a kind is spelled once and compared by constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Kind(pub &'static str);
+
+/// Which `ETag` a cached document is served with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Etag {
+    /// Ours: the SHA-256 of the stored bytes (of the bytes served, for rebased documents).
+    Own,
+    /// The upstream's, and none when it sent none. Only for documents stored byte-identical whose
+    /// clients read meaning into the validator (Bundler up to 2.4 checks that a compact index
+    /// file's ETag is its MD5).
+    Upstream,
+}
+
+/// An artifact (or a further document) a metadata document points at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Link {
+    /// The package, canonical (`Registry::canonical_name`).
     pub name: String,
+    /// The version the document gives it; empty when it gives none.
+    pub version: String,
     pub filename: String,
+    /// Where a client asks this proxy for it: a request path under the registry's prefix.
+    pub path: String,
+    /// Where the upstream serves it.
     pub url: String,
     pub digest: Option<Digest>,
+    pub flags: Flags,
+}
+
+/// What a document says about a linked file beside where it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Flags {
+    /// Withdrawn by its publisher (yanked): fetched when a version is named, never as "latest".
+    pub yanked: bool,
+    /// A pre-release: never picked as "latest" while a release exists.
+    pub prerelease: bool,
+    /// Another document (one the mirror reads for further links), not an artifact.
+    pub document: bool,
+}
+
+impl Flags {
+    pub(crate) fn bits(self) -> i64 {
+        i64::from(self.yanked) | i64::from(self.prerelease) << 1 | i64::from(self.document) << 2
+    }
+
+    pub(crate) fn from_bits(bits: i64) -> Flags {
+        Flags {
+            yanked: bits & 1 != 0,
+            prerelease: bits & 2 != 0,
+            document: bits & 4 != 0,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -447,60 +627,116 @@ pub(crate) fn safe_component(s: &str) -> bool {
             .any(|c| c.is_control() || matches!(c, '/' | '\\' | '\0'))
 }
 
-/// Percent-decodes a URL path segment; `None` for an invalid escape or non-UTF-8 result.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(h, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Percent-encodes a path segment (RFC 3986 unreserved characters kept).
-pub(crate) fn escape(seg: &str) -> String {
-    let mut out = String::with_capacity(seg.len());
-    escape_into(&mut out, seg);
-    out
-}
-
-/// `escape`, appended to `out`.
-pub(crate) fn escape_into(out: &mut String, seg: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in seg.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b'+' | b'!')
-        {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
-}
-
-/// Renders a routed plan as one line for route-table tests; `metadata` renders what a registry's
-/// tests compare of a metadata plan.
+/// Helpers for registries' route and rewrite tests.
 #[cfg(test)]
-pub(crate) fn show_plan(p: Result<Plan>, metadata: impl Fn(&Metadata) -> String) -> String {
-    match p.unwrap() {
-        Plan::Metadata(m) => metadata(&m),
-        Plan::Artifact(a) => {
-            format!(
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// The proxy's public URL in tests.
+    pub(crate) const BASE: &str = "http://proxy";
+
+    /// Routes `path` (`/a/b?query`, under the prefix) as the router hands it over (split on `/`,
+    /// each segment percent-decoded once), with the registry's default upstreams except those
+    /// `upstreams` sets.
+    pub(crate) fn route(
+        reg: &dyn Registry,
+        path: &str,
+        accept: Option<&str>,
+        upstreams: &[(&str, &str)],
+    ) -> Result<Plan> {
+        let up = upstream_map(reg, upstreams);
+        let ctx = Ctx {
+            base_url: BASE,
+            upstream: &up,
+        };
+        let (path, query) = path
+            .split_once('?')
+            .map_or((path, None), |(p, q)| (p, Some(q)));
+        // The router refuses what does not decode before any registry sees it.
+        let Some(segments) = path
+            .split('/')
+            .skip(1)
+            .map(crate::url::percent_decode)
+            .collect::<Option<Vec<String>>>()
+        else {
+            return Err(crate::error::Error::BadRequest(format!(
+                "{path}: bad escape"
+            )));
+        };
+        reg.route(
+            &Request {
+                segments: &segments,
+                query,
+                accept,
+            },
+            &ctx,
+        )
+    }
+
+    /// The registry's default upstreams with `upstreams` set over them.
+    pub(crate) fn upstream_map(
+        reg: &dyn Registry,
+        upstreams: &[(&str, &str)],
+    ) -> BTreeMap<String, String> {
+        let mut up: BTreeMap<String, String> = reg
+            .spec()
+            .upstreams
+            .iter()
+            .map(|u| (u.key.to_string(), u.default.to_string()))
+            .collect();
+        for (k, v) in upstreams {
+            up.insert(k.to_string(), v.to_string());
+        }
+        up
+    }
+
+    /// Rewrites `doc` as `route` would have planned it: (output, what the rewrite reported).
+    pub(crate) fn rewrite(
+        reg: &dyn Registry,
+        doc: &Metadata,
+        input: &[u8],
+        upstreams: &[(&str, &str)],
+    ) -> std::result::Result<(String, Collected), Bad> {
+        let up = upstream_map(reg, upstreams);
+        let ctx = Ctx {
+            base_url: BASE,
+            upstream: &up,
+        };
+        let mut out = Vec::new();
+        let mut found = Collected::default();
+        reg.rewrite(doc, &mut &input[..], &mut out, &ctx, &mut found)?;
+        Ok((String::from_utf8_lossy(&out).into_owned(), found))
+    }
+
+    /// The metadata plan of `path`, for rewrite tests.
+    pub(crate) fn metadata(
+        reg: &dyn Registry,
+        path: &str,
+        accept: Option<&str>,
+        upstreams: &[(&str, &str)],
+    ) -> Metadata {
+        match route(reg, path, accept, upstreams) {
+            Ok(Plan::Metadata(m)) => m,
+            Ok(_) => panic!("{path} is not a metadata document"),
+            Err(err) => panic!("{path}: {err}"),
+        }
+    }
+
+    /// Renders a routed plan as one line; `metadata` renders what a registry's tests compare of a
+    /// metadata plan.
+    pub(crate) fn show(p: Result<Plan>, metadata: impl Fn(&Metadata) -> String) -> String {
+        match p {
+            Err(err) => format!("error {err}"),
+            Ok(Plan::Metadata(m)) => metadata(&m),
+            Ok(Plan::Artifact(a)) => format!(
                 "art {}@{} {} {}",
                 a.key.name, a.key.version, a.key.filename, a.url
-            )
+            ),
+            Ok(Plan::Passthrough { url }) => format!("pass {url}"),
+            Ok(Plan::Generated { .. }) => "generated".into(),
         }
-        Plan::Passthrough { url } => format!("pass {url}"),
-        Plan::Generated { .. } => "generated".into(),
     }
 }
 
@@ -538,15 +774,40 @@ mod tests {
         assert_eq!(version_cmp("1.0.0-rc.1", "1.0.0"), Less);
         assert_eq!(version_cmp("v2.0.0", "v1.99.99"), Greater);
         assert_eq!(version_cmp("1.0.0-alpha.2", "1.0.0-alpha.10"), Less);
-        let vs: Vec<String> = ["1.0.0", "1.2.0", "2.0.0-rc.1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(Want::Latest.pick(&vs, None), vec!["1.2.0"]);
-        assert_eq!(Want::Latest.pick(&vs, Some("1.0.0")), vec!["1.0.0"]);
-        assert_eq!(Want::All.pick(&vs, None).len(), 3);
-        assert_eq!(Want::Exact("1.2.0".into()).pick(&vs, None), vec!["1.2.0"]);
-        assert!(Want::Exact("9".into()).pick(&vs, None).is_empty());
+        let link = |v: &str, file: &str, yanked: bool| Link {
+            name: "p".into(),
+            version: v.into(),
+            filename: file.into(),
+            path: file.into(),
+            url: String::new(),
+            digest: None,
+            flags: Flags {
+                yanked,
+                ..Flags::default()
+            },
+        };
+        let links = [
+            link("1.0.0", "a", false),
+            link("1.2.0", "b", false),
+            link("1.2.0", "b2", false),
+            link("2.0.0-rc.1", "c", false),
+            link("3.0.0", "d", true),
+        ];
+        let files = |want: &Want, latest: Option<&str>| -> Vec<String> {
+            pick(&links, want, latest)
+                .iter()
+                .map(|l| l.filename.clone())
+                .collect()
+        };
+        assert_eq!(files(&Want::Latest, None), ["b", "b2"]);
+        assert_eq!(files(&Want::Latest, Some("1.0.0")), ["a"]);
+        // A latest the links do not know is no reason to fetch nothing.
+        assert_eq!(files(&Want::Latest, Some("9.9.9")), ["b", "b2"]);
+        assert_eq!(files(&Want::All, None), ["a", "b", "b2", "c"]);
+        assert_eq!(files(&Want::Exact("3.0.0".into()), None), ["d"]);
+        assert!(files(&Want::Exact("9".into()), None).is_empty());
+        let only_pre = [link("2.0.0-rc.1", "c", false)];
+        assert_eq!(pick(&only_pre, &Want::Latest, None).len(), 1);
     }
 
     #[test]
@@ -561,6 +822,5 @@ mod tests {
         }
         assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(escape("@scope/x y"), "@scope%2Fx%20y");
     }
 }

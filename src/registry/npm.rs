@@ -16,21 +16,39 @@
 
 use std::io::{BufRead, Write};
 
-use super::{Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want};
+use super::{
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want,
+};
 use crate::error::{Error, Result};
-use crate::json::{self, Seg};
+use crate::json::{self, Pattern, Seg};
+use crate::url::{escape, escape_into, percent_decode};
 
 pub(crate) struct Npm;
 
 const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
 
-impl Registry for Npm {
-    fn name(&self) -> &'static str {
-        "npm"
-    }
+const PACKUMENT: Kind = Kind("packument");
+const VERSION: Kind = Kind("version");
 
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[("npm", "https://registry.npmjs.org")]
+static SPEC: Spec = Spec {
+    name: "npm",
+    upstreams: &[UpstreamKey::one("npm", "https://registry.npmjs.org")],
+    error_body: not_found_body,
+};
+
+/// npm prints `error` of any error body; every 404 reads as its own "Not found".
+fn not_found_body(status: u16, msg: &str) -> (&'static str, String) {
+    if status == 404 {
+        ("application/json", "{\"error\":\"Not found\"}".to_string())
+    } else {
+        super::json_error(status, msg)
+    }
+}
+
+impl Registry for Npm {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -70,12 +88,13 @@ impl Registry for Npm {
                 };
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: "npm",
-                    kind: "packument",
+                    kind: PACKUMENT,
                     key: format!("{name}|{variant}"),
                     url: format!("{up}/{}", url_name(&name)),
                     accept: Some(accept),
                     package: name,
                     content_type,
+                    etag: Etag::Own,
                 }))
             }
             [version] => {
@@ -86,29 +105,30 @@ impl Registry for Npm {
                 }
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: "npm",
-                    kind: "version",
+                    kind: VERSION,
                     key: format!("{name}|version|{version}"),
-                    url: format!("{up}/{}/{}", url_name(&name), super::escape(version)),
+                    url: format!("{up}/{}/{}", url_name(&name), escape(version)),
                     accept: Some("application/json"),
                     package: name,
                     content_type: "application/json",
+                    etag: Etag::Own,
                 }))
             }
             ["-", filename] => {
                 let version = tarball_version(&name, filename)?;
                 let mut url = format!("{up}/{name}/-/");
-                super::escape_into(&mut url, filename);
-                Ok(Plan::Artifact(Artifact {
+                escape_into(&mut url, filename);
+                let key = ArtifactKey {
+                    ecosystem: "npm",
+                    name,
+                    version,
+                    filename: filename.to_string(),
+                };
+                Ok(Plan::Artifact(Artifact::new(
+                    key,
                     url,
-                    key: ArtifactKey {
-                        ecosystem: "npm",
-                        name,
-                        version,
-                        filename: filename.to_string(),
-                    },
-                    digest: None,
-                    content_type: "application/octet-stream",
-                }))
+                    "application/octet-stream",
+                )))
             }
             _ => Err(Error::NotFound(format!("npm route /{}", segs.join("/")))),
         }
@@ -120,61 +140,27 @@ impl Registry for Npm {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
         let mut v = Tarballs {
-            base: format!("{}/npm/{}/-/", ctx.base_url, doc.package),
+            base: format!("{}/npm/", ctx.base_url),
             name: &doc.package,
             tarball: None,
             integrity: None,
-            links: Vec::new(),
+            found,
         };
-        json::rewrite(input, out, &mut v).map_err(|err| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg: err.to_string(),
-        })?;
-        Ok(v.links)
+        json::rewrite(input, out, &mut v)?;
+        Ok(())
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         validate_name(name)?;
         // Both forms: npm asks for the abbreviated one, other tools for the full one.
-        Ok(vec![
+        let docs = vec![
             (name.to_string(), None),
             (name.to_string(), Some(ABBREVIATED_ACCEPT)),
-        ])
-    }
-
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let mut v = Versions::default();
-        json::rewrite(doc, &mut std::io::sink(), &mut v).map_err(|err| Error::BadUpstream {
-            url: name.to_string(),
-            msg: err.to_string(),
-        })?;
-        let versions: Vec<String> = v.tarballs.iter().map(|(v, _)| v.clone()).collect();
-        let prefix = format!("{}/npm/", ctx.base_url);
-        let short = name.rsplit('/').next().unwrap_or(name);
-        let picked = want.pick(&versions, v.latest.as_deref());
-        Ok(picked
-            .into_iter()
-            .filter_map(|p| v.tarballs.iter().find(|(v, _)| v == p))
-            .map(|(version, url)| {
-                let path = url
-                    .strip_prefix(&prefix)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("{name}/-/{short}-{version}.tgz"));
-                (version.clone(), path)
-            })
-            .collect())
-    }
-
-    fn not_found_body(&self, _what: &str) -> (&'static str, String) {
-        ("application/json", "{\"error\":\"Not found\"}".to_string())
+        ];
+        Ok(Mirror::docs(name.to_string(), docs, want))
     }
 }
 
@@ -230,52 +216,36 @@ fn tarball_version(name: &str, filename: &str) -> Result<String> {
         })
 }
 
-/// Reads `dist-tags.latest` and every version's `dist.tarball` from a packument.
-#[derive(Default)]
-struct Versions {
-    latest: Option<String>,
-    tarballs: Vec<(String, String)>,
-}
-
-impl json::Visitor for Versions {
-    fn wants(&self, path: &[Seg]) -> bool {
-        matches!(path, [Seg::Key(a), Seg::Key(b)] if a == "dist-tags" && b == "latest")
-            || matches!(path, [Seg::Key(v), _, Seg::Key(d), Seg::Key(t)] if v == "versions" && d == "dist" && t == "tarball")
-    }
-
-    fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
-        match path {
-            [_, Seg::Key(version), _, _] => {
-                self.tarballs.push((version.clone(), value.to_string()))
-            }
-            _ => self.latest = Some(value.to_string()),
-        }
-        None
-    }
-}
-
-/// Finds `dist` objects, rewrites their `tarball` and collects `integrity`.
+/// Finds `dist` objects, rewrites their `tarball` and collects `integrity`, and reads
+/// `dist-tags.latest`.
 struct Tarballs<'a> {
+    /// `{base_url}/npm/`.
     base: String,
     name: &'a str,
-    /// The upstream URL and the file name requests will use for it.
-    tarball: Option<(String, String)>,
+    /// The upstream URL, the file name requests will use for it, and its version.
+    tarball: Option<(String, String, String)>,
     integrity: Option<String>,
-    links: Vec<Link>,
+    found: &'a mut dyn Found,
 }
 
-fn in_dist(path: &[Seg], field: &str) -> bool {
-    matches!(path, [.., Seg::Key(d), Seg::Key(f)] if d == "dist" && f == field)
-}
+const TARBALL: Pattern = Pattern::new("**/dist/tarball");
+const INTEGRITY: Pattern = Pattern::new("**/dist/integrity");
+const LATEST: Pattern = Pattern::new("dist-tags/latest");
+/// A packument's versions; a version document is one version and names it at its root.
+const VERSION_OF_DIST: Pattern = Pattern::new("versions/*/dist/tarball");
 
 impl json::Visitor for Tarballs<'_> {
     fn wants(&self, path: &[Seg]) -> bool {
-        in_dist(path, "tarball") || in_dist(path, "integrity")
+        TARBALL.matches(path) || INTEGRITY.matches(path) || LATEST.matches(path)
     }
 
     fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
-        if in_dist(path, "integrity") {
+        if INTEGRITY.matches(path) {
             self.integrity = Some(value.to_string());
+            return None;
+        }
+        if LATEST.matches(path) {
+            self.found.latest(value);
             return None;
         }
         // The name as a request for it will arrive: without query or fragment, percent-decoded.
@@ -286,9 +256,14 @@ impl json::Visitor for Tarballs<'_> {
             .rsplit('/')
             .next()
             .unwrap_or("");
-        let filename = super::percent_decode(last).filter(|f| super::safe_component(f))?;
-        let rewritten = format!("{}{}", self.base, super::escape(&filename));
-        self.tarball = Some((value.to_string(), filename));
+        let filename = percent_decode(last).filter(|f| super::safe_component(f))?;
+        let version = VERSION_OF_DIST
+            .capture(path, 0)
+            .map(str::to_string)
+            .or_else(|| tarball_version(self.name, &filename).ok())
+            .unwrap_or_default();
+        let rewritten = format!("{}{}/-/{}", self.base, self.name, escape(&filename));
+        self.tarball = Some((value.to_string(), filename, version));
         Some(rewritten)
     }
 
@@ -296,10 +271,16 @@ impl json::Visitor for Tarballs<'_> {
         if path.last().and_then(Seg::key) != Some("dist") {
             return;
         }
-        if let Some((url, filename)) = self.tarball.take() {
+        if let Some((url, filename, version)) = self.tarball.take() {
             let digest = self.integrity.take().and_then(|i| Digest::from_sri(&i));
-            self.links.push(Link {
+            self.found.link(Link {
                 name: self.name.to_string(),
+                path: format!("{}/-/{filename}", self.name),
+                flags: Flags {
+                    prerelease: version.contains('-'),
+                    ..Flags::default()
+                },
+                version,
                 filename,
                 url,
                 digest,
@@ -313,44 +294,16 @@ impl json::Visitor for Tarballs<'_> {
 mod tests {
     use super::*;
     use crate::registry::Algo;
-    use std::collections::BTreeMap;
+    use crate::registry::testing::{self, show};
+
+    const UP: &[(&str, &str)] = &[("npm", "https://up.example/root")];
 
     fn plan(path: &str, accept: Option<&str>) -> Result<Plan> {
-        let up: BTreeMap<String, String> =
-            [("npm".to_string(), "https://up.example/root".to_string())].into();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let (path, query) = path
-            .split_once('?')
-            .map_or((path, None), |(p, q)| (p, Some(q)));
-        // As the router hands them over: split on `/`, then percent-decoded.
-        let segments: Vec<String> = path
-            .split('/')
-            .skip(1)
-            .map(|s| s.replace("%2F", "/").replace("%2f", "/"))
-            .collect();
-        Npm.route(
-            &Request {
-                segments: &segments,
-                query,
-                accept,
-            },
-            &ctx,
-        )
+        testing::route(&Npm, path, accept, UP)
     }
 
     fn url(p: Result<Plan>) -> String {
-        match p.unwrap() {
-            Plan::Metadata(m) => format!("meta {} {}", m.key, m.url),
-            Plan::Artifact(a) => format!(
-                "art {}@{} {} {}",
-                a.key.name, a.key.version, a.key.filename, a.url
-            ),
-            Plan::Passthrough { url } => format!("pass {url}"),
-            Plan::Generated { .. } => "generated".into(),
-        }
+        show(p, |m| format!("meta {} {}", m.key, m.url))
     }
 
     #[test]
@@ -402,41 +355,34 @@ mod tests {
 
     #[test]
     fn rewrite_points_tarballs_here_and_reports_integrity() {
-        let doc = r#"{"name":"@s/p","versions":{"1.0.0":{"dist":{"integrity":"sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==","tarball":"https://up.example/root/@s/p/-/p-1.0.0.tgz"}}}}"#;
-        let up = BTreeMap::new();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let meta = Metadata {
-            ecosystem: "npm",
-            kind: "packument",
-            key: "k".into(),
-            url: "u".into(),
-            accept: None,
-            package: "@s/p".into(),
-            content_type: "application/json",
-        };
-        let mut out = Vec::new();
-        let links = Npm
-            .rewrite(&meta, &mut doc.as_bytes(), &mut out, &ctx)
-            .unwrap();
-        let out = String::from_utf8(out).unwrap();
+        let doc = r#"{"name":"@s/p","dist-tags":{"latest":"1.0.0"},"versions":{"1.0.0":{"dist":{"integrity":"sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==","tarball":"https://up.example/root/@s/p/-/p-1.0.0.tgz"}},"2.0.0-rc.1":{"dist":{"tarball":"https://up.example/root/@s/p/-/p-2.0.0-rc.1.tgz"}}}}"#;
+        let meta = testing::metadata(&Npm, "/@s/p", None, UP);
+        let (out, found) = testing::rewrite(&Npm, &meta, doc.as_bytes(), UP).unwrap();
         assert!(
             out.contains(r#""tarball":"http://proxy/npm/@s/p/-/p-1.0.0.tgz""#),
             "{out}"
         );
-        assert_eq!(links.len(), 1);
+        assert_eq!(found.latest.as_deref(), Some("1.0.0"));
+        let links = found.links;
+        assert_eq!(links.len(), 2);
         assert_eq!(links[0].url, "https://up.example/root/@s/p/-/p-1.0.0.tgz");
         assert_eq!(links[0].filename, "p-1.0.0.tgz");
+        assert_eq!(links[0].version, "1.0.0");
+        assert_eq!(links[0].path, "@s/p/-/p-1.0.0.tgz");
         assert_eq!(links[0].digest.as_ref().unwrap().algo, Algo::Sha512);
+        assert_eq!(links[1].version, "2.0.0-rc.1");
+        assert!(links[1].flags.prerelease && links[1].digest.is_none());
 
         // A query on the tarball URL must not detach the link from its integrity.
         let doc = doc.replace("p-1.0.0.tgz", "p-1.0.0.tgz?t=1");
-        let links = Npm
-            .rewrite(&meta, &mut doc.as_bytes(), &mut Vec::new(), &ctx)
-            .unwrap();
-        assert_eq!(links[0].filename, "p-1.0.0.tgz");
-        assert!(links[0].digest.is_some());
+        let (_, found) = testing::rewrite(&Npm, &meta, doc.as_bytes(), UP).unwrap();
+        assert_eq!(found.links[0].filename, "p-1.0.0.tgz");
+        assert!(found.links[0].digest.is_some());
+
+        // A version document names its version in the file name only.
+        let one = r#"{"name":"@s/p","version":"1.0.0","dist":{"tarball":"https://up.example/root/@s/p/-/p-1.0.0.tgz"}}"#;
+        let meta = testing::metadata(&Npm, "/@s/p/1.0.0", None, UP);
+        let (_, found) = testing::rewrite(&Npm, &meta, one.as_bytes(), UP).unwrap();
+        assert_eq!(found.links[0].version, "1.0.0");
     }
 }

@@ -28,13 +28,31 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::gzip;
-use crate::json::{self, Seg};
+use crate::json::{self, Pattern, Seg};
 
 pub(crate) struct Nuget;
+
+/// A JSON document whose URLs are rewritten (the service index, vulnerability documents).
+const DOCUMENT: Kind = Kind("json");
+/// A flat container version list: read for its versions.
+const VERSIONS: Kind = Kind("versions");
+const REGISTRATION: Kind = Kind("registration");
+/// Anything else, byte-identical.
+const FILE: Kind = Kind("file");
+
+static SPEC: Spec = Spec {
+    name: "nuget",
+    upstreams: &[
+        UpstreamKey::one("nuget", "https://api.nuget.org"),
+        UpstreamKey::one("nuget_search", "https://azuresearch-usnc.nuget.org"),
+    ],
+    error_body: super::json_error,
+};
 
 const JSON: &str = "application/json";
 /// Upstream paths this proxy serves; URLs under them are rewritten to point here.
@@ -50,15 +68,8 @@ const SERVED: &[&str] = &[
 const MAX_DECODED: usize = 512 << 20;
 
 impl Registry for Nuget {
-    fn name(&self) -> &'static str {
-        "nuget"
-    }
-
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("nuget", "https://api.nuget.org"),
-            ("nuget_search", "https://azuresearch-usnc.nuget.org"),
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -66,7 +77,7 @@ impl Registry for Nuget {
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
         let not_found = || Error::NotFound(format!("nuget route /{}", segs.join("/")));
         match segs.as_slice() {
-            ["v3", "index.json"] => Ok(metadata(up, "v3/index.json", "", "json")),
+            ["v3", "index.json"] => Ok(metadata(up, "v3/index.json", "", DOCUMENT)),
             [service @ ("query" | "autocomplete")] => {
                 let q = req.query.map(|q| format!("?{q}")).unwrap_or_default();
                 Ok(Plan::Passthrough {
@@ -76,7 +87,7 @@ impl Registry for Nuget {
             ["v3-flatcontainer", id, "index.json"] => {
                 let id = lower_id(id)?;
                 let path = format!("v3-flatcontainer/{id}/index.json");
-                Ok(metadata(up, &path, &id, "versions"))
+                Ok(metadata(up, &path, &id, VERSIONS))
             }
             ["v3-flatcontainer", id, version, file] => {
                 let id = lower_id(id)?;
@@ -98,17 +109,14 @@ impl Registry for Nuget {
                 } else {
                     "application/octet-stream"
                 };
-                Ok(Plan::Artifact(Artifact {
-                    url: format!("{up}/v3-flatcontainer/{id}/{version}/{file}"),
-                    key: ArtifactKey {
-                        ecosystem: "nuget",
-                        name: id,
-                        version,
-                        filename: file,
-                    },
-                    digest: None,
-                    content_type,
-                }))
+                let url = format!("{up}/v3-flatcontainer/{id}/{version}/{file}");
+                let key = ArtifactKey {
+                    ecosystem: "nuget",
+                    name: id,
+                    version,
+                    filename: file,
+                };
+                Ok(Plan::Artifact(Artifact::new(key, url, content_type)))
             }
             ["v3", hive, id, rest @ ..]
                 if hive.starts_with("registration") && !rest.is_empty() && rest.len() <= 3 =>
@@ -128,7 +136,7 @@ impl Registry for Nuget {
                     return Err(not_found());
                 }
                 let path = format!("v3/{hive}/{id}/{}", rest.join("/"));
-                Ok(metadata(up, &path, &id, "registration"))
+                Ok(metadata(up, &path, &id, REGISTRATION))
             }
             [first, rest @ ..]
                 if !rest.is_empty()
@@ -140,9 +148,9 @@ impl Registry for Nuget {
                 }
                 let path = segs.join("/");
                 let kind = if path.ends_with(".json") {
-                    "json"
+                    DOCUMENT
                 } else {
-                    "file"
+                    FILE
                 };
                 Ok(metadata(up, &path, "", kind))
             }
@@ -156,85 +164,64 @@ impl Registry for Nuget {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        let bad = |msg: String| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg,
-        };
-        if matches!(doc.kind, "versions" | "file") {
-            std::io::copy(input, out).map_err(|e| bad(e.to_string()))?;
-            return Ok(Vec::new());
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        if doc.kind == FILE {
+            std::io::copy(input, out)?;
+            return Ok(());
+        }
+        if doc.kind == VERSIONS {
+            let mut v = VersionList {
+                id: &doc.package,
+                found,
+            };
+            json::rewrite(input, out, &mut v)?;
+            return Ok(());
         }
         let mut v = Urls {
             up: format!("{}/", ctx.upstream("nuget")),
             search: search_origins(ctx),
             base: format!("{}/nuget/", ctx.base_url),
             package: &doc.package,
-            registration: doc.kind == "registration",
+            registration: doc.kind == REGISTRATION,
             content: None,
             hash: None,
             hash_algo: None,
-            links: Vec::new(),
+            found,
         };
-        let gzipped = input
-            .fill_buf()
-            .map(gzip::is_gzip)
-            .map_err(|e| bad(e.to_string()))?;
-        let result = if gzipped {
+        if gzip::is_gzip(input.fill_buf()?) {
             let mut raw = Vec::new();
-            input
-                .read_to_end(&mut raw)
-                .map_err(|e| bad(e.to_string()))?;
-            let plain = gzip::decode(&raw, MAX_DECODED).map_err(&bad)?;
-            json::rewrite(&mut &plain[..], out, &mut v)
+            input.read_to_end(&mut raw)?;
+            let plain = gzip::decode(&raw, MAX_DECODED)?;
+            json::rewrite(&mut &plain[..], out, &mut v)?;
         } else {
-            json::rewrite(input, out, &mut v)
-        };
-        result.map_err(|e| bad(e.to_string()))?;
-        Ok(v.links)
+            json::rewrite(input, out, &mut v)?;
+        }
+        Ok(())
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let id = lower_id(name)?;
         // The version list first; then what `dotnet restore` and `nuget.exe` read before it.
-        Ok(vec![
+        let docs = vec![
             (format!("v3-flatcontainer/{id}/index.json"), None),
             ("v3/index.json".into(), None),
             (format!("v3/registration5-gz-semver2/{id}/index.json"), None),
-        ])
-    }
-
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let id = lower_id(name)?;
-        let mut v = VersionList(Vec::new());
-        json::rewrite(doc, &mut std::io::sink(), &mut v).map_err(|e| Error::BadUpstream {
-            url: format!("v3-flatcontainer/{id}/index.json"),
-            msg: e.to_string(),
-        })?;
+        ];
         let want = match want {
             Want::Exact(v) => Want::Exact(v.to_ascii_lowercase()),
             w => w.clone(),
         };
-        Ok(want
-            .pick(&v.0, None)
-            .into_iter()
-            .map(|ver| {
-                (
-                    ver.to_string(),
-                    format!("v3-flatcontainer/{id}/{ver}/{id}.{ver}.nupkg"),
-                )
-            })
-            .collect())
+        Ok(Mirror::docs(id, docs, &want))
+    }
+
+    /// Ids are case-insensitive; the flat container spells them lowercase.
+    fn canonical_name(&self, name: &str) -> String {
+        name.to_ascii_lowercase()
     }
 }
 
-fn metadata(up: &str, path: &str, package: &str, kind: &'static str) -> Plan {
+fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
     Plan::Metadata(Metadata {
         ecosystem: "nuget",
         kind,
@@ -242,11 +229,12 @@ fn metadata(up: &str, path: &str, package: &str, kind: &'static str) -> Plan {
         url: format!("{up}/{path}"),
         accept: Some(JSON),
         package: package.to_string(),
-        content_type: if kind == "file" {
+        content_type: if kind == FILE {
             "application/octet-stream"
         } else {
             JSON
         },
+        etag: Etag::Own,
     })
 }
 
@@ -322,7 +310,7 @@ struct Urls<'a> {
     content: Option<String>,
     hash: Option<String>,
     hash_algo: Option<String>,
-    links: Vec<Link>,
+    found: &'a mut dyn Found,
 }
 
 impl Urls<'_> {
@@ -372,12 +360,15 @@ impl Urls<'_> {
                 }),
             _ => None,
         };
-        self.links.push(Link {
-            name: self.package.to_string(),
-            filename,
-            url,
-            digest,
-        });
+        let Some(version) = filename
+            .strip_prefix(&format!("{}.", self.package))
+            .and_then(|v| v.strip_suffix(".nupkg"))
+            .map(str::to_string)
+        else {
+            return;
+        };
+        self.found
+            .link(package_link(self.package, &version, url, digest));
     }
 }
 
@@ -412,16 +403,42 @@ impl json::Visitor for Urls<'_> {
     }
 }
 
-/// `{"versions": [...]}` of a flat container index.
-struct VersionList(Vec<String>);
+/// The `.nupkg` of a version, as the flat container serves it.
+fn package_link(id: &str, version: &str, url: String, digest: Option<Digest>) -> Link {
+    let filename = format!("{id}.{version}.nupkg");
+    Link {
+        name: id.to_string(),
+        path: format!("v3-flatcontainer/{id}/{version}/{filename}"),
+        filename,
+        version: version.to_string(),
+        url,
+        digest,
+        flags: Flags {
+            prerelease: version.contains('-'),
+            ..Flags::default()
+        },
+    }
+}
 
-impl json::Visitor for VersionList {
+const LISTED: Pattern = Pattern::new("versions/*");
+
+/// Reports the package of each version in `{"versions": [...]}` of a flat container index.
+struct VersionList<'a> {
+    id: &'a str,
+    found: &'a mut dyn Found,
+}
+
+impl json::Visitor for VersionList<'_> {
     fn wants(&self, path: &[Seg]) -> bool {
-        matches!(path, [Seg::Key(k), Seg::Index(_)] if k == "versions")
+        LISTED.matches(path)
     }
 
     fn string(&mut self, _path: &[Seg], value: &str) -> Option<String> {
-        self.0.push(value.to_ascii_lowercase());
+        if let Ok(version) = lower_version(value) {
+            // The route knows the URL; the registration's link, when read, carries the digest.
+            let link = package_link(self.id, &version, String::new(), None);
+            self.found.link(link);
+        }
         None
     }
 }
@@ -429,49 +446,21 @@ impl json::Visitor for VersionList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::registry::testing;
 
-    fn ups() -> BTreeMap<String, String> {
-        [
-            ("nuget".to_string(), "https://api.example".to_string()),
-            (
-                "nuget_search".to_string(),
-                "https://search.example".to_string(),
-            ),
-        ]
-        .into()
-    }
+    const UP: &[(&str, &str)] = &[
+        ("nuget", "https://api.example"),
+        ("nuget_search", "https://search.example"),
+    ];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up = ups();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let (path, query) = path
-            .split_once('?')
-            .map_or((path, None), |(p, q)| (p, Some(q)));
-        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
-        Nuget.route(
-            &Request {
-                segments: &segments,
-                query,
-                accept: None,
-            },
-            &ctx,
-        )
+        testing::route(&Nuget, path, None, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        match p.unwrap() {
-            Plan::Metadata(m) => format!("meta {} {} [{}] {}", m.kind, m.key, m.package, m.url),
-            Plan::Artifact(a) => format!(
-                "art {}@{} {} {}",
-                a.key.name, a.key.version, a.key.filename, a.url
-            ),
-            Plan::Passthrough { url } => format!("pass {url}"),
-            Plan::Generated { .. } => "generated".into(),
-        }
+        testing::show(p, |m| {
+            format!("meta {} {} [{}] {}", m.kind.0, m.key, m.package, m.url)
+        })
     }
 
     #[test]
@@ -557,25 +546,13 @@ mod tests {
         }
     }
 
-    fn rewrite(kind: &'static str, package: &str, doc: &[u8]) -> (String, Vec<Link>) {
-        let up = ups();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let meta = Metadata {
-            ecosystem: "nuget",
-            kind,
-            key: "k".into(),
-            url: "u".into(),
-            accept: None,
-            package: package.into(),
-            content_type: JSON,
-        };
-        let mut out = Vec::new();
-        let links = Nuget.rewrite(&meta, &mut &doc[..], &mut out, &ctx).unwrap();
-        (String::from_utf8(out).unwrap(), links)
+    fn rewrite(path: &str, doc: &[u8]) -> (String, Vec<Link>) {
+        let meta = testing::metadata(&Nuget, path, None, UP);
+        let (out, found) = testing::rewrite(&Nuget, &meta, doc, UP).unwrap();
+        (out, found.links)
     }
+
+    const REG: &str = "/v3/registration5-gz-semver2/a.b/index.json";
 
     #[test]
     fn service_index_points_served_resources_here() {
@@ -586,7 +563,7 @@ mod tests {
             {"@id":"https://azuresearch-ussc.nuget.org/autocomplete","@type":"SearchAutocompleteService"},
             {"@id":"https://api.example/v3/catalog0/index.json","@type":"Catalog/3.0.0"},
             {"@id":"https://www.example/api/v2/package","@type":"PackagePublish/2.0.0"}]}"#;
-        let (out, links) = rewrite("json", "", doc.as_bytes());
+        let (out, links) = rewrite("/v3/index.json", doc.as_bytes());
         assert!(links.is_empty());
         for want in [
             r#""@id":"http://proxy/nuget/v3-flatcontainer/""#,
@@ -613,7 +590,7 @@ mod tests {
 
     #[test]
     fn registrations_rewritten_with_links_plain_or_gzipped() {
-        let (out, links) = rewrite("registration", "a.b", REGISTRATION.as_bytes());
+        let (out, links) = rewrite(REG, REGISTRATION.as_bytes());
         assert!(out.contains(
             r#""packageContent":"http://proxy/nuget/v3-flatcontainer/a.b/1.0.0/a.b.1.0.0.nupkg""#
         ));
@@ -623,6 +600,8 @@ mod tests {
         assert!(out.contains(r#""@id":"https://api.example/v3/catalog0/data/x/a.b.1.0.0.json""#));
         assert_eq!(links.len(), 2);
         assert_eq!(links[0].filename, "a.b.1.0.0.nupkg");
+        assert_eq!(links[0].version, "1.0.0");
+        assert_eq!(links[0].path, "v3-flatcontainer/a.b/1.0.0/a.b.1.0.0.nupkg");
         assert_eq!(
             links[0].url,
             "https://api.example/v3-flatcontainer/a.b/1.0.0/a.b.1.0.0.nupkg"
@@ -637,7 +616,7 @@ mod tests {
             "https://api.example/v3-flatcontainer/a.b/1.1.0/",
             "https://cdn.example/packages/",
         );
-        let (out2, links2) = rewrite("registration", "a.b", elsewhere.as_bytes());
+        let (out2, links2) = rewrite(REG, elsewhere.as_bytes());
         assert_eq!(links2.len(), 1, "a package elsewhere is not linked");
         assert!(
             out2.contains(r#""packageContent":"https://cdn.example/packages/a.b.1.1.0.nupkg""#)
@@ -645,7 +624,7 @@ mod tests {
 
         // The same document gzipped, as the -gz- hives are: served as plain JSON.
         let gz = gzip_stored(REGISTRATION.as_bytes());
-        let (plain, links2) = rewrite("registration", "a.b", &gz);
+        let (plain, links2) = rewrite(REG, &gz);
         assert_eq!(plain, out);
         assert_eq!(links2, links);
     }
@@ -673,34 +652,30 @@ mod tests {
     }
 
     #[test]
-    fn mirror_picks_from_the_version_list() {
-        let up = ups();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let doc = br#"{"versions":["1.0.0","1.1.0","2.0.0-Beta.1"]}"#;
-        let got = Nuget
-            .mirror_artifacts("A.B", &mut &doc[..], &Want::Latest, &ctx)
-            .unwrap();
+    fn version_lists_pass_unchanged_and_report_each_package() {
+        let doc = br#"{"versions":["1.0.0","1.1.0","2.0.0-Beta.1","../x"]}"#;
+        let (out, links) = rewrite("/v3-flatcontainer/A.B/index.json", doc);
+        assert_eq!(out.as_bytes(), doc);
+        let got: Vec<(&str, &str, bool)> = links
+            .iter()
+            .map(|l| (l.version.as_str(), l.path.as_str(), l.flags.prerelease))
+            .collect();
         assert_eq!(
             got,
-            vec![(
-                "1.1.0".to_string(),
-                "v3-flatcontainer/a.b/1.1.0/a.b.1.1.0.nupkg".to_string()
-            )]
+            [
+                ("1.0.0", "v3-flatcontainer/a.b/1.0.0/a.b.1.0.0.nupkg", false),
+                ("1.1.0", "v3-flatcontainer/a.b/1.1.0/a.b.1.1.0.nupkg", false),
+                (
+                    "2.0.0-beta.1",
+                    "v3-flatcontainer/a.b/2.0.0-beta.1/a.b.2.0.0-beta.1.nupkg",
+                    true
+                ),
+            ]
         );
-        let got = Nuget
-            .mirror_artifacts(
-                "a.b",
-                &mut &doc[..],
-                &Want::Exact("2.0.0-BETA.1".into()),
-                &ctx,
-            )
+        let m = Nuget
+            .mirror("A.B", &Want::Exact("2.0.0-BETA.1".into()))
             .unwrap();
-        assert_eq!(
-            got[0].1,
-            "v3-flatcontainer/a.b/2.0.0-beta.1/a.b.2.0.0-beta.1.nupkg"
-        );
+        assert_eq!(m.package, "a.b");
+        assert_eq!(m.want, Want::Exact("2.0.0-beta.1".into()));
     }
 }

@@ -21,40 +21,41 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use serde_json::Value;
-
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
-    escape, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Seg};
+use crate::url::escape;
 
 pub(crate) struct PubDev;
 
 const ECOSYSTEM: &str = "pub";
 const V2: &str = "application/vnd.pub.v2+json";
 
+const LISTING: Kind = Kind("listing");
+const ADVISORIES: Kind = Kind("advisories");
+const VERSION: Kind = Kind("version");
+
+static SPEC: Spec = Spec {
+    name: ECOSYSTEM,
+    upstreams: &[
+        UpstreamKey::one("pub", "https://pub.dev"),
+        UpstreamKey::list("pub_archives", "https://storage.googleapis.com"),
+    ],
+    error_body,
+};
+
 impl Registry for PubDev {
-    fn name(&self) -> &'static str {
-        "pub"
-    }
-
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("pub", "https://pub.dev"),
-            ("pub_archives", "https://storage.googleapis.com"),
-        ]
-    }
-
-    fn list_keys(&self) -> &'static [&'static str] {
-        &["pub_archives"]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
         let up = ctx.upstream("pub");
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
-        let doc = |kind: &'static str, name: &str, key: String, path: String| {
+        let doc = |kind: Kind, name: &str, key: String, path: String| {
             Ok(Plan::Metadata(Metadata {
                 ecosystem: ECOSYSTEM,
                 kind,
@@ -63,13 +64,14 @@ impl Registry for PubDev {
                 accept: Some(V2),
                 package: name.to_string(),
                 content_type: V2,
+                etag: Etag::Own,
             }))
         };
         match segs.as_slice() {
             ["api", "packages", name] => {
                 check_name(name)?;
                 doc(
-                    "listing",
+                    LISTING,
                     name,
                     name.to_string(),
                     format!("api/packages/{name}"),
@@ -78,7 +80,7 @@ impl Registry for PubDev {
             ["api", "packages", name, "advisories"] => {
                 check_name(name)?;
                 doc(
-                    "advisories",
+                    ADVISORIES,
                     name,
                     format!("{name}|advisories"),
                     format!("api/packages/{name}/advisories"),
@@ -88,7 +90,7 @@ impl Registry for PubDev {
                 check_name(name)?;
                 check_version(version)?;
                 doc(
-                    "version",
+                    VERSION,
                     name,
                     format!("{name}|version|{version}"),
                     format!("api/packages/{name}/versions/{}", escape(version)),
@@ -102,17 +104,18 @@ impl Registry for PubDev {
                     ))
                 })?;
                 check_version(version)?;
-                Ok(Plan::Artifact(Artifact {
-                    url: format!("{up}/packages/{name}/versions/{}.tar.gz", escape(version)),
-                    key: ArtifactKey {
-                        ecosystem: ECOSYSTEM,
-                        name: name.to_string(),
-                        version: version.to_string(),
-                        filename: archive_name(name, version),
-                    },
-                    digest: None,
-                    content_type: "application/octet-stream",
-                }))
+                let url = format!("{up}/packages/{name}/versions/{}.tar.gz", escape(version));
+                let key = ArtifactKey {
+                    ecosystem: ECOSYSTEM,
+                    name: name.to_string(),
+                    version: version.to_string(),
+                    filename: archive_name(name, version),
+                };
+                Ok(Plan::Artifact(Artifact::new(
+                    key,
+                    url,
+                    "application/octet-stream",
+                )))
             }
             _ => Err(Error::NotFound(format!("pub route /{}", segs.join("/")))),
         }
@@ -124,22 +127,19 @@ impl Registry for PubDev {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        let bad = |err: std::io::Error| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg: err.to_string(),
-        };
-        if doc.kind == "advisories" {
-            std::io::copy(input, out).map_err(bad)?;
-            return Ok(Vec::new());
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        if doc.kind == ADVISORIES {
+            std::io::copy(input, out)?;
+            return Ok(());
         }
         // Two passes over the document: a version object may name its `archive_url` before its
         // `version`, and the rewritten URL needs the version. Listings are small (pub.dev's
         // largest are a few megabytes), so holding one is fine.
         let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes).map_err(bad)?;
+        input.read_to_end(&mut bytes)?;
         let mut seen = Collect::default();
-        json::rewrite(&mut bytes.as_slice(), &mut std::io::sink(), &mut seen).map_err(bad)?;
+        json::rewrite(&mut bytes.as_slice(), &mut std::io::sink(), &mut seen)?;
         let base = format!("{}/pub/packages/{}/versions/", ctx.base_url, doc.package);
         let targets: BTreeMap<Obj, String> = seen
             .objects
@@ -150,74 +150,46 @@ impl Registry for PubDev {
                 Some((*obj, format!("{base}{}.tar.gz", escape(version))))
             })
             .collect();
-        json::rewrite(&mut bytes.as_slice(), out, &mut Point { targets: &targets }).map_err(bad)?;
-        Ok(seen
-            .objects
-            .values()
-            .filter_map(|e| {
-                let version = e.version()?;
-                Some(Link {
-                    name: doc.package.clone(),
-                    filename: archive_name(&doc.package, version),
-                    url: e.url.clone()?,
-                    digest: e.sha256.as_deref().and_then(sha256),
-                })
-            })
-            .collect())
-    }
-
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
-        check_name(name)?;
-        Ok(vec![(format!("api/packages/{name}"), Some(V2))])
-    }
-
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let root: Value = serde_json::from_reader(doc).map_err(|err| Error::BadUpstream {
-            url: format!("api/packages/{name}"),
-            msg: format!("invalid JSON: {err}"),
-        })?;
-        let prefix = format!("{}/pub/", ctx.base_url);
-        let mut archives: Vec<(String, String)> = Vec::new();
-        for v in root
-            .get("versions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(version) = v.get("version").and_then(Value::as_str) else {
+        json::rewrite(&mut bytes.as_slice(), out, &mut Point { targets: &targets })?;
+        for (obj, e) in &seen.objects {
+            let Some(version) = e.version() else {
                 continue;
             };
-            let path = v
-                .get("archive_url")
-                .and_then(Value::as_str)
-                .and_then(|u| u.strip_prefix(&prefix))
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("packages/{name}/versions/{}.tar.gz", escape(version)));
-            archives.push((version.to_string(), path));
+            if *obj == Obj::Latest {
+                found.latest(version);
+            }
+            let Some(url) = e.url.clone() else {
+                continue;
+            };
+            found.link(Link {
+                name: doc.package.clone(),
+                version: version.to_string(),
+                filename: archive_name(&doc.package, version),
+                path: format!(
+                    "packages/{}/versions/{}.tar.gz",
+                    doc.package,
+                    escape(version)
+                ),
+                url,
+                digest: e.sha256.as_deref().and_then(sha256),
+                flags: Flags::default(),
+            });
         }
-        let latest = root
-            .get("latest")
-            .and_then(|l| l.get("version"))
-            .and_then(Value::as_str);
-        let versions: Vec<String> = archives.iter().map(|(v, _)| v.clone()).collect();
-        Ok(want
-            .pick(&versions, latest)
-            .into_iter()
-            .filter_map(|p| archives.iter().find(|(v, _)| v == p).cloned())
-            .collect())
+        Ok(())
     }
 
-    fn not_found_body(&self, what: &str) -> (&'static str, String) {
-        // The error shape of the repository spec, which `dart pub` prints.
-        let body = serde_json::json!({"error": {"code": "NotFound", "message": what}});
-        (V2, body.to_string())
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
+        check_name(name)?;
+        let docs = vec![(format!("api/packages/{name}"), Some(V2))];
+        Ok(Mirror::docs(name.to_string(), docs, want))
     }
+}
+
+/// The error shape of the repository spec, which `dart pub` prints.
+fn error_body(status: u16, msg: &str) -> (&'static str, String) {
+    let code = if status == 404 { "NotFound" } else { "Error" };
+    let body = serde_json::json!({"error": {"code": code, "message": msg}});
+    (V2, body.to_string())
 }
 
 /// `{name}-{version}.tar.gz`, the archive's file name in the cache.
@@ -368,36 +340,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn upstreams() -> BTreeMap<String, String> {
-        [
-            ("pub", "https://pub.example"),
-            ("pub_archives", "https://store.example"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
+    use crate::registry::testing;
+
+    const UP: &[(&str, &str)] = &[
+        ("pub", "https://pub.example"),
+        ("pub_archives", "https://store.example"),
+    ];
 
     fn plan(path: &str) -> Result<Plan> {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
-        PubDev.route(
-            &Request {
-                segments: &segments,
-                query: None,
-                accept: Some(V2),
-            },
-            &ctx,
-        )
+        testing::route(&PubDev, path, Some(V2), UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        crate::registry::show_plan(p, |m| {
-            format!("meta {} {} {} {:?}", m.kind, m.key, m.url, m.accept)
+        testing::show(p, |m| {
+            format!("meta {} {} {} {:?}", m.kind.0, m.key, m.url, m.accept)
         })
     }
 
@@ -441,27 +397,13 @@ mod tests {
         }
     }
 
-    fn rewrite(kind: &'static str, doc: &str) -> (String, Vec<Link>) {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let meta = Metadata {
-            ecosystem: ECOSYSTEM,
-            kind,
-            key: "k".into(),
-            url: "u".into(),
-            accept: Some(V2),
-            package: "retry".into(),
-            content_type: V2,
-        };
-        let mut out = Vec::new();
-        let links = PubDev
-            .rewrite(&meta, &mut doc.as_bytes(), &mut out, &ctx)
-            .unwrap();
-        (String::from_utf8(out).unwrap(), links)
+    fn rewrite(path: &str, doc: &str) -> (String, Vec<Link>) {
+        let meta = testing::metadata(&PubDev, path, Some(V2), UP);
+        let (out, found) = testing::rewrite(&PubDev, &meta, doc.as_bytes(), UP).unwrap();
+        (out, found.links)
     }
+
+    const LIST: &str = "/api/packages/retry";
 
     #[test]
     fn every_archive_url_points_here_and_the_rest_is_kept_byte_for_byte() {
@@ -473,7 +415,7 @@ mod tests {
   {{"archive_url":"https://pub.example/api/archives/retry-3.1.2.tar.gz","archive_sha256":"{sha}","version":"3.1.2"}},
   {{"pubspec":{{"version":"3.0.0+1"}},"archive_url":"https://pub.example/x.tar.gz"}}]}}"#
         );
-        let (out, links) = rewrite("listing", &doc);
+        let (out, links) = rewrite(LIST, &doc);
         let expected = doc
             .replace(
                 "https://pub.example/api/archives/retry-3.1.2.tar.gz",
@@ -492,6 +434,7 @@ mod tests {
             .iter()
             .map(|l| (l.filename.as_str(), l.url.as_str(), l.digest.is_some()))
             .collect();
+        // In document order: the root holds no version object here, `latest` comes first.
         assert_eq!(
             seen,
             [
@@ -523,7 +466,7 @@ mod tests {
     #[test]
     fn single_version_documents_and_odd_entries() {
         let (out, links) = rewrite(
-            "version",
+            "/api/packages/retry/versions/1.0.0",
             r#"{"version":"1.0.0","archive_url":"https://pub.example/packages/retry/versions/1.0.0.tar.gz","pubspec":{}}"#,
         );
         assert!(
@@ -534,68 +477,50 @@ mod tests {
         assert_eq!(links.len(), 1);
         // No usable version, or a URL that is not a web URL: left alone, nothing recorded.
         let doc = r#"{"versions":[{"version":"../x","archive_url":"https://a/b"},{"version":"1.0.0","archive_url":"ftp://a/b"},{"version":"2.0.0"}]}"#;
-        let (out, links) = rewrite("listing", doc);
+        let (out, links) = rewrite(LIST, doc);
         assert_eq!(out, doc);
         assert!(links.is_empty());
         let advisories = r#"{"advisories":[],"advisoriesUpdated":"x"}"#;
-        assert_eq!(rewrite("advisories", advisories).0, advisories);
+        assert_eq!(
+            rewrite("/api/packages/retry/advisories", advisories).0,
+            advisories
+        );
     }
 
     #[test]
-    fn broken_documents_are_upstream_errors() {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let meta = Metadata {
-            ecosystem: ECOSYSTEM,
-            kind: "listing",
-            key: "k".into(),
-            url: "https://pub.example/api/packages/retry".into(),
-            accept: Some(V2),
-            package: "retry".into(),
-            content_type: V2,
-        };
-        let err = PubDev
-            .rewrite(&meta, &mut &b"{\"versions\":["[..], &mut Vec::new(), &ctx)
-            .unwrap_err();
-        assert_eq!(err.status(), 502);
+    fn broken_documents_are_refused() {
+        let meta = testing::metadata(&PubDev, LIST, Some(V2), UP);
+        assert!(testing::rewrite(&PubDev, &meta, b"{\"versions\":[", UP).is_err());
     }
 
     #[test]
-    fn mirror_picks_from_the_served_listing() {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let doc = json!({"name": "retry", "latest": {"version": "3.1.1"}, "versions": [
-            {"version": "3.1.1", "archive_url": "http://proxy/pub/packages/retry/versions/3.1.1.tar.gz"},
+    fn links_carry_versions_and_the_latest() {
+        let doc = json!({"name": "retry", "latest": {"version": "3.1.1", "archive_url": "https://pub.example/a/3.1.1.tar.gz"}, "versions": [
+            {"version": "3.1.1", "archive_url": "https://pub.example/a/3.1.1.tar.gz"},
             {"version": "3.2.0-dev", "archive_url": "https://elsewhere/x.tar.gz"},
         ]})
         .to_string();
-        let pick = |want: Want| {
-            PubDev
-                .mirror_artifacts("retry", &mut doc.as_bytes(), &want, &ctx)
-                .unwrap()
-        };
+        let meta = testing::metadata(&PubDev, "/api/packages/retry", Some(V2), UP);
+        let (_, found) = testing::rewrite(&PubDev, &meta, doc.as_bytes(), UP).unwrap();
+        assert_eq!(found.latest.as_deref(), Some("3.1.1"));
+        let got: Vec<(&str, &str)> = found
+            .links
+            .iter()
+            .map(|l| (l.version.as_str(), l.path.as_str()))
+            .collect();
         assert_eq!(
-            pick(Want::Latest),
-            [(
-                "3.1.1".to_string(),
-                "packages/retry/versions/3.1.1.tar.gz".to_string()
-            )]
+            got,
+            [
+                ("3.1.1", "packages/retry/versions/3.1.1.tar.gz"),
+                ("3.1.1", "packages/retry/versions/3.1.1.tar.gz"),
+                ("3.2.0-dev", "packages/retry/versions/3.2.0-dev.tar.gz"),
+            ]
         );
-        assert_eq!(
-            pick(Want::Exact("3.2.0-dev".into()))[0].1,
-            "packages/retry/versions/3.2.0-dev.tar.gz"
-        );
-        assert!(PubDev.mirror_documents("not-a-name").is_err());
-        let (ct, body) = PubDev.not_found_body("no such package");
+        assert!(PubDev.mirror("not-a-name", &Want::Latest).is_err());
+        let (ct, body) = (SPEC.error_body)(404, "no such package");
         assert_eq!(ct, V2);
         assert_eq!(
-            serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"]["code"],
             "NotFound"
         );
     }

@@ -19,16 +19,36 @@
 //! so is its `.metadata` sidecar with the `core-metadata` hash, so both are fetched from where the
 //! index said and verified against what it declared.
 
-use std::io::{self, BufRead, Write};
+use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Digest, Link, Metadata, Plan, Registry, Request, Want,
-    safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
+use crate::html::{Attr, attr, rewrite_anchors};
 use crate::json::{self, Seg};
+use crate::url::{escape, escape_into, join, percent_decode};
 
 pub(crate) struct Pypi;
+
+/// `/simple/` as HTML and as PEP 691 JSON.
+const ROOT_HTML: Kind = Kind("root-html");
+const ROOT_JSON: Kind = Kind("root-json");
+/// A project page as HTML and as PEP 691 JSON.
+const SIMPLE_HTML: Kind = Kind("simple-html");
+const SIMPLE_JSON: Kind = Kind("simple-json");
+/// `/pypi/{name}/json` and `/pypi/{name}/{version}/json`.
+const JSON_API: Kind = Kind("json-api");
+
+static SPEC: Spec = Spec {
+    name: "pypi",
+    upstreams: &[
+        UpstreamKey::one("pypi", "https://pypi.org"),
+        UpstreamKey::one("pypi_files", "https://files.pythonhosted.org"),
+    ],
+    error_body: super::json_error,
+};
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
 const HTML_V1: &str = "application/vnd.pypi.simple.v1+html";
@@ -61,15 +81,8 @@ impl Variant {
 }
 
 impl Registry for Pypi {
-    fn name(&self) -> &'static str {
-        "pypi"
-    }
-
-    fn upstreams(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("pypi", "https://pypi.org"),
-            ("pypi_files", "https://files.pythonhosted.org"),
-        ]
+    fn spec(&self) -> &'static Spec {
+        &SPEC
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -81,9 +94,9 @@ impl Registry for Pypi {
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: "pypi",
                     kind: if v == Variant::Json {
-                        "root-json"
+                        ROOT_JSON
                     } else {
-                        "root-html"
+                        ROOT_HTML
                     },
                     // `:` cannot occur in a project name, so this never meets a project's key.
                     key: format!(":root|simple|{}", v.key()),
@@ -91,6 +104,7 @@ impl Registry for Pypi {
                     accept: Some(v.media_type()),
                     package: String::new(),
                     content_type: v.media_type(),
+                    etag: Etag::Own,
                 }))
             }
             ["simple", name] => {
@@ -99,27 +113,29 @@ impl Registry for Pypi {
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: "pypi",
                     kind: if v == Variant::Json {
-                        "simple-json"
+                        SIMPLE_JSON
                     } else {
-                        "simple-html"
+                        SIMPLE_HTML
                     },
                     key: format!("{name}|simple|{}", v.key()),
                     url: format!("{up}/simple/{name}/"),
                     accept: Some(v.media_type()),
                     package: name,
                     content_type: v.media_type(),
+                    etag: Etag::Own,
                 }))
             }
             ["pypi", name, "json"] => {
                 let name = project(name)?;
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: "pypi",
-                    kind: "json-api",
+                    kind: JSON_API,
                     key: format!("{name}|json"),
                     url: format!("{up}/pypi/{name}/json"),
                     accept: Some("application/json"),
                     package: name,
                     content_type: "application/json",
+                    etag: Etag::Own,
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -131,12 +147,13 @@ impl Registry for Pypi {
                 }
                 Ok(Plan::Metadata(Metadata {
                     ecosystem: "pypi",
-                    kind: "json-api",
+                    kind: JSON_API,
                     key: format!("{name}|json|{version}"),
-                    url: format!("{up}/pypi/{name}/{}/json", super::escape(version)),
+                    url: format!("{up}/pypi/{name}/{}/json", escape(version)),
                     accept: Some("application/json"),
                     package: name,
                     content_type: "application/json",
+                    etag: Etag::Own,
                 }))
             }
             ["files", path @ .., filename] => {
@@ -149,23 +166,20 @@ impl Registry for Pypi {
                 let mut url = ctx.upstream("pypi_files").trim_end_matches('/').to_string();
                 for seg in path.iter().chain(std::iter::once(filename)) {
                     url.push('/');
-                    super::escape_into(&mut url, seg);
+                    escape_into(&mut url, seg);
                 }
-                Ok(Plan::Artifact(Artifact {
-                    key: ArtifactKey {
-                        ecosystem: "pypi",
-                        name,
-                        version,
-                        filename: filename.to_string(),
-                    },
-                    url,
-                    digest: None,
-                    content_type: if filename.ends_with(".metadata") {
-                        "text/plain; charset=utf-8"
-                    } else {
-                        "application/octet-stream"
-                    },
-                }))
+                let content_type = if filename.ends_with(".metadata") {
+                    "text/plain; charset=utf-8"
+                } else {
+                    "application/octet-stream"
+                };
+                let key = ArtifactKey {
+                    ecosystem: "pypi",
+                    name,
+                    version,
+                    filename: filename.to_string(),
+                };
+                Ok(Plan::Artifact(Artifact::new(key, url, content_type)))
             }
             _ => Err(Error::NotFound(format!("PyPI route /{}", segs.join("/")))),
         }
@@ -177,120 +191,66 @@ impl Registry for Pypi {
         input: &mut dyn BufRead,
         out: &mut dyn Write,
         ctx: &Ctx<'_>,
-    ) -> Result<Vec<Link>> {
-        let bad = |err: io::Error| Error::BadUpstream {
-            url: doc.url.clone(),
-            msg: err.to_string(),
-        };
-        let mut links = Vec::new();
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
         match doc.kind {
-            "simple-html" => {
+            SIMPLE_HTML => {
                 let mut on_anchor = |attrs: &[Attr]| {
                     let href = attr(attrs, "href")?;
-                    let file = file_ref(ctx.base_url, &doc.url, href)?;
+                    let yanked = attr(attrs, "data-yanked").is_some();
+                    let mut file = file_ref(ctx.base_url, &doc.url, href)?;
+                    file.link.flags.yanked = yanked;
                     let meta = attr(attrs, "data-core-metadata")
                         .or_else(|| attr(attrs, "data-dist-info-metadata"));
-                    links.push(file.link.clone());
                     if let Some(meta) = meta.filter(|m| *m != "false") {
-                        links.push(file.metadata_link(meta.split_once('=').and_then(digest)));
+                        found.link(file.metadata_link(meta.split_once('=').and_then(digest)));
                     }
+                    found.link(file.link);
                     Some(file.proxy_url)
                 };
-                rewrite_anchors(input, out, &mut on_anchor).map_err(bad)?;
+                rewrite_anchors(input, out, &mut on_anchor)?;
             }
-            "root-html" => {
+            ROOT_HTML => {
                 let simple = format!("{}/simple/", ctx.upstream("pypi").trim_end_matches('/'));
                 let mut on_anchor = |attrs: &[Attr]| {
                     let target = join(&doc.url, attr(attrs, "href")?);
                     let rest = target.strip_prefix(&simple)?;
                     Some(format!("{}/pypi/simple/{rest}", ctx.base_url))
                 };
-                rewrite_anchors(input, out, &mut on_anchor).map_err(bad)?;
+                rewrite_anchors(input, out, &mut on_anchor)?;
             }
-            "simple-json" | "json-api" => {
+            SIMPLE_JSON | JSON_API => {
                 let mut v = FileUrls {
                     base: ctx.base_url,
                     page: &doc.url,
-                    api: doc.kind == "json-api",
+                    api: doc.kind == JSON_API,
                     file: None,
                     sha256: None,
                     metadata: None,
-                    links: Vec::new(),
+                    yanked: false,
+                    has_metadata: false,
+                    found,
                 };
-                json::rewrite(input, out, &mut v).map_err(bad)?;
-                links = v.links;
+                json::rewrite(input, out, &mut v)?;
             }
             // The PEP 691 project list names projects only: nothing to rewrite, but check it is
             // JSON so a broken document is never cached.
-            _ => json::rewrite(input, out, &mut NoUrls).map_err(bad)?,
+            _ => json::rewrite(input, out, &mut NoUrls)?,
         }
-        Ok(links)
+        Ok(())
     }
 
-    fn mirror_documents(&self, name: &str) -> Result<Vec<(String, Option<&'static str>)>> {
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let name = project(name)?;
         // pip and uv ask for the JSON page; older clients for HTML.
         let page = format!("simple/{name}/");
-        Ok(vec![(page.clone(), Some(JSON_V1)), (page, Some(TEXT_HTML))])
+        let docs = vec![(page.clone(), Some(JSON_V1)), (page, Some(TEXT_HTML))];
+        Ok(Mirror::docs(name, docs, want))
     }
 
-    fn mirror_artifacts(
-        &self,
-        name: &str,
-        doc: &mut dyn BufRead,
-        want: &Want,
-        ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, String)>> {
-        let bad = |msg: String| Error::BadUpstream {
-            url: format!("simple page of {name}"),
-            msg,
-        };
-        let page: serde_json::Value =
-            serde_json::from_reader(doc).map_err(|err| bad(err.to_string()))?;
-        let prefix = format!("{}/pypi/", ctx.base_url);
-        let mut files = Vec::new();
-        for f in page["files"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            let (Some(filename), Some(url)) = (f["filename"].as_str(), f["url"].as_str()) else {
-                continue;
-            };
-            let (Some((_, version)), Some(path)) = (identity(filename), url.strip_prefix(&prefix))
-            else {
-                continue;
-            };
-            let yanked = !matches!(f.get("yanked"), None | Some(serde_json::Value::Bool(false)));
-            let metadata = [f.get("core-metadata"), f.get("dist-info-metadata")]
-                .into_iter()
-                .flatten()
-                .any(|m| !matches!(m, serde_json::Value::Bool(false) | serde_json::Value::Null));
-            files.push((
-                version,
-                path.split('#').next().unwrap_or(path).to_string(),
-                yanked,
-                metadata,
-            ));
-        }
-        // "Latest" skips yanked files and pre-releases (PEP 440 letters other than a post tag).
-        let pre = |v: &str| v.contains(['a', 'b', 'c']) || v.contains("dev");
-        let mut listed: Vec<String> = files
-            .iter()
-            .filter(|(v, _, yanked, _)| matches!(want, Want::Exact(_)) || (!yanked && !pre(v)))
-            .map(|(v, ..)| v.clone())
-            .collect();
-        listed.dedup();
-        let picked = want.pick(&listed, None);
-        let mut out = Vec::new();
-        for (version, path, _, metadata) in files.iter().filter(|f| picked.contains(&f.0.as_str()))
-        {
-            out.push((version.clone(), path.clone()));
-            if *metadata {
-                out.push((version.clone(), format!("{path}.metadata")));
-            }
-        }
-        Ok(out)
+    /// PEP 503: runs of `-`, `_` and `.` are one `-`, and case does not matter.
+    fn canonical_name(&self, name: &str) -> String {
+        normalize(name)
     }
 }
 
@@ -326,17 +286,18 @@ fn negotiate(accept: Option<&str>) -> Variant {
     best.map_or(Variant::TextHtml, |(_, v)| v)
 }
 
-/// PEP 503 normalisation: lowercase, every run of `-`, `_` and `.` becomes one `-`.
+/// PEP 503 normalisation: every run of `-`, `_` and `.` becomes one `-`, and the name is
+/// lowercased (`re.sub(r"[-_.]+", "-", name).lower()`).
 fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut sep = false;
     for c in name.chars() {
         if matches!(c, '-' | '_' | '.') {
+            if !sep {
+                out.push('-');
+            }
             sep = true;
             continue;
-        }
-        if sep && !out.is_empty() {
-            out.push('-');
         }
         sep = false;
         out.extend(c.to_lowercase());
@@ -426,9 +387,12 @@ impl FileRef {
     fn metadata_link(&self, digest: Option<Digest>) -> Link {
         Link {
             name: self.link.name.clone(),
+            version: self.link.version.clone(),
             filename: format!("{}.metadata", self.link.filename),
+            path: format!("{}.metadata", self.link.path),
             url: format!("{}.metadata", self.link.url),
             digest,
+            flags: self.link.flags,
         }
     }
 }
@@ -454,7 +418,7 @@ fn file_ref(base: &str, page: &str, href: &str) -> Option<FileRef> {
         decoded.push(d);
     }
     let filename = decoded.pop()?;
-    let (name, _) = identity(&filename)?;
+    let (name, version) = identity(&filename)?;
     let digest = fragment
         .and_then(|f| f.split('&').find_map(|kv| kv.split_once('=')))
         .and_then(digest);
@@ -462,94 +426,23 @@ fn file_ref(base: &str, page: &str, href: &str) -> Option<FileRef> {
         Some(f) => format!("{base}/pypi/files{path}#{f}"),
         None => format!("{base}/pypi/files{path}"),
     };
+    // A PEP 440 pre-release or development release: "latest" passes it by.
+    let prerelease = version.contains(['a', 'b', 'c']) || version.contains("dev");
     Some(FileRef {
         proxy_url,
         link: Link {
             name,
+            version,
             filename,
+            path: format!("files{path}"),
             url: url.to_string(),
             digest,
+            flags: Flags {
+                prerelease,
+                ..Flags::default()
+            },
         },
     })
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(h, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Resolves a reference against the absolute URL of the page it was found on (RFC 3986 §5.2,
-/// enough of it for index pages: absolute, scheme-relative, absolute-path and relative refs).
-fn join(page: &str, href: &str) -> String {
-    let href = href.trim();
-    let Some((scheme, rest)) = page.split_once("://") else {
-        return href.to_string();
-    };
-    // Any scheme (`https:`, `mailto:`...) makes it absolute: nothing to resolve.
-    let scheme_len = href
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-        .unwrap_or(0);
-    if scheme_len > 0
-        && href.as_bytes()[scheme_len] == b':'
-        && href.starts_with(|c: char| c.is_ascii_alphabetic())
-    {
-        return href.to_string();
-    }
-    if let Some(h) = href.strip_prefix("//") {
-        return format!("{scheme}://{h}");
-    }
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let origin = format!("{scheme}://{}", &rest[..auth_end]);
-    let page_path = rest[auth_end..].split(['?', '#']).next().unwrap_or("");
-    let (path, tail) = match href.find(['?', '#']) {
-        Some(i) => (&href[..i], &href[i..]),
-        None => (href, ""),
-    };
-    let merged = if path.starts_with('/') {
-        path.to_string()
-    } else if path.is_empty() {
-        page_path.to_string()
-    } else {
-        let dir = page_path.rsplit_once('/').map_or("", |(d, _)| d);
-        format!("{dir}/{path}")
-    };
-    format!("{origin}{}{tail}", remove_dots(&merged))
-}
-
-/// Removes `.` and `..` segments from an absolute path.
-fn remove_dots(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    let segs: Vec<&str> = path.split('/').skip(1).collect();
-    for (i, seg) in segs.iter().enumerate() {
-        let last = i + 1 == segs.len();
-        match *seg {
-            "." => {
-                if last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                out.pop();
-                if last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    format!("/{}", out.join("/"))
 }
 
 /// Finds file objects in a PEP 691 page (`files[]`) or the JSON API (`urls[]`, `releases.*[]`),
@@ -562,7 +455,11 @@ struct FileUrls<'a> {
     file: Option<FileRef>,
     sha256: Option<Digest>,
     metadata: Option<Digest>,
-    links: Vec<Link>,
+    /// `yanked` is `true` or a reason.
+    yanked: bool,
+    /// `core-metadata` (or its older name) is `true` or has hashes: a PEP 658 sidecar exists.
+    has_metadata: bool,
+    found: &'a mut dyn Found,
 }
 
 impl FileUrls<'_> {
@@ -575,11 +472,16 @@ impl FileUrls<'_> {
         }
     }
 
-    /// The field a wanted string is: `url`, `sha256` (of the file) or `metadata`.
+    /// The field a wanted string is: `url`, `yanked`, `sha256` (of the file) or `metadata`.
     fn field(&self, path: &[Seg]) -> Option<&'static str> {
         let (last, parent) = path.split_last()?;
-        if self.is_file(parent) && last.key() == Some("url") {
-            return Some("url");
+        if self.is_file(parent) {
+            return match last.key() {
+                Some("url") => Some("url"),
+                Some("yanked") => Some("yanked"),
+                Some("core-metadata" | "dist-info-metadata") if !self.api => Some("has-metadata"),
+                _ => None,
+            };
         }
         let (obj, file) = parent.split_last()?;
         if !self.is_file(file) || last.key() != Some("sha256") {
@@ -602,7 +504,12 @@ impl json::Visitor for FileUrls<'_> {
         let d = || digest(("sha256", value));
         match self.field(path)? {
             "sha256" => self.sha256 = d(),
-            "metadata" => self.metadata = self.metadata.take().or_else(d),
+            "metadata" => {
+                self.has_metadata = true;
+                self.metadata = self.metadata.take().or_else(d);
+            }
+            "yanked" => self.yanked = true,
+            "has-metadata" => {}
             _ => {
                 let file = file_ref(self.base, self.page, value)?;
                 let proxy_url = file.proxy_url.clone();
@@ -613,20 +520,29 @@ impl json::Visitor for FileUrls<'_> {
         None
     }
 
+    fn literal(&mut self, path: &[Seg], value: &str) {
+        match self.field(path) {
+            Some("yanked") if value == "true" => self.yanked = true,
+            Some("has-metadata") if value == "true" => self.has_metadata = true,
+            _ => {}
+        }
+    }
+
     fn end_object(&mut self, path: &[Seg]) {
         if !self.is_file(path) {
             return;
         }
         let (sha256, metadata) = (self.sha256.take(), self.metadata.take());
+        let yanked = std::mem::take(&mut self.yanked);
+        let has_metadata = std::mem::take(&mut self.has_metadata);
         if let Some(mut file) = self.file.take() {
             // A `#sha256=` fragment on the URL counts when the object gave no hash.
             file.link.digest = sha256.or(file.link.digest.take());
-            if !self.api {
-                // `core-metadata` may be `true` (no hash), which a string visitor cannot see;
-                // recording the sidecar's URL costs one row and a 404 if it does not exist.
-                self.links.push(file.metadata_link(metadata));
+            file.link.flags.yanked = yanked;
+            if has_metadata {
+                self.found.link(file.metadata_link(metadata));
             }
-            self.links.push(file.link);
+            self.found.link(file.link);
         }
     }
 }
@@ -642,270 +558,27 @@ impl json::Visitor for NoUrls {
     }
 }
 
-/// One attribute of an anchor tag: its lowercased name, its decoded value and where the raw
-/// value (quotes included) sits in the tag.
-struct Attr {
-    name: String,
-    value: String,
-    span: (usize, usize),
-}
-
-fn attr<'a>(attrs: &'a [Attr], name: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|a| a.name == name)
-        .map(|a| a.value.as_str())
-}
-
-/// Longest anchor tag we hold in memory; a simple page's tags are a few hundred bytes.
-const MAX_TAG: usize = 64 * 1024;
-
-/// Copies an HTML document through, offering each `<a …>` tag's attributes to `on_anchor`; a
-/// returned string replaces the tag's `href` value. Everything else is copied byte for byte, and
-/// memory stays bounded by `MAX_TAG` whatever the size of the document.
-fn rewrite_anchors(
-    input: &mut dyn BufRead,
-    out: &mut dyn Write,
-    on_anchor: &mut dyn FnMut(&[Attr]) -> Option<String>,
-) -> io::Result<()> {
-    loop {
-        let buf = input.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let Some(lt) = buf.iter().position(|&b| b == b'<') else {
-            let n = buf.len();
-            out.write_all(buf)?;
-            input.consume(n);
-            continue;
-        };
-        out.write_all(&buf[..lt])?;
-        input.consume(lt + 1);
-        let mut tag = vec![b'<'];
-        // `<a` followed by a space, `>` or `/` opens an anchor; anything else is copied on.
-        if let Some(first @ (b'a' | b'A')) = peek(input)? {
-            input.consume(1);
-            tag.push(first);
-            if matches!(
-                peek(input)?,
-                Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'>' | b'/')
-            ) {
-                read_tag(input, &mut tag)?;
-                write_anchor(&tag, out, on_anchor)?;
-                continue;
-            }
-        }
-        out.write_all(&tag)?;
-    }
-}
-
-fn peek(input: &mut dyn BufRead) -> io::Result<Option<u8>> {
-    Ok(input.fill_buf()?.first().copied())
-}
-
-/// Reads the rest of a tag up to its closing `>` (outside quoted attribute values).
-fn read_tag(input: &mut dyn BufRead, tag: &mut Vec<u8>) -> io::Result<()> {
-    let mut quote: Option<u8> = None;
-    let mut after_eq = false;
-    loop {
-        let Some(b) = peek(input)? else {
-            return Ok(()); // cut short: copied on as it is
-        };
-        input.consume(1);
-        tag.push(b);
-        if tag.len() > MAX_TAG {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "invalid HTML: an anchor tag longer than 64 KiB",
-            ));
-        }
-        match quote {
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None => match b {
-                b'"' | b'\'' if after_eq => quote = Some(b),
-                b'>' => return Ok(()),
-                b'=' => after_eq = true,
-                b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => {}
-                _ => after_eq = false,
-            },
-        }
-        if quote.is_some() {
-            after_eq = false;
-        }
-    }
-}
-
-fn write_anchor(
-    tag: &[u8],
-    out: &mut dyn Write,
-    on_anchor: &mut dyn FnMut(&[Attr]) -> Option<String>,
-) -> io::Result<()> {
-    let Some(attrs) = parse_attrs(tag) else {
-        return out.write_all(tag);
-    };
-    let href = attrs.iter().find(|a| a.name == "href").map(|a| a.span);
-    match (href, on_anchor(&attrs)) {
-        (Some((start, end)), Some(new)) => {
-            out.write_all(&tag[..start])?;
-            out.write_all(b"\"")?;
-            out.write_all(escape_attr(&new).as_bytes())?;
-            out.write_all(b"\"")?;
-            out.write_all(&tag[end..])
-        }
-        _ => out.write_all(tag),
-    }
-}
-
-/// The attributes of `<a …>`; `None` when they are not UTF-8 (the tag is then left alone).
-fn parse_attrs(tag: &[u8]) -> Option<Vec<Attr>> {
-    let text = std::str::from_utf8(tag).ok()?;
-    let b = text.as_bytes();
-    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
-    let mut attrs = Vec::new();
-    let mut i = 2; // after `<a`
-    while i < b.len() {
-        while i < b.len() && (space(b[i]) || b[i] == b'/') {
-            i += 1;
-        }
-        if i >= b.len() || b[i] == b'>' {
-            break;
-        }
-        let start = i;
-        while i < b.len() && !space(b[i]) && !matches!(b[i], b'=' | b'>') {
-            i += 1;
-        }
-        let name = text[start..i].to_ascii_lowercase();
-        let mut j = i;
-        while j < b.len() && space(b[j]) {
-            j += 1;
-        }
-        if j >= b.len() || b[j] != b'=' {
-            attrs.push(Attr {
-                name,
-                value: String::new(),
-                span: (i, i),
-            });
-            continue;
-        }
-        j += 1;
-        while j < b.len() && space(b[j]) {
-            j += 1;
-        }
-        let vstart = j;
-        let raw = if j < b.len() && matches!(b[j], b'"' | b'\'') {
-            let q = b[j];
-            let close = text[j + 1..].find(q as char).map_or(b.len(), |k| j + 1 + k);
-            j = (close + 1).min(b.len());
-            &text[vstart + 1..close]
-        } else {
-            while j < b.len() && !space(b[j]) && b[j] != b'>' {
-                j += 1;
-            }
-            &text[vstart..j]
-        };
-        attrs.push(Attr {
-            name,
-            value: unescape_html(raw),
-            span: (vstart, j),
-        });
-        i = j;
-    }
-    Some(attrs)
-}
-
-/// Decodes the character references index pages use (`&amp;`, `&lt;`, `&gt;`, `&quot;`,
-/// `&#39;`, `&#NN;`, `&#xHH;`); any other `&` is kept as it is.
-fn unescape_html(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let decoded = rest.find(';').filter(|&e| e <= 10).and_then(|e| {
-            let c = match &rest[1..e] {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                n if n.starts_with("#x") || n.starts_with("#X") => u32::from_str_radix(&n[2..], 16)
-                    .ok()
-                    .and_then(char::from_u32),
-                n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
-                _ => None,
-            }?;
-            Some((c, e + 1))
-        });
-        match decoded {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn escape_attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::html::MAX_TAG;
+    use crate::registry::testing;
 
     const SHA: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const META_SHA: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
-    fn upstreams() -> BTreeMap<String, String> {
-        [
-            ("pypi".to_string(), "https://pypi.example".to_string()),
-            (
-                "pypi_files".to_string(),
-                "https://files.example".to_string(),
-            ),
-        ]
-        .into()
-    }
+    const UP: &[(&str, &str)] = &[
+        ("pypi", "https://pypi.example"),
+        ("pypi_files", "https://files.example"),
+    ];
 
     fn plan(path: &str, accept: Option<&str>) -> Result<Plan> {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let segments: Vec<String> = path
-            .trim_end_matches('/')
-            .split('/')
-            .skip(1)
-            .map(|s| percent_decode(s).unwrap())
-            .collect();
-        Pypi.route(
-            &Request {
-                segments: &segments,
-                query: None,
-                accept,
-            },
-            &ctx,
-        )
+        testing::route(&Pypi, path.trim_end_matches('/'), accept, UP)
     }
 
     fn show(p: Result<Plan>) -> String {
-        crate::registry::show_plan(p, |m| {
-            format!("meta {} {} {} {:?}", m.kind, m.key, m.url, m.accept)
+        testing::show(p, |m| {
+            format!("meta {} {} {} {:?}", m.kind.0, m.key, m.url, m.accept)
         })
     }
 
@@ -1009,6 +682,9 @@ mod tests {
     fn names_and_files() {
         assert_eq!(normalize("Foo__Bar.-baz"), "foo-bar-baz");
         assert_eq!(normalize("A"), "a");
+        // Exactly PEP 503's regex, leading and trailing separators included.
+        assert_eq!(normalize("_foo_"), "-foo-");
+        assert_eq!(Pypi.canonical_name("Zope.Interface"), "zope-interface");
         let id = |f: &str| identity(f).map(|(n, v)| format!("{n} {v}"));
         assert_eq!(id("foo-1.0-1-py3-none-any.whl").unwrap(), "foo 1.0");
         assert_eq!(
@@ -1070,7 +746,7 @@ mod tests {
         );
     }
 
-    fn meta(kind: &'static str, url: &str) -> Metadata {
+    fn meta(kind: Kind, url: &str) -> Metadata {
         Metadata {
             ecosystem: "pypi",
             kind,
@@ -1079,18 +755,13 @@ mod tests {
             accept: None,
             package: "foo".into(),
             content_type: "text/html",
+            etag: Etag::Own,
         }
     }
 
-    fn rewrite(kind: &'static str, url: &str, doc: &str) -> Result<(String, Vec<Link>)> {
-        let up = upstreams();
-        let ctx = Ctx {
-            base_url: "http://proxy",
-            upstream: &up,
-        };
-        let mut out = Vec::new();
-        let links = Pypi.rewrite(&meta(kind, url), &mut doc.as_bytes(), &mut out, &ctx)?;
-        Ok((String::from_utf8(out).unwrap(), links))
+    fn rewrite(kind: Kind, url: &str, doc: &str) -> std::result::Result<(String, Vec<Link>), Bad> {
+        let (out, found) = testing::rewrite(&Pypi, &meta(kind, url), doc.as_bytes(), UP)?;
+        Ok((out, found.links))
     }
 
     #[test]
@@ -1103,8 +774,7 @@ mod tests {
              <abbr title=\"x\">a</abbr><a>no href</a><a href=\"https://elsewhere/README\">r</a>\n\
              </body></html>\n"
         );
-        let (out, links) =
-            rewrite("simple-html", "https://pypi.example/simple/foo/", &doc).unwrap();
+        let (out, links) = rewrite(SIMPLE_HTML, "https://pypi.example/simple/foo/", &doc).unwrap();
         assert!(out.contains(&format!(
             "<a href=\"http://proxy/pypi/files/packages/ab/cd/foo-1.0-py3-none-any.whl#sha256={SHA}\" \
              data-requires-python=\"&gt;=3.8\" data-dist-info-metadata=\"sha256={META_SHA}\" \
@@ -1127,7 +797,13 @@ mod tests {
             )
         );
         assert_eq!(links.len(), 3, "{links:?}");
-        let whl = &links[0];
+        assert_eq!(links[0].version, "1.0");
+        assert_eq!(
+            links[0].path,
+            "files/packages/ab/cd/foo-1.0-py3-none-any.whl.metadata"
+        );
+        assert!(links[2].flags.yanked && !links[0].flags.yanked);
+        let whl = &links[1];
         assert_eq!(
             (whl.name.as_str(), whl.filename.as_str(), whl.url.as_str()),
             (
@@ -1137,9 +813,9 @@ mod tests {
             )
         );
         assert_eq!(whl.digest.as_ref().unwrap().hex, SHA);
-        assert_eq!(links[1].filename, "foo-1.0-py3-none-any.whl.metadata");
-        assert_eq!(links[1].url, format!("{}.metadata", whl.url));
-        assert_eq!(links[1].digest.as_ref().unwrap().hex, META_SHA);
+        assert_eq!(links[0].filename, "foo-1.0-py3-none-any.whl.metadata");
+        assert_eq!(links[0].url, format!("{}.metadata", whl.url));
+        assert_eq!(links[0].digest.as_ref().unwrap().hex, META_SHA);
         assert_eq!(
             links[2].url,
             "https://pypi.example/packages/ef/foo-0.9.tar.gz"
@@ -1152,22 +828,23 @@ mod tests {
         // A page far larger than any buffer, fed one byte at a time, still comes out identical.
         let anchor = "<a href=\"https://files.example/p/foo-1.0.tar.gz\">foo-1.0.tar.gz</a>\n";
         let doc = format!("<html>{}</html>", anchor.repeat(2000));
-        let up = upstreams();
+        let up = testing::upstream_map(&Pypi, UP);
         let ctx = Ctx {
-            base_url: "http://proxy",
+            base_url: testing::BASE,
             upstream: &up,
         };
-        let mut input = io::BufReader::with_capacity(1, doc.as_bytes());
+        let mut input = std::io::BufReader::with_capacity(1, doc.as_bytes());
         let mut out = Vec::new();
-        let links = Pypi
-            .rewrite(
-                &meta("simple-html", "https://pypi.example/simple/foo/"),
-                &mut input,
-                &mut out,
-                &ctx,
-            )
-            .unwrap();
-        assert_eq!(links.len(), 2000);
+        let mut found = crate::registry::Collected::default();
+        Pypi.rewrite(
+            &meta(SIMPLE_HTML, "https://pypi.example/simple/foo/"),
+            &mut input,
+            &mut out,
+            &ctx,
+            &mut found,
+        )
+        .unwrap();
+        assert_eq!(found.links.len(), 2000);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             doc.replace("https://files.example/p/", "http://proxy/pypi/files/p/")
@@ -1176,21 +853,17 @@ mod tests {
             "<a title=\"{}\" href=\"x-1.0.tar.gz\">",
             "x".repeat(MAX_TAG)
         );
-        assert!(rewrite("simple-html", "https://pypi.example/simple/x/", &huge).is_err());
+        assert!(rewrite(SIMPLE_HTML, "https://pypi.example/simple/x/", &huge).is_err());
         // An unterminated tag at the end is copied through, not lost.
-        let (out, _) = rewrite(
-            "simple-html",
-            "https://pypi.example/simple/x/",
-            "<a href=\"x",
-        )
-        .unwrap();
+        let (out, _) =
+            rewrite(SIMPLE_HTML, "https://pypi.example/simple/x/", "<a href=\"x").unwrap();
         assert_eq!(out, "<a href=\"x");
     }
 
     #[test]
     fn root_page_points_projects_here() {
         let doc = "<a href=\"/simple/foo/\">foo</a><a href=\"bar-baz/\">bar-baz</a><a href=\"https://x/\">x</a>";
-        let (out, links) = rewrite("root-html", "https://pypi.example/simple/", doc).unwrap();
+        let (out, links) = rewrite(ROOT_HTML, "https://pypi.example/simple/", doc).unwrap();
         assert_eq!(
             out,
             "<a href=\"http://proxy/pypi/simple/foo/\">foo</a><a href=\"http://proxy/pypi/simple/bar-baz/\">bar-baz</a><a href=\"https://x/\">x</a>"
@@ -1203,8 +876,7 @@ mod tests {
         let doc = format!(
             r#"{{"meta":{{"api-version":"1.1"}},"name":"foo","files":[{{"core-metadata":{{"sha256":"{META_SHA}"}},"dist-info-metadata":{{"sha256":"{META_SHA}"}},"filename":"foo-1.0-py3-none-any.whl","hashes":{{"sha256":"{SHA}"}},"requires-python":">=3.8","size":1,"url":"https://files.example/packages/ab/foo-1.0-py3-none-any.whl","yanked":false}},{{"filename":"foo-0.9.tar.gz","url":"../../packages/cd/foo-0.9.tar.gz#sha256={SHA}","hashes":{{}},"core-metadata":false,"yanked":"bad"}}],"versions":["0.9","1.0"]}}"#
         );
-        let (out, links) =
-            rewrite("simple-json", "https://pypi.example/simple/foo/", &doc).unwrap();
+        let (out, links) = rewrite(SIMPLE_JSON, "https://pypi.example/simple/foo/", &doc).unwrap();
         assert_eq!(
             out,
             doc.replace(
@@ -1227,15 +899,30 @@ mod tests {
             [
                 ("foo-1.0-py3-none-any.whl.metadata", Some(META_SHA)),
                 ("foo-1.0-py3-none-any.whl", Some(SHA)),
-                ("foo-0.9.tar.gz.metadata", None),
+                // `core-metadata: false`: no sidecar to fetch.
                 ("foo-0.9.tar.gz", Some(SHA)),
             ]
         );
         assert_eq!(
-            links[3].url,
+            links[2].url,
             "https://pypi.example/packages/cd/foo-0.9.tar.gz"
         );
-        assert!(rewrite("simple-json", "https://pypi.example/simple/foo/", "<html>").is_err());
+        assert!(links[2].flags.yanked, "a yanked reason");
+        let declared = doc.replace("\"core-metadata\":false", "\"core-metadata\":true");
+        let (_, links) =
+            rewrite(SIMPLE_JSON, "https://pypi.example/simple/foo/", &declared).unwrap();
+        assert_eq!(links[2].filename, "foo-0.9.tar.gz.metadata");
+        assert_eq!(links[2].digest, None, "declared without a hash");
+        assert!(!links[1].flags.yanked);
+        let yanked_true = doc.replace("\"yanked\":false", "\"yanked\":true");
+        let (_, links) = rewrite(
+            SIMPLE_JSON,
+            "https://pypi.example/simple/foo/",
+            &yanked_true,
+        )
+        .unwrap();
+        assert!(links[1].flags.yanked, "yanked: true");
+        assert!(rewrite(SIMPLE_JSON, "https://pypi.example/simple/foo/", "<html>").is_err());
     }
 
     #[test]
@@ -1243,7 +930,7 @@ mod tests {
         let doc = format!(
             r#"{{"info":{{"name":"Foo","project_url":"https://pypi.example/project/foo/"}},"releases":{{"1.0":[{{"digests":{{"md5":"x","sha256":"{SHA}"}},"filename":"foo-1.0.tar.gz","url":"https://files.example/packages/ab/foo-1.0.tar.gz"}}]}},"urls":[{{"digests":{{"sha256":"{SHA}"}},"url":"https://files.example/packages/ab/foo-1.0.tar.gz"}}]}}"#
         );
-        let (out, links) = rewrite("json-api", "https://pypi.example/pypi/foo/json", &doc).unwrap();
+        let (out, links) = rewrite(JSON_API, "https://pypi.example/pypi/foo/json", &doc).unwrap();
         assert_eq!(
             out,
             doc.replace(
@@ -1257,14 +944,5 @@ mod tests {
             links.iter().all(|l| l.filename == "foo-1.0.tar.gz"
                 && l.digest.as_ref().is_some_and(|d| d.hex == SHA))
         );
-    }
-
-    #[test]
-    fn entities() {
-        assert_eq!(
-            unescape_html("a&amp;b&#62;&#x3c;&quot;&bogus;&"),
-            "a&b><\"&bogus;&"
-        );
-        assert_eq!(escape_attr("a&\"<>"), "a&amp;&quot;&lt;&gt;");
     }
 }

@@ -1,0 +1,241 @@
+//! HTML as package indexes write it: a streaming rewriter that copies a document byte for byte
+//! except the `href` of the `<a>` tags a caller chooses to replace, with memory bounded by the
+//! longest tag (`MAX_TAG`), never by the document. It reads tags and attributes the way HTML5
+//! tokenizes them where index pages need it (quoted and unquoted values, character references)
+//! and copies anything else through unread.
+
+use std::io::{self, BufRead, Write};
+
+/// One attribute of an anchor tag: its lowercased name, its decoded value and where the raw
+/// value (quotes included) sits in the tag.
+pub(crate) struct Attr {
+    pub name: String,
+    pub value: String,
+    span: (usize, usize),
+}
+
+pub(crate) fn attr<'a>(attrs: &'a [Attr], name: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.value.as_str())
+}
+
+/// Longest anchor tag we hold in memory; a simple page's tags are a few hundred bytes.
+pub(crate) const MAX_TAG: usize = 64 * 1024;
+
+/// Copies an HTML document through, offering each `<a …>` tag's attributes to `on_anchor`; a
+/// returned string replaces the tag's `href` value. Everything else is copied byte for byte, and
+/// memory stays bounded by `MAX_TAG` whatever the size of the document.
+pub(crate) fn rewrite_anchors(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    on_anchor: &mut dyn FnMut(&[Attr]) -> Option<String>,
+) -> io::Result<()> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let Some(lt) = buf.iter().position(|&b| b == b'<') else {
+            let n = buf.len();
+            out.write_all(buf)?;
+            input.consume(n);
+            continue;
+        };
+        out.write_all(&buf[..lt])?;
+        input.consume(lt + 1);
+        let mut tag = vec![b'<'];
+        // `<a` followed by a space, `>` or `/` opens an anchor; anything else is copied on.
+        if let Some(first @ (b'a' | b'A')) = peek(input)? {
+            input.consume(1);
+            tag.push(first);
+            if matches!(
+                peek(input)?,
+                Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'>' | b'/')
+            ) {
+                read_tag(input, &mut tag)?;
+                write_anchor(&tag, out, on_anchor)?;
+                continue;
+            }
+        }
+        out.write_all(&tag)?;
+    }
+}
+
+fn peek(input: &mut dyn BufRead) -> io::Result<Option<u8>> {
+    Ok(input.fill_buf()?.first().copied())
+}
+
+/// Reads the rest of a tag up to its closing `>` (outside quoted attribute values).
+fn read_tag(input: &mut dyn BufRead, tag: &mut Vec<u8>) -> io::Result<()> {
+    let mut quote: Option<u8> = None;
+    let mut after_eq = false;
+    loop {
+        let Some(b) = peek(input)? else {
+            return Ok(()); // cut short: copied on as it is
+        };
+        input.consume(1);
+        tag.push(b);
+        if tag.len() > MAX_TAG {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "invalid HTML: an anchor tag longer than 64 KiB",
+            ));
+        }
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None => match b {
+                b'"' | b'\'' if after_eq => quote = Some(b),
+                b'>' => return Ok(()),
+                b'=' => after_eq = true,
+                b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => {}
+                _ => after_eq = false,
+            },
+        }
+        if quote.is_some() {
+            after_eq = false;
+        }
+    }
+}
+
+fn write_anchor(
+    tag: &[u8],
+    out: &mut dyn Write,
+    on_anchor: &mut dyn FnMut(&[Attr]) -> Option<String>,
+) -> io::Result<()> {
+    let Some(attrs) = parse_attrs(tag) else {
+        return out.write_all(tag);
+    };
+    let href = attrs.iter().find(|a| a.name == "href").map(|a| a.span);
+    match (href, on_anchor(&attrs)) {
+        (Some((start, end)), Some(new)) => {
+            out.write_all(&tag[..start])?;
+            out.write_all(b"\"")?;
+            out.write_all(escape_attr(&new).as_bytes())?;
+            out.write_all(b"\"")?;
+            out.write_all(&tag[end..])
+        }
+        _ => out.write_all(tag),
+    }
+}
+
+/// The attributes of `<a …>`; `None` when they are not UTF-8 (the tag is then left alone).
+fn parse_attrs(tag: &[u8]) -> Option<Vec<Attr>> {
+    let text = std::str::from_utf8(tag).ok()?;
+    let b = text.as_bytes();
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    let mut attrs = Vec::new();
+    let mut i = 2; // after `<a`
+    while i < b.len() {
+        while i < b.len() && (space(b[i]) || b[i] == b'/') {
+            i += 1;
+        }
+        if i >= b.len() || b[i] == b'>' {
+            break;
+        }
+        let start = i;
+        while i < b.len() && !space(b[i]) && !matches!(b[i], b'=' | b'>') {
+            i += 1;
+        }
+        let name = text[start..i].to_ascii_lowercase();
+        let mut j = i;
+        while j < b.len() && space(b[j]) {
+            j += 1;
+        }
+        if j >= b.len() || b[j] != b'=' {
+            attrs.push(Attr {
+                name,
+                value: String::new(),
+                span: (i, i),
+            });
+            continue;
+        }
+        j += 1;
+        while j < b.len() && space(b[j]) {
+            j += 1;
+        }
+        let vstart = j;
+        let raw = if j < b.len() && matches!(b[j], b'"' | b'\'') {
+            let q = b[j];
+            let close = text[j + 1..].find(q as char).map_or(b.len(), |k| j + 1 + k);
+            j = (close + 1).min(b.len());
+            &text[vstart + 1..close]
+        } else {
+            while j < b.len() && !space(b[j]) && b[j] != b'>' {
+                j += 1;
+            }
+            &text[vstart..j]
+        };
+        attrs.push(Attr {
+            name,
+            value: unescape_html(raw),
+            span: (vstart, j),
+        });
+        i = j;
+    }
+    Some(attrs)
+}
+
+/// Decodes the character references index pages use (`&amp;`, `&lt;`, `&gt;`, `&quot;`,
+/// `&#39;`, `&#NN;`, `&#xHH;`); any other `&` is kept as it is.
+fn unescape_html(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let decoded = rest.find(';').filter(|&e| e <= 10).and_then(|e| {
+            let c = match &rest[1..e] {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                n if n.starts_with("#x") || n.starts_with("#X") => u32::from_str_radix(&n[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32),
+                n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
+                _ => None,
+            }?;
+            Some((c, e + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn escape_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities() {
+        assert_eq!(
+            unescape_html("a&amp;b&#62;&#x3c;&quot;&bogus;&"),
+            "a&b><\"&bogus;&"
+        );
+        assert_eq!(escape_attr("a&\"<>"), "a&amp;&quot;&lt;&gt;");
+    }
+}

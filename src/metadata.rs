@@ -1,0 +1,441 @@
+//! The metadata path: mutable documents are served from the cache within their TTL, refreshed
+//! (conditionally where the upstream gives an ETag) by one request at a time, rewritten on their
+//! way into the cache by their registry, and served stale within a bound when the upstream
+//! fails. The links a rewrite reports are recorded as it streams, in batches, so memory does not
+//! grow with the document.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::cache::Store;
+use crate::db::{self, Db, MetadataRow, NewMetadata};
+use crate::error::{Error, Result};
+use crate::flight::{Guard, Join, Waited};
+use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
+use crate::rebase;
+use crate::registry::{self, Ctx, Etag, Found, Link, Metadata, Registry};
+use crate::upstream::Method;
+
+/// The form this version stores documents in, with the links their rewrites report. A cached
+/// document of an older form is fetched whole again when the upstream can be asked (offline it
+/// is still served).
+pub(crate) const FORMAT: i64 = 1;
+
+/// Answers a request for a metadata document.
+pub(crate) fn serve(
+    sh: &Arc<Shared>,
+    db: &Db,
+    reg: &dyn Registry,
+    m: Metadata,
+    req: &Incoming,
+) -> Result<Reply> {
+    let ttl = sh.config.metadata_ttl.as_secs() as i64;
+    let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    // Set once another request has just refreshed the document: serve it whatever the TTL.
+    let mut refreshed = false;
+    for _ in 0..3 {
+        let cached = cached_metadata(sh, db, &m)?;
+        if let Some((row, _)) = &cached {
+            let age = db::now() - row.fetched_at;
+            let due = age >= ttl || row.format < FORMAT;
+            if !due || refreshed || sh.config.offline {
+                let (row, file) = cached.expect("checked above");
+                let stale = age >= ttl && !refreshed;
+                return Ok(metadata_reply(
+                    file,
+                    &row,
+                    req,
+                    stale,
+                    m.etag,
+                    &sh.config.base_url,
+                ));
+            }
+        }
+        if sh.config.offline {
+            return Err(Error::Offline { what });
+        }
+        match sh.flights.join(&format!("m|{}|{}", m.ecosystem, m.key)) {
+            Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
+            Join::Follower(f) => match f.wait(sh.stall()) {
+                Waited::Committed => refreshed = true,
+                Waited::Failed(404) => return Err(Error::NotFound(what)),
+                Waited::Failed(status) => {
+                    let err = Error::Upstream {
+                        url: m.url.clone(),
+                        status,
+                    };
+                    return stale(sh, cached, req, &m).ok_or(err);
+                }
+                Waited::Stalled => return stale(sh, cached, req, &m).ok_or(Error::Busy(what)),
+            },
+        }
+    }
+    match cached_metadata(sh, db, &m)? {
+        Some((row, file)) => Ok(metadata_reply(
+            file,
+            &row,
+            req,
+            false,
+            m.etag,
+            &sh.config.base_url,
+        )),
+        None => Err(Error::Busy(what)),
+    }
+}
+
+/// The cached document, if its file is there. The file name carries the content's digest, so a
+/// row read just before a refresh may name a file already replaced: look once more.
+fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(MetadataRow, File)>> {
+    for _ in 0..2 {
+        let Some(row) = db.metadata(m.ecosystem, &m.key)? else {
+            return Ok(None);
+        };
+        if let Some(file) = sh.store.open_checked(&row.storage_path, row.size) {
+            return Ok(Some((row, file)));
+        }
+        if db.delete_metadata_if(m.ecosystem, &m.key, &row.storage_path)? {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+/// Serves a cached document with the validator `etag` says. `Repr-Digest`
+/// (RFC 9530) gives the SHA-256 of the whole document, so a client that appends a range to its
+/// copy (Bundler 2.5+) can check the result.
+fn metadata_reply(
+    file: File,
+    row: &MetadataRow,
+    req: &Incoming,
+    stale: bool,
+    etag: Etag,
+    base: &str,
+) -> Reply {
+    let rebased = row.rebase > 0;
+    let own = if rebased {
+        format!("\"{}\"", rebase::etag(&row.sha256, base))
+    } else {
+        format!("\"{}\"", row.sha256)
+    };
+    let etag = if etag == Etag::Upstream && !rebased {
+        row.etag.as_deref()
+    } else {
+        Some(own.as_str())
+    };
+    let len = rebase::length(row.size, row.rebase, base);
+    // A document with links is served whole: byte ranges of the stored form mean nothing.
+    let whole;
+    let req = if rebased {
+        whole = Incoming {
+            range: None,
+            if_range: None,
+            ..req.clone()
+        };
+        &whole
+    } else {
+        req
+    };
+    let mut reply = file_reply(
+        Source::File(file),
+        len,
+        etag,
+        row.fetched_at,
+        &row.content_type,
+        req,
+    );
+    reply.headers.push(("Vary", "Accept".into()));
+    if rebased {
+        if let Body::File { file, .. } = reply.body {
+            reply.body = Body::Rebased {
+                file,
+                len,
+                base: base.to_string(),
+            };
+        }
+    } else if let Some(sha) = hex_bytes(&row.sha256) {
+        let b64 = registry::base64_encode(&sha);
+        reply
+            .headers
+            .push(("Repr-Digest", format!("sha-256=:{b64}:").into()));
+    }
+    if stale {
+        let age = (db::now() - row.fetched_at).max(0);
+        reply.headers.push(("Age", age.to_string().into()));
+        reply
+            .headers
+            .push(("Warning", "110 - \"Response is Stale\"".into()));
+        reply.cache = CacheState::Stale;
+    }
+    reply
+}
+
+/// Serves a cached document past its TTL because the upstream failed, if it is within
+/// `metadata_max_stale`.
+fn stale(
+    sh: &Shared,
+    cached: Option<(MetadataRow, File)>,
+    req: &Incoming,
+    m: &Metadata,
+) -> Option<Reply> {
+    let (row, file) = cached?;
+    let age = db::now() - row.fetched_at;
+    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_secs() as i64;
+    if age > limit {
+        return None;
+    }
+    log::warn!(
+        "serving stale metadata for {} ({age}s old): the upstream failed",
+        m.url
+    );
+    Some(metadata_reply(
+        file,
+        &row,
+        req,
+        true,
+        m.etag,
+        &sh.config.base_url,
+    ))
+}
+
+fn refresh(
+    sh: &Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    cached: Option<(MetadataRow, File)>,
+    guard: Guard,
+    req: &Incoming,
+) -> Result<Reply> {
+    // The database is updated before the guard is released: followers read the new row.
+    match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r)) {
+        Ok(fresh) => {
+            guard.finish();
+            let (row, file) = cached_metadata(sh, db, m)?.ok_or_else(|| Error::BadUpstream {
+                url: m.url.clone(),
+                msg: "stored document vanished".into(),
+            })?;
+            let mut reply = metadata_reply(file, &row, req, false, m.etag, &sh.config.base_url);
+            reply.cache = if fresh {
+                CacheState::Miss
+            } else {
+                CacheState::Revalidated
+            };
+            Ok(reply)
+        }
+        Err(err) if err.status() == 404 => {
+            guard.fail(404);
+            Err(err)
+        }
+        Err(err) => {
+            guard.fail(err.status());
+            log::warn!("{err}");
+            stale(sh, cached, req, m).ok_or(err)
+        }
+    }
+}
+
+/// Fetches a document (conditionally when we hold one with an ETag in the current form),
+/// rewrites it into the cache and records it with the links it reports. Returns whether a new
+/// body was stored (false: the upstream said 304). `Last-Modified` alone is not trusted for
+/// revalidation (nexus-public#241): without an ETag the document is fetched whole.
+fn fetch_metadata(
+    sh: &Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    cached: Option<&MetadataRow>,
+) -> Result<bool> {
+    let mut headers = vec![("Accept-Encoding", "identity")];
+    if let Some(accept) = m.accept {
+        headers.push(("Accept", accept));
+    }
+    let cached = cached.filter(|r| r.format >= FORMAT);
+    if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
+        headers.push(("If-None-Match", etag));
+    }
+    let f = sh
+        .upstream
+        .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
+    match f.status {
+        200 => {}
+        304 if cached.is_some() => {
+            db.refresh_metadata(
+                m.ecosystem,
+                &m.key,
+                f.etag.as_deref(),
+                f.last_modified.as_deref(),
+            )?;
+            return Ok(false);
+        }
+        status => return Err(Error::Upstream { url: f.url, status }),
+    }
+    let max = sh.config.metadata_max_size;
+    let too_large = || Error::BadUpstream {
+        url: m.url.clone(),
+        msg: format!("document larger than metadata_max_size ({max} bytes)"),
+    };
+    if f.content_length.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut temp = sh.store.temp()?;
+    let temp_path = temp.path.clone();
+    let mut input = BufReader::with_capacity(
+        64 * 1024,
+        Capped {
+            inner: f.body,
+            left: max,
+            exceeded: false,
+        },
+    );
+    let mut out = Hashing {
+        inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
+        sha: Sha256::new(),
+        n: 0,
+        placeholders: rebase::Counter::default(),
+        failed: None,
+    };
+    // Stored with a placeholder for our own URL, filled in as it is served.
+    let ctx = Ctx {
+        base_url: rebase::TOKEN,
+        upstream: &sh.config.upstream,
+    };
+    let mut links = Links {
+        db,
+        ecosystem: m.ecosystem,
+        batch: Vec::new(),
+        latest: None,
+        failed: None,
+    };
+    let rewritten = reg.rewrite(m, &mut input, &mut out, &ctx, &mut links);
+    let flushed = rewritten.is_ok().then(|| out.flush());
+    // Our own disk first: a write that failed is our error, whatever the rewrite made of it.
+    if let Some(err) = out.failed.take() {
+        return Err(Error::io(&temp_path, err));
+    }
+    if let Err(bad) = rewritten {
+        return Err(if input.get_ref().exceeded {
+            too_large()
+        } else {
+            Error::BadUpstream {
+                url: m.url.clone(),
+                msg: bad.0,
+            }
+        });
+    }
+    if let Some(Err(err)) = flushed {
+        return Err(Error::io(&temp_path, err));
+    }
+    let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    let placeholders = out.placeholders.count;
+    drop(out);
+    links.flush();
+    if let Some(err) = links.failed.take() {
+        return Err(err);
+    }
+    let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
+    sh.store.commit(temp, &rel)?;
+    let content_type = f.content_type.as_deref().unwrap_or(m.content_type);
+    let old = db.record_metadata(&NewMetadata {
+        ecosystem: m.ecosystem,
+        key: &m.key,
+        package: &m.package,
+        fetched_at: None,
+        storage_path: &rel,
+        upstream_url: &m.url,
+        etag: f.etag.as_deref(),
+        last_modified: f.last_modified.as_deref(),
+        content_type,
+        sha256: &sha,
+        size,
+        rebase: placeholders,
+        latest: links.latest.as_deref(),
+        format: FORMAT,
+    })?;
+    if let Some(old) = old.filter(|o| *o != rel) {
+        sh.store.remove(&old);
+    }
+    Ok(true)
+}
+
+/// How many links are written to the database at a time. A document small enough to report
+/// fewer has its links written only once it has been read whole.
+const LINK_BATCH: usize = 1000;
+
+/// Records what a rewrite reports, in batches.
+struct Links<'a> {
+    db: &'a Db,
+    ecosystem: &'static str,
+    batch: Vec<Link>,
+    latest: Option<String>,
+    failed: Option<Error>,
+}
+
+impl Links<'_> {
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.failed.is_some() {
+            return;
+        }
+        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch) {
+            self.failed = Some(err);
+        }
+        self.batch.clear();
+    }
+}
+
+impl Found for Links<'_> {
+    fn link(&mut self, link: Link) {
+        self.batch.push(link);
+        if self.batch.len() >= LINK_BATCH {
+            self.flush();
+        }
+    }
+
+    fn latest(&mut self, version: &str) {
+        self.latest = Some(version.to_string());
+    }
+}
+
+/// A writer that hashes and counts what it writes, and keeps the error of a write that failed
+/// (the rewrite only sees that something did).
+struct Hashing<W> {
+    inner: W,
+    sha: Sha256,
+    n: u64,
+    placeholders: rebase::Counter,
+    failed: Option<io::Error>,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match self.inner.write(buf) {
+            Ok(n) => n,
+            Err(err) => {
+                let kind = err.kind();
+                self.failed = Some(err);
+                return Err(io::Error::new(kind, "cannot write the cached copy"));
+            }
+        };
+        self.sha.update(&buf[..n]);
+        self.placeholders.feed(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Lowercase or uppercase hex to bytes.
+fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
