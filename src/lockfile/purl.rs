@@ -3,7 +3,8 @@
 //! packages by. Each purl type maps to our registry prefix and that registry's spelling of a name
 //! (an npm scope, Maven's `group:artifact`, Composer's `vendor/pkg`, a conda channel and subdir).
 
-use super::{Item, check_token, pypi_name};
+use super::python::pypi_name;
+use super::{Item, check_token};
 use crate::registry::percent_decode;
 
 /// Parses a package URL (`pkg:type/namespace/name@version?qualifiers#subpath`). Qualifiers are
