@@ -2,7 +2,8 @@
 //! `Gemfile.lock`, Hex's `mix.lock` (one Elixir term per line, read by `term`). A line that cannot
 //! be read is one problem, and the next line is read as if it were not there.
 
-use super::{Out, hex_digest, term};
+use super::digest::hex_digest;
+use super::{Out, term};
 
 // ---------------------------------------------------------------------------------------------
 // Go: go.sum, go.mod

@@ -6,8 +6,15 @@
 //! `npm-shrinkwrap.json`, `yarn.lock` (v1 and Berry), `pnpm-lock.yaml` (5.x, 6.x, 9.x);
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
-//! `packages.lock.json`; CycloneDX and SPDX JSON SBOMs (by their purls). TOML and Elixir terms
-//! are read by small readers below; JSON and YAML by serde.
+//! `packages.lock.json`; CycloneDX and SPDX JSON SBOMs (by their purls).
+//!
+//! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
+//! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
+//! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
+//! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
+//! mix.lock), `sbom` (CycloneDX, SPDX); `digest` (digest spellings) and `document` (JSON, YAML
+//! and TOML documents, and where their entries are); `toml` and `term`, small readers of TOML
+//! and Elixir terms of our own (JSON and YAML are read by serde).
 //!
 //! Decisions every format follows:
 //! - Only packages that come from a registry are items. Local (path, link, workspace, editable),
@@ -32,16 +39,8 @@
 //! - A syntax error in a JSON or YAML file stops that file (one problem at the error's line); the
 //!   line-based and TOML formats resynchronise and carry on with the next entry.
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
-
-use crate::registry::{base64_decode, hex};
-
-pub(crate) use purl::parse_purl;
-
+mod digest;
+mod document;
 mod linewise;
 mod npm;
 mod purl;
@@ -53,6 +52,15 @@ mod toml;
 
 #[cfg(test)]
 mod testing;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use document::{JsonLines, parse_json};
+
+pub(crate) use purl::parse_purl;
 
 /// One package to mirror.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,7 +99,7 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> (Vec<Item>, Vec<Problem>) {
         .unwrap_or_default();
     let format = match detect_by_name(&name) {
         Some(f) => Some(f),
-        None if text.trim_start().starts_with('{') => match json(text, &mut out) {
+        None if text.trim_start().starts_with('{') => match parse_json(text, &mut out) {
             Some(v) => match detect_json(&v) {
                 Some(f) => {
                     run_json(f, &v, text, &mut out);
@@ -105,7 +113,7 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> (Vec<Item>, Vec<Problem>) {
     };
     match format {
         Some(f) if f.is_json() => {
-            if let Some(v) = json(text, &mut out) {
+            if let Some(v) = parse_json(text, &mut out) {
                 run_json(f, &v, text, &mut out);
             }
         }
@@ -400,274 +408,6 @@ fn check_token(what: &str, s: &str) -> Result<(), String> {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------------
-// Digests
-
-/// `algo:hex` for a digest given in hex, if its length fits the algorithm. `algo` may be spelled
-/// as SBOMs do (`SHA-256`, `SHA256`).
-fn hex_digest(algo: &str, hexdigits: &str) -> Result<String, String> {
-    let algo = algo.to_ascii_lowercase().replace('-', "");
-    let want = match algo.as_str() {
-        "sha1" => 40,
-        "sha256" => 64,
-        "sha384" => 96,
-        "sha512" => 128,
-        _ => return Err(format!("unsupported digest algorithm {algo:?}")),
-    };
-    if hexdigits.len() != want || !hexdigits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "{algo} digest {hexdigits:?} is not {want} hex digits"
-        ));
-    }
-    Ok(format!("{algo}:{}", hexdigits.to_ascii_lowercase()))
-}
-
-/// `algo:hex` for a digest given in base64 (npm integrity, NuGet contentHash).
-fn b64_digest(algo: &str, b64: &str) -> Result<String, String> {
-    let bytes = base64_decode(b64).ok_or_else(|| format!("{algo} digest {b64:?} is not base64"))?;
-    hex_digest(algo, &hex(&bytes))
-}
-
-/// A Subresource Integrity string (`sha512-<base64> sha1-<base64>`): every digest in it.
-fn sri(s: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for part in s.split_whitespace() {
-        let (algo, b64) = part
-            .split_once('-')
-            .ok_or_else(|| format!("integrity {part:?} is not `algo-base64`"))?;
-        let b64 = b64.split('?').next().unwrap_or("");
-        out.push(b64_digest(algo, b64)?);
-    }
-    if out.is_empty() {
-        return Err("empty integrity".to_string());
-    }
-    Ok(out)
-}
-
-/// `algo:hex` from a `algo:hex` string (pip `--hash`, Poetry and uv `hash`).
-fn prefixed_digest(s: &str) -> Result<String, String> {
-    let (algo, h) = s
-        .split_once(':')
-        .ok_or_else(|| format!("digest {s:?} is not `algo:hex`"))?;
-    hex_digest(algo, h)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Line numbers
-
-/// Byte offset → 1-based line number.
-struct LineIndex(Vec<usize>);
-
-impl LineIndex {
-    fn new(text: &str) -> LineIndex {
-        LineIndex(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i)
-                .collect(),
-        )
-    }
-
-    fn line(&self, pos: usize) -> usize {
-        self.0.partition_point(|&nl| nl < pos) + 1
-    }
-}
-
-/// Where the entries of a JSON document are, since serde_json forgets: the line of every key
-/// whose value is an object or array, of every such array element, of every key in the first two
-/// levels, and of `name`, `purl` and `referenceLocator` keys, by path (array elements by index).
-/// A small scanner of its own, so that it works on exactly the text serde_json accepted.
-struct JsonLines(HashMap<String, usize>);
-
-impl JsonLines {
-    fn new(text: &str) -> JsonLines {
-        let b = text.as_bytes();
-        let mut map = HashMap::new();
-        // One entry per open container: is it an object, its current key or index, the index.
-        let mut stack: Vec<(bool, String, usize)> = Vec::new();
-        let mut line = 1;
-        let mut i = 0;
-        let path = |stack: &[(bool, String, usize)]| {
-            let segs: Vec<&str> = stack.iter().map(|(_, s, _)| s.as_str()).collect();
-            segs.join("\0")
-        };
-        while i < b.len() {
-            match b[i] {
-                b'\n' => line += 1,
-                b'"' => {
-                    let start_line = line;
-                    let (s, end) = json_string(b, i + 1);
-                    line += b[i..end.min(b.len())]
-                        .iter()
-                        .filter(|&&c| c == b'\n')
-                        .count();
-                    i = end;
-                    let mut j = i + 1;
-                    while j < b.len() && b[j].is_ascii_whitespace() {
-                        j += 1;
-                    }
-                    if b.get(j) == Some(&b':') && stack.last().is_some_and(|f| f.0) {
-                        let mut k = j + 1;
-                        while k < b.len() && b[k].is_ascii_whitespace() {
-                            k += 1;
-                        }
-                        let container = matches!(b.get(k), Some(b'{' | b'['));
-                        let wanted = matches!(s.as_str(), "name" | "purl" | "referenceLocator");
-                        if let Some(top) = stack.last_mut() {
-                            top.1 = s;
-                        }
-                        // Entries of a top-level map are found even when they have a wrong type.
-                        if container || wanted || stack.len() <= 2 {
-                            map.entry(path(&stack)).or_insert(start_line);
-                        }
-                    }
-                }
-                b'{' | b'[' => {
-                    if let Some(top) = stack.last_mut().filter(|f| !f.0) {
-                        top.1 = top.2.to_string();
-                        map.entry(path(&stack)).or_insert(line);
-                    }
-                    stack.push((b[i] == b'{', String::new(), 0));
-                }
-                b'}' | b']' => {
-                    stack.pop();
-                }
-                b',' => {
-                    if let Some(top) = stack.last_mut().filter(|f| !f.0) {
-                        top.2 += 1;
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        JsonLines(map)
-    }
-
-    /// The line of a path, else of its nearest known ancestor, else 1.
-    fn line<S: AsRef<str>>(&self, path: &[S]) -> usize {
-        (1..=path.len())
-            .rev()
-            .find_map(|n| {
-                let p: Vec<&str> = path[..n].iter().map(AsRef::as_ref).collect();
-                self.0.get(&p.join("\0")).copied()
-            })
-            .unwrap_or(1)
-    }
-}
-
-/// Reads a JSON string starting after its opening quote: its value and the index of the closing
-/// quote (or the end of the input).
-fn json_string(b: &[u8], mut i: usize) -> (String, usize) {
-    let mut out: Vec<u8> = Vec::new();
-    while i < b.len() && b[i] != b'"' {
-        if b[i] != b'\\' {
-            out.push(b[i]);
-            i += 1;
-            continue;
-        }
-        let esc = b.get(i + 1).copied().unwrap_or(b'\\');
-        i += 2;
-        let c = match esc {
-            b'n' => '\n',
-            b't' => '\t',
-            b'r' => '\r',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'u' => {
-                let hex4 = |at: usize| {
-                    b.get(at..at + 4)
-                        .and_then(|h| std::str::from_utf8(h).ok())
-                        .and_then(|h| u32::from_str_radix(h, 16).ok())
-                };
-                let Some(hi) = hex4(i) else { continue };
-                i += 4;
-                let code = if (0xd800..0xdc00).contains(&hi) && b.get(i..i + 2) == Some(b"\\u") {
-                    match hex4(i + 2) {
-                        Some(lo) if (0xdc00..0xe000).contains(&lo) => {
-                            i += 6;
-                            0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
-                        }
-                        _ => hi,
-                    }
-                } else {
-                    hi
-                };
-                char::from_u32(code).unwrap_or('\u{fffd}')
-            }
-            other => other as char,
-        };
-        let mut buf = [0; 4];
-        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-    }
-    (String::from_utf8_lossy(&out).into_owned(), i)
-}
-
-/// The first line of each YAML mapping key at one indentation (quotes removed), since
-/// serde_yaml's values carry no positions.
-fn yaml_key_lines(text: &str, indent: usize) -> HashMap<String, usize> {
-    let mut map = HashMap::new();
-    for (n, l) in text.lines().enumerate() {
-        let body = l.trim_start_matches(' ');
-        if l.len() - body.len() != indent || body.starts_with('#') || body.starts_with('-') {
-            continue;
-        }
-        let key = match body.as_bytes().first() {
-            Some(&q @ (b'\'' | b'"')) => body[1..].find(q as char).map(|e| &body[1..1 + e]),
-            _ => body
-                .find(": ")
-                .or_else(|| body.ends_with(':').then(|| body.len() - 1))
-                .map(|e| &body[..e]),
-        };
-        if let Some(k) = key {
-            map.entry(k.to_string()).or_insert(n + 1);
-        }
-    }
-    map
-}
-
-fn json(text: &str, out: &mut Out) -> Option<Json> {
-    match serde_json::from_str(text) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let last = text.split('\n').count();
-            out.problem(e.line().clamp(1, last), format!("invalid JSON: {e}"));
-            None
-        }
-    }
-}
-
-fn yaml(text: &str, out: &mut Out) -> Option<Yaml> {
-    match serde_yaml::from_str(text) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            // libyaml may place an error at the end of input one line past the last.
-            let last = text.split('\n').count();
-            let line = e.location().map_or(1, |l| l.line().clamp(1, last));
-            out.problem(line, format!("invalid YAML: {e}"));
-            None
-        }
-    }
-}
-
-/// A YAML scalar as text (pnpm writes `lockfileVersion: 5.4`, pub quotes nothing it need not).
-fn yaml_str(v: Option<&Yaml>) -> Option<String> {
-    match v? {
-        Yaml::String(s) => Some(s.clone()),
-        Yaml::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn toml(text: &str, out: &mut Out) -> toml::Table {
-    let (root, errors) = toml::parse(text);
-    for (line, msg) in errors {
-        out.problem(line, format!("invalid TOML: {msg}"));
-    }
-    root
-}
-
 #[cfg(test)]
 mod tests {
     use super::testing::*;
@@ -769,51 +509,6 @@ mod tests {
             [format!("sha256:{a}"), format!("sha256:{b}")]
         );
         assert_eq!(items[0].source, "requirements.txt:1");
-    }
-
-    #[test]
-    fn digests() {
-        assert_eq!(
-            hex_digest("SHA-256", &"AB".repeat(32)).unwrap(),
-            format!("sha256:{}", "ab".repeat(32))
-        );
-        assert!(hex_digest("sha256", "ab").is_err());
-        assert!(hex_digest("md5", &"a".repeat(32)).is_err());
-        assert!(hex_digest("sha1", &"g".repeat(40)).is_err());
-        let both = sri("sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA= sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==?opt").unwrap();
-        assert_eq!(both.len(), 2);
-        assert!(both[1].starts_with("sha512:cf83e135"));
-        assert!(sri("").is_err());
-        assert!(sri("sha512").is_err());
-        assert!(sri("sha512-AAAA").is_err());
-    }
-
-    #[test]
-    fn json_lines() {
-        let text = text_of(&[
-            "{",
-            r#"  "a": {"#,
-            r#"    "b\u0020c": ["#,
-            r#"      {"name": "x"},"#,
-            "      1,",
-            "      {",
-            r#"        "purl": "p""#,
-            "      }",
-            "    ]",
-            "  },",
-            r#"  "s": "{[\"""#,
-            "}",
-        ]);
-        let l = JsonLines::new(&text);
-        assert_eq!(l.line(&["a"]), 2);
-        assert_eq!(l.line(&["a", "b c"]), 3);
-        assert_eq!(l.line(&["a", "b c", "0"]), 4);
-        assert_eq!(l.line(&["a", "b c", "0", "name"]), 4);
-        assert_eq!(l.line(&["a", "b c", "2"]), 6);
-        assert_eq!(l.line(&["a", "b c", "2", "purl"]), 7);
-        assert_eq!(l.line(&["a", "b c", "9", "purl"]), 3);
-        assert_eq!(l.line(&["zzz"]), 1);
-        assert_eq!(l.line(&["s"]), 11);
     }
 
     // --- never panic ------------------------------------------------------------------------

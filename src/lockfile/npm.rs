@@ -6,7 +6,9 @@
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
-use super::{JsonLines, Out, hex_digest, sri, yaml, yaml_key_lines, yaml_str};
+use super::Out;
+use super::digest::{hex_digest, sri};
+use super::document::{JsonLines, parse_yaml, yaml_key_lines, yaml_str};
 
 // ---------------------------------------------------------------------------------------------
 // npm: package-lock.json, npm-shrinkwrap.json
@@ -240,7 +242,9 @@ pub(super) fn yarn_v1(text: &str, out: &mut Out) {
 }
 
 pub(super) fn yarn_berry(text: &str, out: &mut Out) {
-    let Some(doc) = yaml(text, out) else { return };
+    let Some(doc) = parse_yaml(text, out) else {
+        return;
+    };
     let Some(map) = doc.as_mapping() else {
         out.problem(1, "expected a YAML mapping");
         return;
@@ -278,7 +282,9 @@ pub(super) fn yarn_berry(text: &str, out: &mut Out) {
 // pnpm: pnpm-lock.yaml (lockfile 5.x, 6.x, 9.x)
 
 pub(super) fn pnpm_lock(text: &str, out: &mut Out) {
-    let Some(doc) = yaml(text, out) else { return };
+    let Some(doc) = parse_yaml(text, out) else {
+        return;
+    };
     let version = yaml_str(doc.get("lockfileVersion")).unwrap_or_default();
     let major: u32 = version
         .trim_matches('\'')

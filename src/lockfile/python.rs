@@ -2,7 +2,9 @@
 //! `poetry.lock`, `uv.lock` and PEP 751 `pylock*.toml`. Names are normalised (PEP 503) so that
 //! `Django` and `django` are one item; digests are those of the sdists and wheels listed.
 
-use super::{Out, hex_digest, prefixed_digest, toml};
+use super::digest::{hex_digest, prefixed_digest};
+use super::document::parse_toml;
+use super::{Out, toml};
 
 // ---------------------------------------------------------------------------------------------
 // requirements.txt
@@ -173,7 +175,7 @@ fn pep508(spec: &str) -> Result<Option<(&str, Option<&str>)>, String> {
 // poetry.lock, uv.lock, pylock.toml
 
 pub(super) fn poetry_lock(text: &str, out: &mut Out) {
-    let root = toml(text, out);
+    let root = parse_toml(text, out);
     // Poetry before 1.2 kept the files in [metadata.files], by package name.
     let old_files = root.table("metadata").and_then(|m| m.table("files"));
     for t in root.tables("package") {
@@ -217,7 +219,7 @@ fn file_hashes<'a>(
 }
 
 pub(super) fn uv_lock(text: &str, out: &mut Out) {
-    let root = toml(text, out);
+    let root = parse_toml(text, out);
     for t in root.tables("package") {
         if t.broken {
             continue;
@@ -243,7 +245,7 @@ pub(super) fn uv_lock(text: &str, out: &mut Out) {
 /// PEP 751. Index packages have an sdist and/or wheels; vcs, directory and archive ones do not
 /// come from an index.
 pub(super) fn pylock(text: &str, out: &mut Out) {
-    let root = toml(text, out);
+    let root = parse_toml(text, out);
     for t in root.tables("packages") {
         if t.broken {
             continue;

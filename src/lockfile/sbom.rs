@@ -4,7 +4,9 @@
 
 use serde_json::Value as Json;
 
-use super::{JsonLines, Out, hex_digest, purl};
+use super::digest::hex_digest;
+use super::document::JsonLines;
+use super::{Out, purl};
 
 pub(super) fn cyclonedx(v: &Json, lines: &JsonLines, out: &mut Out) {
     // metadata.component is the subject of the SBOM (the project itself): not a dependency.
@@ -101,7 +103,7 @@ fn purl_item(out: &mut Out, line: usize, purl: &Json, hashes: Vec<String>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::*;
+    use crate::lockfile::testing::*;
 
     #[test]
     fn cyclonedx() {

@@ -6,7 +6,9 @@
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
-use super::{JsonLines, Out, b64_digest, hex_digest, toml, yaml, yaml_key_lines, yaml_str};
+use super::Out;
+use super::digest::{b64_digest, hex_digest};
+use super::document::{JsonLines, parse_toml, parse_yaml, yaml_key_lines, yaml_str};
 
 // ---------------------------------------------------------------------------------------------
 // Cargo: Cargo.lock
@@ -17,7 +19,7 @@ const CRATES_IO: [&str; 2] = [
 ];
 
 pub(super) fn cargo_lock(text: &str, out: &mut Out) {
-    let root = toml(text, out);
+    let root = parse_toml(text, out);
     // Lockfile v1 kept checksums apart: `"checksum name version (source)" = "hex"`.
     let v1_sums = root.table("metadata");
     for t in root.tables("package") {
@@ -157,7 +159,9 @@ pub(super) fn nuget_lock(v: &Json, lines: &JsonLines, out: &mut Out) {
 // pub: pubspec.lock
 
 pub(super) fn pubspec_lock(text: &str, out: &mut Out) {
-    let Some(doc) = yaml(text, out) else { return };
+    let Some(doc) = parse_yaml(text, out) else {
+        return;
+    };
     let Some(pkgs) = doc.get("packages") else {
         return;
     };

@@ -5,8 +5,6 @@
 //! Pure: text in, a tree of `Table`s and `(line, message)` errors out; which keys mean what is
 //! each lockfile format's business.
 
-use super::LineIndex;
-
 #[derive(Debug)]
 pub(super) enum Value {
     Str(String),
@@ -479,6 +477,25 @@ impl Parser<'_> {
         } else if self.starts_with("\n") {
             self.i += 1;
         }
+    }
+}
+
+/// Byte offset → 1-based line number.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        LineIndex(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    fn line(&self, pos: usize) -> usize {
+        self.0.partition_point(|&nl| nl < pos) + 1
     }
 }
 
