@@ -468,15 +468,7 @@ mod tests {
             None
         }
         fn entry(&mut self, path: &[Seg], at: Entry) {
-            let path: Vec<String> = path
-                .iter()
-                .map(|s| match s {
-                    Seg::Key(k) => k.clone(),
-                    Seg::Index(i) => i.to_string(),
-                })
-                .collect();
-            self.0
-                .push(format!("{} {} {:?}", path.join("/"), at.line, at.kind));
+            self.0.push(format!("{path:?} {} {:?}", at.line, at.kind));
         }
     }
 
@@ -489,19 +481,19 @@ mod tests {
         assert_eq!(
             seen.0,
             [
-                "a 1 Array",
-                "a/0 1 Literal",
-                "a/1 2 Object",
-                "a/1/b c 2 String",
-                "a/2 4 Array",
-                "a/3 4 Literal",
-                "d 5 Literal",
-                "e 5 Object",
+                r#"[Key("a")] 1 Array"#,
+                r#"[Key("a"), Index(0)] 1 Literal"#,
+                r#"[Key("a"), Index(1)] 2 Object"#,
+                r#"[Key("a"), Index(1), Key("b c")] 2 String"#,
+                r#"[Key("a"), Index(2)] 4 Array"#,
+                r#"[Key("a"), Index(3)] 4 Literal"#,
+                r#"[Key("d")] 5 Literal"#,
+                r#"[Key("e")] 5 Object"#,
             ]
         );
         // A broken document stops the walk with an error, after what came before it.
         let mut seen = Entries::default();
         assert!(scan(b"{\"a\": 1, \"b\": }", &mut seen).is_err());
-        assert_eq!(seen.0, ["a 1 Literal"]);
+        assert_eq!(seen.0, [r#"[Key("a")] 1 Literal"#]);
     }
 }

@@ -1,6 +1,6 @@
 //! Reading whole documents, for the formats that are JSON, YAML or TOML: each parser's syntax
 //! errors become problems at their lines, and the line numbers serde's values forget are found
-//! again (`JsonLines` by path, through json.rs's tokenizer; `yaml_key_lines` by key).
+//! again (`JsonLines` by path, through json.rs's tokenizer; `yaml_entries` by key).
 
 use std::collections::HashMap;
 
@@ -71,9 +71,31 @@ impl json::Visitor for JsonLines {
     }
 }
 
+/// The entries of a YAML mapping whose keys stand at `indent` in `text`: each string key with its
+/// value and its line. A value that is not a mapping is a problem, `not_mapping`, and no entries.
+pub(super) fn yaml_entries<'a>(
+    map: &'a Yaml,
+    text: &str,
+    indent: usize,
+    not_mapping: &str,
+    out: &mut Out,
+) -> Vec<(&'a str, &'a Yaml, usize)> {
+    let Some(map) = map.as_mapping() else {
+        out.problem(1, not_mapping);
+        return Vec::new();
+    };
+    let lines = yaml_key_lines(text, indent);
+    map.iter()
+        .filter_map(|(k, v)| {
+            let key = k.as_str()?;
+            Some((key, v, lines.get(key).copied().unwrap_or(1)))
+        })
+        .collect()
+}
+
 /// The first line of each YAML mapping key at one indentation (quotes removed), since
 /// serde_yaml's values carry no positions.
-pub(super) fn yaml_key_lines(text: &str, indent: usize) -> HashMap<String, usize> {
+fn yaml_key_lines(text: &str, indent: usize) -> HashMap<String, usize> {
     let mut map = HashMap::new();
     for (n, l) in text.lines().enumerate() {
         let body = l.trim_start_matches(' ');
@@ -96,28 +118,26 @@ pub(super) fn yaml_key_lines(text: &str, indent: usize) -> HashMap<String, usize
 
 /// Parses a JSON document; a syntax error is one problem at its line.
 pub(super) fn parse_json(text: &str, out: &mut Out) -> Option<Json> {
-    match serde_json::from_str(text) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let last = text.split('\n').count();
-            out.problem(e.line().clamp(1, last), format!("invalid JSON: {e}"));
-            None
-        }
-    }
+    serde_json::from_str(text)
+        .map_err(|e| syntax_error(out, text, e.line(), format!("invalid JSON: {e}")))
+        .ok()
 }
 
 /// Parses a YAML document; a syntax error is one problem at its line.
 pub(super) fn parse_yaml(text: &str, out: &mut Out) -> Option<Yaml> {
-    match serde_yaml::from_str(text) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            // libyaml may place an error at the end of input one line past the last.
-            let last = text.split('\n').count();
-            let line = e.location().map_or(1, |l| l.line().clamp(1, last));
-            out.problem(line, format!("invalid YAML: {e}"));
-            None
-        }
-    }
+    serde_yaml::from_str(text)
+        .map_err(|e| {
+            let line = e.location().map_or(1, |l| l.line());
+            syntax_error(out, text, line, format!("invalid YAML: {e}"))
+        })
+        .ok()
+}
+
+/// Reports a parser's error at its line, kept within the text: libyaml may place an error at the
+/// end of input one line past the last.
+fn syntax_error(out: &mut Out, text: &str, line: usize, msg: String) {
+    let last = text.split('\n').count();
+    out.problem(line.clamp(1, last), msg);
 }
 
 /// A YAML scalar as text (pnpm writes `lockfileVersion: 5.4`, pub quotes nothing it need not).

@@ -8,7 +8,7 @@ use serde_yaml::Value as Yaml;
 
 use super::Out;
 use super::digest::{hex_digest, sri};
-use super::document::{JsonLines, parse_yaml, yaml_key_lines, yaml_str};
+use super::document::{JsonLines, parse_yaml, yaml_entries, yaml_str};
 
 // ---------------------------------------------------------------------------------------------
 // npm: package-lock.json, npm-shrinkwrap.json
@@ -245,17 +245,10 @@ pub(super) fn yarn_berry(text: &str, out: &mut Out) {
     let Some(doc) = parse_yaml(text, out) else {
         return;
     };
-    let Some(map) = doc.as_mapping() else {
-        out.problem(1, "expected a YAML mapping");
-        return;
-    };
-    let lines = yaml_key_lines(text, 0);
-    for (k, v) in map {
-        let Some(key) = k.as_str() else { continue };
+    for (key, v, line) in yaml_entries(&doc, text, 0, "expected a YAML mapping", out) {
         if key == "__metadata" {
             continue;
         }
-        let line = lines.get(key).copied().unwrap_or(1);
         // The resolution names the real package and protocol: `@scope/a@npm:1.2.3`. Its
         // `checksum` is of Yarn's cache zip, not of the registry tarball, so it is not used.
         let Some(resolution) = v.get("resolution").and_then(Yaml::as_str) else {
@@ -295,14 +288,7 @@ pub(super) fn pnpm_lock(text: &str, out: &mut Out) {
     let Some(pkgs) = doc.get("packages") else {
         return;
     };
-    let Some(pkgs) = pkgs.as_mapping() else {
-        out.problem(1, "\"packages\" is not a mapping");
-        return;
-    };
-    let lines = yaml_key_lines(text, 2);
-    for (k, v) in pkgs {
-        let Some(key) = k.as_str() else { continue };
-        let line = lines.get(key).copied().unwrap_or(1);
+    for (key, v, line) in yaml_entries(pkgs, text, 2, "\"packages\" is not a mapping", out) {
         let resolution = v.get("resolution");
         // git and directory resolutions have a type; a tarball that is not a registry one is a
         // plain URL. Both are skipped silently (see the module doc).
@@ -376,13 +362,11 @@ mod tests {
 
     #[test]
     fn npm_lock_v3() {
-        let (items, problems) = fixture("npm-v3/package-lock.json");
-        assert_eq!(problems, []);
         // Root, the link, the workspace folder and the git dependency are skipped; the alias
         // is listed under its real name; the nested ms is another version.
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "npm-v3/package-lock.json",
+            &[
                 "npm:@babel/code-frame@7.24.2",
                 "npm:debug@4.3.4",
                 "npm:ms@2.1.2",
@@ -390,10 +374,9 @@ mod tests {
                 "npm:lodash@4.17.21",
                 "npm:ms@2.1.3",
                 "npm:string-width@4.2.3",
-            ]
+            ],
+            &[24, 36, 47, 52, 75, 80, 85],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [24, 36, 47, 52, 75, 80, 85]);
         assert_eq!(items[0].source, "npm-v3/package-lock.json:24");
         // SRI base64 → hex.
         assert_eq!(
@@ -496,19 +479,16 @@ mod tests {
 
     #[test]
     fn yarn_v1() {
-        let (items, problems) = fixture("yarn-v1/yarn.lock");
-        assert_eq!(problems, []);
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "yarn-v1/yarn.lock",
+            &[
                 "npm:@babel/code-frame@7.24.2",
                 "npm:lodash@4.17.21",
                 "npm:ms@2.1.2",
                 "npm:string-width@4.2.3",
-            ]
+            ],
+            &[5, 20, 25, 29],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [5, 20, 25, 29]);
         // The resolved URL's fragment is the tarball's SHA-1; integrity adds SHA-512.
         assert_eq!(
             item(&items, "lodash").hashes,
@@ -559,21 +539,18 @@ mod tests {
 
     #[test]
     fn yarn_berry() {
-        let (items, problems) = fixture("yarn-berry/yarn.lock");
-        assert_eq!(problems, []);
         // patch: and workspace: are skipped; aliases resolve; Berry's cache checksum is not
         // a tarball digest.
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "yarn-berry/yarn.lock",
+            &[
                 "npm:@babel/code-frame@7.24.2",
                 "npm:lodash@4.17.21",
                 "npm:resolve@1.22.8",
                 "npm:string-width@4.2.3",
-            ]
+            ],
+            &[8, 18, 31, 37],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [8, 18, 31, 37]);
         assert!(items.iter().all(|i| i.hashes.is_empty()));
     }
 

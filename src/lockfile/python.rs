@@ -178,10 +178,7 @@ pub(super) fn poetry_lock(text: &str, out: &mut Out) {
     let root = parse_toml(text, out);
     // Poetry before 1.2 kept the files in [metadata.files], by package name.
     let old_files = root.table("metadata").and_then(|m| m.table("files"));
-    for t in root.tables("package") {
-        if t.broken {
-            continue;
-        }
+    for t in root.tables("package").filter(|t| !t.broken) {
         let (Some(name), Some(version)) = (t.str("name"), t.str("version")) else {
             out.problem(t.line, "[[package]] without a name or version string");
             continue;
@@ -220,10 +217,7 @@ fn file_hashes<'a>(
 
 pub(super) fn uv_lock(text: &str, out: &mut Out) {
     let root = parse_toml(text, out);
-    for t in root.tables("package") {
-        if t.broken {
-            continue;
-        }
+    for t in root.tables("package").filter(|t| !t.broken) {
         let Some(name) = t.str("name") else {
             out.problem(t.line, "[[package]] without a name string");
             continue;
@@ -246,10 +240,7 @@ pub(super) fn uv_lock(text: &str, out: &mut Out) {
 /// come from an index.
 pub(super) fn pylock(text: &str, out: &mut Out) {
     let root = parse_toml(text, out);
-    for t in root.tables("packages") {
-        if t.broken {
-            continue;
-        }
+    for t in root.tables("packages").filter(|t| !t.broken) {
         let Some(name) = t.str("name") else {
             out.problem(t.line, "[[packages]] without a name string");
             continue;
@@ -323,22 +314,19 @@ mod tests {
 
     #[test]
     fn requirements_fixture() {
-        let (items, problems) = fixture("pip/requirements.txt");
-        assert_eq!(problems, []);
         // -e and VCS lines are skipped; names are normalised; `>=` is unpinned.
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "pip/requirements.txt",
+            &[
                 "pypi:certifi@2024.2.2",
                 "pypi:charset-normalizer@3.3.2",
                 "pypi:django@5.0.3",
                 "pypi:requests@2.31.0",
                 "pypi:tomli@2.0.1",
                 "pypi:typing-extensions@*",
-            ]
+            ],
+            &[9, 13, 16, 18, 20, 21],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [9, 13, 16, 18, 20, 21]);
         assert_eq!(
             items[0].hashes,
             [
@@ -403,18 +391,15 @@ mod tests {
 
     #[test]
     fn poetry_lock() {
-        let (items, problems) = fixture("poetry/poetry.lock");
-        assert_eq!(problems, []);
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "poetry/poetry.lock",
+            &[
                 "pypi:certifi@2024.2.2",
                 "pypi:pyyaml@6.0.1",
-                "pypi:requests@2.31.0"
-            ]
+                "pypi:requests@2.31.0",
+            ],
+            &[3, 29, 40],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [3, 29, 40]);
         assert_eq!(
             items[2].hashes,
             [
@@ -461,11 +446,11 @@ six = [
 
     #[test]
     fn uv_lock() {
-        let (items, problems) = fixture("uv/uv.lock");
-        assert_eq!(problems, []);
-        assert_eq!(ids(&items), ["pypi:certifi@2024.2.2", "pypi:idna@3.6"]);
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [4, 28]);
+        let items = check_fixture(
+            "uv/uv.lock",
+            &["pypi:certifi@2024.2.2", "pypi:idna@3.6"],
+            &[4, 28],
+        );
         assert_eq!(
             items[1].hashes,
             [
@@ -493,18 +478,15 @@ six = [
 
     #[test]
     fn pylock() {
-        let (items, problems) = fixture("pylock/pylock.toml");
-        assert_eq!(problems, []);
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "pylock/pylock.toml",
+            &[
                 "pypi:attrs@25.1.0",
                 "pypi:cattrs@24.1.2",
-                "pypi:numpy@2.2.3"
-            ]
+                "pypi:numpy@2.2.3",
+            ],
+            &[6, 18, 38],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [6, 18, 38]);
         assert_eq!(
             items[1].hashes,
             [

@@ -8,7 +8,7 @@ use serde_yaml::Value as Yaml;
 
 use super::Out;
 use super::digest::{b64_digest, hex_digest};
-use super::document::{JsonLines, parse_toml, parse_yaml, yaml_key_lines, yaml_str};
+use super::document::{JsonLines, parse_toml, parse_yaml, yaml_entries, yaml_str};
 
 // ---------------------------------------------------------------------------------------------
 // Cargo: Cargo.lock
@@ -22,10 +22,7 @@ pub(super) fn cargo_lock(text: &str, out: &mut Out) {
     let root = parse_toml(text, out);
     // Lockfile v1 kept checksums apart: `"checksum name version (source)" = "hex"`.
     let v1_sums = root.table("metadata");
-    for t in root.tables("package") {
-        if t.broken {
-            continue;
-        }
+    for t in root.tables("package").filter(|t| !t.broken) {
         let (Some(name), Some(version)) = (t.str("name"), t.str("version")) else {
             out.problem(t.line, "[[package]] without a name or version string");
             continue;
@@ -165,14 +162,7 @@ pub(super) fn pubspec_lock(text: &str, out: &mut Out) {
     let Some(pkgs) = doc.get("packages") else {
         return;
     };
-    let Some(pkgs) = pkgs.as_mapping() else {
-        out.problem(1, "\"packages\" is not a mapping");
-        return;
-    };
-    let lines = yaml_key_lines(text, 2);
-    for (k, v) in pkgs {
-        let Some(key) = k.as_str() else { continue };
-        let line = lines.get(key).copied().unwrap_or(1);
+    for (key, v, line) in yaml_entries(pkgs, text, 2, "\"packages\" is not a mapping", out) {
         // sdk, path and git packages are not on a package server.
         if v.get("source").and_then(Yaml::as_str) != Some("hosted") {
             continue;
@@ -212,19 +202,16 @@ mod tests {
 
     #[test]
     fn cargo_lock() {
-        let (items, problems) = fixture("cargo/Cargo.lock");
-        assert_eq!(problems, []);
         // The workspace member (no source) and the git crate are skipped.
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "cargo/Cargo.lock",
+            &[
                 "cargo:anyhow@1.0.81",
                 "cargo:serde@1.0.193",
-                "cargo:serde_derive@1.0.193"
-            ]
+                "cargo:serde_derive@1.0.193",
+            ],
+            &[5, 20, 29],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [5, 20, 29]);
         assert_eq!(items[1].hashes, [sha256("serde-1.0.193")]);
     }
 
@@ -302,19 +289,16 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
 
     #[test]
     fn composer_lock() {
-        let (items, problems) = fixture("composer/composer.lock");
-        assert_eq!(problems, []);
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "composer/composer.lock",
+            &[
                 "composer:monolog/monolog@3.5.0",
                 "composer:psr/log@3.0.0",
                 "composer:symfony/console@v6.4.4",
                 "composer:phpunit/phpunit@10.5.13",
-            ]
+            ],
+            &[10, 30, 51, 69],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [10, 30, 51, 69]);
         assert_eq!(
             items[1].hashes,
             ["sha1:618f72e2340db277b59686512c3ab82c6ce5eac3"]
@@ -339,18 +323,15 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
 
     #[test]
     fn pubspec_lock() {
-        let (items, problems) = fixture("pub/pubspec.lock");
-        assert_eq!(problems, []);
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "pub/pubspec.lock",
+            &[
                 "pub:async@2.11.0",
                 "pub:collection@1.18.0",
-                "pub:yaml@3.1.2"
-            ]
+                "pub:yaml@3.1.2",
+            ],
+            &[4, 12, 32],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [4, 12, 32]);
         assert_eq!(items[0].hashes, [sha256("async-2.11.0")]);
         let text = text_of(&[
             "packages:",
@@ -375,19 +356,16 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
 
     #[test]
     fn nuget_lock() {
-        let (items, problems) = fixture("nuget/packages.lock.json");
-        assert_eq!(problems, []);
         // The Project reference is skipped; System.Memory in two frameworks is listed once.
-        assert_eq!(
-            ids(&items),
-            [
+        let items = check_fixture(
+            "nuget/packages.lock.json",
+            &[
                 "nuget:Newtonsoft.Json@13.0.3",
                 "nuget:Serilog@3.1.1",
-                "nuget:System.Memory@4.5.5"
-            ]
+                "nuget:System.Memory@4.5.5",
+            ],
+            &[5, 11, 17],
         );
-        let lines: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
-        assert_eq!(lines, [5, 11, 17]);
         assert_eq!(items[0].hashes, [sha512("Newtonsoft.Json.13.0.3.nupkg")]);
         let text = text_of(&[
             "{",

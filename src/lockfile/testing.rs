@@ -51,6 +51,16 @@ pub(super) fn sha512(s: &str) -> String {
     format!("sha512:{}", hex(&Sha512::digest(s.as_bytes())))
 }
 
+/// Parses a fixture, expecting no problems and the items given at the lines given.
+pub(super) fn check_fixture(rel: &str, want: &[&str], lines: &[usize]) -> Vec<Item> {
+    let (items, problems) = fixture(rel);
+    assert_eq!(problems, [], "{rel}");
+    assert_eq!(ids(&items), want, "{rel}");
+    let got: Vec<usize> = items.iter().map(|i| line_of(&i.source)).collect();
+    assert_eq!(got, lines, "{rel}");
+    items
+}
+
 /// Parses inline text as the named file, expecting the items and problem lines given.
 pub(super) fn check(name: &str, text: &str, want: &[&str], problem_lines: &[usize]) -> Vec<Item> {
     let (items, problems) = parse_file(Path::new(name), text);

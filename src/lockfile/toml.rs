@@ -329,54 +329,55 @@ impl Parser<'_> {
     }
 
     fn array(&mut self, depth: usize) -> Result<Value, String> {
-        self.i += 1;
         let mut items = Vec::new();
-        loop {
-            self.skip_blank(true);
-            if self.peek() == Some(b']') {
-                self.i += 1;
-                return Ok(Value::Array(items));
-            }
-            items.push(self.value(depth + 1)?);
-            self.skip_blank(true);
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err("expected ',' or ']' in an array".to_string()),
-            }
-        }
+        self.list(b']', "an array", |p| {
+            items.push(p.value(depth + 1)?);
+            Ok(())
+        })?;
+        Ok(Value::Array(items))
     }
 
     /// Lenient beyond TOML 1.0: newlines and a trailing comma are accepted, as TOML 1.1 does.
     fn inline_table(&mut self, depth: usize) -> Result<Value, String> {
         let mut t = Table::new(self.lines.line(self.i));
+        self.list(b'}', "an inline table", |p| {
+            let key = p.key()?;
+            p.skip_ws();
+            if p.peek() != Some(b'=') {
+                return Err(format!("expected '=' after key {:?}", key.join(".")));
+            }
+            p.i += 1;
+            p.skip_ws();
+            let v = p.value(depth + 1)?;
+            insert(&mut t, &key, v)
+        })?;
+        Ok(Value::Table(t))
+    }
+
+    /// From an opening bracket to its `close`: items read by `item`, separated by commas, over
+    /// newlines and comments, with an optional trailing comma. `what` names the list in errors.
+    fn list(
+        &mut self,
+        close: u8,
+        what: &str,
+        mut item: impl FnMut(&mut Self) -> Result<(), String>,
+    ) -> Result<(), String> {
         self.i += 1;
         loop {
             self.skip_blank(true);
-            if self.peek() == Some(b'}') {
+            if self.peek() == Some(close) {
                 self.i += 1;
-                return Ok(Value::Table(t));
+                return Ok(());
             }
-            let key = self.key()?;
-            self.skip_ws();
-            if self.peek() != Some(b'=') {
-                return Err(format!("expected '=' after key {:?}", key.join(".")));
-            }
-            self.i += 1;
-            self.skip_ws();
-            let v = self.value(depth + 1)?;
-            insert(&mut t, &key, v)?;
+            item(self)?;
             self.skip_blank(true);
             match self.peek() {
                 Some(b',') => self.i += 1,
-                Some(b'}') => {
+                Some(c) if c == close => {
                     self.i += 1;
-                    return Ok(Value::Table(t));
+                    return Ok(());
                 }
-                _ => return Err("expected ',' or '}' in an inline table".to_string()),
+                _ => return Err(format!("expected ',' or '{}' in {what}", close as char)),
             }
         }
     }
