@@ -255,6 +255,12 @@ impl Parser<'_> {
     }
 
     fn keyval(&mut self, root: &mut Table, current: &[String]) -> Result<(), String> {
+        let (key, v) = self.key_value(0)?;
+        insert(nav(root, current)?, &key, v)
+    }
+
+    /// `key = value`, the value at `depth`.
+    fn key_value(&mut self, depth: usize) -> Result<(Vec<String>, Value), String> {
         let key = self.key()?;
         self.skip_ws();
         if self.peek() != Some(b'=') {
@@ -262,8 +268,7 @@ impl Parser<'_> {
         }
         self.i += 1;
         self.skip_ws();
-        let v = self.value(0)?;
-        insert(nav(root, current)?, &key, v)
+        Ok((key, self.value(depth)?))
     }
 
     fn key(&mut self) -> Result<Vec<String>, String> {
@@ -341,14 +346,7 @@ impl Parser<'_> {
     fn inline_table(&mut self, depth: usize) -> Result<Value, String> {
         let mut t = Table::new(self.lines.line(self.i));
         self.list(b'}', "an inline table", |p| {
-            let key = p.key()?;
-            p.skip_ws();
-            if p.peek() != Some(b'=') {
-                return Err(format!("expected '=' after key {:?}", key.join(".")));
-            }
-            p.i += 1;
-            p.skip_ws();
-            let v = p.value(depth + 1)?;
+            let (key, v) = p.key_value(depth + 1)?;
             insert(&mut t, &key, v)
         })?;
         Ok(Value::Table(t))
