@@ -14,6 +14,7 @@ mod composer;
 mod conan;
 mod conda;
 mod cran;
+mod docs;
 mod engine;
 mod gem;
 mod go;
