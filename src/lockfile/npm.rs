@@ -164,10 +164,10 @@ pub(super) fn yarn_v1(text: &str, out: &mut Out) {
         match &e.resolved {
             Some(url) if npm_tarball(url) => {
                 // Yarn 1 appends the tarball's SHA-1 as a fragment; old lockfiles have no other.
-                if let Some(frag) = url.rsplit_once('#').map(|(_, f)| f) {
-                    if let Ok(h) = hex_digest("sha1", frag) {
-                        hashes.push(h);
-                    }
+                if let Some(frag) = url.rsplit_once('#').map(|(_, f)| f)
+                    && let Ok(h) = hex_digest("sha1", frag)
+                {
+                    hashes.push(h);
                 }
             }
             // git, file: and plain-URL tarballs: skipped silently (see the module doc).
@@ -298,10 +298,9 @@ pub(super) fn pnpm_lock(text: &str, out: &mut Out) {
         if let Some(t) = resolution
             .and_then(|r| r.get("tarball"))
             .and_then(Yaml::as_str)
+            && !npm_tarball(t)
         {
-            if !npm_tarball(t) {
-                continue;
-            }
+            continue;
         }
         // Explicit fields win (v6+ write them for aliases and tarball keys), else the key.
         let fields = (yaml_str(v.get("name")), yaml_str(v.get("version")));
