@@ -4,7 +4,7 @@ CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build release static test lint run clean bench bench-smoke
+.PHONY: help build release static test lint run clean bench bench-smoke vendor-patch
 
 help:
 	@echo "make build    debug build"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench    benchmark against nginx and peer proxies on loopback (about 25 minutes;"
 	@echo "              installs the peers outside the repo); writes the table into BENCHMARKS.md"
 	@echo "make bench-smoke  the same scenarios, tiny and short (under a minute): keeps bench/ working"
+	@echo "make vendor-patch  rewrite vendor/tiny_http.patch (vendor/tiny_http against tiny_http 0.12.0)"
 
 build:
 	$(CARGO) build --locked
@@ -63,6 +64,10 @@ bench:
 # For CI: proves the benchmark still runs; asserts no performance.
 bench-smoke:
 	bench/run.sh --smoke
+
+# The diff of our tiny_http copy against the published crate (vendor/README.md).
+vendor-patch:
+	CARGO=$(CARGO) vendor/make-patch.sh
 
 clean:
 	$(CARGO) clean

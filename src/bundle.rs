@@ -16,12 +16,12 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::cache::Store;
+use crate::cache::{self, Store};
 use crate::config::Config;
 use crate::db::{self, ArtifactRecord, LinkRecord, MetadataRecord};
 use crate::error::{Error, Result};
@@ -110,16 +110,20 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
     let total: u64 = manifest.artifacts.iter().map(|a| a.size).sum::<u64>()
         + manifest.metadata.iter().map(|m| m.size).sum::<u64>();
 
-    // Written to a temp file beside the output and renamed, so a failed export leaves nothing.
-    let (mut sink, temp): (Box<dyn Write>, Option<PathBuf>) = if output == "-" {
-        (Box::new(io::stdout().lock()), None)
-    } else {
-        let temp = PathBuf::from(format!("{output}.part"));
-        let f = File::create(&temp).map_err(|err| Error::io(&temp, err))?;
-        (Box::new(f), Some(temp))
+    // Written to a temp file beside the output and published (fsync, rename, fsync of the
+    // directory), so a failed export leaves nothing and a finished one survives a crash.
+    let temp = PathBuf::from(format!("{output}.part"));
+    let mut file = match output {
+        "-" => None,
+        _ => Some(File::create(&temp).map_err(|err| Error::io(&temp, err))?),
     };
+    let mut stdout = io::stdout();
     let result = (|| -> io::Result<()> {
-        let mut w = BufWriter::with_capacity(256 * 1024, &mut sink);
+        let sink: &mut dyn Write = match file.as_mut() {
+            Some(f) => f,
+            None => &mut stdout,
+        };
+        let mut w = BufWriter::with_capacity(256 * 1024, sink);
         let mut progress = Meter::new("exporting", total);
         write_entry(&mut w, MANIFEST, json.len() as u64, &mut &json[..])?;
         let files = manifest
@@ -140,16 +144,14 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         progress.done();
         Ok(())
     })();
-    drop(sink);
-    if let Err(err) = result {
-        if let Some(t) = &temp {
-            let _ = std::fs::remove_file(t);
-        }
-        return Err(Error::io(output, err));
+    let result = result.map_err(|err| Error::io(output, err)).and_then(|()| {
+        file.as_ref()
+            .map_or(Ok(()), |f| cache::publish(f, &temp, Path::new(output)))
+    });
+    if result.is_err() && file.is_some() {
+        let _ = std::fs::remove_file(&temp);
     }
-    if let Some(t) = temp {
-        std::fs::rename(&t, output).map_err(|err| Error::io(output, err))?;
-    }
+    result?;
     eprintln!(
         "Exported {} artifact(s), {} metadata document(s), {} link(s), {} to {output}",
         manifest.artifacts.len(),
@@ -276,9 +278,7 @@ pub fn import(config: &Config, input: &str) -> Result<()> {
                 "{rel}: digest mismatch: manifest says sha256:{sha}, file is sha256:{actual}"
             )));
         }
-        temp.file
-            .sync_all()
-            .map_err(|err| Error::io(&temp.path, err))?;
+        // Synced when committed (`Store::commit`).
         staged.push(Staged { temp, rel });
         progress.add(size);
     }

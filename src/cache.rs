@@ -172,17 +172,10 @@ impl Store {
     /// Makes a finished temp file visible at `rel`, durably.
     pub(crate) fn commit(&self, mut temp: Temp, rel: &str) -> Result<()> {
         let dest = self.abs(rel);
-        temp.file
-            .sync_all()
-            .map_err(|err| Error::io(&temp.path, err))?;
         let dir = dest.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
-        fs::rename(&temp.path, &dest).map_err(|err| Error::io(&dest, err))?;
+        publish(&temp.file, &temp.path, &dest)?;
         temp.keep = true;
-        // Without syncing the directory the rename itself may not survive a crash.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
         Ok(())
     }
 
@@ -194,6 +187,19 @@ impl Store {
             log::error!("cannot remove {}: {err}", path.display());
         }
     }
+}
+
+/// Renames the fully written `file` (open at `from`) to `to` in the commit order: fsync(file) →
+/// rename → fsync(dir). The cache's commits and `proxy export`'s bundle go through it.
+pub(crate) fn publish(file: &File, from: &Path, to: &Path) -> Result<()> {
+    file.sync_all().map_err(|err| Error::io(from, err))?;
+    fs::rename(from, to).map_err(|err| Error::io(to, err))?;
+    // Without syncing the directory the rename itself may not survive a crash.
+    let dir = to.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Ok(d) = File::open(dir.unwrap_or(Path::new("."))) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// A file in `.tmp/`, deleted on drop unless committed.

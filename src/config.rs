@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::registry;
 
-/// One documented setting: its key, what it takes, and its default (for `--help` and README).
+/// One documented setting: its key, what it takes, and its default (for `--help`; docs/configuration.md documents each).
 pub struct Key {
     pub name: &'static str,
     pub takes: &'static str,
@@ -108,6 +108,20 @@ pub const KEYS: &[Key] = &[
         default: "10s",
     },
 ];
+
+/// Every key a configuration file or a `PROXY_*` variable may set, with its default as the
+/// documentation states it: `KEYS`, then `upstream.<key>` of every registry. For
+/// tests/it/docs.rs, which checks that docs/configuration.md documents each one.
+#[doc(hidden)]
+pub fn documented_keys() -> Vec<(String, String)> {
+    let upstreams = registry::default_upstreams()
+        .into_iter()
+        .map(|(k, v)| (format!("upstream.{k}"), v));
+    KEYS.iter()
+        .map(|k| (k.name.to_string(), k.default.to_string()))
+        .chain(upstreams)
+        .collect()
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {

@@ -80,6 +80,8 @@ pub(crate) trait Visitor {
     fn end_object(&mut self, _path: &[Seg]) {}
     /// A wanted number, `true`, `false` or `null`, as written (never replaced).
     fn literal(&mut self, _path: &[Seg], _value: &str) {}
+    /// Called as each object member and array element begins (see `Entry`).
+    fn entry(&mut self, _path: &[Seg], _at: Entry) {}
 }
 
 const MAX_DEPTH: usize = 256;
@@ -97,6 +99,7 @@ pub(crate) fn rewrite(
         input,
         out,
         path: Vec::new(),
+        line: 1,
     };
     p.ws()?;
     p.value(visitor)?;
@@ -115,6 +118,8 @@ struct Parser<'a> {
     input: &'a mut dyn BufRead,
     out: &'a mut dyn Write,
     path: Vec<Seg>,
+    /// The 1-based line of the next byte (newlines can only be whitespace: strings hold none).
+    line: usize,
 }
 
 impl Parser<'_> {
@@ -141,6 +146,7 @@ impl Parser<'_> {
             if n == 0 {
                 return Ok(());
             }
+            self.line += buf[..n].iter().filter(|b| **b == b'\n').count();
             self.out.write_all(&buf[..n])?;
             self.input.consume(n);
         }
@@ -218,11 +224,13 @@ impl Parser<'_> {
                 return Err(invalid("key too long"));
             }
             let key = decode(&raw)?;
+            let key_line = self.line;
             self.out.write_all(&raw)?;
             self.ws()?;
             self.expect(b':')?;
             self.ws()?;
             self.path.push(Seg::Key(key));
+            self.entry(v, key_line)?;
             self.value(v)?;
             self.path.pop();
             self.ws()?;
@@ -248,6 +256,7 @@ impl Parser<'_> {
         loop {
             self.ws()?;
             self.path.push(Seg::Index(i));
+            self.entry(v, self.line)?;
             self.value(v)?;
             self.path.pop();
             self.ws()?;
@@ -403,6 +412,50 @@ pub(crate) fn encode(s: &str) -> String {
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// Where entries are: for readers that parse a document elsewhere (serde_json) and need line
+// numbers for their messages, without a second tokenizer.
+
+/// Where an object member or array element begins, as `Visitor::entry` is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// The 1-based line of a member's key, or of an element's first byte.
+    pub(crate) line: usize,
+    pub(crate) kind: Kind,
+}
+
+/// What an entry's value is, from its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Object,
+    Array,
+    String,
+    /// A number, `true`, `false` or `null`.
+    Literal,
+}
+
+/// Walks one JSON document without writing it anywhere: for visitors that only look (at
+/// `entry`, or at the strings they want).
+pub(crate) fn scan(doc: &[u8], visitor: &mut dyn Visitor) -> io::Result<()> {
+    rewrite(&mut &doc[..], &mut io::sink(), visitor)
+}
+
+impl Parser<'_> {
+    /// Tells the visitor about the entry at `self.path`, whose value is next.
+    fn entry(&mut self, v: &mut dyn Visitor, line: usize) -> io::Result<()> {
+        let kind = match self.peek()? {
+            Some(b'{') => Kind::Object,
+            Some(b'[') => Kind::Array,
+            Some(b'"') => Kind::String,
+            Some(b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => Kind::Literal,
+            // Not a value: `value` reports the error next.
+            _ => return Ok(()),
+        };
+        v.entry(&self.path, Entry { line, kind });
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -493,5 +546,45 @@ mod tests {
     fn surrogates() {
         assert_eq!(decode(br#""\ud83d\ude00""#).unwrap(), "😀");
         assert!(decode(br#""\ud83d""#).is_err());
+    }
+
+    /// Records every entry as `path line kind`.
+    #[derive(Default)]
+    struct Entries(Vec<String>);
+    impl Visitor for Entries {
+        fn wants(&self, _: &[Seg]) -> bool {
+            false
+        }
+        fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+            None
+        }
+        fn entry(&mut self, path: &[Seg], at: Entry) {
+            self.0.push(format!("{path:?} {} {:?}", at.line, at.kind));
+        }
+    }
+
+    #[test]
+    fn entries_are_reported_with_the_line_of_their_key() {
+        let doc =
+            "{\"a\": [1,\n  {\"b\\u0020c\"\n  :\n \"x\"}, [], true],\r\n\"d\": null, \"e\": {}}";
+        let mut seen = Entries::default();
+        scan(doc.as_bytes(), &mut seen).unwrap();
+        assert_eq!(
+            seen.0,
+            [
+                r#"[Key("a")] 1 Array"#,
+                r#"[Key("a"), Index(0)] 1 Literal"#,
+                r#"[Key("a"), Index(1)] 2 Object"#,
+                r#"[Key("a"), Index(1), Key("b c")] 2 String"#,
+                r#"[Key("a"), Index(2)] 4 Array"#,
+                r#"[Key("a"), Index(3)] 4 Literal"#,
+                r#"[Key("d")] 5 Literal"#,
+                r#"[Key("e")] 5 Object"#,
+            ]
+        );
+        // A broken document stops the walk with an error, after what came before it.
+        let mut seen = Entries::default();
+        assert!(scan(b"{\"a\": 1, \"b\": }", &mut seen).is_err());
+        assert_eq!(seen.0, [r#"[Key("a")] 1 Literal"#]);
     }
 }

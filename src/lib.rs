@@ -78,6 +78,16 @@ pub fn run(command: cli::Command) -> Result<bool> {
     }
 }
 
+/// The registries served: each one's URL prefix (also its name in settings and its page,
+/// docs/registries/{prefix}.md) and its `upstream.<key>` settings. For tests/it/docs.rs.
+#[doc(hidden)]
+pub fn registries() -> Vec<(&'static str, Vec<&'static str>)> {
+    registry::REGISTRIES
+        .iter()
+        .map(|r| (r.name(), r.spec().upstreams.iter().map(|u| u.key).collect()))
+        .collect()
+}
+
 /// `-since`: a duration back from now (`7d`) or a date (`2026-01-31`, UTC midnight).
 fn parse_since(s: &str) -> Result<i64> {
     if let Some(d) = config::duration(s) {

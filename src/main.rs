@@ -27,10 +27,17 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {
-            eprintln!("error: {err}");
+            // Most of our messages already end with their cause (`path: No such file...`):
+            // a cause is printed only when it says something the lines above did not.
+            let mut said = err.to_string();
+            eprintln!("error: {said}");
             let mut source = std::error::Error::source(&err);
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                let cause = s.to_string();
+                if !said.contains(&cause) {
+                    eprintln!("  caused by: {cause}");
+                    said.push_str(&cause);
+                }
                 source = s.source();
             }
             ExitCode::from(err.exit_code())

@@ -431,7 +431,7 @@ impl<W: Write> Write for Hashing<W> {
 
 /// Lowercase or uppercase hex to bytes.
 fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())

@@ -207,14 +207,14 @@ fn maintain(shared: &Shared, db: &Db, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
         ticks += 1;
-        if ticks % 10 == 0 {
+        if ticks.is_multiple_of(10) {
             shared.flush_hits(db);
             // A hot file removed or truncated behind our back is noticed as it would be on disk.
             shared
                 .hot
                 .drop_stale(|rel, size| !shared.store.is_whole(rel, size));
         }
-        if ticks % 300 == 0 {
+        if ticks.is_multiple_of(300) {
             shared.evict(db);
         }
     }

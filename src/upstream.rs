@@ -35,6 +35,7 @@ pub(crate) enum Method {
 }
 
 impl Upstream {
+    #[allow(clippy::disallowed_methods)] // upstream.rs builds the one agent.
     pub(crate) fn new(config: &Config) -> Result<Upstream> {
         let tls = TlsConfig::builder().root_certs(root_certs(config)?).build();
         let agent_config = ureq::Agent::config_builder()

@@ -121,6 +121,20 @@ fn json_config_files_work_too() {
 }
 
 #[test]
+fn an_error_and_its_cause_are_printed_once() {
+    // An I/O error's message already ends with the OS's reason: it must not be repeated as a
+    // "caused by" line.
+    let dir = TempDir::new("cli-once");
+    let missing = dir.path().join("no-such-config.yaml");
+    let reason = std::fs::read(&missing).unwrap_err().to_string();
+    let (code, out) = exec(proxy_bin().arg("-config").arg(&missing));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("no-such-config.yaml"), "{out}");
+    assert_eq!(out.matches(&reason).count(), 1, "{reason:?} twice: {out}");
+    assert!(!out.contains("caused by"), "{out}");
+}
+
+#[test]
 fn unusable_listen_address_or_storage_exit_2() {
     let dir = TempDir::new("cli-start");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

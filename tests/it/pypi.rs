@@ -481,6 +481,7 @@ fn offline_serves_pages_and_files_from_the_cache() {
 
 /// Environment for a Python packaging tool that must see nothing of this machine's settings
 /// (pip.conf's `find-links`, `PIP_*`, `UV_*`): only the proxy.
+#[allow(clippy::disallowed_methods)] // Tests read the environment to clear it for the child.
 pub fn isolated<'a>(cmd: &'a mut Command, work: &Path) -> &'a mut Command {
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().into_owned();
