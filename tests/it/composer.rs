@@ -423,6 +423,9 @@ fn composer_install(project: &Path, home: &Path, cache: &Path) {
 /// Composer cache, gets every dist from the proxy's cache.
 #[test]
 fn real_composer_install_twice() {
+    if !client("composer") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
@@ -462,6 +465,9 @@ fn real_composer_install_twice() {
 /// Composer resolving and installing from it.
 #[test]
 fn mirror_then_install_offline() {
+    if !client("composer") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let work = TempDir::new("composer-mirror");

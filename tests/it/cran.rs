@@ -288,6 +288,9 @@ cat(hello(), "\n")"#,
 /// gets every package from the proxy's cache.
 #[test]
 fn real_r_install_twice() {
+    if !client("Rscript") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);

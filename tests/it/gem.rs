@@ -358,6 +358,9 @@ fn ruby_tool(program: &str, vars: &[(&str, &Path)]) -> Command {
 /// here (the source root answers).
 #[test]
 fn real_gem_install_twice() {
+    if !client("gem") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
@@ -409,6 +412,9 @@ fn real_gem_install_twice() {
 /// `gem fetch` reads the full index (`latest_specs`/`specs.4.8.gz` and quick/Marshal.4.8), twice.
 #[test]
 fn real_gem_fetch_uses_the_full_index_twice() {
+    if !client("gem") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
@@ -488,6 +494,9 @@ fn md5_hex(bytes: &[u8], scratch: &Path) -> String {
 /// to `versions` and `info`, so Bundler asks for ranges and checks them against the ETag.
 #[test]
 fn real_bundle_install_twice() {
+    if !client("bundle") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::with(&fake, |c| c.metadata_ttl = Duration::ZERO);

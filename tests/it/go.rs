@@ -341,6 +341,9 @@ fn copy_dir(from: &Path, to: &Path) {
 /// the go command must fall through to the next GOPROXY entry.
 #[test]
 fn real_go_client_twice() {
+    if !client("go") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);

@@ -297,6 +297,9 @@ fn tarball_on_a_foreign_host_is_refused() {
 /// from the proxy's cache.
 #[test]
 fn real_npm_install_twice() {
+    if !client("npm") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);

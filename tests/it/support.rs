@@ -619,37 +619,66 @@ pub fn exec(c: &mut std::process::Command) -> (i32, String) {
 }
 
 /// Whether the real client `program` (a command on PATH, or `python3 -m <module>` spelled
-/// `python3:<module>`) is installed. When it is not, a test returns early: this prints
-/// `skipped: {program} not installed` and records the skip for the run's summary, except under
-/// `PROXY_TEST_REQUIRE_CLIENTS=1` (set by `.ci/run`, which installs every client), where a
-/// missing client fails the test.
-#[allow(clippy::disallowed_methods, clippy::print_stderr)] // The test runner's own setting.
+/// `python3:<module>`) is installed. A real-client test returns early when it is not: see
+/// `installed`.
 pub fn client(program: &str) -> bool {
-    let found = match program.strip_prefix("python3:") {
-        Some(module) => std::process::Command::new("python3")
-            .args(["-c", &format!("import {module}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success()),
-        None => std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths)
-                .any(|dir| std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
-        }),
-    };
+    match program.strip_prefix("python3:") {
+        Some(module) => installed(&format!("python3 module {module}"), python_module(module)),
+        None => installed(program, on_path(program)),
+    }
+}
+
+/// `client` for each of `programs`, all of them asked (so each missing one is reported).
+pub fn clients(programs: &[&str]) -> bool {
+    programs.iter().filter(|p| !client(p)).count() == 0
+}
+
+/// Whether `program` is a file in a directory of PATH.
+#[allow(clippy::disallowed_methods)] // The test runner's PATH, as the child will see it.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .any(|dir| std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
+    })
+}
+
+/// Whether `python3` on PATH can import `module`.
+pub fn python_module(module: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `found` passed through, for a client (or the package that holds a client's part) named
+/// `what`. When it was not found the test is skipped: it says `skipped: {what} not installed`
+/// on stderr (written past the test harness's capture, so a passing run shows it too) and adds
+/// the line to the file `PROXY_TEST_SKIPPED_FILE` names, which `make test` summarises at the
+/// end. Under `PROXY_TEST_REQUIRE_CLIENTS=1` (set by `.ci/run`, which installs every client) a
+/// missing client fails the test instead.
+#[allow(clippy::disallowed_methods)] // The test runner's own settings.
+pub fn installed(what: &str, found: bool) -> bool {
     if found {
         return true;
     }
     if std::env::var("PROXY_TEST_REQUIRE_CLIENTS").is_ok_and(|v| v == "1") {
-        panic!("{program} is not installed and PROXY_TEST_REQUIRE_CLIENTS=1 (.ci/run installs it)");
+        panic!("{what} is not installed and PROXY_TEST_REQUIRE_CLIENTS=1 (.ci/run installs it)");
     }
-    eprintln!("skipped: {program} not installed");
-    SKIPPED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(program.to_string());
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let line = format!("skipped: {what} not installed ({test})\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(file) = std::env::var_os("PROXY_TEST_SKIPPED_FILE") {
+        // One short write in append mode: lines from tests running at once do not mix.
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
     false
 }
-
-/// Clients whose tests were skipped in this run (see `client`).
-pub static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
