@@ -222,17 +222,15 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let start = std::time::Instant::now();
-    while TcpStreamCheck::connect(port).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "proxy did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually("the proxy to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     let url = format!("{base}/npm/slow/-/slow-1.0.0.tgz");
     let inflight = std::thread::spawn(move || get(&url, &[]));
-    std::thread::sleep(Duration::from_millis(300));
+    // In flight: the proxy has asked the upstream, which answers 800 ms later.
+    eventually("the request to reach the upstream", || {
+        fake.hits("/slow/-/slow-1.0.0.tgz") == 1
+    });
     // The shell's own `kill`: procps (/bin/kill) is not on every machine.
     let (ok, out) = run(
         Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]),
@@ -242,29 +240,12 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
     let got = inflight.join().unwrap();
     assert_eq!(got.status, 200);
     assert_eq!(got.bytes(), body);
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "proxy did not exit"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
+    eventually("the proxy to exit", || child.try_wait().unwrap().is_some());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
     let tmp = std::fs::read_dir(dir.path().join("s/.tmp"))
         .unwrap()
         .count();
     assert_eq!(tmp, 0, "temp files left behind");
-}
-
-struct TcpStreamCheck;
-impl TcpStreamCheck {
-    fn connect(port: u16) -> std::io::Result<std::net::TcpStream> {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-    }
 }
 
 /// Upstream traffic goes through `HTTP_PROXY` when it is set (and never to the upstream host
@@ -371,14 +352,9 @@ fn upstream_tls_trusts_the_configured_ca_file() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "TLS server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually("the TLS server to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     let mirror = |ca: Option<&str>| {
         let mut c = proxy_bin();
         c.args(["mirror", "pkg:npm/proxy-fixture-b@1.0.0"])

@@ -590,10 +590,16 @@ pub fn run(cmd: &mut std::process::Command, limit: Duration) -> (bool, String) {
     }
 }
 
-/// Waits up to two seconds for `cond`.
-pub fn eventually(cond: impl Fn() -> bool) {
+/// How long `eventually` waits: far more than anything it waits for takes on an idle machine, so
+/// that only a real failure, not a loaded CI machine, reaches it.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `cond` until it holds; panics, saying it waited for `what`, when that takes longer than
+/// `PATIENCE`.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
-    while !cond() && start.elapsed() < Duration::from_secs(2) {
+    while !cond() {
+        assert!(start.elapsed() < PATIENCE, "waited {PATIENCE:?} for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
