@@ -206,11 +206,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
             .fault(Fault::Delay(Duration::from_millis(800))),
     );
     let dir = TempDir::new("cli-signal");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = proxy_bin()
         .args(["-listen", &format!("127.0.0.1:{port}")])
         .arg("-storage")
@@ -331,11 +327,7 @@ fn upstream_tls_trusts_the_configured_ca_file() {
     let doc = npm::packument("https://127.0.0.1", "proxy-fixture-b").to_string();
     std::fs::create_dir_all(d.join("www")).unwrap();
     std::fs::write(d.join("www/proxy-fixture-b"), doc).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let server = format!(
         "import http.server, ssl, functools\n\
          h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='www')\n\

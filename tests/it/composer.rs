@@ -471,43 +471,19 @@ fn mirror_then_install_offline() {
     let fake = Fake::start();
     serve(&fake);
     let work = TempDir::new("composer-mirror");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let cache = work.path().join("proxy");
-    let out = proxy_bin()
-        .arg("-storage")
-        .arg(cache.join("artifacts"))
-        .arg("-database")
-        .arg(cache.join("proxy.db"))
-        .env("PROXY_BASE_URL", &base)
-        .env("PROXY_UPSTREAM_COMPOSER", fake.url())
-        .env("PROXY_UPSTREAM_COMPOSER_DISTS", fake.url())
-        .env("PROXY_LOG_LEVEL", "warn")
-        .args([
-            "mirror",
+    let (p, _) = mirror_then_offline(
+        &work.path().join("proxy"),
+        &[
+            ("PROXY_UPSTREAM_COMPOSER", fake.url()),
+            ("PROXY_UPSTREAM_COMPOSER_DISTS", fake.url()),
+        ],
+        &[
             "pkg:composer/proxy-fixtures/alpha@1.0.0",
             "pkg:composer/proxy-fixtures/beta",
-        ])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" 0 failed"), "{text}");
+        ],
+    );
     assert_eq!(dist_requests(&fake), 4, "alpha 1.0.0 and the latest beta");
     drop(fake);
-
-    let mut c = config(&work.path().join("unused"), "http://127.0.0.1:9");
-    c.listen = format!("127.0.0.1:{port}");
-    c.base_url = base.clone();
-    c.offline = true;
-    c.storage_path = cache.join("artifacts");
-    c.database_path = cache.join("proxy.db");
-    let p = TestProxy::from_config(c, TempDir::new("composer-offline"));
     let project = project(work.path(), &p.base);
     composer_install(
         &project,

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::offline::{free_port, mirror_then_offline};
 use crate::support::*;
 
 const REF: &str = "/v2/conans/fixture/1.0/_/_";
@@ -387,10 +386,8 @@ fn mirror_then_conan_install_offline() {
     let fake = Fake::start();
     serve(&fake);
     let dir = TempDir::new("conan-mirror");
-    let port = free_port();
-    let p = mirror_then_offline(
+    let (p, _) = mirror_then_offline(
         dir.path(),
-        port,
         &[("PROXY_UPSTREAM_CONAN", fake.url())],
         &["pkg:conan/fixture@1.0"],
     );

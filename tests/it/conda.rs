@@ -346,46 +346,19 @@ fn offline_serves_what_was_cached() {
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
-/// The `proxy` binary on the cache in `dir`, every upstream at `fake`, nothing from the test
-/// runner's environment.
-fn proxy_cmd(dir: &Path, fake: &Fake) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    #[allow(clippy::disallowed_methods)] // Clearing the test runner's PROXY_* for the child.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PROXY_") {
-            c.env_remove(k);
-        }
-    }
-    c.arg("-storage")
-        .arg(dir.join("artifacts"))
-        .arg("-database")
-        .arg(dir.join("proxy.db"))
-        .env("PROXY_UPSTREAM_CONDA", fake.url())
-        .env(
-            "PROXY_UPSTREAM_CONDA_DEFAULTS",
-            format!("{}/pkgs", fake.url()),
-        )
-        .env("PROXY_LOG_LEVEL", "warn");
-    c
-}
-
 #[test]
 fn mirror_then_serve_offline() {
     let fake = Fake::start();
     serve(&fake);
     let dir = TempDir::new("conda-mirror");
-    let out = proxy_cmd(dir.path(), &fake)
-        .args([
-            "mirror",
+    let (p, text) = mirror_then_offline(
+        dir.path(),
+        &[("PROXY_UPSTREAM_CONDA", fake.url())],
+        &[
             &format!("pkg:conda/proxy-fixture-b@1.1.0?channel={CHANNEL}&subdir=linux-64"),
             &format!("pkg:conda/proxy-fixture-a?channel={CHANNEL}&subdir=noarch"),
-        ])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" 0 failed"), "{text}");
+        ],
+    );
     let mut fetched = package_requests(&fake);
     fetched.sort();
     assert_eq!(
@@ -393,9 +366,6 @@ fn mirror_then_serve_offline() {
         vec![format!("/{CHANNEL}/{B11}"), format!("/{CHANNEL}/{A}")],
         "exactly the named versions: {text}"
     );
-    let mut c = config(dir.path(), "http://127.0.0.1:9");
-    c.offline = true;
-    let p = TestProxy::from_config(c, TempDir::new("conda-mirror-unused"));
     for rel in ["linux-64/repodata.json", "noarch/repodata.json", A, B11] {
         let got = p.get(&format!("/conda/{CHANNEL}/{rel}"));
         assert_eq!(got.status, 200, "{rel}");
@@ -403,13 +373,13 @@ fn mirror_then_serve_offline() {
     }
     assert_eq!(p.get(&format!("/conda/{CHANNEL}/{B10}")).status, 503);
     // Without a subdir the package cannot be placed: a clear error, not a guess.
-    let out = proxy_cmd(dir.path(), &fake)
-        .args(["mirror", "pkg:conda/proxy-fixture-a?channel=proxy-fixtures"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(!out.status.success());
-    assert!(text.contains("subdir"), "{text}");
+    let (code, out) = exec(
+        proxy_on_cache(dir.path())
+            .env("PROXY_UPSTREAM_CONDA", fake.url())
+            .args(["mirror", "pkg:conda/proxy-fixture-a?channel=proxy-fixtures"]),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("subdir"), "{out}");
 }
 
 /// py-rattler (`pip install py-rattler`) solving and installing into `prefix` with every cache

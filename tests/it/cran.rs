@@ -217,33 +217,14 @@ fn mirror_then_serve_offline() {
     let fake = Fake::start();
     serve(&fake);
     let dir = TempDir::new("cran-mirror");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    #[allow(clippy::disallowed_methods)] // Clearing the test runner's PROXY_* for the child.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PROXY_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
-        .arg("-storage")
-        .arg(dir.path().join("artifacts"))
-        .arg("-database")
-        .arg(dir.path().join("proxy.db"))
-        .env("PROXY_UPSTREAM_CRAN", fake.url())
-        .env("PROXY_LOG_LEVEL", "warn")
-        .args(["mirror", "pkg:cran/fixturepkg", "pkg:cran/fixturedep@0.9.0"])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" 0 failed"), "{text}");
+    let (p, _) = mirror_then_offline(
+        dir.path(),
+        &[("PROXY_UPSTREAM_CRAN", fake.url())],
+        &["pkg:cran/fixturepkg", "pkg:cran/fixturedep@0.9.0"],
+    );
     let mut fetched = package_requests(&fake);
     fetched.sort();
     assert_eq!(fetched, vec![format!("/{DEP_OLD}"), format!("/{PKG}")]);
-    let mut c = config(dir.path(), "http://127.0.0.1:9");
-    c.offline = true;
-    let p = TestProxy::from_config(c, TempDir::new("cran-mirror-unused"));
     for rel in INDEXES.iter().chain(&[PKG, DEP_OLD]) {
         let got = p.get(&format!("/cran/{rel}"));
         assert_eq!(got.status, 200, "{rel}");

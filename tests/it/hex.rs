@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use crate::offline::{free_port, mirror_then_offline};
 use crate::support::*;
 
 const RESOURCES: &[&str] = &[
@@ -272,11 +271,9 @@ fn mirror_then_serve_offline() {
         ),
     )
     .unwrap();
-    let port = free_port();
     let vars = [("PROXY_UPSTREAM_HEX", fake.url())];
-    let p = mirror_then_offline(
+    let (p, _) = mirror_then_offline(
         dir.path(),
-        port,
         &vars,
         &[lock.to_str().unwrap(), "pkg:hex/proxy_fixture_b"],
     );

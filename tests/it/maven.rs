@@ -263,25 +263,13 @@ fn proxy_mirror_fills_the_cache_for_offline_use() {
     let fake = Fake::start();
     serve(&fake);
     let dir = TempDir::new("maven-mirror");
-    let out = proxy_bin()
-        .arg("-storage")
-        .arg(dir.path().join("artifacts"))
-        .arg("-database")
-        .arg(dir.path().join("proxy.db"))
-        .args(["mirror", "pkg:maven/com.example/fixture-a@1.0.0"])
-        .env("PROXY_UPSTREAM_MAVEN", fake.url())
-        .env("PROXY_LOG_LEVEL", "warn")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("5 file(s) fetched"), "{text}");
-
+    let (p, out) = mirror_then_offline(
+        dir.path(),
+        &[("PROXY_UPSTREAM_MAVEN", fake.url())],
+        &["pkg:maven/com.example/fixture-a@1.0.0"],
+    );
+    assert!(out.contains("5 file(s) fetched"), "{out}");
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    let p = TestProxy::from_config(c, dir);
     assert_eq!(p.get(&format!("/maven{A_META}")).bytes(), fixture(A_META));
     for file in [
         "fixture-a-1.0.0.jar",

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::offline::{free_port, mirror_then_offline};
 use crate::support::*;
 
 /// (id, version, dependencies) as testdata/nuget/build.py makes them.
@@ -498,10 +497,8 @@ fn mirror_then_restore_offline() {
     let fake = Fake::start();
     serve(&fake);
     let dir = TempDir::new("nuget-mirror");
-    let port = free_port();
-    let p = mirror_then_offline(
+    let (p, _) = mirror_then_offline(
         dir.path(),
-        port,
         &[
             ("PROXY_UPSTREAM_NUGET", fake.url()),
             ("PROXY_UPSTREAM_NUGET_SEARCH", fake.url()),

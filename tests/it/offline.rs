@@ -12,11 +12,7 @@ use crate::{cargo, npm, pypi};
 /// The `proxy` binary on the cache in `dir`, with every upstream pointed at `fake_url` and the
 /// public URL the offline proxy will have.
 fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
-    let mut c = proxy_bin();
-    c.arg("-storage")
-        .arg(dir.join("artifacts"))
-        .arg("-database")
-        .arg(dir.join("proxy.db"));
+    let mut c = proxy_on_cache(dir);
     c.env("PROXY_BASE_URL", base)
         .env("PROXY_UPSTREAM_NPM", fake_url)
         .env("PROXY_UPSTREAM_CARGO", format!("{fake_url}/index"))
@@ -26,17 +22,8 @@ fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
         )
         .env("PROXY_UPSTREAM_CARGO_API", format!("{fake_url}/api"))
         .env("PROXY_UPSTREAM_PYPI", fake_url)
-        .env("PROXY_UPSTREAM_PYPI_FILES", fake_url)
-        .env("PROXY_LOG_LEVEL", "warn");
+        .env("PROXY_UPSTREAM_PYPI_FILES", fake_url);
     c
-}
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn npm_install(project: &Path, registry: &str, cache: &Path, ci: bool) {
@@ -420,36 +407,4 @@ fn export_selects_by_ecosystem_package_and_age() {
         exec(proxy_on(src.path(), &fake.url(), base).args(["export", "-since", "soon"]));
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("-since"), "{out}");
-}
-
-/// Runs `proxy mirror {purls}` (the binary) on the cache in `dir` with the proxy's public URL on
-/// `port` and the upstream settings `vars` (`PROXY_UPSTREAM_…`), asserts that it mirrored
-/// everything, and returns a proxy serving that cache offline on `port`.
-pub(crate) fn mirror_then_offline(
-    dir: &Path,
-    port: u16,
-    vars: &[(&str, String)],
-    purls: &[&str],
-) -> TestProxy {
-    let base = format!("http://127.0.0.1:{port}");
-    let mut c = proxy_bin();
-    c.arg("-storage")
-        .arg(dir.join("artifacts"))
-        .arg("-database")
-        .arg(dir.join("proxy.db"))
-        .env("PROXY_BASE_URL", &base)
-        .env("PROXY_LOG_LEVEL", "warn")
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .arg("mirror")
-        .args(purls);
-    let (code, out) = exec(&mut c);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains(" 0 failed"), "{out}");
-    let mut c = config(&dir.join("unused"), "http://127.0.0.1:9");
-    c.listen = format!("127.0.0.1:{port}");
-    c.base_url = base;
-    c.offline = true;
-    c.storage_path = dir.join("artifacts");
-    c.database_path = dir.join("proxy.db");
-    TestProxy::from_config(c, TempDir::new("offline-unused"))
 }

@@ -455,49 +455,22 @@ fn mirror_then_serve_offline() {
     let (pubdev, bucket) = (Fake::start(), Fake::start());
     serve(&pubdev, &bucket);
     let work = TempDir::new("pub-mirror");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let cache = work.path().join("proxy");
-    let out = proxy_bin()
-        .arg("-storage")
-        .arg(cache.join("artifacts"))
-        .arg("-database")
-        .arg(cache.join("proxy.db"))
-        .env("PROXY_BASE_URL", &base)
-        .env("PROXY_UPSTREAM_PUB", pubdev.url())
-        .env("PROXY_UPSTREAM_PUB_ARCHIVES", bucket.url())
-        .env("PROXY_LOG_LEVEL", "warn")
-        .args([
-            "mirror",
-            "pkg:pub/proxy_fixture_a@1.0.0",
-            "pkg:pub/proxy_fixture_b",
-        ])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" 0 failed"), "{text}");
+    let (p, _) = mirror_then_offline(
+        work.path(),
+        &[
+            ("PROXY_UPSTREAM_PUB", pubdev.url()),
+            ("PROXY_UPSTREAM_PUB_ARCHIVES", bucket.url()),
+        ],
+        &["pkg:pub/proxy_fixture_a@1.0.0", "pkg:pub/proxy_fixture_b"],
+    );
     assert_eq!(archive_requests(&bucket), 2, "a 1.0.0 and the latest b");
     drop((pubdev, bucket));
-
-    let mut c = config(&work.path().join("unused"), "http://127.0.0.1:9");
-    c.listen = format!("127.0.0.1:{port}");
-    c.base_url = base.clone();
-    c.offline = true;
-    c.storage_path = cache.join("artifacts");
-    c.database_path = cache.join("proxy.db");
-    let p = TestProxy::from_config(c, TempDir::new("pub-offline"));
     // What a client asks for, offline: the listings and the archives they name (the mirror
     // does not fetch advisories).
     let listing = p.get("/pub/api/packages/proxy_fixture_b").json();
     assert_eq!(
         listing["latest"]["archive_url"],
-        format!("{base}/pub/packages/proxy_fixture_b/versions/1.1.0.tar.gz")
+        p.url("/pub/packages/proxy_fixture_b/versions/1.1.0.tar.gz")
     );
     for f in [
         fixture("proxy_fixture_a", "1.0.0"),

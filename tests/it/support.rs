@@ -616,6 +616,59 @@ pub fn proxy_bin() -> std::process::Command {
     c
 }
 
+/// The `proxy` binary on the cache in `dir` (database and artifacts), logging warnings only.
+pub fn proxy_on_cache(dir: &Path) -> std::process::Command {
+    let mut c = proxy_bin();
+    c.arg("-storage")
+        .arg(dir.join("artifacts"))
+        .arg("-database")
+        .arg(dir.join("proxy.db"))
+        .env("PROXY_LOG_LEVEL", "warn");
+    c
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, for a proxy whose public URL must be known
+/// before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `proxy mirror {args}` (the binary) on the cache in `dir`, with the upstream settings `vars`
+/// (`PROXY_UPSTREAM_…`) and a public URL on a free port; asserts that it mirrored everything.
+/// Then a proxy in offline mode on that port serving the cache, its upstreams pointed at a port
+/// nothing listens on. Returns that proxy and what the mirror printed.
+pub fn mirror_then_offline(
+    dir: &Path,
+    vars: &[(&str, String)],
+    args: &[&str],
+) -> (TestProxy, String) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (code, out) = exec(
+        proxy_on_cache(dir)
+            .env("PROXY_BASE_URL", &base)
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .arg("mirror")
+            .args(args),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 0 failed"), "{out}");
+    let mut c = config(&dir.join("unused"), "http://127.0.0.1:9");
+    c.listen = format!("127.0.0.1:{port}");
+    c.base_url = base;
+    c.offline = true;
+    c.storage_path = dir.join("artifacts");
+    c.database_path = dir.join("proxy.db");
+    (
+        TestProxy::from_config(c, TempDir::new("offline-unused")),
+        out,
+    )
+}
+
 /// Runs a command to completion: (exit code, stdout + stderr).
 pub fn exec(c: &mut std::process::Command) -> (i32, String) {
     let out = c.output().expect("run the command");
