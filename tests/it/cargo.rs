@@ -4,7 +4,7 @@
 //! The fake upstream plays all three crates.io hosts: the sparse index under `/index`, the
 //! download host under `/crates` and the web API under `/api`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -72,11 +72,8 @@ fn start(fake: &Fake) -> TestProxy {
     TestProxy::with(fake, |c| cargo_upstreams(c, fake))
 }
 
-fn crate_requests(fake: &Fake) -> usize {
-    fake.seen()
-        .iter()
-        .filter(|s| s.path.ends_with(".crate"))
-        .count()
+fn is_crate(path: &str) -> bool {
+    path.ends_with(".crate")
 }
 
 #[test]
@@ -290,8 +287,31 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// The real cargo, twice, each time with a fresh CARGO_HOME (so an empty download cache and
-/// none of the user's configuration): the second run gets every `.crate` from the proxy's cache.
+/// A fresh CARGO_HOME in `dir` whose configuration replaces crates.io with the proxy at `base`.
+pub fn cargo_home(dir: &Path, base: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("[source.crates-io]\nreplace-with = \"proxy\"\n\n[source.proxy]\nregistry = \"sparse+{base}/cargo/\"\n"),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
+/// `cargo {args}` in `project` with `home` as CARGO_HOME.
+pub fn cargo_run(project: &Path, home: &Path, args: &[&str]) {
+    let mut cmd = cargo();
+    cmd.args(args)
+        .current_dir(project)
+        .env("CARGO_HOME", home)
+        .env("CARGO_TERM_COLOR", "never");
+    let (ok, out) = run(&mut cmd, Duration::from_secs(120));
+    assert!(ok, "cargo {args:?} failed:\n{out}");
+}
+
+/// The real cargo, twice, each time with no lockfile and a fresh CARGO_HOME (so an empty download
+/// cache and none of the user's configuration): the second run gets every `.crate` from the
+/// proxy's cache.
 #[test]
 fn real_cargo_generate_lockfile_and_fetch_twice() {
     let fake = Fake::start();
@@ -300,61 +320,34 @@ fn real_cargo_generate_lockfile_and_fetch_twice() {
     let work = TempDir::new("cargo-fetch");
     let project = work.path().join("project");
     copy_tree(&testdata("cargo/src/app"), &project);
-    let run_cargo = |home: &str| {
-        let home = work.path().join(home);
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(
-            home.join("config.toml"),
-            format!(
-                "[source.crates-io]\nreplace-with = \"proxy\"\n\n[source.proxy]\nregistry = \"sparse+{}/cargo/\"\n",
-                p.base
-            ),
-        )
-        .unwrap();
-        for args in [&["generate-lockfile"][..], &["fetch"][..]] {
-            let mut cmd = cargo();
-            cmd.args(args)
-                .current_dir(&project)
-                .env("CARGO_HOME", &home)
-                .env("CARGO_TERM_COLOR", "never");
-            let (ok, out) = run(&mut cmd, Duration::from_secs(120));
-            assert!(ok, "cargo {args:?} failed:\n{out}");
+    let crates = twice(&fake, is_crate, |n| {
+        let _ = std::fs::remove_file(project.join("Cargo.lock"));
+        let home = cargo_home(&work.path().join(format!("home-{n}")), &p.base);
+        cargo_run(&project, &home, &["generate-lockfile"]);
+        cargo_run(&project, &home, &["fetch"]);
+        let lock = std::fs::read_to_string(project.join("Cargo.lock")).unwrap();
+        for (name, version) in [
+            ("p", "1.0.0"),
+            ("pb", "1.1.0"),
+            ("pfa", "1.0.0"),
+            ("Pf_Long", "1.0.0"),
+        ] {
+            let entry = format!(
+                "name = \"{name}\"\nversion = \"{version}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"{}\"",
+                sha256_hex(&crate_file(name, version))
+            );
+            assert!(lock.contains(&entry), "{entry}\nnot in\n{lock}");
+            assert!(
+                cached_by_cargo(&home, name, version),
+                "cargo did not fetch {name} {version}"
+            );
         }
-        home
-    };
-
-    let home = run_cargo("home-1");
-    let lock = std::fs::read_to_string(project.join("Cargo.lock")).unwrap();
-    for (name, version) in [
-        ("p", "1.0.0"),
-        ("pb", "1.1.0"),
-        ("pfa", "1.0.0"),
-        ("Pf_Long", "1.0.0"),
-    ] {
-        let entry = format!(
-            "name = \"{name}\"\nversion = \"{version}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"{}\"",
-            sha256_hex(&crate_file(name, version))
-        );
-        assert!(lock.contains(&entry), "{entry}\nnot in\n{lock}");
-        assert!(
-            cached_by_cargo(&home, name, version),
-            "cargo did not fetch {name} {version}"
-        );
-    }
-    assert_eq!(crate_requests(&fake), 4, "{:?}", fake.seen());
+    });
+    assert_eq!(crates.len(), 4, "{crates:?}");
     assert_eq!(
         fake.hits(&crate_up("pb", "1.0.0")),
         0,
         "pb 1.1.0 is the newest"
-    );
-
-    std::fs::remove_file(project.join("Cargo.lock")).unwrap();
-    let home = run_cargo("home-2");
-    assert!(cached_by_cargo(&home, "Pf_Long", "1.0.0"));
-    assert_eq!(
-        crate_requests(&fake),
-        4,
-        "the second run fetched a .crate from the upstream"
     );
 }
 

@@ -104,11 +104,9 @@ pub fn serve(fake: &Fake) {
 }
 
 /// Requests for dists the upstream saw.
-fn dist_requests(fake: &Fake) -> usize {
-    fake.seen()
-        .iter()
-        .filter(|s| s.path.starts_with("/repos/") || s.path.starts_with("/codeload/"))
-        .count()
+/// A dist download upstream: the GitHub API's zipball URL or the codeload URL it redirects to.
+fn is_dist(path: &str) -> bool {
+    path.starts_with("/repos/") || path.starts_with("/codeload/")
 }
 
 /// A p2 document's versions as Composer expands them.
@@ -264,7 +262,7 @@ fn missing_and_failing_upstreams() {
     let early = p.get(&d.proxied());
     assert_eq!(early.status, 404);
     assert!(early.text().contains("metadata"), "{}", early.text());
-    assert_eq!(dist_requests(&fake), 0);
+    assert_eq!(fake.paths(is_dist).len(), 0);
 
     // The code host lost it: 404, and a code host failing: 502; nothing cached either way.
     p.get("/composer/p2/proxy-fixtures/alpha.json");
@@ -419,8 +417,8 @@ fn composer_install(project: &Path, home: &Path, cache: &Path) {
     assert!(ok, "composer install failed:\n{out}");
 }
 
-/// The real Composer client, twice: the second install, from the lock file and with an empty
-/// Composer cache, gets every dist from the proxy's cache.
+/// The real Composer client, twice: the second install, from the lock file with no `vendor` and
+/// an empty Composer cache, gets every dist from the proxy's cache.
 #[test]
 fn real_composer_install_twice() {
     if !client("composer") {
@@ -432,11 +430,20 @@ fn real_composer_install_twice() {
     let work = TempDir::new("composer-install");
     let project = project(work.path(), &p.base);
     let home = work.path().join("home");
-    composer_install(&project, &home, &work.path().join("cache-1"));
     let vendor = project.join("vendor/proxy-fixtures");
-    assert!(vendor.join("alpha/src/Alpha.php").exists());
-    let beta = std::fs::read_to_string(vendor.join("beta/src/Beta.php")).unwrap();
-    assert!(beta.contains("'1.1.0'"), "the newest matching beta: {beta}");
+    let dists = twice(&fake, is_dist, |n| {
+        let _ = std::fs::remove_dir_all(project.join("vendor"));
+        composer_install(&project, &home, &work.path().join(format!("cache-{n}")));
+        assert!(vendor.join("alpha/src/Alpha.php").exists());
+        let beta = std::fs::read_to_string(vendor.join("beta/src/Beta.php")).unwrap();
+        assert!(beta.contains("'1.1.0'"), "the newest matching beta: {beta}");
+    });
+    // alpha and beta 1.1.0: one API request and one codeload request each.
+    assert_eq!(dists.len(), 4, "{dists:?}");
+    assert!(
+        fake.seen().iter().all(|s| !s.path.contains("~dev")),
+        "stable constraints need no dev file"
+    );
     let lock = std::fs::read_to_string(project.join("composer.lock")).unwrap();
     assert!(
         lock.contains(&p.url("/composer/dists/proxy-fixtures/alpha/1.0.0/")),
@@ -444,21 +451,6 @@ fn real_composer_install_twice() {
     );
     assert!(lock.contains(&dist("proxy-fixtures/alpha", "1.0.0").shasum));
     assert!(!lock.contains("notification-url"), "{lock}");
-    // alpha and beta 1.1.0: one API request and one codeload request each.
-    assert_eq!(dist_requests(&fake), 4);
-    assert!(
-        fake.seen().iter().all(|s| !s.path.contains("~dev")),
-        "stable constraints need no dev file"
-    );
-
-    std::fs::remove_dir_all(project.join("vendor")).unwrap();
-    composer_install(&project, &home, &work.path().join("cache-2"));
-    assert!(vendor.join("beta/src/Beta.php").exists());
-    assert_eq!(
-        dist_requests(&fake),
-        4,
-        "the second install fetched a dist from the upstream"
-    );
 }
 
 /// `proxy mirror` for the fixtures, then a proxy offline with the upstream gone, and the real
@@ -482,7 +474,11 @@ fn mirror_then_install_offline() {
             "pkg:composer/proxy-fixtures/beta",
         ],
     );
-    assert_eq!(dist_requests(&fake), 4, "alpha 1.0.0 and the latest beta");
+    assert_eq!(
+        fake.paths(is_dist).len(),
+        4,
+        "alpha 1.0.0 and the latest beta"
+    );
     drop(fake);
     let project = project(work.path(), &p.base);
     composer_install(

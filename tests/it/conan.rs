@@ -127,12 +127,9 @@ pub fn serve(fake: &Fake) {
     );
 }
 
-fn file_requests(fake: &Fake) -> Vec<String> {
-    fake.seen()
-        .into_iter()
-        .map(|s| s.path)
-        .filter(|p| p.contains("/files/"))
-        .collect()
+/// A recipe or package file upstream (the rest is revision metadata).
+fn is_file(path: &str) -> bool {
+    path.contains("/files/")
 }
 
 #[test]
@@ -361,19 +358,11 @@ fn real_conan_install_twice() {
     serve(&fake);
     let p = TestProxy::start(&fake);
     let work = TempDir::new("conan-install");
-    conan_install(&work.path().join("home-1"), &p.base);
-    let first = file_requests(&fake);
-    let l = layout();
-    assert!(
-        first.contains(&format!("{}/files/conan_package.tgz", package_dir(&l))),
-        "{first:?}"
-    );
-    conan_install(&work.path().join("home-2"), &p.base);
-    assert_eq!(
-        file_requests(&fake),
-        first,
-        "the second install fetched a file from the upstream"
-    );
+    let files = twice(&fake, is_file, |n| {
+        conan_install(&work.path().join(format!("home-{n}")), &p.base);
+    });
+    let package = format!("{}/files/conan_package.tgz", package_dir(&layout()));
+    assert!(files.contains(&package), "{files:?}");
 }
 
 /// `proxy mirror pkg:conan/fixture@1.0` with the binary, then `conan install` against the

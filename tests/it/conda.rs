@@ -2,7 +2,7 @@
 //! repodata `sha256`, compressed variants byte-identical, `defaults` channels from their own
 //! upstream, `proxy mirror`, and real installs with py-rattler (the library behind pixi).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -53,12 +53,8 @@ fn serve(fake: &Fake) {
 }
 
 /// Upstream requests for packages.
-fn package_requests(fake: &Fake) -> Vec<String> {
-    fake.seen()
-        .into_iter()
-        .map(|s| s.path)
-        .filter(|p| p.ends_with(".conda") || p.ends_with(".tar.bz2"))
-        .collect()
+fn is_package(path: &str) -> bool {
+    path.ends_with(".conda") || path.ends_with(".tar.bz2")
 }
 
 #[test]
@@ -359,7 +355,7 @@ fn mirror_then_serve_offline() {
             &format!("pkg:conda/proxy-fixture-a?channel={CHANNEL}&subdir=noarch"),
         ],
     );
-    let mut fetched = package_requests(&fake);
+    let mut fetched = fake.paths(is_package);
     fetched.sort();
     assert_eq!(
         fetched,
@@ -417,31 +413,24 @@ fn real_rattler_install_twice() {
     let p = TestProxy::start(&fake);
     let work = TempDir::new("rattler");
     let channel = p.url(&format!("/conda/{CHANNEL}"));
-    let prefix: PathBuf = work.path().join("env-1");
-    let out = rattler_install(work.path(), &channel, &prefix, &work.path().join("cache-1"));
-    assert!(
-        out.contains("proxy-fixture-b 1.1.0 proxy-fixture-b-1.1.0-0.conda"),
-        "the newest b was chosen: {out}"
-    );
+    let mut packages = twice(&fake, is_package, |n| {
+        let prefix = work.path().join(format!("env-{n}"));
+        let cache = work.path().join(format!("cache-{n}"));
+        let out = rattler_install(work.path(), &channel, &prefix, &cache);
+        assert!(
+            out.contains("proxy-fixture-b 1.1.0 proxy-fixture-b-1.1.0-0.conda"),
+            "the newest b was chosen: {out}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(prefix.join("share/proxy-fixture-a/VERSION")).unwrap(),
+            "proxy-fixture-a 1.0.0\n"
+        );
+        assert!(prefix.join("share/proxy-fixture-b/VERSION").exists());
+    });
+    packages.sort();
     assert_eq!(
-        std::fs::read_to_string(prefix.join("share/proxy-fixture-a/VERSION")).unwrap(),
-        "proxy-fixture-a 1.0.0\n"
-    );
-    assert!(prefix.join("share/proxy-fixture-b/VERSION").exists());
-    let mut first = package_requests(&fake);
-    first.sort();
-    assert_eq!(
-        first,
+        packages,
         vec![format!("/{CHANNEL}/{B11}"), format!("/{CHANNEL}/{A}")]
-    );
-
-    let prefix = work.path().join("env-2");
-    rattler_install(work.path(), &channel, &prefix, &work.path().join("cache-2"));
-    assert!(prefix.join("share/proxy-fixture-b/VERSION").exists());
-    assert_eq!(
-        package_requests(&fake).len(),
-        2,
-        "the second install fetched a package from the upstream"
     );
     assert_eq!(
         fake.hits(&format!("/{CHANNEL}/linux-64/repodata.json")),

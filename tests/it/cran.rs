@@ -34,12 +34,8 @@ fn serve(fake: &Fake) {
 }
 
 /// Upstream requests for package files.
-fn package_requests(fake: &Fake) -> Vec<String> {
-    fake.seen()
-        .into_iter()
-        .map(|s| s.path)
-        .filter(|p| p.ends_with(".tar.gz") || p.ends_with(".zip") || p.ends_with(".tgz"))
-        .collect()
+fn is_package(path: &str) -> bool {
+    path.ends_with(".tar.gz") || path.ends_with(".zip") || path.ends_with(".tgz")
 }
 
 #[test]
@@ -222,7 +218,7 @@ fn mirror_then_serve_offline() {
         &[("PROXY_UPSTREAM_CRAN", fake.url())],
         &["pkg:cran/fixturepkg", "pkg:cran/fixturedep@0.9.0"],
     );
-    let mut fetched = package_requests(&fake);
+    let mut fetched = fake.paths(is_package);
     fetched.sort();
     assert_eq!(fetched, vec![format!("/{DEP_OLD}"), format!("/{PKG}")]);
     for rel in INDEXES.iter().chain(&[PKG, DEP_OLD]) {
@@ -277,16 +273,10 @@ fn real_r_install_twice() {
     let p = TestProxy::start(&fake);
     let work = TempDir::new("r-install");
     let repos = p.url("/cran");
-    let out = r_install(work.path(), &repos, 1);
-    assert!(out.contains("hello 1.0.0 from fixturepkg"), "{out}");
-    let mut first = package_requests(&fake);
-    first.sort();
-    assert_eq!(first, vec![format!("/{DEP}"), format!("/{PKG}")]);
-    let out = r_install(work.path(), &repos, 2);
-    assert!(out.contains("hello 1.0.0 from fixturepkg"), "{out}");
-    assert_eq!(
-        package_requests(&fake).len(),
-        2,
-        "the second install fetched a package from the upstream"
-    );
+    let mut packages = twice(&fake, is_package, |n| {
+        let out = r_install(work.path(), &repos, n);
+        assert!(out.contains("hello 1.0.0 from fixturepkg"), "{out}");
+    });
+    packages.sort();
+    assert_eq!(packages, vec![format!("/{DEP}"), format!("/{PKG}")]);
 }

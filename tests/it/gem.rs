@@ -310,13 +310,22 @@ fn offline_serves_what_was_cached() {
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
-/// Upstream requests for gems and gem specifications.
-fn artifact_requests(fake: &Fake) -> Vec<String> {
-    fake.seen()
-        .into_iter()
-        .map(|s| s.path)
-        .filter(|p| p.ends_with(".gem") || p.ends_with(".gemspec.rz"))
-        .collect()
+/// A gem or a gem specification upstream.
+fn is_gem_or_spec(path: &str) -> bool {
+    path.ends_with(".gem") || path.ends_with(".gemspec.rz")
+}
+
+/// `gem` with its home, gem home and spec cache under `root`.
+fn gem(root: &Path) -> Command {
+    std::fs::create_dir_all(root.join("home")).unwrap();
+    ruby_tool(
+        "gem",
+        &[
+            ("HOME", &root.join("home")),
+            ("GEM_HOME", &root.join("gem-home")),
+            ("GEM_SPEC_CACHE", &root.join("spec-cache")),
+        ],
+    )
 }
 
 /// A Ruby tool run with `vars`, and without the settings of the caller's that would make it
@@ -365,23 +374,15 @@ fn real_gem_install_twice() {
     serve(&fake);
     let p = TestProxy::start(&fake);
     let work = TempDir::new("gem-install");
-    let install = |run: &str| {
-        let root = work.path().join(run);
-        std::fs::create_dir_all(root.join("home")).unwrap();
+    let fetched = twice(&fake, is_gem_or_spec, |n| {
+        let root = work.path().join(format!("run-{n}"));
         let (ok, out) = run_tool(
-            ruby_tool(
-                "gem",
-                &[
-                    ("HOME", &root.join("home")),
-                    ("GEM_HOME", &root.join("gem-home")),
-                    ("GEM_SPEC_CACHE", &root.join("spec-cache")),
-                ],
-            )
-            .args(["install", "--clear-sources", "--source"])
-            .arg(format!("{}/gem/", p.base))
-            .args(["--install-dir"])
-            .arg(root.join("install"))
-            .args(["--no-document", "proxy-fixture-a"]),
+            gem(&root)
+                .args(["install", "--clear-sources", "--source"])
+                .arg(format!("{}/gem/", p.base))
+                .args(["--install-dir"])
+                .arg(root.join("install"))
+                .args(["--no-document", "proxy-fixture-a"]),
         );
         assert!(ok, "gem install failed:\n{out}");
         let gems = root.join("install/gems");
@@ -390,22 +391,11 @@ fn real_gem_install_twice() {
             gems.join("proxy-fixture-b-1.1.0-x86_64-linux").is_dir(),
             "the platform gem of the newest b: {out}"
         );
-    };
-    install("run-1");
-    let first = artifact_requests(&fake);
-    assert!(
-        first.contains(&format!("/{B_LINUX}")),
-        "the first run fetched through the proxy: {first:?}"
-    );
+    });
+    assert!(fetched.contains(&format!("/{B_LINUX}")), "{fetched:?}");
     assert!(
         fake.hits("/info/proxy-fixture-a") >= 1,
         "compact index used"
-    );
-    install("run-2");
-    assert_eq!(
-        artifact_requests(&fake),
-        first,
-        "the second run fetched a gem or gemspec from the upstream"
     );
 }
 
@@ -421,52 +411,41 @@ fn real_gem_fetch_uses_the_full_index_twice() {
     let work = TempDir::new("gem-fetch");
     let fetch = |run: &str, args: &[&str]| {
         let root = work.path().join(run);
-        std::fs::create_dir_all(root.join("home")).unwrap();
         let (ok, out) = run_tool(
-            ruby_tool(
-                "gem",
-                &[
-                    ("HOME", &root.join("home")),
-                    ("GEM_HOME", &root.join("gem-home")),
-                    ("GEM_SPEC_CACHE", &root.join("spec-cache")),
-                ],
-            )
-            .current_dir(&root)
-            .args(["fetch", "--clear-sources", "--source"])
-            .arg(format!("{}/gem/", p.base))
-            .args(args),
+            gem(&root)
+                .current_dir(&root)
+                .args(["fetch", "--clear-sources", "--source"])
+                .arg(format!("{}/gem/", p.base))
+                .args(args),
         );
         assert!(ok, "gem fetch failed:\n{out}");
         root
     };
-    for run in ["run-1", "run-2"] {
-        let root = fetch(run, &["proxy-fixture-a"]);
-        assert_eq!(
-            std::fs::read(root.join("proxy-fixture-a-1.0.0.gem")).unwrap(),
-            fixture("gems/proxy-fixture-a-1.0.0.gem")
-        );
-        let root = fetch(&format!("{run}-old"), &["proxy-fixture-b", "-v", "1.0.0"]);
-        assert_eq!(
-            std::fs::read(root.join("proxy-fixture-b-1.0.0.gem")).unwrap(),
-            fixture("gems/proxy-fixture-b-1.0.0.gem")
-        );
-        if run == "run-1" {
-            assert!(fake.hits("/latest_specs.4.8.gz") >= 1);
-            assert!(fake.hits("/specs.4.8.gz") >= 1);
-        }
-    }
-    let gems: Vec<String> = artifact_requests(&fake)
-        .into_iter()
-        .filter(|p| p.ends_with(".gem"))
-        .collect();
+    let gems = twice(
+        &fake,
+        |path| path.ends_with(".gem"),
+        |n| {
+            let root = fetch(&format!("run-{n}"), &["proxy-fixture-a"]);
+            assert_eq!(
+                std::fs::read(root.join("proxy-fixture-a-1.0.0.gem")).unwrap(),
+                fixture("gems/proxy-fixture-a-1.0.0.gem")
+            );
+            let root = fetch(&format!("run-{n}-old"), &["proxy-fixture-b", "-v", "1.0.0"]);
+            assert_eq!(
+                std::fs::read(root.join("proxy-fixture-b-1.0.0.gem")).unwrap(),
+                fixture("gems/proxy-fixture-b-1.0.0.gem")
+            );
+        },
+    );
     assert_eq!(
         gems,
         vec![
             "/gems/proxy-fixture-a-1.0.0.gem",
             "/gems/proxy-fixture-b-1.0.0.gem"
-        ],
-        "each gem fetched from the upstream once"
+        ]
     );
+    assert!(fake.hits("/latest_specs.4.8.gz") >= 1);
+    assert!(fake.hits("/specs.4.8.gz") >= 1);
 }
 
 fn run_tool(cmd: &mut Command) -> (bool, String) {
@@ -531,35 +510,29 @@ fn real_bundle_install_twice() {
         assert!(ok, "bundle {args:?} failed:\n{out}");
         (root, out)
     };
-    let (root, out) = bundle("run-1", &["install"]);
-    let lock = std::fs::read_to_string(root.join("app/Gemfile.lock")).unwrap();
-    assert!(
-        lock.contains("proxy-fixture-b (1.1.0-x86_64-linux)"),
-        "{lock}\n{out}"
-    );
+    let first = twice(&fake, is_gem_or_spec, |n| {
+        let (root, out) = bundle(&format!("run-{n}"), &["install"]);
+        let lock = std::fs::read_to_string(root.join("app/Gemfile.lock")).unwrap();
+        assert!(
+            lock.contains("proxy-fixture-b (1.1.0-x86_64-linux)"),
+            "{lock}\n{out}"
+        );
+        assert!(
+            root.join("bundle/ruby")
+                .read_dir()
+                .unwrap()
+                .flatten()
+                .any(|v| v.path().join("gems/proxy-fixture-a-1.0.0").is_dir()),
+            "{out}"
+        );
+    });
+    assert!(first.contains(&format!("/{B_LINUX}")), "{first:?}");
     assert!(fake.hits("/versions") >= 1);
     assert!(fake.hits("/info/proxy-fixture-b") >= 1);
     assert_eq!(
         fake.hits("/specs.4.8.gz") + fake.hits("/api/v1/dependencies?gems=proxy-fixture-a"),
         0,
         "Bundler left the compact index for an older protocol"
-    );
-    let first = artifact_requests(&fake);
-    assert!(first.contains(&format!("/{B_LINUX}")), "{first:?}");
-
-    let (root, out) = bundle("run-2", &["install"]);
-    assert!(
-        root.join("bundle/ruby")
-            .read_dir()
-            .unwrap()
-            .flatten()
-            .any(|v| v.path().join("gems/proxy-fixture-a-1.0.0").is_dir()),
-        "{out}"
-    );
-    assert_eq!(
-        artifact_requests(&fake),
-        first,
-        "the second run fetched a gem from the upstream"
     );
 
     // The upstream appends a release of b (which the Gemfile's `~> 1.1.0` leaves out).
@@ -591,7 +564,7 @@ fn real_bundle_install_twice() {
         "{out}"
     );
     assert_eq!(
-        artifact_requests(&fake),
+        fake.paths(is_gem_or_spec),
         first,
         "locking fetched a gem from the upstream"
     );

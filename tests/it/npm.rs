@@ -1,5 +1,7 @@
 //! npm: routes, rewriting, verification, and a real `npm install` through the proxy.
 
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
@@ -293,8 +295,28 @@ fn tarball_on_a_foreign_host_is_refused() {
     assert_eq!(foreign.total(), 0, "the foreign host was contacted");
 }
 
-/// The real npm client, twice: the second install, with an empty npm cache, gets every tarball
-/// from the proxy's cache.
+/// `npm {command}` in `project` with `registry` (a proxy's base URL) in its `.npmrc`, its cache
+/// in `cache` and no registry setting from the environment.
+pub fn npm(project: &Path, registry: &str, cache: &Path, command: &str) {
+    std::fs::write(
+        project.join(".npmrc"),
+        format!("registry={registry}/npm/\n"),
+    )
+    .unwrap();
+    let (ok, out) = run(
+        Command::new("npm")
+            .arg(command)
+            .args(["--no-audit", "--no-fund", "--loglevel=warn", "--cache"])
+            .arg(cache)
+            .current_dir(project)
+            .env_remove("npm_config_registry"),
+        Duration::from_secs(120),
+    );
+    assert!(ok, "npm {command} failed:\n{out}");
+}
+
+/// The real npm client, twice: the second install, from the lockfile with no `node_modules` and
+/// an empty npm cache, gets every tarball from the proxy's cache.
 #[test]
 fn real_npm_install_twice() {
     if !client("npm") {
@@ -312,60 +334,23 @@ fn real_npm_install_twice() {
             "dependencies":{"proxy-fixture-a":"1.0.0","@proxy-fixtures/scoped":"^2.0.0"}}"#,
     )
     .unwrap();
-    std::fs::write(
-        project.join(".npmrc"),
-        format!("registry={}/npm/\n", p.base),
-    )
-    .unwrap();
-    let install = |cache: &str| {
-        let (ok, out) = run(
-            std::process::Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=warn",
-                    "--cache",
-                ])
-                .arg(work.path().join(cache))
-                .current_dir(&project)
-                .env_remove("npm_config_registry"),
-            Duration::from_secs(120),
-        );
-        assert!(ok, "npm install failed:\n{out}");
-    };
-    install("cache-1");
-    let b =
-        std::fs::read_to_string(project.join("node_modules/proxy-fixture-b/package.json")).unwrap();
-    assert!(
-        b.contains("\"1.1.0\""),
-        "the newest matching b was installed: {b}"
+    let modules = project.join("node_modules");
+    let tarballs = twice(
+        &fake,
+        |path| path.ends_with(".tgz"),
+        |n| {
+            let _ = std::fs::remove_dir_all(&modules);
+            let cache = work.path().join(format!("cache-{n}"));
+            npm(&project, &p.base, &cache, "install");
+            let b = std::fs::read_to_string(modules.join("proxy-fixture-b/package.json")).unwrap();
+            assert!(
+                b.contains("\"1.1.0\""),
+                "the newest matching b was installed: {b}"
+            );
+            assert!(modules.join("@proxy-fixtures/scoped/index.js").exists());
+        },
     );
-    assert!(
-        project
-            .join("node_modules/@proxy-fixtures/scoped/index.js")
-            .exists()
-    );
+    assert_eq!(tarballs.len(), 3, "{tarballs:?}");
     let lock = std::fs::read_to_string(project.join("package-lock.json")).unwrap();
     assert!(lock.contains(&sha512_sri(&tarball(&FIXTURES[0]))), "{lock}");
-    let tarballs = |fake: &Fake| {
-        fake.seen()
-            .iter()
-            .filter(|s| s.path.ends_with(".tgz"))
-            .count()
-    };
-    assert_eq!(tarballs(&fake), 3);
-
-    std::fs::remove_dir_all(project.join("node_modules")).unwrap();
-    install("cache-2");
-    assert!(
-        project
-            .join("node_modules/proxy-fixture-a/index.js")
-            .exists()
-    );
-    assert_eq!(
-        tarballs(&fake),
-        3,
-        "the second install fetched a tarball from the upstream"
-    );
 }

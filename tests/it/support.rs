@@ -176,6 +176,18 @@ impl Fake {
             .count()
     }
 
+    /// Paths (query included) of the requests seen, in order, for which `keep` holds.
+    pub fn paths(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| keep(&s.path))
+            .map(|s| s.path.clone())
+            .collect()
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
     }
@@ -602,6 +614,32 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(start.elapsed() < PATIENCE, "waited {PATIENCE:?} for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A client installing twice through the proxy, as a second machine (or the same one with its
+/// caches wiped) would. `run(n)` runs the client for run `n` (1, then 2) with its own fresh home
+/// and caches, and asserts what it installed. The first run must fetch at least one artifact
+/// from `upstream` (a request whose path `artifact` holds for); the second none: the proxy
+/// serves them from its cache. Returns the artifact paths of the first run.
+pub fn twice(
+    upstream: &Fake,
+    artifact: impl Fn(&str) -> bool,
+    mut run: impl FnMut(usize),
+) -> Vec<String> {
+    run(1);
+    let first = upstream.paths(&artifact);
+    assert!(
+        !first.is_empty(),
+        "the first run fetched no artifact from the upstream: {:?}",
+        upstream.paths(|_| true)
+    );
+    run(2);
+    let again = &upstream.paths(&artifact)[first.len()..];
+    assert!(
+        again.is_empty(),
+        "the second run fetched from the upstream: {again:?}"
+    );
+    first
 }
 
 /// The `proxy` binary, without the test runner's `PROXY_*` settings.
