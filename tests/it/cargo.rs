@@ -209,17 +209,7 @@ fn crate_with_the_wrong_checksum_is_not_cached() {
     fake.put(&crate_up("pfa", "1.0.0"), Resp::ok("application/gzip", bad));
     let p = start(&fake);
     p.get("/cargo/3/p/pfa"); // learn the cksum
-    let got = p.get(&download("pfa", "1.0.0"));
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".crate")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&download("pfa", "1.0.0")), |f| f.ends_with(".crate"));
     fake.put(
         &crate_up("pfa", "1.0.0"),
         Resp::ok("application/gzip", good.clone()),
@@ -247,29 +237,21 @@ fn missing_is_404_and_a_failing_upstream_is_502() {
 fn offline_serves_cached_index_and_crates() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = start(&fake);
+    let online = start(&fake);
     assert_eq!(online.get("/cargo/3/p/pfa").status, 200);
     assert_eq!(
         online.get(&download("pfa", "1.0.0")).bytes(),
         crate_file("pfa", "1.0.0")
     );
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    cargo_upstreams(&mut c, &fake);
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get("/cargo/config.json").status, 200);
     assert_eq!(p.get("/cargo/3/p/pfa").bytes(), index_file("3/p/pfa"));
     assert_eq!(
         p.get(&download("pfa", "1.0.0")).bytes(),
         crate_file("pfa", "1.0.0")
     );
-    let miss = p.get("/cargo/2/pb");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/cargo/2/pb");
     assert_eq!(p.get(&download("pb", "1.1.0")).status, 503);
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }

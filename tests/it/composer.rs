@@ -226,17 +226,7 @@ fn dist_with_wrong_shasum_is_not_cached() {
     fake.put(&d.codeload(), Resp::ok("application/zip", wrong));
     let p = TestProxy::start(&fake);
     p.get("/composer/p2/proxy-fixtures/beta.json");
-    let got = p.get(&d.proxied());
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".zip")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&d.proxied()), |f| f.ends_with(".zip"));
     fake.put(&d.codeload(), Resp::ok("application/zip", d.bytes()));
     let got = p.get(&d.proxied());
     assert_eq!(got.bytes(), d.bytes());
@@ -351,7 +341,7 @@ fn web_api_is_relayed() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     let d = dist("proxy-fixtures/beta", "1.0.0");
     for path in [
         "/composer/packages.json",
@@ -360,20 +350,13 @@ fn offline_serves_what_was_cached() {
     ] {
         assert_eq!(online.get(path).status, 200, "{path}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get(&d.proxied()).bytes(), d.bytes());
     let doc = p.get("/composer/p2/proxy-fixtures/beta.json").json();
     assert_eq!(doc["minified"], "composer/2.0");
     assert_eq!(p.get("/composer/packages.json").status, 200);
-    let miss = p.get("/composer/p2/proxy-fixtures/alpha.json");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/composer/p2/proxy-fixtures/alpha.json");
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 

@@ -217,17 +217,7 @@ fn truncated_file_is_not_cached() {
         Resp::ok("application/octet-stream", body.clone()).fault(Fault::Truncate(body.len() / 2)),
     );
     let p = TestProxy::start(&fake);
-    let got = p.get(&format!("/conan{path}"));
-    assert!(
-        got.failed(),
-        "a truncated body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".tgz")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/conan{path}")), |f| f.ends_with(".tgz"));
     fake.put(&path, Resp::ok("application/octet-stream", body.clone()));
     assert_eq!(p.get(&format!("/conan{path}")).bytes(), body);
     assert_eq!(fake.hits(&path), 2);
@@ -279,27 +269,20 @@ fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
     let l = layout();
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     let export = format!("{}/files/conan_export.tgz", recipe_dir(&l));
     for path in [format!("{REF}/latest"), export.clone()] {
         assert_eq!(online.get(&format!("/conan{path}")).status, 200, "{path}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get("/conan/v1/ping").status, 200);
     assert_eq!(
         p.get(&format!("/conan{REF}/latest")).json()["revision"],
         l.rrev
     );
     assert_eq!(p.get(&format!("/conan{export}")).bytes(), fixture(&export));
-    let miss = p.get(&format!("/conan{}/files/conanfile.py", recipe_dir(&l)));
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss(&format!("/conan{}/files/conanfile.py", recipe_dir(&l)));
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 

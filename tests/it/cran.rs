@@ -159,17 +159,9 @@ fn truncated_package_is_not_cached_and_upstream_errors_map() {
     );
     fake.put("/bin/windows/contrib/4.4/PACKAGES", Resp::status(500));
     let p = TestProxy::start(&fake);
-    let got = p.get(&format!("/cran/{PKG}"));
-    assert!(
-        got.body.is_err() || got.status == 502,
-        "a short body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.contains("fixturepkg")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/cran/{PKG}")), |f| {
+        f.contains("fixturepkg")
+    });
     fake.put(
         &format!("/{PKG}"),
         Resp::ok("application/octet-stream", fixture(PKG)),
@@ -186,25 +178,18 @@ fn truncated_package_is_not_cached_and_upstream_errors_map() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     for rel in ["src/contrib/PACKAGES.rds", DEP] {
         assert_eq!(online.get(&format!("/cran/{rel}")).status, 200, "{rel}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(
         p.get("/cran/src/contrib/PACKAGES.rds").bytes(),
         fixture("src/contrib/PACKAGES.rds")
     );
     assert_eq!(p.get(&format!("/cran/{DEP}")).bytes(), fixture(DEP));
-    let miss = p.get(&format!("/cran/{PKG}"));
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss(&format!("/cran/{PKG}"));
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 

@@ -154,17 +154,7 @@ fn gems_are_verified_against_the_compact_index_checksum() {
     );
     let p = TestProxy::start(&fake);
     assert_eq!(p.get("/gem/info/proxy-fixture-b").status, 200);
-    let got = p.get(&format!("/gem/{B_LINUX}"));
-    assert!(
-        got.failed(),
-        "a body that does not match the checksum must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".gem")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/gem/{B_LINUX}")), |f| f.ends_with(".gem"));
 
     fake.put(
         &format!("/{B_LINUX}"),
@@ -281,7 +271,7 @@ fn upstream_failures_map_to_404_and_502() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     for path in [
         "/gem/versions",
         "/gem/info/proxy-fixture-b",
@@ -290,13 +280,8 @@ fn offline_serves_what_was_cached() {
         assert_eq!(online.get(path).status, 200, "{path}");
     }
     assert_eq!(online.get(&format!("/gem/{B_LINUX}")).status, 200);
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get("/gem/versions").bytes(), fixture("versions"));
     assert_eq!(
         p.get("/gem/info/proxy-fixture-b").bytes(),
@@ -304,9 +289,7 @@ fn offline_serves_what_was_cached() {
     );
     assert_eq!(p.get("/gem/specs.4.8.gz").bytes(), fixture("specs.4.8.gz"));
     assert_eq!(p.get(&format!("/gem/{B_LINUX}")).bytes(), fixture(B_LINUX));
-    let miss = p.get("/gem/gems/proxy-fixture-a-1.0.0.gem");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/gem/gems/proxy-fixture-a-1.0.0.gem");
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 

@@ -3,8 +3,6 @@
 //! `HEX_MIRROR` replayed (there is no Elixir on the test machines). The fixtures are real-format
 //! resources built by testdata/hex/build.py.
 
-use std::time::Duration;
-
 use crate::support::*;
 
 const RESOURCES: &[&str] = &[
@@ -95,17 +93,7 @@ fn tarball_not_matching_the_outer_checksum_is_not_cached() {
     );
     let p = TestProxy::start(&fake);
     assert_eq!(p.get("/hex/packages/proxy_fixture_b").status, 200); // learns the checksums
-    let got = p.get(&format!("/hex/{rel}"));
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".tar")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/hex/{rel}")), |f| f.ends_with(".tar"));
     // Fixed upstream: fetched again, verified, cached.
     fake.put(
         &format!("/{rel}"),
@@ -148,20 +136,15 @@ fn upstream_failures_and_bad_requests() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     for path in [
         "/hex/packages/proxy_fixture_b",
         "/hex/tarballs/proxy_fixture_b-1.1.0.tar",
     ] {
         assert_eq!(online.get(path).status, 200, "{path}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(
         p.get("/hex/packages/proxy_fixture_b").bytes(),
         fixture("packages/proxy_fixture_b")
@@ -170,9 +153,7 @@ fn offline_serves_what_was_cached() {
         p.get("/hex/tarballs/proxy_fixture_b-1.1.0.tar").bytes(),
         fixture("tarballs/proxy_fixture_b-1.1.0.tar")
     );
-    let miss = p.get("/hex/tarballs/proxy_fixture_a-1.0.0.tar");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/hex/tarballs/proxy_fixture_a-1.0.0.tar");
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 

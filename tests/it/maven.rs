@@ -27,13 +27,6 @@ fn serve(fake: &Fake) {
     fake.serve_dir("/", &repo());
 }
 
-fn artifact_files(p: &TestProxy) -> Vec<String> {
-    p.files()
-        .into_iter()
-        .filter(|f| f.starts_with("maven/"))
-        .collect()
-}
-
 #[test]
 fn release_files_are_cached_forever_under_their_coordinates() {
     let fake = Fake::start();
@@ -63,7 +56,7 @@ fn release_files_are_cached_forever_under_their_coordinates() {
     // Without a SHA-512 sidecar upstream the file is stored as it came.
     assert_eq!(p.get(&format!("/maven{B_JAR}")).bytes(), fixture(B_JAR));
     assert_eq!(
-        artifact_files(&p),
+        p.files_under("maven/"),
         [
             "maven/com.example:fixture-a/1.0.0/fixture-a-1.0.0.jar",
             "maven/com.example:fixture-a/1.0.0/fixture-a-1.0.0.jar.sha1",
@@ -87,7 +80,7 @@ fn maven_metadata_is_cached_with_the_ttl() {
     let sha1 = p.get(&format!("/maven{A_META}.sha1"));
     assert_eq!(sha1.bytes(), fixture(&format!("{A_META}.sha1")));
     assert!(
-        artifact_files(&p).is_empty(),
+        p.files_under("maven/").is_empty(),
         "metadata is never an artifact"
     );
 
@@ -136,7 +129,7 @@ fn snapshots_are_revalidated_never_kept_forever() {
     );
     assert_eq!(fake.hits(&jar), 2);
     assert_eq!(fake.hits(&format!("{jar}.sha512")), 0);
-    assert!(artifact_files(&p).is_empty(), "{:?}", p.files());
+    assert!(p.files_under("maven/").is_empty(), "{:?}", p.files());
 }
 
 #[test]
@@ -148,13 +141,9 @@ fn a_file_that_does_not_match_its_sha512_sidecar_is_not_cached() {
     wrong[last] ^= 0xff;
     fake.put(A_JAR, Resp::ok("application/java-archive", wrong));
     let p = TestProxy::start(&fake);
-    let got = p.get(&format!("/maven{A_JAR}"));
-    assert!(
-        got.status != 200 || got.body.is_err(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(artifact_files(&p).is_empty(), "{:?}", p.files());
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/maven{A_JAR}")), |f| {
+        f.starts_with("maven/")
+    });
 
     // A sidecar that holds no SHA-512 is an upstream fault, not a reason to skip the check.
     fake.put(A_JAR, Resp::ok("application/java-archive", fixture(A_JAR)));
@@ -163,7 +152,7 @@ fn a_file_that_does_not_match_its_sha512_sidecar_is_not_cached() {
         Resp::ok("text/html", "<html>oops</html>"),
     );
     assert_eq!(p.get(&format!("/maven{A_JAR}")).status, 502);
-    assert!(artifact_files(&p).is_empty());
+    assert!(p.files_under("maven/").is_empty());
 
     // Fixed upstream: fetched again, verified, cached.
     fake.put(
@@ -172,7 +161,7 @@ fn a_file_that_does_not_match_its_sha512_sidecar_is_not_cached() {
     );
     assert_eq!(p.get(&format!("/maven{A_JAR}")).bytes(), fixture(A_JAR));
     assert_eq!(fake.hits(A_JAR), 2);
-    assert_eq!(artifact_files(&p).len(), 1);
+    assert_eq!(p.files_under("maven/").len(), 1);
 }
 
 #[test]
@@ -211,7 +200,7 @@ fn missing_failing_and_off_layout_requests() {
         502
     );
     assert_eq!(fake.hits("/com/example/half/1.0/half-1.0.jar"), 0);
-    assert!(artifact_files(&p).is_empty());
+    assert!(p.files_under("maven/").is_empty());
 
     let before = fake.total();
     for bad in [
@@ -237,24 +226,17 @@ fn missing_failing_and_off_layout_requests() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     assert_eq!(online.get(&format!("/maven{A_META}")).status, 200);
     assert_eq!(
         online.get(&format!("/maven{B_JAR}")).bytes(),
         fixture(B_JAR)
     );
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get(&format!("/maven{A_META}")).bytes(), fixture(A_META));
     assert_eq!(p.get(&format!("/maven{B_JAR}")).bytes(), fixture(B_JAR));
-    let miss = p.get(&format!("/maven{A_JAR}"));
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss(&format!("/maven{A_JAR}"));
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 

@@ -4,7 +4,6 @@
 //! on the test machines). Fixture packages are built by testdata/nuget/build.py.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -326,17 +325,7 @@ fn package_not_matching_the_registration_hash_is_not_cached() {
             .status,
         200
     );
-    let got = p.get(&format!("/nuget{path}"));
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".nupkg")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/nuget{path}")), |f| f.ends_with(".nupkg"));
     fake.put(path, Resp::ok("application/octet-stream", good.clone()));
     assert_eq!(p.get(&format!("/nuget{path}")).bytes(), good);
     assert_eq!(fake.hits(path), 2);
@@ -396,7 +385,7 @@ fn upstream_failures_and_bad_requests() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     let pkg = "/nuget/v3-flatcontainer/proxy.fixture.b/1.1.0/proxy.fixture.b.1.1.0.nupkg";
     for path in [
         "/nuget/v3/index.json",
@@ -405,18 +394,13 @@ fn offline_serves_what_was_cached() {
     ] {
         assert_eq!(online.get(path).status, 200, "{path}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get("/nuget/v3/index.json").status, 200);
     assert_eq!(p.get(pkg).bytes(), nupkg("Proxy.Fixture.B", "1.1.0"));
-    let miss = p.get("/nuget/v3-flatcontainer/proxy.fixture.a/1.0.0/proxy.fixture.a.1.0.0.nupkg");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss(
+        "/nuget/v3-flatcontainer/proxy.fixture.a/1.0.0/proxy.fixture.a.1.0.0.nupkg",
+    );
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 

@@ -7,8 +7,6 @@
 //! `/api/archives/{name}-{version}.tar.gz`, which answer 303) and `bucket` (the storage bucket the
 //! redirect points at, configured as `upstream.pub_archives`).
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -308,17 +306,7 @@ fn archive_with_wrong_sha256_is_not_cached() {
     bucket.put(&bucket_path(f), Resp::ok("application/octet-stream", wrong));
     let p = proxy(&pubdev, &bucket);
     p.get("/pub/api/packages/proxy_fixture_b");
-    let got = p.get(&proxied(f));
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".tar.gz")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&proxied(f)), |f| f.ends_with(".tar.gz"));
     bucket.put(
         &bucket_path(f),
         Resp::ok("application/octet-stream", archive(f)),
@@ -388,23 +376,16 @@ fn redirect_to_an_unconfigured_host_is_refused() {
 fn offline_serves_what_was_cached() {
     let (pubdev, bucket) = (Fake::start(), Fake::start());
     serve(&pubdev, &bucket);
-    let mut online = proxy(&pubdev, &bucket);
+    let online = proxy(&pubdev, &bucket);
     let b = fixture("proxy_fixture_b", "1.1.0");
     assert_eq!(online.get("/pub/api/packages/proxy_fixture_b").status, 200);
     assert_eq!(online.get(&proxied(b)).status, 200);
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = pubdev.total() + bucket.total();
-    let mut c = config(dir.path(), &pubdev.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get(&proxied(b)).bytes(), archive(b));
     let doc = p.get("/pub/api/packages/proxy_fixture_b").json();
     assert_eq!(doc["latest"]["version"], "1.1.0");
-    let miss = p.get("/pub/api/packages/proxy_fixture_a");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/pub/api/packages/proxy_fixture_a");
     assert_eq!(
         pubdev.total() + bucket.total(),
         before,

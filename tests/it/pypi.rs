@@ -347,19 +347,9 @@ fn a_file_or_sidecar_not_matching_the_index_hash_is_not_cached() {
     );
     let p = TestProxy::start(&fake);
     p.get("/pypi/simple/proxy-fixture-a/"); // the HTML page: learn the hashes from it
-    let got = p.get(&whl.proxy_path());
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    let got = p.get(&format!("{}.metadata", whl.proxy_path()));
-    assert!(got.failed(), "{got:?}");
-    assert!(
-        p.files().iter().all(|f| !f.starts_with("pypi/")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    for path in [whl.proxy_path(), format!("{}.metadata", whl.proxy_path())] {
+        p.assert_not_cached(&p.get(&path), |f| f.starts_with("pypi/"));
+    }
     // Fixed upstream: fetched again, verified, cached.
     serve(&fake);
     assert_eq!(p.get(&whl.proxy_path()).bytes(), whl.bytes());
@@ -452,18 +442,13 @@ fn root_index_points_projects_here() {
 fn offline_serves_pages_and_files_from_the_cache() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     let whl = &DISTS[2];
     let page = "/pypi/simple/proxy-fixture-b/";
     assert_eq!(online.get_with(page, &[("Accept", PIP_ACCEPT)]).status, 200);
     assert_eq!(online.get(&whl.proxy_path()).bytes(), whl.bytes());
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     let cached = p.get_with(page, &[("Accept", PIP_ACCEPT)]);
     assert_eq!(cached.status, 200);
     assert_eq!(cached.header("content-type"), Some(JSON_V1));

@@ -366,6 +366,8 @@ pub struct TestProxy {
     pub handle: Option<Handle>,
     pub dir: TempDir,
     pub base: String,
+    /// What it was started with.
+    pub config: Config,
 }
 
 /// A proxy config pointing every upstream at `upstream`, storing under `dir`.
@@ -399,13 +401,43 @@ impl TestProxy {
     }
 
     pub fn from_config(c: Config, dir: TempDir) -> TestProxy {
-        let handle = server::start(c).expect("proxy starts");
+        let handle = server::start(c.clone()).expect("proxy starts");
         let base = format!("http://{}", handle.addr());
         TestProxy {
             handle: Some(handle),
             dir,
             base,
+            config: c,
         }
+    }
+
+    /// Stops this proxy and starts one in offline mode on its cache and configuration, with
+    /// every metadata entry past its TTL (so that a fresh one cannot hide an upstream request).
+    pub fn offline(mut self) -> TestProxy {
+        self.stop();
+        let mut c = self.config.clone();
+        c.offline = true;
+        c.metadata_ttl = Duration::ZERO;
+        let dir = std::mem::replace(&mut self.dir, TempDir::new("unused"));
+        TestProxy::from_config(c, dir)
+    }
+
+    /// Asserts that offline, `path` (not in the cache) is answered 503 saying why.
+    pub fn assert_offline_miss(&self, path: &str) {
+        let miss = self.get(path);
+        assert_eq!(miss.status, 503, "{path}");
+        assert!(miss.text().contains("offline"), "{path}: {}", miss.text());
+    }
+
+    /// Asserts that `got`, an artifact whose upstream body was cut short or did not match its
+    /// digest, did not reach the client whole (a 502 when the fill failed before the answer
+    /// began, a body without its end when it failed while streaming), and that it left neither
+    /// a stored file `stored` holds for nor a temp file.
+    pub fn assert_not_cached(&self, got: &Got, stored: impl Fn(&str) -> bool) {
+        assert!(got.failed(), "a bad body arrived complete: {got:?}");
+        let files = self.files();
+        assert!(!files.iter().any(|f| stored(f)), "{files:?}");
+        assert!(self.temp_files().is_empty(), "{files:?}");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -430,6 +462,14 @@ impl TestProxy {
         walk(&self.storage(), &self.storage(), &mut out);
         out.sort();
         out
+    }
+
+    /// Files under `dir` of the storage root (`npm/`, `go/`, …).
+    pub fn files_under(&self, dir: &str) -> Vec<String> {
+        self.files()
+            .into_iter()
+            .filter(|f| f.starts_with(dir))
+            .collect()
     }
 
     pub fn temp_files(&self) -> Vec<String> {
