@@ -185,7 +185,7 @@ fn crates_are_verified_cached_and_fetched_without_encoding() {
         assert_eq!(second.bytes(), crate_file(name, "1.0.0"));
         assert_eq!(fake.hits(&crate_up(name, "1.0.0")), 1, "{name}");
         let file = format!("cargo/{name}/1.0.0/{name}-1.0.0.crate");
-        assert!(p.files().contains(&file), "{file} not in {:?}", p.files());
+        p.assert_stored(&file);
     }
     let seen = fake.seen();
     let asked = seen
@@ -225,12 +225,12 @@ fn missing_is_404_and_a_failing_upstream_is_502() {
     let p = start(&fake);
     assert_eq!(p.get("/cargo/no/-s/no-such-crate").status, 404);
     assert_eq!(p.get(&download("pfa", "9.9.9")).status, 404);
-    assert!(p.files().iter().all(|f| !f.contains("9.9.9")));
+    p.assert_no_file(|f| f.contains("9.9.9"));
     fake.put("/index/3/b/bad", Resp::status(500));
     assert_eq!(p.get("/cargo/3/b/bad").status, 502);
     fake.put(&crate_up("bad", "1.0.0"), Resp::status(500));
     assert_eq!(p.get(&download("bad", "1.0.0")).status, 502);
-    assert!(p.files().iter().all(|f| !f.ends_with(".crate")));
+    p.assert_no_file(|f| f.ends_with(".crate"));
 }
 
 #[test]

@@ -188,7 +188,7 @@ fn p2_rewritten_and_dists_cached_after_verification() {
             "composer/proxy-fixtures/beta/{}/{}.zip",
             d.version, d.reference
         );
-        assert!(p.files().contains(&file), "{:?}", p.files());
+        p.assert_stored(&file);
     }
 }
 
@@ -260,11 +260,7 @@ fn missing_and_failing_upstreams() {
     assert_eq!(p.get(&d.proxied()).status, 404);
     fake.put(&d.codeload(), Resp::status(500));
     assert_eq!(p.get(&d.proxied()).status, 502);
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".zip")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.ends_with(".zip"));
     assert_eq!(p.get("/composer/p/proxy-fixtures/alpha$1.json").status, 404);
     assert_eq!(p.get("/composer/p2/Bad%20Name/x.json").status, 400);
 }

@@ -187,7 +187,6 @@ fn revisions_are_metadata_and_files_are_cached_by_revision() {
             assert_eq!(fake.hits(&path), 1, "{path}");
         }
     }
-    let files = p.files();
     for want in [
         format!("conan/fixture/1.0#{}/conan_export.tgz", l.rrev),
         format!(
@@ -195,7 +194,7 @@ fn revisions_are_metadata_and_files_are_cached_by_revision() {
             l.rrev, l.pkgid, l.prev
         ),
     ] {
-        assert!(files.contains(&want), "{want} in {files:?}");
+        p.assert_stored(&want);
     }
     // The search a version range makes, in either spelling, is one cached document.
     let a = p.get("/conan/v2/conans/search?q=fixture%2F%2A");
@@ -257,11 +256,7 @@ fn upstream_failures_and_bad_requests() {
         &[],
     );
     assert_eq!(put.status, 405);
-    assert!(
-        p.files().iter().all(|f| !f.contains("broken")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.contains("broken"));
 }
 
 #[test]

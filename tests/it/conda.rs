@@ -90,12 +90,11 @@ fn repodata_passes_through_and_packages_are_cached_per_subdir() {
         assert_eq!(second.bytes(), fixture(rel));
         assert_eq!(fake.hits(&format!("/{CHANNEL}/{rel}")), 1, "{rel}");
     }
-    let files = p.files();
     for stored in [
         "conda/proxy-fixtures/noarch/proxy-fixture-a/1.0.0/proxy-fixture-a-1.0.0-0.tar.bz2",
         "conda/proxy-fixtures/linux-64/proxy-fixture-b/1.1.0/proxy-fixture-b-1.1.0-0.conda",
     ] {
-        assert!(files.contains(&stored.to_string()), "{files:?}");
+        p.assert_stored(stored);
     }
     // Sharded repodata and JLAP are not served: clients fall back to repodata.json.
     for path in [
@@ -203,7 +202,7 @@ fn upstream_errors_map_to_404_and_502() {
             .status,
         400
     );
-    assert!(p.files().iter().all(|f| !f.contains("9.9.9")));
+    p.assert_no_file(|f| f.contains("9.9.9"));
 }
 
 #[test]

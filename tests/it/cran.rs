@@ -82,13 +82,12 @@ fn source_packages_are_cached_and_shared_with_the_archive() {
         "one key for both paths"
     );
     assert_eq!(archived.bytes(), fixture(DEP));
-    let files = p.files();
     for stored in [
         "cran/fixturedep/1.0.0/fixturedep_1.0.0.tar.gz",
         "cran/fixturedep/0.9.0/fixturedep_0.9.0.tar.gz",
         "cran/fixturepkg/1.0.0/fixturepkg_1.0.0.tar.gz",
     ] {
-        assert!(files.contains(&stored.to_string()), "{files:?}");
+        p.assert_stored(stored);
     }
 }
 
@@ -139,13 +138,12 @@ fn binary_trees_are_keyed_by_platform_and_r_version() {
             Some("HIT")
         );
     }
-    let files = p.files();
     for stored in [
         "cran/fixturedep/1.0.0_windows_4.3/fixturedep_1.0.0.zip",
         "cran/fixturedep/1.0.0_windows_4.4/fixturedep_1.0.0.zip",
         "cran/fixturedep/1.0.0_macosx-big-sur-arm64_4.4/fixturedep_1.0.0.tgz",
     ] {
-        assert!(files.contains(&stored.to_string()), "{files:?}");
+        p.assert_stored(stored);
     }
 }
 

@@ -167,13 +167,8 @@ fn gems_are_verified_against_the_compact_index_checksum() {
     assert_eq!(hit.header("x-cache"), Some("HIT"));
     assert_eq!(hit.bytes(), good);
     assert_eq!(fake.hits(&format!("/{B_LINUX}")), 2);
-    assert!(
-        p.files().contains(
-            &"gem/proxy-fixture-b/1.1.0/proxy-fixture-b-1.1.0-x86_64-linux.gem".to_string()
-        ),
-        "a platform gem is keyed by name and version: {:?}",
-        p.files()
-    );
+    // A platform gem is keyed by name and version.
+    p.assert_stored("gem/proxy-fixture-b/1.1.0/proxy-fixture-b-1.1.0-x86_64-linux.gem");
 }
 
 #[test]
@@ -203,12 +198,7 @@ fn ambiguous_file_names_take_the_name_the_compact_index_gave() {
         Resp::ok("application/octet-stream", gem.clone()),
     );
     assert_eq!(p.get("/gem/gems/foo-2-bar-1.0-java.gem").bytes(), gem);
-    assert!(
-        p.files()
-            .contains(&"gem/foo-2-bar/1.0/foo-2-bar-1.0-java.gem".to_string()),
-        "{:?}",
-        p.files()
-    );
+    p.assert_stored("gem/foo-2-bar/1.0/foo-2-bar-1.0-java.gem");
     assert_eq!(
         p.get("/gem/gems/foo-2-bar-1.0-java.gem").header("x-cache"),
         Some("HIT")
@@ -231,10 +221,7 @@ fn gemspecs_are_cached_artifacts_and_the_api_is_relayed() {
     assert_eq!(second.bytes(), fixture(rel));
     assert_eq!(second.header("x-cache"), Some("HIT"));
     assert_eq!(fake.hits(&format!("/{rel}")), 1);
-    assert!(
-        p.files()
-            .contains(&"gem/proxy-fixture-a/1.0.0/proxy-fixture-a-1.0.0.gemspec.rz".to_string())
-    );
+    p.assert_stored("gem/proxy-fixture-a/1.0.0/proxy-fixture-a-1.0.0.gemspec.rz");
     for _ in 0..2 {
         let deps = p.get("/gem/api/v1/dependencies?gems=proxy-fixture-a,proxy-fixture-b");
         assert_eq!(deps.status, 200);
@@ -260,11 +247,7 @@ fn upstream_failures_map_to_404_and_502() {
     assert_eq!(p.get("/gem/gems/no-such-gem-1.0.0.gem").status, 404);
     assert_eq!(p.get("/gem/info/broken").status, 502);
     assert_eq!(p.get("/gem/gems/broken-1.0.0.gem").status, 502);
-    assert!(
-        p.files().iter().all(|f| !f.contains("broken")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.contains("broken"));
 }
 
 #[test]

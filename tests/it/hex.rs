@@ -71,12 +71,7 @@ fn tarballs_are_cached_once_verified() {
     assert_eq!(first.bytes(), fixture(rel));
     assert_eq!(second.bytes(), fixture(rel));
     assert_eq!(fake.hits(&format!("/{rel}")), 1);
-    assert!(
-        p.files()
-            .contains(&"hex/proxy_fixture_b/1.1.0/proxy_fixture_b-1.1.0.tar".to_string()),
-        "{:?}",
-        p.files()
-    );
+    p.assert_stored("hex/proxy_fixture_b/1.1.0/proxy_fixture_b-1.1.0.tar");
 }
 
 #[test]
@@ -123,13 +118,7 @@ fn upstream_failures_and_bad_requests() {
     assert_eq!(p.get("/hex/packages/Not_Hex").status, 400);
     assert_eq!(p.get("/hex/tarballs/jason.tar").status, 400);
     assert_eq!(p.get("/hex/repos/acme/packages/x").status, 404);
-    assert!(
-        p.files()
-            .iter()
-            .all(|f| !f.contains("broken") && !f.starts_with("_metadata/hex")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.contains("broken") || f.starts_with("_metadata/hex"));
 }
 
 #[test]

@@ -129,10 +129,7 @@ fn packument_rewritten_and_tarball_cached() {
     assert_eq!(first.bytes(), tarball(&FIXTURES[1]));
     assert_eq!(second.bytes(), tarball(&FIXTURES[1]));
     assert_eq!(fake.hits("/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz"), 1);
-    assert!(
-        p.files()
-            .contains(&"npm/proxy-fixture-b/1.0.0/proxy-fixture-b-1.0.0.tgz".to_string())
-    );
+    p.assert_stored("npm/proxy-fixture-b/1.0.0/proxy-fixture-b-1.0.0.tgz");
 }
 
 #[test]
@@ -152,10 +149,7 @@ fn scoped_names_in_both_spellings() {
     assert_eq!(url, p.url("/npm/@proxy-fixtures/scoped/-/scoped-2.0.0.tgz"));
     let t = p.get("/npm/@proxy-fixtures/scoped/-/scoped-2.0.0.tgz");
     assert_eq!(t.bytes(), tarball(&FIXTURES[3]));
-    assert!(
-        p.files()
-            .contains(&"npm/@proxy-fixtures/scoped/2.0.0/scoped-2.0.0.tgz".to_string())
-    );
+    p.assert_stored("npm/@proxy-fixtures/scoped/2.0.0/scoped-2.0.0.tgz");
 }
 
 #[test]
@@ -208,7 +202,7 @@ fn unknown_package_and_version_answer_like_npm() {
     assert_eq!(missing.json(), json!({"error": "Not found"}));
     let missing = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-9.9.9.tgz");
     assert_eq!(missing.status, 404);
-    assert!(p.files().iter().all(|f| !f.contains("9.9.9")));
+    p.assert_no_file(|f| f.contains("9.9.9"));
     // A failing upstream is a gateway error, not a missing package.
     fake.put("/broken", Resp::status(500));
     assert_eq!(p.get("/npm/broken").status, 502);

@@ -263,12 +263,11 @@ fn flat_container_and_packages_are_cached() {
     assert_eq!(fake.hits(path), 1);
     let spec = p.get("/nuget/v3-flatcontainer/proxy.fixture.b/1.1.0/proxy.fixture.b.nuspec");
     assert_eq!(spec.bytes(), nuspec("Proxy.Fixture.B", "1.1.0"));
-    let files = p.files();
     for want in [
         "nuget/proxy.fixture.b/1.1.0/proxy.fixture.b.1.1.0.nupkg",
         "nuget/proxy.fixture.b/1.1.0/proxy.fixture.b.nuspec",
     ] {
-        assert!(files.contains(&want.to_string()), "{want} in {files:?}");
+        p.assert_stored(want);
     }
 }
 
@@ -374,11 +373,7 @@ fn upstream_failures_and_bad_requests() {
         400
     );
     assert_eq!(p.get("/nuget/v3/catalog0/index.json").status, 404);
-    assert!(
-        p.files().iter().all(|f| !f.contains("broken")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.contains("broken"));
 }
 
 #[test]

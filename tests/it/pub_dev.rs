@@ -278,12 +278,7 @@ fn listing_rewritten_and_archives_cached_from_the_bucket() {
     assert_eq!(second.bytes(), archive(b11));
     assert_eq!(pubdev.hits(&api_archive(b11)), 1);
     assert_eq!(bucket.hits(&bucket_path(b11)), 1);
-    assert!(
-        p.files()
-            .contains(&"pub/proxy_fixture_b/1.1.0/proxy_fixture_b-1.1.0.tar.gz".to_string()),
-        "{:?}",
-        p.files()
-    );
+    p.assert_stored("pub/proxy_fixture_b/1.1.0/proxy_fixture_b-1.1.0.tar.gz");
     // The deprecated one-version document is rewritten the same way.
     pubdev.put(
         "/api/packages/proxy_fixture_b/versions/1.0.0",
@@ -335,7 +330,7 @@ fn missing_and_failing_upstreams() {
     assert_eq!(p.get(&proxied(a)).status, 404);
     bucket.put(&bucket_path(a), Resp::status(500));
     assert_eq!(p.get(&proxied(a)).status, 502);
-    assert!(p.files().iter().all(|f| !f.ends_with(".tar.gz")));
+    p.assert_no_file(|f| f.ends_with(".tar.gz"));
     assert_eq!(p.get("/pub/api/packages/a-b").status, 400);
     assert_eq!(p.get("/pub/api/packages/versions/new").status, 404);
     let publish = request("POST", &p.url("/pub/api/packages/versions/newUpload"), &[]);

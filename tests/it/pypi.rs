@@ -318,13 +318,12 @@ fn files_and_metadata_are_cached_and_verified_against_the_index() {
     // The sdist's link on the HTML page was relative; it was resolved against the page.
     let sdist = &DISTS[1];
     assert_eq!(p.get(&sdist.proxy_path()).bytes(), sdist.bytes());
-    let files = p.files();
     for want in [
         "pypi/proxy-fixture-b/1.1.0/proxy_fixture_b-1.1.0-py3-none-any.whl",
         "pypi/proxy-fixture-b/1.1.0/proxy_fixture_b-1.1.0-py3-none-any.whl.metadata",
         "pypi/proxy-fixture-b/1.0.0/proxy_fixture_b-1.0.0.tar.gz",
     ] {
-        assert!(files.contains(&want.to_string()), "{want} not in {files:?}");
+        p.assert_stored(want);
     }
 }
 
@@ -368,7 +367,7 @@ fn missing_and_failing_upstreams() {
             .status,
         404
     );
-    assert!(p.files().iter().all(|f| !f.contains("9.9.9")));
+    p.assert_no_file(|f| f.contains("9.9.9"));
     fake.put("/simple/broken/", Resp::status(500));
     assert_eq!(p.get("/pypi/simple/broken/").status, 502);
     fake.put("/packages/x/broken-1.0.tar.gz", Resp::status(500));
@@ -417,7 +416,7 @@ fn json_api_is_rewritten() {
         Resp::ok("application/octet-stream", wrong),
     );
     assert!(p.get(&DISTS[1].proxy_path()).failed());
-    assert!(p.files().iter().all(|f| !f.ends_with(".tar.gz")));
+    p.assert_no_file(|f| f.ends_with(".tar.gz"));
 }
 
 #[test]

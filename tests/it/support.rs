@@ -435,9 +435,20 @@ impl TestProxy {
     /// a stored file `stored` holds for nor a temp file.
     pub fn assert_not_cached(&self, got: &Got, stored: impl Fn(&str) -> bool) {
         assert!(got.failed(), "a bad body arrived complete: {got:?}");
+        self.assert_no_file(stored);
+        assert!(self.temp_files().is_empty(), "{:?}", self.files());
+    }
+
+    /// Asserts that the cache holds the file `rel` (relative to the storage root).
+    pub fn assert_stored(&self, rel: &str) {
         let files = self.files();
-        assert!(!files.iter().any(|f| stored(f)), "{files:?}");
-        assert!(self.temp_files().is_empty(), "{files:?}");
+        assert!(files.iter().any(|f| f == rel), "{rel} not in {files:?}");
+    }
+
+    /// Asserts that the cache holds no file `matching` holds for.
+    pub fn assert_no_file(&self, matching: impl Fn(&str) -> bool) {
+        let files = self.files();
+        assert!(!files.iter().any(|f| matching(f)), "{files:?}");
     }
 
     pub fn url(&self, path: &str) -> String {
