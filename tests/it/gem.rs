@@ -276,6 +276,41 @@ fn offline_serves_what_was_cached() {
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
+/// `proxy mirror` of one gem at an exact version and of another at its latest (a plain and a
+/// platform gem), then the cache served offline to what `gem` and Bundler ask for.
+#[test]
+fn mirror_then_serve_offline() {
+    let fake = Fake::start();
+    serve(&fake);
+    let dir = TempDir::new("gem-mirror");
+    let (p, _) = mirror_then_offline(
+        dir.path(),
+        &[("PROXY_UPSTREAM_GEM", fake.url())],
+        &["pkg:gem/proxy-fixture-a@1.0.0", "pkg:gem/proxy-fixture-b"],
+    );
+    let mut gems = fake.paths(|path| path.ends_with(".gem"));
+    gems.sort();
+    assert_eq!(
+        gems,
+        [
+            "/gems/proxy-fixture-a-1.0.0.gem",
+            "/gems/proxy-fixture-b-1.1.0-x86_64-linux.gem",
+            "/gems/proxy-fixture-b-1.1.0.gem",
+        ],
+        "b's latest, every platform"
+    );
+    let before = fake.total();
+    for rel in ["versions", "info/proxy-fixture-b", B_LINUX] {
+        assert_eq!(p.get(&format!("/gem/{rel}")).bytes(), fixture(rel), "{rel}");
+    }
+    p.assert_offline_miss("/gem/gems/proxy-fixture-b-1.0.0.gem");
+    assert_eq!(
+        fake.total(),
+        before,
+        "the offline proxy contacted the upstream"
+    );
+}
+
 /// A gem or a gem specification upstream.
 fn is_gem_or_spec(path: &str) -> bool {
     path.ends_with(".gem") || path.ends_with(".gemspec.rz")

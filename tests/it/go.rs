@@ -246,6 +246,49 @@ fn offline_serves_what_is_cached() {
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
+/// `proxy mirror` of one module at its latest stable version and of another at an exact
+/// version, then the cache served offline: what the go command asks for is there.
+#[test]
+fn mirror_then_serve_offline() {
+    let fake = Fake::start();
+    serve(&fake);
+    let dir = TempDir::new("go-mirror");
+    let (p, _) = mirror_then_offline(
+        dir.path(),
+        &[("PROXY_UPSTREAM_GO", fake.url())],
+        &[
+            "pkg:golang/example.com/Upper/libb",
+            "pkg:golang/example.com/liba@v1.0.0",
+        ],
+    );
+    let mut zips = fake.paths(|path| path.ends_with(".zip"));
+    zips.sort();
+    assert_eq!(
+        zips,
+        [ZIP, "/example.com/liba/@v/v1.0.0.zip"],
+        "libb's latest stable"
+    );
+    let before = fake.total();
+    for path in [
+        ZIP,
+        &format!("{LIBB}/v1.0.0.mod"),
+        &format!("{LIBB}/list"),
+        "/example.com/liba/@v/v1.0.0.info",
+    ] {
+        assert_eq!(
+            p.get(&format!("/go{path}")).bytes(),
+            fixture(path),
+            "{path}"
+        );
+    }
+    p.assert_offline_miss(&format!("/go{LIBB}/v1.1.0-!r!c.1.zip"));
+    assert_eq!(
+        fake.total(),
+        before,
+        "the offline proxy contacted the upstream"
+    );
+}
+
 #[test]
 fn checksum_database_is_relayed_never_cached() {
     let fake = Fake::start();
