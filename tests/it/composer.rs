@@ -441,9 +441,7 @@ fn mirror_then_install_offline() {
     }
     let fake = Fake::start();
     serve(&fake);
-    let work = TempDir::new("composer-mirror");
     let (p, _) = mirror_then_offline(
-        &work.path().join("proxy"),
         &[
             ("PROXY_UPSTREAM_COMPOSER", fake.url()),
             ("PROXY_UPSTREAM_COMPOSER_DISTS", fake.url()),
@@ -459,6 +457,7 @@ fn mirror_then_install_offline() {
         "alpha 1.0.0 and the latest beta"
     );
     drop(fake);
+    let work = TempDir::new("composer-offline");
     let project = project(work.path(), &p.base);
     composer_install(
         &project,

@@ -352,9 +352,7 @@ fn mirror_then_conan_install_offline() {
     }
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("conan-mirror");
     let (p, _) = mirror_then_offline(
-        dir.path(),
         &[("PROXY_UPSTREAM_CONAN", fake.url())],
         &["pkg:conan/fixture@1.0"],
     );

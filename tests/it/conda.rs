@@ -327,9 +327,7 @@ fn offline_serves_what_was_cached() {
 fn mirror_then_serve_offline() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("conda-mirror");
     let (p, text) = mirror_then_offline(
-        dir.path(),
         &[("PROXY_UPSTREAM_CONDA", fake.url())],
         &[
             &format!("pkg:conda/proxy-fixture-b@1.1.0?channel={CHANNEL}&subdir=linux-64"),
@@ -351,7 +349,7 @@ fn mirror_then_serve_offline() {
     assert_eq!(p.get(&format!("/conda/{CHANNEL}/{B10}")).status, 503);
     // Without a subdir the package cannot be placed: a clear error, not a guess.
     let (code, out) = exec(
-        proxy_on_cache(dir.path())
+        proxy_on_cache(p.dir.path())
             .env("PROXY_UPSTREAM_CONDA", fake.url())
             .args(["mirror", "pkg:conda/proxy-fixture-a?channel=proxy-fixtures"]),
     );

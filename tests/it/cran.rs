@@ -195,9 +195,7 @@ fn offline_serves_what_was_cached() {
 fn mirror_then_serve_offline() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("cran-mirror");
     let (p, _) = mirror_then_offline(
-        dir.path(),
         &[("PROXY_UPSTREAM_CRAN", fake.url())],
         &["pkg:cran/fixturepkg", "pkg:cran/fixturedep@0.9.0"],
     );

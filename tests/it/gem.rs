@@ -282,9 +282,7 @@ fn offline_serves_what_was_cached() {
 fn mirror_then_serve_offline() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("gem-mirror");
     let (p, _) = mirror_then_offline(
-        dir.path(),
         &[("PROXY_UPSTREAM_GEM", fake.url())],
         &["pkg:gem/proxy-fixture-a@1.0.0", "pkg:gem/proxy-fixture-b"],
     );

@@ -252,9 +252,7 @@ fn offline_serves_what_is_cached() {
 fn mirror_then_serve_offline() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("go-mirror");
     let (p, _) = mirror_then_offline(
-        dir.path(),
         &[("PROXY_UPSTREAM_GO", fake.url())],
         &[
             "pkg:golang/example.com/Upper/libb",

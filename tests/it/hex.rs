@@ -236,11 +236,7 @@ fn mirror_then_serve_offline() {
     )
     .unwrap();
     let vars = [("PROXY_UPSTREAM_HEX", fake.url())];
-    let (p, _) = mirror_then_offline(
-        dir.path(),
-        &vars,
-        &[lock.to_str().unwrap(), "pkg:hex/proxy_fixture_b"],
-    );
+    let (p, _) = mirror_then_offline(&vars, &[lock.to_str().unwrap(), "pkg:hex/proxy_fixture_b"]);
     assert_eq!(fake.paths(is_tarball).len(), 2);
     assert_eq!(
         fake.hits("/tarballs/proxy_fixture_b-1.1.0.tar"),

@@ -244,9 +244,7 @@ fn offline_serves_what_was_cached() {
 fn proxy_mirror_fills_the_cache_for_offline_use() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("maven-mirror");
     let (p, out) = mirror_then_offline(
-        dir.path(),
         &[("PROXY_UPSTREAM_MAVEN", fake.url())],
         &["pkg:maven/com.example/fixture-a@1.0.0"],
     );

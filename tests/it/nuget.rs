@@ -467,9 +467,7 @@ fn dotnet_restore_sequence_twice() {
 fn mirror_then_restore_offline() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("nuget-mirror");
     let (p, _) = mirror_then_offline(
-        dir.path(),
         &[
             ("PROXY_UPSTREAM_NUGET", fake.url()),
             ("PROXY_UPSTREAM_NUGET_SEARCH", fake.url()),

@@ -420,9 +420,7 @@ fn dart_pub_get_sequence_twice() {
 fn mirror_then_serve_offline() {
     let (pubdev, bucket) = (Fake::start(), Fake::start());
     serve(&pubdev, &bucket);
-    let work = TempDir::new("pub-mirror");
     let (p, _) = mirror_then_offline(
-        work.path(),
         &[
             ("PROXY_UPSTREAM_PUB", pubdev.url()),
             ("PROXY_UPSTREAM_PUB_ARCHIVES", bucket.url()),

@@ -726,19 +726,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `proxy mirror {args}` (the binary) on the cache in `dir`, with the upstream settings `vars`
+/// `proxy mirror {args}` (the binary) on a new cache, with the upstream settings `vars`
 /// (`PROXY_UPSTREAM_…`) and a public URL on a free port; asserts that it mirrored everything.
-/// Then a proxy in offline mode on that port serving the cache, its upstreams pointed at a port
-/// nothing listens on. Returns that proxy and what the mirror printed.
-pub fn mirror_then_offline(
-    dir: &Path,
-    vars: &[(&str, String)],
-    args: &[&str],
-) -> (TestProxy, String) {
+/// Then a proxy in offline mode on that port serving the cache (its `dir`), its upstreams
+/// pointed at a port nothing listens on. Returns that proxy and what the mirror printed.
+pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
+    let dir = TempDir::new("mirror");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let (code, out) = exec(
-        proxy_on_cache(dir)
+        proxy_on_cache(dir.path())
             .env("PROXY_BASE_URL", &base)
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .arg("mirror")
@@ -746,16 +743,11 @@ pub fn mirror_then_offline(
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 failed"), "{out}");
-    let mut c = config(&dir.join("unused"), "http://127.0.0.1:9");
+    let mut c = config(dir.path(), "http://127.0.0.1:9");
     c.listen = format!("127.0.0.1:{port}");
     c.base_url = base;
     c.offline = true;
-    c.storage_path = dir.join("artifacts");
-    c.database_path = dir.join("proxy.db");
-    (
-        TestProxy::from_config(c, TempDir::new("offline-unused")),
-        out,
-    )
+    (TestProxy::from_config(c, dir), out)
 }
 
 /// Runs a command to completion: (exit code, stdout + stderr).
