@@ -257,8 +257,10 @@ impl Shared {
                 }
                 match db.delete_artifact(id) {
                     Ok(true) => {
-                        self.store.remove(&rel);
+                        // Out of memory before off the disk: once the file is gone, nothing
+                        // serves it.
                         self.hot.forget(&rel);
+                        self.store.remove(&rel);
                         self.sub_size(size);
                         evicted += 1;
                     }

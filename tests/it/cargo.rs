@@ -4,7 +4,7 @@
 //! The fake upstream plays all three crates.io hosts: the sparse index under `/index`, the
 //! download host under `/crates` and the web API under `/api`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -72,11 +72,8 @@ fn start(fake: &Fake) -> TestProxy {
     TestProxy::with(fake, |c| cargo_upstreams(c, fake))
 }
 
-fn crate_requests(fake: &Fake) -> usize {
-    fake.seen()
-        .iter()
-        .filter(|s| s.path.ends_with(".crate"))
-        .count()
+fn is_crate(path: &str) -> bool {
+    path.ends_with(".crate")
 }
 
 #[test]
@@ -188,7 +185,7 @@ fn crates_are_verified_cached_and_fetched_without_encoding() {
         assert_eq!(second.bytes(), crate_file(name, "1.0.0"));
         assert_eq!(fake.hits(&crate_up(name, "1.0.0")), 1, "{name}");
         let file = format!("cargo/{name}/1.0.0/{name}-1.0.0.crate");
-        assert!(p.files().contains(&file), "{file} not in {:?}", p.files());
+        p.assert_stored(&file);
     }
     let seen = fake.seen();
     let asked = seen
@@ -212,17 +209,7 @@ fn crate_with_the_wrong_checksum_is_not_cached() {
     fake.put(&crate_up("pfa", "1.0.0"), Resp::ok("application/gzip", bad));
     let p = start(&fake);
     p.get("/cargo/3/p/pfa"); // learn the cksum
-    let got = p.get(&download("pfa", "1.0.0"));
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".crate")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&download("pfa", "1.0.0")), |f| f.ends_with(".crate"));
     fake.put(
         &crate_up("pfa", "1.0.0"),
         Resp::ok("application/gzip", good.clone()),
@@ -238,41 +225,33 @@ fn missing_is_404_and_a_failing_upstream_is_502() {
     let p = start(&fake);
     assert_eq!(p.get("/cargo/no/-s/no-such-crate").status, 404);
     assert_eq!(p.get(&download("pfa", "9.9.9")).status, 404);
-    assert!(p.files().iter().all(|f| !f.contains("9.9.9")));
+    p.assert_no_file(|f| f.contains("9.9.9"));
     fake.put("/index/3/b/bad", Resp::status(500));
     assert_eq!(p.get("/cargo/3/b/bad").status, 502);
     fake.put(&crate_up("bad", "1.0.0"), Resp::status(500));
     assert_eq!(p.get(&download("bad", "1.0.0")).status, 502);
-    assert!(p.files().iter().all(|f| !f.ends_with(".crate")));
+    p.assert_no_file(|f| f.ends_with(".crate"));
 }
 
 #[test]
 fn offline_serves_cached_index_and_crates() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = start(&fake);
+    let online = start(&fake);
     assert_eq!(online.get("/cargo/3/p/pfa").status, 200);
     assert_eq!(
         online.get(&download("pfa", "1.0.0")).bytes(),
         crate_file("pfa", "1.0.0")
     );
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    cargo_upstreams(&mut c, &fake);
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get("/cargo/config.json").status, 200);
     assert_eq!(p.get("/cargo/3/p/pfa").bytes(), index_file("3/p/pfa"));
     assert_eq!(
         p.get(&download("pfa", "1.0.0")).bytes(),
         crate_file("pfa", "1.0.0")
     );
-    let miss = p.get("/cargo/2/pb");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/cargo/2/pb");
     assert_eq!(p.get(&download("pb", "1.1.0")).status, 503);
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
@@ -290,8 +269,31 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// The real cargo, twice, each time with a fresh CARGO_HOME (so an empty download cache and
-/// none of the user's configuration): the second run gets every `.crate` from the proxy's cache.
+/// A fresh CARGO_HOME in `dir` whose configuration replaces crates.io with the proxy at `base`.
+pub fn cargo_home(dir: &Path, base: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("[source.crates-io]\nreplace-with = \"proxy\"\n\n[source.proxy]\nregistry = \"sparse+{base}/cargo/\"\n"),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
+/// `cargo {args}` in `project` with `home` as CARGO_HOME.
+pub fn cargo_run(project: &Path, home: &Path, args: &[&str]) {
+    let mut cmd = cargo();
+    cmd.args(args)
+        .current_dir(project)
+        .env("CARGO_HOME", home)
+        .env("CARGO_TERM_COLOR", "never");
+    let (ok, out) = run(&mut cmd, Duration::from_secs(120));
+    assert!(ok, "cargo {args:?} failed:\n{out}");
+}
+
+/// The real cargo, twice, each time with no lockfile and a fresh CARGO_HOME (so an empty download
+/// cache and none of the user's configuration): the second run gets every `.crate` from the
+/// proxy's cache.
 #[test]
 fn real_cargo_generate_lockfile_and_fetch_twice() {
     let fake = Fake::start();
@@ -300,61 +302,34 @@ fn real_cargo_generate_lockfile_and_fetch_twice() {
     let work = TempDir::new("cargo-fetch");
     let project = work.path().join("project");
     copy_tree(&testdata("cargo/src/app"), &project);
-    let run_cargo = |home: &str| {
-        let home = work.path().join(home);
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(
-            home.join("config.toml"),
-            format!(
-                "[source.crates-io]\nreplace-with = \"proxy\"\n\n[source.proxy]\nregistry = \"sparse+{}/cargo/\"\n",
-                p.base
-            ),
-        )
-        .unwrap();
-        for args in [&["generate-lockfile"][..], &["fetch"][..]] {
-            let mut cmd = cargo();
-            cmd.args(args)
-                .current_dir(&project)
-                .env("CARGO_HOME", &home)
-                .env("CARGO_TERM_COLOR", "never");
-            let (ok, out) = run(&mut cmd, Duration::from_secs(120));
-            assert!(ok, "cargo {args:?} failed:\n{out}");
+    let crates = twice(&fake, is_crate, |n| {
+        let _ = std::fs::remove_file(project.join("Cargo.lock"));
+        let home = cargo_home(&work.path().join(format!("home-{n}")), &p.base);
+        cargo_run(&project, &home, &["generate-lockfile"]);
+        cargo_run(&project, &home, &["fetch"]);
+        let lock = std::fs::read_to_string(project.join("Cargo.lock")).unwrap();
+        for (name, version) in [
+            ("p", "1.0.0"),
+            ("pb", "1.1.0"),
+            ("pfa", "1.0.0"),
+            ("Pf_Long", "1.0.0"),
+        ] {
+            let entry = format!(
+                "name = \"{name}\"\nversion = \"{version}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"{}\"",
+                sha256_hex(&crate_file(name, version))
+            );
+            assert!(lock.contains(&entry), "{entry}\nnot in\n{lock}");
+            assert!(
+                cached_by_cargo(&home, name, version),
+                "cargo did not fetch {name} {version}"
+            );
         }
-        home
-    };
-
-    let home = run_cargo("home-1");
-    let lock = std::fs::read_to_string(project.join("Cargo.lock")).unwrap();
-    for (name, version) in [
-        ("p", "1.0.0"),
-        ("pb", "1.1.0"),
-        ("pfa", "1.0.0"),
-        ("Pf_Long", "1.0.0"),
-    ] {
-        let entry = format!(
-            "name = \"{name}\"\nversion = \"{version}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"{}\"",
-            sha256_hex(&crate_file(name, version))
-        );
-        assert!(lock.contains(&entry), "{entry}\nnot in\n{lock}");
-        assert!(
-            cached_by_cargo(&home, name, version),
-            "cargo did not fetch {name} {version}"
-        );
-    }
-    assert_eq!(crate_requests(&fake), 4, "{:?}", fake.seen());
+    });
+    assert_eq!(crates.len(), 4, "{crates:?}");
     assert_eq!(
         fake.hits(&crate_up("pb", "1.0.0")),
         0,
         "pb 1.1.0 is the newest"
-    );
-
-    std::fs::remove_file(project.join("Cargo.lock")).unwrap();
-    let home = run_cargo("home-2");
-    assert!(cached_by_cargo(&home, "Pf_Long", "1.0.0"));
-    assert_eq!(
-        crate_requests(&fake),
-        4,
-        "the second run fetched a .crate from the upstream"
     );
 }
 

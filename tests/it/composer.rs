@@ -104,11 +104,9 @@ pub fn serve(fake: &Fake) {
 }
 
 /// Requests for dists the upstream saw.
-fn dist_requests(fake: &Fake) -> usize {
-    fake.seen()
-        .iter()
-        .filter(|s| s.path.starts_with("/repos/") || s.path.starts_with("/codeload/"))
-        .count()
+/// A dist download upstream: the GitHub API's zipball URL or the codeload URL it redirects to.
+fn is_dist(path: &str) -> bool {
+    path.starts_with("/repos/") || path.starts_with("/codeload/")
 }
 
 /// A p2 document's versions as Composer expands them.
@@ -190,7 +188,7 @@ fn p2_rewritten_and_dists_cached_after_verification() {
             "composer/proxy-fixtures/beta/{}/{}.zip",
             d.version, d.reference
         );
-        assert!(p.files().contains(&file), "{:?}", p.files());
+        p.assert_stored(&file);
     }
 }
 
@@ -228,17 +226,7 @@ fn dist_with_wrong_shasum_is_not_cached() {
     fake.put(&d.codeload(), Resp::ok("application/zip", wrong));
     let p = TestProxy::start(&fake);
     p.get("/composer/p2/proxy-fixtures/beta.json");
-    let got = p.get(&d.proxied());
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".zip")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&d.proxied()), |f| f.ends_with(".zip"));
     fake.put(&d.codeload(), Resp::ok("application/zip", d.bytes()));
     let got = p.get(&d.proxied());
     assert_eq!(got.bytes(), d.bytes());
@@ -264,7 +252,7 @@ fn missing_and_failing_upstreams() {
     let early = p.get(&d.proxied());
     assert_eq!(early.status, 404);
     assert!(early.text().contains("metadata"), "{}", early.text());
-    assert_eq!(dist_requests(&fake), 0);
+    assert_eq!(fake.paths(is_dist).len(), 0);
 
     // The code host lost it: 404, and a code host failing: 502; nothing cached either way.
     p.get("/composer/p2/proxy-fixtures/alpha.json");
@@ -272,11 +260,7 @@ fn missing_and_failing_upstreams() {
     assert_eq!(p.get(&d.proxied()).status, 404);
     fake.put(&d.codeload(), Resp::status(500));
     assert_eq!(p.get(&d.proxied()).status, 502);
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".zip")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.ends_with(".zip"));
     assert_eq!(p.get("/composer/p/proxy-fixtures/alpha$1.json").status, 404);
     assert_eq!(p.get("/composer/p2/Bad%20Name/x.json").status, 400);
 }
@@ -353,7 +337,7 @@ fn web_api_is_relayed() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     let d = dist("proxy-fixtures/beta", "1.0.0");
     for path in [
         "/composer/packages.json",
@@ -362,20 +346,13 @@ fn offline_serves_what_was_cached() {
     ] {
         assert_eq!(online.get(path).status, 200, "{path}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get(&d.proxied()).bytes(), d.bytes());
     let doc = p.get("/composer/p2/proxy-fixtures/beta.json").json();
     assert_eq!(doc["minified"], "composer/2.0");
     assert_eq!(p.get("/composer/packages.json").status, 200);
-    let miss = p.get("/composer/p2/proxy-fixtures/alpha.json");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/composer/p2/proxy-fixtures/alpha.json");
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
@@ -419,21 +396,33 @@ fn composer_install(project: &Path, home: &Path, cache: &Path) {
     assert!(ok, "composer install failed:\n{out}");
 }
 
-/// The real Composer client, twice: the second install, from the lock file and with an empty
-/// Composer cache, gets every dist from the proxy's cache.
+/// The real Composer client, twice: the second install, from the lock file with no `vendor` and
+/// an empty Composer cache, gets every dist from the proxy's cache.
 #[test]
 fn real_composer_install_twice() {
+    if !client("composer") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
     let work = TempDir::new("composer-install");
     let project = project(work.path(), &p.base);
     let home = work.path().join("home");
-    composer_install(&project, &home, &work.path().join("cache-1"));
     let vendor = project.join("vendor/proxy-fixtures");
-    assert!(vendor.join("alpha/src/Alpha.php").exists());
-    let beta = std::fs::read_to_string(vendor.join("beta/src/Beta.php")).unwrap();
-    assert!(beta.contains("'1.1.0'"), "the newest matching beta: {beta}");
+    let dists = twice(&fake, is_dist, |n| {
+        let _ = std::fs::remove_dir_all(project.join("vendor"));
+        composer_install(&project, &home, &work.path().join(format!("cache-{n}")));
+        assert!(vendor.join("alpha/src/Alpha.php").exists());
+        let beta = std::fs::read_to_string(vendor.join("beta/src/Beta.php")).unwrap();
+        assert!(beta.contains("'1.1.0'"), "the newest matching beta: {beta}");
+    });
+    // alpha and beta 1.1.0: one API request and one codeload request each.
+    assert_eq!(dists.len(), 4, "{dists:?}");
+    assert!(
+        fake.seen().iter().all(|s| !s.path.contains("~dev")),
+        "stable constraints need no dev file"
+    );
     let lock = std::fs::read_to_string(project.join("composer.lock")).unwrap();
     assert!(
         lock.contains(&p.url("/composer/dists/proxy-fixtures/alpha/1.0.0/")),
@@ -441,67 +430,34 @@ fn real_composer_install_twice() {
     );
     assert!(lock.contains(&dist("proxy-fixtures/alpha", "1.0.0").shasum));
     assert!(!lock.contains("notification-url"), "{lock}");
-    // alpha and beta 1.1.0: one API request and one codeload request each.
-    assert_eq!(dist_requests(&fake), 4);
-    assert!(
-        fake.seen().iter().all(|s| !s.path.contains("~dev")),
-        "stable constraints need no dev file"
-    );
-
-    std::fs::remove_dir_all(project.join("vendor")).unwrap();
-    composer_install(&project, &home, &work.path().join("cache-2"));
-    assert!(vendor.join("beta/src/Beta.php").exists());
-    assert_eq!(
-        dist_requests(&fake),
-        4,
-        "the second install fetched a dist from the upstream"
-    );
 }
 
 /// `proxy mirror` for the fixtures, then a proxy offline with the upstream gone, and the real
 /// Composer resolving and installing from it.
 #[test]
 fn mirror_then_install_offline() {
+    if !client("composer") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
-    let work = TempDir::new("composer-mirror");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let cache = work.path().join("proxy");
-    let out = proxy_bin()
-        .arg("-storage")
-        .arg(cache.join("artifacts"))
-        .arg("-database")
-        .arg(cache.join("proxy.db"))
-        .env("PROXY_BASE_URL", &base)
-        .env("PROXY_UPSTREAM_COMPOSER", fake.url())
-        .env("PROXY_UPSTREAM_COMPOSER_DISTS", fake.url())
-        .env("PROXY_LOG_LEVEL", "warn")
-        .args([
-            "mirror",
+    let (p, _) = mirror_then_offline(
+        &[
+            ("PROXY_UPSTREAM_COMPOSER", fake.url()),
+            ("PROXY_UPSTREAM_COMPOSER_DISTS", fake.url()),
+        ],
+        &[
             "pkg:composer/proxy-fixtures/alpha@1.0.0",
             "pkg:composer/proxy-fixtures/beta",
-        ])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" 0 failed"), "{text}");
-    assert_eq!(dist_requests(&fake), 4, "alpha 1.0.0 and the latest beta");
+        ],
+    );
+    assert_eq!(
+        fake.paths(is_dist).len(),
+        4,
+        "alpha 1.0.0 and the latest beta"
+    );
     drop(fake);
-
-    let mut c = config(&work.path().join("unused"), "http://127.0.0.1:9");
-    c.listen = format!("127.0.0.1:{port}");
-    c.base_url = base.clone();
-    c.offline = true;
-    c.storage_path = cache.join("artifacts");
-    c.database_path = cache.join("proxy.db");
-    let p = TestProxy::from_config(c, TempDir::new("composer-offline"));
+    let work = TempDir::new("composer-offline");
     let project = project(work.path(), &p.base);
     composer_install(
         &project,

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::offline::{free_port, mirror_then_offline};
 use crate::support::*;
 
 const REF: &str = "/v2/conans/fixture/1.0/_/_";
@@ -128,12 +127,9 @@ pub fn serve(fake: &Fake) {
     );
 }
 
-fn file_requests(fake: &Fake) -> Vec<String> {
-    fake.seen()
-        .into_iter()
-        .map(|s| s.path)
-        .filter(|p| p.contains("/files/"))
-        .collect()
+/// A recipe or package file upstream (the rest is revision metadata).
+fn is_file(path: &str) -> bool {
+    path.contains("/files/")
 }
 
 #[test]
@@ -191,7 +187,6 @@ fn revisions_are_metadata_and_files_are_cached_by_revision() {
             assert_eq!(fake.hits(&path), 1, "{path}");
         }
     }
-    let files = p.files();
     for want in [
         format!("conan/fixture/1.0#{}/conan_export.tgz", l.rrev),
         format!(
@@ -199,7 +194,7 @@ fn revisions_are_metadata_and_files_are_cached_by_revision() {
             l.rrev, l.pkgid, l.prev
         ),
     ] {
-        assert!(files.contains(&want), "{want} in {files:?}");
+        p.assert_stored(&want);
     }
     // The search a version range makes, in either spelling, is one cached document.
     let a = p.get("/conan/v2/conans/search?q=fixture%2F%2A");
@@ -221,17 +216,7 @@ fn truncated_file_is_not_cached() {
         Resp::ok("application/octet-stream", body.clone()).fault(Fault::Truncate(body.len() / 2)),
     );
     let p = TestProxy::start(&fake);
-    let got = p.get(&format!("/conan{path}"));
-    assert!(
-        got.failed(),
-        "a truncated body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".tgz")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/conan{path}")), |f| f.ends_with(".tgz"));
     fake.put(&path, Resp::ok("application/octet-stream", body.clone()));
     assert_eq!(p.get(&format!("/conan{path}")).bytes(), body);
     assert_eq!(fake.hits(&path), 2);
@@ -271,11 +256,7 @@ fn upstream_failures_and_bad_requests() {
         &[],
     );
     assert_eq!(put.status, 405);
-    assert!(
-        p.files().iter().all(|f| !f.contains("broken")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.contains("broken"));
 }
 
 #[test]
@@ -283,27 +264,20 @@ fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
     let l = layout();
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     let export = format!("{}/files/conan_export.tgz", recipe_dir(&l));
     for path in [format!("{REF}/latest"), export.clone()] {
         assert_eq!(online.get(&format!("/conan{path}")).status, 200, "{path}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get("/conan/v1/ping").status, 200);
     assert_eq!(
         p.get(&format!("/conan{REF}/latest")).json()["revision"],
         l.rrev
     );
     assert_eq!(p.get(&format!("/conan{export}")).bytes(), fixture(&export));
-    let miss = p.get(&format!("/conan{}/files/conanfile.py", recipe_dir(&l)));
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss(&format!("/conan{}/files/conanfile.py", recipe_dir(&l)));
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
@@ -355,36 +329,30 @@ pub fn conan_install(home: &Path, base: &str) -> String {
 /// proxy's cache.
 #[test]
 fn real_conan_install_twice() {
+    if !client("conan") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
     let work = TempDir::new("conan-install");
-    conan_install(&work.path().join("home-1"), &p.base);
-    let first = file_requests(&fake);
-    let l = layout();
-    assert!(
-        first.contains(&format!("{}/files/conan_package.tgz", package_dir(&l))),
-        "{first:?}"
-    );
-    conan_install(&work.path().join("home-2"), &p.base);
-    assert_eq!(
-        file_requests(&fake),
-        first,
-        "the second install fetched a file from the upstream"
-    );
+    let files = twice(&fake, is_file, |n| {
+        conan_install(&work.path().join(format!("home-{n}")), &p.base);
+    });
+    let package = format!("{}/files/conan_package.tgz", package_dir(&layout()));
+    assert!(files.contains(&package), "{files:?}");
 }
 
 /// `proxy mirror pkg:conan/fixture@1.0` with the binary, then `conan install` against the
 /// mirrored cache offline.
 #[test]
 fn mirror_then_conan_install_offline() {
+    if !client("conan") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("conan-mirror");
-    let port = free_port();
-    let p = mirror_then_offline(
-        dir.path(),
-        port,
+    let (p, _) = mirror_then_offline(
         &[("PROXY_UPSTREAM_CONAN", fake.url())],
         &["pkg:conan/fixture@1.0"],
     );

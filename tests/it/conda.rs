@@ -2,7 +2,7 @@
 //! repodata `sha256`, compressed variants byte-identical, `defaults` channels from their own
 //! upstream, `proxy mirror`, and real installs with py-rattler (the library behind pixi).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -53,12 +53,8 @@ fn serve(fake: &Fake) {
 }
 
 /// Upstream requests for packages.
-fn package_requests(fake: &Fake) -> Vec<String> {
-    fake.seen()
-        .into_iter()
-        .map(|s| s.path)
-        .filter(|p| p.ends_with(".conda") || p.ends_with(".tar.bz2"))
-        .collect()
+fn is_package(path: &str) -> bool {
+    path.ends_with(".conda") || path.ends_with(".tar.bz2")
 }
 
 #[test]
@@ -94,12 +90,11 @@ fn repodata_passes_through_and_packages_are_cached_per_subdir() {
         assert_eq!(second.bytes(), fixture(rel));
         assert_eq!(fake.hits(&format!("/{CHANNEL}/{rel}")), 1, "{rel}");
     }
-    let files = p.files();
     for stored in [
         "conda/proxy-fixtures/noarch/proxy-fixture-a/1.0.0/proxy-fixture-a-1.0.0-0.tar.bz2",
         "conda/proxy-fixtures/linux-64/proxy-fixture-b/1.1.0/proxy-fixture-b-1.1.0-0.conda",
     ] {
-        assert!(files.contains(&stored.to_string()), "{files:?}");
+        p.assert_stored(stored);
     }
     // Sharded repodata and JLAP are not served: clients fall back to repodata.json.
     for path in [
@@ -172,18 +167,7 @@ fn package_with_wrong_sha256_is_not_cached() {
     fake.put(&path, Resp::ok("application/octet-stream", wrong));
     let p = TestProxy::start(&fake);
     p.get(&format!("/conda/{CHANNEL}/linux-64/repodata.json")); // learn the sha256
-    let got = p.get(&format!("/conda{path}"));
-    // Streamed, the body is cut short; when the check failed before the answer began, a 502.
-    assert!(
-        got.body.is_err() || got.status == 502,
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".conda")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/conda{path}")), |f| f.ends_with(".conda"));
     fake.put(&path, Resp::ok("application/octet-stream", fixture(B11)));
     let got = p.get(&format!("/conda{path}"));
     assert_eq!(got.bytes(), fixture(B11));
@@ -218,7 +202,7 @@ fn upstream_errors_map_to_404_and_502() {
             .status,
         400
     );
-    assert!(p.files().iter().all(|f| !f.contains("9.9.9")));
+    p.assert_no_file(|f| f.contains("9.9.9"));
 }
 
 #[test]
@@ -319,7 +303,7 @@ fn downloads_follow_redirects_only_to_the_files_host() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     for path in ["noarch/repodata.json", "linux-64/repodata.json", A] {
         assert_eq!(
             online.get(&format!("/conda/{CHANNEL}/{path}")).status,
@@ -327,75 +311,36 @@ fn offline_serves_what_was_cached() {
             "{path}"
         );
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(
         p.get(&format!("/conda/{CHANNEL}/noarch/repodata.json"))
             .bytes(),
         fixture("noarch/repodata.json")
     );
     assert_eq!(p.get(&format!("/conda/{CHANNEL}/{A}")).bytes(), fixture(A));
-    let miss = p.get(&format!("/conda/{CHANNEL}/{B11}"));
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss(&format!("/conda/{CHANNEL}/{B11}"));
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
-}
-
-/// The `proxy` binary on the cache in `dir`, every upstream at `fake`, nothing from the test
-/// runner's environment.
-fn proxy_cmd(dir: &Path, fake: &Fake) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    #[allow(clippy::disallowed_methods)] // Clearing the test runner's PROXY_* for the child.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PROXY_") {
-            c.env_remove(k);
-        }
-    }
-    c.arg("-storage")
-        .arg(dir.join("artifacts"))
-        .arg("-database")
-        .arg(dir.join("proxy.db"))
-        .env("PROXY_UPSTREAM_CONDA", fake.url())
-        .env(
-            "PROXY_UPSTREAM_CONDA_DEFAULTS",
-            format!("{}/pkgs", fake.url()),
-        )
-        .env("PROXY_LOG_LEVEL", "warn");
-    c
 }
 
 #[test]
 fn mirror_then_serve_offline() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("conda-mirror");
-    let out = proxy_cmd(dir.path(), &fake)
-        .args([
-            "mirror",
+    let (p, text) = mirror_then_offline(
+        &[("PROXY_UPSTREAM_CONDA", fake.url())],
+        &[
             &format!("pkg:conda/proxy-fixture-b@1.1.0?channel={CHANNEL}&subdir=linux-64"),
             &format!("pkg:conda/proxy-fixture-a?channel={CHANNEL}&subdir=noarch"),
-        ])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" 0 failed"), "{text}");
-    let mut fetched = package_requests(&fake);
+        ],
+    );
+    let mut fetched = fake.paths(is_package);
     fetched.sort();
     assert_eq!(
         fetched,
         vec![format!("/{CHANNEL}/{B11}"), format!("/{CHANNEL}/{A}")],
         "exactly the named versions: {text}"
     );
-    let mut c = config(dir.path(), "http://127.0.0.1:9");
-    c.offline = true;
-    let p = TestProxy::from_config(c, TempDir::new("conda-mirror-unused"));
     for rel in ["linux-64/repodata.json", "noarch/repodata.json", A, B11] {
         let got = p.get(&format!("/conda/{CHANNEL}/{rel}"));
         assert_eq!(got.status, 200, "{rel}");
@@ -403,13 +348,13 @@ fn mirror_then_serve_offline() {
     }
     assert_eq!(p.get(&format!("/conda/{CHANNEL}/{B10}")).status, 503);
     // Without a subdir the package cannot be placed: a clear error, not a guess.
-    let out = proxy_cmd(dir.path(), &fake)
-        .args(["mirror", "pkg:conda/proxy-fixture-a?channel=proxy-fixtures"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(!out.status.success());
-    assert!(text.contains("subdir"), "{text}");
+    let (code, out) = exec(
+        proxy_on_cache(p.dir.path())
+            .env("PROXY_UPSTREAM_CONDA", fake.url())
+            .args(["mirror", "pkg:conda/proxy-fixture-a?channel=proxy-fixtures"]),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("subdir"), "{out}");
 }
 
 /// py-rattler (`pip install py-rattler`) solving and installing into `prefix` with every cache
@@ -439,36 +384,32 @@ fn rattler_install(work: &Path, channel: &str, prefix: &Path, cache: &Path) -> S
 /// prefix, gets every package from the proxy's cache.
 #[test]
 fn real_rattler_install_twice() {
+    if !client("python3:rattler") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
     let work = TempDir::new("rattler");
     let channel = p.url(&format!("/conda/{CHANNEL}"));
-    let prefix: PathBuf = work.path().join("env-1");
-    let out = rattler_install(work.path(), &channel, &prefix, &work.path().join("cache-1"));
-    assert!(
-        out.contains("proxy-fixture-b 1.1.0 proxy-fixture-b-1.1.0-0.conda"),
-        "the newest b was chosen: {out}"
-    );
+    let mut packages = twice(&fake, is_package, |n| {
+        let prefix = work.path().join(format!("env-{n}"));
+        let cache = work.path().join(format!("cache-{n}"));
+        let out = rattler_install(work.path(), &channel, &prefix, &cache);
+        assert!(
+            out.contains("proxy-fixture-b 1.1.0 proxy-fixture-b-1.1.0-0.conda"),
+            "the newest b was chosen: {out}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(prefix.join("share/proxy-fixture-a/VERSION")).unwrap(),
+            "proxy-fixture-a 1.0.0\n"
+        );
+        assert!(prefix.join("share/proxy-fixture-b/VERSION").exists());
+    });
+    packages.sort();
     assert_eq!(
-        std::fs::read_to_string(prefix.join("share/proxy-fixture-a/VERSION")).unwrap(),
-        "proxy-fixture-a 1.0.0\n"
-    );
-    assert!(prefix.join("share/proxy-fixture-b/VERSION").exists());
-    let mut first = package_requests(&fake);
-    first.sort();
-    assert_eq!(
-        first,
+        packages,
         vec![format!("/{CHANNEL}/{B11}"), format!("/{CHANNEL}/{A}")]
-    );
-
-    let prefix = work.path().join("env-2");
-    rattler_install(work.path(), &channel, &prefix, &work.path().join("cache-2"));
-    assert!(prefix.join("share/proxy-fixture-b/VERSION").exists());
-    assert_eq!(
-        package_requests(&fake).len(),
-        2,
-        "the second install fetched a package from the upstream"
     );
     assert_eq!(
         fake.hits(&format!("/{CHANNEL}/linux-64/repodata.json")),

@@ -34,12 +34,8 @@ fn serve(fake: &Fake) {
 }
 
 /// Upstream requests for package files.
-fn package_requests(fake: &Fake) -> Vec<String> {
-    fake.seen()
-        .into_iter()
-        .map(|s| s.path)
-        .filter(|p| p.ends_with(".tar.gz") || p.ends_with(".zip") || p.ends_with(".tgz"))
-        .collect()
+fn is_package(path: &str) -> bool {
+    path.ends_with(".tar.gz") || path.ends_with(".zip") || path.ends_with(".tgz")
 }
 
 #[test]
@@ -86,13 +82,12 @@ fn source_packages_are_cached_and_shared_with_the_archive() {
         "one key for both paths"
     );
     assert_eq!(archived.bytes(), fixture(DEP));
-    let files = p.files();
     for stored in [
         "cran/fixturedep/1.0.0/fixturedep_1.0.0.tar.gz",
         "cran/fixturedep/0.9.0/fixturedep_0.9.0.tar.gz",
         "cran/fixturepkg/1.0.0/fixturepkg_1.0.0.tar.gz",
     ] {
-        assert!(files.contains(&stored.to_string()), "{files:?}");
+        p.assert_stored(stored);
     }
 }
 
@@ -143,13 +138,12 @@ fn binary_trees_are_keyed_by_platform_and_r_version() {
             Some("HIT")
         );
     }
-    let files = p.files();
     for stored in [
         "cran/fixturedep/1.0.0_windows_4.3/fixturedep_1.0.0.zip",
         "cran/fixturedep/1.0.0_windows_4.4/fixturedep_1.0.0.zip",
         "cran/fixturedep/1.0.0_macosx-big-sur-arm64_4.4/fixturedep_1.0.0.tgz",
     ] {
-        assert!(files.contains(&stored.to_string()), "{files:?}");
+        p.assert_stored(stored);
     }
 }
 
@@ -163,17 +157,9 @@ fn truncated_package_is_not_cached_and_upstream_errors_map() {
     );
     fake.put("/bin/windows/contrib/4.4/PACKAGES", Resp::status(500));
     let p = TestProxy::start(&fake);
-    let got = p.get(&format!("/cran/{PKG}"));
-    assert!(
-        got.body.is_err() || got.status == 502,
-        "a short body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.contains("fixturepkg")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/cran/{PKG}")), |f| {
+        f.contains("fixturepkg")
+    });
     fake.put(
         &format!("/{PKG}"),
         Resp::ok("application/octet-stream", fixture(PKG)),
@@ -190,25 +176,18 @@ fn truncated_package_is_not_cached_and_upstream_errors_map() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     for rel in ["src/contrib/PACKAGES.rds", DEP] {
         assert_eq!(online.get(&format!("/cran/{rel}")).status, 200, "{rel}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(
         p.get("/cran/src/contrib/PACKAGES.rds").bytes(),
         fixture("src/contrib/PACKAGES.rds")
     );
     assert_eq!(p.get(&format!("/cran/{DEP}")).bytes(), fixture(DEP));
-    let miss = p.get(&format!("/cran/{PKG}"));
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss(&format!("/cran/{PKG}"));
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
@@ -216,34 +195,13 @@ fn offline_serves_what_was_cached() {
 fn mirror_then_serve_offline() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("cran-mirror");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxy"));
-    #[allow(clippy::disallowed_methods)] // Clearing the test runner's PROXY_* for the child.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PROXY_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
-        .arg("-storage")
-        .arg(dir.path().join("artifacts"))
-        .arg("-database")
-        .arg(dir.path().join("proxy.db"))
-        .env("PROXY_UPSTREAM_CRAN", fake.url())
-        .env("PROXY_LOG_LEVEL", "warn")
-        .args(["mirror", "pkg:cran/fixturepkg", "pkg:cran/fixturedep@0.9.0"])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" 0 failed"), "{text}");
-    let mut fetched = package_requests(&fake);
+    let (p, _) = mirror_then_offline(
+        &[("PROXY_UPSTREAM_CRAN", fake.url())],
+        &["pkg:cran/fixturepkg", "pkg:cran/fixturedep@0.9.0"],
+    );
+    let mut fetched = fake.paths(is_package);
     fetched.sort();
     assert_eq!(fetched, vec![format!("/{DEP_OLD}"), format!("/{PKG}")]);
-    let mut c = config(dir.path(), "http://127.0.0.1:9");
-    c.offline = true;
-    let p = TestProxy::from_config(c, TempDir::new("cran-mirror-unused"));
     for rel in INDEXES.iter().chain(&[PKG, DEP_OLD]) {
         let got = p.get(&format!("/cran/{rel}"));
         assert_eq!(got.status, 200, "{rel}");
@@ -288,21 +246,18 @@ cat(hello(), "\n")"#,
 /// gets every package from the proxy's cache.
 #[test]
 fn real_r_install_twice() {
+    if !client("Rscript") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
     let work = TempDir::new("r-install");
     let repos = p.url("/cran");
-    let out = r_install(work.path(), &repos, 1);
-    assert!(out.contains("hello 1.0.0 from fixturepkg"), "{out}");
-    let mut first = package_requests(&fake);
-    first.sort();
-    assert_eq!(first, vec![format!("/{DEP}"), format!("/{PKG}")]);
-    let out = r_install(work.path(), &repos, 2);
-    assert!(out.contains("hello 1.0.0 from fixturepkg"), "{out}");
-    assert_eq!(
-        package_requests(&fake).len(),
-        2,
-        "the second install fetched a package from the upstream"
-    );
+    let mut packages = twice(&fake, is_package, |n| {
+        let out = r_install(work.path(), &repos, n);
+        assert!(out.contains("hello 1.0.0 from fixturepkg"), "{out}");
+    });
+    packages.sort();
+    assert_eq!(packages, vec![format!("/{DEP}"), format!("/{PKG}")]);
 }

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::npm::{self, FIXTURES};
 use crate::support::*;
@@ -70,12 +70,12 @@ fn stall_past_the_read_timeout_fails_and_caches_nothing() {
         Resp::ok("application/octet-stream", big()).fault(Fault::Stall(Duration::from_secs(4))),
     );
     let p = TestProxy::with(&fake, |c| c.read_timeout = Duration::from_secs(1));
-    let started = Instant::now();
     let got = p.get(B);
-    assert!(got.failed(), "stalled fetch succeeded: {}", got.status);
+    // Without the timeout the body would arrive whole after the stall (the client waits 30 s).
     assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "the timeout did not apply"
+        got.failed(),
+        "the read timeout did not apply: {}",
+        got.status
     );
     assert_nothing_cached(&p);
 }
@@ -256,7 +256,9 @@ fn least_recently_used_artifacts_are_evicted_under_the_cap() {
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(p.get(&path(3)).bytes(), blob(3));
     // Eviction runs after the response is complete.
-    eventually(|| !p.files().contains(&"npm/e/2.0.0/e-2.0.0.tgz".into()));
+    eventually("the least recently used tarball to be evicted", || {
+        !p.files().contains(&"npm/e/2.0.0/e-2.0.0.tgz".into())
+    });
     let files = p.files();
     assert!(
         files.contains(&"npm/e/1.0.0/e-1.0.0.tgz".into()),
@@ -306,17 +308,11 @@ fn a_hot_file_damaged_behind_our_back_is_refetched() {
         .storage()
         .join("npm/proxy-fixture-b/1.0.0/proxy-fixture-b-1.0.0.tgz");
     std::fs::write(&file, b"short").unwrap();
-    let mut refetched = false;
-    for _ in 0..50 {
+    eventually("the damaged file to be noticed and fetched again", || {
         let got = p.get(B);
         assert_eq!(got.bytes(), body(), "a damaged file was served");
-        if got.header("x-cache") == Some("MISS") {
-            refetched = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(refetched, "the damaged file was never noticed");
+        got.header("x-cache") == Some("MISS")
+    });
     assert_eq!(fake.hits(B_UP), 2);
     assert_eq!(std::fs::read(&file).unwrap(), body());
 }
@@ -333,7 +329,9 @@ fn an_evicted_hot_file_is_fetched_again() {
         std::thread::sleep(Duration::from_millis(1100));
     }
     assert_eq!(p.get(&path(3)).bytes(), blob(3));
-    eventually(|| !p.files().contains(&"npm/h/1.0.0/h-1.0.0.tgz".into()));
+    eventually("the oldest tarball to be evicted", || {
+        !p.files().contains(&"npm/h/1.0.0/h-1.0.0.tgz".into())
+    });
     let again = p.get(&path(1));
     assert_eq!(again.bytes(), blob(1));
     assert_eq!(again.header("x-cache"), Some("MISS"));
@@ -499,8 +497,9 @@ fn keep_alive_connections_do_not_stall() {
     let p = TestProxy::start(&fake);
     assert_eq!(p.get(B).status, 200);
     let mut s = TcpStream::connect(p.handle.as_ref().unwrap().addr()).unwrap();
+    // A stalled connection fails the read; how fast the answers come is the benchmark's to
+    // measure (wrk, keep-alive, BENCHMARKS.md), not a test's.
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let started = Instant::now();
     let mut buf = vec![0u8; 64 * 1024];
     // One write per request, as clients do; `write!` would send it in pieces.
     let req = format!("GET {B} HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -531,11 +530,6 @@ fn keep_alive_connections_do_not_stall() {
         }
         assert_eq!(got.len(), head_end + len, "extra bytes after a response");
     }
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_millis(1000),
-        "50 keep-alive requests took {took:?}"
-    );
 }
 
 #[test]
@@ -656,16 +650,17 @@ fn a_client_that_stops_reading_does_not_hold_up_others() {
     stuck
         .write_all(format!("GET {B} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let started = Instant::now();
-    let got = p.get(B);
+    eventually("the stuck client's fill to reach the upstream", || {
+        fake.hits(B_UP) == 1
+    });
+    let url = p.url(B);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(get(&url, &[])));
+    let got = rx
+        .recv_timeout(PATIENCE)
+        .unwrap_or_else(|_| panic!("a request waited {PATIENCE:?} behind a stuck client"));
     assert_eq!(got.status, 200);
     assert_eq!(got.bytes(), body);
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "waited {:?} behind a stuck client",
-        started.elapsed()
-    );
     assert_eq!(fake.hits(B_UP), 1);
     drop(stuck);
 }

@@ -154,17 +154,7 @@ fn gems_are_verified_against_the_compact_index_checksum() {
     );
     let p = TestProxy::start(&fake);
     assert_eq!(p.get("/gem/info/proxy-fixture-b").status, 200);
-    let got = p.get(&format!("/gem/{B_LINUX}"));
-    assert!(
-        got.failed(),
-        "a body that does not match the checksum must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".gem")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/gem/{B_LINUX}")), |f| f.ends_with(".gem"));
 
     fake.put(
         &format!("/{B_LINUX}"),
@@ -177,13 +167,8 @@ fn gems_are_verified_against_the_compact_index_checksum() {
     assert_eq!(hit.header("x-cache"), Some("HIT"));
     assert_eq!(hit.bytes(), good);
     assert_eq!(fake.hits(&format!("/{B_LINUX}")), 2);
-    assert!(
-        p.files().contains(
-            &"gem/proxy-fixture-b/1.1.0/proxy-fixture-b-1.1.0-x86_64-linux.gem".to_string()
-        ),
-        "a platform gem is keyed by name and version: {:?}",
-        p.files()
-    );
+    // A platform gem is keyed by name and version.
+    p.assert_stored("gem/proxy-fixture-b/1.1.0/proxy-fixture-b-1.1.0-x86_64-linux.gem");
 }
 
 #[test]
@@ -213,12 +198,7 @@ fn ambiguous_file_names_take_the_name_the_compact_index_gave() {
         Resp::ok("application/octet-stream", gem.clone()),
     );
     assert_eq!(p.get("/gem/gems/foo-2-bar-1.0-java.gem").bytes(), gem);
-    assert!(
-        p.files()
-            .contains(&"gem/foo-2-bar/1.0/foo-2-bar-1.0-java.gem".to_string()),
-        "{:?}",
-        p.files()
-    );
+    p.assert_stored("gem/foo-2-bar/1.0/foo-2-bar-1.0-java.gem");
     assert_eq!(
         p.get("/gem/gems/foo-2-bar-1.0-java.gem").header("x-cache"),
         Some("HIT")
@@ -241,10 +221,7 @@ fn gemspecs_are_cached_artifacts_and_the_api_is_relayed() {
     assert_eq!(second.bytes(), fixture(rel));
     assert_eq!(second.header("x-cache"), Some("HIT"));
     assert_eq!(fake.hits(&format!("/{rel}")), 1);
-    assert!(
-        p.files()
-            .contains(&"gem/proxy-fixture-a/1.0.0/proxy-fixture-a-1.0.0.gemspec.rz".to_string())
-    );
+    p.assert_stored("gem/proxy-fixture-a/1.0.0/proxy-fixture-a-1.0.0.gemspec.rz");
     for _ in 0..2 {
         let deps = p.get("/gem/api/v1/dependencies?gems=proxy-fixture-a,proxy-fixture-b");
         assert_eq!(deps.status, 200);
@@ -270,18 +247,14 @@ fn upstream_failures_map_to_404_and_502() {
     assert_eq!(p.get("/gem/gems/no-such-gem-1.0.0.gem").status, 404);
     assert_eq!(p.get("/gem/info/broken").status, 502);
     assert_eq!(p.get("/gem/gems/broken-1.0.0.gem").status, 502);
-    assert!(
-        p.files().iter().all(|f| !f.contains("broken")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.contains("broken"));
 }
 
 #[test]
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     for path in [
         "/gem/versions",
         "/gem/info/proxy-fixture-b",
@@ -290,13 +263,8 @@ fn offline_serves_what_was_cached() {
         assert_eq!(online.get(path).status, 200, "{path}");
     }
     assert_eq!(online.get(&format!("/gem/{B_LINUX}")).status, 200);
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get("/gem/versions").bytes(), fixture("versions"));
     assert_eq!(
         p.get("/gem/info/proxy-fixture-b").bytes(),
@@ -304,19 +272,59 @@ fn offline_serves_what_was_cached() {
     );
     assert_eq!(p.get("/gem/specs.4.8.gz").bytes(), fixture("specs.4.8.gz"));
     assert_eq!(p.get(&format!("/gem/{B_LINUX}")).bytes(), fixture(B_LINUX));
-    let miss = p.get("/gem/gems/proxy-fixture-a-1.0.0.gem");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/gem/gems/proxy-fixture-a-1.0.0.gem");
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
-/// Upstream requests for gems and gem specifications.
-fn artifact_requests(fake: &Fake) -> Vec<String> {
-    fake.seen()
-        .into_iter()
-        .map(|s| s.path)
-        .filter(|p| p.ends_with(".gem") || p.ends_with(".gemspec.rz"))
-        .collect()
+/// `proxy mirror` of one gem at an exact version and of another at its latest (a plain and a
+/// platform gem), then the cache served offline to what `gem` and Bundler ask for.
+#[test]
+fn mirror_then_serve_offline() {
+    let fake = Fake::start();
+    serve(&fake);
+    let (p, _) = mirror_then_offline(
+        &[("PROXY_UPSTREAM_GEM", fake.url())],
+        &["pkg:gem/proxy-fixture-a@1.0.0", "pkg:gem/proxy-fixture-b"],
+    );
+    let mut gems = fake.paths(|path| path.ends_with(".gem"));
+    gems.sort();
+    assert_eq!(
+        gems,
+        [
+            "/gems/proxy-fixture-a-1.0.0.gem",
+            "/gems/proxy-fixture-b-1.1.0-x86_64-linux.gem",
+            "/gems/proxy-fixture-b-1.1.0.gem",
+        ],
+        "b's latest, every platform"
+    );
+    let before = fake.total();
+    for rel in ["versions", "info/proxy-fixture-b", B_LINUX] {
+        assert_eq!(p.get(&format!("/gem/{rel}")).bytes(), fixture(rel), "{rel}");
+    }
+    p.assert_offline_miss("/gem/gems/proxy-fixture-b-1.0.0.gem");
+    assert_eq!(
+        fake.total(),
+        before,
+        "the offline proxy contacted the upstream"
+    );
+}
+
+/// A gem or a gem specification upstream.
+fn is_gem_or_spec(path: &str) -> bool {
+    path.ends_with(".gem") || path.ends_with(".gemspec.rz")
+}
+
+/// `gem` with its home, gem home and spec cache under `root`.
+fn gem(root: &Path) -> Command {
+    std::fs::create_dir_all(root.join("home")).unwrap();
+    ruby_tool(
+        "gem",
+        &[
+            ("HOME", &root.join("home")),
+            ("GEM_HOME", &root.join("gem-home")),
+            ("GEM_SPEC_CACHE", &root.join("spec-cache")),
+        ],
+    )
 }
 
 /// A Ruby tool run with `vars`, and without the settings of the caller's that would make it
@@ -358,27 +366,22 @@ fn ruby_tool(program: &str, vars: &[(&str, &Path)]) -> Command {
 /// here (the source root answers).
 #[test]
 fn real_gem_install_twice() {
+    if !client("gem") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
     let work = TempDir::new("gem-install");
-    let install = |run: &str| {
-        let root = work.path().join(run);
-        std::fs::create_dir_all(root.join("home")).unwrap();
+    let fetched = twice(&fake, is_gem_or_spec, |n| {
+        let root = work.path().join(format!("run-{n}"));
         let (ok, out) = run_tool(
-            ruby_tool(
-                "gem",
-                &[
-                    ("HOME", &root.join("home")),
-                    ("GEM_HOME", &root.join("gem-home")),
-                    ("GEM_SPEC_CACHE", &root.join("spec-cache")),
-                ],
-            )
-            .args(["install", "--clear-sources", "--source"])
-            .arg(format!("{}/gem/", p.base))
-            .args(["--install-dir"])
-            .arg(root.join("install"))
-            .args(["--no-document", "proxy-fixture-a"]),
+            gem(&root)
+                .args(["install", "--clear-sources", "--source"])
+                .arg(format!("{}/gem/", p.base))
+                .args(["--install-dir"])
+                .arg(root.join("install"))
+                .args(["--no-document", "proxy-fixture-a"]),
         );
         assert!(ok, "gem install failed:\n{out}");
         let gems = root.join("install/gems");
@@ -387,80 +390,61 @@ fn real_gem_install_twice() {
             gems.join("proxy-fixture-b-1.1.0-x86_64-linux").is_dir(),
             "the platform gem of the newest b: {out}"
         );
-    };
-    install("run-1");
-    let first = artifact_requests(&fake);
-    assert!(
-        first.contains(&format!("/{B_LINUX}")),
-        "the first run fetched through the proxy: {first:?}"
-    );
+    });
+    assert!(fetched.contains(&format!("/{B_LINUX}")), "{fetched:?}");
     assert!(
         fake.hits("/info/proxy-fixture-a") >= 1,
         "compact index used"
-    );
-    install("run-2");
-    assert_eq!(
-        artifact_requests(&fake),
-        first,
-        "the second run fetched a gem or gemspec from the upstream"
     );
 }
 
 /// `gem fetch` reads the full index (`latest_specs`/`specs.4.8.gz` and quick/Marshal.4.8), twice.
 #[test]
 fn real_gem_fetch_uses_the_full_index_twice() {
+    if !client("gem") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
     let work = TempDir::new("gem-fetch");
     let fetch = |run: &str, args: &[&str]| {
         let root = work.path().join(run);
-        std::fs::create_dir_all(root.join("home")).unwrap();
         let (ok, out) = run_tool(
-            ruby_tool(
-                "gem",
-                &[
-                    ("HOME", &root.join("home")),
-                    ("GEM_HOME", &root.join("gem-home")),
-                    ("GEM_SPEC_CACHE", &root.join("spec-cache")),
-                ],
-            )
-            .current_dir(&root)
-            .args(["fetch", "--clear-sources", "--source"])
-            .arg(format!("{}/gem/", p.base))
-            .args(args),
+            gem(&root)
+                .current_dir(&root)
+                .args(["fetch", "--clear-sources", "--source"])
+                .arg(format!("{}/gem/", p.base))
+                .args(args),
         );
         assert!(ok, "gem fetch failed:\n{out}");
         root
     };
-    for run in ["run-1", "run-2"] {
-        let root = fetch(run, &["proxy-fixture-a"]);
-        assert_eq!(
-            std::fs::read(root.join("proxy-fixture-a-1.0.0.gem")).unwrap(),
-            fixture("gems/proxy-fixture-a-1.0.0.gem")
-        );
-        let root = fetch(&format!("{run}-old"), &["proxy-fixture-b", "-v", "1.0.0"]);
-        assert_eq!(
-            std::fs::read(root.join("proxy-fixture-b-1.0.0.gem")).unwrap(),
-            fixture("gems/proxy-fixture-b-1.0.0.gem")
-        );
-        if run == "run-1" {
-            assert!(fake.hits("/latest_specs.4.8.gz") >= 1);
-            assert!(fake.hits("/specs.4.8.gz") >= 1);
-        }
-    }
-    let gems: Vec<String> = artifact_requests(&fake)
-        .into_iter()
-        .filter(|p| p.ends_with(".gem"))
-        .collect();
+    let gems = twice(
+        &fake,
+        |path| path.ends_with(".gem"),
+        |n| {
+            let root = fetch(&format!("run-{n}"), &["proxy-fixture-a"]);
+            assert_eq!(
+                std::fs::read(root.join("proxy-fixture-a-1.0.0.gem")).unwrap(),
+                fixture("gems/proxy-fixture-a-1.0.0.gem")
+            );
+            let root = fetch(&format!("run-{n}-old"), &["proxy-fixture-b", "-v", "1.0.0"]);
+            assert_eq!(
+                std::fs::read(root.join("proxy-fixture-b-1.0.0.gem")).unwrap(),
+                fixture("gems/proxy-fixture-b-1.0.0.gem")
+            );
+        },
+    );
     assert_eq!(
         gems,
         vec![
             "/gems/proxy-fixture-a-1.0.0.gem",
             "/gems/proxy-fixture-b-1.0.0.gem"
-        ],
-        "each gem fetched from the upstream once"
+        ]
     );
+    assert!(fake.hits("/latest_specs.4.8.gz") >= 1);
+    assert!(fake.hits("/specs.4.8.gz") >= 1);
 }
 
 fn run_tool(cmd: &mut Command) -> (bool, String) {
@@ -488,6 +472,9 @@ fn md5_hex(bytes: &[u8], scratch: &Path) -> String {
 /// to `versions` and `info`, so Bundler asks for ranges and checks them against the ETag.
 #[test]
 fn real_bundle_install_twice() {
+    if !client("bundle") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::with(&fake, |c| c.metadata_ttl = Duration::ZERO);
@@ -522,35 +509,29 @@ fn real_bundle_install_twice() {
         assert!(ok, "bundle {args:?} failed:\n{out}");
         (root, out)
     };
-    let (root, out) = bundle("run-1", &["install"]);
-    let lock = std::fs::read_to_string(root.join("app/Gemfile.lock")).unwrap();
-    assert!(
-        lock.contains("proxy-fixture-b (1.1.0-x86_64-linux)"),
-        "{lock}\n{out}"
-    );
+    let first = twice(&fake, is_gem_or_spec, |n| {
+        let (root, out) = bundle(&format!("run-{n}"), &["install"]);
+        let lock = std::fs::read_to_string(root.join("app/Gemfile.lock")).unwrap();
+        assert!(
+            lock.contains("proxy-fixture-b (1.1.0-x86_64-linux)"),
+            "{lock}\n{out}"
+        );
+        assert!(
+            root.join("bundle/ruby")
+                .read_dir()
+                .unwrap()
+                .flatten()
+                .any(|v| v.path().join("gems/proxy-fixture-a-1.0.0").is_dir()),
+            "{out}"
+        );
+    });
+    assert!(first.contains(&format!("/{B_LINUX}")), "{first:?}");
     assert!(fake.hits("/versions") >= 1);
     assert!(fake.hits("/info/proxy-fixture-b") >= 1);
     assert_eq!(
         fake.hits("/specs.4.8.gz") + fake.hits("/api/v1/dependencies?gems=proxy-fixture-a"),
         0,
         "Bundler left the compact index for an older protocol"
-    );
-    let first = artifact_requests(&fake);
-    assert!(first.contains(&format!("/{B_LINUX}")), "{first:?}");
-
-    let (root, out) = bundle("run-2", &["install"]);
-    assert!(
-        root.join("bundle/ruby")
-            .read_dir()
-            .unwrap()
-            .flatten()
-            .any(|v| v.path().join("gems/proxy-fixture-a-1.0.0").is_dir()),
-        "{out}"
-    );
-    assert_eq!(
-        artifact_requests(&fake),
-        first,
-        "the second run fetched a gem from the upstream"
     );
 
     // The upstream appends a release of b (which the Gemfile's `~> 1.1.0` leaves out).
@@ -582,7 +563,7 @@ fn real_bundle_install_twice() {
         "{out}"
     );
     assert_eq!(
-        artifact_requests(&fake),
+        fake.paths(is_gem_or_spec),
         first,
         "locking fetched a gem from the upstream"
     );

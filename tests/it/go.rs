@@ -56,13 +56,6 @@ fn serve(fake: &Fake) {
     }
 }
 
-fn go_files(p: &TestProxy) -> Vec<String> {
-    p.files()
-        .into_iter()
-        .filter(|f| f.starts_with("go/"))
-        .collect()
-}
-
 #[test]
 fn module_files_are_cached_under_their_encoded_names() {
     let fake = Fake::start();
@@ -84,7 +77,7 @@ fn module_files_are_cached_under_their_encoded_names() {
     let rc = p.get("/go/example.com/!upper/libb/@v/v1.1.0-!r!c.1.zip");
     assert_eq!(rc.bytes(), fixture(&format!("{LIBB}/v1.1.0-!r!c.1.zip")));
     assert_eq!(fake.hits(&format!("{LIBB}/v1.1.0-!r!c.1.zip")), 1);
-    let files = go_files(&p);
+    let files = p.files_under("go/");
     assert!(files.contains(&ZIP_ON_DISK.to_string()), "{files:?}");
     assert!(
         files.contains(&"go/example.com/!upper/libb/v1.1.0-!r!c.1/libb@v1.1.0-!r!c.1.zip".into()),
@@ -120,7 +113,11 @@ fn list_and_latest_are_metadata_passed_through_unchanged() {
     assert_eq!(p.get("/go/example.com/!upper/libb/@latest").text(), latest);
     // A query (branch name) is resolved upstream each TTL: metadata, never an artifact file.
     assert_eq!(p.get("/go/example.com/liba/@v/main.info").text(), latest);
-    assert!(go_files(&p).is_empty(), "{:?}", go_files(&p));
+    assert!(
+        p.files_under("go/").is_empty(),
+        "{:?}",
+        p.files_under("go/")
+    );
 }
 
 #[test]
@@ -197,7 +194,11 @@ fn not_found_and_gone_fall_through_and_failures_are_gateway_errors() {
     }
     assert_eq!(p.get("/go/example.com/broken/@v/list").status, 502);
     assert_eq!(p.get("/go/example.com/broken/@v/v1.0.0.mod").status, 502);
-    assert!(go_files(&p).is_empty(), "{:?}", go_files(&p));
+    assert!(
+        p.files_under("go/").is_empty(),
+        "{:?}",
+        p.files_under("go/")
+    );
     // Not-found is not remembered: the module appears, the next request finds it.
     fake.put(
         "/example.com/missing/@v/v1.0.0.zip",
@@ -216,14 +217,11 @@ fn a_truncated_zip_is_not_cached() {
         Resp::ok("application/zip", body.clone()).fault(Fault::Truncate(body.len() / 2)),
     );
     let p = TestProxy::start(&fake);
-    let got = p.get(&format!("/go{ZIP}"));
-    assert!(got.failed(), "a truncated body arrived complete: {got:?}");
-    assert!(go_files(&p).is_empty(), "{:?}", p.files());
-    assert!(p.temp_files().is_empty(), "{:?}", p.files());
+    p.assert_not_cached(&p.get(&format!("/go{ZIP}")), |f| f.starts_with("go/"));
     fake.put(ZIP, Resp::ok("application/zip", body.clone()));
     let got = p.get(&format!("/go{ZIP}"));
     assert_eq!(got.bytes(), body);
-    assert_eq!(go_files(&p), vec![ZIP_ON_DISK.to_string()]);
+    assert_eq!(p.files_under("go/"), vec![ZIP_ON_DISK.to_string()]);
     assert_eq!(fake.hits(ZIP), 2);
 }
 
@@ -231,16 +229,11 @@ fn a_truncated_zip_is_not_cached() {
 fn offline_serves_what_is_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     assert_eq!(online.get(&format!("/go{ZIP}")).status, 200);
     assert_eq!(online.get(&format!("/go{LIBB}/list")).status, 200);
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     let zip = p.get(&format!("/go{ZIP}"));
     assert_eq!((zip.status, zip.header("x-cache")), (200, Some("HIT")));
     assert_eq!(zip.bytes(), fixture(ZIP));
@@ -248,11 +241,50 @@ fn offline_serves_what_is_cached() {
         p.get(&format!("/go{LIBB}/list")).text(),
         "v1.0.0\nv1.1.0-RC.1\n"
     );
-    let miss = p.get("/go/example.com/liba/@v/v1.0.0.mod");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/go/example.com/liba/@v/v1.0.0.mod");
     assert_eq!(p.get("/go/sumdb/sum.golang.org/latest").status, 503);
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
+}
+
+/// `proxy mirror` of one module at its latest stable version and of another at an exact
+/// version, then the cache served offline: what the go command asks for is there.
+#[test]
+fn mirror_then_serve_offline() {
+    let fake = Fake::start();
+    serve(&fake);
+    let (p, _) = mirror_then_offline(
+        &[("PROXY_UPSTREAM_GO", fake.url())],
+        &[
+            "pkg:golang/example.com/Upper/libb",
+            "pkg:golang/example.com/liba@v1.0.0",
+        ],
+    );
+    let mut zips = fake.paths(|path| path.ends_with(".zip"));
+    zips.sort();
+    assert_eq!(
+        zips,
+        [ZIP, "/example.com/liba/@v/v1.0.0.zip"],
+        "libb's latest stable"
+    );
+    let before = fake.total();
+    for path in [
+        ZIP,
+        &format!("{LIBB}/v1.0.0.mod"),
+        &format!("{LIBB}/list"),
+        "/example.com/liba/@v/v1.0.0.info",
+    ] {
+        assert_eq!(
+            p.get(&format!("/go{path}")).bytes(),
+            fixture(path),
+            "{path}"
+        );
+    }
+    p.assert_offline_miss(&format!("/go{LIBB}/v1.1.0-!r!c.1.zip"));
+    assert_eq!(
+        fake.total(),
+        before,
+        "the offline proxy contacted the upstream"
+    );
 }
 
 #[test]
@@ -300,7 +332,7 @@ fn checksum_database_is_relayed_never_cached() {
     );
     assert_eq!(p.get(&format!("/go{sumdb}/tile/8/0/000")).status, 502);
     assert_eq!(p.get(&format!("/go{sumdb}/other")).status, 404);
-    assert!(go_files(&p).is_empty());
+    assert!(p.files_under("go/").is_empty());
 }
 
 /// Runs the go command with everything it writes (HOME, GOPATH, module and build caches) under
@@ -341,6 +373,9 @@ fn copy_dir(from: &Path, to: &Path) {
 /// the go command must fall through to the next GOPROXY entry.
 #[test]
 fn real_go_client_twice() {
+    if !client("go") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
@@ -348,16 +383,6 @@ fn real_go_client_twice() {
     let work = TempDir::new("go-client");
     let project = work.path().join("app");
     copy_dir(&testdata("go/app"), &project);
-    let module_files = |fake: &Fake| {
-        fake.seen()
-            .iter()
-            .filter(|s| {
-                [".info", ".mod", ".zip"]
-                    .iter()
-                    .any(|e| s.path.ends_with(e))
-            })
-            .count()
-    };
     let session = |n: usize| {
         let home = work.path().join(format!("home-{n}"));
         let go = |args: &[&str]| {
@@ -386,27 +411,24 @@ fn real_go_client_twice() {
         assert!(rc.contains("libb@v1.1.0-!r!c.1"), "{rc}");
         assert!(!rc.contains("\"Error\""), "{rc}");
     };
-    session(1);
+    // The second time with a fresh HOME, GOPATH, GOMODCACHE and GOCACHE; go.sum from the first
+    // run checks the bytes.
+    let fetched = twice(
+        &fake,
+        |path| [".info", ".mod", ".zip"].iter().any(|e| path.ends_with(e)),
+        session,
+    );
     let sum = std::fs::read_to_string(project.join("go.sum")).unwrap();
     assert!(sum.contains("example.com/Upper/libb v1.0.0 h1:"), "{sum}");
     // .info, .mod and .zip of liba v1.0.0, libb v1.0.0 and libb v1.1.0-RC.1.
-    let fetched = module_files(&fake);
-    assert_eq!(fetched, 9, "{:?}", fake.seen());
+    assert_eq!(fetched.len(), 9, "{fetched:?}");
     assert!(
         fake.seen()
             .iter()
             .all(|s| !s.path.contains("Upper") && !s.path.contains("RC")),
         "the upstream got a decoded path"
     );
-    assert!(go_files(&p).contains(&ZIP_ON_DISK.to_string()));
-
-    // Fresh HOME, GOPATH, GOMODCACHE and GOCACHE; go.sum from the first run checks the bytes.
-    session(2);
-    assert_eq!(
-        module_files(&fake),
-        fetched,
-        "the second run fetched a module file from the upstream"
-    );
+    assert!(p.files_under("go/").contains(&ZIP_ON_DISK.to_string()));
 
     // 404 and 410 from the upstream reach the go command as "not found", so it moves on to
     // the next entry (here `off`, which names itself in the error) instead of stopping.

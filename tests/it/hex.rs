@@ -3,9 +3,6 @@
 //! `HEX_MIRROR` replayed (there is no Elixir on the test machines). The fixtures are real-format
 //! resources built by testdata/hex/build.py.
 
-use std::time::Duration;
-
-use crate::offline::{free_port, mirror_then_offline};
 use crate::support::*;
 
 const RESOURCES: &[&str] = &[
@@ -37,11 +34,8 @@ fn serve(fake: &Fake) {
     }
 }
 
-fn tarball_requests(fake: &Fake) -> usize {
-    fake.seen()
-        .iter()
-        .filter(|s| s.path.starts_with("/tarballs/"))
-        .count()
+fn is_tarball(path: &str) -> bool {
+    path.starts_with("/tarballs/")
 }
 
 #[test]
@@ -77,12 +71,7 @@ fn tarballs_are_cached_once_verified() {
     assert_eq!(first.bytes(), fixture(rel));
     assert_eq!(second.bytes(), fixture(rel));
     assert_eq!(fake.hits(&format!("/{rel}")), 1);
-    assert!(
-        p.files()
-            .contains(&"hex/proxy_fixture_b/1.1.0/proxy_fixture_b-1.1.0.tar".to_string()),
-        "{:?}",
-        p.files()
-    );
+    p.assert_stored("hex/proxy_fixture_b/1.1.0/proxy_fixture_b-1.1.0.tar");
 }
 
 #[test]
@@ -99,17 +88,7 @@ fn tarball_not_matching_the_outer_checksum_is_not_cached() {
     );
     let p = TestProxy::start(&fake);
     assert_eq!(p.get("/hex/packages/proxy_fixture_b").status, 200); // learns the checksums
-    let got = p.get(&format!("/hex/{rel}"));
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".tar")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/hex/{rel}")), |f| f.ends_with(".tar"));
     // Fixed upstream: fetched again, verified, cached.
     fake.put(
         &format!("/{rel}"),
@@ -139,33 +118,22 @@ fn upstream_failures_and_bad_requests() {
     assert_eq!(p.get("/hex/packages/Not_Hex").status, 400);
     assert_eq!(p.get("/hex/tarballs/jason.tar").status, 400);
     assert_eq!(p.get("/hex/repos/acme/packages/x").status, 404);
-    assert!(
-        p.files()
-            .iter()
-            .all(|f| !f.contains("broken") && !f.starts_with("_metadata/hex")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.contains("broken") || f.starts_with("_metadata/hex"));
 }
 
 #[test]
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     for path in [
         "/hex/packages/proxy_fixture_b",
         "/hex/tarballs/proxy_fixture_b-1.1.0.tar",
     ] {
         assert_eq!(online.get(path).status, 200, "{path}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(
         p.get("/hex/packages/proxy_fixture_b").bytes(),
         fixture("packages/proxy_fixture_b")
@@ -174,9 +142,7 @@ fn offline_serves_what_was_cached() {
         p.get("/hex/tarballs/proxy_fixture_b-1.1.0.tar").bytes(),
         fixture("tarballs/proxy_fixture_b-1.1.0.tar")
     );
-    let miss = p.get("/hex/tarballs/proxy_fixture_a-1.0.0.tar");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/hex/tarballs/proxy_fixture_a-1.0.0.tar");
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
@@ -222,20 +188,17 @@ fn mix_deps_get_sequence_twice() {
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
-    mix_deps_get(&p, &mut std::collections::HashMap::new());
-    assert_eq!(tarball_requests(&fake), 2);
+    let mut second = std::collections::HashMap::new();
+    let tarballs = twice(&fake, is_tarball, |_| {
+        second.clear();
+        mix_deps_get(&p, &mut second);
+    });
+    assert_eq!(tarballs.len(), 2, "{tarballs:?}");
     assert!(
         fake.seen()
             .iter()
             .all(|s| s.header("accept-encoding") == Some("identity")),
         "registry files are asked for unencoded"
-    );
-    let mut second = std::collections::HashMap::new();
-    mix_deps_get(&p, &mut second);
-    assert_eq!(
-        tarball_requests(&fake),
-        2,
-        "the second run fetched a tarball from the upstream"
     );
     // With the client's own cache: conditional requests, answered 304 by the proxy.
     let upstream = fake.total();
@@ -272,15 +235,9 @@ fn mirror_then_serve_offline() {
         ),
     )
     .unwrap();
-    let port = free_port();
     let vars = [("PROXY_UPSTREAM_HEX", fake.url())];
-    let p = mirror_then_offline(
-        dir.path(),
-        port,
-        &vars,
-        &[lock.to_str().unwrap(), "pkg:hex/proxy_fixture_b"],
-    );
-    assert_eq!(tarball_requests(&fake), 2);
+    let (p, _) = mirror_then_offline(&vars, &[lock.to_str().unwrap(), "pkg:hex/proxy_fixture_b"]);
+    assert_eq!(fake.paths(is_tarball).len(), 2);
     assert_eq!(
         fake.hits("/tarballs/proxy_fixture_b-1.1.0.tar"),
         1,

@@ -27,13 +27,6 @@ fn serve(fake: &Fake) {
     fake.serve_dir("/", &repo());
 }
 
-fn artifact_files(p: &TestProxy) -> Vec<String> {
-    p.files()
-        .into_iter()
-        .filter(|f| f.starts_with("maven/"))
-        .collect()
-}
-
 #[test]
 fn release_files_are_cached_forever_under_their_coordinates() {
     let fake = Fake::start();
@@ -63,7 +56,7 @@ fn release_files_are_cached_forever_under_their_coordinates() {
     // Without a SHA-512 sidecar upstream the file is stored as it came.
     assert_eq!(p.get(&format!("/maven{B_JAR}")).bytes(), fixture(B_JAR));
     assert_eq!(
-        artifact_files(&p),
+        p.files_under("maven/"),
         [
             "maven/com.example:fixture-a/1.0.0/fixture-a-1.0.0.jar",
             "maven/com.example:fixture-a/1.0.0/fixture-a-1.0.0.jar.sha1",
@@ -87,7 +80,7 @@ fn maven_metadata_is_cached_with_the_ttl() {
     let sha1 = p.get(&format!("/maven{A_META}.sha1"));
     assert_eq!(sha1.bytes(), fixture(&format!("{A_META}.sha1")));
     assert!(
-        artifact_files(&p).is_empty(),
+        p.files_under("maven/").is_empty(),
         "metadata is never an artifact"
     );
 
@@ -136,7 +129,7 @@ fn snapshots_are_revalidated_never_kept_forever() {
     );
     assert_eq!(fake.hits(&jar), 2);
     assert_eq!(fake.hits(&format!("{jar}.sha512")), 0);
-    assert!(artifact_files(&p).is_empty(), "{:?}", p.files());
+    assert!(p.files_under("maven/").is_empty(), "{:?}", p.files());
 }
 
 #[test]
@@ -148,13 +141,9 @@ fn a_file_that_does_not_match_its_sha512_sidecar_is_not_cached() {
     wrong[last] ^= 0xff;
     fake.put(A_JAR, Resp::ok("application/java-archive", wrong));
     let p = TestProxy::start(&fake);
-    let got = p.get(&format!("/maven{A_JAR}"));
-    assert!(
-        got.status != 200 || got.body.is_err(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(artifact_files(&p).is_empty(), "{:?}", p.files());
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/maven{A_JAR}")), |f| {
+        f.starts_with("maven/")
+    });
 
     // A sidecar that holds no SHA-512 is an upstream fault, not a reason to skip the check.
     fake.put(A_JAR, Resp::ok("application/java-archive", fixture(A_JAR)));
@@ -163,7 +152,7 @@ fn a_file_that_does_not_match_its_sha512_sidecar_is_not_cached() {
         Resp::ok("text/html", "<html>oops</html>"),
     );
     assert_eq!(p.get(&format!("/maven{A_JAR}")).status, 502);
-    assert!(artifact_files(&p).is_empty());
+    assert!(p.files_under("maven/").is_empty());
 
     // Fixed upstream: fetched again, verified, cached.
     fake.put(
@@ -172,7 +161,7 @@ fn a_file_that_does_not_match_its_sha512_sidecar_is_not_cached() {
     );
     assert_eq!(p.get(&format!("/maven{A_JAR}")).bytes(), fixture(A_JAR));
     assert_eq!(fake.hits(A_JAR), 2);
-    assert_eq!(artifact_files(&p).len(), 1);
+    assert_eq!(p.files_under("maven/").len(), 1);
 }
 
 #[test]
@@ -211,7 +200,7 @@ fn missing_failing_and_off_layout_requests() {
         502
     );
     assert_eq!(fake.hits("/com/example/half/1.0/half-1.0.jar"), 0);
-    assert!(artifact_files(&p).is_empty());
+    assert!(p.files_under("maven/").is_empty());
 
     let before = fake.total();
     for bad in [
@@ -237,24 +226,17 @@ fn missing_failing_and_off_layout_requests() {
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     assert_eq!(online.get(&format!("/maven{A_META}")).status, 200);
     assert_eq!(
         online.get(&format!("/maven{B_JAR}")).bytes(),
         fixture(B_JAR)
     );
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get(&format!("/maven{A_META}")).bytes(), fixture(A_META));
     assert_eq!(p.get(&format!("/maven{B_JAR}")).bytes(), fixture(B_JAR));
-    let miss = p.get(&format!("/maven{A_JAR}"));
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss(&format!("/maven{A_JAR}"));
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
@@ -262,26 +244,12 @@ fn offline_serves_what_was_cached() {
 fn proxy_mirror_fills_the_cache_for_offline_use() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("maven-mirror");
-    let out = proxy_bin()
-        .arg("-storage")
-        .arg(dir.path().join("artifacts"))
-        .arg("-database")
-        .arg(dir.path().join("proxy.db"))
-        .args(["mirror", "pkg:maven/com.example/fixture-a@1.0.0"])
-        .env("PROXY_UPSTREAM_MAVEN", fake.url())
-        .env("PROXY_LOG_LEVEL", "warn")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("5 file(s) fetched"), "{text}");
-
+    let (p, out) = mirror_then_offline(
+        &[("PROXY_UPSTREAM_MAVEN", fake.url())],
+        &["pkg:maven/com.example/fixture-a@1.0.0"],
+    );
+    assert!(out.contains("5 file(s) fetched"), "{out}");
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    let p = TestProxy::from_config(c, dir);
     assert_eq!(p.get(&format!("/maven{A_META}")).bytes(), fixture(A_META));
     for file in [
         "fixture-a-1.0.0.jar",
@@ -296,25 +264,21 @@ fn proxy_mirror_fills_the_cache_for_offline_use() {
     assert_eq!(fake.total(), before);
 }
 
+/// Debian's Maven repository (libmaven-dependency-plugin-java and junit4 fill it).
+const DEBIAN_REPO: &str = "/usr/share/maven-repo";
+
 /// The plugin version Debian packaged under /usr/share/maven-repo (a real version, not the
-/// `debian` alias), so the fixture project can pin it.
-fn debian_plugin_version(artifact: &str) -> String {
-    let dir = Path::new("/usr/share/maven-repo/org/apache/maven/plugins").join(artifact);
-    let versions: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (install libmaven-dependency-plugin-java and junit4)",
-                dir.display()
-            )
-        })
+/// `debian` alias), so the fixture project can pin it; `None` when it has none.
+fn debian_plugin_version(artifact: &str) -> Option<String> {
+    let dir = Path::new(DEBIAN_REPO)
+        .join("org/apache/maven/plugins")
+        .join(artifact);
+    std::fs::read_dir(&dir)
+        .ok()?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|v| v != "debian" && dir.join(v).join(format!("{artifact}-{v}.jar")).exists())
-        .collect();
-    versions
-        .into_iter()
         .max()
-        .unwrap_or_else(|| panic!("no {artifact} jar under {}", dir.display()))
 }
 
 /// The real Maven, twice: the second run, with an empty local repository, gets every file from
@@ -322,14 +286,24 @@ fn debian_plugin_version(artifact: &str) -> String {
 /// /usr/share/maven-repo, served by the fake upstream beside the fixture repository.
 #[test]
 fn real_mvn_dependency_resolve_twice() {
+    let plugin = debian_plugin_version("maven-dependency-plugin");
+    let junit = Path::new(DEBIAN_REPO).join("junit/junit").is_dir();
+    if !client("mvn")
+        || !installed(
+            "libmaven-dependency-plugin-java and junit4",
+            plugin.is_some() && junit,
+        )
+    {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
-    fake.serve_dir("/", Path::new("/usr/share/maven-repo"));
+    fake.serve_dir("/", Path::new(DEBIAN_REPO));
     let p = TestProxy::start(&fake);
     let work = TempDir::new("mvn");
     let project = work.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
-    let plugin = debian_plugin_version("maven-dependency-plugin");
+    let plugin = plugin.unwrap();
     std::fs::write(
         project.join("pom.xml"),
         format!(
@@ -401,27 +375,16 @@ fn real_mvn_dependency_resolve_twice() {
             .join("com/example/fixture-a/1.0.0/fixture-a-1.0.0.jar");
         assert_eq!(std::fs::read(jar).unwrap(), fixture(A_JAR));
     };
-    resolve("repo-1");
+    // Debian's repository has no checksum files; Maven asks for them each time, and a 404 is
+    // not cached. Nothing else may reach the upstream the second time.
+    let debian_sidecar = |path: &str| {
+        (path.ends_with(".sha1") || path.ends_with(".md5")) && !path.starts_with("/com/example/")
+    };
+    twice(
+        &fake,
+        |path| !debian_sidecar(path),
+        |n| resolve(&format!("repo-{n}")),
+    );
     assert_eq!(fake.hits(A_META), 1, "the version range read the metadata");
     assert_eq!(fake.hits(&format!("{A_JAR}.sha512")), 1, "a was verified");
-    let first = fake.total();
-
-    resolve("repo-2");
-    let second: Vec<String> = fake.seen()[first..]
-        .iter()
-        .map(|s| s.path.clone())
-        .collect();
-    // Debian's repository has no checksum files; Maven asks for them each time, and a 404 is
-    // not cached. Nothing else may reach the upstream.
-    let unexpected: Vec<&String> = second
-        .iter()
-        .filter(|path| {
-            let sidecar = path.ends_with(".sha1") || path.ends_with(".md5");
-            !sidecar || path.starts_with("/com/example/")
-        })
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "the second run fetched from the upstream: {unexpected:?}"
-    );
 }

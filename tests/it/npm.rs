@@ -1,5 +1,7 @@
 //! npm: routes, rewriting, verification, and a real `npm install` through the proxy.
 
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
@@ -127,10 +129,7 @@ fn packument_rewritten_and_tarball_cached() {
     assert_eq!(first.bytes(), tarball(&FIXTURES[1]));
     assert_eq!(second.bytes(), tarball(&FIXTURES[1]));
     assert_eq!(fake.hits("/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz"), 1);
-    assert!(
-        p.files()
-            .contains(&"npm/proxy-fixture-b/1.0.0/proxy-fixture-b-1.0.0.tgz".to_string())
-    );
+    p.assert_stored("npm/proxy-fixture-b/1.0.0/proxy-fixture-b-1.0.0.tgz");
 }
 
 #[test]
@@ -150,10 +149,7 @@ fn scoped_names_in_both_spellings() {
     assert_eq!(url, p.url("/npm/@proxy-fixtures/scoped/-/scoped-2.0.0.tgz"));
     let t = p.get("/npm/@proxy-fixtures/scoped/-/scoped-2.0.0.tgz");
     assert_eq!(t.bytes(), tarball(&FIXTURES[3]));
-    assert!(
-        p.files()
-            .contains(&"npm/@proxy-fixtures/scoped/2.0.0/scoped-2.0.0.tgz".to_string())
-    );
+    p.assert_stored("npm/@proxy-fixtures/scoped/2.0.0/scoped-2.0.0.tgz");
 }
 
 #[test]
@@ -206,7 +202,7 @@ fn unknown_package_and_version_answer_like_npm() {
     assert_eq!(missing.json(), json!({"error": "Not found"}));
     let missing = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-9.9.9.tgz");
     assert_eq!(missing.status, 404);
-    assert!(p.files().iter().all(|f| !f.contains("9.9.9")));
+    p.assert_no_file(|f| f.contains("9.9.9"));
     // A failing upstream is a gateway error, not a missing package.
     fake.put("/broken", Resp::status(500));
     assert_eq!(p.get("/npm/broken").status, 502);
@@ -248,17 +244,10 @@ fn tarball_with_wrong_integrity_is_not_cached() {
     );
     let p = TestProxy::start(&fake);
     p.get("/npm/proxy-fixture-b"); // learn the integrity
-    let got = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz");
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
+    p.assert_not_cached(
+        &p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.0.0.tgz"),
+        |f| f.ends_with(".tgz"),
     );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".tgz")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
     // Fixed upstream: fetched again, verified, cached.
     fake.put(
         &tarball_path(f),
@@ -293,10 +282,33 @@ fn tarball_on_a_foreign_host_is_refused() {
     assert_eq!(foreign.total(), 0, "the foreign host was contacted");
 }
 
-/// The real npm client, twice: the second install, with an empty npm cache, gets every tarball
-/// from the proxy's cache.
+/// `npm {command}` in `project` with `registry` (a proxy's base URL) in its `.npmrc`, its cache
+/// in `cache` and no registry setting from the environment.
+pub fn npm(project: &Path, registry: &str, cache: &Path, command: &str) {
+    std::fs::write(
+        project.join(".npmrc"),
+        format!("registry={registry}/npm/\n"),
+    )
+    .unwrap();
+    let (ok, out) = run(
+        Command::new("npm")
+            .arg(command)
+            .args(["--no-audit", "--no-fund", "--loglevel=warn", "--cache"])
+            .arg(cache)
+            .current_dir(project)
+            .env_remove("npm_config_registry"),
+        Duration::from_secs(120),
+    );
+    assert!(ok, "npm {command} failed:\n{out}");
+}
+
+/// The real npm client, twice: the second install, from the lockfile with no `node_modules` and
+/// an empty npm cache, gets every tarball from the proxy's cache.
 #[test]
 fn real_npm_install_twice() {
+    if !client("npm") {
+        return;
+    }
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
@@ -309,60 +321,23 @@ fn real_npm_install_twice() {
             "dependencies":{"proxy-fixture-a":"1.0.0","@proxy-fixtures/scoped":"^2.0.0"}}"#,
     )
     .unwrap();
-    std::fs::write(
-        project.join(".npmrc"),
-        format!("registry={}/npm/\n", p.base),
-    )
-    .unwrap();
-    let install = |cache: &str| {
-        let (ok, out) = run(
-            std::process::Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=warn",
-                    "--cache",
-                ])
-                .arg(work.path().join(cache))
-                .current_dir(&project)
-                .env_remove("npm_config_registry"),
-            Duration::from_secs(120),
-        );
-        assert!(ok, "npm install failed:\n{out}");
-    };
-    install("cache-1");
-    let b =
-        std::fs::read_to_string(project.join("node_modules/proxy-fixture-b/package.json")).unwrap();
-    assert!(
-        b.contains("\"1.1.0\""),
-        "the newest matching b was installed: {b}"
+    let modules = project.join("node_modules");
+    let tarballs = twice(
+        &fake,
+        |path| path.ends_with(".tgz"),
+        |n| {
+            let _ = std::fs::remove_dir_all(&modules);
+            let cache = work.path().join(format!("cache-{n}"));
+            npm(&project, &p.base, &cache, "install");
+            let b = std::fs::read_to_string(modules.join("proxy-fixture-b/package.json")).unwrap();
+            assert!(
+                b.contains("\"1.1.0\""),
+                "the newest matching b was installed: {b}"
+            );
+            assert!(modules.join("@proxy-fixtures/scoped/index.js").exists());
+        },
     );
-    assert!(
-        project
-            .join("node_modules/@proxy-fixtures/scoped/index.js")
-            .exists()
-    );
+    assert_eq!(tarballs.len(), 3, "{tarballs:?}");
     let lock = std::fs::read_to_string(project.join("package-lock.json")).unwrap();
     assert!(lock.contains(&sha512_sri(&tarball(&FIXTURES[0]))), "{lock}");
-    let tarballs = |fake: &Fake| {
-        fake.seen()
-            .iter()
-            .filter(|s| s.path.ends_with(".tgz"))
-            .count()
-    };
-    assert_eq!(tarballs(&fake), 3);
-
-    std::fs::remove_dir_all(project.join("node_modules")).unwrap();
-    install("cache-2");
-    assert!(
-        project
-            .join("node_modules/proxy-fixture-a/index.js")
-            .exists()
-    );
-    assert_eq!(
-        tarballs(&fake),
-        3,
-        "the second install fetched a tarball from the upstream"
-    );
 }

@@ -4,11 +4,9 @@
 //! on the test machines). Fixture packages are built by testdata/nuget/build.py.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::offline::{free_port, mirror_then_offline};
 use crate::support::*;
 
 /// (id, version, dependencies) as testdata/nuget/build.py makes them.
@@ -182,11 +180,8 @@ fn serve(fake: &Fake) {
     );
 }
 
-fn nupkg_requests(fake: &Fake) -> usize {
-    fake.seen()
-        .iter()
-        .filter(|s| s.path.ends_with(".nupkg"))
-        .count()
+fn is_nupkg(path: &str) -> bool {
+    path.ends_with(".nupkg")
 }
 
 fn resource(index: &Value, ty: &str) -> String {
@@ -268,12 +263,11 @@ fn flat_container_and_packages_are_cached() {
     assert_eq!(fake.hits(path), 1);
     let spec = p.get("/nuget/v3-flatcontainer/proxy.fixture.b/1.1.0/proxy.fixture.b.nuspec");
     assert_eq!(spec.bytes(), nuspec("Proxy.Fixture.B", "1.1.0"));
-    let files = p.files();
     for want in [
         "nuget/proxy.fixture.b/1.1.0/proxy.fixture.b.1.1.0.nupkg",
         "nuget/proxy.fixture.b/1.1.0/proxy.fixture.b.nuspec",
     ] {
-        assert!(files.contains(&want.to_string()), "{want} in {files:?}");
+        p.assert_stored(want);
     }
 }
 
@@ -330,17 +324,7 @@ fn package_not_matching_the_registration_hash_is_not_cached() {
             .status,
         200
     );
-    let got = p.get(&format!("/nuget{path}"));
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".nupkg")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&format!("/nuget{path}")), |f| f.ends_with(".nupkg"));
     fake.put(path, Resp::ok("application/octet-stream", good.clone()));
     assert_eq!(p.get(&format!("/nuget{path}")).bytes(), good);
     assert_eq!(fake.hits(path), 2);
@@ -389,18 +373,14 @@ fn upstream_failures_and_bad_requests() {
         400
     );
     assert_eq!(p.get("/nuget/v3/catalog0/index.json").status, 404);
-    assert!(
-        p.files().iter().all(|f| !f.contains("broken")),
-        "{:?}",
-        p.files()
-    );
+    p.assert_no_file(|f| f.contains("broken"));
 }
 
 #[test]
 fn offline_serves_what_was_cached() {
     let fake = Fake::start();
     serve(&fake);
-    let mut online = TestProxy::start(&fake);
+    let online = TestProxy::start(&fake);
     let pkg = "/nuget/v3-flatcontainer/proxy.fixture.b/1.1.0/proxy.fixture.b.1.1.0.nupkg";
     for path in [
         "/nuget/v3/index.json",
@@ -409,18 +389,13 @@ fn offline_serves_what_was_cached() {
     ] {
         assert_eq!(online.get(path).status, 200, "{path}");
     }
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = fake.total();
-    let mut c = config(dir.path(), &fake.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get("/nuget/v3/index.json").status, 200);
     assert_eq!(p.get(pkg).bytes(), nupkg("Proxy.Fixture.B", "1.1.0"));
-    let miss = p.get("/nuget/v3-flatcontainer/proxy.fixture.a/1.0.0/proxy.fixture.a.1.0.0.nupkg");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss(
+        "/nuget/v3-flatcontainer/proxy.fixture.a/1.0.0/proxy.fixture.a.1.0.0.nupkg",
+    );
     assert_eq!(fake.total(), before, "offline mode contacted the upstream");
 }
 
@@ -476,18 +451,13 @@ fn dotnet_restore_sequence_twice() {
     let fake = Fake::start();
     serve(&fake);
     let p = TestProxy::start(&fake);
-    let first = dotnet_restore(&p);
-    assert_eq!(nupkg_requests(&fake), 2);
-    let second = dotnet_restore(&p);
-    assert_eq!(first, second);
+    let mut restored = Vec::new();
+    let nupkgs = twice(&fake, is_nupkg, |_| restored.push(dotnet_restore(&p)));
+    assert_eq!(nupkgs.len(), 2, "{nupkgs:?}");
+    assert_eq!(restored[0], restored[1]);
     assert_eq!(
-        second["proxy.fixture.a.1.0.0.nupkg"],
+        restored[1]["proxy.fixture.a.1.0.0.nupkg"],
         nupkg("Proxy.Fixture.A", "1.0.0")
-    );
-    assert_eq!(
-        nupkg_requests(&fake),
-        2,
-        "the second restore fetched a package from the upstream"
     );
 }
 
@@ -497,11 +467,7 @@ fn dotnet_restore_sequence_twice() {
 fn mirror_then_restore_offline() {
     let fake = Fake::start();
     serve(&fake);
-    let dir = TempDir::new("nuget-mirror");
-    let port = free_port();
-    let p = mirror_then_offline(
-        dir.path(),
-        port,
+    let (p, _) = mirror_then_offline(
         &[
             ("PROXY_UPSTREAM_NUGET", fake.url()),
             ("PROXY_UPSTREAM_NUGET_SEARCH", fake.url()),
@@ -511,7 +477,7 @@ fn mirror_then_restore_offline() {
             "pkg:nuget/proxy.fixture.b@1.0.0",
         ],
     );
-    assert_eq!(nupkg_requests(&fake), 2);
+    assert_eq!(fake.paths(is_nupkg).len(), 2);
     // The vulnerability files are not package metadata; an air-gapped restore reads them from a
     // cache a connected restore filled. Here, what the mirror fetched is enough for the rest.
     let before = fake.total();

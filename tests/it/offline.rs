@@ -12,11 +12,7 @@ use crate::{cargo, npm, pypi};
 /// The `proxy` binary on the cache in `dir`, with every upstream pointed at `fake_url` and the
 /// public URL the offline proxy will have.
 fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
-    let mut c = proxy_bin();
-    c.arg("-storage")
-        .arg(dir.join("artifacts"))
-        .arg("-database")
-        .arg(dir.join("proxy.db"));
+    let mut c = proxy_on_cache(dir);
     c.env("PROXY_BASE_URL", base)
         .env("PROXY_UPSTREAM_NPM", fake_url)
         .env("PROXY_UPSTREAM_CARGO", format!("{fake_url}/index"))
@@ -26,59 +22,15 @@ fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
         )
         .env("PROXY_UPSTREAM_CARGO_API", format!("{fake_url}/api"))
         .env("PROXY_UPSTREAM_PYPI", fake_url)
-        .env("PROXY_UPSTREAM_PYPI_FILES", fake_url)
-        .env("PROXY_LOG_LEVEL", "warn");
+        .env("PROXY_UPSTREAM_PYPI_FILES", fake_url);
     c
-}
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn npm_install(project: &Path, registry: &str, cache: &Path, ci: bool) {
-    std::fs::write(
-        project.join(".npmrc"),
-        format!("registry={registry}/npm/\n"),
-    )
-    .unwrap();
-    let (ok, out) = run(
-        Command::new("npm")
-            .arg(if ci { "ci" } else { "install" })
-            .args(["--no-audit", "--no-fund", "--loglevel=warn", "--cache"])
-            .arg(cache)
-            .current_dir(project)
-            .env_remove("npm_config_registry"),
-        Duration::from_secs(120),
-    );
-    assert!(ok, "npm failed:\n{out}");
-}
-
-fn cargo_home(dir: &Path, registry: &str) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        format!("[source.crates-io]\nreplace-with = \"proxy\"\n\n[source.proxy]\nregistry = \"sparse+{registry}/cargo/\"\n"),
-    )
-    .unwrap();
-    dir.to_path_buf()
-}
-
-fn cargo_run(project: &Path, home: &Path, args: &[&str]) {
-    let mut cmd = cargo::cargo();
-    cmd.args(args)
-        .current_dir(project)
-        .env("CARGO_HOME", home)
-        .env("CARGO_TERM_COLOR", "never");
-    let (ok, out) = run(&mut cmd, Duration::from_secs(120));
-    assert!(ok, "cargo {args:?} failed:\n{out}");
 }
 
 #[test]
 fn mirror_export_import_then_install_offline_with_real_clients() {
+    if !clients(&["npm", "python3:pip"]) {
+        return;
+    }
     let fake = Fake::start();
     npm::serve(&fake);
     cargo::serve(&fake);
@@ -95,12 +47,12 @@ fn mirror_export_import_then_install_offline_with_real_clients() {
         r#"{"name":"app","version":"1.0.0","private":true,"dependencies":{"proxy-fixture-a":"1.0.0","@proxy-fixtures/scoped":"^2.0.0"}}"#,
     )
     .unwrap();
-    npm_install(&js, &connected.base, &w.join("npm-cache-0"), false);
+    npm::npm(&js, &connected.base, &w.join("npm-cache-0"), "install");
     let rs = w.join("rs");
     cargo::copy_tree(&testdata("cargo/src/app"), &rs);
-    cargo_run(
+    cargo::cargo_run(
         &rs,
-        &cargo_home(&w.join("cargo-home-0"), &connected.base),
+        &cargo::cargo_home(&w.join("cargo-home-0"), &connected.base),
         &["generate-lockfile"],
     );
     let py = w.join("py");
@@ -205,33 +157,20 @@ fn mirror_export_import_then_install_offline_with_real_clients() {
     let p = TestProxy::from_config(c, TempDir::new("offline-unused"));
 
     std::fs::remove_dir_all(js.join("node_modules")).unwrap();
-    npm_install(&js, &p.base, &w.join("npm-cache-1"), true);
+    npm::npm(&js, &p.base, &w.join("npm-cache-1"), "ci");
     assert!(js.join("node_modules/proxy-fixture-b/index.js").exists());
     assert!(
         js.join("node_modules/@proxy-fixtures/scoped/index.js")
             .exists()
     );
 
-    let home = cargo_home(&w.join("cargo-home-1"), &p.base);
-    cargo_run(&rs, &home, &["fetch", "--locked"]);
+    let home = cargo::cargo_home(&w.join("cargo-home-1"), &p.base);
+    cargo::cargo_run(&rs, &home, &["fetch", "--locked"]);
 
     let target = w.join("py-target");
     let (ok, out) = run(
-        pypi::isolated(&mut Command::new("python3"), w)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--isolated",
-                "--no-cache-dir",
-                "--disable-pip-version-check",
-            ])
-            .args([
-                "--index-url",
-                &p.url("/pypi/simple/"),
-                "--require-hashes",
-                "-r",
-            ])
+        pypi::pip(w, "install", &p)
+            .args(["--require-hashes", "-r"])
             .arg(py.join("requirements.txt"))
             .arg("--target")
             .arg(&target),
@@ -417,36 +356,4 @@ fn export_selects_by_ecosystem_package_and_age() {
         exec(proxy_on(src.path(), &fake.url(), base).args(["export", "-since", "soon"]));
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("-since"), "{out}");
-}
-
-/// Runs `proxy mirror {purls}` (the binary) on the cache in `dir` with the proxy's public URL on
-/// `port` and the upstream settings `vars` (`PROXY_UPSTREAM_…`), asserts that it mirrored
-/// everything, and returns a proxy serving that cache offline on `port`.
-pub(crate) fn mirror_then_offline(
-    dir: &Path,
-    port: u16,
-    vars: &[(&str, String)],
-    purls: &[&str],
-) -> TestProxy {
-    let base = format!("http://127.0.0.1:{port}");
-    let mut c = proxy_bin();
-    c.arg("-storage")
-        .arg(dir.join("artifacts"))
-        .arg("-database")
-        .arg(dir.join("proxy.db"))
-        .env("PROXY_BASE_URL", &base)
-        .env("PROXY_LOG_LEVEL", "warn")
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .arg("mirror")
-        .args(purls);
-    let (code, out) = exec(&mut c);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains(" 0 failed"), "{out}");
-    let mut c = config(&dir.join("unused"), "http://127.0.0.1:9");
-    c.listen = format!("127.0.0.1:{port}");
-    c.base_url = base;
-    c.offline = true;
-    c.storage_path = dir.join("artifacts");
-    c.database_path = dir.join("proxy.db");
-    TestProxy::from_config(c, TempDir::new("offline-unused"))
 }

@@ -7,8 +7,6 @@
 //! `/api/archives/{name}-{version}.tar.gz`, which answer 303) and `bucket` (the storage bucket the
 //! redirect points at, configured as `upstream.pub_archives`).
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -146,12 +144,8 @@ fn proxy(pubdev: &Fake, bucket: &Fake) -> TestProxy {
     })
 }
 
-fn archive_requests(bucket: &Fake) -> usize {
-    bucket
-        .seen()
-        .iter()
-        .filter(|s| s.path.ends_with(".tar.gz"))
-        .count()
+fn is_archive(path: &str) -> bool {
+    path.ends_with(".tar.gz")
 }
 
 /// `1.10.0` > `1.9.0`.
@@ -284,12 +278,7 @@ fn listing_rewritten_and_archives_cached_from_the_bucket() {
     assert_eq!(second.bytes(), archive(b11));
     assert_eq!(pubdev.hits(&api_archive(b11)), 1);
     assert_eq!(bucket.hits(&bucket_path(b11)), 1);
-    assert!(
-        p.files()
-            .contains(&"pub/proxy_fixture_b/1.1.0/proxy_fixture_b-1.1.0.tar.gz".to_string()),
-        "{:?}",
-        p.files()
-    );
+    p.assert_stored("pub/proxy_fixture_b/1.1.0/proxy_fixture_b-1.1.0.tar.gz");
     // The deprecated one-version document is rewritten the same way.
     pubdev.put(
         "/api/packages/proxy_fixture_b/versions/1.0.0",
@@ -312,17 +301,7 @@ fn archive_with_wrong_sha256_is_not_cached() {
     bucket.put(&bucket_path(f), Resp::ok("application/octet-stream", wrong));
     let p = proxy(&pubdev, &bucket);
     p.get("/pub/api/packages/proxy_fixture_b");
-    let got = p.get(&proxied(f));
-    assert!(
-        got.failed(),
-        "a mismatching body must not arrive complete: {got:?}"
-    );
-    assert!(
-        p.files().iter().all(|f| !f.ends_with(".tar.gz")),
-        "{:?}",
-        p.files()
-    );
-    assert!(p.temp_files().is_empty());
+    p.assert_not_cached(&p.get(&proxied(f)), |f| f.ends_with(".tar.gz"));
     bucket.put(
         &bucket_path(f),
         Resp::ok("application/octet-stream", archive(f)),
@@ -351,7 +330,7 @@ fn missing_and_failing_upstreams() {
     assert_eq!(p.get(&proxied(a)).status, 404);
     bucket.put(&bucket_path(a), Resp::status(500));
     assert_eq!(p.get(&proxied(a)).status, 502);
-    assert!(p.files().iter().all(|f| !f.ends_with(".tar.gz")));
+    p.assert_no_file(|f| f.ends_with(".tar.gz"));
     assert_eq!(p.get("/pub/api/packages/a-b").status, 400);
     assert_eq!(p.get("/pub/api/packages/versions/new").status, 404);
     let publish = request("POST", &p.url("/pub/api/packages/versions/newUpload"), &[]);
@@ -392,23 +371,16 @@ fn redirect_to_an_unconfigured_host_is_refused() {
 fn offline_serves_what_was_cached() {
     let (pubdev, bucket) = (Fake::start(), Fake::start());
     serve(&pubdev, &bucket);
-    let mut online = proxy(&pubdev, &bucket);
+    let online = proxy(&pubdev, &bucket);
     let b = fixture("proxy_fixture_b", "1.1.0");
     assert_eq!(online.get("/pub/api/packages/proxy_fixture_b").status, 200);
     assert_eq!(online.get(&proxied(b)).status, 200);
-    online.stop();
-    let dir = std::mem::replace(&mut online.dir, TempDir::new("unused"));
     let before = pubdev.total() + bucket.total();
-    let mut c = config(dir.path(), &pubdev.url());
-    c.offline = true;
-    c.metadata_ttl = Duration::ZERO;
-    let p = TestProxy::from_config(c, dir);
+    let p = online.offline();
     assert_eq!(p.get(&proxied(b)).bytes(), archive(b));
     let doc = p.get("/pub/api/packages/proxy_fixture_b").json();
     assert_eq!(doc["latest"]["version"], "1.1.0");
-    let miss = p.get("/pub/api/packages/proxy_fixture_a");
-    assert_eq!(miss.status, 503);
-    assert!(miss.text().contains("offline"), "{}", miss.text());
+    p.assert_offline_miss("/pub/api/packages/proxy_fixture_a");
     assert_eq!(
         pubdev.total() + bucket.total(),
         before,
@@ -424,20 +396,14 @@ fn dart_pub_get_sequence_twice() {
     serve(&pubdev, &bucket);
     let p = proxy(&pubdev, &bucket);
     let hosted = p.url("/pub");
-    let solution = dart_pub_get(&hosted, &[("proxy_fixture_a", "^1.0.0")]);
-    let mut names: Vec<String> = solution.iter().map(|(n, v)| format!("{n} {v}")).collect();
-    names.sort();
-    assert_eq!(names, ["proxy_fixture_a 1.0.0", "proxy_fixture_b 1.1.0"]);
-    assert_eq!(archive_requests(&bucket), 2);
+    let archives = twice(&bucket, is_archive, |_| {
+        let solution = dart_pub_get(&hosted, &[("proxy_fixture_a", "^1.0.0")]);
+        let mut names: Vec<String> = solution.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        names.sort();
+        assert_eq!(names, ["proxy_fixture_a 1.0.0", "proxy_fixture_b 1.1.0"]);
+    });
+    assert_eq!(archives.len(), 2, "{archives:?}");
     assert_eq!(pubdev.hits("/api/packages/proxy_fixture_b/advisories"), 1);
-
-    let again = dart_pub_get(&hosted, &[("proxy_fixture_a", "^1.0.0")]);
-    assert_eq!(again.len(), 2);
-    assert_eq!(
-        archive_requests(&bucket),
-        2,
-        "the second resolution fetched an archive from the upstream"
-    );
     assert!(
         pubdev
             .seen()
@@ -454,50 +420,25 @@ fn dart_pub_get_sequence_twice() {
 fn mirror_then_serve_offline() {
     let (pubdev, bucket) = (Fake::start(), Fake::start());
     serve(&pubdev, &bucket);
-    let work = TempDir::new("pub-mirror");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let cache = work.path().join("proxy");
-    let out = proxy_bin()
-        .arg("-storage")
-        .arg(cache.join("artifacts"))
-        .arg("-database")
-        .arg(cache.join("proxy.db"))
-        .env("PROXY_BASE_URL", &base)
-        .env("PROXY_UPSTREAM_PUB", pubdev.url())
-        .env("PROXY_UPSTREAM_PUB_ARCHIVES", bucket.url())
-        .env("PROXY_LOG_LEVEL", "warn")
-        .args([
-            "mirror",
-            "pkg:pub/proxy_fixture_a@1.0.0",
-            "pkg:pub/proxy_fixture_b",
-        ])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" 0 failed"), "{text}");
-    assert_eq!(archive_requests(&bucket), 2, "a 1.0.0 and the latest b");
+    let (p, _) = mirror_then_offline(
+        &[
+            ("PROXY_UPSTREAM_PUB", pubdev.url()),
+            ("PROXY_UPSTREAM_PUB_ARCHIVES", bucket.url()),
+        ],
+        &["pkg:pub/proxy_fixture_a@1.0.0", "pkg:pub/proxy_fixture_b"],
+    );
+    assert_eq!(
+        bucket.paths(is_archive).len(),
+        2,
+        "a 1.0.0 and the latest b"
+    );
     drop((pubdev, bucket));
-
-    let mut c = config(&work.path().join("unused"), "http://127.0.0.1:9");
-    c.listen = format!("127.0.0.1:{port}");
-    c.base_url = base.clone();
-    c.offline = true;
-    c.storage_path = cache.join("artifacts");
-    c.database_path = cache.join("proxy.db");
-    let p = TestProxy::from_config(c, TempDir::new("pub-offline"));
     // What a client asks for, offline: the listings and the archives they name (the mirror
     // does not fetch advisories).
     let listing = p.get("/pub/api/packages/proxy_fixture_b").json();
     assert_eq!(
         listing["latest"]["archive_url"],
-        format!("{base}/pub/packages/proxy_fixture_b/versions/1.1.0.tar.gz")
+        p.url("/pub/packages/proxy_fixture_b/versions/1.1.0.tar.gz")
     );
     for f in [
         fixture("proxy_fixture_a", "1.0.0"),

@@ -176,6 +176,18 @@ impl Fake {
             .count()
     }
 
+    /// Paths (query included) of the requests seen, in order, for which `keep` holds.
+    pub fn paths(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| keep(&s.path))
+            .map(|s| s.path.clone())
+            .collect()
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
     }
@@ -354,6 +366,8 @@ pub struct TestProxy {
     pub handle: Option<Handle>,
     pub dir: TempDir,
     pub base: String,
+    /// What it was started with.
+    pub config: Config,
 }
 
 /// A proxy config pointing every upstream at `upstream`, storing under `dir`.
@@ -387,13 +401,54 @@ impl TestProxy {
     }
 
     pub fn from_config(c: Config, dir: TempDir) -> TestProxy {
-        let handle = server::start(c).expect("proxy starts");
+        let handle = server::start(c.clone()).expect("proxy starts");
         let base = format!("http://{}", handle.addr());
         TestProxy {
             handle: Some(handle),
             dir,
             base,
+            config: c,
         }
+    }
+
+    /// Stops this proxy and starts one in offline mode on its cache and configuration, with
+    /// every metadata entry past its TTL (so that a fresh one cannot hide an upstream request).
+    pub fn offline(mut self) -> TestProxy {
+        self.stop();
+        let mut c = self.config.clone();
+        c.offline = true;
+        c.metadata_ttl = Duration::ZERO;
+        let dir = std::mem::replace(&mut self.dir, TempDir::new("unused"));
+        TestProxy::from_config(c, dir)
+    }
+
+    /// Asserts that offline, `path` (not in the cache) is answered 503 saying why.
+    pub fn assert_offline_miss(&self, path: &str) {
+        let miss = self.get(path);
+        assert_eq!(miss.status, 503, "{path}");
+        assert!(miss.text().contains("offline"), "{path}: {}", miss.text());
+    }
+
+    /// Asserts that `got`, an artifact whose upstream body was cut short or did not match its
+    /// digest, did not reach the client whole (a 502 when the fill failed before the answer
+    /// began, a body without its end when it failed while streaming), and that it left neither
+    /// a stored file `stored` holds for nor a temp file.
+    pub fn assert_not_cached(&self, got: &Got, stored: impl Fn(&str) -> bool) {
+        assert!(got.failed(), "a bad body arrived complete: {got:?}");
+        self.assert_no_file(stored);
+        assert!(self.temp_files().is_empty(), "{:?}", self.files());
+    }
+
+    /// Asserts that the cache holds the file `rel` (relative to the storage root).
+    pub fn assert_stored(&self, rel: &str) {
+        let files = self.files();
+        assert!(files.iter().any(|f| f == rel), "{rel} not in {files:?}");
+    }
+
+    /// Asserts that the cache holds no file `matching` holds for.
+    pub fn assert_no_file(&self, matching: impl Fn(&str) -> bool) {
+        let files = self.files();
+        assert!(!files.iter().any(|f| matching(f)), "{files:?}");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -418,6 +473,14 @@ impl TestProxy {
         walk(&self.storage(), &self.storage(), &mut out);
         out.sort();
         out
+    }
+
+    /// Files under `dir` of the storage root (`npm/`, `go/`, …).
+    pub fn files_under(&self, dir: &str) -> Vec<String> {
+        self.files()
+            .into_iter()
+            .filter(|f| f.starts_with(dir))
+            .collect()
     }
 
     pub fn temp_files(&self) -> Vec<String> {
@@ -590,12 +653,45 @@ pub fn run(cmd: &mut std::process::Command, limit: Duration) -> (bool, String) {
     }
 }
 
-/// Waits up to two seconds for `cond`.
-pub fn eventually(cond: impl Fn() -> bool) {
+/// How long `eventually` waits: far more than anything it waits for takes on an idle machine, so
+/// that only a real failure, not a loaded CI machine, reaches it.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `cond` until it holds; panics, saying it waited for `what`, when that takes longer than
+/// `PATIENCE`.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
-    while !cond() && start.elapsed() < Duration::from_secs(2) {
+    while !cond() {
+        assert!(start.elapsed() < PATIENCE, "waited {PATIENCE:?} for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A client installing twice through the proxy, as a second machine (or the same one with its
+/// caches wiped) would. `run(n)` runs the client for run `n` (1, then 2) with its own fresh home
+/// and caches, and asserts what it installed. The first run must fetch at least one artifact
+/// from `upstream` (a request whose path `artifact` holds for); the second none: the proxy
+/// serves them from its cache. Returns the artifact paths of the first run.
+pub fn twice(
+    upstream: &Fake,
+    artifact: impl Fn(&str) -> bool,
+    mut run: impl FnMut(usize),
+) -> Vec<String> {
+    let before = upstream.paths(&artifact).len();
+    run(1);
+    let first = upstream.paths(&artifact).split_off(before);
+    assert!(
+        !first.is_empty(),
+        "the first run fetched no artifact from the upstream: {:?}",
+        upstream.paths(|_| true)
+    );
+    run(2);
+    let again = &upstream.paths(&artifact)[before + first.len()..];
+    assert!(
+        again.is_empty(),
+        "the second run fetched from the upstream: {again:?}"
+    );
+    first
 }
 
 /// The `proxy` binary, without the test runner's `PROXY_*` settings.
@@ -610,6 +706,51 @@ pub fn proxy_bin() -> std::process::Command {
     c
 }
 
+/// The `proxy` binary on the cache in `dir` (database and artifacts), logging warnings only.
+pub fn proxy_on_cache(dir: &Path) -> std::process::Command {
+    let mut c = proxy_bin();
+    c.arg("-storage")
+        .arg(dir.join("artifacts"))
+        .arg("-database")
+        .arg(dir.join("proxy.db"))
+        .env("PROXY_LOG_LEVEL", "warn");
+    c
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, for a proxy whose public URL must be known
+/// before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `proxy mirror {args}` (the binary) on a new cache, with the upstream settings `vars`
+/// (`PROXY_UPSTREAM_…`) and a public URL on a free port; asserts that it mirrored everything.
+/// Then a proxy in offline mode on that port serving the cache (its `dir`), its upstreams
+/// pointed at a port nothing listens on. Returns that proxy and what the mirror printed.
+pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
+    let dir = TempDir::new("mirror");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (code, out) = exec(
+        proxy_on_cache(dir.path())
+            .env("PROXY_BASE_URL", &base)
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .arg("mirror")
+            .args(args),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 0 failed"), "{out}");
+    let mut c = config(dir.path(), "http://127.0.0.1:9");
+    c.listen = format!("127.0.0.1:{port}");
+    c.base_url = base;
+    c.offline = true;
+    (TestProxy::from_config(c, dir), out)
+}
+
 /// Runs a command to completion: (exit code, stdout + stderr).
 pub fn exec(c: &mut std::process::Command) -> (i32, String) {
     let out = c.output().expect("run the command");
@@ -619,37 +760,66 @@ pub fn exec(c: &mut std::process::Command) -> (i32, String) {
 }
 
 /// Whether the real client `program` (a command on PATH, or `python3 -m <module>` spelled
-/// `python3:<module>`) is installed. When it is not, a test returns early: this prints
-/// `skipped: {program} not installed` and records the skip for the run's summary, except under
-/// `PROXY_TEST_REQUIRE_CLIENTS=1` (set by `.ci/run`, which installs every client), where a
-/// missing client fails the test.
-#[allow(clippy::disallowed_methods, clippy::print_stderr)] // The test runner's own setting.
+/// `python3:<module>`) is installed. A real-client test returns early when it is not: see
+/// `installed`.
 pub fn client(program: &str) -> bool {
-    let found = match program.strip_prefix("python3:") {
-        Some(module) => std::process::Command::new("python3")
-            .args(["-c", &format!("import {module}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success()),
-        None => std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths)
-                .any(|dir| std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
-        }),
-    };
+    match program.strip_prefix("python3:") {
+        Some(module) => installed(&format!("python3 module {module}"), python_module(module)),
+        None => installed(program, on_path(program)),
+    }
+}
+
+/// `client` for each of `programs`, all of them asked (so each missing one is reported).
+pub fn clients(programs: &[&str]) -> bool {
+    programs.iter().filter(|p| !client(p)).count() == 0
+}
+
+/// Whether `program` is a file in a directory of PATH.
+#[allow(clippy::disallowed_methods)] // The test runner's PATH, as the child will see it.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .any(|dir| std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
+    })
+}
+
+/// Whether `python3` on PATH can import `module`.
+pub fn python_module(module: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `found` passed through, for a client (or the package that holds a client's part) named
+/// `what`. When it was not found the test is skipped: it says `skipped: {what} not installed`
+/// on stderr (written past the test harness's capture, so a passing run shows it too) and adds
+/// the line to the file `PROXY_TEST_SKIPPED_FILE` names, which `make test` summarises at the
+/// end. Under `PROXY_TEST_REQUIRE_CLIENTS=1` (set by `.ci/run`, which installs every client) a
+/// missing client fails the test instead.
+#[allow(clippy::disallowed_methods)] // The test runner's own settings.
+pub fn installed(what: &str, found: bool) -> bool {
     if found {
         return true;
     }
     if std::env::var("PROXY_TEST_REQUIRE_CLIENTS").is_ok_and(|v| v == "1") {
-        panic!("{program} is not installed and PROXY_TEST_REQUIRE_CLIENTS=1 (.ci/run installs it)");
+        panic!("{what} is not installed and PROXY_TEST_REQUIRE_CLIENTS=1 (.ci/run installs it)");
     }
-    eprintln!("skipped: {program} not installed");
-    SKIPPED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(program.to_string());
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let line = format!("skipped: {what} not installed ({test})\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(file) = std::env::var_os("PROXY_TEST_SKIPPED_FILE") {
+        // One short write in append mode: lines from tests running at once do not mix.
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
     false
 }
-
-/// Clients whose tests were skipped in this run (see `client`).
-pub static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
