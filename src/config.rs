@@ -311,7 +311,7 @@ impl Config {
             }
             "http.ca_file" => self.ca_file = Some(parse_path(value).ok_or_else(|| bad("a path"))?),
             _ => match key.strip_prefix("upstream.") {
-                Some(name) if self.upstream.contains_key(name) => {
+                Some(name) if self.upstream.contains_key(name) || registry::is_named_key(name) => {
                     let url = if registry::is_list_key(name) {
                         parse_url_list(value).ok_or_else(|| {
                             bad("a comma-separated list of http:// or https:// URLs without query")
@@ -328,7 +328,12 @@ impl Config {
                         origin,
                         key,
                         value,
-                        format!("a known upstream key: upstream.{{{}}}", known.join(",")),
+                        format!(
+                            "a known upstream key: upstream.{{{}}}, or upstream.<key>.<name> \
+                             (lowercase letters, digits, - and _) for a registry that takes \
+                             named upstreams",
+                            known.join(",")
+                        ),
                     ));
                 }
                 None => {
@@ -470,8 +475,18 @@ fn env_key(name: &str) -> Option<String> {
         "database_path" => return Some("database.path".into()),
         _ => {}
     }
-    rest.strip_prefix("upstream_")
-        .map(|r| format!("upstream.{r}"))
+    let rest = rest.strip_prefix("upstream_")?;
+    // `PROXY_UPSTREAM_DEBIAN_SECURITY` → `upstream.debian.security` for a key that takes named
+    // upstreams and is not itself spelled that way.
+    let known = registry::default_upstreams();
+    if !known.contains_key(rest) {
+        for u in registry::named_keys() {
+            if let Some(name) = rest.strip_prefix(u).and_then(|r| r.strip_prefix('_')) {
+                return Some(format!("upstream.{u}.{}", name.replace('_', "-")));
+            }
+        }
+    }
+    Some(format!("upstream.{rest}"))
 }
 
 /// `:8080` → `0.0.0.0:8080`; `host:port` and `[v6]:port` are kept.

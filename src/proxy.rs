@@ -161,11 +161,19 @@ impl Shared {
     pub(crate) fn new(config: Config, store: Store, upstream: Upstream, total: u64) -> Shared {
         let mut allowed: HashMap<&'static str, Vec<String>> = HashMap::new();
         for r in registry::REGISTRIES {
-            let origins = r
-                .spec()
-                .upstreams
+            // A registry's keys, and the named upstreams under those that take them.
+            let owns = |k: &str| {
+                r.spec().upstreams.iter().any(|u| {
+                    k == u.key
+                        || (u.named
+                            && k.strip_prefix(u.key).is_some_and(|n| n.starts_with('.')))
+                })
+            };
+            let origins = config
+                .upstream
                 .iter()
-                .flat_map(|u| config.upstream(u.key).split(','))
+                .filter(|(k, _)| owns(k))
+                .flat_map(|(_, v)| v.split(','))
                 .filter_map(|url| crate::url::origin(url.trim()))
                 .collect();
             allowed.insert(r.name(), origins);

@@ -126,6 +126,10 @@ pub(crate) struct UpstreamKey {
     /// A comma-separated list of URLs (in a file, also a list): further origins the registry may
     /// fetch from, such as the hosts its metadata sends downloads to. Otherwise one URL.
     pub list: bool,
+    /// Also `upstream.<key>.<name>`: further upstreams of the same kind, which the registry
+    /// serves under a name (`/debian/{name}/…`). A default may itself be a name
+    /// (`debian.debian-security`).
+    pub named: bool,
 }
 
 impl UpstreamKey {
@@ -134,6 +138,7 @@ impl UpstreamKey {
             key,
             default,
             list: false,
+            named: false,
         }
     }
 
@@ -142,8 +147,52 @@ impl UpstreamKey {
             key,
             default,
             list: true,
+            named: false,
         }
     }
+
+    /// A key that also takes named upstreams (`upstream.<key>.<name>`).
+    pub(crate) const fn named(key: &'static str, default: &'static str) -> UpstreamKey {
+        UpstreamKey {
+            key,
+            default,
+            list: false,
+            named: true,
+        }
+    }
+}
+
+/// The keys that take named upstreams.
+pub(crate) fn named_keys() -> impl Iterator<Item = &'static str> {
+    REGISTRIES
+        .iter()
+        .flat_map(|r| r.spec().upstreams)
+        .filter(|u| u.named)
+        .map(|u| u.key)
+}
+
+/// Whether `upstream.<key>` is a named upstream of a key that takes them (`debian.security`),
+/// and the name is one a path segment and a config key can both hold.
+pub(crate) fn is_named_key(key: &str) -> bool {
+    let Some((base, name)) = key.split_once('.') else {
+        return false;
+    };
+    valid_upstream_name(name)
+        && REGISTRIES
+            .iter()
+            .flat_map(|r| r.spec().upstreams)
+            .any(|u| u.named && u.key == base)
+}
+
+/// Names of named upstreams: lowercase letters, digits, `-` and `_`, starting with a letter or
+/// digit, at most 64 characters.
+pub(crate) fn valid_upstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
 }
 
 /// The error body most registries' clients get: `{"error": "<message>"}`.
@@ -325,6 +374,24 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     pub(crate) fn upstream(&self, key: &str) -> &str {
         self.upstream.get(key).map(String::as_str).unwrap_or("")
+    }
+
+    /// The URL of the upstream named `name` under `key` (`upstream.<key>.<name>`), if configured.
+    pub(crate) fn named(&self, key: &str, name: &str) -> Option<&str> {
+        self.upstream
+            .get(&format!("{key}.{name}"))
+            .map(String::as_str)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// Every named upstream under `key`: (name, URL).
+    pub(crate) fn names(&self, key: &str) -> Vec<(&str, &str)> {
+        let prefix = format!("{key}.");
+        self.upstream
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (&k[prefix.len()..], v.as_str()))
+            .collect()
     }
 }
 
