@@ -109,9 +109,9 @@ pub(crate) fn serve(
         let flight = match sh.flights.join(&format!("a|{rel}")) {
             Join::Leader(guard) => {
                 let flight = guard.flight();
-                let sidecar = match (&digest, &a.sidecar) {
-                    (None, Some((sidecar, algo))) => sidecar_digest(sh, reg, sidecar, *algo),
-                    _ => Ok(None),
+                let sidecar = match &digest {
+                    None => sidecar_digest(sh, reg, &a.sidecars),
+                    Some(_) => Ok(None),
                 };
                 let digest = match sidecar {
                     Ok(found) => digest.or(found),
@@ -363,41 +363,61 @@ fn start_fill(
         .map_err(|err| Error::io("fill thread", err))
 }
 
-/// The digest a checksum file beside an artifact declares (`Artifact::sidecar`). A 4xx
-/// means the upstream publishes none: `None`, the artifact goes unverified. A failing upstream or
-/// a file that holds no such digest is an error, so nothing is stored on a guess.
+/// The digest the first of an artifact's checksum files that has one declares
+/// (`Artifact::sidecars`). A 4xx means the upstream publishes no such file, and a manifest may
+/// not name this artifact: then the next is tried, and with none the artifact goes unverified. A
+/// failing upstream, or a checksum file of the artifact alone that holds no digest, is an error,
+/// so nothing is stored on a guess.
 fn sidecar_digest(
     sh: &Shared,
     reg: &dyn Registry,
-    url: &str,
-    algo: registry::Algo,
+    sidecars: &[registry::Sidecar],
 ) -> Result<Option<registry::Digest>> {
     let headers = [("Accept-Encoding", "identity"), ("Accept", "*/*")];
-    let f = sh
-        .upstream
-        .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())?;
-    match f.status {
-        200 => {}
-        400..=499 => return Ok(None),
-        status => return Err(Error::Upstream { url: f.url, status }),
+    for sidecar in sidecars {
+        let url = &sidecar.url;
+        let f = sh
+            .upstream
+            .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())?;
+        match f.status {
+            200 => {}
+            400..=499 => continue,
+            status => return Err(Error::Upstream { url: f.url, status }),
+        }
+        // A checksum file is one line, a manifest a line per file of its directory: neither is
+        // read further than that could be.
+        let limit = if sidecar.entry.is_some() {
+            4 << 20
+        } else {
+            4096
+        };
+        let mut text = Vec::new();
+        f.body
+            .take(limit)
+            .read_to_end(&mut text)
+            .map_err(|err| Error::BadUpstream {
+                url: url.to_string(),
+                msg: err.to_string(),
+            })?;
+        let text = String::from_utf8_lossy(&text);
+        let algo = sidecar.algo;
+        match &sidecar.entry {
+            Some(file) => match registry::Digest::from_manifest(algo, &text, file) {
+                Some(d) => return Ok(Some(d)),
+                None => continue,
+            },
+            None => match registry::Digest::from_checksum_file(algo, &text) {
+                Some(d) => return Ok(Some(d)),
+                None => {
+                    return Err(Error::BadUpstream {
+                        url: url.to_string(),
+                        msg: format!("not a {} checksum file", algo.as_str()),
+                    });
+                }
+            },
+        }
     }
-    // A checksum file is one line; a longer body is read no further than a digest could be.
-    let mut text = Vec::new();
-    f.body
-        .take(4096)
-        .read_to_end(&mut text)
-        .map_err(|err| Error::BadUpstream {
-            url: url.to_string(),
-            msg: err.to_string(),
-        })?;
-    let digest = registry::Digest::from_checksum_file(algo, &String::from_utf8_lossy(&text));
-    match digest {
-        Some(d) => Ok(Some(d)),
-        None => Err(Error::BadUpstream {
-            url: url.to_string(),
-            msg: format!("not a {} checksum file", algo.as_str()),
-        }),
-    }
+    Ok(None)
 }
 
 /// A HEAD on an uncached artifact: asks the upstream for headers only and stores nothing.
