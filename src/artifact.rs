@@ -23,6 +23,8 @@ struct Pending {
     url: String,
     rel: String,
     content_type: String,
+    /// For `Artifact::pin`: the canonical name and request path the pin is recorded under.
+    pin: Option<(String, String)>,
 }
 
 impl Shared {
@@ -45,6 +47,19 @@ impl Shared {
         };
         match db.record_artifact(&row) {
             Ok(replaced) => {
+                // Before followers are released: a refill they might start is checked already.
+                if let Some((name, path)) = &p.pin
+                    && let Err(err) = db.pin(
+                        p.key.ecosystem,
+                        name,
+                        &p.key.filename,
+                        path,
+                        &p.url,
+                        &c.sha256,
+                    )
+                {
+                    log::error!("cannot pin the digest of {}: {err}", p.rel);
+                }
                 self.total_size.fetch_add(c.size, Ordering::Relaxed);
                 if let Some(old) = replaced {
                     self.sub_size(old);
@@ -120,7 +135,8 @@ pub(crate) fn serve(
                         return Err(err);
                     }
                 };
-                start_fill(sh, reg, &a, &rel, &url, digest, guard)?;
+                let pin = a.pin.then(|| (name.clone(), request_path(reg, req)));
+                start_fill(sh, reg, &a, &rel, &url, digest, pin, guard)?;
                 flight
             }
             Join::Follower(f) => f,
@@ -264,11 +280,19 @@ fn artifact_headers() -> [(&'static str, Cow<'static, str>); 2] {
     ]
 }
 
+/// The path a request asked for, under the registry's prefix (as links record paths).
+fn request_path(reg: &dyn Registry, req: &Incoming) -> String {
+    let path = req.url.split(['?', '#']).next().unwrap_or("");
+    let prefix = format!("/{}/", reg.name());
+    path.strip_prefix(&prefix).unwrap_or(path).to_string()
+}
+
 /// How much a fill thread reads from the upstream at a time.
 const FILL_PIECE: usize = 256 * 1024;
 
 /// Leads a fill: asks the upstream, and on 200 starts a thread that copies the body into a temp
 /// file at upstream speed, verifies, commits and records it. Clients stream from the temp file.
+#[allow(clippy::too_many_arguments)]
 fn start_fill(
     sh: &Arc<Shared>,
     reg: &dyn Registry,
@@ -276,6 +300,7 @@ fn start_fill(
     rel: &str,
     url: &str,
     digest: Option<registry::Digest>,
+    pin: Option<(String, String)>,
     guard: Guard,
 ) -> Result<()> {
     let headers = [("Accept-Encoding", "identity"), ("Accept", "*/*")];
@@ -327,6 +352,7 @@ fn start_fill(
         url: url.to_string(),
         rel: rel.to_string(),
         content_type,
+        pin,
     };
     let sh = sh.clone();
     let spawned = std::thread::Builder::new()

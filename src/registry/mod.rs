@@ -448,6 +448,11 @@ pub(crate) struct Artifact {
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// Trust on first use, for registries that publish no digest: the SHA-256 of the first copy
+    /// committed is recorded as the file's digest (a link), unless a link declares one, so a
+    /// later fill (after eviction, or of a damaged file) must bring the same bytes, and changed
+    /// bytes upstream are refused rather than served.
+    pub pin: bool,
 }
 
 impl Artifact {
@@ -460,6 +465,7 @@ impl Artifact {
             content_type,
             sidecars: Vec::new(),
             readings: None,
+            pin: false,
         }
     }
 }
