@@ -13,7 +13,7 @@ use crate::db::{self, Db, NewArtifact};
 use crate::error::{Error, Result};
 use crate::flight::{FillInfo, Guard, Join, Started, Tail, Waited};
 use crate::hot;
-use crate::proxy::{Body, CacheState, Incoming, Reply, Shared, Source, file_reply};
+use crate::proxy::{Body, CacheState, Incoming, Misses, Reply, Shared, Source, file_reply};
 use crate::registry::{self, Artifact, ArtifactKey, Registry};
 use crate::upstream::Method;
 
@@ -118,8 +118,20 @@ pub(crate) fn serve(
                 what()
             )));
         }
+        if a.miss_ttl.is_some()
+            && let Some(left) = sh.misses.remembered(&url)
+        {
+            return Err(Misses::error(&what(), left));
+        }
+        // An upstream 404 is remembered where the plan asks for it.
+        let missed = |err: Error| {
+            if let Some(ttl) = a.miss_ttl.filter(|_| err.status() == 404) {
+                sh.misses.remember(&url, ttl);
+            }
+            err
+        };
         if req.method == Method::Head {
-            return head(sh, reg, &url);
+            return head(sh, reg, &url).map_err(missed);
         }
         let flight = match sh.flights.join(&format!("a|{rel}")) {
             Join::Leader(guard) => {
@@ -136,7 +148,7 @@ pub(crate) fn serve(
                     }
                 };
                 let pin = a.pin.then(|| (name.clone(), request_path(reg, req)));
-                start_fill(sh, reg, &a, &rel, &url, digest, pin, guard)?;
+                start_fill(sh, reg, &a, &rel, &url, digest, pin, guard).map_err(missed)?;
                 flight
             }
             Join::Follower(f) => f,

@@ -14,7 +14,7 @@ use crate::cache::Store;
 use crate::db::{self, Db, MetadataRow, NewMetadata};
 use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
-use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
+use crate::proxy::{Body, CacheState, Capped, Incoming, Misses, Reply, Shared, Source, file_reply};
 use crate::rebase;
 use crate::registry::{self, Ctx, Etag, Found, Link, Metadata, Registry};
 use crate::upstream::Method;
@@ -32,7 +32,7 @@ pub(crate) fn serve(
     m: Metadata,
     req: &Incoming,
 ) -> Result<Reply> {
-    let ttl = sh.config.metadata_ttl.as_secs() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl).as_secs() as i64;
     let what = format!("{} metadata for {}", m.ecosystem, m.package);
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
@@ -56,6 +56,11 @@ pub(crate) fn serve(
         }
         if sh.config.offline {
             return Err(Error::Offline { what });
+        }
+        if m.expiry.miss.is_some()
+            && let Some(left) = sh.misses.remembered(&m.url)
+        {
+            return Err(Misses::error(&what, left));
         }
         match sh.flights.join(&format!("m|{}|{}", m.ecosystem, m.key)) {
             Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
@@ -182,7 +187,8 @@ fn stale(
 ) -> Option<Reply> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
-    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_secs() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl);
+    let limit = (ttl + sh.config.metadata_max_stale).as_secs() as i64;
     if age > limit {
         return None;
     }
@@ -226,6 +232,9 @@ fn refresh(
             Ok(reply)
         }
         Err(err) if err.status() == 404 => {
+            if let Some(ttl) = m.expiry.miss {
+                sh.misses.remember(&m.url, ttl);
+            }
             guard.fail(404);
             Err(err)
         }

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cache::Store;
 use crate::config::Config;
@@ -39,6 +39,53 @@ pub(crate) struct Shared {
     allowed: HashMap<&'static str, Vec<String>>,
     /// Small artifacts served from memory.
     pub hot: Hot,
+    /// Upstream 404s remembered for a while.
+    pub misses: Misses,
+}
+
+/// The negative cache: URLs the upstream answered 404 for, with when to ask again
+/// (`Expiry::miss`, `Artifact::miss_ttl`). In memory only, and bounded: a restart, or more than
+/// `MAX_MISSES` of them at once, forgets them, which costs no more than asking again.
+#[derive(Default)]
+pub(crate) struct Misses(Mutex<HashMap<String, Instant>>);
+
+const MAX_MISSES: usize = 10_000;
+
+impl Misses {
+    /// How long `url` is still remembered as missing, if it is.
+    pub(crate) fn remembered(&self, url: &str) -> Option<Duration> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let until = *map.get(url)?;
+        let left = until.checked_duration_since(Instant::now());
+        if left.is_none() {
+            map.remove(url);
+        }
+        left
+    }
+
+    /// Remembers that the upstream answered 404 for `url`, for `ttl`.
+    pub(crate) fn remember(&self, url: &str, ttl: Duration) {
+        let Some(until) = Instant::now().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
+            return;
+        };
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_MISSES {
+            let now = Instant::now();
+            map.retain(|_, until| *until > now);
+            if map.len() >= MAX_MISSES {
+                map.clear();
+            }
+        }
+        map.insert(url.to_string(), until);
+    }
+
+    /// The error for a request answered from the negative cache.
+    pub(crate) fn error(what: &str, left: Duration) -> Error {
+        Error::NotFound(format!(
+            "{what}: the upstream answered 404 a moment ago (asked again in {}s)",
+            left.as_secs().max(1)
+        ))
+    }
 }
 
 /// What a handler sees of a request.
@@ -188,6 +235,7 @@ impl Shared {
             dbs: Mutex::new(Vec::new()),
             allowed,
             hot: Hot::new(hot::CAPACITY),
+            misses: Misses::default(),
         }
     }
 
@@ -520,5 +568,37 @@ impl<R: Read> Read for Capped<R> {
         }
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misses_are_remembered_for_their_ttl_and_bounded() {
+        let m = Misses::default();
+        assert_eq!(m.remembered("u"), None);
+        m.remember("u", Duration::from_secs(60));
+        assert!(
+            m.remembered("u")
+                .is_some_and(|left| left <= Duration::from_secs(60))
+        );
+        // A zero TTL remembers nothing; an expired entry is gone when looked at.
+        m.remember("z", Duration::ZERO);
+        assert_eq!(m.remembered("z"), None);
+        m.remember("x", Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(m.remembered("x"), None);
+        for i in 0..MAX_MISSES + 10 {
+            m.remember(&i.to_string(), Duration::from_secs(60));
+        }
+        let len = m.0.lock().unwrap().len();
+        assert!(len <= MAX_MISSES, "{len}");
+        assert!(
+            Misses::error("raw/x", Duration::ZERO)
+                .to_string()
+                .contains("404")
+        );
     }
 }

@@ -22,8 +22,8 @@ use std::io::{BufRead, Write};
 use serde::Deserialize;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -139,6 +139,7 @@ fn index(segs: &[&str], name: &str, ctx: &Ctx<'_>) -> Result<Plan> {
         package: lower,
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
+        expiry: Expiry::DEFAULT,
     }))
 }
 

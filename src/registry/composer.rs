@@ -31,8 +31,8 @@ use std::io::{BufRead, Write};
 use serde_json::{Map, Value};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -79,6 +79,7 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
+                expiry: Expiry::DEFAULT,
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -96,6 +97,7 @@ impl Registry for Composer {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["dists", vendor, package, version, file] => {

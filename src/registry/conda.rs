@@ -29,8 +29,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -110,6 +110,7 @@ impl Registry for Conda {
                 package: channel,
                 content_type: "application/json",
                 etag: Etag::Own,
+                expiry: Expiry::DEFAULT,
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -125,6 +126,7 @@ impl Registry for Conda {
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
                         etag: Etag::Own,
+                        expiry: Expiry::DEFAULT,
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {

@@ -19,8 +19,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
-    Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -61,6 +61,7 @@ impl Registry for Cran {
                 accept: Some("*/*"),
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
+                expiry: Expiry::DEFAULT,
             })
         };
         match segs.as_slice() {
@@ -181,6 +182,7 @@ fn binary(
             accept: Some("*/*"),
             content_type: "application/octet-stream",
             etag: Etag::Own,
+            expiry: Expiry::DEFAULT,
         }));
     }
     let (name, version) = split_file(file, ext)?;

@@ -23,8 +23,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
-    Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -106,6 +106,7 @@ impl Registry for Go {
                     package: module,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             _ => Err(Error::NotFound(format!("go route /{}", segs.join("/")))),
@@ -204,6 +205,7 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         package: module.to_string(),
         content_type,
         etag: Etag::Own,
+        expiry: Expiry::DEFAULT,
     })
 }
 

@@ -25,8 +25,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
-    Registry, Request, Sidecar, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Sidecar, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -224,6 +224,7 @@ fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
         package,
         content_type,
         etag: Etag::Own,
+        expiry: Expiry::DEFAULT,
     })
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use crate::error::Result;
 
@@ -453,6 +454,8 @@ pub(crate) struct Artifact {
     /// later fill (after eviction, or of a damaged file) must bring the same bytes, and changed
     /// bytes upstream are refused rather than served.
     pub pin: bool,
+    /// An upstream 404 is remembered for this long (see `Expiry::miss`); `None`: never.
+    pub miss_ttl: Option<Duration>,
 }
 
 impl Artifact {
@@ -466,6 +469,7 @@ impl Artifact {
             sidecars: Vec::new(),
             readings: None,
             pin: false,
+            miss_ttl: None,
         }
     }
 }
@@ -502,6 +506,24 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    pub expiry: Expiry,
+}
+
+/// How long a document's answers are kept, where it differs from the configuration's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    /// Served from the cache without asking the upstream for this long; `None`: `metadata_ttl`.
+    pub ttl: Option<Duration>,
+    /// An upstream 404 is remembered for this long, and answered 404 without asking again (a
+    /// negative cache); `None`: never remembered.
+    pub miss: Option<Duration>,
+}
+
+impl Expiry {
+    pub(crate) const DEFAULT: Expiry = Expiry {
+        ttl: None,
+        miss: None,
+    };
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants

@@ -17,8 +17,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -95,6 +95,7 @@ impl Registry for Npm {
                     package: name,
                     content_type,
                     etag: Etag::Own,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             [version] => {
@@ -112,6 +113,7 @@ impl Registry for Npm {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["-", filename] => {

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Seg};
@@ -65,6 +65,7 @@ impl Registry for PubDev {
                 package: name.to_string(),
                 content_type: V2,
                 etag: Etag::Own,
+                expiry: Expiry::DEFAULT,
             }))
         };
         match segs.as_slice() {

@@ -22,8 +22,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::html::{Attr, attr, rewrite_anchors};
@@ -105,6 +105,7 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["simple", name] => {
@@ -123,6 +124,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["pypi", name, "json"] => {
@@ -136,6 +138,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -154,6 +157,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["files", path @ .., filename] => {
@@ -756,6 +760,7 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            expiry: Expiry::DEFAULT,
         }
     }
 
