@@ -293,10 +293,13 @@ fn fetch_metadata(
     let temp_path = temp.path.clone();
     let mut input = BufReader::with_capacity(
         64 * 1024,
-        Capped {
-            inner: f.body,
-            left: max,
-            exceeded: false,
+        UpstreamBody {
+            inner: Capped {
+                inner: f.body,
+                left: max,
+                exceeded: false,
+            },
+            placeholders: rebase::Counter::default(),
         },
     );
     let mut out = Hashing {
@@ -310,6 +313,7 @@ fn fetch_metadata(
     let ctx = Ctx {
         base_url: rebase::TOKEN,
         upstream: &sh.config.upstream,
+        raw: &sh.config.raw,
     };
     let mut links = Links {
         db,
@@ -325,7 +329,7 @@ fn fetch_metadata(
         return Err(Error::io(&temp_path, err));
     }
     if let Err(bad) = rewritten {
-        return Err(if input.get_ref().exceeded {
+        return Err(if input.get_ref().inner.exceeded {
             too_large()
         } else {
             Error::BadUpstream {
@@ -338,7 +342,12 @@ fn fetch_metadata(
         return Err(Error::io(&temp_path, err));
     }
     let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
-    let placeholders = out.placeholders.count;
+    // Placeholders the upstream's own bytes hold are not ours to fill in: a document that comes
+    // out with just those (one stored byte-identical) is served as stored.
+    let placeholders = match out.placeholders.count {
+        n if n == input.get_ref().placeholders.count => 0,
+        n => n,
+    };
     drop(out);
     links.flush();
     if let Some(err) = links.failed.take() {
@@ -404,6 +413,20 @@ impl Found for Links<'_> {
 
     fn latest(&mut self, version: &str) {
         self.latest = Some(version.to_string());
+    }
+}
+
+/// The upstream's body as a rewrite reads it, counting the placeholders it holds.
+struct UpstreamBody<R> {
+    inner: Capped<R>,
+    placeholders: rebase::Counter,
+}
+
+impl<R: io::Read> io::Read for UpstreamBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.placeholders.feed(&buf[..n]);
+        Ok(n)
     }
 }
 

@@ -481,6 +481,7 @@ mod tests {
         let ctx = Ctx {
             base_url: testing::BASE,
             upstream: &up,
+            raw: &std::collections::BTreeMap::new(),
         };
         Hex.rewrite(&meta, &mut &doc[..], &mut out, &ctx, &mut found)
             .unwrap();

@@ -21,6 +21,7 @@ pub(crate) mod npm;
 pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod raw;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
@@ -37,6 +38,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &nuget::Nuget,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &raw::Raw,
 ];
 
 /// Finds the registry mounted at a URL prefix.
@@ -370,6 +372,8 @@ pub(crate) struct Ctx<'a> {
     /// Public URL of this proxy, without a trailing slash.
     pub base_url: &'a str,
     pub upstream: &'a BTreeMap<String, String>,
+    /// Settings of the generic remotes (`raw.<name>.*`).
+    pub raw: &'a BTreeMap<String, crate::config::RawRemote>,
 }
 
 impl Ctx<'_> {
@@ -797,6 +801,7 @@ pub(crate) mod testing {
         let ctx = Ctx {
             base_url: BASE,
             upstream: &up,
+            raw: &BTreeMap::new(),
         };
         let (path, query) = path
             .split_once('?')
@@ -850,6 +855,7 @@ pub(crate) mod testing {
         let ctx = Ctx {
             base_url: BASE,
             upstream: &up,
+            raw: &BTreeMap::new(),
         };
         let mut out = Vec::new();
         let mut found = Collected::default();

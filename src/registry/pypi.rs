@@ -837,6 +837,7 @@ mod tests {
         let ctx = Ctx {
             base_url: testing::BASE,
             upstream: &up,
+            raw: &std::collections::BTreeMap::new(),
         };
         let mut input = std::io::BufReader::with_capacity(1, doc.as_bytes());
         let mut out = Vec::new();
