@@ -60,7 +60,17 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
                             docs.push(doc);
                         }
                     }
-                    println!("{what}: metadata {} and its artifacts", docs.join(", "));
+                    if docs.is_empty() {
+                        // Files no document lists (generic files): the paths themselves.
+                        let files: Vec<String> = m
+                            .unlisted
+                            .iter()
+                            .map(|p| format!("/{}/{p}", item.ecosystem))
+                            .collect();
+                        println!("{what}: {}", files.join(", "));
+                    } else {
+                        println!("{what}: metadata {} and its artifacts", docs.join(", "));
+                    }
                 }
                 Some(Err(err)) => problems.push(format!("{what}: {err}")),
                 None => problems.push(format!("{what}: {} is not mirrored yet", item.ecosystem)),

@@ -6,13 +6,15 @@
 //! `npm-shrinkwrap.json`, `yarn.lock` (v1 and Berry), `pnpm-lock.yaml` (5.x, 6.x, 9.x);
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
-//! `packages.lock.json`; CycloneDX and SPDX JSON SBOMs (by their purls).
+//! `packages.lock.json`; CycloneDX and SPDX JSON SBOMs (by their purls); lists of generic files
+//! (`/raw/…` URLs), `Vagrantfile`s and lists of Vagrant boxes, Chef's `Berksfile.lock`.
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
-//! mix.lock), `sbom` (CycloneDX, SPDX); `digest` (digest spellings) and `document` (JSON, YAML
+//! mix.lock), `sbom` (CycloneDX, SPDX), `infra` (generic file lists, Vagrant, Chef); `digest`
+//! (digest spellings) and `document` (JSON, YAML
 //! and TOML documents, and where their entries are); `toml` and `term`, small readers of TOML
 //! and Elixir terms of our own (JSON and YAML are read by serde).
 //!
@@ -41,6 +43,7 @@
 
 mod digest;
 mod document;
+mod infra;
 mod linewise;
 mod npm;
 mod purl;
@@ -66,10 +69,11 @@ pub(crate) use purl::parse_purl;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan".
+    /// "nuget", "maven", "conda", "cran", "conan", "raw", "vagrant", "chef".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
-    /// Composer "vendor/pkg".
+    /// Composer "vendor/pkg", a generic file's "{remote}/{directories}" (with its file name as
+    /// the version), a Vagrant box's "org/box".
     pub name: String,
     /// `None` = "latest" (or all versions: the caller decides).
     pub version: Option<String>,
@@ -120,7 +124,7 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> (Vec<Item>, Vec<Problem>) {
         Some(f) => run_text(f, text, &mut out),
         None => out.problem(
             1,
-            "unrecognised file: not a lockfile, go.mod, requirements file or SBOM known here",
+            "unrecognised file: not a lockfile, go.mod, requirements file, SBOM or list known here",
         ),
     }
     out.finish()
@@ -145,6 +149,10 @@ enum Format {
     NugetLock,
     CycloneDx,
     Spdx,
+    RawList,
+    Vagrantfile,
+    BoxList,
+    BerksfileLock,
 }
 
 impl Format {
@@ -175,6 +183,9 @@ fn detect_by_name(name: &str) -> Option<Format> {
         "pubspec.lock" => Format::PubspecLock,
         "mix.lock" => Format::MixLock,
         "packages.lock.json" => Format::NugetLock,
+        "vagrantfile" => Format::Vagrantfile,
+        "berksfile.lock" => Format::BerksfileLock,
+        _ if name.ends_with(".boxes") => Format::BoxList,
         // PEP 751 allows `pylock.<name>.toml`.
         _ if name.starts_with("pylock.") && name.ends_with(".toml") => Format::PyLock,
         _ if (name.ends_with(".txt") || name.ends_with(".in"))
@@ -237,6 +248,18 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     if has_line("packages:") && has_prefix("sdks:") {
         return Some(Format::PubspecLock);
     }
+    if has_line("GRAPH") && has_line("DEPENDENCIES") {
+        return Some(Format::BerksfileLock);
+    }
+    if text.contains(".vm.box") && text.contains("Vagrant.configure") {
+        return Some(Format::Vagrantfile);
+    }
+    if infra::is_raw_list(text) {
+        return Some(Format::RawList);
+    }
+    if infra::is_box_list(text) {
+        return Some(Format::BoxList);
+    }
     if name.ends_with(".txt") || name.ends_with(".in") {
         return Some(Format::Requirements);
     }
@@ -295,6 +318,10 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::GemfileLock => linewise::gemfile_lock(text, out),
         Format::PubspecLock => structured::pubspec_lock(text, out),
         Format::MixLock => linewise::mix_lock(text, out),
+        Format::RawList => infra::raw_list(text, out),
+        Format::Vagrantfile => infra::vagrantfile(text, out),
+        Format::BoxList => infra::box_list(text, out),
+        Format::BerksfileLock => infra::berksfile_lock(text, out),
         _ => {}
     }
 }

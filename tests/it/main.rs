@@ -25,3 +25,4 @@ mod nuget;
 mod offline;
 mod pub_dev;
 mod pypi;
+mod raw;
