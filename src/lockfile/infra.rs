@@ -130,28 +130,58 @@ pub(super) fn is_box_list(text: &str) -> bool {
     lines.peek().is_some() && lines.all(|(_, l)| box_line(l).is_some())
 }
 
-/// `org/box`, `org/box 1.2.3` or `org/box@1.2.3` per line.
+/// `org/box`, then optionally a version (`1.2.3`, or `org/box@1.2.3`; `latest` for none) and a
+/// provider with an optional architecture (`libvirt`, `virtualbox/amd64`), per line. A provider
+/// makes the item `org/box/{provider}[/{architecture}]`: only its files are mirrored.
 pub(super) fn box_list(text: &str, out: &mut Out) {
     for (line, l) in meaningful(text) {
         match box_line(l) {
-            Some((name, version)) => out.add(line, "vagrant", name, version, Vec::new()),
-            None => out.problem(line, format!("expected `org/box [version]`, found {l:?}")),
+            Some((name, version)) => out.add(line, "vagrant", &name, version, Vec::new()),
+            None => out.problem(
+                line,
+                format!("expected `org/box [version] [provider[/architecture]]`, found {l:?}"),
+            ),
         }
     }
 }
 
-fn box_line(l: &str) -> Option<(&str, Option<&str>)> {
-    let words: Vec<&str> = l.split_whitespace().collect();
-    let (name, version) = match words.as_slice() {
-        [one] => match one.split_once('@') {
-            Some((n, v)) => (n, Some(v)),
-            None => (*one, None),
-        },
-        [name, version] => (*name, Some(*version)),
-        _ => return None,
+fn box_line(l: &str) -> Option<(String, Option<&str>)> {
+    let mut words = l.split_whitespace();
+    let first = words.next()?;
+    let (name, mut version) = match first.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (first, None),
     };
-    let version_ok = version.is_none_or(|v| v.starts_with(|c: char| c.is_ascii_digit()));
-    (is_box_name(name) && version_ok).then_some((name, version))
+    let mut provider = None;
+    for w in words {
+        if version.is_none() && (w == "latest" || w.starts_with(|c: char| c.is_ascii_digit())) {
+            version = Some(w);
+        } else if provider.is_none()
+            && w.starts_with(|c: char| c.is_ascii_lowercase())
+            && w.split('/').count() <= 2
+            && w.split('/').all(is_word)
+        {
+            provider = Some(w);
+        } else {
+            return None;
+        }
+    }
+    let version = version.filter(|v| *v != "latest");
+    if !is_box_name(name) || version.is_some_and(|v| !v.starts_with(|c: char| c.is_ascii_digit())) {
+        return None;
+    }
+    let name = match provider {
+        Some(p) => format!("{name}/{p}"),
+        None => name.to_string(),
+    };
+    Some((name, version))
+}
+
+/// A provider or architecture name: lowercase letters, digits and `_`.
+fn is_word(w: &str) -> bool {
+    !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,25 +311,27 @@ mod tests {
         let text = text_of(&[
             "# boxes for the lab",
             "hashicorp/bionic64 1.0.282",
-            "generic/alpine319@4.3.12",
+            "generic/alpine319@4.3.12 libvirt",
             "bento/ubuntu-22.04",
+            "bento/debian-12 latest virtualbox/arm64",
         ]);
         check(
             "lab.boxes",
             &text,
             &[
                 "vagrant:hashicorp/bionic64@1.0.282",
-                "vagrant:generic/alpine319@4.3.12",
+                "vagrant:generic/alpine319/libvirt@4.3.12",
                 "vagrant:bento/ubuntu-22.04@*",
+                "vagrant:bento/debian-12/virtualbox/arm64@*",
             ],
             &[],
         );
         // Named as a box list, bad lines are problems.
         check(
             "lab.boxes",
-            "a/b\nnot a box line\n../x 1\n",
+            "a/b\nnot a box line\n../x 1\na/b 1.0 Libvirt\na/b 1 2\na/b@x\n",
             &["vagrant:a/b@*"],
-            &[2, 3],
+            &[2, 3, 4, 5, 6],
         );
     }
 

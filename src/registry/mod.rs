@@ -22,6 +22,7 @@ pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
 pub(crate) mod raw;
+pub(crate) mod vagrant;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
@@ -39,6 +40,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &pub_dev::PubDev,
     &pypi::Pypi,
     &raw::Raw,
+    &vagrant::Vagrant,
 ];
 
 /// Finds the registry mounted at a URL prefix.
@@ -427,6 +429,8 @@ impl Plan {
 }
 
 /// Identity of a cached artifact; also its place on disk: `{ecosystem}/{name}/{version}/{filename}`.
+/// Links are looked up by (ecosystem, name, file name), so a file name must be unique within its
+/// package: one that would repeat across versions carries the version.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ArtifactKey {
     pub ecosystem: &'static str,

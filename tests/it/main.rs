@@ -26,3 +26,4 @@ mod offline;
 mod pub_dev;
 mod pypi;
 mod raw;
+mod vagrant;
