@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::error::Result;
 
 pub(crate) mod cargo;
+pub(crate) mod chef;
 pub(crate) mod composer;
 pub(crate) mod conan;
 pub(crate) mod conda;
@@ -27,6 +28,7 @@ pub(crate) mod vagrant;
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &cargo::Cargo,
+    &chef::Chef,
     &composer::Composer,
     &conan::Conan,
     &conda::Conda,

@@ -9,6 +9,7 @@
 mod support;
 
 mod cargo;
+mod chef;
 mod cli;
 mod composer;
 mod conan;
