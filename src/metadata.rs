@@ -33,7 +33,8 @@ pub(crate) fn serve(
     req: &Incoming,
 ) -> Result<Reply> {
     let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl).as_secs() as i64;
-    let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    let about = if m.package.is_empty() { &m.key } else { &m.package };
+    let what = format!("{} metadata for {about}", m.ecosystem);
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
     for _ in 0..3 {

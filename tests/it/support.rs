@@ -752,7 +752,8 @@ pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy
 }
 
 /// `proxy mirror {args}` (the binary) with the settings `vars` (`PROXY_…`) on a new cache,
-/// `proxy export` of it, `proxy import` of the bundle into another empty cache, and a proxy in
+/// `proxy export {args}` of it (what was mirrored, selected by the same inputs), `proxy import`
+/// of the bundle into another empty cache, and a proxy in
 /// offline mode serving that one, with the same settings but every upstream pointed at a port
 /// nothing listens on: the air-gapped host. Asserts that each step succeeded; returns the
 /// proxy and what the mirror printed.
@@ -771,7 +772,7 @@ pub fn bundle_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy
     assert_eq!(code, 0, "{mirrored}");
     assert!(mirrored.contains(" 0 failed"), "{mirrored}");
     let bundle = connected.join("bundle.tar");
-    let (code, out) = exec(on(connected).arg("export").arg("-o").arg(&bundle));
+    let (code, out) = exec(on(connected).arg("export").arg("-o").arg(&bundle).args(args));
     assert_eq!(code, 0, "{out}");
     let (code, out) = exec(on(airgap).arg("import").arg(&bundle));
     assert_eq!(code, 0, "{out}");
