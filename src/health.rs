@@ -162,8 +162,11 @@ fn probe(target: &Target, timeout: Duration) -> std::result::Result<(u16, String
         .and_then(|s| s.get(2..5))
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| "the answer is not HTTP".to_string())?;
+    // One line: /health answers indented JSON.
     let body: String = body
-        .trim()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(500)
