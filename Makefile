@@ -60,7 +60,7 @@ image-archive: static
 
 # Not part of `make test`: it needs the static binary, a release build of its own (minutes).
 image-test: static
-	PROXY_IMAGE_BINARY=$(CURDIR)/target/static/proxy $(CARGO) test --locked --test it image::
+	PROXY_IMAGE_BINARY=$(CURDIR)/target/static/proxy $(CARGO) test --locked --test it image:: -- --nocapture
 
 # A real-client test whose client is missing passes as skipped (tests/it/support.rs, `installed`)
 # and adds a line to $(SKIPPED); the list is printed after the run, whatever its result.
