@@ -15,6 +15,7 @@ mod cache;
 mod db;
 mod flight;
 mod gzip;
+mod health;
 mod hot;
 mod html;
 mod http;
@@ -74,6 +75,11 @@ pub fn run(command: cli::Command) -> Result<bool> {
         cli::Command::Import { common, input } => {
             bundle::import(&load(&common)?, &input).map(|()| true)
         }
+        cli::Command::Health {
+            common,
+            url,
+            timeout,
+        } => health::run(&load(&common)?, url.as_deref(), timeout),
         cli::Command::Help(_) | cli::Command::Version => Ok(true),
     }
 }
