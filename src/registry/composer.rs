@@ -87,16 +87,7 @@ impl Registry for Composer {
                     None => (stem, ""),
                 };
                 let name = package_name(vendor, package)?;
-                Ok(Plan::Metadata(Metadata {
-                    ecosystem: ECOSYSTEM,
-                    kind: P2,
-                    key: format!("p2/{name}{suffix}"),
-                    url: format!("{up}/p2/{name}{suffix}.json"),
-                    accept: Some("application/json"),
-                    package: name,
-                    content_type: "application/json",
-                    etag: Etag::Own,
-                }))
+                Ok(Plan::Metadata(p2(up, name, suffix)))
             }
             ["dists", vendor, package, version, file] => {
                 let name = package_name(vendor, package)?;
@@ -105,19 +96,22 @@ impl Registry for Composer {
                         "invalid Composer dist path {version:?}/{file:?}"
                     )));
                 }
+                // Dists live wherever the metadata says (a code host): only the p2 document that
+                // names this file (dev branches are in `~dev`) can tell where to fetch it.
+                let suffix = if version.starts_with("dev-") {
+                    "~dev"
+                } else {
+                    ""
+                };
+                let listed = p2(up, name.clone(), suffix);
                 let key = ArtifactKey {
                     ecosystem: ECOSYSTEM,
                     name,
                     version: version.to_string(),
                     filename: file.to_string(),
                 };
-                // Dists live wherever the metadata says (a code host): only a p2 document that
-                // named this file can tell where to fetch it.
-                Ok(Plan::Artifact(Artifact::new(
-                    key,
-                    String::new(),
-                    "application/octet-stream",
-                )))
+                let artifact = Artifact::new(key, String::new(), "application/octet-stream");
+                Ok(Plan::Artifact(artifact.listed_in(listed)))
             }
             ["search.json"] => Ok(Plan::Passthrough {
                 url: format!("{api}/search.json{query}"),
@@ -175,6 +169,20 @@ impl Registry for Composer {
     /// Composer lowercases package names (`Monolog/Monolog` is `monolog/monolog`).
     fn canonical_name(&self, name: &str) -> String {
         name.to_ascii_lowercase()
+    }
+}
+
+/// A package's p2 document: tagged releases, or dev branches with `suffix` `~dev`.
+fn p2(up: &str, name: String, suffix: &str) -> Metadata {
+    Metadata {
+        ecosystem: ECOSYSTEM,
+        kind: P2,
+        key: format!("p2/{name}{suffix}"),
+        url: format!("{up}/p2/{name}{suffix}.json"),
+        accept: Some("application/json"),
+        package: name,
+        content_type: "application/json",
+        etag: Etag::Own,
     }
 }
 

@@ -69,13 +69,21 @@ impl Registry for Hex {
             ["tarballs", file] => {
                 let (name, version) = split_tarball(file)?;
                 let url = tarball_url(up, &name, &version);
+                // The package document declares each release's outer checksum.
+                let Plan::Metadata(listed) =
+                    metadata(up, &format!("packages/{name}"), &name, PACKAGE, OCTETS)
+                else {
+                    unreachable!("metadata() plans a document")
+                };
                 let key = ArtifactKey {
                     ecosystem: "hex",
                     name,
                     version,
                     filename: file.to_string(),
                 };
-                Ok(Plan::Artifact(Artifact::new(key, url, OCTETS)))
+                Ok(Plan::Artifact(
+                    Artifact::new(key, url, OCTETS).listed_in(listed),
+                ))
             }
             ["installs", file @ ("hex-1.x.csv" | "hex-1.x.csv.signed")] => Ok(Plan::Passthrough {
                 url: format!("{up}/installs/{file}"),

@@ -385,6 +385,13 @@ pub(crate) struct Artifact {
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// The document that declares this file (and its digest): read first when no link names the
+    /// file yet, so that a file asked for before its metadata (a lockfile install on an empty
+    /// cache) is still checked before it is committed.
+    pub listed_in: Option<Box<Metadata>>,
+    /// Whether an HTML answer can be this file. For package files it cannot: an HTML page
+    /// answered 200 is an error page or a login wall, never stored.
+    pub html: bool,
 }
 
 impl Artifact {
@@ -397,7 +404,15 @@ impl Artifact {
             content_type,
             sidecar: None,
             readings: None,
+            listed_in: None,
+            html: false,
         }
+    }
+
+    /// The same artifact, declared by the document `doc` (see `listed_in`).
+    pub(crate) fn listed_in(mut self, doc: Metadata) -> Artifact {
+        self.listed_in = Some(Box::new(doc));
+        self
     }
 }
 
@@ -410,6 +425,7 @@ pub(crate) struct Readings {
     pub others: Vec<(String, String)>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Metadata {
     pub ecosystem: &'static str,
     /// Which of the registry's documents this is, for its `rewrite`.
