@@ -93,6 +93,11 @@ pub const KEYS: &[Key] = &[
         default: "1m",
     },
     Key {
+        name: "verify_rate",
+        takes: "bytes per second the server re-hashes in the background to find damaged files (each at most once a day); 0 = off",
+        default: "0",
+    },
+    Key {
         name: "http.connect_timeout",
         takes: "duration",
         default: "10s",
@@ -161,6 +166,7 @@ pub struct Config {
     pub metadata_swr: Duration,
     pub negative_ttl: Duration,
     pub dns_ttl: Duration,
+    pub verify_rate: u64,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub client_timeout: Duration,
@@ -200,6 +206,7 @@ impl Default for Config {
             metadata_swr: Duration::from_secs(3600),
             negative_ttl: Duration::from_secs(60),
             dns_ttl: Duration::from_secs(60),
+            verify_rate: 0,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             client_timeout: Duration::from_secs(60),
@@ -330,6 +337,10 @@ impl Config {
             }
             "negative_ttl" => self.negative_ttl = duration(value).ok_or_else(|| bad(DURATION))?,
             "http.dns_ttl" => self.dns_ttl = duration(value).ok_or_else(|| bad(DURATION))?,
+            "verify_rate" => {
+                self.verify_rate =
+                    parse_size(value).ok_or_else(|| bad("a size per second such as 50MB"))?
+            }
             "metadata_max_size" => {
                 self.metadata_max_size = parse_size(value)
                     .filter(|n| *n > 0)

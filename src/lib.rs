@@ -9,6 +9,7 @@ pub mod error;
 pub mod mirror;
 pub mod server;
 pub mod stats;
+pub mod verify;
 
 mod artifact;
 mod cache;
@@ -22,6 +23,7 @@ mod http;
 mod json;
 mod lockfile;
 mod metadata;
+mod progress;
 mod proxy;
 mod rebase;
 mod registry;
@@ -75,6 +77,7 @@ pub fn run(command: cli::Command) -> Result<bool> {
         cli::Command::Import { common, input } => {
             bundle::import(&load(&common)?, &input).map(|()| true)
         }
+        cli::Command::Verify { common, options } => verify::run(load(&common)?, &options),
         cli::Command::Health {
             common,
             url,

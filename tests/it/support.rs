@@ -440,11 +440,18 @@ impl TestProxy {
 
     /// Stops this proxy and starts one in offline mode on its cache and configuration, with
     /// every metadata entry past its TTL (so that a fresh one cannot hide an upstream request).
-    pub fn offline(mut self) -> TestProxy {
+    pub fn offline(self) -> TestProxy {
+        self.restart(|c| {
+            c.offline = true;
+            c.metadata_ttl = Duration::ZERO;
+        })
+    }
+
+    /// Stops it and starts it again on the same cache, with `f` applied to its configuration.
+    pub fn restart(mut self, f: impl FnOnce(&mut Config)) -> TestProxy {
         self.stop();
         let mut c = self.config.clone();
-        c.offline = true;
-        c.metadata_ttl = Duration::ZERO;
+        f(&mut c);
         let dir = std::mem::replace(&mut self.dir, TempDir::new("unused"));
         TestProxy::from_config(c, dir)
     }
