@@ -26,7 +26,6 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
-mod sha1;
 mod upstream;
 mod url;
 
