@@ -4,7 +4,7 @@ CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build release static image image-archive image-test test lint run clean bench bench-smoke vendor-patch
+.PHONY: help build release static image image-archive image-test test lint run clean bench bench-smoke bench-gzip vendor-patch
 
 help:
 	@echo "make build    debug build"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench    benchmark against nginx and peer proxies on loopback (about 25 minutes;"
 	@echo "              installs the peers outside the repo); writes the table into BENCHMARKS.md"
 	@echo "make bench-smoke  the same scenarios, tiny and short (under a minute): keeps bench/ working"
+	@echo "make bench-gzip   decompression throughput of src/gzip.rs on a 50 MB Packages-like file"
 	@echo "make vendor-patch  rewrite vendor/tiny_http.patch (vendor/tiny_http against tiny_http 0.12.0)"
 
 build:
@@ -93,6 +94,10 @@ bench-smoke:
 # The diff of our tiny_http copy against the published crate (vendor/README.md).
 vendor-patch:
 	CARGO=$(CARGO) vendor/make-patch.sh
+
+# See bench/gzip.sh and BENCHMARKS.md ("gzip"). About a minute; prints a table.
+bench-gzip:
+	bench/gzip.sh
 
 clean:
 	$(CARGO) clean

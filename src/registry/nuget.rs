@@ -65,7 +65,7 @@ const SERVED: &[&str] = &[
     "v3-index/",
 ];
 /// Decompressed size accepted for one registration document.
-const MAX_DECODED: usize = 512 << 20;
+const MAX_DECODED: u64 = 512 << 20;
 
 impl Registry for Nuget {
     fn spec(&self) -> &'static Spec {
@@ -189,10 +189,8 @@ impl Registry for Nuget {
             found,
         };
         if gzip::is_gzip(input.fill_buf()?) {
-            let mut raw = Vec::new();
-            input.read_to_end(&mut raw)?;
-            let plain = gzip::decode(&raw, MAX_DECODED)?;
-            json::rewrite(&mut &plain[..], out, &mut v)?;
+            let plain = gzip::Decoder::new(input, MAX_DECODED);
+            json::rewrite(&mut std::io::BufReader::new(plain), out, &mut v)?;
         } else {
             json::rewrite(input, out, &mut v)?;
         }
