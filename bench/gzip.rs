@@ -7,8 +7,8 @@
 //! than wall time) and in wall seconds, MB/s of output per CPU second, and the peak RSS of this
 //! process.
 //! candidates: `stream` (gzip::Decoder over the file, output read in 64 KiB pieces and dropped),
-//! `memory` (the old in-memory inflater: whole file in, whole output out), `crc32` (only the
-//! CRC-32 over the decompressed bytes, to see its share).
+//! `memory` (`gzip::decode`: the whole file in memory, the whole output returned), `crc32` (only
+//! the CRC-32 over the decompressed bytes, to see its share).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
