@@ -189,7 +189,10 @@ fn unescape_html(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let decoded = rest.find(';').filter(|&e| e <= 10).and_then(|e| {
+        // The `;` of a reference decoded here is within 10 bytes: looking further (the whole
+        // rest) made a tag full of `&` quadratic.
+        let semi = rest.bytes().take(11).position(|b| b == b';');
+        let decoded = semi.and_then(|e| {
             let c = match &rest[1..e] {
                 "amp" => Some('&'),
                 "lt" => Some('<'),
