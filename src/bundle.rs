@@ -481,19 +481,19 @@ fn header(name: &str, size: u64, kind: u8) -> [u8; 512] {
     h
 }
 
-struct Entry {
+pub(crate) struct Entry {
     name: String,
-    size: u64,
+    pub(crate) size: u64,
 }
 
-struct TarReader<R> {
-    r: R,
+pub(crate) struct TarReader<R> {
+    pub(crate) r: R,
 }
 
 impl<R: Read> TarReader<R> {
     /// The next regular file; `None` at the end-of-archive marker. Anything malformed, including
     /// a stream that ends without the marker, is an error.
-    fn next_entry(&mut self) -> io::Result<Option<Entry>> {
+    pub(crate) fn next_entry(&mut self) -> io::Result<Option<Entry>> {
         let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
         let mut pax: HashMap<String, String> = HashMap::new();
         loop {
@@ -547,7 +547,7 @@ impl<R: Read> TarReader<R> {
     }
 
     /// Reads an entry's body (and its padding) into `out`.
-    fn read_body(&mut self, size: u64, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn read_body(&mut self, size: u64, out: &mut dyn Write) -> io::Result<()> {
         let n = io::copy(&mut (&mut self.r).take(size), out)?;
         if n != size {
             return Err(io::Error::new(

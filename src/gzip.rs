@@ -299,6 +299,77 @@ const fn crc_tables() -> [[u32; 256]; 8] {
     t
 }
 
+/// A reader that hands out at most `n` bytes per `read`, to reach every buffer boundary.
+#[cfg(test)]
+pub(crate) struct Trickle<'a> {
+    data: &'a [u8],
+    n: usize,
+}
+
+#[cfg(test)]
+impl Trickle<'_> {
+    pub(crate) fn new(data: &[u8], n: usize) -> Trickle<'_> {
+        Trickle { data, n }
+    }
+}
+
+#[cfg(test)]
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.n).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Decodes through `Decoder`, reading the input `chunk` bytes and the output `piece` bytes at a
+/// time, to reach every buffer boundary.
+#[cfg(test)]
+pub(crate) fn stream(gz: &[u8], max: u64, chunk: usize, piece: usize) -> Result<Vec<u8>, String> {
+    let mut d = Decoder::new(Trickle::new(gz, chunk), max);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; piece];
+    loop {
+        match d.read(&mut buf).map_err(|e| e.to_string())? {
+            0 => return Ok(out),
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A valid gzip file of stored blocks, made without a compressor; `flags` adds header fields.
+#[cfg(test)]
+pub(crate) fn stored(data: &[u8], flags: u8) -> Vec<u8> {
+    let mut g = vec![0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 0xff];
+    if flags & 4 != 0 {
+        g.extend_from_slice(&[3, 0, b'x', b'y', b'z']);
+    }
+    if flags & 8 != 0 {
+        g.extend_from_slice(b"name.txt\0");
+    }
+    if flags & 16 != 0 {
+        g.extend_from_slice(b"a comment\0");
+    }
+    if flags & 2 != 0 {
+        g.extend_from_slice(&[0xab, 0xcd]);
+    }
+    let chunks: Vec<&[u8]> = data.chunks(65535).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        g.push(u8::from(i + 1 == chunks.len()));
+        let len = chunk.len() as u16;
+        g.extend_from_slice(&len.to_le_bytes());
+        g.extend_from_slice(&(!len).to_le_bytes());
+        g.extend_from_slice(chunk);
+    }
+    if data.is_empty() {
+        g.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    g.extend_from_slice(&crc32_update(0, data).to_le_bytes());
+    g.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    g
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,60 +438,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// Decodes through `Decoder`, reading the input `chunk` bytes and the output `piece` bytes at a
-    /// time, to reach every buffer boundary.
-    fn stream(gz: &[u8], max: u64, chunk: usize, piece: usize) -> Result<Vec<u8>, String> {
-        struct Trickle<'a>(&'a [u8], usize);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = buf.len().min(self.1).min(self.0.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
-        let mut d = Decoder::new(Trickle(gz, chunk), max);
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; piece];
-        loop {
-            match d.read(&mut buf).map_err(|e| e.to_string())? {
-                0 => return Ok(out),
-                n => out.extend_from_slice(&buf[..n]),
-            }
-        }
-    }
-
-    /// A valid gzip file of stored blocks, made without a compressor; `flags` adds header fields.
-    fn stored(data: &[u8], flags: u8) -> Vec<u8> {
-        let mut g = vec![0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 0xff];
-        if flags & 4 != 0 {
-            g.extend_from_slice(&[3, 0, b'x', b'y', b'z']);
-        }
-        if flags & 8 != 0 {
-            g.extend_from_slice(b"name.txt\0");
-        }
-        if flags & 16 != 0 {
-            g.extend_from_slice(b"a comment\0");
-        }
-        if flags & 2 != 0 {
-            g.extend_from_slice(&[0xab, 0xcd]);
-        }
-        let chunks: Vec<&[u8]> = data.chunks(65535).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
-            g.push(u8::from(i + 1 == chunks.len()));
-            let len = chunk.len() as u16;
-            g.extend_from_slice(&len.to_le_bytes());
-            g.extend_from_slice(&(!len).to_le_bytes());
-            g.extend_from_slice(chunk);
-        }
-        if data.is_empty() {
-            g.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-        }
-        g.extend_from_slice(&crc32_update(0, data).to_le_bytes());
-        g.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        g
     }
 
     #[test]

@@ -14,6 +14,8 @@ mod artifact;
 mod cache;
 mod db;
 mod flight;
+#[cfg(test)]
+mod fuzz;
 mod gzip;
 mod health;
 mod hot;

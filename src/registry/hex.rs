@@ -205,7 +205,7 @@ fn split_tarball(file: &str) -> Result<(String, String)> {
 
 /// What we read of a `Package` message.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Package {
+pub(crate) struct Package {
     name: String,
     releases: Vec<Release>,
 }
@@ -219,7 +219,7 @@ struct Release {
 /// gunzip → `Signed{payload = 1, signature = 2}` → `Package{releases = 1, name = 2,
 /// repository = 3}` → `Release{version = 1, inner_checksum = 2, dependencies = 3, retired = 4,
 /// outer_checksum = 5}` (hex_core's `signed.proto` and `package.proto`).
-fn decode_package(gz: &[u8]) -> std::result::Result<Package, String> {
+pub(crate) fn decode_package(gz: &[u8]) -> std::result::Result<Package, String> {
     let signed = gzip::decode(gz, MAX_DECODED).map_err(|e| format!("registry resource: {e}"))?;
     let mut payload = None;
     for field in Fields(&signed) {
