@@ -412,6 +412,26 @@ fn html_anchor_scanner() {
 
 // --- lockfiles (TOML and Elixir-term readers included) ----------------------------------------
 
+/// TOML, term, lockfile and purl syntax.
+const LOCK_TOKENS: &[&[u8]] = &[
+    b"[[package]]\n",
+    b"[a.\"b\".c]\n",
+    b"a.b = ",
+    b"\"\"\"",
+    b"'''",
+    b"{ a = [",
+    b"\\U",
+    b"%{",
+    b"{:hex, :",
+    b"[hex: ",
+    b"\"a\": ",
+    b"\" => ",
+    b":\"q\"",
+    b"pkg:npm/a@1",
+    b"sha256-",
+    b"  resolved ",
+];
+
 #[test]
 fn lockfiles() {
     // The file name selects the format: Cargo.lock, poetry.lock, uv.lock and pylock.toml go
@@ -452,24 +472,7 @@ fn lockfiles() {
             .concat()
         })
         .to_vec();
-    let tokens = [
-        COMMON,
-        &[
-            b"[[package]]\n",
-            b"[a.b]\n",
-            b"a = ",
-            b"\"\"\"",
-            b"'''",
-            b"{a = [",
-            b"%{",
-            b"{:hex, :",
-            b"[hex: ",
-            b"pkg:npm/a@1",
-            b"sha256-",
-            b"  resolved ",
-        ],
-    ]
-    .concat();
+    let tokens = [COMMON, LOCK_TOKENS].concat();
     fuzz("lockfile", 400, seeds, &tokens, 16 << 10, |input| {
         let text = String::from_utf8_lossy(input);
         let (name, text) = text.split_once('\n').unwrap_or(("input.txt", &text));
@@ -489,25 +492,7 @@ fn toml_and_term_readers() {
     ]
     .map(|f| fixture(&format!("lockfiles/{f}")))
     .to_vec();
-    let tokens = [
-        COMMON,
-        &[
-            b"[[a]]\n",
-            b"[a.\"b\".c]\n",
-            b"a.b = ",
-            b"\"\"\"",
-            b"'''",
-            b"{ a = [",
-            b"\\U",
-            b"%{",
-            b"{:hex, :",
-            b"[hex: ",
-            b"\"a\": ",
-            b"\" => ",
-            b":\"q\"",
-        ],
-    ]
-    .concat();
+    let tokens = [COMMON, LOCK_TOKENS].concat();
     fuzz("toml-term", 250, seeds, &tokens, 16 << 10, |input| {
         let text = String::from_utf8_lossy(input);
         let (_, lines) = crate::lockfile::read_alone(&text);
