@@ -389,8 +389,12 @@ fn decode(raw: &[u8]) -> io::Result<String> {
             Some('r') => out.push('\r'),
             Some('t') => out.push('\t'),
             Some('u') => {
+                // Four hex digits exactly: `from_str_radix` alone would take `+04b` or `41"`.
                 let hex = |chars: &mut std::str::Chars<'_>| -> io::Result<u32> {
                     let h: String = chars.by_ref().take(4).collect();
+                    if h.len() != 4 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+                        return Err(invalid("bad \\u escape"));
+                    }
                     u32::from_str_radix(&h, 16).map_err(|_| invalid("bad \\u escape"))
                 };
                 let hi = hex(&mut chars)?;
@@ -399,7 +403,10 @@ fn decode(raw: &[u8]) -> io::Result<String> {
                         return Err(invalid("lone surrogate"));
                     }
                     let lo = hex(&mut chars)?;
-                    0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF)
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return Err(invalid("lone surrogate"));
+                    }
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
                 } else {
                     hi
                 };
@@ -771,5 +778,21 @@ mod tests {
         let mut seen = Entries::default();
         assert!(scan(b"{\"a\": 1, \"b\": }", &mut seen).is_err());
         assert_eq!(seen.0, [r#"[Key("a")] 1 Literal"#]);
+    }
+
+    // See: issue #10 (found by fuzz::json_string_escapes): `\u+04b` and `\u41` were read as
+    // escapes, and a high surrogate followed by any `\u` made up a code point.
+    #[test]
+    fn r10_escapes_are_exactly_four_hex_digits_and_pairs_are_pairs() {
+        assert_eq!(decode(br#""\u004b\u00E9""#).unwrap(), "Ké");
+        for bad in [
+            &br#""\u+04b""#[..],
+            br#""\u41""#,
+            br#""\u-041""#,
+            br#""\ud800\u0041""#,
+            br#""\ud83d\ud83d""#,
+        ] {
+            assert!(decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }
