@@ -83,6 +83,21 @@ pub const KEYS: &[Key] = &[
         default: "512MB",
     },
     Key {
+        name: "metadata_stale_while_revalidate",
+        takes: "past its TTL, how long a document is still served at once while one refresh runs behind it; 0 = wait for the refresh",
+        default: "1h",
+    },
+    Key {
+        name: "negative_ttl",
+        takes: "how long an upstream 404 (or a document over the size cap) is remembered; 0 = ask again every time",
+        default: "1m",
+    },
+    Key {
+        name: "verify_rate",
+        takes: "bytes per second the server re-hashes in the background to find damaged files (each at most once a day); 0 = off",
+        default: "0",
+    },
+    Key {
         name: "http.connect_timeout",
         takes: "duration",
         default: "10s",
@@ -91,6 +106,11 @@ pub const KEYS: &[Key] = &[
         name: "http.read_timeout",
         takes: "duration without upstream progress",
         default: "30s",
+    },
+    Key {
+        name: "http.dns_ttl",
+        takes: "how long a resolved upstream host name is kept; 0 = resolve every connection",
+        default: "1m",
     },
     Key {
         name: "http.ca_file",
@@ -139,11 +159,6 @@ pub const RAW_KEYS: &[Key] = &[
         default: "the defaults only",
     },
     Key {
-        name: "negative_ttl",
-        takes: "how long an upstream 404 is remembered; 0 = never",
-        default: "1m",
-    },
-    Key {
         name: "checksums",
         takes: "checksum files looked for beside an immutable file",
         default: "{file}.sha256,{file}.sha512,SHA256SUMS",
@@ -164,8 +179,6 @@ fn only_named(key: &str) -> bool {
 pub struct RawRemote {
     /// The remote's own rules, tried in order before the defaults.
     pub rules: Vec<RawRule>,
-    /// How long an upstream 404 is remembered and answered without asking again.
-    pub negative_ttl: Duration,
     /// Checksum files looked for, in order, before an immutable file is fetched: a name with
     /// `{file}` is a file's own checksum file, a name without it a manifest of its directory.
     pub checksums: Vec<String>,
@@ -175,7 +188,6 @@ impl Default for RawRemote {
     fn default() -> RawRemote {
         RawRemote {
             rules: Vec::new(),
-            negative_ttl: Duration::from_secs(60),
             checksums: ["{file}.sha256", "{file}.sha512", "SHA256SUMS"]
                 .map(String::from)
                 .to_vec(),
@@ -220,6 +232,10 @@ pub struct Config {
     pub metadata_ttl: Duration,
     pub metadata_max_stale: Duration,
     pub metadata_max_size: u64,
+    pub metadata_swr: Duration,
+    pub negative_ttl: Duration,
+    pub dns_ttl: Duration,
+    pub verify_rate: u64,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub client_timeout: Duration,
@@ -259,6 +275,10 @@ impl Default for Config {
             metadata_ttl: Duration::from_secs(300),
             metadata_max_stale: Duration::from_secs(30 * 86400),
             metadata_max_size: 512 << 20,
+            metadata_swr: Duration::from_secs(3600),
+            negative_ttl: Duration::from_secs(60),
+            dns_ttl: Duration::from_secs(60),
+            verify_rate: 0,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             client_timeout: Duration::from_secs(60),
@@ -315,7 +335,19 @@ impl Config {
                 continue;
             }
             match env_key(name) {
-                Some(key) => config.set(&key, value, &format!("environment variable {name}"))?,
+                Some(key) => {
+                    // Silent otherwise: a container image's own PROXY_* settings beat a mounted file.
+                    if let Some(file) = config
+                        .origins
+                        .get(&key)
+                        .filter(|o| o.starts_with("config file"))
+                    {
+                        config.warnings.push(format!(
+                            "{file} sets `{key}`, but environment variable {name} overrides it"
+                        ));
+                    }
+                    config.set(&key, value, &format!("environment variable {name}"))?
+                }
                 None => config.warnings.push(format!(
                     "ignoring environment variable {name}: it names no setting"
                 )),
@@ -396,6 +428,15 @@ impl Config {
             "metadata_max_stale" => {
                 self.metadata_max_stale = duration(value).ok_or_else(|| bad(DURATION))?
             }
+            "metadata_stale_while_revalidate" => {
+                self.metadata_swr = duration(value).ok_or_else(|| bad(DURATION))?
+            }
+            "negative_ttl" => self.negative_ttl = duration(value).ok_or_else(|| bad(DURATION))?,
+            "http.dns_ttl" => self.dns_ttl = duration(value).ok_or_else(|| bad(DURATION))?,
+            "verify_rate" => {
+                self.verify_rate =
+                    parse_size(value).ok_or_else(|| bad("a size per second such as 50MB"))?
+            }
             "metadata_max_size" => {
                 self.metadata_max_size = parse_size(value)
                     .filter(|n| *n > 0)
@@ -455,7 +496,7 @@ impl Config {
                         value: value.to_string(),
                         expected: format!(
                             "no such setting; known keys: {}, upstream.<registry>, \
-                             raw.<name>.{{rules,negative_ttl,checksums}}",
+                             raw.<name>.{{rules,checksums}}",
                             known.join(", ")
                         ),
                     });
@@ -471,9 +512,7 @@ impl Config {
         let bad = |expected: &str| Error::config(origin, key, value, expected);
         let rest = &key["raw.".len()..];
         let Some((name, setting)) = rest.rsplit_once('.') else {
-            return Err(bad(
-                "raw.<name>.rules, raw.<name>.negative_ttl or raw.<name>.checksums",
-            ));
+            return Err(bad("raw.<name>.rules or raw.<name>.checksums"));
         };
         if !registry::valid_upstream_name(name) {
             return Err(Error::config(
@@ -486,14 +525,9 @@ impl Config {
         let mut remote = self.raw.get(name).cloned().unwrap_or_default();
         match setting {
             "rules" => remote.rules = parse_rules(value).map_err(|msg| bad(&msg))?,
-            "negative_ttl" => {
-                remote.negative_ttl = duration(value).ok_or_else(|| bad(DURATION))?;
-            }
             "checksums" => remote.checksums = parse_checksums(value).map_err(|msg| bad(&msg))?,
             _ => {
-                return Err(bad(&format!(
-                    "one of raw.{name}.rules, raw.{name}.negative_ttl, raw.{name}.checksums"
-                )));
+                return Err(bad(&format!("raw.{name}.rules or raw.{name}.checksums")));
             }
         }
         self.raw.insert(name.to_string(), remote);
@@ -898,6 +932,26 @@ mod tests {
     }
 
     #[test]
+    fn environment_overriding_the_file_is_warned_about() {
+        let dir = std::env::temp_dir().join(format!("proxy-config-warn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(&file, "listen: \":9000\"\nworkers: 4\n").unwrap();
+        let e = env(&[("PROXY_LISTEN", ":8080"), ("PROXY_LOG_LEVEL", "debug")]);
+        let c = Config::from_sources(file.to_str(), &e, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8080");
+        assert_eq!(c.workers, 4);
+        assert_eq!(
+            c.warnings,
+            [format!(
+                "config file {} sets `listen`, but environment variable PROXY_LISTEN overrides it",
+                file.display()
+            )]
+        );
+    }
+
+    #[test]
     fn env_names() {
         assert_eq!(
             env_key("PROXY_STORAGE_MAX_SIZE").as_deref(),
@@ -964,7 +1018,6 @@ mod tests {
                 "PROXY_RAW_MY_GH_RULES",
                 "nightly/** = 10m; *.iso=immutable;; latest=mutable",
             ),
-            ("PROXY_RAW_MY_GH_NEGATIVE_TTL", "0"),
             ("PROXY_RAW_TOOLS_CHECKSUMS", "{file}.sha512, SHA512SUMS"),
         ]);
         let c = Config::from_sources(None, &e, &[]).unwrap();
@@ -988,7 +1041,6 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(gh.negative_ttl, Duration::ZERO);
         assert_eq!(gh.checksums, RawRemote::default().checksums);
         assert_eq!(c.raw["tools"].checksums, ["{file}.sha512", "SHA512SUMS"]);
         assert!(c.raw["tools"].rules.is_empty());
@@ -1015,7 +1067,7 @@ mod tests {
             serde_json::json!({"raw": {"t": {"rules": [{"match": "a", "ttl": "1h", "x": 1}]}}}),
             serde_json::json!({"raw": {"t": {"rules": [{"match": "a;b", "ttl": "1h"}]}}}),
             serde_json::json!({"raw": {"t": {"rules": [3]}}}),
-            serde_json::json!({"raw": {"t": {"negative_ttl": ["1m"]}}}),
+            serde_json::json!({"raw": {"t": {"rules": "a=1m", "x": ["1m"]}}}),
         ] {
             assert!(flatten("f", "", &bad, &mut Vec::new()).is_err(), "{bad}");
         }
@@ -1028,10 +1080,9 @@ mod tests {
             ("raw.tools.rules", "a**=1h", "whole path segment"),
             ("raw.tools.rules", "a=forever", "is not immutable"),
             ("raw.tools.rules", "no-ttl", "pattern=immutable"),
-            ("raw.tools.negative_ttl", "soon", "duration"),
+            ("raw.tools.negative_ttl", "1m", "raw.tools.rules or"),
             ("raw.tools.checksums", "../SUMS", "file names"),
             ("raw.tools.checksums", "{file}{file}", "file names"),
-            ("raw.tools.ttl", "1m", "raw.tools.rules"),
             ("raw.Tools.rules", "a=1m", "lowercase"),
             ("raw.rules", "a=1m", "raw.<name>.rules"),
             ("upstream.raw", "https://x", "upstream.raw.<name>"),
@@ -1047,8 +1098,8 @@ mod tests {
             "{err}"
         );
         assert_eq!(
-            env_key("PROXY_RAW_MY_GH_NEGATIVE_TTL").as_deref(),
-            Some("raw.my-gh.negative_ttl")
+            env_key("PROXY_RAW_MY_GH_CHECKSUMS").as_deref(),
+            Some("raw.my-gh.checksums")
         );
         assert_eq!(env_key("PROXY_RAW_X_NOPE").as_deref(), None);
         let keys = documented_keys();

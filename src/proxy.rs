@@ -39,54 +39,22 @@ pub(crate) struct Shared {
     allowed: HashMap<&'static str, Vec<String>>,
     /// Small artifacts served from memory.
     pub hot: Hot,
-    /// Upstream 404s remembered for a while.
-    pub misses: Misses,
+    /// Upstream answers remembered for `negative_ttl` (see `Negative`).
+    negative: Mutex<HashMap<String, Negative>>,
 }
 
-/// The negative cache: URLs the upstream answered 404 for, with when to ask again
-/// (`Expiry::miss`, `Artifact::miss_ttl`). In memory only, and bounded: a restart, or more than
-/// `MAX_MISSES` of them at once, forgets them, which costs no more than asking again.
-#[derive(Default)]
-pub(crate) struct Misses(Mutex<HashMap<String, Instant>>);
-
-const MAX_MISSES: usize = 10_000;
-
-impl Misses {
-    /// How long `url` is still remembered as missing, if it is.
-    pub(crate) fn remembered(&self, url: &str) -> Option<Duration> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let until = *map.get(url)?;
-        let left = until.checked_duration_since(Instant::now());
-        if left.is_none() {
-            map.remove(url);
-        }
-        left
-    }
-
-    /// Remembers that the upstream answered 404 for `url`, for `ttl`.
-    pub(crate) fn remember(&self, url: &str, ttl: Duration) {
-        let Some(until) = Instant::now().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
-            return;
-        };
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_MISSES {
-            let now = Instant::now();
-            map.retain(|_, until| *until > now);
-            if map.len() >= MAX_MISSES {
-                map.clear();
-            }
-        }
-        map.insert(url.to_string(), until);
-    }
-
-    /// The error for a request answered from the negative cache.
-    pub(crate) fn error(what: &str, left: Duration) -> Error {
-        Error::NotFound(format!(
-            "{what}: the upstream answered 404 a moment ago (asked again in {}s)",
-            left.as_secs().max(1)
-        ))
-    }
+/// An upstream failure that is asked again only after `negative_ttl`: a 404 (clients that probe
+/// several repositories would otherwise send every miss upstream again) or a document over the
+/// size cap (which would cost its whole download on every retry).
+#[derive(Clone)]
+pub(crate) struct Negative {
+    at: Instant,
+    status: u16,
+    msg: String,
 }
+
+/// Entries the negative cache holds at most; past it, expired ones go, then everything.
+const NEGATIVE_ENTRIES: usize = 10_000;
 
 /// What a handler sees of a request.
 #[derive(Clone)]
@@ -99,6 +67,23 @@ pub(crate) struct Incoming {
     pub if_modified_since: Option<String>,
     pub range: Option<String>,
     pub if_range: Option<String>,
+}
+
+impl Incoming {
+    /// A plain request with no conditions, as the proxy makes for itself (`proxy mirror`, a
+    /// document read before the file it declares).
+    pub(crate) fn new(method: Method, url: String, accept: Option<&str>) -> Incoming {
+        Incoming {
+            method,
+            url,
+            http11: true,
+            accept: accept.map(str::to_string),
+            if_none_match: None,
+            if_modified_since: None,
+            range: None,
+            if_range: None,
+        }
+    }
 }
 
 pub(crate) enum Body {
@@ -235,8 +220,48 @@ impl Shared {
             dbs: Mutex::new(Vec::new()),
             allowed,
             hot: Hot::new(hot::CAPACITY),
-            misses: Misses::default(),
+            negative: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Remembers that `url` failed with `err`, if it is a failure worth remembering.
+    pub(crate) fn remember_failure(&self, url: &str, err: &Error) {
+        let status = match err {
+            Error::Upstream { .. } | Error::NotFound(_) if err.status() == 404 => 404,
+            Error::TooLarge { .. } => err.status(),
+            _ => return,
+        };
+        if self.config.negative_ttl.is_zero() {
+            return;
+        }
+        let mut map = self.negative.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= NEGATIVE_ENTRIES {
+            let ttl = self.config.negative_ttl;
+            map.retain(|_, n| n.at.elapsed() < ttl);
+            if map.len() >= NEGATIVE_ENTRIES {
+                map.clear();
+            }
+        }
+        let entry = Negative {
+            at: Instant::now(),
+            status,
+            msg: err.to_string(),
+        };
+        map.insert(url.to_string(), entry);
+    }
+
+    /// The remembered failure of `url`, as the error it was, while it is fresh.
+    pub(crate) fn remembered_failure(&self, url: &str) -> Option<Error> {
+        let map = self.negative.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.get(url)?;
+        if n.at.elapsed() >= self.config.negative_ttl {
+            return None;
+        }
+        Some(Error::Remembered {
+            status: n.status,
+            msg: n.msg.clone(),
+            age: n.at.elapsed(),
+        })
     }
 
     pub(crate) fn ctx(&self) -> Ctx<'_> {
@@ -464,6 +489,8 @@ pub(crate) fn file_reply(
     content_type: &str,
     req: &Incoming,
 ) -> Reply {
+    // Times are kept in milliseconds; HTTP dates count seconds.
+    let modified = modified.div_euclid(1000);
     let last_modified = http::date(modified);
     let mut headers = Vec::with_capacity(8);
     headers.push(("Content-Type", Cow::Owned(content_type.to_string())));
@@ -569,37 +596,5 @@ impl<R: Read> Read for Capped<R> {
         }
         self.left -= n as u64;
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn misses_are_remembered_for_their_ttl_and_bounded() {
-        let m = Misses::default();
-        assert_eq!(m.remembered("u"), None);
-        m.remember("u", Duration::from_secs(60));
-        assert!(
-            m.remembered("u")
-                .is_some_and(|left| left <= Duration::from_secs(60))
-        );
-        // A zero TTL remembers nothing; an expired entry is gone when looked at.
-        m.remember("z", Duration::ZERO);
-        assert_eq!(m.remembered("z"), None);
-        m.remember("x", Duration::from_millis(1));
-        std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(m.remembered("x"), None);
-        for i in 0..MAX_MISSES + 10 {
-            m.remember(&i.to_string(), Duration::from_secs(60));
-        }
-        let len = m.0.lock().unwrap().len();
-        assert!(len <= MAX_MISSES, "{len}");
-        assert!(
-            Misses::error("raw/x", Duration::ZERO)
-                .to_string()
-                .contains("404")
-        );
     }
 }

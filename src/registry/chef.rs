@@ -68,7 +68,7 @@ impl Registry for Chef {
                 package: package.to_string(),
                 content_type: JSON,
                 etag: Etag::Own,
-                expiry: Expiry { ttl, miss: None },
+                expiry: Expiry { ttl },
             })
         };
         match segs.as_slice() {

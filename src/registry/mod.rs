@@ -94,8 +94,7 @@ pub(crate) trait Registry: Sync {
         _ctx: &Ctx<'_>,
         _found: &mut dyn Found,
     ) -> Result<(), Bad> {
-        std::io::copy(input, out)?;
-        Ok(())
+        pass(input, out)
     }
     /// For `proxy mirror`: the documents that list `name`'s versions and files (their rewrites
     /// report the links the mirror picks from) and what to fetch where no document can tell.
@@ -230,6 +229,12 @@ impl From<String> for Bad {
     fn from(msg: String) -> Bad {
         Bad(msg)
     }
+}
+
+/// Copies a document through unread (what `rewrite` does with the kinds it does not read).
+pub(crate) fn pass(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Bad> {
+    std::io::copy(input, out)?;
+    Ok(())
 }
 
 /// What a rewrite reports as it walks a document.
@@ -464,8 +469,13 @@ pub(crate) struct Artifact {
     /// later fill (after eviction, or of a damaged file) must bring the same bytes, and changed
     /// bytes upstream are refused rather than served.
     pub pin: bool,
-    /// An upstream 404 is remembered for this long (see `Expiry::miss`); `None`: never.
-    pub miss_ttl: Option<Duration>,
+    /// The document that declares this file (and its digest): read first when no link names the
+    /// file yet, so that a file asked for before its metadata (a lockfile install on an empty
+    /// cache) is still checked before it is committed.
+    pub listed_in: Option<Box<Metadata>>,
+    /// Whether an HTML answer can be this file. For package files it cannot: an HTML page
+    /// answered 200 is an error page or a login wall, never stored.
+    pub html: bool,
 }
 
 impl Artifact {
@@ -479,8 +489,15 @@ impl Artifact {
             sidecars: Vec::new(),
             readings: None,
             pin: false,
-            miss_ttl: None,
+            listed_in: None,
+            html: false,
         }
+    }
+
+    /// The same artifact, declared by the document `doc` (see `listed_in`).
+    pub(crate) fn listed_in(mut self, doc: Metadata) -> Artifact {
+        self.listed_in = Some(Box::new(doc));
+        self
     }
 }
 
@@ -503,6 +520,7 @@ pub(crate) struct Readings {
     pub others: Vec<(String, String)>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Metadata {
     pub ecosystem: &'static str,
     /// Which of the registry's documents this is, for its `rewrite`.
@@ -519,21 +537,15 @@ pub(crate) struct Metadata {
     pub expiry: Expiry,
 }
 
-/// How long a document's answers are kept, where it differs from the configuration's.
+/// How long a document is kept, where it differs from the configuration's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Expiry {
     /// Served from the cache without asking the upstream for this long; `None`: `metadata_ttl`.
     pub ttl: Option<Duration>,
-    /// An upstream 404 is remembered for this long, and answered 404 without asking again (a
-    /// negative cache); `None`: never remembered.
-    pub miss: Option<Duration>,
 }
 
 impl Expiry {
-    pub(crate) const DEFAULT: Expiry = Expiry {
-        ttl: None,
-        miss: None,
-    };
+    pub(crate) const DEFAULT: Expiry = Expiry { ttl: None };
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants

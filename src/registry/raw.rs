@@ -21,8 +21,7 @@
 //! - mutable: a document kept for the rule's TTL and revalidated with the upstream's `ETag`,
 //!   served stale when the upstream fails, copied byte for byte (capped by `metadata_max_size`).
 //!
-//! Either way an upstream 404 is remembered for `raw.{remote}.negative_ttl`, and answered 404
-//! without asking again meanwhile.
+//! Either way an upstream 404 is remembered for `negative_ttl`, as for every registry.
 
 #[cfg(test)]
 use std::time::Duration;
@@ -114,7 +113,6 @@ impl Registry for Raw {
             .chain(dirs.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join("/");
-        let miss = Some(settings.negative_ttl).filter(|d| !d.is_zero());
         let ttl = match classify(&settings.rules, &rel) {
             RawTtl::Immutable => {
                 let key = ArtifactKey {
@@ -131,7 +129,8 @@ impl Registry for Raw {
                         .collect::<String>();
                 a.sidecars = sidecars(&settings.checksums, &dir, file);
                 a.pin = true;
-                a.miss_ttl = miss;
+                // Any file may be a page: nothing tells an error page from a file here.
+                a.html = true;
                 return Ok(Plan::Artifact(a));
             }
             RawTtl::Mutable => None,
@@ -146,7 +145,7 @@ impl Registry for Raw {
             package,
             content_type: "application/octet-stream",
             etag: Etag::Own,
-            expiry: Expiry { ttl, miss },
+            expiry: Expiry { ttl },
         }))
     }
 
@@ -322,10 +321,7 @@ mod tests {
 
     fn plan(path: &str) -> String {
         show(testing::route(&Raw, path, None, UP), |m| {
-            format!(
-                "doc {} {} ttl={:?} miss={:?}",
-                m.key, m.url, m.expiry.ttl, m.expiry.miss
-            )
+            format!("doc {} {} ttl={:?}", m.key, m.url, m.expiry.ttl)
         })
     }
 
@@ -343,8 +339,7 @@ mod tests {
         assert_eq!(
             plan("/tools/go/go1.22.0.linux-amd64.tar.gz.sha256"),
             "doc tools/go/go1.22.0.linux-amd64.tar.gz.sha256 \
-             https://dl.example/tools/go/go1.22.0.linux-amd64.tar.gz.sha256 \
-             ttl=None miss=Some(60s)"
+             https://dl.example/tools/go/go1.22.0.linux-amd64.tar.gz.sha256 ttl=None"
         );
         assert!(plan("/gh/o/r/releases/latest/download/x.tgz").starts_with("doc "));
         assert!(plan("/gh/o/r/releases/download/v1/x.tgz").starts_with("art "));
@@ -378,8 +373,7 @@ mod tests {
         let Ok(Plan::Artifact(a)) = testing::route(&Raw, "/tools/go/v1/x.tar.gz", None, UP) else {
             panic!("an artifact");
         };
-        assert!(a.pin);
-        assert_eq!(a.miss_ttl, Some(Duration::from_secs(60)));
+        assert!(a.pin && a.html);
         let got: Vec<(String, Algo, Option<String>)> = a
             .sidecars
             .into_iter()

@@ -259,7 +259,7 @@ fn a_mutable_file_holding_the_placeholder_is_served_as_stored() {
 }
 
 #[test]
-fn not_found_is_remembered_for_the_negative_ttl() {
+fn not_found_is_remembered_for_negative_ttl() {
     let fake = Fake::start();
     let p = proxy(&fake);
     for _ in 0..3 {
@@ -274,15 +274,7 @@ fn not_found_is_remembered_for_the_negative_ttl() {
     assert_eq!(fake.hits("/pub/other.bin"), 1, "a HEAD's 404 counts too");
     // Without a negative TTL every request asks.
     let fake = Fake::start();
-    let p = proxy_with(&fake, |c| {
-        c.raw.insert(
-            "files".into(),
-            RawRemote {
-                negative_ttl: Duration::ZERO,
-                ..RawRemote::default()
-            },
-        );
-    });
+    let p = proxy_with(&fake, |c| c.negative_ttl = Duration::ZERO);
     for _ in 0..2 {
         assert_eq!(p.get("/raw/files/missing.json").status, 404);
     }
