@@ -1076,16 +1076,12 @@ mod tests {
             flags: Flags::default(),
         };
         let pinned = |name: &str| db.link("chef", name, "f.tgz").unwrap();
+        let pin_a = |hex: &str| {
+            db.pin("chef", "a", "f.tgz", "a/1/download", "http://u/a", hex)
+                .unwrap()
+        };
         // No link yet: one is added, which verification finds and the mirror never picks.
-        db.pin(
-            "chef",
-            "a",
-            "f.tgz",
-            "a/1/download",
-            "http://u/a",
-            &sha("1"),
-        )
-        .unwrap();
+        pin_a(&sha("1"));
         let want = |hex: String| {
             Some(Digest {
                 algo: Algo::Sha256,
@@ -1095,15 +1091,7 @@ mod tests {
         assert_eq!(pinned("a"), Some(("http://u/a".into(), want(sha("1")))));
         assert!(db.package_links("chef", "a").unwrap().is_empty());
         // Pinned once: a second pin (a refill that passed) changes nothing.
-        db.pin(
-            "chef",
-            "a",
-            "f.tgz",
-            "a/1/download",
-            "http://u/a",
-            &sha("2"),
-        )
-        .unwrap();
+        pin_a(&sha("2"));
         assert_eq!(pinned("a").unwrap().1, want(sha("1")));
         // A document's link without a digest takes the pin, and a later report of the same
         // link without one keeps it.

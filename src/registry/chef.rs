@@ -170,10 +170,15 @@ impl Registry for Chef {
                 let target = version
                     .as_deref()
                     .map(|v| format!("{api}/cookbooks/{}/versions/{v}/download", doc.package));
-                let mut point = PointVersion {
-                    api: &api,
-                    name: &doc.package,
-                    file: target.as_deref(),
+                // `file` and `cookbook` point here.
+                let mut point = json::Replace {
+                    wants: |path: &[Seg]| matches!(path, [Seg::Key(k)] if k == "file" || k == "cookbook"),
+                    string: |path: &[Seg], value: &str| match path {
+                        [Seg::Key(k)] if k == "file" => target.clone(),
+                        _ => cookbook_of(value)
+                            .filter(|n| *n == doc.package)
+                            .map(|n| format!("{api}/cookbooks/{n}")),
+                    },
                 };
                 json::rewrite(&mut bytes.as_slice(), out, &mut point)?;
                 if let (Some(v), Some(file)) = (version, seen.file) {
@@ -368,34 +373,10 @@ impl json::Visitor for VersionDoc {
         match path {
             [Seg::Key(k)] if k == "version" => self.version = Some(value.to_string()),
             // Only web URLs are fetched.
-            _ if value.starts_with("https://") || value.starts_with("http://") => {
-                self.file = Some(value.to_string())
-            }
+            _ if crate::url::origin(value).is_some() => self.file = Some(value.to_string()),
             _ => {}
         }
         None
-    }
-}
-
-/// Second pass: `file` and `cookbook` point here.
-struct PointVersion<'a> {
-    api: &'a str,
-    name: &'a str,
-    file: Option<&'a str>,
-}
-
-impl json::Visitor for PointVersion<'_> {
-    fn wants(&self, path: &[Seg]) -> bool {
-        matches!(path, [Seg::Key(k)] if k == "file" || k == "cookbook")
-    }
-
-    fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
-        match path {
-            [Seg::Key(k)] if k == "file" => self.file.map(str::to_string),
-            _ => cookbook_of(value)
-                .filter(|n| *n == self.name)
-                .map(|n| format!("{}/cookbooks/{n}", self.api)),
-        }
     }
 }
 

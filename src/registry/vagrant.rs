@@ -95,9 +95,9 @@ impl Registry for Vagrant {
             [org, name, version, provider, arch, BOX_FILE] => {
                 check_name(org)?;
                 check_name(name)?;
-                check_version(version)?;
-                check_word("provider", provider)?;
-                check_word("architecture", arch)?;
+                checked("box version", version, valid_version(version))?;
+                checked("provider", provider, valid_word(provider))?;
+                checked("architecture", arch, valid_word(arch))?;
                 let key = ArtifactKey {
                     ecosystem: ECOSYSTEM,
                     name: format!("{org}/{name}"),
@@ -164,7 +164,14 @@ impl Registry for Vagrant {
                 flags: Flags::default(),
             });
         }
-        json::rewrite(&mut bytes.as_slice(), out, &mut Point { targets: &targets })?;
+        let mut point = json::Replace {
+            wants: |path: &[Seg]| matches!(locate(path), Some((_, Some((_, "url"))))),
+            string: |path: &[Seg], _: &str| match locate(path)? {
+                (v, Some((p, _))) => targets.get(&(v, p)).cloned(),
+                _ => None,
+            },
+        };
+        json::rewrite(&mut bytes.as_slice(), out, &mut point)?;
         Ok(())
     }
 
@@ -183,7 +190,7 @@ impl Registry for Vagrant {
         check_name(org)?;
         check_name(bx)?;
         for w in provider.iter().chain(&arch) {
-            check_word("provider or architecture", w)?;
+            checked("provider or architecture", w, valid_word(w))?;
         }
         let mut m = Mirror::docs(
             format!("{org}/{bx}"),
@@ -219,11 +226,7 @@ fn check_name(name: &str) -> Result<()> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!("invalid box name {name:?}")))
-    }
+    checked("box name", name, ok)
 }
 
 fn valid_version(v: &str) -> bool {
@@ -231,14 +234,6 @@ fn valid_version(v: &str) -> bool {
         && v.len() <= 128
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'_'))
-}
-
-fn check_version(v: &str) -> Result<()> {
-    if valid_version(v) {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!("invalid box version {v:?}")))
-    }
 }
 
 /// Provider and architecture names: lowercase letters, digits and `_` (no `-`: it separates
@@ -250,11 +245,12 @@ fn valid_word(w: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-fn check_word(what: &str, w: &str) -> Result<()> {
-    if valid_word(w) {
+/// `Ok` if `ok`, else the 400 for an invalid `what`.
+fn checked(what: &str, value: &str, ok: bool) -> Result<()> {
+    if ok {
         Ok(())
     } else {
-        Err(Error::BadRequest(format!("invalid {what} {w:?}")))
+        Err(Error::BadRequest(format!("invalid {what} {value:?}")))
     }
 }
 
@@ -326,34 +322,10 @@ impl json::Visitor for Collect {
             "checksum_type" => e.checksum_type = value,
             "checksum" => e.checksum = value,
             // Only web URLs are fetched; a `file://` box is the client's own business.
-            "url"
-                if value
-                    .as_deref()
-                    .is_some_and(|u| u.starts_with("https://") || u.starts_with("http://")) =>
-            {
-                e.url = value
-            }
+            "url" if value.as_deref().and_then(crate::url::origin).is_some() => e.url = value,
             _ => {}
         }
         None
-    }
-}
-
-/// Second pass: points every provider `url` that has a target here.
-struct Point<'a> {
-    targets: &'a BTreeMap<At, String>,
-}
-
-impl json::Visitor for Point<'_> {
-    fn wants(&self, path: &[Seg]) -> bool {
-        matches!(locate(path), Some((_, Some((_, "url")))))
-    }
-
-    fn string(&mut self, path: &[Seg], _value: &str) -> Option<String> {
-        let (v, Some((p, _))) = locate(path)? else {
-            return None;
-        };
-        self.targets.get(&(v, p)).cloned()
     }
 }
 

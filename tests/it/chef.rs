@@ -13,28 +13,11 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-pub struct Fixture {
-    pub name: &'static str,
-    pub version: &'static str,
-    pub deps: &'static [(&'static str, &'static str)],
-}
-
-pub const FIXTURES: &[Fixture] = &[
-    Fixture {
-        name: "proxy_fixture_a",
-        version: "1.0.0",
-        deps: &[("proxy_fixture_b", ">= 1.0")],
-    },
-    Fixture {
-        name: "proxy_fixture_b",
-        version: "1.0.0",
-        deps: &[],
-    },
-    Fixture {
-        name: "proxy_fixture_b",
-        version: "1.1.0",
-        deps: &[],
-    },
+/// The fixture cookbooks (built by testdata/chef/build.sh): name and version.
+pub const FIXTURES: &[(&str, &str)] = &[
+    ("proxy_fixture_a", "1.0.0"),
+    ("proxy_fixture_b", "1.0.0"),
+    ("proxy_fixture_b", "1.1.0"),
 ];
 
 const JSON: &str = "application/json";
@@ -44,16 +27,16 @@ pub fn tarball(name: &str, version: &str) -> Vec<u8> {
 }
 
 /// Where the storage fake keeps a tarball (a path Supermarket's redirect names).
-fn stored(f: &Fixture) -> String {
-    format!("/community-files/tarballs/{}-{}.tgz", f.name, f.version)
+fn stored((name, version): (&str, &str)) -> String {
+    format!("/community-files/tarballs/{name}-{version}.tgz?sig=x")
 }
 
-fn deps(f: &Fixture) -> Value {
-    f.deps
-        .iter()
-        .map(|(n, c)| (n.to_string(), json!(c)))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+/// A cookbook's dependencies, as its metadata declares them (a needs b).
+fn deps(name: &str) -> Value {
+    match name {
+        "proxy_fixture_a" => json!({"proxy_fixture_b": ">= 1.0"}),
+        _ => json!({}),
+    }
 }
 
 /// The documents as Supermarket serves them (its jbuilder views), under `site`.
@@ -61,53 +44,49 @@ pub fn serve(market: &Fake, storage: &Fake) {
     let site = market.url();
     let api = format!("{site}/api/v1");
     let mut universe = serde_json::Map::new();
-    for f in FIXTURES {
+    for &(name, version) in FIXTURES {
         universe
-            .entry(f.name)
+            .entry(name)
             .or_insert_with(|| json!({}))
             .as_object_mut()
             .unwrap()
             .insert(
-                f.version.into(),
+                version.into(),
                 json!({
                     "location_type": "opscode",
                     "location_path": api,
-                    "download_url": format!("{api}/cookbooks/{}/versions/{}/download", f.name, f.version),
-                    "dependencies": deps(f),
+                    "download_url": format!("{api}/cookbooks/{name}/versions/{version}/download"),
+                    "dependencies": deps(name),
                 }),
             );
-        let u = f.version.replace('.', "_");
+        let u = version.replace('.', "_");
         market.put(
-            &format!("/api/v1/cookbooks/{}/versions/{u}", f.name),
+            &format!("/api/v1/cookbooks/{name}/versions/{u}"),
             Resp::ok(
                 JSON,
                 json!({
                     "license": "Apache-2.0",
-                    "tarball_file_size": tarball(f.name, f.version).len(),
-                    "version": f.version,
+                    "tarball_file_size": tarball(name, version).len(),
+                    "version": version,
                     "average_rating": null,
-                    "cookbook": format!("{api}/cookbooks/{}", f.name),
-                    "file": format!("{api}/cookbooks/{}/versions/{}/download", f.name, f.version),
-                    "dependencies": deps(f),
+                    "cookbook": format!("{api}/cookbooks/{name}"),
+                    "file": format!("{api}/cookbooks/{name}/versions/{version}/download"),
+                    "dependencies": deps(name),
                     "published_at": "2024-01-01T00:00:00.000Z",
                 })
                 .to_string(),
             ),
         );
-        market.put(
-            &format!(
-                "/api/v1/cookbooks/{}/versions/{}/download",
-                f.name, f.version
-            ),
-            Resp::status(302).header("Location", &format!("{}{}?sig=x", storage.url(), stored(f))),
-        );
-        market.put(
-            &format!("/api/v1/cookbooks/{}/versions/{u}/download", f.name),
-            Resp::status(302).header("Location", &format!("{}{}?sig=x", storage.url(), stored(f))),
-        );
+        let to_storage = format!("{}{}", storage.url(), stored((name, version)));
+        for v in [version.to_string(), u] {
+            market.put(
+                &format!("/api/v1/cookbooks/{name}/versions/{v}/download"),
+                Resp::status(302).header("Location", &to_storage),
+            );
+        }
         storage.put(
-            &format!("{}?sig=x", stored(f)),
-            Resp::ok("application/x-gzip", tarball(f.name, f.version)),
+            &stored((name, version)),
+            Resp::ok("application/x-gzip", tarball(name, version)),
         );
     }
     market.put(
@@ -118,8 +97,8 @@ pub fn serve(market: &Fake, storage: &Fake) {
         let versions: Vec<String> = FIXTURES
             .iter()
             .rev()
-            .filter(|f| f.name == name)
-            .map(|f| format!("{api}/cookbooks/{name}/versions/{}", f.version))
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| format!("{api}/cookbooks/{name}/versions/{v}"))
             .collect();
         market.put(
             &format!("/api/v1/cookbooks/{name}"),
@@ -226,13 +205,8 @@ fn berkshelf_and_knife_replayed_twice() {
     // Each tarball came from storage once, through the redirect; the underscored and dotted
     // spellings of a version are one document upstream, and the tarball is fetched from the
     // `file` that document gave.
-    for f in FIXTURES {
-        assert_eq!(
-            storage.hits(&format!("{}?sig=x", stored(f))),
-            1,
-            "{}",
-            f.name
-        );
+    for &f in FIXTURES {
+        assert_eq!(storage.hits(&stored(f)), 1, "{f:?}");
     }
     assert_eq!(
         market.paths(|p| p.contains("proxy_fixture_b/versions/1_0_0")
@@ -299,20 +273,14 @@ fn a_changed_tarball_for_the_same_version_is_refused() {
     assert_eq!(p.get(path).bytes(), tarball("proxy_fixture_b", "1.0.0"));
     // The version is withdrawn and uploaded again with other bytes, and the cached copy is lost
     // (evicted, or damaged as here).
-    let f = &FIXTURES[1];
     storage.put(
-        &format!("{}?sig=x", stored(f)),
+        &stored(FIXTURES[1]),
         Resp::ok("application/x-gzip", tarball("proxy_fixture_b", "1.1.0")),
     );
-    std::fs::write(
-        p.storage()
-            .join("chef/proxy_fixture_b/1.0.0/proxy_fixture_b-1.0.0.tar.gz"),
-        b"damaged",
-    )
-    .unwrap();
+    p.damage("chef/proxy_fixture_b/1.0.0/proxy_fixture_b-1.0.0.tar.gz");
     let got = p.get(path);
     p.assert_not_cached(&got, |f| f.ends_with("proxy_fixture_b-1.0.0.tar.gz"));
-    assert_eq!(storage.hits(&format!("{}?sig=x", stored(f))), 2);
+    assert_eq!(storage.hits(&stored(FIXTURES[1])), 2);
 }
 
 #[test]
@@ -335,8 +303,9 @@ fn mirrored_from_a_berksfile_lock_and_installed_offline_from_a_bundle() {
     let lock = lock.to_string_lossy().into_owned();
     let (p, out) = bundle_then_offline(&vars, &[&lock]);
     assert!(out.contains("2 package(s)"), "{out}");
-    assert!(
-        storage.hits(&format!("{}?sig=x", stored(&FIXTURES[1]))) == 0,
+    assert_eq!(
+        storage.hits(&stored(FIXTURES[1])),
+        0,
         "only the locked versions: {out}"
     );
     drop((market, storage));

@@ -164,8 +164,7 @@ fn the_first_copy_is_pinned_and_a_changed_file_refused() {
     assert_eq!(fake.paths(|p| p.starts_with("/pub/")), ["/pub/r/tool.zip"]);
     // The upstream replaces the file under the same name, and the cached copy is lost.
     fake.put("/pub/r/tool.zip", Resp::ok(BIN, v2.clone()));
-    let stored = p.storage().join("raw/files/r/-/tool.zip");
-    std::fs::write(&stored, b"damaged").unwrap();
+    p.damage("raw/files/r/-/tool.zip");
     let got = p.get("/raw/files/r/tool.zip");
     p.assert_not_cached(&got, |f| f.ends_with("/tool.zip"));
     assert_eq!(fake.hits("/pub/r/tool.zip"), 2, "it was asked for again");

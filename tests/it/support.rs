@@ -485,6 +485,14 @@ impl TestProxy {
         assert!(!files.iter().any(|f| matching(f)), "{files:?}");
     }
 
+    /// Overwrites the stored file `rel` (relative to the storage root) with other bytes of
+    /// another size, as a disk fault would: the next request for it fetches it again.
+    pub fn damage(&self, rel: &str) {
+        let path = self.storage().join(rel);
+        assert!(path.is_file(), "{rel} is not stored");
+        std::fs::write(path, b"damaged").unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -205,12 +205,7 @@ fn a_box_without_a_checksum_is_pinned_to_its_first_copy() {
         "/boxes/test-1.1.0.box",
         Resp::ok("application/octet-stream", fixture("1.0.0")),
     );
-    std::fs::write(
-        p.storage()
-            .join("vagrant/fixtures/test/1.1.0/libvirt-amd64-1.1.0.box"),
-        b"damaged",
-    )
-    .unwrap();
+    p.damage("vagrant/fixtures/test/1.1.0/libvirt-amd64-1.1.0.box");
     let got = p.get(BOX_1_1);
     p.assert_not_cached(&got, |f| f.ends_with("libvirt-amd64-1.1.0.box"));
     assert_eq!(storage.hits("/boxes/test-1.1.0.box"), 2);
