@@ -430,6 +430,9 @@ const LOCK_TOKENS: &[&[u8]] = &[
     b"pkg:npm/a@1",
     b"sha256-",
     b"  resolved ",
+    b"GRAPH\n  a (1.0.0)\n",
+    b".vm.box = \"a/b\"\n",
+    b"/raw/r/",
 ];
 
 #[test]
@@ -459,6 +462,10 @@ fn lockfiles() {
         "uv/uv.lock",
         "yarn-berry/yarn.lock",
         "yarn-v1/yarn.lock",
+        "chef/Berksfile.lock",
+        "vagrant/Vagrantfile",
+        "vagrant/lab.boxes",
+        "raw/downloads.txt",
     ];
     // Each seed is its file name, a newline and its text: mutations of the name send a text to
     // another format's parser, or to detection by content.

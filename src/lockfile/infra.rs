@@ -242,6 +242,49 @@ mod tests {
     use super::super::testing::*;
 
     #[test]
+    fn fixtures() {
+        check_fixture(
+            "chef/Berksfile.lock",
+            &[
+                "chef:apt@7.4.0",
+                "chef:build-essential@8.2.1",
+                "chef:seven_zip@4.2.2",
+                "chef:windows@8.0.0",
+            ],
+            &[12, 13, 16, 21],
+        );
+        check_fixture(
+            "vagrant/Vagrantfile",
+            &[
+                "vagrant:bento/ubuntu-22.04@202401.31.0",
+                "vagrant:generic/alpine319@*",
+                "vagrant:hashicorp/bionic64@1.0.282",
+            ],
+            &[5, 9, 17],
+        );
+        check_fixture(
+            "vagrant/lab.boxes",
+            &[
+                "vagrant:bento/ubuntu-22.04/virtualbox@202401.31.0",
+                "vagrant:generic/alpine319/libvirt/amd64@4.3.12",
+                "vagrant:hashicorp/bionic64@1.0.282",
+                "vagrant:bento/debian-12@*",
+            ],
+            &[2, 3, 4, 5],
+        );
+        check_fixture(
+            "raw/downloads.txt",
+            &[
+                "raw:go@go1.22.0.linux-amd64.tar.gz",
+                "raw:go@go1.22.0.linux-amd64.tar.gz.sha256",
+                "raw:nodejs/v20.11.0@node-v20.11.0-linux-x64.tar.xz",
+                "raw:gh/cli/cli/releases/download/v2.40.0@gh_2.40.0_linux_amd64.tar.gz",
+            ],
+            &[2, 3, 4, 5],
+        );
+    }
+
+    #[test]
     fn raw_lists() {
         let text = text_of(&[
             "# tools for the build image",

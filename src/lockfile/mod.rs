@@ -487,6 +487,10 @@ mod tests {
             ("nuget/packages.lock.json", "nuget"),
             ("sbom/bom.cdx.json", "npm"),
             ("sbom/sbom.spdx.json", "go"),
+            ("chef/Berksfile.lock", "chef"),
+            ("vagrant/Vagrantfile", "vagrant"),
+            ("vagrant/lab.boxes", "vagrant"),
+            ("raw/downloads.txt", "raw"),
         ];
         for (rel, eco) in cases {
             let text = std::fs::read_to_string(fixtures_dir().join(rel)).unwrap();
@@ -560,7 +564,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 22);
+        assert_eq!(out.len(), 26);
         out
     }
 
