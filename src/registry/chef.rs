@@ -13,7 +13,8 @@
 //!   again). `latest` is a version too, kept with the metadata TTL.
 //! - `/api/v1/cookbooks/{name}/versions/{version}/download`: the tarball, immutable, keyed (chef,
 //!   name, version, `{name}-{version}.tar.gz`), fetched from the `file` its version document
-//!   gave or else from the same path upstream, following Supermarket's redirect to storage here
+//!   gave (that document is read first if no client has asked for it yet), following
+//!   Supermarket's redirect to storage here
 //!   (allowed origins: `upstream.chef` and `upstream.chef_files`). Supermarket publishes no
 //!   digest: the first copy's SHA-256 is pinned, and a different tarball for the same version is
 //!   refused.
@@ -59,17 +60,7 @@ impl Registry for Chef {
         let up = ctx.upstream("chef");
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
         let doc = |kind: Kind, key: String, package: &str, path: &str, ttl| {
-            Plan::Metadata(Metadata {
-                ecosystem: ECOSYSTEM,
-                kind,
-                key,
-                url: format!("{up}/{path}"),
-                accept: Some(JSON),
-                package: package.to_string(),
-                content_type: JSON,
-                etag: Etag::Own,
-                expiry: Expiry { ttl },
-            })
+            Plan::Metadata(document(up, kind, key, package, path, ttl))
         };
         match segs.as_slice() {
             ["universe"] | ["api", "v1", "universe"] => {
@@ -82,10 +73,11 @@ impl Registry for Chef {
             }
             ["api", "v1", "cookbooks", name, "versions", version] => {
                 check_name(name)?;
-                let v = dotted(version)?;
-                let path = format!("api/v1/cookbooks/{name}/versions/{}", underscored(&v));
-                let ttl = (v != "latest").then_some(VERSION_TTL);
-                Ok(doc(VERSION, format!("{name}|{v}"), name, &path, ttl))
+                Ok(Plan::Metadata(version_document(
+                    up,
+                    name,
+                    &dotted(version)?,
+                )))
             }
             [
                 "api",
@@ -114,7 +106,10 @@ impl Registry for Chef {
                     "{up}/api/v1/cookbooks/{name}/versions/{}/download",
                     underscored(&v)
                 );
-                let mut a = Artifact::new(key, url, "application/x-gzip");
+                // Asked for before its version's document, that is read first: its `file` may
+                // be elsewhere than this path.
+                let mut a = Artifact::new(key, url, "application/x-gzip")
+                    .listed_in(version_document(up, name, &v));
                 a.pin = true;
                 Ok(Plan::Artifact(a))
             }
@@ -204,6 +199,35 @@ impl Registry for Chef {
         }
         Ok(m)
     }
+}
+
+/// A JSON document of the API at `path` under the upstream `up`.
+fn document(
+    up: &str,
+    kind: Kind,
+    key: String,
+    package: &str,
+    path: &str,
+    ttl: Option<Duration>,
+) -> Metadata {
+    Metadata {
+        ecosystem: ECOSYSTEM,
+        kind,
+        key,
+        url: format!("{up}/{path}"),
+        accept: Some(JSON),
+        package: package.to_string(),
+        content_type: JSON,
+        etag: Etag::Own,
+        expiry: Expiry { ttl },
+    }
+}
+
+/// The document of one version (dotted, or `latest`), asked for upstream as clients ask.
+fn version_document(up: &str, name: &str, version: &str) -> Metadata {
+    let path = format!("api/v1/cookbooks/{name}/versions/{}", underscored(version));
+    let ttl = (version != "latest").then_some(VERSION_TTL);
+    document(up, VERSION, format!("{name}|{version}"), name, &path, ttl)
 }
 
 /// `{name}-{version}.tar.gz`, a tarball's file name in the cache.

@@ -16,7 +16,8 @@
 //!   `url` of a catalog is rewritten to this path (the architecture `unknown` where the catalog
 //!   gives none), and the upstream URL it replaced is where the box is fetched from, following
 //!   redirects to object storage here (allowed origins: `upstream.vagrant` and
-//!   `upstream.vagrant_boxes`). It is verified against the catalog's `checksum` in its
+//!   `upstream.vagrant_boxes`); a box asked for before its catalog has the catalog read first.
+//!   It is verified against the catalog's `checksum` in its
 //!   `checksum_type` (md5, sha1, sha256, sha384, sha512) where there is one, and otherwise the
 //!   first copy's SHA-256 is pinned. Boxes are large: ranges (`curl -C -`, Vagrant's resume)
 //!   and HEAD are answered from the cache.
@@ -66,32 +67,14 @@ impl Registry for Vagrant {
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
         let up = ctx.upstream("vagrant");
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
-        let catalog = |org: &str, name: &str, api: bool| -> Result<Plan> {
+        let catalog_plan = |org: &str, name: &str, api: bool| -> Result<Plan> {
             check_name(org)?;
             check_name(name)?;
-            let path = format!("{}/{}", escape(org), escape(name));
-            let (key, url) = match api {
-                true => (
-                    format!("api|{org}/{name}"),
-                    format!("{up}/api/v2/vagrant/{path}"),
-                ),
-                false => (format!("{org}/{name}"), format!("{up}/{path}")),
-            };
-            Ok(Plan::Metadata(Metadata {
-                ecosystem: ECOSYSTEM,
-                kind: CATALOG,
-                key,
-                url,
-                accept: Some(JSON),
-                package: format!("{org}/{name}"),
-                content_type: JSON,
-                etag: Etag::Own,
-                expiry: Expiry::DEFAULT,
-            }))
+            Ok(Plan::Metadata(catalog(up, org, name, api)))
         };
         match segs.as_slice() {
-            [org, name] => catalog(org, name, false),
-            ["api", "v2", "vagrant", org, name] => catalog(org, name, true),
+            [org, name] => catalog_plan(org, name, false),
+            ["api", "v2", "vagrant", org, name] => catalog_plan(org, name, true),
             [org, name, version, provider, arch, BOX_FILE] => {
                 check_name(org)?;
                 check_name(name)?;
@@ -105,8 +88,9 @@ impl Registry for Vagrant {
                     filename: box_name(provider, arch, version),
                 };
                 // Where a box lives only its catalog says (hosted boxes redirect to storage,
-                // others are anywhere): without a catalog read first, there is no URL.
-                let mut a = Artifact::new(key, String::new(), "application/octet-stream");
+                // others are anywhere): asked for before it, the catalog is read first.
+                let mut a = Artifact::new(key, String::new(), "application/octet-stream")
+                    .listed_in(catalog(up, org, name, false));
                 a.pin = true;
                 Ok(Plan::Artifact(a))
             }
@@ -210,6 +194,30 @@ impl Registry for Vagrant {
     /// A box is `org/box`; a mirror name's provider and architecture are not part of it.
     fn canonical_name(&self, name: &str) -> String {
         name.splitn(3, '/').take(2).collect::<Vec<_>>().join("/")
+    }
+}
+
+/// The catalog of `org/name`, at the path Vagrant expands a name to (`api`: Vagrant Cloud's API
+/// path, which Vagrant 2.4 tries first).
+fn catalog(up: &str, org: &str, name: &str, api: bool) -> Metadata {
+    let path = format!("{}/{}", escape(org), escape(name));
+    let (key, url) = match api {
+        true => (
+            format!("api|{org}/{name}"),
+            format!("{up}/api/v2/vagrant/{path}"),
+        ),
+        false => (format!("{org}/{name}"), format!("{up}/{path}")),
+    };
+    Metadata {
+        ecosystem: ECOSYSTEM,
+        kind: CATALOG,
+        key,
+        url,
+        accept: Some(JSON),
+        package: format!("{org}/{name}"),
+        content_type: JSON,
+        etag: Etag::Own,
+        expiry: Expiry::DEFAULT,
     }
 }
 

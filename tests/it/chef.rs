@@ -270,7 +270,15 @@ fn a_changed_tarball_for_the_same_version_is_refused() {
     serve(&market, &storage);
     let p = proxy(&market, &storage);
     let path = "/chef/api/v1/cookbooks/proxy_fixture_b/versions/1.0.0/download";
+    // Asked for before any document: the version's is read first, for its `file`.
     assert_eq!(p.get(path).bytes(), tarball("proxy_fixture_b", "1.0.0"));
+    assert_eq!(
+        market.paths(|p| p.contains("proxy_fixture_b/versions")),
+        [
+            "/api/v1/cookbooks/proxy_fixture_b/versions/1_0_0",
+            "/api/v1/cookbooks/proxy_fixture_b/versions/1.0.0/download"
+        ]
+    );
     // The version is withdrawn and uploaded again with other bytes, and the cached copy is lost
     // (evicted, or damaged as here).
     storage.put(

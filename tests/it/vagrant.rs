@@ -146,6 +146,19 @@ fn catalogs_point_here_and_boxes_come_through_the_redirect() {
 }
 
 #[test]
+fn a_box_asked_for_before_its_catalog_has_the_catalog_read_first() {
+    let (cloud, storage) = (Fake::start(), Fake::start());
+    serve(&cloud, &storage);
+    let p = proxy(&cloud, &storage);
+    // A client that stored the box URL (Vagrant keeps it across a failed download) comes back
+    // to an empty cache: the catalog says where the box is and what it must hash to.
+    let got = p.get(BOX_1_0);
+    assert_eq!(got.bytes(), fixture("1.0.0"));
+    assert_eq!(cloud.paths(|p| p == CATALOG).len(), 1);
+    p.assert_stored("vagrant/fixtures/test/1.0.0/libvirt-unknown-1.0.0.box");
+}
+
+#[test]
 fn boxes_are_verified_against_their_checksum_in_its_type() {
     let (cloud, storage) = (Fake::start(), Fake::start());
     let body = fixture("1.0.0");
