@@ -62,7 +62,8 @@ pub(crate) const DEFAULT_RULES: &[(&str, bool)] = &[
     ("*.sha256sum", true),
     ("*.sha512sum", true),
     ("*SUMS*", true),
-    ("*sums*", true),
+    ("*sums", true),
+    ("*sums.*", true),
     ("*CHECKSUM*", true),
     ("*checksum*", true),
     ("latest*", true),
@@ -426,6 +427,9 @@ mod tests {
             RawTtl::Mutable
         );
         assert_eq!(classify(&[], "v1/checksums.txt"), RawTtl::Mutable);
+        assert_eq!(classify(&[], "v1/sha256sums"), RawTtl::Mutable);
+        assert_eq!(classify(&[], "v1/sha256sums.asc"), RawTtl::Mutable);
+        assert_eq!(classify(&[], "v1/consumsoft-1.0.tgz"), RawTtl::Immutable);
         // A rule for everything replaces the defaults.
         let all = [rule("**", RawTtl::Immutable)];
         assert_eq!(classify(&all, "latest.json"), RawTtl::Immutable);
