@@ -4,12 +4,15 @@ CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build release static test lint run clean bench bench-smoke vendor-patch
+.PHONY: help build release static image image-archive image-test test lint run clean bench bench-smoke vendor-patch
 
 help:
 	@echo "make build    debug build"
 	@echo "make release  optimised build: target/release/proxy"
 	@echo "make static   statically linked x86_64 binary: target/static/proxy"
+	@echo "make image    container image localhost/proxy FROM scratch (buildah, podman or docker)"
+	@echo "make image-archive  the image as target/proxy-image.oci.tar and .docker.tar (air gap)"
+	@echo "make image-test     builds the static binary, then tests the image (CI runs it)"
 	@echo "make test     the whole test suite (unit and integration, real npm client included)"
 	@echo "make lint     rustfmt and clippy, as CI runs them"
 	@echo "make run      build and start the proxy on :8080 with ./cache"
@@ -46,6 +49,18 @@ static:
 	fi
 	@ls -l target/static/proxy
 	@file target/static/proxy 2>/dev/null || true
+
+# The container image: container/Containerfile, built by container/build.sh from the static
+# binary, offline. See docs/container.md.
+image: static
+	container/build.sh
+
+image-archive: static
+	container/build.sh --archive target/proxy-image.oci.tar --docker-archive target/proxy-image.docker.tar
+
+# Not part of `make test`: it needs the static binary, a release build of its own (minutes).
+image-test: static
+	PROXY_IMAGE_BINARY=$(CURDIR)/target/static/proxy $(CARGO) test --locked --test it image:: -- --nocapture
 
 # A real-client test whose client is missing passes as skipped (tests/it/support.rs, `installed`)
 # and adds a line to $(SKIPPED); the list is printed after the run, whatever its result.

@@ -234,7 +234,19 @@ impl Config {
                 continue;
             }
             match env_key(name) {
-                Some(key) => config.set(&key, value, &format!("environment variable {name}"))?,
+                Some(key) => {
+                    // Silent otherwise: a container image's own PROXY_* settings beat a mounted file.
+                    if let Some(file) = config
+                        .origins
+                        .get(&key)
+                        .filter(|o| o.starts_with("config file"))
+                    {
+                        config.warnings.push(format!(
+                            "{file} sets `{key}`, but environment variable {name} overrides it"
+                        ));
+                    }
+                    config.set(&key, value, &format!("environment variable {name}"))?
+                }
                 None => config.warnings.push(format!(
                     "ignoring environment variable {name}: it names no setting"
                 )),
@@ -650,6 +662,26 @@ mod tests {
         assert_eq!(c.listen, "0.0.0.0:4000");
         assert_eq!(c.log_level, log::LevelFilter::Debug);
         assert_eq!(c.origin("listen"), "flag -listen");
+    }
+
+    #[test]
+    fn environment_overriding_the_file_is_warned_about() {
+        let dir = std::env::temp_dir().join(format!("proxy-config-warn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(&file, "listen: \":9000\"\nworkers: 4\n").unwrap();
+        let e = env(&[("PROXY_LISTEN", ":8080"), ("PROXY_LOG_LEVEL", "debug")]);
+        let c = Config::from_sources(file.to_str(), &e, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8080");
+        assert_eq!(c.workers, 4);
+        assert_eq!(
+            c.warnings,
+            [format!(
+                "config file {} sets `listen`, but environment variable PROXY_LISTEN overrides it",
+                file.display()
+            )]
+        );
     }
 
     #[test]

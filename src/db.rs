@@ -112,6 +112,11 @@ CREATE INDEX links_by_filename ON links (ecosystem, filename);
 ALTER TABLE metadata ADD COLUMN latest TEXT;
 ALTER TABLE metadata ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Times in milliseconds, not seconds.
+    r#"
+UPDATE artifacts SET fetched_at = fetched_at * 1000, last_accessed_at = last_accessed_at * 1000;
+UPDATE metadata SET fetched_at = fetched_at * 1000;
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -265,11 +270,18 @@ pub(crate) struct Recent {
     pub size: u64,
 }
 
+/// Now, as every time in the database is kept: Unix milliseconds (a TTL or an access order
+/// finer than a second needs them).
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Now in Unix seconds, as HTTP dates count.
+pub(crate) fn now_secs() -> i64 {
+    now().div_euclid(1000)
 }
 
 impl Db {

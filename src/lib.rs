@@ -15,6 +15,7 @@ mod cache;
 mod db;
 mod flight;
 mod gzip;
+mod health;
 mod hot;
 mod html;
 mod http;
@@ -74,6 +75,11 @@ pub fn run(command: cli::Command) -> Result<bool> {
         cli::Command::Import { common, input } => {
             bundle::import(&load(&common)?, &input).map(|()| true)
         }
+        cli::Command::Health {
+            common,
+            url,
+            timeout,
+        } => health::run(&load(&common)?, url.as_deref(), timeout),
         cli::Command::Help(_) | cli::Command::Version => Ok(true),
     }
 }
@@ -91,7 +97,7 @@ pub fn registries() -> Vec<(&'static str, Vec<&'static str>)> {
 /// `-since`: a duration back from now (`7d`) or a date (`2026-01-31`, UTC midnight).
 fn parse_since(s: &str) -> Result<i64> {
     if let Some(d) = config::duration(s) {
-        return Ok(db::now() - d.as_secs() as i64);
+        return Ok(db::now() - d.as_millis() as i64);
     }
     let parts: Vec<&str> = s.split('-').collect();
     if let [y, m, d] = parts.as_slice()
@@ -104,7 +110,8 @@ fn parse_since(s: &str) -> Result<i64> {
             .unwrap_or(&"")
         ))
     {
-        return Ok(t);
+        // Database times are milliseconds.
+        return Ok(t * 1000);
     }
     Err(error::Error::Usage(format!(
         "-since {s:?}: expected a duration such as 7d or a date such as 2026-01-31"
@@ -146,7 +153,7 @@ fn init_logging(config: &Config) {
     if config.log_format == LogFormat::Json {
         b.format(|buf, record| {
             let line = serde_json::json!({
-                "time": crate::http::date(crate::db::now()),
+                "time": crate::http::date(crate::db::now_secs()),
                 "level": record.level().to_string().to_lowercase(),
                 "target": record.target(),
                 "msg": record.args().to_string(),

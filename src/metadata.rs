@@ -32,7 +32,7 @@ pub(crate) fn serve(
     m: Metadata,
     req: &Incoming,
 ) -> Result<Reply> {
-    let ttl = sh.config.metadata_ttl.as_secs() as i64;
+    let ttl = sh.config.metadata_ttl.as_millis() as i64;
     let what = format!("{} metadata for {}", m.ecosystem, m.package);
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
@@ -162,7 +162,7 @@ fn metadata_reply(
             .push(("Repr-Digest", format!("sha-256=:{b64}:").into()));
     }
     if stale {
-        let age = (db::now() - row.fetched_at).max(0);
+        let age = (db::now() - row.fetched_at).max(0) / 1000;
         reply.headers.push(("Age", age.to_string().into()));
         reply
             .headers
@@ -182,13 +182,14 @@ fn stale(
 ) -> Option<Reply> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
-    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_secs() as i64;
+    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_millis() as i64;
     if age > limit {
         return None;
     }
     log::warn!(
-        "serving stale metadata for {} ({age}s old): the upstream failed",
-        m.url
+        "serving stale metadata for {} ({}s old): the upstream failed",
+        m.url,
+        age / 1000
     );
     Some(metadata_reply(
         file,

@@ -416,6 +416,8 @@ pub(crate) fn file_reply(
     content_type: &str,
     req: &Incoming,
 ) -> Reply {
+    // Times are kept in milliseconds; HTTP dates count seconds.
+    let modified = modified.div_euclid(1000);
     let last_modified = http::date(modified);
     let mut headers = Vec::with_capacity(8);
     headers.push(("Content-Type", Cow::Owned(content_type.to_string())));

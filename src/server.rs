@@ -416,7 +416,7 @@ fn with_date(f: impl FnOnce(&str)) {
         static DATE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
     }
     DATE.with_borrow_mut(|(at, text)| {
-        let now = crate::db::now();
+        let now = crate::db::now_secs();
         if *at != now {
             *at = now;
             *text = http::date(now);

@@ -108,8 +108,7 @@ impl Registry for Gem {
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
         if doc.kind != INFO {
-            std::io::copy(input, out)?;
-            return Ok(());
+            return super::pass(input, out);
         }
         // Bytes go through unchanged; each line is only read for the link it declares.
         let up = ctx.upstream("gem");

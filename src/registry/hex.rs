@@ -93,8 +93,7 @@ impl Registry for Hex {
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
         if doc.kind != PACKAGE {
-            std::io::copy(input, out)?;
-            return Ok(());
+            return super::pass(input, out);
         }
         // The engine caps the body at `metadata_max_size`, so holding it is bounded.
         let mut body = Vec::new();

@@ -87,8 +87,7 @@ pub(crate) trait Registry: Sync {
         _ctx: &Ctx<'_>,
         _found: &mut dyn Found,
     ) -> Result<(), Bad> {
-        std::io::copy(input, out)?;
-        Ok(())
+        pass(input, out)
     }
     /// For `proxy mirror`: the documents that list `name`'s versions and files (their rewrites
     /// report the links the mirror picks from) and what to fetch where no document can tell.
@@ -223,6 +222,12 @@ impl From<String> for Bad {
     fn from(msg: String) -> Bad {
         Bad(msg)
     }
+}
+
+/// Copies a document through unread (what `rewrite` does with the kinds it does not read).
+pub(crate) fn pass(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Bad> {
+    std::io::copy(input, out)?;
+    Ok(())
 }
 
 /// What a rewrite reports as it walks a document.

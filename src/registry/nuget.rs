@@ -167,8 +167,7 @@ impl Registry for Nuget {
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
         if doc.kind == FILE {
-            std::io::copy(input, out)?;
-            return Ok(());
+            return super::pass(input, out);
         }
         if doc.kind == VERSIONS {
             let mut v = VersionList {

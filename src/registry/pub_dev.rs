@@ -130,8 +130,7 @@ impl Registry for PubDev {
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
         if doc.kind == ADVISORIES {
-            std::io::copy(input, out)?;
-            return Ok(());
+            return super::pass(input, out);
         }
         // Two passes over the document: a version object may name its `archive_url` before its
         // `version`, and the rewritten URL needs the version. Listings are small (pub.dev's

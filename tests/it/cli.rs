@@ -391,3 +391,77 @@ fn upstream_tls_trusts_the_configured_ca_file() {
     );
     assert!(with.contains("proxy-fixture-b-1.0.0.tgz"), "{with}");
 }
+
+#[test]
+fn health_asks_a_running_proxy_and_exits_0_or_1() {
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    let addr = p.base.strip_prefix("http://").unwrap();
+    // By URL, by -listen (as serve takes it) and by PROXY_LISTEN, as the image's check does.
+    for (args, env) in [
+        (vec!["health", p.base.as_str()], None),
+        (vec!["health", "-listen", addr], None),
+        (vec!["health"], Some(addr)),
+    ] {
+        let mut c = proxy_bin();
+        c.args(&args);
+        if let Some(listen) = env {
+            c.env("PROXY_LISTEN", listen);
+        }
+        let (code, out) = exec(&mut c);
+        assert_eq!(code, 0, "{args:?}: {out}");
+        assert_eq!(
+            out.trim(),
+            format!("ok: http://{addr}/health answered 200"),
+            "{args:?}"
+        );
+    }
+
+    // An unhealthy answer is passed on with its body, on one line.
+    fake.put(
+        "/health",
+        Resp {
+            status: 503,
+            body: b"{\"status\":\"error\",\n\"checks\":{}}".to_vec(),
+            ..Resp::default()
+        },
+    );
+    let (code, out) = exec(proxy_bin().args(["health", &fake.url()]));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "unhealthy: {}/health answered 503 {{\"status\":\"error\", \"checks\":{{}}}}",
+            fake.url()
+        )
+    );
+
+    // Nothing listening, and a server that never answers: exit 1 with the reason.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let (code, out) = exec(proxy_bin().args(["health", "-listen", &closed_addr.to_string()]));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with(&format!("unhealthy: http://{closed_addr}/health: "))
+            && out.contains("refused"),
+        "{out}"
+    );
+    fake.put(
+        "/slow",
+        Resp::status(200).fault(Fault::Delay(Duration::from_secs(10))),
+    );
+    let (code, out) = exec(proxy_bin().args([
+        "health",
+        "-timeout",
+        "300ms",
+        &format!("{}/slow", fake.url()),
+    ]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no answer within 300ms"), "{out}");
+
+    // A URL the probe cannot ask is a usage error.
+    let (code, out) = exec(proxy_bin().args(["health", "https://proxy.example"]));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("plain HTTP"), "{out}");
+}

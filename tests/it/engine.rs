@@ -188,7 +188,7 @@ fn stale_metadata_is_served_marked_when_the_upstream_fails_within_the_limit() {
     npm::serve(&fake);
     assert_eq!(strict.get("/npm/proxy-fixture-b").status, 200);
     fake.put("/proxy-fixture-b", Resp::status(503));
-    std::thread::sleep(Duration::from_millis(1100));
+    next_millisecond();
     assert_eq!(
         strict.get("/npm/proxy-fixture-b").status,
         502,
@@ -249,11 +249,11 @@ fn least_recently_used_artifacts_are_evicted_under_the_cap() {
     let p = TestProxy::with(&fake, |c| c.max_size = 9000);
     let path = three_tarballs(&fake, "e");
     assert_eq!(p.get(&path(1)).bytes(), blob(1));
-    std::thread::sleep(Duration::from_millis(1100));
+    next_millisecond();
     assert_eq!(p.get(&path(2)).bytes(), blob(2));
-    std::thread::sleep(Duration::from_millis(1100));
+    next_millisecond();
     assert_eq!(p.get(&path(1)).header("x-cache"), Some("HIT")); // 1 is now more recent than 2
-    std::thread::sleep(Duration::from_millis(1100));
+    next_millisecond();
     assert_eq!(p.get(&path(3)).bytes(), blob(3));
     // Eviction runs after the response is complete.
     eventually("the least recently used tarball to be evicted", || {
@@ -326,7 +326,7 @@ fn an_evicted_hot_file_is_fetched_again() {
     for n in 1..=2u8 {
         assert_eq!(p.get(&path(n)).bytes(), blob(n));
         assert_eq!(p.get(&path(n)).header("x-cache"), Some("HIT"));
-        std::thread::sleep(Duration::from_millis(1100));
+        next_millisecond();
     }
     assert_eq!(p.get(&path(3)).bytes(), blob(3));
     eventually("the oldest tarball to be evicted", || {

@@ -823,3 +823,16 @@ pub fn installed(what: &str, found: bool) -> bool {
     }
     false
 }
+
+/// Waits until the wall clock has moved to its next millisecond, the resolution of the proxy's
+/// times: what happens after this call is recorded as later than what happened before.
+pub fn next_millisecond() {
+    let ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    };
+    let start = ms();
+    eventually("the clock to reach its next millisecond", || ms() > start);
+}
