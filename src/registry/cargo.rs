@@ -40,6 +40,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("cargo_download", "https://static.crates.io/crates"),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 /// The longest crate name we accept. crates.io allows 64; alternative registries are freer, so
@@ -139,6 +140,8 @@ fn index(segs: &[&str], name: &str, ctx: &Ctx<'_>) -> Result<Plan> {
         package: lower,
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
+        headers: &[],
+        parts: false,
     }))
 }
 

@@ -57,6 +57,7 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Composer {
@@ -79,6 +80,8 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
+                headers: &[],
+                parts: false,
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -96,6 +99,8 @@ impl Registry for Composer {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             ["dists", vendor, package, version, file] => {

@@ -98,6 +98,51 @@ pub(crate) trait Registry: Sync {
     fn canonical_name(&self, name: &str) -> String {
         name.to_string()
     }
+    /// Rewrites one value of an upstream response header a document keeps (`Metadata::headers`)
+    /// on its way into the cache, reporting what it links to as `rewrite` does; `None` drops
+    /// it. The default keeps it as it is.
+    fn rewrite_header(
+        &self,
+        _doc: &Metadata,
+        _name: &str,
+        value: &str,
+        _ctx: &Ctx<'_>,
+        _found: &mut dyn Found,
+    ) -> Option<String> {
+        Some(value.to_string())
+    }
+    /// For a document assembled from several upstream ones (`Metadata::parts`): the further
+    /// URLs to fetch, read from the parts fetched so far (the first is `doc.url`'s). The engine
+    /// asks again after fetching them, until no new URL comes. The default asks for none.
+    fn parts(
+        &self,
+        _doc: &Metadata,
+        _fetched: &[Part],
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<String>, Bad> {
+        Ok(Vec::new())
+    }
+    /// Writes a document assembled from its parts (`Metadata::parts`), reporting links as
+    /// `rewrite` does. Only registries with such documents implement it.
+    fn assemble(
+        &self,
+        _doc: &Metadata,
+        _parts: &[Part],
+        _out: &mut dyn Write,
+        _ctx: &Ctx<'_>,
+        _found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        Err(Bad("this registry assembles no documents".into()))
+    }
+}
+
+/// One upstream document a document is assembled from (see `Registry::parts`).
+pub(crate) struct Part {
+    pub url: String,
+    /// 200, or the 4xx the upstream answered (with an empty body): whether a missing part is
+    /// an error is the registry's to say.
+    pub status: u16,
+    pub body: Vec<u8>,
 }
 
 impl dyn Registry + '_ {
@@ -116,6 +161,9 @@ pub(crate) struct Spec {
     /// The body of an error answer in the shape this registry's clients read: (content type,
     /// body) for a status and a message.
     pub error_body: fn(u16, &str) -> (&'static str, String),
+    /// Headers on every answer under the prefix: cached, fetched, stale, generated and errors
+    /// alike (Swift's `Content-Version: 1`, which SwiftPM checks on each of them).
+    pub headers: &'static [(&'static str, &'static str)],
 }
 
 /// An `upstream.<key>` setting.
@@ -490,6 +538,12 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    /// Upstream response headers stored with the document and sent with it, each value passed
+    /// through `Registry::rewrite_header` (Swift's `Link`). Names as they are sent.
+    pub headers: &'static [&'static str],
+    /// Assembled from several upstream documents (`Registry::parts`, `Registry::assemble`)
+    /// rather than rewritten from the one at `url`, which is the first of them.
+    pub parts: bool,
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants

@@ -45,6 +45,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::list("pub_archives", "https://storage.googleapis.com"),
     ],
     error_body,
+    headers: &[],
 };
 
 impl Registry for PubDev {
@@ -65,6 +66,8 @@ impl Registry for PubDev {
                 package: name.to_string(),
                 content_type: V2,
                 etag: Etag::Own,
+                headers: &[],
+                parts: false,
             }))
         };
         match segs.as_slice() {

@@ -48,6 +48,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("pypi_files", "https://files.pythonhosted.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
@@ -105,6 +106,8 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             ["simple", name] => {
@@ -123,6 +126,8 @@ impl Registry for Pypi {
                     package: name,
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             ["pypi", name, "json"] => {
@@ -136,6 +141,8 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -154,6 +161,8 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             ["files", path @ .., filename] => {
@@ -730,6 +739,8 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            headers: &[],
+            parts: false,
         }
     }
 
