@@ -20,6 +20,7 @@ pub(crate) mod npm;
 pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod swift;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
@@ -36,6 +37,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &nuget::Nuget,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &swift::Swift,
 ];
 
 /// Finds the registry mounted at a URL prefix.
@@ -500,6 +502,13 @@ pub(crate) struct Artifact {
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// The `Accept` the upstream is asked with (`*/*` when `None`): a registry that versions its
+    /// API by media type may refuse anything else (Swift's `…v1+zip`).
+    pub accept: Option<&'static str>,
+    /// `content_type` is what the protocol says the file is, served whatever the upstream (or a
+    /// storage bucket it redirects to) calls it: SwiftPM refuses an archive that is not
+    /// `application/zip`. Otherwise the upstream's type wins and `content_type` is a fallback.
+    pub exact_type: bool,
 }
 
 impl Artifact {
@@ -512,6 +521,8 @@ impl Artifact {
             content_type,
             sidecar: None,
             readings: None,
+            accept: None,
+            exact_type: false,
         }
     }
 }
