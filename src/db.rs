@@ -589,11 +589,13 @@ impl Db {
         Ok(())
     }
 
-    /// Every link recorded for a package (versioned ones only), for `proxy mirror`.
+    /// Every link recorded for a package, for `proxy mirror`: versioned ones, and documents of no
+    /// one version (a list's next page). Rows from before versions were recorded have neither.
     pub(crate) fn package_links(&self, ecosystem: &str, name: &str) -> Result<Vec<LinkRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT path, version, filename, url, algo, digest, flags FROM links
-             WHERE ecosystem = ?1 AND name = ?2 AND version != '' ORDER BY rowid",
+             WHERE ecosystem = ?1 AND name = ?2 AND (version != '' OR flags & 4 != 0)
+             ORDER BY rowid",
         )?;
         let rows = stmt
             .query_map(params![ecosystem, name], |r| {

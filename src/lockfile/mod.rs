@@ -6,14 +6,14 @@
 //! `npm-shrinkwrap.json`, `yarn.lock` (v1 and Berry), `pnpm-lock.yaml` (5.x, 6.x, 9.x);
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
-//! `packages.lock.json`; SwiftPM `Package.resolved`; CycloneDX and SPDX JSON SBOMs (by their
-//! purls).
+//! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`; CycloneDX
+//! and SPDX JSON SBOMs (by their purls).
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
-//! mix.lock), `swift` (Package.resolved), `sbom` (CycloneDX, SPDX); `digest` (digest
+//! mix.lock), `swift` (Package.resolved), `ansible` (requirements.yml), `sbom` (CycloneDX, SPDX); `digest` (digest
 //! spellings) and `document` (JSON, YAML and TOML documents, and where their entries are);
 //! `toml` and `term`, small readers of TOML and Elixir terms of our own (JSON and YAML are read
 //! by serde).
@@ -41,6 +41,7 @@
 //! - A syntax error in a JSON or YAML file stops that file (one problem at the error's line); the
 //!   line-based and TOML formats resynchronise and carry on with the next entry.
 
+mod ansible;
 mod digest;
 mod document;
 mod linewise;
@@ -69,7 +70,7 @@ pub(crate) use purl::parse_purl;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan", "swift".
+    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
     /// Composer "vendor/pkg".
@@ -147,6 +148,7 @@ enum Format {
     MixLock,
     NugetLock,
     PackageResolved,
+    GalaxyRequirements,
     CycloneDx,
     Spdx,
 }
@@ -183,6 +185,11 @@ fn detect_by_name(name: &str) -> Option<Format> {
         "package.resolved" => Format::PackageResolved,
         // PEP 751 allows `pylock.<name>.toml`.
         _ if name.starts_with("pylock.") && name.ends_with(".toml") => Format::PyLock,
+        _ if (name.ends_with(".yml") || name.ends_with(".yaml"))
+            && name.contains("requirements") =>
+        {
+            Format::GalaxyRequirements
+        }
         _ if (name.ends_with(".txt") || name.ends_with(".in"))
             && (name.contains("requirements") || name.contains("constraints")) =>
         {
@@ -201,6 +208,9 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     }
     if has_prefix("lockfileVersion:") {
         return Some(Format::PnpmLock);
+    }
+    if has_line("collections:") {
+        return Some(Format::GalaxyRequirements);
     }
     if has_line("[[packages]]") && has_prefix("lock-version") {
         return Some(Format::PyLock);
@@ -306,6 +316,7 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::GemfileLock => linewise::gemfile_lock(text, out),
         Format::PubspecLock => structured::pubspec_lock(text, out),
         Format::MixLock => linewise::mix_lock(text, out),
+        Format::GalaxyRequirements => ansible::requirements_yml(text, out),
         _ => {}
     }
 }

@@ -7,6 +7,7 @@ use std::io::{BufRead, Write};
 
 use crate::error::Result;
 
+pub(crate) mod ansible;
 pub(crate) mod cargo;
 pub(crate) mod composer;
 pub(crate) mod conan;
@@ -24,6 +25,7 @@ pub(crate) mod swift;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
+    &ansible::Ansible,
     &cargo::Cargo,
     &composer::Composer,
     &conan::Conan,
@@ -353,7 +355,9 @@ pub(crate) enum Want {
 /// Picks the links of the wanted versions from those recorded for a package. An exact version
 /// takes every link of it, yanked or not (a lockfile may pin one); "all" takes every version not
 /// yanked; "latest" takes the registry's own latest when a link has it, else the highest release
-/// (neither yanked nor a pre-release), else the highest version not yanked.
+/// (neither yanked nor a pre-release), else the highest version not yanked. Documents of no
+/// version (the next page of a version list) are taken whatever is wanted: what they list may
+/// be it.
 pub(crate) fn pick<'a>(links: &'a [Link], want: &Want, latest: Option<&str>) -> Vec<&'a Link> {
     let prerelease = |l: &Link| l.flags.prerelease || l.version.contains('-');
     let chosen: Option<&str> = match want {
@@ -373,10 +377,11 @@ pub(crate) fn pick<'a>(links: &'a [Link], want: &Want, latest: Option<&str>) -> 
                 .or_else(|| highest(&|_| true))
         }
     };
-    match chosen {
-        Some(v) => links.iter().filter(|l| l.version == v).collect(),
-        None => Vec::new(),
-    }
+    let unversioned = |l: &Link| l.flags.document && l.version.is_empty();
+    links
+        .iter()
+        .filter(|l| unversioned(l) || chosen.is_some_and(|v| l.version == v))
+        .collect()
 }
 
 /// Orders version strings the way most registries do: numeric runs compare as numbers, a
@@ -945,6 +950,19 @@ mod tests {
         assert!(files(&Want::Exact("9".into()), None).is_empty());
         let only_pre = [link("2.0.0-rc.1", "c", false)];
         assert_eq!(pick(&only_pre, &Want::Latest, None).len(), 1);
+        // A further page of a list belongs to every version.
+        let mut page = link("", "page2", false);
+        page.flags.document = true;
+        let paged = [link("1.0.0", "a", false), page];
+        let files = |want: &Want| -> Vec<String> {
+            pick(&paged, want, None)
+                .iter()
+                .map(|l| l.filename.clone())
+                .collect()
+        };
+        assert_eq!(files(&Want::Exact("9".into())), ["page2"]);
+        assert_eq!(files(&Want::Latest), ["a", "page2"]);
+        assert_eq!(files(&Want::All), ["a", "page2"]);
     }
 
     #[test]

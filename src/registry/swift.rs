@@ -300,6 +300,20 @@ impl Swift {
             if let Some(v) = rest.rsplit('/').next().filter(|v| valid_version(v)) {
                 found.latest(v);
             }
+        } else if doc.kind == LIST && rel == "next" {
+            // The next page: a document of no one version, which the mirror reads too.
+            found.link(Link {
+                name: doc.package.clone(),
+                version: String::new(),
+                filename: String::new(),
+                path: rest.to_string(),
+                url: String::new(),
+                digest: None,
+                flags: Flags {
+                    document: true,
+                    ..Flags::default()
+                },
+            });
         } else if doc.kind == MANIFEST
             && rel == "alternate"
             && rest.contains("/Package.swift?swift-version=")
@@ -812,6 +826,13 @@ mod tests {
             r#"<https://github.com/mona/LinkedList>; rel="canonical", <ssh://git@github.com:mona/LinkedList.git>; rel="alternate", <http://proxy/swift/mona/LinkedList/1.1.1>; rel="latest-version", <http://proxy/swift/mona/LinkedList?page=2>; rel="next", <http://proxy/swift/mona/LinkedList?page=9>; rel="last", <https://github.com/sponsors/mona>; rel="payment""#
         );
         assert_eq!(found.latest.as_deref(), Some("1.1.1"));
+        // The next page is a document for the mirror; `last` is not.
+        let pages: Vec<(&str, &str)> = found
+            .links
+            .iter()
+            .map(|l| (l.version.as_str(), l.path.as_str()))
+            .collect();
+        assert_eq!(pages, [("", "mona/LinkedList?page=2")]);
         // A manifest's variants keep their four fields and become documents for the mirror.
         let (out, found) = header(
             "/mona/LinkedList/1.1.1/Package.swift",
