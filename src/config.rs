@@ -736,6 +736,37 @@ mod tests {
     }
 
     #[test]
+    fn terraform_takes_further_registries() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.upstream("terraform"),
+            "https://registry.terraform.io/v1/providers"
+        );
+        c.set(
+            "upstream.terraform.opentofu",
+            "https://registry.opentofu.org/v1/providers",
+            "file",
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream("terraform.opentofu"),
+            "https://registry.opentofu.org/v1/providers"
+        );
+        assert!(
+            c.set("upstream.terraform.Tofu", "https://x.example", "file")
+                .is_err()
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_TERRAFORM_OPENTOFU").as_deref(),
+            Some("upstream.terraform.opentofu")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_TERRAFORM_DOWNLOADS").as_deref(),
+            Some("upstream.terraform_downloads")
+        );
+    }
+
+    #[test]
     fn list_valued_upstream_keys() {
         let mut c = Config::default();
         assert_eq!(

@@ -388,7 +388,11 @@ fn fetch_metadata(
     }
     let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
-    let content_type = f.content_type.as_deref().unwrap_or(m.content_type);
+    // An assembled document is the registry's own, in the type its plan says.
+    let content_type = match f.content_type.as_deref() {
+        Some(t) if !m.parts => t,
+        _ => m.content_type,
+    };
     let old = db.record_metadata(&NewMetadata {
         ecosystem: m.ecosystem,
         key: &m.key,

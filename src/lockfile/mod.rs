@@ -6,14 +6,15 @@
 //! `npm-shrinkwrap.json`, `yarn.lock` (v1 and Berry), `pnpm-lock.yaml` (5.x, 6.x, 9.x);
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
-//! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`; CycloneDX
-//! and SPDX JSON SBOMs (by their purls).
+//! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`;
+//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls).
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
-//! mix.lock), `swift` (Package.resolved), `ansible` (requirements.yml), `sbom` (CycloneDX, SPDX); `digest` (digest
+//! mix.lock), `swift` (Package.resolved), `ansible` (requirements.yml), `terraform`
+//! (.terraform.lock.hcl), `sbom` (CycloneDX, SPDX); `digest` (digest
 //! spellings) and `document` (JSON, YAML and TOML documents, and where their entries are);
 //! `toml` and `term`, small readers of TOML and Elixir terms of our own (JSON and YAML are read
 //! by serde).
@@ -52,6 +53,7 @@ mod sbom;
 mod structured;
 mod swift;
 mod term;
+mod terraform;
 mod toml;
 
 #[cfg(test)]
@@ -70,7 +72,7 @@ pub(crate) use purl::parse_purl;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible".
+    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
     /// Composer "vendor/pkg".
@@ -149,6 +151,7 @@ enum Format {
     NugetLock,
     PackageResolved,
     GalaxyRequirements,
+    TerraformLock,
     CycloneDx,
     Spdx,
 }
@@ -183,6 +186,7 @@ fn detect_by_name(name: &str) -> Option<Format> {
         "mix.lock" => Format::MixLock,
         "packages.lock.json" => Format::NugetLock,
         "package.resolved" => Format::PackageResolved,
+        ".terraform.lock.hcl" => Format::TerraformLock,
         // PEP 751 allows `pylock.<name>.toml`.
         _ if name.starts_with("pylock.") && name.ends_with(".toml") => Format::PyLock,
         _ if (name.ends_with(".yml") || name.ends_with(".yaml"))
@@ -211,6 +215,9 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     }
     if has_line("collections:") {
         return Some(Format::GalaxyRequirements);
+    }
+    if has_prefix("provider \"") {
+        return Some(Format::TerraformLock);
     }
     if has_line("[[packages]]") && has_prefix("lock-version") {
         return Some(Format::PyLock);
@@ -317,6 +324,7 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::PubspecLock => structured::pubspec_lock(text, out),
         Format::MixLock => linewise::mix_lock(text, out),
         Format::GalaxyRequirements => ansible::requirements_yml(text, out),
+        Format::TerraformLock => terraform::terraform_lock(text, out),
         _ => {}
     }
 }

@@ -22,6 +22,7 @@ pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
 pub(crate) mod swift;
+pub(crate) mod terraform;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
@@ -40,6 +41,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &pub_dev::PubDev,
     &pypi::Pypi,
     &swift::Swift,
+    &terraform::Terraform,
 ];
 
 /// Finds the registry mounted at a URL prefix.
@@ -141,6 +143,7 @@ pub(crate) trait Registry: Sync {
 }
 
 /// One upstream document a document is assembled from (see `Registry::parts`).
+#[derive(Clone, Debug)]
 pub(crate) struct Part {
     pub url: String,
     /// 200, or the 4xx the upstream answered (with an empty body): whether a missing part is
@@ -558,7 +561,8 @@ pub(crate) struct Metadata {
     /// through `Registry::rewrite_header` (Swift's `Link`). Names as they are sent.
     pub headers: &'static [&'static str],
     /// Assembled from several upstream documents (`Registry::parts`, `Registry::assemble`)
-    /// rather than rewritten from the one at `url`, which is the first of them.
+    /// rather than rewritten from the one at `url`, which is the first of them: the registry's
+    /// own document, served as `content_type` whatever the upstream called its parts.
     pub parts: bool,
 }
 

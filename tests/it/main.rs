@@ -28,3 +28,4 @@ mod offline;
 mod pub_dev;
 mod pypi;
 mod swift;
+mod terraform;

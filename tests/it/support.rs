@@ -735,12 +735,13 @@ pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy
     let dir = TempDir::new("mirror");
     let port = free_port();
     let out = mirror_into(dir.path(), port, vars, args);
-    (offline_on(dir, port), out)
+    (offline_on(dir, port, |_| {}), out)
 }
 
 /// `mirror_then_offline` with the cache carried to the air-gapped host as users carry it: the
 /// mirrored cache is exported to a bundle (`proxy export`), imported into an empty one (`proxy
-/// import`), and the offline proxy serves that one.
+/// import`), and the offline proxy serves that one, with the same upstream settings `vars` (as
+/// one configuration file would give both hosts; offline, none is asked).
 pub fn mirror_bundle_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
     let connected = TempDir::new("mirror-connected");
     let port = free_port();
@@ -756,7 +757,15 @@ pub fn mirror_bundle_offline(vars: &[(&str, String)], args: &[&str]) -> (TestPro
     let airgap = TempDir::new("airgap");
     let (code, text) = exec(proxy_on_cache(airgap.path()).arg("import").arg(&bundle));
     assert_eq!(code, 0, "import: {text}");
-    (offline_on(airgap, port), out)
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let settings = Config::from_sources(None, &env, &[]).expect("upstream settings");
+    (
+        offline_on(airgap, port, |c| c.upstream = settings.upstream),
+        out,
+    )
 }
 
 /// Runs `proxy mirror {args}` on the cache in `dir` with the public URL of `port`; asserts that
@@ -775,12 +784,13 @@ fn mirror_into(dir: &Path, port: u16, vars: &[(&str, String)], args: &[&str]) ->
 }
 
 /// A proxy in offline mode on the cache in `dir`, listening on `port`, its upstreams pointed at
-/// a port nothing listens on.
-fn offline_on(dir: TempDir, port: u16) -> TestProxy {
+/// a port nothing listens on unless `f` says otherwise.
+fn offline_on(dir: TempDir, port: u16, f: impl FnOnce(&mut Config)) -> TestProxy {
     let mut c = config(dir.path(), "http://127.0.0.1:9");
     c.listen = format!("127.0.0.1:{port}");
     c.base_url = format!("http://127.0.0.1:{port}");
     c.offline = true;
+    f(&mut c);
     TestProxy::from_config(c, dir)
 }
 
