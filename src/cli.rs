@@ -1,4 +1,5 @@
-//! The command line: `proxy [serve]`, `stats`, `mirror`, `export`, `import`, `health`, `-version`,
+//! The command line: `proxy [serve]`, `stats`, `mirror`, `export`, `import`, `verify`, `health`,
+//! `-version`,
 //! `--help`. Flags work in Go style (`-listen :3000`) and GNU style (`--listen :3000`,
 //! `--listen=:3000`). Parsing only: nothing here touches the network, files or the environment.
 
@@ -36,6 +37,10 @@ pub enum Command {
     Import {
         common: Common,
         input: String,
+    },
+    Verify {
+        common: Common,
+        options: crate::verify::Options,
     },
     Health {
         common: Common,
@@ -92,7 +97,9 @@ const SETTINGS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-const COMMANDS: &[&str] = &["serve", "stats", "mirror", "export", "import", "health"];
+const COMMANDS: &[&str] = &[
+    "serve", "stats", "mirror", "export", "import", "verify", "health",
+];
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     use lexopt::prelude::*;
@@ -106,6 +113,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let (mut all_versions, mut concurrency, mut dry_run, mut check) = (false, 4usize, false, false);
     let (mut output, mut since, mut ecosystems) = (None::<String>, None::<String>, Vec::new());
     let mut timeout = std::time::Duration::from_secs(5);
+    let mut repair = false;
     while let Some(arg) = p.next().map_err(usage)? {
         let cmd = command.as_deref();
         match arg {
@@ -125,6 +133,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 concurrency = number(&mut p, "concurrency")?
             }
             Long("dry-run") if cmd == Some("mirror") => dry_run = true,
+            Long("repair") if cmd == Some("verify") => repair = true,
             Long("check") if cmd == Some("mirror") => check = true,
             Long("sbom") | Long("lockfile") if cmd == Some("mirror") => {
                 positional.push(string(&mut p)?)
@@ -211,6 +220,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                     "import takes one bundle file (or - for standard input)".into(),
                 ));
             }
+        },
+        Some("verify") => Command::Verify {
+            common,
+            options: crate::verify::Options { repair },
         },
         Some("health") => match positional.as_slice() {
             [] | [_] => Command::Health {
@@ -345,6 +358,14 @@ pub fn help(command: Option<&str>) -> String {
             out.push_str("\nPrints one line: ok: URL answered 200, or unhealthy: URL and why.\n");
             return out;
         }
+        Some("verify") => {
+            out.push_str("Re-hash every cached artifact against the SHA-256 recorded when it was stored.\n\n");
+            out.push_str("Usage: proxy verify [flags]\n\nFlags:\n");
+            out.push_str("  -repair             remove damaged files so they are fetched again\n");
+            out.push_str(COMMON_FLAGS);
+            out.push_str("\nExits non-zero if a damaged file is left (or one cannot be read).\n");
+            return out;
+        }
         Some("import") => {
             out.push_str("Merge a bundle made by `proxy export` into the cache, after checking every file.\n\n");
             out.push_str("Usage: proxy import [flags] BUNDLE   (- for standard input)\n\nFlags:\n");
@@ -363,6 +384,9 @@ pub fn help(command: Option<&str>) -> String {
     out.push_str("  proxy mirror [flags] INPUT...   fill the cache for offline use\n");
     out.push_str("  proxy export [flags]    write the cache to a bundle file\n");
     out.push_str("  proxy import BUNDLE     merge a bundle into the cache\n");
+    out.push_str(
+        "  proxy verify [-repair]  re-hash cached files; find (and remove) damaged ones\n",
+    );
     out.push_str("  proxy health [URL]      ask a running proxy's /health (exit 0 or 1)\n");
     out.push_str("  proxy COMMAND --help    flags of a command\n\nFlags:\n");
     out.push_str("  -config PATH        configuration file (YAML or JSON)\n");

@@ -9,11 +9,14 @@ pub mod error;
 pub mod mirror;
 pub mod server;
 pub mod stats;
+pub mod verify;
 
 mod artifact;
 mod cache;
 mod db;
 mod flight;
+#[cfg(test)]
+mod fuzz;
 mod gzip;
 mod health;
 mod hot;
@@ -22,11 +25,11 @@ mod http;
 mod json;
 mod lockfile;
 mod metadata;
+mod progress;
 mod proxy;
 mod rebase;
 mod registry;
 mod router;
-mod sha1;
 mod upstream;
 mod url;
 
@@ -75,6 +78,7 @@ pub fn run(command: cli::Command) -> Result<bool> {
         cli::Command::Import { common, input } => {
             bundle::import(&load(&common)?, &input).map(|()| true)
         }
+        cli::Command::Verify { common, options } => verify::run(load(&common)?, &options),
         cli::Command::Health {
             common,
             url,
@@ -101,14 +105,8 @@ fn parse_since(s: &str) -> Result<i64> {
     }
     let parts: Vec<&str> = s.split('-').collect();
     if let [y, m, d] = parts.as_slice()
-        && let Some(t) = http::parse_date(&format!(
-            "Mon, {d} {} {y} 00:00:00 GMT",
-            [
-                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-            ]
-            .get(m.parse::<usize>().unwrap_or(0).wrapping_sub(1))
-            .unwrap_or(&"")
-        ))
+        && let (Ok(y), Ok(m), Ok(d)) = (y.parse(), m.parse(), d.parse())
+        && let Some(t) = http::midnight(y, m, d)
     {
         // Database times are milliseconds.
         return Ok(t * 1000);

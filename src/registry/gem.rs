@@ -87,7 +87,19 @@ impl Registry for Gem {
                 let stem = file.strip_suffix(".gem").ok_or_else(|| {
                     Error::BadRequest(format!("{file:?} is not a {{name}}-{{version}}.gem"))
                 })?;
-                artifact(stem, file, gem_url(up, file))
+                // The compact index's `/info/{name}` declares each gem's sha256.
+                match artifact(stem, file, gem_url(up, file))? {
+                    Plan::Artifact(a) => {
+                        let info = format!("info/{}", a.key.name);
+                        let name = a.key.name.clone();
+                        let Plan::Metadata(listed) = metadata(up, &info, &name, INFO, COMPACT)
+                        else {
+                            unreachable!("metadata() plans a document")
+                        };
+                        Ok(Plan::Artifact(a.listed_in(listed)))
+                    }
+                    other => Ok(other),
+                }
             }
             ["api", "v1", rest @ ..] if api_route(rest) => {
                 let q = req.query.map(|q| format!("?{q}")).unwrap_or_default();

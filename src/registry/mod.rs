@@ -517,6 +517,13 @@ pub(crate) struct Artifact {
     /// storage bucket it redirects to) calls it: SwiftPM refuses an archive that is not
     /// `application/zip`. Otherwise the upstream's type wins and `content_type` is a fallback.
     pub exact_type: bool,
+    /// The document that declares this file (and its digest): read first when no link names the
+    /// file yet, so that a file asked for before its metadata (a lockfile install on an empty
+    /// cache) is still checked before it is committed.
+    pub listed_in: Option<Box<Metadata>>,
+    /// Whether an HTML answer can be this file. For package files it cannot: an HTML page
+    /// answered 200 is an error page or a login wall, never stored.
+    pub html: bool,
 }
 
 impl Artifact {
@@ -531,7 +538,15 @@ impl Artifact {
             readings: None,
             accept: None,
             exact_type: false,
+            listed_in: None,
+            html: false,
         }
+    }
+
+    /// The same artifact, declared by the document `doc` (see `listed_in`).
+    pub(crate) fn listed_in(mut self, doc: Metadata) -> Artifact {
+        self.listed_in = Some(Box::new(doc));
+        self
     }
 }
 
@@ -544,6 +559,7 @@ pub(crate) struct Readings {
     pub others: Vec<(String, String)>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Metadata {
     pub ecosystem: &'static str,
     /// Which of the registry's documents this is, for its `rewrite`.

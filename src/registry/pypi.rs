@@ -112,23 +112,11 @@ impl Registry for Pypi {
             }
             ["simple", name] => {
                 let name = project(name)?;
-                let v = negotiate(req.accept);
-                Ok(Plan::Metadata(Metadata {
-                    ecosystem: "pypi",
-                    kind: if v == Variant::Json {
-                        SIMPLE_JSON
-                    } else {
-                        SIMPLE_HTML
-                    },
-                    key: format!("{name}|simple|{}", v.key()),
-                    url: format!("{up}/simple/{name}/"),
-                    accept: Some(v.media_type()),
-                    package: name,
-                    content_type: v.media_type(),
-                    etag: Etag::Own,
-                    headers: &[],
-                    parts: false,
-                }))
+                Ok(Plan::Metadata(project_page(
+                    up,
+                    name,
+                    negotiate(req.accept),
+                )))
             }
             ["pypi", name, "json"] => {
                 let name = project(name)?;
@@ -182,13 +170,16 @@ impl Registry for Pypi {
                 } else {
                     "application/octet-stream"
                 };
+                // The PEP 691 page declares every file's sha256 (and its sidecar's).
+                let listed = project_page(up, name.clone(), Variant::Json);
                 let key = ArtifactKey {
                     ecosystem: "pypi",
                     name,
                     version,
                     filename: filename.to_string(),
                 };
-                Ok(Plan::Artifact(Artifact::new(key, url, content_type)))
+                let artifact = Artifact::new(key, url, content_type);
+                Ok(Plan::Artifact(artifact.listed_in(listed)))
             }
             _ => Err(Error::NotFound(format!("PyPI route /{}", segs.join("/")))),
         }
@@ -260,6 +251,26 @@ impl Registry for Pypi {
     /// PEP 503: runs of `-`, `_` and `.` are one `-`, and case does not matter.
     fn canonical_name(&self, name: &str) -> String {
         normalize(name)
+    }
+}
+
+/// A project's simple page in one representation; each is cached under its own key.
+fn project_page(up: &str, name: String, v: Variant) -> Metadata {
+    Metadata {
+        ecosystem: "pypi",
+        kind: if v == Variant::Json {
+            SIMPLE_JSON
+        } else {
+            SIMPLE_HTML
+        },
+        key: format!("{name}|simple|{}", v.key()),
+        url: format!("{up}/simple/{name}/"),
+        accept: Some(v.media_type()),
+        package: name,
+        content_type: v.media_type(),
+        etag: Etag::Own,
+        headers: &[],
+        parts: false,
     }
 }
 

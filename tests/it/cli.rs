@@ -465,3 +465,86 @@ fn health_asks_a_running_proxy_and_exits_0_or_1() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("plain HTTP"), "{out}");
 }
+
+/// `proxy verify` finds damaged files by re-hashing them, and `-repair` removes them so they
+/// are fetched again.
+#[test]
+fn verify_finds_damaged_files_and_repair_removes_them() {
+    let fake = Fake::start();
+    crate::npm::serve(&fake);
+    let mut p = TestProxy::start(&fake);
+    let tarballs: Vec<String> = crate::npm::FIXTURES
+        .iter()
+        .map(|f| format!("/npm{}", crate::npm::tarball_path(f)))
+        .collect();
+    for t in &tarballs {
+        assert_eq!(p.get(t).status, 200, "{t}");
+    }
+    p.stop();
+    let files = p.files_under("npm/");
+    assert!(files.len() >= 3, "{files:?}");
+    // Same size, one byte flipped; cut short; gone.
+    let flip = p.storage().join(&files[0]);
+    let mut bytes = std::fs::read(&flip).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&flip, &bytes).unwrap();
+    let cut = p.storage().join(&files[1]);
+    let len = std::fs::metadata(&cut).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&cut)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    std::fs::remove_file(p.storage().join(&files[2])).unwrap();
+    let verify = |extra: &[&str]| {
+        exec(
+            proxy_bin()
+                .arg("verify")
+                .args(extra)
+                .arg("-storage")
+                .arg(p.storage())
+                .arg("-database")
+                .arg(p.dir.path().join("proxy.db")),
+        )
+    };
+    let (code, out) = verify(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("3 damaged"), "{out}");
+    for f in &files[..3] {
+        assert!(out.contains(f.as_str()), "{f} in {out}");
+    }
+    assert!(out.contains("sha256"), "{out}");
+    assert!(out.contains("missing"), "{out}");
+    let (code, out) = verify(&["-repair"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!p.storage().join(&files[0]).exists());
+    let (code, out) = verify(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 damaged"), "{out}");
+    // A restarted proxy fetches the removed files again, whole.
+    let p = p.restart(|_| {});
+    for (t, f) in tarballs.iter().zip(crate::npm::FIXTURES) {
+        assert_eq!(p.get(t).bytes(), crate::npm::tarball(f), "{t}");
+    }
+}
+
+/// With `verify_rate`, the server finds a damaged file by itself and removes it.
+#[test]
+fn the_background_check_removes_a_damaged_file() {
+    let fake = Fake::start();
+    crate::npm::serve(&fake);
+    let mut p = TestProxy::start(&fake);
+    let f = &crate::npm::FIXTURES[0];
+    let path = format!("/npm{}", crate::npm::tarball_path(f));
+    assert_eq!(p.get(&path).status, 200);
+    p.stop();
+    let file = p.files_under("npm/")[0].clone();
+    let on_disk = p.storage().join(&file);
+    let mut bytes = std::fs::read(&on_disk).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&on_disk, &bytes).unwrap();
+    let p = p.restart(|c| c.verify_rate = 1 << 30);
+    eventually("the damaged file to be removed", || !on_disk.exists());
+    assert_eq!(p.get(&path).bytes(), crate::npm::tarball(f));
+}
