@@ -14,8 +14,8 @@
 //!   file name the client saves it under, and its `artifact.sha256` is recorded for it.
 //! - `/download/{ns}-{name}-{version}.tar.gz`: the artifact, immutable, fetched from the
 //!   `download_url` the version document gave (Galaxy redirects it to object storage,
-//!   `upstream.ansible_downloads`) and verified against `artifact.sha256`. Only once a version
-//!   document has named it: the client always reads that first.
+//!   `upstream.ansible_downloads`) and verified against `artifact.sha256` (the version document is
+//!   read first when no one has yet).
 
 use std::io::{BufRead, Write};
 
@@ -73,14 +73,14 @@ impl Registry for Ansible {
                     version: version.to_string(),
                     filename: file.to_string(),
                 };
-                // Only a version document says where it is and what it must hash to.
-                Ok(Plan::Artifact(Artifact::new(
-                    key,
-                    String::new(),
-                    "application/gzip",
-                )))
+                // Only a version document says where it is and what it must hash to: it is
+                // read first if no one has yet.
+                let doc = collection_doc(ctx, &["collections", ns, name, "versions", version], None)?;
+                Ok(Plan::Artifact(
+                    Artifact::new(key, String::new(), "application/gzip").listed_in(doc),
+                ))
             }
-            ["api", "v3", rest @ ..] => collection_doc(ctx, rest, req.query),
+            ["api", "v3", rest @ ..] => collection_doc(ctx, rest, req.query).map(Plan::Metadata),
             _ => Err(Error::NotFound(format!(
                 "Galaxy route /{} (collections are under /ansible/api/v3/)",
                 segs.join("/")
@@ -138,7 +138,7 @@ impl Registry for Ansible {
 
 /// The documents under `/api/v3/`: `collections/{ns}/{name}[/versions[/{version}]]`, or the same
 /// under `plugin/ansible/content/{repo}/collections/index/`.
-fn collection_doc(ctx: &Ctx<'_>, rest: &[&str], query: Option<&str>) -> Result<Plan> {
+fn collection_doc(ctx: &Ctx<'_>, rest: &[&str], query: Option<&str>) -> Result<Metadata> {
     let not_found = || Error::NotFound(format!("Galaxy route /api/v3/{}", rest.join("/")));
     let (repo, tail) = match rest {
         ["collections", tail @ ..] => (None, tail),
@@ -194,7 +194,7 @@ fn collection_doc(ctx: &Ctx<'_>, rest: &[&str], query: Option<&str>) -> Result<P
         _ => (path, String::new()),
     };
     let up = ctx.upstream("ansible");
-    Ok(Plan::Metadata(Metadata {
+    Ok(Metadata {
         ecosystem: ECOSYSTEM,
         kind,
         key: format!(
@@ -208,7 +208,7 @@ fn collection_doc(ctx: &Ctx<'_>, rest: &[&str], query: Option<&str>) -> Result<P
         etag: Etag::Own,
         headers: &[],
         parts: false,
-    }))
+    })
 }
 
 /// The v3 error shape, whose `detail` and `code` ansible-galaxy prints.
@@ -458,6 +458,13 @@ mod tests {
         assert_eq!(
             show(plan("/download/community-general-8.0.0.tar.gz")),
             "art community.general@8.0.0 community-general-8.0.0.tar.gz "
+        );
+        let Ok(Plan::Artifact(a)) = plan("/download/community-general-8.0.0.tar.gz") else {
+            panic!()
+        };
+        assert_eq!(
+            a.listed_in.unwrap().url,
+            "https://galaxy.example/api/v3/collections/community/general/versions/8.0.0/"
         );
     }
 

@@ -15,8 +15,8 @@
 //!   mirror). An upstream's 303 for an unknown `swift-version` is followed here, so the client
 //!   gets the unqualified manifest under the URL it asked for.
 //! - `/{scope}/{name}/{version}.zip`: the source archive, immutable, served as `application/zip`
-//!   whatever a CDN calls it, and only once release metadata has given its checksum (SwiftPM
-//!   always reads it first): it is verified against it before it is stored.
+//!   whatever a CDN calls it, verified against the checksum its release metadata gives (read
+//!   first when no one has yet: SwiftPM always reads it first, a script may not).
 //! - `/identifiers?url=…`: the identity lookup (`--replace-scm-with-registry`), mutable, from the
 //!   default registry (SwiftPM asks only that one).
 //! - `/availability`: answered here (200): the proxy serves from its cache whether or not the
@@ -121,6 +121,16 @@ impl Registry for Swift {
             }
             [scope, name, file] => {
                 let (pkg, up) = package(ctx, scope, name)?;
+                let release = |version: &str| {
+                    metadata(
+                        RELEASE,
+                        pkg.clone(),
+                        format!("{pkg}|{version}"),
+                        format!("{up}/{scope}/{name}/{}", escape(version)),
+                        JSON,
+                        "application/json",
+                    )
+                };
                 if let Some(version) = file.strip_suffix(".zip") {
                     check_version(version)?;
                     let key = ArtifactKey {
@@ -129,22 +139,17 @@ impl Registry for Swift {
                         version: version.to_string(),
                         filename: archive_name(&pkg, version),
                     };
-                    // No URL of its own: only release metadata gives the checksum it must match.
-                    let mut a = Artifact::new(key, String::new(), "application/zip");
+                    // No URL of its own: the release metadata gives it and the checksum it must
+                    // match, and is read first if no one has yet.
+                    let mut a = Artifact::new(key, String::new(), "application/zip")
+                        .listed_in(release(version));
                     a.accept = Some(ZIP);
                     a.exact_type = true;
                     return Ok(Plan::Artifact(a));
                 }
                 let version = file.strip_suffix(".json").unwrap_or(file);
                 check_version(version)?;
-                Ok(doc(
-                    RELEASE,
-                    pkg.clone(),
-                    format!("{pkg}|{version}"),
-                    format!("{up}/{scope}/{name}/{}", escape(version)),
-                    JSON,
-                    "application/json",
-                ))
+                Ok(Plan::Metadata(release(version)))
             }
             [scope, name, version, "Package.swift"] => {
                 let (pkg, up) = package(ctx, scope, name)?;
@@ -343,7 +348,18 @@ fn doc(
     accept: &'static str,
     content_type: &'static str,
 ) -> Plan {
-    Plan::Metadata(Metadata {
+    Plan::Metadata(metadata(kind, package, key, url, accept, content_type))
+}
+
+fn metadata(
+    kind: Kind,
+    package: String,
+    key: String,
+    url: String,
+    accept: &'static str,
+    content_type: &'static str,
+) -> Metadata {
+    Metadata {
         ecosystem: ECOSYSTEM,
         kind,
         key,
@@ -354,7 +370,7 @@ fn doc(
         etag: Etag::Own,
         headers: LINK,
         parts: false,
-    })
+    }
 }
 
 /// The package's identity (`scope.name`, lowercase) and the registry its scope is served by.
@@ -685,6 +701,7 @@ mod tests {
             panic!()
         };
         assert_eq!((a.accept, a.exact_type), (Some(ZIP), true));
+        assert_eq!(a.listed_in.unwrap().key, "mona.linkedlist|1.1.1");
         let Ok(Plan::Metadata(m)) = plan("/mona/LinkedList/1.1.1/Package.swift") else {
             panic!()
         };

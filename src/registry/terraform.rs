@@ -20,7 +20,8 @@
 //! - `/{hostname}/{namespace}/{type}/{version}/{file}`: a provider zip (verified against its
 //!   `shasum`), or a version's `SHA256SUMS` and its signature, immutable, fetched from where the
 //!   documents above said (HashiCorp's releases, GitHub release assets: `upstream.
-//!   terraform_downloads`). Only once a document has named it: clients always read one first.
+//!   terraform_downloads`). A zip asked for first has its version's archives document built
+//!   before it is fetched.
 //! - `/.well-known/terraform.json`: service discovery for the registry protocol,
 //!   `{"providers.v1": "{base_url}/terraform/v1/providers/"}` (Terraform asks it at the host's
 //!   root: the TLS front maps `/.well-known/terraform.json` here, see docs/operations.md).
@@ -124,17 +125,10 @@ impl Registry for Terraform {
                 let (p, up) = mirrored(ctx, host, ns, ty)?;
                 let version = file.strip_suffix(".json").unwrap_or(file);
                 check_version(version)?;
-                // Read first: the platforms the version lists, whose download documents follow.
-                Ok(doc(
-                    ARCHIVES,
-                    &p,
-                    format!("{}|{version}", p.name()),
-                    format!("{up}/{}/{}/versions", p.ns, p.ty),
-                    true,
-                ))
+                Ok(Plan::Metadata(archives_doc(&p, &up, version)))
             }
             [host, ns, ty, version, file] => {
-                let (p, _) = mirrored(ctx, host, ns, ty)?;
+                let (p, up) = mirrored(ctx, host, ns, ty)?;
                 check_version(version)?;
                 if !safe_component(file) || file.len() > 200 {
                     return Err(Error::BadRequest(format!("invalid file name {file:?}")));
@@ -145,12 +139,12 @@ impl Registry for Terraform {
                     version: version.to_string(),
                     filename: file.to_string(),
                 };
-                // Where it is and what it must hash to, only a document can say.
-                Ok(Plan::Artifact(Artifact::new(
-                    key,
-                    String::new(),
-                    "application/octet-stream",
-                )))
+                // Where it is and what it must hash to, only a document can say: a zip asked
+                // for before its version's archives document has that read first.
+                Ok(Plan::Artifact(
+                    Artifact::new(key, String::new(), "application/octet-stream")
+                        .listed_in(archives_doc(&p, &up, version)),
+                ))
             }
             _ => Err(Error::NotFound(format!(
                 "Terraform route /{} (mirror: /terraform/{{hostname}}/{{namespace}}/{{type}}/index.json)",
@@ -329,8 +323,24 @@ fn host_of(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
+/// `{version}.json`: read first, the platforms the registry's version list gives the version,
+/// whose download documents follow (`Registry::parts`).
+fn archives_doc(p: &Provider, up: &str, version: &str) -> Metadata {
+    metadata(
+        ARCHIVES,
+        p,
+        format!("{}|{version}", p.name()),
+        format!("{up}/{}/{}/versions", p.ns, p.ty),
+        true,
+    )
+}
+
 fn doc(kind: Kind, p: &Provider, key: String, url: String, parts: bool) -> Plan {
-    Plan::Metadata(Metadata {
+    Plan::Metadata(metadata(kind, p, key, url, parts))
+}
+
+fn metadata(kind: Kind, p: &Provider, key: String, url: String, parts: bool) -> Metadata {
+    Metadata {
         ecosystem: ECOSYSTEM,
         kind,
         key,
@@ -341,7 +351,7 @@ fn doc(kind: Kind, p: &Provider, key: String, url: String, parts: bool) -> Plan 
         etag: Etag::Own,
         headers: &[],
         parts,
-    })
+    }
 }
 
 /// Where the download documents of an archives document's version are:

@@ -349,11 +349,11 @@ fn errors_and_stale_answers_keep_the_protocol_headers() {
         c.upstream.insert("swift_archives".into(), cdn.url());
         c.metadata_ttl = Duration::ZERO;
     });
-    // Our own errors: unknown package (the registry's 404), a malformed name, an archive no
-    // release metadata has named yet, a method the proxy does not serve.
+    // Our own errors: unknown package (the registry's 404), a malformed name, an archive of a
+    // release the registry does not have, a method the proxy does not serve.
     assert_problem(&p.get_with("/swift/mona/Nope", &[("Accept", JSON)]), 404);
     assert_problem(&p.get("/swift/mona/Linked..List"), 400);
-    assert_problem(&p.get("/swift/mona/LinkedList/1.0.0.zip"), 404);
+    assert_problem(&p.get("/swift/mona/LinkedList/9.9.9.zip"), 404);
     assert_problem(
         &request("PUT", &p.url("/swift/mona/LinkedList/2.0.0"), &[]),
         405,
@@ -402,15 +402,23 @@ fn an_archive_that_does_not_match_its_checksum_is_not_served_or_stored() {
         Resp::ok("application/zip", bad),
     );
     let p = proxy(&registry, &cdn);
-    ok(
-        &p,
-        "/swift/mona/LinkedList/1.1.1",
-        JSON,
-        "application/json",
-        false,
-    );
+    // Asked for before its release metadata: the proxy reads that first, and checks.
     let got = p.get_with("/swift/mona/LinkedList/1.1.1.zip", &[("Accept", ZIP)]);
     p.assert_not_cached(&got, |f| f.ends_with(".zip"));
+    assert_eq!(registry.hits("/api/mona/LinkedList/1.1.1"), 1);
+    // The good bytes, once the CDN has them, in an archive the release names.
+    cdn.put(
+        "/archives/mona.LinkedList-1.1.1.zip",
+        Resp::ok("application/octet-stream", zip("1.1.1")),
+    );
+    let good = ok(
+        &p,
+        "/swift/mona/LinkedList/1.1.1.zip",
+        ZIP,
+        "application/zip",
+        true,
+    );
+    assert_eq!(good.bytes(), zip("1.1.1"));
 }
 
 #[test]

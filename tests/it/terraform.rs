@@ -323,11 +323,13 @@ fn a_shasum_sha256sums_disagrees_with_or_a_tampered_zip_is_refused() {
     );
     let p = proxy(&registry, &releases);
     let host = registry.addr.to_string();
+    // Asked for before the archives document: the proxy builds that first, and checks.
     let path = format!("/terraform/{host}/testns/hello/{VERSION}/{zip}");
-    assert_eq!(p.get(&path).status, 404, "no document has named it yet");
-    get_json(&p.url(&format!("/terraform/{host}/testns/hello/{VERSION}.json")));
     let got = p.get(&path);
     p.assert_not_cached(&got, |f| f.ends_with(".zip"));
+    assert_eq!(registry.hits("/v1/providers/testns/hello/versions"), 1);
+    let unnamed = format!("/terraform/{host}/testns/hello/{VERSION}/other.zip");
+    assert_eq!(p.get(&unnamed).status, 404);
 }
 
 #[test]
