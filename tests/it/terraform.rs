@@ -223,7 +223,7 @@ fn expected_zips() -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn network_mirror_and_registry_protocols_replayed_twice() {
+fn network_mirror_and_registry_protocols_replayed_twice_then_with_the_registry_down() {
     let (registry, releases) = (Fake::start(), Fake::start());
     serve(&registry, &releases);
     let p = proxy(&registry, &releases);
@@ -263,6 +263,14 @@ fn network_mirror_and_registry_protocols_replayed_twice() {
         unknown.status, 404,
         "Terraform reads 404 as an unknown provider"
     );
+    // The registry and the releases host gone, every document past its TTL: documents served
+    // stale, files from the cache.
+    drop((registry, releases));
+    let p = p.restart(|c| c.metadata_ttl = std::time::Duration::ZERO);
+    let mirror = format!("{}/terraform/", p.base);
+    assert_eq!(install_from_mirror(&mirror, &host), expected_zips());
+    let zip = install_from_registry(&p, "linux", "amd64");
+    assert_eq!(zip, file(&zip_name("linux", "amd64")));
 }
 
 #[test]
