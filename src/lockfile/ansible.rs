@@ -110,31 +110,16 @@ mod tests {
             "  - name: acme.tool",
             "    version: \"*\"",
         ]);
-        check(
-            "requirements.yml",
-            &text,
-            &[
-                "ansible:community.general@*",
-                "ansible:testns.hello@1.0.0",
-                "ansible:ansible.posix@*",
-                "ansible:ansible.utils@2.10.3",
-                "ansible:acme.tool@*",
-            ],
-            &[15, 16],
-        );
+        let want = [
+            "ansible:community.general@*",
+            "ansible:testns.hello@1.0.0",
+            "ansible:ansible.posix@*",
+            "ansible:ansible.utils@2.10.3",
+            "ansible:acme.tool@*",
+        ];
+        check("requirements.yml", &text, &want, &[15, 16]);
         // By content under another name; the roles-only list form gives nothing.
-        check(
-            "deps.yaml",
-            &text,
-            &[
-                "ansible:community.general@*",
-                "ansible:testns.hello@1.0.0",
-                "ansible:ansible.posix@*",
-                "ansible:ansible.utils@2.10.3",
-                "ansible:acme.tool@*",
-            ],
-            &[15, 16],
-        );
+        check("deps.yaml", &text, &want, &[15, 16]);
         check("requirements.yml", "- src: geerlingguy.java\n", &[], &[]);
         check("requirements.yml", "collections: x\n", &[], &[1]);
     }

@@ -20,8 +20,9 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, passable_query, safe_component,
+    semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -129,7 +130,7 @@ impl Registry for Ansible {
             (format!("{base}/versions/?limit=100"), None),
         ];
         if let Want::Exact(v) = want {
-            check_version(v)?;
+            check_semver(v, "Galaxy")?;
             docs.push((format!("{base}/versions/{}/", escape(v)), None));
         }
         Ok(Mirror::docs(name.to_string(), docs, want))
@@ -179,14 +180,14 @@ fn collection_doc(ctx: &Ctx<'_>, rest: &[&str], query: Option<&str>) -> Result<M
     };
     let (path, key_tail) = match (kind, version) {
         (VERSION, Some(v)) => {
-            check_version(v)?;
+            check_semver(v, "Galaxy")?;
             (format!("{path}versions/{}/", escape(v)), format!("|{v}"))
         }
         (VERSIONS, _) => {
             // The page: `limit`/`offset` (or a cursor) as the client or a `next` link sent it.
             let q = match query {
                 None => String::new(),
-                Some(q) if q.len() <= 256 && q.bytes().all(query_byte) => format!("?{q}"),
+                Some(q) if passable_query(q) => format!("?{q}"),
                 Some(q) => return Err(Error::BadRequest(format!("unexpected query {q:?}"))),
             };
             (format!("{path}versions/{q}"), format!("|versions{q}"))
@@ -227,7 +228,7 @@ fn artifact_parts(file: &str) -> Option<(&str, &str, &str)> {
     let stem = file.strip_suffix(".tar.gz")?;
     let mut it = stem.splitn(3, '-');
     let (ns, name, version) = (it.next()?, it.next()?, it.next()?);
-    (valid_name(ns) && valid_name(name) && valid_version(version) && safe_component(file))
+    (valid_name(ns) && valid_name(name) && semver_like(version) && safe_component(file))
         .then_some((ns, name, version))
 }
 
@@ -247,36 +248,6 @@ fn check_name(s: &str) -> Result<()> {
             "invalid Galaxy namespace or name {s:?}"
         )))
     }
-}
-
-/// Semantic versions (`1.2.3`, `2.0.0-beta.1+build`).
-fn valid_version(v: &str) -> bool {
-    safe_component(v)
-        && v.len() <= 128
-        && v.as_bytes()[0].is_ascii_digit()
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
-}
-
-fn check_version(v: &str) -> Result<()> {
-    if valid_version(v) {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!("invalid Galaxy version {v:?}")))
-    }
-}
-
-fn query_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'-' | b'_' | b'.' | b'%' | b'+')
-}
-
-fn sha256(hex: &str) -> Option<Digest> {
-    (hex.len() == Algo::Sha256.hex_len() && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
-        Digest {
-            algo: Algo::Sha256,
-            hex: hex.to_ascii_lowercase(),
-        }
-    })
 }
 
 const HREF: Pattern = Pattern::new("**/href");
@@ -357,20 +328,11 @@ impl json::Visitor for Hrefs<'_> {
         if LINKS.capture(path, 0) == Some("next") {
             // The next page of a version list: a document of no one version, for the mirror.
             let rest = here.strip_prefix(self.base).unwrap_or(&here);
-            self.found.link(Link {
-                name: self.doc.package.clone(),
-                version: String::new(),
-                filename: String::new(),
-                path: rest
-                    .trim_start_matches(&format!("/{ECOSYSTEM}/"))
-                    .to_string(),
-                url: String::new(),
-                digest: None,
-                flags: Flags {
-                    document: true,
-                    ..Flags::default()
-                },
-            });
+            let path = rest
+                .trim_start_matches(&format!("/{ECOSYSTEM}/"))
+                .to_string();
+            self.found
+                .link(Link::document(&self.doc.package, "", "", path));
         }
         Some(here)
     }
@@ -378,26 +340,17 @@ impl json::Visitor for Hrefs<'_> {
     fn end_object(&mut self, path: &[Seg]) {
         if LISTED.matches(path) {
             // A listed version: its document, for the mirror to read.
-            let Some(v) = self.version.take().filter(|v| valid_version(v)) else {
+            let Some(v) = self.version.take().filter(|v| semver_like(v)) else {
                 return;
             };
-            self.found.link(Link {
-                name: self.doc.package.clone(),
-                version: v.clone(),
-                filename: String::new(),
-                path: format!(
-                    "api/v3/collections/{}/{}/versions/{}/",
-                    self.ns,
-                    self.name,
-                    escape(&v)
-                ),
-                url: String::new(),
-                digest: None,
-                flags: Flags {
-                    document: true,
-                    ..Flags::default()
-                },
-            });
+            let path = format!(
+                "api/v3/collections/{}/{}/versions/{}/",
+                self.ns,
+                self.name,
+                escape(&v)
+            );
+            self.found
+                .link(Link::document(&self.doc.package, &v, "", path));
         } else if path.is_empty() && self.doc.kind == VERSION {
             let (Some((file, url)), Some(version)) = (self.download.take(), self.version.take())
             else {
@@ -409,7 +362,7 @@ impl json::Visitor for Hrefs<'_> {
                 path: format!("download/{file}"),
                 filename: file,
                 url,
-                digest: self.sha256.as_deref().and_then(sha256),
+                digest: self.sha256.as_deref().and_then(Digest::sha256_hex),
                 flags: Flags::default(),
             });
         }

@@ -614,6 +614,26 @@ pub(crate) struct Link {
     pub flags: Flags,
 }
 
+impl Link {
+    /// A further document (`Flags::document`) that `proxy mirror` reads for `version`'s links,
+    /// or for every version's when `version` is empty (a list's next page). `path` is where a
+    /// client asks this proxy for it.
+    pub(crate) fn document(name: &str, version: &str, filename: &str, path: String) -> Link {
+        Link {
+            name: name.to_string(),
+            version: version.to_string(),
+            filename: filename.to_string(),
+            path,
+            url: String::new(),
+            digest: None,
+            flags: Flags {
+                document: true,
+                ..Flags::default()
+            },
+        }
+    }
+}
+
 /// What a document says about a linked file beside where it is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Flags {
@@ -711,6 +731,16 @@ impl Digest {
 }
 
 impl Digest {
+    /// A SHA-256 digest given as hex (any case), if it is one.
+    pub(crate) fn sha256_hex(hex: &str) -> Option<Digest> {
+        (hex.len() == Algo::Sha256.hex_len() && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(
+            || Digest {
+                algo: Algo::Sha256,
+                hex: hex.to_ascii_lowercase(),
+            },
+        )
+    }
+
     /// Reads a checksum file (`{hex}`, `{hex}  {file}` or `ALGO ({file}) = {hex}`): the first
     /// word that is a digest of `algo`'s length in hex. Nothing else is taken for one.
     pub(crate) fn from_checksum_file(algo: Algo, text: &str) -> Option<Digest> {
@@ -775,6 +805,36 @@ pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Versions as most registries write them (`1.2.3`, `1.0.0-beta.1+build`): a digit first, then
+/// letters, digits, `.`, `-` and `+`; a safe path component of at most 128 bytes.
+pub(crate) fn semver_like(v: &str) -> bool {
+    safe_component(v)
+        && v.len() <= 128
+        && v.as_bytes()[0].is_ascii_digit()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+}
+
+/// `semver_like`, or a 400 saying whose version (`what`) it is not.
+pub(crate) fn check_semver(v: &str, what: &str) -> Result<()> {
+    if semver_like(v) {
+        Ok(())
+    } else {
+        Err(crate::error::Error::BadRequest(format!(
+            "invalid {what} version {v:?}"
+        )))
+    }
+}
+
+/// Whether a query string may be passed on to an upstream as a client sent it (a pagination
+/// cursor, `limit=100&offset=100`): short, and of characters that need no escaping.
+pub(crate) fn passable_query(q: &str) -> bool {
+    q.len() <= 256
+        && q.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'-' | b'_' | b'.' | b'%' | b'+')
+        })
 }
 
 /// A path component that is safe on disk and in a URL path: not empty, not `.` or `..`, no

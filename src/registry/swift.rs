@@ -30,8 +30,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, passable_query, semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -87,7 +87,7 @@ impl Registry for Swift {
                         "no identities: upstream.swift (the default registry) is not set".into(),
                     ));
                 }
-                let mut plan = doc(
+                let mut m = metadata(
                     IDENTIFIERS,
                     String::new(),
                     format!("identifiers?{query}"),
@@ -96,10 +96,8 @@ impl Registry for Swift {
                     "application/json",
                 );
                 // About no package: nothing its links could be about.
-                if let Plan::Metadata(m) = &mut plan {
-                    m.headers = &[];
-                }
-                Ok(plan)
+                m.headers = &[];
+                Ok(Plan::Metadata(m))
             }
             [scope, name] => {
                 let name = name.strip_suffix(".json").unwrap_or(name);
@@ -107,17 +105,17 @@ impl Registry for Swift {
                 // Pagination: the query a `next` link carried, passed on as it is.
                 let query = match req.query {
                     None => String::new(),
-                    Some(q) if q.len() <= 256 && q.bytes().all(query_byte) => format!("?{q}"),
+                    Some(q) if passable_query(q) => format!("?{q}"),
                     Some(q) => return Err(Error::BadRequest(format!("unexpected query {q:?}"))),
                 };
-                Ok(doc(
+                Ok(Plan::Metadata(metadata(
                     LIST,
                     pkg.clone(),
                     format!("{pkg}{query}"),
                     format!("{up}/{scope}/{name}{query}"),
                     JSON,
                     "application/json",
-                ))
+                )))
             }
             [scope, name, file] => {
                 let (pkg, up) = package(ctx, scope, name)?;
@@ -132,7 +130,7 @@ impl Registry for Swift {
                     )
                 };
                 if let Some(version) = file.strip_suffix(".zip") {
-                    check_version(version)?;
+                    check_semver(version, "Swift package")?;
                     let key = ArtifactKey {
                         ecosystem: ECOSYSTEM,
                         name: pkg.clone(),
@@ -148,12 +146,12 @@ impl Registry for Swift {
                     return Ok(Plan::Artifact(a));
                 }
                 let version = file.strip_suffix(".json").unwrap_or(file);
-                check_version(version)?;
+                check_semver(version, "Swift package")?;
                 Ok(Plan::Metadata(release(version)))
             }
             [scope, name, version, "Package.swift"] => {
                 let (pkg, up) = package(ctx, scope, name)?;
-                check_version(version)?;
+                check_semver(version, "Swift package")?;
                 let query = match req.query {
                     None => String::new(),
                     Some(q) => match q.strip_prefix("swift-version=") {
@@ -165,7 +163,7 @@ impl Registry for Swift {
                         }
                     },
                 };
-                Ok(doc(
+                Ok(Plan::Metadata(metadata(
                     MANIFEST,
                     pkg.clone(),
                     format!("{pkg}|{version}|Package.swift{query}"),
@@ -175,7 +173,7 @@ impl Registry for Swift {
                     ),
                     SWIFT,
                     "text/x-swift",
-                ))
+                )))
             }
             _ => Err(Error::NotFound(format!(
                 "Swift registry route /{}",
@@ -212,7 +210,7 @@ impl Registry for Swift {
                 resource: (None, None),
             };
             json::rewrite(input, out, &mut v)?;
-            let digest = v.checksum.as_deref().and_then(sha256);
+            let digest = v.checksum.as_deref().and_then(Digest::sha256_hex);
             found.link(Link {
                 name: doc.package.clone(),
                 version: version.to_string(),
@@ -227,18 +225,12 @@ impl Registry for Swift {
                     ))
                 })?),
             });
-            found.link(Link {
-                name: doc.package.clone(),
-                version: version.to_string(),
-                filename: "Package.swift".into(),
-                path: format!("{scope}/{name}/{}/Package.swift", escape(version)),
-                url: String::new(),
-                digest: None,
-                flags: Flags {
-                    document: true,
-                    ..Flags::default()
-                },
-            });
+            found.link(Link::document(
+                &doc.package,
+                version,
+                "Package.swift",
+                format!("{scope}/{name}/{}/Package.swift", escape(version)),
+            ));
         } else {
             super::pass(input, out)?;
         }
@@ -285,7 +277,7 @@ impl Registry for Swift {
         let mut docs = vec![(format!("{scope}/{pkg}"), Some(JSON))];
         if let Want::Exact(v) = want {
             // The release itself: found whether or not the list's first page names it.
-            check_version(v)?;
+            check_semver(v, "Swift package")?;
             docs.push((format!("{scope}/{pkg}/{}", escape(v)), Some(JSON)));
         }
         Ok(Mirror::docs(name.to_ascii_lowercase(), docs, want))
@@ -302,55 +294,27 @@ impl Swift {
     fn report(&self, doc: &Metadata, rel: &str, rest: &str, params: &str, found: &mut dyn Found) {
         let rest = rest.trim_start_matches('/');
         if doc.kind == LIST && rel == "latest-version" {
-            if let Some(v) = rest.rsplit('/').next().filter(|v| valid_version(v)) {
+            if let Some(v) = rest.rsplit('/').next().filter(|v| semver_like(v)) {
                 found.latest(v);
             }
         } else if doc.kind == LIST && rel == "next" {
             // The next page: a document of no one version, which the mirror reads too.
-            found.link(Link {
-                name: doc.package.clone(),
-                version: String::new(),
-                filename: String::new(),
-                path: rest.to_string(),
-                url: String::new(),
-                digest: None,
-                flags: Flags {
-                    document: true,
-                    ..Flags::default()
-                },
-            });
+            found.link(Link::document(&doc.package, "", "", rest.to_string()));
         } else if doc.kind == MANIFEST
             && rel == "alternate"
             && rest.contains("/Package.swift?swift-version=")
         {
-            found.link(Link {
-                name: doc.package.clone(),
-                version: key_version(doc).to_string(),
-                filename: param(params, "filename").unwrap_or_default(),
-                path: rest.to_string(),
-                url: String::new(),
-                digest: None,
-                flags: Flags {
-                    document: true,
-                    ..Flags::default()
-                },
-            });
+            found.link(Link::document(
+                &doc.package,
+                key_version(doc),
+                &param(params, "filename").unwrap_or_default(),
+                rest.to_string(),
+            ));
         }
     }
 }
 
-/// A document plan, keeping its `Link` header.
-fn doc(
-    kind: Kind,
-    package: String,
-    key: String,
-    url: String,
-    accept: &'static str,
-    content_type: &'static str,
-) -> Plan {
-    Plan::Metadata(metadata(kind, package, key, url, accept, content_type))
-}
-
+/// A document, keeping its `Link` header.
 fn metadata(
     kind: Kind,
     package: String,
@@ -463,26 +427,6 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-/// Semantic versions (`1.2.3`, `1.0.0-beta.1+build`).
-fn check_version(version: &str) -> Result<()> {
-    if valid_version(version) {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!(
-            "invalid Swift package version {version:?}"
-        )))
-    }
-}
-
-fn valid_version(version: &str) -> bool {
-    safe_component(version)
-        && version.len() <= 128
-        && version.as_bytes()[0].is_ascii_digit()
-        && version
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
-}
-
 /// `swift-version` values: `5`, `5.9`, `5.10.1`.
 fn valid_tools_version(v: &str) -> bool {
     !v.is_empty()
@@ -490,20 +434,6 @@ fn valid_tools_version(v: &str) -> bool {
         && v.split('.').count() <= 3
         && v.split('.')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Characters a pagination query may hold (it is passed to the upstream as it came).
-fn query_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'-' | b'_' | b'.' | b'%' | b'+')
-}
-
-fn sha256(hex: &str) -> Option<Digest> {
-    (hex.len() == Algo::Sha256.hex_len() && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
-        Digest {
-            algo: Algo::Sha256,
-            hex: hex.to_ascii_lowercase(),
-        }
-    })
 }
 
 /// Splits a `Link` header value into its link-values, at commas outside `<…>` and quotes.
@@ -563,7 +493,7 @@ impl json::Visitor for Releases<'_> {
     }
 
     fn string(&mut self, path: &[Seg], _value: &str) -> Option<String> {
-        let version = RELEASE_URL.capture(path, 0).filter(|v| valid_version(v))?;
+        let version = RELEASE_URL.capture(path, 0).filter(|v| semver_like(v))?;
         Some(format!(
             "{}/swift/{}/{}/{}",
             self.base,
@@ -584,22 +514,13 @@ impl json::Visitor for Releases<'_> {
             return;
         };
         let yanked = std::mem::take(&mut self.yanked);
-        if !valid_version(version) {
+        if !semver_like(version) {
             return;
         }
-        self.found.link(Link {
-            name: self.package.to_string(),
-            version: version.to_string(),
-            filename: String::new(),
-            path: format!("{}/{}/{}", self.scope, self.name, escape(version)),
-            url: String::new(),
-            digest: None,
-            flags: Flags {
-                yanked,
-                prerelease: false,
-                document: true,
-            },
-        });
+        let path = format!("{}/{}/{}", self.scope, self.name, escape(version));
+        let mut release = Link::document(self.package, version, "", path);
+        release.flags.yanked = yanked;
+        self.found.link(release);
     }
 }
 

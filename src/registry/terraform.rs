@@ -36,7 +36,8 @@ use serde_json::Value;
 
 use super::{
     Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Part, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Mirror, Part, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, safe_component,
+    semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Seg};
@@ -94,7 +95,7 @@ impl Registry for Terraform {
                         false,
                     )),
                     [version, "download", os, arch] => {
-                        check_version(version)?;
+                        check_semver(version, "provider")?;
                         check_platform(os)?;
                         check_platform(arch)?;
                         Ok(doc(
@@ -124,12 +125,12 @@ impl Registry for Terraform {
             [host, ns, ty, file] if file.ends_with(".json") => {
                 let (p, up) = mirrored(ctx, host, ns, ty)?;
                 let version = file.strip_suffix(".json").unwrap_or(file);
-                check_version(version)?;
+                check_semver(version, "provider")?;
                 Ok(Plan::Metadata(archives_doc(&p, &up, version)))
             }
             [host, ns, ty, version, file] => {
                 let (p, up) = mirrored(ctx, host, ns, ty)?;
-                check_version(version)?;
+                check_semver(version, "provider")?;
                 if !safe_component(file) || file.len() > 200 {
                     return Err(Error::BadRequest(format!("invalid file name {file:?}")));
                 }
@@ -250,7 +251,7 @@ impl Registry for Terraform {
         let p = Provider::new(host, ns, ty)?;
         let mut docs = vec![(format!("{}/index.json", p.name()), None)];
         if let Want::Exact(v) = want {
-            check_version(v)?;
+            check_semver(v, "provider")?;
             docs.push((format!("{}/{v}.json", p.name()), None));
         }
         Ok(Mirror::docs(p.name(), docs, want))
@@ -366,22 +367,6 @@ fn key_part(doc: &Metadata, n: usize) -> &str {
     doc.key.split('|').nth(n).unwrap_or("")
 }
 
-fn valid_version(v: &str) -> bool {
-    safe_component(v)
-        && v.len() <= 128
-        && v.as_bytes()[0].is_ascii_digit()
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
-}
-
-fn check_version(v: &str) -> Result<()> {
-    if valid_version(v) {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!("invalid provider version {v:?}")))
-    }
-}
-
 fn valid_platform(s: &str) -> bool {
     !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
@@ -487,22 +472,16 @@ fn index(doc: &Metadata, body: &[u8], found: &mut dyn Found) -> Result<Value, Ba
         .map(Vec::as_slice)
         .unwrap_or_default()
     {
-        let Some(version) = e["version"].as_str().filter(|v| valid_version(v)) else {
+        let Some(version) = e["version"].as_str().filter(|v| semver_like(v)) else {
             continue;
         };
         versions.insert(version.to_string(), Value::Object(serde_json::Map::new()));
-        found.link(Link {
-            name: doc.package.clone(),
-            version: version.to_string(),
-            filename: format!("{version}.json"),
-            path: format!("{}/{version}.json", doc.package),
-            url: String::new(),
-            digest: None,
-            flags: Flags {
-                document: true,
-                ..Flags::default()
-            },
-        });
+        found.link(Link::document(
+            &doc.package,
+            version,
+            &format!("{version}.json"),
+            format!("{}/{version}.json", doc.package),
+        ));
     }
     Ok(serde_json::json!({ "versions": versions }))
 }
@@ -574,33 +553,21 @@ fn archives(
         // For the registry protocol offline (the default registry's providers only): its
         // download document, whose rewrite names the SHA256SUMS and signature Terraform reads.
         if registry_protocol {
-            found.link(Link {
-                name: doc.package.clone(),
-                version: version.to_string(),
-                filename: format!("download-{os}_{arch}"),
-                path: format!("v1/providers/{ns_type}/{version}/download/{os}/{arch}"),
-                url: String::new(),
-                digest: None,
-                flags: Flags {
-                    document: true,
-                    ..Flags::default()
-                },
-            });
+            found.link(Link::document(
+                &doc.package,
+                version,
+                &format!("download-{os}_{arch}"),
+                format!("v1/providers/{ns_type}/{version}/download/{os}/{arch}"),
+            ));
         }
     }
     if registry_protocol {
-        found.link(Link {
-            name: doc.package.clone(),
-            version: String::new(),
-            filename: "versions".into(),
-            path: format!("v1/providers/{ns_type}/versions"),
-            url: String::new(),
-            digest: None,
-            flags: Flags {
-                document: true,
-                ..Flags::default()
-            },
-        });
+        found.link(Link::document(
+            &doc.package,
+            "",
+            "versions",
+            format!("v1/providers/{ns_type}/versions"),
+        ));
     }
     Ok(serde_json::json!({ "archives": archives }))
 }
