@@ -543,24 +543,27 @@ fn gather(
     url: &str,
 ) -> Result<Vec<Part>> {
     let max = sh.config.metadata_max_size;
-    // The document and its parts together are bounded.
-    let too_large = |url: &str| Error::TooLarge {
+    // The document and its parts together are bounded. Parts that overflow are the assembled
+    // document's fault, not its first URL's, which other documents may share: no `TooLarge`
+    // (remembered against that URL) for them.
+    let broken = |url: &str, err: io::Error, exceeded: bool| Error::BadUpstream {
         url: url.to_string(),
-        max,
-    };
-    let broken = |url: &str, err: io::Error, exceeded: bool| {
-        if exceeded {
-            too_large(url)
+        msg: if exceeded {
+            format!("the document and its parts are larger than metadata_max_size ({max} bytes)")
         } else {
-            Error::BadUpstream {
-                url: url.to_string(),
-                msg: err.to_string(),
-            }
-        }
+            err.to_string()
+        },
     };
     let mut body = Vec::new();
     if let Err(err) = io::Read::read_to_end(input, &mut body) {
-        return Err(broken(url, err, input.get_ref().exceeded));
+        return Err(if input.get_ref().exceeded {
+            Error::TooLarge {
+                url: url.to_string(),
+                max,
+            }
+        } else {
+            broken(url, err, false)
+        });
     }
     let mut left = input.get_ref().left;
     let mut parts = vec![Part {

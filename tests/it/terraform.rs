@@ -378,3 +378,54 @@ fn mirror_a_lock_file_export_import_then_both_protocols_offline() {
         );
     }
 }
+
+#[test]
+fn an_archives_document_is_bounded_in_parts_and_bytes() {
+    let (registry, releases) = (Fake::start(), Fake::start());
+    serve(&registry, &releases);
+    // A registry naming 70 platforms: more upstream documents than one document may be made of.
+    let platforms: Vec<Value> = (0..70)
+        .map(|i| json!({"os": "linux", "arch": format!("arch{i}")}))
+        .collect();
+    registry.put(
+        "/v1/providers/testns/many/versions",
+        Resp::ok(
+            "application/json",
+            json!({"versions": [{"version": VERSION, "platforms": platforms}]}).to_string(),
+        ),
+    );
+    let p = proxy(&registry, &releases);
+    let host = registry.addr.to_string();
+    let got = p.get(&format!("/terraform/{host}/testns/many/{VERSION}.json"));
+    assert_eq!(got.status, 502);
+    assert!(got.text().contains("more than 64"), "{}", got.text());
+    assert_eq!(
+        registry.paths(|p| p.contains("/testns/many/1.0.0/download/")),
+        Vec::<String>::new(),
+        "nothing of it was fetched"
+    );
+    // The parts together above metadata_max_size: refused, and the provider's own list, which
+    // is well within it, still served.
+    let small = TestProxy::with(&registry, |c| {
+        c.upstream.insert(
+            "terraform".into(),
+            format!("{}/v1/providers", registry.url()),
+        );
+        c.upstream
+            .insert("terraform_downloads".into(), releases.url());
+        c.metadata_max_size = 1500;
+    });
+    let got = small.get(&format!("/terraform/{host}/testns/hello/{VERSION}.json"));
+    assert_eq!(got.status, 502);
+    assert!(
+        got.text().contains("larger than metadata_max_size"),
+        "{}",
+        got.text()
+    );
+    assert_eq!(
+        small
+            .get(&format!("/terraform/{host}/testns/hello/index.json"))
+            .status,
+        200
+    );
+}
