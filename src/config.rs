@@ -135,12 +135,13 @@ pub const KEYS: &[Key] = &[
 #[doc(hidden)]
 pub fn documented_keys() -> Vec<(String, String)> {
     // A key that takes only named upstreams is documented in its named form.
-    let upstreams = registry::default_upstreams()
-        .into_iter()
-        .map(|(k, v)| match only_named(&k) {
-            true => (format!("upstream.{k}.<name>"), "none".to_string()),
-            false => (format!("upstream.{k}"), v),
-        });
+    let upstreams =
+        registry::default_upstreams()
+            .into_iter()
+            .map(|(k, v)| match registry::is_names_only(&k) {
+                true => (format!("upstream.{k}.<name>"), "none".to_string()),
+                false => (format!("upstream.{k}"), v),
+            });
     let raw = RAW_KEYS
         .iter()
         .map(|k| (format!("raw.<name>.{}", k.name), k.default.to_string()));
@@ -164,15 +165,6 @@ pub const RAW_KEYS: &[Key] = &[
         default: "{file}.sha256,{file}.sha512,SHA256SUMS",
     },
 ];
-
-/// Whether `upstream.<key>` takes only named upstreams (`upstream.raw.<name>`): a key that takes
-/// them and has no public default of its own.
-fn only_named(key: &str) -> bool {
-    registry::named_keys().any(|k| k == key)
-        && registry::default_upstreams()
-            .get(key)
-            .is_some_and(String::is_empty)
-}
 
 /// Settings of one generic remote (`raw.<name>.*`; docs/registries/raw.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -457,7 +449,7 @@ impl Config {
             "http.ca_file" => self.ca_file = Some(parse_path(value).ok_or_else(|| bad("a path"))?),
             _ if key.starts_with("raw.") => self.set_raw(key, value, origin)?,
             _ => match key.strip_prefix("upstream.") {
-                Some(name) if only_named(name) => {
+                Some(name) if registry::is_names_only(name) => {
                     return Err(bad(&format!(
                         "nothing here: upstream.{name} has no URL of its own; name each one, \
                          upstream.{name}.<name> (lowercase letters, digits, - and _)"
@@ -967,6 +959,70 @@ mod tests {
             Some("http.ca_file")
         );
         assert_eq!(env_key("PROXY_NOPE"), None);
+    }
+
+    #[test]
+    fn swift_takes_a_registry_per_scope() {
+        // No public registry: empty until set.
+        let mut c = Config::default();
+        assert_eq!(c.upstream("swift"), "");
+        c.set("upstream.swift", "https://swift.example/api/", "env")
+            .unwrap();
+        c.set("upstream.swift.acme-corp", "https://acme.example", "file")
+            .unwrap();
+        assert_eq!(c.upstream("swift"), "https://swift.example/api");
+        assert_eq!(c.upstream("swift.acme-corp"), "https://acme.example");
+        for bad in [
+            "upstream.swift.Acme",
+            "upstream.swift.a.b",
+            "upstream.swift.",
+        ] {
+            assert!(c.set(bad, "https://x.example", "file").is_err(), "{bad}");
+        }
+        assert!(c.set("upstream.swift.acme", "ftp://x", "file").is_err());
+        // The environment spells a scope's `-` as `_`; the archive hosts are a key of their own.
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_SWIFT_ACME_CORP").as_deref(),
+            Some("upstream.swift.acme-corp")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_SWIFT_ARCHIVES").as_deref(),
+            Some("upstream.swift_archives")
+        );
+        let e = env(&[("PROXY_UPSTREAM_SWIFT_MONA", "https://mona.example")]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        assert_eq!(c.upstream("swift.mona"), "https://mona.example");
+    }
+
+    #[test]
+    fn terraform_takes_further_registries() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.upstream("terraform"),
+            "https://registry.terraform.io/v1/providers"
+        );
+        c.set(
+            "upstream.terraform.opentofu",
+            "https://registry.opentofu.org/v1/providers",
+            "file",
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream("terraform.opentofu"),
+            "https://registry.opentofu.org/v1/providers"
+        );
+        assert!(
+            c.set("upstream.terraform.Tofu", "https://x.example", "file")
+                .is_err()
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_TERRAFORM_OPENTOFU").as_deref(),
+            Some("upstream.terraform.opentofu")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_TERRAFORM_DOWNLOADS").as_deref(),
+            Some("upstream.terraform_downloads")
+        );
     }
 
     #[test]

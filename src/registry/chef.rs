@@ -49,6 +49,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::list("chef_files", "https://s3.amazonaws.com"),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Chef {
@@ -219,6 +220,8 @@ fn document(
         package: package.to_string(),
         content_type: JSON,
         etag: Etag::Own,
+        headers: &[],
+        parts: false,
         expiry: Expiry { ttl },
     }
 }

@@ -36,6 +36,7 @@ static SPEC: Spec = Spec {
     name: "hex",
     upstreams: &[UpstreamKey::one("hex", "https://repo.hex.pm")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const OCTETS: &str = "application/octet-stream";
@@ -157,6 +158,8 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         package: package.to_string(),
         content_type: ct,
         etag: Etag::Own,
+        headers: &[],
+        parts: false,
         expiry: Expiry::DEFAULT,
     })
 }
@@ -466,11 +469,7 @@ mod tests {
         let mut out = Vec::new();
         let mut found = crate::registry::Collected::default();
         let up = testing::upstream_map(&Hex, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-            raw: &std::collections::BTreeMap::new(),
-        };
+        let ctx = testing::ctx(&up);
         Hex.rewrite(&meta, &mut &doc[..], &mut out, &ctx, &mut found)
             .unwrap();
         assert_eq!(out, doc, "byte-identical: the client checks the signature");

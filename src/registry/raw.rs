@@ -44,10 +44,11 @@ const FILE: Kind = Kind("file");
 static SPEC: Spec = Spec {
     name: ECOSYSTEM,
     upstreams: &[
-        UpstreamKey::named("raw", ""),
+        UpstreamKey::names_only("raw"),
         UpstreamKey::list("raw_redirects", ""),
     ],
     error_body: super::text_error,
+    headers: &[],
 };
 
 /// The rules every remote ends with, after its own: `(pattern, mutable)`. Checksum files and
@@ -146,6 +147,8 @@ impl Registry for Raw {
             package,
             content_type: "application/octet-stream",
             etag: Etag::Own,
+            headers: &[],
+            parts: false,
             expiry: Expiry { ttl },
         }))
     }

@@ -57,6 +57,7 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Vagrant {
@@ -217,6 +218,8 @@ fn catalog(up: &str, org: &str, name: &str, api: bool) -> Metadata {
         package: format!("{org}/{name}"),
         content_type: JSON,
         etag: Etag::Own,
+        headers: &[],
+        parts: false,
         expiry: Expiry::DEFAULT,
     }
 }

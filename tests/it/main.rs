@@ -8,6 +8,7 @@
 #[allow(clippy::disallowed_methods)]
 mod support;
 
+mod ansible;
 mod cargo;
 mod chef;
 mod cli;
@@ -28,4 +29,6 @@ mod offline;
 mod pub_dev;
 mod pypi;
 mod raw;
+mod swift;
+mod terraform;
 mod vagrant;
