@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use super::{
     Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Plan, Registry, Request, Spec, UpstreamKey, Want, passable_query,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -115,7 +115,11 @@ impl Registry for Chef {
                 Ok(Plan::Artifact(a))
             }
             ["api", "v1", "search"] | ["api", "v1", "cookbooks"] => {
-                let query = req.query.map(|q| format!("?{q}")).unwrap_or_default();
+                let query = match req.query {
+                    Some(q) if passable_query(q) => format!("?{q}"),
+                    Some(q) => return Err(Error::BadRequest(format!("query {q:?}"))),
+                    None => String::new(),
+                };
                 Ok(Plan::Passthrough {
                     url: format!("{up}/{}{query}", segs.join("/")),
                 })
@@ -362,18 +366,12 @@ impl json::Visitor for Cookbook<'_> {
         if LATEST.matches(path) {
             self.found.latest(&version);
         } else {
-            self.found.link(Link {
-                name: self.name.to_string(),
-                version: version.clone(),
-                filename: format!("{}-{version}.json", self.name),
-                path: format!("api/v1/cookbooks/{}/versions/{version}", self.name),
-                url: String::new(),
-                digest: None,
-                flags: Flags {
-                    document: true,
-                    ..Flags::default()
-                },
-            });
+            self.found.link(Link::document(
+                self.name,
+                &version,
+                &format!("{}-{version}.json", self.name),
+                format!("api/v1/cookbooks/{}/versions/{version}", self.name),
+            ));
             self.found
                 .link(tarball_link(self.name, &version, String::new()));
         }

@@ -30,7 +30,8 @@ use std::io::{BufRead, Write};
 
 use super::{
     Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
-    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver,
+    safe_component, semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Seg};
@@ -79,7 +80,7 @@ impl Registry for Vagrant {
             [org, name, version, provider, arch, BOX_FILE] => {
                 check_name(org)?;
                 check_name(name)?;
-                checked("box version", version, valid_version(version))?;
+                check_semver(version, "box")?;
                 checked("provider", provider, valid_word(provider))?;
                 checked("architecture", arch, valid_word(arch))?;
                 let key = ArtifactKey {
@@ -128,7 +129,7 @@ impl Registry for Vagrant {
                 continue;
             };
             let arch = entry.arch.as_deref().unwrap_or(UNKNOWN_ARCH);
-            if !valid_version(version) || !valid_word(provider) || !valid_word(arch) {
+            if !semver_like(version) || !valid_word(provider) || !valid_word(arch) {
                 continue;
             }
             let path = format!(
@@ -238,13 +239,6 @@ fn check_name(name: &str) -> Result<()> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     checked("box name", name, ok)
-}
-
-fn valid_version(v: &str) -> bool {
-    safe_component(v)
-        && v.len() <= 128
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'_'))
 }
 
 /// Provider and architecture names: lowercase letters, digits and `_` (no `-`: it separates
