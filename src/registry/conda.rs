@@ -59,6 +59,7 @@ static SPEC: Spec = Spec {
     ],
     error_body,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// conda prints `detail`.
@@ -112,7 +113,7 @@ impl Registry for Conda {
                 content_type: "application/json",
                 etag: Etag::Own,
                 headers: &[],
-                parts: false,
+                parts: None,
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -129,7 +130,7 @@ impl Registry for Conda {
                         content_type: content_type(doc),
                         etag: Etag::Own,
                         headers: &[],
-                        parts: false,
+                        parts: None,
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {

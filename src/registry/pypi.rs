@@ -49,6 +49,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
@@ -107,7 +108,7 @@ impl Registry for Pypi {
                     content_type: v.media_type(),
                     etag: Etag::Own,
                     headers: &[],
-                    parts: false,
+                    parts: None,
                 }))
             }
             ["simple", name] => {
@@ -130,7 +131,7 @@ impl Registry for Pypi {
                     content_type: "application/json",
                     etag: Etag::Own,
                     headers: &[],
-                    parts: false,
+                    parts: None,
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -150,7 +151,7 @@ impl Registry for Pypi {
                     content_type: "application/json",
                     etag: Etag::Own,
                     headers: &[],
-                    parts: false,
+                    parts: None,
                 }))
             }
             ["files", path @ .., filename] => {
@@ -270,7 +271,7 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         content_type: v.media_type(),
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
     }
 }
 
@@ -751,7 +752,7 @@ mod tests {
             content_type: "text/html",
             etag: Etag::Own,
             headers: &[],
-            parts: false,
+            parts: None,
         }
     }
 
