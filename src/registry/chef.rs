@@ -50,6 +50,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Chef {
@@ -225,7 +226,7 @@ fn document(
         content_type: JSON,
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         expiry: Expiry { ttl },
     }
 }

@@ -111,45 +111,32 @@ pub(crate) trait Registry: Sync {
     fn canonical_name(&self, name: &str) -> String {
         name.to_string()
     }
-    /// Rewrites one value of an upstream response header a document keeps (`Metadata::headers`)
-    /// on its way into the cache, reporting what it links to as `rewrite` does; `None` drops
-    /// it. The default keeps it as it is.
-    fn rewrite_header(
-        &self,
-        _doc: &Metadata,
-        _name: &str,
-        value: &str,
-        _ctx: &Ctx<'_>,
-        _found: &mut dyn Found,
-    ) -> Option<String> {
-        Some(value.to_string())
-    }
-    /// For a document assembled from several upstream ones (`Metadata::parts`): the further
-    /// URLs to fetch, read from the parts fetched so far (the first is `doc.url`'s). The engine
-    /// asks again after fetching them, until no new URL comes. The default asks for none.
-    fn parts(
-        &self,
-        _doc: &Metadata,
-        _fetched: &[Part],
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<String>, Bad> {
-        Ok(Vec::new())
-    }
-    /// Writes a document assembled from its parts (`Metadata::parts`), reporting links as
-    /// `rewrite` does. Only registries with such documents implement it.
-    fn assemble(
-        &self,
-        _doc: &Metadata,
-        _parts: &[Part],
-        _out: &mut dyn Write,
-        _ctx: &Ctx<'_>,
-        _found: &mut dyn Found,
-    ) -> Result<(), Bad> {
-        Err(Bad("this registry assembles no documents".into()))
-    }
 }
 
-/// One upstream document a document is assembled from (see `Registry::parts`).
+/// How a document is built from several upstream ones rather than rewritten from one
+/// (Terraform's provider mirror documents): functions of the registry that planned it.
+#[derive(Clone, Copy)]
+pub(crate) struct Assembly {
+    /// The further URLs to fetch, read from the parts fetched so far (the first is the
+    /// document's own URL's). The engine asks again after fetching them, until no new URL comes.
+    pub more: MoreParts,
+    /// Writes the document from its parts, reporting links as `rewrite` does.
+    pub write: WriteParts,
+}
+
+/// See `Assembly::more`.
+pub(crate) type MoreParts = fn(&Metadata, &[Part], &Ctx<'_>) -> Result<Vec<String>, Bad>;
+
+/// See `Assembly::write`.
+pub(crate) type WriteParts =
+    fn(&Metadata, &[Part], &mut dyn Write, &Ctx<'_>, &mut dyn Found) -> Result<(), Bad>;
+
+/// Rewrites one value of an upstream response header a document keeps (`Metadata::headers`)
+/// on its way into the cache, reporting what it links to as `rewrite` does; `None` drops it.
+pub(crate) type HeaderRewrite =
+    fn(&Metadata, &str, &str, &Ctx<'_>, &mut dyn Found) -> Option<String>;
+
+/// One upstream document a document is assembled from (see `Assembly`).
 #[derive(Clone, Debug)]
 pub(crate) struct Part {
     pub url: String,
@@ -178,6 +165,9 @@ pub(crate) struct Spec {
     /// Headers on every answer under the prefix: cached, fetched, stale, generated and errors
     /// alike (Swift's `Content-Version: 1`, which SwiftPM checks on each of them).
     pub headers: &'static [(&'static str, &'static str)],
+    /// How the upstream headers a document keeps (`Metadata::headers`) are rewritten; `None`
+    /// keeps them as they are.
+    pub rewrite_header: Option<HeaderRewrite>,
 }
 
 /// An `upstream.<key>` setting.
@@ -626,12 +616,12 @@ pub(crate) struct Metadata {
     /// Which validator a cached copy is served with.
     pub etag: Etag,
     /// Upstream response headers stored with the document and sent with it, each value passed
-    /// through `Registry::rewrite_header` (Swift's `Link`). Names as they are sent.
+    /// through `Spec::rewrite_header` (Swift's `Link`). Names as they are sent.
     pub headers: &'static [&'static str],
-    /// Assembled from several upstream documents (`Registry::parts`, `Registry::assemble`)
-    /// rather than rewritten from the one at `url`, which is the first of them: the registry's
-    /// own document, served as `content_type` whatever the upstream called its parts.
-    pub parts: bool,
+    /// Assembled from several upstream documents rather than rewritten from the one at `url`,
+    /// which is the first of them: the registry's own document, served as `content_type`
+    /// whatever the upstream called its parts.
+    pub parts: Option<Assembly>,
     pub expiry: Expiry,
 }
 

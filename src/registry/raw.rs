@@ -49,6 +49,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::text_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// The rules every remote ends with, after its own: `(pattern, mutable)`. Checksum files and
@@ -148,7 +149,7 @@ impl Registry for Raw {
             content_type: "application/octet-stream",
             etag: Etag::Own,
             headers: &[],
-            parts: false,
+            parts: None,
             expiry: Expiry { ttl },
         }))
     }

@@ -59,6 +59,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Vagrant {
@@ -220,7 +221,7 @@ fn catalog(up: &str, org: &str, name: &str, api: bool) -> Metadata {
         content_type: JSON,
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         expiry: Expiry::DEFAULT,
     }
 }
