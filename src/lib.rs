@@ -14,6 +14,7 @@ mod artifact;
 mod cache;
 mod db;
 mod flight;
+mod decompress;
 mod gzip;
 mod hot;
 mod html;
