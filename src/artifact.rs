@@ -90,7 +90,7 @@ pub(crate) fn serve(
         }
         // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
         let name = reg.canonical_name(&a.key.name);
-        let link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+        let link = db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)?;
         let (url, digest) = match link {
             Some((url, digest)) => (url, digest.or(a.digest.clone())),
             None => (a.url.clone(), a.digest.clone()),

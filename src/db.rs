@@ -801,25 +801,47 @@ impl Db {
         Ok(done)
     }
 
-    /// The URL and digest a metadata document gave for an artifact.
+    /// The URL and digest a metadata document gave for an artifact. Where documents of several
+    /// upstreams name a file of that name (Debian's and Ubuntu's archives both have a
+    /// `hello_2.10-3_amd64.deb`, built apart), the one at `url`, where the request routes to,
+    /// is taken.
     pub(crate) fn link(
         &self,
         ecosystem: &str,
         name: &str,
         filename: &str,
+        url: &str,
     ) -> Result<Option<(String, Option<Digest>)>> {
         // A link without a URL only told the mirror where a file is.
         let mut stmt = self.conn.prepare_cached(
             "SELECT url, algo, digest FROM links
              WHERE ecosystem = ?1 AND filename = ?3 AND name = ?2 AND url != ''
-             ORDER BY digest IS NULL LIMIT 1",
+             ORDER BY url = ?4 DESC, digest IS NULL LIMIT 1",
         )?;
         let row = stmt
-            .query_row(params![ecosystem, name, filename], |r| {
+            .query_row(params![ecosystem, name, filename, url], |r| {
                 Ok((r.get(0)?, digest(r.get(1)?, r.get(2)?)))
             })
             .optional()?;
         Ok(row)
+    }
+
+    /// The digest a document's rewrite declared for the file at `path` (see `registry::Check`).
+    pub(crate) fn link_digest(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        path: &str,
+    ) -> Result<Option<Digest>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT algo, digest FROM links WHERE ecosystem = ?1 AND name = ?2 AND path = ?3",
+        )?;
+        let row = stmt
+            .query_row(params![ecosystem, name, path], |r| {
+                Ok(digest(r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(row.flatten())
     }
 
     /// The packages that metadata links name a file for (see `Artifact::readings`).
@@ -998,7 +1020,7 @@ mod tests {
         db.record_metadata(&m).unwrap();
         db.record_links("npm", std::slice::from_ref(&link)).unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d.clone())))
         );
         // A list that names the file without a URL or digest erases neither.
@@ -1013,7 +1035,7 @@ mod tests {
         };
         db.record_links("npm", &[bare]).unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d)))
         );
         let listed = db.package_links("npm", "a").unwrap();
@@ -1031,9 +1053,35 @@ mod tests {
             ..link
         };
         db.record_links("npm", &[mirror_only]).unwrap();
-        assert_eq!(db.link("npm", "b", "b-1.tgz").unwrap(), None);
+        assert_eq!(db.link("npm", "b", "b-1.tgz", "").unwrap(), None);
         assert_eq!(db.package_links("npm", "b").unwrap().len(), 1);
         assert_eq!(db.link_names("npm", "a-1.tgz").unwrap(), vec!["a"]);
+        // Another upstream's file of the same name: the one at the routed URL is taken.
+        let other = Link {
+            name: "a".into(),
+            path: "other/a/-/a-1.tgz".into(),
+            filename: "a-1.tgz".into(),
+            url: "http://y/a-1.tgz".into(),
+            digest: Some(Digest {
+                algo: Algo::Sha256,
+                hex: "cd".into(),
+            }),
+            version: "1".into(),
+            flags: Flags::default(),
+        };
+        db.record_links("npm", &[other]).unwrap();
+        for url in ["http://x/a-1.tgz", "http://y/a-1.tgz"] {
+            let (got, _) = db.link("npm", "a", "a-1.tgz", url).unwrap().unwrap();
+            assert_eq!(got, url);
+        }
+        assert_eq!(
+            db.link_digest("npm", "a", "other/a/-/a-1.tgz")
+                .unwrap()
+                .unwrap()
+                .hex,
+            "cd"
+        );
+        assert_eq!(db.link_digest("npm", "a", "a/-/nothere.tgz").unwrap(), None);
         assert!(db.link_names("npm", "c-1.tgz").unwrap().is_empty());
         assert_eq!(
             db.metadata("npm", "a|full")

@@ -81,9 +81,7 @@ pub(crate) fn tee(
         Format::Zstd => read(&mut Capped::new(Zstd::new(io::BufReader::new(&mut tee))))?,
         Format::Gzip => {
             let mut raw = Vec::new();
-            (&mut tee)
-                .take(MAX_GZIP as u64 + 1)
-                .read_to_end(&mut raw)?;
+            (&mut tee).take(MAX_GZIP as u64 + 1).read_to_end(&mut raw)?;
             let plain = gzip::decode(&raw, MAX_GZIP).map_err(io::Error::other)?;
             drop(raw);
             read(&mut &plain[..])?;
@@ -195,9 +193,9 @@ impl<R: BufRead> Read for Zstd<R> {
                     self.frames += 1;
                     self.in_frame = true;
                 }
-                Err(FrameDecoderError::ReadFrameHeaderError(
-                    ReadFrameHeaderError::SkipFrame { .. },
-                )) if self.frames > 0 => return Ok(0),
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    ..
+                })) if self.frames > 0 => return Ok(0),
                 Err(err) => return Err(bad(&err)),
             }
         }
@@ -282,6 +280,9 @@ mod tests {
         // Formats we do not read are copied, unread.
         let bz = b"BZh91AY&SY".to_vec();
         let (out, text, format) = run(&bz).unwrap();
-        assert_eq!((out, text.as_str(), format), (bz, "", Format::Other("bzip2")));
+        assert_eq!(
+            (out, text.as_str(), format),
+            (bz, "", Format::Other("bzip2"))
+        );
     }
 }

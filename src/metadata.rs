@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
-use crate::registry::{self, Ctx, Etag, Found, Link, Metadata, Registry};
+use crate::registry::{self, Algo, Check, Ctx, Etag, Found, Link, Metadata, Registry};
+use crate::sha1::Sha1;
 use crate::upstream::Method;
 
 /// The form this version stores documents in, with the links their rewrites report. A cached
@@ -34,13 +35,14 @@ pub(crate) fn serve(
 ) -> Result<Reply> {
     let ttl = sh.config.metadata_ttl.as_secs() as i64;
     let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    let expected = expected_digest(db, &m)?;
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
     for _ in 0..3 {
-        let cached = cached_metadata(sh, db, &m)?;
+        let (cached, vouched) = vouched(cached_metadata(sh, db, &m)?, expected.as_ref());
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
-            let due = age >= ttl || row.format < FORMAT;
+            let due = (age >= ttl && !vouched) || row.format < FORMAT;
             if !due || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
                 let stale = age >= ttl && !refreshed;
@@ -58,7 +60,9 @@ pub(crate) fn serve(
             return Err(Error::Offline { what });
         }
         match sh.flights.join(&format!("m|{}|{}", m.ecosystem, m.key)) {
-            Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
+            Join::Leader(guard) => {
+                return refresh(sh, db, reg, &m, cached, expected.as_ref(), guard, req);
+            }
             Join::Follower(f) => match f.wait(sh.stall()) {
                 Waited::Committed => refreshed = true,
                 Waited::Failed(404) => return Err(Error::NotFound(what)),
@@ -73,7 +77,7 @@ pub(crate) fn serve(
             },
         }
     }
-    match cached_metadata(sh, db, &m)? {
+    match vouched(cached_metadata(sh, db, &m)?, expected.as_ref()).0 {
         Some((row, file)) => Ok(metadata_reply(
             file,
             &row,
@@ -83,6 +87,35 @@ pub(crate) fn serve(
             &sh.config.base_url,
         )),
         None => Err(Error::Busy(what)),
+    }
+}
+
+/// The digest the document must have (`registry::Check`), if anything declares one yet.
+fn expected_digest(db: &Db, m: &Metadata) -> Result<Option<registry::Digest>> {
+    match &m.check {
+        Check::None => Ok(None),
+        Check::Digest(d) => Ok(Some(d.clone())),
+        Check::Link { name, path } => db.link_digest(m.ecosystem, name, path),
+    }
+}
+
+/// A cached document checked against the digest it must have: dropped when it has another (it
+/// is not the one wanted, whatever its age), and `true` beside it when it has that one (it is
+/// the one wanted, whatever its age). Only SHA-256 is stored; a document vouched for in another
+/// algorithm is checked when fetched, and otherwise kept to its TTL.
+fn vouched(
+    cached: Option<(MetadataRow, File)>,
+    expected: Option<&registry::Digest>,
+) -> (Option<(MetadataRow, File)>, bool) {
+    match (cached, expected) {
+        (Some(c), Some(d)) if d.algo == Algo::Sha256 => {
+            if c.0.sha256 == d.hex {
+                (Some(c), true)
+            } else {
+                (None, false)
+            }
+        }
+        (cached, _) => (cached, false),
     }
 }
 
@@ -200,17 +233,19 @@ fn stale(
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn refresh(
     sh: &Shared,
     db: &Db,
     reg: &dyn Registry,
     m: &Metadata,
     cached: Option<(MetadataRow, File)>,
+    expected: Option<&registry::Digest>,
     guard: Guard,
     req: &Incoming,
 ) -> Result<Reply> {
     // The database is updated before the guard is released: followers read the new row.
-    match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r)) {
+    match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r), expected) {
         Ok(fresh) => {
             guard.finish();
             let (row, file) = cached_metadata(sh, db, m)?.ok_or_else(|| Error::BadUpstream {
@@ -240,13 +275,15 @@ fn refresh(
 /// Fetches a document (conditionally when we hold one with an ETag in the current form),
 /// rewrites it into the cache and records it with the links it reports. Returns whether a new
 /// body was stored (false: the upstream said 304). `Last-Modified` alone is not trusted for
-/// revalidation (nexus-public#241): without an ETag the document is fetched whole.
+/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A document
+/// that must have a digest (`expected`) is stored only if it has it.
 fn fetch_metadata(
     sh: &Shared,
     db: &Db,
     reg: &dyn Registry,
     m: &Metadata,
     cached: Option<&MetadataRow>,
+    expected: Option<&registry::Digest>,
 ) -> Result<bool> {
     let mut headers = vec![("Accept-Encoding", "identity")];
     if let Some(accept) = m.accept {
@@ -293,6 +330,7 @@ fn fetch_metadata(
     let mut out = Hashing {
         inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
         sha: Sha256::new(),
+        other: expected.and_then(|d| Other::new(d.algo)),
         n: 0,
         placeholders: rebase::Counter::default(),
         failed: None,
@@ -329,6 +367,19 @@ fn fetch_metadata(
         return Err(Error::io(&temp_path, err));
     }
     let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    if let Some(want) = expected {
+        let actual = match out.other.take() {
+            Some(other) => other.finish(),
+            None => sha.clone(),
+        };
+        if actual != want.hex {
+            return Err(Error::Integrity {
+                what: m.url.clone(),
+                expected: want.to_string(),
+                actual: format!("{}:{actual}", want.algo.as_str()),
+            });
+        }
+    }
     let placeholders = out.placeholders.count;
     drop(out);
     links.flush();
@@ -403,6 +454,8 @@ impl Found for Links<'_> {
 struct Hashing<W> {
     inner: W,
     sha: Sha256,
+    /// The algorithm a declared digest is in, when it is not SHA-256.
+    other: Option<Other>,
     n: u64,
     placeholders: rebase::Counter,
     failed: Option<io::Error>,
@@ -419,6 +472,9 @@ impl<W: Write> Write for Hashing<W> {
             }
         };
         self.sha.update(&buf[..n]);
+        if let Some(o) = &mut self.other {
+            o.update(&buf[..n]);
+        }
         self.placeholders.feed(&buf[..n]);
         self.n += n as u64;
         Ok(n)
@@ -426,6 +482,36 @@ impl<W: Write> Write for Hashing<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// A hash in an algorithm other than SHA-256, for a declared digest.
+enum Other {
+    Sha512(sha2::Sha512),
+    Sha1(Sha1),
+}
+
+impl Other {
+    fn new(algo: Algo) -> Option<Other> {
+        match algo {
+            Algo::Sha256 => None,
+            Algo::Sha512 => Some(Other::Sha512(sha2::Sha512::new())),
+            Algo::Sha1 => Some(Other::Sha1(Sha1::new())),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Other::Sha512(h) => h.update(bytes),
+            Other::Sha1(h) => h.update(bytes),
+        }
+    }
+
+    fn finish(self) -> String {
+        match self {
+            Other::Sha512(h) => registry::hex(&h.finalize()),
+            Other::Sha1(h) => registry::hex(&h.finalize()),
+        }
     }
 }
 

@@ -485,6 +485,25 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    /// A digest the document's bytes must have, when something vouches for them.
+    pub check: Check,
+}
+
+/// What vouches for a document's bytes. A cached copy with the digest is served whatever its age
+/// (it is the one the voucher names); one without is fetched again, never served stale or
+/// offline; and a fetched document without it is refused. Only for documents stored
+/// byte-identical: the digest is of what is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Nothing: the TTL decides.
+    None,
+    /// The request names the content: a content-addressed path (Debian's
+    /// `by-hash/SHA256/{hex}`, RPM's `repodata/{hex}-primary.xml.gz`).
+    Digest(Digest),
+    /// Another document declared it: the link that document's rewrite reported at `path` under
+    /// `name` (Debian's `Release` → `Packages`, RPM's `repomd.xml` → `primary.xml.gz`). Until
+    /// that document has been read, nothing is checked.
+    Link { name: String, path: String },
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants

@@ -65,6 +65,7 @@ impl Registry for PubDev {
                 package: name.to_string(),
                 content_type: V2,
                 etag: Etag::Own,
+                check: super::Check::None,
             }))
         };
         match segs.as_slice() {
