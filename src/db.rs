@@ -112,6 +112,10 @@ CREATE INDEX links_by_filename ON links (ecosystem, filename);
 ALTER TABLE metadata ADD COLUMN latest TEXT;
 ALTER TABLE metadata ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Documents named by their digest (Debian's `by-hash/`) are found by it.
+    r#"
+CREATE INDEX metadata_by_sha256 ON metadata (ecosystem, sha256);
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -474,12 +478,33 @@ impl Db {
     }
 
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.metadata_where("key = ?2", ecosystem, key)
+    }
+
+    /// A cached document of `ecosystem` whose stored bytes have this SHA-256, under whatever key
+    /// (a document named by its digest is the same as one named by its name).
+    pub(crate) fn metadata_with_sha256(
+        &self,
+        ecosystem: &str,
+        sha256: &str,
+    ) -> Result<Option<MetadataRow>> {
+        // A rebased document's stored bytes are not what is served.
+        self.metadata_where("sha256 = ?2 AND rebase = 0", ecosystem, sha256)
+    }
+
+    fn metadata_where(
+        &self,
+        cond: &str,
+        ecosystem: &str,
+        value: &str,
+    ) -> Result<Option<MetadataRow>> {
+        let sql = format!(
             "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format
-             FROM metadata WHERE ecosystem = ?1 AND key = ?2",
-        )?;
+             FROM metadata WHERE ecosystem = ?1 AND {cond} LIMIT 1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let row = stmt
-            .query_row(params![ecosystem, key], |r| {
+            .query_row(params![ecosystem, value], |r| {
                 Ok(MetadataRow {
                     storage_path: r.get(0)?,
                     etag: r.get(1)?,
@@ -824,6 +849,23 @@ impl Db {
             })
             .optional()?;
         Ok(row)
+    }
+
+    /// The documents a document reported under `name` (links flagged `document`): (path,
+    /// filename), for `proxy mirror` to read (see `registry::Mirror::indexes`).
+    pub(crate) fn document_links(
+        &self,
+        ecosystem: &str,
+        name: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, filename FROM links
+             WHERE ecosystem = ?1 AND name = ?2 AND flags & 4 != 0 ORDER BY rowid",
+        )?;
+        let rows = stmt
+            .query_map(params![ecosystem, name], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// The digest a document's rewrite declared for the file at `path` (see `registry::Check`).

@@ -39,7 +39,7 @@ pub(crate) fn serve(
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
     for _ in 0..3 {
-        let (cached, vouched) = vouched(cached_metadata(sh, db, &m)?, expected.as_ref());
+        let (cached, vouched) = cached_vouched(sh, db, &m, expected.as_ref())?;
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
             let due = (age >= ttl && !vouched) || row.format < FORMAT;
@@ -77,7 +77,7 @@ pub(crate) fn serve(
             },
         }
     }
-    match vouched(cached_metadata(sh, db, &m)?, expected.as_ref()).0 {
+    match cached_vouched(sh, db, &m, expected.as_ref())?.0 {
         Some((row, file)) => Ok(metadata_reply(
             file,
             &row,
@@ -97,6 +97,27 @@ fn expected_digest(db: &Db, m: &Metadata) -> Result<Option<registry::Digest>> {
         Check::Digest(d) => Ok(Some(d.clone())),
         Check::Link { name, path } => db.link_digest(m.ecosystem, name, path),
     }
+}
+
+/// The cached document, checked against the digest it must have (`vouched`); when there is none
+/// with it under this key, another cached document of the registry with those bytes serves
+/// (Debian's `by-hash/SHA256/{hex}` is the `Packages.xz` cached under its name, and the other way
+/// round).
+fn cached_vouched(
+    sh: &Shared,
+    db: &Db,
+    m: &Metadata,
+    expected: Option<&registry::Digest>,
+) -> Result<(Option<(MetadataRow, File)>, bool)> {
+    let (cached, vouched) = vouched(cached_metadata(sh, db, m)?, expected);
+    if cached.is_none()
+        && let Some(d) = expected.filter(|d| d.algo == Algo::Sha256)
+        && let Some(row) = db.metadata_with_sha256(m.ecosystem, &d.hex)?
+        && let Some(file) = sh.store.open_checked(&row.storage_path, row.size)
+    {
+        return Ok((Some((row, file)), true));
+    }
+    Ok((cached, vouched))
 }
 
 /// A cached document checked against the digest it must have: dropped when it has another (it

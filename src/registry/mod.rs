@@ -12,6 +12,7 @@ pub(crate) mod composer;
 pub(crate) mod conan;
 pub(crate) mod conda;
 pub(crate) mod cran;
+pub(crate) mod debian;
 pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod hex;
@@ -28,6 +29,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &conan::Conan,
     &conda::Conda,
     &cran::Cran,
+    &debian::Debian,
     &gem::Gem,
     &go::Go,
     &hex::Hex,
@@ -268,6 +270,15 @@ pub(crate) struct Mirror {
     /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
     /// archives).
     pub unlisted: Vec<String>,
+    /// Signed indexes read before anything else, each with the name its rewrite reports the
+    /// documents it lists under: those documents that `index_keep` passes (by their link's
+    /// `filename`) are read too. A distribution's `InRelease` or `repomd.xml` names the package
+    /// indexes that list the package, and an offline client needs all of them.
+    pub indexes: Vec<(String, String)>,
+    pub index_keep: Option<Keep>,
+    /// Only the first of `indexes` that is there is read (an RPM repository's
+    /// `repodata/repomd.xml`, looked for above a package's directory); the others are no failure.
+    pub first_index_only: bool,
 }
 
 impl Mirror {
@@ -283,7 +294,32 @@ impl Mirror {
             want: want.clone(),
             keep: None,
             unlisted: Vec::new(),
+            indexes: Vec::new(),
+            index_keep: None,
+            first_index_only: false,
         }
+    }
+
+    /// Exactly these request paths (files a client's own list names), nothing picked.
+    pub(crate) fn paths(package: String, paths: Vec<String>) -> Mirror {
+        // No link has an empty version, so nothing is picked and `unlisted` is what is fetched.
+        let mut m = Mirror::docs(package, Vec::new(), &Want::Exact(String::new()));
+        m.unlisted = paths;
+        m
+    }
+
+    /// Only indexes (and the documents of them `keep` passes), no package: `proxy mirror` reads
+    /// these before any item that fetches files, so that those are checked against them.
+    pub(crate) fn indexes(indexes: Vec<(String, String)>, keep: Keep) -> Mirror {
+        let mut m = Mirror::docs(String::new(), Vec::new(), &Want::All);
+        m.indexes = indexes;
+        m.index_keep = Some(keep);
+        m
+    }
+
+    /// Whether this reads indexes only (see `Mirror::indexes`).
+    pub(crate) fn only_indexes(&self) -> bool {
+        self.package.is_empty()
     }
 }
 

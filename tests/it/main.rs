@@ -14,6 +14,7 @@ mod composer;
 mod conan;
 mod conda;
 mod cran;
+mod debian;
 mod docs;
 mod engine;
 mod gem;
