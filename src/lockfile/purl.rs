@@ -22,7 +22,7 @@ pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
 }
 
 const PURL_TYPES: &str = "npm, cargo, pypi, golang, gem, maven, composer, nuget, hex, pub, conda, \
-                          cran, conan";
+                          cran, conan, deb";
 
 pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
     let t = s.trim();
@@ -108,6 +108,7 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
         "cran" => no_namespace("cran")?,
         // Conan users are qualifiers of where to fetch, not of the name.
         "conda" => return conda_purl(s, name, version, qualifiers),
+        "deb" => return deb_purl(s, name, version, qualifiers),
         "conan" => ("conan", name.clone()),
         other => {
             return Err(format!(
@@ -120,6 +121,58 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
         check_token("version", v).map_err(|e| format!("package URL {s:?}: {e}"))?;
     }
     Ok((eco, name, version))
+}
+
+/// A Debian package is read from the indexes of a suite for an architecture, so the `distro`
+/// (the suite: `bookworm`; or the release: `debian-12` is `bookworm`, `bookworm-updates` and
+/// `bookworm-security`, `ubuntu-24.04` likewise) and `arch` (default `amd64`) qualifiers become
+/// part of the name, `{suites}/{arch}/{name}`; a `-security` suite is read from the `security`
+/// upstream (`{upstream}:{suite}`). An `epoch` qualifier goes before the version, as Debian writes
+/// it. The namespace (`debian`, `ubuntu`) names the vendor, not an upstream: it is not used.
+fn deb_purl(
+    s: &str,
+    name: &str,
+    version: Option<String>,
+    qualifiers: &str,
+) -> Result<(&'static str, String, Option<String>), String> {
+    let (mut distro, mut arch, mut epoch) = (None, "amd64".to_string(), None);
+    for q in qualifiers.split('&') {
+        let (k, v) = q.split_once('=').unwrap_or((q, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
+        match k.to_ascii_lowercase().as_str() {
+            "distro" if !v.is_empty() => distro = Some(v),
+            "arch" if !v.is_empty() => arch = v,
+            "epoch" if !v.is_empty() => epoch = Some(v),
+            _ => {}
+        }
+    }
+    let distro = distro.ok_or_else(|| {
+        format!("package URL {s:?}: give the suite to read it from, as in ?distro=bookworm")
+    })?;
+    let release =
+        |codename: &str| format!("{codename},{codename}-updates,security:{codename}-security");
+    let suites = match distro.as_str() {
+        "debian-10" => release("buster"),
+        "debian-11" => release("bullseye"),
+        "debian-12" => release("bookworm"),
+        "debian-13" => release("trixie"),
+        "debian-14" => release("forky"),
+        "ubuntu-20.04" => release("focal"),
+        "ubuntu-22.04" => release("jammy"),
+        "ubuntu-24.04" => release("noble"),
+        suite if suite.ends_with("-security") => format!("security:{suite}"),
+        suite => suite.to_string(),
+    };
+    let version = match (version, epoch) {
+        (Some(v), Some(e)) if !v.contains(':') => Some(format!("{e}:{v}")),
+        (v, _) => v,
+    };
+    let full = format!("{suites}/{arch}/{name}");
+    check_token("name", &full).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    if let Some(v) = &version {
+        check_token("version", v).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    }
+    Ok(("debian", full, version))
 }
 
 /// A conda package is one file of one channel's subdir, so the `channel` (default `main`, as the
@@ -276,10 +329,7 @@ mod tests {
     fn bad_purls() {
         let cases = [
             ("npm/lodash@1", "does not start with \"pkg:\""),
-            (
-                "pkg:deb/debian/curl@7.50.3-1",
-                "type \"deb\" has no registry here",
-            ),
+            ("pkg:deb/debian/curl@7.50.3-1", "?distro=bookworm"),
             (
                 "pkg:github/package-url/purl-spec@244fd47",
                 "type \"github\"",
@@ -298,6 +348,40 @@ mod tests {
             let err = parse_purl(purl).unwrap_err();
             assert!(err.contains(want), "{purl}: {err}");
         }
+    }
+
+    #[test]
+    fn deb_purls_carry_suites_and_arch() {
+        let p = |s: &str| parse_purl(s).map(|i| (i.ecosystem, i.name, i.version));
+        assert_eq!(
+            p("pkg:deb/debian/curl@7.88.1-10?arch=amd64&distro=bookworm"),
+            Ok((
+                "debian",
+                "bookworm/amd64/curl".into(),
+                Some("7.88.1-10".into())
+            ))
+        );
+        assert_eq!(
+            p("pkg:deb/debian/util-linux@2.38.1-5%2Bdeb12u1?arch=arm64&distro=debian-12&epoch=1"),
+            Ok((
+                "debian",
+                "bookworm,bookworm-updates,security:bookworm-security/arm64/util-linux".into(),
+                Some("1:2.38.1-5+deb12u1".into())
+            ))
+        );
+        assert_eq!(
+            p("pkg:deb/debian/openssl?distro=bookworm-security"),
+            Ok((
+                "debian",
+                "security:bookworm-security/amd64/openssl".into(),
+                None
+            ))
+        );
+        assert!(
+            p("pkg:deb/debian/curl@7.88.1-10")
+                .unwrap_err()
+                .contains("distro=bookworm")
+        );
     }
 
     #[test]
