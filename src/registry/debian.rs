@@ -111,7 +111,7 @@ impl Registry for Debian {
         let in_dists = rest.first() == Some(&"dists");
         let metadata = |kind: Kind, check: Check| {
             Plan::Metadata(Metadata {
-                ecosystem: "deb",
+                ecosystem: "debian",
                 kind,
                 key: key.clone(),
                 url: url.clone(),
@@ -296,7 +296,7 @@ fn artifact(
         format!("{version}@{}", a.name)
     };
     let key = ArtifactKey {
-        ecosystem: "deb",
+        ecosystem: "debian",
         name: name.to_string(),
         version,
         filename: file.to_string(),

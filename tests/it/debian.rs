@@ -159,7 +159,7 @@ fn packages_are_verified_against_their_index() {
     });
     let dep = p.get(&format!("/debian/{DEP}"));
     assert_eq!(dep.bytes(), repo.file(DEP));
-    p.assert_stored("deb/proxy-dep/1.0-1/proxy-dep_1.0-1_amd64.deb");
+    p.assert_stored("debian/proxy-dep/1.0-1/proxy-dep_1.0-1_amd64.deb");
     // HEAD, conditional and range requests on a cached package, as APT resumes a download.
     let head = request("HEAD", &p.url(&format!("/debian/{DEP}")), &[]);
     assert_eq!(head.status, 200);
@@ -287,7 +287,7 @@ fn real_apt_twice_then_upstream_down_then_offline() {
         fake.paths(|_| true)
     );
     assert_eq!(fake.hits("/dists/stable/InRelease"), 2);
-    p.assert_stored("deb/proxy-hello/1.2-3/proxy-hello_1.2-3_amd64.deb");
+    p.assert_stored("debian/proxy-hello/1.2-3/proxy-hello_1.2-3_amd64.deb");
 
     // The archive goes away: the proxy serves the InRelease it has, stale, and the rest.
     drop(fake);
@@ -295,4 +295,90 @@ fn real_apt_twice_then_upstream_down_then_offline() {
 
     let p = p.offline();
     apt_install(work.path(), "offline", &p.url("/debian"), &repo.key());
+}
+
+/// `proxy mirror` from package URLs: the suite's `InRelease`, the indexes APT reads for the
+/// architecture, and the packages; then APT offline against the mirrored cache.
+#[test]
+fn mirror_from_package_urls_then_apt_offline() {
+    let Some(repo) = Repo::build() else { return };
+    let fake = repo.serve();
+    let (p, out) = mirror_then_offline(
+        &[("PROXY_UPSTREAM_DEBIAN", fake.url())],
+        &[
+            "pkg:deb/debian/proxy-hello@2:1.2-3?arch=amd64&distro=stable",
+            "pkg:deb/debian/proxy-dep?arch=amd64&distro=stable",
+        ],
+    );
+    let mut debs = fake.paths(is_package);
+    debs.sort();
+    assert_eq!(debs, [format!("/{DEP}"), format!("/{HELLO}")], "{out}");
+    // The index read is the one APT reads (xz), not every compression.
+    assert_eq!(fake.hits(&format!("/{BIN}/Packages.gz")), 0, "{out}");
+    drop(fake);
+    if !client("apt-get") {
+        return;
+    }
+    let work = TempDir::new("apt-mirror");
+    apt_install(work.path(), "offline", &p.url("/debian"), &repo.key());
+}
+
+/// `apt-get --print-uris` on a connected machine (pointed at the archive itself), `proxy
+/// mirror` of what it printed, `export`, `import` into an empty cache, and APT on the air-gapped
+/// side, offline.
+#[test]
+fn mirror_from_apt_print_uris_export_import_then_apt_offline() {
+    if !client("apt-get") {
+        return;
+    }
+    let Some(repo) = Repo::build() else { return };
+    let fake = repo.serve();
+    let work = TempDir::new("apt-lists");
+    let w = work.path();
+    let connected = apt_root(&w.join("connected"), &fake.url(), &repo.key());
+    let mut list = apt_get(&connected, &["--print-uris", "update"]);
+    apt_get(&connected, &["update"]);
+    list += &apt_get(
+        &connected,
+        &["--print-uris", "-qq", "install", "proxy-hello"],
+    );
+    assert!(list.contains("proxy-dep_1.0-1_amd64.deb"), "{list}");
+    let list_file = w.join("apt-uris.txt");
+    std::fs::write(&list_file, &list).unwrap();
+    let before = fake.total();
+
+    let cache = w.join("cache");
+    let proxy = |dir: &Path| {
+        let mut c = proxy_on_cache(dir);
+        c.env("PROXY_UPSTREAM_DEBIAN", fake.url());
+        c
+    };
+    let (code, out) = exec(proxy(&cache).arg("mirror").arg(&list_file));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 0 failed"), "{out}");
+    let mut debs: Vec<String> = fake.seen()[before..]
+        .iter()
+        .map(|s| s.path.clone())
+        .filter(|p| is_package(p))
+        .collect();
+    debs.sort();
+    assert_eq!(debs, [format!("/{DEP}"), format!("/{HELLO}")], "{out}");
+    let bundle = w.join("bundle.tar");
+    let (code, out) = exec(proxy(&cache).arg("export").arg("-o").arg(&bundle));
+    assert_eq!(code, 0, "{out}");
+    let airgap = w.join("airgap");
+    let (code, out) = exec(proxy(&airgap).arg("import").arg(&bundle));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = exec(proxy(&airgap).arg("mirror").arg("-check").arg(&list_file));
+    assert_eq!(code, 0, "the imported cache misses something: {out}");
+    let seen = fake.total();
+    drop(fake);
+
+    let mut c = config(&airgap.join("unused"), "http://127.0.0.1:9");
+    c.offline = true;
+    c.storage_path = airgap.join("artifacts");
+    c.database_path = airgap.join("proxy.db");
+    let p = TestProxy::from_config(c, TempDir::new("apt-airgap"));
+    apt_install(w, "airgap", &p.url("/debian"), &repo.key());
+    assert!(seen > before);
 }
