@@ -29,6 +29,7 @@ mod router;
 mod sha1;
 mod upstream;
 mod url;
+mod xml;
 
 use std::io::Write;
 

@@ -44,17 +44,14 @@ pub(super) fn uris(text: &str, out: &mut Out) {
     }
 }
 
-/// Whether a text looks like such a list: its first line that says anything is a URL, quoted
-/// (apt) or ending in `.rpm` (dnf).
+/// Whether a text looks like such a list: a line of it is a URL, quoted (apt) or of an `.rpm`
+/// (dnf, which may say what it fetched first).
 pub(super) fn is_uri_list(text: &str) -> bool {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .is_some_and(|l| {
-            l.starts_with("'http://")
-                || l.starts_with("'https://")
-                || (l.starts_with("http") && l.contains("://") && l.ends_with(".rpm"))
-        })
+    text.lines().map(str::trim).any(|l| {
+        l.starts_with("'http://")
+            || l.starts_with("'https://")
+            || (l.starts_with("http") && l.contains("://") && l.ends_with(".rpm"))
+    })
 }
 
 #[cfg(test)]
@@ -84,12 +81,13 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert!(problems[0].msg.contains("README"), "{problems:?}");
 
-        let dnf = "https://proxy.example/rpm/releases/39/Everything/x86_64/os/Packages/c/curl-8.2.1-1.fc39.x86_64.rpm\n\
+        let dnf = "proxytest   27 kB/s | 1.0 kB     00:00\n\
+            https://proxy.example/rpm/releases/39/Everything/x86_64/os/Packages/c/curl-8.2.1-1.fc39.x86_64.rpm\n\
             https://proxy.example/rpm/releases/39/Everything/x86_64/os/Packages/l/libcurl-8.2.1-1.fc39.x86_64.rpm\n";
         let (items, problems) = parse_file(Path::new("urls.txt"), dnf);
         assert!(problems.is_empty(), "{problems:?}");
         let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
-        assert_eq!(names, dnf.lines().collect::<Vec<_>>());
+        assert_eq!(names, dnf.lines().skip(1).collect::<Vec<_>>());
         assert!(items.iter().all(|i| i.ecosystem == "rpm"));
         // A requirements file is not taken for one.
         assert!(!is_uri_list("requests==2.31.0\n"));

@@ -22,7 +22,7 @@ pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
 }
 
 const PURL_TYPES: &str = "npm, cargo, pypi, golang, gem, maven, composer, nuget, hex, pub, conda, \
-                          cran, conan, deb";
+                          cran, conan, deb, rpm";
 
 pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
     let t = s.trim();
@@ -109,6 +109,7 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
         // Conan users are qualifiers of where to fetch, not of the name.
         "conda" => return conda_purl(s, name, version, qualifiers),
         "deb" => return deb_purl(s, name, version, qualifiers),
+        "rpm" => return rpm_purl(s, name, version, qualifiers),
         "conan" => ("conan", name.clone()),
         other => {
             return Err(format!(
@@ -173,6 +174,52 @@ fn deb_purl(
         check_token("version", v).map_err(|e| format!("package URL {s:?}: {e}"))?;
     }
     Ok(("debian", full, version))
+}
+
+/// An RPM package is read from the metadata of its repositories for an architecture: the
+/// `distro` qualifier names them (`fedora-39`: Fedora's release and updates trees; `epel-9`:
+/// EPEL, a named upstream), the `arch` qualifier (default `x86_64`) the architecture, and both
+/// become part of the name, `{repository roots}/{arch}/{name}` (roots comma-separated, `{arch}`
+/// in them filled in by the registry). The version is `{version}-{release}`, as file names have
+/// it; an `epoch` qualifier is not needed to find a file, and is not used.
+fn rpm_purl(
+    s: &str,
+    name: &str,
+    version: Option<String>,
+    qualifiers: &str,
+) -> Result<(&'static str, String, Option<String>), String> {
+    let (mut distro, mut arch) = (None, "x86_64".to_string());
+    for q in qualifiers.split('&') {
+        let (k, v) = q.split_once('=').unwrap_or((q, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
+        match k.to_ascii_lowercase().as_str() {
+            "distro" if !v.is_empty() => distro = Some(v),
+            "arch" if !v.is_empty() => arch = v,
+            _ => {}
+        }
+    }
+    let usage = || {
+        format!(
+            "package URL {s:?}: give the repositories to read it from, as in ?distro=fedora-39 or \
+             ?distro=epel-9 (or mirror from a `dnf download --url` list)"
+        )
+    };
+    let distro = distro.ok_or_else(usage)?;
+    let repos = match distro.split_once('-') {
+        Some(("fedora", n)) if n.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("releases/{n}/Everything/{{arch}}/os,updates/{n}/Everything/{{arch}}")
+        }
+        Some(("epel", n)) if n.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("epel/{n}/Everything/{{arch}}")
+        }
+        _ => return Err(usage()),
+    };
+    let full = format!("{repos}/{arch}/{name}");
+    check_token("name", &full).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    if let Some(v) = &version {
+        check_token("version", v).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    }
+    Ok(("rpm", full, version))
 }
 
 /// A conda package is one file of one channel's subdir, so the `channel` (default `main`, as the
@@ -382,6 +429,29 @@ mod tests {
                 .unwrap_err()
                 .contains("distro=bookworm")
         );
+    }
+
+    #[test]
+    fn rpm_purls_name_their_repositories() {
+        let p = |s: &str| parse_purl(s).map(|i| (i.ecosystem, i.name, i.version));
+        assert_eq!(
+            p("pkg:rpm/fedora/curl@8.2.1-1.fc39?arch=aarch64&distro=fedora-39"),
+            Ok((
+                "rpm",
+                "releases/39/Everything/{arch}/os,updates/39/Everything/{arch}/aarch64/curl".into(),
+                Some("8.2.1-1.fc39".into())
+            ))
+        );
+        assert_eq!(
+            p("pkg:rpm/epel/htop@3.3.0-1.el9?distro=epel-9").map(|t| t.1),
+            Ok("epel/9/Everything/{arch}/x86_64/htop".into())
+        );
+        assert!(
+            p("pkg:rpm/fedora/curl@1-1")
+                .unwrap_err()
+                .contains("distro=fedora-39")
+        );
+        assert!(p("pkg:rpm/centos/curl@1-1?distro=centos-7").is_err());
     }
 
     #[test]

@@ -26,8 +26,8 @@
 use std::io::{self, BufRead, Read, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Etag, Flags, Found, Keep, Kind, Link,
-    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Archive, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Etag, Flags, Found, Keep, Kind,
+    Link, Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::decompress;
 use crate::error::{Error, Result};
@@ -55,6 +55,9 @@ static SPEC: Spec = Spec {
 /// (`Acquire::CompressionTypes`), the uncompressed file last.
 const COMPRESSIONS: &[&str] = &[".xz", ".bz2", ".lzma", ".gz", ".lz4", ".zst", ""];
 
+/// The default archive's own top directories, which no upstream name can shadow.
+const TOP_DIRS: &[&str] = &["dists", "pool"];
+
 /// Longest line of an index read (Debian's longest `Depends` is some 30 KB).
 const MAX_LINE: usize = 1 << 20;
 
@@ -67,7 +70,7 @@ impl Registry for Debian {
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
-        let a = Archive::of(req.segments, ctx);
+        let a = Archive::of(req.segments, ctx, "debian", TOP_DIRS);
         let rest: Vec<&str> = a.rest.iter().map(String::as_str).collect();
         let not_found =
             |why: &str| Error::NotFound(format!("debian route /{}: {why}", rest.join("/")));
@@ -171,7 +174,7 @@ impl Registry for Debian {
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
         let segments: Vec<String> = doc.key.split('/').map(str::to_string).collect();
-        let a = Archive::of(&segments, ctx);
+        let a = Archive::of(&segments, ctx, "debian", TOP_DIRS);
         if doc.kind == RELEASE {
             let rest: Vec<&str> = a.rest.iter().map(String::as_str).collect();
             let dir = release_dir(&rest);
@@ -199,55 +202,6 @@ impl Registry for Debian {
             return mirror_path(path);
         }
         mirror_purl(name, want)
-    }
-}
-
-/// The archive a request is for: a named upstream when the first segment names one (and is not
-/// one of the archive's own top directories), else the default.
-struct Archive<'a> {
-    url: &'a str,
-    /// The upstream's name; empty for the default.
-    name: &'a str,
-    /// The path under the archive root.
-    rest: &'a [String],
-}
-
-impl<'a> Archive<'a> {
-    fn of(segments: &'a [String], ctx: &'a Ctx<'_>) -> Archive<'a> {
-        if let [first, rest @ ..] = segments
-            && !matches!(first.as_str(), "dists" | "pool")
-            && let Some(url) = ctx.named("debian", first)
-        {
-            return Archive {
-                url,
-                name: first,
-                rest,
-            };
-        }
-        Archive {
-            url: ctx.upstream("debian"),
-            name: "",
-            rest: segments,
-        }
-    }
-
-    /// A path under the archive root as a request path under `/debian`.
-    fn path(&self, rel: &str) -> String {
-        match (self.name.is_empty(), rel.is_empty()) {
-            (true, _) => rel.to_string(),
-            (false, true) => self.name.to_string(),
-            (false, false) => format!("{}/{rel}", self.name),
-        }
-    }
-
-    /// The upstream URL of a path under the archive root, given as segments.
-    fn url_of(&self, rel: &[&str]) -> String {
-        let mut url = self.url.to_string();
-        for seg in rel {
-            url.push('/');
-            crate::url::escape_into(&mut url, seg);
-        }
-        url
     }
 }
 
@@ -279,9 +233,6 @@ fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// A package's key: on a named upstream its name is followed by the upstream's, so that two
-/// archives' builds of one version (Ubuntu rebuilds what it takes from Debian, under the same
-/// file name) are two entries.
 fn artifact(
     a: &Archive<'_>,
     name: &str,
@@ -290,15 +241,10 @@ fn artifact(
     url: String,
     content_type: &'static str,
 ) -> Plan {
-    let version = if a.name.is_empty() {
-        version.to_string()
-    } else {
-        format!("{version}@{}", a.name)
-    };
     let key = ArtifactKey {
         ecosystem: "debian",
         name: name.to_string(),
-        version,
+        version: a.version(version),
         filename: file.to_string(),
     };
     Plan::Artifact(Artifact::new(key, url, content_type))

@@ -21,6 +21,7 @@ pub(crate) mod npm;
 pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod rpm;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
@@ -38,6 +39,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &nuget::Nuget,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &rpm::Rpm,
 ];
 
 /// Finds the registry mounted at a URL prefix.
@@ -195,6 +197,72 @@ pub(crate) fn valid_upstream_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
+}
+
+/// The upstream a request under a registry with named upstreams is for (`/debian/security/…`):
+/// the named upstream its first segment names, unless that segment is one of the default
+/// upstream's own top directories; else the default.
+pub(crate) struct Archive<'a> {
+    pub url: &'a str,
+    /// The upstream's name; empty for the default.
+    pub name: &'a str,
+    /// The path under the upstream's root.
+    pub rest: &'a [String],
+}
+
+impl<'a> Archive<'a> {
+    pub(crate) fn of(
+        segments: &'a [String],
+        ctx: &'a Ctx<'_>,
+        key: &str,
+        top_dirs: &[&str],
+    ) -> Archive<'a> {
+        if let [first, rest @ ..] = segments
+            && !top_dirs.contains(&first.as_str())
+            && let Some(url) = ctx.named(key, first)
+        {
+            return Archive {
+                url,
+                name: first,
+                rest,
+            };
+        }
+        Archive {
+            url: ctx.upstream(key),
+            name: "",
+            rest: segments,
+        }
+    }
+
+    /// A path under the upstream's root as a request path under the registry's prefix.
+    pub(crate) fn path(&self, rel: &str) -> String {
+        match (self.name.is_empty(), rel.is_empty()) {
+            (true, _) => rel.to_string(),
+            (false, true) => self.name.to_string(),
+            (false, false) => format!("{}/{rel}", self.name),
+        }
+    }
+
+    /// The upstream URL of a path under its root, given as segments.
+    pub(crate) fn url_of(&self, rel: &[&str]) -> String {
+        let mut url = self.url.to_string();
+        for seg in rel {
+            url.push('/');
+            crate::url::escape_into(&mut url, seg);
+        }
+        url
+    }
+
+    /// An artifact key's version on this upstream: on a named one the name follows, so that two
+    /// upstreams' builds of one version (Ubuntu rebuilds what it takes from Debian, under the
+    /// same file name) are two entries.
+    pub(crate) fn version(&self, version: &str) -> String {
+        if self.name.is_empty() {
+            version.to_string()
+        } else {
+            format!("{version}@{}", self.name)
+        }
+    }
 }
 
 /// The error body most registries' clients get: `{"error": "<message>"}`.

@@ -26,3 +26,4 @@ mod nuget;
 mod offline;
 mod pub_dev;
 mod pypi;
+mod rpm;
