@@ -120,6 +120,10 @@ pub(crate) fn serve(
                         return Err(err);
                     }
                 };
+                if digest.is_none() {
+                    // Said once per fill, so that what went into the cache unchecked can be told.
+                    log::info!("{url}: no digest declared for it; stored unverified");
+                }
                 start_fill(sh, reg, &a, &rel, &url, digest, guard)?;
                 flight
             }
