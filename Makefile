@@ -4,7 +4,7 @@ CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build release static test lint run clean bench bench-smoke vendor-patch
+.PHONY: help build release static test lint run clean bench bench-smoke vendor-patch live-test
 
 help:
 	@echo "make build    debug build"
@@ -12,6 +12,8 @@ help:
 	@echo "make static   statically linked x86_64 binary: target/static/proxy"
 	@echo "make test     the whole test suite (unit and integration, real npm client included)"
 	@echo "make lint     rustfmt and clippy, as CI runs them"
+	@echo "make live-test  real apt-get against the public Debian archive through the proxy (needs"
+	@echo "              the internet; not part of make test)"
 	@echo "make run      build and start the proxy on :8080 with ./cache"
 	@echo "make bench    benchmark against nginx and peer proxies on loopback (about 25 minutes;"
 	@echo "              installs the peers outside the repo); writes the table into BENCHMARKS.md"
@@ -59,6 +61,10 @@ test:
 	  sort $(SKIPPED) | sed 's/^skipped: /  /'; \
 	fi; \
 	exit $$status
+
+# tests/live/apt.sh: the one test that reaches the internet (deb.debian.org), run by hand.
+live-test:
+	tests/live/apt.sh
 
 lint:
 	$(CARGO) fmt --check

@@ -159,9 +159,14 @@ impl Registry for Debian {
                 };
                 Ok(metadata(kind, check))
             }
-            _ => Err(not_found(
-                "neither an index file (dists/…) nor a package (pool/…)",
-            )),
+            _ => {
+                let names: Vec<&str> = ctx.names("debian").into_iter().map(|(n, _)| n).collect();
+                Err(not_found(&format!(
+                    "neither an index file (dists/…) nor a package (pool/…) of the default archive \
+                     or of a named one ({})",
+                    names.join(", ")
+                )))
+            }
         }
     }
 
@@ -592,4 +597,257 @@ fn mirror_purl(name: &str, want: &Want) -> Result<Mirror> {
         file.ends_with(&arch_deb) || file.ends_with(all_deb)
     }));
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Collected, testing};
+
+    const UP: &[(&str, &str)] = &[
+        ("debian", "https://deb.example/debian"),
+        ("debian.security", "https://deb.example/debian-security"),
+    ];
+
+    fn show(path: &str) -> String {
+        testing::show(testing::route(&Debian, path, None, UP), |m| {
+            format!("meta {} {} {} {:?}", m.kind.0, m.key, m.url, m.check)
+        })
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            show("/dists/bookworm/InRelease"),
+            "meta release dists/bookworm/InRelease https://deb.example/debian/dists/bookworm/InRelease None"
+        );
+        assert_eq!(
+            show("/security/dists/bookworm-security/main/binary-amd64/Packages.xz"),
+            "meta packages security/dists/bookworm-security/main/binary-amd64/Packages.xz \
+             https://deb.example/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz \
+             Link { name: \"security/dists/bookworm-security\", path: \
+             \"security/dists/bookworm-security/main/binary-amd64/Packages.xz\" }"
+        );
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            show(&format!(
+                "/dists/bookworm/main/binary-amd64/by-hash/SHA256/{hex}"
+            )),
+            format!(
+                "meta packages dists/bookworm/main/binary-amd64/by-hash/SHA256/{hex} \
+                 https://deb.example/debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/{hex} \
+                 Digest(Digest {{ algo: Sha256, hex: \"{hex}\" }})"
+            )
+        );
+        assert!(show("/dists/bookworm/main/i18n/Translation-en.xz").starts_with("meta index "));
+        assert_eq!(
+            show("/pool/main/c/curl/curl_7.88.1-10+deb12u5_amd64.deb"),
+            "art curl@7.88.1-10+deb12u5 curl_7.88.1-10+deb12u5_amd64.deb \
+             https://deb.example/debian/pool/main/c/curl/curl_7.88.1-10+deb12u5_amd64.deb"
+        );
+        assert_eq!(
+            show("/security/pool/updates/main/c/curl/curl_7.88.1-10+deb12u5_amd64.deb"),
+            "art curl@7.88.1-10+deb12u5@security curl_7.88.1-10+deb12u5_amd64.deb \
+             https://deb.example/debian-security/pool/updates/main/c/curl/curl_7.88.1-10+deb12u5_amd64.deb"
+        );
+        assert_eq!(
+            show("/pool/main/c/curl/curl_7.88.1.orig.tar.gz"),
+            "art curl@7.88.1 curl_7.88.1.orig.tar.gz https://deb.example/debian/pool/main/c/curl/curl_7.88.1.orig.tar.gz"
+        );
+        // A flat repository keeps its indexes at its root.
+        assert!(show("/Packages.gz").starts_with("meta packages Packages.gz"));
+        for bad in [
+            "/",
+            "/README",
+            "/dists/bookworm/main/binary-amd64/Packages.diff/Index",
+            "/pool/main/c/curl/curl.deb",
+            "/pool/main/c/curl/Curl_1_amd64.deb",
+            "/dists/bookworm/main/binary-amd64/by-hash/SHA256/zz",
+        ] {
+            assert!(show(bad).starts_with("error"), "{bad}: {}", show(bad));
+        }
+    }
+
+    const RELEASE: &str = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Debian\n\
+        Acquire-By-Hash: yes\nMD5Sum:\n 0ed6d4c8891eb86358b94bb35d9e4da4  1484322 main/binary-amd64/Packages\n\
+        SHA256:\n 1111111111111111111111111111111111111111111111111111111111111111 50 main/binary-amd64/Packages\n \
+        2222222222222222222222222222222222222222222222222222222222222222 12 main/binary-amd64/Packages.gz\n \
+        3333333333333333333333333333333333333333333333333333333333333333 9 main/binary-amd64/Packages.xz\n \
+        4444444444444444444444444444444444444444444444444444444444444444 9 main/i18n/Translation-en.bz2\n \
+        5555555555555555555555555555555555555555555555555555555555555555 9 main/i18n/Translation-en\n \
+        6666666666666666666666666666666666666666666666666666666666666666 9 main/Contents-amd64.gz\n \
+        7777777777777777777777777777777777777777777777777777777777777777 9 ../../etc/passwd\n\
+        -----BEGIN PGP SIGNATURE-----\n\niHUEARYIAB0WIQ\n=AfjX\n-----END PGP SIGNATURE-----\n";
+
+    #[test]
+    fn release_lists_every_index_with_its_digest_and_marks_what_apt_fetches() {
+        let meta = testing::metadata(
+            &Debian,
+            "/security/dists/bookworm-security/InRelease",
+            None,
+            UP,
+        );
+        let (out, found) = testing::rewrite(&Debian, &meta, RELEASE.as_bytes(), UP).unwrap();
+        assert_eq!(out, RELEASE, "InRelease must pass byte for byte");
+        let got: Vec<(String, char, bool)> = found
+            .links
+            .iter()
+            .map(|l| {
+                (
+                    l.filename.clone(),
+                    l.digest.as_ref().unwrap().hex.chars().next().unwrap(),
+                    l.flags.document,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("main/binary-amd64/Packages".into(), '1', false),
+                ("main/binary-amd64/Packages.gz".into(), '2', false),
+                ("main/binary-amd64/Packages.xz".into(), '3', true),
+                ("main/i18n/Translation-en.bz2".into(), '4', true),
+                ("main/i18n/Translation-en".into(), '5', false),
+                ("main/Contents-amd64.gz".into(), '6', false),
+            ]
+        );
+        let l = &found.links[2];
+        assert_eq!(l.name, "security/dists/bookworm-security");
+        assert_eq!(
+            l.path,
+            "security/dists/bookworm-security/main/binary-amd64/Packages.xz"
+        );
+        assert_eq!(
+            l.url,
+            "https://deb.example/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz"
+        );
+    }
+
+    #[test]
+    fn packages_report_each_package_with_its_digest() {
+        let sha = "ab".repeat(32);
+        let doc = format!(
+            "Package: curl\nVersion: 7.88.1-10+deb12u5\nDepends: libc6 (>= 2.34),\n libcurl4\n\
+             Filename: pool/updates/main/c/curl/curl_7.88.1-10+deb12u5_amd64.deb\nSHA256: {sha}\n\n\
+             Package: util-linux\nVersion: 1:2.38.1-5\nFilename: pool/main/u/util-linux/util-linux_2.38.1-5_amd64.deb\n\n\
+             Package: evil\nVersion: 1\nFilename: ../../etc/passwd\nSHA256: {sha}\n\n\
+             package: lower\nversion: 1.0\nfilename: pool/main/l/lower/lower_1.0_all.deb\nsha256: {sha}\n"
+        );
+        let meta = testing::metadata(
+            &Debian,
+            "/security/dists/bookworm-security/main/binary-amd64/Packages",
+            None,
+            UP,
+        );
+        let (out, found) = testing::rewrite(&Debian, &meta, doc.as_bytes(), UP).unwrap();
+        assert_eq!(out, doc);
+        let got: Vec<(&str, &str, &str, bool)> = found
+            .links
+            .iter()
+            .map(|l| {
+                (
+                    l.name.as_str(),
+                    l.version.as_str(),
+                    l.path.as_str(),
+                    l.digest.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "curl",
+                    "7.88.1-10+deb12u5",
+                    "security/pool/updates/main/c/curl/curl_7.88.1-10+deb12u5_amd64.deb",
+                    true
+                ),
+                (
+                    "util-linux",
+                    "1:2.38.1-5",
+                    "security/pool/main/u/util-linux/util-linux_2.38.1-5_amd64.deb",
+                    false
+                ),
+                (
+                    "lower",
+                    "1.0",
+                    "security/pool/main/l/lower/lower_1.0_all.deb",
+                    true
+                ),
+            ]
+        );
+        assert_eq!(
+            found.links[0].url,
+            "https://deb.example/debian-security/pool/updates/main/c/curl/curl_7.88.1-10%2Bdeb12u5_amd64.deb"
+                .replace("%2B", "+")
+        );
+        // A line without end is an error, not an allocation.
+        let mut found = Collected::default();
+        let long = vec![b'x'; MAX_LINE + 2];
+        assert!(
+            packages(
+                &mut &long[..],
+                &Archive::of(&[], &testing_ctx(), "debian", TOP_DIRS),
+                &mut found
+            )
+            .is_err()
+        );
+    }
+
+    fn testing_ctx() -> Ctx<'static> {
+        static UPS: std::sync::OnceLock<std::collections::BTreeMap<String, String>> =
+            std::sync::OnceLock::new();
+        Ctx {
+            base_url: testing::BASE,
+            upstream: UPS.get_or_init(|| testing::upstream_map(&Debian, UP)),
+        }
+    }
+
+    #[test]
+    fn mirror_plans() {
+        let m = Debian
+            .mirror("/pool/main/c/curl/curl_7.88.1-10_amd64.deb", &Want::Latest)
+            .unwrap();
+        assert_eq!(m.unlisted, ["pool/main/c/curl/curl_7.88.1-10_amd64.deb"]);
+        assert!(!m.only_indexes());
+        let m = Debian
+            .mirror(
+                "/security/dists/bookworm-security/main/binary-amd64/Packages.xz",
+                &Want::Latest,
+            )
+            .unwrap();
+        assert!(m.only_indexes());
+        assert_eq!(
+            m.indexes,
+            [(
+                "security/dists/bookworm-security/InRelease".to_string(),
+                "security/dists/bookworm-security".to_string()
+            )]
+        );
+        let keep = m.index_keep.unwrap();
+        assert!(keep("main/binary-amd64/Packages.gz") && !keep("main/binary-arm64/Packages.xz"));
+        let m = Debian
+            .mirror(
+                "bookworm,security:bookworm-security/arm64/curl",
+                &Want::Latest,
+            )
+            .unwrap();
+        assert_eq!(m.package, "curl");
+        assert_eq!(m.indexes[1].0, "security/dists/bookworm-security/InRelease");
+        let keep = m.index_keep.unwrap();
+        assert!(keep("main/binary-arm64/Packages.xz") && keep("main/i18n/Translation-en.xz"));
+        assert!(!keep("main/binary-amd64/Packages.xz") && !keep("main/i18n/Translation-de.xz"));
+        let files = m.keep.unwrap();
+        assert!(
+            files("curl_1_arm64.deb") && files("curl-doc_1_all.deb") && !files("curl_1_amd64.deb")
+        );
+        for bad in [
+            "curl",
+            "/etc/passwd",
+            "/../dists/x/InRelease",
+            "bookworm/amd64/Bad_Name",
+        ] {
+            assert!(Debian.mirror(bad, &Want::Latest).is_err(), "{bad}");
+        }
+    }
 }

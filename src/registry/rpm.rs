@@ -449,3 +449,185 @@ fn mirror_purl(name: &str, want: &Want) -> Result<Mirror> {
     }));
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::testing;
+
+    const UP: &[(&str, &str)] = &[
+        ("rpm", "https://rpm.example/fedora"),
+        ("rpm.epel", "https://rpm.example/epel"),
+    ];
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn show(path: &str) -> String {
+        testing::show(testing::route(&Rpm, path, None, UP), |m| {
+            format!("meta {} {} {} {:?}", m.kind.0, m.package, m.url, m.check)
+        })
+    }
+
+    #[test]
+    fn routes() {
+        let os = "releases/39/Everything/x86_64/os";
+        assert_eq!(
+            show(&format!("/{os}/repodata/repomd.xml")),
+            format!("meta repomd {os} https://rpm.example/fedora/{os}/repodata/repomd.xml None")
+        );
+        assert_eq!(
+            show(&format!(
+                "/epel/9/Everything/x86_64/repodata/{HEX}-primary.xml.zst"
+            )),
+            format!(
+                "meta primary epel/9/Everything/x86_64 \
+                 https://rpm.example/epel/9/Everything/x86_64/repodata/{HEX}-primary.xml.zst \
+                 Digest(Digest {{ algo: Sha256, hex: \"{HEX}\" }})"
+            )
+        );
+        assert_eq!(
+            show("/repo/repodata/filelists.xml.gz"),
+            "meta index repo https://rpm.example/fedora/repo/repodata/filelists.xml.gz \
+             Link { name: \"repo\", path: \"repo/repodata/filelists.xml.gz\" }"
+        );
+        assert_eq!(
+            show(&format!(
+                "/{os}/Packages/k/kernel-core-6.5.5-200.fc38.x86_64.rpm"
+            )),
+            format!(
+                "art kernel-core@6.5.5-200.fc38 kernel-core-6.5.5-200.fc38.x86_64.rpm \
+                 https://rpm.example/fedora/{os}/Packages/k/kernel-core-6.5.5-200.fc38.x86_64.rpm"
+            )
+        );
+        assert_eq!(
+            show("/epel/9/Everything/x86_64/Packages/h/htop-3.3.0-1.el9.x86_64.rpm"),
+            "art htop@3.3.0-1.el9@epel htop-3.3.0-1.el9.x86_64.rpm \
+             https://rpm.example/epel/9/Everything/x86_64/Packages/h/htop-3.3.0-1.el9.x86_64.rpm"
+        );
+        for bad in [
+            "/",
+            "/releases/39/Everything/x86_64/os/.treeinfo",
+            "/releases/39/Everything/x86_64/os/Packages/x.rpm",
+            "/metalink",
+        ] {
+            assert!(show(bad).starts_with("error"), "{bad}: {}", show(bad));
+        }
+    }
+
+    #[test]
+    fn repomd_and_primary_report_their_files_with_digests() {
+        let repomd = format!(
+            "<?xml version=\"1.0\"?>\n<repomd><revision>1</revision>\
+             <data type=\"primary\"><checksum type=\"sha256\">{HEX}</checksum>\
+             <open-checksum type=\"sha256\">{}</open-checksum>\
+             <location href=\"repodata/{HEX}-primary.xml.gz\"/></data>\
+             <data type=\"other\"><checksum type=\"md5\">00</checksum><location href=\"repodata/other.xml.gz\"/></data>\
+             <data type=\"elsewhere\"><checksum type=\"sha256\">{HEX}</checksum>\
+             <location xml:base=\"https://evil.example/\" href=\"repodata/x.xml\"/></data></repomd>\n",
+            "f".repeat(64)
+        );
+        let meta = testing::metadata(
+            &Rpm,
+            "/epel/9/Everything/x86_64/repodata/repomd.xml",
+            None,
+            UP,
+        );
+        let (out, found) = testing::rewrite(&Rpm, &meta, repomd.as_bytes(), UP).unwrap();
+        assert_eq!(out, repomd);
+        let got: Vec<(&str, &str, bool, bool)> = found
+            .links
+            .iter()
+            .map(|l| {
+                (
+                    l.name.as_str(),
+                    l.path.as_str(),
+                    l.digest.is_some(),
+                    l.flags.document,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "epel/9/Everything/x86_64",
+                    &*format!("epel/9/Everything/x86_64/repodata/{HEX}-primary.xml.gz"),
+                    true,
+                    true
+                ),
+                (
+                    "epel/9/Everything/x86_64",
+                    "epel/9/Everything/x86_64/repodata/other.xml.gz",
+                    false,
+                    true
+                ),
+            ]
+        );
+        assert_eq!(
+            found.links[0].url,
+            format!("https://rpm.example/epel/9/Everything/x86_64/repodata/{HEX}-primary.xml.gz")
+        );
+
+        let primary = format!(
+            "<?xml version=\"1.0\"?><metadata packages=\"2\"><package type=\"rpm\"><name>htop</name>\
+             <arch>x86_64</arch><version epoch=\"0\" ver=\"3.3.0\" rel=\"1.el9\"/>\
+             <checksum type=\"sha256\" pkgid=\"YES\">{HEX}</checksum><summary>top &amp; more</summary>\
+             <location href=\"Packages/h/htop-3.3.0-1.el9.x86_64.rpm\"/><format>\
+             <rpm:provides><rpm:entry name=\"htop\" flags=\"EQ\" epoch=\"0\" ver=\"3.3.0\" rel=\"1.el9\"/>\
+             </rpm:provides></format></package>\
+             <package type=\"rpm\"><name>evil</name><version ver=\"1\" rel=\"1\"/>\
+             <location href=\"../../../etc/passwd\"/></package></metadata>"
+        );
+        let meta = testing::metadata(
+            &Rpm,
+            &format!("/epel/9/Everything/x86_64/repodata/{HEX}-primary.xml.gz"),
+            None,
+            UP,
+        );
+        let (out, found) = testing::rewrite(&Rpm, &meta, primary.as_bytes(), UP).unwrap();
+        assert_eq!(out, primary);
+        assert_eq!(found.links.len(), 1, "{:?}", found.links);
+        let l = &found.links[0];
+        assert_eq!(
+            (l.name.as_str(), l.version.as_str()),
+            ("htop", "3.3.0-1.el9")
+        );
+        assert_eq!(
+            l.path,
+            "epel/9/Everything/x86_64/Packages/h/htop-3.3.0-1.el9.x86_64.rpm"
+        );
+        assert_eq!(l.digest.as_ref().unwrap().hex, HEX);
+        assert!(!l.flags.document);
+    }
+
+    #[test]
+    fn mirror_plans() {
+        let m = Rpm
+            .mirror(
+                "/releases/39/Everything/x86_64/os/Packages/c/curl-8.2.1-1.fc39.x86_64.rpm",
+                &Want::Latest,
+            )
+            .unwrap();
+        assert!(m.first_index_only);
+        assert_eq!(
+            m.indexes[0].0,
+            "releases/39/Everything/x86_64/os/Packages/c/repodata/repomd.xml"
+        );
+        assert_eq!(m.indexes.last().unwrap().0, "repodata/repomd.xml");
+        assert_eq!(m.unlisted.len(), 1);
+        let m = Rpm
+            .mirror(
+                "releases/39/Everything/{arch}/os,updates/39/Everything/{arch}/noarch/tzdata",
+                &Want::Latest,
+            )
+            .unwrap();
+        assert_eq!(m.package, "tzdata");
+        assert_eq!(
+            m.indexes[1].0,
+            "updates/39/Everything/x86_64/repodata/repomd.xml"
+        );
+        let keep = m.keep.unwrap();
+        assert!(keep("tzdata-2024a-1.fc39.noarch.rpm") && !keep("tzdata-2024a-1.fc39.src.rpm"));
+        assert!(Rpm.mirror("/../x.rpm", &Want::Latest).is_err());
+        assert!(Rpm.mirror("curl", &Want::Latest).is_err());
+    }
+}
