@@ -5,9 +5,8 @@
 //! cached copy as it goes, so the document is read once, in bounded memory.
 //!
 //! The format is told by the file's first bytes, not its name: a `by-hash/SHA256/{hex}` file has
-//! no extension. xz is lzma-rust2's and zstd ruzstd's (pure Rust, streaming, see ARCHITECTURE.md).
-//! gzip goes through `crate::gzip`, which today decodes in memory (bounded by `MAX_GZIP`); it is
-//! being replaced by a streaming decoder, and this is the one place that will change.
+//! no extension. gzip is `crate::gzip`'s, xz lzma-rust2's and zstd ruzstd's (pure Rust, all
+//! streaming, see ARCHITECTURE.md).
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -53,9 +52,6 @@ impl Format {
 /// `Packages` is 50 MB), low enough that a decompression bomb ends in an error, not hours of work.
 pub(crate) const MAX_DECODED: u64 = 4 << 30;
 
-/// Most bytes a gzip document may decompress to while `crate::gzip` decodes in memory.
-const MAX_GZIP: usize = 512 << 20;
-
 /// Largest zstd window accepted (zstd's own default limit for decoders is 128 MiB).
 const MAX_ZSTD_WINDOW: u64 = 128 << 20;
 
@@ -79,13 +75,7 @@ pub(crate) fn tee(
             read(&mut r)?;
         }
         Format::Zstd => read(&mut Capped::new(Zstd::new(io::BufReader::new(&mut tee))))?,
-        Format::Gzip => {
-            let mut raw = Vec::new();
-            (&mut tee).take(MAX_GZIP as u64 + 1).read_to_end(&mut raw)?;
-            let plain = gzip::decode(&raw, MAX_GZIP).map_err(io::Error::other)?;
-            drop(raw);
-            read(&mut &plain[..])?;
-        }
+        Format::Gzip => read(&mut gzip::Decoder::new(&mut tee, MAX_DECODED))?,
         Format::Other(_) => {}
     }
     // Whatever the reader left (trailing padding, or all of it) goes through as well.
