@@ -540,7 +540,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 22);
+        assert_eq!(out.len(), 24);
         out
     }
 

@@ -307,8 +307,9 @@ fn valid_rel_path(p: &str) -> bool {
     !p.is_empty() && p.len() <= 1024 && p.split('/').all(safe_component)
 }
 
-/// Reads lines of at most `MAX_LINE` bytes; `None` at the end.
-fn next_line<'b>(input: &mut dyn BufRead, buf: &'b mut Vec<u8>) -> io::Result<Option<&'b [u8]>> {
+/// Reads a line of at most `MAX_LINE` bytes into `buf` (all of it, for a copy byte for byte)
+/// and returns where it ends without its line end; `None` at the end of the input.
+fn next_line(input: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
     buf.clear();
     let n = input.take(MAX_LINE as u64 + 1).read_until(b'\n', buf)?;
     if n == 0 {
@@ -319,10 +320,12 @@ fn next_line<'b>(input: &mut dyn BufRead, buf: &'b mut Vec<u8>) -> io::Result<Op
             "index line longer than {MAX_LINE} bytes"
         )));
     }
-    while buf.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
-        buf.pop();
-    }
-    Ok(Some(buf))
+    let ends = buf
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b'\n' | b'\r'))
+        .count();
+    Ok(Some(buf.len() - ends))
 }
 
 /// The value of a field line `Name: value` when its name is `name` (names are case-insensitive).
@@ -350,9 +353,12 @@ fn release(
     let mut files: Vec<(String, String)> = Vec::new();
     let mut in_sha256 = false;
     let mut buf = Vec::new();
-    while let Some(line) = next_line(input, &mut buf)? {
-        out.write_all(line)?;
-        out.write_all(b"\n")?;
+    loop {
+        let Some(end) = next_line(input, &mut buf)? else {
+            break;
+        };
+        out.write_all(&buf)?;
+        let line = &buf[..end];
         if !line.starts_with(b" ") {
             in_sha256 = field(line, "SHA256").is_some();
             continue;
@@ -442,12 +448,12 @@ fn packages(input: &mut dyn BufRead, a: &Archive<'_>, found: &mut dyn Found) -> 
     let mut buf = Vec::new();
     let mut s = Stanza::default();
     loop {
-        let line = next_line(input, &mut buf)?;
-        let Some(line) = line.filter(|l| !l.is_empty()) else {
+        let end = next_line(input, &mut buf)?;
+        let Some(line) = end.map(|e| &buf[..e]).filter(|l| !l.is_empty()) else {
             if let Some(link) = s.take(a) {
                 found.link(link);
             }
-            if line.is_none() {
+            if end.is_none() {
                 return Ok(());
             }
             continue;
