@@ -4,7 +4,7 @@ CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build release static image image-archive image-test test lint fuzz run clean bench bench-smoke bench-gzip vendor-patch live-test
+.PHONY: help build release static image image-archive image-test test lint fuzz run clean bench bench-smoke bench-gzip bench-apt vendor-patch live-test
 
 help:
 	@echo "make build    debug build"
@@ -24,6 +24,8 @@ help:
 	@echo "              installs the peers outside the repo); writes the table into BENCHMARKS.md"
 	@echo "make bench-smoke  the same scenarios, tiny and short (under a minute): keeps bench/ working"
 	@echo "make bench-gzip   decompression throughput of src/gzip.rs on a 50 MB Packages-like file"
+	@echo "make bench-apt    apt-get update direct vs through the proxy, on a copy of Debian's index"
+	@echo "              (BENCH_APT_DIR, default bench/.apt; BENCH_APT_FETCH=1 fetches it once)"
 	@echo "make vendor-patch  rewrite vendor/tiny_http.patch (vendor/tiny_http against tiny_http 0.12.0)"
 
 build:
@@ -111,6 +113,10 @@ vendor-patch:
 # See bench/gzip.sh and BENCHMARKS.md ("gzip"). About a minute; prints a table.
 bench-gzip:
 	bench/gzip.sh
+
+# BENCHMARKS.md, "Debian's index through the proxy". Loopback only once the copy is there.
+bench-apt:
+	bench/apt-index.sh $${BENCH_APT_DIR:-bench/.apt}
 
 clean:
 	$(CARGO) clean

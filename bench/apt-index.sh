@@ -42,7 +42,7 @@ pids+=($!)
 proxy_port=$(free_port)
 start_proxy() {
   rm -rf "$W/cache"
-  PROXY_LISTEN=127.0.0.1:$proxy_port PROXY_BASE_URL=http://127.0.0.1:$proxy_port PROXY_LOG_LEVEL=warn \
+  PROXY_LISTEN=127.0.0.1:$proxy_port PROXY_BASE_URL=http://127.0.0.1:$proxy_port PROXY_LOG_LEVEL=${BENCH_APT_LOG:-warn} \
     PROXY_UPSTREAM_DEBIAN=http://127.0.0.1:$up/debian \
     "$ROOT/target/release/proxy" -storage "$W/cache/artifacts" -database "$W/cache/proxy.db" &
   proxy_pid=$!
@@ -52,10 +52,9 @@ start_proxy() {
 }
 stop_proxy() { kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; }
 hwm() { awk '/VmHWM/ {print $2 / 1024 " MB"}' "/proc/$proxy_pid/status"; }
-n=0
-update() { # base URL → "seconds peak_kB" of apt-get update in a new root
-  n=$((n + 1))
-  local r=$W/apt-$n
+update() { # base URL → "seconds peak_kB" of apt-get update in a new root (runs in a subshell)
+  local r
+  r=$(mktemp -d "$W/apt.XXXXXX")
   mkdir -p "$r"/etc/apt/{apt.conf.d,preferences.d,sources.list.d} "$r"/var/lib/apt/lists/partial "$r"/var/cache/apt/archives/partial "$r"/var/lib/dpkg
   : >"$r/var/lib/dpkg/status"; : >"$r/etc/apt/apt.conf"
   echo "deb [arch=amd64 signed-by=$KEYRING] $1 $SUITE main" >"$r/etc/apt/sources.list"
