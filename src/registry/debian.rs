@@ -353,10 +353,7 @@ fn release(
     let mut files: Vec<(String, String)> = Vec::new();
     let mut in_sha256 = false;
     let mut buf = Vec::new();
-    loop {
-        let Some(end) = next_line(input, &mut buf)? else {
-            break;
-        };
+    while let Some(end) = next_line(input, &mut buf)? {
         out.write_all(&buf)?;
         let line = &buf[..end];
         if !line.starts_with(b" ") {
