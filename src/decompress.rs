@@ -83,6 +83,21 @@ pub(crate) fn tee(
     Ok(format)
 }
 
+/// `tee` for a package index: `read` gets the decompressed content buffered; an index in a
+/// format we do not read is relayed, and the log says its packages go unverified.
+pub(crate) fn read_index(
+    url: &str,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    read: &mut dyn FnMut(&mut dyn BufRead) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buffered = |r: &mut dyn Read| read(&mut io::BufReader::with_capacity(64 * 1024, r));
+    if let Format::Other(what) = tee(input, out, &mut buffered)? {
+        log::warn!("{url}: a {what} index is relayed unread: its packages go unverified");
+    }
+    Ok(())
+}
+
 /// The first `n` bytes of `input` (fewer at its end), without consuming them.
 fn peek(input: &mut dyn BufRead, n: usize) -> io::Result<&[u8]> {
     let buf = input.fill_buf()?;

@@ -124,6 +124,19 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
     Ok((eco, name, version))
 }
 
+/// A purl's qualifiers (`a=1&b=2`) as (lowercase key, decoded value) pairs.
+fn qualifier_pairs(s: &str, qualifiers: &str) -> Result<Vec<(String, String)>, String> {
+    qualifiers
+        .split('&')
+        .map(|q| {
+            let (k, v) = q.split_once('=').unwrap_or((q, ""));
+            let v =
+                percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
+            Ok((k.to_ascii_lowercase(), v))
+        })
+        .collect()
+}
+
 /// A Debian package is read from the indexes of a suite for an architecture, so the `distro`
 /// (the suite: `bookworm`; or the release: `debian-12` is `bookworm`, `bookworm-updates` and
 /// `bookworm-security`, `ubuntu-24.04` likewise) and `arch` (default `amd64`) qualifiers become
@@ -137,10 +150,8 @@ fn deb_purl(
     qualifiers: &str,
 ) -> Result<(&'static str, String, Option<String>), String> {
     let (mut distro, mut arch, mut epoch) = (None, "amd64".to_string(), None);
-    for q in qualifiers.split('&') {
-        let (k, v) = q.split_once('=').unwrap_or((q, ""));
-        let v = percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
-        match k.to_ascii_lowercase().as_str() {
+    for (k, v) in qualifier_pairs(s, qualifiers)? {
+        match k.as_str() {
             "distro" if !v.is_empty() => distro = Some(v),
             "arch" if !v.is_empty() => arch = v,
             "epoch" if !v.is_empty() => epoch = Some(v),
@@ -189,10 +200,8 @@ fn rpm_purl(
     qualifiers: &str,
 ) -> Result<(&'static str, String, Option<String>), String> {
     let (mut distro, mut arch) = (None, "x86_64".to_string());
-    for q in qualifiers.split('&') {
-        let (k, v) = q.split_once('=').unwrap_or((q, ""));
-        let v = percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
-        match k.to_ascii_lowercase().as_str() {
+    for (k, v) in qualifier_pairs(s, qualifiers)? {
+        match k.as_str() {
             "distro" if !v.is_empty() => distro = Some(v),
             "arch" if !v.is_empty() => arch = v,
             _ => {}
@@ -234,10 +243,8 @@ fn conda_purl(
 ) -> Result<(&'static str, String, Option<String>), String> {
     let mut channel = "main".to_string();
     let (mut subdir, mut build) = (None, None);
-    for q in qualifiers.split('&') {
-        let (k, v) = q.split_once('=').unwrap_or((q, ""));
-        let v = percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
-        match k.to_ascii_lowercase().as_str() {
+    for (k, v) in qualifier_pairs(s, qualifiers)? {
+        match k.as_str() {
             // A channel may be given as its URL: keep the path, less repo.anaconda.com's `pkgs/`.
             "channel" if !v.is_empty() => {
                 let path = match v.split_once("://") {

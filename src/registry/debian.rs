@@ -186,17 +186,9 @@ impl Registry for Debian {
             return release(input, out, &a, &dir, found);
         }
         if doc.kind == PACKAGES {
-            let mut read = |r: &mut dyn Read| {
-                packages(&mut io::BufReader::with_capacity(64 * 1024, r), &a, found)
-            };
-            let format = decompress::tee(input, out, &mut read)?;
-            if let decompress::Format::Other(what) = format {
-                log::warn!(
-                    "{}: a {what} index is relayed unread: its packages go unverified",
-                    doc.url
-                );
-            }
-            return Ok(());
+            return Ok(decompress::read_index(&doc.url, input, out, &mut |r| {
+                packages(r, &a, found)
+            })?);
         }
         io::copy(input, out)?;
         Ok(())

@@ -138,21 +138,9 @@ impl Registry for Rpm {
             return Ok(());
         }
         if doc.kind == PRIMARY {
-            let mut read = |r: &mut dyn Read| {
-                primary(
-                    &mut io::BufReader::with_capacity(64 * 1024, r),
-                    &repo,
-                    found,
-                )
-            };
-            let format = decompress::tee(input, out, &mut read)?;
-            if let decompress::Format::Other(what) = format {
-                log::warn!(
-                    "{}: a {what} primary is relayed unread: its packages go unverified",
-                    doc.url
-                );
-            }
-            return Ok(());
+            return Ok(decompress::read_index(&doc.url, input, out, &mut |r| {
+                primary(r, &repo, found)
+            })?);
         }
         io::copy(input, out)?;
         Ok(())
