@@ -58,6 +58,7 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Composer {
@@ -81,6 +82,8 @@ impl Registry for Composer {
                 content_type: "application/json",
                 etag: Etag::Own,
                 check: super::Check::None,
+                headers: &[],
+                parts: false,
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -189,6 +192,8 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         content_type: "application/json",
         etag: Etag::Own,
         check: super::Check::None,
+        headers: &[],
+        parts: false,
     }
 }
 

@@ -44,6 +44,7 @@ static SPEC: Spec = Spec {
     name: "conan",
     upstreams: &[UpstreamKey::one("conan", "https://center2.conan.io")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Conan {
@@ -333,6 +334,8 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         content_type: JSON,
         etag: Etag::Own,
         check: super::Check::None,
+        headers: &[],
+        parts: false,
     })
 }
 

@@ -58,6 +58,7 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body,
+    headers: &[],
 };
 
 /// conda prints `detail`.
@@ -111,6 +112,8 @@ impl Registry for Conda {
                 content_type: "application/json",
                 etag: Etag::Own,
                 check: super::Check::None,
+                headers: &[],
+                parts: false,
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -127,6 +130,8 @@ impl Registry for Conda {
                         content_type: content_type(doc),
                         etag: Etag::Own,
                         check: super::Check::None,
+                        headers: &[],
+                        parts: false,
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {

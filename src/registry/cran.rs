@@ -38,6 +38,7 @@ static SPEC: Spec = Spec {
     name: "cran",
     upstreams: &[UpstreamKey::one("cran", "https://cloud.r-project.org")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Cran {
@@ -62,6 +63,8 @@ impl Registry for Cran {
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
                 check: super::Check::None,
+                headers: &[],
+                parts: false,
             })
         };
         match segs.as_slice() {
@@ -182,6 +185,8 @@ fn binary(
             content_type: "application/octet-stream",
             etag: Etag::Own,
             check: super::Check::None,
+            headers: &[],
+            parts: false,
         }));
     }
     let (name, version) = split_file(file, ext)?;

@@ -49,6 +49,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("debian.security", "https://deb.debian.org/debian-security"),
     ],
     error_body: super::text_error,
+    headers: &[],
 };
 
 /// The compressions APT publishes indexes in, in the order APT prefers them
@@ -123,6 +124,8 @@ impl Registry for Debian {
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
                 check,
+                headers: &[],
+                parts: false,
             })
         };
         match (file, dirs) {

@@ -43,6 +43,7 @@ static SPEC: Spec = Spec {
     name: "gem",
     upstreams: &[UpstreamKey::one("gem", "https://rubygems.org")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const COMPACT: &str = "text/plain; charset=utf-8";
@@ -162,6 +163,8 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
             Etag::Upstream
         },
         check: super::Check::None,
+        headers: &[],
+        parts: false,
     })
 }
 

@@ -42,6 +42,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("go", "https://proxy.golang.org")],
     // The go command prints the body of a failed answer.
     error_body: super::text_error,
+    headers: &[],
 };
 
 impl Registry for Go {
@@ -107,6 +108,8 @@ impl Registry for Go {
                     content_type: "application/json",
                     etag: Etag::Own,
                     check: super::Check::None,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             _ => Err(Error::NotFound(format!("go route /{}", segs.join("/")))),
@@ -206,6 +209,8 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         content_type,
         etag: Etag::Own,
         check: super::Check::None,
+        headers: &[],
+        parts: false,
     })
 }
 

@@ -36,6 +36,7 @@ static SPEC: Spec = Spec {
     name: "hex",
     upstreams: &[UpstreamKey::one("hex", "https://repo.hex.pm")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const OCTETS: &str = "application/octet-stream";
@@ -158,6 +159,8 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         content_type: ct,
         etag: Etag::Own,
         check: super::Check::None,
+        headers: &[],
+        parts: false,
     })
 }
 

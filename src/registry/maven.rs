@@ -44,6 +44,7 @@ static SPEC: Spec = Spec {
     name: "maven",
     upstreams: &[UpstreamKey::one("maven", "https://repo1.maven.org/maven2")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 /// Checksum and signature sidecars a repository publishes next to every file.
@@ -221,6 +222,8 @@ fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
         content_type,
         etag: Etag::Own,
         check: super::Check::None,
+        headers: &[],
+        parts: false,
     })
 }
 

@@ -35,6 +35,7 @@ static SPEC: Spec = Spec {
     name: "npm",
     upstreams: &[UpstreamKey::one("npm", "https://registry.npmjs.org")],
     error_body: not_found_body,
+    headers: &[],
 };
 
 /// npm prints `error` of any error body; every 404 reads as its own "Not found".
@@ -99,6 +100,8 @@ impl Registry for Npm {
                     content_type: "application/json",
                     etag: Etag::Own,
                     check: super::Check::None,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             ["-", filename] => {
@@ -168,6 +171,8 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         content_type,
         etag: Etag::Own,
         check: super::Check::None,
+        headers: &[],
+        parts: false,
     }
 }
 

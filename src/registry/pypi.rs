@@ -48,6 +48,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("pypi_files", "https://files.pythonhosted.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
@@ -106,6 +107,8 @@ impl Registry for Pypi {
                     content_type: v.media_type(),
                     etag: Etag::Own,
                     check: super::Check::None,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             ["simple", name] => {
@@ -128,6 +131,8 @@ impl Registry for Pypi {
                     content_type: "application/json",
                     etag: Etag::Own,
                     check: super::Check::None,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -147,6 +152,8 @@ impl Registry for Pypi {
                     content_type: "application/json",
                     etag: Etag::Own,
                     check: super::Check::None,
+                    headers: &[],
+                    parts: false,
                 }))
             }
             ["files", path @ .., filename] => {
@@ -266,6 +273,8 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         content_type: v.media_type(),
         etag: Etag::Own,
         check: super::Check::None,
+        headers: &[],
+        parts: false,
     }
 }
 
@@ -746,6 +755,8 @@ mod tests {
             content_type: "text/html",
             etag: Etag::Own,
             check: crate::registry::Check::None,
+            headers: &[],
+            parts: false,
         }
     }
 

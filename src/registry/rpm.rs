@@ -43,6 +43,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("rpm.epel", "https://dl.fedoraproject.org/pub/epel"),
     ],
     error_body: super::text_error,
+    headers: &[],
 };
 
 /// Longest text kept of an element read (a checksum, a name, an architecture).
@@ -110,6 +111,8 @@ impl Registry for Rpm {
             content_type: "application/octet-stream",
             etag: Etag::Own,
             check,
+            headers: &[],
+            parts: false,
         }))
     }
 
