@@ -242,7 +242,7 @@ pub(crate) struct Fill {
     temp: Option<Temp>,
     sha256: Sha256,
     /// The hash of the declared digest, unless it is the SHA-256 computed anyway.
-    check: Option<Check>,
+    check: Option<Hasher>,
     expected: Option<Digest>,
     declared: Option<u64>,
     got: u64,
@@ -263,7 +263,7 @@ impl Fill {
         declared: Option<u64>,
         guard: Option<Guard>,
     ) -> Fill {
-        let check = expected.as_ref().and_then(|d| Check::new(d.algo));
+        let check = expected.as_ref().and_then(|d| Hasher::new(d.algo));
         Fill {
             store,
             upstream,
@@ -346,41 +346,43 @@ impl Fill {
     }
 }
 
-/// A hash computed beside the SHA-256 to check a digest declared in another algorithm.
-enum Check {
+/// A hash computed beside the SHA-256 to check a digest declared in another algorithm (of an
+/// artifact here, of a document in `metadata.rs`).
+pub(crate) enum Hasher {
     Md5(Md5),
     Sha1(Sha1),
     Sha384(Sha384),
     Sha512(Sha512),
 }
 
-impl Check {
-    fn new(algo: Algo) -> Option<Check> {
+impl Hasher {
+    /// `None` for SHA-256, which is computed anyway.
+    pub(crate) fn new(algo: Algo) -> Option<Hasher> {
         match algo {
-            Algo::Md5 => Some(Check::Md5(Md5::new())),
-            Algo::Sha1 => Some(Check::Sha1(Sha1::new())),
+            Algo::Md5 => Some(Hasher::Md5(Md5::new())),
+            Algo::Sha1 => Some(Hasher::Sha1(Sha1::new())),
             Algo::Sha256 => None,
-            Algo::Sha384 => Some(Check::Sha384(Sha384::new())),
-            Algo::Sha512 => Some(Check::Sha512(Sha512::new())),
+            Algo::Sha384 => Some(Hasher::Sha384(Sha384::new())),
+            Algo::Sha512 => Some(Hasher::Sha512(Sha512::new())),
         }
     }
 
-    fn update(&mut self, chunk: &[u8]) {
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
         match self {
-            Check::Md5(h) => h.update(chunk),
-            Check::Sha1(h) => h.update(chunk),
-            Check::Sha384(h) => h.update(chunk),
-            Check::Sha512(h) => h.update(chunk),
+            Hasher::Md5(h) => h.update(chunk),
+            Hasher::Sha1(h) => h.update(chunk),
+            Hasher::Sha384(h) => h.update(chunk),
+            Hasher::Sha512(h) => h.update(chunk),
         }
     }
 
     /// The digest as lowercase hex.
-    fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         match self {
-            Check::Md5(h) => registry::hex(&h.finalize()),
-            Check::Sha1(h) => registry::hex(&h.finalize()),
-            Check::Sha384(h) => registry::hex(&h.finalize()),
-            Check::Sha512(h) => registry::hex(&h.finalize()),
+            Hasher::Md5(h) => registry::hex(&h.finalize()),
+            Hasher::Sha1(h) => registry::hex(&h.finalize()),
+            Hasher::Sha384(h) => registry::hex(&h.finalize()),
+            Hasher::Sha512(h) => registry::hex(&h.finalize()),
         }
     }
 }

@@ -296,6 +296,7 @@ mod tests {
             "/raw/Bad/x",
             "/raw/tools/a/%2e%2e/x",
             "/raw/tools/go/go1.22.0.linux-amd64.tar.gz",
+            "/raw/tools/el9/x86_64/tool-1.0-1.x86_64.rpm",
         ]);
         check(
             "downloads.txt",
@@ -304,6 +305,7 @@ mod tests {
                 "raw:tools/go@go1.22.0.linux-amd64.tar.gz",
                 "raw:tools/node/v20.11.0@node+v20.tar.xz",
                 "raw:gh/o/r/releases/download/v1@a.zip",
+                "raw:tools/el9/x86_64@tool-1.0-1.x86_64.rpm",
             ],
             &[6, 7, 8],
         );

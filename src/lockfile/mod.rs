@@ -7,9 +7,9 @@
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
 //! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`;
-//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls); lists of
-//! generic files (`/raw/…` URLs), `Vagrantfile`s and lists of Vagrant boxes, Chef's
-//! `Berksfile.lock`.
+//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls); the URL
+//! lists `apt-get --print-uris` and `dnf download --url` print; lists of generic files (`/raw/…`
+//! URLs), `Vagrantfile`s and lists of Vagrant boxes, Chef's `Berksfile.lock`.
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
@@ -50,6 +50,7 @@ mod document;
 mod infra;
 mod linewise;
 mod npm;
+mod oslist;
 mod purl;
 mod python;
 mod sbom;
@@ -75,12 +76,13 @@ pub(crate) use purl::parse_purl;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform", "raw",
-    /// "vagrant", "chef".
+    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform", "debian",
+    /// "rpm", "raw", "vagrant", "chef".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
     /// Composer "vendor/pkg", a generic file's "{remote}/{directories}" (with its file name as
-    /// the version), a Vagrant box's "org/box".
+    /// the version), a Vagrant box's "org/box"; or the URL of one file, from a list a package
+    /// manager printed.
     pub name: String,
     /// `None` = "latest" (or all versions: the caller decides).
     pub version: Option<String>,
@@ -159,6 +161,7 @@ enum Format {
     TerraformLock,
     CycloneDx,
     Spdx,
+    UriList,
     RawList,
     Vagrantfile,
     BoxList,
@@ -217,6 +220,13 @@ fn detect_by_name(name: &str) -> Option<Format> {
 
 /// Sniffs a text file with an unfamiliar name (`Cargo.lock.orig`, `web.yarn.lock`, `deps.txt`).
 fn detect_by_text(name: &str, text: &str) -> Option<Format> {
+    // Before the package managers' URL lists: a generic file may well be an `.rpm`.
+    if infra::is_raw_list(text) {
+        return Some(Format::RawList);
+    }
+    if oslist::is_uri_list(text) {
+        return Some(Format::UriList);
+    }
     let has_line = |want: &str| text.lines().any(|l| l.trim_end() == want);
     let has_prefix = |want: &str| text.lines().any(|l| l.starts_with(want));
     if text.contains("# yarn lockfile v1") || has_line("__metadata:") {
@@ -277,9 +287,6 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     }
     if text.contains(".vm.box") && text.contains("Vagrant.configure") {
         return Some(Format::Vagrantfile);
-    }
-    if infra::is_raw_list(text) {
-        return Some(Format::RawList);
     }
     if infra::is_box_list(text) {
         return Some(Format::BoxList);
@@ -349,6 +356,7 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::MixLock => linewise::mix_lock(text, out),
         Format::GalaxyRequirements => ansible::requirements_yml(text, out),
         Format::TerraformLock => terraform::terraform_lock(text, out),
+        Format::UriList => oslist::uris(text, out),
         Format::RawList => infra::raw_list(text, out),
         Format::Vagrantfile => infra::vagrantfile(text, out),
         Format::BoxList => infra::box_list(text, out),
@@ -595,7 +603,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 26);
+        assert_eq!(out.len(), 28);
         out
     }
 

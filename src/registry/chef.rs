@@ -24,8 +24,8 @@ use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want, passable_query,
+    Artifact, ArtifactKey, Bad, Check, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, passable_query,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -225,6 +225,7 @@ fn document(
         package: package.to_string(),
         content_type: JSON,
         etag: Etag::Own,
+        check: Check::None,
         headers: &[],
         parts: None,
         expiry: Expiry { ttl },

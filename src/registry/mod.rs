@@ -15,6 +15,7 @@ pub(crate) mod composer;
 pub(crate) mod conan;
 pub(crate) mod conda;
 pub(crate) mod cran;
+pub(crate) mod debian;
 pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod hex;
@@ -24,6 +25,7 @@ pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
 pub(crate) mod raw;
+pub(crate) mod rpm;
 pub(crate) mod swift;
 pub(crate) mod terraform;
 pub(crate) mod vagrant;
@@ -37,6 +39,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &conan::Conan,
     &conda::Conda,
     &cran::Cran,
+    &debian::Debian,
     &gem::Gem,
     &go::Go,
     &hex::Hex,
@@ -46,6 +49,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &pub_dev::PubDev,
     &pypi::Pypi,
     &raw::Raw,
+    &rpm::Rpm,
     &swift::Swift,
     &terraform::Terraform,
     &vagrant::Vagrant,
@@ -270,6 +274,72 @@ pub(crate) fn valid_upstream_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
 }
 
+/// The upstream a request under a registry with named upstreams is for (`/debian/security/…`):
+/// the named upstream its first segment names, unless that segment is one of the default
+/// upstream's own top directories; else the default.
+pub(crate) struct Archive<'a> {
+    pub url: &'a str,
+    /// The upstream's name; empty for the default.
+    pub name: &'a str,
+    /// The path under the upstream's root.
+    pub rest: &'a [String],
+}
+
+impl<'a> Archive<'a> {
+    pub(crate) fn of(
+        segments: &'a [String],
+        ctx: &'a Ctx<'_>,
+        key: &str,
+        top_dirs: &[&str],
+    ) -> Archive<'a> {
+        if let [first, rest @ ..] = segments
+            && !top_dirs.contains(&first.as_str())
+            && let Some(url) = ctx.named(key, first)
+        {
+            return Archive {
+                url,
+                name: first,
+                rest,
+            };
+        }
+        Archive {
+            url: ctx.upstream(key),
+            name: "",
+            rest: segments,
+        }
+    }
+
+    /// A path under the upstream's root as a request path under the registry's prefix.
+    pub(crate) fn path(&self, rel: &str) -> String {
+        match (self.name.is_empty(), rel.is_empty()) {
+            (true, _) => rel.to_string(),
+            (false, true) => self.name.to_string(),
+            (false, false) => format!("{}/{rel}", self.name),
+        }
+    }
+
+    /// The upstream URL of a path under its root, given as segments.
+    pub(crate) fn url_of(&self, rel: &[&str]) -> String {
+        let mut url = self.url.to_string();
+        for seg in rel {
+            url.push('/');
+            crate::url::escape_into(&mut url, seg);
+        }
+        url
+    }
+
+    /// An artifact key's version on this upstream: on a named one the name follows, so that two
+    /// upstreams' builds of one version (Ubuntu rebuilds what it takes from Debian, under the
+    /// same file name) are two entries.
+    pub(crate) fn version(&self, version: &str) -> String {
+        if self.name.is_empty() {
+            version.to_string()
+        } else {
+            format!("{version}@{}", self.name)
+        }
+    }
+}
+
 /// The error body most registries' clients get: `{"error": "<message>"}`.
 pub(crate) fn json_error(_status: u16, msg: &str) -> (&'static str, String) {
     (
@@ -349,6 +419,15 @@ pub(crate) struct Mirror {
     /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
     /// archives).
     pub unlisted: Vec<String>,
+    /// Signed indexes read before anything else, each with the name its rewrite reports the
+    /// documents it lists under: those documents that `index_keep` passes (by their link's
+    /// `filename`) are read too. A distribution's `InRelease` or `repomd.xml` names the package
+    /// indexes that list the package, and an offline client needs all of them.
+    pub indexes: Vec<(String, String)>,
+    pub index_keep: Option<Keep>,
+    /// Only the first of `indexes` that is there is read (an RPM repository's
+    /// `repodata/repomd.xml`, looked for above a package's directory); the others are no failure.
+    pub first_index_only: bool,
 }
 
 impl Mirror {
@@ -364,7 +443,32 @@ impl Mirror {
             want: want.clone(),
             keep: None,
             unlisted: Vec::new(),
+            indexes: Vec::new(),
+            index_keep: None,
+            first_index_only: false,
         }
+    }
+
+    /// Exactly these request paths (files a client's own list names), nothing picked.
+    pub(crate) fn paths(package: String, paths: Vec<String>) -> Mirror {
+        // No link has an empty version, so nothing is picked and `unlisted` is what is fetched.
+        let mut m = Mirror::docs(package, Vec::new(), &Want::Exact(String::new()));
+        m.unlisted = paths;
+        m
+    }
+
+    /// Only indexes (and the documents of them `keep` passes), no package: `proxy mirror` reads
+    /// these before any item that fetches files, so that those are checked against them.
+    pub(crate) fn indexes(indexes: Vec<(String, String)>, keep: Keep) -> Mirror {
+        let mut m = Mirror::docs(String::new(), Vec::new(), &Want::All);
+        m.indexes = indexes;
+        m.index_keep = Some(keep);
+        m
+    }
+
+    /// Whether this reads indexes only (see `Mirror::indexes`).
+    pub(crate) fn only_indexes(&self) -> bool {
+        self.package.is_empty()
     }
 }
 
@@ -615,6 +719,8 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    /// A digest the document's bytes must have, when something vouches for them.
+    pub check: Check,
     /// Upstream response headers stored with the document and sent with it, each value passed
     /// through `Spec::rewrite_header` (Swift's `Link`). Names as they are sent.
     pub headers: &'static [&'static str],
@@ -634,6 +740,23 @@ pub(crate) struct Expiry {
 
 impl Expiry {
     pub(crate) const DEFAULT: Expiry = Expiry { ttl: None };
+}
+
+/// What vouches for a document's bytes. A cached copy with the digest is served whatever its age
+/// (it is the one the voucher names); one without is fetched again, never served stale or
+/// offline; and a fetched document without it is refused. Only for documents stored
+/// byte-identical: the digest is of what is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Nothing: the TTL decides.
+    None,
+    /// The request names the content: a content-addressed path (Debian's
+    /// `by-hash/SHA256/{hex}`, RPM's `repodata/{hex}-primary.xml.gz`).
+    Digest(Digest),
+    /// Another document declared it: the link that document's rewrite reported at `path` under
+    /// `name` (Debian's `Release` → `Packages`, RPM's `repomd.xml` → `primary.xml.gz`). Until
+    /// that document has been read, nothing is checked.
+    Link { name: String, path: String },
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants

@@ -27,7 +27,7 @@
 use std::time::Duration;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Ctx, Etag, Expiry, Kind, Metadata, Mirror, Plan, Registry,
+    Algo, Artifact, ArtifactKey, Check, Ctx, Etag, Expiry, Kind, Metadata, Mirror, Plan, Registry,
     Request, Sidecar, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::config::{RawRemote, RawRule, RawTtl};
@@ -148,6 +148,7 @@ impl Registry for Raw {
             package,
             content_type: "application/octet-stream",
             etag: Etag::Own,
+            check: Check::None,
             headers: &[],
             parts: None,
             expiry: Expiry { ttl },
@@ -173,14 +174,7 @@ impl Registry for Raw {
             .map(|p| escape(p))
             .collect::<Vec<_>>()
             .join("/");
-        let file = file.clone();
-        Ok(Mirror {
-            package: name.to_string(),
-            docs: Vec::new(),
-            want: want.clone(),
-            keep: Some(Box::new(move |f| f == file)),
-            unlisted: vec![path],
-        })
+        Ok(Mirror::paths(name.to_string(), vec![path]))
     }
 }
 
@@ -476,8 +470,6 @@ mod tests {
             .unwrap();
         assert_eq!(m.unlisted, ["tools/go/go1.22%20x.tar.gz"]);
         assert!(m.docs.is_empty());
-        let keep = m.keep.unwrap();
-        assert!(keep("go1.22 x.tar.gz") && !keep("other"));
         assert!(Raw.mirror("tools", &Want::Latest).is_err());
         assert!(Raw.mirror("tools/..", &Want::Exact("x".into())).is_err());
     }

@@ -305,6 +305,7 @@ fn metadata(
         package,
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: LINK,
         parts: None,
         expiry: Expiry::DEFAULT,

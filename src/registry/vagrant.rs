@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Algo, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
     Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver,
     safe_component, semver_like,
 };
@@ -220,6 +220,7 @@ fn catalog(up: &str, org: &str, name: &str, api: bool) -> Metadata {
         package: format!("{org}/{name}"),
         content_type: JSON,
         etag: Etag::Own,
+        check: Check::None,
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
