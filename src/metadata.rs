@@ -481,6 +481,14 @@ fn fetch_and_store(
     if f.content_length.is_some_and(|n| n > max) {
         return Err(too_large());
     }
+    // Huge documents (npm packuments of 100 MB and more) are rewritten a few at a time: their
+    // memory is bounded each, but CPU and disk are shared with every other request.
+    let _large = match f.content_length {
+        Some(n) if n > LARGE_DOCUMENT => Some(sh.large_documents.enter(sh.stall()).ok_or_else(
+            || Error::Busy(format!("{} (too many large documents at once)", m.url)),
+        )?),
+        _ => None,
+    };
     let upstream_headers = std::mem::take(&mut f.headers);
     let mut input = BufReader::with_capacity(
         64 * 1024,
@@ -717,6 +725,10 @@ fn gather(
         }
     }
 }
+
+/// A document declared larger than this is one of the few rewritten at once
+/// (`Shared::large_documents`).
+const LARGE_DOCUMENT: u64 = 64 << 20;
 
 /// How many links are written to the database at a time. A document small enough to report
 /// fewer has its links written only once it has been read whole.

@@ -41,6 +41,52 @@ pub(crate) struct Shared {
     pub hot: Hot,
     /// Upstream answers remembered for `negative_ttl` (see `Negative`).
     negative: Mutex<HashMap<String, Negative>>,
+    /// Huge metadata documents being rewritten at once.
+    pub large_documents: Gate,
+}
+
+/// A counting gate: at most `limit` holders at once; the others wait, or give up.
+pub(crate) struct Gate {
+    limit: usize,
+    held: Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+/// A place held at a `Gate`, given back when dropped.
+pub(crate) struct Held<'a>(&'a Gate);
+
+impl Gate {
+    pub(crate) fn new(limit: usize) -> Gate {
+        Gate {
+            limit: limit.max(1),
+            held: Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Takes a place, waiting up to `wait` for one; `None` if none came free.
+    pub(crate) fn enter(&self, wait: Duration) -> Option<Held<'_>> {
+        let deadline = Instant::now() + wait;
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        while *held >= self.limit {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            held = self
+                .freed
+                .wait_timeout(held, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *held += 1;
+        Some(Held(self))
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut held = self.0.held.lock().unwrap_or_else(|e| e.into_inner());
+        *held -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// An upstream failure that is asked again only after `negative_ttl`: a 404 (clients that probe
@@ -221,6 +267,7 @@ impl Shared {
             allowed,
             hot: Hot::new(hot::CAPACITY),
             negative: Mutex::new(HashMap::new()),
+            large_documents: Gate::new(2),
         }
     }
 
@@ -609,5 +656,28 @@ impl<R: Read> Read for Capped<R> {
         }
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gate_lets_in_so_many_at_once() {
+        let gate = Gate::new(2);
+        let a = gate.enter(Duration::ZERO).unwrap();
+        let _b = gate.enter(Duration::ZERO).unwrap();
+        assert!(gate.enter(Duration::from_millis(20)).is_none());
+        drop(a);
+        assert!(gate.enter(Duration::ZERO).is_some());
+        // A waiter is let in when a place comes free.
+        std::thread::scope(|s| {
+            let c = gate.enter(Duration::ZERO).unwrap();
+            let waiter = s.spawn(|| gate.enter(Duration::from_secs(10)).is_some());
+            std::thread::sleep(Duration::from_millis(20));
+            drop(c);
+            assert!(waiter.join().unwrap());
+        });
     }
 }
