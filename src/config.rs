@@ -152,6 +152,8 @@ pub struct Config {
     pub ssl_cert_file: Option<PathBuf>,
     /// Upstream base URL per registry key, without a trailing slash.
     pub upstream: BTreeMap<String, String>,
+    /// Credentials per upstream key (`auth.<key>.*`): sent to that upstream only.
+    pub auth: BTreeMap<String, AuthConfig>,
     /// Where each explicitly set key came from, to name it in later errors.
     pub origins: BTreeMap<String, String>,
     /// Things worth a warning once logging is up.
@@ -186,12 +188,42 @@ impl Default for Config {
             ca_file: None,
             ssl_cert_file: None,
             upstream: registry::default_upstreams(),
+            auth: BTreeMap::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
             test_panic_path: None,
         }
     }
 }
+
+/// The credential of one upstream as configured: a user name and password, or a token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+}
+
+/// Secrets never reach a log line.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("AuthConfig")
+            .field("username", &self.username)
+            .field("password", &hide(&self.password))
+            .field("token", &hide(&self.token))
+            .finish()
+    }
+}
+
+/// The fields of `auth.<key>`; the `_file` ones name a file holding the secret.
+const AUTH_FIELDS: &[&str] = &[
+    "username",
+    "password",
+    "password_file",
+    "token",
+    "token_file",
+];
 
 /// A value set on the command line: `(key, value, how it was spelled)`.
 pub type FlagValue = (String, String, String);
@@ -243,7 +275,59 @@ impl Config {
         for (key, value, spelled) in flags {
             config.set(key, value, &format!("flag {spelled}"))?;
         }
+        config.check_auth()?;
         Ok(config)
+    }
+
+    /// Every `auth.<key>` must belong to a configured upstream and be whole: a user name with a
+    /// password, or a token.
+    fn check_auth(&self) -> Result<()> {
+        for (key, a) in &self.auth {
+            let setting = format!("auth.{key}");
+            let origin = self
+                .origins
+                .iter()
+                .find(|(k, _)| k.starts_with(&format!("{setting}.")))
+                .map_or("default".to_string(), |(_, o)| o.clone());
+            let bad = |expected: &str| Error::config(&origin, &setting, "***", expected);
+            if self.upstream(key).is_empty() {
+                return Err(bad(&format!(
+                    "credentials for a configured upstream: upstream.{key} is not set"
+                )));
+            }
+            match (&a.username, &a.password, &a.token) {
+                (Some(_), Some(_), None) | (None, None, Some(_)) => {}
+                _ => {
+                    return Err(bad(
+                        "either username and password (or password_file), or token (or token_file)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured credentials with the URLs of their upstreams, for `upstream::Auth`.
+    pub(crate) fn credentials(&self) -> Vec<crate::upstream::auth::Credential> {
+        use crate::upstream::auth::{Credential, Secret};
+        self.auth
+            .iter()
+            .filter_map(|(key, a)| {
+                let secret = match (&a.username, &a.password, &a.token) {
+                    (Some(u), Some(p), _) => Secret::Basic {
+                        username: u.clone(),
+                        password: p.clone(),
+                    },
+                    (_, _, Some(t)) => Secret::Bearer(t.clone()),
+                    _ => return None,
+                };
+                Some(Credential {
+                    key: key.clone(),
+                    url: self.upstream(key).to_string(),
+                    secret,
+                })
+            })
+            .collect()
     }
 
     /// Parses and stores one setting.
@@ -310,6 +394,7 @@ impl Config {
                 self.shutdown_timeout = duration(value).ok_or_else(|| bad(DURATION))?
             }
             "http.ca_file" => self.ca_file = Some(parse_path(value).ok_or_else(|| bad("a path"))?),
+            _ if key.starts_with("auth.") => self.set_auth(key, value, origin)?,
             _ => match key.strip_prefix("upstream.") {
                 Some(name) if self.upstream.contains_key(name) || registry::is_named_key(name) => {
                     let url = if registry::is_list_key(name) {
@@ -351,6 +436,38 @@ impl Config {
             },
         }
         self.origins.insert(key.to_string(), origin.to_string());
+        Ok(())
+    }
+
+    /// `auth.<upstream key>.<field>`: a credential's part. Errors never show the value.
+    fn set_auth(&mut self, key: &str, value: &str, origin: &str) -> Result<()> {
+        let bad = |expected: String| Error::config(origin, key, "***", expected);
+        let fields = AUTH_FIELDS.join(", ");
+        let Some((upstream, field)) = key["auth.".len()..].rsplit_once('.') else {
+            return Err(bad(format!(
+                "auth.<upstream key>.<field>, a field one of {fields}"
+            )));
+        };
+        if !(self.upstream.contains_key(upstream) || registry::is_named_key(upstream)) {
+            return Err(bad(format!(
+                "auth.<upstream key>.<field> for an upstream key (upstream.{upstream} is none)"
+            )));
+        }
+        let secret_file = |path: &str| -> Result<String> {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| bad(format!("a readable file holding the secret ({err})")))?;
+            Ok(text.trim_end_matches(['\r', '\n']).to_string())
+        };
+        let value = value.to_string();
+        let entry = self.auth.entry(upstream.to_string()).or_default();
+        match field {
+            "username" => entry.username = Some(value),
+            "password" => entry.password = Some(value),
+            "password_file" => entry.password = Some(secret_file(&value)?),
+            "token" => entry.token = Some(value),
+            "token_file" => entry.token = Some(secret_file(&value)?),
+            _ => return Err(bad(format!("a field of auth.{upstream}: one of {fields}"))),
+        }
         Ok(())
     }
 
@@ -475,18 +592,33 @@ fn env_key(name: &str) -> Option<String> {
         "database_path" => return Some("database.path".into()),
         _ => {}
     }
+    if let Some(rest) = rest.strip_prefix("auth_") {
+        // `PROXY_AUTH_OCI_GHCR_PASSWORD_FILE` → `auth.oci.ghcr.password_file`: the longest field
+        // name that ends it.
+        let mut fields: Vec<&str> = AUTH_FIELDS.to_vec();
+        fields.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        let (up, field) = fields.iter().find_map(|f| {
+            let up = rest.strip_suffix(f)?.strip_suffix('_')?;
+            Some((up, *f))
+        })?;
+        return Some(format!("auth.{}.{field}", upstream_key(up)));
+    }
     let rest = rest.strip_prefix("upstream_")?;
-    // `PROXY_UPSTREAM_DEBIAN_SECURITY` → `upstream.debian.security` for a key that takes named
-    // upstreams and is not itself spelled that way.
+    Some(format!("upstream.{}", upstream_key(rest)))
+}
+
+/// An upstream key from its environment spelling: `cargo_download` as it is, `debian_security`
+/// as `debian.security` (a named upstream of a key that takes them, `_` in the name read as `-`).
+fn upstream_key(rest: &str) -> String {
     let known = registry::default_upstreams();
     if !known.contains_key(rest) {
         for u in registry::named_keys() {
             if let Some(name) = rest.strip_prefix(u).and_then(|r| r.strip_prefix('_')) {
-                return Some(format!("upstream.{u}.{}", name.replace('_', "-")));
+                return format!("{u}.{}", name.replace('_', "-"));
             }
         }
     }
-    Some(format!("upstream.{rest}"))
+    rest.to_string()
 }
 
 /// `:8080` → `0.0.0.0:8080`; `host:port` and `[v6]:port` are kept.

@@ -5,10 +5,10 @@
 //! grow with the document.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::sync::Arc;
 
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::cache::Store;
 use crate::db::{self, Db, MetadataRow, NewMetadata};
@@ -34,28 +34,23 @@ pub(crate) fn serve(
 ) -> Result<Reply> {
     let ttl = sh.config.metadata_ttl.as_secs() as i64;
     let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    // A content-addressed document never changes once stored: no TTL, never revalidated.
+    let immutable = m.digest.is_some();
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
     for _ in 0..3 {
-        let cached = cached_metadata(sh, db, &m)?;
+        let cached = cached_metadata(sh, db, m.ecosystem, &m.key)?;
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
-            let due = age >= ttl || row.format < FORMAT;
+            let due = !immutable && (age >= ttl || row.format < FORMAT);
             if !due || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
-                let stale = age >= ttl && !refreshed;
-                return Ok(metadata_reply(
-                    file,
-                    &row,
-                    req,
-                    stale,
-                    m.etag,
-                    &sh.config.base_url,
-                ));
+                let stale = !immutable && age >= ttl && !refreshed;
+                return reply(sh, &m, file, &row, req, stale);
             }
         }
         if sh.config.offline {
-            return Err(Error::Offline { what });
+            return fallback(sh, db, &m, req)?.ok_or(Error::Offline { what });
         }
         match sh.flights.join(&format!("m|{}|{}", m.ecosystem, m.key)) {
             Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
@@ -67,38 +62,117 @@ pub(crate) fn serve(
                         url: m.url.clone(),
                         status,
                     };
-                    return stale(sh, cached, req, &m).ok_or(err);
+                    return unavailable(sh, db, cached, req, &m, err);
                 }
-                Waited::Stalled => return stale(sh, cached, req, &m).ok_or(Error::Busy(what)),
+                Waited::Stalled => {
+                    return unavailable(sh, db, cached, req, &m, Error::Busy(what));
+                }
             },
         }
     }
-    match cached_metadata(sh, db, &m)? {
-        Some((row, file)) => Ok(metadata_reply(
-            file,
-            &row,
-            req,
-            false,
-            m.etag,
-            &sh.config.base_url,
-        )),
+    match cached_metadata(sh, db, m.ecosystem, &m.key)? {
+        Some((row, file)) => reply(sh, &m, file, &row, req, false),
         None => Err(Error::Busy(what)),
     }
 }
 
 /// The cached document, if its file is there. The file name carries the content's digest, so a
 /// row read just before a refresh may name a file already replaced: look once more.
-fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(MetadataRow, File)>> {
+fn cached_metadata(
+    sh: &Shared,
+    db: &Db,
+    ecosystem: &str,
+    key: &str,
+) -> Result<Option<(MetadataRow, File)>> {
     for _ in 0..2 {
-        let Some(row) = db.metadata(m.ecosystem, &m.key)? else {
+        let Some(row) = db.metadata(ecosystem, key)? else {
             return Ok(None);
         };
         if let Some(file) = sh.store.open_checked(&row.storage_path, row.size) {
             return Ok(Some((row, file)));
         }
-        if db.delete_metadata_if(m.ecosystem, &m.key, &row.storage_path)? {
+        if db.delete_metadata_if(ecosystem, key, &row.storage_path)? {
             return Ok(None);
         }
+    }
+    Ok(None)
+}
+
+/// The document's content type without its parameters, for comparing with `Metadata::accepts`.
+fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
+/// Whether the client takes a stored document's type (`Metadata::accepts`).
+fn accepted(m: &Metadata, row: &MetadataRow) -> bool {
+    let essence = essence(&row.content_type);
+    m.accepts
+        .as_ref()
+        .is_none_or(|types| types.iter().any(|t| t.eq_ignore_ascii_case(essence)))
+}
+
+/// Serves a stored document to this request: a type the client does not accept is a 404 (a
+/// registry answers so when it holds nothing of an acceptable type), and the digest header the
+/// plan names is served with the document's digest.
+fn reply(
+    sh: &Shared,
+    m: &Metadata,
+    file: File,
+    row: &MetadataRow,
+    req: &Incoming,
+    stale: bool,
+) -> Result<Reply> {
+    if !accepted(m, row) {
+        return Err(Error::NotFound(format!(
+            "{} metadata for {} is {}, a type the request's Accept does not include",
+            m.ecosystem,
+            m.package,
+            essence(&row.content_type)
+        )));
+    }
+    let mut reply = metadata_reply(file, row, req, stale, m.etag, &sh.config.base_url);
+    // Stored byte-identical, so the digest of the stored bytes is the upstream's.
+    if let Some(header) = m.digest_header
+        && row.rebase == 0
+    {
+        reply
+            .headers
+            .push((header, format!("sha256:{}", row.sha256).into()));
+    }
+    Ok(reply)
+}
+
+/// What a request gets when the upstream could not give a fresh copy: the stale one within
+/// `metadata_max_stale`, else a fallback document (`Metadata::fallback`), else `err`.
+fn unavailable(
+    sh: &Shared,
+    db: &Db,
+    cached: Option<(MetadataRow, File)>,
+    req: &Incoming,
+    m: &Metadata,
+    err: Error,
+) -> Result<Reply> {
+    if let Some(reply) = stale(sh, cached, req, m) {
+        return reply;
+    }
+    fallback(sh, db, m, req)?.ok_or(err)
+}
+
+/// A cached document under one of `m.fallback`'s keys whose type the client accepts, when this
+/// request's own is not to be had; within `metadata_max_stale` unless the proxy is offline.
+fn fallback(sh: &Shared, db: &Db, m: &Metadata, req: &Incoming) -> Result<Option<Reply>> {
+    let ttl = sh.config.metadata_ttl.as_secs() as i64;
+    let limit = ttl + sh.config.metadata_max_stale.as_secs() as i64;
+    for key in &m.fallback {
+        let Some((row, file)) = cached_metadata(sh, db, m.ecosystem, key)? else {
+            continue;
+        };
+        let age = db::now() - row.fetched_at;
+        if !accepted(m, &row) || (!sh.config.offline && age > limit) {
+            continue;
+        }
+        log::debug!("answering {} {} with the cached {key}", m.ecosystem, m.key);
+        return reply(sh, m, file, &row, req, age >= ttl).map(Some);
     }
     Ok(None)
 }
@@ -179,7 +253,7 @@ fn stale(
     cached: Option<(MetadataRow, File)>,
     req: &Incoming,
     m: &Metadata,
-) -> Option<Reply> {
+) -> Option<Result<Reply>> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
     let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_secs() as i64;
@@ -190,14 +264,7 @@ fn stale(
         "serving stale metadata for {} ({age}s old): the upstream failed",
         m.url
     );
-    Some(metadata_reply(
-        file,
-        &row,
-        req,
-        true,
-        m.etag,
-        &sh.config.base_url,
-    ))
+    Some(reply(sh, m, file, &row, req, true))
 }
 
 fn refresh(
@@ -213,11 +280,13 @@ fn refresh(
     match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r)) {
         Ok(fresh) => {
             guard.finish();
-            let (row, file) = cached_metadata(sh, db, m)?.ok_or_else(|| Error::BadUpstream {
-                url: m.url.clone(),
-                msg: "stored document vanished".into(),
+            let (row, file) = cached_metadata(sh, db, m.ecosystem, &m.key)?.ok_or_else(|| {
+                Error::BadUpstream {
+                    url: m.url.clone(),
+                    msg: "stored document vanished".into(),
+                }
             })?;
-            let mut reply = metadata_reply(file, &row, req, false, m.etag, &sh.config.base_url);
+            let mut reply = reply(sh, m, file, &row, req, false)?;
             reply.cache = if fresh {
                 CacheState::Miss
             } else {
@@ -232,7 +301,7 @@ fn refresh(
         Err(err) => {
             guard.fail(err.status());
             log::warn!("{err}");
-            stale(sh, cached, req, m).ok_or(err)
+            unavailable(sh, db, cached, req, m, err)
         }
     }
 }
@@ -253,12 +322,23 @@ fn fetch_metadata(
         headers.push(("Accept", accept));
     }
     let cached = cached.filter(|r| r.format >= FORMAT);
+    if let Some(row) = cached
+        && revalidate_by_head(sh, db, reg, m, row, &headers)?
+    {
+        return Ok(false);
+    }
     if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
         headers.push(("If-None-Match", etag));
     }
     let f = sh
         .upstream
         .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
+    // The digest the upstream names for what it sends, checked once the body is in.
+    let named = m
+        .digest_header
+        .and_then(|h| f.header(h))
+        .and_then(|v| v.strip_prefix("sha256:"))
+        .map(str::to_ascii_lowercase);
     match f.status {
         200 => {}
         304 if cached.is_some() => {
@@ -284,11 +364,14 @@ fn fetch_metadata(
     let temp_path = temp.path.clone();
     let mut input = BufReader::with_capacity(
         64 * 1024,
-        Capped {
-            inner: f.body,
-            left: max,
-            exceeded: false,
-        },
+        Hashed::new(
+            Capped {
+                inner: f.body,
+                left: max,
+                exceeded: false,
+            },
+            m.digest.as_ref().map(|d| d.algo),
+        ),
     );
     let mut out = Hashing {
         inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
@@ -309,14 +392,20 @@ fn fetch_metadata(
         latest: None,
         failed: None,
     };
-    let rewritten = reg.rewrite(m, &mut input, &mut out, &ctx, &mut links);
+    let mut rewritten = reg.rewrite(m, &mut input, &mut out, &ctx, &mut links);
+    // What the rewrite left unread is hashed too: the digests are of the upstream's whole body.
+    if rewritten.is_ok()
+        && let Err(err) = io::copy(&mut input, &mut io::sink())
+    {
+        rewritten = Err(err.into());
+    }
     let flushed = rewritten.is_ok().then(|| out.flush());
     // Our own disk first: a write that failed is our error, whatever the rewrite made of it.
     if let Some(err) = out.failed.take() {
         return Err(Error::io(&temp_path, err));
     }
     if let Err(bad) = rewritten {
-        return Err(if input.get_ref().exceeded {
+        return Err(if input.get_ref().inner.exceeded {
             too_large()
         } else {
             Error::BadUpstream {
@@ -328,6 +417,9 @@ fn fetch_metadata(
     if let Some(Err(err)) = flushed {
         return Err(Error::io(&temp_path, err));
     }
+    input
+        .get_ref()
+        .verify(&m.url, m.digest.as_ref(), named.as_deref())?;
     let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
     let placeholders = out.placeholders.count;
     drop(out);
@@ -358,6 +450,116 @@ fn fetch_metadata(
         sh.store.remove(&old);
     }
     Ok(true)
+}
+
+/// Revalidates a cached copy by a HEAD whose `Metadata::digest_header` names the digest of what
+/// the upstream would send now (where the plan has one, and the copy is stored byte-identical):
+/// `Ok(true)` when it is the stored document's, which is then marked fresh. A HEAD the upstream
+/// does not answer usefully falls back to the GET.
+fn revalidate_by_head(
+    sh: &Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    row: &MetadataRow,
+    headers: &[(&str, &str)],
+) -> Result<bool> {
+    let Some(header) = m.digest_header.filter(|_| row.rebase == 0) else {
+        return Ok(false);
+    };
+    let f = sh
+        .upstream
+        .fetch(Method::Head, &m.url, headers, sh.allowed(reg), reg.name())?;
+    match f.status {
+        200 => {}
+        404 | 410 => {
+            return Err(Error::Upstream {
+                url: f.url,
+                status: f.status,
+            });
+        }
+        status if status >= 500 => return Err(Error::Upstream { url: f.url, status }),
+        _ => return Ok(false),
+    }
+    let same = f
+        .header(header)
+        .and_then(|v| v.strip_prefix("sha256:"))
+        .is_some_and(|hex| hex.eq_ignore_ascii_case(&row.sha256));
+    if same {
+        db.refresh_metadata(m.ecosystem, &m.key, None, None)?;
+    }
+    Ok(same)
+}
+
+/// A reader that hashes what passes through it: SHA-256 always, and the algorithm of a digest to
+/// verify when it is another.
+struct Hashed<R> {
+    inner: R,
+    sha256: Sha256,
+    other: Option<(registry::Algo, Sha512)>,
+}
+
+impl<R: Read> Hashed<R> {
+    fn new(inner: R, algo: Option<registry::Algo>) -> Hashed<R> {
+        let other = algo
+            .filter(|a| *a == registry::Algo::Sha512)
+            .map(|a| (a, Sha512::new()));
+        Hashed {
+            inner,
+            sha256: Sha256::new(),
+            other,
+        }
+    }
+
+    /// Checks what was read against the digest the request named and the SHA-256 the upstream
+    /// named in its digest header.
+    fn verify(
+        &self,
+        url: &str,
+        digest: Option<&registry::Digest>,
+        named: Option<&str>,
+    ) -> Result<()> {
+        let sha256 = registry::hex(&self.sha256.clone().finalize());
+        let mismatch = |expected: String, actual: String| Error::Integrity {
+            what: url.to_string(),
+            expected,
+            actual,
+        };
+        if let Some(d) = digest {
+            let actual = match (&self.other, d.algo) {
+                (Some((_, h)), registry::Algo::Sha512) => registry::hex(&h.clone().finalize()),
+                (_, registry::Algo::Sha256) => sha256.clone(),
+                // Content-addressed documents are named by SHA-256 or SHA-512 only.
+                _ => String::new(),
+            };
+            if actual != d.hex {
+                return Err(mismatch(
+                    d.to_string(),
+                    format!("{}:{actual}", d.algo.as_str()),
+                ));
+            }
+        }
+        if let Some(hex) = named
+            && hex != sha256
+        {
+            return Err(mismatch(
+                format!("sha256:{hex}"),
+                format!("sha256:{sha256}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha256.update(&buf[..n]);
+        if let Some((_, h)) = &mut self.other {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 /// How many links are written to the database at a time. A document small enough to report

@@ -439,7 +439,7 @@ fn pick_links(db: &Db, eco: &str, m: &registry::Mirror) -> Result<Vec<registry::
     let latest = db.latest(eco, &m.package)?;
     Ok(registry::pick(&links, &m.want, latest.as_deref())
         .into_iter()
-        .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(&l.filename)))
+        .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(l)))
         .cloned()
         .collect())
 }

@@ -1,6 +1,8 @@
 //! The network: one ureq agent for every upstream call, with connect and per-read timeouts, the
 //! system's CA store (plus `http.ca_file`), `HTTP(S)_PROXY`/`NO_PROXY`, and redirects followed by
-//! hand so that every hop is checked against the origins configured for the registry.
+//! hand so that every hop is checked against the origins configured for the registry. Upstream
+//! credentials and registry tokens are decided in `auth` and attached here, to requests to the
+//! upstream's own origin only.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -11,10 +13,15 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
+pub(crate) mod auth;
+
+use auth::{Answer, Auth};
+
 const MAX_REDIRECTS: usize = 5;
 
 pub(crate) struct Upstream {
     agent: ureq::Agent,
+    auth: Auth,
 }
 
 /// An upstream response: status, the headers we use, and the body as a stream.
@@ -25,7 +32,19 @@ pub(crate) struct Fetched {
     pub content_length: Option<u64>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// Every response header, names lowercased.
+    pub headers: Vec<(String, String)>,
     pub body: Box<dyn Read + Send>,
+}
+
+impl Fetched {
+    /// A response header by name (any case).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,10 +72,13 @@ impl Upstream {
             .build();
         Ok(Upstream {
             agent: agent_config.new_agent(),
+            auth: Auth::new(config.credentials()),
         })
     }
 
-    /// Fetches `url`, following redirects only within `allowed` origins.
+    /// Fetches `url`, following redirects only within `allowed` origins, with the credential or
+    /// token `auth` has for it (to its own origin only: a redirect to another host is followed
+    /// without them). A 401 whose challenge `auth` can answer is retried once.
     pub(crate) fn fetch(
         &self,
         method: Method,
@@ -65,9 +87,20 @@ impl Upstream {
         allowed: &[String],
         registry: &'static str,
     ) -> Result<Fetched> {
+        let own = crate::url::origin(url);
         let mut url = url.to_string();
-        for _ in 0..=MAX_REDIRECTS {
+        let mut redirects = 0;
+        // The answer to a challenge, for the retry.
+        let mut answered: Option<String> = None;
+        let mut challenged = false;
+        loop {
             check_origin(&url, allowed, registry)?;
+            let same_origin = crate::url::origin(&url) == own;
+            let authorization = match answered.take() {
+                Some(a) => Some(a),
+                None if same_origin => self.auth.preemptive(&url),
+                None => None,
+            };
             let mut req = match method {
                 Method::Get => self.agent.get(&url),
                 Method::Head => self.agent.head(&url),
@@ -75,18 +108,56 @@ impl Upstream {
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
+            if let Some(a) = &authorization {
+                req = req.header("Authorization", a);
+            }
             let resp = req.call().map_err(|err| io_error(&url, err))?;
             let status = resp.status().as_u16();
+            let headers: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect();
             let header = |name: &str| {
-                resp.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
+                headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
             };
+            if status == 401
+                && same_origin
+                && !challenged
+                && let Some(challenge) = header("www-authenticate")
+            {
+                challenged = true;
+                match self.auth.answer(&url, &challenge, allowed, registry)? {
+                    Answer::Retry(a) => {
+                        answered = Some(a);
+                        continue;
+                    }
+                    Answer::AskToken {
+                        url: token_url,
+                        authorization,
+                        pending,
+                    } => {
+                        let (status, body) = self.token(&token_url, authorization.as_deref())?;
+                        answered = Some(self.auth.token_answered(pending, status, &body)?);
+                        continue;
+                    }
+                    Answer::Refused => {}
+                }
+            }
             if (300..400).contains(&status) && status != 304 {
                 let Some(location) = header("location") else {
                     return Err(Error::Upstream { url, status });
                 };
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(Error::BadUpstream {
+                        url,
+                        msg: format!("more than {MAX_REDIRECTS} redirects"),
+                    });
+                }
                 url = resolve(&url, &location);
                 continue;
             }
@@ -101,14 +172,32 @@ impl Upstream {
                 },
                 etag: header("etag"),
                 last_modified: header("last-modified"),
+                headers,
                 body: Box::new(resp.into_body().into_reader()),
                 url,
             });
         }
-        Err(Error::BadUpstream {
-            url,
-            msg: format!("more than {MAX_REDIRECTS} redirects"),
-        })
+    }
+
+    /// Asks a token service (`auth` checked its origin): its status and body, read up to a bound.
+    fn token(&self, url: &str, authorization: Option<&str>) -> Result<(u16, Vec<u8>)> {
+        let mut req = self.agent.get(url).header("Accept", "application/json");
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.call().map_err(|err| io_error(url, err))?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        resp.into_body()
+            .into_reader()
+            .take(auth::MAX_TOKEN_RESPONSE)
+            .read_to_end(&mut body)
+            .map_err(|err| Error::UpstreamIo {
+                url: url.to_string(),
+                msg: err.to_string(),
+                timeout: false,
+            })?;
+        Ok((status, body))
     }
 }
 

@@ -139,6 +139,7 @@ fn index(segs: &[&str], name: &str, ctx: &Ctx<'_>) -> Result<Plan> {
         package: lower,
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
+        ..Metadata::default()
     }))
 }
 

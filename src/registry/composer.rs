@@ -79,6 +79,7 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
+                ..Metadata::default()
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -96,6 +97,7 @@ impl Registry for Composer {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["dists", vendor, package, version, file] => {

@@ -110,6 +110,7 @@ impl Registry for Conda {
                 package: channel,
                 content_type: "application/json",
                 etag: Etag::Own,
+                ..Metadata::default()
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -125,6 +126,7 @@ impl Registry for Conda {
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
                         etag: Etag::Own,
+                        ..Metadata::default()
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {
@@ -192,8 +194,8 @@ impl Registry for Conda {
         {
             m.want = Want::Exact(version.to_string());
             let build = build.to_string();
-            m.keep = Some(Box::new(move |file: &str| {
-                parse_filename(file).is_some_and(|p| p.build == build)
+            m.keep = Some(Box::new(move |link: &Link| {
+                parse_filename(&link.filename).is_some_and(|p| p.build == build)
             }));
         }
         Ok(m)
@@ -719,7 +721,7 @@ mod tests {
             assert_eq!(m.package, "cf/noarch/b");
             crate::registry::pick(&links, &m.want, None)
                 .into_iter()
-                .filter(|l| m.keep.as_ref().is_none_or(|k| k(&l.filename)))
+                .filter(|l| m.keep.as_ref().is_none_or(|k| k(l)))
                 .map(|l| l.path.clone())
                 .collect()
         };

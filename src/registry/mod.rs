@@ -18,6 +18,7 @@ pub(crate) mod hex;
 pub(crate) mod maven;
 pub(crate) mod npm;
 pub(crate) mod nuget;
+pub(crate) mod oci;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
 
@@ -34,6 +35,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &maven::Maven,
     &npm::Npm,
     &nuget::Nuget,
+    &oci::Oci,
     &pub_dev::PubDev,
     &pypi::Pypi,
 ];
@@ -41,6 +43,20 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {
     REGISTRIES.iter().copied().find(|r| r.name() == prefix)
+}
+
+/// Further URL prefixes a registry is served under, besides its name: clients of the OCI
+/// distribution protocol address a registry at the host's root (`/v2/…`), so `/v2/x` is `/oci/x`.
+const MOUNTS: &[(&str, &str)] = &[("v2", "oci")];
+
+/// Finds the registry a request's first path segment names: its own name or one of `MOUNTS`.
+pub(crate) fn mounted(prefix: &str) -> Option<&'static dyn Registry> {
+    find(prefix).or_else(|| {
+        MOUNTS
+            .iter()
+            .find(|(mount, _)| *mount == prefix)
+            .and_then(|(_, name)| find(name))
+    })
 }
 
 /// Whether an upstream key takes a comma-separated list of URLs (see `UpstreamKey::list`).
@@ -93,6 +109,12 @@ pub(crate) trait Registry: Sync {
     /// For `proxy mirror`: the documents that list `name`'s versions and files (their rewrites
     /// report the links the mirror picks from) and what to fetch where no document can tell.
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror>;
+    /// Narrows a mirror to one platform (`proxy mirror -platform os/arch`) where a package comes
+    /// in per-platform variants (an OCI index lists one image per platform). The default ignores
+    /// it: the registry's packages have no platforms.
+    fn platform(&self, _m: &mut Mirror, _platform: &str) -> Result<()> {
+        Ok(())
+    }
     /// The one spelling of a package name that requests, links, lockfiles and bundles are
     /// compared in (PEP 503 for PyPI, lowercase for case-insensitive registries). The default
     /// keeps the name as it is.
@@ -233,15 +255,13 @@ pub(crate) trait Found {
     fn latest(&mut self, _version: &str) {}
 }
 
-/// Collects what a rewrite reports, for tests.
-#[cfg(test)]
+/// Collects what a rewrite reports (tests, and `proxy mirror`'s walk).
 #[derive(Default, Debug)]
 pub(crate) struct Collected {
     pub links: Vec<Link>,
     pub latest: Option<String>,
 }
 
-#[cfg(test)]
 impl Found for Collected {
     fn link(&mut self, link: Link) {
         self.links.push(link);
@@ -252,8 +272,8 @@ impl Found for Collected {
     }
 }
 
-/// A filter on file names (see `Mirror::keep`).
-pub(crate) type Keep = Box<dyn Fn(&str) -> bool + Send + Sync>;
+/// A filter on the links a mirror picks (see `Mirror::keep`).
+pub(crate) type Keep = Box<dyn Fn(&Link) -> bool + Send + Sync>;
 
 /// What `proxy mirror` fetches for one package.
 pub(crate) struct Mirror {
@@ -263,11 +283,18 @@ pub(crate) struct Mirror {
     pub docs: Vec<(String, Option<&'static str>)>,
     /// The versions wanted, in the spelling links record (a registry may normalise it).
     pub want: Want,
-    /// Only files whose name passes (e.g. one Conda build of a version).
+    /// Only links that pass (e.g. the files of one Conda build of a version, the images of one
+    /// platform).
     pub keep: Option<Keep>,
     /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
     /// archives).
     pub unlisted: Vec<String>,
+    /// Walk the documents instead of picking versions: take every link each document read
+    /// reports (as its rewrite reports them, read again from the document itself), reading the
+    /// documents among them in turn. For registries whose documents name their files exactly (an
+    /// OCI index its manifests, a manifest its blobs), where a file shared by many tags has no one
+    /// version to pick it by. `want` is then only what the first documents ask for.
+    pub walk: bool,
 }
 
 impl Mirror {
@@ -283,6 +310,7 @@ impl Mirror {
             want: want.clone(),
             keep: None,
             unlisted: Vec::new(),
+            walk: false,
         }
     }
 }
@@ -447,6 +475,9 @@ pub(crate) struct Artifact {
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// Headers served with the artifact, known from the request (the OCI `Docker-Content-Digest`
+    /// of a blob asked for by its digest).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Artifact {
@@ -459,6 +490,7 @@ impl Artifact {
             content_type,
             sidecar: None,
             readings: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -485,6 +517,42 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    /// The document's digest, when the request names it (a content-addressed document): the
+    /// upstream's bytes are verified against it before anything is stored, and the stored copy
+    /// never changes, so it is served without TTL or revalidation.
+    pub digest: Option<Digest>,
+    /// A response header in which the upstream names the SHA-256 of the document it sends
+    /// (`Docker-Content-Digest: sha256:…`): a body is verified against it, a cached copy is
+    /// revalidated by a HEAD that compares it (registries count GETs against rate limits, not
+    /// HEADs), and the stored copy is served with it.
+    pub digest_header: Option<&'static str>,
+    /// The content types the client takes, as the registry reads its `Accept`: a document of any
+    /// other type is answered 404, never served. `None`: any type.
+    pub accepts: Option<Vec<&'static str>>,
+    /// Keys of other cached documents that may answer when this one's own copy is missing and
+    /// the upstream cannot be asked (offline, or failing), subject to `accepts`: an OCI tag
+    /// fetched with every manifest type accepted answers a client that accepts fewer.
+    pub fallback: Vec<String>,
+}
+
+/// The base of a metadata plan, for `..Metadata::default()`: a registry sets what it needs.
+impl Default for Metadata {
+    fn default() -> Metadata {
+        Metadata {
+            ecosystem: "",
+            kind: Kind(""),
+            key: String::new(),
+            url: String::new(),
+            accept: None,
+            package: String::new(),
+            content_type: "application/octet-stream",
+            etag: Etag::Own,
+            digest: None,
+            digest_header: None,
+            accepts: None,
+            fallback: Vec::new(),
+        }
+    }
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants

@@ -95,6 +95,7 @@ impl Registry for Npm {
                     package: name,
                     content_type,
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             [version] => {
@@ -112,6 +113,7 @@ impl Registry for Npm {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["-", filename] => {

@@ -65,6 +65,7 @@ impl Registry for PubDev {
                 package: name.to_string(),
                 content_type: V2,
                 etag: Etag::Own,
+                ..Metadata::default()
             }))
         };
         match segs.as_slice() {

@@ -105,6 +105,7 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["simple", name] => {
@@ -123,6 +124,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["pypi", name, "json"] => {
@@ -136,6 +138,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -154,6 +157,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["files", path @ .., filename] => {
@@ -756,6 +760,7 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            ..Metadata::default()
         }
     }
 
