@@ -32,6 +32,8 @@ pub struct Options {
     pub concurrency: usize,
     pub dry_run: bool,
     pub check: bool,
+    /// Of a multi-platform image, only this platform (`linux/amd64`); every one when `None`.
+    pub platform: Option<String>,
 }
 
 /// What happened to one package.
@@ -102,7 +104,7 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
                 loop {
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let Some((item, want)) = next else { break };
-                    let outcome = mirror_one(sh, &db, item, &want, opts.check, progress);
+                    let outcome = mirror_one(sh, &db, item, &want, opts, progress);
                     progress.items.fetch_add(1, Ordering::Relaxed);
                     results
                         .lock()
@@ -208,7 +210,7 @@ pub(crate) fn packages(inputs: &[String]) -> Result<Vec<(String, String)>> {
 fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
     if inputs.is_empty() {
         return Err(Error::Usage(
-            "nothing to mirror: give package URLs (pkg:npm/lodash@4.17.21) or lockfile/SBOM paths"
+            "nothing to mirror: give package URLs (pkg:npm/lodash@4.17.21), image references (alpine:3.20) or lockfile/SBOM paths"
                 .into(),
         ));
     }
@@ -222,6 +224,21 @@ fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
             continue;
         }
         let path = std::path::Path::new(input);
+        // An image reference (`alpine:3.20`, `ghcr.io/org/app@sha256:…`) unless a file has
+        // that name.
+        if !path.exists() {
+            match lockfile::image_reference(input) {
+                Ok(Some(item)) => {
+                    items.push(item);
+                    continue;
+                }
+                Err(msg) => {
+                    problems.push(msg);
+                    continue;
+                }
+                Ok(None) => {}
+            }
+        }
         match std::fs::read(path) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
@@ -320,9 +337,11 @@ fn mirror_one(
     db: &Db,
     item: &Item,
     want: &Want,
-    check: bool,
+    opts: &Options,
     progress: &Progress,
 ) -> Outcome {
+    let check = opts.check;
+    let platform = item.platform.as_deref().or(opts.platform.as_deref());
     let mut out = Outcome::default();
     let Some(reg) = registry::find(item.ecosystem) else {
         out.failures.push(format!(
@@ -331,7 +350,13 @@ fn mirror_one(
         ));
         return out;
     };
-    let m = match reg.mirror(&item.name, want) {
+    let m = reg.mirror(&item.name, want).and_then(|mut m| {
+        if let Some(p) = platform {
+            reg.platform(&mut m, p)?;
+        }
+        Ok(m)
+    });
+    let m = match m {
         Ok(m) => m,
         Err(err) => {
             out.failures.push(err.to_string());
@@ -374,6 +399,14 @@ fn mirror_one(
         }
     };
     let first_doc = m.docs.first().map(|(p, _)| p.clone()).unwrap_or_default();
+    if m.walk {
+        let files = walk(sh, db, reg, &m, &mut out, progress);
+        let method = if check { Method::Head } else { Method::Get };
+        for path in &files {
+            fetch(&mut out, path, method, None);
+        }
+        return out;
+    }
     for (path, accept) in &m.docs {
         fetch(&mut out, path, Method::Get, *accept);
     }
@@ -431,6 +464,109 @@ fn mirror_one(
             .push(format!("more than {MAX_FOLLOWED} files; stopped"));
     }
     out
+}
+
+/// `Mirror::walk`: reads the documents, and the documents their links lead to, each once, and
+/// returns the files they link to (those `Mirror::keep` takes), in the order first seen. A
+/// document's links are those its rewrite reports, read again from the document as served, so
+/// they are this document's own whatever other documents link to the same files.
+fn walk(
+    sh: &Arc<Shared>,
+    db: &Db,
+    reg: &dyn registry::Registry,
+    m: &registry::Mirror,
+    out: &mut Outcome,
+    progress: &Progress,
+) -> Vec<String> {
+    let eco = reg.name();
+    let mut queue: VecDeque<(String, Option<&'static str>)> = m.docs.iter().cloned().collect();
+    let mut seen: std::collections::HashSet<String> =
+        m.docs.iter().map(|(p, _)| p.clone()).collect();
+    let mut files = Vec::new();
+    let mut read = 0;
+    while let Some((path, accept)) = queue.pop_front() {
+        read += 1;
+        if read > MAX_FOLLOWED {
+            out.failures.push(format!(
+                "more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"
+            ));
+            break;
+        }
+        let url = format!("/{eco}/{path}");
+        let links = match document_links(sh, db, reg, &url, accept, progress) {
+            Ok((links, cache)) => {
+                count(out, cache, progress);
+                links
+            }
+            Err(err) => {
+                out.failures.push(format!("{url}: {err}"));
+                continue;
+            }
+        };
+        for l in links {
+            if !m.keep.as_ref().is_none_or(|keep| keep(&l)) || !seen.insert(l.path.clone()) {
+                continue;
+            }
+            if l.flags.document {
+                queue.push_back((l.path, None));
+            } else {
+                files.push(l.path);
+            }
+        }
+    }
+    files
+}
+
+/// Reads one document through the engine (cached or fetched as a client's request would be) and
+/// runs its registry's rewrite over it again to collect the links it names.
+fn document_links(
+    sh: &Arc<Shared>,
+    db: &Db,
+    reg: &dyn registry::Registry,
+    url: &str,
+    accept: Option<&str>,
+    progress: &Progress,
+) -> Result<(Vec<registry::Link>, CacheState)> {
+    let reply = proxy::handle(sh, db, &request(Method::Get, url.to_string(), accept))?;
+    if reply.status != 200 {
+        return Err(Error::NotFound(format!("answered {}", reply.status)));
+    }
+    let cache = reply.cache;
+    let io_err = |err: io::Error| Error::BadUpstream {
+        url: url.to_string(),
+        msg: err.to_string(),
+    };
+    let mut body = Vec::new();
+    body_reader(reply)
+        .map_err(io_err)?
+        .take(sh.config.metadata_max_size)
+        .read_to_end(&mut body)
+        .map_err(io_err)?;
+    progress
+        .bytes
+        .fetch_add(body.len() as u64, Ordering::Relaxed);
+    let Ok(crate::router::Route::Registry {
+        segments, query, ..
+    }) = crate::router::route(url)
+    else {
+        return Err(Error::NotFound(format!("{url} is no registry path")));
+    };
+    let ctx = sh.ctx();
+    let req = registry::Request {
+        segments: &segments,
+        query: query.as_deref(),
+        accept,
+    };
+    let registry::Plan::Metadata(doc) = reg.route(&req, &ctx)? else {
+        return Ok((Vec::new(), cache));
+    };
+    let mut found = registry::Collected::default();
+    reg.rewrite(&doc, &mut &body[..], &mut io::sink(), &ctx, &mut found)
+        .map_err(|bad| Error::BadUpstream {
+            url: url.to_string(),
+            msg: bad.0,
+        })?;
+    Ok((found.links, cache))
 }
 
 /// The links of the wanted versions among those recorded for the package.

@@ -43,6 +43,7 @@ mod digest;
 mod document;
 mod linewise;
 mod npm;
+mod oci;
 mod purl;
 mod python;
 mod sbom;
@@ -60,6 +61,7 @@ use serde_json::Value as Json;
 
 use document::{JsonLines, parse_json};
 
+pub(crate) use oci::image_reference;
 pub(crate) use purl::parse_purl;
 
 /// One package to mirror.
@@ -77,6 +79,9 @@ pub(crate) struct Item {
     pub source: String,
     /// Declared digests of the artifact, "sha256:<hex>", "sha512:<hex>", "sha1:<hex>".
     pub hashes: Vec<String>,
+    /// The one platform wanted of a package that has several (an image's `os/arch`, from a
+    /// `pkg:oci` URL's `arch`); `None`: every one, or what `proxy mirror -platform` says.
+    pub platform: Option<String>,
 }
 
 /// An entry that could not be understood: reported, and the rest still runs.
@@ -145,6 +150,7 @@ enum Format {
     NugetLock,
     CycloneDx,
     Spdx,
+    ImageList,
 }
 
 impl Format {
@@ -237,6 +243,9 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     if has_line("packages:") && has_prefix("sdks:") {
         return Some(Format::PubspecLock);
     }
+    if oci::is_image_list(text) {
+        return Some(Format::ImageList);
+    }
     if name.ends_with(".txt") || name.ends_with(".in") {
         return Some(Format::Requirements);
     }
@@ -295,6 +304,7 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::GemfileLock => linewise::gemfile_lock(text, out),
         Format::PubspecLock => structured::pubspec_lock(text, out),
         Format::MixLock => linewise::mix_lock(text, out),
+        Format::ImageList => oci::image_list(text, out),
         _ => {}
     }
 }
@@ -355,6 +365,7 @@ impl Out {
             version: version.map(str::to_string),
             source: format!("{}:{line}", self.path),
             hashes: dedup(hashes),
+            platform: None,
         };
         self.items.push((line, item));
     }

@@ -501,8 +501,10 @@ fn a_tls_client_is_refused_at_once() {
     // More than the test's patience: only an immediate answer passes.
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     // The start of a TLS 1.2 ClientHello: a handshake record, then binary.
-    s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])
-        .unwrap();
+    s.write_all(&[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ])
+    .unwrap();
     let started = std::time::Instant::now();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
