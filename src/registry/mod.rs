@@ -14,6 +14,7 @@ pub(crate) mod conda;
 pub(crate) mod cran;
 pub(crate) mod gem;
 pub(crate) mod go;
+pub(crate) mod helm;
 pub(crate) mod hex;
 pub(crate) mod maven;
 pub(crate) mod npm;
@@ -31,6 +32,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &cran::Cran,
     &gem::Gem,
     &go::Go,
+    &helm::Helm,
     &hex::Hex,
     &maven::Maven,
     &npm::Npm,
