@@ -843,6 +843,89 @@ mod tests {
     }
 
     #[test]
+    fn named_upstreams_of_oci_and_helm() {
+        let mut c = Config::default();
+        c.set("upstream.oci.ghcr", "https://ghcr.io/", "f").unwrap();
+        c.set("upstream.helm.my-repo", "https://charts.example/x", "f")
+            .unwrap();
+        assert_eq!(c.upstream("oci.ghcr"), "https://ghcr.io");
+        assert_eq!(c.upstream("helm.my-repo"), "https://charts.example/x");
+        assert_eq!(c.upstream("oci"), "https://registry-1.docker.io");
+        assert_eq!(c.upstream("helm"), "");
+        for bad in ["upstream.oci.GHCR", "upstream.oci.a.b", "upstream.oci.-x", "upstream.npm.x"] {
+            assert!(c.set(bad, "https://x.example", "f").is_err(), "{bad}");
+        }
+        // A list key of the registry is not a named upstream of it.
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_OCI_STORAGE").as_deref(),
+            Some("upstream.oci_storage")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_OCI_GHCR").as_deref(),
+            Some("upstream.oci.ghcr")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_HELM_MY_REPO").as_deref(),
+            Some("upstream.helm.my-repo")
+        );
+    }
+
+    #[test]
+    fn upstream_credentials() {
+        assert_eq!(
+            env_key("PROXY_AUTH_OCI_GHCR_PASSWORD").as_deref(),
+            Some("auth.oci.ghcr.password")
+        );
+        assert_eq!(
+            env_key("PROXY_AUTH_OCI_PASSWORD_FILE").as_deref(),
+            Some("auth.oci.password_file")
+        );
+        assert_eq!(
+            env_key("PROXY_AUTH_HELM_MY_REPO_TOKEN").as_deref(),
+            Some("auth.helm.my-repo.token")
+        );
+        assert_eq!(env_key("PROXY_AUTH_OCI"), None);
+        let dir = std::env::temp_dir().join(format!("proxy-config-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let e = env(&[
+            ("PROXY_UPSTREAM_OCI_GHCR", "https://ghcr.io"),
+            ("PROXY_AUTH_OCI_GHCR_USERNAME", "me"),
+            ("PROXY_AUTH_OCI_GHCR_PASSWORD_FILE", secret.to_str().unwrap()),
+        ]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        let creds = c.credentials();
+        assert_eq!(creds.len(), 1);
+        assert_eq!(creds[0].url, "https://ghcr.io");
+        assert_eq!(
+            creds[0].secret,
+            crate::upstream::auth::Secret::Basic {
+                username: "me".into(),
+                password: "s3cret".into()
+            }
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        // Incomplete, for an upstream not configured, a field that does not exist: errors that
+        // never show the secret.
+        for pairs in [
+            &[("PROXY_AUTH_OCI_USERNAME", "me")][..],
+            &[("PROXY_AUTH_OCI_TOKEN", "t0ken"), ("PROXY_AUTH_OCI_PASSWORD", "pw")],
+            &[("PROXY_AUTH_OCI_NOPE_TOKEN", "t0ken")],
+            &[("PROXY_AUTH_HELM_TOKEN", "t0ken")],
+        ] {
+            let err = Config::from_sources(None, &env(pairs), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("auth.") && !err.contains("t0ken"), "{err}");
+        }
+        let mut c = Config::default();
+        let err = c.set("auth.oci.passwd", "pw", "f").unwrap_err().to_string();
+        assert!(err.contains("password_file") && !err.contains("\"pw\""), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn errors_name_origin_key_and_value() {
         let e = env(&[("PROXY_STORAGE_MAX_SIZE", "10XB")]);
         let err = Config::from_sources(None, &e, &[]).unwrap_err().to_string();
