@@ -852,7 +852,12 @@ mod tests {
         assert_eq!(c.upstream("helm.my-repo"), "https://charts.example/x");
         assert_eq!(c.upstream("oci"), "https://registry-1.docker.io");
         assert_eq!(c.upstream("helm"), "");
-        for bad in ["upstream.oci.GHCR", "upstream.oci.a.b", "upstream.oci.-x", "upstream.npm.x"] {
+        for bad in [
+            "upstream.oci.GHCR",
+            "upstream.oci.a.b",
+            "upstream.oci.-x",
+            "upstream.npm.x",
+        ] {
             assert!(c.set(bad, "https://x.example", "f").is_err(), "{bad}");
         }
         // A list key of the registry is not a named upstream of it.
@@ -892,7 +897,10 @@ mod tests {
         let e = env(&[
             ("PROXY_UPSTREAM_OCI_GHCR", "https://ghcr.io"),
             ("PROXY_AUTH_OCI_GHCR_USERNAME", "me"),
-            ("PROXY_AUTH_OCI_GHCR_PASSWORD_FILE", secret.to_str().unwrap()),
+            (
+                "PROXY_AUTH_OCI_GHCR_PASSWORD_FILE",
+                secret.to_str().unwrap(),
+            ),
         ]);
         let c = Config::from_sources(None, &e, &[]).unwrap();
         let creds = c.credentials();
@@ -910,7 +918,10 @@ mod tests {
         // never show the secret.
         for pairs in [
             &[("PROXY_AUTH_OCI_USERNAME", "me")][..],
-            &[("PROXY_AUTH_OCI_TOKEN", "t0ken"), ("PROXY_AUTH_OCI_PASSWORD", "pw")],
+            &[
+                ("PROXY_AUTH_OCI_TOKEN", "t0ken"),
+                ("PROXY_AUTH_OCI_PASSWORD", "pw"),
+            ],
             &[("PROXY_AUTH_OCI_NOPE_TOKEN", "t0ken")],
             &[("PROXY_AUTH_HELM_TOKEN", "t0ken")],
         ] {
@@ -921,7 +932,10 @@ mod tests {
         }
         let mut c = Config::default();
         let err = c.set("auth.oci.passwd", "pw", "f").unwrap_err().to_string();
-        assert!(err.contains("password_file") && !err.contains("\"pw\""), "{err}");
+        assert!(
+            err.contains("password_file") && !err.contains("\"pw\""),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -105,10 +105,25 @@ fn essence(content_type: &str) -> &str {
 
 /// Whether the client takes a stored document's type (`Metadata::accepts`).
 fn accepted(m: &Metadata, row: &MetadataRow) -> bool {
-    let essence = essence(&row.content_type);
+    takes(m, &row.content_type)
+}
+
+/// Whether the client takes documents of `content_type`.
+fn takes(m: &Metadata, content_type: &str) -> bool {
+    let essence = essence(content_type);
     m.accepts
         .as_ref()
         .is_none_or(|types| types.iter().any(|t| t.eq_ignore_ascii_case(essence)))
+}
+
+/// A 404 for a document of a type the request's `Accept` does not include.
+fn not_accepted(m: &Metadata, content_type: &str) -> Error {
+    Error::NotFound(format!(
+        "{} metadata for {} is {}, a type the request's Accept does not include",
+        m.ecosystem,
+        m.package,
+        essence(content_type)
+    ))
 }
 
 /// Serves a stored document to this request: a type the client does not accept is a 404 (a
@@ -123,12 +138,7 @@ fn reply(
     stale: bool,
 ) -> Result<Reply> {
     if !accepted(m, row) {
-        return Err(Error::NotFound(format!(
-            "{} metadata for {} is {}, a type the request's Accept does not include",
-            m.ecosystem,
-            m.package,
-            essence(&row.content_type)
-        )));
+        return Err(not_accepted(m, &row.content_type));
     }
     let mut reply = metadata_reply(file, row, req, stale, m.etag, &sh.config.base_url);
     // Stored byte-identical, so the digest of the stored bytes is the upstream's.
@@ -352,6 +362,13 @@ fn fetch_metadata(
         }
         status => return Err(Error::Upstream { url: f.url, status }),
     }
+    // A type the client does not take is not stored: nothing could serve it (a registry
+    // answers a Docker schema 1 manifest to a client that asked for an OCI index only).
+    if let Some(ty) = f.content_type.as_deref()
+        && !takes(m, ty)
+    {
+        return Err(not_accepted(m, ty));
+    }
     let max = sh.config.metadata_max_size;
     let too_large = || Error::BadUpstream {
         url: m.url.clone(),
@@ -449,7 +466,65 @@ fn fetch_metadata(
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
+    // Also by its content (an OCI tag's manifest is the manifest of its digest): a copy of its
+    // own, since the tag's file goes when the tag moves. A failure costs only that copy.
+    if let Some(template) = &m.also_by_digest
+        && placeholders == 0
+    {
+        let key = template.replace("{sha256}", &sha);
+        let copied = match db.metadata(m.ecosystem, &key) {
+            Ok(Some(_)) => Ok(()),
+            _ => copy_document(sh, db, m, &rel, &key, content_type, &sha, size),
+        };
+        if let Err(err) = copied {
+            log::warn!("cannot keep {} also as {key}: {err}", m.key);
+        }
+    }
     Ok(true)
+}
+
+/// Stores a copy of the committed document `rel` under `key` (see `Metadata::also_by_digest`).
+#[allow(clippy::too_many_arguments)]
+fn copy_document(
+    sh: &Shared,
+    db: &Db,
+    m: &Metadata,
+    rel: &str,
+    key: &str,
+    content_type: &str,
+    sha: &str,
+    size: u64,
+) -> Result<()> {
+    let mut temp = sh.store.temp()?;
+    let from = sh.store.abs(rel);
+    let copied = File::open(&from).and_then(|mut f| io::copy(&mut f, &mut temp.file));
+    match copied {
+        Ok(n) if n == size => {}
+        Ok(_) => return Err(Error::io(&from, io::Error::other("changed while copied"))),
+        Err(err) => return Err(Error::io(&from, err)),
+    }
+    let copy = Store::metadata_path(m.ecosystem, key, sha);
+    sh.store.commit(temp, &copy)?;
+    let old = db.record_metadata(&NewMetadata {
+        ecosystem: m.ecosystem,
+        key,
+        package: &m.package,
+        fetched_at: None,
+        storage_path: &copy,
+        upstream_url: &m.url,
+        etag: None,
+        last_modified: None,
+        content_type,
+        sha256: sha,
+        size,
+        rebase: 0,
+        latest: None,
+        format: FORMAT,
+    })?;
+    if let Some(old) = old.filter(|o| *o != copy) {
+        sh.store.remove(&old);
+    }
+    Ok(())
 }
 
 /// Revalidates a cached copy by a HEAD whose `Metadata::digest_header` names the digest of what

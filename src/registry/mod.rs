@@ -535,6 +535,10 @@ pub(crate) struct Metadata {
     /// the upstream cannot be asked (offline, or failing), subject to `accepts`: an OCI tag
     /// fetched with every manifest type accepted answers a client that accepts fewer.
     pub fallback: Vec<String>,
+    /// A key the document is also stored under by its content, `{sha256}` standing for the
+    /// SHA-256 of the stored bytes (an OCI tag's manifest is also the manifest of its digest,
+    /// which clients such as containerd fetch next, and which must be there offline).
+    pub also_by_digest: Option<String>,
 }
 
 /// The base of a metadata plan, for `..Metadata::default()`: a registry sets what it needs.
@@ -553,6 +557,7 @@ impl Default for Metadata {
             digest_header: None,
             accepts: None,
             fallback: Vec::new(),
+            also_by_digest: None,
         }
     }
 }

@@ -311,20 +311,23 @@ pub(crate) fn is_domain(s: &str) -> bool {
 }
 
 /// Finds the upstream and repository of a request's name segments: containerd's `ns` query
-/// parameter, a named upstream's name, a registry host, or else the default upstream.
+/// parameter, a named upstream's name, a registry host, or else the default upstream. The
+/// default stands for Docker Hub (`docker.io`) whatever its URL: Docker's `registry-mirrors`
+/// send it Docker Hub's names, and a registry that mirrors Docker Hub serves the same.
 fn target(name: &[&str], query: Option<&str>, ctx: &Ctx<'_>) -> Result<Target> {
     if name.is_empty() {
         return Err(Error::NotFound("a repository name is missing".into()));
     }
-    let mut upstreams: Vec<(Option<&str>, &str)> = vec![(None, ctx.upstream("oci"))];
-    upstreams.extend(ctx.names("oci").into_iter().map(|(n, u)| (Some(n), u)));
-    let parsed = |(_, url): &(Option<&str>, &str)| upstream(url);
-    let by_registry = |registry: &str| {
-        upstreams
-            .iter()
-            .filter_map(parsed)
-            .find(|(_, _, r)| *r == registry)
-    };
+    // (name, base, prefix, registry) of every configured upstream, the default first.
+    let mut upstreams: Vec<(Option<&str>, String, String, String)> = Vec::new();
+    if let Some((base, prefix, _)) = upstream(ctx.upstream("oci")) {
+        upstreams.push((None, base, prefix, DOCKER_HUB.to_string()));
+    }
+    for (n, url) in ctx.names("oci") {
+        if let Some((base, prefix, registry)) = upstream(url) {
+            upstreams.push((Some(n), base, prefix, registry));
+        }
+    }
     let not_configured = |registry: &str| {
         Error::NotFound(format!(
             "registry {registry} is not configured: add upstream.oci.<name>: https://{registry}"
@@ -335,40 +338,46 @@ fn target(name: &[&str], query: Option<&str>, ctx: &Ctx<'_>) -> Result<Target> {
             .and_then(crate::url::percent_decode)
             .filter(|v| !v.is_empty())
     });
-    let ((base, prefix, registry), repo) = if let Some(ns) = ns {
+    let (found, repo) = if let Some(ns) = ns {
         let registry = normalise_registry(&ns);
-        let found = by_registry(&registry).ok_or_else(|| not_configured(&registry))?;
-        (found, name.join("/"))
-    } else if let Some((_, url)) = upstreams
-        .iter()
-        .find(|(n, _)| n.is_some() && *n == Some(name[0]))
-        .filter(|_| name.len() > 1)
-    {
-        (
-            upstream(url).ok_or_else(|| not_configured(name[0]))?,
-            name[1..].join("/"),
-        )
-    } else if name.len() > 1 && is_domain(name[0]) {
-        // The longest registry the name starts with (`harbor.example/hub` before
-        // `harbor.example`).
-        let joined = name.join("/");
         let found = upstreams
             .iter()
-            .filter_map(parsed)
-            .filter(|(_, _, r)| {
-                joined
-                    .strip_prefix(r.as_str())
+            .find(|u| u.3 == registry)
+            .ok_or_else(|| not_configured(&registry))?;
+        (found, name.join("/"))
+    } else if let Some(found) = upstreams
+        .iter()
+        .find(|u| u.0.is_some() && u.0 == Some(name[0]))
+        .filter(|_| name.len() > 1)
+    {
+        (found, name[1..].join("/"))
+    } else if name.len() > 1 && is_domain(name[0]) {
+        // The longest registry the name starts with (`harbor.example/hub` before
+        // `harbor.example`); Docker Hub under any of its names.
+        let joined = name.join("/");
+        let normalised = format!(
+            "{}{}",
+            normalise_registry(name[0]),
+            &joined[name[0].len()..]
+        );
+        let found = upstreams
+            .iter()
+            .filter(|u| {
+                normalised
+                    .strip_prefix(u.3.as_str())
                     .is_some_and(|rest| rest.starts_with('/'))
             })
-            .max_by_key(|(_, _, r)| r.len())
+            .max_by_key(|u| u.3.len())
             .ok_or_else(|| not_configured(&normalise_registry(name[0])))?;
-        let repo = joined[found.2.len() + 1..].to_string();
-        (found, repo)
+        (found, normalised[found.3.len() + 1..].to_string())
     } else {
-        let url = ctx.upstream("oci");
-        let found = upstream(url).ok_or_else(|| not_configured(DOCKER_HUB))?;
+        let found = upstreams
+            .iter()
+            .find(|u| u.0.is_none())
+            .ok_or_else(|| not_configured(DOCKER_HUB))?;
         (found, name.join("/"))
     };
+    let (_, base, prefix, registry) = found.clone();
     let repo = if registry == DOCKER_HUB && !repo.contains('/') {
         format!("library/{repo}")
     } else {
@@ -532,6 +541,7 @@ fn manifest(t: &Target, reference: &str, accept: Option<&str>) -> Result<Plan> {
         accept: Some(accept_header(types)),
         digest_header: Some("Docker-Content-Digest"),
         fallback,
+        also_by_digest: Some(format!("{}@sha256:{{sha256}}", t.package())),
         ..base
     }))
 }

@@ -2,9 +2,10 @@
 //! one upstream (`auth.<key>`) and is sent to that upstream's URLs only: never to another origin,
 //! not even one its redirects lead to (blob storage hosts get no `Authorization` at all).
 //!
-//! Two ways of using it, chosen by what the upstream asks for:
-//! - Sent as it is (`Authorization: Basic …` or `Bearer …`) to an upstream that has not asked for
-//!   a token: private repositories behind basic auth or a static token.
+//! A credential is sent only when the upstream asks for it, and then as it asks:
+//! - A static token (`auth.<key>.token`) is sent with every request to its upstream.
+//! - A user name and password are sent (`Authorization: Basic …`) once the upstream has answered
+//!   a 401 with a `Basic` challenge, and from then on to that origin.
 //! - The OCI distribution token flow: a 401 with `WWW-Authenticate: Bearer
 //!   realm=…,service=…,scope=…` is answered by asking the realm for a token for that scope, with
 //!   the credential if one is configured (else anonymously, as Docker Hub hands out for public
@@ -97,6 +98,8 @@ pub(crate) struct Auth {
     /// Origins known to use the token flow, with their service: later requests of another scope
     /// look for a token before they are refused, and their credential is not sent as it is.
     services: Mutex<HashMap<String, Service>>,
+    /// Origins that asked for Basic credentials.
+    basic: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What answers a challenge.
@@ -127,6 +130,7 @@ impl Auth {
             credentials,
             tokens: Mutex::new(HashMap::new()),
             services: Mutex::new(HashMap::new()),
+            basic: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -148,23 +152,27 @@ impl Auth {
     }
 
     /// The `Authorization` a request to `url` carries before any challenge: a token still valid
-    /// for its scope where its origin uses tokens, else the configured credential, else none.
+    /// for its scope where its origin uses tokens; the configured user and password where it asked
+    /// for them before; a configured static token; else none.
     pub(super) fn preemptive(&self, url: &str) -> Option<String> {
         let origin = origin(url)?;
         let service = lock(&self.services).get(&origin).cloned();
         let credential = self.credential(url);
-        match service {
-            Some(s) => {
-                let key = TokenKey {
-                    origin,
-                    realm: s.realm,
-                    service: s.service,
-                    scope: scope_of(url)?,
-                    credential: credential.map(|(i, _)| i),
-                };
-                self.cached(&key).map(|t| format!("Bearer {t}"))
-            }
-            None => credential.map(|(_, c)| c.secret.header()),
+        if let Some(s) = service {
+            let key = TokenKey {
+                origin,
+                realm: s.realm,
+                service: s.service,
+                scope: scope_of(url)?,
+                credential: credential.map(|(i, _)| i),
+            };
+            return self.cached(&key).map(|t| format!("Bearer {t}"));
+        }
+        let (_, c) = credential?;
+        match c.secret {
+            Secret::Bearer(_) => Some(c.secret.header()),
+            Secret::Basic { .. } if lock(&self.basic).contains(&origin) => Some(c.secret.header()),
+            Secret::Basic { .. } => None,
         }
     }
 
@@ -182,9 +190,12 @@ impl Auth {
         };
         let credential = self.credential(url);
         if c.scheme.eq_ignore_ascii_case("basic") {
-            return Ok(match credential {
-                Some((_, cred)) => Answer::Retry(cred.secret.header()),
-                None => Answer::Refused,
+            return Ok(match (credential, origin(url)) {
+                (Some((_, cred)), Some(o)) if matches!(cred.secret, Secret::Basic { .. }) => {
+                    lock(&self.basic).insert(o);
+                    Answer::Retry(cred.secret.header())
+                }
+                _ => Answer::Refused,
             });
         }
         if !c.scheme.eq_ignore_ascii_case("bearer") {
@@ -484,28 +495,32 @@ mod tests {
             password: "p".into(),
         };
         let auth = Auth::new(vec![
-            cred("npm", "https://registry.example/npm", basic.clone()),
             cred(
-                "npm.private",
-                "https://registry.example/npm/private",
+                "npm",
+                "https://registry.example/npm",
                 Secret::Bearer("t".into()),
             ),
+            cred("npm.private", "https://registry.example/npm/private", basic),
         ]);
+        // A static token goes with every request under its upstream's URL.
         assert_eq!(
             auth.preemptive("https://registry.example/npm/lodash")
                 .as_deref(),
-            Some("Basic dTpw")
-        );
-        // The longest upstream URL wins; a path that only starts alike is not under it.
-        assert_eq!(
-            auth.preemptive("https://registry.example/npm/private/x")
-                .as_deref(),
             Some("Bearer t")
         );
+        // A password only once asked for; the longest upstream URL wins; a path that only
+        // starts alike is not under it.
+        let private = "https://registry.example/npm/private/x";
+        assert_eq!(auth.preemptive(private), None);
+        assert!(matches!(
+            auth.answer(private, r#"Basic realm="r""#, &allowed(), "npm").unwrap(),
+            Answer::Retry(h) if h == "Basic dTpw"
+        ));
+        assert_eq!(auth.preemptive(private).as_deref(), Some("Basic dTpw"));
         assert_eq!(
             auth.preemptive("https://registry.example/npm/privately")
                 .as_deref(),
-            Some("Basic dTpw")
+            Some("Bearer t")
         );
         for other in [
             "https://registry.example/npmx",

@@ -89,8 +89,13 @@ impl Seen {
     }
 }
 
+/// An answer computed from the request (see `Fake::dynamic`).
+type Dynamic = Box<dyn Fn(&Seen) -> Option<Resp> + Send + Sync>;
+
 #[derive(Default)]
 struct State {
+    /// Tried before the routes: answers that depend on more than the path.
+    dynamic: Mutex<Vec<Dynamic>>,
     routes: Mutex<HashMap<String, Resp>>,
     /// Served instead when the request's Accept contains the key's second part.
     by_accept: Mutex<HashMap<(String, String), Resp>>,
@@ -153,6 +158,13 @@ impl Fake {
             .lock()
             .unwrap()
             .insert((path.to_string(), accept.to_string()), resp);
+    }
+
+    /// Answers with `f` whatever request it returns `Some` for, before any route: for answers
+    /// that depend on the method or a header (an authorization, a challenge). Tried in the order
+    /// added.
+    pub fn dynamic(&self, f: impl Fn(&Seen) -> Option<Resp> + Send + Sync + 'static) {
+        self.state.dynamic.lock().unwrap().push(Box::new(f));
     }
 
     /// Serves the files under `dir` at `prefix` + their relative path, for requests no route
@@ -267,7 +279,9 @@ fn answer_request(line: String, mut reader: BufReader<TcpStream>, conn: TcpStrea
         .iter()
         .find(|((p, a), _)| *p == path && accept.contains(a.as_str()))
         .map(|(_, r)| r.clone());
-    let resp = by_accept
+    let dynamic = st.dynamic.lock().unwrap().iter().find_map(|f| f(&seen));
+    let resp = dynamic
+        .or(by_accept)
         .or_else(|| st.routes.lock().unwrap().get(&path).cloned())
         .or_else(|| from_dirs(st, &path))
         .unwrap_or_else(|| Resp::status(404));
