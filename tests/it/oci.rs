@@ -852,12 +852,6 @@ fn mirror_of_one_platform() {
     assert!(files.iter().any(|f| f.ends_with(&arm)), "{files:?}");
     assert!(!files.iter().any(|f| f.ends_with(&amd)), "{files:?}");
     // The arm64 image pulls offline; the amd64 one is not there.
-    let mut c = p.config.clone();
-    c.upstream.insert("oci.reg".into(), registry.url());
-    let mut p = p;
-    p.stop();
-    let dir = std::mem::replace(&mut p.dir, TempDir::new("unused"));
-    let p = TestProxy::from_config(c, dir);
     let work = TempDir::new("oci-arm");
     let src = format!("docker://{}/reg/test/multi:1.0", host(&p));
     copy_to_dir(

@@ -744,7 +744,8 @@ pub fn free_port() -> u16 {
 /// `proxy mirror {args}` (the binary) on a new cache, with the upstream settings `vars`
 /// (`PROXY_UPSTREAM_…`) and a public URL on a free port; asserts that it mirrored everything.
 /// Then a proxy in offline mode on that port serving the cache (its `dir`), its upstreams
-/// pointed at a port nothing listens on. Returns that proxy and what the mirror printed.
+/// pointed at a port nothing listens on (but named upstreams, which keep their URL). Returns
+/// that proxy and what the mirror printed.
 pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
     let dir = TempDir::new("mirror");
     let port = free_port();
@@ -759,6 +760,17 @@ pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 failed"), "{out}");
     let mut c = config(dir.path(), "http://127.0.0.1:9");
+    // Named upstreams the mirror was given are configured offline too, with their URLs: their
+    // paths name them, and an OCI registry's cache is keyed by its host. (Offline, nothing is
+    // asked of them.)
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let mirrored = Config::from_sources(None, &env, &[]).expect("the mirror's settings");
+    for (key, url) in mirrored.upstream {
+        c.upstream.entry(key).or_insert(url);
+    }
     c.listen = format!("127.0.0.1:{port}");
     c.base_url = base;
     c.offline = true;
