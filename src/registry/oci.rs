@@ -279,8 +279,9 @@ impl Target {
 /// One configured upstream: its base, repository prefix and registry name.
 fn upstream(url: &str) -> Option<(String, String, String)> {
     let (scheme, rest) = url.split_once("://")?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let host = host.to_ascii_lowercase();
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    // Credentials belong in `auth.<key>`, never in a cache key or a path on disk.
+    let host = authority.rsplit('@').next()?.to_ascii_lowercase();
     let path = path.trim_matches('/');
     let prefix = if path.is_empty() {
         String::new()
@@ -706,6 +707,7 @@ fn error_body(status: u16, msg: &str) -> (&'static str, String) {
         404 if msg.contains("not found: oci/") => "BLOB_UNKNOWN",
         404 if msg.contains("not served") => "UNSUPPORTED",
         404 => "NAME_UNKNOWN",
+        403 => "DENIED",
         405 => "UNSUPPORTED",
         429 => "TOOMANYREQUESTS",
         503 | 504 => "UNAVAILABLE",
@@ -1051,6 +1053,7 @@ mod tests {
             (404, "registry quay.io is not configured", "NAME_UNKNOWN"),
             (404, "the catalog is not served: …", "UNSUPPORTED"),
             (405, "method not allowed", "UNSUPPORTED"),
+            (403, "upstream answered 401", "DENIED"),
             (
                 400,
                 "bad request: blob \"x\": a digest is …",

@@ -1010,6 +1010,25 @@ fn blobs_and_manifests_are_verified_before_they_are_stored() {
     assert_eq!(got.bytes(), manifest);
     assert_eq!(got.header("docker-content-digest"), Some(wanted.as_str()));
     p.assert_stored(&format!("oci/docker.io/library/app/blobs/{digest}"));
+    // HEAD of a blob not cached: the upstream's length and the digest, nothing stored.
+    let other = vec![9u8; 1234];
+    let other_digest = blob_digest(&other);
+    fake.put(
+        &format!("/v2/library/app/blobs/{other_digest}"),
+        Resp::ok("application/octet-stream", other),
+    );
+    let head = request(
+        "HEAD",
+        &p.url(&format!("/v2/library/app/blobs/{other_digest}")),
+        &[],
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("1234"));
+    assert_eq!(
+        head.header("docker-content-digest"),
+        Some(other_digest.as_str())
+    );
+    p.assert_no_file(|f| f.ends_with(&other_digest));
     // Byte ranges of a cached blob, as a client resuming a broken download asks.
     let part = p.get_with(
         &format!("/v2/library/app/blobs/{digest}"),
@@ -1170,7 +1189,8 @@ fn upstream_tokens_are_cached_and_nothing_secret_follows_a_redirect() {
                     br#"{"token":"t1","expires_in":300}"#.to_vec(),
                 ));
             }
-            if s.header("authorization") != Some("Bearer t1") {
+            // A repository the token does not open: refused whatever is sent.
+            if s.header("authorization") != Some("Bearer t1") || s.path.contains("/private/") {
                 let scope = s.path.split("/manifests/").next().unwrap_or("");
                 let scope = scope.split("/blobs/").next().unwrap_or("");
                 return Some(Resp::status(401).header(
@@ -1249,6 +1269,12 @@ fn upstream_tokens_are_cached_and_nothing_secret_follows_a_redirect() {
             .filter(|s| !s.path.starts_with("/token"))
             .all(|s| s.header("authorization") != Some(basic.as_str()))
     );
+
+    // A repository the registry refuses even with a token: the client is told it is denied (a
+    // 403 it will not retry), not that the proxy failed.
+    let denied = p.get("/v2/fake/org/private/manifests/1.0");
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    assert_eq!(denied.json()["errors"][0]["code"], "DENIED");
 
     // Without credentials: an anonymous token.
     let anon = with_credentials(false);
