@@ -13,6 +13,7 @@ use crate::db::{self, Db, NewArtifact};
 use crate::error::{Error, Result};
 use crate::flight::{FillInfo, Guard, Join, Started, Tail, Waited};
 use crate::hot;
+use crate::metadata;
 use crate::proxy::{Body, CacheState, Incoming, Reply, Shared, Source, file_reply};
 use crate::registry::{self, Artifact, ArtifactKey, Registry};
 use crate::upstream::Method;
@@ -73,7 +74,7 @@ impl Shared {
 pub(crate) fn serve(
     sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     a: Artifact,
     req: &Incoming,
 ) -> Result<Reply> {
@@ -91,7 +92,7 @@ pub(crate) fn serve(
 fn answer(
     sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     a: &Artifact,
     rel: &str,
     req: &Incoming,
@@ -107,7 +108,18 @@ fn answer(
         }
         // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
         let name = reg.canonical_name(&a.key.name);
-        let link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+        if link.is_none()
+            && let Some(doc) = &a.listed_in
+        {
+            // Asked for before its metadata: read the document that declares it first.
+            match metadata::ensure_lists(sh, db, reg, doc, &|db| {
+                db.link(a.key.ecosystem, &name, &a.key.filename)
+            }) {
+                Ok(found) => link = found,
+                Err(err) => log::info!("{}: its metadata could not be read: {err}", what()),
+            }
+        }
         let (url, digest) = match link {
             Some((url, digest)) => (url, digest.or(a.digest.clone())),
             None => (a.url.clone(), a.digest.clone()),
@@ -119,6 +131,9 @@ fn answer(
                 "{}: no metadata document has named this file (ask for its package's metadata first)",
                 what()
             )));
+        }
+        if let Some(err) = sh.remembered_failure(&url) {
+            return Err(err);
         }
         if req.method == Method::Head {
             return head(sh, reg, &url);
@@ -137,7 +152,10 @@ fn answer(
                         return Err(err);
                     }
                 };
-                start_fill(sh, reg, a, rel, &url, digest, guard)?;
+                if let Err(err) = start_fill(sh, reg, a, rel, &url, digest, guard) {
+                    sh.remember_failure(&url, &err);
+                    return Err(err);
+                }
                 flight
             }
             Join::Follower(f) => f,
@@ -300,6 +318,14 @@ fn start_fill(
         .upstream
         .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())
     {
+        Ok(f) if f.status == 200 && !a.html && is_html(f.content_type.as_deref()) => {
+            let err = Error::BadUpstream {
+                url: f.url,
+                msg: "answered 200 with an HTML page for a package file".into(),
+            };
+            guard.fail(err.status());
+            return Err(err);
+        }
         Ok(f) if f.status == 200 => f,
         Ok(f) => {
             let err = Error::Upstream {
@@ -378,6 +404,14 @@ fn start_fill(
     spawned
         .map(|_| ())
         .map_err(|err| Error::io("fill thread", err))
+}
+
+/// Whether a `Content-Type` is an HTML page.
+fn is_html(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|t| {
+        let t = t.trim_start().to_ascii_lowercase();
+        t.starts_with("text/html") || t.starts_with("application/xhtml")
+    })
 }
 
 /// The digest a checksum file beside an artifact declares (`Artifact::sidecar`). A 4xx

@@ -98,7 +98,7 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         .collect();
     let manifest = Manifest {
         format: FORMAT.into(),
-        version: 1,
+        version: 2,
         created: db::now(),
         since: sel.since,
         artifacts,
@@ -162,6 +162,21 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
     Ok(())
 }
 
+/// Brings an older manifest to the current version: version 1 kept times in seconds, the
+/// database keeps milliseconds.
+fn upgrade(manifest: &mut Manifest) {
+    if manifest.version == 1 {
+        manifest.created = manifest.created.saturating_mul(1000);
+        for a in &mut manifest.artifacts {
+            a.fetched_at = a.fetched_at.saturating_mul(1000);
+        }
+        for m in &mut manifest.metadata {
+            m.fetched_at = m.fetched_at.saturating_mul(1000);
+        }
+        manifest.version = 2;
+    }
+}
+
 /// Reads, checks and merges a bundle from `input` (`-` for standard input).
 pub fn import(config: &Config, input: &str) -> Result<()> {
     let (store, db) = crate::proxy::open_storage(config)?;
@@ -189,14 +204,15 @@ pub fn import(config: &Config, input: &str) -> Result<()> {
     let mut json = Vec::with_capacity(first.size as usize);
     tar.read_body(first.size, &mut json)
         .map_err(|e| bad(format!("manifest: {e}")))?;
-    let manifest: Manifest =
+    let mut manifest: Manifest =
         serde_json::from_slice(&json).map_err(|e| bad(format!("manifest is not valid: {e}")))?;
-    if manifest.format != FORMAT || manifest.version != 1 {
+    if manifest.format != FORMAT || !(1..=2).contains(&manifest.version) {
         return Err(bad(format!(
-            "unsupported bundle format {} version {}",
+            "unsupported bundle format {} version {} (this proxy reads versions 1 and 2)",
             manifest.format, manifest.version
         )));
     }
+    upgrade(&mut manifest);
     let mut expected: HashMap<String, (String, u64)> = HashMap::new();
     for a in &manifest.artifacts {
         let reg = registry::find(&a.ecosystem)
@@ -465,19 +481,19 @@ fn header(name: &str, size: u64, kind: u8) -> [u8; 512] {
     h
 }
 
-struct Entry {
+pub(crate) struct Entry {
     name: String,
-    size: u64,
+    pub(crate) size: u64,
 }
 
-struct TarReader<R> {
-    r: R,
+pub(crate) struct TarReader<R> {
+    pub(crate) r: R,
 }
 
 impl<R: Read> TarReader<R> {
     /// The next regular file; `None` at the end-of-archive marker. Anything malformed, including
     /// a stream that ends without the marker, is an error.
-    fn next_entry(&mut self) -> io::Result<Option<Entry>> {
+    pub(crate) fn next_entry(&mut self) -> io::Result<Option<Entry>> {
         let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
         let mut pax: HashMap<String, String> = HashMap::new();
         loop {
@@ -521,7 +537,7 @@ impl<R: Read> TarReader<R> {
                         name = p;
                     }
                     if let Some(s) = pax.remove("size") {
-                        size = s.parse().map_err(|_| invalid("bad pax size".into()))?;
+                        size = digits(&s).ok_or_else(|| invalid("bad pax size".into()))?;
                     }
                     return Ok(Some(Entry { name, size }));
                 }
@@ -531,7 +547,7 @@ impl<R: Read> TarReader<R> {
     }
 
     /// Reads an entry's body (and its padding) into `out`.
-    fn read_body(&mut self, size: u64, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn read_body(&mut self, size: u64, out: &mut dyn Write) -> io::Result<()> {
         let n = io::copy(&mut (&mut self.r).take(size), out)?;
         if n != size {
             return Err(io::Error::new(
@@ -553,7 +569,18 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return Some(0);
     }
+    // Octal digits only: `from_str_radix` alone would also take a sign.
+    if !s.bytes().all(|c| matches!(c, b'0'..=b'7')) {
+        return None;
+    }
     u64::from_str_radix(s, 8).ok()
+}
+
+/// A decimal number of digits only (`parse` alone would also take a sign).
+fn digits(s: &str) -> Option<u64> {
+    (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
 }
 
 fn parse_pax(buf: &[u8]) -> Option<HashMap<String, String>> {
@@ -561,7 +588,7 @@ fn parse_pax(buf: &[u8]) -> Option<HashMap<String, String>> {
     let mut rest = buf;
     while !rest.is_empty() {
         let sp = rest.iter().position(|&b| b == b' ')?;
-        let len: usize = std::str::from_utf8(&rest[..sp]).ok()?.parse().ok()?;
+        let len = usize::try_from(digits(std::str::from_utf8(&rest[..sp]).ok()?)?).ok()?;
         if len <= sp + 1 || len > rest.len() {
             return None;
         }
@@ -611,6 +638,37 @@ mod tests {
         t.next_entry().unwrap();
         assert!(t.read_body(3, &mut io::sink()).is_err() || t.next_entry().is_err());
         assert!(TarReader { r: &buf[..512] }.next_entry().is_ok());
+    }
+
+    // See: issue #10 (found in review beside the fuzz findings): numeric tar fields took a sign.
+    #[test]
+    fn r10_numeric_tar_fields_are_digits_only() {
+        assert_eq!(parse_octal(b"0000644\0"), Some(0o644));
+        assert_eq!(parse_octal(b" 17 \0"), Some(0o17));
+        assert_eq!(parse_octal(b"+0000644"), None);
+        assert_eq!(parse_octal(b"0000648\0"), None);
+        assert_eq!(digits("600"), Some(600));
+        for bad in ["+600", "-1", "", "6 0"] {
+            assert_eq!(digits(bad), None, "{bad:?}");
+        }
+        let pax = |b: &[u8]| parse_pax(b).map(|m| m.len());
+        assert_eq!(pax(b"12 size=600\n"), Some(1));
+        assert_eq!(pax(b"+12 size=600\n"), None);
+    }
+
+    #[test]
+    fn version_1_manifests_count_seconds() {
+        let v1 = r#"{"format":"proxy-bundle","version":1,"created":1700000000,"since":null,
+            "artifacts":[{"ecosystem":"npm","name":"a","version":"1","filename":"a-1.tgz",
+              "upstream_url":"u","storage_path":"npm/a/1/a-1.tgz","sha256":"00","size":1,
+              "content_type":"x","fetched_at":1700000001}],
+            "metadata":[],"links":[]}"#;
+        let mut m: Manifest = serde_json::from_str(v1).unwrap();
+        upgrade(&mut m);
+        assert_eq!((m.version, m.created), (2, 1_700_000_000_000));
+        assert_eq!(m.artifacts[0].fetched_at, 1_700_000_001_000);
+        upgrade(&mut m);
+        assert_eq!(m.created, 1_700_000_000_000, "upgraded once");
     }
 
     #[test]

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::error::{Error, Result};
 use crate::flight::Guard;
 use crate::registry::{self, Algo, ArtifactKey, Digest};
-use crate::sha1::Sha1;
 
 pub(crate) struct Store {
     root: PathBuf,
@@ -120,6 +120,11 @@ impl Store {
     /// Whether a committed file is there with the recorded size (without opening it).
     pub(crate) fn is_whole(&self, rel: &str, size: u64) -> bool {
         fs::metadata(self.abs(rel)).is_ok_and(|m| m.is_file() && m.len() == size)
+    }
+
+    /// Opens a committed file, whatever its size.
+    pub(crate) fn open_file(&self, rel: &str) -> io::Result<File> {
+        File::open(self.abs(rel))
     }
 
     /// Opens a committed file if it is there with the recorded size.

@@ -112,6 +112,16 @@ CREATE INDEX links_by_filename ON links (ecosystem, filename);
 ALTER TABLE metadata ADD COLUMN latest TEXT;
 ALTER TABLE metadata ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Times in milliseconds, not seconds.
+    r#"
+UPDATE artifacts SET fetched_at = fetched_at * 1000, last_accessed_at = last_accessed_at * 1000;
+UPDATE metadata SET fetched_at = fetched_at * 1000;
+"#,
+    // When each file was last re-hashed (`proxy verify`, the background check); 0 = never.
+    r#"
+ALTER TABLE artifacts ADD COLUMN verified_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX artifacts_by_check ON artifacts (verified_at, id);
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -265,11 +275,18 @@ pub(crate) struct Recent {
     pub size: u64,
 }
 
+/// Now, as every time in the database is kept: Unix milliseconds (a TTL or an access order
+/// finer than a second needs them).
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Now in Unix seconds, as HTTP dates count.
+pub(crate) fn now_secs() -> i64 {
+    now().div_euclid(1000)
 }
 
 impl Db {
@@ -438,6 +455,55 @@ impl Db {
             )?
             .execute(params![row.id, row.sha256, row.fetched_at])?;
         Ok(n > 0)
+    }
+
+    /// Artifacts to re-hash: those last checked before `before`, longest ago first, after the
+    /// `(verified_at, id)` cursor.
+    pub(crate) fn to_verify(
+        &self,
+        before: i64,
+        after: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<(ArtifactRow, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, storage_path, sha256, size, content_type, fetched_at, verified_at
+             FROM artifacts WHERE verified_at < ?1 AND (verified_at, id) > (?2, ?3)
+             ORDER BY verified_at, id LIMIT ?4",
+        )?;
+        let rows = stmt
+            .query_map(params![before, after.0, after.1, limit as i64], |r| {
+                Ok((
+                    ArtifactRow {
+                        id: r.get(0)?,
+                        storage_path: r.get(1)?,
+                        sha256: r.get(2)?,
+                        size: r.get::<_, i64>(3)? as u64,
+                        content_type: r.get(4)?,
+                        fetched_at: r.get(5)?,
+                    },
+                    r.get(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Notes that an artifact's file was re-hashed and found whole.
+    pub(crate) fn mark_verified(&self, id: i64, at: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE artifacts SET verified_at = ?2 WHERE id = ?1")?
+            .execute(params![id, at])?;
+        Ok(())
+    }
+
+    /// How many artifacts there are and their total size.
+    pub(crate) fn artifact_totals(&self) -> Result<(u64, u64)> {
+        let (n, size): (i64, i64) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(size), 0) FROM artifacts",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((n as u64, size as u64))
     }
 
     /// The least recently used artifacts, oldest first.

@@ -28,11 +28,12 @@ pub(crate) const FORMAT: i64 = 1;
 pub(crate) fn serve(
     sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     m: Metadata,
     req: &Incoming,
 ) -> Result<Reply> {
-    let ttl = sh.config.metadata_ttl.as_secs() as i64;
+    let ttl = sh.config.metadata_ttl.as_millis() as i64;
+    let swr = sh.config.metadata_swr.as_millis() as i64;
     let what = format!("{} metadata for {}", m.ecosystem, m.package);
     // A content-addressed document never changes once stored: no TTL, never revalidated.
     let immutable = m.digest.is_some();
@@ -48,11 +49,20 @@ pub(crate) fn serve(
                 let stale = !immutable && age >= ttl && !refreshed;
                 return reply(sh, &m, file, &row, req, stale);
             }
+            // Within the stale-while-revalidate window: served at once, one refresh behind it.
+            // (A TTL of 0 asks for every answer to be revalidated: no window then.)
+            if ttl > 0 && row.format >= FORMAT && age < ttl.saturating_add(swr) {
+                if let Join::Leader(guard) = sh.flights.join(&flight_key(&m)) {
+                    revalidate_behind(sh, reg, m.clone(), guard);
+                }
+                let (row, file) = cached.expect("checked above");
+                return reply(sh, &m, file, &row, req, true);
+            }
         }
         if sh.config.offline {
             return fallback(sh, db, &m, req)?.ok_or(Error::Offline { what });
         }
-        match sh.flights.join(&format!("m|{}|{}", m.ecosystem, m.key)) {
+        match sh.flights.join(&flight_key(&m)) {
             Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
             Join::Follower(f) => match f.wait(sh.stall()) {
                 Waited::Committed => refreshed = true,
@@ -73,6 +83,83 @@ pub(crate) fn serve(
     match cached_metadata(sh, db, m.ecosystem, &m.key)? {
         Some((row, file)) => reply(sh, &m, file, &row, req, false),
         None => Err(Error::Busy(what)),
+    }
+}
+
+/// Makes sure the document `m` has been read (from the cache within its TTL, else from the
+/// upstream) and returns what `find` finds in the database then. A cached copy that does not
+/// have it is refreshed once: the file may be newer than the copy.
+pub(crate) fn ensure_lists<T>(
+    sh: &Arc<Shared>,
+    db: &Db,
+    reg: &'static dyn Registry,
+    m: &Metadata,
+    find: &dyn Fn(&Db) -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    let req = Incoming::new(Method::Get, String::new(), m.accept);
+    let reply = serve(sh, db, reg, m.clone(), &req)?;
+    let fresh = matches!(reply.cache, CacheState::Miss | CacheState::Revalidated);
+    drop(reply);
+    if let Some(found) = find(db)? {
+        return Ok(Some(found));
+    }
+    if fresh || sh.config.offline {
+        return Ok(None);
+    }
+    match sh.flights.join(&flight_key(m)) {
+        Join::Leader(guard) => {
+            let cached = cached_metadata(sh, db, m.ecosystem, &m.key)?;
+            match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r)) {
+                Ok(_) => guard.finish(),
+                Err(err) => {
+                    guard.fail(err.status());
+                    return Err(err);
+                }
+            }
+        }
+        Join::Follower(f) => {
+            f.wait(sh.stall());
+        }
+    }
+    find(db)
+}
+
+/// The single-flight key of a document's refresh.
+fn flight_key(m: &Metadata) -> String {
+    format!("m|{}|{}", m.ecosystem, m.key)
+}
+
+/// Refreshes a document in a thread of its own while the request that found it due is answered
+/// from the cache. A failure is logged; the cached copy stays, and the next request past the
+/// window waits for its own refresh.
+fn revalidate_behind(sh: &Arc<Shared>, reg: &'static dyn Registry, m: Metadata, guard: Guard) {
+    let sh = Arc::clone(sh);
+    let spawned = std::thread::Builder::new()
+        .name("revalidate".into())
+        .spawn(move || {
+            let db = match sh.pooled_db() {
+                Ok(db) => db,
+                Err(err) => {
+                    log::error!("cannot refresh {}: {err}", m.url);
+                    guard.fail(500);
+                    return;
+                }
+            };
+            let cached = cached_metadata(&sh, &db, m.ecosystem, &m.key)
+                .ok()
+                .flatten();
+            match fetch_metadata(&sh, &db, reg, &m, cached.as_ref().map(|(r, _)| r)) {
+                Ok(_) => guard.finish(),
+                Err(err) => {
+                    log::warn!("refreshing {} behind a stale answer: {err}", m.url);
+                    guard.fail(err.status());
+                }
+            }
+            sh.return_db(db);
+        });
+    if let Err(err) = spawned {
+        // The guard went with the closure: the flight is released as failed.
+        log::error!("cannot start a refresh thread: {err}");
     }
 }
 
@@ -114,6 +201,16 @@ fn takes(m: &Metadata, content_type: &str) -> bool {
     m.accepts
         .as_ref()
         .is_none_or(|types| types.iter().any(|t| t.eq_ignore_ascii_case(essence)))
+}
+
+/// Whether the upstream was asked for documents of `content_type` (`Metadata::accept`).
+fn asked_for(m: &Metadata, content_type: &str) -> bool {
+    let essence = essence(content_type);
+    m.accept.is_none_or(|a| {
+        a.split(',')
+            .map(self::essence)
+            .any(|t| t == "*/*" || t.eq_ignore_ascii_case(essence))
+    })
 }
 
 /// A 404 for a document of a type the request's `Accept` does not include.
@@ -171,8 +268,8 @@ fn unavailable(
 /// A cached document under one of `m.fallback`'s keys whose type the client accepts, when this
 /// request's own is not to be had; within `metadata_max_stale` unless the proxy is offline.
 fn fallback(sh: &Shared, db: &Db, m: &Metadata, req: &Incoming) -> Result<Option<Reply>> {
-    let ttl = sh.config.metadata_ttl.as_secs() as i64;
-    let limit = ttl + sh.config.metadata_max_stale.as_secs() as i64;
+    let ttl = sh.config.metadata_ttl.as_millis() as i64;
+    let limit = ttl + sh.config.metadata_max_stale.as_millis() as i64;
     for key in &m.fallback {
         let Some((row, file)) = cached_metadata(sh, db, m.ecosystem, key)? else {
             continue;
@@ -246,7 +343,7 @@ fn metadata_reply(
             .push(("Repr-Digest", format!("sha-256=:{b64}:").into()));
     }
     if stale {
-        let age = (db::now() - row.fetched_at).max(0);
+        let age = (db::now() - row.fetched_at).max(0) / 1000;
         reply.headers.push(("Age", age.to_string().into()));
         reply
             .headers
@@ -266,13 +363,14 @@ fn stale(
 ) -> Option<Result<Reply>> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
-    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_secs() as i64;
+    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_millis() as i64;
     if age > limit {
         return None;
     }
     log::warn!(
-        "serving stale metadata for {} ({age}s old): the upstream failed",
-        m.url
+        "serving stale metadata for {} ({}s old): the upstream failed",
+        m.url,
+        age / 1000
     );
     Some(reply(sh, m, file, &row, req, true))
 }
@@ -319,8 +417,29 @@ fn refresh(
 /// Fetches a document (conditionally when we hold one with an ETag in the current form),
 /// rewrites it into the cache and records it with the links it reports. Returns whether a new
 /// body was stored (false: the upstream said 304). `Last-Modified` alone is not trusted for
-/// revalidation (nexus-public#241): without an ETag the document is fetched whole.
+/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A 404 or a
+/// document over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
 fn fetch_metadata(
+    sh: &Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    cached: Option<&MetadataRow>,
+) -> Result<bool> {
+    // What the upstream answers may depend on `Accept` (an OCI tag), so the answer is
+    // remembered for what was asked, not for the URL alone.
+    let asked = format!("{}\n{}", m.url, m.accept.unwrap_or(""));
+    if let Some(err) = sh.remembered_failure(&asked) {
+        return Err(err);
+    }
+    let fetched = fetch_and_store(sh, db, reg, m, cached);
+    if let Err(err) = &fetched {
+        sh.remember_failure(&asked, err);
+    }
+    fetched
+}
+
+fn fetch_and_store(
     sh: &Shared,
     db: &Db,
     reg: &dyn Registry,
@@ -362,17 +481,19 @@ fn fetch_metadata(
         }
         status => return Err(Error::Upstream { url: f.url, status }),
     }
-    // A type the client does not take is not stored: nothing could serve it (a registry
-    // answers a Docker schema 1 manifest to a client that asked for an OCI index only).
-    if let Some(ty) = f.content_type.as_deref()
-        && !takes(m, ty)
+    // Where the client's types are negotiated, a type that was not asked for is not stored:
+    // nothing could serve it (a registry answers a Docker schema 1 manifest to a client that
+    // asked for an OCI index only).
+    if m.accepts.is_some()
+        && let Some(ty) = f.content_type.as_deref()
+        && !asked_for(m, ty)
     {
         return Err(not_accepted(m, ty));
     }
     let max = sh.config.metadata_max_size;
-    let too_large = || Error::BadUpstream {
+    let too_large = || Error::TooLarge {
         url: m.url.clone(),
-        msg: format!("document larger than metadata_max_size ({max} bytes)"),
+        max,
     };
     if f.content_length.is_some_and(|n| n > max) {
         return Err(too_large());

@@ -285,19 +285,6 @@ impl Progress {
     }
 }
 
-fn request(method: Method, url: String, accept: Option<&str>) -> Incoming {
-    Incoming {
-        method,
-        url,
-        http11: true,
-        accept: accept.map(str::to_string),
-        if_none_match: None,
-        if_modified_since: None,
-        range: None,
-        if_range: None,
-    }
-}
-
 /// Reads a reply's body to the end, counting it; an error if it did not arrive whole.
 fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> {
     let mut reader = body_reader(reply)?;
@@ -367,7 +354,7 @@ fn mirror_one(
     // What one request does: the reply is read to the end (so a fill completes) and counted.
     let fetch = |out: &mut Outcome, path: &str, method: Method, accept: Option<&str>| -> bool {
         let url = format!("/{eco}/{path}");
-        match proxy::handle(sh, db, &request(method, url.clone(), accept)) {
+        match proxy::handle(sh, db, &Incoming::new(method, url.clone(), accept)) {
             Ok(r) if r.status == 200 => {
                 let cache = r.cache;
                 if method == Method::Head {
@@ -527,7 +514,7 @@ fn document_links(
     accept: Option<&str>,
     progress: &Progress,
 ) -> Result<(Vec<registry::Link>, CacheState)> {
-    let reply = proxy::handle(sh, db, &request(Method::Get, url.to_string(), accept))?;
+    let reply = proxy::handle(sh, db, &Incoming::new(Method::Get, url.to_string(), accept))?;
     if reply.status != 200 {
         return Err(Error::NotFound(format!("answered {}", reply.status)));
     }

@@ -68,17 +68,18 @@ impl Registry for Helm {
             }
         };
         let (name, url) = repository(repo, ctx)?;
+        let index = Metadata {
+            ecosystem: "helm",
+            kind: INDEX,
+            key: format!("{name}/index.yaml"),
+            url: format!("{url}/index.yaml"),
+            accept: Some("application/x-yaml, text/yaml, */*;q=0.1"),
+            package: name.clone(),
+            content_type: "application/x-yaml",
+            ..Metadata::default()
+        };
         match rest {
-            ["index.yaml"] => Ok(Plan::Metadata(Metadata {
-                ecosystem: "helm",
-                kind: INDEX,
-                key: format!("{name}/index.yaml"),
-                url: format!("{url}/index.yaml"),
-                accept: Some("application/x-yaml, text/yaml, */*;q=0.1"),
-                package: name,
-                content_type: "application/x-yaml",
-                ..Metadata::default()
-            })),
+            ["index.yaml"] => Ok(Plan::Metadata(index)),
             ["charts", chart, version, file] => {
                 if !file.ends_with(".tgz") && !file.ends_with(".tgz.prov") {
                     return Err(Error::NotFound(format!(
@@ -91,12 +92,12 @@ impl Registry for Helm {
                     version: version.to_string(),
                     filename: file.to_string(),
                 };
-                // Where a chart is, only its index says: no URL of our own to fall back on.
-                Ok(Plan::Artifact(Artifact::new(
-                    key,
-                    String::new(),
-                    "application/gzip",
-                )))
+                // Where a chart is, only its index says: no URL of our own to fall back on. A
+                // chart asked for before the proxy has read the index (the client's copy is
+                // newer than ours, or ours is gone) has the index read first.
+                Ok(Plan::Artifact(
+                    Artifact::new(key, String::new(), "application/gzip").listed_in(index),
+                ))
             }
             _ => unreachable!("matched above"),
         }

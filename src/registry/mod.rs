@@ -105,8 +105,7 @@ pub(crate) trait Registry: Sync {
         _ctx: &Ctx<'_>,
         _found: &mut dyn Found,
     ) -> Result<(), Bad> {
-        std::io::copy(input, out)?;
-        Ok(())
+        pass(input, out)
     }
     /// For `proxy mirror`: the documents that list `name`'s versions and files (their rewrites
     /// report the links the mirror picks from) and what to fetch where no document can tell.
@@ -247,6 +246,12 @@ impl From<String> for Bad {
     fn from(msg: String) -> Bad {
         Bad(msg)
     }
+}
+
+/// Copies a document through unread (what `rewrite` does with the kinds it does not read).
+pub(crate) fn pass(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Bad> {
+    std::io::copy(input, out)?;
+    Ok(())
 }
 
 /// What a rewrite reports as it walks a document.
@@ -480,6 +485,13 @@ pub(crate) struct Artifact {
     /// Headers served with the artifact, known from the request (the OCI `Docker-Content-Digest`
     /// of a blob asked for by its digest).
     pub headers: Vec<(&'static str, String)>,
+    /// The document that declares this file (and its digest): read first when no link names the
+    /// file yet, so that a file asked for before its metadata (a lockfile install on an empty
+    /// cache) is still checked before it is committed.
+    pub listed_in: Option<Box<Metadata>>,
+    /// Whether an HTML answer can be this file. For package files it cannot: an HTML page
+    /// answered 200 is an error page or a login wall, never stored.
+    pub html: bool,
 }
 
 impl Artifact {
@@ -493,7 +505,15 @@ impl Artifact {
             sidecar: None,
             readings: None,
             headers: Vec::new(),
+            listed_in: None,
+            html: false,
         }
+    }
+
+    /// The same artifact, declared by the document `doc` (see `listed_in`).
+    pub(crate) fn listed_in(mut self, doc: Metadata) -> Artifact {
+        self.listed_in = Some(Box::new(doc));
+        self
     }
 }
 
@@ -506,6 +526,7 @@ pub(crate) struct Readings {
     pub others: Vec<(String, String)>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Metadata {
     pub ecosystem: &'static str,
     /// Which of the registry's documents this is, for its `rewrite`.

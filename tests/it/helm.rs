@@ -91,6 +91,33 @@ fn helm_repo_add_and_pull_replayed() {
 }
 
 #[test]
+fn a_chart_asked_for_before_its_index_is_still_verified() {
+    // A client whose repository cache is newer than the proxy's (or a proxy whose cache was
+    // emptied) asks for a chart straight away.
+    let fake = Fake::start();
+    serve(&fake);
+    let p = start(&fake);
+    let got = p.get("/helm/fixture/charts/fixture/0.2.0/fixture-0.2.0.tgz");
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(got.bytes(), fixture("fixture-0.2.0.tgz"));
+    assert_eq!(
+        fake.hits("/charts/index.yaml"),
+        1,
+        "the index was read first"
+    );
+    // Bytes that are not the index's digest are refused the same way.
+    let fake = Fake::start();
+    serve(&fake);
+    fake.put(
+        "/charts/fixture-0.2.0.tgz",
+        Resp::ok("application/gzip", fixture("fixture-0.1.0.tgz")),
+    );
+    let p = start(&fake);
+    let got = p.get("/helm/fixture/charts/fixture/0.2.0/fixture-0.2.0.tgz");
+    p.assert_not_cached(&got, |f| f.starts_with("helm/"));
+}
+
+#[test]
 fn a_chart_that_is_not_the_index_digest_is_not_cached() {
     let fake = Fake::start();
     serve(&fake);

@@ -20,6 +20,7 @@ mod gem;
 mod go;
 mod helm;
 mod hex;
+mod image;
 mod maven;
 mod npm;
 mod nuget;

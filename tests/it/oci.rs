@@ -1093,6 +1093,29 @@ fn a_client_taking_fewer_types_is_answered_from_the_full_tag_offline() {
 }
 
 #[test]
+fn what_a_registry_refuses_one_accept_is_not_remembered_for_another() {
+    // As a registry answers a tag that is an index: 404 to a client that takes no index.
+    let fake = Fake::start();
+    let index =
+        format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[]}}"#).into_bytes();
+    fake.put(TAG_PATH, Resp::status(404));
+    fake.put_for_accept(TAG_PATH, OCI_INDEX, manifest_resp(&index, OCI_INDEX));
+    let p = TestProxy::start(&fake);
+    let docker = p.get_with(TAG_PATH, &[("Accept", DOCKER_MANIFEST)]);
+    assert_eq!(docker.status, 404);
+    // Within negative_ttl, a client that takes indexes still gets its index.
+    let got = p.get_with(TAG_PATH, &[("Accept", ALL_TYPES)]);
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(got.bytes(), index);
+    // And the refusal is remembered for the client it was for.
+    assert_eq!(
+        p.get_with(TAG_PATH, &[("Accept", DOCKER_MANIFEST)]).status,
+        404
+    );
+    assert_eq!(fake.hits(TAG_PATH), 2);
+}
+
+#[test]
 fn paths_of_registry_mirrors_and_containerd_share_one_cache() {
     let fake = Fake::start();
     let manifest = image_manifest(b"x");
