@@ -1157,6 +1157,9 @@ fn push_delete_and_catalog_are_refused_in_the_registry_shape() {
         Some("registry/2.0")
     );
     assert_eq!(v2.json(), serde_json::json!({}));
+    let head = request("HEAD", &p.url("/v2/"), &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.bytes(), b"");
     for (method, path, status, code) in [
         ("POST", "/v2/library/app/blobs/uploads/", 405, "UNSUPPORTED"),
         ("PUT", "/v2/library/app/manifests/1.0", 405, "UNSUPPORTED"),
