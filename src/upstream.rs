@@ -45,10 +45,10 @@ pub(crate) struct Fetched {
     pub content_length: Option<u64>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// Every response header, names in lowercase, in the order received (a name may repeat).
+    pub headers: Vec<(String, String)>,
     /// A `Retry-After` in seconds (a date is not waited for).
     pub retry_after: Option<Duration>,
-    /// Every response header, names lowercased.
-    pub headers: Vec<(String, String)>,
     pub body: Box<dyn Read + Send>,
 }
 

@@ -58,6 +58,7 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Composer {
@@ -80,6 +81,8 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
+                headers: &[],
+                parts: false,
                 ..Metadata::default()
             })),
             ["p2", vendor, file] => {
@@ -188,6 +191,8 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         package: name,
         content_type: "application/json",
         etag: Etag::Own,
+        headers: &[],
+        parts: false,
         ..Metadata::default()
     }
 }

@@ -58,6 +58,7 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body,
+    headers: &[],
 };
 
 /// conda prints `detail`.
@@ -110,6 +111,8 @@ impl Registry for Conda {
                 package: channel,
                 content_type: "application/json",
                 etag: Etag::Own,
+                headers: &[],
+                parts: false,
                 ..Metadata::default()
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
@@ -126,6 +129,8 @@ impl Registry for Conda {
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
                         etag: Etag::Own,
+                        headers: &[],
+                        parts: false,
                         ..Metadata::default()
                     }));
                 }

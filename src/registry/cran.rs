@@ -38,6 +38,7 @@ static SPEC: Spec = Spec {
     name: "cran",
     upstreams: &[UpstreamKey::one("cran", "https://cloud.r-project.org")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Cran {
@@ -61,6 +62,8 @@ impl Registry for Cran {
                 accept: Some("*/*"),
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
+                headers: &[],
+                parts: false,
                 ..Metadata::default()
             })
         };
@@ -181,6 +184,8 @@ fn binary(
             accept: Some("*/*"),
             content_type: "application/octet-stream",
             etag: Etag::Own,
+            headers: &[],
+            parts: false,
             ..Metadata::default()
         }));
     }

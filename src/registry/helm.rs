@@ -45,6 +45,7 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body: super::text_error,
+    headers: &[],
 };
 
 /// The largest release entry of an index read at once.

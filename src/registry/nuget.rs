@@ -52,6 +52,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("nuget_search", "https://azuresearch-usnc.nuget.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const JSON: &str = "application/json";
@@ -232,6 +233,8 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
             JSON
         },
         etag: Etag::Own,
+        headers: &[],
+        parts: false,
         ..Metadata::default()
     })
 }

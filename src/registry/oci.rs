@@ -63,6 +63,8 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body,
+    // On every answer, as registries send it (Docker checks it on `/v2/`).
+    headers: &[("Docker-Distribution-API-Version", "registry/2.0")],
 };
 
 /// The registry image references name Docker Hub by, and the hosts that serve it.
@@ -99,11 +101,7 @@ impl Registry for Oci {
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
         let (name, what, arg) = match segs.as_slice() {
             [] => {
-                return Ok(Plan::Generated {
-                    content_type: "application/json",
-                    body: b"{}\n".to_vec(),
-                    headers: vec![("Docker-Distribution-API-Version", "registry/2.0")],
-                });
+                return Ok(Plan::generated("application/json", b"{}\n".to_vec()));
             }
             ["_catalog"] => {
                 return Err(Error::NotFound(

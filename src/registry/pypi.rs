@@ -48,6 +48,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("pypi_files", "https://files.pythonhosted.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
@@ -105,6 +106,8 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: false,
                     ..Metadata::default()
                 }))
             }
@@ -127,6 +130,8 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: false,
                     ..Metadata::default()
                 }))
             }
@@ -146,6 +151,8 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: false,
                     ..Metadata::default()
                 }))
             }
@@ -265,6 +272,8 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         package: name,
         content_type: v.media_type(),
         etag: Etag::Own,
+        headers: &[],
+        parts: false,
         ..Metadata::default()
     }
 }
@@ -745,6 +754,8 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            headers: &[],
+            parts: false,
             ..Metadata::default()
         }
     }

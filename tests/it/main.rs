@@ -8,6 +8,7 @@
 #[allow(clippy::disallowed_methods)]
 mod support;
 
+mod ansible;
 mod cargo;
 mod cli;
 mod composer;
@@ -28,3 +29,5 @@ mod oci;
 mod offline;
 mod pub_dev;
 mod pypi;
+mod swift;
+mod terraform;
