@@ -136,7 +136,22 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("dry-run") if cmd == Some("mirror") => dry_run = true,
             Long("repair") if cmd == Some("verify") => repair = true,
             Long("check") if cmd == Some("mirror") => check = true,
-            Long("platform") if cmd == Some("mirror") => platform = Some(string(&mut p)?),
+            Long("platform") if cmd == Some("mirror") => {
+                let v = string(&mut p)?;
+                // os/architecture[/variant], as image indexes name platforms.
+                let parts: Vec<&str> = v.split('/').collect();
+                let word = |w: &&str| {
+                    !w.is_empty()
+                        && w.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+                };
+                if !(2..=3).contains(&parts.len()) || !parts.iter().all(word) {
+                    return Err(Error::Usage(format!(
+                        "-platform {v:?}: expected os/architecture[/variant], e.g. linux/amd64"
+                    )));
+                }
+                platform = Some(v)
+            }
             Long("sbom") | Long("lockfile") if cmd == Some("mirror") => {
                 positional.push(string(&mut p)?)
             }
@@ -469,6 +484,9 @@ mod tests {
         assert_eq!(options.inputs, ["pkg:npm/a@1", "package-lock.json"]);
         assert!(options.check && options.concurrency == 8);
         assert_eq!(options.platform.as_deref(), Some("linux/arm64"));
+        for bad in ["linux", "linux/", "a/b/c/d", "linux/amd 64"] {
+            assert!(p(&["mirror", "-platform", bad, "x"]).is_err(), "{bad}");
+        }
         let Ok(Command::Export {
             output,
             since,

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
-use crate::registry::{self, Ctx, Etag, Found, Link, Metadata, Part, Registry};
+use crate::registry::{self, Assembly, Ctx, Etag, Found, Link, Metadata, Part, Registry};
 use crate::upstream::Method;
 
 /// The form this version stores documents in, with the links their rewrites report. A cached
@@ -544,10 +544,12 @@ fn fetch_and_store(
         upstream: &sh.config.upstream,
     };
     // An assembled document is read whole with its parts before anything is written.
-    let parts = if m.parts {
-        Some(gather(sh, reg, m, &mut input, &ctx, &f.url)?)
-    } else {
-        None
+    let parts = match m.parts {
+        Some(assembly) => Some((
+            assembly,
+            gather(sh, reg, &assembly, m, &mut input, &ctx, &f.url)?,
+        )),
+        None => None,
     };
     let mut temp = sh.store.temp()?;
     let temp_path = temp.path.clone();
@@ -566,7 +568,7 @@ fn fetch_and_store(
         failed: None,
     };
     let mut rewritten = match &parts {
-        Some(parts) => reg.assemble(m, parts, &mut out, &ctx, &mut links),
+        Some((assembly, parts)) => (assembly.write)(m, parts, &mut out, &ctx, &mut links),
         None => reg.rewrite(m, &mut input, &mut out, &ctx, &mut links),
     };
     // What the rewrite left unread is hashed too: the digests are of the upstream's whole body.
@@ -608,7 +610,13 @@ fn fetch_and_store(
                 .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
                 .map(move |(_, v)| (*name, v))
         })
-        .filter_map(|(name, v)| Some((name, reg.rewrite_header(m, name, v, &ctx, &mut links)?)))
+        .filter_map(|(name, v)| {
+            let value = match reg.spec().rewrite_header {
+                Some(rewrite) => rewrite(m, name, v, &ctx, &mut links)?,
+                None => v.clone(),
+            };
+            Some((name, value))
+        })
         .collect();
     let kept = (!kept.is_empty()).then(|| serde_json::to_string(&kept).unwrap_or_default());
     links.flush();
@@ -619,7 +627,7 @@ fn fetch_and_store(
     sh.store.commit(temp, &rel)?;
     // An assembled document is the registry's own, in the type its plan says.
     let content_type = match f.content_type.as_deref() {
-        Some(t) if !m.parts => t,
+        Some(t) if m.parts.is_none() => t,
         _ => m.content_type,
     };
     let old = db.record_metadata(&NewMetadata {
@@ -670,6 +678,7 @@ const MAX_PARTS: usize = 64;
 fn gather(
     sh: &Shared,
     reg: &dyn Registry,
+    assembly: &Assembly,
     m: &Metadata,
     input: &mut BufReader<Hashed<Capped<Box<dyn io::Read + Send>>>>,
     ctx: &Ctx<'_>,
@@ -709,12 +718,10 @@ fn gather(
         headers.push(("Accept", accept));
     }
     loop {
-        let more = reg
-            .parts(m, &parts, ctx)
-            .map_err(|bad| Error::BadUpstream {
-                url: m.url.clone(),
-                msg: bad.0,
-            })?;
+        let more = (assembly.more)(m, &parts, ctx).map_err(|bad| Error::BadUpstream {
+            url: m.url.clone(),
+            msg: bad.0,
+        })?;
         let mut new: Vec<String> = Vec::new();
         for u in more {
             if !parts.iter().any(|p| p.url == u) && !new.contains(&u) {

@@ -337,11 +337,15 @@ fn mirror_one(
         ));
         return out;
     };
-    let m = reg.mirror(&item.name, want).and_then(|mut m| {
-        if let Some(p) = platform {
-            reg.platform(&mut m, p)?;
+    let m = reg.mirror(&item.name, want).map(|mut m| {
+        // Only the links of the platform asked for, where the registry's packages have any.
+        if let (Some(p), Some(takes)) = (platform, m.platform) {
+            let (p, before) = (p.to_string(), m.keep.take());
+            m.keep = Some(Box::new(move |l: &registry::Link| {
+                takes(l, &p) && before.as_ref().is_none_or(|keep| keep(l))
+            }));
         }
-        Ok(m)
+        m
     });
     let m = match m {
         Ok(m) => m,

@@ -47,6 +47,7 @@ static SPEC: Spec = Spec {
     ],
     error_body,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Ansible {
@@ -208,7 +209,7 @@ fn collection_doc(ctx: &Ctx<'_>, rest: &[&str], query: Option<&str>) -> Result<M
         content_type: "application/json",
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     })
 }

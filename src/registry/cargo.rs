@@ -41,6 +41,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// The longest crate name we accept. crates.io allows 64; alternative registries are freer, so
@@ -146,7 +147,7 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     }
 }

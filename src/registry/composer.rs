@@ -59,6 +59,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Composer {
@@ -82,7 +83,7 @@ impl Registry for Composer {
                 content_type: "application/json",
                 etag: Etag::Own,
                 headers: &[],
-                parts: false,
+                parts: None,
                 ..Metadata::default()
             })),
             ["p2", vendor, file] => {
@@ -192,7 +193,7 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         content_type: "application/json",
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     }
 }

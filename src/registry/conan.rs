@@ -45,6 +45,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("conan", "https://center2.conan.io")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Conan {
@@ -334,7 +335,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         content_type: JSON,
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..super::Metadata::default()
     })
 }

@@ -59,6 +59,7 @@ static SPEC: Spec = Spec {
     ],
     error_body,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// conda prints `detail`.
@@ -112,7 +113,7 @@ impl Registry for Conda {
                 content_type: "application/json",
                 etag: Etag::Own,
                 headers: &[],
-                parts: false,
+                parts: None,
                 ..Metadata::default()
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
@@ -130,7 +131,7 @@ impl Registry for Conda {
                         content_type: content_type(doc),
                         etag: Etag::Own,
                         headers: &[],
-                        parts: false,
+                        parts: None,
                         ..Metadata::default()
                     }));
                 }

@@ -39,6 +39,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("cran", "https://cloud.r-project.org")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Cran {
@@ -63,7 +64,7 @@ impl Registry for Cran {
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
                 headers: &[],
-                parts: false,
+                parts: None,
                 ..Metadata::default()
             })
         };
@@ -185,7 +186,7 @@ fn binary(
             content_type: "application/octet-stream",
             etag: Etag::Own,
             headers: &[],
-            parts: false,
+            parts: None,
             ..Metadata::default()
         }));
     }

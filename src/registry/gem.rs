@@ -44,6 +44,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("gem", "https://rubygems.org")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 const COMPACT: &str = "text/plain; charset=utf-8";
@@ -163,7 +164,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
             Etag::Upstream
         },
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     })
 }

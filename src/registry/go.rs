@@ -43,6 +43,7 @@ static SPEC: Spec = Spec {
     // The go command prints the body of a failed answer.
     error_body: super::text_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Go {
@@ -108,7 +109,7 @@ impl Registry for Go {
                     content_type: "application/json",
                     etag: Etag::Own,
                     headers: &[],
-                    parts: false,
+                    parts: None,
                     ..Metadata::default()
                 }))
             }
@@ -209,7 +210,7 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         content_type,
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     })
 }

@@ -46,6 +46,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::text_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// The largest release entry of an index read at once.

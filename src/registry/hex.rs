@@ -37,6 +37,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("hex", "https://repo.hex.pm")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 const OCTETS: &str = "application/octet-stream";
@@ -159,7 +160,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         content_type: ct,
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     })
 }

@@ -45,6 +45,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("maven", "https://repo1.maven.org/maven2")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// Checksum and signature sidecars a repository publishes next to every file.
@@ -222,7 +223,7 @@ fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
         content_type,
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     })
 }

@@ -116,57 +116,38 @@ pub(crate) trait Registry: Sync {
     /// For `proxy mirror`: the documents that list `name`'s versions and files (their rewrites
     /// report the links the mirror picks from) and what to fetch where no document can tell.
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror>;
-    /// Narrows a mirror to one platform (`proxy mirror -platform os/arch`) where a package comes
-    /// in per-platform variants (an OCI index lists one image per platform). The default ignores
-    /// it: the registry's packages have no platforms.
-    fn platform(&self, _m: &mut Mirror, _platform: &str) -> Result<()> {
-        Ok(())
-    }
     /// The one spelling of a package name that requests, links, lockfiles and bundles are
     /// compared in (PEP 503 for PyPI, lowercase for case-insensitive registries). The default
     /// keeps the name as it is.
     fn canonical_name(&self, name: &str) -> String {
         name.to_string()
     }
-    /// Rewrites one value of an upstream response header a document keeps (`Metadata::headers`)
-    /// on its way into the cache, reporting what it links to as `rewrite` does; `None` drops
-    /// it. The default keeps it as it is.
-    fn rewrite_header(
-        &self,
-        _doc: &Metadata,
-        _name: &str,
-        value: &str,
-        _ctx: &Ctx<'_>,
-        _found: &mut dyn Found,
-    ) -> Option<String> {
-        Some(value.to_string())
-    }
-    /// For a document assembled from several upstream ones (`Metadata::parts`): the further
-    /// URLs to fetch, read from the parts fetched so far (the first is `doc.url`'s). The engine
-    /// asks again after fetching them, until no new URL comes. The default asks for none.
-    fn parts(
-        &self,
-        _doc: &Metadata,
-        _fetched: &[Part],
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<String>, Bad> {
-        Ok(Vec::new())
-    }
-    /// Writes a document assembled from its parts (`Metadata::parts`), reporting links as
-    /// `rewrite` does. Only registries with such documents implement it.
-    fn assemble(
-        &self,
-        _doc: &Metadata,
-        _parts: &[Part],
-        _out: &mut dyn Write,
-        _ctx: &Ctx<'_>,
-        _found: &mut dyn Found,
-    ) -> Result<(), Bad> {
-        Err(Bad("this registry assembles no documents".into()))
-    }
 }
 
-/// One upstream document a document is assembled from (see `Registry::parts`).
+/// How a document is built from several upstream ones rather than rewritten from one
+/// (Terraform's provider mirror documents): functions of the registry that planned it.
+#[derive(Clone, Copy)]
+pub(crate) struct Assembly {
+    /// The further URLs to fetch, read from the parts fetched so far (the first is the
+    /// document's own URL's). The engine asks again after fetching them, until no new URL comes.
+    pub more: MoreParts,
+    /// Writes the document from its parts, reporting links as `rewrite` does.
+    pub write: WriteParts,
+}
+
+/// See `Assembly::more`.
+pub(crate) type MoreParts = fn(&Metadata, &[Part], &Ctx<'_>) -> Result<Vec<String>, Bad>;
+
+/// See `Assembly::write`.
+pub(crate) type WriteParts =
+    fn(&Metadata, &[Part], &mut dyn Write, &Ctx<'_>, &mut dyn Found) -> Result<(), Bad>;
+
+/// Rewrites one value of an upstream response header a document keeps (`Metadata::headers`)
+/// on its way into the cache, reporting what it links to as `rewrite` does; `None` drops it.
+pub(crate) type HeaderRewrite =
+    fn(&Metadata, &str, &str, &Ctx<'_>, &mut dyn Found) -> Option<String>;
+
+/// One upstream document a document is assembled from (see `Assembly`).
 #[derive(Clone, Debug)]
 pub(crate) struct Part {
     pub url: String,
@@ -195,6 +176,9 @@ pub(crate) struct Spec {
     /// Headers on every answer under the prefix: cached, fetched, stale, generated and errors
     /// alike (Swift's `Content-Version: 1`, which SwiftPM checks on each of them).
     pub headers: &'static [(&'static str, &'static str)],
+    /// How the upstream headers a document keeps (`Metadata::headers`) are rewritten; `None`
+    /// keeps them as they are.
+    pub rewrite_header: Option<HeaderRewrite>,
 }
 
 /// An `upstream.<key>` setting.
@@ -357,7 +341,14 @@ pub(crate) struct Mirror {
     /// OCI index its manifests, a manifest its blobs), where a file shared by many tags has no one
     /// version to pick it by. `want` is then only what the first documents ask for.
     pub walk: bool,
+    /// For packages that come per platform (an OCI index lists one image per platform): whether
+    /// a link is one a platform (`proxy mirror -platform os/arch`) needs. Without it the
+    /// registry's packages have no platforms, and `-platform` changes nothing.
+    pub platform: Option<PlatformFilter>,
 }
+
+/// See `Mirror::platform`: (a link, the platform wanted).
+pub(crate) type PlatformFilter = fn(&Link, &str) -> bool;
 
 impl Mirror {
     /// Reads `docs` and picks `want` from the links they report.
@@ -373,6 +364,7 @@ impl Mirror {
             keep: None,
             unlisted: Vec::new(),
             walk: false,
+            platform: None,
         }
     }
 }
@@ -628,12 +620,12 @@ pub(crate) struct Metadata {
     /// which clients such as containerd fetch next, and which must be there offline).
     pub also_by_digest: Option<String>,
     /// Upstream response headers stored with the document and sent with it, each value passed
-    /// through `Registry::rewrite_header` (Swift's `Link`). Names as they are sent.
+    /// through `Spec::rewrite_header` (Swift's `Link`). Names as they are sent.
     pub headers: &'static [&'static str],
-    /// Assembled from several upstream documents (`Registry::parts`, `Registry::assemble`)
-    /// rather than rewritten from the one at `url`, which is the first of them: the registry's
-    /// own document, served as `content_type` whatever the upstream called its parts.
-    pub parts: bool,
+    /// Assembled from several upstream documents rather than rewritten from the one at `url`,
+    /// which is the first of them: the registry's own document, served as `content_type`
+    /// whatever the upstream called its parts.
+    pub parts: Option<Assembly>,
 }
 
 /// The base of a metadata plan, for `..Metadata::default()`: a registry sets what it needs.
@@ -654,7 +646,7 @@ impl Default for Metadata {
             fallback: Vec::new(),
             also_by_digest: None,
             headers: &[],
-            parts: false,
+            parts: None,
         }
     }
 }

@@ -36,6 +36,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("npm", "https://registry.npmjs.org")],
     error_body: not_found_body,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// npm prints `error` of any error body; every 404 reads as its own "Not found".
@@ -100,7 +101,7 @@ impl Registry for Npm {
                     content_type: "application/json",
                     etag: Etag::Own,
                     headers: &[],
-                    parts: false,
+                    parts: None,
                     ..Metadata::default()
                 }))
             }
@@ -171,7 +172,7 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         content_type,
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     }
 }

@@ -53,6 +53,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 const JSON: &str = "application/json";
@@ -234,7 +235,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         },
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     })
 }

@@ -65,6 +65,7 @@ static SPEC: Spec = Spec {
     error_body,
     // On every answer, as registries send it (Docker checks it on `/v2/`).
     headers: &[("Docker-Distribution-API-Version", "registry/2.0")],
+    rewrite_header: None,
 };
 
 /// The registry image references name Docker Hub by, and the hosts that serve it.
@@ -179,21 +180,8 @@ impl Registry for Oci {
         )];
         let mut m = Mirror::docs(name, docs, want);
         m.walk = true;
+        m.platform = Some(for_platform);
         Ok(m)
-    }
-
-    fn platform(&self, m: &mut Mirror, platform: &str) -> Result<()> {
-        let want = Platform::parse(platform).ok_or_else(|| {
-            Error::Usage(format!(
-                "platform {platform:?}: expected os/architecture[/variant], e.g. linux/amd64"
-            ))
-        })?;
-        // The images of an index carry their platform as their links' version; everything else
-        // (blobs, the index itself) has none and is always kept.
-        m.keep = Some(Box::new(move |l: &Link| {
-            l.version.is_empty() || Platform::parse(&l.version).is_some_and(|p| want.takes(&p))
-        }));
-        Ok(())
     }
 
     fn canonical_name(&self, name: &str) -> String {
@@ -210,6 +198,16 @@ impl Registry for Oci {
             format!("{registry}/{repo}")
         }
     }
+}
+
+/// Whether a link is one the image of `platform` needs (`Mirror::platform`): the images of an
+/// index carry their platform as their links' version; everything else (blobs, the index itself)
+/// has none and is always needed.
+fn for_platform(link: &Link, platform: &str) -> bool {
+    link.version.is_empty()
+        || Platform::parse(platform)
+            .zip(Platform::parse(&link.version))
+            .is_some_and(|(want, p)| want.takes(&p))
 }
 
 /// An image's platform, as an index names it and `-platform` asks for it.
@@ -993,12 +991,11 @@ mod tests {
         );
         assert!(Oci.mirror("alpine", &Want::All).is_err());
         assert!(Oci.mirror("alpine", &Want::Exact("a/b".into())).is_err());
-        let mut m = Oci
+        let m = Oci
             .mirror("ghcr.io/org/app", &Want::Exact(D.into()))
             .unwrap();
         assert_eq!(m.docs[0].0, format!("ghcr.io/org/app/manifests/{D}"));
-        Oci.platform(&mut m, "linux/arm64").unwrap();
-        let keep = m.keep.unwrap();
+        let takes = m.platform.unwrap();
         let link = |version: &str| Link {
             name: String::new(),
             version: version.into(),
@@ -1008,16 +1005,15 @@ mod tests {
             digest: None,
             flags: Flags::default(),
         };
-        assert!(keep(&link("")));
-        assert!(keep(&link("linux/arm64")));
-        assert!(keep(&link("linux/arm64/v8")));
-        assert!(!keep(&link("linux/amd64")));
-        assert!(!keep(&link("unknown/unknown")));
-        let mut m = Oci.mirror("x", &Want::Latest).unwrap();
-        assert!(Oci.platform(&mut m, "linux").is_err());
-        Oci.platform(&mut m, "linux/arm/v7").unwrap();
-        let keep = m.keep.unwrap();
-        assert!(keep(&link("linux/arm/v7")) && !keep(&link("linux/arm/v6")));
+        let arm64 = |v: &str| takes(&link(v), "linux/arm64");
+        assert!(arm64(""));
+        assert!(arm64("linux/arm64"));
+        assert!(arm64("linux/arm64/v8"));
+        assert!(!arm64("linux/amd64"));
+        assert!(!arm64("unknown/unknown"));
+        assert!(!takes(&link("linux/amd64"), "linux"));
+        assert!(takes(&link("linux/arm/v7"), "linux/arm/v7"));
+        assert!(!takes(&link("linux/arm/v6"), "linux/arm/v7"));
     }
 
     #[test]

@@ -46,6 +46,7 @@ static SPEC: Spec = Spec {
     ],
     error_body,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for PubDev {
@@ -200,7 +201,7 @@ fn document(up: &str, kind: Kind, name: &str, key: String, path: String) -> Meta
         content_type: V2,
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     }
 }

@@ -49,6 +49,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
@@ -107,7 +108,7 @@ impl Registry for Pypi {
                     content_type: v.media_type(),
                     etag: Etag::Own,
                     headers: &[],
-                    parts: false,
+                    parts: None,
                     ..Metadata::default()
                 }))
             }
@@ -131,7 +132,7 @@ impl Registry for Pypi {
                     content_type: "application/json",
                     etag: Etag::Own,
                     headers: &[],
-                    parts: false,
+                    parts: None,
                     ..Metadata::default()
                 }))
             }
@@ -152,7 +153,7 @@ impl Registry for Pypi {
                     content_type: "application/json",
                     etag: Etag::Own,
                     headers: &[],
-                    parts: false,
+                    parts: None,
                     ..Metadata::default()
                 }))
             }
@@ -273,7 +274,7 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         content_type: v.media_type(),
         etag: Etag::Own,
         headers: &[],
-        parts: false,
+        parts: None,
         ..Metadata::default()
     }
 }
@@ -755,7 +756,7 @@ mod tests {
             content_type: "text/html",
             etag: Etag::Own,
             headers: &[],
-            parts: false,
+            parts: None,
             ..Metadata::default()
         }
     }

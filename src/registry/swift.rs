@@ -60,6 +60,7 @@ static SPEC: Spec = Spec {
     ],
     error_body,
     headers: &[("Content-Version", "1")],
+    rewrite_header: Some(link_header),
 };
 
 impl Registry for Swift {
@@ -237,35 +238,6 @@ impl Registry for Swift {
         Ok(())
     }
 
-    fn rewrite_header(
-        &self,
-        doc: &Metadata,
-        _name: &str,
-        value: &str,
-        ctx: &Ctx<'_>,
-        found: &mut dyn Found,
-    ) -> Option<String> {
-        let (scope, _) = doc.package.split_once('.')?;
-        let up = upstream(ctx, scope)?;
-        let links = split_links(value)
-            .into_iter()
-            .map(|l| {
-                let Some((target, params)) = parse_link(l) else {
-                    return l.to_string();
-                };
-                let absolute = crate::url::join(&doc.url, target);
-                let Some(rest) = absolute.strip_prefix(up).filter(|r| r.starts_with('/')) else {
-                    // A source repository, a sponsor page: not the registry's, left alone.
-                    return l.to_string();
-                };
-                let rel = param(params, "rel").unwrap_or_default();
-                self.report(doc, &rel, rest, params, found);
-                format!("<{}/swift{rest}>{params}", ctx.base_url)
-            })
-            .collect::<Vec<_>>();
-        Some(links.join(", "))
-    }
-
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let (scope, pkg) = name.split_once('.').ok_or_else(|| {
             Error::BadRequest(format!(
@@ -333,7 +305,7 @@ fn metadata(
         content_type,
         etag: Etag::Own,
         headers: LINK,
-        parts: false,
+        parts: None,
         ..Metadata::default()
     }
 }
@@ -559,6 +531,36 @@ impl json::Visitor for Resources {
     }
 }
 
+/// Points a kept `Link` header's registry links here, reporting what they lead to (see
+/// `Spec::rewrite_header`).
+fn link_header(
+    doc: &Metadata,
+    _name: &str,
+    value: &str,
+    ctx: &Ctx<'_>,
+    found: &mut dyn Found,
+) -> Option<String> {
+    let (scope, _) = doc.package.split_once('.')?;
+    let up = upstream(ctx, scope)?;
+    let links = split_links(value)
+        .into_iter()
+        .map(|l| {
+            let Some((target, params)) = parse_link(l) else {
+                return l.to_string();
+            };
+            let absolute = crate::url::join(&doc.url, target);
+            let Some(rest) = absolute.strip_prefix(up).filter(|r| r.starts_with('/')) else {
+                // A source repository, a sponsor page: not the registry's, left alone.
+                return l.to_string();
+            };
+            let rel = param(params, "rel").unwrap_or_default();
+            Swift.report(doc, &rel, rest, params, found);
+            format!("<{}/swift{rest}>{params}", ctx.base_url)
+        })
+        .collect::<Vec<_>>();
+    Some(links.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,7 +752,7 @@ mod tests {
             upstream: &up,
         };
         let mut found = crate::registry::Collected::default();
-        let out = Swift.rewrite_header(&meta, "Link", value, &ctx, &mut found);
+        let out = link_header(&meta, "Link", value, &ctx, &mut found);
         (out, found)
     }
 
