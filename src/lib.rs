@@ -14,6 +14,7 @@ pub mod verify;
 mod artifact;
 mod cache;
 mod db;
+mod decompress;
 mod flight;
 #[cfg(test)]
 mod fuzz;
@@ -32,6 +33,7 @@ mod registry;
 mod router;
 mod upstream;
 mod url;
+mod xml;
 
 use std::io::Write;
 

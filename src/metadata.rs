@@ -5,10 +5,10 @@
 //! grow with the document.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::sync::Arc;
 
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256};
 
 use crate::cache::Store;
 use crate::db::{self, Db, MetadataRow, NewMetadata};
@@ -16,8 +16,11 @@ use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
-use crate::registry::{self, Assembly, Ctx, Etag, Found, Link, Metadata, Part, Registry};
+use crate::registry::{
+    self, Algo, Assembly, Check, Ctx, Etag, Found, Link, Metadata, Part, Registry,
+};
 use crate::upstream::Method;
+use sha1::Sha1;
 
 /// The form this version stores documents in, with the links their rewrites report. A cached
 /// document of an older form is fetched whole again when the upstream can be asked (offline it
@@ -35,18 +38,17 @@ pub(crate) fn serve(
     let ttl = sh.config.metadata_ttl.as_millis() as i64;
     let swr = sh.config.metadata_swr.as_millis() as i64;
     let what = format!("{} metadata for {}", m.ecosystem, m.package);
-    // A content-addressed document never changes once stored: no TTL, never revalidated.
-    let immutable = m.digest.is_some();
+    let expected = expected_digest(db, &m)?;
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
     for _ in 0..3 {
-        let cached = cached_metadata(sh, db, m.ecosystem, &m.key)?;
+        let (cached, vouched) = cached_vouched(sh, db, &m, expected.as_ref())?;
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
-            let due = !immutable && (age >= ttl || row.format < FORMAT);
+            let due = (age >= ttl && !vouched) || row.format < FORMAT;
             if !due || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
-                let stale = !immutable && age >= ttl && !refreshed;
+                let stale = age >= ttl && !refreshed && !vouched;
                 return reply(sh, &m, file, &row, req, stale);
             }
             // Within the stale-while-revalidate window: served at once, one refresh behind it.
@@ -80,9 +82,59 @@ pub(crate) fn serve(
             },
         }
     }
-    match cached_metadata(sh, db, m.ecosystem, &m.key)? {
+    match cached_vouched(sh, db, &m, expected.as_ref())?.0 {
         Some((row, file)) => reply(sh, &m, file, &row, req, false),
         None => Err(Error::Busy(what)),
+    }
+}
+
+/// The digest the document must have (`registry::Check`), if anything declares one yet.
+fn expected_digest(db: &Db, m: &Metadata) -> Result<Option<registry::Digest>> {
+    match &m.check {
+        Check::None => Ok(None),
+        Check::Digest(d) => Ok(Some(d.clone())),
+        Check::Link { name, path } => db.link_digest(m.ecosystem, name, path),
+    }
+}
+
+/// The cached document, checked against the digest it must have (`vouched`); when there is none
+/// with it under this key, another cached document of the registry with those bytes serves
+/// (Debian's `by-hash/SHA256/{hex}` is the `Packages.xz` cached under its name, and the other way
+/// round).
+fn cached_vouched(
+    sh: &Shared,
+    db: &Db,
+    m: &Metadata,
+    expected: Option<&registry::Digest>,
+) -> Result<(Option<(MetadataRow, File)>, bool)> {
+    let (cached, vouched) = vouched(cached_metadata(sh, db, m)?, expected);
+    if cached.is_none()
+        && let Some(d) = expected.filter(|d| d.algo == Algo::Sha256)
+        && let Some(row) = db.metadata_with_sha256(m.ecosystem, &d.hex)?
+        && let Some(file) = sh.store.open_checked(&row.storage_path, row.size)
+    {
+        return Ok((Some((row, file)), true));
+    }
+    Ok((cached, vouched))
+}
+
+/// A cached document checked against the digest it must have: dropped when it has another (it
+/// is not the one wanted, whatever its age), and `true` beside it when it has that one (it is
+/// the one wanted, whatever its age). Only SHA-256 is stored; a document vouched for in another
+/// algorithm is checked when fetched, and otherwise kept to its TTL.
+fn vouched(
+    cached: Option<(MetadataRow, File)>,
+    expected: Option<&registry::Digest>,
+) -> (Option<(MetadataRow, File)>, bool) {
+    match (cached, expected) {
+        (Some(c), Some(d)) if d.algo == Algo::Sha256 => {
+            if c.0.sha256 == d.hex {
+                (Some(c), true)
+            } else {
+                (None, false)
+            }
+        }
+        (cached, _) => (cached, false),
     }
 }
 
@@ -108,7 +160,7 @@ pub(crate) fn ensure_lists<T>(
     }
     match sh.flights.join(&flight_key(m)) {
         Join::Leader(guard) => {
-            let cached = cached_metadata(sh, db, m.ecosystem, &m.key)?;
+            let cached = cached_metadata(sh, db, m)?;
             match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r)) {
                 Ok(_) => guard.finish(),
                 Err(err) => {
@@ -145,9 +197,7 @@ fn revalidate_behind(sh: &Arc<Shared>, reg: &'static dyn Registry, m: Metadata, 
                     return;
                 }
             };
-            let cached = cached_metadata(&sh, &db, m.ecosystem, &m.key)
-                .ok()
-                .flatten();
+            let cached = cached_metadata(&sh, &db, &m).ok().flatten();
             match fetch_metadata(&sh, &db, reg, &m, cached.as_ref().map(|(r, _)| r)) {
                 Ok(_) => guard.finish(),
                 Err(err) => {
@@ -165,7 +215,12 @@ fn revalidate_behind(sh: &Arc<Shared>, reg: &'static dyn Registry, m: Metadata, 
 
 /// The cached document, if its file is there. The file name carries the content's digest, so a
 /// row read just before a refresh may name a file already replaced: look once more.
-fn cached_metadata(
+fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(MetadataRow, File)>> {
+    cached_at(sh, db, m.ecosystem, &m.key)
+}
+
+/// `cached_metadata` of the document under `key`.
+fn cached_at(
     sh: &Shared,
     db: &Db,
     ecosystem: &str,
@@ -190,12 +245,7 @@ fn essence(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or("").trim()
 }
 
-/// Whether the client takes a stored document's type (`Metadata::accepts`).
-fn accepted(m: &Metadata, row: &MetadataRow) -> bool {
-    takes(m, &row.content_type)
-}
-
-/// Whether the client takes documents of `content_type`.
+/// Whether the client takes documents of `content_type` (`Metadata::accepts`).
 fn takes(m: &Metadata, content_type: &str) -> bool {
     let essence = essence(content_type);
     m.accepts
@@ -234,7 +284,7 @@ fn reply(
     req: &Incoming,
     stale: bool,
 ) -> Result<Reply> {
-    if !accepted(m, row) {
+    if !takes(m, &row.content_type) {
         return Err(not_accepted(m, &row.content_type));
     }
     let mut reply = metadata_reply(file, row, req, stale, m, &sh.config.base_url);
@@ -271,11 +321,11 @@ fn fallback(sh: &Shared, db: &Db, m: &Metadata, req: &Incoming) -> Result<Option
     let ttl = sh.config.metadata_ttl.as_millis() as i64;
     let limit = ttl + sh.config.metadata_max_stale.as_millis() as i64;
     for key in &m.fallback {
-        let Some((row, file)) = cached_metadata(sh, db, m.ecosystem, key)? else {
+        let Some((row, file)) = cached_at(sh, db, m.ecosystem, key)? else {
             continue;
         };
         let age = db::now() - row.fetched_at;
-        if !accepted(m, &row) || (!sh.config.offline && age > limit) {
+        if !takes(m, &row.content_type) || (!sh.config.offline && age > limit) {
             continue;
         }
         log::debug!("answering {} {} with the cached {key}", m.ecosystem, m.key);
@@ -416,11 +466,9 @@ fn refresh(
     match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r)) {
         Ok(fresh) => {
             guard.finish();
-            let (row, file) = cached_metadata(sh, db, m.ecosystem, &m.key)?.ok_or_else(|| {
-                Error::BadUpstream {
-                    url: m.url.clone(),
-                    msg: "stored document vanished".into(),
-                }
+            let (row, file) = cached_metadata(sh, db, m)?.ok_or_else(|| Error::BadUpstream {
+                url: m.url.clone(),
+                msg: "stored document vanished".into(),
             })?;
             let mut reply = reply(sh, m, file, &row, req, false)?;
             reply.cache = if fresh {
@@ -445,8 +493,9 @@ fn refresh(
 /// Fetches a document (conditionally when we hold one with an ETag in the current form),
 /// rewrites it into the cache and records it with the links it reports. Returns whether a new
 /// body was stored (false: the upstream said 304). `Last-Modified` alone is not trusted for
-/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A 404 or a
-/// document over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
+/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A document
+/// that must have a digest (`registry::Check`) is stored only if it has it. A 404 or a document
+/// over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
 fn fetch_metadata(
     sh: &Shared,
     db: &Db,
@@ -474,6 +523,8 @@ fn fetch_and_store(
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
+    let expected = expected_digest(db, m)?;
+    let expected = expected.as_ref();
     let mut headers = vec![("Accept-Encoding", "identity")];
     if let Some(accept) = m.accept {
         headers.push(("Accept", accept));
@@ -529,14 +580,11 @@ fn fetch_and_store(
     let upstream_headers = std::mem::take(&mut f.headers);
     let mut input = BufReader::with_capacity(
         64 * 1024,
-        Hashed::new(
-            Capped {
-                inner: f.body,
-                left: max,
-                exceeded: false,
-            },
-            m.digest.as_ref().map(|d| d.algo),
-        ),
+        Capped {
+            inner: f.body,
+            left: max,
+            exceeded: false,
+        },
     );
     // Stored with a placeholder for our own URL, filled in as it is served.
     let ctx = Ctx {
@@ -556,6 +604,7 @@ fn fetch_and_store(
     let mut out = Hashing {
         inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
         sha: Sha256::new(),
+        other: expected.and_then(|d| Other::new(d.algo)),
         n: 0,
         placeholders: rebase::Counter::default(),
         failed: None,
@@ -567,23 +616,17 @@ fn fetch_and_store(
         latest: None,
         failed: None,
     };
-    let mut rewritten = match &parts {
+    let rewritten = match &parts {
         Some((assembly, parts)) => (assembly.write)(m, parts, &mut out, &ctx, &mut links),
         None => reg.rewrite(m, &mut input, &mut out, &ctx, &mut links),
     };
-    // What the rewrite left unread is hashed too: the digests are of the upstream's whole body.
-    if rewritten.is_ok()
-        && let Err(err) = io::copy(&mut input, &mut io::sink())
-    {
-        rewritten = Err(err.into());
-    }
     let flushed = rewritten.is_ok().then(|| out.flush());
     // Our own disk first: a write that failed is our error, whatever the rewrite made of it.
     if let Some(err) = out.failed.take() {
         return Err(Error::io(&temp_path, err));
     }
     if let Err(bad) = rewritten {
-        return Err(if input.get_ref().inner.exceeded {
+        return Err(if input.get_ref().exceeded {
             too_large()
         } else {
             Error::BadUpstream {
@@ -595,10 +638,30 @@ fn fetch_and_store(
     if let Some(Err(err)) = flushed {
         return Err(Error::io(&temp_path, err));
     }
-    input
-        .get_ref()
-        .verify(&m.url, m.digest.as_ref(), named.as_deref())?;
     let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    // Documents with a digest header are stored byte-identical: what was stored is what came.
+    if let Some(hex) = named
+        && hex != sha
+    {
+        return Err(Error::Integrity {
+            what: m.url.clone(),
+            expected: format!("sha256:{hex}"),
+            actual: format!("sha256:{sha}"),
+        });
+    }
+    if let Some(want) = expected {
+        let actual = match out.other.take() {
+            Some(other) => other.finish(),
+            None => sha.clone(),
+        };
+        if actual != want.hex {
+            return Err(Error::Integrity {
+                what: m.url.clone(),
+                expected: want.to_string(),
+                actual: format!("{}:{actual}", want.algo.as_str()),
+            });
+        }
+    }
     let placeholders = out.placeholders.count;
     drop(out);
     let kept: Vec<(&str, String)> = m
@@ -650,21 +713,46 @@ fn fetch_and_store(
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
-    // Also by its content (an OCI tag's manifest is the manifest of its digest): a copy of its
-    // own, since the tag's file goes when the tag moves. A failure costs only that copy.
-    if let Some(template) = &m.also_by_digest
-        && placeholders == 0
-    {
-        let key = template.replace("{sha256}", &sha);
-        let copied = match db.metadata(m.ecosystem, &key) {
-            Ok(Some(_)) => Ok(()),
-            _ => copy_document(sh, db, m, &rel, &key, content_type, &sha, size),
-        };
-        if let Err(err) = copied {
-            log::warn!("cannot keep {} also as {key}: {err}", m.key);
-        }
-    }
     Ok(true)
+}
+
+/// Revalidates a cached copy by a HEAD whose `Metadata::digest_header` names the digest of what
+/// the upstream would send now (where the plan has one, and the copy is stored byte-identical):
+/// `Ok(true)` when it is the stored document's, which is then marked fresh. A HEAD the upstream
+/// does not answer usefully falls back to the GET.
+fn revalidate_by_head(
+    sh: &Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    row: &MetadataRow,
+    headers: &[(&str, &str)],
+) -> Result<bool> {
+    let Some(header) = m.digest_header.filter(|_| row.rebase == 0) else {
+        return Ok(false);
+    };
+    let f = sh
+        .upstream
+        .fetch(Method::Head, &m.url, headers, sh.allowed(reg), reg.name())?;
+    match f.status {
+        200 => {}
+        404 | 410 => {
+            return Err(Error::Upstream {
+                url: f.url,
+                status: f.status,
+            });
+        }
+        status if status >= 500 => return Err(Error::Upstream { url: f.url, status }),
+        _ => return Ok(false),
+    }
+    let same = f
+        .header(header)
+        .and_then(|v| v.strip_prefix("sha256:"))
+        .is_some_and(|hex| hex.eq_ignore_ascii_case(&row.sha256));
+    if same {
+        db.refresh_metadata(m.ecosystem, &m.key, None, None)?;
+    }
+    Ok(same)
 }
 
 /// Most upstream documents one assembled document is made of, against parts that would name
@@ -680,7 +768,7 @@ fn gather(
     reg: &dyn Registry,
     assembly: &Assembly,
     m: &Metadata,
-    input: &mut BufReader<Hashed<Capped<Box<dyn io::Read + Send>>>>,
+    input: &mut BufReader<Capped<Box<dyn io::Read + Send>>>,
     ctx: &Ctx<'_>,
     url: &str,
 ) -> Result<Vec<Part>> {
@@ -698,7 +786,7 @@ fn gather(
     };
     let mut body = Vec::new();
     if let Err(err) = io::Read::read_to_end(input, &mut body) {
-        return Err(if input.get_ref().inner.exceeded {
+        return Err(if input.get_ref().exceeded {
             Error::TooLarge {
                 url: url.to_string(),
                 max,
@@ -707,7 +795,7 @@ fn gather(
             broken(url, err, false)
         });
     }
-    let mut left = input.get_ref().inner.left;
+    let mut left = input.get_ref().left;
     let mut parts = vec![Part {
         url: m.url.clone(),
         status: 200,
@@ -766,161 +854,6 @@ fn gather(
     }
 }
 
-/// Stores a copy of the committed document `rel` under `key` (see `Metadata::also_by_digest`).
-#[allow(clippy::too_many_arguments)]
-fn copy_document(
-    sh: &Shared,
-    db: &Db,
-    m: &Metadata,
-    rel: &str,
-    key: &str,
-    content_type: &str,
-    sha: &str,
-    size: u64,
-) -> Result<()> {
-    let mut temp = sh.store.temp()?;
-    let from = sh.store.abs(rel);
-    let copied = File::open(&from).and_then(|mut f| io::copy(&mut f, &mut temp.file));
-    match copied {
-        Ok(n) if n == size => {}
-        Ok(_) => return Err(Error::io(&from, io::Error::other("changed while copied"))),
-        Err(err) => return Err(Error::io(&from, err)),
-    }
-    let copy = Store::metadata_path(m.ecosystem, key, sha);
-    sh.store.commit(temp, &copy)?;
-    let old = db.record_metadata(&NewMetadata {
-        ecosystem: m.ecosystem,
-        key,
-        package: &m.package,
-        fetched_at: None,
-        storage_path: &copy,
-        upstream_url: &m.url,
-        etag: None,
-        last_modified: None,
-        content_type,
-        sha256: sha,
-        size,
-        rebase: 0,
-        latest: None,
-        format: FORMAT,
-        headers: None,
-    })?;
-    if let Some(old) = old.filter(|o| *o != copy) {
-        sh.store.remove(&old);
-    }
-    Ok(())
-}
-
-/// Revalidates a cached copy by a HEAD whose `Metadata::digest_header` names the digest of what
-/// the upstream would send now (where the plan has one, and the copy is stored byte-identical):
-/// `Ok(true)` when it is the stored document's, which is then marked fresh. A HEAD the upstream
-/// does not answer usefully falls back to the GET.
-fn revalidate_by_head(
-    sh: &Shared,
-    db: &Db,
-    reg: &dyn Registry,
-    m: &Metadata,
-    row: &MetadataRow,
-    headers: &[(&str, &str)],
-) -> Result<bool> {
-    let Some(header) = m.digest_header.filter(|_| row.rebase == 0) else {
-        return Ok(false);
-    };
-    let f = sh
-        .upstream
-        .fetch(Method::Head, &m.url, headers, sh.allowed(reg), reg.name())?;
-    match f.status {
-        200 => {}
-        404 | 410 => {
-            return Err(Error::Upstream {
-                url: f.url,
-                status: f.status,
-            });
-        }
-        status if status >= 500 => return Err(Error::Upstream { url: f.url, status }),
-        _ => return Ok(false),
-    }
-    let same = f
-        .header(header)
-        .and_then(|v| v.strip_prefix("sha256:"))
-        .is_some_and(|hex| hex.eq_ignore_ascii_case(&row.sha256));
-    if same {
-        db.refresh_metadata(m.ecosystem, &m.key, None, None)?;
-    }
-    Ok(same)
-}
-
-/// A reader that hashes what passes through it: SHA-256 always, and the algorithm of a digest to
-/// verify when it is another.
-struct Hashed<R> {
-    inner: R,
-    sha256: Sha256,
-    other: Option<(registry::Algo, Sha512)>,
-}
-
-impl<R: Read> Hashed<R> {
-    fn new(inner: R, algo: Option<registry::Algo>) -> Hashed<R> {
-        let other = algo
-            .filter(|a| *a == registry::Algo::Sha512)
-            .map(|a| (a, Sha512::new()));
-        Hashed {
-            inner,
-            sha256: Sha256::new(),
-            other,
-        }
-    }
-
-    /// Checks what was read against the digest the request named and the SHA-256 the upstream
-    /// named in its digest header.
-    fn verify(
-        &self,
-        url: &str,
-        digest: Option<&registry::Digest>,
-        named: Option<&str>,
-    ) -> Result<()> {
-        let sha256 = registry::hex(&self.sha256.clone().finalize());
-        let mismatch = |expected: String, actual: String| Error::Integrity {
-            what: url.to_string(),
-            expected,
-            actual,
-        };
-        if let Some(d) = digest {
-            let actual = match (&self.other, d.algo) {
-                (Some((_, h)), registry::Algo::Sha512) => registry::hex(&h.clone().finalize()),
-                (_, registry::Algo::Sha256) => sha256.clone(),
-                // Content-addressed documents are named by SHA-256 or SHA-512 only.
-                _ => String::new(),
-            };
-            if actual != d.hex {
-                return Err(mismatch(
-                    d.to_string(),
-                    format!("{}:{actual}", d.algo.as_str()),
-                ));
-            }
-        }
-        if let Some(hex) = named
-            && hex != sha256
-        {
-            return Err(mismatch(
-                format!("sha256:{hex}"),
-                format!("sha256:{sha256}"),
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl<R: Read> Read for Hashed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sha256.update(&buf[..n]);
-        if let Some((_, h)) = &mut self.other {
-            h.update(&buf[..n]);
-        }
-        Ok(n)
-    }
-}
-
 /// How many links are written to the database at a time. A document small enough to report
 /// fewer has its links written only once it has been read whole.
 const LINK_BATCH: usize = 1000;
@@ -964,6 +897,8 @@ impl Found for Links<'_> {
 struct Hashing<W> {
     inner: W,
     sha: Sha256,
+    /// The algorithm a declared digest is in, when it is not SHA-256.
+    other: Option<Other>,
     n: u64,
     placeholders: rebase::Counter,
     failed: Option<io::Error>,
@@ -980,6 +915,9 @@ impl<W: Write> Write for Hashing<W> {
             }
         };
         self.sha.update(&buf[..n]);
+        if let Some(o) = &mut self.other {
+            o.update(&buf[..n]);
+        }
         self.placeholders.feed(&buf[..n]);
         self.n += n as u64;
         Ok(n)
@@ -987,6 +925,36 @@ impl<W: Write> Write for Hashing<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// A hash in an algorithm other than SHA-256, for a declared digest.
+enum Other {
+    Sha512(sha2::Sha512),
+    Sha1(Sha1),
+}
+
+impl Other {
+    fn new(algo: Algo) -> Option<Other> {
+        match algo {
+            Algo::Sha256 => None,
+            Algo::Sha512 => Some(Other::Sha512(sha2::Sha512::new())),
+            Algo::Sha1 => Some(Other::Sha1(Sha1::new())),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Other::Sha512(h) => h.update(bytes),
+            Other::Sha1(h) => h.update(bytes),
+        }
+    }
+
+    fn finish(self) -> String {
+        match self {
+            Other::Sha512(h) => registry::hex(&h.finalize()),
+            Other::Sha1(h) => registry::hex(&h.finalize()),
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::lockfile::{self, Item};
 use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
-use crate::registry::{self, Want};
+use crate::registry::{self, Registry, Want};
 use crate::stats::human;
 use crate::upstream::{Method, Upstream};
 
@@ -52,20 +52,33 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     if opts.dry_run {
         for item in &items {
             let what = describe(item);
-            match registry::find(item.ecosystem).map(|r| r.mirror(&item.name, &want(item, opts))) {
-                Some(Ok(m)) => {
+            match plan(&config, item, &want(item, opts)) {
+                Ok(m) => {
                     // One line per document, whatever `Accept` it is read with.
                     let mut docs: Vec<String> = Vec::new();
-                    for (p, _) in &m.docs {
+                    for p in m
+                        .indexes
+                        .iter()
+                        .map(|(p, _)| p)
+                        .chain(m.docs.iter().map(|(p, _)| p))
+                    {
                         let doc = format!("/{}/{p}", item.ecosystem);
                         if !docs.contains(&doc) {
                             docs.push(doc);
                         }
                     }
-                    println!("{what}: metadata {} and its artifacts", docs.join(", "));
+                    if docs.is_empty() {
+                        let files: Vec<String> = m
+                            .unlisted
+                            .iter()
+                            .map(|p| format!("/{}/{p}", item.ecosystem))
+                            .collect();
+                        println!("{what}: {}", files.join(", "));
+                    } else {
+                        println!("{what}: metadata {} and its artifacts", docs.join(", "));
+                    }
                 }
-                Some(Err(err)) => problems.push(format!("{what}: {err}")),
-                None => problems.push(format!("{what}: {} is not mirrored yet", item.ecosystem)),
+                Err(err) => problems.push(format!("{what}: {err}")),
             }
         }
         report_problems(&problems);
@@ -85,41 +98,57 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     drop(db);
     let sh = Arc::new(Shared::new(config, store, upstream, total));
 
-    let queue = Mutex::new(
-        items
-            .iter()
-            .map(|i| (i, want(i, opts)))
-            .collect::<VecDeque<_>>(),
-    );
+    // Items that only read indexes (the index lines of a list a client printed) go first, so
+    // that the files other items fetch are checked against what those indexes declare.
+    let (indexes, files): (Vec<&Item>, Vec<&Item>) =
+        items.iter().partition(|i| only_indexes(&sh.config, i));
     let progress = Progress::default();
     let results: Mutex<Vec<(String, Outcome)>> = Mutex::new(Vec::new());
     let done = AtomicBool::new(false);
     let started = Instant::now();
+    let probed = Mutex::new(HashSet::new());
     std::thread::scope(|s| -> Result<()> {
-        let mut workers = Vec::new();
-        for _ in 0..opts.concurrency.clamp(1, 64) {
-            let db = proxy::open_db(&sh.config)?;
-            let (sh, queue, progress, results) = (&sh, &queue, &progress, &results);
-            workers.push(s.spawn(move || {
-                loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                    let Some((item, want)) = next else { break };
-                    let outcome = mirror_one(sh, &db, item, &want, opts, progress);
-                    progress.items.fetch_add(1, Ordering::Relaxed);
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((describe(item), outcome));
-                }
-            }));
-        }
         if io::stderr().is_terminal() {
             let (progress, done) = (&progress, &done);
             let total = items.len();
             s.spawn(move || progress.show(total, started, done));
         }
-        for w in workers {
-            let _ = w.join();
+        for phase in [indexes, files] {
+            let queue = Mutex::new(
+                phase
+                    .into_iter()
+                    .map(|i| (i, want(i, opts)))
+                    .collect::<VecDeque<_>>(),
+            );
+            // A scope per phase: its workers are done before the next phase starts.
+            std::thread::scope(|s| -> Result<()> {
+                for _ in 0..opts.concurrency.clamp(1, 64) {
+                    let db = proxy::open_db(&sh.config)?;
+                    let (sh, queue, progress, results, probed) =
+                        (&sh, &queue, &progress, &results, &probed);
+                    s.spawn(move || {
+                        loop {
+                            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                            let Some((item, want)) = next else { break };
+                            let run = Run {
+                                sh,
+                                db: &db,
+                                check: opts.check,
+                                platform: opts.platform.as_deref(),
+                                progress,
+                                probed,
+                            };
+                            let outcome = mirror_one(&run, item, &want);
+                            progress.items.fetch_add(1, Ordering::Relaxed);
+                            results
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((describe(item), outcome));
+                        }
+                    });
+                }
+                Ok(())
+            })?;
         }
         done.store(true, Ordering::Relaxed);
         Ok(())
@@ -317,37 +346,104 @@ fn body_reader(reply: Reply) -> io::Result<Box<dyn Read>> {
 /// send it round in circles or without end.
 const MAX_FOLLOWED: usize = 10_000;
 
-/// Fetches one package's documents, then the files of the wanted versions from the links their
-/// rewrites recorded (reading the further documents those links lead to first).
-fn mirror_one(
-    sh: &Arc<Shared>,
-    db: &Db,
-    item: &Item,
-    want: &Want,
-    opts: &Options,
-    progress: &Progress,
-) -> Outcome {
-    let check = opts.check;
-    let platform = item.platform.as_deref().or(opts.platform.as_deref());
-    let mut out = Outcome::default();
+/// What every item of one `proxy mirror` run shares.
+struct Run<'a> {
+    sh: &'a Arc<Shared>,
+    db: &'a Db,
+    check: bool,
+    /// `-platform`: of packages that come per platform, only this one (a package URL's own
+    /// platform wins).
+    platform: Option<&'a str>,
+    progress: &'a Progress,
+    /// Candidate indexes (`Mirror::first_index_only`) found missing: not asked again.
+    probed: &'a Mutex<HashSet<String>>,
+}
+
+/// The registry's plan for an item (`Registry::mirror`); an item named by URL (a list a client
+/// printed) is planned from its request path under the prefix.
+fn plan(config: &Config, item: &Item, want: &Want) -> Result<registry::Mirror> {
     let Some(reg) = registry::find(item.ecosystem) else {
-        out.failures.push(format!(
+        return Err(Error::NotFound(format!(
             "the {} registry is not served by this proxy yet",
             item.ecosystem
-        ));
-        return out;
+        )));
     };
-    let m = reg.mirror(&item.name, want).map(|mut m| {
-        // Only the links of the platform asked for, where the registry's packages have any.
-        if let (Some(p), Some(takes)) = (platform, m.platform) {
-            let (p, before) = (p.to_string(), m.keep.take());
-            m.keep = Some(Box::new(move |l: &registry::Link| {
-                takes(l, &p) && before.as_ref().is_none_or(|keep| keep(l))
-            }));
+    if item.name.contains("://") {
+        let path = request_path(config, reg, &item.name).ok_or_else(|| {
+            Error::BadRequest(format!(
+                "{} is neither on an upstream of /{} nor on this proxy ({})",
+                item.name,
+                reg.name(),
+                config.base_url
+            ))
+        })?;
+        return reg.mirror(&format!("/{path}"), want);
+    }
+    reg.mirror(&item.name, want)
+}
+
+/// Whether an item only reads indexes (see `registry::Mirror::indexes`).
+fn only_indexes(config: &Config, item: &Item) -> bool {
+    plan(config, item, &Want::Latest).is_ok_and(|m| m.only_indexes())
+}
+
+/// The request path under a registry's prefix of a URL a client printed: on one of the
+/// registry's upstreams (a named upstream's under its name, `/debian/security/…`), or on a proxy
+/// (this one's `base_url`, or any URL with `/{prefix}/` in its path).
+fn request_path(config: &Config, reg: &dyn Registry, url: &str) -> Option<String> {
+    let bare = |u: &str| -> String {
+        let u = u.split_once("://").map_or(u, |(_, rest)| rest);
+        u.trim_end_matches('/').to_string()
+    };
+    let target = bare(url);
+    let spec = reg.spec();
+    // The path prefix under which a configured upstream key is served.
+    let served_at = |key: &str| -> Option<String> {
+        for u in spec.upstreams.iter().filter(|u| u.named) {
+            if key == u.key {
+                return Some(String::new());
+            }
+            if let Some(name) = key.strip_prefix(u.key).and_then(|r| r.strip_prefix('.')) {
+                return Some(format!("{name}/"));
+            }
         }
-        m
-    });
-    let m = match m {
+        spec.upstreams
+            .iter()
+            .any(|u| u.key == key && !u.list)
+            .then(String::new)
+    };
+    let mut best: Option<(usize, String)> = None;
+    for (key, value) in &config.upstream {
+        let Some(prefix) = served_at(key) else {
+            continue;
+        };
+        let root = format!("{}/", bare(value));
+        if let Some(rest) = target.strip_prefix(&root)
+            && best.as_ref().is_none_or(|(len, _)| root.len() > *len)
+        {
+            best = Some((root.len(), format!("{prefix}{rest}")));
+        }
+    }
+    if let Some((_, path)) = best {
+        return Some(path);
+    }
+    let mine = format!("{}/{}/", bare(&config.base_url), reg.name());
+    if let Some(rest) = target.strip_prefix(&mine) {
+        return Some(rest.to_string());
+    }
+    let (_, path) = target.split_once('/')?;
+    let marker = format!("{}/", reg.name());
+    path.match_indices(&marker)
+        .find(|(i, _)| *i == 0 || path.as_bytes()[i - 1] == b'/')
+        .map(|(i, _)| path[i + marker.len()..].to_string())
+}
+
+/// Fetches one package's indexes and documents, then the files of the wanted versions from the
+/// links their rewrites recorded (reading the further documents those links lead to first).
+fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
+    let (sh, db, check, progress) = (run.sh, run.db, run.check, run.progress);
+    let mut out = Outcome::default();
+    let m = match plan(&sh.config, item, want) {
         Ok(m) => m,
         Err(err) => {
             out.failures.push(err.to_string());
@@ -356,7 +452,13 @@ fn mirror_one(
     };
     let eco = item.ecosystem;
     // What one request does: the reply is read to the end (so a fill completes) and counted.
-    let fetch = |out: &mut Outcome, path: &str, method: Method, accept: Option<&str>| -> bool {
+    // `quiet`: an answer other than 200 is no failure (a candidate index), only `false`.
+    let fetch = |out: &mut Outcome,
+                 path: &str,
+                 method: Method,
+                 accept: Option<&str>,
+                 quiet: bool|
+     -> bool {
         let url = format!("/{eco}/{path}");
         match proxy::handle(sh, db, &Incoming::new(method, url.clone(), accept)) {
             Ok(r) if r.status == 200 => {
@@ -379,6 +481,7 @@ fn mirror_one(
                     }
                 }
             }
+            Ok(_) | Err(_) if quiet => false,
             Ok(r) => {
                 out.failures.push(format!("{url}: answered {}", r.status));
                 false
@@ -389,17 +492,68 @@ fn mirror_one(
             }
         }
     };
-    let first_doc = m.docs.first().map(|(p, _)| p.clone()).unwrap_or_default();
     if m.walk {
-        let files = walk(sh, db, reg, &m, &mut out, progress);
+        let platform = item.platform.as_deref().or(run.platform);
+        let files = walk(run, reg_of(item), &m, platform, &mut out);
         let method = if check { Method::Head } else { Method::Get };
         for path in &files {
-            fetch(&mut out, path, method, None);
+            fetch(&mut out, path, method, None, false);
         }
         return out;
     }
+    // Signed indexes first, and the documents they list that the registry wants.
+    let mut index_names = Vec::new();
+    for (path, name) in &m.indexes {
+        if m.first_index_only {
+            let missing = run
+                .probed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(path);
+            if missing || !fetch(&mut out, path, Method::Get, None, true) {
+                run.probed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(path.clone());
+                continue;
+            }
+            index_names.push(name);
+            break;
+        }
+        if fetch(&mut out, path, Method::Get, None, false) {
+            index_names.push(name);
+        }
+    }
+    if m.first_index_only && index_names.is_empty() && !m.indexes.is_empty() {
+        out.failures.push(format!(
+            "no index found at /{eco}/{}",
+            m.indexes
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", /{eco}/")
+        ));
+    }
+    for name in index_names {
+        let listed = match db.document_links(eco, name) {
+            Ok(l) => l,
+            Err(err) => {
+                out.failures.push(format!("/{eco}/{name}: {err}"));
+                continue;
+            }
+        };
+        for (path, filename) in listed {
+            if m.index_keep.as_ref().is_none_or(|keep| keep(&filename)) {
+                fetch(&mut out, &path, Method::Get, None, false);
+            }
+        }
+    }
+    if m.only_indexes() {
+        return out;
+    }
+    let first_doc = m.docs.first().map(|(p, _)| p.clone()).unwrap_or_default();
     for (path, accept) in &m.docs {
-        fetch(&mut out, path, Method::Get, *accept);
+        fetch(&mut out, path, Method::Get, *accept, false);
     }
     // Documents the links lead to (Conan's revisions and file lists) are read, even in `--check`
     // (offline they come from the cache, or are themselves what is missing), until they lead
@@ -428,7 +582,7 @@ fn mirror_one(
                 ));
                 return out;
             }
-            fetch(&mut out, &path, Method::Get, None);
+            fetch(&mut out, &path, Method::Get, None, false);
             read.insert(path);
         }
     };
@@ -442,13 +596,13 @@ fn mirror_one(
     }
     if files.is_empty() {
         let v = item.version.as_deref().unwrap_or("any version");
-        out.failures
-            .push(format!("/{eco}/{first_doc} lists no {v}"));
+        let doc = m.indexes.first().map(|(p, _)| p).unwrap_or(&first_doc);
+        out.failures.push(format!("/{eco}/{doc} lists no {v}"));
         return out;
     }
     let method = if check { Method::Head } else { Method::Get };
     for path in files.iter().take(MAX_FOLLOWED) {
-        fetch(&mut out, path, method, None);
+        fetch(&mut out, path, method, None, false);
     }
     if files.len() > MAX_FOLLOWED {
         out.failures
@@ -457,22 +611,26 @@ fn mirror_one(
     out
 }
 
+/// The registry of an item that was planned (`plan` found it).
+fn reg_of(item: &Item) -> &'static dyn registry::Registry {
+    registry::find(item.ecosystem).expect("a planned item's registry")
+}
+
 /// `Mirror::walk`: reads the documents, and the documents their links lead to, each once, and
-/// returns the files they link to (those `Mirror::keep` takes), in the order first seen. A
-/// document's links are those its rewrite reports, read again from the document as served, so
-/// they are this document's own whatever other documents link to the same files.
+/// returns the files they link to (those `Mirror::keep` and, for `platform`, `Mirror::platform`
+/// take), in the order first seen. A document's links are those its rewrite reports, read again
+/// from the document as served, so they are this document's own whatever other documents link to
+/// the same files.
 fn walk(
-    sh: &Arc<Shared>,
-    db: &Db,
-    reg: &dyn registry::Registry,
+    run: &Run<'_>,
+    reg: &'static dyn registry::Registry,
     m: &registry::Mirror,
+    platform: Option<&str>,
     out: &mut Outcome,
-    progress: &Progress,
 ) -> Vec<String> {
     let eco = reg.name();
     let mut queue: VecDeque<(String, Option<&'static str>)> = m.docs.iter().cloned().collect();
-    let mut seen: std::collections::HashSet<String> =
-        m.docs.iter().map(|(p, _)| p.clone()).collect();
+    let mut seen: HashSet<String> = m.docs.iter().map(|(p, _)| p.clone()).collect();
     let mut files = Vec::new();
     let mut read = 0;
     while let Some((path, accept)) = queue.pop_front() {
@@ -484,9 +642,9 @@ fn walk(
             break;
         }
         let url = format!("/{eco}/{path}");
-        let links = match document_links(sh, db, reg, &url, accept, progress) {
+        let links = match document_links(run, reg, &url, accept) {
             Ok((links, cache)) => {
-                count(out, cache, progress);
+                count(out, cache, run.progress);
                 links
             }
             Err(err) => {
@@ -495,7 +653,11 @@ fn walk(
             }
         };
         for l in links {
-            if !m.keep.as_ref().is_none_or(|keep| keep(&l)) || !seen.insert(l.path.clone()) {
+            let kept = m.keep.as_ref().is_none_or(|keep| keep(&l.filename))
+                && platform
+                    .zip(m.platform)
+                    .is_none_or(|(p, takes)| takes(&l, p));
+            if !kept || !seen.insert(l.path.clone()) {
                 continue;
             }
             if l.flags.document {
@@ -511,14 +673,17 @@ fn walk(
 /// Reads one document through the engine (cached or fetched as a client's request would be) and
 /// runs its registry's rewrite over it again to collect the links it names.
 fn document_links(
-    sh: &Arc<Shared>,
-    db: &Db,
-    reg: &dyn registry::Registry,
+    run: &Run<'_>,
+    reg: &'static dyn registry::Registry,
     url: &str,
     accept: Option<&str>,
-    progress: &Progress,
 ) -> Result<(Vec<registry::Link>, CacheState)> {
-    let reply = proxy::handle(sh, db, &Incoming::new(Method::Get, url.to_string(), accept))?;
+    let sh = run.sh;
+    let reply = proxy::handle(
+        sh,
+        run.db,
+        &Incoming::new(Method::Get, url.to_string(), accept),
+    )?;
     if reply.status != 200 {
         return Err(Error::NotFound(format!("answered {}", reply.status)));
     }
@@ -533,7 +698,7 @@ fn document_links(
         .take(sh.config.metadata_max_size)
         .read_to_end(&mut body)
         .map_err(io_err)?;
-    progress
+    run.progress
         .bytes
         .fetch_add(body.len() as u64, Ordering::Relaxed);
     let Ok(crate::router::Route::Registry {
@@ -566,7 +731,7 @@ fn pick_links(db: &Db, eco: &str, m: &registry::Mirror) -> Result<Vec<registry::
     let latest = db.latest(eco, &m.package)?;
     Ok(registry::pick(&links, &m.want, latest.as_deref())
         .into_iter()
-        .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(l)))
+        .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(&l.filename)))
         .cloned()
         .collect())
 }

@@ -7,7 +7,8 @@
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
 //! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`;
-//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls).
+//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls); the URL
+//! lists `apt-get --print-uris` and `dnf download --url` print.
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
@@ -48,6 +49,7 @@ mod document;
 mod linewise;
 mod npm;
 mod oci;
+mod oslist;
 mod purl;
 mod python;
 mod sbom;
@@ -74,10 +76,11 @@ pub(crate) use purl::parse_purl;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform".
+    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform", "debian",
+    /// "rpm".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
-    /// Composer "vendor/pkg".
+    /// Composer "vendor/pkg"; or the URL of one file, from a list a package manager printed.
     pub name: String,
     /// `None` = "latest" (or all versions: the caller decides).
     pub version: Option<String>,
@@ -160,6 +163,7 @@ enum Format {
     CycloneDx,
     Spdx,
     ImageList,
+    UriList,
 }
 
 impl Format {
@@ -211,6 +215,9 @@ fn detect_by_name(name: &str) -> Option<Format> {
 
 /// Sniffs a text file with an unfamiliar name (`Cargo.lock.orig`, `web.yarn.lock`, `deps.txt`).
 fn detect_by_text(name: &str, text: &str) -> Option<Format> {
+    if oslist::is_uri_list(text) {
+        return Some(Format::UriList);
+    }
     let has_line = |want: &str| text.lines().any(|l| l.trim_end() == want);
     let has_prefix = |want: &str| text.lines().any(|l| l.starts_with(want));
     if text.contains("# yarn lockfile v1") || has_line("__metadata:") {
@@ -335,6 +342,7 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::ImageList => oci::image_list(text, out),
         Format::GalaxyRequirements => ansible::requirements_yml(text, out),
         Format::TerraformLock => terraform::terraform_lock(text, out),
+        Format::UriList => oslist::uris(text, out),
         _ => {}
     }
 }
@@ -574,7 +582,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 22);
+        assert_eq!(out.len(), 24);
         out
     }
 

@@ -82,6 +82,7 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
+                check: super::Check::None,
                 headers: &[],
                 parts: None,
                 ..Metadata::default()
@@ -192,6 +193,7 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         package: name,
         content_type: "application/json",
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
         ..Metadata::default()

@@ -112,6 +112,7 @@ impl Registry for Conda {
                 package: channel,
                 content_type: "application/json",
                 etag: Etag::Own,
+                check: super::Check::None,
                 headers: &[],
                 parts: None,
                 ..Metadata::default()
@@ -130,6 +131,7 @@ impl Registry for Conda {
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
                         etag: Etag::Own,
+                        check: super::Check::None,
                         headers: &[],
                         parts: None,
                         ..Metadata::default()
@@ -199,8 +201,8 @@ impl Registry for Conda {
         {
             m.want = Want::Exact(version.to_string());
             let build = build.to_string();
-            m.keep = Some(Box::new(move |link: &Link| {
-                parse_filename(&link.filename).is_some_and(|p| p.build == build)
+            m.keep = Some(Box::new(move |file: &str| {
+                parse_filename(file).is_some_and(|p| p.build == build)
             }));
         }
         Ok(m)
@@ -726,7 +728,7 @@ mod tests {
             assert_eq!(m.package, "cf/noarch/b");
             crate::registry::pick(&links, &m.want, None)
                 .into_iter()
-                .filter(|l| m.keep.as_ref().is_none_or(|k| k(l)))
+                .filter(|l| m.keep.as_ref().is_none_or(|k| k(&l.filename)))
                 .map(|l| l.path.clone())
                 .collect()
         };

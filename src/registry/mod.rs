@@ -13,6 +13,7 @@ pub(crate) mod composer;
 pub(crate) mod conan;
 pub(crate) mod conda;
 pub(crate) mod cran;
+pub(crate) mod debian;
 pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod helm;
@@ -23,6 +24,7 @@ pub(crate) mod nuget;
 pub(crate) mod oci;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod rpm;
 pub(crate) mod swift;
 pub(crate) mod terraform;
 
@@ -34,6 +36,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &conan::Conan,
     &conda::Conda,
     &cran::Cran,
+    &debian::Debian,
     &gem::Gem,
     &go::Go,
     &helm::Helm,
@@ -44,6 +47,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &oci::Oci,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &rpm::Rpm,
     &swift::Swift,
     &terraform::Terraform,
 ];
@@ -257,6 +261,72 @@ pub(crate) fn valid_upstream_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
 }
 
+/// The upstream a request under a registry with named upstreams is for (`/debian/security/…`):
+/// the named upstream its first segment names, unless that segment is one of the default
+/// upstream's own top directories; else the default.
+pub(crate) struct Archive<'a> {
+    pub url: &'a str,
+    /// The upstream's name; empty for the default.
+    pub name: &'a str,
+    /// The path under the upstream's root.
+    pub rest: &'a [String],
+}
+
+impl<'a> Archive<'a> {
+    pub(crate) fn of(
+        segments: &'a [String],
+        ctx: &'a Ctx<'_>,
+        key: &str,
+        top_dirs: &[&str],
+    ) -> Archive<'a> {
+        if let [first, rest @ ..] = segments
+            && !top_dirs.contains(&first.as_str())
+            && let Some(url) = ctx.named(key, first)
+        {
+            return Archive {
+                url,
+                name: first,
+                rest,
+            };
+        }
+        Archive {
+            url: ctx.upstream(key),
+            name: "",
+            rest: segments,
+        }
+    }
+
+    /// A path under the upstream's root as a request path under the registry's prefix.
+    pub(crate) fn path(&self, rel: &str) -> String {
+        match (self.name.is_empty(), rel.is_empty()) {
+            (true, _) => rel.to_string(),
+            (false, true) => self.name.to_string(),
+            (false, false) => format!("{}/{rel}", self.name),
+        }
+    }
+
+    /// The upstream URL of a path under its root, given as segments.
+    pub(crate) fn url_of(&self, rel: &[&str]) -> String {
+        let mut url = self.url.to_string();
+        for seg in rel {
+            url.push('/');
+            crate::url::escape_into(&mut url, seg);
+        }
+        url
+    }
+
+    /// An artifact key's version on this upstream: on a named one the name follows, so that two
+    /// upstreams' builds of one version (Ubuntu rebuilds what it takes from Debian, under the
+    /// same file name) are two entries.
+    pub(crate) fn version(&self, version: &str) -> String {
+        if self.name.is_empty() {
+            version.to_string()
+        } else {
+            format!("{version}@{}", self.name)
+        }
+    }
+}
+
 /// The error body most registries' clients get: `{"error": "<message>"}`.
 pub(crate) fn json_error(_status: u16, msg: &str) -> (&'static str, String) {
     (
@@ -318,8 +388,8 @@ impl Found for Collected {
     }
 }
 
-/// A filter on the links a mirror picks (see `Mirror::keep`).
-pub(crate) type Keep = Box<dyn Fn(&Link) -> bool + Send + Sync>;
+/// A filter on file names (see `Mirror::keep`).
+pub(crate) type Keep = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// What `proxy mirror` fetches for one package.
 pub(crate) struct Mirror {
@@ -329,8 +399,7 @@ pub(crate) struct Mirror {
     pub docs: Vec<(String, Option<&'static str>)>,
     /// The versions wanted, in the spelling links record (a registry may normalise it).
     pub want: Want,
-    /// Only links that pass (e.g. the files of one Conda build of a version, the images of one
-    /// platform).
+    /// Only files whose name passes (e.g. one Conda build of a version).
     pub keep: Option<Keep>,
     /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
     /// archives).
@@ -345,6 +414,15 @@ pub(crate) struct Mirror {
     /// a link is one a platform (`proxy mirror -platform os/arch`) needs. Without it the
     /// registry's packages have no platforms, and `-platform` changes nothing.
     pub platform: Option<PlatformFilter>,
+    /// Signed indexes read before anything else, each with the name its rewrite reports the
+    /// documents it lists under: those documents that `index_keep` passes (by their link's
+    /// `filename`) are read too. A distribution's `InRelease` or `repomd.xml` names the package
+    /// indexes that list the package, and an offline client needs all of them.
+    pub indexes: Vec<(String, String)>,
+    pub index_keep: Option<Keep>,
+    /// Only the first of `indexes` that is there is read (an RPM repository's
+    /// `repodata/repomd.xml`, looked for above a package's directory); the others are no failure.
+    pub first_index_only: bool,
 }
 
 /// See `Mirror::platform`: (a link, the platform wanted).
@@ -365,7 +443,32 @@ impl Mirror {
             unlisted: Vec::new(),
             walk: false,
             platform: None,
+            indexes: Vec::new(),
+            index_keep: None,
+            first_index_only: false,
         }
+    }
+
+    /// Exactly these request paths (files a client's own list names), nothing picked.
+    pub(crate) fn paths(package: String, paths: Vec<String>) -> Mirror {
+        // No link has an empty version, so nothing is picked and `unlisted` is what is fetched.
+        let mut m = Mirror::docs(package, Vec::new(), &Want::Exact(String::new()));
+        m.unlisted = paths;
+        m
+    }
+
+    /// Only indexes (and the documents of them `keep` passes), no package: `proxy mirror` reads
+    /// these before any item that fetches files, so that those are checked against them.
+    pub(crate) fn indexes(indexes: Vec<(String, String)>, keep: Keep) -> Mirror {
+        let mut m = Mirror::docs(String::new(), Vec::new(), &Want::All);
+        m.indexes = indexes;
+        m.index_keep = Some(keep);
+        m
+    }
+
+    /// Whether this reads indexes only (see `Mirror::indexes`).
+    pub(crate) fn only_indexes(&self) -> bool {
+        self.package.is_empty()
     }
 }
 
@@ -599,14 +702,12 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
-    /// The document's digest, when the request names it (a content-addressed document): the
-    /// upstream's bytes are verified against it before anything is stored, and the stored copy
-    /// never changes, so it is served without TTL or revalidation.
-    pub digest: Option<Digest>,
+    /// A digest the document's bytes must have, when something vouches for them.
+    pub check: Check,
     /// A response header in which the upstream names the SHA-256 of the document it sends
     /// (`Docker-Content-Digest: sha256:…`): a body is verified against it, a cached copy is
     /// revalidated by a HEAD that compares it (registries count GETs against rate limits, not
-    /// HEADs), and the stored copy is served with it.
+    /// HEADs), and the stored copy is served with it. Only for documents stored byte-identical.
     pub digest_header: Option<&'static str>,
     /// The content types the client takes, as the registry reads its `Accept`: a document of any
     /// other type is answered 404, never served. `None`: any type.
@@ -615,10 +716,6 @@ pub(crate) struct Metadata {
     /// the upstream cannot be asked (offline, or failing), subject to `accepts`: an OCI tag
     /// fetched with every manifest type accepted answers a client that accepts fewer.
     pub fallback: Vec<String>,
-    /// A key the document is also stored under by its content, `{sha256}` standing for the
-    /// SHA-256 of the stored bytes (an OCI tag's manifest is also the manifest of its digest,
-    /// which clients such as containerd fetch next, and which must be there offline).
-    pub also_by_digest: Option<String>,
     /// Upstream response headers stored with the document and sent with it, each value passed
     /// through `Spec::rewrite_header` (Swift's `Link`). Names as they are sent.
     pub headers: &'static [&'static str],
@@ -640,15 +737,31 @@ impl Default for Metadata {
             package: String::new(),
             content_type: "application/octet-stream",
             etag: Etag::Own,
-            digest: None,
             digest_header: None,
             accepts: None,
             fallback: Vec::new(),
-            also_by_digest: None,
             headers: &[],
             parts: None,
+            check: Check::None,
         }
     }
+}
+
+/// What vouches for a document's bytes. A cached copy with the digest is served whatever its age
+/// (it is the one the voucher names); one without is fetched again, never served stale or
+/// offline; and a fetched document without it is refused. Only for documents stored
+/// byte-identical: the digest is of what is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Nothing: the TTL decides.
+    None,
+    /// The request names the content: a content-addressed path (Debian's
+    /// `by-hash/SHA256/{hex}`, RPM's `repodata/{hex}-primary.xml.gz`).
+    Digest(Digest),
+    /// Another document declared it: the link that document's rewrite reported at `path` under
+    /// `name` (Debian's `Release` → `Packages`, RPM's `repomd.xml` → `primary.xml.gz`). Until
+    /// that document has been read, nothing is checked.
+    Link { name: String, path: String },
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants

@@ -37,8 +37,8 @@ use std::sync::OnceLock;
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Algo, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 
@@ -509,13 +509,15 @@ fn manifest(t: &Target, reference: &str, accept: Option<&str>) -> Result<Plan> {
     };
     if reference.contains(':') {
         // By digest: one document whatever the client accepts, so asked for with every type
-        // and keyed without them; served only if the client takes its type.
+        // and keyed without them; served only if the client takes its type. Content-addressed:
+        // verified, then served whatever its age; a tag's manifest with these bytes (cached
+        // under the tag) serves too.
         let d = parse_digest(reference).ok_or_else(|| bad_digest("manifest", reference))?;
         return Ok(Plan::Metadata(Metadata {
             key: format!("{}@{reference}", t.package()),
             accept: Some(accept_header(ALL_TYPES)),
             digest_header: (d.algo == Algo::Sha256).then_some("Docker-Content-Digest"),
-            digest: Some(d),
+            check: Check::Digest(d),
             ..base
         }));
     }
@@ -538,7 +540,6 @@ fn manifest(t: &Target, reference: &str, accept: Option<&str>) -> Result<Plan> {
         accept: Some(accept_header(types)),
         digest_header: Some("Docker-Content-Digest"),
         fallback,
-        also_by_digest: Some(format!("{}@sha256:{{sha256}}", t.package())),
         ..base
     }))
 }
@@ -654,7 +655,7 @@ fn links(doc: &Metadata, body: &[u8], found: &mut dyn Found) -> Result<(), Bad> 
             },
         });
     };
-    if doc.digest.is_none() {
+    if !matches!(doc.check, Check::Digest(_)) {
         let own = format!("sha256:{}", super::hex(&Sha256::digest(body)));
         link(&own, "manifests", String::new());
     }
@@ -914,7 +915,7 @@ mod tests {
         assert_eq!(m.key, format!("docker.io/library/alpine@{D}"));
         assert_eq!(m.accept, Some(ALL));
         assert_eq!(m.accepts, Some(vec![OCI_MANIFEST]));
-        assert_eq!(m.digest.unwrap().to_string(), D);
+        assert!(matches!(m.check, Check::Digest(d) if d.to_string() == D));
     }
 
     #[test]

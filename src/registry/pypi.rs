@@ -107,6 +107,7 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
                     parts: None,
                     ..Metadata::default()
@@ -131,6 +132,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
                     parts: None,
                     ..Metadata::default()
@@ -152,6 +154,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
                     parts: None,
                     ..Metadata::default()
@@ -273,6 +276,7 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         package: name,
         content_type: v.media_type(),
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
         ..Metadata::default()
@@ -755,6 +759,7 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            check: crate::registry::Check::None,
             headers: &[],
             parts: None,
             ..Metadata::default()
