@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::cache::Store;
+use crate::cache::{Hasher, Store};
 use crate::db::{self, Db, MetadataRow, NewMetadata};
 use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
@@ -20,7 +20,6 @@ use crate::registry::{
     self, Algo, Assembly, Check, Ctx, Etag, Found, Link, Metadata, Part, Registry,
 };
 use crate::upstream::Method;
-use sha1::Sha1;
 
 /// The form this version stores documents in, with the links their rewrites report. A cached
 /// document of an older form is fetched whole again when the upstream can be asked (offline it
@@ -35,9 +34,14 @@ pub(crate) fn serve(
     m: Metadata,
     req: &Incoming,
 ) -> Result<Reply> {
-    let ttl = sh.config.metadata_ttl.as_millis() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl).as_millis() as i64;
     let swr = sh.config.metadata_swr.as_millis() as i64;
-    let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    let about = if m.package.is_empty() {
+        &m.key
+    } else {
+        &m.package
+    };
+    let what = format!("{} metadata for {about}", m.ecosystem);
     let expected = expected_digest(db, &m)?;
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
@@ -441,7 +445,8 @@ fn stale(
 ) -> Option<Result<Reply>> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
-    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_millis() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl);
+    let limit = (ttl + sh.config.metadata_max_stale).as_millis() as i64;
     if age > limit {
         return None;
     }
@@ -580,16 +585,20 @@ fn fetch_and_store(
     let upstream_headers = std::mem::take(&mut f.headers);
     let mut input = BufReader::with_capacity(
         64 * 1024,
-        Capped {
-            inner: f.body,
-            left: max,
-            exceeded: false,
+        UpstreamBody {
+            inner: Capped {
+                inner: f.body,
+                left: max,
+                exceeded: false,
+            },
+            placeholders: rebase::Counter::default(),
         },
     );
     // Stored with a placeholder for our own URL, filled in as it is served.
     let ctx = Ctx {
         base_url: rebase::TOKEN,
         upstream: &sh.config.upstream,
+        raw: &sh.config.raw,
     };
     // An assembled document is read whole with its parts before anything is written.
     let parts = match m.parts {
@@ -604,7 +613,7 @@ fn fetch_and_store(
     let mut out = Hashing {
         inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
         sha: Sha256::new(),
-        other: expected.and_then(|d| Other::new(d.algo)),
+        other: expected.and_then(|d| Hasher::new(d.algo)),
         n: 0,
         placeholders: rebase::Counter::default(),
         failed: None,
@@ -626,7 +635,7 @@ fn fetch_and_store(
         return Err(Error::io(&temp_path, err));
     }
     if let Err(bad) = rewritten {
-        return Err(if input.get_ref().exceeded {
+        return Err(if input.get_ref().inner.exceeded {
             too_large()
         } else {
             Error::BadUpstream {
@@ -662,7 +671,12 @@ fn fetch_and_store(
             });
         }
     }
-    let placeholders = out.placeholders.count;
+    // Placeholders the upstream's own bytes hold are not ours to fill in: a document that comes
+    // out with just those (one stored byte-identical) is served as stored.
+    let placeholders = match out.placeholders.count {
+        n if n == input.get_ref().placeholders.count => 0,
+        n => n,
+    };
     drop(out);
     let kept: Vec<(&str, String)> = m
         .headers
@@ -768,7 +782,7 @@ fn gather(
     reg: &dyn Registry,
     assembly: &Assembly,
     m: &Metadata,
-    input: &mut BufReader<Capped<Box<dyn io::Read + Send>>>,
+    input: &mut BufReader<UpstreamBody<Box<dyn io::Read + Send>>>,
     ctx: &Ctx<'_>,
     url: &str,
 ) -> Result<Vec<Part>> {
@@ -786,7 +800,7 @@ fn gather(
     };
     let mut body = Vec::new();
     if let Err(err) = io::Read::read_to_end(input, &mut body) {
-        return Err(if input.get_ref().exceeded {
+        return Err(if input.get_ref().inner.exceeded {
             Error::TooLarge {
                 url: url.to_string(),
                 max,
@@ -795,7 +809,7 @@ fn gather(
             broken(url, err, false)
         });
     }
-    let mut left = input.get_ref().left;
+    let mut left = input.get_ref().inner.left;
     let mut parts = vec![Part {
         url: m.url.clone(),
         status: 200,
@@ -892,13 +906,27 @@ impl Found for Links<'_> {
     }
 }
 
+/// The upstream's body as a rewrite reads it, counting the placeholders it holds.
+struct UpstreamBody<R> {
+    inner: Capped<R>,
+    placeholders: rebase::Counter,
+}
+
+impl<R: io::Read> io::Read for UpstreamBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.placeholders.feed(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// A writer that hashes and counts what it writes, and keeps the error of a write that failed
 /// (the rewrite only sees that something did).
 struct Hashing<W> {
     inner: W,
     sha: Sha256,
     /// The algorithm a declared digest is in, when it is not SHA-256.
-    other: Option<Other>,
+    other: Option<Hasher>,
     n: u64,
     placeholders: rebase::Counter,
     failed: Option<io::Error>,
@@ -925,36 +953,6 @@ impl<W: Write> Write for Hashing<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// A hash in an algorithm other than SHA-256, for a declared digest.
-enum Other {
-    Sha512(sha2::Sha512),
-    Sha1(Sha1),
-}
-
-impl Other {
-    fn new(algo: Algo) -> Option<Other> {
-        match algo {
-            Algo::Sha256 => None,
-            Algo::Sha512 => Some(Other::Sha512(sha2::Sha512::new())),
-            Algo::Sha1 => Some(Other::Sha1(Sha1::new())),
-        }
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Other::Sha512(h) => h.update(bytes),
-            Other::Sha1(h) => h.update(bytes),
-        }
-    }
-
-    fn finish(self) -> String {
-        match self {
-            Other::Sha512(h) => registry::hex(&h.finalize()),
-            Other::Sha1(h) => registry::hex(&h.finalize()),
-        }
     }
 }
 

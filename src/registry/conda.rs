@@ -29,8 +29,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -115,6 +115,7 @@ impl Registry for Conda {
                 check: super::Check::None,
                 headers: &[],
                 parts: None,
+                expiry: Expiry::DEFAULT,
                 ..Metadata::default()
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
@@ -134,6 +135,7 @@ impl Registry for Conda {
                         check: super::Check::None,
                         headers: &[],
                         parts: None,
+                        expiry: Expiry::DEFAULT,
                         ..Metadata::default()
                     }));
                 }

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use crate::error::Result;
 
 pub(crate) mod ansible;
 pub(crate) mod cargo;
+pub(crate) mod chef;
 pub(crate) mod composer;
 pub(crate) mod conan;
 pub(crate) mod conda;
@@ -24,14 +26,17 @@ pub(crate) mod nuget;
 pub(crate) mod oci;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod raw;
 pub(crate) mod rpm;
 pub(crate) mod swift;
 pub(crate) mod terraform;
+pub(crate) mod vagrant;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &ansible::Ansible,
     &cargo::Cargo,
+    &chef::Chef,
     &composer::Composer,
     &conan::Conan,
     &conda::Conda,
@@ -47,9 +52,11 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &oci::Oci,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &raw::Raw,
     &rpm::Rpm,
     &swift::Swift,
     &terraform::Terraform,
+    &vagrant::Vagrant,
 ];
 
 /// Finds the registry mounted at a URL prefix.
@@ -196,6 +203,8 @@ pub(crate) struct UpstreamKey {
     /// serves under a name (`/debian/{name}/…`). A default may itself be a name
     /// (`debian.debian-security`).
     pub named: bool,
+    /// Only `upstream.<key>.<name>`: the key itself names no upstream (generic remotes).
+    pub names_only: bool,
 }
 
 impl UpstreamKey {
@@ -205,6 +214,7 @@ impl UpstreamKey {
             default,
             list: false,
             named: false,
+            names_only: false,
         }
     }
 
@@ -214,6 +224,7 @@ impl UpstreamKey {
             default,
             list: true,
             named: false,
+            names_only: false,
         }
     }
 
@@ -224,8 +235,28 @@ impl UpstreamKey {
             default,
             list: false,
             named: true,
+            names_only: false,
         }
     }
+
+    /// A key that takes only named upstreams: `upstream.<key>` itself is an error.
+    pub(crate) const fn names_only(key: &'static str) -> UpstreamKey {
+        UpstreamKey {
+            key,
+            default: "",
+            list: false,
+            named: true,
+            names_only: true,
+        }
+    }
+}
+
+/// Whether `upstream.<key>` takes only named upstreams (`UpstreamKey::names_only`).
+pub(crate) fn is_names_only(key: &str) -> bool {
+    REGISTRIES
+        .iter()
+        .flat_map(|r| r.spec().upstreams)
+        .any(|u| u.names_only && u.key == key)
 }
 
 /// The keys that take named upstreams.
@@ -557,6 +588,8 @@ pub(crate) struct Ctx<'a> {
     /// Public URL of this proxy, without a trailing slash.
     pub base_url: &'a str,
     pub upstream: &'a BTreeMap<String, String>,
+    /// Settings of the generic remotes (`raw.<name>.*`).
+    pub raw: &'a BTreeMap<String, crate::config::RawRemote>,
 }
 
 impl Ctx<'_> {
@@ -610,6 +643,8 @@ impl Plan {
 }
 
 /// Identity of a cached artifact; also its place on disk: `{ecosystem}/{name}/{version}/{filename}`.
+/// Links are looked up by (ecosystem, name, file name), so a file name must be unique within its
+/// package: one that would repeat across versions carries the version.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ArtifactKey {
     pub ecosystem: &'static str,
@@ -626,11 +661,12 @@ pub(crate) struct Artifact {
     /// A digest the request itself carries (e.g. a content-addressed path).
     pub digest: Option<Digest>,
     pub content_type: &'static str,
-    /// A checksum file the upstream may publish beside the artifact (Maven's `{url}.sha512`),
-    /// read before the artifact is fetched when nothing else declared its digest; the artifact is
-    /// then verified against it. A 4xx for it means none is published and the artifact is stored
-    /// unverified.
-    pub sidecar: Option<(String, Algo)>,
+    /// Checksum files the upstream may publish beside the artifact (Maven's `{url}.sha512`, a
+    /// directory's `SHA256SUMS`), read in order before the artifact is fetched when nothing else
+    /// declared its digest; the artifact is verified against the first that gives one. A 4xx
+    /// for each (or manifests that do not name the file) means none is published, and the
+    /// artifact is stored unverified.
+    pub sidecars: Vec<Sidecar>,
     /// For file names that do not say unambiguously which package they belong to (RubyGems'
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
@@ -638,6 +674,11 @@ pub(crate) struct Artifact {
     /// Headers served with the artifact, known from the request (the OCI `Docker-Content-Digest`
     /// of a blob asked for by its digest).
     pub headers: Vec<(&'static str, String)>,
+    /// Trust on first use, for registries that publish no digest: the SHA-256 of the first copy
+    /// committed is recorded as the file's digest (a link), unless a link declares one, so a
+    /// later fill (after eviction, or of a damaged file) must bring the same bytes, and changed
+    /// bytes upstream are refused rather than served.
+    pub pin: bool,
     /// The `Accept` the upstream is asked with (`*/*` when `None`): a registry that versions its
     /// API by media type may refuse anything else (Swift's `…v1+zip`).
     pub accept: Option<&'static str>,
@@ -662,9 +703,10 @@ impl Artifact {
             url,
             digest: None,
             content_type,
-            sidecar: None,
+            sidecars: Vec::new(),
             readings: None,
             headers: Vec::new(),
+            pin: false,
             accept: None,
             exact_type: false,
             listed_in: None,
@@ -677,6 +719,16 @@ impl Artifact {
         self.listed_in = Some(Box::new(doc));
         self
     }
+}
+
+/// A checksum file that may declare an artifact's digest (see `Artifact::sidecars`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sidecar {
+    pub url: String,
+    pub algo: Algo,
+    /// `None`: the file holds this artifact's digest alone (`{file}.sha256`). `Some(name)`: a
+    /// manifest of many files (`SHA256SUMS`), read for the line that names `name`.
+    pub entry: Option<String>,
 }
 
 /// See `Artifact::readings`.
@@ -723,6 +775,18 @@ pub(crate) struct Metadata {
     /// which is the first of them: the registry's own document, served as `content_type`
     /// whatever the upstream called its parts.
     pub parts: Option<Assembly>,
+    pub expiry: Expiry,
+}
+
+/// How long a document is kept, where it differs from the configuration's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    /// Served from the cache without asking the upstream for this long; `None`: `metadata_ttl`.
+    pub ttl: Option<Duration>,
+}
+
+impl Expiry {
+    pub(crate) const DEFAULT: Expiry = Expiry { ttl: None };
 }
 
 /// The base of a metadata plan, for `..Metadata::default()`: a registry sets what it needs.
@@ -743,6 +807,7 @@ impl Default for Metadata {
             headers: &[],
             parts: None,
             check: Check::None,
+            expiry: Expiry::DEFAULT,
         }
     }
 }
@@ -843,17 +908,22 @@ impl Flags {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Algo {
+    /// Only where a registry's own client checks nothing stronger (Vagrant's `checksum_type`).
+    Md5,
     /// Only for registries that publish nothing stronger (Composer's `dist.shasum`).
     Sha1,
     Sha256,
+    Sha384,
     Sha512,
 }
 
 impl Algo {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Algo::Md5 => "md5",
             Algo::Sha1 => "sha1",
             Algo::Sha256 => "sha256",
+            Algo::Sha384 => "sha384",
             Algo::Sha512 => "sha512",
         }
     }
@@ -861,16 +931,20 @@ impl Algo {
     /// Hex digits of a digest in this algorithm.
     pub(crate) fn hex_len(self) -> usize {
         match self {
+            Algo::Md5 => 32,
             Algo::Sha1 => 40,
             Algo::Sha256 => 64,
+            Algo::Sha384 => 96,
             Algo::Sha512 => 128,
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Algo> {
         match s {
+            "md5" => Some(Algo::Md5),
             "sha1" => Some(Algo::Sha1),
             "sha256" => Some(Algo::Sha256),
+            "sha384" => Some(Algo::Sha384),
             "sha512" => Some(Algo::Sha512),
             _ => None,
         }
@@ -891,8 +965,10 @@ impl Digest {
         let mut best: Option<Digest> = None;
         for part in sri.split_whitespace() {
             let (algo, b64) = part.split_once('-')?;
-            // SHA-1 is not taken from integrity strings: npm's behaviour stays as it was.
-            let Some(algo) = Algo::parse(algo).filter(|a| *a != Algo::Sha1) else {
+            // Only SHA-256 and SHA-512 are taken from integrity strings (npm publishes those;
+            // a SHA-1 or SHA-384 beside them is skipped, as it always was).
+            let Some(algo) = Algo::parse(algo).filter(|a| matches!(a, Algo::Sha256 | Algo::Sha512))
+            else {
                 continue;
             };
             let b64 = b64.split('?').next().unwrap_or("");
@@ -926,13 +1002,43 @@ impl Digest {
     /// Reads a checksum file (`{hex}`, `{hex}  {file}` or `ALGO ({file}) = {hex}`): the first
     /// word that is a digest of `algo`'s length in hex. Nothing else is taken for one.
     pub(crate) fn from_checksum_file(algo: Algo, text: &str) -> Option<Digest> {
-        let len = if algo == Algo::Sha512 { 128 } else { 64 };
         text.split_whitespace()
-            .find(|w| w.len() == len && w.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(|w| Digest {
+            .find(|w| Digest::hex_of(algo, w).is_some())
+            .and_then(|w| Digest::hex_of(algo, w))
+    }
+
+    /// Reads a manifest of many files (`SHA256SUMS`, `SHASUMS256.txt`): the digest on the line
+    /// that names `file`, in the GNU form (`{hex}  {file}`, `{hex} *{file}`, the name possibly
+    /// `./{file}`) or the BSD one (`SHA256 ({file}) = {hex}`). `None` when no line names it.
+    pub(crate) fn from_manifest(algo: Algo, text: &str, file: &str) -> Option<Digest> {
+        text.lines().find_map(|line| {
+            let line = line.trim_end_matches('\r');
+            let (hex, name) = match line.split_once(" (") {
+                Some((_, rest)) if !line.starts_with(|c: char| c.is_ascii_hexdigit()) => {
+                    let (name, hex) = rest.rsplit_once(") = ")?;
+                    (hex.trim(), name)
+                }
+                _ => {
+                    let (hex, name) = line.split_once(' ')?;
+                    (hex, name.strip_prefix([' ', '*']).unwrap_or(name))
+                }
+            };
+            let name = name.strip_prefix("./").unwrap_or(name);
+            if name != file {
+                return None;
+            }
+            Digest::hex_of(algo, hex)
+        })
+    }
+
+    /// `word` as a digest of `algo`, if it is one (the right number of hex digits).
+    fn hex_of(algo: Algo, word: &str) -> Option<Digest> {
+        (word.len() == algo.hex_len() && word.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+            Digest {
                 algo,
-                hex: w.to_ascii_lowercase(),
-            })
+                hex: word.to_ascii_lowercase(),
+            }
+        })
     }
 }
 
@@ -1041,6 +1147,17 @@ pub(crate) mod testing {
     /// The proxy's public URL in tests.
     pub(crate) const BASE: &str = "http://proxy";
 
+    /// The context registries' tests route and rewrite in: `BASE`, the upstreams `up`, and no
+    /// generic remote's settings.
+    pub(crate) fn ctx(up: &BTreeMap<String, String>) -> Ctx<'_> {
+        static NO_REMOTES: BTreeMap<String, crate::config::RawRemote> = BTreeMap::new();
+        Ctx {
+            base_url: BASE,
+            upstream: up,
+            raw: &NO_REMOTES,
+        }
+    }
+
     /// Routes `path` (`/a/b?query`, under the prefix) as the router hands it over (split on `/`,
     /// each segment percent-decoded once), with the registry's default upstreams except those
     /// `upstreams` sets.
@@ -1051,10 +1168,7 @@ pub(crate) mod testing {
         upstreams: &[(&str, &str)],
     ) -> Result<Plan> {
         let up = upstream_map(reg, upstreams);
-        let ctx = Ctx {
-            base_url: BASE,
-            upstream: &up,
-        };
+        let ctx = ctx(&up);
         let (path, query) = path
             .split_once('?')
             .map_or((path, None), |(p, q)| (p, Some(q)));
@@ -1104,10 +1218,7 @@ pub(crate) mod testing {
         upstreams: &[(&str, &str)],
     ) -> std::result::Result<(String, Collected), Bad> {
         let up = upstream_map(reg, upstreams);
-        let ctx = Ctx {
-            base_url: BASE,
-            upstream: &up,
-        };
+        let ctx = ctx(&up);
         let mut out = Vec::new();
         let mut found = Collected::default();
         reg.rewrite(doc, &mut &input[..], &mut out, &ctx, &mut found)?;
@@ -1169,6 +1280,41 @@ mod tests {
             Digest::from_checksum_file(Algo::Sha256, "<html>404</html>"),
             None
         );
+        // A SHA-384 beside a SHA-512 in an integrity string leaves the SHA-512 to check.
+        let sri = format!(
+            "sha384-{} sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==",
+            base64_encode(&[7; 48])
+        );
+        assert_eq!(Digest::from_sri(&sri).unwrap().algo, Algo::Sha512);
+    }
+
+    #[test]
+    fn manifests() {
+        let (a, b, c) = ("a".repeat(64), "B".repeat(64), "c".repeat(128));
+        let gnu = format!(
+            "{a}  tool_1.0_linux_amd64.zip\n{b} *tool_1.0_darwin_arm64.zip\r\n{a}  ./sub/x.zip\n"
+        );
+        let got = |text: &str, algo, file| Digest::from_manifest(algo, text, file).map(|d| d.hex);
+        assert_eq!(
+            got(&gnu, Algo::Sha256, "tool_1.0_linux_amd64.zip"),
+            Some(a.clone())
+        );
+        assert_eq!(
+            got(&gnu, Algo::Sha256, "tool_1.0_darwin_arm64.zip"),
+            Some(b.to_ascii_lowercase())
+        );
+        // Names are whole: no line names a file that is only the end of another's name.
+        assert_eq!(got(&gnu, Algo::Sha256, "linux_amd64.zip"), None);
+        assert_eq!(got(&gnu, Algo::Sha256, "x.zip"), None);
+        assert_eq!(got(&gnu, Algo::Sha256, "sub/x.zip"), Some(a.clone()));
+        // The digest must have the algorithm's length.
+        assert_eq!(got(&gnu, Algo::Sha512, "tool_1.0_linux_amd64.zip"), None);
+        let bsd = format!("SHA512 (image.iso) = {c}\nSHA512 (image.iso.sig) = {c}\n");
+        assert_eq!(got(&bsd, Algo::Sha512, "image.iso"), Some(c.clone()));
+        assert_eq!(got(&bsd, Algo::Sha512, "image"), None);
+        for junk in ["", "\n\n", "<html>", "(", " ) = ", "SHA256 (x) = zz"] {
+            assert_eq!(got(junk, Algo::Sha256, "x"), None, "{junk:?}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod support;
 
 mod ansible;
 mod cargo;
+mod chef;
 mod cli;
 mod composer;
 mod conan;
@@ -30,6 +31,8 @@ mod oci;
 mod offline;
 mod pub_dev;
 mod pypi;
+mod raw;
 mod rpm;
 mod swift;
 mod terraform;
+mod vagrant;
