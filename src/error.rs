@@ -79,6 +79,8 @@ pub enum Error {
     },
     /// Another request is filling this entry and did not finish in time.
     Busy(String),
+    /// Too much of one kind of work is under way; the client should try again shortly.
+    Overloaded(String),
 }
 
 impl Error {
@@ -112,6 +114,11 @@ impl Error {
             Error::Upstream {
                 status: 404 | 410, ..
             } => 404,
+            // The upstream refused (a private package, a repository that needs credentials): a
+            // client that retries a 502 would be refused again.
+            Error::Upstream {
+                status: 401 | 403, ..
+            } => 403,
             Error::Upstream { .. } => 502,
             Error::UpstreamIo { timeout: true, .. } => 504,
             Error::UpstreamIo { .. } => 502,
@@ -122,6 +129,7 @@ impl Error {
             Error::Remembered { status, .. } => *status,
             Error::Offline { .. } => 503,
             Error::Busy(_) => 504,
+            Error::Overloaded(_) => 503,
             Error::Usage(_)
             | Error::Config { .. }
             | Error::Io { .. }
@@ -192,6 +200,7 @@ impl fmt::Display for Error {
                 write!(f, "the proxy is offline and {what} is not in its cache")
             }
             Error::Busy(what) => write!(f, "{what}: another request is fetching it; try again"),
+            Error::Overloaded(what) => write!(f, "{what}; try again shortly"),
         }
     }
 }
@@ -224,6 +233,8 @@ mod tests {
         };
         assert_eq!(up(404).status(), 404);
         assert_eq!(up(410).status(), 404);
+        assert_eq!(up(401).status(), 403);
+        assert_eq!(up(403).status(), 403);
         assert_eq!(up(500).status(), 502);
         assert_eq!(Error::Offline { what: "x".into() }.status(), 503);
         assert_eq!(
