@@ -25,6 +25,7 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
+mod tar;
 mod sha1;
 mod upstream;
 mod url;
