@@ -1,6 +1,8 @@
 //! gzip decoding (RFC 1952 members around RFC 1951 DEFLATE), pure and in memory, for the few
 //! registry documents the proxy must read inside a compressed file: Hex's signed registry
-//! resources and NuGet's `registration5-gz-*` pages. Artifacts are never decompressed.
+//! resources, NuGet's `registration5-gz-*` pages, Arch repository databases and Alpine's
+//! `APKINDEX.tar.gz`. Artifacts are never decompressed, except an `.apk`'s small control member,
+//! whose compressed bytes are what Alpine's index pins.
 //!
 //! Why our own: the dependency list is fixed and none of it inflates (ureq is built without its
 //! gzip feature so that artifacts arrive byte-identical). This is the classic canonical-Huffman
@@ -13,20 +15,70 @@ pub(crate) fn decode(input: &[u8], max_out: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut rest = input;
     loop {
-        let body = member_body(rest)?;
-        let start = out.len();
-        let used = inflate(body, &mut out, max_out)?;
-        let trailer = body.get(used..used + 8).ok_or("gzip: truncated trailer")?;
-        let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-        let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-        if crc32(&out[start..]) != crc || (out.len() - start) as u32 != size {
-            return Err("gzip: checksum or length mismatch".into());
-        }
-        rest = &body[used + 8..];
+        let used = member_into(rest, &mut out, max_out)?;
+        rest = &rest[used..];
         // Concatenated members are one file; trailing zero padding is tolerated, as gzip does.
         if rest.iter().all(|&b| b == 0) {
             return Ok(out);
         }
+    }
+}
+
+/// Decodes the first member of `input` alone: its output and how many bytes of `input` it took.
+/// For formats that give each member its own meaning (an `.apk` is a signature, a control and a
+/// data member, and apk hashes the control member's compressed bytes).
+pub(crate) fn member(input: &[u8], max_out: usize) -> Result<(Vec<u8>, usize), String> {
+    let mut out = Vec::new();
+    let used = member_into(input, &mut out, max_out)?;
+    Ok((out, used))
+}
+
+/// Appends the first member's output to `out` and checks its trailer; returns the input used.
+fn member_into(input: &[u8], out: &mut Vec<u8>, max_out: usize) -> Result<usize, String> {
+    let body = member_body(input)?;
+    let header = input.len() - body.len();
+    let start = out.len();
+    let used = inflate(body, out, max_out)?;
+    let trailer = body.get(used..used + 8).ok_or("gzip: truncated trailer")?;
+    let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    if crc32(&out[start..]) != crc || (out.len() - start) as u32 != size {
+        return Err("gzip: checksum or length mismatch".into());
+    }
+    Ok(header + used + 8)
+}
+
+/// A gzip reader: reads a gzip file (every member) from `R` and yields its decompressed bytes,
+/// failing once more than `max_out` would come out. This one reads its whole input at the first
+/// read and decodes it in memory; the streaming decoder being written elsewhere keeps this
+/// interface, bounded by its window instead of the file.
+pub(crate) struct Decoder<R> {
+    inner: Option<R>,
+    out: std::io::Cursor<Vec<u8>>,
+    max_out: u64,
+}
+
+impl<R: std::io::Read> Decoder<R> {
+    pub(crate) fn new(inner: R, max_out: u64) -> Decoder<R> {
+        Decoder {
+            inner: Some(inner),
+            out: std::io::Cursor::new(Vec::new()),
+            max_out,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(mut inner) = self.inner.take() {
+            let mut input = Vec::new();
+            inner.read_to_end(&mut input)?;
+            let max = usize::try_from(self.max_out).unwrap_or(usize::MAX);
+            let out = decode(&input, max)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            self.out = std::io::Cursor::new(out);
+        }
+        self.out.read(buf)
     }
 }
 
@@ -342,6 +394,14 @@ mod tests {
         // Two members are one file.
         let two = [HELLO, HELLO].concat();
         assert_eq!(decode(&two, 1024).unwrap().len(), 48);
+        // One member at a time, with where it ends.
+        let (out, used) = member(&two, 1024).unwrap();
+        assert_eq!((out.as_slice(), used), (&b"hello hello hello hello\n"[..], HELLO.len()));
+        assert!(member(&HELLO[..HELLO.len() - 1], 1024).is_err());
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut Decoder::new(&two[..], 1024), &mut text).unwrap();
+        assert_eq!(text.len(), 48);
+        assert!(std::io::Read::read_to_string(&mut Decoder::new(&two[..], 47), &mut text).is_err());
     }
 
     #[test]
