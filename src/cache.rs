@@ -15,12 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
 use crate::flight::Guard;
-use crate::registry::{self, Algo, ArtifactKey, Digest};
-use crate::sha1::Sha1;
+use crate::registry::{self, Algo, ArtifactKey, Check, Digest};
 
 pub(crate) struct Store {
     root: PathBuf,
@@ -235,8 +234,8 @@ pub(crate) struct Fill {
     rel: String,
     temp: Option<Temp>,
     sha256: Sha256,
-    sha512: Option<Sha512>,
-    sha1: Option<Sha1>,
+    /// Computes the expected digest when it is not the SHA-256 every fill computes anyway.
+    check: Option<Box<dyn Check>>,
     expected: Option<Digest>,
     declared: Option<u64>,
     got: u64,
@@ -257,18 +256,10 @@ impl Fill {
         declared: Option<u64>,
         guard: Option<Guard>,
     ) -> Fill {
-        let sha512 = matches!(
-            expected,
-            Some(Digest {
-                algo: Algo::Sha512,
-                ..
-            })
-        )
-        .then(Sha512::new);
-        let sha1 = expected
+        let check = expected
             .as_ref()
-            .is_some_and(|d| d.algo == Algo::Sha1)
-            .then(Sha1::new);
+            .filter(|d| d.algo != Algo::Sha256)
+            .map(|d| d.algo.check());
         Fill {
             store,
             upstream,
@@ -276,8 +267,7 @@ impl Fill {
             rel,
             temp: Some(temp),
             sha256: Sha256::new(),
-            sha512,
-            sha1,
+            check,
             expected,
             declared,
             got: 0,
@@ -317,17 +307,21 @@ impl Fill {
             }));
         }
         let sha256 = registry::hex(&self.sha256.clone().finalize());
-        if let Some(want) = &self.expected {
-            let actual = match want.algo {
-                Algo::Sha256 => sha256.clone(),
-                Algo::Sha512 => registry::hex(&self.sha512.clone().unwrap_or_default().finalize()),
-                Algo::Sha1 => registry::hex(&self.sha1.clone().unwrap_or_default().finalize()),
+        if let Some(want) = self.expected.clone() {
+            let actual = match self.check.take() {
+                None => Ok(sha256.clone()),
+                Some(check) => check.finish(),
             };
-            if actual != want.hex {
+            let actual = match actual {
+                Ok(hex) if hex == want.hex => None,
+                Ok(hex) => Some(format!("{}:{hex}", want.algo.as_str())),
+                Err(why) => Some(why),
+            };
+            if let Some(actual) = actual {
                 let err = Error::Integrity {
                     what: self.url.clone(),
                     expected: want.to_string(),
-                    actual: format!("{}:{actual}", want.algo.as_str()),
+                    actual,
                 };
                 return Err(self.fail(err));
             }
@@ -389,11 +383,8 @@ impl Read for Fill {
             }));
         }
         self.sha256.update(chunk);
-        if let Some(h) = &mut self.sha512 {
-            h.update(chunk);
-        }
-        if let Some(h) = &mut self.sha1 {
-            h.update(chunk);
+        if let Some(c) = &mut self.check {
+            c.update(chunk);
         }
         if let Some(t) = &mut self.temp
             && let Err(err) = t.file.write_all(chunk)

@@ -112,6 +112,19 @@ CREATE INDEX links_by_filename ON links (ecosystem, filename);
 ALTER TABLE metadata ADD COLUMN latest TEXT;
 ALTER TABLE metadata ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Files a stored document holds (`Flags::held`): not evicted while the document's current
+    // version names them. `since` tells one refresh's rows from an earlier one's.
+    r#"
+CREATE TABLE holds (
+    ecosystem TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    name TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (ecosystem, doc, name, filename)
+);
+CREATE INDEX holds_by_file ON holds (ecosystem, name, filename);
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -128,6 +141,8 @@ pub(crate) struct ArtifactRow {
 pub(crate) struct MetadataRow {
     pub storage_path: String,
     pub etag: Option<String>,
+    /// The upstream's `Last-Modified`, as it sent it.
+    pub last_modified: Option<String>,
     pub content_type: String,
     /// How many base-URL placeholders the stored bytes hold (see `rebase.rs`).
     pub rebase: u64,
@@ -440,10 +455,13 @@ impl Db {
         Ok(n > 0)
     }
 
-    /// The least recently used artifacts, oldest first.
+    /// The least recently used artifacts that no stored document holds, oldest first.
     pub(crate) fn lru(&self, limit: usize) -> Result<Vec<(i64, String, u64)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, storage_path, size FROM artifacts ORDER BY last_accessed_at, id LIMIT ?1",
+            "SELECT id, storage_path, size FROM artifacts a
+             WHERE NOT EXISTS (SELECT 1 FROM holds h WHERE h.ecosystem = a.ecosystem
+                AND h.name = a.name AND h.filename = a.filename)
+             ORDER BY last_accessed_at, id LIMIT ?1",
         )?;
         let rows = stmt
             .query_map([limit as i64], |r| {
@@ -475,7 +493,8 @@ impl Db {
 
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format
+            "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format,
+                last_modified
              FROM metadata WHERE ecosystem = ?1 AND key = ?2",
         )?;
         let row = stmt
@@ -489,6 +508,7 @@ impl Db {
                     fetched_at: r.get(5)?,
                     rebase: r.get::<_, i64>(6)? as u64,
                     format: r.get(7)?,
+                    last_modified: r.get(8)?,
                 })
             })
             .optional()?;
@@ -539,8 +559,25 @@ impl Db {
     /// Records links a document reports, in one transaction. A link seen again takes the new
     /// version and flags; an empty URL or a missing digest never erases one recorded before (a
     /// version list names files a registration document declares the digest of).
-    pub(crate) fn record_links(&self, ecosystem: &str, links: &[Link]) -> Result<()> {
+    ///
+    /// With `hold` (the document's key and this refresh's mark), held links (`Flags::held`) are
+    /// held by that document until `release_holds` lets go of those of earlier refreshes.
+    pub(crate) fn record_links(
+        &self,
+        ecosystem: &str,
+        links: &[Link],
+        hold: Option<(&str, i64)>,
+    ) -> Result<()> {
         let tx = self.write()?;
+        if let Some((doc, since)) = hold {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO holds (ecosystem, doc, name, filename, since) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (ecosystem, doc, name, filename) DO UPDATE SET since = excluded.since",
+            )?;
+            for l in links.iter().filter(|l| l.flags.held) {
+                stmt.execute(params![ecosystem, doc, l.name, l.filename, since])?;
+            }
+        }
         {
             let mut stmt = tx.prepare_cached(LINK_UPSERT)?;
             for l in links {
@@ -616,20 +653,35 @@ impl Db {
         Ok(())
     }
 
-    /// Forgets a document whose file is gone, unless a refresh replaced it meanwhile.
+    /// Forgets a document whose file is gone, unless a refresh replaced it meanwhile, and what
+    /// it held.
     pub(crate) fn delete_metadata_if(
         &self,
         ecosystem: &str,
         key: &str,
         path: &str,
     ) -> Result<bool> {
-        let n = self
-            .conn
+        let tx = self.write()?;
+        let n = tx
             .prepare_cached(
                 "DELETE FROM metadata WHERE ecosystem = ?1 AND key = ?2 AND storage_path = ?3",
             )?
             .execute(params![ecosystem, key, path])?;
+        if n > 0 {
+            tx.prepare_cached("DELETE FROM holds WHERE ecosystem = ?1 AND doc = ?2")?
+                .execute(params![ecosystem, key])?;
+        }
+        tx.commit()?;
         Ok(n > 0)
+    }
+
+    /// Once a document's new version is stored: lets go of the files its earlier versions held
+    /// and this one (whose holds are marked `since`) no longer names.
+    pub(crate) fn release_holds(&self, ecosystem: &str, doc: &str, since: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM holds WHERE ecosystem = ?1 AND doc = ?2 AND since != ?3")?
+            .execute(params![ecosystem, doc, since])?;
+        Ok(())
     }
 
     /// Every artifact fetched at or after `since`, for `proxy export`.
@@ -925,6 +977,49 @@ mod tests {
     }
 
     #[test]
+    fn held_files_are_not_evicted_until_their_document_lets_go() {
+        let db = Db::memory();
+        let (a, b) = (key("a", "1.0.0"), key("b", "1.0.0"));
+        add(&db, &a, 10);
+        add(&db, &b, 10);
+        let held = |k: &ArtifactKey| Link {
+            name: k.name.clone(),
+            version: k.version.clone(),
+            filename: k.filename.clone(),
+            path: k.filename.clone(),
+            url: String::new(),
+            digest: None,
+            flags: Flags {
+                held: true,
+                ..Flags::default()
+            },
+        };
+        let evictable = |db: &Db| -> Vec<String> {
+            let paths: Vec<(i64, String, u64)> = db.lru(10).unwrap();
+            let ids: Vec<i64> = paths.iter().map(|(id, _, _)| *id).collect();
+            [&a, &b]
+                .iter()
+                .filter(|k| ids.contains(&db.artifact(k).unwrap().unwrap().id))
+                .map(|k| k.name.clone())
+                .collect()
+        };
+        assert_eq!(evictable(&db), ["a", "b"]);
+        // The document names `a`: held. A link not flagged held holds nothing.
+        let mut plain = held(&b);
+        plain.flags.held = false;
+        db.record_links("npm", &[held(&a), plain], Some(("index", 1)))
+            .unwrap();
+        db.release_holds("npm", "index", 1).unwrap();
+        assert_eq!(evictable(&db), ["b"]);
+        // Its next version names `b` instead: `a` is let go once it is stored.
+        db.record_links("npm", &[held(&b)], Some(("index", 2)))
+            .unwrap();
+        assert!(evictable(&db).is_empty());
+        db.release_holds("npm", "index", 2).unwrap();
+        assert_eq!(evictable(&db), ["a"]);
+    }
+
+    #[test]
     fn record_lookup_touch_stats() {
         let db = Db::memory();
         let a = key("a", "1.0.0");
@@ -996,7 +1091,8 @@ mod tests {
             flags: Flags::default(),
         };
         db.record_metadata(&m).unwrap();
-        db.record_links("npm", std::slice::from_ref(&link)).unwrap();
+        db.record_links("npm", std::slice::from_ref(&link), None)
+            .unwrap();
         assert_eq!(
             db.link("npm", "a", "a-1.tgz").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d.clone())))
@@ -1011,7 +1107,7 @@ mod tests {
             },
             ..link.clone()
         };
-        db.record_links("npm", &[bare]).unwrap();
+        db.record_links("npm", &[bare], None).unwrap();
         assert_eq!(
             db.link("npm", "a", "a-1.tgz").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d)))
@@ -1030,7 +1126,7 @@ mod tests {
             digest: None,
             ..link
         };
-        db.record_links("npm", &[mirror_only]).unwrap();
+        db.record_links("npm", &[mirror_only], None).unwrap();
         assert_eq!(db.link("npm", "b", "b-1.tgz").unwrap(), None);
         assert_eq!(db.package_links("npm", "b").unwrap().len(), 1);
         assert_eq!(db.link_names("npm", "a-1.tgz").unwrap(), vec!["a"]);

@@ -222,7 +222,7 @@ pub(crate) fn inflate(data: &[u8], out: &mut Vec<u8>, max_out: usize) -> Result<
     loop {
         let last = bits.need(1)? == 1;
         match bits.need(2)? {
-            0 => stored(&mut bits, out, max_out)?,
+            0 => stored_block(&mut bits, out, max_out)?,
             1 => {
                 let mut lengths = [0u8; 288 + 30];
                 lengths[..144].fill(8);
@@ -247,7 +247,7 @@ pub(crate) fn inflate(data: &[u8], out: &mut Vec<u8>, max_out: usize) -> Result<
     }
 }
 
-fn stored(bits: &mut Bits<'_>, out: &mut Vec<u8>, max_out: usize) -> Result<(), String> {
+fn stored_block(bits: &mut Bits<'_>, out: &mut Vec<u8>, max_out: usize) -> Result<(), String> {
     bits.acc = 0;
     bits.n = 0;
     let p = bits.pos;
@@ -374,6 +374,27 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
+/// A valid gzip file of stored blocks, made without a compressor (`flags` as the header's; no
+/// optional header fields are written, so only 0 makes sense here).
+#[cfg(test)]
+pub(crate) fn stored(data: &[u8], flags: u8) -> Vec<u8> {
+    let mut g = vec![0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 0xff];
+    let mut blocks = data.chunks(65535).peekable();
+    if data.is_empty() {
+        g.extend([1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(b) = blocks.next() {
+        g.push(u8::from(blocks.peek().is_none()));
+        let n = b.len() as u16;
+        g.extend(n.to_le_bytes());
+        g.extend((!n).to_le_bytes());
+        g.extend(b);
+    }
+    g.extend(crc32(data).to_le_bytes());
+    g.extend((data.len() as u32).to_le_bytes());
+    g
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,7 +417,10 @@ mod tests {
         assert_eq!(decode(&two, 1024).unwrap().len(), 48);
         // One member at a time, with where it ends.
         let (out, used) = member(&two, 1024).unwrap();
-        assert_eq!((out.as_slice(), used), (&b"hello hello hello hello\n"[..], HELLO.len()));
+        assert_eq!(
+            (out.as_slice(), used),
+            (&b"hello hello hello hello\n"[..], HELLO.len())
+        );
         assert!(member(&HELLO[..HELLO.len() - 1], 1024).is_err());
         let mut text = String::new();
         std::io::Read::read_to_string(&mut Decoder::new(&two[..], 1024), &mut text).unwrap();

@@ -25,8 +25,8 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
-mod tar;
 mod sha1;
+mod tar;
 mod upstream;
 mod url;
 

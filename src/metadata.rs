@@ -120,11 +120,20 @@ fn metadata_reply(
     } else {
         format!("\"{}\"", row.sha256)
     };
-    let etag = if etag == Etag::Upstream && !rebased {
+    let upstream = etag == Etag::Upstream && !rebased;
+    let etag = if upstream {
         row.etag.as_deref()
     } else {
         Some(own.as_str())
     };
+    // The upstream's validators are the bytes' own: a client revalidating by date (apk,
+    // pacman) keeps its copy until the upstream changes it, however often this proxy refreshed.
+    let modified = row
+        .last_modified
+        .as_deref()
+        .filter(|_| upstream)
+        .and_then(crate::http::parse_date)
+        .unwrap_or(row.fetched_at);
     let len = rebase::length(row.size, row.rebase, base);
     // A document with links is served whole: byte ranges of the stored form mean nothing.
     let whole;
@@ -142,7 +151,7 @@ fn metadata_reply(
         Source::File(file),
         len,
         etag,
-        row.fetched_at,
+        modified,
         &row.content_type,
         req,
     );
@@ -305,6 +314,8 @@ fn fetch_metadata(
     let mut links = Links {
         db,
         ecosystem: m.ecosystem,
+        doc: &m.key,
+        since: hold_mark(),
         batch: Vec::new(),
         latest: None,
         failed: None,
@@ -357,7 +368,16 @@ fn fetch_metadata(
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
+    db.release_holds(m.ecosystem, &m.key, links.since)?;
     Ok(true)
+}
+
+/// Marks the holds one refresh records: nanoseconds since the epoch, distinct from one refresh
+/// of a document to the next.
+fn hold_mark() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// How many links are written to the database at a time. A document small enough to report
@@ -368,6 +388,9 @@ const LINK_BATCH: usize = 1000;
 struct Links<'a> {
     db: &'a Db,
     ecosystem: &'static str,
+    /// The document's key, which holds its held links, and this refresh's mark on them.
+    doc: &'a str,
+    since: i64,
     batch: Vec<Link>,
     latest: Option<String>,
     failed: Option<Error>,
@@ -378,7 +401,8 @@ impl Links<'_> {
         if self.batch.is_empty() || self.failed.is_some() {
             return;
         }
-        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch) {
+        let hold = Some((self.doc, self.since));
+        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch, hold) {
             self.failed = Some(err);
         }
         self.batch.clear();

@@ -340,8 +340,20 @@ fn mirror_one(
     };
     let eco = item.ecosystem;
     // What one request does: the reply is read to the end (so a fill completes) and counted.
-    let fetch = |out: &mut Outcome, path: &str, method: Method, accept: Option<&str>| -> bool {
+    // For an optional document, a 404 (or, offline, its absence) is no failure.
+    let fetch_as = |out: &mut Outcome,
+                    path: &str,
+                    method: Method,
+                    accept: Option<&str>,
+                    optional: bool|
+     -> bool {
         let url = format!("/{eco}/{path}");
+        let failed = |out: &mut Outcome, status: u16, msg: String| {
+            if !(optional && (status == 404 || (check && status == 503))) {
+                out.failures.push(msg);
+            }
+            false
+        };
         match proxy::handle(sh, db, &request(method, url.clone(), accept)) {
             Ok(r) if r.status == 200 => {
                 let cache = r.cache;
@@ -357,25 +369,22 @@ fn mirror_one(
                         }
                         true
                     }
-                    Err(err) => {
-                        out.failures.push(format!("{url}: {err}"));
-                        false
-                    }
+                    Err(err) => failed(out, 0, format!("{url}: {err}")),
                 }
             }
-            Ok(r) => {
-                out.failures.push(format!("{url}: answered {}", r.status));
-                false
-            }
-            Err(err) => {
-                out.failures.push(format!("{url}: {err}"));
-                false
-            }
+            Ok(r) => failed(out, r.status, format!("{url}: answered {}", r.status)),
+            Err(err) => failed(out, err.status(), format!("{url}: {err}")),
         }
+    };
+    let fetch = |out: &mut Outcome, path: &str, method: Method, accept: Option<&str>| {
+        fetch_as(out, path, method, accept, false)
     };
     let first_doc = m.docs.first().map(|(p, _)| p.clone()).unwrap_or_default();
     for (path, accept) in &m.docs {
         fetch(&mut out, path, Method::Get, *accept);
+    }
+    for path in &m.optional {
+        fetch_as(&mut out, path, Method::Get, None, true);
     }
     // Documents the links lead to (Conan's revisions and file lists) are read, even in `--check`
     // (offline they come from the cache, or are themselves what is missing), until they lead
@@ -433,15 +442,22 @@ fn mirror_one(
     out
 }
 
-/// The links of the wanted versions among those recorded for the package.
+/// The links of the wanted versions among those recorded for the package (under the first of
+/// its names that has any).
 fn pick_links(db: &Db, eco: &str, m: &registry::Mirror) -> Result<Vec<registry::Link>> {
-    let links = db.package_links(eco, &m.package)?;
-    let latest = db.latest(eco, &m.package)?;
-    Ok(registry::pick(&links, &m.want, latest.as_deref())
-        .into_iter()
-        .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(&l.filename)))
-        .cloned()
-        .collect())
+    for name in std::iter::once(&m.package).chain(&m.also) {
+        let links = db.package_links(eco, name)?;
+        let latest = db.latest(eco, name)?;
+        let picked: Vec<registry::Link> = registry::pick(&links, &m.want, latest.as_deref())
+            .into_iter()
+            .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(&l.filename)))
+            .cloned()
+            .collect();
+        if !picked.is_empty() {
+            return Ok(picked);
+        }
+    }
+    Ok(Vec::new())
 }
 
 fn count(out: &mut Outcome, cache: CacheState, progress: &Progress) {

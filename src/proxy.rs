@@ -165,8 +165,7 @@ impl Shared {
             let owns = |k: &str| {
                 r.spec().upstreams.iter().any(|u| {
                     k == u.key
-                        || (u.named
-                            && k.strip_prefix(u.key).is_some_and(|n| n.starts_with('.')))
+                        || (u.named && k.strip_prefix(u.key).is_some_and(|n| n.starts_with('.')))
                 })
             };
             let origins = config

@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 /// Entry type of a regular file.
 pub(crate) const FILE: u8 = b'0';
 /// Entry type of a directory.
+#[cfg(test)]
 pub(crate) const DIR: u8 = b'5';
 
 /// Largest pax or GNU long-name header taken.
@@ -124,15 +125,16 @@ impl<R: Read> Reader<R> {
             if h.iter().all(|&b| b == 0) {
                 return Ok(None);
             }
-            let stored =
-                parse_octal(&h[148..156]).ok_or_else(|| invalid("bad tar header checksum field"))?;
+            let stored = parse_octal(&h[148..156])
+                .ok_or_else(|| invalid("bad tar header checksum field"))?;
             let mut copy = h;
             copy[148..156].copy_from_slice(b"        ");
             let sum: u64 = copy.iter().map(|&b| u64::from(b)).sum();
             if sum != stored {
                 return Err(invalid("damaged tar header (checksum mismatch)"));
             }
-            let mut size = parse_octal(&h[124..136]).ok_or_else(|| invalid("bad tar size field"))?;
+            let mut size =
+                parse_octal(&h[124..136]).ok_or_else(|| invalid("bad tar size field"))?;
             let end = h[..100].iter().position(|&b| b == 0).unwrap_or(100);
             let mut name = String::from_utf8_lossy(&h[..end]).into_owned();
             // The prefix field is POSIX ustar's; GNU tar's header ("ustar  ") keeps times there.
@@ -163,7 +165,11 @@ impl<R: Read> Reader<R> {
                     if let Some(s) = pax.remove("size") {
                         size = s.parse().map_err(|_| invalid("bad pax size"))?;
                     }
-                    let kind = if kind == 0 || kind == b'7' { FILE } else { kind };
+                    let kind = if kind == 0 || kind == b'7' {
+                        FILE
+                    } else {
+                        kind
+                    };
                     // Only regular files carry a body (a hard link's size is that of its target).
                     let body = if kind == FILE { size } else { 0 };
                     self.left = body;
@@ -191,7 +197,9 @@ impl<R: Read> Read for Reader<R> {
         if self.left == 0 || buf.is_empty() {
             return Ok(0);
         }
-        let max = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.r.read(&mut buf[..max])?;
         if n == 0 {
             return Err(truncated());
@@ -230,7 +238,12 @@ fn parse_pax(buf: &[u8]) -> Option<HashMap<String, String>> {
 }
 
 /// Writes one regular-file entry: a pax header first when the name or size does not fit ustar.
-pub(crate) fn write_entry(w: &mut dyn Write, name: &str, size: u64, body: &mut dyn Read) -> io::Result<()> {
+pub(crate) fn write_entry(
+    w: &mut dyn Write,
+    name: &str,
+    size: u64,
+    body: &mut dyn Read,
+) -> io::Result<()> {
     if name.len() > 100 || size > 0o77777777777 {
         let mut records = Vec::new();
         for (k, v) in [("path", name.to_string()), ("size", size.to_string())] {

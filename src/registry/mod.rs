@@ -7,6 +7,8 @@ use std::io::{BufRead, Write};
 
 use crate::error::Result;
 
+pub(crate) mod alpine;
+pub(crate) mod arch;
 pub(crate) mod cargo;
 pub(crate) mod composer;
 pub(crate) mod conan;
@@ -23,6 +25,8 @@ pub(crate) mod pypi;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
+    &alpine::Alpine,
+    &arch::Arch,
     &cargo::Cargo,
     &composer::Composer,
     &conan::Conan,
@@ -252,6 +256,28 @@ impl Found for Collected {
     }
 }
 
+/// Reads a document while writing every byte read to `out`: for rewrites that pass a document
+/// on unchanged and read it for links on the way.
+pub(crate) struct Tee<'a> {
+    pub input: &'a mut dyn BufRead,
+    pub out: &'a mut dyn Write,
+}
+
+impl std::io::Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+impl Tee<'_> {
+    /// Copies what is left of the document (a reader may stop before its end).
+    pub(crate) fn finish(&mut self) -> std::io::Result<()> {
+        std::io::copy(self, &mut std::io::sink()).map(|_| ())
+    }
+}
+
 /// A filter on file names (see `Mirror::keep`).
 pub(crate) type Keep = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
@@ -259,6 +285,13 @@ pub(crate) type Keep = Box<dyn Fn(&str) -> bool + Send + Sync>;
 pub(crate) struct Mirror {
     /// The name links are recorded under (`Registry::canonical_name`).
     pub package: String,
+    /// Other names the package may be recorded under, tried in turn when `package` has no link
+    /// of the wanted versions: a distribution's package is in one of several repositories
+    /// (Alpine's `main` or `community`), and a package URL does not say which.
+    pub also: Vec<String>,
+    /// Documents read if the upstream has them: a 404 for one is no failure (an Arch database's
+    /// `.db.sig`, which only signed repositories publish).
+    pub optional: Vec<String>,
     /// Documents to read, as request paths under the prefix with the `Accept` a client sends.
     pub docs: Vec<(String, Option<&'static str>)>,
     /// The versions wanted, in the spelling links record (a registry may normalise it).
@@ -279,6 +312,8 @@ impl Mirror {
     ) -> Mirror {
         Mirror {
             package,
+            also: Vec::new(),
+            optional: Vec::new(),
             docs,
             want: want.clone(),
             keep: None,
@@ -382,6 +417,24 @@ impl Ctx<'_> {
             .get(&format!("{key}.{name}"))
             .map(String::as_str)
             .filter(|u| !u.is_empty())
+    }
+
+    /// Where a path of a registry with named upstreams leads (`/alpine/{name}/…` or `/alpine/…`):
+    /// the upstream's URL, the name when it is a named one, and the segments under it. A first
+    /// segment naming an upstream configured under `key` selects that one (so a name shadows a
+    /// directory of the default of the same name); any other path is under `upstream.<key>`.
+    pub(crate) fn split_named<'s>(
+        &self,
+        key: &str,
+        segments: &'s [String],
+    ) -> (&str, Option<&'s str>, &'s [String]) {
+        if let [first, rest @ ..] = segments
+            && !rest.is_empty()
+            && let Some(url) = self.named(key, first)
+        {
+            return (url, Some(first.as_str()), rest);
+        }
+        (self.upstream(key), None, segments)
     }
 
     /// Every named upstream under `key`: (name, URL).
@@ -497,9 +550,10 @@ pub(crate) struct Kind(pub &'static str);
 pub(crate) enum Etag {
     /// Ours: the SHA-256 of the stored bytes (of the bytes served, for rebased documents).
     Own,
-    /// The upstream's, and none when it sent none. Only for documents stored byte-identical whose
-    /// clients read meaning into the validator (Bundler up to 2.4 checks that a compact index
-    /// file's ETag is its MD5).
+    /// The upstream's, and none when it sent none; and the upstream's `Last-Modified`. Only for
+    /// documents stored byte-identical whose clients read meaning into the validators (Bundler
+    /// up to 2.4 checks that a compact index file's ETag is its MD5; apk and pacman revalidate
+    /// by date).
     Upstream,
 }
 
@@ -528,11 +582,18 @@ pub(crate) struct Flags {
     pub prerelease: bool,
     /// Another document (one the mirror reads for further links), not an artifact.
     pub document: bool,
+    /// Held: while the document that names it is the one stored, the cached file is not evicted
+    /// (`storage.max_size`). For distributions that delete superseded builds upstream (Alpine,
+    /// Arch): a stale index is only of use offline if the packages it names are still here.
+    pub held: bool,
 }
 
 impl Flags {
     pub(crate) fn bits(self) -> i64 {
-        i64::from(self.yanked) | i64::from(self.prerelease) << 1 | i64::from(self.document) << 2
+        i64::from(self.yanked)
+            | i64::from(self.prerelease) << 1
+            | i64::from(self.document) << 2
+            | i64::from(self.held) << 3
     }
 
     pub(crate) fn from_bits(bits: i64) -> Flags {
@@ -540,6 +601,7 @@ impl Flags {
             yanked: bits & 1 != 0,
             prerelease: bits & 2 != 0,
             document: bits & 4 != 0,
+            held: bits & 8 != 0,
         }
     }
 }
@@ -550,6 +612,10 @@ pub(crate) enum Algo {
     Sha1,
     Sha256,
     Sha512,
+    /// Not of the whole file: the SHA-1 of an `.apk`'s control member, as Alpine's index pins a
+    /// package (`C:Q1…`); the data member is checked against the SHA-256 the control member
+    /// declares (`alpine::ControlCheck`).
+    ApkControlSha1,
 }
 
 impl Algo {
@@ -558,13 +624,14 @@ impl Algo {
             Algo::Sha1 => "sha1",
             Algo::Sha256 => "sha256",
             Algo::Sha512 => "sha512",
+            Algo::ApkControlSha1 => "apk-control-sha1",
         }
     }
 
     /// Hex digits of a digest in this algorithm.
     pub(crate) fn hex_len(self) -> usize {
         match self {
-            Algo::Sha1 => 40,
+            Algo::Sha1 | Algo::ApkControlSha1 => 40,
             Algo::Sha256 => 64,
             Algo::Sha512 => 128,
         }
@@ -575,8 +642,55 @@ impl Algo {
             "sha1" => Some(Algo::Sha1),
             "sha256" => Some(Algo::Sha256),
             "sha512" => Some(Algo::Sha512),
+            "apk-control-sha1" => Some(Algo::ApkControlSha1),
             _ => None,
         }
+    }
+
+    /// A checker that computes this digest over a file fed to it in pieces.
+    pub(crate) fn check(self) -> Box<dyn Check> {
+        use sha2::Digest as _;
+        match self {
+            Algo::Sha1 => Box::new(Whole::Sha1(crate::sha1::Sha1::new())),
+            Algo::Sha256 => Box::new(Whole::Sha256(sha2::Sha256::new())),
+            Algo::Sha512 => Box::new(Whole::Sha512(sha2::Sha512::new())),
+            Algo::ApkControlSha1 => Box::new(alpine::ControlCheck::default()),
+        }
+    }
+}
+
+/// Computes a digest of a file as it streams (`Algo::check`).
+pub(crate) trait Check: Send {
+    fn update(&mut self, chunk: &[u8]);
+    /// The digest, as lowercase hex; or why the bytes have none (not the format the algorithm
+    /// reads, or a part that fails a check of its own).
+    fn finish(self: Box<Self>) -> Result<String, String>;
+}
+
+/// A digest of the whole file.
+enum Whole {
+    Sha1(crate::sha1::Sha1),
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl Check for Whole {
+    fn update(&mut self, chunk: &[u8]) {
+        use sha2::Digest as _;
+        match self {
+            Whole::Sha1(h) => h.update(chunk),
+            Whole::Sha256(h) => h.update(chunk),
+            Whole::Sha512(h) => h.update(chunk),
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<String, String> {
+        use sha2::Digest as _;
+        Ok(match *self {
+            Whole::Sha1(h) => hex(&h.finalize()),
+            Whole::Sha256(h) => hex(&h.finalize()),
+            Whole::Sha512(h) => hex(&h.finalize()),
+        })
     }
 }
 

@@ -1,0 +1,562 @@
+//! Arch Linux package repositories (and those of other pacman distributions: Arch Linux ARM,
+//! MSYS2, private `repo-add` repositories), as pacman fetches them.
+//!
+//! URL grammar under `/arch`: `/{path}` is `{path}` under the default upstream (`upstream.arch`,
+//! the root of an Arch mirror, whose repositories are `{repo}/os/{arch}/`), and `/{name}/{path}`
+//! is `{path}` under the named upstream `upstream.arch.{name}`. Files are told apart by their
+//! names, not their depth, since layouts differ:
+//! - `{repo}.db` (and `{repo}.db.tar.{gz,zst,xz,bz2}`, which it links to): the sync database,
+//!   mutable, stored and served byte-identical with the upstream's validators (pacman revalidates
+//!   it with `If-Modified-Since`). Read for links when it is gzip-compressed or plain, as Arch's
+//!   own and `repo-add`'s default `.db.tar.gz` are: each package with its `%SHA256SUM%`, and its
+//!   signature file when `%PGPSIG%` embeds one. A database in another compression (zstd, xz,
+//!   bzip2) is passed on unread, and its packages are stored unverified.
+//! - `{repo}.files` (`.files.tar.*`), `{repo}.db.sig`, `{repo}.files.sig`: mutable,
+//!   byte-identical, not read.
+//! - `{name}-{pkgver}-{pkgrel}-{arch}.pkg.tar[.{ext}]`: a package, immutable, keyed `(arch,
+//!   "{dir}/{name}", "{pkgver}-{pkgrel}", file)` with `{dir}` the directory it is asked under.
+//!   `pkgver` may carry an epoch (`1:0.47`): a literal `:` in the file name, which pacman sends
+//!   as it is, and which is sent upstream as it is.
+//! - `….pkg.tar….sig`: a package's detached signature, immutable, keyed beside the package,
+//!   verified against the database's `%PGPSIG%` when it embeds one.
+//! - `lastupdate`, `lastsync`: relayed uncached. Nothing else (ISO images) is served.
+//!
+//! Links are held (`Flags::held`): Arch deletes superseded builds from its mirrors, so the
+//! packages a stored database names are kept from eviction.
+
+use std::io::{BufRead, BufReader, Read, Write};
+
+use sha2::Digest as _;
+
+use super::{
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, Tee, UpstreamKey, Want, safe_component,
+};
+use crate::error::{Error, Result};
+use crate::{gzip, tar};
+
+pub(crate) struct Arch;
+
+/// A sync database, read for links.
+const DB: Kind = Kind("db");
+/// File lists and signatures, passed on unread.
+const RAW: Kind = Kind("raw");
+
+static SPEC: Spec = Spec {
+    name: "arch",
+    // Arch's own GeoDNS mirror (first in the official mirrorlist), which sends each client to a
+    // mirror near it.
+    upstreams: &[UpstreamKey::named(
+        "arch",
+        "https://geo.mirror.pkgbuild.com",
+    )],
+    error_body: super::text_error,
+};
+
+/// A mirror's status files, relayed uncached.
+const RELAYED: &[&str] = &["lastupdate", "lastsync"];
+
+/// The repositories of Arch itself: a package URL names none, and clients configure them all.
+const ARCH_REPOS: &[&str] = &["core", "extra", "multilib"];
+
+/// Largest database taken, decompressed (Arch's `extra.db` is some 10 MB).
+const MAX_DB: u64 = 512 << 20;
+/// Largest `desc` entry (a few hundred bytes, a kilobyte with an embedded signature).
+const MAX_DESC: u64 = 1 << 20;
+
+impl Registry for Arch {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
+    fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
+        let (up, _, rest) = ctx.split_named("arch", req.segments);
+        let Some((file, _)) = rest.split_last() else {
+            return Err(Error::NotFound("arch: no file named".into()));
+        };
+        let whole = req.segments.join("/");
+        let url = format!("{up}/{}", escape_path(rest));
+        let dir = whole
+            .rsplit_once('/')
+            .map_or(String::new(), |(d, _)| d.to_string());
+        let metadata = |kind: Kind| {
+            Plan::Metadata(Metadata {
+                ecosystem: "arch",
+                kind,
+                key: whole.clone(),
+                url: url.clone(),
+                accept: Some("*/*"),
+                package: dir.clone(),
+                content_type: "application/octet-stream",
+                etag: Etag::Upstream,
+            })
+        };
+        if is_database(file, "db") {
+            return Ok(metadata(DB));
+        }
+        if is_database(file, "files")
+            || file
+                .strip_suffix(".sig")
+                .is_some_and(|s| is_database(s, "db") || is_database(s, "files"))
+        {
+            return Ok(metadata(RAW));
+        }
+        if RELAYED.contains(&file.as_str()) {
+            return Ok(Plan::Passthrough { url });
+        }
+        let package = file.strip_suffix(".sig").unwrap_or(file);
+        let Some((name, version)) = split_file(package) else {
+            return Err(Error::NotFound(format!(
+                "arch: {whole:?} is neither a database nor a package \
+                 ({{name}}-{{version}}-{{rel}}-{{arch}}.pkg.tar.*)"
+            )));
+        };
+        let key = ArtifactKey {
+            ecosystem: "arch",
+            name: join(&dir, name),
+            version,
+            filename: file.clone(),
+        };
+        Ok(Plan::Artifact(Artifact::new(
+            key,
+            url,
+            "application/octet-stream",
+        )))
+    }
+
+    /// Copies the database unchanged while reading each package's `desc`.
+    fn rewrite(
+        &self,
+        doc: &Metadata,
+        input: &mut dyn BufRead,
+        out: &mut dyn Write,
+        _ctx: &Ctx<'_>,
+        found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        let mut tee = BufReader::with_capacity(64 * 1024, Tee { input, out });
+        if doc.kind == DB {
+            let url_dir = doc.url.rsplit_once('/').map_or("", |(d, _)| d);
+            let mut report = |d: &Desc| {
+                for link in links(&doc.package, url_dir, d) {
+                    found.link(link);
+                }
+            };
+            let head = tee.fill_buf()?;
+            if gzip::is_gzip(head) {
+                let gz = BufReader::new(gzip::Decoder::new(&mut tee, MAX_DB));
+                entries(tar::Reader::new(gz), &mut report)?;
+            } else if !head.is_empty() && !is_compressed(head) {
+                entries(tar::Reader::new(&mut tee), &mut report)?;
+            }
+        }
+        std::io::copy(&mut tee, &mut std::io::sink())?;
+        Ok(())
+    }
+
+    fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
+        let (dir, package) = mirror_name(name)?;
+        let segs: Vec<&str> = dir.split('/').collect();
+        // `{repo}/os/{arch}` (Arch, and any mirror of it), else the repository is the last
+        // segment (`{arch}/{repo}` of Arch Linux ARM, `mingw/{repo}` of MSYS2).
+        let repo = match segs.iter().position(|s| *s == "os") {
+            Some(i) if i > 0 => segs[i - 1],
+            _ => segs.last().copied().unwrap_or_default(),
+        };
+        let mut docs = vec![(format!("{dir}/{repo}.db"), None)];
+        let mut optional = vec![format!("{dir}/{repo}.db.sig")];
+        let mut also = Vec::new();
+        if let [head @ .., this, "os", arch] = segs.as_slice()
+            && ARCH_REPOS.contains(this)
+        {
+            for r in ARCH_REPOS.iter().filter(|r| *r != this) {
+                let mut p: Vec<&str> = head.to_vec();
+                p.extend([*r, "os", *arch]);
+                let sibling = p.join("/");
+                docs.push((format!("{sibling}/{r}.db"), None));
+                optional.push(format!("{sibling}/{r}.db.sig"));
+                also.push(format!("{sibling}/{package}"));
+            }
+        }
+        let mut m = Mirror::docs(name.to_string(), docs, want);
+        m.also = also;
+        m.optional = optional;
+        Ok(m)
+    }
+}
+
+/// `{repo}.{ext}`, or `{repo}.{ext}.tar` with a compression suffix, as repo-add names them.
+fn is_database(file: &str, ext: &str) -> bool {
+    let Some((repo, rest)) = file.split_once(&format!(".{ext}")) else {
+        return false;
+    };
+    !repo.is_empty()
+        && (rest.is_empty()
+            || rest.strip_prefix(".tar").is_some_and(|c| {
+                c.is_empty()
+                    || c.strip_prefix('.').is_some_and(|c| {
+                        !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric())
+                    })
+            }))
+}
+
+/// zstd, xz and bzip2: compressions a database may use that this proxy does not read.
+fn is_compressed(head: &[u8]) -> bool {
+    head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+        || head.starts_with(b"BZh")
+}
+
+/// Path segments as an upstream URL path: escaped, but for `:`, which pacman sends as it is
+/// (an epoch) and some servers take only as it is.
+fn escape_path(segs: &[String]) -> String {
+    segs.iter()
+        .map(|s| crate::url::escape(s).replace("%3A", ":"))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `{dir}/{name}`, or `{name}` at the root.
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// `{name}-{pkgver}-{pkgrel}-{arch}.pkg.tar[.{ext}]` → (name, `{pkgver}-{pkgrel}`). Neither
+/// `pkgver`, `pkgrel` nor `arch` holds a `-`, so the name is what is before the third `-` from
+/// the end.
+fn split_file(file: &str) -> Option<(&str, String)> {
+    let at = file.rfind(".pkg.tar")?;
+    let ext = &file[at + ".pkg.tar".len()..];
+    if !(ext.is_empty()
+        || ext
+            .strip_prefix('.')
+            .is_some_and(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_alphanumeric())))
+    {
+        return None;
+    }
+    let mut parts = file[..at].rsplitn(4, '-');
+    let (arch, rel, ver, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let arch_ok = !arch.is_empty() && arch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let rel_ok = !rel.is_empty() && rel.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let ver_ok = !ver.is_empty()
+        && ver
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b':' | b'~'));
+    (arch_ok && rel_ok && ver_ok && valid_name(name)).then(|| (name, format!("{ver}-{rel}")))
+}
+
+/// Package names as makepkg allows them: lowercase letters, digits and `@._+-`, not starting
+/// with `-` or `.`.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with(['-', '.'])
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'@' | b'.' | b'_' | b'+' | b'-')
+        })
+}
+
+/// `{dir}/{package}` as `proxy mirror` names a pacman package (`core/os/x86_64/pacman`).
+fn mirror_name(name: &str) -> Result<(&str, &str)> {
+    match name.rsplit_once('/') {
+        Some((dir, package)) if valid_name(package) && dir.split('/').all(safe_component) => {
+            Ok((dir, package))
+        }
+        _ => Err(Error::BadRequest(format!(
+            "arch package {name:?}: give the repository directory and the name, as in \
+             core/os/x86_64/pacman"
+        ))),
+    }
+}
+
+/// The fields of a package's `desc` this proxy reads.
+#[derive(Default, Debug)]
+struct Desc {
+    filename: String,
+    name: String,
+    sha256: String,
+    pgpsig: String,
+}
+
+/// Reads every `desc` of a database.
+fn entries<R: Read>(mut tar: tar::Reader<R>, report: &mut dyn FnMut(&Desc)) -> Result<(), Bad> {
+    let bad = |e: std::io::Error| Bad(format!("repository database: {e}"));
+    while let Some(e) = tar.next().map_err(bad)? {
+        if e.kind != tar::FILE || !e.name.ends_with("/desc") {
+            continue;
+        }
+        let mut text = String::new();
+        (&mut tar)
+            .take(MAX_DESC)
+            .read_to_string(&mut text)
+            .map_err(bad)?;
+        report(&desc(&text));
+    }
+    Ok(())
+}
+
+/// Parses `desc`: `%FIELD%` lines, each followed by its value lines and a blank line.
+fn desc(text: &str) -> Desc {
+    let mut d = Desc::default();
+    let mut field = "";
+    for line in text.lines() {
+        if line.len() > 2 && line.starts_with('%') && line.ends_with('%') {
+            field = line;
+            continue;
+        }
+        if line.is_empty() {
+            field = "";
+            continue;
+        }
+        let slot = match field {
+            "%FILENAME%" => &mut d.filename,
+            "%NAME%" => &mut d.name,
+            "%SHA256SUM%" => &mut d.sha256,
+            "%PGPSIG%" => &mut d.pgpsig,
+            _ => continue,
+        };
+        slot.push_str(line.trim());
+    }
+    d
+}
+
+/// The links of one package: its file, and its signature file when the database embeds it.
+/// A `desc` whose file name is not one of its package is left out.
+fn links(dir: &str, url_dir: &str, d: &Desc) -> Vec<Link> {
+    let Some((name, version)) = split_file(&d.filename) else {
+        return Vec::new();
+    };
+    if name != d.name || !safe_component(&d.filename) {
+        return Vec::new();
+    }
+    let sha256 = |hex: &str| {
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Digest {
+            algo: Algo::Sha256,
+            hex: hex.to_ascii_lowercase(),
+        })
+    };
+    let link = |filename: String, digest: Option<Digest>| Link {
+        name: join(dir, name),
+        version: version.clone(),
+        path: join(dir, &filename),
+        url: format!("{url_dir}/{}", escape_path(std::slice::from_ref(&filename))),
+        filename,
+        digest,
+        flags: Flags {
+            held: true,
+            ..Flags::default()
+        },
+    };
+    let mut out = vec![link(d.filename.clone(), sha256(&d.sha256))];
+    if let Some(sig) = super::base64_decode(&d.pgpsig).filter(|s| !s.is_empty()) {
+        let digest = sha256(&super::hex(&sha2::Sha256::digest(&sig)));
+        out.push(link(format!("{}.sig", d.filename), digest));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::testing;
+
+    const UP: &[(&str, &str)] = &[
+        ("arch", "https://arch.example"),
+        ("arch.alarm", "https://alarm.example"),
+    ];
+
+    fn show(path: &str) -> String {
+        testing::show(testing::route(&Arch, path, None, UP), |m| {
+            format!("meta {} {} {} {}", m.kind.0, m.key, m.package, m.url)
+        })
+    }
+
+    #[test]
+    fn routes_by_file_name_with_epochs_and_named_upstreams() {
+        let up = "https://arch.example";
+        assert_eq!(
+            show("/core/os/x86_64/core.db"),
+            format!("meta db core/os/x86_64/core.db core/os/x86_64 {up}/core/os/x86_64/core.db")
+        );
+        assert_eq!(
+            show("/core/os/x86_64/core.db.tar.gz"),
+            format!(
+                "meta db core/os/x86_64/core.db.tar.gz core/os/x86_64 {up}/core/os/x86_64/core.db.tar.gz"
+            )
+        );
+        for raw in [
+            "core.db.sig",
+            "core.files",
+            "core.files.tar.zst",
+            "core.files.sig",
+        ] {
+            assert!(
+                show(&format!("/core/os/x86_64/{raw}")).starts_with("meta raw"),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            show("/core/os/x86_64/pacman-7.0.0.r6.gc685ae6-2-x86_64.pkg.tar.zst"),
+            format!(
+                "art core/os/x86_64/pacman@7.0.0.r6.gc685ae6-2 pacman-7.0.0.r6.gc685ae6-2-x86_64.pkg.tar.zst {up}/core/os/x86_64/pacman-7.0.0.r6.gc685ae6-2-x86_64.pkg.tar.zst"
+            )
+        );
+        // An epoch: `:` as pacman sends it, or escaped; upstream it goes as it is.
+        for path in [
+            "/extra/os/x86_64/xorg-font-util-1:1.4.1-1-x86_64.pkg.tar.zst",
+            "/extra/os/x86_64/xorg-font-util-1%3A1.4.1-1-x86_64.pkg.tar.zst",
+        ] {
+            assert_eq!(
+                show(path),
+                format!(
+                    "art extra/os/x86_64/xorg-font-util@1:1.4.1-1 xorg-font-util-1:1.4.1-1-x86_64.pkg.tar.zst {up}/extra/os/x86_64/xorg-font-util-1:1.4.1-1-x86_64.pkg.tar.zst"
+                )
+            );
+        }
+        assert_eq!(
+            show("/extra/os/x86_64/xorg-font-util-1:1.4.1-1-x86_64.pkg.tar.zst.sig"),
+            format!(
+                "art extra/os/x86_64/xorg-font-util@1:1.4.1-1 xorg-font-util-1:1.4.1-1-x86_64.pkg.tar.zst.sig {up}/extra/os/x86_64/xorg-font-util-1:1.4.1-1-x86_64.pkg.tar.zst.sig"
+            )
+        );
+        assert_eq!(
+            show("/alarm/aarch64/core/core.db"),
+            "meta db alarm/aarch64/core/core.db alarm/aarch64/core https://alarm.example/aarch64/core/core.db"
+        );
+        assert_eq!(show("/lastupdate"), format!("pass {up}/lastupdate"));
+        for bad in [
+            "/iso/latest/archlinux-x86_64.iso",
+            "/core/os/x86_64/pacman.pkg.tar.zst",
+            "/core/os/x86_64/pacman-7.0.0-x86_64.pkg.tar.zst",
+            "/core/os/x86_64/Pacman-7.0.0-1-x86_64.pkg.tar.zst",
+            "/core/os/x86_64/pacman-7.0.0-1-x86_64.pkg.tar.zst.part",
+            "/core/os/x86_64/.db",
+        ] {
+            assert!(show(bad).starts_with("error"), "{bad}: {}", show(bad));
+        }
+    }
+
+    fn db(descs: &[&str]) -> Vec<u8> {
+        let mut t = Vec::new();
+        for (i, d) in descs.iter().enumerate() {
+            t.extend(tar::member(&format!("p{i}-1-1/"), tar::DIR, b""));
+            t.extend(tar::member(
+                &format!("p{i}-1-1/desc"),
+                tar::FILE,
+                d.as_bytes(),
+            ));
+        }
+        t.extend([0u8; 1024]);
+        t
+    }
+
+    fn rewrite(body: &[u8]) -> (Vec<u8>, Vec<Link>) {
+        let doc = testing::metadata(&Arch, "/core/os/x86_64/core.db", None, UP);
+        let up = testing::upstream_map(&Arch, UP);
+        let ctx = Ctx {
+            base_url: testing::BASE,
+            upstream: &up,
+        };
+        let mut out = Vec::new();
+        let mut found = crate::registry::Collected::default();
+        Arch.rewrite(&doc, &mut &body[..], &mut out, &ctx, &mut found)
+            .unwrap();
+        (out, found.links)
+    }
+
+    #[test]
+    fn database_descs_become_held_links_with_digests_and_signatures() {
+        let sha = "ab".repeat(32);
+        let sig = super::super::base64_encode(b"\x89\x01 a signature");
+        let body = db(&[
+            &format!(
+                "%FILENAME%\nfoo-1:0.47-1-x86_64.pkg.tar.zst\n\n%NAME%\nfoo\n\n%VERSION%\n1:0.47-1\n\n%SHA256SUM%\n{sha}\n\n%PGPSIG%\n{sig}\n\n"
+            ),
+            "%FILENAME%\nbar-2.0-3-any.pkg.tar.xz\n\n%NAME%\nbar\n\n%MD5SUM%\n00\n\n",
+            "%FILENAME%\n../../etc-1-1-any.pkg.tar\n\n%NAME%\n../../etc\n\n",
+            "%FILENAME%\nbaz-1-1-any.pkg.tar.zst\n\n%NAME%\nother\n\n",
+        ]);
+        let (out, links) = rewrite(&body);
+        assert_eq!(out, body);
+        let got: Vec<(&str, &str, &str, Option<&str>)> = links
+            .iter()
+            .map(|l| {
+                (
+                    l.name.as_str(),
+                    l.version.as_str(),
+                    l.path.as_str(),
+                    l.digest.as_ref().map(|d| d.hex.as_str()),
+                )
+            })
+            .collect();
+        let sig_sha = super::super::hex(&sha2::Sha256::digest(b"\x89\x01 a signature"));
+        assert_eq!(
+            got,
+            [
+                (
+                    "core/os/x86_64/foo",
+                    "1:0.47-1",
+                    "core/os/x86_64/foo-1:0.47-1-x86_64.pkg.tar.zst",
+                    Some(sha.as_str())
+                ),
+                (
+                    "core/os/x86_64/foo",
+                    "1:0.47-1",
+                    "core/os/x86_64/foo-1:0.47-1-x86_64.pkg.tar.zst.sig",
+                    Some(sig_sha.as_str())
+                ),
+                (
+                    "core/os/x86_64/bar",
+                    "2.0-3",
+                    "core/os/x86_64/bar-2.0-3-any.pkg.tar.xz",
+                    None
+                ),
+            ]
+        );
+        assert_eq!(
+            links[0].url,
+            "https://arch.example/core/os/x86_64/foo-1:0.47-1-x86_64.pkg.tar.zst"
+        );
+        assert!(links.iter().all(|l| l.flags.held));
+        // The same, gzip-compressed as repo-add writes it, and in a compression not read here.
+        let gz = gzip::stored(&body, 0);
+        let (out, links) = rewrite(&gz);
+        assert_eq!((out, links.len()), (gz, 3));
+        let zst = [&[0x28, 0xb5, 0x2f, 0xfd][..], b"frame"].concat();
+        let (out, links) = rewrite(&zst);
+        assert_eq!((out, links.len()), (zst, 0));
+        let (out, links) = rewrite(b"");
+        assert_eq!((out.len(), links.len()), (0, 0));
+    }
+
+    #[test]
+    fn mirror_reads_arch_repositories_and_signatures() {
+        let m = Arch
+            .mirror("extra/os/x86_64/foo", &Want::Exact("1:0.47-1".into()))
+            .unwrap();
+        let docs: Vec<&str> = m.docs.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(
+            docs,
+            [
+                "extra/os/x86_64/extra.db",
+                "core/os/x86_64/core.db",
+                "multilib/os/x86_64/multilib.db"
+            ]
+        );
+        assert_eq!(m.also, ["core/os/x86_64/foo", "multilib/os/x86_64/foo"]);
+        assert_eq!(m.optional[0], "extra/os/x86_64/extra.db.sig");
+        let alarm = Arch
+            .mirror("alarm/aarch64/core/foo", &Want::Latest)
+            .unwrap();
+        assert_eq!(alarm.docs[0].0, "alarm/aarch64/core/core.db");
+        assert!(alarm.also.is_empty());
+        for bad in ["foo", "core/os/x86_64/Foo", "a/../b/foo"] {
+            assert!(Arch.mirror(bad, &Want::Latest).is_err(), "{bad}");
+        }
+    }
+}
