@@ -6,13 +6,14 @@
 //! `npm-shrinkwrap.json`, `yarn.lock` (v1 and Berry), `pnpm-lock.yaml` (5.x, 6.x, 9.x);
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
-//! `packages.lock.json`; CycloneDX and SPDX JSON SBOMs (by their purls).
+//! `packages.lock.json`; CycloneDX and SPDX JSON SBOMs (by their purls); lists of package URLs
+//! as `apk fetch --url` and `pacman -Sp` print them.
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
-//! mix.lock), `sbom` (CycloneDX, SPDX); `digest` (digest spellings) and `document` (JSON, YAML
+//! mix.lock), `sbom` (CycloneDX, SPDX), `apk_alpm` (Alpine and Arch package URLs and lists); `digest` (digest spellings) and `document` (JSON, YAML
 //! and TOML documents, and where their entries are); `toml` and `term`, small readers of TOML
 //! and Elixir terms of our own (JSON and YAML are read by serde).
 //!
@@ -39,6 +40,7 @@
 //! - A syntax error in a JSON or YAML file stops that file (one problem at the error's line); the
 //!   line-based and TOML formats resynchronise and carry on with the next entry.
 
+mod apk_alpm;
 mod digest;
 mod document;
 mod linewise;
@@ -66,7 +68,7 @@ pub(crate) use purl::parse_purl;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan".
+    /// "nuget", "maven", "conda", "cran", "conan", "alpine", "arch".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
     /// Composer "vendor/pkg".
@@ -145,6 +147,8 @@ enum Format {
     NugetLock,
     CycloneDx,
     Spdx,
+    /// Package URLs, one a line, as `apk fetch --url` and `pacman -Sp` print them.
+    PackageUrls,
 }
 
 impl Format {
@@ -237,6 +241,9 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     if has_line("packages:") && has_prefix("sdks:") {
         return Some(Format::PubspecLock);
     }
+    if apk_alpm::is_url_list(text) {
+        return Some(Format::PackageUrls);
+    }
     if name.ends_with(".txt") || name.ends_with(".in") {
         return Some(Format::Requirements);
     }
@@ -295,6 +302,7 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::GemfileLock => linewise::gemfile_lock(text, out),
         Format::PubspecLock => structured::pubspec_lock(text, out),
         Format::MixLock => linewise::mix_lock(text, out),
+        Format::PackageUrls => apk_alpm::url_list(text, out),
         _ => {}
     }
 }

@@ -3,12 +3,13 @@
 //! packages by. Each purl type maps to our registry prefix and that registry's spelling of a name
 //! (an npm scope, Maven's `group:artifact`, Composer's `vendor/pkg`, a conda channel and subdir).
 
+use super::apk_alpm::{alpm_purl, apk_purl};
 use super::python::pypi_name;
 use super::{Item, check_token};
 use crate::url::percent_decode;
 
 /// Parses a package URL (`pkg:type/namespace/name@version?qualifiers#subpath`). Qualifiers are
-/// ignored except conda's (see `conda_purl`), and so is the subpath; the item's source is the purl
+/// ignored except conda's (see `conda_purl`), apk's and alpm's (`apk_alpm`), and so is the subpath; the item's source is the purl
 /// itself.
 pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
     let (ecosystem, name, version) = purl_parts(s)?;
@@ -22,7 +23,7 @@ pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
 }
 
 const PURL_TYPES: &str = "npm, cargo, pypi, golang, gem, maven, composer, nuget, hex, pub, conda, \
-                          cran, conan";
+                          cran, conan, apk, alpm";
 
 pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
     let t = s.trim();
@@ -109,6 +110,9 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
         // Conan users are qualifiers of where to fetch, not of the name.
         "conda" => return conda_purl(s, name, version, qualifiers),
         "conan" => ("conan", name.clone()),
+        // A distribution's package is one file of one repository directory: see apk_alpm.
+        "apk" => return apk_purl(s, ns, name, version, qualifiers),
+        "alpm" => return alpm_purl(s, ns, name, version, qualifiers),
         other => {
             return Err(format!(
                 "package URL {s:?}: type {other:?} has no registry here (known: {PURL_TYPES})"

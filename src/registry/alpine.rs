@@ -181,7 +181,7 @@ fn join(dir: &str, name: &str) -> String {
 
 /// `{name}-{version}.apk` with apk's version `{ver}-r{n}`: neither part of the version holds a
 /// `-`, so the name is what is before the second `-` from the end.
-fn split_file(file: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_file(file: &str) -> Option<(&str, &str)> {
     let stem = file.strip_suffix(".apk")?;
     let mut parts = stem.rsplitn(3, '-');
     let (rel, ver, name) = (parts.next()?, parts.next()?, parts.next()?);

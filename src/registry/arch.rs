@@ -227,7 +227,7 @@ fn join(dir: &str, name: &str) -> String {
 /// `{name}-{pkgver}-{pkgrel}-{arch}.pkg.tar[.{ext}]` → (name, `{pkgver}-{pkgrel}`). Neither
 /// `pkgver`, `pkgrel` nor `arch` holds a `-`, so the name is what is before the third `-` from
 /// the end.
-fn split_file(file: &str) -> Option<(&str, String)> {
+pub(crate) fn split_file(file: &str) -> Option<(&str, String)> {
     let at = file.rfind(".pkg.tar")?;
     let ext = &file[at + ".pkg.tar".len()..];
     if !(ext.is_empty()
