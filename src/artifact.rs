@@ -90,7 +90,13 @@ pub(crate) fn serve(
         }
         // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
         let name = reg.canonical_name(&a.key.name);
-        let link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+        if link.is_none()
+            && let Some(doc) = &a.listed_in
+        {
+            read_listing(sh, db, reg, doc);
+            link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+        }
         let (url, digest) = match link {
             Some((url, digest)) => (url, digest.or(a.digest.clone())),
             None => (a.url.clone(), a.digest.clone()),
@@ -159,6 +165,40 @@ pub(crate) fn serve(
         });
     }
     Err(Error::Busy(what()))
+}
+
+/// Reads the document that lists an artifact (`Artifact::listed_in`) through the metadata path,
+/// so that its links are recorded. If it cannot be read, the artifact is fetched as it would have
+/// been without: unverified.
+fn read_listing(sh: &Arc<Shared>, db: &Db, reg: &dyn Registry, path: &str) {
+    let segments: Vec<String> = path.split('/').map(str::to_string).collect();
+    let ctx = sh.ctx();
+    let request = registry::Request {
+        segments: &segments,
+        query: None,
+        accept: None,
+    };
+    let url = format!("/{}/{path}", reg.name());
+    let read = match reg.route(&request, &ctx) {
+        Ok(registry::Plan::Metadata(m)) => {
+            let get = Incoming {
+                method: Method::Get,
+                url: url.clone(),
+                http11: true,
+                accept: None,
+                if_none_match: None,
+                if_modified_since: None,
+                range: None,
+                if_range: None,
+            };
+            crate::metadata::serve(sh, db, reg, m, &get).map(drop)
+        }
+        Ok(_) => Err(Error::NotFound(format!("{url} is not a document"))),
+        Err(err) => Err(err),
+    };
+    if let Err(err) = read {
+        log::warn!("cannot read {url}, which lists a file asked for: {err}");
+    }
 }
 
 /// The key of an artifact whose file name reads more than one way (`Artifact::readings`): the

@@ -107,11 +107,9 @@ impl Registry for Alpine {
             version: version.to_string(),
             filename: file.clone(),
         };
-        Ok(Plan::Artifact(Artifact::new(
-            key,
-            url,
-            "application/octet-stream",
-        )))
+        let mut artifact = Artifact::new(key, url, "application/octet-stream");
+        artifact.listed_in = Some(join(&dir, "APKINDEX.tar.gz"));
+        Ok(Plan::Artifact(artifact))
     }
 
     /// Copies the index unchanged while reading its `APKINDEX` for packages and their `C:`.

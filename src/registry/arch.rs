@@ -117,11 +117,9 @@ impl Registry for Arch {
             version,
             filename: file.clone(),
         };
-        Ok(Plan::Artifact(Artifact::new(
-            key,
-            url,
-            "application/octet-stream",
-        )))
+        let mut artifact = Artifact::new(key, url, "application/octet-stream");
+        artifact.listed_in = Some(join(&dir, &format!("{}.db", repo_of(&dir))));
+        Ok(Plan::Artifact(artifact))
     }
 
     /// Copies the database unchanged while reading each package's `desc`.
@@ -156,12 +154,7 @@ impl Registry for Arch {
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let (dir, package) = mirror_name(name)?;
         let segs: Vec<&str> = dir.split('/').collect();
-        // `{repo}/os/{arch}` (Arch, and any mirror of it), else the repository is the last
-        // segment (`{arch}/{repo}` of Arch Linux ARM, `mingw/{repo}` of MSYS2).
-        let repo = match segs.iter().position(|s| *s == "os") {
-            Some(i) if i > 0 => segs[i - 1],
-            _ => segs.last().copied().unwrap_or_default(),
-        };
+        let repo = repo_of(dir);
         let mut docs = vec![(format!("{dir}/{repo}.db"), None)];
         let mut optional = vec![format!("{dir}/{repo}.db.sig")];
         let mut also = Vec::new();
@@ -181,6 +174,17 @@ impl Registry for Arch {
         m.also = also;
         m.optional = optional;
         Ok(m)
+    }
+}
+
+/// The repository a directory holds, whose database is `{repo}.db`: `{repo}/os/{arch}` on Arch
+/// and its mirrors, else the last segment (`{arch}/{repo}` of Arch Linux ARM, `mingw/{repo}` of
+/// MSYS2).
+fn repo_of(dir: &str) -> &str {
+    let segs: Vec<&str> = dir.split('/').collect();
+    match segs.iter().position(|s| *s == "os") {
+        Some(i) if i > 0 => segs[i - 1],
+        _ => segs.last().copied().unwrap_or_default(),
     }
 }
 

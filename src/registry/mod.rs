@@ -500,6 +500,11 @@ pub(crate) struct Artifact {
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// The document that lists this file with its digest (a request path under the prefix: a
+    /// distribution's repository index), read first when no link for the file is recorded, so
+    /// that a file asked for before its index (a client with an index of its own) is verified
+    /// all the same.
+    pub listed_in: Option<String>,
 }
 
 impl Artifact {
@@ -512,6 +517,7 @@ impl Artifact {
             content_type,
             sidecar: None,
             readings: None,
+            listed_in: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 #[allow(clippy::disallowed_methods)]
 mod support;
 
+mod alpine;
 mod arch;
 mod cargo;
 mod cli;
