@@ -42,6 +42,7 @@ impl Shared {
             sha256: &c.sha256,
             size: c.size,
             content_type: &p.content_type,
+            verified: c.verified.as_deref(),
         };
         match db.record_artifact(&row) {
             Ok(replaced) => {

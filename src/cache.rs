@@ -221,6 +221,8 @@ impl Drop for Temp {
 pub(crate) struct Committed {
     pub sha256: String,
     pub size: u64,
+    /// The declared digest the bytes matched (`algo:hex`), if one was declared.
+    pub verified: Option<String>,
 }
 
 /// Copies an upstream body into a temp file, hashing it and reporting progress to the flight that
@@ -332,6 +334,7 @@ impl Fill {
                     self.committed = Some(Committed {
                         sha256,
                         size: self.got,
+                        verified: self.expected.as_ref().map(Digest::to_string),
                     })
                 }
                 Err(err) => log::error!("cannot commit {}: {err}", self.rel),

@@ -125,6 +125,11 @@ CREATE TABLE holds (
 );
 CREATE INDEX holds_by_file ON holds (ecosystem, name, filename);
 "#,
+    // The declared digest a file was checked against (`algo:hex`); NULL: stored unverified,
+    // no digest being published for it or readable by this proxy.
+    r#"
+ALTER TABLE artifacts ADD COLUMN verified TEXT;
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -161,6 +166,8 @@ pub(crate) struct NewArtifact<'a> {
     pub sha256: &'a str,
     pub size: u64,
     pub content_type: &'a str,
+    /// The declared digest it was checked against, `None` when there was none to check.
+    pub verified: Option<&'a str>,
 }
 
 pub(crate) struct NewMetadata<'a> {
@@ -196,6 +203,9 @@ pub(crate) struct ArtifactRecord {
     pub size: u64,
     pub content_type: String,
     pub fetched_at: i64,
+    /// See `NewArtifact::verified`; bundles from before it say nothing.
+    #[serde(default)]
+    pub verified: Option<String>,
 }
 
 /// A metadata row as a bundle carries it.
@@ -259,6 +269,8 @@ pub(crate) struct Stats {
     pub total_size: u64,
     pub total_hits: u64,
     pub by_ecosystem: Vec<(String, u64)>,
+    /// Artifacts stored without a digest to check them against, per ecosystem.
+    pub unverified: Vec<(String, u64)>,
     pub popular: Vec<Popular>,
     pub recent: Vec<Recent>,
 }
@@ -395,13 +407,14 @@ impl Db {
             .optional()?;
         tx.prepare_cached(
             "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
-                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at,
+                    verified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
                  ON CONFLICT (ecosystem, name, version, filename) DO UPDATE SET
                     upstream_url = excluded.upstream_url, storage_path = excluded.storage_path,
                     sha256 = excluded.sha256, size = excluded.size,
                     content_type = excluded.content_type, fetched_at = excluded.fetched_at,
-                    last_accessed_at = excluded.last_accessed_at",
+                    last_accessed_at = excluded.last_accessed_at, verified = excluded.verified",
         )?
         .execute(params![
             a.key.ecosystem,
@@ -413,7 +426,8 @@ impl Db {
             a.sha256,
             a.size as i64,
             a.content_type,
-            now
+            now,
+            a.verified
         ])?;
         tx.commit()?;
         Ok(old.map(|n| n as u64))
@@ -688,7 +702,8 @@ impl Db {
     pub(crate) fn export_artifacts(&self, since: i64) -> Result<Vec<ArtifactRecord>> {
         let mut stmt = self.conn.prepare(
             "SELECT ecosystem, name, version, filename, upstream_url, storage_path, sha256, size,
-                content_type, fetched_at FROM artifacts WHERE fetched_at >= ?1 ORDER BY id",
+                content_type, fetched_at, verified FROM artifacts WHERE fetched_at >= ?1
+             ORDER BY id",
         )?;
         let rows = stmt
             .query_map([since], |r| {
@@ -703,6 +718,7 @@ impl Db {
                     size: r.get::<_, i64>(7)? as u64,
                     content_type: r.get(8)?,
                     fetched_at: r.get(9)?,
+                    verified: r.get(10)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -777,8 +793,9 @@ impl Db {
         {
             let mut add = tx.prepare_cached(
                 "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
-                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at,
+                    verified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
                  ON CONFLICT (ecosystem, name, version, filename) DO NOTHING",
             )?;
             for a in artifacts {
@@ -792,7 +809,8 @@ impl Db {
                     a.sha256,
                     a.size as i64,
                     a.content_type,
-                    a.fetched_at
+                    a.fetched_at,
+                    a.verified
                 ])?;
                 if n > 0 {
                     done.artifacts.push(a.storage_path.clone());
@@ -909,6 +927,13 @@ impl Db {
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
             .collect::<rusqlite::Result<_>>()?;
+        let unverified = c
+            .prepare(
+                "SELECT ecosystem, count(*) FROM artifacts WHERE verified IS NULL
+                 GROUP BY ecosystem ORDER BY 2 DESC, 1",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<rusqlite::Result<_>>()?;
         let popular = c
             .prepare(
                 "SELECT ecosystem, name, sum(hit_count), sum(size) FROM artifacts
@@ -945,6 +970,7 @@ impl Db {
             total_size: total_size as u64,
             total_hits: total_hits as u64,
             by_ecosystem,
+            unverified,
             popular,
             recent,
         })
@@ -972,6 +998,7 @@ mod tests {
             sha256: "h",
             size,
             content_type: "t",
+            verified: (size > 10).then_some("sha256:00"),
         })
         .unwrap();
     }
@@ -1041,6 +1068,8 @@ mod tests {
             (2, 3, 3, 35, 3)
         );
         assert_eq!(s.popular[0].name, "a");
+        // Two were stored without a digest to check (`add` declares one above 10 bytes).
+        assert_eq!(s.unverified, [("npm".to_string(), 2)]);
         assert_eq!(db.total_size().unwrap(), 35);
         // The touched row is the most recently used, so it is evicted last.
         let lru = db.lru(10).unwrap();
