@@ -13,6 +13,7 @@ use crate::db::{self, Db, NewArtifact};
 use crate::error::{Error, Result};
 use crate::flight::{FillInfo, Guard, Join, Started, Tail, Waited};
 use crate::hot;
+use crate::metadata;
 use crate::proxy::{Body, CacheState, Incoming, Reply, Shared, Source, file_reply};
 use crate::registry::{self, Artifact, ArtifactKey, Registry};
 use crate::upstream::Method;
@@ -42,7 +43,7 @@ impl Shared {
             sha256: &c.sha256,
             size: c.size,
             content_type: &p.content_type,
-            verified: c.verified.as_deref(),
+            verified_by: c.verified_by.as_deref(),
         };
         match db.record_artifact(&row) {
             Ok(replaced) => {
@@ -74,7 +75,7 @@ impl Shared {
 pub(crate) fn serve(
     sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     a: Artifact,
     req: &Incoming,
 ) -> Result<Reply> {
@@ -95,8 +96,13 @@ pub(crate) fn serve(
         if link.is_none()
             && let Some(doc) = &a.listed_in
         {
-            read_listing(sh, db, reg, doc);
-            link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+            // Asked for before its metadata: read the document that declares it first.
+            match metadata::ensure_lists(sh, db, reg, doc, &|db| {
+                db.link(a.key.ecosystem, &name, &a.key.filename)
+            }) {
+                Ok(found) => link = found,
+                Err(err) => log::info!("{}: its metadata could not be read: {err}", what()),
+            }
         }
         let (url, digest) = match link {
             Some((url, digest)) => (url, digest.or(a.digest.clone())),
@@ -109,6 +115,9 @@ pub(crate) fn serve(
                 "{}: no metadata document has named this file (ask for its package's metadata first)",
                 what()
             )));
+        }
+        if let Some(err) = sh.remembered_failure(&url) {
+            return Err(err);
         }
         if req.method == Method::Head {
             return head(sh, reg, &url);
@@ -127,7 +136,10 @@ pub(crate) fn serve(
                         return Err(err);
                     }
                 };
-                start_fill(sh, reg, &a, &rel, &url, digest, guard)?;
+                if let Err(err) = start_fill(sh, reg, &a, &rel, &url, digest, guard) {
+                    sh.remember_failure(&url, &err);
+                    return Err(err);
+                }
                 flight
             }
             Join::Follower(f) => f,
@@ -166,40 +178,6 @@ pub(crate) fn serve(
         });
     }
     Err(Error::Busy(what()))
-}
-
-/// Reads the document that lists an artifact (`Artifact::listed_in`) through the metadata path,
-/// so that its links are recorded. If it cannot be read, the artifact is fetched as it would have
-/// been without: unverified.
-fn read_listing(sh: &Arc<Shared>, db: &Db, reg: &dyn Registry, path: &str) {
-    let segments: Vec<String> = path.split('/').map(str::to_string).collect();
-    let ctx = sh.ctx();
-    let request = registry::Request {
-        segments: &segments,
-        query: None,
-        accept: None,
-    };
-    let url = format!("/{}/{path}", reg.name());
-    let read = match reg.route(&request, &ctx) {
-        Ok(registry::Plan::Metadata(m)) => {
-            let get = Incoming {
-                method: Method::Get,
-                url: url.clone(),
-                http11: true,
-                accept: None,
-                if_none_match: None,
-                if_modified_since: None,
-                range: None,
-                if_range: None,
-            };
-            crate::metadata::serve(sh, db, reg, m, &get).map(drop)
-        }
-        Ok(_) => Err(Error::NotFound(format!("{url} is not a document"))),
-        Err(err) => Err(err),
-    };
-    if let Err(err) = read {
-        log::warn!("cannot read {url}, which lists a file asked for: {err}");
-    }
 }
 
 /// The key of an artifact whose file name reads more than one way (`Artifact::readings`): the
@@ -324,6 +302,14 @@ fn start_fill(
         .upstream
         .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())
     {
+        Ok(f) if f.status == 200 && !a.html && is_html(f.content_type.as_deref()) => {
+            let err = Error::BadUpstream {
+                url: f.url,
+                msg: "answered 200 with an HTML page for a package file".into(),
+            };
+            guard.fail(err.status());
+            return Err(err);
+        }
         Ok(f) if f.status == 200 => f,
         Ok(f) => {
             let err = Error::Upstream {
@@ -402,6 +388,14 @@ fn start_fill(
     spawned
         .map(|_| ())
         .map_err(|err| Error::io("fill thread", err))
+}
+
+/// Whether a `Content-Type` is an HTML page.
+fn is_html(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|t| {
+        let t = t.trim_start().to_ascii_lowercase();
+        t.starts_with("text/html") || t.starts_with("application/xhtml")
+    })
 }
 
 /// The digest a checksum file beside an artifact declares (`Artifact::sidecar`). A 4xx

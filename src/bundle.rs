@@ -99,7 +99,7 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         .collect();
     let manifest = Manifest {
         format: FORMAT.into(),
-        version: 1,
+        version: 2,
         created: db::now(),
         since: sel.since,
         artifacts,
@@ -163,6 +163,21 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
     Ok(())
 }
 
+/// Brings an older manifest to the current version: version 1 kept times in seconds, the
+/// database keeps milliseconds.
+fn upgrade(manifest: &mut Manifest) {
+    if manifest.version == 1 {
+        manifest.created = manifest.created.saturating_mul(1000);
+        for a in &mut manifest.artifacts {
+            a.fetched_at = a.fetched_at.saturating_mul(1000);
+        }
+        for m in &mut manifest.metadata {
+            m.fetched_at = m.fetched_at.saturating_mul(1000);
+        }
+        manifest.version = 2;
+    }
+}
+
 /// Reads, checks and merges a bundle from `input` (`-` for standard input).
 pub fn import(config: &Config, input: &str) -> Result<()> {
     let (store, db) = crate::proxy::open_storage(config)?;
@@ -187,14 +202,15 @@ pub fn import(config: &Config, input: &str) -> Result<()> {
     let mut json = Vec::with_capacity(first.size as usize);
     tar.read_body(&mut json)
         .map_err(|e| bad(format!("manifest: {e}")))?;
-    let manifest: Manifest =
+    let mut manifest: Manifest =
         serde_json::from_slice(&json).map_err(|e| bad(format!("manifest is not valid: {e}")))?;
-    if manifest.format != FORMAT || manifest.version != 1 {
+    if manifest.format != FORMAT || !(1..=2).contains(&manifest.version) {
         return Err(bad(format!(
-            "unsupported bundle format {} version {}",
+            "unsupported bundle format {} version {} (this proxy reads versions 1 and 2)",
             manifest.format, manifest.version
         )));
     }
+    upgrade(&mut manifest);
     let mut expected: HashMap<String, (String, u64)> = HashMap::new();
     for a in &manifest.artifacts {
         let reg = registry::find(&a.ecosystem)
@@ -417,6 +433,21 @@ fn next_file<R: Read>(tar: &mut tar::Reader<R>) -> io::Result<Option<tar::Entry>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_1_manifests_count_seconds() {
+        let v1 = r#"{"format":"proxy-bundle","version":1,"created":1700000000,"since":null,
+            "artifacts":[{"ecosystem":"npm","name":"a","version":"1","filename":"a-1.tgz",
+              "upstream_url":"u","storage_path":"npm/a/1/a-1.tgz","sha256":"00","size":1,
+              "content_type":"x","fetched_at":1700000001}],
+            "metadata":[],"links":[]}"#;
+        let mut m: Manifest = serde_json::from_str(v1).unwrap();
+        upgrade(&mut m);
+        assert_eq!((m.version, m.created), (2, 1_700_000_000_000));
+        assert_eq!(m.artifacts[0].fetched_at, 1_700_000_001_000);
+        upgrade(&mut m);
+        assert_eq!(m.created, 1_700_000_000_000, "upgraded once");
+    }
 
     #[test]
     fn package_names_compare_as_registries_do() {

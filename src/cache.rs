@@ -121,6 +121,11 @@ impl Store {
         fs::metadata(self.abs(rel)).is_ok_and(|m| m.is_file() && m.len() == size)
     }
 
+    /// Opens a committed file, whatever its size.
+    pub(crate) fn open_file(&self, rel: &str) -> io::Result<File> {
+        File::open(self.abs(rel))
+    }
+
     /// Opens a committed file if it is there with the recorded size.
     pub(crate) fn open_checked(&self, rel: &str, size: u64) -> Option<File> {
         let path = self.abs(rel);
@@ -222,7 +227,7 @@ pub(crate) struct Committed {
     pub sha256: String,
     pub size: u64,
     /// The declared digest the bytes matched (`algo:hex`), if one was declared.
-    pub verified: Option<String>,
+    pub verified_by: Option<String>,
 }
 
 /// Copies an upstream body into a temp file, hashing it and reporting progress to the flight that
@@ -334,7 +339,7 @@ impl Fill {
                     self.committed = Some(Committed {
                         sha256,
                         size: self.got,
-                        verified: self.expected.as_ref().map(Digest::to_string),
+                        verified_by: self.expected.as_ref().map(Digest::to_string),
                     })
                 }
                 Err(err) => log::error!("cannot commit {}: {err}", self.rel),

@@ -1,4 +1,5 @@
-//! The command line: `proxy [serve]`, `stats`, `mirror`, `export`, `import`, `-version`,
+//! The command line: `proxy [serve]`, `stats`, `mirror`, `export`, `import`, `verify`, `health`,
+//! `-version`,
 //! `--help`. Flags work in Go style (`-listen :3000`) and GNU style (`--listen :3000`,
 //! `--listen=:3000`). Parsing only: nothing here touches the network, files or the environment.
 
@@ -36,6 +37,16 @@ pub enum Command {
     Import {
         common: Common,
         input: String,
+    },
+    Verify {
+        common: Common,
+        options: crate::verify::Options,
+    },
+    Health {
+        common: Common,
+        /// Asked instead of the address `listen` gives.
+        url: Option<String>,
+        timeout: std::time::Duration,
     },
     Version,
     Help(String),
@@ -86,7 +97,9 @@ const SETTINGS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-const COMMANDS: &[&str] = &["serve", "stats", "mirror", "export", "import"];
+const COMMANDS: &[&str] = &[
+    "serve", "stats", "mirror", "export", "import", "verify", "health",
+];
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     use lexopt::prelude::*;
@@ -99,6 +112,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let mut positional: Vec<String> = Vec::new();
     let (mut all_versions, mut concurrency, mut dry_run, mut check) = (false, 4usize, false, false);
     let (mut output, mut since, mut ecosystems) = (None::<String>, None::<String>, Vec::new());
+    let mut timeout = std::time::Duration::from_secs(5);
+    let mut repair = false;
     while let Some(arg) = p.next().map_err(usage)? {
         let cmd = command.as_deref();
         match arg {
@@ -118,6 +133,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 concurrency = number(&mut p, "concurrency")?
             }
             Long("dry-run") if cmd == Some("mirror") => dry_run = true,
+            Long("repair") if cmd == Some("verify") => repair = true,
             Long("check") if cmd == Some("mirror") => check = true,
             Long("sbom") | Long("lockfile") if cmd == Some("mirror") => {
                 positional.push(string(&mut p)?)
@@ -126,6 +142,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("since") if cmd == Some("export") => since = Some(string(&mut p)?),
             Long("ecosystem") if cmd == Some("export") => {
                 ecosystems.extend(string(&mut p)?.split(',').map(|s| s.trim().to_string()));
+            }
+            Long("timeout") if cmd == Some("health") => {
+                let s = string(&mut p)?;
+                timeout = crate::config::duration(&s)
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        Error::Usage(format!("-timeout expects a duration such as 5s, got {s:?}"))
+                    })?;
             }
             Long(name) => {
                 let Some((flag, key, _)) = SETTINGS.iter().find(|(f, _, _)| *f == name) else {
@@ -153,7 +177,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                     }
                 }
             }
-            Value(v) if matches!(cmd, Some("mirror" | "export" | "import")) => {
+            Value(v) if matches!(cmd, Some("mirror" | "export" | "import" | "health")) => {
                 positional.push(v.string().map_err(usage)?);
             }
             other => return Err(usage(other.unexpected())),
@@ -196,6 +220,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                     "import takes one bundle file (or - for standard input)".into(),
                 ));
             }
+        },
+        Some("verify") => Command::Verify {
+            common,
+            options: crate::verify::Options { repair },
+        },
+        Some("health") => match positional.as_slice() {
+            [] | [_] => Command::Health {
+                common,
+                url: positional.pop(),
+                timeout,
+            },
+            _ => return Err(Error::Usage("health takes at most one URL".into())),
         },
         _ => Command::Serve(common),
     })
@@ -302,6 +338,34 @@ pub fn help(command: Option<&str>) -> String {
             out.push_str(COMMON_FLAGS);
             return out;
         }
+        Some("health") => {
+            out.push_str("Ask a running proxy's /health; exit 0 if it answers 200, else 1.\n\n");
+            out.push_str("Usage: proxy health [flags] [URL]\n\n");
+            out.push_str(
+                "Without URL, the address is the one serve listens on (-listen, PROXY_LISTEN or\n",
+            );
+            out.push_str(
+                "the config file), asked on loopback when it names every interface. URL is\n",
+            );
+            out.push_str(
+                "http://host[:port][/path] (default path /health); plain HTTP only.\n\nFlags:\n",
+            );
+            out.push_str("  -timeout DUR        give up after this long (default 5s)\n");
+            out.push_str("  -config PATH        configuration file (YAML or JSON)\n");
+            out.push_str(
+                "  -listen ADDR        the address serve listens on (default \":8080\")\n",
+            );
+            out.push_str("\nPrints one line: ok: URL answered 200, or unhealthy: URL and why.\n");
+            return out;
+        }
+        Some("verify") => {
+            out.push_str("Re-hash every cached artifact against the SHA-256 recorded when it was stored.\n\n");
+            out.push_str("Usage: proxy verify [flags]\n\nFlags:\n");
+            out.push_str("  -repair             remove damaged files so they are fetched again\n");
+            out.push_str(COMMON_FLAGS);
+            out.push_str("\nExits non-zero if a damaged file is left (or one cannot be read).\n");
+            return out;
+        }
         Some("import") => {
             out.push_str("Merge a bundle made by `proxy export` into the cache, after checking every file.\n\n");
             out.push_str("Usage: proxy import [flags] BUNDLE   (- for standard input)\n\nFlags:\n");
@@ -320,6 +384,10 @@ pub fn help(command: Option<&str>) -> String {
     out.push_str("  proxy mirror [flags] INPUT...   fill the cache for offline use\n");
     out.push_str("  proxy export [flags]    write the cache to a bundle file\n");
     out.push_str("  proxy import BUNDLE     merge a bundle into the cache\n");
+    out.push_str(
+        "  proxy verify [-repair]  re-hash cached files; find (and remove) damaged ones\n",
+    );
+    out.push_str("  proxy health [URL]      ask a running proxy's /health (exit 0 or 1)\n");
     out.push_str("  proxy COMMAND --help    flags of a command\n\nFlags:\n");
     out.push_str("  -config PATH        configuration file (YAML or JSON)\n");
     for (flag, _, help) in SETTINGS {
@@ -411,6 +479,31 @@ mod tests {
             matches!(p(&["import", "b.tar"]), Ok(Command::Import { input, .. }) if input == "b.tar")
         );
         assert!(matches!(p(&["import"]), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn health() {
+        let Ok(Command::Health {
+            common,
+            url,
+            timeout,
+        }) = p(&["health", "-listen", ":9000", "-timeout", "2s"])
+        else {
+            panic!()
+        };
+        assert_eq!(common.flags[0].1, ":9000");
+        assert_eq!((url, timeout), (None, std::time::Duration::from_secs(2)));
+        assert!(matches!(
+            p(&["health", "http://127.0.0.1:8080"]),
+            Ok(Command::Health { url: Some(u), .. }) if u == "http://127.0.0.1:8080"
+        ));
+        assert!(matches!(p(&["health", "a", "b"]), Err(Error::Usage(_))));
+        assert!(matches!(
+            p(&["health", "-timeout", "0"]),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(p(&["-timeout", "1s"]), Err(Error::Usage(_))));
+        assert!(matches!(p(&["health", "--help"]), Ok(Command::Help(h)) if h.contains("-timeout")));
     }
 
     #[test]

@@ -83,6 +83,21 @@ pub const KEYS: &[Key] = &[
         default: "512MB",
     },
     Key {
+        name: "metadata_stale_while_revalidate",
+        takes: "past its TTL, how long a document is still served at once while one refresh runs behind it; 0 = wait for the refresh",
+        default: "1h",
+    },
+    Key {
+        name: "negative_ttl",
+        takes: "how long an upstream 404 (or a document over the size cap) is remembered; 0 = ask again every time",
+        default: "1m",
+    },
+    Key {
+        name: "verify_rate",
+        takes: "bytes per second the server re-hashes in the background to find damaged files (each at most once a day); 0 = off",
+        default: "0",
+    },
+    Key {
         name: "http.connect_timeout",
         takes: "duration",
         default: "10s",
@@ -91,6 +106,11 @@ pub const KEYS: &[Key] = &[
         name: "http.read_timeout",
         takes: "duration without upstream progress",
         default: "30s",
+    },
+    Key {
+        name: "http.dns_ttl",
+        takes: "how long a resolved upstream host name is kept; 0 = resolve every connection",
+        default: "1m",
     },
     Key {
         name: "http.ca_file",
@@ -143,6 +163,10 @@ pub struct Config {
     pub metadata_ttl: Duration,
     pub metadata_max_stale: Duration,
     pub metadata_max_size: u64,
+    pub metadata_swr: Duration,
+    pub negative_ttl: Duration,
+    pub dns_ttl: Duration,
+    pub verify_rate: u64,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub client_timeout: Duration,
@@ -179,6 +203,10 @@ impl Default for Config {
             metadata_ttl: Duration::from_secs(300),
             metadata_max_stale: Duration::from_secs(30 * 86400),
             metadata_max_size: 512 << 20,
+            metadata_swr: Duration::from_secs(3600),
+            negative_ttl: Duration::from_secs(60),
+            dns_ttl: Duration::from_secs(60),
+            verify_rate: 0,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             client_timeout: Duration::from_secs(60),
@@ -234,7 +262,19 @@ impl Config {
                 continue;
             }
             match env_key(name) {
-                Some(key) => config.set(&key, value, &format!("environment variable {name}"))?,
+                Some(key) => {
+                    // Silent otherwise: a container image's own PROXY_* settings beat a mounted file.
+                    if let Some(file) = config
+                        .origins
+                        .get(&key)
+                        .filter(|o| o.starts_with("config file"))
+                    {
+                        config.warnings.push(format!(
+                            "{file} sets `{key}`, but environment variable {name} overrides it"
+                        ));
+                    }
+                    config.set(&key, value, &format!("environment variable {name}"))?
+                }
                 None => config.warnings.push(format!(
                     "ignoring environment variable {name}: it names no setting"
                 )),
@@ -291,6 +331,15 @@ impl Config {
             "metadata_ttl" => self.metadata_ttl = duration(value).ok_or_else(|| bad(DURATION))?,
             "metadata_max_stale" => {
                 self.metadata_max_stale = duration(value).ok_or_else(|| bad(DURATION))?
+            }
+            "metadata_stale_while_revalidate" => {
+                self.metadata_swr = duration(value).ok_or_else(|| bad(DURATION))?
+            }
+            "negative_ttl" => self.negative_ttl = duration(value).ok_or_else(|| bad(DURATION))?,
+            "http.dns_ttl" => self.dns_ttl = duration(value).ok_or_else(|| bad(DURATION))?,
+            "verify_rate" => {
+                self.verify_rate =
+                    parse_size(value).ok_or_else(|| bad("a size per second such as 50MB"))?
             }
             "metadata_max_size" => {
                 self.metadata_max_size = parse_size(value)
@@ -650,6 +699,26 @@ mod tests {
         assert_eq!(c.listen, "0.0.0.0:4000");
         assert_eq!(c.log_level, log::LevelFilter::Debug);
         assert_eq!(c.origin("listen"), "flag -listen");
+    }
+
+    #[test]
+    fn environment_overriding_the_file_is_warned_about() {
+        let dir = std::env::temp_dir().join(format!("proxy-config-warn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(&file, "listen: \":9000\"\nworkers: 4\n").unwrap();
+        let e = env(&[("PROXY_LISTEN", ":8080"), ("PROXY_LOG_LEVEL", "debug")]);
+        let c = Config::from_sources(file.to_str(), &e, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8080");
+        assert_eq!(c.workers, 4);
+        assert_eq!(
+            c.warnings,
+            [format!(
+                "config file {} sets `listen`, but environment variable PROXY_LISTEN overrides it",
+                file.display()
+            )]
+        );
     }
 
     #[test]

@@ -112,6 +112,16 @@ CREATE INDEX links_by_filename ON links (ecosystem, filename);
 ALTER TABLE metadata ADD COLUMN latest TEXT;
 ALTER TABLE metadata ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Times in milliseconds, not seconds.
+    r#"
+UPDATE artifacts SET fetched_at = fetched_at * 1000, last_accessed_at = last_accessed_at * 1000;
+UPDATE metadata SET fetched_at = fetched_at * 1000;
+"#,
+    // When each file was last re-hashed (`proxy verify`, the background check); 0 = never.
+    r#"
+ALTER TABLE artifacts ADD COLUMN verified_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX artifacts_by_check ON artifacts (verified_at, id);
+"#,
     // Files a stored document holds (`Flags::held`): not evicted while the document's current
     // version names them. `since` tells one refresh's rows from an earlier one's.
     r#"
@@ -128,7 +138,7 @@ CREATE INDEX holds_by_file ON holds (ecosystem, name, filename);
     // The declared digest a file was checked against (`algo:hex`); NULL: stored unverified,
     // no digest being published for it or readable by this proxy.
     r#"
-ALTER TABLE artifacts ADD COLUMN verified TEXT;
+ALTER TABLE artifacts ADD COLUMN verified_by TEXT;
 "#,
 ];
 
@@ -167,7 +177,7 @@ pub(crate) struct NewArtifact<'a> {
     pub size: u64,
     pub content_type: &'a str,
     /// The declared digest it was checked against, `None` when there was none to check.
-    pub verified: Option<&'a str>,
+    pub verified_by: Option<&'a str>,
 }
 
 pub(crate) struct NewMetadata<'a> {
@@ -203,9 +213,9 @@ pub(crate) struct ArtifactRecord {
     pub size: u64,
     pub content_type: String,
     pub fetched_at: i64,
-    /// See `NewArtifact::verified`; bundles from before it say nothing.
+    /// See `NewArtifact::verified_by`; bundles from before it say nothing.
     #[serde(default)]
-    pub verified: Option<String>,
+    pub verified_by: Option<String>,
 }
 
 /// A metadata row as a bundle carries it.
@@ -292,11 +302,18 @@ pub(crate) struct Recent {
     pub size: u64,
 }
 
+/// Now, as every time in the database is kept: Unix milliseconds (a TTL or an access order
+/// finer than a second needs them).
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Now in Unix seconds, as HTTP dates count.
+pub(crate) fn now_secs() -> i64 {
+    now().div_euclid(1000)
 }
 
 impl Db {
@@ -408,13 +425,13 @@ impl Db {
         tx.prepare_cached(
             "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
                     storage_path, sha256, size, content_type, fetched_at, last_accessed_at,
-                    verified)
+                    verified_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
                  ON CONFLICT (ecosystem, name, version, filename) DO UPDATE SET
                     upstream_url = excluded.upstream_url, storage_path = excluded.storage_path,
                     sha256 = excluded.sha256, size = excluded.size,
                     content_type = excluded.content_type, fetched_at = excluded.fetched_at,
-                    last_accessed_at = excluded.last_accessed_at, verified = excluded.verified",
+                    last_accessed_at = excluded.last_accessed_at, verified_by = excluded.verified_by",
         )?
         .execute(params![
             a.key.ecosystem,
@@ -427,7 +444,7 @@ impl Db {
             a.size as i64,
             a.content_type,
             now,
-            a.verified
+            a.verified_by
         ])?;
         tx.commit()?;
         Ok(old.map(|n| n as u64))
@@ -467,6 +484,55 @@ impl Db {
             )?
             .execute(params![row.id, row.sha256, row.fetched_at])?;
         Ok(n > 0)
+    }
+
+    /// Artifacts to re-hash: those last checked before `before`, longest ago first, after the
+    /// `(verified_at, id)` cursor.
+    pub(crate) fn to_verify(
+        &self,
+        before: i64,
+        after: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<(ArtifactRow, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, storage_path, sha256, size, content_type, fetched_at, verified_at
+             FROM artifacts WHERE verified_at < ?1 AND (verified_at, id) > (?2, ?3)
+             ORDER BY verified_at, id LIMIT ?4",
+        )?;
+        let rows = stmt
+            .query_map(params![before, after.0, after.1, limit as i64], |r| {
+                Ok((
+                    ArtifactRow {
+                        id: r.get(0)?,
+                        storage_path: r.get(1)?,
+                        sha256: r.get(2)?,
+                        size: r.get::<_, i64>(3)? as u64,
+                        content_type: r.get(4)?,
+                        fetched_at: r.get(5)?,
+                    },
+                    r.get(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Notes that an artifact's file was re-hashed and found whole.
+    pub(crate) fn mark_verified(&self, id: i64, at: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE artifacts SET verified_at = ?2 WHERE id = ?1")?
+            .execute(params![id, at])?;
+        Ok(())
+    }
+
+    /// How many artifacts there are and their total size.
+    pub(crate) fn artifact_totals(&self) -> Result<(u64, u64)> {
+        let (n, size): (i64, i64) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(size), 0) FROM artifacts",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((n as u64, size as u64))
     }
 
     /// The least recently used artifacts that no stored document holds, oldest first.
@@ -702,7 +768,7 @@ impl Db {
     pub(crate) fn export_artifacts(&self, since: i64) -> Result<Vec<ArtifactRecord>> {
         let mut stmt = self.conn.prepare(
             "SELECT ecosystem, name, version, filename, upstream_url, storage_path, sha256, size,
-                content_type, fetched_at, verified FROM artifacts WHERE fetched_at >= ?1
+                content_type, fetched_at, verified_by FROM artifacts WHERE fetched_at >= ?1
              ORDER BY id",
         )?;
         let rows = stmt
@@ -718,7 +784,7 @@ impl Db {
                     size: r.get::<_, i64>(7)? as u64,
                     content_type: r.get(8)?,
                     fetched_at: r.get(9)?,
-                    verified: r.get(10)?,
+                    verified_by: r.get(10)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -794,7 +860,7 @@ impl Db {
             let mut add = tx.prepare_cached(
                 "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
                     storage_path, sha256, size, content_type, fetched_at, last_accessed_at,
-                    verified)
+                    verified_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
                  ON CONFLICT (ecosystem, name, version, filename) DO NOTHING",
             )?;
@@ -810,7 +876,7 @@ impl Db {
                     a.size as i64,
                     a.content_type,
                     a.fetched_at,
-                    a.verified
+                    a.verified_by
                 ])?;
                 if n > 0 {
                     done.artifacts.push(a.storage_path.clone());
@@ -929,7 +995,7 @@ impl Db {
             .collect::<rusqlite::Result<_>>()?;
         let unverified = c
             .prepare(
-                "SELECT ecosystem, count(*) FROM artifacts WHERE verified IS NULL
+                "SELECT ecosystem, count(*) FROM artifacts WHERE verified_by IS NULL
                  GROUP BY ecosystem ORDER BY 2 DESC, 1",
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
@@ -998,7 +1064,7 @@ mod tests {
             sha256: "h",
             size,
             content_type: "t",
-            verified: (size > 10).then_some("sha256:00"),
+            verified_by: (size > 10).then_some("sha256:00"),
         })
         .unwrap();
     }

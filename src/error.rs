@@ -61,6 +61,17 @@ pub enum Error {
         url: String,
         msg: String,
     },
+    /// A metadata document larger than `metadata_max_size`.
+    TooLarge {
+        url: String,
+        max: u64,
+    },
+    /// An upstream failure answered again from memory within `negative_ttl`.
+    Remembered {
+        status: u16,
+        msg: String,
+        age: std::time::Duration,
+    },
     /// Offline mode and the cache lacks what was asked for.
     Offline {
         what: String,
@@ -106,6 +117,8 @@ impl Error {
             Error::Integrity { .. } | Error::ForeignOrigin { .. } | Error::BadUpstream { .. } => {
                 502
             }
+            Error::TooLarge { .. } => 502,
+            Error::Remembered { status, .. } => *status,
             Error::Offline { .. } => 503,
             Error::Busy(_) => 504,
             Error::Usage(_)
@@ -165,6 +178,15 @@ impl fmt::Display for Error {
                  (add it to `upstream.{registry}` if it should be trusted)"
             ),
             Error::BadUpstream { url, msg } => write!(f, "upstream {url}: {msg}"),
+            Error::TooLarge { url, max } => write!(
+                f,
+                "upstream {url}: document larger than metadata_max_size ({max} bytes)"
+            ),
+            Error::Remembered { msg, age, .. } => write!(
+                f,
+                "{msg} ({}s ago; asked again once negative_ttl has passed)",
+                age.as_secs()
+            ),
             Error::Offline { what } => {
                 write!(f, "the proxy is offline and {what} is not in its cache")
             }

@@ -9,23 +9,27 @@ pub mod error;
 pub mod mirror;
 pub mod server;
 pub mod stats;
+pub mod verify;
 
 mod artifact;
 mod cache;
 mod db;
 mod flight;
+#[cfg(test)]
+mod fuzz;
 mod gzip;
+mod health;
 mod hot;
 mod html;
 mod http;
 mod json;
 mod lockfile;
 mod metadata;
+mod progress;
 mod proxy;
 mod rebase;
 mod registry;
 mod router;
-mod sha1;
 mod tar;
 mod upstream;
 mod url;
@@ -75,6 +79,12 @@ pub fn run(command: cli::Command) -> Result<bool> {
         cli::Command::Import { common, input } => {
             bundle::import(&load(&common)?, &input).map(|()| true)
         }
+        cli::Command::Verify { common, options } => verify::run(load(&common)?, &options),
+        cli::Command::Health {
+            common,
+            url,
+            timeout,
+        } => health::run(&load(&common)?, url.as_deref(), timeout),
         cli::Command::Help(_) | cli::Command::Version => Ok(true),
     }
 }
@@ -92,20 +102,15 @@ pub fn registries() -> Vec<(&'static str, Vec<&'static str>)> {
 /// `-since`: a duration back from now (`7d`) or a date (`2026-01-31`, UTC midnight).
 fn parse_since(s: &str) -> Result<i64> {
     if let Some(d) = config::duration(s) {
-        return Ok(db::now() - d.as_secs() as i64);
+        return Ok(db::now() - d.as_millis() as i64);
     }
     let parts: Vec<&str> = s.split('-').collect();
     if let [y, m, d] = parts.as_slice()
-        && let Some(t) = http::parse_date(&format!(
-            "Mon, {d} {} {y} 00:00:00 GMT",
-            [
-                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-            ]
-            .get(m.parse::<usize>().unwrap_or(0).wrapping_sub(1))
-            .unwrap_or(&"")
-        ))
+        && let (Ok(y), Ok(m), Ok(d)) = (y.parse(), m.parse(), d.parse())
+        && let Some(t) = http::midnight(y, m, d)
     {
-        return Ok(t);
+        // Database times are milliseconds.
+        return Ok(t * 1000);
     }
     Err(error::Error::Usage(format!(
         "-since {s:?}: expected a duration such as 7d or a date such as 2026-01-31"
@@ -147,7 +152,7 @@ fn init_logging(config: &Config) {
     if config.log_format == LogFormat::Json {
         b.format(|buf, record| {
             let line = serde_json::json!({
-                "time": crate::http::date(crate::db::now()),
+                "time": crate::http::date(crate::db::now_secs()),
                 "level": record.level().to_string().to_lowercase(),
                 "target": record.target(),
                 "msg": record.args().to_string(),

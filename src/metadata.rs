@@ -28,11 +28,12 @@ pub(crate) const FORMAT: i64 = 1;
 pub(crate) fn serve(
     sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     m: Metadata,
     req: &Incoming,
 ) -> Result<Reply> {
-    let ttl = sh.config.metadata_ttl.as_secs() as i64;
+    let ttl = sh.config.metadata_ttl.as_millis() as i64;
+    let swr = sh.config.metadata_swr.as_millis() as i64;
     let what = format!("{} metadata for {}", m.ecosystem, m.package);
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
@@ -53,11 +54,27 @@ pub(crate) fn serve(
                     &sh.config.base_url,
                 ));
             }
+            // Within the stale-while-revalidate window: served at once, one refresh behind it.
+            // (A TTL of 0 asks for every answer to be revalidated: no window then.)
+            if ttl > 0 && row.format >= FORMAT && age < ttl.saturating_add(swr) {
+                if let Join::Leader(guard) = sh.flights.join(&flight_key(&m)) {
+                    revalidate_behind(sh, reg, m.clone(), guard);
+                }
+                let (row, file) = cached.expect("checked above");
+                return Ok(metadata_reply(
+                    file,
+                    &row,
+                    req,
+                    true,
+                    m.etag,
+                    &sh.config.base_url,
+                ));
+            }
         }
         if sh.config.offline {
             return Err(Error::Offline { what });
         }
-        match sh.flights.join(&format!("m|{}|{}", m.ecosystem, m.key)) {
+        match sh.flights.join(&flight_key(&m)) {
             Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
             Join::Follower(f) => match f.wait(sh.stall()) {
                 Waited::Committed => refreshed = true,
@@ -83,6 +100,81 @@ pub(crate) fn serve(
             &sh.config.base_url,
         )),
         None => Err(Error::Busy(what)),
+    }
+}
+
+/// Makes sure the document `m` has been read (from the cache within its TTL, else from the
+/// upstream) and returns what `find` finds in the database then. A cached copy that does not
+/// have it is refreshed once: the file may be newer than the copy.
+pub(crate) fn ensure_lists<T>(
+    sh: &Arc<Shared>,
+    db: &Db,
+    reg: &'static dyn Registry,
+    m: &Metadata,
+    find: &dyn Fn(&Db) -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    let req = Incoming::new(Method::Get, String::new(), m.accept);
+    let reply = serve(sh, db, reg, m.clone(), &req)?;
+    let fresh = matches!(reply.cache, CacheState::Miss | CacheState::Revalidated);
+    drop(reply);
+    if let Some(found) = find(db)? {
+        return Ok(Some(found));
+    }
+    if fresh || sh.config.offline {
+        return Ok(None);
+    }
+    match sh.flights.join(&flight_key(m)) {
+        Join::Leader(guard) => {
+            let cached = cached_metadata(sh, db, m)?;
+            match fetch_metadata(sh, db, reg, m, cached.as_ref().map(|(r, _)| r)) {
+                Ok(_) => guard.finish(),
+                Err(err) => {
+                    guard.fail(err.status());
+                    return Err(err);
+                }
+            }
+        }
+        Join::Follower(f) => {
+            f.wait(sh.stall());
+        }
+    }
+    find(db)
+}
+
+/// The single-flight key of a document's refresh.
+fn flight_key(m: &Metadata) -> String {
+    format!("m|{}|{}", m.ecosystem, m.key)
+}
+
+/// Refreshes a document in a thread of its own while the request that found it due is answered
+/// from the cache. A failure is logged; the cached copy stays, and the next request past the
+/// window waits for its own refresh.
+fn revalidate_behind(sh: &Arc<Shared>, reg: &'static dyn Registry, m: Metadata, guard: Guard) {
+    let sh = Arc::clone(sh);
+    let spawned = std::thread::Builder::new()
+        .name("revalidate".into())
+        .spawn(move || {
+            let db = match sh.pooled_db() {
+                Ok(db) => db,
+                Err(err) => {
+                    log::error!("cannot refresh {}: {err}", m.url);
+                    guard.fail(500);
+                    return;
+                }
+            };
+            let cached = cached_metadata(&sh, &db, &m).ok().flatten();
+            match fetch_metadata(&sh, &db, reg, &m, cached.as_ref().map(|(r, _)| r)) {
+                Ok(_) => guard.finish(),
+                Err(err) => {
+                    log::warn!("refreshing {} behind a stale answer: {err}", m.url);
+                    guard.fail(err.status());
+                }
+            }
+            sh.return_db(db);
+        });
+    if let Err(err) = spawned {
+        // The guard went with the closure: the flight is released as failed.
+        log::error!("cannot start a refresh thread: {err}");
     }
 }
 
@@ -133,7 +225,7 @@ fn metadata_reply(
         .as_deref()
         .filter(|_| upstream)
         .and_then(crate::http::parse_date)
-        .unwrap_or(row.fetched_at);
+        .map_or(row.fetched_at, |secs| secs.saturating_mul(1000));
     let len = rebase::length(row.size, row.rebase, base);
     // A document with links is served whole: byte ranges of the stored form mean nothing.
     let whole;
@@ -171,7 +263,7 @@ fn metadata_reply(
             .push(("Repr-Digest", format!("sha-256=:{b64}:").into()));
     }
     if stale {
-        let age = (db::now() - row.fetched_at).max(0);
+        let age = (db::now() - row.fetched_at).max(0) / 1000;
         reply.headers.push(("Age", age.to_string().into()));
         reply
             .headers
@@ -191,13 +283,14 @@ fn stale(
 ) -> Option<Reply> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
-    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_secs() as i64;
+    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_millis() as i64;
     if age > limit {
         return None;
     }
     log::warn!(
-        "serving stale metadata for {} ({age}s old): the upstream failed",
-        m.url
+        "serving stale metadata for {} ({}s old): the upstream failed",
+        m.url,
+        age / 1000
     );
     Some(metadata_reply(
         file,
@@ -249,8 +342,26 @@ fn refresh(
 /// Fetches a document (conditionally when we hold one with an ETag in the current form),
 /// rewrites it into the cache and records it with the links it reports. Returns whether a new
 /// body was stored (false: the upstream said 304). `Last-Modified` alone is not trusted for
-/// revalidation (nexus-public#241): without an ETag the document is fetched whole.
+/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A 404 or a
+/// document over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
 fn fetch_metadata(
+    sh: &Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    cached: Option<&MetadataRow>,
+) -> Result<bool> {
+    if let Some(err) = sh.remembered_failure(&m.url) {
+        return Err(err);
+    }
+    let fetched = fetch_and_store(sh, db, reg, m, cached);
+    if let Err(err) = &fetched {
+        sh.remember_failure(&m.url, err);
+    }
+    fetched
+}
+
+fn fetch_and_store(
     sh: &Shared,
     db: &Db,
     reg: &dyn Registry,
@@ -282,9 +393,9 @@ fn fetch_metadata(
         status => return Err(Error::Upstream { url: f.url, status }),
     }
     let max = sh.config.metadata_max_size;
-    let too_large = || Error::BadUpstream {
+    let too_large = || Error::TooLarge {
         url: m.url.clone(),
-        msg: format!("document larger than metadata_max_size ({max} bytes)"),
+        max,
     };
     if f.content_length.is_some_and(|n| n > max) {
         return Err(too_large());

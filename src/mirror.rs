@@ -268,19 +268,6 @@ impl Progress {
     }
 }
 
-fn request(method: Method, url: String, accept: Option<&str>) -> Incoming {
-    Incoming {
-        method,
-        url,
-        http11: true,
-        accept: accept.map(str::to_string),
-        if_none_match: None,
-        if_modified_since: None,
-        range: None,
-        if_range: None,
-    }
-}
-
 /// Reads a reply's body to the end, counting it; an error if it did not arrive whole.
 fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> {
     let mut reader = body_reader(reply)?;
@@ -354,7 +341,7 @@ fn mirror_one(
             }
             false
         };
-        match proxy::handle(sh, db, &request(method, url.clone(), accept)) {
+        match proxy::handle(sh, db, &Incoming::new(method, url.clone(), accept)) {
             Ok(r) if r.status == 200 => {
                 let cache = r.cache;
                 if method == Method::Head {

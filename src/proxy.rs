@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cache::Store;
 use crate::config::Config;
@@ -39,7 +39,22 @@ pub(crate) struct Shared {
     allowed: HashMap<&'static str, Vec<String>>,
     /// Small artifacts served from memory.
     pub hot: Hot,
+    /// Upstream answers remembered for `negative_ttl` (see `Negative`).
+    negative: Mutex<HashMap<String, Negative>>,
 }
+
+/// An upstream failure that is asked again only after `negative_ttl`: a 404 (clients that probe
+/// several repositories would otherwise send every miss upstream again) or a document over the
+/// size cap (which would cost its whole download on every retry).
+#[derive(Clone)]
+pub(crate) struct Negative {
+    at: Instant,
+    status: u16,
+    msg: String,
+}
+
+/// Entries the negative cache holds at most; past it, expired ones go, then everything.
+const NEGATIVE_ENTRIES: usize = 10_000;
 
 /// What a handler sees of a request.
 #[derive(Clone)]
@@ -52,6 +67,23 @@ pub(crate) struct Incoming {
     pub if_modified_since: Option<String>,
     pub range: Option<String>,
     pub if_range: Option<String>,
+}
+
+impl Incoming {
+    /// A plain request with no conditions, as the proxy makes for itself (`proxy mirror`, a
+    /// document read before the file it declares).
+    pub(crate) fn new(method: Method, url: String, accept: Option<&str>) -> Incoming {
+        Incoming {
+            method,
+            url,
+            http11: true,
+            accept: accept.map(str::to_string),
+            if_none_match: None,
+            if_modified_since: None,
+            range: None,
+            if_range: None,
+        }
+    }
 }
 
 pub(crate) enum Body {
@@ -188,7 +220,48 @@ impl Shared {
             dbs: Mutex::new(Vec::new()),
             allowed,
             hot: Hot::new(hot::CAPACITY),
+            negative: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Remembers that `url` failed with `err`, if it is a failure worth remembering.
+    pub(crate) fn remember_failure(&self, url: &str, err: &Error) {
+        let status = match err {
+            Error::Upstream { .. } | Error::NotFound(_) if err.status() == 404 => 404,
+            Error::TooLarge { .. } => err.status(),
+            _ => return,
+        };
+        if self.config.negative_ttl.is_zero() {
+            return;
+        }
+        let mut map = self.negative.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= NEGATIVE_ENTRIES {
+            let ttl = self.config.negative_ttl;
+            map.retain(|_, n| n.at.elapsed() < ttl);
+            if map.len() >= NEGATIVE_ENTRIES {
+                map.clear();
+            }
+        }
+        let entry = Negative {
+            at: Instant::now(),
+            status,
+            msg: err.to_string(),
+        };
+        map.insert(url.to_string(), entry);
+    }
+
+    /// The remembered failure of `url`, as the error it was, while it is fresh.
+    pub(crate) fn remembered_failure(&self, url: &str) -> Option<Error> {
+        let map = self.negative.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.get(url)?;
+        if n.at.elapsed() >= self.config.negative_ttl {
+            return None;
+        }
+        Some(Error::Remembered {
+            status: n.status,
+            msg: n.msg.clone(),
+            age: n.at.elapsed(),
+        })
     }
 
     pub(crate) fn ctx(&self) -> Ctx<'_> {
@@ -415,6 +488,8 @@ pub(crate) fn file_reply(
     content_type: &str,
     req: &Incoming,
 ) -> Reply {
+    // Times are kept in milliseconds; HTTP dates count seconds.
+    let modified = modified.div_euclid(1000);
     let last_modified = http::date(modified);
     let mut headers = Vec::with_capacity(8);
     headers.push(("Content-Type", Cow::Owned(content_type.to_string())));

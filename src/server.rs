@@ -101,6 +101,16 @@ pub fn start(config: Config) -> Result<Handle> {
         .spawn(move || maintain(&m_shared, &db, &m_stop))
         .map_err(|err| Error::io("maintenance thread", err))?;
     threads.push(t);
+    let rate = shared.config.verify_rate;
+    if rate > 0 {
+        let (v_shared, v_stop) = (shared.clone(), stop.clone());
+        let db = proxy::open_db(&shared.config)?;
+        let t = std::thread::Builder::new()
+            .name("verify".into())
+            .spawn(move || crate::verify::background(&v_shared, &db, rate, &v_stop))
+            .map_err(|err| Error::io("verification thread", err))?;
+        threads.push(t);
+    }
     Ok(Handle {
         addr,
         shared,
@@ -416,7 +426,7 @@ fn with_date(f: impl FnOnce(&str)) {
         static DATE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
     }
     DATE.with_borrow_mut(|(at, text)| {
-        let now = crate::db::now();
+        let now = crate::db::now_secs();
         if *at != now {
             *at = now;
             *text = http::date(now);

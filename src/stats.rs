@@ -101,15 +101,14 @@ pub(crate) fn human(bytes: u64) -> String {
 }
 
 /// `2024-01-15 14:32` (UTC).
-fn minute(unix: i64) -> String {
-    let d = crate::http::date(unix); // "Mon, 15 Jan 2024 14:32:00 GMT"
+/// A database time (Unix milliseconds) to the minute, UTC.
+fn minute(unix_ms: i64) -> String {
+    let d = crate::http::date(unix_ms.div_euclid(1000)); // "Mon, 15 Jan 2024 14:32:00 GMT"
     let parts: Vec<&str> = d.split_whitespace().collect();
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == parts[2])
-    .unwrap_or(0)
+    let month = crate::http::MONTHS
+        .iter()
+        .position(|m| *m == parts[2])
+        .unwrap_or(0)
         + 1;
     format!("{}-{month:02}-{} {}", parts[3], parts[1], &parts[4][..5])
 }
@@ -123,6 +122,6 @@ mod tests {
         assert_eq!(human(0), "0 B");
         assert_eq!(human(25293), "24.7 KB");
         assert_eq!(human(935_749_222), "892.4 MB");
-        assert_eq!(minute(1705329120), "2024-01-15 14:32");
+        assert_eq!(minute(1_705_329_120_000), "2024-01-15 14:32");
     }
 }

@@ -163,7 +163,7 @@ impl<R: Read> Reader<R> {
                         name = p;
                     }
                     if let Some(s) = pax.remove("size") {
-                        size = s.parse().map_err(|_| invalid("bad pax size"))?;
+                        size = digits(&s).ok_or_else(|| invalid("bad pax size"))?;
                     }
                     let kind = if kind == 0 || kind == b'7' {
                         FILE
@@ -215,7 +215,18 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return Some(0);
     }
+    // Octal digits only: `from_str_radix` alone would also take a sign.
+    if !s.bytes().all(|c| matches!(c, b'0'..=b'7')) {
+        return None;
+    }
     u64::from_str_radix(s, 8).ok()
+}
+
+/// A decimal number of digits only (`parse` alone would also take a sign).
+fn digits(s: &str) -> Option<u64> {
+    (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
 }
 
 fn parse_pax(buf: &[u8]) -> Option<HashMap<String, String>> {
@@ -223,7 +234,7 @@ fn parse_pax(buf: &[u8]) -> Option<HashMap<String, String>> {
     let mut rest = buf;
     while !rest.is_empty() {
         let sp = rest.iter().position(|&b| b == b' ')?;
-        let len: usize = std::str::from_utf8(&rest[..sp]).ok()?.parse().ok()?;
+        let len = usize::try_from(digits(std::str::from_utf8(&rest[..sp]).ok()?)?).ok()?;
         if len <= sp + 1 || len > rest.len() {
             return None;
         }
@@ -312,6 +323,22 @@ pub(crate) fn member(name: &str, kind: u8, body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // See: issue #10 (found in review beside the fuzz findings): numeric tar fields took a sign.
+    #[test]
+    fn r10_numeric_tar_fields_are_digits_only() {
+        assert_eq!(parse_octal(b"0000644\0"), Some(0o644));
+        assert_eq!(parse_octal(b" 17 \0"), Some(0o17));
+        assert_eq!(parse_octal(b"+0000644"), None);
+        assert_eq!(parse_octal(b"0000648\0"), None);
+        assert_eq!(digits("600"), Some(600));
+        for bad in ["+600", "-1", "", "6 0"] {
+            assert_eq!(digits(bad), None, "{bad:?}");
+        }
+        let pax = |b: &[u8]| parse_pax(b).map(|m| m.len());
+        assert_eq!(pax(b"12 size=600\n"), Some(1));
+        assert_eq!(pax(b"+12 size=600\n"), None);
+    }
 
     #[test]
     fn round_trip_with_long_names() {

@@ -1,17 +1,31 @@
-//! The network: one ureq agent for every upstream call, with connect and per-read timeouts, the
-//! system's CA store (plus `http.ca_file`), `HTTP(S)_PROXY`/`NO_PROXY`, and redirects followed by
-//! hand so that every hop is checked against the origins configured for the registry.
+//! The network: one ureq agent for every upstream call, with connect and per-read timeouts, a
+//! connection pool sized to the workers, a small DNS cache, the system's CA store (plus
+//! `http.ca_file`), `HTTP(S)_PROXY`/`NO_PROXY`, redirects followed by hand so that every hop is
+//! checked against the origins configured for the registry, and one retry of a request that
+//! failed before any of its answer arrived.
 
+use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use ureq::http::Uri;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::url;
 
 const MAX_REDIRECTS: usize = 5;
+
+/// The longest `Retry-After` a request waits for before its one retry; a longer one is the
+/// upstream's answer.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// The pause before retrying a request that failed without an answer, or with a 502/503/504.
+const RETRY_BACKOFF: Duration = Duration::from_millis(250);
 
 pub(crate) struct Upstream {
     agent: ureq::Agent,
@@ -25,6 +39,8 @@ pub(crate) struct Fetched {
     pub content_length: Option<u64>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// A `Retry-After` in seconds (a date is not waited for).
+    pub retry_after: Option<Duration>,
     pub body: Box<dyn Read + Send>,
 }
 
@@ -38,7 +54,11 @@ impl Upstream {
     #[allow(clippy::disallowed_methods)] // upstream.rs builds the one agent.
     pub(crate) fn new(config: &Config) -> Result<Upstream> {
         let tls = TlsConfig::builder().root_certs(root_certs(config)?).build();
+        // Every worker may hold a connection to the same upstream; fill threads add as many.
+        let idle = (config.workers * 2).max(16);
         let agent_config = ureq::Agent::config_builder()
+            .max_idle_connections(idle)
+            .max_idle_connections_per_host(idle)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_resolve(Some(config.connect_timeout))
             .timeout_send_request(Some(config.read_timeout))
@@ -51,13 +71,47 @@ impl Upstream {
             .proxy(ureq::Proxy::try_from_env())
             .tls_config(tls)
             .build();
+        let resolver = CachingResolver {
+            ttl: config.dns_ttl,
+            cache: Mutex::new(HashMap::new()),
+        };
         Ok(Upstream {
-            agent: agent_config.new_agent(),
+            agent: ureq::Agent::with_parts(agent_config, DefaultConnector::default(), resolver),
         })
     }
 
-    /// Fetches `url`, following redirects only within `allowed` origins.
+    /// Fetches `url`, following redirects only within `allowed` origins. A request that failed
+    /// before any of its answer arrived (name resolution, connection, reset), or was answered
+    /// 502, 503, 504 or 429 with a short `Retry-After`, is sent once more after a pause: every
+    /// request the proxy sends is a GET or a HEAD, so sending it again changes nothing upstream.
     pub(crate) fn fetch(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        allowed: &[String],
+        registry: &'static str,
+    ) -> Result<Fetched> {
+        let first = self.fetch_once(method, url, headers, allowed, registry);
+        let pause = match &first {
+            Err(Error::UpstreamIo { .. }) => RETRY_BACKOFF,
+            Ok(f) if matches!(f.status, 502..=504) => RETRY_BACKOFF,
+            Ok(f) if f.status == 429 => match f.retry_after {
+                Some(d) if d <= MAX_RETRY_AFTER => d.max(RETRY_BACKOFF),
+                _ => return first,
+            },
+            _ => return first,
+        };
+        match &first {
+            Ok(f) => log::warn!("{} answered {}; retrying once", f.url, f.status),
+            Err(err) => log::warn!("{err}; retrying once"),
+        }
+        drop(first);
+        std::thread::sleep(pause);
+        self.fetch_once(method, url, headers, allowed, registry)
+    }
+
+    fn fetch_once(
         &self,
         method: Method,
         url: &str,
@@ -87,7 +141,7 @@ impl Upstream {
                 let Some(location) = header("location") else {
                     return Err(Error::Upstream { url, status });
                 };
-                url = resolve(&url, &location);
+                url = url::join(&url, &location);
                 continue;
             }
             let content_length = header("content-length").and_then(|v| v.parse().ok());
@@ -101,6 +155,7 @@ impl Upstream {
                 },
                 etag: header("etag"),
                 last_modified: header("last-modified"),
+                retry_after: header("retry-after").and_then(|v| retry_after(&v)),
                 body: Box::new(resp.into_body().into_reader()),
                 url,
             });
@@ -121,33 +176,8 @@ fn io_error(url: &str, err: ureq::Error) -> Error {
     }
 }
 
-/// `scheme://host:port`, lowercased, with the default port made explicit.
-pub(crate) fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit('@').next()?.to_ascii_lowercase();
-    if authority.is_empty() {
-        return None;
-    }
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !authority.ends_with(']');
-    let port = match scheme.as_str() {
-        "http" => "80",
-        "https" => "443",
-        _ => return None,
-    };
-    Some(if has_port {
-        format!("{scheme}://{authority}")
-    } else {
-        format!("{scheme}://{authority}:{port}")
-    })
-}
-
 fn check_origin(url: &str, allowed: &[String], registry: &'static str) -> Result<()> {
-    match origin(url) {
+    match url::origin(url) {
         Some(o) if allowed.contains(&o) => Ok(()),
         _ => Err(Error::ForeignOrigin {
             url: url.to_string(),
@@ -156,21 +186,58 @@ fn check_origin(url: &str, allowed: &[String], registry: &'static str) -> Result
     }
 }
 
-/// Resolves a `Location` against the URL it came from.
-fn resolve(base: &str, location: &str) -> String {
-    if location.contains("://") {
-        return location.to_string();
+/// `Retry-After: 3` (seconds); dates are not waited for.
+fn retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Name resolution with a cache: hosts are looked up once per `http.dns_ttl` (the system resolver
+/// tells no TTL), so a slow resolver is not paid on every new connection. A failed lookup is not
+/// cached.
+struct CachingResolver {
+    ttl: Duration,
+    cache: Mutex<HashMap<String, (ResolvedSocketAddrs, Instant)>>,
+}
+
+/// Hosts held at most; past it the cache starts over.
+const DNS_CACHE_HOSTS: usize = 1024;
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> std::result::Result<ResolvedSocketAddrs, ureq::Error> {
+        let key = match (uri.scheme_str(), uri.authority()) {
+            (Some(s), Some(a)) => format!("{s}://{}", a.as_str().to_ascii_lowercase()),
+            _ => return DefaultResolver::default().resolve(uri, config, timeout),
+        };
+        if self.ttl.is_zero() {
+            return DefaultResolver::default().resolve(uri, config, timeout);
+        }
+        let lock = || self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((addrs, at)) = lock().get(&key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(addrs.clone());
+        }
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let mut cache = lock();
+        if cache.len() >= DNS_CACHE_HOSTS {
+            cache.clear();
+        }
+        cache.insert(key, (addrs.clone(), Instant::now()));
+        Ok(addrs)
     }
-    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
-    let authority = rest.split('/').next().unwrap_or("");
-    if let Some(path) = location.strip_prefix("//") {
-        return format!("{scheme}://{path}");
+}
+
+impl std::fmt::Debug for CachingResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachingResolver")
+            .field("ttl", &self.ttl)
+            .finish()
     }
-    if location.starts_with('/') {
-        return format!("{scheme}://{authority}{location}");
-    }
-    let dir = base.rsplit_once('/').map_or(base, |(d, _)| d);
-    format!("{dir}/{location}")
 }
 
 /// The system's CA bundle (`SSL_CERT_FILE` or the usual paths) plus `http.ca_file`.
@@ -245,29 +312,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origins() {
-        assert_eq!(
-            origin("https://Registry.example/x").as_deref(),
-            Some("https://registry.example:443")
-        );
-        assert_eq!(
-            origin("http://127.0.0.1:81/a?b").as_deref(),
-            Some("http://127.0.0.1:81")
-        );
-        assert_eq!(origin("http://u:p@h/").as_deref(), Some("http://h:80"));
-        assert_eq!(origin("ftp://h/"), None);
-        assert_eq!(origin("nothing"), None);
+    fn origins_are_checked_as_the_client_connects() {
         let allowed = vec!["http://a:80".to_string()];
         assert!(check_origin("http://a/x", &allowed, "npm").is_ok());
+        assert!(check_origin("http://A:80/x", &allowed, "npm").is_ok());
         assert!(check_origin("http://a.evil/x", &allowed, "npm").is_err());
         assert!(check_origin("http://a:81/x", &allowed, "npm").is_err());
+        assert!(check_origin("http://a@evil/x", &allowed, "npm").is_err());
     }
 
     #[test]
-    fn redirects_resolve() {
-        assert_eq!(resolve("http://a/b/c", "/d"), "http://a/d");
-        assert_eq!(resolve("http://a/b/c", "d"), "http://a/b/d");
-        assert_eq!(resolve("http://a/b/c", "https://x/y"), "https://x/y");
-        assert_eq!(resolve("http://a/b/c", "//x/y"), "http://x/y");
+    fn resolved_hosts_are_kept_for_the_ttl() {
+        let resolve = |r: &CachingResolver| {
+            let uri: Uri = "http://localhost:1/x".parse().unwrap();
+            let timeout = NextTimeout {
+                after: ureq::unversioned::transport::time::Duration::from(Duration::from_secs(5)),
+                reason: ureq::Timeout::Resolve,
+                ..NextTimeout::default()
+            };
+            r.resolve(&uri, &ureq::config::Config::default(), timeout)
+                .unwrap()
+        };
+        let cached = CachingResolver {
+            ttl: Duration::from_secs(60),
+            cache: Mutex::new(HashMap::new()),
+        };
+        let first = resolve(&cached);
+        assert_eq!(resolve(&cached), first);
+        let entries = cached.cache.lock().unwrap().len();
+        assert_eq!(entries, 1);
+        let uncached = CachingResolver {
+            ttl: Duration::ZERO,
+            cache: Mutex::new(HashMap::new()),
+        };
+        resolve(&uncached);
+        assert!(uncached.cache.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn retry_after_counts_seconds_only() {
+        assert_eq!(retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 }

@@ -156,6 +156,32 @@ mod tests {
     }
 
     #[test]
+    fn urls_join() {
+        let page = "https://pypi.example/simple/foo/";
+        assert_eq!(join(page, "https://f/x.whl"), "https://f/x.whl");
+        assert_eq!(join(page, "//f/x.whl"), "https://f/x.whl");
+        assert_eq!(
+            join(page, "/p/x.whl#sha256=1"),
+            "https://pypi.example/p/x.whl#sha256=1"
+        );
+        assert_eq!(
+            join(page, "../../packages/x.whl"),
+            "https://pypi.example/packages/x.whl"
+        );
+        assert_eq!(
+            join(page, "x.whl?a=1"),
+            "https://pypi.example/simple/foo/x.whl?a=1"
+        );
+        assert_eq!(join("https://h/simple/", "bar/"), "https://h/simple/bar/");
+        assert_eq!(join(page, "mailto:a@b"), "mailto:a@b");
+        assert_eq!(join(page, "a:b/x.whl"), "a:b/x.whl");
+        assert_eq!(
+            join(page, "./x-1.0.zip"),
+            "https://pypi.example/simple/foo/x-1.0.zip"
+        );
+    }
+
+    #[test]
     fn joins() {
         let page = "https://pypi.org/simple/pkg/";
         assert_eq!(

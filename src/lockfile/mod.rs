@@ -416,6 +416,15 @@ fn check_token(what: &str, s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The TOML reader and the Elixir-term reader by themselves, for the fuzz tests (`src/fuzz.rs`):
+/// the document's entry and error counts, and whether each line reads as a mix.lock entry.
+#[cfg(test)]
+pub(crate) fn read_alone(text: &str) -> (usize, Vec<bool>) {
+    let (table, errors) = toml::parse(text);
+    let terms = text.lines().map(|l| term::entry(l).is_ok()).collect();
+    (table.entries.len() + errors.len(), terms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::testing::*;

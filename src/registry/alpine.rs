@@ -65,28 +65,30 @@ impl Registry for Alpine {
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
         let (up, _, rest) = ctx.split_named("alpine", req.segments);
         let Some((file, _)) = rest.split_last() else {
-            return Err(Error::NotFound("alpine: no file named".into()));
+            return Err(ctx.no_file("alpine", &req.segments.join("/")));
         };
         let whole = req.segments.join("/");
-        let url = format!(
-            "{up}/{}",
-            rest.iter().map(|s| escape(s)).collect::<Vec<_>>().join("/")
-        );
         let dir = whole
             .rsplit_once('/')
             .map_or(String::new(), |(d, _)| d.to_string());
-        let metadata = |kind: Kind, content_type: &'static str| {
-            Plan::Metadata(Metadata {
-                ecosystem: "alpine",
-                kind,
-                key: whole.clone(),
-                url: url.clone(),
-                accept: Some("*/*"),
-                package: dir.clone(),
-                content_type,
-                etag: Etag::Upstream,
-            })
+        let url_dir = std::iter::once(up.to_string())
+            .chain(rest[..rest.len() - 1].iter().map(|s| escape(s)))
+            .collect::<Vec<_>>()
+            .join("/");
+        let url = format!("{url_dir}/{}", escape(file));
+        // A document of this directory: the one asked for, or the index that lists a package.
+        let doc = |kind: Kind, file: &str, content_type: &'static str| Metadata {
+            ecosystem: "alpine",
+            kind,
+            key: join(&dir, file),
+            url: format!("{url_dir}/{}", escape(file)),
+            accept: Some("*/*"),
+            package: dir.clone(),
+            content_type,
+            etag: Etag::Upstream,
         };
+        let metadata =
+            |kind: Kind, content_type: &'static str| Plan::Metadata(doc(kind, file, content_type));
         if file == "APKINDEX.tar.gz" {
             return Ok(metadata(INDEX, "application/gzip"));
         }
@@ -107,9 +109,10 @@ impl Registry for Alpine {
             version: version.to_string(),
             filename: file.clone(),
         };
-        let mut artifact = Artifact::new(key, url, "application/octet-stream");
-        artifact.listed_in = Some(join(&dir, "APKINDEX.tar.gz"));
-        Ok(Plan::Artifact(artifact))
+        let index = doc(INDEX, "APKINDEX.tar.gz", "application/gzip");
+        Ok(Plan::Artifact(
+            Artifact::new(key, url, "application/octet-stream").listed_in(index),
+        ))
     }
 
     /// Copies the index unchanged while reading its `APKINDEX` for packages and their `C:`.
@@ -342,7 +345,7 @@ enum Rest {
     /// The data member against the `datahash` declared (hex).
     DataHash { want: String, sha: sha2::Sha256 },
     /// No `datahash`: the identity runs on to the end of the file.
-    Identity(crate::sha1::Sha1),
+    Identity(sha1::Sha1),
 }
 
 impl ControlCheck {
@@ -407,7 +410,7 @@ fn split_head(head: &[u8]) -> Result<Option<(State, usize)>, String> {
             ));
         }
         let control = &head[at..at + used];
-        let mut sha1 = crate::sha1::Sha1::new();
+        let mut sha1 = sha1::Sha1::new();
         sha1.update(control);
         let state = match datahash {
             Some(want) => State::Rest {
@@ -540,6 +543,10 @@ mod tests {
             show("/v3.21/releases/x86_64/latest-releases.yaml"),
             format!("pass {up}/v3.21/releases/x86_64/latest-releases.yaml")
         );
+        assert_eq!(
+            show("/wolfi"),
+            "error not found: alpine: /wolfi names no file (named upstreams: wolfi)"
+        );
         for bad in [
             "/v3.21/releases/x86_64/alpine-minirootfs-3.21.0-x86_64.tar.gz",
             "/v3.21/main/x86_64/curl.apk",
@@ -582,7 +589,7 @@ mod tests {
             ],
             false,
         );
-        let mut sha1 = crate::sha1::Sha1::new();
+        let mut sha1 = sha1::Sha1::new();
         sha1.update(&control);
         if !datahash {
             sha1.update(&data);

@@ -72,25 +72,29 @@ impl Registry for Arch {
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
         let (up, _, rest) = ctx.split_named("arch", req.segments);
         let Some((file, _)) = rest.split_last() else {
-            return Err(Error::NotFound("arch: no file named".into()));
+            return Err(ctx.no_file("arch", &req.segments.join("/")));
         };
         let whole = req.segments.join("/");
-        let url = format!("{up}/{}", escape_path(rest));
         let dir = whole
             .rsplit_once('/')
             .map_or(String::new(), |(d, _)| d.to_string());
-        let metadata = |kind: Kind| {
-            Plan::Metadata(Metadata {
-                ecosystem: "arch",
-                kind,
-                key: whole.clone(),
-                url: url.clone(),
-                accept: Some("*/*"),
-                package: dir.clone(),
-                content_type: "application/octet-stream",
-                etag: Etag::Upstream,
-            })
+        let url_dir = match rest.split_last() {
+            Some((_, [])) | None => up.to_string(),
+            Some((_, parents)) => format!("{up}/{}", escape_path(parents)),
         };
+        let url = format!("{url_dir}/{}", escape_path(std::slice::from_ref(file)));
+        // A document of this directory: the one asked for, or the database that lists a package.
+        let doc = |kind: Kind, file: &str| Metadata {
+            ecosystem: "arch",
+            kind,
+            key: join(&dir, file),
+            url: format!("{url_dir}/{}", escape_path(&[file.to_string()])),
+            accept: Some("*/*"),
+            package: dir.clone(),
+            content_type: "application/octet-stream",
+            etag: Etag::Upstream,
+        };
+        let metadata = |kind: Kind| Plan::Metadata(doc(kind, file));
         if is_database(file, "db") {
             return Ok(metadata(DB));
         }
@@ -117,9 +121,10 @@ impl Registry for Arch {
             version,
             filename: file.clone(),
         };
-        let mut artifact = Artifact::new(key, url, "application/octet-stream");
-        artifact.listed_in = Some(join(&dir, &format!("{}.db", repo_of(&dir))));
-        Ok(Plan::Artifact(artifact))
+        let db = doc(DB, &format!("{}.db", repo_of(&dir)));
+        Ok(Plan::Artifact(
+            Artifact::new(key, url, "application/octet-stream").listed_in(db),
+        ))
     }
 
     /// Copies the database unchanged while reading each package's `desc`.

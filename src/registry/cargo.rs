@@ -130,16 +130,21 @@ fn index(segs: &[&str], name: &str, ctx: &Ctx<'_>) -> Result<Plan> {
             segs.join("/")
         )));
     }
-    Ok(Plan::Metadata(Metadata {
+    Ok(Plan::Metadata(index_file(&lower, ctx)))
+}
+
+/// The index file of a crate (lowercased name), which lists its versions and their checksums.
+fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
+    Metadata {
         ecosystem: "cargo",
         kind: INDEX,
-        key: lower.clone(),
-        url: format!("{}/{path}", ctx.upstream("cargo")),
+        key: lower.to_string(),
+        url: format!("{}/{}", ctx.upstream("cargo"), index_path(lower)),
         accept: Some("text/plain, */*"),
-        package: lower,
+        package: lower.to_string(),
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
-    }))
+    }
 }
 
 fn download(name: &str, version: &str, ctx: &Ctx<'_>) -> Result<Plan> {
@@ -152,7 +157,10 @@ fn download(name: &str, version: &str, ctx: &Ctx<'_>) -> Result<Plan> {
         version: version.to_string(),
         filename: crate_file(name, version),
     };
-    Ok(Plan::Artifact(Artifact::new(key, url, "application/gzip")))
+    let index = index_file(&name.to_ascii_lowercase(), ctx);
+    Ok(Plan::Artifact(
+        Artifact::new(key, url, "application/gzip").listed_in(index),
+    ))
 }
 
 fn not_found(segs: &[&str]) -> Error {

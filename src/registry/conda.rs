@@ -161,8 +161,7 @@ impl Registry for Conda {
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
         if doc.kind != REPODATA {
-            std::io::copy(input, out)?;
-            return Ok(());
+            return super::pass(input, out);
         }
         let mut v = Records {
             proxy_base: format!("{}/conda/{}/", ctx.base_url, doc.package),

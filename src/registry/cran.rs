@@ -96,8 +96,7 @@ impl Registry for Cran {
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
         if doc.kind != SOURCE_INDEX {
-            std::io::copy(input, out)?;
-            return Ok(());
+            return super::pass(input, out);
         }
         let up = ctx.upstream("cran");
         let mut report = |name: &str, version: &str| {

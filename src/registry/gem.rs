@@ -86,7 +86,19 @@ impl Registry for Gem {
                 let stem = file.strip_suffix(".gem").ok_or_else(|| {
                     Error::BadRequest(format!("{file:?} is not a {{name}}-{{version}}.gem"))
                 })?;
-                artifact(stem, file, gem_url(up, file))
+                // The compact index's `/info/{name}` declares each gem's sha256.
+                match artifact(stem, file, gem_url(up, file))? {
+                    Plan::Artifact(a) => {
+                        let info = format!("info/{}", a.key.name);
+                        let name = a.key.name.clone();
+                        let Plan::Metadata(listed) = metadata(up, &info, &name, INFO, COMPACT)
+                        else {
+                            unreachable!("metadata() plans a document")
+                        };
+                        Ok(Plan::Artifact(a.listed_in(listed)))
+                    }
+                    other => Ok(other),
+                }
             }
             ["api", "v1", rest @ ..] if api_route(rest) => {
                 let q = req.query.map(|q| format!("?{q}")).unwrap_or_default();
@@ -108,8 +120,7 @@ impl Registry for Gem {
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
         if doc.kind != INFO {
-            std::io::copy(input, out)?;
-            return Ok(());
+            return super::pass(input, out);
         }
         // Bytes go through unchanged; each line is only read for the link it declares.
         let up = ctx.upstream("gem");

@@ -91,8 +91,7 @@ pub(crate) trait Registry: Sync {
         _ctx: &Ctx<'_>,
         _found: &mut dyn Found,
     ) -> Result<(), Bad> {
-        std::io::copy(input, out)?;
-        Ok(())
+        pass(input, out)
     }
     /// For `proxy mirror`: the documents that list `name`'s versions and files (their rewrites
     /// report the links the mirror picks from) and what to fetch where no document can tell.
@@ -227,6 +226,12 @@ impl From<String> for Bad {
     fn from(msg: String) -> Bad {
         Bad(msg)
     }
+}
+
+/// Copies a document through unread (what `rewrite` does with the kinds it does not read).
+pub(crate) fn pass(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Bad> {
+    std::io::copy(input, out)?;
+    Ok(())
 }
 
 /// What a rewrite reports as it walks a document.
@@ -429,12 +434,25 @@ impl Ctx<'_> {
         segments: &'s [String],
     ) -> (&str, Option<&'s str>, &'s [String]) {
         if let [first, rest @ ..] = segments
-            && !rest.is_empty()
             && let Some(url) = self.named(key, first)
         {
             return (url, Some(first.as_str()), rest);
         }
         (self.upstream(key), None, segments)
+    }
+
+    /// The 404 for a path of a registry with named upstreams that names no file: it says which
+    /// named upstreams `/{key}/{name}/…` may start with.
+    pub(crate) fn no_file(&self, key: &str, path: &str) -> crate::error::Error {
+        let names: Vec<&str> = self.names(key).into_iter().map(|(n, _)| n).collect();
+        let named = if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        };
+        crate::error::Error::NotFound(format!(
+            "{key}: /{path} names no file (named upstreams: {named})"
+        ))
     }
 
     /// Every named upstream under `key`: (name, URL).
@@ -500,11 +518,13 @@ pub(crate) struct Artifact {
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
-    /// The document that lists this file with its digest (a request path under the prefix: a
-    /// distribution's repository index), read first when no link for the file is recorded, so
-    /// that a file asked for before its index (a client with an index of its own) is verified
-    /// all the same.
-    pub listed_in: Option<String>,
+    /// The document that declares this file (and its digest): read first when no link names the
+    /// file yet, so that a file asked for before its metadata (a lockfile install on an empty
+    /// cache) is still checked before it is committed.
+    pub listed_in: Option<Box<Metadata>>,
+    /// Whether an HTML answer can be this file. For package files it cannot: an HTML page
+    /// answered 200 is an error page or a login wall, never stored.
+    pub html: bool,
 }
 
 impl Artifact {
@@ -518,7 +538,14 @@ impl Artifact {
             sidecar: None,
             readings: None,
             listed_in: None,
+            html: false,
         }
+    }
+
+    /// The same artifact, declared by the document `doc` (see `listed_in`).
+    pub(crate) fn listed_in(mut self, doc: Metadata) -> Artifact {
+        self.listed_in = Some(Box::new(doc));
+        self
     }
 }
 
@@ -531,6 +558,7 @@ pub(crate) struct Readings {
     pub others: Vec<(String, String)>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Metadata {
     pub ecosystem: &'static str,
     /// Which of the registry's documents this is, for its `rewrite`.
@@ -657,7 +685,7 @@ impl Algo {
     pub(crate) fn check(self) -> Box<dyn Check> {
         use sha2::Digest as _;
         match self {
-            Algo::Sha1 => Box::new(Whole::Sha1(crate::sha1::Sha1::new())),
+            Algo::Sha1 => Box::new(Whole::Sha1(sha1::Sha1::new())),
             Algo::Sha256 => Box::new(Whole::Sha256(sha2::Sha256::new())),
             Algo::Sha512 => Box::new(Whole::Sha512(sha2::Sha512::new())),
             Algo::ApkControlSha1 => Box::new(alpine::ControlCheck::default()),
@@ -675,7 +703,7 @@ pub(crate) trait Check: Send {
 
 /// A digest of the whole file.
 enum Whole {
-    Sha1(crate::sha1::Sha1),
+    Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
 }

@@ -81,21 +81,7 @@ impl Registry for Npm {
         match rest {
             [] => {
                 let abbreviated = req.accept.is_some_and(|a| a.contains(ABBREVIATED));
-                let (variant, accept, content_type) = if abbreviated {
-                    ("abbreviated", ABBREVIATED_ACCEPT, ABBREVIATED)
-                } else {
-                    ("full", "application/json", "application/json")
-                };
-                Ok(Plan::Metadata(Metadata {
-                    ecosystem: "npm",
-                    kind: PACKUMENT,
-                    key: format!("{name}|{variant}"),
-                    url: format!("{up}/{}", url_name(&name)),
-                    accept: Some(accept),
-                    package: name,
-                    content_type,
-                    etag: Etag::Own,
-                }))
+                Ok(Plan::Metadata(packument(up, name, abbreviated)))
             }
             [version] => {
                 if !super::safe_component(version) {
@@ -118,17 +104,16 @@ impl Registry for Npm {
                 let version = tarball_version(&name, filename)?;
                 let mut url = format!("{up}/{name}/-/");
                 escape_into(&mut url, filename);
+                // The abbreviated packument declares every tarball's integrity, in less.
+                let listed = packument(up, name.clone(), true);
                 let key = ArtifactKey {
                     ecosystem: "npm",
                     name,
                     version,
                     filename: filename.to_string(),
                 };
-                Ok(Plan::Artifact(Artifact::new(
-                    key,
-                    url,
-                    "application/octet-stream",
-                )))
+                let artifact = Artifact::new(key, url, "application/octet-stream");
+                Ok(Plan::Artifact(artifact.listed_in(listed)))
             }
             _ => Err(Error::NotFound(format!("npm route /{}", segs.join("/")))),
         }
@@ -161,6 +146,26 @@ impl Registry for Npm {
             (name.to_string(), Some(ABBREVIATED_ACCEPT)),
         ];
         Ok(Mirror::docs(name.to_string(), docs, want))
+    }
+}
+
+/// A package's packument, abbreviated (`Accept: application/vnd.npm.install-v1+json`) or full;
+/// the two are cached apart, so one is never served for the other.
+fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
+    let (variant, accept, content_type) = if abbreviated {
+        ("abbreviated", ABBREVIATED_ACCEPT, ABBREVIATED)
+    } else {
+        ("full", "application/json", "application/json")
+    };
+    Metadata {
+        ecosystem: "npm",
+        kind: PACKUMENT,
+        key: format!("{name}|{variant}"),
+        url: format!("{up}/{}", url_name(&name)),
+        accept: Some(accept),
+        package: name,
+        content_type,
+        etag: Etag::Own,
     }
 }
 

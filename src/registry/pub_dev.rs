@@ -56,16 +56,7 @@ impl Registry for PubDev {
         let up = ctx.upstream("pub");
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
         let doc = |kind: Kind, name: &str, key: String, path: String| {
-            Ok(Plan::Metadata(Metadata {
-                ecosystem: ECOSYSTEM,
-                kind,
-                key,
-                url: format!("{up}/{path}"),
-                accept: Some(V2),
-                package: name.to_string(),
-                content_type: V2,
-                etag: Etag::Own,
-            }))
+            Ok(Plan::Metadata(document(up, kind, name, key, path)))
         };
         match segs.as_slice() {
             ["api", "packages", name] => {
@@ -105,17 +96,22 @@ impl Registry for PubDev {
                 })?;
                 check_version(version)?;
                 let url = format!("{up}/packages/{name}/versions/{}.tar.gz", escape(version));
+                // The listing declares every archive's sha256.
+                let listing = document(
+                    up,
+                    LISTING,
+                    name,
+                    name.to_string(),
+                    format!("api/packages/{name}"),
+                );
                 let key = ArtifactKey {
                     ecosystem: ECOSYSTEM,
                     name: name.to_string(),
                     version: version.to_string(),
                     filename: archive_name(name, version),
                 };
-                Ok(Plan::Artifact(Artifact::new(
-                    key,
-                    url,
-                    "application/octet-stream",
-                )))
+                let artifact = Artifact::new(key, url, "application/octet-stream");
+                Ok(Plan::Artifact(artifact.listed_in(listing)))
             }
             _ => Err(Error::NotFound(format!("pub route /{}", segs.join("/")))),
         }
@@ -130,8 +126,7 @@ impl Registry for PubDev {
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
         if doc.kind == ADVISORIES {
-            std::io::copy(input, out)?;
-            return Ok(());
+            return super::pass(input, out);
         }
         // Two passes over the document: a version object may name its `archive_url` before its
         // `version`, and the rewritten URL needs the version. Listings are small (pub.dev's
@@ -190,6 +185,20 @@ fn error_body(status: u16, msg: &str) -> (&'static str, String) {
     let code = if status == 404 { "NotFound" } else { "Error" };
     let body = serde_json::json!({"error": {"code": code, "message": msg}});
     (V2, body.to_string())
+}
+
+/// One of the repository API's documents.
+fn document(up: &str, kind: Kind, name: &str, key: String, path: String) -> Metadata {
+    Metadata {
+        ecosystem: ECOSYSTEM,
+        kind,
+        key,
+        url: format!("{up}/{path}"),
+        accept: Some(V2),
+        package: name.to_string(),
+        content_type: V2,
+        etag: Etag::Own,
+    }
 }
 
 /// `{name}-{version}.tar.gz`, the archive's file name in the cache.

@@ -109,21 +109,11 @@ impl Registry for Pypi {
             }
             ["simple", name] => {
                 let name = project(name)?;
-                let v = negotiate(req.accept);
-                Ok(Plan::Metadata(Metadata {
-                    ecosystem: "pypi",
-                    kind: if v == Variant::Json {
-                        SIMPLE_JSON
-                    } else {
-                        SIMPLE_HTML
-                    },
-                    key: format!("{name}|simple|{}", v.key()),
-                    url: format!("{up}/simple/{name}/"),
-                    accept: Some(v.media_type()),
-                    package: name,
-                    content_type: v.media_type(),
-                    etag: Etag::Own,
-                }))
+                Ok(Plan::Metadata(project_page(
+                    up,
+                    name,
+                    negotiate(req.accept),
+                )))
             }
             ["pypi", name, "json"] => {
                 let name = project(name)?;
@@ -173,13 +163,16 @@ impl Registry for Pypi {
                 } else {
                     "application/octet-stream"
                 };
+                // The PEP 691 page declares every file's sha256 (and its sidecar's).
+                let listed = project_page(up, name.clone(), Variant::Json);
                 let key = ArtifactKey {
                     ecosystem: "pypi",
                     name,
                     version,
                     filename: filename.to_string(),
                 };
-                Ok(Plan::Artifact(Artifact::new(key, url, content_type)))
+                let artifact = Artifact::new(key, url, content_type);
+                Ok(Plan::Artifact(artifact.listed_in(listed)))
             }
             _ => Err(Error::NotFound(format!("PyPI route /{}", segs.join("/")))),
         }
@@ -251,6 +244,24 @@ impl Registry for Pypi {
     /// PEP 503: runs of `-`, `_` and `.` are one `-`, and case does not matter.
     fn canonical_name(&self, name: &str) -> String {
         normalize(name)
+    }
+}
+
+/// A project's simple page in one representation; each is cached under its own key.
+fn project_page(up: &str, name: String, v: Variant) -> Metadata {
+    Metadata {
+        ecosystem: "pypi",
+        kind: if v == Variant::Json {
+            SIMPLE_JSON
+        } else {
+            SIMPLE_HTML
+        },
+        key: format!("{name}|simple|{}", v.key()),
+        url: format!("{up}/simple/{name}/"),
+        accept: Some(v.media_type()),
+        package: name,
+        content_type: v.media_type(),
+        etag: Etag::Own,
     }
 }
 
@@ -718,32 +729,6 @@ mod tests {
         ] {
             assert_eq!(id(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn urls_join() {
-        let page = "https://pypi.example/simple/foo/";
-        assert_eq!(join(page, "https://f/x.whl"), "https://f/x.whl");
-        assert_eq!(join(page, "//f/x.whl"), "https://f/x.whl");
-        assert_eq!(
-            join(page, "/p/x.whl#sha256=1"),
-            "https://pypi.example/p/x.whl#sha256=1"
-        );
-        assert_eq!(
-            join(page, "../../packages/x.whl"),
-            "https://pypi.example/packages/x.whl"
-        );
-        assert_eq!(
-            join(page, "x.whl?a=1"),
-            "https://pypi.example/simple/foo/x.whl?a=1"
-        );
-        assert_eq!(join("https://h/simple/", "bar/"), "https://h/simple/bar/");
-        assert_eq!(join(page, "mailto:a@b"), "mailto:a@b");
-        assert_eq!(join(page, "a:b/x.whl"), "a:b/x.whl");
-        assert_eq!(
-            join(page, "./x-1.0.zip"),
-            "https://pypi.example/simple/foo/x-1.0.zip"
-        );
     }
 
     fn meta(kind: Kind, url: &str) -> Metadata {

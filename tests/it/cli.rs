@@ -391,3 +391,160 @@ fn upstream_tls_trusts_the_configured_ca_file() {
     );
     assert!(with.contains("proxy-fixture-b-1.0.0.tgz"), "{with}");
 }
+
+#[test]
+fn health_asks_a_running_proxy_and_exits_0_or_1() {
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    let addr = p.base.strip_prefix("http://").unwrap();
+    // By URL, by -listen (as serve takes it) and by PROXY_LISTEN, as the image's check does.
+    for (args, env) in [
+        (vec!["health", p.base.as_str()], None),
+        (vec!["health", "-listen", addr], None),
+        (vec!["health"], Some(addr)),
+    ] {
+        let mut c = proxy_bin();
+        c.args(&args);
+        if let Some(listen) = env {
+            c.env("PROXY_LISTEN", listen);
+        }
+        let (code, out) = exec(&mut c);
+        assert_eq!(code, 0, "{args:?}: {out}");
+        assert_eq!(
+            out.trim(),
+            format!("ok: http://{addr}/health answered 200"),
+            "{args:?}"
+        );
+    }
+
+    // An unhealthy answer is passed on with its body, on one line.
+    fake.put(
+        "/health",
+        Resp {
+            status: 503,
+            body: b"{\"status\":\"error\",\n\"checks\":{}}".to_vec(),
+            ..Resp::default()
+        },
+    );
+    let (code, out) = exec(proxy_bin().args(["health", &fake.url()]));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "unhealthy: {}/health answered 503 {{\"status\":\"error\", \"checks\":{{}}}}",
+            fake.url()
+        )
+    );
+
+    // Nothing listening, and a server that never answers: exit 1 with the reason.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let (code, out) = exec(proxy_bin().args(["health", "-listen", &closed_addr.to_string()]));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with(&format!("unhealthy: http://{closed_addr}/health: "))
+            && out.contains("refused"),
+        "{out}"
+    );
+    fake.put(
+        "/slow",
+        Resp::status(200).fault(Fault::Delay(Duration::from_secs(10))),
+    );
+    let (code, out) = exec(proxy_bin().args([
+        "health",
+        "-timeout",
+        "300ms",
+        &format!("{}/slow", fake.url()),
+    ]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no answer within 300ms"), "{out}");
+
+    // A URL the probe cannot ask is a usage error.
+    let (code, out) = exec(proxy_bin().args(["health", "https://proxy.example"]));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("plain HTTP"), "{out}");
+}
+
+/// `proxy verify` finds damaged files by re-hashing them, and `-repair` removes them so they
+/// are fetched again.
+#[test]
+fn verify_finds_damaged_files_and_repair_removes_them() {
+    let fake = Fake::start();
+    crate::npm::serve(&fake);
+    let mut p = TestProxy::start(&fake);
+    let tarballs: Vec<String> = crate::npm::FIXTURES
+        .iter()
+        .map(|f| format!("/npm{}", crate::npm::tarball_path(f)))
+        .collect();
+    for t in &tarballs {
+        assert_eq!(p.get(t).status, 200, "{t}");
+    }
+    p.stop();
+    let files = p.files_under("npm/");
+    assert!(files.len() >= 3, "{files:?}");
+    // Same size, one byte flipped; cut short; gone.
+    let flip = p.storage().join(&files[0]);
+    let mut bytes = std::fs::read(&flip).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&flip, &bytes).unwrap();
+    let cut = p.storage().join(&files[1]);
+    let len = std::fs::metadata(&cut).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&cut)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    std::fs::remove_file(p.storage().join(&files[2])).unwrap();
+    let verify = |extra: &[&str]| {
+        exec(
+            proxy_bin()
+                .arg("verify")
+                .args(extra)
+                .arg("-storage")
+                .arg(p.storage())
+                .arg("-database")
+                .arg(p.dir.path().join("proxy.db")),
+        )
+    };
+    let (code, out) = verify(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("3 damaged"), "{out}");
+    for f in &files[..3] {
+        assert!(out.contains(f.as_str()), "{f} in {out}");
+    }
+    assert!(out.contains("sha256"), "{out}");
+    assert!(out.contains("missing"), "{out}");
+    let (code, out) = verify(&["-repair"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!p.storage().join(&files[0]).exists());
+    let (code, out) = verify(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 damaged"), "{out}");
+    // A restarted proxy fetches the removed files again, whole.
+    let p = p.restart(|_| {});
+    for (t, f) in tarballs.iter().zip(crate::npm::FIXTURES) {
+        assert_eq!(p.get(t).bytes(), crate::npm::tarball(f), "{t}");
+    }
+}
+
+/// With `verify_rate`, the server finds a damaged file by itself and removes it.
+#[test]
+fn the_background_check_removes_a_damaged_file() {
+    let fake = Fake::start();
+    crate::npm::serve(&fake);
+    let mut p = TestProxy::start(&fake);
+    let f = &crate::npm::FIXTURES[0];
+    let path = format!("/npm{}", crate::npm::tarball_path(f));
+    assert_eq!(p.get(&path).status, 200);
+    p.stop();
+    let file = p.files_under("npm/")[0].clone();
+    let on_disk = p.storage().join(&file);
+    let mut bytes = std::fs::read(&on_disk).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&on_disk, &bytes).unwrap();
+    let p = p.restart(|c| c.verify_rate = 1 << 30);
+    eventually("the damaged file to be removed", || !on_disk.exists());
+    assert_eq!(p.get(&path).bytes(), crate::npm::tarball(f));
+}

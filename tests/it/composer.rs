@@ -247,20 +247,26 @@ fn missing_and_failing_upstreams() {
     );
     assert_eq!(p.get("/composer/p2/bad/json.json").status, 502);
 
-    // A dist no metadata named: nowhere to fetch it from.
+    // A dist asked for before its metadata: the p2 document is read first, and names it.
     let d = dist("proxy-fixtures/alpha", "1.0.0");
-    let early = p.get(&d.proxied());
+    assert_eq!(p.get(&d.proxied()).bytes(), d.bytes());
+    assert_eq!(fake.hits("/p2/proxy-fixtures/alpha.json"), 1);
+    // One no p2 document names: nowhere to fetch it from.
+    let before = fake.paths(is_dist).len();
+    let unknown = d.proxied().replace(".zip", "0.zip");
+    let early = p.get(&unknown);
     assert_eq!(early.status, 404);
     assert!(early.text().contains("metadata"), "{}", early.text());
-    assert_eq!(fake.paths(is_dist).len(), 0);
+    assert_eq!(fake.paths(is_dist).len(), before);
 
-    // The code host lost it: 404, and a code host failing: 502; nothing cached either way.
-    p.get("/composer/p2/proxy-fixtures/alpha.json");
-    fake.put(&d.codeload(), Resp::status(404));
-    assert_eq!(p.get(&d.proxied()).status, 404);
-    fake.put(&d.codeload(), Resp::status(500));
-    assert_eq!(p.get(&d.proxied()).status, 502);
-    p.assert_no_file(|f| f.ends_with(".zip"));
+    // A code host failing: 502, and one that lost it: 404; nothing cached either way.
+    let lost = dist("proxy-fixtures/beta", "1.0.0");
+    p.get("/composer/p2/proxy-fixtures/beta.json");
+    fake.put(&lost.codeload(), Resp::status(500));
+    assert_eq!(p.get(&lost.proxied()).status, 502);
+    fake.put(&lost.codeload(), Resp::status(404));
+    assert_eq!(p.get(&lost.proxied()).status, 404);
+    p.assert_no_file(|f| f.contains("beta") && f.ends_with(".zip"));
     assert_eq!(p.get("/composer/p/proxy-fixtures/alpha$1.json").status, 404);
     assert_eq!(p.get("/composer/p2/Bad%20Name/x.json").status, 400);
 }

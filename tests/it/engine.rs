@@ -188,7 +188,7 @@ fn stale_metadata_is_served_marked_when_the_upstream_fails_within_the_limit() {
     npm::serve(&fake);
     assert_eq!(strict.get("/npm/proxy-fixture-b").status, 200);
     fake.put("/proxy-fixture-b", Resp::status(503));
-    std::thread::sleep(Duration::from_millis(1100));
+    next_millisecond();
     assert_eq!(
         strict.get("/npm/proxy-fixture-b").status,
         502,
@@ -249,11 +249,11 @@ fn least_recently_used_artifacts_are_evicted_under_the_cap() {
     let p = TestProxy::with(&fake, |c| c.max_size = 9000);
     let path = three_tarballs(&fake, "e");
     assert_eq!(p.get(&path(1)).bytes(), blob(1));
-    std::thread::sleep(Duration::from_millis(1100));
+    next_millisecond();
     assert_eq!(p.get(&path(2)).bytes(), blob(2));
-    std::thread::sleep(Duration::from_millis(1100));
+    next_millisecond();
     assert_eq!(p.get(&path(1)).header("x-cache"), Some("HIT")); // 1 is now more recent than 2
-    std::thread::sleep(Duration::from_millis(1100));
+    next_millisecond();
     assert_eq!(p.get(&path(3)).bytes(), blob(3));
     // Eviction runs after the response is complete.
     eventually("the least recently used tarball to be evicted", || {
@@ -326,7 +326,7 @@ fn an_evicted_hot_file_is_fetched_again() {
     for n in 1..=2u8 {
         assert_eq!(p.get(&path(n)).bytes(), blob(n));
         assert_eq!(p.get(&path(n)).header("x-cache"), Some("HIT"));
-        std::thread::sleep(Duration::from_millis(1100));
+        next_millisecond();
     }
     assert_eq!(p.get(&path(3)).bytes(), blob(3));
     eventually("the oldest tarball to be evicted", || {
@@ -389,6 +389,9 @@ fn head_conditional_and_range_requests() {
     );
     let lm = full.header("last-modified").unwrap().to_string();
     assert_eq!(p.get_with(B, &[("If-Modified-Since", &lm)]).status, 304);
+    // asctime, one of the two obsolete formats RFC 9110 still requires a recipient to accept.
+    let asctime = [("If-Modified-Since", "Fri Jan  1 00:00:00 2100")];
+    assert_eq!(p.get_with(B, &asctime).status, 304);
     let suffix = p.get_with(B, &[("Range", "bytes=-5")]);
     assert_eq!(suffix.bytes(), &big()[big().len() - 5..]);
     let beyond = p.get_with(B, &[("Range", "bytes=9223372036854775807-")]);
@@ -399,7 +402,13 @@ fn head_conditional_and_range_requests() {
     );
     let stale_if_range = p.get_with(B, &[("Range", "bytes=0-3"), ("If-Range", "\"nope\"")]);
     assert_eq!(stale_if_range.status, 200);
-    assert_eq!(fake.seen().iter().filter(|s| s.method == "GET").count(), 1);
+    let gets = fake.seen();
+    assert_eq!(
+        gets.iter()
+            .filter(|s| s.method == "GET" && s.path == B_UP)
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -710,4 +719,90 @@ fn a_burst_of_keep_alive_connections_is_served() {
     for s in spinners {
         let _ = s.join();
     }
+}
+
+/// A request that failed upstream without an answer, or with a 503, is sent once more.
+#[test]
+fn a_failed_upstream_request_is_retried_once() {
+    let fake = Fake::start();
+    fake.put(B_UP, Resp::ok("application/octet-stream", big()));
+    fake.put_once(B_UP, Resp::status(503));
+    let p = TestProxy::start(&fake);
+    assert_eq!(p.get(B).bytes(), big());
+    assert_eq!(fake.hits(B_UP), 2);
+    // A connection reset before any answer: also retried.
+    let c = "/proxy-fixture-b/-/proxy-fixture-b-1.1.0.tgz";
+    fake.put(c, Resp::ok("application/octet-stream", big()));
+    fake.put_once(c, Resp::status(200).fault(Fault::Drop));
+    let got = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.1.0.tgz");
+    assert_eq!(got.bytes(), big());
+    // Twice is the limit: a second failure is the answer.
+    let d = "/proxy-fixture-b/-/proxy-fixture-b-1.2.0.tgz";
+    fake.put(d, Resp::status(503));
+    assert_eq!(
+        p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.2.0.tgz")
+            .status,
+        502
+    );
+    assert_eq!(fake.hits(d), 2);
+}
+
+/// Past its TTL, a document is answered from the cache at once while one refresh runs behind.
+#[test]
+fn stale_metadata_is_answered_at_once_while_it_is_refreshed() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let p = TestProxy::with(&fake, |c| c.metadata_ttl = Duration::from_millis(50));
+    let path = "/npm/proxy-fixture-b";
+    let up = npm::packument_path("proxy-fixture-b");
+    assert_eq!(p.get(path).header("x-cache"), Some("MISS"));
+    std::thread::sleep(Duration::from_millis(60));
+    // The upstream now takes its time: the answer does not wait for it.
+    let packument = npm::packument(&fake.url(), "proxy-fixture-b");
+    fake.put(
+        &up,
+        Resp::ok("application/json", packument.to_string())
+            .fault(Fault::Delay(Duration::from_millis(500))),
+    );
+    let started = std::time::Instant::now();
+    let stale = p.get(path);
+    assert_eq!(stale.header("x-cache"), Some("STALE"));
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "waited for the refresh"
+    );
+    eventually("the refresh behind the stale answer", || {
+        fake.hits(&up) == 2
+    });
+    eventually("the refreshed document", || {
+        p.get(path).header("x-cache") == Some("HIT")
+    });
+    assert_eq!(fake.hits(&up), 2, "one refresh, not one per request");
+}
+
+/// A tarball asked for before its packument is checked against the packument, which the proxy
+/// reads first; an HTML page answered for it is never stored.
+#[test]
+fn a_tarball_asked_for_first_is_verified_against_its_packument() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let p = TestProxy::start(&fake);
+    assert_eq!(p.get(B).bytes(), body());
+    assert_eq!(fake.hits(&npm::packument_path("proxy-fixture-b")), 1);
+    // The same with a tarball that does not match the packument's integrity: refused.
+    let fake = Fake::start();
+    npm::serve(&fake);
+    fake.put(B_UP, Resp::ok("application/octet-stream", big()));
+    let p = TestProxy::start(&fake);
+    assert!(p.get(B).failed());
+    assert_nothing_cached(&p);
+    // An upstream that answers with an HTML error page: refused even without a packument.
+    let fake = Fake::start();
+    fake.put(
+        B_UP,
+        Resp::ok("text/html; charset=utf-8", "<html>Sign in</html>"),
+    );
+    let p = TestProxy::start(&fake);
+    assert_eq!(p.get(B).status, 502);
+    assert_nothing_cached(&p);
 }

@@ -199,12 +199,15 @@ fn not_found_and_gone_fall_through_and_failures_are_gateway_errors() {
         "{:?}",
         p.files_under("go/")
     );
-    // Not-found is not remembered: the module appears, the next request finds it.
-    fake.put(
-        "/example.com/missing/@v/v1.0.0.zip",
-        Resp::ok("application/zip", fixture(ZIP)),
-    );
-    assert_eq!(p.get("/go/example.com/missing/@v/v1.0.0.zip").status, 200);
+    // Not-found is remembered for negative_ttl: the module appears, and until then the proxy
+    // does not ask again; a proxy that remembers nothing finds it at once.
+    let zip = "/example.com/missing/@v/v1.0.0.zip";
+    fake.put(zip, Resp::ok("application/zip", fixture(ZIP)));
+    assert_eq!(p.get("/go/example.com/missing/@v/v1.0.0.zip").status, 404);
+    assert_eq!(fake.hits(zip), 1, "remembered, not asked again");
+    let forgetful = TestProxy::with(&fake, |c| c.negative_ttl = Duration::ZERO);
+    let got = forgetful.get("/go/example.com/missing/@v/v1.0.0.zip");
+    assert_eq!(got.status, 200);
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod engine;
 mod gem;
 mod go;
 mod hex;
+mod image;
 mod maven;
 mod npm;
 mod nuget;

@@ -326,10 +326,10 @@ fn missing_and_failing_upstreams() {
     // An archive the bucket lost, or a failing bucket: 404 and 502, nothing cached.
     p.get("/pub/api/packages/proxy_fixture_a");
     let a = &FIXTURES[0];
-    bucket.put(&bucket_path(a), Resp::status(404));
-    assert_eq!(p.get(&proxied(a)).status, 404);
     bucket.put(&bucket_path(a), Resp::status(500));
     assert_eq!(p.get(&proxied(a)).status, 502);
+    bucket.put(&bucket_path(a), Resp::status(404));
+    assert_eq!(p.get(&proxied(a)).status, 404);
     p.assert_no_file(|f| f.ends_with(".tar.gz"));
     assert_eq!(p.get("/pub/api/packages/a-b").status, 400);
     assert_eq!(p.get("/pub/api/packages/versions/new").status, 404);
@@ -343,6 +343,8 @@ fn archive_without_a_listing_comes_from_the_standard_path() {
     serve(&pubdev, &bucket);
     let p = proxy(&pubdev, &bucket);
     let f = fixture("proxy_fixture_b", "1.0.0");
+    // The proxy reads the listing first (to check the archive against it); there is none.
+    pubdev.put("/api/packages/proxy_fixture_b", Resp::status(404));
     // Three hops: the standard path, pub.dev's archive URL, the bucket.
     assert_eq!(p.get(&proxied(f)).bytes(), archive(f));
     assert_eq!(
@@ -352,6 +354,28 @@ fn archive_without_a_listing_comes_from_the_standard_path() {
         )),
         1
     );
+}
+
+#[test]
+fn archive_asked_before_its_listing_is_checked_against_the_listing() {
+    let (pubdev, bucket) = (Fake::start(), Fake::start());
+    serve(&pubdev, &bucket);
+    let p = proxy(&pubdev, &bucket);
+    let f = &FIXTURES[0];
+    // A lockfile install on an empty cache asks for the archive first.
+    assert_eq!(p.get(&proxied(f)).bytes(), archive(f));
+    assert_eq!(pubdev.hits(&format!("/api/packages/{}", f.name)), 1);
+    // The archive came from where the listing said, not the standard path.
+    let standard = format!("/packages/{}/versions/{}.tar.gz", f.name, f.version);
+    assert_eq!(pubdev.hits(&standard), 0);
+    // A tampered archive for a version the listing names is refused, never cached.
+    let g = &FIXTURES[1];
+    bucket.put(
+        &bucket_path(g),
+        Resp::ok("application/octet-stream", b"tampered".to_vec()),
+    );
+    assert!(p.get(&proxied(g)).failed());
+    p.assert_no_file(|file| file.ends_with(&format!("{}-{}.tar.gz", g.name, g.version)));
 }
 
 #[test]

@@ -33,6 +33,8 @@ pub enum Fault {
     Stall(Duration),
     /// Wait this long before answering at all.
     Delay(Duration),
+    /// Reset the connection without answering anything.
+    Drop,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -96,6 +98,8 @@ struct State {
     by_accept: Mutex<HashMap<(String, String), Resp>>,
     /// Directory trees served under a path prefix when no route matches, in order.
     dirs: Mutex<Vec<(String, PathBuf)>>,
+    /// Answers served once each, before any route, in order.
+    once: Mutex<HashMap<String, std::collections::VecDeque<Resp>>>,
     seen: Mutex<Vec<Seen>>,
 }
 
@@ -145,6 +149,17 @@ impl Fake {
             .lock()
             .unwrap()
             .insert(path.to_string(), resp);
+    }
+
+    /// Answers the next request for `path` with `resp`, once; later ones as before.
+    pub fn put_once(&self, path: &str, resp: Resp) {
+        self.state
+            .once
+            .lock()
+            .unwrap()
+            .entry(path.to_string())
+            .or_default()
+            .push_back(resp);
     }
 
     pub fn put_for_accept(&self, path: &str, accept: &str, resp: Resp) {
@@ -267,13 +282,25 @@ fn answer_request(line: String, mut reader: BufReader<TcpStream>, conn: TcpStrea
         .iter()
         .find(|((p, a), _)| *p == path && accept.contains(a.as_str()))
         .map(|(_, r)| r.clone());
-    let resp = by_accept
+    let once = st
+        .once
+        .lock()
+        .unwrap()
+        .get_mut(&path)
+        .and_then(|q| q.pop_front());
+    let resp = once
+        .or(by_accept)
         .or_else(|| st.routes.lock().unwrap().get(&path).cloned())
         .or_else(|| from_dirs(st, &path))
         .unwrap_or_else(|| Resp::status(404));
     let mut conn = conn;
     if let Fault::Delay(d) = resp.fault {
         std::thread::sleep(d);
+    }
+    if let Fault::Drop = resp.fault {
+        let sock = socket2::SockRef::from(&conn);
+        let _ = sock.set_linger(Some(Duration::ZERO));
+        return;
     }
     let etag = resp
         .headers
@@ -413,11 +440,18 @@ impl TestProxy {
 
     /// Stops this proxy and starts one in offline mode on its cache and configuration, with
     /// every metadata entry past its TTL (so that a fresh one cannot hide an upstream request).
-    pub fn offline(mut self) -> TestProxy {
+    pub fn offline(self) -> TestProxy {
+        self.restart(|c| {
+            c.offline = true;
+            c.metadata_ttl = Duration::ZERO;
+        })
+    }
+
+    /// Stops it and starts it again on the same cache, with `f` applied to its configuration.
+    pub fn restart(mut self, f: impl FnOnce(&mut Config)) -> TestProxy {
         self.stop();
         let mut c = self.config.clone();
-        c.offline = true;
-        c.metadata_ttl = Duration::ZERO;
+        f(&mut c);
         let dir = std::mem::replace(&mut self.dir, TempDir::new("unused"));
         TestProxy::from_config(c, dir)
     }
@@ -822,4 +856,17 @@ pub fn installed(what: &str, found: bool) -> bool {
             .and_then(|mut f| f.write_all(line.as_bytes()));
     }
     false
+}
+
+/// Waits until the wall clock has moved to its next millisecond, the resolution of the proxy's
+/// times: what happens after this call is recorded as later than what happened before.
+pub fn next_millisecond() {
+    let ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    };
+    let start = ms();
+    eventually("the clock to reach its next millisecond", || ms() > start);
 }
