@@ -28,8 +28,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, Tee, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, RepoFile, Request, Spec, Tee, UpstreamKey, Want, safe_component, under,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -63,53 +63,34 @@ impl Registry for Alpine {
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
-        let (up, _, rest) = ctx.split_named("alpine", req.segments);
-        let Some((file, _)) = rest.split_last() else {
-            return Err(ctx.no_file("alpine", &req.segments.join("/")));
+        let f = RepoFile::new("alpine", req, ctx, escape)?;
+        let file = f.file;
+        let url = f.url(file);
+        let metadata = |kind: Kind, content_type: &'static str| {
+            Plan::Metadata(f.doc(kind, file, content_type))
         };
-        let whole = req.segments.join("/");
-        let dir = whole
-            .rsplit_once('/')
-            .map_or(String::new(), |(d, _)| d.to_string());
-        let url_dir = std::iter::once(up.to_string())
-            .chain(rest[..rest.len() - 1].iter().map(|s| escape(s)))
-            .collect::<Vec<_>>()
-            .join("/");
-        let url = format!("{url_dir}/{}", escape(file));
-        // A document of this directory: the one asked for, or the index that lists a package.
-        let doc = |kind: Kind, file: &str, content_type: &'static str| Metadata {
-            ecosystem: "alpine",
-            kind,
-            key: join(&dir, file),
-            url: format!("{url_dir}/{}", escape(file)),
-            accept: Some("*/*"),
-            package: dir.clone(),
-            content_type,
-            etag: Etag::Upstream,
-        };
-        let metadata =
-            |kind: Kind, content_type: &'static str| Plan::Metadata(doc(kind, file, content_type));
         if file == "APKINDEX.tar.gz" {
             return Ok(metadata(INDEX, "application/gzip"));
         }
         if file.ends_with(".adb") {
             return Ok(metadata(RAW, "application/octet-stream"));
         }
-        if RELAYED.contains(&file.as_str()) {
+        if RELAYED.contains(&file) {
             return Ok(Plan::Passthrough { url });
         }
         let Some((name, version)) = split_file(file) else {
             return Err(Error::NotFound(format!(
-                "alpine: {whole:?} is neither an index nor a package ({{name}}-{{version}}-r{{n}}.apk)"
+                "alpine: {:?} is neither an index nor a package ({{name}}-{{version}}-r{{n}}.apk)",
+                f.path(file)
             )));
         };
         let key = ArtifactKey {
             ecosystem: "alpine",
-            name: join(&dir, name),
+            name: f.path(name),
             version: version.to_string(),
-            filename: file.clone(),
+            filename: file.to_string(),
         };
-        let index = doc(INDEX, "APKINDEX.tar.gz", "application/gzip");
+        let index = f.doc(INDEX, "APKINDEX.tar.gz", "application/gzip");
         Ok(Plan::Artifact(
             Artifact::new(key, url, "application/octet-stream").listed_in(index),
         ))
@@ -159,7 +140,7 @@ impl Registry for Alpine {
 
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let (dir, package) = mirror_name(name)?;
-        let mut docs = vec![(join(dir, "APKINDEX.tar.gz"), None)];
+        let mut docs = vec![(under(dir, "APKINDEX.tar.gz"), None)];
         let mut m_also = Vec::new();
         for sibling in siblings(dir) {
             docs.push((format!("{sibling}/APKINDEX.tar.gz"), None));
@@ -168,15 +149,6 @@ impl Registry for Alpine {
         let mut m = Mirror::docs(name.to_string(), docs, want);
         m.also = m_also;
         Ok(m)
-    }
-}
-
-/// `{dir}/{name}`, or `{name}` at the root.
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
     }
 }
 
@@ -285,9 +257,9 @@ fn link(dir: &str, url_dir: &str, r: &Record) -> Option<Link> {
         return None;
     }
     Some(Link {
-        name: join(dir, &r.name),
+        name: under(dir, &r.name),
         version: r.version.clone(),
-        path: join(dir, &filename),
+        path: under(dir, &filename),
         url: format!("{url_dir}/{}", escape(&filename)),
         filename,
         digest: identity(&r.identity),

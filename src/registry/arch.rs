@@ -29,8 +29,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use sha2::Digest as _;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, Tee, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, RepoFile, Request, Spec, Tee, UpstreamKey, Want, safe_component, under,
 };
 use crate::error::{Error, Result};
 use crate::{gzip, tar};
@@ -70,31 +70,10 @@ impl Registry for Arch {
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
-        let (up, _, rest) = ctx.split_named("arch", req.segments);
-        let Some((file, _)) = rest.split_last() else {
-            return Err(ctx.no_file("arch", &req.segments.join("/")));
-        };
-        let whole = req.segments.join("/");
-        let dir = whole
-            .rsplit_once('/')
-            .map_or(String::new(), |(d, _)| d.to_string());
-        let url_dir = match rest.split_last() {
-            Some((_, [])) | None => up.to_string(),
-            Some((_, parents)) => format!("{up}/{}", escape_path(parents)),
-        };
-        let url = format!("{url_dir}/{}", escape_path(std::slice::from_ref(file)));
-        // A document of this directory: the one asked for, or the database that lists a package.
-        let doc = |kind: Kind, file: &str| Metadata {
-            ecosystem: "arch",
-            kind,
-            key: join(&dir, file),
-            url: format!("{url_dir}/{}", escape_path(&[file.to_string()])),
-            accept: Some("*/*"),
-            package: dir.clone(),
-            content_type: "application/octet-stream",
-            etag: Etag::Upstream,
-        };
-        let metadata = |kind: Kind| Plan::Metadata(doc(kind, file));
+        let f = RepoFile::new("arch", req, ctx, escape_segment)?;
+        let file = f.file;
+        let url = f.url(file);
+        let metadata = |kind: Kind| Plan::Metadata(f.doc(kind, file, "application/octet-stream"));
         if is_database(file, "db") {
             return Ok(metadata(DB));
         }
@@ -105,23 +84,28 @@ impl Registry for Arch {
         {
             return Ok(metadata(RAW));
         }
-        if RELAYED.contains(&file.as_str()) {
+        if RELAYED.contains(&file) {
             return Ok(Plan::Passthrough { url });
         }
         let package = file.strip_suffix(".sig").unwrap_or(file);
         let Some((name, version)) = split_file(package) else {
             return Err(Error::NotFound(format!(
-                "arch: {whole:?} is neither a database nor a package \
-                 ({{name}}-{{version}}-{{rel}}-{{arch}}.pkg.tar.*)"
+                "arch: {:?} is neither a database nor a package \
+                 ({{name}}-{{version}}-{{rel}}-{{arch}}.pkg.tar.*)",
+                f.path(file)
             )));
         };
         let key = ArtifactKey {
             ecosystem: "arch",
-            name: join(&dir, name),
+            name: f.path(name),
             version,
-            filename: file.clone(),
+            filename: file.to_string(),
         };
-        let db = doc(DB, &format!("{}.db", repo_of(&dir)));
+        let db = f.doc(
+            DB,
+            &format!("{}.db", repo_of(&f.dir)),
+            "application/octet-stream",
+        );
         Ok(Plan::Artifact(
             Artifact::new(key, url, "application/octet-stream").listed_in(db),
         ))
@@ -215,22 +199,10 @@ fn is_compressed(head: &[u8]) -> bool {
         || head.starts_with(b"BZh")
 }
 
-/// Path segments as an upstream URL path: escaped, but for `:`, which pacman sends as it is
+/// A path segment as an upstream URL has it: escaped, but for `:`, which pacman sends as it is
 /// (an epoch) and some servers take only as it is.
-fn escape_path(segs: &[String]) -> String {
-    segs.iter()
-        .map(|s| crate::url::escape(s).replace("%3A", ":"))
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// `{dir}/{name}`, or `{name}` at the root.
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
+fn escape_segment(seg: &str) -> String {
+    crate::url::escape(seg).replace("%3A", ":")
 }
 
 /// `{name}-{pkgver}-{pkgrel}-{arch}.pkg.tar[.{ext}]` → (name, `{pkgver}-{pkgrel}`). Neither
@@ -350,10 +322,10 @@ fn links(dir: &str, url_dir: &str, d: &Desc) -> Vec<Link> {
         })
     };
     let link = |filename: String, digest: Option<Digest>| Link {
-        name: join(dir, name),
+        name: under(dir, name),
         version: version.clone(),
-        path: join(dir, &filename),
-        url: format!("{url_dir}/{}", escape_path(std::slice::from_ref(&filename))),
+        path: under(dir, &filename),
+        url: format!("{url_dir}/{}", escape_segment(&filename)),
         filename,
         digest,
         flags: Flags {

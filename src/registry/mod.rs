@@ -261,6 +261,78 @@ impl Found for Collected {
     }
 }
 
+/// `{dir}/{name}`, or `{name}` at the root (`dir` empty).
+pub(crate) fn under(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// A file asked for in a distribution's repository tree, under named upstreams
+/// (`Ctx::split_named`), where files are told apart by name: the file, the directory it is in (a
+/// path under the prefix, with the upstream's name when it is a named one) and that directory's
+/// URL upstream.
+pub(crate) struct RepoFile<'a> {
+    pub ecosystem: &'static str,
+    pub file: &'a str,
+    pub dir: String,
+    url_dir: String,
+    escape: fn(&str) -> String,
+}
+
+impl<'a> RepoFile<'a> {
+    /// `escape` spells a path segment in the upstream's URLs.
+    pub(crate) fn new(
+        ecosystem: &'static str,
+        req: &Request<'a>,
+        ctx: &Ctx<'_>,
+        escape: fn(&str) -> String,
+    ) -> Result<RepoFile<'a>> {
+        let (up, _, rest) = ctx.split_named(ecosystem, req.segments);
+        let Some((file, parents)) = rest.split_last() else {
+            return Err(ctx.no_file(ecosystem, &req.segments.join("/")));
+        };
+        let url_dir = std::iter::once(up.to_string())
+            .chain(parents.iter().map(|s| escape(s)))
+            .collect::<Vec<_>>()
+            .join("/");
+        Ok(RepoFile {
+            ecosystem,
+            file,
+            dir: req.segments[..req.segments.len() - 1].join("/"),
+            url_dir,
+            escape,
+        })
+    }
+
+    /// A file of this directory, as a path under the prefix.
+    pub(crate) fn path(&self, file: &str) -> String {
+        under(&self.dir, file)
+    }
+
+    /// A file of this directory upstream.
+    pub(crate) fn url(&self, file: &str) -> String {
+        format!("{}/{}", self.url_dir, (self.escape)(file))
+    }
+
+    /// A document of this directory (the file asked for, or the index that lists it), stored
+    /// and served byte-identical with the upstream's validators: distributions sign them.
+    pub(crate) fn doc(&self, kind: Kind, file: &str, content_type: &'static str) -> Metadata {
+        Metadata {
+            ecosystem: self.ecosystem,
+            kind,
+            key: self.path(file),
+            url: self.url(file),
+            accept: Some("*/*"),
+            package: self.dir.clone(),
+            content_type,
+            etag: Etag::Upstream,
+        }
+    }
+}
+
 /// Reads a document while writing every byte read to `out`: for rewrites that pass a document
 /// on unchanged and read it for links on the way.
 pub(crate) struct Tee<'a> {

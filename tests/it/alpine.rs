@@ -262,19 +262,7 @@ fn mirror_from_apk_url_list_then_offline_from_an_imported_bundle() {
     let (code, out) = exec(on(&mirror_dir, &up).arg("mirror").arg(&list));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 failed"), "{out}");
-    let bundle = w.join("bundle.tar");
-    let (code, out) = exec(on(&mirror_dir, &up).arg("export").arg("-o").arg(&bundle));
-    assert_eq!(code, 0, "{out}");
-    let airgap = TempDir::new("apk-airgap");
-    let (code, out) = exec(
-        on(airgap.path(), "http://127.0.0.1:9")
-            .arg("import")
-            .arg(&bundle),
-    );
-    assert_eq!(code, 0, "{out}");
-    let mut c = config(airgap.path(), "http://127.0.0.1:9");
-    c.offline = true;
-    let p = TestProxy::from_config(c, airgap);
+    let p = carry_offline(&mirror_dir, on);
     let before = fake.total();
     apk_run(&p);
     assert_eq!(fake.total(), before, "the offline proxy went upstream");

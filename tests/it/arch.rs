@@ -381,24 +381,7 @@ fn mirror_from_pacman_list_then_offline_from_an_imported_bundle() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 missing"), "{out}");
 
-    let bundle = w.join("bundle.tar");
-    let (code, out) = exec(
-        on(&mirror_dir, &fake.url())
-            .arg("export")
-            .arg("-o")
-            .arg(&bundle),
-    );
-    assert_eq!(code, 0, "{out}");
-    let airgap = TempDir::new("pacman-airgap");
-    let (code, out) = exec(
-        on(airgap.path(), "http://127.0.0.1:9")
-            .arg("import")
-            .arg(&bundle),
-    );
-    assert_eq!(code, 0, "{out}");
-    let mut c = config(airgap.path(), "http://127.0.0.1:9");
-    c.offline = true;
-    let p = TestProxy::from_config(c, airgap);
+    let p = carry_offline(&mirror_dir, on);
     let before = fake.total();
     let pacman = Pacman::new(&w.join("airgapped"), &p.url("/arch/testrepo/os/$arch"));
     pacman.sync_and_download(1);
