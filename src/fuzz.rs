@@ -1,6 +1,7 @@
 //! Fuzz-style tests of every hand-written parser of hostile input: JSON (`json.rs`), the PyPI
 //! HTML anchor scanner, lockfiles (the TOML and Elixir-term readers among them), the bundle's tar
-//! reader, gzip, router paths, Hex's protobuf reader, percent and base64 decoding, and HTTP
+//! reader, gzip, router paths, Hex's protobuf reader, the OS registries' index readers (Alpine's
+//! `APKINDEX`, Arch's databases) and apk's package check, percent and base64 decoding, and HTTP
 //! header values (dates, ranges, ETags).
 //!
 //! Each target starts from seeds (real fixtures from `testdata/` where there are some) and feeds
@@ -447,6 +448,7 @@ fn lockfiles() {
         "npm-v2/npm-shrinkwrap.json",
         "npm-v3/package-lock.json",
         "nuget/packages.lock.json",
+        "os/package-urls.txt",
         "pip/requirements.txt",
         "pnpm-v5/pnpm-lock.yaml",
         "pnpm-v6/pnpm-lock.yaml",
@@ -684,6 +686,86 @@ fn hex_protobuf() {
     fuzz("hex", 300, seeds, tokens, 4 << 10, |input| {
         // The protobuf is wrapped in a valid gzip member, so mutations reach the reader.
         let _ = registry::hex::decode_package(&crate::gzip::stored(input, 0));
+    });
+}
+
+// --- OS registries: Alpine indexes, Arch databases, apk packages ---------------------------
+
+/// Rewrites `tar` (wrapped in a valid gzip member, so mutations reach the tar and text readers)
+/// as the registry's index at `path`; where it is taken, the index must pass byte for byte.
+fn os_index(reg: &dyn registry::Registry, path: &str, tar: &[u8]) {
+    let up = registry::testing::upstream_map(reg, &[]);
+    let ctx = registry::Ctx {
+        base_url: registry::testing::BASE,
+        upstream: &up,
+    };
+    let doc = registry::testing::metadata(reg, path, None, &[]);
+    let gz = crate::gzip::stored(tar, 0);
+    let mut out = Vec::new();
+    let mut found = registry::Collected::default();
+    if reg
+        .rewrite(&doc, &mut &gz[..], &mut out, &ctx, &mut found)
+        .is_ok()
+    {
+        assert!(out == gz, "{path}: the index changed on its way");
+    }
+}
+
+#[test]
+fn os_indexes() {
+    let tars: Vec<Vec<u8>> = [
+        "arch/repo/testrepo/os/x86_64/testrepo.db",
+        "alpine/repo/v3.21/main/x86_64/APKINDEX.tar.gz",
+    ]
+    .map(|f| crate::gzip::decode(&fixture(f), 1 << 20).expect("fixture"))
+    .to_vec();
+    let tokens: &[&[u8]] = &[
+        b"%FILENAME%\n",
+        b"%SHA256SUM%\n",
+        b"%PGPSIG%\n",
+        b"\n\n",
+        b"C:Q1",
+        b"P:",
+        b"V:",
+        b".pkg.tar.zst",
+        b"-1:0-1-any",
+        b"/desc",
+        b"../",
+    ];
+    fuzz("os-index", 150, tars, tokens, 16 << 10, |input| {
+        os_index(&registry::arch::Arch, "/core/os/x86_64/core.db", input);
+        os_index(
+            &registry::alpine::Alpine,
+            "/v3.21/main/x86_64/APKINDEX.tar.gz",
+            input,
+        );
+    });
+}
+
+#[test]
+fn apk_package_check() {
+    let seeds = [
+        "alpine/repo/v3.21/main/x86_64/hello-proxy-1.0.0-r0.apk",
+        "alpine/repo/v3.21/community/x86_64/fixture-dep-2.1_rc1-r3.apk",
+    ]
+    .map(fixture)
+    .to_vec();
+    let tokens: &[&[u8]] = &[
+        b"\x1f\x8b\x08\x00",
+        b".PKGINFO",
+        b"datahash = ",
+        b".SIGN.RSA.",
+    ];
+    fuzz("apk-check", 150, seeds, tokens, 8 << 10, |input| {
+        let check = |piece: usize| {
+            let mut c = registry::Algo::ApkControlSha1.check();
+            for p in input.chunks(piece.max(1)) {
+                c.update(p);
+            }
+            c.finish()
+        };
+        // Whatever the pieces the file arrives in, the same answer.
+        assert_eq!(check(input.len()), check(7), "pieces changed the answer");
     });
 }
 

@@ -257,6 +257,22 @@ mod tests {
     }
 
     #[test]
+    fn the_lists_apk_and_pacman_print() {
+        check_fixture(
+            "os/package-urls.txt",
+            &[
+                "alpine:v3.21/main/x86_64/ca-certificates-bundle@20241121-r1",
+                "alpine:v3.21/main/x86_64/curl@8.11.1-r0",
+                "alpine:v3.21/main/x86_64/libcurl@8.11.1-r0",
+                "arch:core/os/x86_64/zlib@1:1.3.1-2",
+                "arch:extra/os/x86_64/git@2.47.1-1",
+                "arch:extra/os/x86_64/perl-error@0.17029-7",
+            ],
+            &[2, 3, 4, 6, 7, 8],
+        );
+    }
+
+    #[test]
     fn apk_and_alpm_package_urls() {
         let p = |s: &str| parse_purl(s).map(|i| (i.ecosystem, i.name, i.version));
         assert_eq!(

@@ -56,6 +56,8 @@ const RELAYED: &[&str] = &["last-updated", "MIRRORS.txt", "latest-releases.yaml"
 
 /// Largest `APKINDEX` taken, decompressed (Alpine's edge/community is some 10 MB).
 const MAX_INDEX: u64 = 256 << 20;
+/// Longest `APKINDEX` line (a long dependency list is a few kilobytes).
+const MAX_LINE: u64 = 1 << 20;
 
 impl Registry for Alpine {
     fn spec(&self) -> &'static Spec {
@@ -228,8 +230,14 @@ fn records(input: &mut dyn BufRead, report: &mut dyn FnMut(&Record)) -> Result<(
     loop {
         line.clear();
         let n = input
+            .take(MAX_LINE)
             .read_line(&mut line)
             .map_err(|e| Bad(format!("APKINDEX: {e}")))?;
+        if n as u64 == MAX_LINE && !line.ends_with('\n') {
+            return Err(Bad(format!(
+                "APKINDEX: a line longer than {MAX_LINE} bytes"
+            )));
+        }
         let text = line.trim_end_matches(['\n', '\r']);
         if n == 0 || text.is_empty() {
             if !r.name.is_empty() {
@@ -282,9 +290,9 @@ fn identity(c: &str) -> Option<Digest> {
 
 /// Largest head of a package (signature and control members) held in memory while looking for
 /// the end of its control member.
-const MAX_HEAD: usize = 8 << 20;
+const MAX_HEAD: usize = 4 << 20;
 /// Largest decompressed signature or control member.
-const MAX_MEMBER: usize = 16 << 20;
+const MAX_MEMBER: usize = 4 << 20;
 
 /// Checks an `.apk` as apk does against an index's `C:Q1…` (`Algo::ApkControlSha1`): the
 /// gzip members before the control member hold only `.SIGN.*` files; the control member holds
@@ -667,6 +675,14 @@ mod tests {
         assert_eq!(
             found.links[1].digest, None,
             "Q2 is no identity apk v2 can check"
+        );
+        // A line without end is refused, not read into memory whole.
+        let long = format!("P:{}", "x".repeat(MAX_LINE as usize));
+        let mut none = crate::registry::Collected::default();
+        assert!(
+            records(&mut long.as_bytes(), &mut |r| none
+                .link(link("d", "u", r).unwrap()))
+            .is_err()
         );
         // Not an index: refused, so a good stored copy is not replaced by it.
         let mut sink = Vec::new();
