@@ -404,23 +404,24 @@ fn mirror_one(
             read.insert(path);
         }
     };
-    let mut files: Vec<String> = picked
+    // (path, whether the upstream may not have it).
+    let mut files: Vec<(String, bool)> = picked
         .into_iter()
         .filter(|l| !l.flags.document)
-        .map(|l| l.path)
+        .map(|l| (l.path, l.flags.optional))
         .collect();
-    if files.is_empty() {
-        files = m.unlisted.clone();
+    if files.iter().all(|(_, optional)| *optional) {
+        files.extend(m.unlisted.iter().map(|p| (p.clone(), false)));
     }
-    if files.is_empty() {
+    if files.iter().all(|(_, optional)| *optional) {
         let v = item.version.as_deref().unwrap_or("any version");
         out.failures
             .push(format!("/{eco}/{first_doc} lists no {v}"));
         return out;
     }
     let method = if check { Method::Head } else { Method::Get };
-    for path in files.iter().take(MAX_FOLLOWED) {
-        fetch(&mut out, path, method, None);
+    for (path, optional) in files.iter().take(MAX_FOLLOWED) {
+        fetch_as(&mut out, path, method, None, *optional);
     }
     if files.len() > MAX_FOLLOWED {
         out.failures

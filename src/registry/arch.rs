@@ -321,7 +321,7 @@ fn links(dir: &str, url_dir: &str, d: &Desc) -> Vec<Link> {
             hex: hex.to_ascii_lowercase(),
         })
     };
-    let link = |filename: String, digest: Option<Digest>| Link {
+    let link = |filename: String, digest: Option<Digest>, optional: bool| Link {
         name: under(dir, name),
         version: version.clone(),
         path: under(dir, &filename),
@@ -330,15 +330,23 @@ fn links(dir: &str, url_dir: &str, d: &Desc) -> Vec<Link> {
         digest,
         flags: Flags {
             held: true,
+            optional,
             ..Flags::default()
         },
     };
-    let mut out = vec![link(d.filename.clone(), sha256(&d.sha256))];
-    if let Some(sig) = super::base64_decode(&d.pgpsig).filter(|s| !s.is_empty()) {
-        let digest = sha256(&super::hex(&sha2::Sha256::digest(&sig)));
-        out.push(link(format!("{}.sig", d.filename), digest));
-    }
-    out
+    // The signature file: its digest when the database embeds it; otherwise it may or may not
+    // be published (pacman ≥ 6.1's repo-add embeds none unless told to), and pacman, checking
+    // signatures, asks for it either way.
+    let sig = super::base64_decode(&d.pgpsig).filter(|s| !s.is_empty());
+    vec![
+        link(d.filename.clone(), sha256(&d.sha256), false),
+        link(
+            format!("{}.sig", d.filename),
+            sig.as_ref()
+                .and_then(|s| sha256(&super::hex(&sha2::Sha256::digest(s)))),
+            sig.is_none(),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -497,8 +505,17 @@ mod tests {
                     "core/os/x86_64/bar-2.0-3-any.pkg.tar.xz",
                     None
                 ),
+                (
+                    "core/os/x86_64/bar",
+                    "2.0-3",
+                    "core/os/x86_64/bar-2.0-3-any.pkg.tar.xz.sig",
+                    None
+                ),
             ]
         );
+        // A signature the database embeds is expected upstream; one it does not may be absent.
+        let optional: Vec<bool> = links.iter().map(|l| l.flags.optional).collect();
+        assert_eq!(optional, [false, false, false, true]);
         assert_eq!(
             links[0].url,
             "https://arch.example/core/os/x86_64/foo-1:0.47-1-x86_64.pkg.tar.zst"
@@ -507,7 +524,7 @@ mod tests {
         // The same, gzip-compressed as repo-add writes it, and in a compression not read here.
         let gz = gzip::stored(&body, 0);
         let (out, links) = rewrite(&gz);
-        assert_eq!((out, links.len()), (gz, 3));
+        assert_eq!((out, links.len()), (gz, 4));
         let zst = [&[0x28, 0xb5, 0x2f, 0xfd][..], b"frame"].concat();
         let (out, links) = rewrite(&zst);
         assert_eq!((out, links.len()), (zst, 0));

@@ -692,6 +692,9 @@ pub(crate) struct Flags {
     /// (`storage.max_size`). For distributions that delete superseded builds upstream (Alpine,
     /// Arch): a stale index is only of use offline if the packages it names are still here.
     pub held: bool,
+    /// A file the upstream may not have (an Arch package's detached `.sig`, which only signed
+    /// repositories publish): `proxy mirror` takes a 404 for it as no failure.
+    pub optional: bool,
 }
 
 impl Flags {
@@ -700,6 +703,7 @@ impl Flags {
             | i64::from(self.prerelease) << 1
             | i64::from(self.document) << 2
             | i64::from(self.held) << 3
+            | i64::from(self.optional) << 4
     }
 
     pub(crate) fn from_bits(bits: i64) -> Flags {
@@ -708,6 +712,7 @@ impl Flags {
             prerelease: bits & 2 != 0,
             document: bits & 4 != 0,
             held: bits & 8 != 0,
+            optional: bits & 16 != 0,
         }
     }
 }

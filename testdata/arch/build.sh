@@ -8,13 +8,16 @@
 #                                           (.db and .files are copies, not symlinks, here)
 #   next/testrepo.db                        the database after fixture-epoch was dropped from
 #                                           the repository (Arch deletes superseded builds)
+#   nosig/testrepo.db                       the database without %PGPSIG% (repo-add of pacman
+#                                           6.1 embeds none unless told to): pacman then
+#                                           fetches each package's .sig
 # hello-proxy depends on fixture-epoch, whose version has an epoch: 1:0.47-1, a `:` in its file
 # name. makepkg itself refuses to run as root, so the package is put together as it would be.
 set -euo pipefail
 cd "$(dirname "$0")"
-rm -rf repo next keys
+rm -rf repo next nosig keys
 dir=repo/testrepo/os/x86_64
-mkdir -p "$dir" next keys
+mkdir -p "$dir" next nosig keys
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export GNUPGHOME="$work/gnupg"
@@ -67,6 +70,11 @@ for f in db files; do
   cp "$dir/testrepo.$f.tar.gz" "$dir/testrepo.$f"
 done
 rm -f "$dir"/*.old
+
+mkdir "$work/nosig"
+cp "$dir"/*.pkg.tar.zst "$work/nosig/"
+repo-add --quiet "$work/nosig/testrepo.db.tar.gz" "$work/nosig"/*.pkg.tar.zst
+cp "$work/nosig/testrepo.db.tar.gz" nosig/testrepo.db
 
 cp "$dir/testrepo.db.tar.gz" "$work/next.db.tar.gz"
 repo-remove --quiet "$work/next.db.tar.gz" fixture-epoch

@@ -338,11 +338,27 @@ fn real_pacman_twice_then_with_the_upstream_down() {
 /// downloads from an offline proxy serving only that.
 #[test]
 fn mirror_from_pacman_list_then_offline_from_an_imported_bundle() {
+    mirror_then_pacman_offline(None);
+}
+
+/// The same with a database that embeds no signatures (as pacman 6.1's repo-add writes them):
+/// pacman fetches each package's `.sig`, so the mirror must have fetched it too.
+#[test]
+fn mirror_then_offline_when_the_database_embeds_no_signatures() {
+    mirror_then_pacman_offline(Some(
+        std::fs::read(testdata("arch/nosig/testrepo.db")).unwrap(),
+    ));
+}
+
+fn mirror_then_pacman_offline(db: Option<Vec<u8>>) {
     if !pacman_usable() {
         return;
     }
     let fake = Fake::start();
     serve(&fake);
+    if let Some(db) = db {
+        fake.put(&format!("/{DIR}/testrepo.db"), resp(db));
+    }
     let work = TempDir::new("pacman-offline");
     let w = work.path();
     // The connected machine's pacman talks to the mirror itself.
