@@ -144,7 +144,7 @@ impl Upstream {
                 url = url::join(&url, &location);
                 continue;
             }
-            let content_length = header("content-length").and_then(|v| v.parse().ok());
+            let content_length = header("content-length").and_then(|v| content_length(&v));
             return Ok(Fetched {
                 status,
                 content_type: header("content-type"),
@@ -184,6 +184,14 @@ fn check_origin(url: &str, allowed: &[String], registry: &'static str) -> Result
             registry,
         }),
     }
+}
+
+/// `Content-Length`: digits only (`parse` alone takes `+5`); anything else is no length.
+fn content_length(value: &str) -> Option<u64> {
+    let v = value.trim();
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| v.parse().ok())
+        .flatten()
 }
 
 /// `Retry-After: 3` (seconds); dates are not waited for.
@@ -347,6 +355,14 @@ mod tests {
         };
         resolve(&uncached);
         assert!(uncached.cache.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn content_lengths_are_digits() {
+        assert_eq!(content_length(" 42 "), Some(42));
+        for bad in ["+5", "-1", "", "1e3", "99999999999999999999999"] {
+            assert_eq!(content_length(bad), None, "{bad}");
+        }
     }
 
     #[test]
