@@ -541,7 +541,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 22);
+        assert_eq!(out.len(), 23);
         out
     }
 
