@@ -74,10 +74,27 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         .into_iter()
         .filter(|a| wanted(&a.ecosystem, &a.name))
         .collect();
+    // A distribution's index that names a selected file goes with it: clients read it first.
+    let files: HashSet<(&str, &str, &str)> = artifacts
+        .iter()
+        .map(|a| (a.ecosystem.as_str(), a.name.as_str(), a.filename.as_str()))
+        .collect();
+    let holders: HashSet<(String, String)> = if selected.is_empty() {
+        HashSet::new()
+    } else {
+        db.holds()?
+            .into_iter()
+            .filter(|(eco, _, name, file)| files.contains(&(eco.as_str(), name, file)))
+            .map(|(eco, doc, _, _)| (eco, doc))
+            .collect()
+    };
     let metadata: Vec<MetadataRecord> = db
         .export_metadata(since)?
         .into_iter()
-        .filter(|m| wanted(&m.ecosystem, &m.package))
+        .filter(|m| {
+            wanted(&m.ecosystem, &m.package)
+                || holders.contains(&(m.ecosystem.clone(), m.key.clone()))
+        })
         .collect();
     let names: HashSet<(&str, String)> = artifacts
         .iter()

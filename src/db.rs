@@ -755,6 +755,18 @@ impl Db {
         Ok(n > 0)
     }
 
+    /// Every hold: (ecosystem, document key, name, file name), for `proxy export`, which takes the
+    /// documents that hold the files it exports.
+    pub(crate) fn holds(&self) -> Result<Vec<(String, String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ecosystem, doc, name, filename FROM holds")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     /// Once a document's new version is stored: lets go of the files its earlier versions held
     /// and this one (whose holds are marked `since`) no longer names.
     pub(crate) fn release_holds(&self, ecosystem: &str, doc: &str, since: i64) -> Result<()> {

@@ -142,14 +142,13 @@ impl Registry for Alpine {
 
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let (dir, package) = mirror_name(name)?;
-        let mut docs = vec![(under(dir, "APKINDEX.tar.gz"), None)];
-        let mut m_also = Vec::new();
-        for sibling in siblings(dir) {
-            docs.push((format!("{sibling}/APKINDEX.tar.gz"), None));
-            m_also.push(format!("{sibling}/{package}"));
-        }
+        let docs = vec![(under(dir, "APKINDEX.tar.gz"), None)];
         let mut m = Mirror::docs(name.to_string(), docs, want);
-        m.also = m_also;
+        // The other repositories are a guess (a package URL names none): read if they exist.
+        for sibling in siblings(dir) {
+            m.optional.push(format!("{sibling}/APKINDEX.tar.gz"));
+            m.also.push(format!("{sibling}/{package}"));
+        }
         Ok(m)
     }
 }
@@ -700,21 +699,17 @@ mod tests {
             .mirror("v3.21/main/x86_64/curl", &Want::Exact("8.11.1-r0".into()))
             .unwrap();
         let docs: Vec<&str> = m.docs.iter().map(|(d, _)| d.as_str()).collect();
-        assert_eq!(
-            docs,
-            [
-                "v3.21/main/x86_64/APKINDEX.tar.gz",
-                "v3.21/community/x86_64/APKINDEX.tar.gz"
-            ]
-        );
+        assert_eq!(docs, ["v3.21/main/x86_64/APKINDEX.tar.gz"]);
+        // The other repositories of the branch, read if they exist.
+        assert_eq!(m.optional, ["v3.21/community/x86_64/APKINDEX.tar.gz"]);
         assert_eq!(m.also, ["v3.21/community/x86_64/curl"]);
         let edge = Alpine
             .mirror("edge/community/aarch64/x", &Want::Latest)
             .unwrap();
-        assert_eq!(edge.docs.len(), 3);
+        assert_eq!(edge.optional.len(), 2);
         let wolfi = Alpine.mirror("wolfi/x86_64/glibc", &Want::Latest).unwrap();
         assert_eq!(wolfi.docs.len(), 1);
-        assert!(wolfi.also.is_empty());
+        assert!(wolfi.also.is_empty() && wolfi.optional.is_empty());
         for bad in ["v3.21/main/x86_64/", "a/../b/x", ""] {
             assert!(Alpine.mirror(bad, &Want::Latest).is_err(), "{bad}");
         }

@@ -144,9 +144,10 @@ impl Registry for Arch {
         let (dir, package) = mirror_name(name)?;
         let segs: Vec<&str> = dir.split('/').collect();
         let repo = repo_of(dir);
-        let mut docs = vec![(format!("{dir}/{repo}.db"), None)];
+        let docs = vec![(format!("{dir}/{repo}.db"), None)];
         let mut optional = vec![format!("{dir}/{repo}.db.sig")];
         let mut also = Vec::new();
+        // The other repositories are a guess (a package URL names none): read if they exist.
         if let [head @ .., this, "os", arch] = segs.as_slice()
             && ARCH_REPOS.contains(this)
         {
@@ -154,7 +155,7 @@ impl Registry for Arch {
                 let mut p: Vec<&str> = head.to_vec();
                 p.extend([*r, "os", *arch]);
                 let sibling = p.join("/");
-                docs.push((format!("{sibling}/{r}.db"), None));
+                optional.push(format!("{sibling}/{r}.db"));
                 optional.push(format!("{sibling}/{r}.db.sig"));
                 also.push(format!("{sibling}/{package}"));
             }
@@ -538,16 +539,18 @@ mod tests {
             .mirror("extra/os/x86_64/foo", &Want::Exact("1:0.47-1".into()))
             .unwrap();
         let docs: Vec<&str> = m.docs.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(docs, ["extra/os/x86_64/extra.db"]);
         assert_eq!(
-            docs,
+            m.optional,
             [
-                "extra/os/x86_64/extra.db",
+                "extra/os/x86_64/extra.db.sig",
                 "core/os/x86_64/core.db",
-                "multilib/os/x86_64/multilib.db"
+                "core/os/x86_64/core.db.sig",
+                "multilib/os/x86_64/multilib.db",
+                "multilib/os/x86_64/multilib.db.sig"
             ]
         );
         assert_eq!(m.also, ["core/os/x86_64/foo", "multilib/os/x86_64/foo"]);
-        assert_eq!(m.optional[0], "extra/os/x86_64/extra.db.sig");
         let alarm = Arch
             .mirror("alarm/aarch64/core/foo", &Want::Latest)
             .unwrap();

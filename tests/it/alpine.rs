@@ -262,8 +262,14 @@ fn mirror_from_apk_url_list_then_offline_from_an_imported_bundle() {
     let (code, out) = exec(on(&mirror_dir, &up).arg("mirror").arg(&list));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 failed"), "{out}");
-    let p = carry_offline(&mirror_dir, on);
+    // The cache holds another architecture's package too; the bundle takes only what the list
+    // names, with the indexes that list it.
+    let other = "pkg:apk/alpine/hello-proxy@1.0.0-r0?arch=aarch64&distro=alpine-3.21";
+    let (code, out) = exec(on(&mirror_dir, &up).arg("mirror").arg(other));
+    assert_eq!(code, 0, "{out}");
+    let p = carry_offline(&mirror_dir, on, &[&list]);
     let before = fake.total();
     apk_run(&p);
+    p.assert_offline_miss(&format!("/alpine/{AARCH64}/{HELLO}"));
     assert_eq!(fake.total(), before, "the offline proxy went upstream");
 }

@@ -397,7 +397,7 @@ fn mirror_then_pacman_offline(db: Option<Vec<u8>>) {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 missing"), "{out}");
 
-    let p = carry_offline(&mirror_dir, on);
+    let p = carry_offline(&mirror_dir, on, &[]);
     let before = fake.total();
     let pacman = Pacman::new(&w.join("airgapped"), &p.url("/arch/testrepo/os/$arch"));
     pacman.sync_and_download(1);

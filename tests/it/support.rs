@@ -785,13 +785,24 @@ pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy
     (TestProxy::from_config(c, dir), out)
 }
 
-/// Carries the cache in `dir` across an air gap: `proxy export` of it, `proxy import` of the
-/// bundle into an empty cache (both with the binary as `on(dir, upstream)` sets it up), then a
-/// proxy in offline mode serving that cache, its upstreams pointed at a port nothing listens on.
-pub fn carry_offline(dir: &Path, on: impl Fn(&Path, &str) -> std::process::Command) -> TestProxy {
+/// Carries the cache in `dir` across an air gap: `proxy export` of it (of what the inputs
+/// `select` name, all of it when none), `proxy import` of the bundle into an empty cache (both
+/// with the binary as `on(dir, upstream)` sets it up), then a proxy in offline mode serving that
+/// cache, its upstreams pointed at a port nothing listens on.
+pub fn carry_offline(
+    dir: &Path,
+    on: impl Fn(&Path, &str) -> std::process::Command,
+    select: &[&Path],
+) -> TestProxy {
     let nowhere = "http://127.0.0.1:9";
     let bundle = dir.join("bundle.tar");
-    let (code, out) = exec(on(dir, nowhere).arg("export").arg("-o").arg(&bundle));
+    let (code, out) = exec(
+        on(dir, nowhere)
+            .arg("export")
+            .arg("-o")
+            .arg(&bundle)
+            .args(select),
+    );
     assert_eq!(code, 0, "{out}");
     let airgap = TempDir::new("airgap");
     let (code, out) = exec(on(airgap.path(), nowhere).arg("import").arg(&bundle));
