@@ -740,6 +740,70 @@ mod tests {
     }
 
     #[test]
+    fn swift_takes_a_registry_per_scope() {
+        // No public registry: empty until set.
+        let mut c = Config::default();
+        assert_eq!(c.upstream("swift"), "");
+        c.set("upstream.swift", "https://swift.example/api/", "env")
+            .unwrap();
+        c.set("upstream.swift.acme-corp", "https://acme.example", "file")
+            .unwrap();
+        assert_eq!(c.upstream("swift"), "https://swift.example/api");
+        assert_eq!(c.upstream("swift.acme-corp"), "https://acme.example");
+        for bad in [
+            "upstream.swift.Acme",
+            "upstream.swift.a.b",
+            "upstream.swift.",
+        ] {
+            assert!(c.set(bad, "https://x.example", "file").is_err(), "{bad}");
+        }
+        assert!(c.set("upstream.swift.acme", "ftp://x", "file").is_err());
+        // The environment spells a scope's `-` as `_`; the archive hosts are a key of their own.
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_SWIFT_ACME_CORP").as_deref(),
+            Some("upstream.swift.acme-corp")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_SWIFT_ARCHIVES").as_deref(),
+            Some("upstream.swift_archives")
+        );
+        let e = env(&[("PROXY_UPSTREAM_SWIFT_MONA", "https://mona.example")]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        assert_eq!(c.upstream("swift.mona"), "https://mona.example");
+    }
+
+    #[test]
+    fn terraform_takes_further_registries() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.upstream("terraform"),
+            "https://registry.terraform.io/v1/providers"
+        );
+        c.set(
+            "upstream.terraform.opentofu",
+            "https://registry.opentofu.org/v1/providers",
+            "file",
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream("terraform.opentofu"),
+            "https://registry.opentofu.org/v1/providers"
+        );
+        assert!(
+            c.set("upstream.terraform.Tofu", "https://x.example", "file")
+                .is_err()
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_TERRAFORM_OPENTOFU").as_deref(),
+            Some("upstream.terraform.opentofu")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_TERRAFORM_DOWNLOADS").as_deref(),
+            Some("upstream.terraform_downloads")
+        );
+    }
+
+    #[test]
     fn list_valued_upstream_keys() {
         let mut c = Config::default();
         assert_eq!(

@@ -122,6 +122,11 @@ UPDATE metadata SET fetched_at = fetched_at * 1000;
 ALTER TABLE artifacts ADD COLUMN verified_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX artifacts_by_check ON artifacts (verified_at, id);
 "#,
+    // Upstream response headers a document keeps (`Metadata::headers`), as a JSON list of
+    // [name, value] pairs; NULL for none.
+    r#"
+ALTER TABLE metadata ADD COLUMN headers TEXT;
+"#,
     // Files a stored document holds (`Flags::held`): not evicted while the document's current
     // version names them. `since` tells one refresh's rows from an earlier one's.
     r#"
@@ -166,6 +171,8 @@ pub(crate) struct MetadataRow {
     pub fetched_at: i64,
     /// The form it was stored in (`metadata::FORMAT`).
     pub format: i64,
+    /// The upstream headers kept with it (`Metadata::headers`): a JSON list of [name, value].
+    pub headers: Option<String>,
 }
 
 /// What `record_artifact` stores.
@@ -198,6 +205,8 @@ pub(crate) struct NewMetadata<'a> {
     /// The version the document calls the package's latest.
     pub latest: Option<&'a str>,
     pub format: i64,
+    /// See `MetadataRow::headers`.
+    pub headers: Option<&'a str>,
 }
 
 /// An artifact row as a bundle carries it.
@@ -238,6 +247,9 @@ pub(crate) struct MetadataRecord {
     pub latest: Option<String>,
     #[serde(default)]
     pub format: i64,
+    /// See `MetadataRow::headers`; bundles from before have none.
+    #[serde(default)]
+    pub headers: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -574,7 +586,7 @@ impl Db {
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format,
-                last_modified
+                last_modified, headers
              FROM metadata WHERE ecosystem = ?1 AND key = ?2",
         )?;
         let row = stmt
@@ -589,6 +601,7 @@ impl Db {
                     rebase: r.get::<_, i64>(6)? as u64,
                     format: r.get(7)?,
                     last_modified: r.get(8)?,
+                    headers: r.get(9)?,
                 })
             })
             .optional()?;
@@ -606,15 +619,15 @@ impl Db {
         tx.prepare_cached(
             "INSERT INTO metadata (ecosystem, key, storage_path, upstream_url, etag,
                 last_modified, content_type, sha256, size, fetched_at, package, rebase, latest,
-                format)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                format, headers)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (ecosystem, key) DO UPDATE SET
                 storage_path = excluded.storage_path, upstream_url = excluded.upstream_url,
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 content_type = excluded.content_type, sha256 = excluded.sha256,
                 size = excluded.size, fetched_at = excluded.fetched_at,
                 package = excluded.package, rebase = excluded.rebase, latest = excluded.latest,
-                format = excluded.format",
+                format = excluded.format, headers = excluded.headers",
         )?
         .execute(params![
             m.ecosystem,
@@ -630,7 +643,8 @@ impl Db {
             m.package,
             m.rebase as i64,
             m.latest,
-            m.format
+            m.format,
+            m.headers
         ])?;
         tx.commit()?;
         Ok(old)
@@ -680,11 +694,13 @@ impl Db {
         Ok(())
     }
 
-    /// Every link recorded for a package (versioned ones only), for `proxy mirror`.
+    /// Every link recorded for a package, for `proxy mirror`: versioned ones, and documents of no
+    /// one version (a list's next page). Rows from before versions were recorded have neither.
     pub(crate) fn package_links(&self, ecosystem: &str, name: &str) -> Result<Vec<LinkRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT path, version, filename, url, algo, digest, flags FROM links
-             WHERE ecosystem = ?1 AND name = ?2 AND version != '' ORDER BY rowid",
+             WHERE ecosystem = ?1 AND name = ?2 AND (version != '' OR flags & 4 != 0)
+             ORDER BY rowid",
         )?;
         let rows = stmt
             .query_map(params![ecosystem, name], |r| {
@@ -807,8 +823,8 @@ impl Db {
     pub(crate) fn export_metadata(&self, since: i64) -> Result<Vec<MetadataRecord>> {
         let mut stmt = self.conn.prepare(
             "SELECT ecosystem, key, package, storage_path, upstream_url, etag, last_modified,
-                content_type, sha256, size, fetched_at, rebase, latest, format FROM metadata
-             WHERE fetched_at >= ?1 ORDER BY ecosystem, key",
+                content_type, sha256, size, fetched_at, rebase, latest, format, headers
+             FROM metadata WHERE fetched_at >= ?1 ORDER BY ecosystem, key",
         )?;
         let rows = stmt
             .query_map([since], |r| {
@@ -827,6 +843,7 @@ impl Db {
                     rebase: r.get::<_, i64>(11)? as u64,
                     latest: r.get(12)?,
                     format: r.get(13)?,
+                    headers: r.get(14)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -901,8 +918,8 @@ impl Db {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO metadata (ecosystem, key, package, storage_path,
                     upstream_url, etag, last_modified, content_type, sha256, size, fetched_at,
-                    rebase, latest, format)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    rebase, latest, format, headers)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             for m in metadata {
                 let existing: Option<(String, i64)> = old
@@ -925,7 +942,8 @@ impl Db {
                     m.fetched_at,
                     m.rebase as i64,
                     m.latest,
-                    m.format
+                    m.format,
+                    m.headers
                 ])?;
                 done.metadata
                     .push((m.storage_path.clone(), existing.map(|(p, _)| p)));
@@ -1183,6 +1201,7 @@ mod tests {
             size: 1,
             latest: Some("1"),
             format: 1,
+            headers: None,
         };
         let d = Digest {
             algo: Algo::Sha512,

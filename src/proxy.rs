@@ -417,7 +417,7 @@ pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply>
                 query: query.as_deref(),
                 accept: req.accept.as_deref(),
             };
-            match reg.route(&request, &ctx)? {
+            let mut reply = match reg.route(&request, &ctx)? {
                 Plan::Artifact(a) => artifact::serve(sh, db, reg, a, req),
                 Plan::Metadata(m) => metadata::serve(sh, db, reg, m, req),
                 Plan::Passthrough { url } => passthrough(sh, reg, &url, req),
@@ -432,9 +432,22 @@ pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply>
                         .extend(headers.into_iter().map(|(k, v)| (k, Cow::Borrowed(v))));
                     Ok(reply)
                 }
-            }
+            }?;
+            // Errors get them where they are answered (`server::error_reply`).
+            add_spec_headers(reg, &mut reply);
+            Ok(reply)
         }
     }
+}
+
+/// The headers a registry puts on every answer under its prefix (`Spec::headers`).
+pub(crate) fn add_spec_headers(reg: &dyn Registry, reply: &mut Reply) {
+    reply.headers.extend(
+        reg.spec()
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, Cow::Borrowed(*v))),
+    );
 }
 
 fn root() -> Reply {

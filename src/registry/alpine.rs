@@ -49,6 +49,8 @@ static SPEC: Spec = Spec {
         "https://dl-cdn.alpinelinux.org/alpine",
     )],
     error_body: super::text_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 /// Small files of a mirror's root and release directories, relayed uncached.

@@ -51,6 +51,8 @@ static SPEC: Spec = Spec {
         "https://geo.mirror.pkgbuild.com",
     )],
     error_body: super::text_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 /// A mirror's status files, relayed uncached.

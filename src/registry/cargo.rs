@@ -40,6 +40,8 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("cargo_download", "https://static.crates.io/crates"),
     ],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 /// The longest crate name we accept. crates.io allows 64; alternative registries are freer, so
@@ -144,6 +146,8 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
         package: lower.to_string(),
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
+        headers: &[],
+        parts: None,
     }
 }
 

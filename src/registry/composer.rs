@@ -58,6 +58,8 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Composer {
@@ -80,6 +82,8 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
+                headers: &[],
+                parts: None,
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -187,6 +191,8 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         package: name,
         content_type: "application/json",
         etag: Etag::Own,
+        headers: &[],
+        parts: None,
     }
 }
 

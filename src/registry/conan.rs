@@ -44,6 +44,8 @@ static SPEC: Spec = Spec {
     name: "conan",
     upstreams: &[UpstreamKey::one("conan", "https://center2.conan.io")],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Conan {
@@ -332,6 +334,8 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         package: package.to_string(),
         content_type: JSON,
         etag: Etag::Own,
+        headers: &[],
+        parts: None,
     })
 }
 

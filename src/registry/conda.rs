@@ -58,6 +58,8 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body,
+    headers: &[],
+    rewrite_header: None,
 };
 
 /// conda prints `detail`.
@@ -110,6 +112,8 @@ impl Registry for Conda {
                 package: channel,
                 content_type: "application/json",
                 etag: Etag::Own,
+                headers: &[],
+                parts: None,
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -125,6 +129,8 @@ impl Registry for Conda {
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
                         etag: Etag::Own,
+                        headers: &[],
+                        parts: None,
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {

@@ -38,6 +38,8 @@ static SPEC: Spec = Spec {
     name: "cran",
     upstreams: &[UpstreamKey::one("cran", "https://cloud.r-project.org")],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Cran {
@@ -61,6 +63,8 @@ impl Registry for Cran {
                 accept: Some("*/*"),
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
+                headers: &[],
+                parts: None,
             })
         };
         match segs.as_slice() {
@@ -180,6 +184,8 @@ fn binary(
             accept: Some("*/*"),
             content_type: "application/octet-stream",
             etag: Etag::Own,
+            headers: &[],
+            parts: None,
         }));
     }
     let (name, version) = split_file(file, ext)?;

@@ -43,6 +43,8 @@ static SPEC: Spec = Spec {
     name: "gem",
     upstreams: &[UpstreamKey::one("gem", "https://rubygems.org")],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 const COMPACT: &str = "text/plain; charset=utf-8";
@@ -161,6 +163,8 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         } else {
             Etag::Upstream
         },
+        headers: &[],
+        parts: None,
     })
 }
 

@@ -42,6 +42,8 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("go", "https://proxy.golang.org")],
     // The go command prints the body of a failed answer.
     error_body: super::text_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Go {
@@ -106,6 +108,8 @@ impl Registry for Go {
                     package: module,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: None,
                 }))
             }
             _ => Err(Error::NotFound(format!("go route /{}", segs.join("/")))),
@@ -204,6 +208,8 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         package: module.to_string(),
         content_type,
         etag: Etag::Own,
+        headers: &[],
+        parts: None,
     })
 }
 

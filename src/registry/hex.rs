@@ -36,6 +36,8 @@ static SPEC: Spec = Spec {
     name: "hex",
     upstreams: &[UpstreamKey::one("hex", "https://repo.hex.pm")],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 const OCTETS: &str = "application/octet-stream";
@@ -157,6 +159,8 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         package: package.to_string(),
         content_type: ct,
         etag: Etag::Own,
+        headers: &[],
+        parts: None,
     })
 }
 

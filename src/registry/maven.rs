@@ -44,6 +44,8 @@ static SPEC: Spec = Spec {
     name: "maven",
     upstreams: &[UpstreamKey::one("maven", "https://repo1.maven.org/maven2")],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 /// Checksum and signature sidecars a repository publishes next to every file.
@@ -220,6 +222,8 @@ fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
         package,
         content_type,
         etag: Etag::Own,
+        headers: &[],
+        parts: None,
     })
 }
 

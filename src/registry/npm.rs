@@ -35,6 +35,8 @@ static SPEC: Spec = Spec {
     name: "npm",
     upstreams: &[UpstreamKey::one("npm", "https://registry.npmjs.org")],
     error_body: not_found_body,
+    headers: &[],
+    rewrite_header: None,
 };
 
 /// npm prints `error` of any error body; every 404 reads as its own "Not found".
@@ -98,6 +100,8 @@ impl Registry for Npm {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: None,
                 }))
             }
             ["-", filename] => {
@@ -166,6 +170,8 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         package: name,
         content_type,
         etag: Etag::Own,
+        headers: &[],
+        parts: None,
     }
 }
 

@@ -52,6 +52,8 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("nuget_search", "https://azuresearch-usnc.nuget.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 const JSON: &str = "application/json";
@@ -232,6 +234,8 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
             JSON
         },
         etag: Etag::Own,
+        headers: &[],
+        parts: None,
     })
 }
 

@@ -48,6 +48,8 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("pypi_files", "https://files.pythonhosted.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
@@ -105,6 +107,8 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: None,
                 }))
             }
             ["simple", name] => {
@@ -126,6 +130,8 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: None,
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -144,6 +150,8 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    headers: &[],
+                    parts: None,
                 }))
             }
             ["files", path @ .., filename] => {
@@ -262,6 +270,8 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         package: name,
         content_type: v.media_type(),
         etag: Etag::Own,
+        headers: &[],
+        parts: None,
     }
 }
 
@@ -741,6 +751,8 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            headers: &[],
+            parts: None,
         }
     }
 

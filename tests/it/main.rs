@@ -9,6 +9,7 @@
 mod support;
 
 mod alpine;
+mod ansible;
 mod arch;
 mod cargo;
 mod cli;
@@ -28,3 +29,5 @@ mod nuget;
 mod offline;
 mod pub_dev;
 mod pypi;
+mod swift;
+mod terraform;
