@@ -92,13 +92,13 @@ pub(crate) fn serve(
         }
         // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
         let name = reg.canonical_name(&a.key.name);
-        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)?;
         if link.is_none()
             && let Some(doc) = &a.listed_in
         {
             // Asked for before its metadata: read the document that declares it first.
             match metadata::ensure_lists(sh, db, reg, doc, &|db| {
-                db.link(a.key.ecosystem, &name, &a.key.filename)
+                db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)
             }) {
                 Ok(found) => link = found,
                 Err(err) => log::info!("{}: its metadata could not be read: {err}", what()),
@@ -136,6 +136,10 @@ pub(crate) fn serve(
                         return Err(err);
                     }
                 };
+                if digest.is_none() {
+                    // Said once per fill, so that what went into the cache unchecked can be told.
+                    log::info!("{url}: no digest declared for it; stored unverified");
+                }
                 if let Err(err) = start_fill(sh, reg, &a, &rel, &url, digest, guard) {
                     sh.remember_failure(&url, &err);
                     return Err(err);

@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
 use crate::flight::Guard;
-use crate::registry::{self, Algo, ArtifactKey, Check, Digest};
+use crate::registry::{self, Algo, ArtifactKey, Digest, FileCheck};
 
 pub(crate) struct Store {
     root: PathBuf,
@@ -242,7 +242,7 @@ pub(crate) struct Fill {
     temp: Option<Temp>,
     sha256: Sha256,
     /// Computes the expected digest when it is not the SHA-256 every fill computes anyway.
-    check: Option<Box<dyn Check>>,
+    check: Option<Box<dyn FileCheck>>,
     expected: Option<Digest>,
     declared: Option<u64>,
     got: u64,

@@ -907,6 +907,58 @@ mod tests {
     }
 
     #[test]
+    fn named_upstreams_of_debian_and_rpm() {
+        let mut c = Config::default();
+        // Defaults: each distribution's main archive, and one named upstream each.
+        assert_eq!(c.upstream("debian"), "https://deb.debian.org/debian");
+        assert_eq!(
+            c.upstream("debian.security"),
+            "https://deb.debian.org/debian-security"
+        );
+        assert_eq!(
+            c.upstream("rpm.epel"),
+            "https://dl.fedoraproject.org/pub/epel"
+        );
+        c.set(
+            "upstream.debian.ubuntu-ports",
+            "http://ports.example/ubuntu/",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream("debian.ubuntu-ports"),
+            "http://ports.example/ubuntu"
+        );
+        c.set("upstream.rpm.rocky_9", "https://rocky.example/pub", "f")
+            .unwrap();
+        for bad in [
+            "upstream.debian.Security",
+            "upstream.debian.-x",
+            "upstream.debian.a.b",
+            "upstream.npm.x",
+        ] {
+            assert!(c.set(bad, "http://x.example", "f").is_err(), "{bad}");
+        }
+        assert!(c.set("upstream.debian.x", "ftp://x.example", "f").is_err());
+        // The environment's spelling: `_` in the name stands for `-`.
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_DEBIAN_SECURITY").as_deref(),
+            Some("upstream.debian.security")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_DEBIAN_UBUNTU_PORTS").as_deref(),
+            Some("upstream.debian.ubuntu-ports")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_RPM_EPEL").as_deref(),
+            Some("upstream.rpm.epel")
+        );
+        let e = env(&[("PROXY_UPSTREAM_RPM_ALMA", "https://alma.example")]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        assert_eq!(c.upstream("rpm.alma"), "https://alma.example");
+    }
+
+    #[test]
     fn errors_name_origin_key_and_value() {
         let e = env(&[("PROXY_STORAGE_MAX_SIZE", "10XB")]);
         let err = Config::from_sources(None, &e, &[]).unwrap_err().to_string();

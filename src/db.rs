@@ -127,6 +127,10 @@ CREATE INDEX artifacts_by_check ON artifacts (verified_at, id);
     r#"
 ALTER TABLE metadata ADD COLUMN headers TEXT;
 "#,
+    // Documents named by their digest (Debian's `by-hash/`) are found by it.
+    r#"
+CREATE INDEX metadata_by_sha256 ON metadata (ecosystem, sha256);
+"#,
     // Files a stored document holds (`Flags::held`): not evicted while the document's current
     // version names them. `since` tells one refresh's rows from an earlier one's.
     r#"
@@ -584,13 +588,33 @@ impl Db {
     }
 
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.metadata_where("key = ?2", ecosystem, key)
+    }
+
+    /// A cached document of `ecosystem` whose stored bytes have this SHA-256, under whatever key
+    /// (a document named by its digest is the same as one named by its name).
+    pub(crate) fn metadata_with_sha256(
+        &self,
+        ecosystem: &str,
+        sha256: &str,
+    ) -> Result<Option<MetadataRow>> {
+        // A rebased document's stored bytes are not what is served.
+        self.metadata_where("sha256 = ?2 AND rebase = 0", ecosystem, sha256)
+    }
+
+    fn metadata_where(
+        &self,
+        cond: &str,
+        ecosystem: &str,
+        value: &str,
+    ) -> Result<Option<MetadataRow>> {
+        let sql = format!(
             "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format,
-                last_modified, headers
-             FROM metadata WHERE ecosystem = ?1 AND key = ?2",
-        )?;
+                last_modified, headers FROM metadata WHERE ecosystem = ?1 AND {cond} LIMIT 1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let row = stmt
-            .query_row(params![ecosystem, key], |r| {
+            .query_row(params![ecosystem, value], |r| {
                 Ok(MetadataRow {
                     storage_path: r.get(0)?,
                     etag: r.get(1)?,
@@ -967,25 +991,64 @@ impl Db {
         Ok(done)
     }
 
-    /// The URL and digest a metadata document gave for an artifact.
+    /// The URL and digest a metadata document gave for an artifact. Where documents of several
+    /// upstreams name a file of that name (Debian's and Ubuntu's archives both have a
+    /// `hello_2.10-3_amd64.deb`, built apart), the one at `url`, where the request routes to,
+    /// is taken.
     pub(crate) fn link(
         &self,
         ecosystem: &str,
         name: &str,
         filename: &str,
+        url: &str,
     ) -> Result<Option<(String, Option<Digest>)>> {
         // A link without a URL only told the mirror where a file is.
         let mut stmt = self.conn.prepare_cached(
             "SELECT url, algo, digest FROM links
              WHERE ecosystem = ?1 AND filename = ?3 AND name = ?2 AND url != ''
-             ORDER BY digest IS NULL LIMIT 1",
+             ORDER BY url = ?4 DESC, digest IS NULL LIMIT 1",
         )?;
         let row = stmt
-            .query_row(params![ecosystem, name, filename], |r| {
+            .query_row(params![ecosystem, name, filename, url], |r| {
                 Ok((r.get(0)?, digest(r.get(1)?, r.get(2)?)))
             })
             .optional()?;
         Ok(row)
+    }
+
+    /// The documents a document reported under `name` (links flagged `document`): (path,
+    /// filename), for `proxy mirror` to read (see `registry::Mirror::indexes`).
+    pub(crate) fn document_links(
+        &self,
+        ecosystem: &str,
+        name: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, filename FROM links
+             WHERE ecosystem = ?1 AND name = ?2 AND flags & 4 != 0 ORDER BY rowid",
+        )?;
+        let rows = stmt
+            .query_map(params![ecosystem, name], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The digest a document's rewrite declared for the file at `path` (see `registry::Check`).
+    pub(crate) fn link_digest(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        path: &str,
+    ) -> Result<Option<Digest>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT algo, digest FROM links WHERE ecosystem = ?1 AND name = ?2 AND path = ?3",
+        )?;
+        let row = stmt
+            .query_row(params![ecosystem, name, path], |r| {
+                Ok(digest(r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(row.flatten())
     }
 
     /// The packages that metadata links name a file for (see `Artifact::readings`).
@@ -1220,7 +1283,7 @@ mod tests {
         db.record_links("npm", std::slice::from_ref(&link), None)
             .unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d.clone())))
         );
         // A list that names the file without a URL or digest erases neither.
@@ -1235,7 +1298,7 @@ mod tests {
         };
         db.record_links("npm", &[bare], None).unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d)))
         );
         let listed = db.package_links("npm", "a").unwrap();
@@ -1253,9 +1316,35 @@ mod tests {
             ..link
         };
         db.record_links("npm", &[mirror_only], None).unwrap();
-        assert_eq!(db.link("npm", "b", "b-1.tgz").unwrap(), None);
+        assert_eq!(db.link("npm", "b", "b-1.tgz", "").unwrap(), None);
         assert_eq!(db.package_links("npm", "b").unwrap().len(), 1);
         assert_eq!(db.link_names("npm", "a-1.tgz").unwrap(), vec!["a"]);
+        // Another upstream's file of the same name: the one at the routed URL is taken.
+        let other = Link {
+            name: "a".into(),
+            path: "other/a/-/a-1.tgz".into(),
+            filename: "a-1.tgz".into(),
+            url: "http://y/a-1.tgz".into(),
+            digest: Some(Digest {
+                algo: Algo::Sha256,
+                hex: "cd".into(),
+            }),
+            version: "1".into(),
+            flags: Flags::default(),
+        };
+        db.record_links("npm", &[other], None).unwrap();
+        for url in ["http://x/a-1.tgz", "http://y/a-1.tgz"] {
+            let (got, _) = db.link("npm", "a", "a-1.tgz", url).unwrap().unwrap();
+            assert_eq!(got, url);
+        }
+        assert_eq!(
+            db.link_digest("npm", "a", "other/a/-/a-1.tgz")
+                .unwrap()
+                .unwrap()
+                .hex,
+            "cd"
+        );
+        assert_eq!(db.link_digest("npm", "a", "a/-/nothere.tgz").unwrap(), None);
         assert!(db.link_names("npm", "c-1.tgz").unwrap().is_empty());
         assert_eq!(
             db.metadata("npm", "a|full")

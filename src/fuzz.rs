@@ -1,8 +1,9 @@
 //! Fuzz-style tests of every hand-written parser of hostile input: JSON (`json.rs`), the PyPI
 //! HTML anchor scanner, lockfiles (the TOML and Elixir-term readers among them), the bundle's tar
-//! reader, gzip, router paths, Hex's protobuf reader, the OS registries' index readers (Alpine's
-//! `APKINDEX`, Arch's databases) and apk's package check, percent and base64 decoding, and HTTP
-//! header values (dates, ranges, ETags).
+//! reader, gzip, router paths, Hex's protobuf reader, percent and base64 decoding, HTTP
+//! header values (dates, ranges, ETags), and distribution indexes (Debian's `Release` and
+//! `Packages`, RPM's `repomd.xml` and `primary.xml` through the XML scanner, in xz, zstd and gzip;
+//! Alpine's `APKINDEX`, Arch's databases) and apk's package check.
 //!
 //! Each target starts from seeds (real fixtures from `testdata/` where there are some) and feeds
 //! its parser a bounded loop of generated and mutated inputs: bit flips, byte inserts and deletes,
@@ -189,7 +190,11 @@ fn fuzz(
     mut target: impl FnMut(&[u8]),
 ) {
     let (iters, seed) = (iterations(default), seed());
-    let mut rng = Rng::new(seed ^ name.bytes().fold(0, |h, b| h * 31 + u64::from(b)));
+    let mut rng = Rng::new(
+        seed ^ name
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
+    );
     let mut pool = if seeds.is_empty() {
         vec![Vec::new()]
     } else {
@@ -461,6 +466,8 @@ fn lockfiles() {
         "uv/uv.lock",
         "yarn-berry/yarn.lock",
         "yarn-v1/yarn.lock",
+        "apt/apt-uris.txt",
+        "dnf/dnf-urls.txt",
     ];
     // Each seed is its file name, a newline and its text: mutations of the name send a text to
     // another format's parser, or to detection by content.
@@ -625,6 +632,108 @@ fn gzip_decoder() {
             assert_eq!(a, b);
         }
     });
+}
+
+// --- distribution indexes -----------------------------------------------------------------
+
+/// Debian's `Release` and `Packages` and RPM's `repomd.xml` and `primary.xml`, plain and
+/// compressed (the compressed seeds come from `decompress`'s tests), through their registries'
+/// rewrites: never a panic, and whatever the rewrite reads, what it writes is the input, byte for
+/// byte (these documents are signed or hash-pinned).
+#[test]
+fn distribution_indexes() {
+    use crate::registry::{Collected, Ctx, Registry, debian::Debian, rpm::Rpm, testing};
+    let sha = "ab".repeat(32);
+    let release = format!(
+        "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Debian\nAcquire-By-Hash: yes\n\
+         SHA256:\n {sha} 50 main/binary-amd64/Packages\n {sha} 9 main/binary-amd64/Packages.xz\n\
+         -----BEGIN PGP SIGNATURE-----\n=AfjX\n-----END PGP SIGNATURE-----\n"
+    );
+    let packages = format!(
+        "Package: curl\nVersion: 1:7.88.1-10\nDepends: libc6,\n libcurl4\n\
+         Filename: pool/main/c/curl/curl_7.88.1-10_amd64.deb\nSHA256: {sha}\n\n"
+    );
+    let repomd = format!(
+        "<?xml version=\"1.0\"?><repomd><data type=\"primary\"><checksum type=\"sha256\">{sha}\
+         </checksum><location href=\"repodata/{sha}-primary.xml.gz\"/></data></repomd>"
+    );
+    let primary = format!(
+        "<metadata><package type=\"rpm\"><name>a</name><arch>noarch</arch>\
+         <version epoch=\"0\" ver=\"1\" rel=\"1\"/><checksum type=\"sha256\">{sha}</checksum>\
+         <summary>a &amp; b</summary><location href=\"Packages/a-1-1.noarch.rpm\"/></package></metadata>"
+    );
+    // Each seed: a digit picking the document kind, then the document.
+    let seeds = vec![
+        [b"0".to_vec(), release.into_bytes()].concat(),
+        [b"1".to_vec(), packages.into_bytes()].concat(),
+        [b"1".to_vec(), fixture("lockfiles/apt/apt-uris.txt")].concat(),
+        [b"2".to_vec(), repomd.into_bytes()].concat(),
+        [b"3".to_vec(), primary.into_bytes()].concat(),
+        [
+            b"1".to_vec(),
+            b"\xfd7zXZ\0\0\x04\xe6\xd6\xb4F\x02\0!\x01\x16\0\0\0t/\xe5\xa3".to_vec(),
+        ]
+        .concat(),
+        [b"3".to_vec(), b"(\xb5/\xfd$-\x15\x01\0\xd0Package".to_vec()].concat(),
+        [
+            b"1".to_vec(),
+            crate::gzip::stored(b"Package: a\nFilename: a_1_all.deb\n", 0),
+        ]
+        .concat(),
+    ];
+    let tokens: &[&[u8]] = &[
+        b"\n",
+        b"\n ",
+        b": ",
+        b"SHA256:",
+        b"Filename: ../",
+        b"<",
+        b">",
+        b"\"",
+        b"&#x",
+        b"<![CDATA[",
+        b"<!--",
+        b"/>",
+        b"\xfd7zXZ\0",
+        b"\x1f\x8b\x08",
+        b"(\xb5/\xfd",
+    ];
+    let paths = [
+        "/dists/stable/InRelease",
+        "/dists/stable/main/binary-amd64/Packages.xz",
+        "/repo/repodata/repomd.xml",
+        &format!("/repo/repodata/{sha}-primary.xml.gz"),
+    ];
+    let regs: [&dyn Registry; 4] = [&Debian, &Debian, &Rpm, &Rpm];
+    fuzz(
+        "distribution-index",
+        300,
+        seeds,
+        tokens,
+        16 << 10,
+        |input| {
+            let Some((&kind, doc)) = input.split_first() else {
+                return;
+            };
+            let i = usize::from(kind.wrapping_sub(b'0')) % 4;
+            let meta = testing::metadata(regs[i], paths[i], None, &[]);
+            let up = testing::upstream_map(regs[i], &[]);
+            let ctx = Ctx {
+                base_url: testing::BASE,
+                upstream: &up,
+            };
+            let (mut out, mut found) = (Vec::new(), Collected::default());
+            if regs[i]
+                .rewrite(&meta, &mut &doc[..], &mut out, &ctx, &mut found)
+                .is_ok()
+            {
+                assert_eq!(out, doc, "a distribution index changed on its way");
+            }
+            for l in &found.links {
+                assert!(l.path.split('/').all(registry::safe_component), "{l:?}");
+            }
+        },
+    );
 }
 
 // --- router paths -------------------------------------------------------------------------

@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
-use crate::registry::{self, Assembly, Ctx, Etag, Found, Link, Metadata, Part, Registry};
+use crate::registry::{
+    self, Algo, Assembly, Check, Ctx, Etag, FileCheck, Found, Link, Metadata, Part, Registry,
+};
 use crate::upstream::Method;
 
 /// The form this version stores documents in, with the links their rewrites report. A cached
@@ -35,13 +37,14 @@ pub(crate) fn serve(
     let ttl = sh.config.metadata_ttl.as_millis() as i64;
     let swr = sh.config.metadata_swr.as_millis() as i64;
     let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    let expected = expected_digest(db, &m)?;
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
     for _ in 0..3 {
-        let cached = cached_metadata(sh, db, &m)?;
+        let (cached, vouched) = cached_vouched(sh, db, &m, expected.as_ref())?;
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
-            let due = age >= ttl || row.format < FORMAT;
+            let due = (age >= ttl && !vouched) || row.format < FORMAT;
             if !due || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
                 let stale = age >= ttl && !refreshed;
@@ -90,7 +93,7 @@ pub(crate) fn serve(
             },
         }
     }
-    match cached_metadata(sh, db, &m)? {
+    match cached_vouched(sh, db, &m, expected.as_ref())?.0 {
         Some((row, file)) => Ok(metadata_reply(
             file,
             &row,
@@ -100,6 +103,56 @@ pub(crate) fn serve(
             &sh.config.base_url,
         )),
         None => Err(Error::Busy(what)),
+    }
+}
+
+/// The digest the document must have (`registry::Check`), if anything declares one yet.
+fn expected_digest(db: &Db, m: &Metadata) -> Result<Option<registry::Digest>> {
+    match &m.check {
+        Check::None => Ok(None),
+        Check::Digest(d) => Ok(Some(d.clone())),
+        Check::Link { name, path } => db.link_digest(m.ecosystem, name, path),
+    }
+}
+
+/// The cached document, checked against the digest it must have (`vouched`); when there is none
+/// with it under this key, another cached document of the registry with those bytes serves
+/// (Debian's `by-hash/SHA256/{hex}` is the `Packages.xz` cached under its name, and the other way
+/// round).
+fn cached_vouched(
+    sh: &Shared,
+    db: &Db,
+    m: &Metadata,
+    expected: Option<&registry::Digest>,
+) -> Result<(Option<(MetadataRow, File)>, bool)> {
+    let (cached, vouched) = vouched(cached_metadata(sh, db, m)?, expected);
+    if cached.is_none()
+        && let Some(d) = expected.filter(|d| d.algo == Algo::Sha256)
+        && let Some(row) = db.metadata_with_sha256(m.ecosystem, &d.hex)?
+        && let Some(file) = sh.store.open_checked(&row.storage_path, row.size)
+    {
+        return Ok((Some((row, file)), true));
+    }
+    Ok((cached, vouched))
+}
+
+/// A cached document checked against the digest it must have: dropped when it has another (it
+/// is not the one wanted, whatever its age), and `true` beside it when it has that one (it is
+/// the one wanted, whatever its age). Only SHA-256 is stored; a document vouched for in another
+/// algorithm is checked when fetched, and otherwise kept to its TTL.
+fn vouched(
+    cached: Option<(MetadataRow, File)>,
+    expected: Option<&registry::Digest>,
+) -> (Option<(MetadataRow, File)>, bool) {
+    match (cached, expected) {
+        (Some(c), Some(d)) if d.algo == Algo::Sha256 => {
+            if c.0.sha256 == d.hex {
+                (Some(c), true)
+            } else {
+                (None, false)
+            }
+        }
+        (cached, _) => (cached, false),
     }
 }
 
@@ -370,8 +423,9 @@ fn refresh(
 /// Fetches a document (conditionally when we hold one with an ETag in the current form),
 /// rewrites it into the cache and records it with the links it reports. Returns whether a new
 /// body was stored (false: the upstream said 304). `Last-Modified` alone is not trusted for
-/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A 404 or a
-/// document over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
+/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A document
+/// that must have a digest (`registry::Check`) is stored only if it has it. A 404 or a document
+/// over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
 fn fetch_metadata(
     sh: &Shared,
     db: &Db,
@@ -396,6 +450,8 @@ fn fetch_and_store(
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
+    let expected = expected_digest(db, m)?;
+    let expected = expected.as_ref();
     let mut headers = vec![("Accept-Encoding", "identity")];
     if let Some(accept) = m.accept {
         headers.push(("Accept", accept));
@@ -455,6 +511,10 @@ fn fetch_and_store(
     let mut out = Hashing {
         inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
         sha: Sha256::new(),
+        // SHA-256 is computed anyway; another algorithm by its own check.
+        other: expected
+            .filter(|d| d.algo != Algo::Sha256)
+            .map(|d| d.algo.check()),
         n: 0,
         placeholders: rebase::Counter::default(),
         failed: None,
@@ -491,6 +551,24 @@ fn fetch_and_store(
         return Err(Error::io(&temp_path, err));
     }
     let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    if let Some(want) = expected {
+        let actual = match out.other.take() {
+            Some(other) => other.finish(),
+            None => Ok(sha.clone()),
+        };
+        let actual = match actual {
+            Ok(hex) if hex == want.hex => None,
+            Ok(hex) => Some(format!("{}:{hex}", want.algo.as_str())),
+            Err(why) => Some(why),
+        };
+        if let Some(actual) = actual {
+            return Err(Error::Integrity {
+                what: m.url.clone(),
+                expected: want.to_string(),
+                actual,
+            });
+        }
+    }
     let placeholders = out.placeholders.count;
     drop(out);
     let kept: Vec<(&str, String)> = m
@@ -700,6 +778,8 @@ impl Found for Links<'_> {
 struct Hashing<W> {
     inner: W,
     sha: Sha256,
+    /// The algorithm a declared digest is in, when it is not SHA-256.
+    other: Option<Box<dyn FileCheck>>,
     n: u64,
     placeholders: rebase::Counter,
     failed: Option<io::Error>,
@@ -716,6 +796,9 @@ impl<W: Write> Write for Hashing<W> {
             }
         };
         self.sha.update(&buf[..n]);
+        if let Some(o) = &mut self.other {
+            o.update(&buf[..n]);
+        }
         self.placeholders.feed(&buf[..n]);
         self.n += n as u64;
         Ok(n)

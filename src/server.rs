@@ -316,8 +316,8 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         Ok((status, cache, bytes)) => {
             log::info!(
                 "{m} {url} {status} {bytes}B {}ms cache={}",
-                cache.as_str(),
-                started.elapsed().as_millis()
+                started.elapsed().as_millis(),
+                cache.as_str()
             )
         }
         Err(panic) => {

@@ -1,129 +1,15 @@
-//! Alpine (apk) and Arch (pacman) packages for `proxy mirror`: their package URLs
+//! Alpine (apk) and Arch (pacman) package URLs for `proxy mirror`
 //! (`pkg:apk/alpine/curl@8.11.1-r0?arch=x86_64&distro=alpine-3.21.3`,
-//! `pkg:alpm/arch/pacman@6.1.0-3?arch=x86_64`), and the lists of package URLs their own tools print
-//! on a connected machine: `apk fetch --simulate --url --recursive PKGS…` and `pacman -Sp PKGS…`.
+//! `pkg:alpm/arch/pacman@6.1.0-3?arch=x86_64`). The lists their tools print are read by `oslist`.
 //!
 //! An item names its repository directory with the package, as the registries key packages
 //! (`v3.21/main/x86_64/curl`, `core/os/x86_64/pacman`): a file name repeats across branches and
-//! architectures. A URL says the directory; a package URL says the branch and architecture but
-//! not the repository, so it names `main` (Alpine) or `core` (Arch), and the mirror reads the
-//! other repositories of the branch too (`Registry::mirror`).
+//! architectures. A package URL says the branch and architecture but not the repository, so it
+//! names `main` (Alpine) or `core` (Arch), and the mirror reads the other repositories of the
+//! branch too (`Registry::mirror`).
 
-use super::{Out, check_token};
-use crate::registry::{alpine, arch};
-use crate::url::percent_decode;
-
-/// Whether `text` is a list of package URLs: every line that is not blank or a comment is a
-/// URL, and one at least names an `.apk` or a `.pkg.tar…`.
-pub(super) fn is_url_list(text: &str) -> bool {
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .peekable();
-    lines.peek().is_some() && text.lines().any(|l| is_package_url(l.trim())) && lines.all(is_url)
-}
-
-/// `{scheme}://…`.
-fn is_url(line: &str) -> bool {
-    line.split_once("://").is_some_and(|(scheme, _)| {
-        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-    })
-}
-
-fn is_package_url(line: &str) -> bool {
-    is_url(line)
-        && line
-            .rsplit('/')
-            .next()
-            .is_some_and(|f| f.ends_with(".apk") || f.contains(".pkg.tar"))
-}
-
-/// Reads a list of package URLs, one per line.
-pub(super) fn url_list(text: &str, out: &mut Out) {
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        match url_item(line) {
-            Ok((eco, name, version)) => out.add(i + 1, eco, &name, Some(&version), Vec::new()),
-            Err(msg) => out.problem(i + 1, format!("{line}: {msg}")),
-        }
-    }
-}
-
-/// The package a URL names: (ecosystem, `{dir}/{name}`, version).
-fn url_item(url: &str) -> Result<(&'static str, String, String), String> {
-    let path = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split_once('/').map_or("", |(_, p)| p))
-        .ok_or("not a URL")?;
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let segs = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect::<Option<Vec<String>>>()
-        .ok_or("bad %-escape")?;
-    let Some((file, _)) = segs.split_last() else {
-        return Err("no file named".into());
-    };
-    // Where the repository starts: after the registry's prefix of this proxy (or the `alpine`
-    // directory of an Alpine mirror, `arch` of some Arch mirrors).
-    let under = |prefix: &str| {
-        segs.iter()
-            .position(|s| s == prefix)
-            .map(|i| &segs[i + 1..segs.len() - 1])
-    };
-    if file.ends_with(".apk") {
-        let (name, version) = alpine::split_file(file)
-            .ok_or("not an apk package file name ({name}-{version}-r{n}.apk)")?;
-        let dir = under("alpine").ok_or(
-            "no /alpine/ in its path, so its repository is unknown: list the URLs apk prints \
-             when it fetches from an Alpine mirror or through this proxy",
-        )?;
-        return Ok(("alpine", joined(dir, name), version.to_string()));
-    }
-    let (name, version) = arch::split_file(file)
-        .ok_or("not a pacman package file name ({name}-{version}-{rel}-{arch}.pkg.tar…)")?;
-    let n = segs.len();
-    let dir = match under("arch").filter(|d| !d.is_empty()) {
-        Some(dir) => dir,
-        // A mirror's own URL: `…/{repo}/os/{arch}/{file}`.
-        None if n >= 4 && segs[n - 3] == "os" => &segs[n - 4..n - 1],
-        None => {
-            return Err(
-                "its path is neither {repo}/os/{arch}/ of an Arch mirror nor under \
-                        /arch/ of this proxy"
-                    .into(),
-            );
-        }
-    };
-    Ok(("arch", joined(dir, name), version))
-}
-
-fn joined(dir: &[String], name: &str) -> String {
-    let mut parts: Vec<&str> = dir.iter().map(String::as_str).collect();
-    parts.push(name);
-    parts.join("/")
-}
-
-/// The qualifiers of a package URL, decoded, lowercase keys.
-fn qualifiers(s: &str, q: &str) -> Result<Vec<(String, String)>, String> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let v =
-                percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
-            Ok((k.to_ascii_lowercase(), v))
-        })
-        .collect()
-}
+use super::check_token;
+use super::purl::qualifier_pairs;
 
 fn qualifier<'a>(qs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     qs.iter()
@@ -147,7 +33,7 @@ pub(super) fn apk_purl(
              package URL; for another apk distribution give the URLs `apk fetch --url` prints"
         ));
     }
-    let qs = qualifiers(s, q)?;
+    let qs = qualifier_pairs(s, q)?;
     let arch = qualifier(&qs, "arch")
         .ok_or_else(|| format!("package URL {s:?}: give the architecture (?arch=x86_64)"))?;
     if arch == "noarch" {
@@ -197,7 +83,7 @@ pub(super) fn alpm_purl(
              a package URL; for another pacman distribution give the URLs `pacman -Sp` prints"
         ));
     }
-    let qs = qualifiers(s, q)?;
+    let qs = qualifier_pairs(s, q)?;
     let arch = match qualifier(&qs, "arch") {
         None | Some("any") => "x86_64",
         Some(a) => a,
@@ -221,56 +107,6 @@ fn checked(
 #[cfg(test)]
 mod tests {
     use super::super::parse_purl;
-    use super::super::testing::*;
-
-    #[test]
-    fn url_lists_of_apk_and_pacman() {
-        let text = text_of(&[
-            "# apk fetch --simulate --url --recursive curl",
-            "https://dl-cdn.alpinelinux.org/alpine/v3.21/main/x86_64/curl-8.11.1-r0.apk",
-            "",
-            "http://proxy.example:8080/alpine/wolfi/x86_64/glibc-2.40-r3.apk",
-            "https://geo.mirror.pkgbuild.com/extra/os/x86_64/xorg-font-util-1%3A1.4.1-1-x86_64.pkg.tar.zst",
-            "http://proxy.example:8080/arch/alarm/aarch64/core/pacman-7.0.0-1-aarch64.pkg.tar.xz",
-            "https://mirror.example/archlinux/core/os/x86_64/zlib-1:1.3.1-2-x86_64.pkg.tar.zst",
-            "https://packages.wolfi.dev/os/x86_64/glibc-2.40-r3.apk",
-            "https://mirror.example/x86_64/pacman-7.0.0-1-x86_64.pkg.tar.zst",
-            "https://mirror.example/alpine/v3.21/main/x86_64/README.apk",
-        ]);
-        let want = [
-            "alpine:v3.21/main/x86_64/curl@8.11.1-r0",
-            "alpine:wolfi/x86_64/glibc@2.40-r3",
-            "arch:extra/os/x86_64/xorg-font-util@1:1.4.1-1",
-            "arch:alarm/aarch64/core/pacman@7.0.0-1",
-            "arch:core/os/x86_64/zlib@1:1.3.1-2",
-        ];
-        check("packages.txt", &text, &want, &[8, 9, 10]);
-        // Found by content, whatever the file is called.
-        check("urls", &text, &want, &[8, 9, 10]);
-        // Text with a line that is no URL is no such list.
-        let (items, problems) = super::super::parse_file(
-            std::path::Path::new("notes"),
-            "see https://x.example/alpine/v3.21/main/x86_64/a-1-r0.apk\n",
-        );
-        assert!(items.is_empty());
-        assert!(problems[0].msg.contains("unrecognised"), "{problems:?}");
-    }
-
-    #[test]
-    fn the_lists_apk_and_pacman_print() {
-        check_fixture(
-            "os/package-urls.txt",
-            &[
-                "alpine:v3.21/main/x86_64/ca-certificates-bundle@20241121-r1",
-                "alpine:v3.21/main/x86_64/curl@8.11.1-r0",
-                "alpine:v3.21/main/x86_64/libcurl@8.11.1-r0",
-                "arch:core/os/x86_64/zlib@1:1.3.1-2",
-                "arch:extra/os/x86_64/git@2.47.1-1",
-                "arch:extra/os/x86_64/perl-error@0.17029-7",
-            ],
-            &[2, 3, 4, 6, 7, 8],
-        );
-    }
 
     #[test]
     fn apk_and_alpm_package_urls() {

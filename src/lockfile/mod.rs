@@ -7,16 +7,16 @@
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
 //! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`;
-//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls); lists of
-//! package URLs as `apk fetch --url` and `pacman -Sp` print them.
+//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls); the URL
+//! lists `apt-get --print-uris`, `dnf download --url`, `apk fetch --url` and `pacman -Sp` print.
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
 //! mix.lock), `swift` (Package.resolved), `ansible` (requirements.yml), `terraform`
-//! (.terraform.lock.hcl), `sbom` (CycloneDX, SPDX), `apk_alpm` (Alpine and Arch package URLs
-//! and lists); `digest` (digest spellings) and `document` (JSON, YAML and TOML documents, and
+//! (.terraform.lock.hcl), `sbom` (CycloneDX, SPDX), `apk_alpm` (Alpine and Arch package URLs),
+//! `oslist` (the URL lists distribution tools print); `digest` (digest spellings) and `document` (JSON, YAML and TOML documents, and
 //! where their entries are); `toml` and `term`, small readers of TOML and Elixir terms of our
 //! own (JSON and YAML are read by serde).
 //!
@@ -49,6 +49,7 @@ mod digest;
 mod document;
 mod linewise;
 mod npm;
+mod oslist;
 mod purl;
 mod python;
 mod sbom;
@@ -74,11 +75,11 @@ pub(crate) use purl::parse_purl;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform", "alpine",
-    /// "arch".
+    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform", "debian",
+    /// "rpm", "alpine", "arch".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
-    /// Composer "vendor/pkg".
+    /// Composer "vendor/pkg"; or the URL of one file, from a list a package manager printed.
     pub name: String,
     /// `None` = "latest" (or all versions: the caller decides).
     pub version: Option<String>,
@@ -157,8 +158,7 @@ enum Format {
     TerraformLock,
     CycloneDx,
     Spdx,
-    /// Package URLs, one a line, as `apk fetch --url` and `pacman -Sp` print them.
-    PackageUrls,
+    UriList,
 }
 
 impl Format {
@@ -210,6 +210,9 @@ fn detect_by_name(name: &str) -> Option<Format> {
 
 /// Sniffs a text file with an unfamiliar name (`Cargo.lock.orig`, `web.yarn.lock`, `deps.txt`).
 fn detect_by_text(name: &str, text: &str) -> Option<Format> {
+    if oslist::is_uri_list(text) {
+        return Some(Format::UriList);
+    }
     let has_line = |want: &str| text.lines().any(|l| l.trim_end() == want);
     let has_prefix = |want: &str| text.lines().any(|l| l.starts_with(want));
     if text.contains("# yarn lockfile v1") || has_line("__metadata:") {
@@ -264,9 +267,6 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     }
     if has_line("packages:") && has_prefix("sdks:") {
         return Some(Format::PubspecLock);
-    }
-    if apk_alpm::is_url_list(text) {
-        return Some(Format::PackageUrls);
     }
     if name.ends_with(".txt") || name.ends_with(".in") {
         return Some(Format::Requirements);
@@ -333,7 +333,7 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::MixLock => linewise::mix_lock(text, out),
         Format::GalaxyRequirements => ansible::requirements_yml(text, out),
         Format::TerraformLock => terraform::terraform_lock(text, out),
-        Format::PackageUrls => apk_alpm::url_list(text, out),
+        Format::UriList => oslist::uris(text, out),
         _ => {}
     }
 }
@@ -572,7 +572,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 23);
+        assert_eq!(out.len(), 25);
         out
     }
 

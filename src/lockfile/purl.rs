@@ -23,7 +23,7 @@ pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
 }
 
 const PURL_TYPES: &str = "npm, cargo, pypi, golang, gem, maven, composer, nuget, hex, pub, conda, \
-                          cran, conan, swift, apk, alpm";
+                          cran, conan, swift, deb, rpm, apk, alpm";
 
 pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
     let t = s.trim();
@@ -109,6 +109,8 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
         "cran" => no_namespace("cran")?,
         // Conan users are qualifiers of where to fetch, not of the name.
         "conda" => return conda_purl(s, name, version, qualifiers),
+        "deb" => return deb_purl(s, name, version, qualifiers),
+        "rpm" => return rpm_purl(s, name, version, qualifiers),
         "conan" => ("conan", name.clone()),
         // A registry identity `scope.name` (case-insensitive). A source-host namespace
         // (`github.com/apple`) names a Git repository, which no registry serves under that name.
@@ -138,6 +140,113 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
     Ok((eco, name, version))
 }
 
+/// A purl's qualifiers (`a=1&b=2`) as (lowercase key, decoded value) pairs.
+pub(super) fn qualifier_pairs(s: &str, qualifiers: &str) -> Result<Vec<(String, String)>, String> {
+    qualifiers
+        .split('&')
+        .map(|q| {
+            let (k, v) = q.split_once('=').unwrap_or((q, ""));
+            let v =
+                percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
+            Ok((k.to_ascii_lowercase(), v))
+        })
+        .collect()
+}
+
+/// A Debian package is read from the indexes of a suite for an architecture, so the `distro`
+/// (the suite: `bookworm`; or the release: `debian-12` is `bookworm`, `bookworm-updates` and
+/// `bookworm-security`, `ubuntu-24.04` likewise) and `arch` (default `amd64`) qualifiers become
+/// part of the name, `{suites}/{arch}/{name}`; a `-security` suite is read from the `security`
+/// upstream (`{upstream}:{suite}`). An `epoch` qualifier goes before the version, as Debian writes
+/// it. The namespace (`debian`, `ubuntu`) names the vendor, not an upstream: it is not used.
+fn deb_purl(
+    s: &str,
+    name: &str,
+    version: Option<String>,
+    qualifiers: &str,
+) -> Result<(&'static str, String, Option<String>), String> {
+    let (mut distro, mut arch, mut epoch) = (None, "amd64".to_string(), None);
+    for (k, v) in qualifier_pairs(s, qualifiers)? {
+        match k.as_str() {
+            "distro" if !v.is_empty() => distro = Some(v),
+            "arch" if !v.is_empty() => arch = v,
+            "epoch" if !v.is_empty() => epoch = Some(v),
+            _ => {}
+        }
+    }
+    let distro = distro.ok_or_else(|| {
+        format!("package URL {s:?}: give the suite to read it from, as in ?distro=bookworm")
+    })?;
+    let release =
+        |codename: &str| format!("{codename},{codename}-updates,security:{codename}-security");
+    let suites = match distro.as_str() {
+        "debian-10" => release("buster"),
+        "debian-11" => release("bullseye"),
+        "debian-12" => release("bookworm"),
+        "debian-13" => release("trixie"),
+        "debian-14" => release("forky"),
+        "ubuntu-20.04" => release("focal"),
+        "ubuntu-22.04" => release("jammy"),
+        "ubuntu-24.04" => release("noble"),
+        suite if suite.ends_with("-security") => format!("security:{suite}"),
+        suite => suite.to_string(),
+    };
+    let version = match (version, epoch) {
+        (Some(v), Some(e)) if !v.contains(':') => Some(format!("{e}:{v}")),
+        (v, _) => v,
+    };
+    let full = format!("{suites}/{arch}/{name}");
+    check_token("name", &full).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    if let Some(v) = &version {
+        check_token("version", v).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    }
+    Ok(("debian", full, version))
+}
+
+/// An RPM package is read from the metadata of its repositories for an architecture: the
+/// `distro` qualifier names them (`fedora-39`: Fedora's release and updates trees; `epel-9`:
+/// EPEL, a named upstream), the `arch` qualifier (default `x86_64`) the architecture, and both
+/// become part of the name, `{repository roots}/{arch}/{name}` (roots comma-separated, `{arch}`
+/// in them filled in by the registry). The version is `{version}-{release}`, as file names have
+/// it; an `epoch` qualifier is not needed to find a file, and is not used.
+fn rpm_purl(
+    s: &str,
+    name: &str,
+    version: Option<String>,
+    qualifiers: &str,
+) -> Result<(&'static str, String, Option<String>), String> {
+    let (mut distro, mut arch) = (None, "x86_64".to_string());
+    for (k, v) in qualifier_pairs(s, qualifiers)? {
+        match k.as_str() {
+            "distro" if !v.is_empty() => distro = Some(v),
+            "arch" if !v.is_empty() => arch = v,
+            _ => {}
+        }
+    }
+    let usage = || {
+        format!(
+            "package URL {s:?}: give the repositories to read it from, as in ?distro=fedora-39 or \
+             ?distro=epel-9 (or mirror from a `dnf download --url` list)"
+        )
+    };
+    let distro = distro.ok_or_else(usage)?;
+    let repos = match distro.split_once('-') {
+        Some(("fedora", n)) if n.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("releases/{n}/Everything/{{arch}}/os,updates/{n}/Everything/{{arch}}")
+        }
+        Some(("epel", n)) if n.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("epel/{n}/Everything/{{arch}}")
+        }
+        _ => return Err(usage()),
+    };
+    let full = format!("{repos}/{arch}/{name}");
+    check_token("name", &full).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    if let Some(v) = &version {
+        check_token("version", v).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    }
+    Ok(("rpm", full, version))
+}
+
 /// A conda package is one file of one channel's subdir, so the `channel` (default `main`, as the
 /// purl spec's default repository is repo.anaconda.com) and `subdir` qualifiers become part of the
 /// name, `{channel}/{subdir}/{name}`, and a `build` qualifier part of the version,
@@ -150,10 +259,8 @@ fn conda_purl(
 ) -> Result<(&'static str, String, Option<String>), String> {
     let mut channel = "main".to_string();
     let (mut subdir, mut build) = (None, None);
-    for q in qualifiers.split('&') {
-        let (k, v) = q.split_once('=').unwrap_or((q, ""));
-        let v = percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))?;
-        match k.to_ascii_lowercase().as_str() {
+    for (k, v) in qualifier_pairs(s, qualifiers)? {
+        match k.as_str() {
             // A channel may be given as its URL: keep the path, less repo.anaconda.com's `pkgs/`.
             "channel" if !v.is_empty() => {
                 let path = match v.split_once("://") {
@@ -298,10 +405,7 @@ mod tests {
     fn bad_purls() {
         let cases = [
             ("npm/lodash@1", "does not start with \"pkg:\""),
-            (
-                "pkg:deb/debian/curl@7.50.3-1",
-                "type \"deb\" has no registry here",
-            ),
+            ("pkg:deb/debian/curl@7.50.3-1", "?distro=bookworm"),
             (
                 "pkg:github/package-url/purl-spec@244fd47",
                 "type \"github\"",
@@ -325,6 +429,63 @@ mod tests {
             let err = parse_purl(purl).unwrap_err();
             assert!(err.contains(want), "{purl}: {err}");
         }
+    }
+
+    #[test]
+    fn deb_purls_carry_suites_and_arch() {
+        let p = |s: &str| parse_purl(s).map(|i| (i.ecosystem, i.name, i.version));
+        assert_eq!(
+            p("pkg:deb/debian/curl@7.88.1-10?arch=amd64&distro=bookworm"),
+            Ok((
+                "debian",
+                "bookworm/amd64/curl".into(),
+                Some("7.88.1-10".into())
+            ))
+        );
+        assert_eq!(
+            p("pkg:deb/debian/util-linux@2.38.1-5%2Bdeb12u1?arch=arm64&distro=debian-12&epoch=1"),
+            Ok((
+                "debian",
+                "bookworm,bookworm-updates,security:bookworm-security/arm64/util-linux".into(),
+                Some("1:2.38.1-5+deb12u1".into())
+            ))
+        );
+        assert_eq!(
+            p("pkg:deb/debian/openssl?distro=bookworm-security"),
+            Ok((
+                "debian",
+                "security:bookworm-security/amd64/openssl".into(),
+                None
+            ))
+        );
+        assert!(
+            p("pkg:deb/debian/curl@7.88.1-10")
+                .unwrap_err()
+                .contains("distro=bookworm")
+        );
+    }
+
+    #[test]
+    fn rpm_purls_name_their_repositories() {
+        let p = |s: &str| parse_purl(s).map(|i| (i.ecosystem, i.name, i.version));
+        assert_eq!(
+            p("pkg:rpm/fedora/curl@8.2.1-1.fc39?arch=aarch64&distro=fedora-39"),
+            Ok((
+                "rpm",
+                "releases/39/Everything/{arch}/os,updates/39/Everything/{arch}/aarch64/curl".into(),
+                Some("8.2.1-1.fc39".into())
+            ))
+        );
+        assert_eq!(
+            p("pkg:rpm/epel/htop@3.3.0-1.el9?distro=epel-9").map(|t| t.1),
+            Ok("epel/9/Everything/{arch}/x86_64/htop".into())
+        );
+        assert!(
+            p("pkg:rpm/fedora/curl@1-1")
+                .unwrap_err()
+                .contains("distro=fedora-39")
+        );
+        assert!(p("pkg:rpm/centos/curl@1-1?distro=centos-7").is_err());
     }
 
     #[test]

@@ -25,11 +25,11 @@
 //! Links are held (`Flags::held`): Alpine deletes superseded builds, so the packages a stored
 //! index names are kept from eviction.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, RepoFile, Request, Spec, Tee, UpstreamKey, Want, safe_component, under,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, FileCheck, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, RepoFile, Request, Spec, UpstreamKey, Want, safe_component, under,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -53,11 +53,13 @@ static SPEC: Spec = Spec {
     rewrite_header: None,
 };
 
+/// Directories of an Alpine mirror's root that are no branch with a version in its name: never
+/// taken for the name of a named upstream.
+const TOP_DIRS: &[&str] = &["edge", "latest-stable"];
+
 /// Small files of a mirror's root and release directories, relayed uncached.
 const RELAYED: &[&str] = &["last-updated", "MIRRORS.txt", "latest-releases.yaml"];
 
-/// Largest `APKINDEX` taken, decompressed (Alpine's edge/community is some 10 MB).
-const MAX_INDEX: u64 = 256 << 20;
 /// Longest `APKINDEX` line (a long dependency list is a few kilobytes).
 const MAX_LINE: u64 = 1 << 20;
 
@@ -67,7 +69,7 @@ impl Registry for Alpine {
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
-        let f = RepoFile::new("alpine", req, ctx, escape)?;
+        let f = RepoFile::new("alpine", req, ctx, TOP_DIRS, escape)?;
         let file = f.file;
         let url = f.url(file);
         let metadata = |kind: Kind, content_type: &'static str| {
@@ -109,9 +111,8 @@ impl Registry for Alpine {
         _ctx: &Ctx<'_>,
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
-        let mut tee = Tee { input, out };
         if doc.kind != INDEX {
-            tee.finish()?;
+            std::io::copy(input, out)?;
             return Ok(());
         }
         let url_dir = doc.url.rsplit_once('/').map_or("", |(d, _)| d);
@@ -120,29 +121,40 @@ impl Registry for Alpine {
                 found.link(link);
             }
         };
-        {
-            let gz = BufReader::new(gzip::Decoder::new(&mut tee, MAX_INDEX));
+        crate::decompress::read_index(&doc.url, input, out, &mut |content| {
             // The signature segment has no end-of-archive marker; the index tar after it has.
-            let mut tar = tar::Reader::segment(gz);
+            let mut tar = tar::Reader::segment(content);
             let mut seen = false;
-            while let Some(e) = tar
-                .next()
-                .map_err(|e| Bad(format!("APKINDEX.tar.gz: {e}")))?
-            {
+            while let Some(e) = tar.next()? {
                 if e.name == "APKINDEX" && e.kind == tar::FILE {
-                    records(&mut BufReader::new(&mut tar), &mut report)?;
+                    records(&mut BufReader::new(&mut tar), &mut report)
+                        .map_err(|bad| io::Error::new(io::ErrorKind::InvalidData, bad.0))?;
                     seen = true;
                 }
             }
-            if !seen {
-                return Err(Bad("APKINDEX.tar.gz holds no APKINDEX".into()));
+            if seen {
+                Ok(())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "no APKINDEX in it",
+                ))
             }
-        }
-        tee.finish()?;
-        Ok(())
+        })
+        .map_err(|e| Bad(format!("APKINDEX.tar.gz: {e}")))
     }
 
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
+        // One file a list names (`apk fetch --url`): that version, checked against its index.
+        if let Some(listed) = super::listed_file(name) {
+            let (dir, file) = listed?;
+            let (package, version) = split_file(&file).ok_or_else(|| {
+                Error::BadRequest(format!("{file:?} is not an apk package file name"))
+            })?;
+            let docs = vec![(under(&dir, "APKINDEX.tar.gz"), None)];
+            let want = Want::Exact(version.to_string());
+            return Ok(Mirror::docs(under(&dir, package), docs, &want));
+        }
         let (dir, package) = mirror_name(name)?;
         let docs = vec![(under(dir, "APKINDEX.tar.gz"), None)];
         let mut m = Mirror::docs(name.to_string(), docs, want);
@@ -410,7 +422,7 @@ fn split_head(head: &[u8]) -> Result<Option<(State, usize)>, String> {
     }
 }
 
-impl Check for ControlCheck {
+impl FileCheck for ControlCheck {
     fn update(&mut self, chunk: &[u8]) {
         use sha2::Digest as _;
         match &mut self.state {
@@ -587,7 +599,7 @@ mod tests {
     }
 
     fn check(bytes: &[u8], piece: usize) -> Result<String, String> {
-        let mut c: Box<dyn Check> = Algo::ApkControlSha1.check();
+        let mut c: Box<dyn FileCheck> = Algo::ApkControlSha1.check();
         for p in bytes.chunks(piece) {
             c.update(p);
         }
@@ -713,6 +725,20 @@ mod tests {
         assert_eq!(wolfi.docs.len(), 1);
         assert!(wolfi.also.is_empty() && wolfi.optional.is_empty());
         for bad in ["v3.21/main/x86_64/", "a/../b/x", ""] {
+            assert!(Alpine.mirror(bad, &Want::Latest).is_err(), "{bad}");
+        }
+        // A file a list names: its version, its index.
+        let listed = Alpine
+            .mirror("/v3.21/main/x86_64/py3-a-b-1.0_rc1-r2.apk", &Want::Latest)
+            .unwrap();
+        assert_eq!(listed.package, "v3.21/main/x86_64/py3-a-b");
+        assert_eq!(listed.want, Want::Exact("1.0_rc1-r2".into()));
+        assert_eq!(listed.docs[0].0, "v3.21/main/x86_64/APKINDEX.tar.gz");
+        for bad in [
+            "/v3.21/main/x86_64/README",
+            "/v3.21/../x-1-r0.apk",
+            "/a//b-1-r0.apk",
+        ] {
             assert!(Alpine.mirror(bad, &Want::Latest).is_err(), "{bad}");
         }
     }

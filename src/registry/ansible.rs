@@ -208,6 +208,7 @@ fn collection_doc(ctx: &Ctx<'_>, rest: &[&str], query: Option<&str>) -> Result<M
         package: format!("{ns}.{name}"),
         content_type: "application/json",
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
     })

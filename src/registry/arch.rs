@@ -5,12 +5,12 @@
 //! the root of an Arch mirror, whose repositories are `{repo}/os/{arch}/`), and `/{name}/{path}`
 //! is `{path}` under the named upstream `upstream.arch.{name}`. Files are told apart by their
 //! names, not their depth, since layouts differ:
-//! - `{repo}.db` (and `{repo}.db.tar.{gz,zst,xz,bz2}`, which it links to): the sync database,
+//! - `{repo}.db` (and `{repo}.db.tar.{gz,zst,xz}`, which it links to): the sync database,
 //!   mutable, stored and served byte-identical with the upstream's validators (pacman revalidates
-//!   it with `If-Modified-Since`). Read for links when it is gzip-compressed or plain, as Arch's
-//!   own and `repo-add`'s default `.db.tar.gz` are: each package with its `%SHA256SUM%`, and its
-//!   signature file when `%PGPSIG%` embeds one. A database in another compression (zstd, xz,
-//!   bzip2) is passed on unread, and its packages are stored unverified.
+//!   it with `If-Modified-Since`). Read for links through `decompress` (gzip, as Arch's own and
+//!   `repo-add`'s default `.db.tar.gz` are, zstd, xz, or plain): each package with its
+//!   `%SHA256SUM%`, and its signature file, with the digest of `%PGPSIG%` when it embeds one. A
+//!   database in bzip2 is passed on unread, and its packages are stored unverified.
 //! - `{repo}.files` (`.files.tar.*`), `{repo}.db.sig`, `{repo}.files.sig`: mutable,
 //!   byte-identical, not read.
 //! - `{name}-{pkgver}-{pkgrel}-{arch}.pkg.tar[.{ext}]`: a package, immutable, keyed `(arch,
@@ -24,16 +24,16 @@
 //! Links are held (`Flags::held`): Arch deletes superseded builds from its mirrors, so the
 //! packages a stored database names are kept from eviction.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 
 use sha2::Digest as _;
 
 use super::{
     Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, RepoFile, Request, Spec, Tee, UpstreamKey, Want, safe_component, under,
+    Plan, Registry, RepoFile, Request, Spec, UpstreamKey, Want, safe_component, under,
 };
 use crate::error::{Error, Result};
-use crate::{gzip, tar};
+use crate::tar;
 
 pub(crate) struct Arch;
 
@@ -55,14 +55,31 @@ static SPEC: Spec = Spec {
     rewrite_header: None,
 };
 
+/// Directories of an Arch mirror's root: never taken for the name of a named upstream.
+const TOP_DIRS: &[&str] = &[
+    "core",
+    "extra",
+    "multilib",
+    "core-testing",
+    "extra-testing",
+    "multilib-testing",
+    "core-staging",
+    "extra-staging",
+    "multilib-staging",
+    "gnome-unstable",
+    "kde-unstable",
+    "iso",
+    "images",
+    "pool",
+    "sources",
+];
+
 /// A mirror's status files, relayed uncached.
 const RELAYED: &[&str] = &["lastupdate", "lastsync"];
 
 /// The repositories of Arch itself: a package URL names none, and clients configure them all.
 const ARCH_REPOS: &[&str] = &["core", "extra", "multilib"];
 
-/// Largest database taken, decompressed (Arch's `extra.db` is some 10 MB).
-const MAX_DB: u64 = 512 << 20;
 /// Largest `desc` entry (a few hundred bytes, a kilobyte with an embedded signature).
 const MAX_DESC: u64 = 1 << 20;
 
@@ -72,7 +89,7 @@ impl Registry for Arch {
     }
 
     fn route(&self, req: &Request<'_>, ctx: &Ctx<'_>) -> Result<Plan> {
-        let f = RepoFile::new("arch", req, ctx, escape_segment)?;
+        let f = RepoFile::new("arch", req, ctx, TOP_DIRS, escape_segment)?;
         let file = f.file;
         let url = f.url(file);
         let metadata = |kind: Kind| Plan::Metadata(f.doc(kind, file, "application/octet-stream"));
@@ -122,27 +139,39 @@ impl Registry for Arch {
         _ctx: &Ctx<'_>,
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
-        let mut tee = BufReader::with_capacity(64 * 1024, Tee { input, out });
-        if doc.kind == DB {
-            let url_dir = doc.url.rsplit_once('/').map_or("", |(d, _)| d);
-            let mut report = |d: &Desc| {
-                for link in links(&doc.package, url_dir, d) {
-                    found.link(link);
-                }
-            };
-            let head = tee.fill_buf()?;
-            if gzip::is_gzip(head) {
-                let gz = BufReader::new(gzip::Decoder::new(&mut tee, MAX_DB));
-                entries(tar::Reader::new(gz), &mut report)?;
-            } else if !head.is_empty() && !is_compressed(head) {
-                entries(tar::Reader::new(&mut tee), &mut report)?;
-            }
+        if doc.kind != DB {
+            std::io::copy(input, out)?;
+            return Ok(());
         }
-        std::io::copy(&mut tee, &mut std::io::sink())?;
-        Ok(())
+        let url_dir = doc.url.rsplit_once('/').map_or("", |(d, _)| d);
+        let mut report = |d: &Desc| {
+            for link in links(&doc.package, url_dir, d) {
+                found.link(link);
+            }
+        };
+        // Any compression repo-add writes (gzip by default; zstd, xz) is read; a database of
+        // another (bzip2) is relayed unread, its packages unverified.
+        crate::decompress::read_index(&doc.url, input, out, &mut |content| {
+            entries(tar::Reader::segment(content), &mut report)
+                .map_err(|bad| std::io::Error::new(std::io::ErrorKind::InvalidData, bad.0))
+        })
+        .map_err(|e| Bad(format!("repository database: {e}")))
     }
 
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
+        // One file a list names (`pacman -Sp`): that version and its signature, checked against
+        // the database of its directory.
+        if let Some(listed) = super::listed_file(name) {
+            let (dir, file) = listed?;
+            let (package, version) = split_file(&file).ok_or_else(|| {
+                Error::BadRequest(format!("{file:?} is not a pacman package file name"))
+            })?;
+            let repo = repo_of(&dir);
+            let docs = vec![(under(&dir, &format!("{repo}.db")), None)];
+            let mut m = Mirror::docs(under(&dir, package), docs, &Want::Exact(version));
+            m.optional = vec![under(&dir, &format!("{repo}.db.sig"))];
+            return Ok(m);
+        }
         let (dir, package) = mirror_name(name)?;
         let segs: Vec<&str> = dir.split('/').collect();
         let repo = repo_of(dir);
@@ -193,13 +222,6 @@ fn is_database(file: &str, ext: &str) -> bool {
                         !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric())
                     })
             }))
-}
-
-/// zstd, xz and bzip2: compressions a database may use that this proxy does not read.
-fn is_compressed(head: &[u8]) -> bool {
-    head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
-        || head.starts_with(b"BZh")
 }
 
 /// A path segment as an upstream URL has it: escaped, but for `:`, which pacman sends as it is
@@ -269,7 +291,7 @@ struct Desc {
 
 /// Reads every `desc` of a database.
 fn entries<R: Read>(mut tar: tar::Reader<R>, report: &mut dyn FnMut(&Desc)) -> Result<(), Bad> {
-    let bad = |e: std::io::Error| Bad(format!("repository database: {e}"));
+    let bad = |e: std::io::Error| Bad(e.to_string());
     while let Some(e) = tar.next().map_err(bad)? {
         if e.kind != tar::FILE || !e.name.ends_with("/desc") {
             continue;
@@ -447,7 +469,7 @@ mod tests {
         t
     }
 
-    fn rewrite(body: &[u8]) -> (Vec<u8>, Vec<Link>) {
+    fn rewrite(body: &[u8]) -> Result<(Vec<u8>, Vec<Link>), Bad> {
         let doc = testing::metadata(&Arch, "/core/os/x86_64/core.db", None, UP);
         let up = testing::upstream_map(&Arch, UP);
         let ctx = Ctx {
@@ -457,8 +479,7 @@ mod tests {
         let mut out = Vec::new();
         let mut found = crate::registry::Collected::default();
         Arch.rewrite(&doc, &mut &body[..], &mut out, &ctx, &mut found)
-            .unwrap();
-        (out, found.links)
+            .map(|()| (out, found.links))
     }
 
     #[test]
@@ -473,7 +494,7 @@ mod tests {
             "%FILENAME%\n../../etc-1-1-any.pkg.tar\n\n%NAME%\n../../etc\n\n",
             "%FILENAME%\nbaz-1-1-any.pkg.tar.zst\n\n%NAME%\nother\n\n",
         ]);
-        let (out, links) = rewrite(&body);
+        let (out, links) = rewrite(&body).unwrap();
         assert_eq!(out, body);
         let got: Vec<(&str, &str, &str, Option<&str>)> = links
             .iter()
@@ -525,13 +546,16 @@ mod tests {
         );
         assert!(links.iter().all(|l| l.flags.held));
         // The same, gzip-compressed as repo-add writes it, and in a compression not read here.
-        let gz = gzip::stored(&body, 0);
-        let (out, links) = rewrite(&gz);
+        let gz = crate::gzip::stored(&body, 0);
+        let (out, links) = rewrite(&gz).unwrap();
         assert_eq!((out, links.len()), (gz, 4));
+        // bzip2 is relayed unread; a damaged zstd database is refused (a good copy stays).
+        let bz = b"BZh91AY&SY a bzip2 database".to_vec();
+        let (out, links) = rewrite(&bz).unwrap();
+        assert_eq!((out, links.len()), (bz, 0));
         let zst = [&[0x28, 0xb5, 0x2f, 0xfd][..], b"frame"].concat();
-        let (out, links) = rewrite(&zst);
-        assert_eq!((out, links.len()), (zst, 0));
-        let (out, links) = rewrite(b"");
+        assert!(rewrite(&zst).is_err());
+        let (out, links) = rewrite(b"").unwrap();
         assert_eq!((out.len(), links.len()), (0, 0));
     }
 
@@ -561,5 +585,20 @@ mod tests {
         for bad in ["foo", "core/os/x86_64/Foo", "a/../b/foo"] {
             assert!(Arch.mirror(bad, &Want::Latest).is_err(), "{bad}");
         }
+        // A file a list names (the epoch's `:` as pacman prints it, or escaped).
+        for path in [
+            "/core/os/x86_64/zlib-1:1.3.1-2-x86_64.pkg.tar.zst",
+            "/core/os/x86_64/zlib-1%3A1.3.1-2-x86_64.pkg.tar.zst",
+        ] {
+            let listed = Arch.mirror(path, &Want::Latest).unwrap();
+            assert_eq!(listed.package, "core/os/x86_64/zlib");
+            assert_eq!(listed.want, Want::Exact("1:1.3.1-2".into()));
+            assert_eq!(listed.docs[0].0, "core/os/x86_64/core.db");
+            assert_eq!(listed.optional, ["core/os/x86_64/core.db.sig"]);
+        }
+        assert!(
+            Arch.mirror("/core/os/x86_64/core.db", &Want::Latest)
+                .is_err()
+        );
     }
 }

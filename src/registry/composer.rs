@@ -82,6 +82,7 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
+                check: super::Check::None,
                 headers: &[],
                 parts: None,
             })),
@@ -191,6 +192,7 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         package: name,
         content_type: "application/json",
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
     }

@@ -334,6 +334,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         package: package.to_string(),
         content_type: JSON,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
     })

@@ -112,6 +112,7 @@ impl Registry for Conda {
                 package: channel,
                 content_type: "application/json",
                 etag: Etag::Own,
+                check: super::Check::None,
                 headers: &[],
                 parts: None,
             })),
@@ -129,6 +130,7 @@ impl Registry for Conda {
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
                         etag: Etag::Own,
+                        check: super::Check::None,
                         headers: &[],
                         parts: None,
                     }));

@@ -63,6 +63,7 @@ impl Registry for Cran {
                 accept: Some("*/*"),
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
+                check: super::Check::None,
                 headers: &[],
                 parts: None,
             })
@@ -184,6 +185,7 @@ fn binary(
             accept: Some("*/*"),
             content_type: "application/octet-stream",
             etag: Etag::Own,
+            check: super::Check::None,
             headers: &[],
             parts: None,
         }));

@@ -163,6 +163,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         } else {
             Etag::Upstream
         },
+        check: super::Check::None,
         headers: &[],
         parts: None,
     })

@@ -108,6 +108,7 @@ impl Registry for Go {
                     package: module,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
                     parts: None,
                 }))
@@ -208,6 +209,7 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         package: module.to_string(),
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
     })

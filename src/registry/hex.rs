@@ -159,6 +159,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         package: package.to_string(),
         content_type: ct,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
     })

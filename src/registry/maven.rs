@@ -222,6 +222,7 @@ fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
         package,
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
     })

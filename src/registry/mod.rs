@@ -15,6 +15,7 @@ pub(crate) mod composer;
 pub(crate) mod conan;
 pub(crate) mod conda;
 pub(crate) mod cran;
+pub(crate) mod debian;
 pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod hex;
@@ -23,6 +24,7 @@ pub(crate) mod npm;
 pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod rpm;
 pub(crate) mod swift;
 pub(crate) mod terraform;
 
@@ -36,6 +38,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &conan::Conan,
     &conda::Conda,
     &cran::Cran,
+    &debian::Debian,
     &gem::Gem,
     &go::Go,
     &hex::Hex,
@@ -44,6 +47,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &nuget::Nuget,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &rpm::Rpm,
     &swift::Swift,
     &terraform::Terraform,
 ];
@@ -243,6 +247,72 @@ pub(crate) fn valid_upstream_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
 }
 
+/// The upstream a request under a registry with named upstreams is for (`/debian/security/…`):
+/// the named upstream its first segment names, unless that segment is one of the default
+/// upstream's own top directories; else the default.
+pub(crate) struct Archive<'a> {
+    pub url: &'a str,
+    /// The upstream's name; empty for the default.
+    pub name: &'a str,
+    /// The path under the upstream's root.
+    pub rest: &'a [String],
+}
+
+impl<'a> Archive<'a> {
+    pub(crate) fn of(
+        segments: &'a [String],
+        ctx: &'a Ctx<'_>,
+        key: &str,
+        top_dirs: &[&str],
+    ) -> Archive<'a> {
+        if let [first, rest @ ..] = segments
+            && !top_dirs.contains(&first.as_str())
+            && let Some(url) = ctx.named(key, first)
+        {
+            return Archive {
+                url,
+                name: first,
+                rest,
+            };
+        }
+        Archive {
+            url: ctx.upstream(key),
+            name: "",
+            rest: segments,
+        }
+    }
+
+    /// A path under the upstream's root as a request path under the registry's prefix.
+    pub(crate) fn path(&self, rel: &str) -> String {
+        match (self.name.is_empty(), rel.is_empty()) {
+            (true, _) => rel.to_string(),
+            (false, true) => self.name.to_string(),
+            (false, false) => format!("{}/{rel}", self.name),
+        }
+    }
+
+    /// The upstream URL of a path under its root, given as segments.
+    pub(crate) fn url_of(&self, rel: &[&str]) -> String {
+        let mut url = self.url.to_string();
+        for seg in rel {
+            url.push('/');
+            crate::url::escape_into(&mut url, seg);
+        }
+        url
+    }
+
+    /// An artifact key's version on this upstream: on a named one the name follows, so that two
+    /// upstreams' builds of one version (Ubuntu rebuilds what it takes from Debian, under the
+    /// same file name) are two entries.
+    pub(crate) fn version(&self, version: &str) -> String {
+        if self.name.is_empty() {
+            version.to_string()
+        } else {
+            format!("{version}@{}", self.name)
+        }
+    }
+}
+
 /// The error body most registries' clients get: `{"error": "<message>"}`.
 pub(crate) fn json_error(_status: u16, msg: &str) -> (&'static str, String) {
     (
@@ -315,6 +385,22 @@ pub(crate) fn under(dir: &str, name: &str) -> String {
     }
 }
 
+/// An item named by URL reaches `Registry::mirror` as `/{path under the prefix}` (a list a
+/// package manager printed): (directory, file name), decoded and checked; `None` for any other
+/// name.
+pub(crate) fn listed_file(name: &str) -> Option<Result<(String, String)>> {
+    let path = name.strip_prefix('/')?;
+    let segs: Option<Vec<String>> = path.split('/').map(crate::url::percent_decode).collect();
+    let bad = || crate::error::Error::BadRequest(format!("{name:?} is no path of a file"));
+    Some(match segs {
+        Some(segs) if segs.iter().all(|s| safe_component(s)) => {
+            let (file, dir) = segs.split_last().expect("split gives one at least");
+            Ok((dir.join("/"), file.clone()))
+        }
+        _ => Err(bad()),
+    })
+}
+
 /// A file asked for in a distribution's repository tree, under named upstreams
 /// (`Ctx::split_named`), where files are told apart by name: the file, the directory it is in (a
 /// path under the prefix, with the upstream's name when it is a named one) and that directory's
@@ -328,18 +414,21 @@ pub(crate) struct RepoFile<'a> {
 }
 
 impl<'a> RepoFile<'a> {
-    /// `escape` spells a path segment in the upstream's URLs.
+    /// The upstream is found as `Archive::of` finds it (`top_dirs`: the default upstream's own
+    /// top directories, never taken for a name); `escape` spells a path segment in its URLs.
     pub(crate) fn new(
         ecosystem: &'static str,
         req: &Request<'a>,
         ctx: &Ctx<'_>,
+        top_dirs: &[&str],
         escape: fn(&str) -> String,
     ) -> Result<RepoFile<'a>> {
-        let (up, _, rest) = ctx.split_named(ecosystem, req.segments);
-        let Some((file, parents)) = rest.split_last() else {
+        let archive = Archive::of(req.segments, ctx, ecosystem, top_dirs);
+        let (Some((_, parents)), Some(file)) = (archive.rest.split_last(), req.segments.last())
+        else {
             return Err(ctx.no_file(ecosystem, &req.segments.join("/")));
         };
-        let url_dir = std::iter::once(up.to_string())
+        let url_dir = std::iter::once(archive.url.to_string())
             .chain(parents.iter().map(|s| escape(s)))
             .collect::<Vec<_>>()
             .join("/");
@@ -376,29 +465,8 @@ impl<'a> RepoFile<'a> {
             etag: Etag::Upstream,
             headers: &[],
             parts: None,
+            check: Check::None,
         }
-    }
-}
-
-/// Reads a document while writing every byte read to `out`: for rewrites that pass a document
-/// on unchanged and read it for links on the way.
-pub(crate) struct Tee<'a> {
-    pub input: &'a mut dyn BufRead,
-    pub out: &'a mut dyn Write,
-}
-
-impl std::io::Read for Tee<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.input.read(buf)?;
-        self.out.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
-
-impl Tee<'_> {
-    /// Copies what is left of the document (a reader may stop before its end).
-    pub(crate) fn finish(&mut self) -> std::io::Result<()> {
-        std::io::copy(self, &mut std::io::sink()).map(|_| ())
     }
 }
 
@@ -425,6 +493,15 @@ pub(crate) struct Mirror {
     /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
     /// archives).
     pub unlisted: Vec<String>,
+    /// Signed indexes read before anything else, each with the name its rewrite reports the
+    /// documents it lists under: those documents that `index_keep` passes (by their link's
+    /// `filename`) are read too. A distribution's `InRelease` or `repomd.xml` names the package
+    /// indexes that list the package, and an offline client needs all of them.
+    pub indexes: Vec<(String, String)>,
+    pub index_keep: Option<Keep>,
+    /// Only the first of `indexes` that is there is read (an RPM repository's
+    /// `repodata/repomd.xml`, looked for above a package's directory); the others are no failure.
+    pub first_index_only: bool,
 }
 
 impl Mirror {
@@ -442,7 +519,32 @@ impl Mirror {
             want: want.clone(),
             keep: None,
             unlisted: Vec::new(),
+            indexes: Vec::new(),
+            index_keep: None,
+            first_index_only: false,
         }
+    }
+
+    /// Exactly these request paths (files a client's own list names), nothing picked.
+    pub(crate) fn paths(package: String, paths: Vec<String>) -> Mirror {
+        // No link has an empty version, so nothing is picked and `unlisted` is what is fetched.
+        let mut m = Mirror::docs(package, Vec::new(), &Want::Exact(String::new()));
+        m.unlisted = paths;
+        m
+    }
+
+    /// Only indexes (and the documents of them `keep` passes), no package: `proxy mirror` reads
+    /// these before any item that fetches files, so that those are checked against them.
+    pub(crate) fn indexes(indexes: Vec<(String, String)>, keep: Keep) -> Mirror {
+        let mut m = Mirror::docs(String::new(), Vec::new(), &Want::All);
+        m.indexes = indexes;
+        m.index_keep = Some(keep);
+        m
+    }
+
+    /// Whether this reads indexes only (see `Mirror::indexes`).
+    pub(crate) fn only_indexes(&self) -> bool {
+        self.package.is_empty()
     }
 }
 
@@ -544,23 +646,6 @@ impl Ctx<'_> {
             .get(&format!("{key}.{name}"))
             .map(String::as_str)
             .filter(|u| !u.is_empty())
-    }
-
-    /// Where a path of a registry with named upstreams leads (`/alpine/{name}/…` or `/alpine/…`):
-    /// the upstream's URL, the name when it is a named one, and the segments under it. A first
-    /// segment naming an upstream configured under `key` selects that one (so a name shadows a
-    /// directory of the default of the same name); any other path is under `upstream.<key>`.
-    pub(crate) fn split_named<'s>(
-        &self,
-        key: &str,
-        segments: &'s [String],
-    ) -> (&str, Option<&'s str>, &'s [String]) {
-        if let [first, rest @ ..] = segments
-            && let Some(url) = self.named(key, first)
-        {
-            return (url, Some(first.as_str()), rest);
-        }
-        (self.upstream(key), None, segments)
     }
 
     /// The 404 for a path of a registry with named upstreams that names no file: it says which
@@ -703,6 +788,8 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    /// A digest the document's bytes must have, when something vouches for them.
+    pub check: Check,
     /// Upstream response headers stored with the document and sent with it, each value passed
     /// through `Spec::rewrite_header` (Swift's `Link`). Names as they are sent.
     pub headers: &'static [&'static str],
@@ -710,6 +797,23 @@ pub(crate) struct Metadata {
     /// which is the first of them: the registry's own document, served as `content_type`
     /// whatever the upstream called its parts.
     pub parts: Option<Assembly>,
+}
+
+/// What vouches for a document's bytes. A cached copy with the digest is served whatever its age
+/// (it is the one the voucher names); one without is fetched again, never served stale or
+/// offline; and a fetched document without it is refused. Only for documents stored
+/// byte-identical: the digest is of what is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Nothing: the TTL decides.
+    None,
+    /// The request names the content: a content-addressed path (Debian's
+    /// `by-hash/SHA256/{hex}`, RPM's `repodata/{hex}-primary.xml.gz`).
+    Digest(Digest),
+    /// Another document declared it: the link that document's rewrite reported at `path` under
+    /// `name` (Debian's `Release` → `Packages`, RPM's `repomd.xml` → `primary.xml.gz`). Until
+    /// that document has been read, nothing is checked.
+    Link { name: String, path: String },
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants
@@ -845,7 +949,7 @@ impl Algo {
     }
 
     /// A checker that computes this digest over a file fed to it in pieces.
-    pub(crate) fn check(self) -> Box<dyn Check> {
+    pub(crate) fn check(self) -> Box<dyn FileCheck> {
         use sha2::Digest as _;
         match self {
             Algo::Sha1 => Box::new(Whole::Sha1(sha1::Sha1::new())),
@@ -857,7 +961,7 @@ impl Algo {
 }
 
 /// Computes a digest of a file as it streams (`Algo::check`).
-pub(crate) trait Check: Send {
+pub(crate) trait FileCheck: Send {
     fn update(&mut self, chunk: &[u8]);
     /// The digest, as lowercase hex; or why the bytes have none (not the format the algorithm
     /// reads, or a part that fails a check of its own).
@@ -871,7 +975,7 @@ enum Whole {
     Sha512(sha2::Sha512),
 }
 
-impl Check for Whole {
+impl FileCheck for Whole {
     fn update(&mut self, chunk: &[u8]) {
         use sha2::Digest as _;
         match self {

@@ -100,6 +100,7 @@ impl Registry for Npm {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
                     parts: None,
                 }))
@@ -170,6 +171,7 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         package: name,
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
     }

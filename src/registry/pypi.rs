@@ -107,6 +107,7 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
                     parts: None,
                 }))
@@ -130,6 +131,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
                     parts: None,
                 }))
@@ -150,6 +152,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
                     parts: None,
                 }))
@@ -270,6 +273,7 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         package: name,
         content_type: v.media_type(),
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: None,
     }
@@ -751,6 +755,7 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            check: crate::registry::Check::None,
             headers: &[],
             parts: None,
         }

@@ -304,6 +304,7 @@ fn metadata(
         package,
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: LINK,
         parts: None,
     }

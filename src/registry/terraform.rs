@@ -359,6 +359,7 @@ fn metadata(kind: Kind, p: &Provider, key: String, url: String, parts: bool) -> 
         package: p.name(),
         content_type: JSON,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
         parts: parts.then_some(ASSEMBLY),
     }

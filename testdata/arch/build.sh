@@ -11,13 +11,15 @@
 #   nosig/testrepo.db                       the database without %PGPSIG% (repo-add of pacman
 #                                           6.1 embeds none unless told to): pacman then
 #                                           fetches each package's .sig
+#   zst/testrepo.db                         the database zstd-compressed (repo-add
+#                                           testrepo.db.tar.zst), as some repositories publish it
 # hello-proxy depends on fixture-epoch, whose version has an epoch: 1:0.47-1, a `:` in its file
 # name. makepkg itself refuses to run as root, so the package is put together as it would be.
 set -euo pipefail
 cd "$(dirname "$0")"
-rm -rf repo next nosig keys
+rm -rf repo next nosig zst keys
 dir=repo/testrepo/os/x86_64
-mkdir -p "$dir" next nosig keys
+mkdir -p "$dir" next nosig zst keys
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export GNUPGHOME="$work/gnupg"
@@ -75,6 +77,11 @@ mkdir "$work/nosig"
 cp "$dir"/*.pkg.tar.zst "$work/nosig/"
 repo-add --quiet "$work/nosig/testrepo.db.tar.gz" "$work/nosig"/*.pkg.tar.zst
 cp "$work/nosig/testrepo.db.tar.gz" nosig/testrepo.db
+
+mkdir "$work/zst"
+cp "$dir"/*.pkg.tar.zst "$dir"/*.sig "$work/zst/"
+repo-add --quiet "$work/zst/testrepo.db.tar.zst" "$work/zst"/*.pkg.tar.zst
+cp "$work/zst/testrepo.db.tar.zst" zst/testrepo.db
 
 cp "$dir/testrepo.db.tar.gz" "$work/next.db.tar.gz"
 repo-remove --quiet "$work/next.db.tar.gz" fixture-epoch

@@ -267,7 +267,7 @@ fn mirror_from_apk_url_list_then_offline_from_an_imported_bundle() {
     let other = "pkg:apk/alpine/hello-proxy@1.0.0-r0?arch=aarch64&distro=alpine-3.21";
     let (code, out) = exec(on(&mirror_dir, &up).arg("mirror").arg(other));
     assert_eq!(code, 0, "{out}");
-    let p = carry_offline(&mirror_dir, on, &[&list]);
+    let p = carry_offline(&mirror_dir, on, &up, &[&list]);
     let before = fake.total();
     apk_run(&p);
     p.assert_offline_miss(&format!("/alpine/{AARCH64}/{HELLO}"));

@@ -124,8 +124,22 @@ fn packages_with_an_epoch_are_verified_cached_and_served_in_ranges() {
 
 #[test]
 fn packages_and_signatures_that_are_not_the_ones_the_database_names_are_refused() {
+    refused_unless_named(None);
+}
+
+/// The same with the database zstd-compressed (`repo-add testrepo.db.tar.zst`).
+#[test]
+fn a_zstd_database_is_read_too() {
+    refused_unless_named(Some(
+        std::fs::read(testdata("arch/zst/testrepo.db")).unwrap(),
+    ));
+}
+
+fn refused_unless_named(db: Option<Vec<u8>>) {
     let fake = Fake::start();
     serve(&fake);
+    let db = db.unwrap_or_else(|| fixture("testrepo.db"));
+    fake.put(&format!("/{DIR}/testrepo.db"), resp(db.clone()));
     let sig = "hello-proxy-1.0.0-1-x86_64.pkg.tar.zst.sig";
     let mut bad = fixture(HELLO);
     let n = bad.len() - 10;
@@ -136,13 +150,15 @@ fn packages_and_signatures_that_are_not_the_ones_the_database_names_are_refused(
         resp(b"not this signature".to_vec()),
     );
     let p = TestProxy::start(&fake);
-    assert_eq!(p.get(&arch("testrepo.db")).status, 200);
+    assert_eq!(p.get(&arch("testrepo.db")).bytes(), db);
     for f in [HELLO, sig] {
         let got = p.get(&arch(f));
         p.assert_not_cached(&got, |s| s.ends_with(f));
     }
     // The upstream repairs it: fetched again, verified, stored.
-    serve(&fake);
+    for f in [HELLO, sig] {
+        fake.put(&format!("/{DIR}/{f}"), resp(fixture(f)));
+    }
     assert_eq!(p.get(&arch(HELLO)).bytes(), fixture(HELLO));
     assert_eq!(p.get(&arch(HELLO)).header("x-cache"), Some("HIT"));
 }
@@ -389,15 +405,13 @@ fn mirror_then_pacman_offline(db: Option<Vec<u8>>) {
         fetched,
         [format!("/{DIR}/{EPOCH}"), format!("/{DIR}/{HELLO}")]
     );
-    let (code, out) = exec(on(&mirror_dir, "http://127.0.0.1:9").args([
-        "mirror",
-        "-check",
-        list_file.to_str().unwrap(),
-    ]));
+    // The same configuration (the list's URLs are on its upstream), offline by `-check`.
+    let (code, out) =
+        exec(on(&mirror_dir, &fake.url()).args(["mirror", "-check", list_file.to_str().unwrap()]));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 missing"), "{out}");
 
-    let p = carry_offline(&mirror_dir, on, &[]);
+    let p = carry_offline(&mirror_dir, on, &fake.url(), &[]);
     let before = fake.total();
     let pacman = Pacman::new(&w.join("airgapped"), &p.url("/arch/testrepo/os/$arch"));
     pacman.sync_and_download(1);

@@ -830,17 +830,19 @@ fn offline_on(dir: TempDir, port: u16, f: impl FnOnce(&mut Config)) -> TestProxy
 
 /// Carries the cache in `dir` across an air gap: `proxy export` of it (of what the inputs
 /// `select` name, all of it when none), `proxy import` of the bundle into an empty cache (both
-/// with the binary as `on(dir, upstream)` sets it up), then a proxy in offline mode serving that
-/// cache, its upstreams pointed at a port nothing listens on.
+/// with the binary as `on(dir, upstream)` sets it up, the export with the upstream it was
+/// mirrored from), then a proxy in offline mode serving that cache, its upstreams pointed at a
+/// port nothing listens on.
 pub fn carry_offline(
     dir: &Path,
     on: impl Fn(&Path, &str) -> std::process::Command,
+    upstream: &str,
     select: &[&Path],
 ) -> TestProxy {
     let nowhere = "http://127.0.0.1:9";
     let bundle = dir.join("bundle.tar");
     let (code, out) = exec(
-        on(dir, nowhere)
+        on(dir, upstream)
             .arg("export")
             .arg("-o")
             .arg(&bundle)
