@@ -64,8 +64,10 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         .iter()
         .map(|(e, n)| (e.as_str(), registry::canonical_name(e, n)))
         .collect();
+    let registry_wanted =
+        |eco: &str| sel.ecosystems.is_empty() || sel.ecosystems.iter().any(|e| e == eco);
     let wanted = |eco: &str, name: &str| {
-        (sel.ecosystems.is_empty() || sel.ecosystems.iter().any(|e| e == eco))
+        registry_wanted(eco)
             && (selected.is_empty()
                 || selected.contains(&(eco, registry::canonical_name(eco, name))))
     };
@@ -88,12 +90,18 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
             .map(|(eco, doc, _, _)| (eco, doc))
             .collect()
     };
+    // A document of no package (Composer's `packages.json`, Chef's universe) goes with any
+    // selection of its registry's packages: clients read it before any package's.
+    let registries: HashSet<&str> = sel.packages.iter().map(|(e, _)| e.as_str()).collect();
     let metadata: Vec<MetadataRecord> = db
         .export_metadata(since)?
         .into_iter()
         .filter(|m| {
             wanted(&m.ecosystem, &m.package)
                 || holders.contains(&(m.ecosystem.clone(), m.key.clone()))
+                || (m.package.is_empty()
+                    && registries.contains(m.ecosystem.as_str())
+                    && registry_wanted(&m.ecosystem))
         })
         .collect();
     let names: HashSet<(&str, String)> = artifacts

@@ -1016,6 +1016,39 @@ impl Db {
         Ok(row)
     }
 
+    /// Pins a committed file's SHA-256 as its digest (`Artifact::pin`): links that name the
+    /// file with a URL but no digest take it; where no link gives the file a digest, one is added
+    /// at `path` with no version (verification finds it, `proxy mirror` never picks it). A
+    /// digest already recorded is never replaced.
+    pub(crate) fn pin(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        filename: &str,
+        path: &str,
+        url: &str,
+        sha256: &str,
+    ) -> Result<()> {
+        let tx = self.write()?;
+        tx.prepare_cached(
+            "UPDATE links SET algo = 'sha256', digest = ?4
+             WHERE ecosystem = ?1 AND name = ?2 AND filename = ?3 AND url != ''
+                AND digest IS NULL",
+        )?
+        .execute(params![ecosystem, name, filename, sha256])?;
+        tx.prepare_cached(
+            "INSERT INTO links (ecosystem, name, path, version, filename, url, algo, digest)
+             SELECT ?1, ?2, ?4, '', ?3, ?5, 'sha256', ?6
+             WHERE NOT EXISTS (SELECT 1 FROM links WHERE ecosystem = ?1 AND name = ?2
+                AND filename = ?3 AND url != '' AND digest IS NOT NULL)
+             ON CONFLICT (ecosystem, name, path) DO UPDATE SET url = excluded.url,
+                algo = excluded.algo, digest = excluded.digest WHERE digest IS NULL",
+        )?
+        .execute(params![ecosystem, name, filename, path, url, sha256])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The documents a document reported under `name` (links flagged `document`): (path,
     /// filename), for `proxy mirror` to read (see `registry::Mirror::indexes`).
     pub(crate) fn document_links(
@@ -1244,6 +1277,83 @@ mod tests {
         assert!(db.delete_artifact(row.id).unwrap());
         assert!(!db.delete_artifact(row.id).unwrap());
         assert!(db.artifact(&a).unwrap().is_none());
+    }
+
+    #[test]
+    fn pins_fill_in_missing_digests_only() {
+        let db = Db::memory();
+        let sha = |c: &str| c.repeat(64);
+        let link = |name: &str, path: &str, url: &str, digest: Option<Digest>| Link {
+            name: name.into(),
+            version: "1".into(),
+            filename: "f.tgz".into(),
+            path: path.into(),
+            url: url.into(),
+            digest,
+            flags: Flags::default(),
+        };
+        let pinned = |name: &str| db.link("chef", name, "f.tgz", "").unwrap();
+        let pin_a = |hex: &str| {
+            db.pin("chef", "a", "f.tgz", "a/1/download", "http://u/a", hex)
+                .unwrap()
+        };
+        // No link yet: one is added, which verification finds and the mirror never picks.
+        pin_a(&sha("1"));
+        let want = |hex: String| {
+            Some(Digest {
+                algo: Algo::Sha256,
+                hex,
+            })
+        };
+        assert_eq!(pinned("a"), Some(("http://u/a".into(), want(sha("1")))));
+        assert!(db.package_links("chef", "a").unwrap().is_empty());
+        // Pinned once: a second pin (a refill that passed) changes nothing.
+        pin_a(&sha("2"));
+        assert_eq!(pinned("a").unwrap().1, want(sha("1")));
+        // A document's link without a digest takes the pin, and a later report of the same
+        // link without one keeps it.
+        db.record_links(
+            "chef",
+            &[link("b", "b/1/download", "http://u/b", None)],
+            None,
+        )
+        .unwrap();
+        db.pin("chef", "b", "f.tgz", "other/path", "http://u/b", &sha("3"))
+            .unwrap();
+        assert_eq!(pinned("b").unwrap().1, want(sha("3")));
+        db.record_links(
+            "chef",
+            &[link("b", "b/1/download", "http://u/b", None)],
+            None,
+        )
+        .unwrap();
+        assert_eq!(pinned("b").unwrap().1, want(sha("3")));
+        assert_eq!(
+            db.package_links("chef", "b").unwrap().len(),
+            1,
+            "no second link"
+        );
+        // A declared digest is never replaced by a pin, and replaces one when it comes.
+        let md5 = Digest {
+            algo: Algo::Md5,
+            hex: "5".repeat(32),
+        };
+        db.record_links(
+            "chef",
+            &[link("c", "c/1", "http://u/c", Some(md5.clone()))],
+            None,
+        )
+        .unwrap();
+        db.pin("chef", "c", "f.tgz", "c/1", "http://u/c", &sha("4"))
+            .unwrap();
+        assert_eq!(pinned("c").unwrap().1, Some(md5.clone()));
+        db.record_links(
+            "chef",
+            &[link("a", "a/1/download", "http://u/a", Some(md5.clone()))],
+            None,
+        )
+        .unwrap();
+        assert_eq!(pinned("a").unwrap().1, Some(md5));
     }
 
     #[test]

@@ -436,6 +436,9 @@ const LOCK_TOKENS: &[&[u8]] = &[
     b"pkg:npm/a@1",
     b"sha256-",
     b"  resolved ",
+    b"GRAPH\n  a (1.0.0)\n",
+    b".vm.box = \"a/b\"\n",
+    b"/raw/r/",
 ];
 
 #[test]
@@ -468,6 +471,10 @@ fn lockfiles() {
         "yarn-v1/yarn.lock",
         "apt/apt-uris.txt",
         "dnf/dnf-urls.txt",
+        "chef/Berksfile.lock",
+        "vagrant/Vagrantfile",
+        "vagrant/lab.boxes",
+        "raw/downloads.txt",
     ];
     // Each seed is its file name, a newline and its text: mutations of the name send a text to
     // another format's parser, or to detection by content.
@@ -642,7 +649,7 @@ fn gzip_decoder() {
 /// byte (these documents are signed or hash-pinned).
 #[test]
 fn distribution_indexes() {
-    use crate::registry::{Collected, Ctx, Registry, debian::Debian, rpm::Rpm, testing};
+    use crate::registry::{Collected, Registry, debian::Debian, rpm::Rpm, testing};
     let sha = "ab".repeat(32);
     let release = format!(
         "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Debian\nAcquire-By-Hash: yes\n\
@@ -718,10 +725,7 @@ fn distribution_indexes() {
             let i = usize::from(kind.wrapping_sub(b'0')) % 4;
             let meta = testing::metadata(regs[i], paths[i], None, &[]);
             let up = testing::upstream_map(regs[i], &[]);
-            let ctx = Ctx {
-                base_url: testing::BASE,
-                upstream: &up,
-            };
+            let ctx = testing::ctx(&up);
             let (mut out, mut found) = (Vec::new(), Collected::default());
             if regs[i]
                 .rewrite(&meta, &mut &doc[..], &mut out, &ctx, &mut found)
@@ -804,10 +808,7 @@ fn hex_protobuf() {
 /// as the registry's index at `path`; where it is taken, the index must pass byte for byte.
 fn os_index(reg: &dyn registry::Registry, path: &str, tar: &[u8]) {
     let up = registry::testing::upstream_map(reg, &[]);
-    let ctx = registry::Ctx {
-        base_url: registry::testing::BASE,
-        upstream: &up,
-    };
+    let ctx = registry::testing::ctx(&up);
     let doc = registry::testing::metadata(reg, path, None, &[]);
     let gz = crate::gzip::stored(tar, 0);
     let mut out = Vec::new();
@@ -867,7 +868,9 @@ fn apk_package_check() {
     ];
     fuzz("apk-check", 150, seeds, tokens, 8 << 10, |input| {
         let check = |piece: usize| {
-            let mut c = registry::Algo::ApkControlSha1.check();
+            let mut c = registry::Algo::ApkControlSha1
+                .check()
+                .expect("a part's check");
             for p in input.chunks(piece.max(1)) {
                 c.update(p);
             }

@@ -34,9 +34,14 @@ pub(crate) fn serve(
     m: Metadata,
     req: &Incoming,
 ) -> Result<Reply> {
-    let ttl = sh.config.metadata_ttl.as_millis() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl).as_millis() as i64;
     let swr = sh.config.metadata_swr.as_millis() as i64;
-    let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    let about = if m.package.is_empty() {
+        &m.key
+    } else {
+        &m.package
+    };
+    let what = format!("{} metadata for {about}", m.ecosystem);
     let expected = expected_digest(db, &m)?;
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
@@ -364,7 +369,8 @@ fn stale(
 ) -> Option<Reply> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
-    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_millis() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl);
+    let limit = (ttl + sh.config.metadata_max_stale).as_millis() as i64;
     if age > limit {
         return None;
     }
@@ -487,16 +493,20 @@ fn fetch_and_store(
     let upstream_headers = std::mem::take(&mut f.headers);
     let mut input = BufReader::with_capacity(
         64 * 1024,
-        Capped {
-            inner: f.body,
-            left: max,
-            exceeded: false,
+        UpstreamBody {
+            inner: Capped {
+                inner: f.body,
+                left: max,
+                exceeded: false,
+            },
+            placeholders: rebase::Counter::default(),
         },
     );
     // Stored with a placeholder for our own URL, filled in as it is served.
     let ctx = Ctx {
         base_url: rebase::TOKEN,
         upstream: &sh.config.upstream,
+        raw: &sh.config.raw,
     };
     // An assembled document is read whole with its parts before anything is written.
     let parts = match m.parts {
@@ -512,9 +522,7 @@ fn fetch_and_store(
         inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
         sha: Sha256::new(),
         // SHA-256 is computed anyway; another algorithm by its own check.
-        other: expected
-            .filter(|d| d.algo != Algo::Sha256)
-            .map(|d| d.algo.check()),
+        other: expected.and_then(|d| d.algo.check()),
         n: 0,
         placeholders: rebase::Counter::default(),
         failed: None,
@@ -538,7 +546,7 @@ fn fetch_and_store(
         return Err(Error::io(&temp_path, err));
     }
     if let Err(bad) = rewritten {
-        return Err(if input.get_ref().exceeded {
+        return Err(if input.get_ref().inner.exceeded {
             too_large()
         } else {
             Error::BadUpstream {
@@ -569,7 +577,12 @@ fn fetch_and_store(
             });
         }
     }
-    let placeholders = out.placeholders.count;
+    // Placeholders the upstream's own bytes hold are not ours to fill in: a document that comes
+    // out with just those (one stored byte-identical) is served as stored.
+    let placeholders = match out.placeholders.count {
+        n if n == input.get_ref().placeholders.count => 0,
+        n => n,
+    };
     drop(out);
     let kept: Vec<(&str, String)> = m
         .headers
@@ -645,7 +658,7 @@ fn gather(
     reg: &dyn Registry,
     assembly: &Assembly,
     m: &Metadata,
-    input: &mut BufReader<Capped<Box<dyn io::Read + Send>>>,
+    input: &mut BufReader<UpstreamBody<Box<dyn io::Read + Send>>>,
     ctx: &Ctx<'_>,
     url: &str,
 ) -> Result<Vec<Part>> {
@@ -663,7 +676,7 @@ fn gather(
     };
     let mut body = Vec::new();
     if let Err(err) = io::Read::read_to_end(input, &mut body) {
-        return Err(if input.get_ref().exceeded {
+        return Err(if input.get_ref().inner.exceeded {
             Error::TooLarge {
                 url: url.to_string(),
                 max,
@@ -672,7 +685,7 @@ fn gather(
             broken(url, err, false)
         });
     }
-    let mut left = input.get_ref().left;
+    let mut left = input.get_ref().inner.left;
     let mut parts = vec![Part {
         url: m.url.clone(),
         status: 200,
@@ -770,6 +783,20 @@ impl Found for Links<'_> {
 
     fn latest(&mut self, version: &str) {
         self.latest = Some(version.to_string());
+    }
+}
+
+/// The upstream's body as a rewrite reads it, counting the placeholders it holds.
+struct UpstreamBody<R> {
+    inner: Capped<R>,
+    placeholders: rebase::Counter,
+}
+
+impl<R: io::Read> io::Read for UpstreamBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.placeholders.feed(&buf[..n]);
+        Ok(n)
     }
 }
 

@@ -66,6 +66,7 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
                         }
                     }
                     if docs.is_empty() {
+                        // Files no document lists (generic files): the paths themselves.
                         let files: Vec<String> = m
                             .unlisted
                             .iter()

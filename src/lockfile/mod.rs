@@ -8,17 +8,20 @@
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
 //! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`;
 //! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls); the URL
-//! lists `apt-get --print-uris`, `dnf download --url`, `apk fetch --url` and `pacman -Sp` print.
+//! lists `apt-get --print-uris`, `dnf download --url`, `apk fetch --url` and `pacman -Sp` print;
+//! lists of generic files (`/raw/…` URLs), `Vagrantfile`s and lists of Vagrant boxes, Chef's
+//! `Berksfile.lock`.
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
 //! mix.lock), `swift` (Package.resolved), `ansible` (requirements.yml), `terraform`
-//! (.terraform.lock.hcl), `sbom` (CycloneDX, SPDX), `apk_alpm` (Alpine and Arch package URLs),
-//! `oslist` (the URL lists distribution tools print); `digest` (digest spellings) and `document` (JSON, YAML and TOML documents, and
-//! where their entries are); `toml` and `term`, small readers of TOML and Elixir terms of our
-//! own (JSON and YAML are read by serde).
+//! (.terraform.lock.hcl), `infra` (generic file lists, Vagrant, Chef), `sbom` (CycloneDX, SPDX),
+//! `apk_alpm` (Alpine and Arch package URLs), `oslist` (the URL lists distribution tools print);
+//! `digest` (digest spellings) and `document` (JSON, YAML and TOML documents, and where their
+//! entries are); `toml` and `term`, small readers of TOML and Elixir terms of our own (JSON and
+//! YAML are read by serde).
 //!
 //! Decisions every format follows:
 //! - Only packages that come from a registry are items. Local (path, link, workspace, editable),
@@ -47,6 +50,7 @@ mod ansible;
 mod apk_alpm;
 mod digest;
 mod document;
+mod infra;
 mod linewise;
 mod npm;
 mod oslist;
@@ -76,10 +80,12 @@ pub(crate) use purl::parse_purl;
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
     /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform", "debian",
-    /// "rpm", "alpine", "arch".
+    /// "rpm", "raw", "vagrant", "chef", "alpine", "arch".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
-    /// Composer "vendor/pkg"; or the URL of one file, from a list a package manager printed.
+    /// Composer "vendor/pkg", a generic file's "{remote}/{directories}" (with its file name as
+    /// the version), a Vagrant box's "org/box"; or the URL of one file, from a list a package
+    /// manager printed.
     pub name: String,
     /// `None` = "latest" (or all versions: the caller decides).
     pub version: Option<String>,
@@ -130,7 +136,7 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> (Vec<Item>, Vec<Problem>) {
         Some(f) => run_text(f, text, &mut out),
         None => out.problem(
             1,
-            "unrecognised file: not a lockfile, go.mod, requirements file or SBOM known here",
+            "unrecognised file: not a lockfile, go.mod, requirements file, SBOM or list known here",
         ),
     }
     out.finish()
@@ -159,6 +165,10 @@ enum Format {
     CycloneDx,
     Spdx,
     UriList,
+    RawList,
+    Vagrantfile,
+    BoxList,
+    BerksfileLock,
 }
 
 impl Format {
@@ -192,6 +202,9 @@ fn detect_by_name(name: &str) -> Option<Format> {
         "packages.lock.json" => Format::NugetLock,
         "package.resolved" => Format::PackageResolved,
         ".terraform.lock.hcl" => Format::TerraformLock,
+        "vagrantfile" => Format::Vagrantfile,
+        "berksfile.lock" => Format::BerksfileLock,
+        _ if name.ends_with(".boxes") => Format::BoxList,
         // PEP 751 allows `pylock.<name>.toml`.
         _ if name.starts_with("pylock.") && name.ends_with(".toml") => Format::PyLock,
         _ if (name.ends_with(".yml") || name.ends_with(".yaml"))
@@ -210,6 +223,10 @@ fn detect_by_name(name: &str) -> Option<Format> {
 
 /// Sniffs a text file with an unfamiliar name (`Cargo.lock.orig`, `web.yarn.lock`, `deps.txt`).
 fn detect_by_text(name: &str, text: &str) -> Option<Format> {
+    // Before the package managers' URL lists: a generic file may well be an `.rpm`.
+    if infra::is_raw_list(text) {
+        return Some(Format::RawList);
+    }
     if oslist::is_uri_list(text) {
         return Some(Format::UriList);
     }
@@ -267,6 +284,15 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     }
     if has_line("packages:") && has_prefix("sdks:") {
         return Some(Format::PubspecLock);
+    }
+    if has_line("GRAPH") && has_line("DEPENDENCIES") {
+        return Some(Format::BerksfileLock);
+    }
+    if text.contains(".vm.box") && text.contains("Vagrant.configure") {
+        return Some(Format::Vagrantfile);
+    }
+    if infra::is_box_list(text) {
+        return Some(Format::BoxList);
     }
     if name.ends_with(".txt") || name.ends_with(".in") {
         return Some(Format::Requirements);
@@ -334,6 +360,10 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::GalaxyRequirements => ansible::requirements_yml(text, out),
         Format::TerraformLock => terraform::terraform_lock(text, out),
         Format::UriList => oslist::uris(text, out),
+        Format::RawList => infra::raw_list(text, out),
+        Format::Vagrantfile => infra::vagrantfile(text, out),
+        Format::BoxList => infra::box_list(text, out),
+        Format::BerksfileLock => infra::berksfile_lock(text, out),
         _ => {}
     }
 }
@@ -499,6 +529,10 @@ mod tests {
             ("nuget/packages.lock.json", "nuget"),
             ("sbom/bom.cdx.json", "npm"),
             ("sbom/sbom.spdx.json", "go"),
+            ("chef/Berksfile.lock", "chef"),
+            ("vagrant/Vagrantfile", "vagrant"),
+            ("vagrant/lab.boxes", "vagrant"),
+            ("raw/downloads.txt", "raw"),
         ];
         for (rel, eco) in cases {
             let text = std::fs::read_to_string(fixtures_dir().join(rel)).unwrap();
@@ -572,7 +606,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 25);
+        assert_eq!(out.len(), 29);
         out
     }
 

@@ -6,6 +6,7 @@
 use super::apk_alpm::{alpm_purl, apk_purl};
 use super::python::pypi_name;
 use super::{Item, check_token};
+use crate::registry::{safe_component, valid_upstream_name};
 use crate::url::percent_decode;
 
 /// Parses a package URL (`pkg:type/namespace/name@version?qualifiers#subpath`). Qualifiers are
@@ -23,7 +24,7 @@ pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
 }
 
 const PURL_TYPES: &str = "npm, cargo, pypi, golang, gem, maven, composer, nuget, hex, pub, conda, \
-                          cran, conan, swift, deb, rpm, apk, alpm";
+                          cran, conan, swift, deb, rpm, generic, apk, alpm";
 
 pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
     let t = s.trim();
@@ -124,6 +125,9 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
                 ));
             }
         },
+        // A generic file on this proxy's `/raw/{remote}/{path}`: the namespace is the remote and
+        // the directories, the name the file (which the item carries as its version).
+        "generic" => return generic_purl(s, ns, name, version),
         // A distribution's package is one file of one repository directory: see apk_alpm.
         "apk" => return apk_purl(s, ns, name, version, qualifiers),
         "alpm" => return alpm_purl(s, ns, name, version, qualifiers),
@@ -138,6 +142,39 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
         check_token("version", v).map_err(|e| format!("package URL {s:?}: {e}"))?;
     }
     Ok((eco, name, version))
+}
+
+/// `pkg:generic/{remote}/{directories…}/{file}` → the generic file `/raw/{remote}/…/{file}`.
+fn generic_purl(
+    s: &str,
+    ns: &[String],
+    file: &str,
+    version: Option<String>,
+) -> Result<(&'static str, String, Option<String>), String> {
+    if version.is_some() {
+        return Err(format!(
+            "package URL {s:?}: a generic file is named by its path, pkg:generic/{{remote}}/{{path}}, \
+             without @version"
+        ));
+    }
+    if !ns.first().is_some_and(|r| valid_upstream_name(r)) {
+        return Err(format!(
+            "package URL {s:?}: the namespace must start with a generic remote's name, \
+             pkg:generic/{{remote}}/{{path}}"
+        ));
+    }
+    if let Some(bad) = ns
+        .iter()
+        .map(String::as_str)
+        .chain([file])
+        .find(|p| !safe_component(p))
+    {
+        return Err(format!("package URL {s:?}: invalid path segment {bad:?}"));
+    }
+    let name = ns.join("/");
+    check_token("name", &name).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    check_token("version", file).map_err(|e| format!("package URL {s:?}: {e}"))?;
+    Ok(("raw", name, Some(file.to_string())))
 }
 
 /// A purl's qualifiers (`a=1&b=2`) as (lowercase key, decoded value) pairs.
@@ -382,6 +419,18 @@ mod tests {
                 "mona.LinkedList",
                 Some("1.1.1"),
             ),
+            (
+                "pkg:generic/tools/go/go1.22.0.linux-amd64.tar.gz",
+                "raw",
+                "tools/go",
+                Some("go1.22.0.linux-amd64.tar.gz"),
+            ),
+            (
+                "pkg:generic/gh/o/r/v1/a%40b.zip?checksum=sha256:00",
+                "raw",
+                "gh/o/r/v1",
+                Some("a@b.zip"),
+            ),
             ("PKG:NPM/left-pad", "npm", "left-pad", None),
             ("pkg:npm/lodash@", "npm", "lodash", None),
             (
@@ -424,6 +473,10 @@ mod tests {
                 "is a source host",
             ),
             ("pkg:swift/LinkedList@1.0.0", "pkg:swift/{scope}/{name}"),
+            ("pkg:generic/tools/a.zip@1.0", "without @version"),
+            ("pkg:generic/a.zip", "generic remote's name"),
+            ("pkg:generic/Tools/a.zip", "generic remote's name"),
+            ("pkg:generic/tools/%2e%2e/a.zip", "invalid path segment"),
         ];
         for (purl, want) in cases {
             let err = parse_purl(purl).unwrap_err();

@@ -599,7 +599,7 @@ mod tests {
     }
 
     fn check(bytes: &[u8], piece: usize) -> Result<String, String> {
-        let mut c: Box<dyn FileCheck> = Algo::ApkControlSha1.check();
+        let mut c: Box<dyn FileCheck> = Algo::ApkControlSha1.check().expect("a part's check");
         for p in bytes.chunks(piece) {
             c.update(p);
         }
@@ -644,10 +644,7 @@ mod tests {
         let mut out = Vec::new();
         let mut found = crate::registry::Collected::default();
         let up = testing::upstream_map(&Alpine, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-        };
+        let ctx = testing::ctx(&up);
         Alpine
             .rewrite(&doc, &mut &index[..], &mut out, &ctx, &mut found)
             .unwrap();

@@ -20,9 +20,9 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, passable_query, safe_component,
-    semver_like,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, passable_query,
+    safe_component, semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -211,6 +211,7 @@ fn collection_doc(ctx: &Ctx<'_>, rest: &[&str], query: Option<&str>) -> Result<M
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     })
 }
 

@@ -472,10 +472,7 @@ mod tests {
     fn rewrite(body: &[u8]) -> Result<(Vec<u8>, Vec<Link>), Bad> {
         let doc = testing::metadata(&Arch, "/core/os/x86_64/core.db", None, UP);
         let up = testing::upstream_map(&Arch, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-        };
+        let ctx = testing::ctx(&up);
         let mut out = Vec::new();
         let mut found = crate::registry::Collected::default();
         Arch.rewrite(&doc, &mut &body[..], &mut out, &ctx, &mut found)

@@ -22,8 +22,8 @@ use std::io::{BufRead, Write};
 use serde::Deserialize;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -149,6 +149,7 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     }
 }
 

@@ -31,8 +31,8 @@ use std::io::{BufRead, Write};
 use serde_json::Value;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -85,6 +85,7 @@ impl Registry for Composer {
                 check: super::Check::None,
                 headers: &[],
                 parts: None,
+                expiry: Expiry::DEFAULT,
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -195,6 +196,7 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     }
 }
 

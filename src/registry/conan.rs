@@ -23,8 +23,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Mirror, Plan, Registry,
-    Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Mirror, Plan,
+    Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -337,6 +337,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     })
 }
 

@@ -29,8 +29,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -115,6 +115,7 @@ impl Registry for Conda {
                 check: super::Check::None,
                 headers: &[],
                 parts: None,
+                expiry: Expiry::DEFAULT,
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -133,6 +134,7 @@ impl Registry for Conda {
                         check: super::Check::None,
                         headers: &[],
                         parts: None,
+                        expiry: Expiry::DEFAULT,
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {

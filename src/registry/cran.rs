@@ -19,8 +19,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
-    Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -66,6 +66,7 @@ impl Registry for Cran {
                 check: super::Check::None,
                 headers: &[],
                 parts: None,
+                expiry: Expiry::DEFAULT,
             })
         };
         match segs.as_slice() {
@@ -188,6 +189,7 @@ fn binary(
             check: super::Check::None,
             headers: &[],
             parts: None,
+            expiry: Expiry::DEFAULT,
         }));
     }
     let (name, version) = split_file(file, ext)?;

@@ -26,8 +26,9 @@
 use std::io::{self, BufRead, Read, Write};
 
 use super::{
-    Algo, Archive, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Etag, Flags, Found, Keep, Kind,
-    Link, Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Archive, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Etag, Expiry, Flags, Found,
+    Keep, Kind, Link, Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
+    safe_component,
 };
 use crate::decompress;
 use crate::error::{Error, Result};
@@ -127,6 +128,7 @@ impl Registry for Debian {
                 check,
                 headers: &[],
                 parts: None,
+                expiry: Expiry::DEFAULT,
             })
         };
         match (file, dirs) {
@@ -796,10 +798,7 @@ mod tests {
     fn testing_ctx() -> Ctx<'static> {
         static UPS: std::sync::OnceLock<std::collections::BTreeMap<String, String>> =
             std::sync::OnceLock::new();
-        Ctx {
-            base_url: testing::BASE,
-            upstream: UPS.get_or_init(|| testing::upstream_map(&Debian, UP)),
-        }
+        testing::ctx(UPS.get_or_init(|| testing::upstream_map(&Debian, UP)))
     }
 
     #[test]

@@ -23,8 +23,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
-    Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -111,6 +111,7 @@ impl Registry for Go {
                     check: super::Check::None,
                     headers: &[],
                     parts: None,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             _ => Err(Error::NotFound(format!("go route /{}", segs.join("/")))),
@@ -212,6 +213,7 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     })
 }
 

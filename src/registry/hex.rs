@@ -17,8 +17,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::gzip;
@@ -162,6 +162,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     })
 }
 
@@ -470,10 +471,7 @@ mod tests {
         let mut out = Vec::new();
         let mut found = crate::registry::Collected::default();
         let up = testing::upstream_map(&Hex, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-        };
+        let ctx = testing::ctx(&up);
         Hex.rewrite(&meta, &mut &doc[..], &mut out, &ctx, &mut found)
             .unwrap();
         assert_eq!(out, doc, "byte-identical: the client checks the signature");

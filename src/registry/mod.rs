@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use crate::error::Result;
 
@@ -11,6 +12,7 @@ pub(crate) mod alpine;
 pub(crate) mod ansible;
 pub(crate) mod arch;
 pub(crate) mod cargo;
+pub(crate) mod chef;
 pub(crate) mod composer;
 pub(crate) mod conan;
 pub(crate) mod conda;
@@ -24,9 +26,11 @@ pub(crate) mod npm;
 pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod raw;
 pub(crate) mod rpm;
 pub(crate) mod swift;
 pub(crate) mod terraform;
+pub(crate) mod vagrant;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
@@ -34,6 +38,7 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &ansible::Ansible,
     &arch::Arch,
     &cargo::Cargo,
+    &chef::Chef,
     &composer::Composer,
     &conan::Conan,
     &conda::Conda,
@@ -47,9 +52,11 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &nuget::Nuget,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &raw::Raw,
     &rpm::Rpm,
     &swift::Swift,
     &terraform::Terraform,
+    &vagrant::Vagrant,
 ];
 
 /// Finds the registry mounted at a URL prefix.
@@ -182,6 +189,8 @@ pub(crate) struct UpstreamKey {
     /// serves under a name (`/debian/{name}/…`). A default may itself be a name
     /// (`debian.debian-security`).
     pub named: bool,
+    /// Only `upstream.<key>.<name>`: the key itself names no upstream (generic remotes).
+    pub names_only: bool,
 }
 
 impl UpstreamKey {
@@ -191,6 +200,7 @@ impl UpstreamKey {
             default,
             list: false,
             named: false,
+            names_only: false,
         }
     }
 
@@ -200,6 +210,7 @@ impl UpstreamKey {
             default,
             list: true,
             named: false,
+            names_only: false,
         }
     }
 
@@ -210,8 +221,28 @@ impl UpstreamKey {
             default,
             list: false,
             named: true,
+            names_only: false,
         }
     }
+
+    /// A key that takes only named upstreams: `upstream.<key>` itself is an error.
+    pub(crate) const fn names_only(key: &'static str) -> UpstreamKey {
+        UpstreamKey {
+            key,
+            default: "",
+            list: false,
+            named: true,
+            names_only: true,
+        }
+    }
+}
+
+/// Whether `upstream.<key>` takes only named upstreams (`UpstreamKey::names_only`).
+pub(crate) fn is_names_only(key: &str) -> bool {
+    REGISTRIES
+        .iter()
+        .flat_map(|r| r.spec().upstreams)
+        .any(|u| u.names_only && u.key == key)
 }
 
 /// The keys that take named upstreams.
@@ -466,6 +497,7 @@ impl<'a> RepoFile<'a> {
             headers: &[],
             parts: None,
             check: Check::None,
+            expiry: Expiry::DEFAULT,
         }
     }
 }
@@ -633,6 +665,8 @@ pub(crate) struct Ctx<'a> {
     /// Public URL of this proxy, without a trailing slash.
     pub base_url: &'a str,
     pub upstream: &'a BTreeMap<String, String>,
+    /// Settings of the generic remotes (`raw.<name>.*`).
+    pub raw: &'a BTreeMap<String, crate::config::RawRemote>,
 }
 
 impl Ctx<'_> {
@@ -700,6 +734,8 @@ impl Plan {
 }
 
 /// Identity of a cached artifact; also its place on disk: `{ecosystem}/{name}/{version}/{filename}`.
+/// Links are looked up by (ecosystem, name, file name), so a file name must be unique within its
+/// package: one that would repeat across versions carries the version.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ArtifactKey {
     pub ecosystem: &'static str,
@@ -716,15 +752,21 @@ pub(crate) struct Artifact {
     /// A digest the request itself carries (e.g. a content-addressed path).
     pub digest: Option<Digest>,
     pub content_type: &'static str,
-    /// A checksum file the upstream may publish beside the artifact (Maven's `{url}.sha512`),
-    /// read before the artifact is fetched when nothing else declared its digest; the artifact is
-    /// then verified against it. A 4xx for it means none is published and the artifact is stored
-    /// unverified.
-    pub sidecar: Option<(String, Algo)>,
+    /// Checksum files the upstream may publish beside the artifact (Maven's `{url}.sha512`, a
+    /// directory's `SHA256SUMS`), read in order before the artifact is fetched when nothing else
+    /// declared its digest; the artifact is verified against the first that gives one. A 4xx
+    /// for each (or manifests that do not name the file) means none is published, and the
+    /// artifact is stored unverified.
+    pub sidecars: Vec<Sidecar>,
     /// For file names that do not say unambiguously which package they belong to (RubyGems'
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// Trust on first use, for registries that publish no digest: the SHA-256 of the first copy
+    /// committed is recorded as the file's digest (a link), unless a link declares one, so a
+    /// later fill (after eviction, or of a damaged file) must bring the same bytes, and changed
+    /// bytes upstream are refused rather than served.
+    pub pin: bool,
     /// The `Accept` the upstream is asked with (`*/*` when `None`): a registry that versions its
     /// API by media type may refuse anything else (Swift's `…v1+zip`).
     pub accept: Option<&'static str>,
@@ -749,8 +791,9 @@ impl Artifact {
             url,
             digest: None,
             content_type,
-            sidecar: None,
+            sidecars: Vec::new(),
             readings: None,
+            pin: false,
             accept: None,
             exact_type: false,
             listed_in: None,
@@ -763,6 +806,16 @@ impl Artifact {
         self.listed_in = Some(Box::new(doc));
         self
     }
+}
+
+/// A checksum file that may declare an artifact's digest (see `Artifact::sidecars`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sidecar {
+    pub url: String,
+    pub algo: Algo,
+    /// `None`: the file holds this artifact's digest alone (`{file}.sha256`). `Some(name)`: a
+    /// manifest of many files (`SHA256SUMS`), read for the line that names `name`.
+    pub entry: Option<String>,
 }
 
 /// See `Artifact::readings`.
@@ -797,6 +850,18 @@ pub(crate) struct Metadata {
     /// which is the first of them: the registry's own document, served as `content_type`
     /// whatever the upstream called its parts.
     pub parts: Option<Assembly>,
+    pub expiry: Expiry,
+}
+
+/// How long a document is kept, where it differs from the configuration's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    /// Served from the cache without asking the upstream for this long; `None`: `metadata_ttl`.
+    pub ttl: Option<Duration>,
+}
+
+impl Expiry {
+    pub(crate) const DEFAULT: Expiry = Expiry { ttl: None };
 }
 
 /// What vouches for a document's bytes. A cached copy with the digest is served whatever its age
@@ -909,9 +974,12 @@ impl Flags {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Algo {
+    /// Only where a registry's own client checks nothing stronger (Vagrant's `checksum_type`).
+    Md5,
     /// Only for registries that publish nothing stronger (Composer's `dist.shasum`).
     Sha1,
     Sha256,
+    Sha384,
     Sha512,
     /// Not of the whole file: the SHA-1 of an `.apk`'s control member, as Alpine's index pins a
     /// package (`C:Q1…`); the data member is checked against the SHA-256 the control member
@@ -922,8 +990,10 @@ pub(crate) enum Algo {
 impl Algo {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Algo::Md5 => "md5",
             Algo::Sha1 => "sha1",
             Algo::Sha256 => "sha256",
+            Algo::Sha384 => "sha384",
             Algo::Sha512 => "sha512",
             Algo::ApkControlSha1 => "apk-control-sha1",
         }
@@ -932,67 +1002,43 @@ impl Algo {
     /// Hex digits of a digest in this algorithm.
     pub(crate) fn hex_len(self) -> usize {
         match self {
+            Algo::Md5 => 32,
             Algo::Sha1 | Algo::ApkControlSha1 => 40,
             Algo::Sha256 => 64,
+            Algo::Sha384 => 96,
             Algo::Sha512 => 128,
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Algo> {
         match s {
+            "md5" => Some(Algo::Md5),
             "sha1" => Some(Algo::Sha1),
             "sha256" => Some(Algo::Sha256),
+            "sha384" => Some(Algo::Sha384),
             "sha512" => Some(Algo::Sha512),
             "apk-control-sha1" => Some(Algo::ApkControlSha1),
             _ => None,
         }
     }
 
-    /// A checker that computes this digest over a file fed to it in pieces.
-    pub(crate) fn check(self) -> Box<dyn FileCheck> {
-        use sha2::Digest as _;
+    /// A checker that computes this digest over a file fed to it in pieces; `None` for SHA-256,
+    /// which every fill and document computes anyway.
+    pub(crate) fn check(self) -> Option<Box<dyn FileCheck>> {
         match self {
-            Algo::Sha1 => Box::new(Whole::Sha1(sha1::Sha1::new())),
-            Algo::Sha256 => Box::new(Whole::Sha256(sha2::Sha256::new())),
-            Algo::Sha512 => Box::new(Whole::Sha512(sha2::Sha512::new())),
-            Algo::ApkControlSha1 => Box::new(alpine::ControlCheck::default()),
+            Algo::ApkControlSha1 => Some(Box::new(alpine::ControlCheck::default())),
+            whole => crate::cache::Hasher::new(whole).map(|h| Box::new(h) as Box<dyn FileCheck>),
         }
     }
 }
 
-/// Computes a digest of a file as it streams (`Algo::check`).
+/// Computes a digest of a file as it streams (`Algo::check`): of the whole file
+/// (`cache::Hasher`), or of a part the algorithm defines.
 pub(crate) trait FileCheck: Send {
     fn update(&mut self, chunk: &[u8]);
     /// The digest, as lowercase hex; or why the bytes have none (not the format the algorithm
     /// reads, or a part that fails a check of its own).
     fn finish(self: Box<Self>) -> Result<String, String>;
-}
-
-/// A digest of the whole file.
-enum Whole {
-    Sha1(sha1::Sha1),
-    Sha256(sha2::Sha256),
-    Sha512(sha2::Sha512),
-}
-
-impl FileCheck for Whole {
-    fn update(&mut self, chunk: &[u8]) {
-        use sha2::Digest as _;
-        match self {
-            Whole::Sha1(h) => h.update(chunk),
-            Whole::Sha256(h) => h.update(chunk),
-            Whole::Sha512(h) => h.update(chunk),
-        }
-    }
-
-    fn finish(self: Box<Self>) -> Result<String, String> {
-        use sha2::Digest as _;
-        Ok(match *self {
-            Whole::Sha1(h) => hex(&h.finalize()),
-            Whole::Sha256(h) => hex(&h.finalize()),
-            Whole::Sha512(h) => hex(&h.finalize()),
-        })
-    }
 }
 
 /// A digest declared by a registry, as lowercase hex.
@@ -1009,8 +1055,10 @@ impl Digest {
         let mut best: Option<Digest> = None;
         for part in sri.split_whitespace() {
             let (algo, b64) = part.split_once('-')?;
-            // SHA-1 is not taken from integrity strings: npm's behaviour stays as it was.
-            let Some(algo) = Algo::parse(algo).filter(|a| *a != Algo::Sha1) else {
+            // Only SHA-256 and SHA-512 are taken from integrity strings (npm publishes those;
+            // a SHA-1 or SHA-384 beside them is skipped, as it always was).
+            let Some(algo) = Algo::parse(algo).filter(|a| matches!(a, Algo::Sha256 | Algo::Sha512))
+            else {
                 continue;
             };
             let b64 = b64.split('?').next().unwrap_or("");
@@ -1044,13 +1092,43 @@ impl Digest {
     /// Reads a checksum file (`{hex}`, `{hex}  {file}` or `ALGO ({file}) = {hex}`): the first
     /// word that is a digest of `algo`'s length in hex. Nothing else is taken for one.
     pub(crate) fn from_checksum_file(algo: Algo, text: &str) -> Option<Digest> {
-        let len = if algo == Algo::Sha512 { 128 } else { 64 };
         text.split_whitespace()
-            .find(|w| w.len() == len && w.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(|w| Digest {
+            .find(|w| Digest::hex_of(algo, w).is_some())
+            .and_then(|w| Digest::hex_of(algo, w))
+    }
+
+    /// Reads a manifest of many files (`SHA256SUMS`, `SHASUMS256.txt`): the digest on the line
+    /// that names `file`, in the GNU form (`{hex}  {file}`, `{hex} *{file}`, the name possibly
+    /// `./{file}`) or the BSD one (`SHA256 ({file}) = {hex}`). `None` when no line names it.
+    pub(crate) fn from_manifest(algo: Algo, text: &str, file: &str) -> Option<Digest> {
+        text.lines().find_map(|line| {
+            let line = line.trim_end_matches('\r');
+            let (hex, name) = match line.split_once(" (") {
+                Some((_, rest)) if !line.starts_with(|c: char| c.is_ascii_hexdigit()) => {
+                    let (name, hex) = rest.rsplit_once(") = ")?;
+                    (hex.trim(), name)
+                }
+                _ => {
+                    let (hex, name) = line.split_once(' ')?;
+                    (hex, name.strip_prefix([' ', '*']).unwrap_or(name))
+                }
+            };
+            let name = name.strip_prefix("./").unwrap_or(name);
+            if name != file {
+                return None;
+            }
+            Digest::hex_of(algo, hex)
+        })
+    }
+
+    /// `word` as a digest of `algo`, if it is one (the right number of hex digits).
+    fn hex_of(algo: Algo, word: &str) -> Option<Digest> {
+        (word.len() == algo.hex_len() && word.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+            Digest {
                 algo,
-                hex: w.to_ascii_lowercase(),
-            })
+                hex: word.to_ascii_lowercase(),
+            }
+        })
     }
 }
 
@@ -1159,6 +1237,17 @@ pub(crate) mod testing {
     /// The proxy's public URL in tests.
     pub(crate) const BASE: &str = "http://proxy";
 
+    /// The context registries' tests route and rewrite in: `BASE`, the upstreams `up`, and no
+    /// generic remote's settings.
+    pub(crate) fn ctx(up: &BTreeMap<String, String>) -> Ctx<'_> {
+        static NO_REMOTES: BTreeMap<String, crate::config::RawRemote> = BTreeMap::new();
+        Ctx {
+            base_url: BASE,
+            upstream: up,
+            raw: &NO_REMOTES,
+        }
+    }
+
     /// Routes `path` (`/a/b?query`, under the prefix) as the router hands it over (split on `/`,
     /// each segment percent-decoded once), with the registry's default upstreams except those
     /// `upstreams` sets.
@@ -1169,10 +1258,7 @@ pub(crate) mod testing {
         upstreams: &[(&str, &str)],
     ) -> Result<Plan> {
         let up = upstream_map(reg, upstreams);
-        let ctx = Ctx {
-            base_url: BASE,
-            upstream: &up,
-        };
+        let ctx = ctx(&up);
         let (path, query) = path
             .split_once('?')
             .map_or((path, None), |(p, q)| (p, Some(q)));
@@ -1222,10 +1308,7 @@ pub(crate) mod testing {
         upstreams: &[(&str, &str)],
     ) -> std::result::Result<(String, Collected), Bad> {
         let up = upstream_map(reg, upstreams);
-        let ctx = Ctx {
-            base_url: BASE,
-            upstream: &up,
-        };
+        let ctx = ctx(&up);
         let mut out = Vec::new();
         let mut found = Collected::default();
         reg.rewrite(doc, &mut &input[..], &mut out, &ctx, &mut found)?;
@@ -1287,6 +1370,41 @@ mod tests {
             Digest::from_checksum_file(Algo::Sha256, "<html>404</html>"),
             None
         );
+        // A SHA-384 beside a SHA-512 in an integrity string leaves the SHA-512 to check.
+        let sri = format!(
+            "sha384-{} sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==",
+            base64_encode(&[7; 48])
+        );
+        assert_eq!(Digest::from_sri(&sri).unwrap().algo, Algo::Sha512);
+    }
+
+    #[test]
+    fn manifests() {
+        let (a, b, c) = ("a".repeat(64), "B".repeat(64), "c".repeat(128));
+        let gnu = format!(
+            "{a}  tool_1.0_linux_amd64.zip\n{b} *tool_1.0_darwin_arm64.zip\r\n{a}  ./sub/x.zip\n"
+        );
+        let got = |text: &str, algo, file| Digest::from_manifest(algo, text, file).map(|d| d.hex);
+        assert_eq!(
+            got(&gnu, Algo::Sha256, "tool_1.0_linux_amd64.zip"),
+            Some(a.clone())
+        );
+        assert_eq!(
+            got(&gnu, Algo::Sha256, "tool_1.0_darwin_arm64.zip"),
+            Some(b.to_ascii_lowercase())
+        );
+        // Names are whole: no line names a file that is only the end of another's name.
+        assert_eq!(got(&gnu, Algo::Sha256, "linux_amd64.zip"), None);
+        assert_eq!(got(&gnu, Algo::Sha256, "x.zip"), None);
+        assert_eq!(got(&gnu, Algo::Sha256, "sub/x.zip"), Some(a.clone()));
+        // The digest must have the algorithm's length.
+        assert_eq!(got(&gnu, Algo::Sha512, "tool_1.0_linux_amd64.zip"), None);
+        let bsd = format!("SHA512 (image.iso) = {c}\nSHA512 (image.iso.sig) = {c}\n");
+        assert_eq!(got(&bsd, Algo::Sha512, "image.iso"), Some(c.clone()));
+        assert_eq!(got(&bsd, Algo::Sha512, "image"), None);
+        for junk in ["", "\n\n", "<html>", "(", " ) = ", "SHA256 (x) = zz"] {
+            assert_eq!(got(junk, Algo::Sha256, "x"), None, "{junk:?}");
+        }
     }
 
     #[test]

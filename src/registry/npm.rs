@@ -17,8 +17,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -103,6 +103,7 @@ impl Registry for Npm {
                     check: super::Check::None,
                     headers: &[],
                     parts: None,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["-", filename] => {
@@ -174,6 +175,7 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     }
 }
 

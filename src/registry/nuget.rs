@@ -28,8 +28,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::gzip;
@@ -237,6 +237,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     })
 }
 

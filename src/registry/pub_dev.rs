@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, semver_like,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Seg};
@@ -203,6 +203,7 @@ fn document(up: &str, kind: Kind, name: &str, key: String, path: String) -> Meta
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     }
 }
 

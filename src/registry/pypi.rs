@@ -22,8 +22,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::html::{Attr, attr, rewrite_anchors};
@@ -110,6 +110,7 @@ impl Registry for Pypi {
                     check: super::Check::None,
                     headers: &[],
                     parts: None,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["simple", name] => {
@@ -134,6 +135,7 @@ impl Registry for Pypi {
                     check: super::Check::None,
                     headers: &[],
                     parts: None,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -155,6 +157,7 @@ impl Registry for Pypi {
                     check: super::Check::None,
                     headers: &[],
                     parts: None,
+                    expiry: Expiry::DEFAULT,
                 }))
             }
             ["files", path @ .., filename] => {
@@ -276,6 +279,7 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         check: super::Check::None,
         headers: &[],
         parts: None,
+        expiry: Expiry::DEFAULT,
     }
 }
 
@@ -758,6 +762,7 @@ mod tests {
             check: crate::registry::Check::None,
             headers: &[],
             parts: None,
+            expiry: Expiry::DEFAULT,
         }
     }
 
@@ -831,10 +836,7 @@ mod tests {
         let anchor = "<a href=\"https://files.example/p/foo-1.0.tar.gz\">foo-1.0.tar.gz</a>\n";
         let doc = format!("<html>{}</html>", anchor.repeat(2000));
         let up = testing::upstream_map(&Pypi, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-        };
+        let ctx = testing::ctx(&up);
         let mut input = std::io::BufReader::with_capacity(1, doc.as_bytes());
         let mut out = Vec::new();
         let mut found = crate::registry::Collected::default();

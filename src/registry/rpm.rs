@@ -20,8 +20,8 @@
 use std::io::{self, BufRead, Read, Write};
 
 use super::{
-    Algo, Archive, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Etag, Flags, Found, Kind, Link,
-    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Archive, Artifact, ArtifactKey, Bad, Check, Ctx, Digest, Etag, Expiry, Flags, Found,
+    Kind, Link, Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::decompress;
 use crate::error::{Error, Result};
@@ -114,6 +114,7 @@ impl Registry for Rpm {
             check,
             headers: &[],
             parts: None,
+            expiry: Expiry::DEFAULT,
         }))
     }
 

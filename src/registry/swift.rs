@@ -30,8 +30,9 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, passable_query, semver_like,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, passable_query,
+    semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -307,6 +308,7 @@ fn metadata(
         check: super::Check::None,
         headers: LINK,
         parts: None,
+        expiry: Expiry::DEFAULT,
     }
 }
 
@@ -747,10 +749,7 @@ mod tests {
     fn header(path: &str, value: &str) -> (Option<String>, crate::registry::Collected) {
         let meta = testing::metadata(&Swift, path, Some(JSON), UP);
         let up = testing::upstream_map(&Swift, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-        };
+        let ctx = testing::ctx(&up);
         let mut found = crate::registry::Collected::default();
         let out = link_header(&meta, "Link", value, &ctx, &mut found);
         (out, found)

@@ -35,8 +35,8 @@ use std::io::{BufRead, Write};
 use serde_json::Value;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Assembly, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link,
-    Metadata, Mirror, Part, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver,
+    Algo, Artifact, ArtifactKey, Assembly, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind,
+    Link, Metadata, Mirror, Part, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver,
     safe_component, semver_like,
 };
 use crate::error::{Error, Result};
@@ -362,6 +362,7 @@ fn metadata(kind: Kind, p: &Provider, key: String, url: String, parts: bool) -> 
         check: super::Check::None,
         headers: &[],
         parts: parts.then_some(ASSEMBLY),
+        expiry: Expiry::DEFAULT,
     }
 }
 
@@ -714,10 +715,7 @@ mod tests {
     }
 
     fn ctx_of(up: &std::collections::BTreeMap<String, String>) -> Ctx<'_> {
-        Ctx {
-            base_url: testing::BASE,
-            upstream: up,
-        }
+        testing::ctx(up)
     }
 
     #[test]

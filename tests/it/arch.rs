@@ -387,17 +387,11 @@ fn mirror_then_pacman_offline(db: Option<Vec<u8>>) {
     let list_file = w.join("pacman-urls.txt");
     std::fs::write(&list_file, &list).unwrap();
 
-    let mirror_dir = w.join("mirror");
-    let base = "http://connected.example:8080";
-    let on = |dir: &Path, upstream: &str| {
-        let mut c = proxy_on_cache(dir);
-        c.env("PROXY_BASE_URL", base)
-            .env("PROXY_UPSTREAM_ARCH", upstream);
-        c
-    };
-    let (code, out) = exec(on(&mirror_dir, &fake.url()).arg("mirror").arg(&list_file));
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains(" 0 failed"), "{out}");
+    // Mirrored from the list, exported by it, imported; the imported cache passes `-check`.
+    let (p, _) = bundle_then_offline(
+        &[("PROXY_UPSTREAM_ARCH", fake.url())],
+        &[list_file.to_str().unwrap()],
+    );
     let mut fetched = fake.paths(|p| is_package(p) && !p.ends_with(".sig"));
     fetched.sort();
     fetched.dedup();
@@ -405,13 +399,6 @@ fn mirror_then_pacman_offline(db: Option<Vec<u8>>) {
         fetched,
         [format!("/{DIR}/{EPOCH}"), format!("/{DIR}/{HELLO}")]
     );
-    // The same configuration (the list's URLs are on its upstream), offline by `-check`.
-    let (code, out) =
-        exec(on(&mirror_dir, &fake.url()).args(["mirror", "-check", list_file.to_str().unwrap()]));
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains(" 0 missing"), "{out}");
-
-    let p = carry_offline(&mirror_dir, on, &fake.url(), &[]);
     let before = fake.total();
     let pacman = Pacman::new(&w.join("airgapped"), &p.url("/arch/testrepo/os/$arch"));
     pacman.sync_and_download(1);

@@ -485,6 +485,14 @@ impl TestProxy {
         assert!(!files.iter().any(|f| matching(f)), "{files:?}");
     }
 
+    /// Overwrites the stored file `rel` (relative to the storage root) with other bytes of
+    /// another size, as a disk fault would: the next request for it fetches it again.
+    pub fn damage(&self, rel: &str) {
+        let path = self.storage().join(rel);
+        assert!(path.is_file(), "{rel} is not stored");
+        std::fs::write(path, b"damaged").unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -828,33 +836,57 @@ fn offline_on(dir: TempDir, port: u16, f: impl FnOnce(&mut Config)) -> TestProxy
     TestProxy::from_config(c, dir)
 }
 
-/// Carries the cache in `dir` across an air gap: `proxy export` of it (of what the inputs
-/// `select` name, all of it when none), `proxy import` of the bundle into an empty cache (both
-/// with the binary as `on(dir, upstream)` sets it up, the export with the upstream it was
-/// mirrored from), then a proxy in offline mode serving that cache, its upstreams pointed at a
-/// port nothing listens on.
-pub fn carry_offline(
-    dir: &Path,
-    on: impl Fn(&Path, &str) -> std::process::Command,
-    upstream: &str,
-    select: &[&Path],
-) -> TestProxy {
-    let nowhere = "http://127.0.0.1:9";
-    let bundle = dir.join("bundle.tar");
+/// `proxy mirror {args}` (the binary) with the settings `vars` (`PROXY_…`) on a new cache,
+/// `proxy export {args}` of it (what was mirrored, selected by the same inputs), `proxy import`
+/// of the bundle into another empty cache, and a proxy in
+/// offline mode serving that one, with the same settings but every upstream pointed at a port
+/// nothing listens on: the air-gapped host. Asserts that each step succeeded; returns the
+/// proxy and what the mirror printed.
+pub fn bundle_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
+    let (connected_dir, airgap_dir) = (TempDir::new("connected"), TempDir::new("airgap"));
+    let (connected, airgap) = (connected_dir.path(), airgap_dir.path());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let on = |dir: &Path| {
+        let mut c = proxy_on_cache(dir);
+        c.env("PROXY_BASE_URL", &base)
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
+        c
+    };
+    let (code, mirrored) = exec(on(connected).arg("mirror").args(args));
+    assert_eq!(code, 0, "{mirrored}");
+    assert!(mirrored.contains(" 0 failed"), "{mirrored}");
+    let bundle = connected.join("bundle.tar");
     let (code, out) = exec(
-        on(dir, upstream)
+        on(connected)
             .arg("export")
             .arg("-o")
             .arg(&bundle)
-            .args(select),
+            .args(args),
     );
     assert_eq!(code, 0, "{out}");
-    let airgap = TempDir::new("airgap");
-    let (code, out) = exec(on(airgap.path(), nowhere).arg("import").arg(&bundle));
+    let (code, out) = exec(on(airgap).arg("import").arg(&bundle));
     assert_eq!(code, 0, "{out}");
-    let mut c = config(airgap.path(), nowhere);
+    let (code, out) = exec(on(airgap).arg("mirror").arg("-check").args(args));
+    assert_eq!(code, 0, "the imported cache misses something: {out}");
+    // The same settings as the connected machine's, with every upstream unreachable.
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let mut c = Config::from_sources(None, &env, &[]).expect("the settings load");
+    for v in c.upstream.values_mut() {
+        if !v.is_empty() {
+            *v = "http://127.0.0.1:9".into();
+        }
+    }
+    c.listen = format!("127.0.0.1:{port}");
+    c.base_url = base;
     c.offline = true;
-    TestProxy::from_config(c, airgap)
+    c.storage_path = airgap.join("artifacts");
+    c.database_path = airgap.join("proxy.db");
+    c.workers = 8;
+    (TestProxy::from_config(c, airgap_dir), mirrored)
 }
 
 /// Runs a command to completion: (exit code, stdout + stderr).
