@@ -150,6 +150,7 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 

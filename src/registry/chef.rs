@@ -229,6 +229,7 @@ fn document(
         headers: &[],
         parts: None,
         expiry: Expiry { ttl },
+        ..Metadata::default()
     }
 }
 

@@ -86,6 +86,7 @@ impl Registry for Composer {
                 headers: &[],
                 parts: None,
                 expiry: Expiry::DEFAULT,
+                ..Metadata::default()
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -197,6 +198,7 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 

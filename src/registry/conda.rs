@@ -116,6 +116,7 @@ impl Registry for Conda {
                 headers: &[],
                 parts: None,
                 expiry: Expiry::DEFAULT,
+                ..Metadata::default()
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -135,6 +136,7 @@ impl Registry for Conda {
                         headers: &[],
                         parts: None,
                         expiry: Expiry::DEFAULT,
+                        ..Metadata::default()
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {

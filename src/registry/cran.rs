@@ -67,6 +67,7 @@ impl Registry for Cran {
                 headers: &[],
                 parts: None,
                 expiry: Expiry::DEFAULT,
+                ..Metadata::default()
             })
         };
         match segs.as_slice() {
@@ -190,6 +191,7 @@ fn binary(
             headers: &[],
             parts: None,
             expiry: Expiry::DEFAULT,
+            ..Metadata::default()
         }));
     }
     let (name, version) = split_file(file, ext)?;

@@ -129,6 +129,7 @@ impl Registry for Debian {
                 headers: &[],
                 parts: None,
                 expiry: Expiry::DEFAULT,
+                ..Metadata::default()
             })
         };
         match (file, dirs) {

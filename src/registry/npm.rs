@@ -104,6 +104,7 @@ impl Registry for Npm {
                     headers: &[],
                     parts: None,
                     expiry: Expiry::DEFAULT,
+                    ..Metadata::default()
                 }))
             }
             ["-", filename] => {
@@ -176,6 +177,7 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 

@@ -204,6 +204,7 @@ fn document(up: &str, kind: Kind, name: &str, key: String, path: String) -> Meta
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 

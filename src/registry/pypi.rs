@@ -111,6 +111,7 @@ impl Registry for Pypi {
                     headers: &[],
                     parts: None,
                     expiry: Expiry::DEFAULT,
+                    ..Metadata::default()
                 }))
             }
             ["simple", name] => {
@@ -136,6 +137,7 @@ impl Registry for Pypi {
                     headers: &[],
                     parts: None,
                     expiry: Expiry::DEFAULT,
+                    ..Metadata::default()
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -158,6 +160,7 @@ impl Registry for Pypi {
                     headers: &[],
                     parts: None,
                     expiry: Expiry::DEFAULT,
+                    ..Metadata::default()
                 }))
             }
             ["files", path @ .., filename] => {
@@ -280,6 +283,7 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 
@@ -763,6 +767,7 @@ mod tests {
             headers: &[],
             parts: None,
             expiry: Expiry::DEFAULT,
+            ..Metadata::default()
         }
     }
 

@@ -152,6 +152,7 @@ impl Registry for Raw {
             headers: &[],
             parts: None,
             expiry: Expiry { ttl },
+            ..Metadata::default()
         }))
     }
 

@@ -115,6 +115,7 @@ impl Registry for Rpm {
             headers: &[],
             parts: None,
             expiry: Expiry::DEFAULT,
+            ..Metadata::default()
         }))
     }
 

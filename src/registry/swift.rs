@@ -309,6 +309,7 @@ fn metadata(
         headers: LINK,
         parts: None,
         expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 
