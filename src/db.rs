@@ -17,14 +17,106 @@ pub(crate) struct Db {
     conn: Connection,
 }
 
-/// Inserts a link, or updates the one at the same path (see `record_links`).
-const LINK_UPSERT: &str = "INSERT INTO links (ecosystem, name, path, version, filename, url, algo,
-        digest, flags)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-     ON CONFLICT (ecosystem, name, path) DO UPDATE SET version = excluded.version,
-        filename = excluded.filename, flags = excluded.flags,
-        url = CASE WHEN excluded.url != '' THEN excluded.url ELSE url END,
-        algo = coalesce(excluded.algo, algo), digest = coalesce(excluded.digest, digest)";
+/// Inserts links, or updates the one at the same path (see `insert_links`): `links!("VALUES …")`
+/// or `links!("SELECT …")`.
+macro_rules! links {
+    ($rows:literal) => {
+        concat!(
+            "INSERT INTO links (ecosystem, name, path, version, filename, url, algo, digest, flags) ",
+            $rows,
+            " ON CONFLICT (ecosystem, name, path) DO UPDATE SET version = excluded.version,
+                filename = excluded.filename, flags = excluded.flags,
+                url = CASE WHEN excluded.url != '' THEN excluded.url ELSE url END,
+                algo = coalesce(excluded.algo, algo), digest = coalesce(excluded.digest, digest)"
+        )
+    };
+}
+
+const LINK_UPSERT: &str = links!("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+
+/// Holds files for a document, or renews the hold (see `insert_links`).
+macro_rules! holds {
+    ($rows:literal) => {
+        concat!(
+            "INSERT INTO holds (ecosystem, doc, name, filename, since) ",
+            $rows,
+            " ON CONFLICT (ecosystem, doc, name, filename) DO UPDATE SET since = excluded.since"
+        )
+    };
+}
+
+/// What `record_document` records of a document's links.
+pub(crate) struct DocumentLinks<'a> {
+    /// The mark `stage_links` kept earlier batches under.
+    pub fill: i64,
+    /// Whether any batch was staged.
+    pub staged: bool,
+    /// The last batch, never staged.
+    pub rest: &'a [Link],
+    /// This refresh's mark on the holds of held links (`release_holds` lets go of older ones).
+    pub since: i64,
+}
+
+/// Records links a document reports. A link seen again takes the new version and flags; an
+/// empty URL or a missing digest never erases one recorded before (a version list names files a
+/// registration document declares the digest of).
+///
+/// With `hold` (the document's key and this refresh's mark), held links (`Flags::held`) are held
+/// by that document until `release_holds` lets go of those of earlier refreshes.
+fn insert_links(
+    tx: &rusqlite::Transaction<'_>,
+    ecosystem: &str,
+    links: &[Link],
+    hold: Option<(&str, i64)>,
+) -> Result<()> {
+    if let Some((doc, since)) = hold {
+        let mut stmt = tx.prepare_cached(holds!("VALUES (?1, ?2, ?3, ?4, ?5)"))?;
+        for l in links.iter().filter(|l| l.flags.held) {
+            stmt.execute(params![ecosystem, doc, l.name, l.filename, since])?;
+        }
+    }
+    let mut stmt = tx.prepare_cached(LINK_UPSERT)?;
+    for l in links {
+        let algo = l.digest.as_ref().map(|d| d.algo.as_str());
+        let digest = l.digest.as_ref().map(|d| d.hex.as_str());
+        stmt.execute(params![
+            ecosystem,
+            l.name,
+            l.path,
+            l.version,
+            l.filename,
+            l.url,
+            algo,
+            digest,
+            l.flags.bits()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Moves the links `stage_links` kept under `fill` into `links` (in the order they were
+/// reported), holds included, as `insert_links` would have.
+fn promote_staged(
+    tx: &rusqlite::Transaction<'_>,
+    ecosystem: &str,
+    fill: i64,
+    hold: Option<(&str, i64)>,
+) -> Result<()> {
+    if let Some((doc, since)) = hold {
+        tx.prepare_cached(holds!(
+            "SELECT ?1, ?2, name, filename, ?3 FROM temp.staged_links WHERE fill = ?4 AND held"
+        ))?
+        .execute(params![ecosystem, doc, since, fill])?;
+    }
+    tx.prepare_cached(links!(
+        "SELECT ?1, name, path, version, filename, url, algo, digest, flags
+         FROM temp.staged_links WHERE fill = ?2 ORDER BY rowid"
+    ))?
+    .execute(params![ecosystem, fill])?;
+    tx.prepare_cached("DELETE FROM temp.staged_links WHERE fill = ?1")?
+        .execute([fill])?;
+    Ok(())
+}
 
 /// A digest from its two columns.
 fn digest(algo: Option<String>, hex: Option<String>) -> Option<Digest> {
@@ -632,10 +724,29 @@ impl Db {
         Ok(row)
     }
 
-    /// Stores a fetched metadata document (its links are recorded as the rewrite reports them,
-    /// `record_links`). Returns the storage path of the document it replaced.
+    /// Stores a fetched metadata document. Returns the storage path of the document it replaced.
+    #[cfg(test)]
     pub(crate) fn record_metadata(&self, m: &NewMetadata<'_>) -> Result<Option<String>> {
+        self.record_document(m, None)
+    }
+
+    /// Stores a fetched metadata document and, in the same transaction, the links its rewrite
+    /// reported: those staged while it was read (`stage_links`) and the last batch. Until then no
+    /// link of a document that may yet be refused (a digest that does not match, a body cut off)
+    /// can change what an artifact is checked against.
+    pub(crate) fn record_document(
+        &self,
+        m: &NewMetadata<'_>,
+        links: Option<DocumentLinks<'_>>,
+    ) -> Result<Option<String>> {
         let tx = self.write()?;
+        if let Some(l) = &links {
+            let hold = Some((m.key, l.since));
+            if l.staged {
+                promote_staged(&tx, m.ecosystem, l.fill, hold)?;
+            }
+            insert_links(&tx, m.ecosystem, l.rest, hold)?;
+        }
         let old: Option<String> = tx
             .prepare_cached("SELECT storage_path FROM metadata WHERE ecosystem = ?1 AND key = ?2")?
             .query_row(params![m.ecosystem, m.key], |r| r.get(0))
@@ -680,6 +791,7 @@ impl Db {
     ///
     /// With `hold` (the document's key and this refresh's mark), held links (`Flags::held`) are
     /// held by that document until `release_holds` lets go of those of earlier refreshes.
+    #[cfg(test)]
     pub(crate) fn record_links(
         &self,
         ecosystem: &str,
@@ -687,34 +799,59 @@ impl Db {
         hold: Option<(&str, i64)>,
     ) -> Result<()> {
         let tx = self.write()?;
-        if let Some((doc, since)) = hold {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO holds (ecosystem, doc, name, filename, since) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (ecosystem, doc, name, filename) DO UPDATE SET since = excluded.since",
-            )?;
-            for l in links.iter().filter(|l| l.flags.held) {
-                stmt.execute(params![ecosystem, doc, l.name, l.filename, since])?;
-            }
-        }
+        insert_links(&tx, ecosystem, links, hold)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Keeps a batch of a document's links aside, under `fill`, until the document is recorded
+    /// (`record_document`) or given up (`discard_staged`). They go to this connection's
+    /// temporary database: on disk, not in memory, and out of the shared database's write lock.
+    pub(crate) fn stage_links(&self, fill: i64, links: &[Link]) -> Result<()> {
+        self.conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS staged_links (fill INTEGER NOT NULL,
+                name TEXT NOT NULL, path TEXT NOT NULL, version TEXT NOT NULL,
+                filename TEXT NOT NULL, url TEXT NOT NULL, algo TEXT, digest TEXT,
+                flags INTEGER NOT NULL, held INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS temp.staged_links_fill ON staged_links (fill);",
+        )?;
+        let tx = self.conn.unchecked_transaction()?;
         {
-            let mut stmt = tx.prepare_cached(LINK_UPSERT)?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO temp.staged_links (fill, name, path, version, filename, url, algo,
+                    digest, flags, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
             for l in links {
-                let algo = l.digest.as_ref().map(|d| d.algo.as_str());
-                let digest = l.digest.as_ref().map(|d| d.hex.as_str());
                 stmt.execute(params![
-                    ecosystem,
+                    fill,
                     l.name,
                     l.path,
                     l.version,
                     l.filename,
                     l.url,
-                    algo,
-                    digest,
-                    l.flags.bits()
+                    l.digest.as_ref().map(|d| d.algo.as_str()),
+                    l.digest.as_ref().map(|d| d.hex.as_str()),
+                    l.flags.bits(),
+                    l.flags.held
                 ])?;
             }
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Forgets what a document that was not recorded staged.
+    pub(crate) fn discard_staged(&self, fill: i64) -> Result<()> {
+        let exists: bool = self.conn.query_row(
+            "SELECT count(*) FROM temp.sqlite_master WHERE name = 'staged_links'",
+            [],
+            |r| r.get(0),
+        )?;
+        if exists {
+            self.conn
+                .prepare_cached("DELETE FROM temp.staged_links WHERE fill = ?1")?
+                .execute([fill])?;
+        }
         Ok(())
     }
 

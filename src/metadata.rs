@@ -654,9 +654,8 @@ fn fetch_and_store(
     };
     let mut links = Links {
         db,
-        ecosystem: m.ecosystem,
-        doc: &m.key,
         since: hold_mark(),
+        staged: false,
         batch: Vec::new(),
         latest: None,
         failed: None,
@@ -737,7 +736,6 @@ fn fetch_and_store(
         })
         .collect();
     let kept = (!kept.is_empty()).then(|| serde_json::to_string(&kept).unwrap_or_default());
-    links.flush();
     if let Some(err) = links.failed.take() {
         return Err(err);
     }
@@ -748,23 +746,27 @@ fn fetch_and_store(
         Some(t) if m.parts.is_none() => t,
         _ => m.content_type,
     };
-    let old = db.record_metadata(&NewMetadata {
-        ecosystem: m.ecosystem,
-        key: &m.key,
-        package: &m.package,
-        fetched_at: None,
-        storage_path: &rel,
-        upstream_url: &m.url,
-        etag: f.etag.as_deref(),
-        last_modified: f.last_modified.as_deref(),
-        content_type,
-        sha256: &sha,
-        size,
-        rebase: placeholders,
-        latest: links.latest.as_deref(),
-        format: FORMAT,
-        headers: kept.as_deref(),
-    })?;
+    let old = db.record_document(
+        &NewMetadata {
+            ecosystem: m.ecosystem,
+            key: &m.key,
+            package: &m.package,
+            fetched_at: None,
+            storage_path: &rel,
+            upstream_url: &m.url,
+            etag: f.etag.as_deref(),
+            last_modified: f.last_modified.as_deref(),
+            content_type,
+            sha256: &sha,
+            size,
+            rebase: placeholders,
+            latest: links.latest.as_deref(),
+            format: FORMAT,
+            headers: kept.as_deref(),
+        },
+        Some(links.commit()),
+    )?;
+    links.staged = false; // promoted
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
@@ -925,40 +927,54 @@ const LARGE_DOCUMENT: u64 = 64 << 20;
 /// two busy cores, and npm waits 5 minutes for an answer.
 const LARGE_WAIT: Duration = Duration::from_secs(240);
 
-/// How many links are written to the database at a time. A document small enough to report
-/// fewer has its links written only once it has been read whole.
+/// How many links are held in memory at a time. A document that reports more has them staged
+/// in batches (`Db::stage_links`); they are recorded with the document, once it has passed
+/// every check.
 const LINK_BATCH: usize = 1000;
 
-/// Records what a rewrite reports, in batches.
+/// Collects what a rewrite reports, staging it in batches.
 struct Links<'a> {
     db: &'a Db,
-    ecosystem: &'static str,
-    /// The document's key, which holds its held links, and this refresh's mark on them.
-    doc: &'a str,
+    /// This refresh's mark: on staged batches, and on the holds of held links.
     since: i64,
+    staged: bool,
     batch: Vec<Link>,
     latest: Option<String>,
     failed: Option<Error>,
 }
 
 impl Links<'_> {
-    fn flush(&mut self) {
-        if self.batch.is_empty() || self.failed.is_some() {
-            return;
+    /// What `Db::record_document` records, once the document is sound.
+    fn commit(&self) -> db::DocumentLinks<'_> {
+        db::DocumentLinks {
+            fill: self.since,
+            staged: self.staged,
+            rest: &self.batch,
+            since: self.since,
         }
-        let hold = Some((self.doc, self.since));
-        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch, hold) {
-            self.failed = Some(err);
+    }
+}
+
+impl Drop for Links<'_> {
+    /// A document given up leaves nothing staged behind.
+    fn drop(&mut self) {
+        if self.staged
+            && let Err(err) = self.db.discard_staged(self.since)
+        {
+            log::warn!("cannot discard the links of a document given up: {err}");
         }
-        self.batch.clear();
     }
 }
 
 impl Found for Links<'_> {
     fn link(&mut self, link: Link) {
         self.batch.push(link);
-        if self.batch.len() >= LINK_BATCH {
-            self.flush();
+        if self.batch.len() >= LINK_BATCH && self.failed.is_none() {
+            match self.db.stage_links(self.since, &self.batch) {
+                Ok(()) => self.staged = true,
+                Err(err) => self.failed = Some(err),
+            }
+            self.batch.clear();
         }
     }
 
