@@ -32,6 +32,8 @@ mod registry;
 mod router;
 mod upstream;
 mod url;
+mod version;
+mod zip;
 
 use std::io::Write;
 
