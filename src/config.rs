@@ -127,6 +127,46 @@ pub const KEYS: &[Key] = &[
         takes: "grace period for in-flight requests",
         default: "10s",
     },
+    Key {
+        name: "policy.mode",
+        takes: "enforce|audit: refuse what the policy blocks, or only log and count it",
+        default: "enforce",
+    },
+    Key {
+        name: "policy.cooldown",
+        takes: "minimum release age of every registry's versions, such as 7d; 0 = none",
+        default: "0",
+    },
+    Key {
+        name: "policy.cooldown_exempt",
+        takes: "package URL patterns (with versions) the cooldown does not apply to",
+        default: "none",
+    },
+    Key {
+        name: "policy.deny",
+        takes: "package URL patterns (with version ranges) never served",
+        default: "none",
+    },
+    Key {
+        name: "policy.allow",
+        takes: "package URL patterns; when set, only what they match is served",
+        default: "none",
+    },
+    Key {
+        name: "policy.advisories.malicious",
+        takes: "true|false: block versions named by imported malicious-package (MAL-) advisories",
+        default: "true",
+    },
+    Key {
+        name: "policy.advisories.severity",
+        takes: "none|low|medium|high|critical: block versions affected by imported advisories from this severity up",
+        default: "none",
+    },
+    Key {
+        name: "policy.advisories.ignore",
+        takes: "advisory ids (or aliases) that never block",
+        default: "none",
+    },
 ];
 
 /// Every key a configuration file or a `PROXY_*` variable may set, with its default as the
@@ -176,6 +216,8 @@ pub struct Config {
     pub ssl_cert_file: Option<PathBuf>,
     /// Upstream base URL per registry key, without a trailing slash.
     pub upstream: BTreeMap<String, String>,
+    /// The supply-chain policy (`policy.*`, `policy.rs`).
+    pub policy: crate::policy::Settings,
     /// Where each explicitly set key came from, to name it in later errors.
     pub origins: BTreeMap<String, String>,
     /// Things worth a warning once logging is up.
@@ -214,6 +256,7 @@ impl Default for Config {
             ca_file: None,
             ssl_cert_file: None,
             upstream: registry::default_upstreams(),
+            policy: crate::policy::Settings::default(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
             test_panic_path: None,
@@ -359,6 +402,11 @@ impl Config {
                 self.shutdown_timeout = duration(value).ok_or_else(|| bad(DURATION))?
             }
             "http.ca_file" => self.ca_file = Some(parse_path(value).ok_or_else(|| bad("a path"))?),
+            _ if key.starts_with("policy.") => {
+                self.policy
+                    .set(&key["policy.".len()..], value)
+                    .map_err(|e| bad(&e))?;
+            }
             _ => match key.strip_prefix("upstream.") {
                 Some(name) if self.upstream.contains_key(name) => {
                     let url = if registry::is_list_key(name) {
@@ -387,7 +435,7 @@ impl Config {
                         key: key.to_string(),
                         value: value.to_string(),
                         expected: format!(
-                            "no such setting; known keys: {}, upstream.<registry>",
+                            "no such setting; known keys: {}, upstream.<registry>, policy.cooldown_for.<registry or package URL>",
                             known.join(", ")
                         ),
                     });
@@ -494,6 +542,13 @@ fn flatten(
             let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
             out.push((prefix.to_string(), items.join(",")));
         }
+        // The policy's lists (patterns may hold commas: one item a line).
+        Value::Array(items)
+            if prefix.starts_with("policy.") && items.iter().all(Value::is_string) =>
+        {
+            let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            out.push((prefix.to_string(), items.join("\n")));
+        }
         Value::Array(_) => {
             return Err(Error::config(
                 origin,
@@ -518,6 +573,9 @@ fn env_key(name: &str) -> Option<String> {
         "storage_path" => return Some("storage.path".into()),
         "database_path" => return Some("database.path".into()),
         _ => {}
+    }
+    if let Some(r) = rest.strip_prefix("policy_cooldown_for_") {
+        return Some(format!("policy.cooldown_for.{r}"));
     }
     rest.strip_prefix("upstream_")
         .map(|r| format!("upstream.{r}"))
@@ -567,7 +625,7 @@ pub fn parse_url_list(value: &str) -> Option<String> {
     Some(urls.join(","))
 }
 
-fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" | "" => Some(false),

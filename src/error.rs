@@ -78,6 +78,12 @@ pub enum Error {
     },
     /// Another request is filling this entry and did not finish in time.
     Busy(String),
+    /// The policy refuses this package version (`policy.rs`): `header` is the `X-Proxy-Policy`
+    /// value (verdict, reason, rule), `message` what the client is told.
+    Blocked {
+        header: String,
+        message: String,
+    },
 }
 
 impl Error {
@@ -120,6 +126,7 @@ impl Error {
             Error::TooLarge { .. } => 502,
             Error::Remembered { status, .. } => *status,
             Error::Offline { .. } => 503,
+            Error::Blocked { .. } => 403,
             Error::Busy(_) => 504,
             Error::Usage(_)
             | Error::Config { .. }
@@ -191,6 +198,7 @@ impl fmt::Display for Error {
                 write!(f, "the proxy is offline and {what} is not in its cache")
             }
             Error::Busy(what) => write!(f, "{what}: another request is fetching it; try again"),
+            Error::Blocked { message, .. } => write!(f, "{message}"),
         }
     }
 }
@@ -233,6 +241,14 @@ mod tests {
             }
             .status(),
             504
+        );
+        let blocked = Error::Blocked {
+            header: "block malicious MAL-1".into(),
+            message: "blocked by policy".into(),
+        };
+        assert_eq!(
+            (blocked.status(), blocked.to_string().as_str()),
+            (403, "blocked by policy")
         );
         assert_eq!(Error::config("f", "k", "v", "e").exit_code(), 2);
         assert_eq!(Error::NotFound("x".into()).exit_code(), 1);

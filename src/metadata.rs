@@ -4,6 +4,7 @@
 //! fails. The links a rewrite reports are recorded as it streams, in batches, so memory does not
 //! grow with the document.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::sync::Arc;
@@ -41,7 +42,10 @@ pub(crate) fn serve(
         let cached = cached_metadata(sh, db, &m)?;
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
-            let due = age >= ttl || row.format < FORMAT;
+            // A document hiding versions under other rules, or one that came of age, is not
+            // served again before it is refreshed.
+            let hiding = hiding_current(sh, reg, &m, row);
+            let due = age >= ttl || row.format < FORMAT || !hiding;
             if !due || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
                 let stale = age >= ttl && !refreshed;
@@ -56,7 +60,7 @@ pub(crate) fn serve(
             }
             // Within the stale-while-revalidate window: served at once, one refresh behind it.
             // (A TTL of 0 asks for every answer to be revalidated: no window then.)
-            if ttl > 0 && row.format >= FORMAT && age < ttl.saturating_add(swr) {
+            if ttl > 0 && row.format >= FORMAT && hiding && age < ttl.saturating_add(swr) {
                 if let Join::Leader(guard) = sh.flights.join(&flight_key(&m)) {
                     revalidate_behind(sh, reg, m.clone(), guard);
                 }
@@ -294,9 +298,9 @@ fn stale(
 }
 
 fn refresh(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     m: &Metadata,
     cached: Option<(MetadataRow, File)>,
     guard: Guard,
@@ -336,9 +340,9 @@ fn refresh(
 /// revalidation (nexus-public#241): without an ETag the document is fetched whole. A 404 or a
 /// document over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
 fn fetch_metadata(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
@@ -353,9 +357,9 @@ fn fetch_metadata(
 }
 
 fn fetch_and_store(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
@@ -363,7 +367,9 @@ fn fetch_and_store(
     if let Some(accept) = m.accept {
         headers.push(("Accept", accept));
     }
-    let cached = cached.filter(|r| r.format >= FORMAT);
+    // What a first reading lists has no known age (`policy.rs`).
+    let first_reading = cached.is_none();
+    let cached = cached.filter(|r| r.format >= FORMAT && hiding_current(sh, reg, m, r));
     if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
         headers.push(("If-None-Match", etag));
     }
@@ -419,6 +425,11 @@ fn fetch_and_store(
         batch: Vec::new(),
         latest: None,
         failed: None,
+        listed: Vec::new(),
+        seen: db::now(),
+        baseline: first_reading,
+        package: &m.package,
+        versions: reg.hider(m).map(|_| HashSet::new()),
     };
     let rewritten = reg.rewrite(m, &mut input, &mut out, &ctx, &mut links);
     let flushed = rewritten.is_ok().then(|| out.flush());
@@ -439,12 +450,21 @@ fn fetch_and_store(
     if let Some(Err(err)) = flushed {
         return Err(Error::io(&temp_path, err));
     }
-    let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
-    let placeholders = out.placeholders.count;
+    let (mut sha, mut size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    let mut placeholders = out.placeholders.count;
     drop(out);
     links.flush();
     if let Some(err) = links.failed.take() {
         return Err(err);
+    }
+    // Young versions left out, in a second pass over what was stored (`Registry::hider`).
+    let mut hidden_until = None;
+    if let (Some(hider), Some(listed)) = (reg.hider(m), links.versions.take())
+        && let Some((hide, until)) = crate::policy::hidden(sh, db, reg, m, &listed)?
+    {
+        let (filtered, digest, n, count) = refilter(sh, m, &temp_path, hider, &hide)?;
+        (temp, sha, size, placeholders) = (filtered, digest, n, count);
+        hidden_until = Some(until);
     }
     let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
@@ -464,6 +484,12 @@ fn fetch_and_store(
         rebase: placeholders,
         latest: links.latest.as_deref(),
         format: FORMAT,
+        hidden_until,
+        policy: if reg.hider(m).is_some() {
+            sh.policy.fingerprint()
+        } else {
+            ""
+        },
     })?;
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
@@ -471,41 +497,129 @@ fn fetch_and_store(
     Ok(true)
 }
 
+/// Whether a stored document's hiding of young versions still holds: none of them has come of
+/// age, and it was filtered under the cooldown rules in force.
+fn hiding_current(sh: &Shared, reg: &dyn Registry, m: &Metadata, row: &MetadataRow) -> bool {
+    row.hidden_until.is_none_or(|t| db::now() < t)
+        && (reg.hider(m).is_none() || row.policy == sh.policy.fingerprint())
+}
+
+/// Copies a stored document through its registry's hider into a new temp file: (file, SHA-256,
+/// size, placeholders).
+fn refilter(
+    sh: &Shared,
+    m: &Metadata,
+    stored: &std::path::Path,
+    hider: registry::Hider,
+    hide: &registry::Hide,
+) -> Result<(crate::cache::Temp, String, u64, u64)> {
+    let file = File::open(stored).map_err(|err| Error::io(stored, err))?;
+    let mut input = BufReader::with_capacity(64 * 1024, file);
+    let mut temp = sh.store.temp()?;
+    let path = temp.path.clone();
+    let mut out = Hashing {
+        inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
+        sha: Sha256::new(),
+        n: 0,
+        placeholders: rebase::Counter::default(),
+        failed: None,
+    };
+    let filtered = hider(m, &mut input, &mut out, hide);
+    let flushed = out.flush();
+    if let Some(err) = out.failed.take() {
+        return Err(Error::io(&path, err));
+    }
+    filtered.map_err(|bad| Error::BadUpstream {
+        url: m.url.clone(),
+        msg: format!("hiding young versions: {}", bad.0),
+    })?;
+    flushed.map_err(|err| Error::io(&path, err))?;
+    let (sha, n, count) = (
+        registry::hex(&out.sha.finalize_reset()),
+        out.n,
+        out.placeholders.count,
+    );
+    drop(out);
+    Ok((temp, sha, n, count))
+}
+
 /// How many links are written to the database at a time. A document small enough to report
 /// fewer has its links written only once it has been read whole.
 const LINK_BATCH: usize = 1000;
 
-/// Records what a rewrite reports, in batches.
+/// Records what a rewrite reports, in batches: links, and the versions listed (with their
+/// publish times) for the policy.
 struct Links<'a> {
     db: &'a Db,
     ecosystem: &'static str,
     batch: Vec<Link>,
     latest: Option<String>,
     failed: Option<Error>,
+    listed: Vec<db::Listed>,
+    /// When these versions are seen, and whether this is the document's first reading.
+    seen: i64,
+    baseline: bool,
+    /// The document's package, whose versions are collected when its registry can hide them.
+    package: &'a str,
+    versions: Option<HashSet<String>>,
 }
 
 impl Links<'_> {
     fn flush(&mut self) {
-        if self.batch.is_empty() || self.failed.is_some() {
+        if self.failed.is_some() {
             return;
         }
-        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch) {
-            self.failed = Some(err);
-        }
+        let recorded = if self.batch.is_empty() {
+            Ok(())
+        } else {
+            self.db.record_links(self.ecosystem, &self.batch)
+        };
+        let recorded = recorded.and_then(|()| {
+            if self.listed.is_empty() {
+                return Ok(());
+            }
+            self.db
+                .record_versions(self.ecosystem, &self.listed, self.seen, self.baseline)
+        });
+        self.failed = recorded.err();
         self.batch.clear();
+        self.listed.clear();
+    }
+
+    fn list(&mut self, name: &str, version: &str, published: Option<i64>) {
+        if version.is_empty() {
+            return;
+        }
+        if name == self.package
+            && let Some(v) = self.versions.as_mut()
+        {
+            v.insert(version.to_string());
+        }
+        self.listed
+            .push((name.to_string(), version.to_string(), published));
     }
 }
 
 impl Found for Links<'_> {
     fn link(&mut self, link: Link) {
+        if !link.flags.document {
+            self.list(&link.name, &link.version, None);
+        }
         self.batch.push(link);
-        if self.batch.len() >= LINK_BATCH {
+        if self.batch.len() >= LINK_BATCH || self.listed.len() >= LINK_BATCH {
             self.flush();
         }
     }
 
     fn latest(&mut self, version: &str) {
         self.latest = Some(version.to_string());
+    }
+
+    fn published(&mut self, name: &str, version: &str, unix_ms: i64) {
+        self.list(name, version, Some(unix_ms));
+        if self.listed.len() >= LINK_BATCH {
+            self.flush();
+        }
     }
 }
 

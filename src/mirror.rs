@@ -369,7 +369,7 @@ fn mirror_one(
     // nowhere new.
     let mut read = std::collections::HashSet::new();
     let picked = loop {
-        let picked = match pick_links(db, eco, &m) {
+        let picked = match pick_links(sh, db, eco, &m) {
             Ok(p) => p,
             Err(err) => {
                 out.failures.push(format!("/{eco}/{first_doc}: {err}"));
@@ -420,9 +420,21 @@ fn mirror_one(
     out
 }
 
-/// The links of the wanted versions among those recorded for the package.
-fn pick_links(db: &Db, eco: &str, m: &registry::Mirror) -> Result<Vec<registry::Link>> {
-    let links = db.package_links(eco, &m.package)?;
+/// The links of the wanted versions among those recorded for the package. Without an exact
+/// version, versions the policy refuses are not candidates (the latest allowed one is taken);
+/// an exact one is fetched, and its refusal reported.
+fn pick_links(
+    sh: &Shared,
+    db: &Db,
+    eco: &str,
+    m: &registry::Mirror,
+) -> Result<Vec<registry::Link>> {
+    let mut links = db.package_links(eco, &m.package)?;
+    if !matches!(m.want, Want::Exact(_)) {
+        links.retain(|l| {
+            l.flags.document || crate::policy::allows(sh, db, eco, &l.name, &l.version)
+        });
+    }
     let latest = db.latest(eco, &m.package)?;
     Ok(registry::pick(&links, &m.want, latest.as_deref())
         .into_iter()

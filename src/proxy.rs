@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub hot: Hot,
     /// Upstream answers remembered for `negative_ttl` (see `Negative`).
     negative: Mutex<HashMap<String, Negative>>,
+    /// The supply-chain policy and its counters.
+    pub policy: crate::policy::Policy,
 }
 
 /// An upstream failure that is asked again only after `negative_ttl`: a 404 (clients that probe
@@ -203,6 +205,7 @@ impl Shared {
             allowed.insert(r.name(), origins);
         }
         Shared {
+            policy: crate::policy::Policy::new(config.policy.clone()),
             config,
             store: Arc::new(store),
             upstream,

@@ -309,13 +309,20 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
             }
         };
         let (status, cache) = (reply.status, reply.cache);
+        // The policy's decision, if it made one, goes in the access line.
+        let policy = reply
+            .headers
+            .iter()
+            .find(|(k, _)| *k == crate::policy::HEADER)
+            .map(|(_, v)| format!(" policy=\"{v}\""))
+            .unwrap_or_default();
         let bytes = respond(rq, reply, method);
-        (status, cache, bytes)
+        (status, cache, bytes, policy)
     }));
     match outcome {
-        Ok((status, cache, bytes)) => {
+        Ok((status, cache, bytes, policy)) => {
             log::info!(
-                "{m} {url} {status} {bytes}B {}ms cache={}",
+                "{m} {url} {status} {bytes}B {}ms cache={}{policy}",
                 cache.as_str(),
                 started.elapsed().as_millis()
             )
@@ -348,7 +355,13 @@ fn error_reply(err: &Error, url: &str) -> Reply {
         .unwrap_or("");
     if let Some(reg) = registry::find(prefix) {
         let (ct, body) = (reg.spec().error_body)(status, &err.to_string());
-        return Reply::bytes(status, ct, body.into_bytes());
+        let mut reply = Reply::bytes(status, ct, body.into_bytes());
+        if let Error::Blocked { header, .. } = err {
+            reply
+                .headers
+                .push((crate::policy::HEADER, header.clone().into()));
+        }
+        return reply;
     }
     Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
 }

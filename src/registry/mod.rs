@@ -98,6 +98,27 @@ pub(crate) trait Registry: Sync {
     fn canonical_name(&self, name: &str) -> String {
         name.to_string()
     }
+    /// How to leave versions out of `doc` as stored (the policy's cooldown hides young ones),
+    /// where its format allows it. The default: it does not.
+    fn hider(&self, _doc: &Metadata) -> Option<Hider> {
+        None
+    }
+    /// The document that gives the publish times of what `doc` lists, when `doc` gives none
+    /// (npm's full packument for the abbreviated one): read when the policy needs an age.
+    fn dated_in(&self, _doc: &Metadata) -> Option<Metadata> {
+        None
+    }
+}
+
+/// Copies a stored document leaving out the versions `hide` names (a second pass over what
+/// `rewrite` wrote).
+pub(crate) type Hider = fn(&Metadata, &mut dyn BufRead, &mut dyn Write, &Hide) -> Result<(), Bad>;
+
+/// The versions a document must leave out, and those it keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Hide {
+    pub hidden: std::collections::HashSet<String>,
+    pub kept: Vec<String>,
 }
 
 impl dyn Registry + '_ {
@@ -187,6 +208,10 @@ pub(crate) trait Found {
     fn link(&mut self, link: Link);
     /// The version the registry calls the package's latest (npm's `dist-tags.latest`).
     fn latest(&mut self, _version: &str) {}
+    /// When a version of a package was published (Unix milliseconds), where the document says:
+    /// the policy's cooldown ages versions by it. Reported as often as the document says it
+    /// (per file, say); the earliest counts.
+    fn published(&mut self, _name: &str, _version: &str, _unix_ms: i64) {}
 }
 
 /// Collects what a rewrite reports, for tests.
@@ -195,6 +220,7 @@ pub(crate) trait Found {
 pub(crate) struct Collected {
     pub links: Vec<Link>,
     pub latest: Option<String>,
+    pub published: Vec<(String, String, i64)>,
 }
 
 #[cfg(test)]
@@ -205,6 +231,11 @@ impl Found for Collected {
 
     fn latest(&mut self, version: &str) {
         self.latest = Some(version.to_string());
+    }
+
+    fn published(&mut self, name: &str, version: &str, unix_ms: i64) {
+        self.published
+            .push((name.to_string(), version.to_string(), unix_ms));
     }
 }
 
@@ -729,6 +760,26 @@ pub(crate) mod testing {
         let mut found = Collected::default();
         reg.rewrite(doc, &mut &input[..], &mut out, &ctx, &mut found)?;
         Ok((String::from_utf8_lossy(&out).into_owned(), found))
+    }
+
+    /// Runs the registry's hider over `input` (a stored document), leaving out `hidden`.
+    pub(crate) fn hide(
+        reg: &dyn Registry,
+        doc: &Metadata,
+        input: &str,
+        hidden: &[&str],
+        kept: &[&str],
+    ) -> std::result::Result<String, Bad> {
+        let hider = reg
+            .hider(doc)
+            .expect("the registry hides versions in this document");
+        let hide = Hide {
+            hidden: hidden.iter().map(|s| s.to_string()).collect(),
+            kept: kept.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut out = Vec::new();
+        hider(doc, &mut input.as_bytes(), &mut out, &hide)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
     /// The metadata plan of `path`, for rewrite tests.

@@ -24,5 +24,6 @@ mod maven;
 mod npm;
 mod nuget;
 mod offline;
+mod policy;
 mod pub_dev;
 mod pypi;
