@@ -270,16 +270,10 @@ impl Parser<'_> {
                 }
                 let gap2 = self.take_ws()?;
                 let value = self.capture_or_skip(v)?;
-                match value {
-                    Some(value) => {
-                        let sep: &[u8] = if written > 0 { b"," } else { b"" };
-                        for part in [sep, &lead, &raw, &gap, b":", &gap2, &value] {
-                            self.out.write_all(part)?;
-                        }
-                        true
-                    }
-                    None => false,
-                }
+                self.write_entry(
+                    written,
+                    value.map(|value| [lead, raw, gap, b":".to_vec(), gap2, value]),
+                )?
             } else {
                 if written > 0 {
                     self.out.write_all(b",")?;
@@ -294,12 +288,7 @@ impl Parser<'_> {
                 true
             };
             self.path.pop();
-            if kept {
-                written += 1;
-                self.ws()?;
-            } else {
-                self.take_ws()?;
-            }
+            written += self.after_entry(kept)?;
             match self.next()? {
                 b',' => {}
                 b'}' => {
@@ -324,16 +313,8 @@ impl Parser<'_> {
             let lead = self.take_ws()?;
             self.path.push(Seg::Index(i));
             let kept = if v.drop(&self.path) || v.wants_verdict(&self.path) {
-                match self.capture_or_skip(v)? {
-                    Some(value) => {
-                        let sep: &[u8] = if written > 0 { b"," } else { b"" };
-                        for part in [sep, &lead, &value] {
-                            self.out.write_all(part)?;
-                        }
-                        true
-                    }
-                    None => false,
-                }
+                let value = self.capture_or_skip(v)?;
+                self.write_entry(written, value.map(|value| [lead, value]))?
             } else {
                 if written > 0 {
                     self.out.write_all(b",")?;
@@ -344,18 +325,44 @@ impl Parser<'_> {
                 true
             };
             self.path.pop();
-            if kept {
-                written += 1;
-                self.ws()?;
-            } else {
-                self.take_ws()?;
-            }
+            written += self.after_entry(kept)?;
             match self.next()? {
                 b',' => {}
                 b']' => return self.out.write_all(b"]"),
                 b => return Err(invalid(&format!("unexpected '{}' in array", b as char))),
             }
             i += 1;
+        }
+    }
+
+    /// Writes a member or element that was read whole (its parts, in order), with the comma
+    /// before it unless it is the first written; `None` writes nothing. Whether it was written.
+    fn write_entry<const N: usize>(
+        &mut self,
+        written: usize,
+        parts: Option<[Vec<u8>; N]>,
+    ) -> io::Result<bool> {
+        let Some(parts) = parts else {
+            return Ok(false);
+        };
+        if written > 0 {
+            self.out.write_all(b",")?;
+        }
+        for part in parts {
+            self.out.write_all(&part)?;
+        }
+        Ok(true)
+    }
+
+    /// After a member or element: the whitespace before its separator goes with it. How many
+    /// entries were written (0 or 1).
+    fn after_entry(&mut self, kept: bool) -> io::Result<usize> {
+        if kept {
+            self.ws()?;
+            Ok(1)
+        } else {
+            self.take_ws()?;
+            Ok(0)
         }
     }
 
@@ -381,17 +388,7 @@ impl Parser<'_> {
     /// (read and checked, not kept), else its bytes.
     fn capture_or_skip(&mut self, v: &mut dyn Visitor) -> io::Result<Option<Vec<u8>>> {
         if v.drop(&self.path) {
-            let mut sink = io::sink();
-            let mut sub = Parser {
-                input: &mut *self.input,
-                out: &mut sink,
-                path: std::mem::take(&mut self.path),
-                line: self.line,
-            };
-            let read = sub.value(&mut Nothing);
-            self.path = sub.path;
-            self.line = sub.line;
-            read?;
+            self.value_into(&mut io::sink())?;
             return Ok(None);
         }
         let value = self.capture()?;
@@ -674,21 +671,25 @@ impl Parser<'_> {
     /// Reads the next value whole (checked, not visited) and returns its bytes.
     fn capture(&mut self) -> io::Result<Vec<u8>> {
         let mut raw = Vec::new();
-        let mut capped = CappedWrite {
+        self.value_into(&mut CappedWrite {
             inner: &mut raw,
             left: MAX_WHOLE,
-        };
+        })?;
+        Ok(raw)
+    }
+
+    /// Reads the next value (checked, not visited) into `out` instead of the output.
+    fn value_into(&mut self, out: &mut dyn Write) -> io::Result<()> {
         let mut sub = Parser {
             input: &mut *self.input,
-            out: &mut capped,
+            out,
             path: std::mem::take(&mut self.path),
             line: self.line,
         };
         let read = sub.value(&mut Nothing);
         self.path = sub.path;
         self.line = sub.line;
-        read?;
-        Ok(raw)
+        read
     }
 
     /// Tells the visitor about the entry at `self.path`, whose value is next.

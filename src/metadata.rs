@@ -407,13 +407,7 @@ fn fetch_and_store(
             exceeded: false,
         },
     );
-    let mut out = Hashing {
-        inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
-        sha: Sha256::new(),
-        n: 0,
-        placeholders: rebase::Counter::default(),
-        failed: None,
-    };
+    let mut out = Hashing::new(BufWriter::with_capacity(64 * 1024, &mut temp.file));
     // Stored with a placeholder for our own URL, filled in as it is served.
     let ctx = Ctx {
         base_url: rebase::TOKEN,
@@ -517,13 +511,7 @@ fn refilter(
     let mut input = BufReader::with_capacity(64 * 1024, file);
     let mut temp = sh.store.temp()?;
     let path = temp.path.clone();
-    let mut out = Hashing {
-        inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
-        sha: Sha256::new(),
-        n: 0,
-        placeholders: rebase::Counter::default(),
-        failed: None,
-    };
+    let mut out = Hashing::new(BufWriter::with_capacity(64 * 1024, &mut temp.file));
     let filtered = hider(m, &mut input, &mut out, hide);
     let flushed = out.flush();
     if let Some(err) = out.failed.take() {
@@ -631,6 +619,18 @@ struct Hashing<W> {
     n: u64,
     placeholders: rebase::Counter,
     failed: Option<io::Error>,
+}
+
+impl<W> Hashing<W> {
+    fn new(inner: W) -> Hashing<W> {
+        Hashing {
+            inner,
+            sha: Sha256::new(),
+            n: 0,
+            placeholders: rebase::Counter::default(),
+            failed: None,
+        }
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {

@@ -127,10 +127,8 @@ pub(crate) fn requirement(text: &str, semver: bool) -> Result<Cond, String> {
         let mut all = Vec::new();
         for req in alt.split(',').flat_map(|r| r.split(" and ")) {
             let req = req.trim();
-            let end = req
-                .find(|c: char| !matches!(c, '<' | '>' | '=' | '!' | '~'))
-                .unwrap_or(req.len());
-            let (op, ver) = (req[..end].trim(), req[end..].trim());
+            let (op, ver) = super::split_op(req);
+            let ver = ver.trim();
             if ver.is_empty() {
                 return Err(format!("{req:?}: a requirement needs a version"));
             }
@@ -175,15 +173,7 @@ mod tests {
         let sorted = [
             "1.0.a", "1.0.a1", "1.0.b1", "1.0.rc1", "1.0", "1.0.1", "1.1", "1.10", "5.2.8.1",
         ];
-        for w in sorted.windows(2) {
-            assert_eq!(
-                compare(w[0], w[1]),
-                Some(Ordering::Less),
-                "{} < {}",
-                w[0],
-                w[1]
-            );
-        }
+        crate::version::assert_sorted(crate::version::Scheme::Gem, &sorted);
         assert_eq!(compare("1.0", "1"), Some(Ordering::Equal));
         assert_eq!(compare("1.0.0-rc1", "1.0.0.pre.rc1"), Some(Ordering::Equal));
         assert_eq!(compare("1.0.a.0", "1.0.a"), Some(Ordering::Equal));

@@ -350,15 +350,7 @@ mod tests {
             "1.0.1",
             "13.0.1",
         ];
-        for w in sorted.windows(2) {
-            assert_eq!(
-                nuget_compare(w[0], w[1]),
-                Some(Ordering::Less),
-                "{} < {}",
-                w[0],
-                w[1]
-            );
-        }
+        crate::version::assert_sorted(crate::version::Scheme::Nuget, &sorted);
         assert_eq!(nuget_compare("1.0", "1.0.0.0"), Some(Ordering::Equal));
         assert_eq!(nuget_compare("1.0.0-RC", "1.0.0-rc"), Some(Ordering::Equal));
         assert_eq!(nuget_compare("1.0.0+a", "1.0.0"), Some(Ordering::Equal));

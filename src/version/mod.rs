@@ -186,6 +186,15 @@ fn check_bounds(scheme: Scheme, cond: &Cond) -> Result<(), String> {
     }
 }
 
+/// Splits the operator (`>=`, `~>`, `^`…: a run of operator characters) off the front of a
+/// requirement: (operator, the rest).
+pub(super) fn split_op(s: &str) -> (&str, &str) {
+    let end = s
+        .find(|c: char| !matches!(c, '<' | '>' | '=' | '!' | '~' | '^'))
+        .unwrap_or(s.len());
+    s.split_at(end)
+}
+
 /// `>= 1.0 < 2.0 || = 3.1`: comparison operators (`<`, `<=`, `=`, `==`, `!=`, `>=`, `>`, and
 /// Debian's `<<`, `>>`), blanks or commas between the ones that must all hold.
 fn comparators(text: &str) -> Result<Cond, String> {
@@ -194,10 +203,7 @@ fn comparators(text: &str) -> Result<Cond, String> {
         let mut all = Vec::new();
         let mut rest = alt.trim();
         while !rest.is_empty() {
-            let end = rest
-                .find(|c: char| !matches!(c, '<' | '>' | '=' | '!'))
-                .unwrap_or(rest.len());
-            let (op, after) = rest.split_at(end);
+            let (op, after) = split_op(rest);
             let op = match op {
                 "<" | "<<" => Op::Lt,
                 "<=" => Op::Le,
@@ -298,6 +304,20 @@ fn order_bounds(scheme: Scheme, a: &str, b: &str) -> Ordering {
             };
             compare(scheme, &strip(a), &strip(b)).unwrap_or(Ordering::Equal)
         }
+    }
+}
+
+/// Asserts that `versions` are in ascending order in `scheme`, each strictly below the next.
+#[cfg(test)]
+pub(super) fn assert_sorted(scheme: Scheme, versions: &[&str]) {
+    for w in versions.windows(2) {
+        assert_eq!(
+            compare(scheme, w[0], w[1]),
+            Some(Ordering::Less),
+            "{} < {}",
+            w[0],
+            w[1]
+        );
     }
 }
 

@@ -244,15 +244,7 @@ mod tests {
             "1:0.9-1",
             "2:0.1",
         ];
-        for w in sorted.windows(2) {
-            assert_eq!(
-                dpkg_compare(w[0], w[1]),
-                Some(Ordering::Less),
-                "{} < {}",
-                w[0],
-                w[1]
-            );
-        }
+        crate::version::assert_sorted(crate::version::Scheme::Debian, &sorted);
         assert_eq!(dpkg_compare("0:1.0-1", "1.0-1"), Some(Ordering::Equal));
         assert_eq!(dpkg_compare("1.01", "1.1"), Some(Ordering::Equal));
         assert_eq!(dpkg_compare("1.0~~", "1.0~"), Some(Ordering::Less));

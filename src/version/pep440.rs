@@ -184,10 +184,8 @@ pub(crate) fn specifiers(text: &str) -> Result<Cond, String> {
     let mut all = Vec::new();
     for spec in text.split(',') {
         let spec = spec.trim();
-        let end = spec
-            .find(|c: char| !matches!(c, '<' | '>' | '=' | '!' | '~'))
-            .unwrap_or(spec.len());
-        let (op, ver) = (&spec[..end], spec[end..].trim());
+        let (op, ver) = super::split_op(spec);
+        let ver = ver.trim();
         if ver.is_empty() {
             return Err(format!(
                 "{spec:?}: a specifier needs an operator and a version"
@@ -254,15 +252,7 @@ mod tests {
             "1.1.dev1",
             "1!0.5",
         ];
-        for w in sorted.windows(2) {
-            assert_eq!(
-                compare(w[0], w[1]),
-                Some(Ordering::Less),
-                "{} < {}",
-                w[0],
-                w[1]
-            );
-        }
+        crate::version::assert_sorted(crate::version::Scheme::Pep440, &sorted);
         for (a, b) in [
             ("1.0", "1.0.0"),
             ("1.0-alpha.1", "1.0a1"),

@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 
-use super::{Cond, Op};
+use super::{Cond, Op, split_op};
 
 /// A parsed version. Build metadata is kept out of comparisons, as semver says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,14 +207,6 @@ fn comparator(op: &str, ver: &str) -> Result<Cond, String> {
     })
 }
 
-/// Splits `>=1.2.3` into its operator and version.
-fn split_op(token: &str) -> (&str, &str) {
-    let end = token
-        .find(|c: char| !matches!(c, '<' | '>' | '=' | '^' | '~'))
-        .unwrap_or(token.len());
-    (&token[..end], &token[end..])
-}
-
 /// An npm range (`^1.2.3 || >=2.0.0 <2.1.0`, `1.2 - 1.4`) or a Cargo requirement
 /// (`>=1.2, <1.5`): alternatives separated by `||`, comparators by blanks or commas.
 pub(crate) fn range(text: &str) -> Result<Cond, String> {
@@ -283,15 +275,7 @@ mod tests {
             "1.10.0",
             "v2.0.0+incompatible",
         ];
-        for w in sorted.windows(2) {
-            assert_eq!(
-                compare(w[0], w[1]),
-                Some(Ordering::Less),
-                "{} < {}",
-                w[0],
-                w[1]
-            );
-        }
+        crate::version::assert_sorted(crate::version::Scheme::Semver, &sorted);
         assert_eq!(compare("1.0.0+a", "1.0.0+b"), Some(Ordering::Equal));
         for bad in [
             "1",
