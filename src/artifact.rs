@@ -24,6 +24,8 @@ struct Pending {
     url: String,
     rel: String,
     content_type: String,
+    /// For `Artifact::pin`: the canonical name and request path the pin is recorded under.
+    pin: Option<(String, String)>,
 }
 
 impl Shared {
@@ -46,6 +48,19 @@ impl Shared {
         };
         match db.record_artifact(&row) {
             Ok(replaced) => {
+                // Before followers are released: a refill they might start is checked already.
+                if let Some((name, path)) = &p.pin
+                    && let Err(err) = db.pin(
+                        p.key.ecosystem,
+                        name,
+                        &p.key.filename,
+                        path,
+                        &p.url,
+                        &c.sha256,
+                    )
+                {
+                    log::error!("cannot pin the digest of {}: {err}", p.rel);
+                }
                 self.total_size.fetch_add(c.size, Ordering::Relaxed);
                 if let Some(old) = replaced {
                     self.sub_size(old);
@@ -107,13 +122,13 @@ fn serve_allowed(
         }
         // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
         let name = reg.canonical_name(&a.key.name);
-        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)?;
         if link.is_none()
             && let Some(doc) = &a.listed_in
         {
             // Asked for before its metadata: read the document that declares it first.
             match metadata::ensure_lists(sh, db, reg, doc, &|db| {
-                db.link(a.key.ecosystem, &name, &a.key.filename)
+                db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)
             }) {
                 Ok(found) => link = found,
                 Err(err) => log::info!("{}: its metadata could not be read: {err}", what()),
@@ -135,14 +150,14 @@ fn serve_allowed(
             return Err(err);
         }
         if req.method == Method::Head {
-            return head(sh, reg, &url);
+            return head(sh, reg, &a, &url).inspect_err(|err| sh.remember_failure(&url, err));
         }
         let flight = match sh.flights.join(&format!("a|{rel}")) {
             Join::Leader(guard) => {
                 let flight = guard.flight();
-                let sidecar = match (&digest, &a.sidecar) {
-                    (None, Some((sidecar, algo))) => sidecar_digest(sh, reg, sidecar, *algo),
-                    _ => Ok(None),
+                let sidecar = match &digest {
+                    None => sidecar_digest(sh, reg, &a.sidecars),
+                    Some(_) => Ok(None),
                 };
                 let digest = match sidecar {
                     Ok(found) => digest.or(found),
@@ -151,7 +166,12 @@ fn serve_allowed(
                         return Err(err);
                     }
                 };
-                if let Err(err) = start_fill(sh, reg, &a, &rel, &url, digest, guard) {
+                if digest.is_none() {
+                    // Said once per fill, so that what went into the cache unchecked can be told.
+                    log::info!("{url}: no digest declared for it; stored unverified");
+                }
+                let pin = a.pin.then(|| (name.clone(), request_path(reg, req)));
+                if let Err(err) = start_fill(sh, reg, &a, &rel, &url, digest, pin, guard) {
                     sh.remember_failure(&url, &err);
                     return Err(err);
                 }
@@ -298,11 +318,19 @@ fn artifact_headers() -> [(&'static str, Cow<'static, str>); 2] {
     ]
 }
 
+/// The path a request asked for, under the registry's prefix (as links record paths).
+fn request_path(reg: &dyn Registry, req: &Incoming) -> String {
+    let path = req.url.split(['?', '#']).next().unwrap_or("");
+    let prefix = format!("/{}/", reg.name());
+    path.strip_prefix(&prefix).unwrap_or(path).to_string()
+}
+
 /// How much a fill thread reads from the upstream at a time.
 const FILL_PIECE: usize = 256 * 1024;
 
 /// Leads a fill: asks the upstream, and on 200 starts a thread that copies the body into a temp
 /// file at upstream speed, verifies, commits and records it. Clients stream from the temp file.
+#[allow(clippy::too_many_arguments)]
 fn start_fill(
     sh: &Arc<Shared>,
     reg: &dyn Registry,
@@ -310,9 +338,13 @@ fn start_fill(
     rel: &str,
     url: &str,
     digest: Option<registry::Digest>,
+    pin: Option<(String, String)>,
     guard: Guard,
 ) -> Result<()> {
-    let headers = [("Accept-Encoding", "identity"), ("Accept", "*/*")];
+    let headers = [
+        ("Accept-Encoding", "identity"),
+        ("Accept", a.accept.unwrap_or("*/*")),
+    ];
     let fetched = match sh
         .upstream
         .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())
@@ -346,10 +378,10 @@ fn start_fill(
             return Err(err);
         }
     };
-    let content_type = fetched
-        .content_type
-        .clone()
-        .unwrap_or_else(|| a.content_type.to_string());
+    let content_type = match &fetched.content_type {
+        Some(t) if !a.exact_type => t.clone(),
+        _ => a.content_type.to_string(),
+    };
     guard.started(FillInfo {
         temp: temp.path.clone(),
         content_type: content_type.clone(),
@@ -369,6 +401,7 @@ fn start_fill(
         url: url.to_string(),
         rel: rel.to_string(),
         content_type,
+        pin,
     };
     let sh = sh.clone();
     let spawned = std::thread::Builder::new()
@@ -413,63 +446,84 @@ fn is_html(content_type: Option<&str>) -> bool {
     })
 }
 
-/// The digest a checksum file beside an artifact declares (`Artifact::sidecar`). A 4xx
-/// means the upstream publishes none: `None`, the artifact goes unverified. A failing upstream or
-/// a file that holds no such digest is an error, so nothing is stored on a guess.
+/// The digest the first of an artifact's checksum files that has one declares
+/// (`Artifact::sidecars`). A 4xx means the upstream publishes no such file, and a manifest may
+/// not name this artifact: then the next is tried, and with none the artifact goes unverified. A
+/// failing upstream, or a checksum file of the artifact alone that holds no digest, is an error,
+/// so nothing is stored on a guess.
 fn sidecar_digest(
     sh: &Shared,
     reg: &dyn Registry,
-    url: &str,
-    algo: registry::Algo,
+    sidecars: &[registry::Sidecar],
 ) -> Result<Option<registry::Digest>> {
     let headers = [("Accept-Encoding", "identity"), ("Accept", "*/*")];
-    let f = sh
-        .upstream
-        .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())?;
-    match f.status {
-        200 => {}
-        400..=499 => return Ok(None),
-        status => return Err(Error::Upstream { url: f.url, status }),
+    for sidecar in sidecars {
+        let url = &sidecar.url;
+        let f = sh
+            .upstream
+            .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())?;
+        match f.status {
+            200 => {}
+            400..=499 => continue,
+            status => return Err(Error::Upstream { url: f.url, status }),
+        }
+        // A checksum file is one line, a manifest a line per file of its directory: neither is
+        // read further than that could be.
+        let limit = if sidecar.entry.is_some() {
+            4 << 20
+        } else {
+            4096
+        };
+        let mut text = Vec::new();
+        f.body
+            .take(limit)
+            .read_to_end(&mut text)
+            .map_err(|err| Error::BadUpstream {
+                url: url.to_string(),
+                msg: err.to_string(),
+            })?;
+        let text = String::from_utf8_lossy(&text);
+        let algo = sidecar.algo;
+        match &sidecar.entry {
+            Some(file) => match registry::Digest::from_manifest(algo, &text, file) {
+                Some(d) => return Ok(Some(d)),
+                None => continue,
+            },
+            None => match registry::Digest::from_checksum_file(algo, &text) {
+                Some(d) => return Ok(Some(d)),
+                None => {
+                    return Err(Error::BadUpstream {
+                        url: url.to_string(),
+                        msg: format!("not a {} checksum file", algo.as_str()),
+                    });
+                }
+            },
+        }
     }
-    // A checksum file is one line; a longer body is read no further than a digest could be.
-    let mut text = Vec::new();
-    f.body
-        .take(4096)
-        .read_to_end(&mut text)
-        .map_err(|err| Error::BadUpstream {
-            url: url.to_string(),
-            msg: err.to_string(),
-        })?;
-    let digest = registry::Digest::from_checksum_file(algo, &String::from_utf8_lossy(&text));
-    match digest {
-        Some(d) => Ok(Some(d)),
-        None => Err(Error::BadUpstream {
-            url: url.to_string(),
-            msg: format!("not a {} checksum file", algo.as_str()),
-        }),
-    }
+    Ok(None)
 }
 
 /// A HEAD on an uncached artifact: asks the upstream for headers only and stores nothing.
-fn head(sh: &Shared, reg: &dyn Registry, url: &str) -> Result<Reply> {
-    let f = sh.upstream.fetch(
-        Method::Head,
-        url,
-        &[("Accept-Encoding", "identity")],
-        sh.allowed(reg),
-        reg.name(),
-    )?;
+fn head(sh: &Shared, reg: &dyn Registry, a: &Artifact, url: &str) -> Result<Reply> {
+    let mut headers = vec![("Accept-Encoding", "identity")];
+    if let Some(accept) = a.accept {
+        headers.push(("Accept", accept));
+    }
+    let f = sh
+        .upstream
+        .fetch(Method::Head, url, &headers, sh.allowed(reg), reg.name())?;
     if f.status != 200 {
         return Err(Error::Upstream {
             url: f.url,
             status: f.status,
         });
     }
-    let mut headers = vec![(
-        "Content-Type",
-        f.content_type
-            .map_or(Cow::Borrowed("application/octet-stream"), Cow::Owned),
-    )];
+    let content_type = match f.content_type {
+        Some(t) if !a.exact_type => Cow::Owned(t),
+        _ if a.exact_type => Cow::Borrowed(a.content_type),
+        _ => Cow::Borrowed("application/octet-stream"),
+    };
+    let mut headers = vec![("Content-Type", content_type)];
     headers.extend(artifact_headers());
     Ok(Reply {
         status: 200,

@@ -69,8 +69,10 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         .iter()
         .map(|(e, n)| (e.as_str(), registry::canonical_name(e, n)))
         .collect();
+    let registry_wanted =
+        |eco: &str| sel.ecosystems.is_empty() || sel.ecosystems.iter().any(|e| e == eco);
     let wanted = |eco: &str, name: &str| {
-        (sel.ecosystems.is_empty() || sel.ecosystems.iter().any(|e| e == eco))
+        registry_wanted(eco)
             && (selected.is_empty()
                 || selected.contains(&(eco, registry::canonical_name(eco, name))))
     };
@@ -79,10 +81,18 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         .into_iter()
         .filter(|a| wanted(&a.ecosystem, &a.name))
         .collect();
+    // A document of no package (Composer's `packages.json`, Chef's universe) goes with any
+    // selection of its registry's packages: clients read it before any package's.
+    let registries: HashSet<&str> = sel.packages.iter().map(|(e, _)| e.as_str()).collect();
     let metadata: Vec<MetadataRecord> = db
         .export_metadata(since)?
         .into_iter()
-        .filter(|m| wanted(&m.ecosystem, &m.package))
+        .filter(|m| {
+            wanted(&m.ecosystem, &m.package)
+                || (m.package.is_empty()
+                    && registries.contains(m.ecosystem.as_str())
+                    && registry_wanted(&m.ecosystem))
+        })
         .collect();
     let names: HashSet<(&str, String)> = artifacts
         .iter()

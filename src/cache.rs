@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use md5::Md5;
 use sha1::Sha1;
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 use crate::error::{Error, Result};
 use crate::flight::Guard;
@@ -240,8 +241,8 @@ pub(crate) struct Fill {
     rel: String,
     temp: Option<Temp>,
     sha256: Sha256,
-    sha512: Option<Sha512>,
-    sha1: Option<Sha1>,
+    /// The hash of the declared digest, unless it is the SHA-256 computed anyway.
+    check: Option<Hasher>,
     expected: Option<Digest>,
     declared: Option<u64>,
     got: u64,
@@ -262,18 +263,7 @@ impl Fill {
         declared: Option<u64>,
         guard: Option<Guard>,
     ) -> Fill {
-        let sha512 = matches!(
-            expected,
-            Some(Digest {
-                algo: Algo::Sha512,
-                ..
-            })
-        )
-        .then(Sha512::new);
-        let sha1 = expected
-            .as_ref()
-            .is_some_and(|d| d.algo == Algo::Sha1)
-            .then(Sha1::new);
+        let check = expected.as_ref().and_then(|d| Hasher::new(d.algo));
         Fill {
             store,
             upstream,
@@ -281,8 +271,7 @@ impl Fill {
             rel,
             temp: Some(temp),
             sha256: Sha256::new(),
-            sha512,
-            sha1,
+            check,
             expected,
             declared,
             got: 0,
@@ -323,10 +312,9 @@ impl Fill {
         }
         let sha256 = registry::hex(&self.sha256.clone().finalize());
         if let Some(want) = &self.expected {
-            let actual = match want.algo {
-                Algo::Sha256 => sha256.clone(),
-                Algo::Sha512 => registry::hex(&self.sha512.clone().unwrap_or_default().finalize()),
-                Algo::Sha1 => registry::hex(&self.sha1.clone().unwrap_or_default().finalize()),
+            let actual = match self.check.take() {
+                Some(check) => check.finish(),
+                None => sha256.clone(),
             };
             if actual != want.hex {
                 let err = Error::Integrity {
@@ -355,6 +343,47 @@ impl Fill {
             }
         }
         Ok(())
+    }
+}
+
+/// A hash computed beside the SHA-256 to check a digest declared in another algorithm (of an
+/// artifact here, of a document in `metadata.rs`).
+pub(crate) enum Hasher {
+    Md5(Md5),
+    Sha1(Sha1),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    /// `None` for SHA-256, which is computed anyway.
+    pub(crate) fn new(algo: Algo) -> Option<Hasher> {
+        match algo {
+            Algo::Md5 => Some(Hasher::Md5(Md5::new())),
+            Algo::Sha1 => Some(Hasher::Sha1(Sha1::new())),
+            Algo::Sha256 => None,
+            Algo::Sha384 => Some(Hasher::Sha384(Sha384::new())),
+            Algo::Sha512 => Some(Hasher::Sha512(Sha512::new())),
+        }
+    }
+
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
+        match self {
+            Hasher::Md5(h) => h.update(chunk),
+            Hasher::Sha1(h) => h.update(chunk),
+            Hasher::Sha384(h) => h.update(chunk),
+            Hasher::Sha512(h) => h.update(chunk),
+        }
+    }
+
+    /// The digest as lowercase hex.
+    pub(crate) fn finish(self) -> String {
+        match self {
+            Hasher::Md5(h) => registry::hex(&h.finalize()),
+            Hasher::Sha1(h) => registry::hex(&h.finalize()),
+            Hasher::Sha384(h) => registry::hex(&h.finalize()),
+            Hasher::Sha512(h) => registry::hex(&h.finalize()),
+        }
     }
 }
 
@@ -394,10 +423,7 @@ impl Read for Fill {
             }));
         }
         self.sha256.update(chunk);
-        if let Some(h) = &mut self.sha512 {
-            h.update(chunk);
-        }
-        if let Some(h) = &mut self.sha1 {
+        if let Some(h) = &mut self.check {
             h.update(chunk);
         }
         if let Some(t) = &mut self.temp
@@ -480,23 +506,35 @@ mod tests {
         assert_eq!(f.committed().unwrap().size, 11);
         assert_eq!(fs::read(dir.join("npm/a/1/a.tgz")).unwrap(), body);
 
-        // SHA-1 (Composer's shasum) is checked too.
+        // SHA-1 (Composer's shasum), MD5 and SHA-384 (Vagrant's checksum_type) are checked too.
         let sha1 = Digest {
             algo: Algo::Sha1,
             hex: "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed".into(),
         };
-        let mut f = Fill::new(
-            s.clone(),
-            s.temp().unwrap(),
-            up(&body),
-            "u",
-            "composer/a/1/a.zip".into(),
-            Some(sha1.clone()),
-            Some(11),
-            None,
-        );
-        assert_eq!(drain(&mut f).unwrap(), body);
-        assert!(f.committed().is_some());
+        let md5 = Digest {
+            algo: Algo::Md5,
+            hex: "5eb63bbbe01eeed093cb22bb8f5acdc3".into(),
+        };
+        let sha384 = Digest {
+            algo: Algo::Sha384,
+            hex: "fdbd8e75a67f29f701a4e040385e2e23986303ea10239211af907fcbb83578b3e417cb71ce646efd\
+                  0819dd8c088de1bd"
+                .into(),
+        };
+        for d in [&sha1, &md5, &sha384] {
+            let mut f = Fill::new(
+                s.clone(),
+                s.temp().unwrap(),
+                up(&body),
+                "u",
+                "composer/a/1/a.zip".into(),
+                Some(d.clone()),
+                Some(11),
+                None,
+            );
+            assert_eq!(drain(&mut f).unwrap(), body, "{d}");
+            assert!(f.committed().is_some(), "{d}");
+        }
 
         // Short body, wrong digest: an error, and nothing left behind.
         for (bytes, digest, declared) in [
@@ -510,6 +548,8 @@ mod tests {
                 Some(11),
             ),
             (&b"hello worle"[..], Some(sha1), Some(11)),
+            (&b"hello worle"[..], Some(md5), Some(11)),
+            (&b"hello worle"[..], Some(sha384), Some(11)),
         ] {
             let mut f = Fill::new(
                 s.clone(),

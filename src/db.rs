@@ -122,6 +122,15 @@ UPDATE metadata SET fetched_at = fetched_at * 1000;
 ALTER TABLE artifacts ADD COLUMN verified_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX artifacts_by_check ON artifacts (verified_at, id);
 "#,
+    // Upstream response headers a document keeps (`Metadata::headers`), as a JSON list of
+    // [name, value] pairs; NULL for none.
+    r#"
+ALTER TABLE metadata ADD COLUMN headers TEXT;
+"#,
+    // Documents named by their digest (Debian's `by-hash/`) are found by it.
+    r#"
+CREATE INDEX metadata_by_sha256 ON metadata (ecosystem, sha256);
+"#,
     // Policy (`policy.rs`, `advisories.rs`): the versions seen listed, with the publish time a
     // registry's metadata gives (`seen`: when first listed; `baseline`: listed the first time
     // its document was read, so its age is unknown); OSV advisories and the packages they
@@ -190,6 +199,8 @@ pub(crate) struct MetadataRow {
     pub fetched_at: i64,
     /// The form it was stored in (`metadata::FORMAT`).
     pub format: i64,
+    /// The upstream headers kept with it (`Metadata::headers`): a JSON list of [name, value].
+    pub headers: Option<String>,
     /// Young versions are hidden from it until then (`policy::Hidden`).
     pub hidden_until: Option<i64>,
     /// The cooldown rules it was filtered under (`policy::Policy::fingerprint`).
@@ -224,6 +235,8 @@ pub(crate) struct NewMetadata<'a> {
     /// The version the document calls the package's latest.
     pub latest: Option<&'a str>,
     pub format: i64,
+    /// See `MetadataRow::headers`.
+    pub headers: Option<&'a str>,
     pub hidden_until: Option<i64>,
     pub policy: &'a str,
 }
@@ -263,6 +276,9 @@ pub(crate) struct MetadataRecord {
     pub latest: Option<String>,
     #[serde(default)]
     pub format: i64,
+    /// See `MetadataRow::headers`; bundles from before have none.
+    #[serde(default)]
+    pub headers: Option<String>,
     #[serde(default)]
     pub hidden_until: Option<i64>,
     #[serde(default)]
@@ -594,13 +610,33 @@ impl Db {
     }
 
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.metadata_where("key = ?2", ecosystem, key)
+    }
+
+    /// A cached document of `ecosystem` whose stored bytes have this SHA-256, under whatever key
+    /// (a document named by its digest is the same as one named by its name).
+    pub(crate) fn metadata_with_sha256(
+        &self,
+        ecosystem: &str,
+        sha256: &str,
+    ) -> Result<Option<MetadataRow>> {
+        // A rebased document's stored bytes are not what is served.
+        self.metadata_where("sha256 = ?2 AND rebase = 0", ecosystem, sha256)
+    }
+
+    fn metadata_where(
+        &self,
+        cond: &str,
+        ecosystem: &str,
+        value: &str,
+    ) -> Result<Option<MetadataRow>> {
+        let sql = format!(
             "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format,
-                hidden_until, policy
-             FROM metadata WHERE ecosystem = ?1 AND key = ?2",
-        )?;
+                headers, hidden_until, policy FROM metadata WHERE ecosystem = ?1 AND {cond} LIMIT 1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let row = stmt
-            .query_row(params![ecosystem, key], |r| {
+            .query_row(params![ecosystem, value], |r| {
                 Ok(MetadataRow {
                     storage_path: r.get(0)?,
                     etag: r.get(1)?,
@@ -610,8 +646,9 @@ impl Db {
                     fetched_at: r.get(5)?,
                     rebase: r.get::<_, i64>(6)? as u64,
                     format: r.get(7)?,
-                    hidden_until: r.get(8)?,
-                    policy: r.get(9)?,
+                    headers: r.get(8)?,
+                    hidden_until: r.get(9)?,
+                    policy: r.get(10)?,
                 })
             })
             .optional()?;
@@ -629,16 +666,16 @@ impl Db {
         tx.prepare_cached(
             "INSERT INTO metadata (ecosystem, key, storage_path, upstream_url, etag,
                 last_modified, content_type, sha256, size, fetched_at, package, rebase, latest,
-                format, hidden_until, policy)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                format, headers, hidden_until, policy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (ecosystem, key) DO UPDATE SET
                 storage_path = excluded.storage_path, upstream_url = excluded.upstream_url,
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 content_type = excluded.content_type, sha256 = excluded.sha256,
                 size = excluded.size, fetched_at = excluded.fetched_at,
                 package = excluded.package, rebase = excluded.rebase, latest = excluded.latest,
-                format = excluded.format, hidden_until = excluded.hidden_until,
-                policy = excluded.policy",
+                format = excluded.format, headers = excluded.headers,
+                hidden_until = excluded.hidden_until, policy = excluded.policy",
         )?
         .execute(params![
             m.ecosystem,
@@ -655,6 +692,7 @@ impl Db {
             m.rebase as i64,
             m.latest,
             m.format,
+            m.headers,
             m.hidden_until,
             m.policy
         ])?;
@@ -689,11 +727,13 @@ impl Db {
         Ok(())
     }
 
-    /// Every link recorded for a package (versioned ones only), for `proxy mirror`.
+    /// Every link recorded for a package, for `proxy mirror`: versioned ones, and documents of no
+    /// one version (a list's next page). Rows from before versions were recorded have neither.
     pub(crate) fn package_links(&self, ecosystem: &str, name: &str) -> Result<Vec<LinkRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT path, version, filename, url, algo, digest, flags FROM links
-             WHERE ecosystem = ?1 AND name = ?2 AND version != '' ORDER BY rowid",
+             WHERE ecosystem = ?1 AND name = ?2 AND (version != '' OR flags & 4 != 0)
+             ORDER BY rowid",
         )?;
         let rows = stmt
             .query_map(params![ecosystem, name], |r| {
@@ -787,9 +827,9 @@ impl Db {
     pub(crate) fn export_metadata(&self, since: i64) -> Result<Vec<MetadataRecord>> {
         let mut stmt = self.conn.prepare(
             "SELECT ecosystem, key, package, storage_path, upstream_url, etag, last_modified,
-                content_type, sha256, size, fetched_at, rebase, latest, format, hidden_until,
-                policy FROM metadata
-             WHERE fetched_at >= ?1 ORDER BY ecosystem, key",
+                content_type, sha256, size, fetched_at, rebase, latest, format, headers,
+                hidden_until, policy
+             FROM metadata WHERE fetched_at >= ?1 ORDER BY ecosystem, key",
         )?;
         let rows = stmt
             .query_map([since], |r| {
@@ -808,8 +848,9 @@ impl Db {
                     rebase: r.get::<_, i64>(11)? as u64,
                     latest: r.get(12)?,
                     format: r.get(13)?,
-                    hidden_until: r.get(14)?,
-                    policy: r.get(15)?,
+                    headers: r.get(14)?,
+                    hidden_until: r.get(15)?,
+                    policy: r.get(16)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -884,8 +925,8 @@ impl Db {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO metadata (ecosystem, key, package, storage_path,
                     upstream_url, etag, last_modified, content_type, sha256, size, fetched_at,
-                    rebase, latest, format, hidden_until, policy)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    rebase, latest, format, headers, hidden_until, policy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             )?;
             for m in metadata {
                 let existing: Option<(String, i64)> = old
@@ -909,6 +950,7 @@ impl Db {
                     m.rebase as i64,
                     m.latest,
                     m.format,
+                    m.headers,
                     m.hidden_until,
                     m.policy
                 ])?;
@@ -934,25 +976,97 @@ impl Db {
         Ok(done)
     }
 
-    /// The URL and digest a metadata document gave for an artifact.
+    /// The URL and digest a metadata document gave for an artifact. Where documents of several
+    /// upstreams name a file of that name (Debian's and Ubuntu's archives both have a
+    /// `hello_2.10-3_amd64.deb`, built apart), the one at `url`, where the request routes to,
+    /// is taken.
     pub(crate) fn link(
         &self,
         ecosystem: &str,
         name: &str,
         filename: &str,
+        url: &str,
     ) -> Result<Option<(String, Option<Digest>)>> {
         // A link without a URL only told the mirror where a file is.
         let mut stmt = self.conn.prepare_cached(
             "SELECT url, algo, digest FROM links
              WHERE ecosystem = ?1 AND filename = ?3 AND name = ?2 AND url != ''
-             ORDER BY digest IS NULL LIMIT 1",
+             ORDER BY url = ?4 DESC, digest IS NULL LIMIT 1",
         )?;
         let row = stmt
-            .query_row(params![ecosystem, name, filename], |r| {
+            .query_row(params![ecosystem, name, filename, url], |r| {
                 Ok((r.get(0)?, digest(r.get(1)?, r.get(2)?)))
             })
             .optional()?;
         Ok(row)
+    }
+
+    /// Pins a committed file's SHA-256 as its digest (`Artifact::pin`): links that name the
+    /// file with a URL but no digest take it; where no link gives the file a digest, one is added
+    /// at `path` with no version (verification finds it, `proxy mirror` never picks it). A
+    /// digest already recorded is never replaced.
+    pub(crate) fn pin(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        filename: &str,
+        path: &str,
+        url: &str,
+        sha256: &str,
+    ) -> Result<()> {
+        let tx = self.write()?;
+        tx.prepare_cached(
+            "UPDATE links SET algo = 'sha256', digest = ?4
+             WHERE ecosystem = ?1 AND name = ?2 AND filename = ?3 AND url != ''
+                AND digest IS NULL",
+        )?
+        .execute(params![ecosystem, name, filename, sha256])?;
+        tx.prepare_cached(
+            "INSERT INTO links (ecosystem, name, path, version, filename, url, algo, digest)
+             SELECT ?1, ?2, ?4, '', ?3, ?5, 'sha256', ?6
+             WHERE NOT EXISTS (SELECT 1 FROM links WHERE ecosystem = ?1 AND name = ?2
+                AND filename = ?3 AND url != '' AND digest IS NOT NULL)
+             ON CONFLICT (ecosystem, name, path) DO UPDATE SET url = excluded.url,
+                algo = excluded.algo, digest = excluded.digest WHERE digest IS NULL",
+        )?
+        .execute(params![ecosystem, name, filename, path, url, sha256])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The documents a document reported under `name` (links flagged `document`): (path,
+    /// filename), for `proxy mirror` to read (see `registry::Mirror::indexes`).
+    pub(crate) fn document_links(
+        &self,
+        ecosystem: &str,
+        name: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, filename FROM links
+             WHERE ecosystem = ?1 AND name = ?2 AND flags & 4 != 0 ORDER BY rowid",
+        )?;
+        let rows = stmt
+            .query_map(params![ecosystem, name], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The digest a document's rewrite declared for the file at `path` (see `registry::Check`).
+    pub(crate) fn link_digest(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        path: &str,
+    ) -> Result<Option<Digest>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT algo, digest FROM links WHERE ecosystem = ?1 AND name = ?2 AND path = ?3",
+        )?;
+        let row = stmt
+            .query_row(params![ecosystem, name, path], |r| {
+                Ok(digest(r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(row.flatten())
     }
 
     /// The packages that metadata links name a file for (see `Artifact::readings`).
@@ -1549,6 +1663,70 @@ mod tests {
     }
 
     #[test]
+    fn pins_fill_in_missing_digests_only() {
+        let db = Db::memory();
+        let sha = |c: &str| c.repeat(64);
+        let link = |name: &str, path: &str, url: &str, digest: Option<Digest>| Link {
+            name: name.into(),
+            version: "1".into(),
+            filename: "f.tgz".into(),
+            path: path.into(),
+            url: url.into(),
+            digest,
+            flags: Flags::default(),
+        };
+        let pinned = |name: &str| db.link("chef", name, "f.tgz", "").unwrap();
+        let pin_a = |hex: &str| {
+            db.pin("chef", "a", "f.tgz", "a/1/download", "http://u/a", hex)
+                .unwrap()
+        };
+        // No link yet: one is added, which verification finds and the mirror never picks.
+        pin_a(&sha("1"));
+        let want = |hex: String| {
+            Some(Digest {
+                algo: Algo::Sha256,
+                hex,
+            })
+        };
+        assert_eq!(pinned("a"), Some(("http://u/a".into(), want(sha("1")))));
+        assert!(db.package_links("chef", "a").unwrap().is_empty());
+        // Pinned once: a second pin (a refill that passed) changes nothing.
+        pin_a(&sha("2"));
+        assert_eq!(pinned("a").unwrap().1, want(sha("1")));
+        // A document's link without a digest takes the pin, and a later report of the same
+        // link without one keeps it.
+        db.record_links("chef", &[link("b", "b/1/download", "http://u/b", None)])
+            .unwrap();
+        db.pin("chef", "b", "f.tgz", "other/path", "http://u/b", &sha("3"))
+            .unwrap();
+        assert_eq!(pinned("b").unwrap().1, want(sha("3")));
+        db.record_links("chef", &[link("b", "b/1/download", "http://u/b", None)])
+            .unwrap();
+        assert_eq!(pinned("b").unwrap().1, want(sha("3")));
+        assert_eq!(
+            db.package_links("chef", "b").unwrap().len(),
+            1,
+            "no second link"
+        );
+        // A declared digest is never replaced by a pin, and replaces one when it comes.
+        let md5 = Digest {
+            algo: Algo::Md5,
+            hex: "5".repeat(32),
+        };
+        db.record_links("chef", &[link("c", "c/1", "http://u/c", Some(md5.clone()))])
+            .unwrap();
+        db.pin("chef", "c", "f.tgz", "c/1", "http://u/c", &sha("4"))
+            .unwrap();
+        assert_eq!(pinned("c").unwrap().1, Some(md5.clone()));
+        db.record_links(
+            "chef",
+            &[link("a", "a/1/download", "http://u/a", Some(md5.clone()))],
+        )
+        .unwrap();
+        assert_eq!(pinned("a").unwrap().1, Some(md5));
+    }
+
+    #[test]
     fn links_keep_digests() {
         let db = Db::memory();
         let m = NewMetadata {
@@ -1566,6 +1744,7 @@ mod tests {
             size: 1,
             latest: Some("1"),
             format: 1,
+            headers: None,
             hidden_until: None,
             policy: "",
         };
@@ -1585,7 +1764,7 @@ mod tests {
         db.record_metadata(&m).unwrap();
         db.record_links("npm", std::slice::from_ref(&link)).unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d.clone())))
         );
         // A list that names the file without a URL or digest erases neither.
@@ -1600,7 +1779,7 @@ mod tests {
         };
         db.record_links("npm", &[bare]).unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d)))
         );
         let listed = db.package_links("npm", "a").unwrap();
@@ -1618,9 +1797,35 @@ mod tests {
             ..link
         };
         db.record_links("npm", &[mirror_only]).unwrap();
-        assert_eq!(db.link("npm", "b", "b-1.tgz").unwrap(), None);
+        assert_eq!(db.link("npm", "b", "b-1.tgz", "").unwrap(), None);
         assert_eq!(db.package_links("npm", "b").unwrap().len(), 1);
         assert_eq!(db.link_names("npm", "a-1.tgz").unwrap(), vec!["a"]);
+        // Another upstream's file of the same name: the one at the routed URL is taken.
+        let other = Link {
+            name: "a".into(),
+            path: "other/a/-/a-1.tgz".into(),
+            filename: "a-1.tgz".into(),
+            url: "http://y/a-1.tgz".into(),
+            digest: Some(Digest {
+                algo: Algo::Sha256,
+                hex: "cd".into(),
+            }),
+            version: "1".into(),
+            flags: Flags::default(),
+        };
+        db.record_links("npm", &[other]).unwrap();
+        for url in ["http://x/a-1.tgz", "http://y/a-1.tgz"] {
+            let (got, _) = db.link("npm", "a", "a-1.tgz", url).unwrap().unwrap();
+            assert_eq!(got, url);
+        }
+        assert_eq!(
+            db.link_digest("npm", "a", "other/a/-/a-1.tgz")
+                .unwrap()
+                .unwrap()
+                .hex,
+            "cd"
+        );
+        assert_eq!(db.link_digest("npm", "a", "a/-/nothere.tgz").unwrap(), None);
         assert!(db.link_names("npm", "c-1.tgz").unwrap().is_empty());
         assert_eq!(
             db.metadata("npm", "a|full")

@@ -45,7 +45,8 @@ pub enum Error {
         msg: String,
         timeout: bool,
     },
-    /// Bytes did not match the digest the registry declared.
+    /// Bytes did not match the digest the registry declared, a checksum file gave, or the file
+    /// had when it was first fetched (a pin).
     Integrity {
         what: String,
         expected: String,
@@ -176,7 +177,7 @@ impl fmt::Display for Error {
             } => {
                 write!(
                     f,
-                    "{what}: digest mismatch: registry declares {expected}, got {actual}"
+                    "{what}: digest mismatch: expected {expected}, got {actual}"
                 )
             }
             Error::ForeignOrigin { url, registry } => write!(

@@ -1,8 +1,9 @@
 //! Fuzz-style tests of every hand-written parser of hostile input: JSON (`json.rs`), the PyPI
 //! HTML anchor scanner, lockfiles (the TOML and Elixir-term readers among them), the bundle's tar
 //! reader, gzip, the zip reader and OSV records (`advisories.rs`), version ranges, router paths,
-//! Hex's protobuf reader, percent and base64 decoding, and HTTP header values (dates, ranges,
-//! ETags).
+//! Hex's protobuf reader, percent and base64 decoding, HTTP header values (dates, ranges,
+//! ETags), and distribution indexes (Debian's `Release` and `Packages`, RPM's `repomd.xml` and
+//! `primary.xml` through the XML scanner, in xz, zstd and gzip).
 //!
 //! Each target starts from seeds (real fixtures from `testdata/` where there are some) and feeds
 //! its parser a bounded loop of generated and mutated inputs: bit flips, byte inserts and deletes,
@@ -476,6 +477,9 @@ const LOCK_TOKENS: &[&[u8]] = &[
     b"pkg:npm/a@1",
     b"sha256-",
     b"  resolved ",
+    b"GRAPH\n  a (1.0.0)\n",
+    b".vm.box = \"a/b\"\n",
+    b"/raw/r/",
 ];
 
 #[test]
@@ -505,6 +509,12 @@ fn lockfiles() {
         "uv/uv.lock",
         "yarn-berry/yarn.lock",
         "yarn-v1/yarn.lock",
+        "apt/apt-uris.txt",
+        "dnf/dnf-urls.txt",
+        "chef/Berksfile.lock",
+        "vagrant/Vagrantfile",
+        "vagrant/lab.boxes",
+        "raw/downloads.txt",
     ];
     // Each seed is its file name, a newline and its text: mutations of the name send a text to
     // another format's parser, or to detection by content.
@@ -747,6 +757,105 @@ fn osv_records_and_version_ranges() {
             crate::version::compare(crate::version::scheme(eco), &text, "1.0");
         }
     });
+}
+
+// --- distribution indexes -----------------------------------------------------------------
+
+/// Debian's `Release` and `Packages` and RPM's `repomd.xml` and `primary.xml`, plain and
+/// compressed (the compressed seeds come from `decompress`'s tests), through their registries'
+/// rewrites: never a panic, and whatever the rewrite reads, what it writes is the input, byte for
+/// byte (these documents are signed or hash-pinned).
+#[test]
+fn distribution_indexes() {
+    use crate::registry::{Collected, Registry, debian::Debian, rpm::Rpm, testing};
+    let sha = "ab".repeat(32);
+    let release = format!(
+        "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Debian\nAcquire-By-Hash: yes\n\
+         SHA256:\n {sha} 50 main/binary-amd64/Packages\n {sha} 9 main/binary-amd64/Packages.xz\n\
+         -----BEGIN PGP SIGNATURE-----\n=AfjX\n-----END PGP SIGNATURE-----\n"
+    );
+    let packages = format!(
+        "Package: curl\nVersion: 1:7.88.1-10\nDepends: libc6,\n libcurl4\n\
+         Filename: pool/main/c/curl/curl_7.88.1-10_amd64.deb\nSHA256: {sha}\n\n"
+    );
+    let repomd = format!(
+        "<?xml version=\"1.0\"?><repomd><data type=\"primary\"><checksum type=\"sha256\">{sha}\
+         </checksum><location href=\"repodata/{sha}-primary.xml.gz\"/></data></repomd>"
+    );
+    let primary = format!(
+        "<metadata><package type=\"rpm\"><name>a</name><arch>noarch</arch>\
+         <version epoch=\"0\" ver=\"1\" rel=\"1\"/><checksum type=\"sha256\">{sha}</checksum>\
+         <summary>a &amp; b</summary><location href=\"Packages/a-1-1.noarch.rpm\"/></package></metadata>"
+    );
+    // Each seed: a digit picking the document kind, then the document.
+    let seeds = vec![
+        [b"0".to_vec(), release.into_bytes()].concat(),
+        [b"1".to_vec(), packages.into_bytes()].concat(),
+        [b"1".to_vec(), fixture("lockfiles/apt/apt-uris.txt")].concat(),
+        [b"2".to_vec(), repomd.into_bytes()].concat(),
+        [b"3".to_vec(), primary.into_bytes()].concat(),
+        [
+            b"1".to_vec(),
+            b"\xfd7zXZ\0\0\x04\xe6\xd6\xb4F\x02\0!\x01\x16\0\0\0t/\xe5\xa3".to_vec(),
+        ]
+        .concat(),
+        [b"3".to_vec(), b"(\xb5/\xfd$-\x15\x01\0\xd0Package".to_vec()].concat(),
+        [
+            b"1".to_vec(),
+            crate::gzip::stored(b"Package: a\nFilename: a_1_all.deb\n", 0),
+        ]
+        .concat(),
+    ];
+    let tokens: &[&[u8]] = &[
+        b"\n",
+        b"\n ",
+        b": ",
+        b"SHA256:",
+        b"Filename: ../",
+        b"<",
+        b">",
+        b"\"",
+        b"&#x",
+        b"<![CDATA[",
+        b"<!--",
+        b"/>",
+        b"\xfd7zXZ\0",
+        b"\x1f\x8b\x08",
+        b"(\xb5/\xfd",
+    ];
+    let paths = [
+        "/dists/stable/InRelease",
+        "/dists/stable/main/binary-amd64/Packages.xz",
+        "/repo/repodata/repomd.xml",
+        &format!("/repo/repodata/{sha}-primary.xml.gz"),
+    ];
+    let regs: [&dyn Registry; 4] = [&Debian, &Debian, &Rpm, &Rpm];
+    fuzz(
+        "distribution-index",
+        300,
+        seeds,
+        tokens,
+        16 << 10,
+        |input| {
+            let Some((&kind, doc)) = input.split_first() else {
+                return;
+            };
+            let i = usize::from(kind.wrapping_sub(b'0')) % 4;
+            let meta = testing::metadata(regs[i], paths[i], None, &[]);
+            let up = testing::upstream_map(regs[i], &[]);
+            let ctx = testing::ctx(&up);
+            let (mut out, mut found) = (Vec::new(), Collected::default());
+            if regs[i]
+                .rewrite(&meta, &mut &doc[..], &mut out, &ctx, &mut found)
+                .is_ok()
+            {
+                assert_eq!(out, doc, "a distribution index changed on its way");
+            }
+            for l in &found.links {
+                assert!(l.path.split('/').all(registry::safe_component), "{l:?}");
+            }
+        },
+    );
 }
 
 // --- router paths -------------------------------------------------------------------------

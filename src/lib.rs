@@ -15,6 +15,7 @@ mod advisories;
 mod artifact;
 mod cache;
 mod db;
+mod decompress;
 mod flight;
 #[cfg(test)]
 mod fuzz;
@@ -35,6 +36,7 @@ mod router;
 mod upstream;
 mod url;
 mod version;
+mod xml;
 mod zip;
 
 use std::io::Write;

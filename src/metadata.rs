@@ -11,13 +11,15 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::cache::Store;
+use crate::cache::{Hasher, Store};
 use crate::db::{self, Db, MetadataRow, NewMetadata};
 use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
-use crate::registry::{self, Ctx, Etag, Found, Link, Metadata, Registry};
+use crate::registry::{
+    self, Algo, Assembly, Check, Ctx, Etag, Found, Link, Metadata, Part, Registry,
+};
 use crate::upstream::Method;
 
 /// The form this version stores documents in, with the links their rewrites report. A cached
@@ -33,19 +35,25 @@ pub(crate) fn serve(
     m: Metadata,
     req: &Incoming,
 ) -> Result<Reply> {
-    let ttl = sh.config.metadata_ttl.as_millis() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl).as_millis() as i64;
     let swr = sh.config.metadata_swr.as_millis() as i64;
-    let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    let about = if m.package.is_empty() {
+        &m.key
+    } else {
+        &m.package
+    };
+    let what = format!("{} metadata for {about}", m.ecosystem);
+    let expected = expected_digest(db, &m)?;
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
     for _ in 0..3 {
-        let cached = cached_metadata(sh, db, &m)?;
+        let (cached, vouched) = cached_vouched(sh, db, &m, expected.as_ref())?;
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
             // A document hiding versions under other rules, or one that came of age, is not
             // served again before it is refreshed.
-            let hiding = hiding_current(sh, reg, &m, row);
-            let due = age >= ttl || row.format < FORMAT || !hiding;
+            let hiding = hiding_current(sh, &m, row);
+            let due = (age >= ttl && !vouched) || row.format < FORMAT || !hiding;
             if !due || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
                 let stale = age >= ttl && !refreshed;
@@ -54,7 +62,7 @@ pub(crate) fn serve(
                     &row,
                     req,
                     stale,
-                    m.etag,
+                    &m,
                     &sh.config.base_url,
                 ));
             }
@@ -70,7 +78,7 @@ pub(crate) fn serve(
                     &row,
                     req,
                     true,
-                    m.etag,
+                    &m,
                     &sh.config.base_url,
                 ));
             }
@@ -94,16 +102,66 @@ pub(crate) fn serve(
             },
         }
     }
-    match cached_metadata(sh, db, &m)? {
+    match cached_vouched(sh, db, &m, expected.as_ref())?.0 {
         Some((row, file)) => Ok(metadata_reply(
             file,
             &row,
             req,
             false,
-            m.etag,
+            &m,
             &sh.config.base_url,
         )),
         None => Err(Error::Busy(what)),
+    }
+}
+
+/// The digest the document must have (`registry::Check`), if anything declares one yet.
+fn expected_digest(db: &Db, m: &Metadata) -> Result<Option<registry::Digest>> {
+    match &m.check {
+        Check::None => Ok(None),
+        Check::Digest(d) => Ok(Some(d.clone())),
+        Check::Link { name, path } => db.link_digest(m.ecosystem, name, path),
+    }
+}
+
+/// The cached document, checked against the digest it must have (`vouched`); when there is none
+/// with it under this key, another cached document of the registry with those bytes serves
+/// (Debian's `by-hash/SHA256/{hex}` is the `Packages.xz` cached under its name, and the other way
+/// round).
+fn cached_vouched(
+    sh: &Shared,
+    db: &Db,
+    m: &Metadata,
+    expected: Option<&registry::Digest>,
+) -> Result<(Option<(MetadataRow, File)>, bool)> {
+    let (cached, vouched) = vouched(cached_metadata(sh, db, m)?, expected);
+    if cached.is_none()
+        && let Some(d) = expected.filter(|d| d.algo == Algo::Sha256)
+        && let Some(row) = db.metadata_with_sha256(m.ecosystem, &d.hex)?
+        && let Some(file) = sh.store.open_checked(&row.storage_path, row.size)
+    {
+        return Ok((Some((row, file)), true));
+    }
+    Ok((cached, vouched))
+}
+
+/// A cached document checked against the digest it must have: dropped when it has another (it
+/// is not the one wanted, whatever its age), and `true` beside it when it has that one (it is
+/// the one wanted, whatever its age). Only SHA-256 is stored; a document vouched for in another
+/// algorithm is checked when fetched, and otherwise kept to its TTL.
+fn vouched(
+    cached: Option<(MetadataRow, File)>,
+    expected: Option<&registry::Digest>,
+) -> (Option<(MetadataRow, File)>, bool) {
+    match (cached, expected) {
+        (Some(c), Some(d)) if d.algo == Algo::Sha256 => {
+            if c.0.sha256 == d.hex {
+                (Some(c), true)
+            } else {
+                (None, false)
+            }
+        }
+        (cached, _) => (cached, false),
     }
 }
 
@@ -199,24 +257,31 @@ fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(Metadat
     Ok(None)
 }
 
-/// Serves a cached document with the validator `etag` says. `Repr-Digest`
-/// (RFC 9530) gives the SHA-256 of the whole document, so a client that appends a range to its
-/// copy (Bundler 2.5+) can check the result.
+/// Serves a cached document with the validator `m.etag` says and the upstream headers it keeps.
+/// `Repr-Digest` (RFC 9530) gives the SHA-256 of the whole document, so a client that appends a
+/// range to its copy (Bundler 2.5+) can check the result.
 fn metadata_reply(
     file: File,
     row: &MetadataRow,
     req: &Incoming,
     stale: bool,
-    etag: Etag,
+    m: &Metadata,
     base: &str,
 ) -> Reply {
     let rebased = row.rebase > 0;
-    let own = if rebased {
-        format!("\"{}\"", rebase::etag(&row.sha256, base))
-    } else {
-        format!("\"{}\"", row.sha256)
+    let kept = kept_headers(row, m, base);
+    let own = match &row.headers {
+        // The headers are part of what is served: a validator must change with them.
+        Some(h) if !kept.is_empty() => {
+            format!(
+                "\"{}\"",
+                rebase::etag(&format!("{}\n{h}", row.sha256), base)
+            )
+        }
+        _ if rebased => format!("\"{}\"", rebase::etag(&row.sha256, base)),
+        _ => format!("\"{}\"", row.sha256),
     };
-    let etag = if etag == Etag::Upstream && !rebased {
+    let etag = if m.etag == Etag::Upstream && !rebased && kept.is_empty() {
         row.etag.as_deref()
     } else {
         Some(own.as_str())
@@ -243,6 +308,7 @@ fn metadata_reply(
         req,
     );
     reply.headers.push(("Vary", "Accept".into()));
+    reply.headers.extend(kept);
     if rebased {
         if let Body::File { file, .. } = reply.body {
             reply.body = Body::Rebased {
@@ -268,6 +334,26 @@ fn metadata_reply(
     reply
 }
 
+/// The stored upstream headers the plan keeps, with this proxy's base URL in place of the
+/// placeholder. Only names the plan lists are sent, whatever the row (or a bundle) holds.
+fn kept_headers(
+    row: &MetadataRow,
+    m: &Metadata,
+    base: &str,
+) -> Vec<(&'static str, std::borrow::Cow<'static, str>)> {
+    let Some(stored) = row.headers.as_deref().filter(|_| !m.headers.is_empty()) else {
+        return Vec::new();
+    };
+    let pairs: Vec<(String, String)> = serde_json::from_str(stored).unwrap_or_default();
+    pairs
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let name = m.headers.iter().find(|h| h.eq_ignore_ascii_case(&name))?;
+            Some((*name, value.replace(rebase::TOKEN, base).into()))
+        })
+        .collect()
+}
+
 /// Serves a cached document past its TTL because the upstream failed, if it is within
 /// `metadata_max_stale`.
 fn stale(
@@ -278,7 +364,8 @@ fn stale(
 ) -> Option<Reply> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
-    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_millis() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl);
+    let limit = (ttl + sh.config.metadata_max_stale).as_millis() as i64;
     if age > limit {
         return None;
     }
@@ -292,7 +379,7 @@ fn stale(
         &row,
         req,
         true,
-        m.etag,
+        m,
         &sh.config.base_url,
     ))
 }
@@ -314,7 +401,7 @@ fn refresh(
                 url: m.url.clone(),
                 msg: "stored document vanished".into(),
             })?;
-            let mut reply = metadata_reply(file, &row, req, false, m.etag, &sh.config.base_url);
+            let mut reply = metadata_reply(file, &row, req, false, m, &sh.config.base_url);
             reply.cache = if fresh {
                 CacheState::Miss
             } else {
@@ -337,8 +424,9 @@ fn refresh(
 /// Fetches a document (conditionally when we hold one with an ETag in the current form),
 /// rewrites it into the cache and records it with the links it reports. Returns whether a new
 /// body was stored (false: the upstream said 304). `Last-Modified` alone is not trusted for
-/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A 404 or a
-/// document over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
+/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A document
+/// that must have a digest (`registry::Check`) is stored only if it has it. A 404 or a document
+/// over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
 fn fetch_metadata(
     sh: &Arc<Shared>,
     db: &Db,
@@ -363,17 +451,19 @@ fn fetch_and_store(
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
+    let expected = expected_digest(db, m)?;
+    let expected = expected.as_ref();
     let mut headers = vec![("Accept-Encoding", "identity")];
     if let Some(accept) = m.accept {
         headers.push(("Accept", accept));
     }
     // What a first reading lists has no known age (`policy.rs`).
     let first_reading = cached.is_none();
-    let cached = cached.filter(|r| r.format >= FORMAT && hiding_current(sh, reg, m, r));
+    let cached = cached.filter(|r| r.format >= FORMAT && hiding_current(sh, m, r));
     if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
         headers.push(("If-None-Match", etag));
     }
-    let f = sh
+    let mut f = sh
         .upstream
         .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
     match f.status {
@@ -397,21 +487,37 @@ fn fetch_and_store(
     if f.content_length.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let mut temp = sh.store.temp()?;
-    let temp_path = temp.path.clone();
+    let upstream_headers = std::mem::take(&mut f.headers);
     let mut input = BufReader::with_capacity(
         64 * 1024,
-        Capped {
-            inner: f.body,
-            left: max,
-            exceeded: false,
+        UpstreamBody {
+            inner: Capped {
+                inner: f.body,
+                left: max,
+                exceeded: false,
+            },
+            placeholders: rebase::Counter::default(),
         },
     );
-    let mut out = Hashing::new(BufWriter::with_capacity(64 * 1024, &mut temp.file));
     // Stored with a placeholder for our own URL, filled in as it is served.
     let ctx = Ctx {
         base_url: rebase::TOKEN,
         upstream: &sh.config.upstream,
+        raw: &sh.config.raw,
+    };
+    // An assembled document is read whole with its parts before anything is written.
+    let parts = match m.parts {
+        Some(assembly) => Some((
+            assembly,
+            gather(sh, reg, &assembly, m, &mut input, &ctx, &f.url)?,
+        )),
+        None => None,
+    };
+    let mut temp = sh.store.temp()?;
+    let temp_path = temp.path.clone();
+    let mut out = Hashing {
+        other: expected.and_then(|d| Hasher::new(d.algo)),
+        ..Hashing::new(BufWriter::with_capacity(64 * 1024, &mut temp.file))
     };
     let mut links = Links {
         db,
@@ -423,16 +529,19 @@ fn fetch_and_store(
         seen: db::now(),
         baseline: first_reading,
         package: &m.package,
-        versions: reg.hider(m).map(|_| HashSet::new()),
+        versions: m.listing.hider.map(|_| HashSet::new()),
     };
-    let rewritten = reg.rewrite(m, &mut input, &mut out, &ctx, &mut links);
+    let rewritten = match &parts {
+        Some((assembly, parts)) => (assembly.write)(m, parts, &mut out, &ctx, &mut links),
+        None => reg.rewrite(m, &mut input, &mut out, &ctx, &mut links),
+    };
     let flushed = rewritten.is_ok().then(|| out.flush());
     // Our own disk first: a write that failed is our error, whatever the rewrite made of it.
     if let Some(err) = out.failed.take() {
         return Err(Error::io(&temp_path, err));
     }
     if let Err(bad) = rewritten {
-        return Err(if input.get_ref().exceeded {
+        return Err(if input.get_ref().inner.exceeded {
             too_large()
         } else {
             Error::BadUpstream {
@@ -445,24 +554,66 @@ fn fetch_and_store(
         return Err(Error::io(&temp_path, err));
     }
     let (mut sha, mut size) = (registry::hex(&out.sha.finalize_reset()), out.n);
-    let mut placeholders = out.placeholders.count;
+    if let Some(want) = expected {
+        let actual = match out.other.take() {
+            Some(other) => other.finish(),
+            None => sha.clone(),
+        };
+        if actual != want.hex {
+            return Err(Error::Integrity {
+                what: m.url.clone(),
+                expected: want.to_string(),
+                actual: format!("{}:{actual}", want.algo.as_str()),
+            });
+        }
+    }
+    // Placeholders the upstream's own bytes hold are not ours to fill in: a document that comes
+    // out with just those (one stored byte-identical) is served as stored.
+    let mut placeholders = match out.placeholders.count {
+        n if n == input.get_ref().placeholders.count => 0,
+        n => n,
+    };
     drop(out);
+    let kept: Vec<(&str, String)> = m
+        .headers
+        .iter()
+        .flat_map(|name| {
+            upstream_headers
+                .iter()
+                .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+                .map(move |(_, v)| (*name, v))
+        })
+        .filter_map(|(name, v)| {
+            let value = match reg.spec().rewrite_header {
+                Some(rewrite) => rewrite(m, name, v, &ctx, &mut links)?,
+                None => v.clone(),
+            };
+            Some((name, value))
+        })
+        .collect();
+    let kept = (!kept.is_empty()).then(|| serde_json::to_string(&kept).unwrap_or_default());
     links.flush();
     if let Some(err) = links.failed.take() {
         return Err(err);
     }
     // Young versions left out, in a second pass over what was stored (`Registry::hider`).
     let mut hidden_until = None;
-    if let (Some(hider), Some(listed)) = (reg.hider(m), links.versions.take())
+    if let (Some(hider), Some(listed)) = (m.listing.hider, links.versions.take())
         && let Some((hide, until)) = crate::policy::hidden(sh, db, reg, m, &listed)?
     {
         let (filtered, digest, n, count) = refilter(sh, m, &temp_path, hider, &hide)?;
+        // Placeholders the upstream's own bytes held stay unfilled (see above).
+        let count = if placeholders == 0 { 0 } else { count };
         (temp, sha, size, placeholders) = (filtered, digest, n, count);
         hidden_until = Some(until);
     }
     let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
-    let content_type = f.content_type.as_deref().unwrap_or(m.content_type);
+    // An assembled document is the registry's own, in the type its plan says.
+    let content_type = match f.content_type.as_deref() {
+        Some(t) if m.parts.is_none() => t,
+        _ => m.content_type,
+    };
     let old = db.record_metadata(&NewMetadata {
         ecosystem: m.ecosystem,
         key: &m.key,
@@ -478,8 +629,9 @@ fn fetch_and_store(
         rebase: placeholders,
         latest: links.latest.as_deref(),
         format: FORMAT,
+        headers: kept.as_deref(),
         hidden_until,
-        policy: if reg.hider(m).is_some() {
+        policy: if m.listing.hider.is_some() {
             sh.policy.fingerprint()
         } else {
             ""
@@ -493,9 +645,9 @@ fn fetch_and_store(
 
 /// Whether a stored document's hiding of young versions still holds: none of them has come of
 /// age, and it was filtered under the cooldown rules in force.
-fn hiding_current(sh: &Shared, reg: &dyn Registry, m: &Metadata, row: &MetadataRow) -> bool {
+fn hiding_current(sh: &Shared, m: &Metadata, row: &MetadataRow) -> bool {
     row.hidden_until.is_none_or(|t| db::now() < t)
-        && (reg.hider(m).is_none() || row.policy == sh.policy.fingerprint())
+        && (m.listing.hider.is_none() || row.policy == sh.policy.fingerprint())
 }
 
 /// Copies a stored document through its registry's hider into a new temp file: (file, SHA-256,
@@ -529,6 +681,105 @@ fn refilter(
     );
     drop(out);
     Ok((temp, sha, n, count))
+}
+
+/// Most upstream documents one assembled document is made of, against parts that would name
+/// further parts without end.
+const MAX_PARTS: usize = 64;
+
+/// Reads the first part of an assembled document (`input`) whole, then fetches the further parts
+/// the registry names, round after round, until it names no new one. All of them together are
+/// bounded by `metadata_max_size`. A part the upstream answers 4xx is kept with its status for
+/// the registry to judge; any other failure fails the document.
+fn gather(
+    sh: &Shared,
+    reg: &dyn Registry,
+    assembly: &Assembly,
+    m: &Metadata,
+    input: &mut BufReader<UpstreamBody<Box<dyn io::Read + Send>>>,
+    ctx: &Ctx<'_>,
+    url: &str,
+) -> Result<Vec<Part>> {
+    let max = sh.config.metadata_max_size;
+    // The document and its parts together are bounded. Parts that overflow are the assembled
+    // document's fault, not its first URL's, which other documents may share: no `TooLarge`
+    // (remembered against that URL) for them.
+    let broken = |url: &str, err: io::Error, exceeded: bool| Error::BadUpstream {
+        url: url.to_string(),
+        msg: if exceeded {
+            format!("the document and its parts are larger than metadata_max_size ({max} bytes)")
+        } else {
+            err.to_string()
+        },
+    };
+    let mut body = Vec::new();
+    if let Err(err) = io::Read::read_to_end(input, &mut body) {
+        return Err(if input.get_ref().inner.exceeded {
+            Error::TooLarge {
+                url: url.to_string(),
+                max,
+            }
+        } else {
+            broken(url, err, false)
+        });
+    }
+    let mut left = input.get_ref().inner.left;
+    let mut parts = vec![Part {
+        url: m.url.clone(),
+        status: 200,
+        body,
+    }];
+    let mut headers = vec![("Accept-Encoding", "identity")];
+    if let Some(accept) = m.accept {
+        headers.push(("Accept", accept));
+    }
+    loop {
+        let more = (assembly.more)(m, &parts, ctx).map_err(|bad| Error::BadUpstream {
+            url: m.url.clone(),
+            msg: bad.0,
+        })?;
+        let mut new: Vec<String> = Vec::new();
+        for u in more {
+            if !parts.iter().any(|p| p.url == u) && !new.contains(&u) {
+                new.push(u);
+            }
+        }
+        if new.is_empty() {
+            return Ok(parts);
+        }
+        if parts.len() + new.len() > MAX_PARTS {
+            return Err(Error::BadUpstream {
+                url: m.url.clone(),
+                msg: format!("made of more than {MAX_PARTS} upstream documents"),
+            });
+        }
+        for u in new {
+            let f = sh
+                .upstream
+                .fetch(Method::Get, &u, &headers, sh.allowed(reg), reg.name())?;
+            let mut body = Vec::new();
+            match f.status {
+                200 => {
+                    let mut capped = Capped {
+                        inner: f.body,
+                        left,
+                        exceeded: false,
+                    };
+                    if let Err(err) = io::Read::read_to_end(&mut capped, &mut body) {
+                        return Err(broken(&u, err, capped.exceeded));
+                    }
+                    left = capped.left;
+                }
+                400..=499 => {}
+                status => return Err(Error::Upstream { url: f.url, status }),
+            }
+            parts.push(Part {
+                url: u,
+                status: f.status,
+                body,
+            });
+        }
+    }
 }
 
 /// How many links are written to the database at a time. A document small enough to report
@@ -611,11 +862,27 @@ impl Found for Links<'_> {
     }
 }
 
+/// The upstream's body as a rewrite reads it, counting the placeholders it holds.
+struct UpstreamBody<R> {
+    inner: Capped<R>,
+    placeholders: rebase::Counter,
+}
+
+impl<R: io::Read> io::Read for UpstreamBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.placeholders.feed(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// A writer that hashes and counts what it writes, and keeps the error of a write that failed
 /// (the rewrite only sees that something did).
 struct Hashing<W> {
     inner: W,
     sha: Sha256,
+    /// The algorithm a declared digest is in, when it is not SHA-256.
+    other: Option<Hasher>,
     n: u64,
     placeholders: rebase::Counter,
     failed: Option<io::Error>,
@@ -626,6 +893,7 @@ impl<W> Hashing<W> {
         Hashing {
             inner,
             sha: Sha256::new(),
+            other: None,
             n: 0,
             placeholders: rebase::Counter::default(),
             failed: None,
@@ -644,6 +912,9 @@ impl<W: Write> Write for Hashing<W> {
             }
         };
         self.sha.update(&buf[..n]);
+        if let Some(o) = &mut self.other {
+            o.update(&buf[..n]);
+        }
         self.placeholders.feed(&buf[..n]);
         self.n += n as u64;
         Ok(n)

@@ -9,7 +9,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::lockfile::{self, Item};
 use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
-use crate::registry::{self, Want};
+use crate::registry::{self, Registry, Want};
 use crate::stats::human;
 use crate::upstream::{Method, Upstream};
 
@@ -50,20 +50,34 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     if opts.dry_run {
         for item in &items {
             let what = describe(item);
-            match registry::find(item.ecosystem).map(|r| r.mirror(&item.name, &want(item, opts))) {
-                Some(Ok(m)) => {
+            match plan(&config, item, &want(item, opts)) {
+                Ok(m) => {
                     // One line per document, whatever `Accept` it is read with.
                     let mut docs: Vec<String> = Vec::new();
-                    for (p, _) in &m.docs {
+                    for p in m
+                        .indexes
+                        .iter()
+                        .map(|(p, _)| p)
+                        .chain(m.docs.iter().map(|(p, _)| p))
+                    {
                         let doc = format!("/{}/{p}", item.ecosystem);
                         if !docs.contains(&doc) {
                             docs.push(doc);
                         }
                     }
-                    println!("{what}: metadata {} and its artifacts", docs.join(", "));
+                    if docs.is_empty() {
+                        // Files no document lists (generic files): the paths themselves.
+                        let files: Vec<String> = m
+                            .unlisted
+                            .iter()
+                            .map(|p| format!("/{}/{p}", item.ecosystem))
+                            .collect();
+                        println!("{what}: {}", files.join(", "));
+                    } else {
+                        println!("{what}: metadata {} and its artifacts", docs.join(", "));
+                    }
                 }
-                Some(Err(err)) => problems.push(format!("{what}: {err}")),
-                None => problems.push(format!("{what}: {} is not mirrored yet", item.ecosystem)),
+                Err(err) => problems.push(format!("{what}: {err}")),
             }
         }
         report_problems(&problems);
@@ -83,41 +97,56 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     drop(db);
     let sh = Arc::new(Shared::new(config, store, upstream, total));
 
-    let queue = Mutex::new(
-        items
-            .iter()
-            .map(|i| (i, want(i, opts)))
-            .collect::<VecDeque<_>>(),
-    );
+    // Items that only read indexes (the index lines of a list a client printed) go first, so
+    // that the files other items fetch are checked against what those indexes declare.
+    let (indexes, files): (Vec<&Item>, Vec<&Item>) =
+        items.iter().partition(|i| only_indexes(&sh.config, i));
     let progress = Progress::default();
     let results: Mutex<Vec<(String, Outcome)>> = Mutex::new(Vec::new());
     let done = AtomicBool::new(false);
     let started = Instant::now();
+    let probed = Mutex::new(HashSet::new());
     std::thread::scope(|s| -> Result<()> {
-        let mut workers = Vec::new();
-        for _ in 0..opts.concurrency.clamp(1, 64) {
-            let db = proxy::open_db(&sh.config)?;
-            let (sh, queue, progress, results) = (&sh, &queue, &progress, &results);
-            workers.push(s.spawn(move || {
-                loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                    let Some((item, want)) = next else { break };
-                    let outcome = mirror_one(sh, &db, item, &want, opts.check, progress);
-                    progress.items.fetch_add(1, Ordering::Relaxed);
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((describe(item), outcome));
-                }
-            }));
-        }
         if io::stderr().is_terminal() {
             let (progress, done) = (&progress, &done);
             let total = items.len();
             s.spawn(move || progress.show(total, started, done));
         }
-        for w in workers {
-            let _ = w.join();
+        for phase in [indexes, files] {
+            let queue = Mutex::new(
+                phase
+                    .into_iter()
+                    .map(|i| (i, want(i, opts)))
+                    .collect::<VecDeque<_>>(),
+            );
+            // A scope per phase: its workers are done before the next phase starts.
+            std::thread::scope(|s| -> Result<()> {
+                for _ in 0..opts.concurrency.clamp(1, 64) {
+                    let db = proxy::open_db(&sh.config)?;
+                    let (sh, queue, progress, results, probed) =
+                        (&sh, &queue, &progress, &results, &probed);
+                    s.spawn(move || {
+                        loop {
+                            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                            let Some((item, want)) = next else { break };
+                            let run = Run {
+                                sh,
+                                db: &db,
+                                check: opts.check,
+                                progress,
+                                probed,
+                            };
+                            let outcome = mirror_one(&run, item, &want);
+                            progress.items.fetch_add(1, Ordering::Relaxed);
+                            results
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((describe(item), outcome));
+                        }
+                    });
+                }
+                Ok(())
+            })?;
         }
         done.store(true, Ordering::Relaxed);
         Ok(())
@@ -300,25 +329,101 @@ fn body_reader(reply: Reply) -> io::Result<Box<dyn Read>> {
 /// send it round in circles or without end.
 const MAX_FOLLOWED: usize = 10_000;
 
-/// Fetches one package's documents, then the files of the wanted versions from the links their
-/// rewrites recorded (reading the further documents those links lead to first).
-fn mirror_one(
-    sh: &Arc<Shared>,
-    db: &Db,
-    item: &Item,
-    want: &Want,
+/// What every item of one `proxy mirror` run shares.
+struct Run<'a> {
+    sh: &'a Arc<Shared>,
+    db: &'a Db,
     check: bool,
-    progress: &Progress,
-) -> Outcome {
-    let mut out = Outcome::default();
+    progress: &'a Progress,
+    /// Candidate indexes (`Mirror::first_index_only`) found missing: not asked again.
+    probed: &'a Mutex<HashSet<String>>,
+}
+
+/// The registry's plan for an item (`Registry::mirror`); an item named by URL (a list a client
+/// printed) is planned from its request path under the prefix.
+fn plan(config: &Config, item: &Item, want: &Want) -> Result<registry::Mirror> {
     let Some(reg) = registry::find(item.ecosystem) else {
-        out.failures.push(format!(
+        return Err(Error::NotFound(format!(
             "the {} registry is not served by this proxy yet",
             item.ecosystem
-        ));
-        return out;
+        )));
     };
-    let m = match reg.mirror(&item.name, want) {
+    if item.name.contains("://") {
+        let path = request_path(config, reg, &item.name).ok_or_else(|| {
+            Error::BadRequest(format!(
+                "{} is neither on an upstream of /{} nor on this proxy ({})",
+                item.name,
+                reg.name(),
+                config.base_url
+            ))
+        })?;
+        return reg.mirror(&format!("/{path}"), want);
+    }
+    reg.mirror(&item.name, want)
+}
+
+/// Whether an item only reads indexes (see `registry::Mirror::indexes`).
+fn only_indexes(config: &Config, item: &Item) -> bool {
+    plan(config, item, &Want::Latest).is_ok_and(|m| m.only_indexes())
+}
+
+/// The request path under a registry's prefix of a URL a client printed: on one of the
+/// registry's upstreams (a named upstream's under its name, `/debian/security/…`), or on a proxy
+/// (this one's `base_url`, or any URL with `/{prefix}/` in its path).
+fn request_path(config: &Config, reg: &dyn Registry, url: &str) -> Option<String> {
+    let bare = |u: &str| -> String {
+        let u = u.split_once("://").map_or(u, |(_, rest)| rest);
+        u.trim_end_matches('/').to_string()
+    };
+    let target = bare(url);
+    let spec = reg.spec();
+    // The path prefix under which a configured upstream key is served.
+    let served_at = |key: &str| -> Option<String> {
+        for u in spec.upstreams.iter().filter(|u| u.named) {
+            if key == u.key {
+                return Some(String::new());
+            }
+            if let Some(name) = key.strip_prefix(u.key).and_then(|r| r.strip_prefix('.')) {
+                return Some(format!("{name}/"));
+            }
+        }
+        spec.upstreams
+            .iter()
+            .any(|u| u.key == key && !u.list)
+            .then(String::new)
+    };
+    let mut best: Option<(usize, String)> = None;
+    for (key, value) in &config.upstream {
+        let Some(prefix) = served_at(key) else {
+            continue;
+        };
+        let root = format!("{}/", bare(value));
+        if let Some(rest) = target.strip_prefix(&root)
+            && best.as_ref().is_none_or(|(len, _)| root.len() > *len)
+        {
+            best = Some((root.len(), format!("{prefix}{rest}")));
+        }
+    }
+    if let Some((_, path)) = best {
+        return Some(path);
+    }
+    let mine = format!("{}/{}/", bare(&config.base_url), reg.name());
+    if let Some(rest) = target.strip_prefix(&mine) {
+        return Some(rest.to_string());
+    }
+    let (_, path) = target.split_once('/')?;
+    let marker = format!("{}/", reg.name());
+    path.match_indices(&marker)
+        .find(|(i, _)| *i == 0 || path.as_bytes()[i - 1] == b'/')
+        .map(|(i, _)| path[i + marker.len()..].to_string())
+}
+
+/// Fetches one package's indexes and documents, then the files of the wanted versions from the
+/// links their rewrites recorded (reading the further documents those links lead to first).
+fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
+    let (sh, db, check, progress) = (run.sh, run.db, run.check, run.progress);
+    let mut out = Outcome::default();
+    let m = match plan(&sh.config, item, want) {
         Ok(m) => m,
         Err(err) => {
             out.failures.push(err.to_string());
@@ -327,7 +432,13 @@ fn mirror_one(
     };
     let eco = item.ecosystem;
     // What one request does: the reply is read to the end (so a fill completes) and counted.
-    let fetch = |out: &mut Outcome, path: &str, method: Method, accept: Option<&str>| -> bool {
+    // `quiet`: an answer other than 200 is no failure (a candidate index), only `false`.
+    let fetch = |out: &mut Outcome,
+                 path: &str,
+                 method: Method,
+                 accept: Option<&str>,
+                 quiet: bool|
+     -> bool {
         let url = format!("/{eco}/{path}");
         match proxy::handle(sh, db, &Incoming::new(method, url.clone(), accept)) {
             Ok(r) if r.status == 200 => {
@@ -350,6 +461,7 @@ fn mirror_one(
                     }
                 }
             }
+            Ok(_) | Err(_) if quiet => false,
             Ok(r) => {
                 out.failures.push(format!("{url}: answered {}", r.status));
                 false
@@ -360,9 +472,59 @@ fn mirror_one(
             }
         }
     };
+    // Signed indexes first, and the documents they list that the registry wants.
+    let mut index_names = Vec::new();
+    for (path, name) in &m.indexes {
+        if m.first_index_only {
+            let missing = run
+                .probed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(path);
+            if missing || !fetch(&mut out, path, Method::Get, None, true) {
+                run.probed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(path.clone());
+                continue;
+            }
+            index_names.push(name);
+            break;
+        }
+        if fetch(&mut out, path, Method::Get, None, false) {
+            index_names.push(name);
+        }
+    }
+    if m.first_index_only && index_names.is_empty() && !m.indexes.is_empty() {
+        out.failures.push(format!(
+            "no index found at /{eco}/{}",
+            m.indexes
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", /{eco}/")
+        ));
+    }
+    for name in index_names {
+        let listed = match db.document_links(eco, name) {
+            Ok(l) => l,
+            Err(err) => {
+                out.failures.push(format!("/{eco}/{name}: {err}"));
+                continue;
+            }
+        };
+        for (path, filename) in listed {
+            if m.index_keep.as_ref().is_none_or(|keep| keep(&filename)) {
+                fetch(&mut out, &path, Method::Get, None, false);
+            }
+        }
+    }
+    if m.only_indexes() {
+        return out;
+    }
     let first_doc = m.docs.first().map(|(p, _)| p.clone()).unwrap_or_default();
     for (path, accept) in &m.docs {
-        fetch(&mut out, path, Method::Get, *accept);
+        fetch(&mut out, path, Method::Get, *accept, false);
     }
     // Documents the links lead to (Conan's revisions and file lists) are read, even in `--check`
     // (offline they come from the cache, or are themselves what is missing), until they lead
@@ -391,7 +553,7 @@ fn mirror_one(
                 ));
                 return out;
             }
-            fetch(&mut out, &path, Method::Get, None);
+            fetch(&mut out, &path, Method::Get, None, false);
             read.insert(path);
         }
     };
@@ -405,13 +567,13 @@ fn mirror_one(
     }
     if files.is_empty() {
         let v = item.version.as_deref().unwrap_or("any version");
-        out.failures
-            .push(format!("/{eco}/{first_doc} lists no {v}"));
+        let doc = m.indexes.first().map(|(p, _)| p).unwrap_or(&first_doc);
+        out.failures.push(format!("/{eco}/{doc} lists no {v}"));
         return out;
     }
     let method = if check { Method::Head } else { Method::Get };
     for path in files.iter().take(MAX_FOLLOWED) {
-        fetch(&mut out, path, method, None);
+        fetch(&mut out, path, method, None, false);
     }
     if files.len() > MAX_FOLLOWED {
         out.failures

@@ -89,7 +89,23 @@ impl Pattern {
             Some(at) => (&t[..last + at], Some(t[last + at + 1..].trim())),
             None => (t, None),
         };
-        let (eco, name, _) = crate::lockfile::purl_parts(head).map_err(|e| {
+        // Debian and RPM package URLs name the repositories to read a package from; a pattern
+        // names the package in any of them.
+        let os = [("pkg:deb/", "debian"), ("pkg:rpm/", "rpm")]
+            .iter()
+            .find_map(|(p, eco)| {
+                let rest = head
+                    .get(..p.len())?
+                    .eq_ignore_ascii_case(p)
+                    .then(|| &head[p.len()..])?;
+                let name = rest.split(['?', '#']).next()?.rsplit('/').next()?;
+                (!name.is_empty()).then(|| (*eco, name.to_string(), None))
+            });
+        let parsed = match os {
+            Some(parts) => Ok(parts),
+            None => crate::lockfile::purl_parts(head),
+        };
+        let (eco, name, _) = parsed.map_err(|e| {
             format!("{e}; a pattern is a package URL such as pkg:npm/lodash, pkg:npm/@scope/* or pkg:pypi/requests@<2.31, or a registry name")
         })?;
         // A conda purl's name comes back with its channel: policies name packages in any.
@@ -671,9 +687,9 @@ fn age_of(
             read(listed, false, &mut row)?;
         }
         if row.is_none_or(|r| r.published.is_none())
-            && let Some(dated) = reg.dated_in(listed)
+            && let Some(dated) = listed.listing.dated_in.as_deref()
         {
-            read(&dated, true, &mut row)?;
+            read(dated, true, &mut row)?;
         }
     }
     if row.is_none() {
@@ -742,10 +758,10 @@ pub(crate) fn hidden(
     // The document that dates what this one lists, read first if this one did not (and read
     // again if a cached copy does not date them all: it may be older than this one).
     if !sh.config.offline
-        && let Some(dated) = reg.dated_in(m)
+        && let Some(dated) = m.listing.dated_in.as_deref()
         && undated(db)?
         && let Err(err) =
-            metadata::ensure_lists(sh, db, reg, &dated, &|db| Ok((!undated(db)?).then_some(())))
+            metadata::ensure_lists(sh, db, reg, dated, &|db| Ok((!undated(db)?).then_some(())))
     {
         log::info!(
             "{} metadata for {}: publish times could not be read: {err}",

@@ -323,8 +323,8 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         Ok((status, cache, bytes, policy)) => {
             log::info!(
                 "{m} {url} {status} {bytes}B {}ms cache={}{policy}",
-                cache.as_str(),
-                started.elapsed().as_millis()
+                started.elapsed().as_millis(),
+                cache.as_str()
             )
         }
         Err(panic) => {
@@ -356,6 +356,7 @@ fn error_reply(err: &Error, url: &str) -> Reply {
     if let Some(reg) = registry::find(prefix) {
         let (ct, body) = (reg.spec().error_body)(status, &err.to_string());
         let mut reply = Reply::bytes(status, ct, body.into_bytes());
+        proxy::add_spec_headers(reg, &mut reply);
         if let Error::Blocked { header, .. } = err {
             reply
                 .headers

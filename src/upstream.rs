@@ -39,6 +39,8 @@ pub(crate) struct Fetched {
     pub content_length: Option<u64>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// Every response header, names in lowercase, in the order received (a name may repeat).
+    pub headers: Vec<(String, String)>,
     /// A `Retry-After` in seconds (a date is not waited for).
     pub retry_after: Option<Duration>,
     pub body: Box<dyn Read + Send>,
@@ -155,6 +157,13 @@ impl Upstream {
                 },
                 etag: header("etag"),
                 last_modified: header("last-modified"),
+                headers: resp
+                    .headers()
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
+                    })
+                    .collect(),
                 retry_after: header("retry-after").and_then(|v| retry_after(&v)),
                 body: Box::new(resp.into_body().into_reader()),
                 url,

@@ -6,15 +6,20 @@
 //! `npm-shrinkwrap.json`, `yarn.lock` (v1 and Berry), `pnpm-lock.yaml` (5.x, 6.x, 9.x);
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
-//! `packages.lock.json`; CycloneDX and SPDX JSON SBOMs (by their purls).
+//! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`;
+//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls); the URL
+//! lists `apt-get --print-uris` and `dnf download --url` print; lists of generic files (`/raw/…`
+//! URLs), `Vagrantfile`s and lists of Vagrant boxes, Chef's `Berksfile.lock`.
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
-//! mix.lock), `sbom` (CycloneDX, SPDX); `digest` (digest spellings) and `document` (JSON, YAML
-//! and TOML documents, and where their entries are); `toml` and `term`, small readers of TOML
-//! and Elixir terms of our own (JSON and YAML are read by serde).
+//! mix.lock), `swift` (Package.resolved), `ansible` (requirements.yml), `terraform`
+//! (.terraform.lock.hcl), `infra` (generic file lists, Vagrant, Chef), `sbom` (CycloneDX, SPDX);
+//! `digest` (digest spellings) and `document` (JSON, YAML and TOML documents, and where their
+//! entries are); `toml` and `term`, small readers of TOML and Elixir terms of our own (JSON and
+//! YAML are read by serde).
 //!
 //! Decisions every format follows:
 //! - Only packages that come from a registry are items. Local (path, link, workspace, editable),
@@ -39,15 +44,20 @@
 //! - A syntax error in a JSON or YAML file stops that file (one problem at the error's line); the
 //!   line-based and TOML formats resynchronise and carry on with the next entry.
 
+mod ansible;
 mod digest;
 mod document;
+mod infra;
 mod linewise;
 mod npm;
+mod oslist;
 mod purl;
 mod python;
 mod sbom;
 mod structured;
+mod swift;
 mod term;
+mod terraform;
 mod toml;
 
 #[cfg(test)]
@@ -66,10 +76,13 @@ pub(crate) use purl::{parse_purl, purl_parts};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan".
+    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform", "debian",
+    /// "rpm", "raw", "vagrant", "chef".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
-    /// Composer "vendor/pkg".
+    /// Composer "vendor/pkg", a generic file's "{remote}/{directories}" (with its file name as
+    /// the version), a Vagrant box's "org/box"; or the URL of one file, from a list a package
+    /// manager printed.
     pub name: String,
     /// `None` = "latest" (or all versions: the caller decides).
     pub version: Option<String>,
@@ -120,7 +133,7 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> (Vec<Item>, Vec<Problem>) {
         Some(f) => run_text(f, text, &mut out),
         None => out.problem(
             1,
-            "unrecognised file: not a lockfile, go.mod, requirements file or SBOM known here",
+            "unrecognised file: not a lockfile, go.mod, requirements file, SBOM or list known here",
         ),
     }
     out.finish()
@@ -143,8 +156,16 @@ enum Format {
     PubspecLock,
     MixLock,
     NugetLock,
+    PackageResolved,
+    GalaxyRequirements,
+    TerraformLock,
     CycloneDx,
     Spdx,
+    UriList,
+    RawList,
+    Vagrantfile,
+    BoxList,
+    BerksfileLock,
 }
 
 impl Format {
@@ -154,6 +175,7 @@ impl Format {
             Format::NpmLock
                 | Format::ComposerLock
                 | Format::NugetLock
+                | Format::PackageResolved
                 | Format::CycloneDx
                 | Format::Spdx
         )
@@ -175,8 +197,18 @@ fn detect_by_name(name: &str) -> Option<Format> {
         "pubspec.lock" => Format::PubspecLock,
         "mix.lock" => Format::MixLock,
         "packages.lock.json" => Format::NugetLock,
+        "package.resolved" => Format::PackageResolved,
+        ".terraform.lock.hcl" => Format::TerraformLock,
+        "vagrantfile" => Format::Vagrantfile,
+        "berksfile.lock" => Format::BerksfileLock,
+        _ if name.ends_with(".boxes") => Format::BoxList,
         // PEP 751 allows `pylock.<name>.toml`.
         _ if name.starts_with("pylock.") && name.ends_with(".toml") => Format::PyLock,
+        _ if (name.ends_with(".yml") || name.ends_with(".yaml"))
+            && name.contains("requirements") =>
+        {
+            Format::GalaxyRequirements
+        }
         _ if (name.ends_with(".txt") || name.ends_with(".in"))
             && (name.contains("requirements") || name.contains("constraints")) =>
         {
@@ -188,6 +220,13 @@ fn detect_by_name(name: &str) -> Option<Format> {
 
 /// Sniffs a text file with an unfamiliar name (`Cargo.lock.orig`, `web.yarn.lock`, `deps.txt`).
 fn detect_by_text(name: &str, text: &str) -> Option<Format> {
+    // Before the package managers' URL lists: a generic file may well be an `.rpm`.
+    if infra::is_raw_list(text) {
+        return Some(Format::RawList);
+    }
+    if oslist::is_uri_list(text) {
+        return Some(Format::UriList);
+    }
     let has_line = |want: &str| text.lines().any(|l| l.trim_end() == want);
     let has_prefix = |want: &str| text.lines().any(|l| l.starts_with(want));
     if text.contains("# yarn lockfile v1") || has_line("__metadata:") {
@@ -195,6 +234,12 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     }
     if has_prefix("lockfileVersion:") {
         return Some(Format::PnpmLock);
+    }
+    if has_line("collections:") {
+        return Some(Format::GalaxyRequirements);
+    }
+    if has_prefix("provider \"") {
+        return Some(Format::TerraformLock);
     }
     if has_line("[[packages]]") && has_prefix("lock-version") {
         return Some(Format::PyLock);
@@ -237,6 +282,15 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     if has_line("packages:") && has_prefix("sdks:") {
         return Some(Format::PubspecLock);
     }
+    if has_line("GRAPH") && has_line("DEPENDENCIES") {
+        return Some(Format::BerksfileLock);
+    }
+    if text.contains(".vm.box") && text.contains("Vagrant.configure") {
+        return Some(Format::Vagrantfile);
+    }
+    if infra::is_box_list(text) {
+        return Some(Format::BoxList);
+    }
     if name.ends_with(".txt") || name.ends_with(".in") {
         return Some(Format::Requirements);
     }
@@ -257,6 +311,10 @@ fn detect_json(v: &Json) -> Option<Format> {
     if o.contains_key("content-hash") || o.contains_key("packages-dev") {
         return Some(Format::ComposerLock);
     }
+    let pins = |o: &serde_json::Map<String, Json>| o.get("pins").is_some_and(Json::is_array);
+    if pins(o) || o.get("object").and_then(Json::as_object).is_some_and(pins) {
+        return Some(Format::PackageResolved);
+    }
     let frameworks = o.get("dependencies").and_then(Json::as_object)?;
     let nuget = o.get("version").is_some_and(Json::is_number)
         && frameworks.values().all(|f| {
@@ -272,6 +330,7 @@ fn run_json(f: Format, v: &Json, text: &str, out: &mut Out) {
         Format::NpmLock => npm::npm_lock(v, &lines, out),
         Format::ComposerLock => structured::composer_lock(v, &lines, out),
         Format::NugetLock => structured::nuget_lock(v, &lines, out),
+        Format::PackageResolved => swift::package_resolved(v, &lines, out),
         Format::CycloneDx => sbom::cyclonedx(v, &lines, out),
         Format::Spdx => sbom::spdx(v, &lines, out),
         _ => {}
@@ -295,6 +354,13 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::GemfileLock => linewise::gemfile_lock(text, out),
         Format::PubspecLock => structured::pubspec_lock(text, out),
         Format::MixLock => linewise::mix_lock(text, out),
+        Format::GalaxyRequirements => ansible::requirements_yml(text, out),
+        Format::TerraformLock => terraform::terraform_lock(text, out),
+        Format::UriList => oslist::uris(text, out),
+        Format::RawList => infra::raw_list(text, out),
+        Format::Vagrantfile => infra::vagrantfile(text, out),
+        Format::BoxList => infra::box_list(text, out),
+        Format::BerksfileLock => infra::berksfile_lock(text, out),
         _ => {}
     }
 }
@@ -460,6 +526,10 @@ mod tests {
             ("nuget/packages.lock.json", "nuget"),
             ("sbom/bom.cdx.json", "npm"),
             ("sbom/sbom.spdx.json", "go"),
+            ("chef/Berksfile.lock", "chef"),
+            ("vagrant/Vagrantfile", "vagrant"),
+            ("vagrant/lab.boxes", "vagrant"),
+            ("raw/downloads.txt", "raw"),
         ];
         for (rel, eco) in cases {
             let text = std::fs::read_to_string(fixtures_dir().join(rel)).unwrap();
@@ -533,7 +603,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 22);
+        assert_eq!(out.len(), 28);
         out
     }
 

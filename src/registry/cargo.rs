@@ -24,7 +24,7 @@ use std::io::{BufRead, Write};
 use serde::Deserialize;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Hide, Hider, Kind, Link,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Hide, Kind, Link,
     Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
@@ -42,6 +42,8 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("cargo_download", "https://static.crates.io/crates"),
     ],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 /// The longest crate name we accept. crates.io allows 64; alternative registries are freer, so
@@ -104,10 +106,6 @@ impl Registry for Cargo {
         Ok(())
     }
 
-    fn hider(&self, doc: &Metadata) -> Option<Hider> {
-        (doc.kind == INDEX).then_some(hide as Hider)
-    }
-
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         validate_name(name)?;
         let name = self.canonical_name(name);
@@ -155,6 +153,15 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
         package: lower.to_string(),
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
+        check: super::Check::None,
+        headers: &[],
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        // Young versions' lines can be left out.
+        listing: super::Listing {
+            hider: Some(hide),
+            dated_in: None,
+        },
     }
 }
 
@@ -487,7 +494,7 @@ mod tests {
             found.published,
             [("demo".to_string(), "1.0.0".to_string(), 1_748_779_200_000)]
         );
-        let hidden = testing::hide(&Cargo, &meta, &doc, &["1.1.0"], &["1.0.0"]).unwrap();
+        let hidden = testing::hide(&meta, &doc, &["1.1.0"], &["1.0.0"]).unwrap();
         assert_eq!(hidden, doc.lines().next().unwrap().to_string() + "\n");
     }
 

@@ -29,8 +29,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -58,6 +58,8 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body,
+    headers: &[],
+    rewrite_header: None,
 };
 
 /// conda prints `detail`.
@@ -110,6 +112,11 @@ impl Registry for Conda {
                 package: channel,
                 content_type: "application/json",
                 etag: Etag::Own,
+                check: super::Check::None,
+                headers: &[],
+                parts: None,
+                expiry: Expiry::DEFAULT,
+                listing: super::Listing::NONE,
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -125,6 +132,11 @@ impl Registry for Conda {
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
                         etag: Etag::Own,
+                        check: super::Check::None,
+                        headers: &[],
+                        parts: None,
+                        expiry: Expiry::DEFAULT,
+                        listing: super::Listing::NONE,
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {

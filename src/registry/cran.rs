@@ -19,8 +19,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
-    Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -38,6 +38,8 @@ static SPEC: Spec = Spec {
     name: "cran",
     upstreams: &[UpstreamKey::one("cran", "https://cloud.r-project.org")],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Cran {
@@ -61,6 +63,11 @@ impl Registry for Cran {
                 accept: Some("*/*"),
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
+                check: super::Check::None,
+                headers: &[],
+                parts: None,
+                expiry: Expiry::DEFAULT,
+                listing: super::Listing::NONE,
             })
         };
         match segs.as_slice() {
@@ -180,6 +187,11 @@ fn binary(
             accept: Some("*/*"),
             content_type: "application/octet-stream",
             etag: Etag::Own,
+            check: super::Check::None,
+            headers: &[],
+            parts: None,
+            expiry: Expiry::DEFAULT,
+            listing: super::Listing::NONE,
         }));
     }
     let (name, version) = split_file(file, ext)?;

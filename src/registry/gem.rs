@@ -27,8 +27,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Readings, Registry, Request, Spec, UpstreamKey, Want,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Readings, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -48,6 +48,8 @@ static SPEC: Spec = Spec {
     name: "gem",
     upstreams: &[UpstreamKey::one("gem", "https://rubygems.org")],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 const COMPACT: &str = "text/plain; charset=utf-8";
@@ -158,15 +160,6 @@ impl Registry for Gem {
         Ok(())
     }
 
-    /// `/info/{name}` has no dates: the JSON API's version list does.
-    fn dated_in(&self, doc: &Metadata) -> Option<Metadata> {
-        if doc.kind != INFO {
-            return None;
-        }
-        let up = doc.url.strip_suffix(&format!("/info/{}", doc.package))?;
-        Some(versions_json(up, &doc.package))
-    }
-
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         validate_name(name)?;
         // Bundler reads `/versions` before any `/info`; `gem` goes straight to `/info`.
@@ -187,6 +180,11 @@ fn versions_json(up: &str, name: &str) -> Metadata {
         package: name.to_string(),
         content_type: "application/json; charset=utf-8",
         etag: Etag::Own,
+        check: super::Check::None,
+        headers: &[],
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        listing: super::Listing::NONE,
     }
 }
 
@@ -236,6 +234,15 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
             Etag::Own
         } else {
             Etag::Upstream
+        },
+        check: super::Check::None,
+        headers: &[],
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        // `/info/{name}` has no dates: the JSON API's version list does.
+        listing: super::Listing {
+            hider: None,
+            dated_in: (kind == INFO).then(|| Box::new(versions_json(up, package))),
         },
     })
 }
@@ -519,13 +526,13 @@ mod tests {
             ]
         );
         let info = testing::metadata(&Gem, "/info/rack", None, UP);
-        let dated = Gem.dated_in(&info).expect("the JSON API dates /info");
+        let dated = info.listing.dated_in.expect("the JSON API dates /info");
         assert_eq!(
             dated.url,
             "https://up.example/root/api/v1/versions/rack.json"
         );
         assert_eq!(dated.key, meta.key);
-        assert!(Gem.dated_in(&meta).is_none());
+        assert!(meta.listing.dated_in.is_none());
     }
 
     #[test]

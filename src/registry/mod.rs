@@ -4,14 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use crate::error::Result;
 
+pub(crate) mod ansible;
 pub(crate) mod cargo;
+pub(crate) mod chef;
 pub(crate) mod composer;
 pub(crate) mod conan;
 pub(crate) mod conda;
 pub(crate) mod cran;
+pub(crate) mod debian;
 pub(crate) mod gem;
 pub(crate) mod go;
 pub(crate) mod hex;
@@ -20,14 +24,22 @@ pub(crate) mod npm;
 pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod raw;
+pub(crate) mod rpm;
+pub(crate) mod swift;
+pub(crate) mod terraform;
+pub(crate) mod vagrant;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
+    &ansible::Ansible,
     &cargo::Cargo,
+    &chef::Chef,
     &composer::Composer,
     &conan::Conan,
     &conda::Conda,
     &cran::Cran,
+    &debian::Debian,
     &gem::Gem,
     &go::Go,
     &hex::Hex,
@@ -36,6 +48,11 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &nuget::Nuget,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &raw::Raw,
+    &rpm::Rpm,
+    &swift::Swift,
+    &terraform::Terraform,
+    &vagrant::Vagrant,
 ];
 
 /// Finds the registry mounted at a URL prefix.
@@ -98,16 +115,6 @@ pub(crate) trait Registry: Sync {
     fn canonical_name(&self, name: &str) -> String {
         name.to_string()
     }
-    /// How to leave versions out of `doc` as stored (the policy's cooldown hides young ones),
-    /// where its format allows it. The default: it does not.
-    fn hider(&self, _doc: &Metadata) -> Option<Hider> {
-        None
-    }
-    /// The document that gives the publish times of what `doc` lists, when `doc` gives none
-    /// (npm's full packument for the abbreviated one): read when the policy needs an age.
-    fn dated_in(&self, _doc: &Metadata) -> Option<Metadata> {
-        None
-    }
 }
 
 /// Copies a stored document leaving out the versions `hide` names (a second pass over what
@@ -119,6 +126,39 @@ pub(crate) type Hider = fn(&Metadata, &mut dyn BufRead, &mut dyn Write, &Hide) -
 pub(crate) struct Hide {
     pub hidden: std::collections::HashSet<String>,
     pub kept: Vec<String>,
+}
+
+/// How a document is built from several upstream ones rather than rewritten from one
+/// (Terraform's provider mirror documents): functions of the registry that planned it.
+#[derive(Clone, Copy)]
+pub(crate) struct Assembly {
+    /// The further URLs to fetch, read from the parts fetched so far (the first is the
+    /// document's own URL's). The engine asks again after fetching them, until no new URL comes.
+    pub more: MoreParts,
+    /// Writes the document from its parts, reporting links as `rewrite` does.
+    pub write: WriteParts,
+}
+
+/// See `Assembly::more`.
+pub(crate) type MoreParts = fn(&Metadata, &[Part], &Ctx<'_>) -> Result<Vec<String>, Bad>;
+
+/// See `Assembly::write`.
+pub(crate) type WriteParts =
+    fn(&Metadata, &[Part], &mut dyn Write, &Ctx<'_>, &mut dyn Found) -> Result<(), Bad>;
+
+/// Rewrites one value of an upstream response header a document keeps (`Metadata::headers`)
+/// on its way into the cache, reporting what it links to as `rewrite` does; `None` drops it.
+pub(crate) type HeaderRewrite =
+    fn(&Metadata, &str, &str, &Ctx<'_>, &mut dyn Found) -> Option<String>;
+
+/// One upstream document a document is assembled from (see `Assembly`).
+#[derive(Clone, Debug)]
+pub(crate) struct Part {
+    pub url: String,
+    /// 200, or the 4xx the upstream answered (with an empty body): whether a missing part is
+    /// an error is the registry's to say.
+    pub status: u16,
+    pub body: Vec<u8>,
 }
 
 impl dyn Registry + '_ {
@@ -137,6 +177,12 @@ pub(crate) struct Spec {
     /// The body of an error answer in the shape this registry's clients read: (content type,
     /// body) for a status and a message.
     pub error_body: fn(u16, &str) -> (&'static str, String),
+    /// Headers on every answer under the prefix: cached, fetched, stale, generated and errors
+    /// alike (Swift's `Content-Version: 1`, which SwiftPM checks on each of them).
+    pub headers: &'static [(&'static str, &'static str)],
+    /// How the upstream headers a document keeps (`Metadata::headers`) are rewritten; `None`
+    /// keeps them as they are.
+    pub rewrite_header: Option<HeaderRewrite>,
 }
 
 /// An `upstream.<key>` setting.
@@ -146,6 +192,12 @@ pub(crate) struct UpstreamKey {
     /// A comma-separated list of URLs (in a file, also a list): further origins the registry may
     /// fetch from, such as the hosts its metadata sends downloads to. Otherwise one URL.
     pub list: bool,
+    /// Also `upstream.<key>.<name>`: further upstreams of the same kind, which the registry
+    /// serves under a name (`/debian/{name}/…`). A default may itself be a name
+    /// (`debian.debian-security`).
+    pub named: bool,
+    /// Only `upstream.<key>.<name>`: the key itself names no upstream (generic remotes).
+    pub names_only: bool,
 }
 
 impl UpstreamKey {
@@ -154,6 +206,8 @@ impl UpstreamKey {
             key,
             default,
             list: false,
+            named: false,
+            names_only: false,
         }
     }
 
@@ -162,6 +216,137 @@ impl UpstreamKey {
             key,
             default,
             list: true,
+            named: false,
+            names_only: false,
+        }
+    }
+
+    /// A key that also takes named upstreams (`upstream.<key>.<name>`).
+    pub(crate) const fn named(key: &'static str, default: &'static str) -> UpstreamKey {
+        UpstreamKey {
+            key,
+            default,
+            list: false,
+            named: true,
+            names_only: false,
+        }
+    }
+
+    /// A key that takes only named upstreams: `upstream.<key>` itself is an error.
+    pub(crate) const fn names_only(key: &'static str) -> UpstreamKey {
+        UpstreamKey {
+            key,
+            default: "",
+            list: false,
+            named: true,
+            names_only: true,
+        }
+    }
+}
+
+/// Whether `upstream.<key>` takes only named upstreams (`UpstreamKey::names_only`).
+pub(crate) fn is_names_only(key: &str) -> bool {
+    REGISTRIES
+        .iter()
+        .flat_map(|r| r.spec().upstreams)
+        .any(|u| u.names_only && u.key == key)
+}
+
+/// The keys that take named upstreams.
+pub(crate) fn named_keys() -> impl Iterator<Item = &'static str> {
+    REGISTRIES
+        .iter()
+        .flat_map(|r| r.spec().upstreams)
+        .filter(|u| u.named)
+        .map(|u| u.key)
+}
+
+/// Whether `upstream.<key>` is a named upstream of a key that takes them (`debian.security`),
+/// and the name is one a path segment and a config key can both hold.
+pub(crate) fn is_named_key(key: &str) -> bool {
+    let Some((base, name)) = key.split_once('.') else {
+        return false;
+    };
+    valid_upstream_name(name)
+        && REGISTRIES
+            .iter()
+            .flat_map(|r| r.spec().upstreams)
+            .any(|u| u.named && u.key == base)
+}
+
+/// Names of named upstreams: lowercase letters, digits, `-` and `_`, starting with a letter or
+/// digit, at most 64 characters.
+pub(crate) fn valid_upstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
+}
+
+/// The upstream a request under a registry with named upstreams is for (`/debian/security/…`):
+/// the named upstream its first segment names, unless that segment is one of the default
+/// upstream's own top directories; else the default.
+pub(crate) struct Archive<'a> {
+    pub url: &'a str,
+    /// The upstream's name; empty for the default.
+    pub name: &'a str,
+    /// The path under the upstream's root.
+    pub rest: &'a [String],
+}
+
+impl<'a> Archive<'a> {
+    pub(crate) fn of(
+        segments: &'a [String],
+        ctx: &'a Ctx<'_>,
+        key: &str,
+        top_dirs: &[&str],
+    ) -> Archive<'a> {
+        if let [first, rest @ ..] = segments
+            && !top_dirs.contains(&first.as_str())
+            && let Some(url) = ctx.named(key, first)
+        {
+            return Archive {
+                url,
+                name: first,
+                rest,
+            };
+        }
+        Archive {
+            url: ctx.upstream(key),
+            name: "",
+            rest: segments,
+        }
+    }
+
+    /// A path under the upstream's root as a request path under the registry's prefix.
+    pub(crate) fn path(&self, rel: &str) -> String {
+        match (self.name.is_empty(), rel.is_empty()) {
+            (true, _) => rel.to_string(),
+            (false, true) => self.name.to_string(),
+            (false, false) => format!("{}/{rel}", self.name),
+        }
+    }
+
+    /// The upstream URL of a path under its root, given as segments.
+    pub(crate) fn url_of(&self, rel: &[&str]) -> String {
+        let mut url = self.url.to_string();
+        for seg in rel {
+            url.push('/');
+            crate::url::escape_into(&mut url, seg);
+        }
+        url
+    }
+
+    /// An artifact key's version on this upstream: on a named one the name follows, so that two
+    /// upstreams' builds of one version (Ubuntu rebuilds what it takes from Debian, under the
+    /// same file name) are two entries.
+    pub(crate) fn version(&self, version: &str) -> String {
+        if self.name.is_empty() {
+            version.to_string()
+        } else {
+            format!("{version}@{}", self.name)
         }
     }
 }
@@ -255,6 +440,15 @@ pub(crate) struct Mirror {
     /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
     /// archives).
     pub unlisted: Vec<String>,
+    /// Signed indexes read before anything else, each with the name its rewrite reports the
+    /// documents it lists under: those documents that `index_keep` passes (by their link's
+    /// `filename`) are read too. A distribution's `InRelease` or `repomd.xml` names the package
+    /// indexes that list the package, and an offline client needs all of them.
+    pub indexes: Vec<(String, String)>,
+    pub index_keep: Option<Keep>,
+    /// Only the first of `indexes` that is there is read (an RPM repository's
+    /// `repodata/repomd.xml`, looked for above a package's directory); the others are no failure.
+    pub first_index_only: bool,
 }
 
 impl Mirror {
@@ -270,7 +464,32 @@ impl Mirror {
             want: want.clone(),
             keep: None,
             unlisted: Vec::new(),
+            indexes: Vec::new(),
+            index_keep: None,
+            first_index_only: false,
         }
+    }
+
+    /// Exactly these request paths (files a client's own list names), nothing picked.
+    pub(crate) fn paths(package: String, paths: Vec<String>) -> Mirror {
+        // No link has an empty version, so nothing is picked and `unlisted` is what is fetched.
+        let mut m = Mirror::docs(package, Vec::new(), &Want::Exact(String::new()));
+        m.unlisted = paths;
+        m
+    }
+
+    /// Only indexes (and the documents of them `keep` passes), no package: `proxy mirror` reads
+    /// these before any item that fetches files, so that those are checked against them.
+    pub(crate) fn indexes(indexes: Vec<(String, String)>, keep: Keep) -> Mirror {
+        let mut m = Mirror::docs(String::new(), Vec::new(), &Want::All);
+        m.indexes = indexes;
+        m.index_keep = Some(keep);
+        m
+    }
+
+    /// Whether this reads indexes only (see `Mirror::indexes`).
+    pub(crate) fn only_indexes(&self) -> bool {
+        self.package.is_empty()
     }
 }
 
@@ -285,7 +504,9 @@ pub(crate) enum Want {
 /// Picks the links of the wanted versions from those recorded for a package. An exact version
 /// takes every link of it, yanked or not (a lockfile may pin one); "all" takes every version not
 /// yanked; "latest" takes the registry's own latest when a link has it, else the highest release
-/// (neither yanked nor a pre-release), else the highest version not yanked.
+/// (neither yanked nor a pre-release), else the highest version not yanked. Documents of no
+/// version (the next page of a version list) are taken whatever is wanted: what they list may
+/// be it.
 pub(crate) fn pick<'a>(links: &'a [Link], want: &Want, latest: Option<&str>) -> Vec<&'a Link> {
     let prerelease = |l: &Link| l.flags.prerelease || l.version.contains('-');
     let chosen: Option<&str> = match want {
@@ -305,10 +526,11 @@ pub(crate) fn pick<'a>(links: &'a [Link], want: &Want, latest: Option<&str>) -> 
                 .or_else(|| highest(&|_| true))
         }
     };
-    match chosen {
-        Some(v) => links.iter().filter(|l| l.version == v).collect(),
-        None => Vec::new(),
-    }
+    let unversioned = |l: &Link| l.flags.document && l.version.is_empty();
+    links
+        .iter()
+        .filter(|l| unversioned(l) || chosen.is_some_and(|v| l.version == v))
+        .collect()
 }
 
 /// Orders version strings the way most registries do: numeric runs compare as numbers, a
@@ -356,11 +578,31 @@ pub(crate) struct Ctx<'a> {
     /// Public URL of this proxy, without a trailing slash.
     pub base_url: &'a str,
     pub upstream: &'a BTreeMap<String, String>,
+    /// Settings of the generic remotes (`raw.<name>.*`).
+    pub raw: &'a BTreeMap<String, crate::config::RawRemote>,
 }
 
 impl Ctx<'_> {
     pub(crate) fn upstream(&self, key: &str) -> &str {
         self.upstream.get(key).map(String::as_str).unwrap_or("")
+    }
+
+    /// The URL of the upstream named `name` under `key` (`upstream.<key>.<name>`), if configured.
+    pub(crate) fn named(&self, key: &str, name: &str) -> Option<&str> {
+        self.upstream
+            .get(&format!("{key}.{name}"))
+            .map(String::as_str)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// Every named upstream under `key`: (name, URL).
+    pub(crate) fn names(&self, key: &str) -> Vec<(&str, &str)> {
+        let prefix = format!("{key}.");
+        self.upstream
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (&k[prefix.len()..], v.as_str()))
+            .collect()
     }
 }
 
@@ -391,6 +633,8 @@ impl Plan {
 }
 
 /// Identity of a cached artifact; also its place on disk: `{ecosystem}/{name}/{version}/{filename}`.
+/// Links are looked up by (ecosystem, name, file name), so a file name must be unique within its
+/// package: one that would repeat across versions carries the version.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ArtifactKey {
     pub ecosystem: &'static str,
@@ -407,15 +651,28 @@ pub(crate) struct Artifact {
     /// A digest the request itself carries (e.g. a content-addressed path).
     pub digest: Option<Digest>,
     pub content_type: &'static str,
-    /// A checksum file the upstream may publish beside the artifact (Maven's `{url}.sha512`),
-    /// read before the artifact is fetched when nothing else declared its digest; the artifact is
-    /// then verified against it. A 4xx for it means none is published and the artifact is stored
-    /// unverified.
-    pub sidecar: Option<(String, Algo)>,
+    /// Checksum files the upstream may publish beside the artifact (Maven's `{url}.sha512`, a
+    /// directory's `SHA256SUMS`), read in order before the artifact is fetched when nothing else
+    /// declared its digest; the artifact is verified against the first that gives one. A 4xx
+    /// for each (or manifests that do not name the file) means none is published, and the
+    /// artifact is stored unverified.
+    pub sidecars: Vec<Sidecar>,
     /// For file names that do not say unambiguously which package they belong to (RubyGems'
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// Trust on first use, for registries that publish no digest: the SHA-256 of the first copy
+    /// committed is recorded as the file's digest (a link), unless a link declares one, so a
+    /// later fill (after eviction, or of a damaged file) must bring the same bytes, and changed
+    /// bytes upstream are refused rather than served.
+    pub pin: bool,
+    /// The `Accept` the upstream is asked with (`*/*` when `None`): a registry that versions its
+    /// API by media type may refuse anything else (Swift's `…v1+zip`).
+    pub accept: Option<&'static str>,
+    /// `content_type` is what the protocol says the file is, served whatever the upstream (or a
+    /// storage bucket it redirects to) calls it: SwiftPM refuses an archive that is not
+    /// `application/zip`. Otherwise the upstream's type wins and `content_type` is a fallback.
+    pub exact_type: bool,
     /// The document that declares this file (and its digest): read first when no link names the
     /// file yet, so that a file asked for before its metadata (a lockfile install on an empty
     /// cache) is still checked before it is committed.
@@ -433,8 +690,11 @@ impl Artifact {
             url,
             digest: None,
             content_type,
-            sidecar: None,
+            sidecars: Vec::new(),
             readings: None,
+            pin: false,
+            accept: None,
+            exact_type: false,
             listed_in: None,
             html: false,
         }
@@ -445,6 +705,16 @@ impl Artifact {
         self.listed_in = Some(Box::new(doc));
         self
     }
+}
+
+/// A checksum file that may declare an artifact's digest (see `Artifact::sidecars`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sidecar {
+    pub url: String,
+    pub algo: Algo,
+    /// `None`: the file holds this artifact's digest alone (`{file}.sha256`). `Some(name)`: a
+    /// manifest of many files (`SHA256SUMS`), read for the line that names `name`.
+    pub entry: Option<String>,
 }
 
 /// See `Artifact::readings`.
@@ -470,6 +740,64 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    /// A digest the document's bytes must have, when something vouches for them.
+    pub check: Check,
+    /// Upstream response headers stored with the document and sent with it, each value passed
+    /// through `Spec::rewrite_header` (Swift's `Link`). Names as they are sent.
+    pub headers: &'static [&'static str],
+    /// Assembled from several upstream documents rather than rewritten from the one at `url`,
+    /// which is the first of them: the registry's own document, served as `content_type`
+    /// whatever the upstream called its parts.
+    pub parts: Option<Assembly>,
+    pub expiry: Expiry,
+    /// What the policy can do with the versions it lists (`Listing::NONE`: nothing special).
+    pub listing: Listing,
+}
+
+/// How the policy (`policy.rs`) treats the versions a document lists.
+#[derive(Clone)]
+pub(crate) struct Listing {
+    /// Leaves versions out of the document as stored (the cooldown hides young ones), where
+    /// its format allows it.
+    pub hider: Option<Hider>,
+    /// The document that gives the publish times of what this one lists, when this one gives
+    /// none (npm's full packument for the abbreviated one): read when the policy needs an age.
+    pub dated_in: Option<Box<Metadata>>,
+}
+
+impl Listing {
+    pub(crate) const NONE: Listing = Listing {
+        hider: None,
+        dated_in: None,
+    };
+}
+
+/// How long a document is kept, where it differs from the configuration's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    /// Served from the cache without asking the upstream for this long; `None`: `metadata_ttl`.
+    pub ttl: Option<Duration>,
+}
+
+impl Expiry {
+    pub(crate) const DEFAULT: Expiry = Expiry { ttl: None };
+}
+
+/// What vouches for a document's bytes. A cached copy with the digest is served whatever its age
+/// (it is the one the voucher names); one without is fetched again, never served stale or
+/// offline; and a fetched document without it is refused. Only for documents stored
+/// byte-identical: the digest is of what is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Nothing: the TTL decides.
+    None,
+    /// The request names the content: a content-addressed path (Debian's
+    /// `by-hash/SHA256/{hex}`, RPM's `repodata/{hex}-primary.xml.gz`).
+    Digest(Digest),
+    /// Another document declared it: the link that document's rewrite reported at `path` under
+    /// `name` (Debian's `Release` → `Packages`, RPM's `repomd.xml` → `primary.xml.gz`). Until
+    /// that document has been read, nothing is checked.
+    Link { name: String, path: String },
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants
@@ -504,6 +832,26 @@ pub(crate) struct Link {
     pub flags: Flags,
 }
 
+impl Link {
+    /// A further document (`Flags::document`) that `proxy mirror` reads for `version`'s links,
+    /// or for every version's when `version` is empty (a list's next page). `path` is where a
+    /// client asks this proxy for it.
+    pub(crate) fn document(name: &str, version: &str, filename: &str, path: String) -> Link {
+        Link {
+            name: name.to_string(),
+            version: version.to_string(),
+            filename: filename.to_string(),
+            path,
+            url: String::new(),
+            digest: None,
+            flags: Flags {
+                document: true,
+                ..Flags::default()
+            },
+        }
+    }
+}
+
 /// What a document says about a linked file beside where it is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Flags {
@@ -531,17 +879,22 @@ impl Flags {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Algo {
+    /// Only where a registry's own client checks nothing stronger (Vagrant's `checksum_type`).
+    Md5,
     /// Only for registries that publish nothing stronger (Composer's `dist.shasum`).
     Sha1,
     Sha256,
+    Sha384,
     Sha512,
 }
 
 impl Algo {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Algo::Md5 => "md5",
             Algo::Sha1 => "sha1",
             Algo::Sha256 => "sha256",
+            Algo::Sha384 => "sha384",
             Algo::Sha512 => "sha512",
         }
     }
@@ -549,16 +902,20 @@ impl Algo {
     /// Hex digits of a digest in this algorithm.
     pub(crate) fn hex_len(self) -> usize {
         match self {
+            Algo::Md5 => 32,
             Algo::Sha1 => 40,
             Algo::Sha256 => 64,
+            Algo::Sha384 => 96,
             Algo::Sha512 => 128,
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Algo> {
         match s {
+            "md5" => Some(Algo::Md5),
             "sha1" => Some(Algo::Sha1),
             "sha256" => Some(Algo::Sha256),
+            "sha384" => Some(Algo::Sha384),
             "sha512" => Some(Algo::Sha512),
             _ => None,
         }
@@ -579,8 +936,10 @@ impl Digest {
         let mut best: Option<Digest> = None;
         for part in sri.split_whitespace() {
             let (algo, b64) = part.split_once('-')?;
-            // SHA-1 is not taken from integrity strings: npm's behaviour stays as it was.
-            let Some(algo) = Algo::parse(algo).filter(|a| *a != Algo::Sha1) else {
+            // Only SHA-256 and SHA-512 are taken from integrity strings (npm publishes those;
+            // a SHA-1 or SHA-384 beside them is skipped, as it always was).
+            let Some(algo) = Algo::parse(algo).filter(|a| matches!(a, Algo::Sha256 | Algo::Sha512))
+            else {
                 continue;
             };
             let b64 = b64.split('?').next().unwrap_or("");
@@ -601,16 +960,56 @@ impl Digest {
 }
 
 impl Digest {
+    /// A SHA-256 digest given as hex (any case), if it is one.
+    pub(crate) fn sha256_hex(hex: &str) -> Option<Digest> {
+        (hex.len() == Algo::Sha256.hex_len() && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(
+            || Digest {
+                algo: Algo::Sha256,
+                hex: hex.to_ascii_lowercase(),
+            },
+        )
+    }
+
     /// Reads a checksum file (`{hex}`, `{hex}  {file}` or `ALGO ({file}) = {hex}`): the first
     /// word that is a digest of `algo`'s length in hex. Nothing else is taken for one.
     pub(crate) fn from_checksum_file(algo: Algo, text: &str) -> Option<Digest> {
-        let len = if algo == Algo::Sha512 { 128 } else { 64 };
         text.split_whitespace()
-            .find(|w| w.len() == len && w.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(|w| Digest {
+            .find(|w| Digest::hex_of(algo, w).is_some())
+            .and_then(|w| Digest::hex_of(algo, w))
+    }
+
+    /// Reads a manifest of many files (`SHA256SUMS`, `SHASUMS256.txt`): the digest on the line
+    /// that names `file`, in the GNU form (`{hex}  {file}`, `{hex} *{file}`, the name possibly
+    /// `./{file}`) or the BSD one (`SHA256 ({file}) = {hex}`). `None` when no line names it.
+    pub(crate) fn from_manifest(algo: Algo, text: &str, file: &str) -> Option<Digest> {
+        text.lines().find_map(|line| {
+            let line = line.trim_end_matches('\r');
+            let (hex, name) = match line.split_once(" (") {
+                Some((_, rest)) if !line.starts_with(|c: char| c.is_ascii_hexdigit()) => {
+                    let (name, hex) = rest.rsplit_once(") = ")?;
+                    (hex.trim(), name)
+                }
+                _ => {
+                    let (hex, name) = line.split_once(' ')?;
+                    (hex, name.strip_prefix([' ', '*']).unwrap_or(name))
+                }
+            };
+            let name = name.strip_prefix("./").unwrap_or(name);
+            if name != file {
+                return None;
+            }
+            Digest::hex_of(algo, hex)
+        })
+    }
+
+    /// `word` as a digest of `algo`, if it is one (the right number of hex digits).
+    fn hex_of(algo: Algo, word: &str) -> Option<Digest> {
+        (word.len() == algo.hex_len() && word.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+            Digest {
                 algo,
-                hex: w.to_ascii_lowercase(),
-            })
+                hex: word.to_ascii_lowercase(),
+            }
+        })
     }
 }
 
@@ -667,6 +1066,36 @@ pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Versions as most registries write them (`1.2.3`, `1.0.0-beta.1+build`): a digit first, then
+/// letters, digits, `.`, `-` and `+`; a safe path component of at most 128 bytes.
+pub(crate) fn semver_like(v: &str) -> bool {
+    safe_component(v)
+        && v.len() <= 128
+        && v.as_bytes()[0].is_ascii_digit()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+}
+
+/// `semver_like`, or a 400 saying whose version (`what`) it is not.
+pub(crate) fn check_semver(v: &str, what: &str) -> Result<()> {
+    if semver_like(v) {
+        Ok(())
+    } else {
+        Err(crate::error::Error::BadRequest(format!(
+            "invalid {what} version {v:?}"
+        )))
+    }
+}
+
+/// Whether a query string may be passed on to an upstream as a client sent it (a pagination
+/// cursor, `limit=100&offset=100`): short, and of characters that need no escaping.
+pub(crate) fn passable_query(q: &str) -> bool {
+    q.len() <= 256
+        && q.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'-' | b'_' | b'.' | b'%' | b'+')
+        })
+}
+
 /// A path component that is safe on disk and in a URL path: not empty, not `.` or `..`, no
 /// separators or control characters, at most 255 bytes.
 pub(crate) fn safe_component(s: &str) -> bool {
@@ -689,6 +1118,17 @@ pub(crate) mod testing {
     /// The proxy's public URL in tests.
     pub(crate) const BASE: &str = "http://proxy";
 
+    /// The context registries' tests route and rewrite in: `BASE`, the upstreams `up`, and no
+    /// generic remote's settings.
+    pub(crate) fn ctx(up: &BTreeMap<String, String>) -> Ctx<'_> {
+        static NO_REMOTES: BTreeMap<String, crate::config::RawRemote> = BTreeMap::new();
+        Ctx {
+            base_url: BASE,
+            upstream: up,
+            raw: &NO_REMOTES,
+        }
+    }
+
     /// Routes `path` (`/a/b?query`, under the prefix) as the router hands it over (split on `/`,
     /// each segment percent-decoded once), with the registry's default upstreams except those
     /// `upstreams` sets.
@@ -699,10 +1139,7 @@ pub(crate) mod testing {
         upstreams: &[(&str, &str)],
     ) -> Result<Plan> {
         let up = upstream_map(reg, upstreams);
-        let ctx = Ctx {
-            base_url: BASE,
-            upstream: &up,
-        };
+        let ctx = ctx(&up);
         let (path, query) = path
             .split_once('?')
             .map_or((path, None), |(p, q)| (p, Some(q)));
@@ -752,26 +1189,23 @@ pub(crate) mod testing {
         upstreams: &[(&str, &str)],
     ) -> std::result::Result<(String, Collected), Bad> {
         let up = upstream_map(reg, upstreams);
-        let ctx = Ctx {
-            base_url: BASE,
-            upstream: &up,
-        };
+        let ctx = ctx(&up);
         let mut out = Vec::new();
         let mut found = Collected::default();
         reg.rewrite(doc, &mut &input[..], &mut out, &ctx, &mut found)?;
         Ok((String::from_utf8_lossy(&out).into_owned(), found))
     }
 
-    /// Runs the registry's hider over `input` (a stored document), leaving out `hidden`.
+    /// Runs the document's hider over `input` (a stored copy of it), leaving out `hidden`.
     pub(crate) fn hide(
-        reg: &dyn Registry,
         doc: &Metadata,
         input: &str,
         hidden: &[&str],
         kept: &[&str],
     ) -> std::result::Result<String, Bad> {
-        let hider = reg
-            .hider(doc)
+        let hider = doc
+            .listing
+            .hider
             .expect("the registry hides versions in this document");
         let hide = Hide {
             hidden: hidden.iter().map(|s| s.to_string()).collect(),
@@ -837,6 +1271,41 @@ mod tests {
             Digest::from_checksum_file(Algo::Sha256, "<html>404</html>"),
             None
         );
+        // A SHA-384 beside a SHA-512 in an integrity string leaves the SHA-512 to check.
+        let sri = format!(
+            "sha384-{} sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==",
+            base64_encode(&[7; 48])
+        );
+        assert_eq!(Digest::from_sri(&sri).unwrap().algo, Algo::Sha512);
+    }
+
+    #[test]
+    fn manifests() {
+        let (a, b, c) = ("a".repeat(64), "B".repeat(64), "c".repeat(128));
+        let gnu = format!(
+            "{a}  tool_1.0_linux_amd64.zip\n{b} *tool_1.0_darwin_arm64.zip\r\n{a}  ./sub/x.zip\n"
+        );
+        let got = |text: &str, algo, file| Digest::from_manifest(algo, text, file).map(|d| d.hex);
+        assert_eq!(
+            got(&gnu, Algo::Sha256, "tool_1.0_linux_amd64.zip"),
+            Some(a.clone())
+        );
+        assert_eq!(
+            got(&gnu, Algo::Sha256, "tool_1.0_darwin_arm64.zip"),
+            Some(b.to_ascii_lowercase())
+        );
+        // Names are whole: no line names a file that is only the end of another's name.
+        assert_eq!(got(&gnu, Algo::Sha256, "linux_amd64.zip"), None);
+        assert_eq!(got(&gnu, Algo::Sha256, "x.zip"), None);
+        assert_eq!(got(&gnu, Algo::Sha256, "sub/x.zip"), Some(a.clone()));
+        // The digest must have the algorithm's length.
+        assert_eq!(got(&gnu, Algo::Sha512, "tool_1.0_linux_amd64.zip"), None);
+        let bsd = format!("SHA512 (image.iso) = {c}\nSHA512 (image.iso.sig) = {c}\n");
+        assert_eq!(got(&bsd, Algo::Sha512, "image.iso"), Some(c.clone()));
+        assert_eq!(got(&bsd, Algo::Sha512, "image"), None);
+        for junk in ["", "\n\n", "<html>", "(", " ) = ", "SHA256 (x) = zz"] {
+            assert_eq!(got(junk, Algo::Sha256, "x"), None, "{junk:?}");
+        }
     }
 
     #[test]
@@ -880,6 +1349,19 @@ mod tests {
         assert!(files(&Want::Exact("9".into()), None).is_empty());
         let only_pre = [link("2.0.0-rc.1", "c", false)];
         assert_eq!(pick(&only_pre, &Want::Latest, None).len(), 1);
+        // A further page of a list belongs to every version.
+        let mut page = link("", "page2", false);
+        page.flags.document = true;
+        let paged = [link("1.0.0", "a", false), page];
+        let files = |want: &Want| -> Vec<String> {
+            pick(&paged, want, None)
+                .iter()
+                .map(|l| l.filename.clone())
+                .collect()
+        };
+        assert_eq!(files(&Want::Exact("9".into())), ["page2"]);
+        assert_eq!(files(&Want::Latest), ["a", "page2"]);
+        assert_eq!(files(&Want::All), ["a", "page2"]);
     }
 
     #[test]

@@ -20,8 +20,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Hide, Hider, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Hide, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -38,6 +38,8 @@ static SPEC: Spec = Spec {
     name: "npm",
     upstreams: &[UpstreamKey::one("npm", "https://registry.npmjs.org")],
     error_body: not_found_body,
+    headers: &[],
+    rewrite_header: None,
 };
 
 /// npm prints `error` of any error body; every 404 reads as its own "Not found".
@@ -101,6 +103,11 @@ impl Registry for Npm {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
+                    headers: &[],
+                    parts: None,
+                    expiry: Expiry::DEFAULT,
+                    listing: super::Listing::NONE,
                 }))
             }
             ["-", filename] => {
@@ -141,20 +148,6 @@ impl Registry for Npm {
         Ok(())
     }
 
-    fn hider(&self, doc: &Metadata) -> Option<Hider> {
-        (doc.kind == PACKUMENT).then_some(hide as Hider)
-    }
-
-    /// The abbreviated packument has no `time`: the full one dates its versions.
-    fn dated_in(&self, doc: &Metadata) -> Option<Metadata> {
-        (doc.kind == PACKUMENT && doc.content_type == ABBREVIATED).then(|| Metadata {
-            key: format!("{}|full", doc.package),
-            accept: Some("application/json"),
-            content_type: "application/json",
-            ..doc.clone()
-        })
-    }
-
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         validate_name(name)?;
         // Both forms: npm asks for the abbreviated one, other tools for the full one.
@@ -174,6 +167,9 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
     } else {
         ("full", "application/json", "application/json")
     };
+    // Young versions can be left out of either form; the abbreviated one has no `time`, so the
+    // full one dates its versions.
+    let dated_in = abbreviated.then(|| Box::new(packument(up, name.clone(), false)));
     Metadata {
         ecosystem: "npm",
         kind: PACKUMENT,
@@ -183,6 +179,14 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         package: name,
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
+        headers: &[],
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        listing: super::Listing {
+            hider: Some(hide),
+            dated_in,
+        },
     }
 }
 
@@ -436,7 +440,6 @@ mod tests {
         let doc = r#"{"name":"p","dist-tags":{"latest":"2.0.0","next":"3.0.0-rc.1","old":"1.0.0"},"versions":{"1.0.0":{"dist":{}},"1.5.0":{"dist":{}},"2.0.0":{"dist":{"tarball":"x"}},"3.0.0-rc.1":{}},"time":{"2.0.0":"2024-01-01T00:00:00Z"}}"#;
         let abbreviated = testing::metadata(&Npm, "/p", Some(ABBREVIATED), UP);
         let out = testing::hide(
-            &Npm,
             &abbreviated,
             doc,
             &["2.0.0", "3.0.0-rc.1"],
@@ -460,17 +463,19 @@ mod tests {
             v["time"]["2.0.0"], "2024-01-01T00:00:00Z",
             "publish times stay"
         );
-        let full = Npm
-            .dated_in(&abbreviated)
+        let full = abbreviated
+            .listing
+            .dated_in
+            .as_deref()
             .expect("the full packument dates the abbreviated one");
         assert_eq!(
             (full.key.as_str(), full.accept),
             ("p|full", Some("application/json"))
         );
         assert_eq!(full.url, abbreviated.url);
-        assert!(Npm.dated_in(&full).is_none());
+        assert!(full.listing.dated_in.is_none() && full.listing.hider.is_some());
         let version_doc = testing::metadata(&Npm, "/p/1.0.0", None, UP);
-        assert!(Npm.hider(&version_doc).is_none());
+        assert!(version_doc.listing.hider.is_none());
     }
 
     #[test]

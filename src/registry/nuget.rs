@@ -28,8 +28,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::gzip;
@@ -52,6 +52,8 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("nuget_search", "https://azuresearch-usnc.nuget.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 const JSON: &str = "application/json";
@@ -233,6 +235,11 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
             JSON
         },
         etag: Etag::Own,
+        check: super::Check::None,
+        headers: &[],
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        listing: super::Listing::NONE,
     })
 }
 

@@ -25,7 +25,7 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Hide, Hider, Kind, Link,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Hide, Kind, Link,
     Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
@@ -51,6 +51,8 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("pypi_files", "https://files.pythonhosted.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
+    rewrite_header: None,
 };
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
@@ -108,6 +110,11 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    check: super::Check::None,
+                    headers: &[],
+                    parts: None,
+                    expiry: Expiry::DEFAULT,
+                    listing: super::Listing::NONE,
                 }))
             }
             ["simple", name] => {
@@ -129,6 +136,11 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
+                    headers: &[],
+                    parts: None,
+                    expiry: Expiry::DEFAULT,
+                    listing: HIDES,
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -147,6 +159,11 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
+                    headers: &[],
+                    parts: None,
+                    expiry: Expiry::DEFAULT,
+                    listing: HIDES,
                 }))
             }
             ["files", path @ .., filename] => {
@@ -237,10 +254,6 @@ impl Registry for Pypi {
         Ok(())
     }
 
-    fn hider(&self, doc: &Metadata) -> Option<Hider> {
-        matches!(doc.kind, SIMPLE_HTML | SIMPLE_JSON | JSON_API).then_some(hide as Hider)
-    }
-
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let name = project(name)?;
         // pip and uv ask for the JSON page; older clients for HTML.
@@ -270,8 +283,19 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         package: name,
         content_type: v.media_type(),
         etag: Etag::Own,
+        check: super::Check::None,
+        headers: &[],
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        listing: HIDES,
     }
 }
+
+/// Project pages and the JSON API can leave versions out (`hide`).
+const HIDES: super::Listing = super::Listing {
+    hider: Some(hide),
+    dated_in: None,
+};
 
 /// Picks the representation of a simple page from an `Accept` header: the highest `q` wins, ties
 /// go to JSON, then the versioned HTML type; no usable preference means `text/html`, which is
@@ -842,6 +866,15 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            check: crate::registry::Check::None,
+            headers: &[],
+            parts: None,
+            expiry: Expiry::DEFAULT,
+            listing: if matches!(kind, SIMPLE_HTML | SIMPLE_JSON | JSON_API) {
+                HIDES
+            } else {
+                crate::registry::Listing::NONE
+            },
         }
     }
 
@@ -915,10 +948,7 @@ mod tests {
         let anchor = "<a href=\"https://files.example/p/foo-1.0.tar.gz\">foo-1.0.tar.gz</a>\n";
         let doc = format!("<html>{}</html>", anchor.repeat(2000));
         let up = testing::upstream_map(&Pypi, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-        };
+        let ctx = testing::ctx(&up);
         let mut input = std::io::BufReader::with_capacity(1, doc.as_bytes());
         let mut out = Vec::new();
         let mut found = crate::registry::Collected::default();
@@ -1037,7 +1067,7 @@ mod tests {
         );
         assert!(found.published.iter().all(|(n, _, _)| n == "demo"));
         // Hidden: the files of 2.0 and its entry in `versions`.
-        let hidden = testing::hide(&Pypi, &doc, &out, &["2.0"], &["1.0"]).unwrap();
+        let hidden = testing::hide(&doc, &out, &["2.0"], &["1.0"]).unwrap();
         let v: serde_json::Value = serde_json::from_str(&hidden).unwrap();
         assert_eq!(v["versions"], serde_json::json!(["1.0"]));
         let files: Vec<&str> = v["files"]
@@ -1050,7 +1080,7 @@ mod tests {
         // In HTML, the anchors of its files go.
         let html = "<html><body><a href=\"https://files.example/p/demo-1.0.tar.gz#sha256=aa\">demo-1.0.tar.gz</a><br/>\n<a href=\"https://files.example/p/demo-2.0.0.tar.gz\">demo-2.0.0.tar.gz</a><br/>\n</body></html>";
         let page = meta(SIMPLE_HTML, "https://pypi.example/simple/demo/");
-        let out = testing::hide(&Pypi, &page, html, &["2.0"], &["1.0"]).unwrap();
+        let out = testing::hide(&page, html, &["2.0"], &["1.0"]).unwrap();
         assert!(
             out.contains("demo-1.0.tar.gz") && !out.contains("demo-2.0.0"),
             "{out}"
@@ -1064,7 +1094,7 @@ mod tests {
             found.published,
             [("demo".to_string(), "1.0".to_string(), 1_704_067_200_000)]
         );
-        let out = testing::hide(&Pypi, &api_doc, &out, &["2.0"], &["1.0"]).unwrap();
+        let out = testing::hide(&api_doc, &out, &["2.0"], &["1.0"]).unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(
             v["releases"]

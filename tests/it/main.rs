@@ -8,12 +8,15 @@
 #[allow(clippy::disallowed_methods)]
 mod support;
 
+mod ansible;
 mod cargo;
+mod chef;
 mod cli;
 mod composer;
 mod conan;
 mod conda;
 mod cran;
+mod debian;
 mod docs;
 mod engine;
 mod gem;
@@ -27,3 +30,8 @@ mod offline;
 mod policy;
 mod pub_dev;
 mod pypi;
+mod raw;
+mod rpm;
+mod swift;
+mod terraform;
+mod vagrant;

@@ -485,6 +485,14 @@ impl TestProxy {
         assert!(!files.iter().any(|f| matching(f)), "{files:?}");
     }
 
+    /// Overwrites the stored file `rel` (relative to the storage root) with other bytes of
+    /// another size, as a disk fault would: the next request for it fetches it again.
+    pub fn damage(&self, rel: &str) {
+        let path = self.storage().join(rel);
+        assert!(path.is_file(), "{rel} is not stored");
+        std::fs::write(path, b"damaged").unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -768,21 +776,117 @@ pub fn free_port() -> u16 {
 pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
     let dir = TempDir::new("mirror");
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    let out = mirror_into(dir.path(), port, vars, args);
+    (offline_on(dir, port, |_| {}), out)
+}
+
+/// `mirror_then_offline` with the cache carried to the air-gapped host as users carry it: the
+/// mirrored cache is exported to a bundle (`proxy export`), imported into an empty one (`proxy
+/// import`), and the offline proxy serves that one, with the same upstream settings `vars` (as
+/// one configuration file would give both hosts; offline, none is asked).
+pub fn mirror_bundle_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
+    let connected = TempDir::new("mirror-connected");
+    let port = free_port();
+    let out = mirror_into(connected.path(), port, vars, args);
+    let bundle = connected.path().join("bundle.tar");
+    let (code, text) = exec(
+        proxy_on_cache(connected.path())
+            .arg("export")
+            .arg("-o")
+            .arg(&bundle),
+    );
+    assert_eq!(code, 0, "export: {text}");
+    let airgap = TempDir::new("airgap");
+    let (code, text) = exec(proxy_on_cache(airgap.path()).arg("import").arg(&bundle));
+    assert_eq!(code, 0, "import: {text}");
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let settings = Config::from_sources(None, &env, &[]).expect("upstream settings");
+    (
+        offline_on(airgap, port, |c| c.upstream = settings.upstream),
+        out,
+    )
+}
+
+/// Runs `proxy mirror {args}` on the cache in `dir` with the public URL of `port`; asserts that
+/// it mirrored everything and returns what it printed.
+fn mirror_into(dir: &Path, port: u16, vars: &[(&str, String)], args: &[&str]) -> String {
     let (code, out) = exec(
-        proxy_on_cache(dir.path())
-            .env("PROXY_BASE_URL", &base)
+        proxy_on_cache(dir)
+            .env("PROXY_BASE_URL", format!("http://127.0.0.1:{port}"))
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .arg("mirror")
             .args(args),
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 failed"), "{out}");
+    out
+}
+
+/// A proxy in offline mode on the cache in `dir`, listening on `port`, its upstreams pointed at
+/// a port nothing listens on unless `f` says otherwise.
+fn offline_on(dir: TempDir, port: u16, f: impl FnOnce(&mut Config)) -> TestProxy {
     let mut c = config(dir.path(), "http://127.0.0.1:9");
+    c.listen = format!("127.0.0.1:{port}");
+    c.base_url = format!("http://127.0.0.1:{port}");
+    c.offline = true;
+    f(&mut c);
+    TestProxy::from_config(c, dir)
+}
+
+/// `proxy mirror {args}` (the binary) with the settings `vars` (`PROXY_…`) on a new cache,
+/// `proxy export {args}` of it (what was mirrored, selected by the same inputs), `proxy import`
+/// of the bundle into another empty cache, and a proxy in
+/// offline mode serving that one, with the same settings but every upstream pointed at a port
+/// nothing listens on: the air-gapped host. Asserts that each step succeeded; returns the
+/// proxy and what the mirror printed.
+pub fn bundle_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
+    let (connected_dir, airgap_dir) = (TempDir::new("connected"), TempDir::new("airgap"));
+    let (connected, airgap) = (connected_dir.path(), airgap_dir.path());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let on = |dir: &Path| {
+        let mut c = proxy_on_cache(dir);
+        c.env("PROXY_BASE_URL", &base)
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
+        c
+    };
+    let (code, mirrored) = exec(on(connected).arg("mirror").args(args));
+    assert_eq!(code, 0, "{mirrored}");
+    assert!(mirrored.contains(" 0 failed"), "{mirrored}");
+    let bundle = connected.join("bundle.tar");
+    let (code, out) = exec(
+        on(connected)
+            .arg("export")
+            .arg("-o")
+            .arg(&bundle)
+            .args(args),
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = exec(on(airgap).arg("import").arg(&bundle));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = exec(on(airgap).arg("mirror").arg("-check").args(args));
+    assert_eq!(code, 0, "the imported cache misses something: {out}");
+    // The same settings as the connected machine's, with every upstream unreachable.
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let mut c = Config::from_sources(None, &env, &[]).expect("the settings load");
+    for v in c.upstream.values_mut() {
+        if !v.is_empty() {
+            *v = "http://127.0.0.1:9".into();
+        }
+    }
     c.listen = format!("127.0.0.1:{port}");
     c.base_url = base;
     c.offline = true;
-    (TestProxy::from_config(c, dir), out)
+    c.storage_path = airgap.join("artifacts");
+    c.database_path = airgap.join("proxy.db");
+    c.workers = 8;
+    (TestProxy::from_config(c, airgap_dir), mirrored)
 }
 
 /// Runs a command to completion: (exit code, stdout + stderr).
