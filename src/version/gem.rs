@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use super::{Cond, Op};
+use super::{Cond, Op, Scheme};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Seg {
@@ -92,8 +92,9 @@ pub(crate) fn compare(a: &str, b: &str) -> Option<Ordering> {
 }
 
 /// The upper bound of `~> v`: the release numbers less the last one, the new last one plus one
-/// (`~> 1.2.3` → `1.3`, `~> 1.2` → `2`). With `semver`, padded to three numbers for Hex.
-fn bump(v: &str, semver: bool) -> Result<String, String> {
+/// (`~> 1.2.3` → `1.3`, `~> 1.2` → `2`), below that version's pre-releases in `scheme`: padded to
+/// three numbers with `-0` for semver (Hex, Terraform), `.a` for RubyGems, as it is otherwise.
+fn bump(v: &str, scheme: Scheme) -> Result<String, String> {
     let segs = segments(v).ok_or_else(|| format!("{v:?} is not a version"))?;
     let mut nums: Vec<u64> = segs
         .iter()
@@ -108,20 +109,22 @@ fn bump(v: &str, semver: bool) -> Result<String, String> {
     *nums
         .last_mut()
         .ok_or_else(|| format!("~> {v}: no release number"))? += 1;
-    if semver {
+    if scheme == Scheme::Semver {
         nums.resize(3, 0);
-        // Below every pre-release of the bound.
-        let s: Vec<String> = nums.iter().map(u64::to_string).collect();
-        return Ok(format!("{}-0", s.join(".")));
     }
     let s: Vec<String> = nums.iter().map(u64::to_string).collect();
-    Ok(format!("{}.a", s.join(".")))
+    Ok(match scheme {
+        Scheme::Semver => format!("{}-0", s.join(".")),
+        Scheme::Gem => format!("{}.a", s.join(".")),
+        _ => s.join("."),
+    })
 }
 
-/// A RubyGems requirement list or a Hex requirement: `,` or `and` between requirements that
-/// must all hold, `or` (Hex) between alternatives. With `semver` the versions are Hex's, and a
-/// partial one (`~> 1.2`) is padded with zeros.
-pub(crate) fn requirement(text: &str, semver: bool) -> Result<Cond, String> {
+/// A RubyGems requirement list or a Hex, Terraform or Chef one: `,` or `and` between
+/// requirements that must all hold, `or` (Hex) between alternatives, versions compared in
+/// `scheme` (in semver a partial one, `~> 1.2`, is padded with zeros).
+pub(crate) fn requirement(text: &str, scheme: Scheme) -> Result<Cond, String> {
+    let semver = scheme == Scheme::Semver;
     let mut any = Vec::new();
     for alt in text.split(" or ") {
         let mut all = Vec::new();
@@ -154,7 +157,7 @@ pub(crate) fn requirement(text: &str, semver: bool) -> Result<Cond, String> {
                 "<=" => cmp(Op::Le),
                 ">" => cmp(Op::Gt),
                 ">=" => cmp(Op::Ge),
-                "~>" => Cond::All(vec![cmp(Op::Ge), Cond::Cmp(Op::Lt, bump(ver, semver)?)]),
+                "~>" => Cond::All(vec![cmp(Op::Ge), Cond::Cmp(Op::Lt, bump(ver, scheme)?)]),
                 other => return Err(format!("{req:?}: unknown operator {other:?}")),
             });
         }
@@ -166,7 +169,6 @@ pub(crate) fn requirement(text: &str, semver: bool) -> Result<Cond, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::version::Scheme;
 
     #[test]
     fn order() {
@@ -184,17 +186,21 @@ mod tests {
 
     #[test]
     fn requirements() {
-        let m = |r: &str, v: &str| requirement(r, false).unwrap().eval(Scheme::Gem, v);
+        let m = |r: &str, v: &str| requirement(r, Scheme::Gem).unwrap().eval(Scheme::Gem, v);
         assert!(m("~> 1.2.3", "1.2.9") && !m("~> 1.2.3", "1.3") && !m("~> 1.2.3", "1.3.0.a"));
         assert!(m("~> 1.2", "1.9") && !m("~> 1.2", "2.0"));
         assert!(m(">= 1.0, < 2.0", "1.5") && !m(">= 1.0, < 2.0", "2.0"));
         assert!(m("!= 1.3", "1.4") && !m("!= 1.3", "1.3.0"));
-        let h = |r: &str, v: &str| requirement(r, true).unwrap().eval(Scheme::Semver, v);
+        let h = |r: &str, v: &str| {
+            requirement(r, Scheme::Semver)
+                .unwrap()
+                .eval(Scheme::Semver, v)
+        };
         assert!(h("~> 1.2", "1.9.0") && !h("~> 1.2", "2.0.0") && !h("~> 1.2", "2.0.0-rc.1"));
         assert!(h("~> 1.2.3", "1.2.9") && !h("~> 1.2.3", "1.3.0"));
         assert!(h("< 1.0.0 or >= 2.0.0", "2.1.0") && !h("< 1.0.0 or >= 2.0.0", "1.5.0"));
         for bad in ["~>", ">= ", "=~ 1"] {
-            assert!(requirement(bad, false).is_err(), "{bad}");
+            assert!(requirement(bad, Scheme::Gem).is_err(), "{bad}");
         }
     }
 }

@@ -18,7 +18,7 @@ mod semver;
 /// How an ecosystem orders its versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Scheme {
-    /// npm, Cargo, Go, pub, Hex.
+    /// npm, Cargo, Go, pub, Hex, Swift, Terraform, Ansible Galaxy.
     Semver,
     Pep440,
     Maven,
@@ -34,7 +34,9 @@ pub(crate) enum Scheme {
 /// The ordering of an ecosystem (a registry's name).
 pub(crate) fn scheme(ecosystem: &str) -> Scheme {
     match ecosystem {
-        "npm" | "cargo" | "go" | "pub" | "hex" => Scheme::Semver,
+        "npm" | "cargo" | "go" | "pub" | "hex" | "swift" | "terraform" | "ansible" => {
+            Scheme::Semver
+        }
         "pypi" => Scheme::Pep440,
         "maven" => Scheme::Maven,
         "nuget" => Scheme::Nuget,
@@ -112,13 +114,15 @@ impl Cond {
 /// The range grammar an ecosystem's users write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Syntax {
-    /// npm, Go and pub: node-semver ranges. Cargo's comma-separated requirements read the same.
+    /// npm, Go, pub and Swift: node-semver ranges. Cargo's comma-separated requirements read the
+    /// same.
     Semver,
     /// PEP 440 specifiers.
     Pep440,
     /// Maven and NuGet interval notation: `[1.0,2.0)`, `(,1.0]`, unions `[1,2),[3,4)`.
     Interval,
-    /// RubyGems and Hex requirements: `~> 1.2`, `>= 1.0, < 2.0` (Hex: `and`, `or`).
+    /// RubyGems, Hex, Terraform and Chef requirements: `~> 1.2`, `>= 1.0, < 2.0` (Hex: `and`,
+    /// `or`).
     Pessimistic,
     /// Comparison operators only (`>= 1.0 < 2.0`, Debian's `<<` and `>>` too), `||` between
     /// alternatives: Composer, Conda, CRAN, Conan, Debian, RPM and the rest.
@@ -128,10 +132,11 @@ pub(crate) enum Syntax {
 /// The range grammar of an ecosystem.
 pub(crate) fn syntax(ecosystem: &str) -> Syntax {
     match ecosystem {
-        "npm" | "cargo" | "go" | "pub" => Syntax::Semver,
+        "npm" | "cargo" | "go" | "pub" | "swift" => Syntax::Semver,
         "pypi" => Syntax::Pep440,
         "maven" | "nuget" => Syntax::Interval,
-        "gem" | "hex" => Syntax::Pessimistic,
+        // Terraform's and Chef's constraints are RubyGems'.
+        "gem" | "hex" | "terraform" | "chef" => Syntax::Pessimistic,
         _ => Syntax::Comparators,
     }
 }
@@ -161,7 +166,7 @@ impl Range {
                 Syntax::Semver => semver::range(t)?,
                 Syntax::Pep440 => pep440::specifiers(t)?,
                 Syntax::Interval => maven::interval(t)?,
-                Syntax::Pessimistic => gem::requirement(t, scheme == Scheme::Semver)?,
+                Syntax::Pessimistic => gem::requirement(t, scheme)?,
                 Syntax::Comparators => comparators(t)?,
             }
         };
@@ -362,6 +367,8 @@ mod tests {
             ("composer", ">=1.0 <2.0", "1.9.9", "2.0"),
             ("debian", ">= 1.0-1 << 2.0", "1.5-3", "2.0"),
             ("rpm", "< 1.0-2", "1.0-1", "1.0-2"),
+            ("terraform", "~> 5.1", "5.9.0", "6.0.0"),
+            ("chef", "~> 2.1.0", "2.1.5", "2.2.0"),
         ];
         for (eco, r, yes, no) in cases {
             let range = Range::parse(eco, r).unwrap_or_else(|e| panic!("{eco} {r}: {e}"));
