@@ -112,9 +112,26 @@ fn serve_allowed(
 ) -> Result<Reply> {
     let rel = Store::artifact_path(&a.key)?;
     let what = || format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
+    let mut reply = answer(sh, db, reg, &a, &rel, req, &what)?;
+    reply
+        .headers
+        .extend(a.headers.iter().map(|(k, v)| (*k, Cow::Owned(v.clone()))));
+    Ok(reply)
+}
+
+/// `serve`, less the plan's own headers.
+fn answer(
+    sh: &Arc<Shared>,
+    db: &Db,
+    reg: &'static dyn Registry,
+    a: &Artifact,
+    rel: &str,
+    req: &Incoming,
+    what: &dyn Fn() -> String,
+) -> Result<Reply> {
     // A few passes at most: a request that finds a fill just committed (or evicted) looks again.
     for _ in 0..3 {
-        if let Some(reply) = cached_artifact(sh, db, &a.key, &rel, req) {
+        if let Some(reply) = cached_artifact(sh, db, &a.key, rel, req) {
             return Ok(reply);
         }
         if sh.config.offline {
@@ -150,7 +167,7 @@ fn serve_allowed(
             return Err(err);
         }
         if req.method == Method::Head {
-            return head(sh, reg, &a, &url).inspect_err(|err| sh.remember_failure(&url, err));
+            return head(sh, reg, a, &url).inspect_err(|err| sh.remember_failure(&url, err));
         }
         let flight = match sh.flights.join(&format!("a|{rel}")) {
             Join::Leader(guard) => {
@@ -171,7 +188,7 @@ fn serve_allowed(
                     log::info!("{url}: no digest declared for it; stored unverified");
                 }
                 let pin = a.pin.then(|| (name.clone(), request_path(reg, req)));
-                if let Err(err) = start_fill(sh, reg, &a, &rel, &url, digest, pin, guard) {
+                if let Err(err) = start_fill(sh, reg, a, rel, &url, digest, pin, guard) {
                     sh.remember_failure(&url, &err);
                     return Err(err);
                 }

@@ -131,6 +131,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let (mut json, mut popular, mut recent) = (false, 0usize, 0usize);
     let mut positional: Vec<String> = Vec::new();
     let (mut all_versions, mut concurrency, mut dry_run, mut check) = (false, 4usize, false, false);
+    let mut platform = None::<String>;
     let (mut output, mut since, mut ecosystems) = (None::<String>, None::<String>, Vec::new());
     let mut timeout = std::time::Duration::from_secs(5);
     let mut repair = false;
@@ -155,6 +156,22 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("dry-run") if cmd == Some("mirror") => dry_run = true,
             Long("repair") if cmd == Some("verify") => repair = true,
             Long("check") if cmd == Some("mirror") => check = true,
+            Long("platform") if cmd == Some("mirror") => {
+                let v = string(&mut p)?;
+                // os/architecture[/variant], as image indexes name platforms.
+                let parts: Vec<&str> = v.split('/').collect();
+                let word = |w: &&str| {
+                    !w.is_empty()
+                        && w.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+                };
+                if !(2..=3).contains(&parts.len()) || !parts.iter().all(word) {
+                    return Err(Error::Usage(format!(
+                        "-platform {v:?}: expected os/architecture[/variant], e.g. linux/amd64"
+                    )));
+                }
+                platform = Some(v)
+            }
             Long("sbom") | Long("lockfile") if cmd == Some("mirror") => {
                 positional.push(string(&mut p)?)
             }
@@ -226,6 +243,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 concurrency,
                 dry_run,
                 check,
+                platform,
             },
         },
         Some("export") => Command::Export {
@@ -360,7 +378,11 @@ pub fn help(command: Option<&str>) -> String {
             out.push_str(
                 "Gemfile.lock, composer.lock, pubspec.lock, mix.lock, packages.lock.json,\n",
             );
-            out.push_str("CycloneDX JSON, SPDX JSON.\n\nFlags:\n");
+            out.push_str("CycloneDX JSON, SPDX JSON; or a container image reference\n");
+            out.push_str(
+                "(docker.io/library/alpine:3.20, ghcr.io/org/app@sha256:..., pkg:oci/...) or a\n",
+            );
+            out.push_str("file of them, one per line; or a Helm chart (pkg:helm/REPO/CHART@VERSION).\n\nFlags:\n");
             out.push_str(
                 "  -all-versions       without a version, mirror every version (not the latest)\n",
             );
@@ -370,6 +392,9 @@ pub fn help(command: Option<&str>) -> String {
             );
             out.push_str(
                 "  -dry-run            list what would be mirrored; no network, no writes\n",
+            );
+            out.push_str(
+                "  -platform OS/ARCH   of a multi-platform image, only this platform (default: all)\n",
             );
             out.push_str("  -sbom PATH          an SBOM (same as giving it as INPUT)\n");
             out.push_str(COMMON_FLAGS);
@@ -535,6 +560,8 @@ mod tests {
             "-concurrency",
             "8",
             "-check",
+            "-platform",
+            "linux/arm64",
             "pkg:npm/a@1",
             "package-lock.json",
         ]) else {
@@ -542,6 +569,10 @@ mod tests {
         };
         assert_eq!(options.inputs, ["pkg:npm/a@1", "package-lock.json"]);
         assert!(options.check && options.concurrency == 8);
+        assert_eq!(options.platform.as_deref(), Some("linux/arm64"));
+        for bad in ["linux", "linux/", "a/b/c/d", "linux/amd 64"] {
+            assert!(p(&["mirror", "-platform", bad, "x"]).is_err(), "{bad}");
+        }
         let Ok(Command::Export {
             output,
             since,

@@ -279,6 +279,8 @@ pub struct Config {
     pub upstream: BTreeMap<String, String>,
     /// The supply-chain policy (`policy.*`, `policy.rs`).
     pub policy: crate::policy::Settings,
+    /// Credentials per upstream key (`auth.<key>.*`): sent to that upstream only.
+    pub auth: BTreeMap<String, AuthConfig>,
     /// Settings of the generic remotes that have any (`raw.<name>.*`); the others take
     /// `RawRemote::default()`.
     pub raw: BTreeMap<String, RawRemote>,
@@ -321,6 +323,7 @@ impl Default for Config {
             ssl_cert_file: None,
             upstream: registry::default_upstreams(),
             policy: crate::policy::Settings::default(),
+            auth: BTreeMap::new(),
             raw: BTreeMap::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
@@ -328,6 +331,35 @@ impl Default for Config {
         }
     }
 }
+
+/// The credential of one upstream as configured: a user name and password, or a token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+}
+
+/// Secrets never reach a log line.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("AuthConfig")
+            .field("username", &self.username)
+            .field("password", &hide(&self.password))
+            .field("token", &hide(&self.token))
+            .finish()
+    }
+}
+
+/// The fields of `auth.<key>`; the `_file` ones name a file holding the secret.
+const AUTH_FIELDS: &[&str] = &[
+    "username",
+    "password",
+    "password_file",
+    "token",
+    "token_file",
+];
 
 /// A value set on the command line: `(key, value, how it was spelled)`.
 pub type FlagValue = (String, String, String);
@@ -391,8 +423,37 @@ impl Config {
         for (key, value, spelled) in flags {
             config.set(key, value, &format!("flag {spelled}"))?;
         }
+        config.check_auth()?;
         config.check_raw()?;
         Ok(config)
+    }
+
+    /// Every `auth.<key>` must belong to a configured upstream and be whole: a user name with a
+    /// password, or a token.
+    fn check_auth(&self) -> Result<()> {
+        for (key, a) in &self.auth {
+            let setting = format!("auth.{key}");
+            let origin = self
+                .origins
+                .iter()
+                .find(|(k, _)| k.starts_with(&format!("{setting}.")))
+                .map_or("default".to_string(), |(_, o)| o.clone());
+            let bad = |expected: &str| Error::config(&origin, &setting, "***", expected);
+            if self.upstream(key).is_empty() {
+                return Err(bad(&format!(
+                    "credentials for a configured upstream: upstream.{key} is not set"
+                )));
+            }
+            match (&a.username, &a.password, &a.token) {
+                (Some(_), Some(_), None) | (None, None, Some(_)) => {}
+                _ => {
+                    return Err(bad(
+                        "either username and password (or password_file), or token (or token_file)",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Settings of a generic remote that is not configured are a mistake (a misspelt name).
@@ -415,6 +476,29 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The configured credentials with the URLs of their upstreams, for `upstream::Auth`.
+    pub(crate) fn credentials(&self) -> Vec<crate::upstream::auth::Credential> {
+        use crate::upstream::auth::{Credential, Secret};
+        self.auth
+            .iter()
+            .filter_map(|(key, a)| {
+                let secret = match (&a.username, &a.password, &a.token) {
+                    (Some(u), Some(p), _) => Secret::Basic {
+                        username: u.clone(),
+                        password: p.clone(),
+                    },
+                    (_, _, Some(t)) => Secret::Bearer(t.clone()),
+                    _ => return None,
+                };
+                Some(Credential {
+                    key: key.clone(),
+                    url: self.upstream(key).to_string(),
+                    secret,
+                })
+            })
+            .collect()
     }
 
     /// Parses and stores one setting.
@@ -495,6 +579,7 @@ impl Config {
                     .set(&key["policy.".len()..], value)
                     .map_err(|e| bad(&e))?;
             }
+            _ if key.starts_with("auth.") => self.set_auth(key, value, origin)?,
             _ if key.starts_with("raw.") => self.set_raw(key, value, origin)?,
             _ => match key.strip_prefix("upstream.") {
                 Some(name) if registry::is_names_only(name) => {
@@ -545,6 +630,38 @@ impl Config {
             },
         }
         self.origins.insert(key.to_string(), origin.to_string());
+        Ok(())
+    }
+
+    /// `auth.<upstream key>.<field>`: a credential's part. Errors never show the value.
+    fn set_auth(&mut self, key: &str, value: &str, origin: &str) -> Result<()> {
+        let bad = |expected: String| Error::config(origin, key, "***", expected);
+        let fields = AUTH_FIELDS.join(", ");
+        let Some((upstream, field)) = key["auth.".len()..].rsplit_once('.') else {
+            return Err(bad(format!(
+                "auth.<upstream key>.<field>, a field one of {fields}"
+            )));
+        };
+        if !(self.upstream.contains_key(upstream) || registry::is_named_key(upstream)) {
+            return Err(bad(format!(
+                "auth.<upstream key>.<field> for an upstream key (upstream.{upstream} is none)"
+            )));
+        }
+        let secret_file = |path: &str| -> Result<String> {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| bad(format!("a readable file holding the secret ({err})")))?;
+            Ok(text.trim_end_matches(['\r', '\n']).to_string())
+        };
+        let value = value.to_string();
+        let entry = self.auth.entry(upstream.to_string()).or_default();
+        match field {
+            "username" => entry.username = Some(value),
+            "password" => entry.password = Some(value),
+            "password_file" => entry.password = Some(secret_file(&value)?),
+            "token" => entry.token = Some(value),
+            "token_file" => entry.token = Some(secret_file(&value)?),
+            _ => return Err(bad(format!("a field of auth.{upstream}: one of {fields}"))),
+        }
         Ok(())
     }
 
@@ -796,6 +913,17 @@ fn env_key(name: &str) -> Option<String> {
     if let Some(r) = rest.strip_prefix("policy_cooldown_for_") {
         return Some(format!("policy.cooldown_for.{r}"));
     }
+    if let Some(rest) = rest.strip_prefix("auth_") {
+        // `PROXY_AUTH_OCI_GHCR_PASSWORD_FILE` → `auth.oci.ghcr.password_file`: the longest field
+        // name that ends it.
+        let mut fields: Vec<&str> = AUTH_FIELDS.to_vec();
+        fields.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        let (up, field) = fields.iter().find_map(|f| {
+            let up = rest.strip_suffix(f)?.strip_suffix('_')?;
+            Some((up, *f))
+        })?;
+        return Some(format!("auth.{}.{field}", upstream_key(up)));
+    }
     // `PROXY_RAW_MY_TOOLS_RULES` → `raw.my-tools.rules` (names spell `-` as `_`, as named
     // upstreams do).
     if let Some(raw) = rest.strip_prefix("raw_") {
@@ -806,17 +934,21 @@ fn env_key(name: &str) -> Option<String> {
         }
     }
     let rest = rest.strip_prefix("upstream_")?;
-    // `PROXY_UPSTREAM_DEBIAN_SECURITY` → `upstream.debian.security` for a key that takes named
-    // upstreams and is not itself spelled that way.
+    Some(format!("upstream.{}", upstream_key(rest)))
+}
+
+/// An upstream key from its environment spelling: `cargo_download` as it is, `debian_security`
+/// as `debian.security` (a named upstream of a key that takes them, `_` in the name read as `-`).
+fn upstream_key(rest: &str) -> String {
     let known = registry::default_upstreams();
     if !known.contains_key(rest) {
         for u in registry::named_keys() {
             if let Some(name) = rest.strip_prefix(u).and_then(|r| r.strip_prefix('_')) {
-                return Some(format!("upstream.{u}.{}", name.replace('_', "-")));
+                return format!("{u}.{}", name.replace('_', "-"));
             }
         }
     }
-    Some(format!("upstream.{rest}"))
+    rest.to_string()
 }
 
 /// `:8080` → `0.0.0.0:8080`; `host:port` and `[v6]:port` are kept.
@@ -1122,6 +1254,103 @@ mod tests {
             )]
         );
         assert!(flatten("f", "", &serde_json::json!({"workers": ["1"]}), &mut out).is_err());
+    }
+
+    #[test]
+    fn named_upstreams_of_oci_and_helm() {
+        let mut c = Config::default();
+        c.set("upstream.oci.ghcr", "https://ghcr.io/", "f").unwrap();
+        c.set("upstream.helm.my-repo", "https://charts.example/x", "f")
+            .unwrap();
+        assert_eq!(c.upstream("oci.ghcr"), "https://ghcr.io");
+        assert_eq!(c.upstream("helm.my-repo"), "https://charts.example/x");
+        assert_eq!(c.upstream("oci"), "https://registry-1.docker.io");
+        assert_eq!(c.upstream("helm"), "");
+        for bad in [
+            "upstream.oci.GHCR",
+            "upstream.oci.a.b",
+            "upstream.oci.-x",
+            "upstream.npm.x",
+        ] {
+            assert!(c.set(bad, "https://x.example", "f").is_err(), "{bad}");
+        }
+        // A list key of the registry is not a named upstream of it.
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_OCI_STORAGE").as_deref(),
+            Some("upstream.oci_storage")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_OCI_GHCR").as_deref(),
+            Some("upstream.oci.ghcr")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_HELM_MY_REPO").as_deref(),
+            Some("upstream.helm.my-repo")
+        );
+    }
+
+    #[test]
+    fn upstream_credentials() {
+        assert_eq!(
+            env_key("PROXY_AUTH_OCI_GHCR_PASSWORD").as_deref(),
+            Some("auth.oci.ghcr.password")
+        );
+        assert_eq!(
+            env_key("PROXY_AUTH_OCI_PASSWORD_FILE").as_deref(),
+            Some("auth.oci.password_file")
+        );
+        assert_eq!(
+            env_key("PROXY_AUTH_HELM_MY_REPO_TOKEN").as_deref(),
+            Some("auth.helm.my-repo.token")
+        );
+        assert_eq!(env_key("PROXY_AUTH_OCI"), None);
+        let dir = std::env::temp_dir().join(format!("proxy-config-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let e = env(&[
+            ("PROXY_UPSTREAM_OCI_GHCR", "https://ghcr.io"),
+            ("PROXY_AUTH_OCI_GHCR_USERNAME", "me"),
+            (
+                "PROXY_AUTH_OCI_GHCR_PASSWORD_FILE",
+                secret.to_str().unwrap(),
+            ),
+        ]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        let creds = c.credentials();
+        assert_eq!(creds.len(), 1);
+        assert_eq!(creds[0].url, "https://ghcr.io");
+        assert_eq!(
+            creds[0].secret,
+            crate::upstream::auth::Secret::Basic {
+                username: "me".into(),
+                password: "s3cret".into()
+            }
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        // Incomplete, for an upstream not configured, a field that does not exist: errors that
+        // never show the secret.
+        for pairs in [
+            &[("PROXY_AUTH_OCI_USERNAME", "me")][..],
+            &[
+                ("PROXY_AUTH_OCI_TOKEN", "t0ken"),
+                ("PROXY_AUTH_OCI_PASSWORD", "pw"),
+            ],
+            &[("PROXY_AUTH_OCI_NOPE_TOKEN", "t0ken")],
+            &[("PROXY_AUTH_HELM_TOKEN", "t0ken")],
+        ] {
+            let err = Config::from_sources(None, &env(pairs), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("auth.") && !err.contains("t0ken"), "{err}");
+        }
+        let mut c = Config::default();
+        let err = c.set("auth.oci.passwd", "pw", "f").unwrap_err().to_string();
+        assert!(
+            err.contains("password_file") && !err.contains("\"pw\""),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

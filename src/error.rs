@@ -118,6 +118,11 @@ impl Error {
             Error::Upstream {
                 status: 404 | 410, ..
             } => 404,
+            // The upstream refused (a private package, a repository that needs credentials): a
+            // client that retries a 502 would be refused again.
+            Error::Upstream {
+                status: 401 | 403, ..
+            } => 403,
             Error::Upstream { .. } => 502,
             Error::UpstreamIo { timeout: true, .. } => 504,
             Error::UpstreamIo { .. } => 502,
@@ -232,6 +237,8 @@ mod tests {
         };
         assert_eq!(up(404).status(), 404);
         assert_eq!(up(410).status(), 404);
+        assert_eq!(up(401).status(), 403);
+        assert_eq!(up(403).status(), 403);
         assert_eq!(up(500).status(), 502);
         assert_eq!(Error::Offline { what: "x".into() }.status(), 503);
         assert_eq!(

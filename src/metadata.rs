@@ -56,15 +56,8 @@ pub(crate) fn serve(
             let due = (age >= ttl && !vouched) || row.format < FORMAT || !hiding;
             if !due || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
-                let stale = age >= ttl && !refreshed;
-                return Ok(metadata_reply(
-                    file,
-                    &row,
-                    req,
-                    stale,
-                    &m,
-                    &sh.config.base_url,
-                ));
+                let stale = age >= ttl && !refreshed && !vouched;
+                return reply(sh, &m, file, &row, req, stale);
             }
             // Within the stale-while-revalidate window: served at once, one refresh behind it.
             // (A TTL of 0 asks for every answer to be revalidated: no window then.)
@@ -73,18 +66,11 @@ pub(crate) fn serve(
                     revalidate_behind(sh, reg, m.clone(), guard);
                 }
                 let (row, file) = cached.expect("checked above");
-                return Ok(metadata_reply(
-                    file,
-                    &row,
-                    req,
-                    true,
-                    &m,
-                    &sh.config.base_url,
-                ));
+                return reply(sh, &m, file, &row, req, true);
             }
         }
         if sh.config.offline {
-            return Err(Error::Offline { what });
+            return fallback(sh, db, &m, req)?.ok_or(Error::Offline { what });
         }
         match sh.flights.join(&flight_key(&m)) {
             Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
@@ -96,21 +82,16 @@ pub(crate) fn serve(
                         url: m.url.clone(),
                         status,
                     };
-                    return stale(sh, cached, req, &m).ok_or(err);
+                    return unavailable(sh, db, cached, req, &m, err);
                 }
-                Waited::Stalled => return stale(sh, cached, req, &m).ok_or(Error::Busy(what)),
+                Waited::Stalled => {
+                    return unavailable(sh, db, cached, req, &m, Error::Busy(what));
+                }
             },
         }
     }
     match cached_vouched(sh, db, &m, expected.as_ref())?.0 {
-        Some((row, file)) => Ok(metadata_reply(
-            file,
-            &row,
-            req,
-            false,
-            &m,
-            &sh.config.base_url,
-        )),
+        Some((row, file)) => reply(sh, &m, file, &row, req, false),
         None => Err(Error::Busy(what)),
     }
 }
@@ -243,16 +224,120 @@ fn revalidate_behind(sh: &Arc<Shared>, reg: &'static dyn Registry, m: Metadata, 
 /// The cached document, if its file is there. The file name carries the content's digest, so a
 /// row read just before a refresh may name a file already replaced: look once more.
 fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(MetadataRow, File)>> {
+    cached_at(sh, db, m.ecosystem, &m.key)
+}
+
+/// `cached_metadata` of the document under `key`.
+fn cached_at(
+    sh: &Shared,
+    db: &Db,
+    ecosystem: &str,
+    key: &str,
+) -> Result<Option<(MetadataRow, File)>> {
     for _ in 0..2 {
-        let Some(row) = db.metadata(m.ecosystem, &m.key)? else {
+        let Some(row) = db.metadata(ecosystem, key)? else {
             return Ok(None);
         };
         if let Some(file) = sh.store.open_checked(&row.storage_path, row.size) {
             return Ok(Some((row, file)));
         }
-        if db.delete_metadata_if(m.ecosystem, &m.key, &row.storage_path)? {
+        if db.delete_metadata_if(ecosystem, key, &row.storage_path)? {
             return Ok(None);
         }
+    }
+    Ok(None)
+}
+
+/// The document's content type without its parameters, for comparing with `Metadata::accepts`.
+fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
+/// Whether the client takes documents of `content_type` (`Metadata::accepts`).
+fn takes(m: &Metadata, content_type: &str) -> bool {
+    let essence = essence(content_type);
+    m.accepts
+        .as_ref()
+        .is_none_or(|types| types.iter().any(|t| t.eq_ignore_ascii_case(essence)))
+}
+
+/// Whether the upstream was asked for documents of `content_type` (`Metadata::accept`).
+fn asked_for(m: &Metadata, content_type: &str) -> bool {
+    let essence = essence(content_type);
+    m.accept.is_none_or(|a| {
+        a.split(',')
+            .map(self::essence)
+            .any(|t| t == "*/*" || t.eq_ignore_ascii_case(essence))
+    })
+}
+
+/// A 404 for a document of a type the request's `Accept` does not include.
+fn not_accepted(m: &Metadata, content_type: &str) -> Error {
+    Error::NotFound(format!(
+        "{} metadata for {} is {}, a type the request's Accept does not include",
+        m.ecosystem,
+        m.package,
+        essence(content_type)
+    ))
+}
+
+/// Serves a stored document to this request: a type the client does not accept is a 404 (a
+/// registry answers so when it holds nothing of an acceptable type), and the digest header the
+/// plan names is served with the document's digest.
+fn reply(
+    sh: &Shared,
+    m: &Metadata,
+    file: File,
+    row: &MetadataRow,
+    req: &Incoming,
+    stale: bool,
+) -> Result<Reply> {
+    if !takes(m, &row.content_type) {
+        return Err(not_accepted(m, &row.content_type));
+    }
+    let mut reply = metadata_reply(file, row, req, stale, m, &sh.config.base_url);
+    // Stored byte-identical, so the digest of the stored bytes is the upstream's.
+    if let Some(header) = m.digest_header
+        && row.rebase == 0
+    {
+        reply
+            .headers
+            .push((header, format!("sha256:{}", row.sha256).into()));
+    }
+    Ok(reply)
+}
+
+/// What a request gets when the upstream could not give a fresh copy: the stale one within
+/// `metadata_max_stale`, else a fallback document (`Metadata::fallback`), else `err`.
+fn unavailable(
+    sh: &Shared,
+    db: &Db,
+    cached: Option<(MetadataRow, File)>,
+    req: &Incoming,
+    m: &Metadata,
+    err: Error,
+) -> Result<Reply> {
+    if let Some(reply) = stale(sh, cached, req, m) {
+        return reply;
+    }
+    fallback(sh, db, m, req)?.ok_or(err)
+}
+
+/// A cached document under one of `m.fallback`'s keys whose type the client accepts, when this
+/// request's own is not to be had; within `metadata_max_stale` unless the proxy is offline.
+fn fallback(sh: &Shared, db: &Db, m: &Metadata, req: &Incoming) -> Result<Option<Reply>> {
+    let ttl = sh.config.metadata_ttl.as_millis() as i64;
+    let limit = ttl + sh.config.metadata_max_stale.as_millis() as i64;
+    for key in &m.fallback {
+        let Some((row, file)) = cached_at(sh, db, m.ecosystem, key)? else {
+            continue;
+        };
+        let age = db::now() - row.fetched_at;
+        if !takes(m, &row.content_type) || (!sh.config.offline && age > limit) {
+            continue;
+        }
+        log::debug!("answering {} {} with the cached {key}", m.ecosystem, m.key);
+        return reply(sh, m, file, &row, req, age >= ttl).map(Some);
     }
     Ok(None)
 }
@@ -361,7 +446,7 @@ fn stale(
     cached: Option<(MetadataRow, File)>,
     req: &Incoming,
     m: &Metadata,
-) -> Option<Reply> {
+) -> Option<Result<Reply>> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
     let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl);
@@ -374,14 +459,7 @@ fn stale(
         m.url,
         age / 1000
     );
-    Some(metadata_reply(
-        file,
-        &row,
-        req,
-        true,
-        m,
-        &sh.config.base_url,
-    ))
+    Some(reply(sh, m, file, &row, req, true))
 }
 
 fn refresh(
@@ -401,7 +479,7 @@ fn refresh(
                 url: m.url.clone(),
                 msg: "stored document vanished".into(),
             })?;
-            let mut reply = metadata_reply(file, &row, req, false, m, &sh.config.base_url);
+            let mut reply = reply(sh, m, file, &row, req, false)?;
             reply.cache = if fresh {
                 CacheState::Miss
             } else {
@@ -416,7 +494,7 @@ fn refresh(
         Err(err) => {
             guard.fail(err.status());
             log::warn!("{err}");
-            stale(sh, cached, req, m).ok_or(err)
+            unavailable(sh, db, cached, req, m, err)
         }
     }
 }
@@ -434,12 +512,15 @@ fn fetch_metadata(
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
-    if let Some(err) = sh.remembered_failure(&m.url) {
+    // What the upstream answers may depend on `Accept` (an OCI tag), so the answer is
+    // remembered for what was asked, not for the URL alone.
+    let asked = format!("{}\n{}", m.url, m.accept.unwrap_or(""));
+    if let Some(err) = sh.remembered_failure(&asked) {
         return Err(err);
     }
     let fetched = fetch_and_store(sh, db, reg, m, cached);
     if let Err(err) = &fetched {
-        sh.remember_failure(&m.url, err);
+        sh.remember_failure(&asked, err);
     }
     fetched
 }
@@ -460,12 +541,23 @@ fn fetch_and_store(
     // What a first reading lists has no known age (`policy.rs`).
     let first_reading = cached.is_none();
     let cached = cached.filter(|r| r.format >= FORMAT && hiding_current(sh, m, r));
+    if let Some(row) = cached
+        && revalidate_by_head(sh, db, reg, m, row, &headers)?
+    {
+        return Ok(false);
+    }
     if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
         headers.push(("If-None-Match", etag));
     }
     let mut f = sh
         .upstream
         .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
+    // The digest the upstream names for what it sends, checked once the body is in.
+    let named = m
+        .digest_header
+        .and_then(|h| f.header(h))
+        .and_then(|v| v.strip_prefix("sha256:"))
+        .map(str::to_ascii_lowercase);
     match f.status {
         200 => {}
         304 if cached.is_some() => {
@@ -478,6 +570,15 @@ fn fetch_and_store(
             return Ok(false);
         }
         status => return Err(Error::Upstream { url: f.url, status }),
+    }
+    // Where the client's types are negotiated, a type that was not asked for is not stored:
+    // nothing could serve it (a registry answers a Docker schema 1 manifest to a client that
+    // asked for an OCI index only).
+    if m.accepts.is_some()
+        && let Some(ty) = f.content_type.as_deref()
+        && !asked_for(m, ty)
+    {
+        return Err(not_accepted(m, ty));
     }
     let max = sh.config.metadata_max_size;
     let too_large = || Error::TooLarge {
@@ -554,6 +655,16 @@ fn fetch_and_store(
         return Err(Error::io(&temp_path, err));
     }
     let (mut sha, mut size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    // Documents with a digest header are stored byte-identical: what was stored is what came.
+    if let Some(hex) = named
+        && hex != sha
+    {
+        return Err(Error::Integrity {
+            what: m.url.clone(),
+            expected: format!("sha256:{hex}"),
+            actual: format!("sha256:{sha}"),
+        });
+    }
     if let Some(want) = expected {
         let actual = match out.other.take() {
             Some(other) => other.finish(),
@@ -681,6 +792,45 @@ fn refilter(
     );
     drop(out);
     Ok((temp, sha, n, count))
+}
+
+/// Revalidates a cached copy by a HEAD whose `Metadata::digest_header` names the digest of what
+/// the upstream would send now (where the plan has one, and the copy is stored byte-identical):
+/// `Ok(true)` when it is the stored document's, which is then marked fresh. A HEAD the upstream
+/// does not answer usefully falls back to the GET.
+fn revalidate_by_head(
+    sh: &Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    row: &MetadataRow,
+    headers: &[(&str, &str)],
+) -> Result<bool> {
+    let Some(header) = m.digest_header.filter(|_| row.rebase == 0) else {
+        return Ok(false);
+    };
+    let f = sh
+        .upstream
+        .fetch(Method::Head, &m.url, headers, sh.allowed(reg), reg.name())?;
+    match f.status {
+        200 => {}
+        404 | 410 => {
+            return Err(Error::Upstream {
+                url: f.url,
+                status: f.status,
+            });
+        }
+        status if status >= 500 => return Err(Error::Upstream { url: f.url, status }),
+        _ => return Ok(false),
+    }
+    let same = f
+        .header(header)
+        .and_then(|v| v.strip_prefix("sha256:"))
+        .is_some_and(|hex| hex.eq_ignore_ascii_case(&row.sha256));
+    if same {
+        db.refresh_metadata(m.ecosystem, &m.key, None, None)?;
+    }
+    Ok(same)
 }
 
 /// Most upstream documents one assembled document is made of, against parts that would name

@@ -32,6 +32,8 @@ pub struct Options {
     pub concurrency: usize,
     pub dry_run: bool,
     pub check: bool,
+    /// Of a multi-platform image, only this platform (`linux/amd64`); every one when `None`.
+    pub platform: Option<String>,
 }
 
 /// What happened to one package.
@@ -133,6 +135,7 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
                                 sh,
                                 db: &db,
                                 check: opts.check,
+                                platform: opts.platform.as_deref(),
                                 progress,
                                 probed,
                             };
@@ -237,7 +240,7 @@ pub(crate) fn packages(inputs: &[String]) -> Result<Vec<(String, String)>> {
 fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
     if inputs.is_empty() {
         return Err(Error::Usage(
-            "nothing to mirror: give package URLs (pkg:npm/lodash@4.17.21) or lockfile/SBOM paths"
+            "nothing to mirror: give package URLs (pkg:npm/lodash@4.17.21), image references (alpine:3.20) or lockfile/SBOM paths"
                 .into(),
         ));
     }
@@ -251,6 +254,21 @@ fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
             continue;
         }
         let path = std::path::Path::new(input);
+        // An image reference (`alpine:3.20`, `ghcr.io/org/app@sha256:…`) unless a file has
+        // that name.
+        if !path.exists() {
+            match lockfile::image_reference(input) {
+                Ok(Some(item)) => {
+                    items.push(item);
+                    continue;
+                }
+                Err(msg) => {
+                    problems.push(msg);
+                    continue;
+                }
+                Ok(None) => {}
+            }
+        }
         match std::fs::read(path) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
@@ -334,6 +352,9 @@ struct Run<'a> {
     sh: &'a Arc<Shared>,
     db: &'a Db,
     check: bool,
+    /// `-platform`: of packages that come per platform, only this one (a package URL's own
+    /// platform wins).
+    platform: Option<&'a str>,
     progress: &'a Progress,
     /// Candidate indexes (`Mirror::first_index_only`) found missing: not asked again.
     probed: &'a Mutex<HashSet<String>>,
@@ -472,6 +493,15 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
             }
         }
     };
+    if m.walk {
+        let platform = item.platform.as_deref().or(run.platform);
+        let files = walk(run, reg_of(item), &m, platform, &mut out);
+        let method = if check { Method::Head } else { Method::Get };
+        for path in &files {
+            fetch(&mut out, path, method, None, false);
+        }
+        return out;
+    }
     // Signed indexes first, and the documents they list that the registry wants.
     let mut index_names = Vec::new();
     for (path, name) in &m.indexes {
@@ -580,6 +610,120 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
             .push(format!("more than {MAX_FOLLOWED} files; stopped"));
     }
     out
+}
+
+/// The registry of an item that was planned (`plan` found it).
+fn reg_of(item: &Item) -> &'static dyn registry::Registry {
+    registry::find(item.ecosystem).expect("a planned item's registry")
+}
+
+/// `Mirror::walk`: reads the documents, and the documents their links lead to, each once, and
+/// returns the files they link to (those `Mirror::keep` and, for `platform`, `Mirror::platform`
+/// take), in the order first seen. A document's links are those its rewrite reports, read again
+/// from the document as served, so they are this document's own whatever other documents link to
+/// the same files.
+fn walk(
+    run: &Run<'_>,
+    reg: &'static dyn registry::Registry,
+    m: &registry::Mirror,
+    platform: Option<&str>,
+    out: &mut Outcome,
+) -> Vec<String> {
+    let eco = reg.name();
+    let mut queue: VecDeque<(String, Option<&'static str>)> = m.docs.iter().cloned().collect();
+    let mut seen: HashSet<String> = m.docs.iter().map(|(p, _)| p.clone()).collect();
+    let mut files = Vec::new();
+    let mut read = 0;
+    while let Some((path, accept)) = queue.pop_front() {
+        read += 1;
+        if read > MAX_FOLLOWED {
+            out.failures.push(format!(
+                "more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"
+            ));
+            break;
+        }
+        let url = format!("/{eco}/{path}");
+        let links = match document_links(run, reg, &url, accept) {
+            Ok((links, cache)) => {
+                count(out, cache, run.progress);
+                links
+            }
+            Err(err) => {
+                out.failures.push(format!("{url}: {err}"));
+                continue;
+            }
+        };
+        for l in links {
+            let kept = m.keep.as_ref().is_none_or(|keep| keep(&l.filename))
+                && platform
+                    .zip(m.platform)
+                    .is_none_or(|(p, takes)| takes(&l, p));
+            if !kept || !seen.insert(l.path.clone()) {
+                continue;
+            }
+            if l.flags.document {
+                queue.push_back((l.path, None));
+            } else {
+                files.push(l.path);
+            }
+        }
+    }
+    files
+}
+
+/// Reads one document through the engine (cached or fetched as a client's request would be) and
+/// runs its registry's rewrite over it again to collect the links it names.
+fn document_links(
+    run: &Run<'_>,
+    reg: &'static dyn registry::Registry,
+    url: &str,
+    accept: Option<&str>,
+) -> Result<(Vec<registry::Link>, CacheState)> {
+    let sh = run.sh;
+    let reply = proxy::handle(
+        sh,
+        run.db,
+        &Incoming::new(Method::Get, url.to_string(), accept),
+    )?;
+    if reply.status != 200 {
+        return Err(Error::NotFound(format!("answered {}", reply.status)));
+    }
+    let cache = reply.cache;
+    let io_err = |err: io::Error| Error::BadUpstream {
+        url: url.to_string(),
+        msg: err.to_string(),
+    };
+    let mut body = Vec::new();
+    body_reader(reply)
+        .map_err(io_err)?
+        .take(sh.config.metadata_max_size)
+        .read_to_end(&mut body)
+        .map_err(io_err)?;
+    run.progress
+        .bytes
+        .fetch_add(body.len() as u64, Ordering::Relaxed);
+    let Ok(crate::router::Route::Registry {
+        segments, query, ..
+    }) = crate::router::route(url)
+    else {
+        return Err(Error::NotFound(format!("{url} is no registry path")));
+    };
+    let ctx = sh.ctx();
+    let req = registry::Request {
+        segments: &segments,
+        query: query.as_deref(),
+        accept,
+    };
+    let registry::Plan::Metadata(doc) = reg.route(&req, &ctx)? else {
+        return Ok((Vec::new(), cache));
+    };
+    let mut found = registry::Collected::default();
+    reg.rewrite(&doc, &mut &body[..], &mut io::sink(), &ctx, &mut found)
+        .map_err(|bad| Error::BadUpstream {
+            url: url.to_string(),
+            msg: bad.0,
+        })?;
+    Ok((found.links, cache))
 }
 
 /// The links of the wanted versions among those recorded for the package. Without an exact

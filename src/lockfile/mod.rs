@@ -50,6 +50,7 @@ mod document;
 mod infra;
 mod linewise;
 mod npm;
+mod oci;
 mod oslist;
 mod purl;
 mod python;
@@ -70,6 +71,7 @@ use serde_json::Value as Json;
 
 use document::{JsonLines, parse_json};
 
+pub(crate) use oci::image_reference;
 pub(crate) use purl::{parse_purl, purl_parts};
 
 /// One package to mirror.
@@ -90,6 +92,9 @@ pub(crate) struct Item {
     pub source: String,
     /// Declared digests of the artifact, "sha256:<hex>", "sha512:<hex>", "sha1:<hex>".
     pub hashes: Vec<String>,
+    /// The one platform wanted of a package that has several (an image's `os/arch`, from a
+    /// `pkg:oci` URL's `arch`); `None`: every one, or what `proxy mirror -platform` says.
+    pub platform: Option<String>,
 }
 
 /// An entry that could not be understood: reported, and the rest still runs.
@@ -161,6 +166,7 @@ enum Format {
     TerraformLock,
     CycloneDx,
     Spdx,
+    ImageList,
     UriList,
     RawList,
     Vagrantfile,
@@ -288,6 +294,10 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     if text.contains(".vm.box") && text.contains("Vagrant.configure") {
         return Some(Format::Vagrantfile);
     }
+    // Before box lists: an image list has no blanks in its lines, a box list has.
+    if oci::is_image_list(text) {
+        return Some(Format::ImageList);
+    }
     if infra::is_box_list(text) {
         return Some(Format::BoxList);
     }
@@ -354,6 +364,7 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::GemfileLock => linewise::gemfile_lock(text, out),
         Format::PubspecLock => structured::pubspec_lock(text, out),
         Format::MixLock => linewise::mix_lock(text, out),
+        Format::ImageList => oci::image_list(text, out),
         Format::GalaxyRequirements => ansible::requirements_yml(text, out),
         Format::TerraformLock => terraform::terraform_lock(text, out),
         Format::UriList => oslist::uris(text, out),
@@ -421,6 +432,7 @@ impl Out {
             version: version.map(str::to_string),
             source: format!("{}:{line}", self.path),
             hashes: dedup(hashes),
+            platform: None,
         };
         self.items.push((line, item));
     }

@@ -12,18 +12,39 @@ use crate::url::percent_decode;
 /// ignored except conda's (see `conda_purl`), and so is the subpath; the item's source is the purl
 /// itself.
 pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
-    let (ecosystem, name, version) = purl_parts(s)?;
-    Ok(Item {
+    let item = |ecosystem, name, version, platform| Item {
         ecosystem,
         name,
         version,
         source: s.to_string(),
         hashes: Vec::new(),
-    })
+        platform,
+    };
+    let t = s.trim();
+    // An image's name is its repository URL, not the purl's path: read apart.
+    if t.get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("pkg:oci/"))
+    {
+        let rest = t[8..].split('#').next().unwrap_or("");
+        let (rest, qualifiers) = rest.split_once('?').unwrap_or((rest, ""));
+        let (name, version) = match rest.split_once('@') {
+            Some((n, v)) => (n, Some(v)),
+            None => (rest, None),
+        };
+        let decode = |v: &str| {
+            percent_decode(v).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))
+        };
+        let name = decode(name.trim_matches('/'))?;
+        let version = version.map(decode).transpose()?.filter(|v| !v.is_empty());
+        let (name, version, platform) = super::oci::oci_purl(s, &name, version, qualifiers)?;
+        return Ok(item("oci", name, version, platform));
+    }
+    let (ecosystem, name, version) = purl_parts(s)?;
+    Ok(item(ecosystem, name, version, None))
 }
 
 const PURL_TYPES: &str = "npm, cargo, pypi, golang, gem, maven, composer, nuget, hex, pub, conda, \
-                          cran, conan, swift, deb, rpm, generic";
+                          cran, conan, swift, deb, rpm, generic, oci, helm";
 
 pub(crate) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
     let t = s.trim();
@@ -112,6 +133,7 @@ pub(crate) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
         "deb" => return deb_purl(s, name, version, qualifiers),
         "rpm" => return rpm_purl(s, name, version, qualifiers),
         "conan" => ("conan", name.clone()),
+        "helm" => ("helm", super::oci::helm_purl(s, ns, name)?),
         // A registry identity `scope.name` (case-insensitive). A source-host namespace
         // (`github.com/apple`) names a Git repository, which no registry serves under that name.
         "swift" => match ns {

@@ -212,7 +212,7 @@ fn collection_doc(ctx: &Ctx<'_>, rest: &[&str], query: Option<&str>) -> Result<M
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     })
 }
 

@@ -162,6 +162,7 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
             hider: Some(hide),
             dated_in: None,
         },
+        ..Metadata::default()
     }
 }
 

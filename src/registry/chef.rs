@@ -229,7 +229,7 @@ fn document(
         headers: &[],
         parts: None,
         expiry: Expiry { ttl },
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     }
 }
 

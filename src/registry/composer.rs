@@ -86,7 +86,7 @@ impl Registry for Composer {
                 headers: &[],
                 parts: None,
                 expiry: Expiry::DEFAULT,
-                listing: super::Listing::NONE,
+                ..Metadata::default()
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -201,7 +201,7 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     }
 }
 

@@ -116,7 +116,7 @@ impl Registry for Conda {
                 headers: &[],
                 parts: None,
                 expiry: Expiry::DEFAULT,
-                listing: super::Listing::NONE,
+                ..Metadata::default()
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -136,7 +136,7 @@ impl Registry for Conda {
                         headers: &[],
                         parts: None,
                         expiry: Expiry::DEFAULT,
-                        listing: super::Listing::NONE,
+                        ..Metadata::default()
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {

@@ -67,7 +67,7 @@ impl Registry for Cran {
                 headers: &[],
                 parts: None,
                 expiry: Expiry::DEFAULT,
-                listing: super::Listing::NONE,
+                ..Metadata::default()
             })
         };
         match segs.as_slice() {
@@ -191,7 +191,7 @@ fn binary(
             headers: &[],
             parts: None,
             expiry: Expiry::DEFAULT,
-            listing: super::Listing::NONE,
+            ..Metadata::default()
         }));
     }
     let (name, version) = split_file(file, ext)?;

@@ -129,7 +129,7 @@ impl Registry for Debian {
                 headers: &[],
                 parts: None,
                 expiry: Expiry::DEFAULT,
-                listing: super::Listing::NONE,
+                ..Metadata::default()
             })
         };
         match (file, dirs) {

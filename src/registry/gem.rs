@@ -180,11 +180,7 @@ fn versions_json(up: &str, name: &str) -> Metadata {
         package: name.to_string(),
         content_type: "application/json; charset=utf-8",
         etag: Etag::Own,
-        check: super::Check::None,
-        headers: &[],
-        parts: None,
-        expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     }
 }
 
@@ -244,6 +240,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
             hider: None,
             dated_in: (kind == INFO).then(|| Box::new(versions_json(up, package))),
         },
+        ..Metadata::default()
     })
 }
 

@@ -112,7 +112,7 @@ impl Registry for Go {
                     headers: &[],
                     parts: None,
                     expiry: Expiry::DEFAULT,
-                    listing: super::Listing::NONE,
+                    ..Metadata::default()
                 }))
             }
             _ => Err(Error::NotFound(format!("go route /{}", segs.join("/")))),
@@ -215,7 +215,7 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     })
 }
 

@@ -229,7 +229,7 @@ fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     })
 }
 

@@ -18,10 +18,12 @@ pub(crate) mod cran;
 pub(crate) mod debian;
 pub(crate) mod gem;
 pub(crate) mod go;
+pub(crate) mod helm;
 pub(crate) mod hex;
 pub(crate) mod maven;
 pub(crate) mod npm;
 pub(crate) mod nuget;
+pub(crate) mod oci;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
 pub(crate) mod raw;
@@ -42,10 +44,12 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &debian::Debian,
     &gem::Gem,
     &go::Go,
+    &helm::Helm,
     &hex::Hex,
     &maven::Maven,
     &npm::Npm,
     &nuget::Nuget,
+    &oci::Oci,
     &pub_dev::PubDev,
     &pypi::Pypi,
     &raw::Raw,
@@ -58,6 +62,20 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {
     REGISTRIES.iter().copied().find(|r| r.name() == prefix)
+}
+
+/// Further URL prefixes a registry is served under, besides its name: clients of the OCI
+/// distribution protocol address a registry at the host's root (`/v2/…`), so `/v2/x` is `/oci/x`.
+const MOUNTS: &[(&str, &str)] = &[("v2", "oci")];
+
+/// Finds the registry a request's first path segment names: its own name or one of `MOUNTS`.
+pub(crate) fn mounted(prefix: &str) -> Option<&'static dyn Registry> {
+    find(prefix).or_else(|| {
+        MOUNTS
+            .iter()
+            .find(|(mount, _)| *mount == prefix)
+            .and_then(|(_, name)| find(name))
+    })
 }
 
 /// Whether an upstream key takes a comma-separated list of URLs (see `UpstreamKey::list`).
@@ -399,8 +417,7 @@ pub(crate) trait Found {
     fn published(&mut self, _name: &str, _version: &str, _unix_ms: i64) {}
 }
 
-/// Collects what a rewrite reports, for tests.
-#[cfg(test)]
+/// Collects what a rewrite reports (tests, and `proxy mirror`'s walk).
 #[derive(Default, Debug)]
 pub(crate) struct Collected {
     pub links: Vec<Link>,
@@ -408,7 +425,6 @@ pub(crate) struct Collected {
     pub published: Vec<(String, String, i64)>,
 }
 
-#[cfg(test)]
 impl Found for Collected {
     fn link(&mut self, link: Link) {
         self.links.push(link);
@@ -440,6 +456,16 @@ pub(crate) struct Mirror {
     /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
     /// archives).
     pub unlisted: Vec<String>,
+    /// Walk the documents instead of picking versions: take every link each document read
+    /// reports (as its rewrite reports them, read again from the document itself), reading the
+    /// documents among them in turn. For registries whose documents name their files exactly (an
+    /// OCI index its manifests, a manifest its blobs), where a file shared by many tags has no one
+    /// version to pick it by. `want` is then only what the first documents ask for.
+    pub walk: bool,
+    /// For packages that come per platform (an OCI index lists one image per platform): whether
+    /// a link is one a platform (`proxy mirror -platform os/arch`) needs. Without it the
+    /// registry's packages have no platforms, and `-platform` changes nothing.
+    pub platform: Option<PlatformFilter>,
     /// Signed indexes read before anything else, each with the name its rewrite reports the
     /// documents it lists under: those documents that `index_keep` passes (by their link's
     /// `filename`) are read too. A distribution's `InRelease` or `repomd.xml` names the package
@@ -450,6 +476,9 @@ pub(crate) struct Mirror {
     /// `repodata/repomd.xml`, looked for above a package's directory); the others are no failure.
     pub first_index_only: bool,
 }
+
+/// See `Mirror::platform`: (a link, the platform wanted).
+pub(crate) type PlatformFilter = fn(&Link, &str) -> bool;
 
 impl Mirror {
     /// Reads `docs` and picks `want` from the links they report.
@@ -464,6 +493,8 @@ impl Mirror {
             want: want.clone(),
             keep: None,
             unlisted: Vec::new(),
+            walk: false,
+            platform: None,
             indexes: Vec::new(),
             index_keep: None,
             first_index_only: false,
@@ -661,6 +692,9 @@ pub(crate) struct Artifact {
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// Headers served with the artifact, known from the request (the OCI `Docker-Content-Digest`
+    /// of a blob asked for by its digest).
+    pub headers: Vec<(&'static str, String)>,
     /// Trust on first use, for registries that publish no digest: the SHA-256 of the first copy
     /// committed is recorded as the file's digest (a link), unless a link declares one, so a
     /// later fill (after eviction, or of a damaged file) must bring the same bytes, and changed
@@ -692,6 +726,7 @@ impl Artifact {
             content_type,
             sidecars: Vec::new(),
             readings: None,
+            headers: Vec::new(),
             pin: false,
             accept: None,
             exact_type: false,
@@ -742,6 +777,18 @@ pub(crate) struct Metadata {
     pub etag: Etag,
     /// A digest the document's bytes must have, when something vouches for them.
     pub check: Check,
+    /// A response header in which the upstream names the SHA-256 of the document it sends
+    /// (`Docker-Content-Digest: sha256:…`): a body is verified against it, a cached copy is
+    /// revalidated by a HEAD that compares it (registries count GETs against rate limits, not
+    /// HEADs), and the stored copy is served with it. Only for documents stored byte-identical.
+    pub digest_header: Option<&'static str>,
+    /// The content types the client takes, as the registry reads its `Accept`: a document of any
+    /// other type is answered 404, never served. `None`: any type.
+    pub accepts: Option<Vec<&'static str>>,
+    /// Keys of other cached documents that may answer when this one's own copy is missing and
+    /// the upstream cannot be asked (offline, or failing), subject to `accepts`: an OCI tag
+    /// fetched with every manifest type accepted answers a client that accepts fewer.
+    pub fallback: Vec<String>,
     /// Upstream response headers stored with the document and sent with it, each value passed
     /// through `Spec::rewrite_header` (Swift's `Link`). Names as they are sent.
     pub headers: &'static [&'static str],
@@ -781,6 +828,30 @@ pub(crate) struct Expiry {
 
 impl Expiry {
     pub(crate) const DEFAULT: Expiry = Expiry { ttl: None };
+}
+
+/// The base of a metadata plan, for `..Metadata::default()`: a registry sets what it needs.
+impl Default for Metadata {
+    fn default() -> Metadata {
+        Metadata {
+            ecosystem: "",
+            kind: Kind(""),
+            key: String::new(),
+            url: String::new(),
+            accept: None,
+            package: String::new(),
+            content_type: "application/octet-stream",
+            etag: Etag::Own,
+            digest_header: None,
+            accepts: None,
+            fallback: Vec::new(),
+            headers: &[],
+            parts: None,
+            check: Check::None,
+            expiry: Expiry::DEFAULT,
+            listing: Listing::NONE,
+        }
+    }
 }
 
 /// What vouches for a document's bytes. A cached copy with the digest is served whatever its age

@@ -107,7 +107,7 @@ impl Registry for Npm {
                     headers: &[],
                     parts: None,
                     expiry: Expiry::DEFAULT,
-                    listing: super::Listing::NONE,
+                    ..Metadata::default()
                 }))
             }
             ["-", filename] => {
@@ -187,6 +187,7 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
             hider: Some(hide),
             dated_in,
         },
+        ..Metadata::default()
     }
 }
 

@@ -239,7 +239,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     })
 }
 

@@ -207,7 +207,7 @@ fn document(up: &str, kind: Kind, name: &str, key: String, path: String) -> Meta
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     }
 }
 

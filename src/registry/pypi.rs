@@ -114,7 +114,7 @@ impl Registry for Pypi {
                     headers: &[],
                     parts: None,
                     expiry: Expiry::DEFAULT,
-                    listing: super::Listing::NONE,
+                    ..Metadata::default()
                 }))
             }
             ["simple", name] => {
@@ -141,6 +141,7 @@ impl Registry for Pypi {
                     parts: None,
                     expiry: Expiry::DEFAULT,
                     listing: HIDES,
+                    ..Metadata::default()
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -164,6 +165,7 @@ impl Registry for Pypi {
                     parts: None,
                     expiry: Expiry::DEFAULT,
                     listing: HIDES,
+                    ..Metadata::default()
                 }))
             }
             ["files", path @ .., filename] => {
@@ -288,6 +290,7 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         parts: None,
         expiry: Expiry::DEFAULT,
         listing: HIDES,
+        ..Metadata::default()
     }
 }
 
@@ -875,6 +878,7 @@ mod tests {
             } else {
                 crate::registry::Listing::NONE
             },
+            ..Metadata::default()
         }
     }
 

@@ -152,7 +152,7 @@ impl Registry for Raw {
             headers: &[],
             parts: None,
             expiry: Expiry { ttl },
-            listing: super::Listing::NONE,
+            ..Metadata::default()
         }))
     }
 

@@ -115,7 +115,7 @@ impl Registry for Rpm {
             headers: &[],
             parts: None,
             expiry: Expiry::DEFAULT,
-            listing: super::Listing::NONE,
+            ..Metadata::default()
         }))
     }
 

@@ -309,7 +309,7 @@ fn metadata(
         headers: LINK,
         parts: None,
         expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     }
 }
 

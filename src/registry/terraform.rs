@@ -363,7 +363,7 @@ fn metadata(kind: Kind, p: &Provider, key: String, url: String, parts: bool) -> 
         headers: &[],
         parts: parts.then_some(ASSEMBLY),
         expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     }
 }
 

@@ -224,7 +224,7 @@ fn catalog(up: &str, org: &str, name: &str, api: bool) -> Metadata {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
-        listing: super::Listing::NONE,
+        ..Metadata::default()
     }
 }
 

@@ -91,8 +91,13 @@ impl Seen {
     }
 }
 
+/// An answer computed from the request (see `Fake::dynamic`).
+type Dynamic = Box<dyn Fn(&Seen) -> Option<Resp> + Send + Sync>;
+
 #[derive(Default)]
 struct State {
+    /// Tried before the routes: answers that depend on more than the path.
+    dynamic: Mutex<Vec<Dynamic>>,
     routes: Mutex<HashMap<String, Resp>>,
     /// Served instead when the request's Accept contains the key's second part.
     by_accept: Mutex<HashMap<(String, String), Resp>>,
@@ -168,6 +173,13 @@ impl Fake {
             .lock()
             .unwrap()
             .insert((path.to_string(), accept.to_string()), resp);
+    }
+
+    /// Answers with `f` whatever request it returns `Some` for, before any route: for answers
+    /// that depend on the method or a header (an authorization, a challenge). Tried in the order
+    /// added.
+    pub fn dynamic(&self, f: impl Fn(&Seen) -> Option<Resp> + Send + Sync + 'static) {
+        self.state.dynamic.lock().unwrap().push(Box::new(f));
     }
 
     /// Serves the files under `dir` at `prefix` + their relative path, for requests no route
@@ -282,13 +294,15 @@ fn answer_request(line: String, mut reader: BufReader<TcpStream>, conn: TcpStrea
         .iter()
         .find(|((p, a), _)| *p == path && accept.contains(a.as_str()))
         .map(|(_, r)| r.clone());
+    let dynamic = st.dynamic.lock().unwrap().iter().find_map(|f| f(&seen));
     let once = st
         .once
         .lock()
         .unwrap()
         .get_mut(&path)
         .and_then(|q| q.pop_front());
-    let resp = once
+    let resp = dynamic
+        .or(once)
         .or(by_accept)
         .or_else(|| st.routes.lock().unwrap().get(&path).cloned())
         .or_else(|| from_dirs(st, &path))
@@ -772,12 +786,25 @@ pub fn free_port() -> u16 {
 /// `proxy mirror {args}` (the binary) on a new cache, with the upstream settings `vars`
 /// (`PROXY_UPSTREAM_…`) and a public URL on a free port; asserts that it mirrored everything.
 /// Then a proxy in offline mode on that port serving the cache (its `dir`), its upstreams
-/// pointed at a port nothing listens on. Returns that proxy and what the mirror printed.
+/// pointed at a port nothing listens on (but named upstreams, which keep their URL). Returns
+/// that proxy and what the mirror printed.
 pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
     let dir = TempDir::new("mirror");
     let port = free_port();
     let out = mirror_into(dir.path(), port, vars, args);
-    (offline_on(dir, port, |_| {}), out)
+    // Named upstreams keep their URLs: their paths name them, and an OCI registry's cache is
+    // keyed by its host. (Offline, nothing is asked of them.)
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let mirrored = Config::from_sources(None, &env, &[]).expect("the mirror's settings");
+    let named: Vec<(String, String)> = mirrored
+        .upstream
+        .into_iter()
+        .filter(|(k, _)| !Config::default().upstream.contains_key(k))
+        .collect();
+    (offline_on(dir, port, |c| c.upstream.extend(named)), out)
 }
 
 /// `mirror_then_offline` with the cache carried to the air-gapped host as users carry it: the
