@@ -332,12 +332,14 @@ impl Default for Config {
     }
 }
 
-/// The credential of one upstream as configured: a user name and password, or a token.
+/// The credential of one upstream as configured: a user name and password, or a token (sent as
+/// a bearer token, or in the header `header` names).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct AuthConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
+    pub header: Option<String>,
 }
 
 /// Secrets never reach a log line.
@@ -348,6 +350,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("username", &self.username)
             .field("password", &hide(&self.password))
             .field("token", &hide(&self.token))
+            .field("header", &self.header)
             .finish()
     }
 }
@@ -359,6 +362,22 @@ const AUTH_FIELDS: &[&str] = &[
     "password_file",
     "token",
     "token_file",
+    "header",
+];
+
+/// Headers a credential may not be sent in: those that frame or route the request, or that the
+/// proxy sets itself.
+const NOT_CREDENTIAL_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "accept",
+    "accept-encoding",
+    "if-none-match",
+    "range",
 ];
 
 /// A value set on the command line: `(key, value, how it was spelled)`.
@@ -444,13 +463,25 @@ impl Config {
                     "credentials for a configured upstream: upstream.{key} is not set"
                 )));
             }
-            match (&a.username, &a.password, &a.token) {
-                (Some(_), Some(_), None) | (None, None, Some(_)) => {}
+            match (&a.username, &a.password, &a.token, &a.header) {
+                (Some(_), Some(_), None, None) | (None, None, Some(_), _) => {}
+                (_, _, None, Some(_)) => {
+                    return Err(bad(
+                        "a token (or token_file) for the header auth.<key>.header names",
+                    ));
+                }
                 _ => {
                     return Err(bad(
                         "either username and password (or password_file), or token (or token_file)",
                     ));
                 }
+            }
+            // A token goes in a header as it is: nothing that could split or end one.
+            if a.token
+                .as_ref()
+                .is_some_and(|t| !t.bytes().all(|b| (b' '..=b'~').contains(&b)))
+            {
+                return Err(bad("a token of printable ASCII, to be sent in a header"));
             }
         }
         Ok(())
@@ -484,12 +515,16 @@ impl Config {
         self.auth
             .iter()
             .filter_map(|(key, a)| {
-                let secret = match (&a.username, &a.password, &a.token) {
-                    (Some(u), Some(p), _) => Secret::Basic {
+                let secret = match (&a.username, &a.password, &a.token, &a.header) {
+                    (Some(u), Some(p), _, _) => Secret::Basic {
                         username: u.clone(),
                         password: p.clone(),
                     },
-                    (_, _, Some(t)) => Secret::Bearer(t.clone()),
+                    (_, _, Some(t), Some(h)) => Secret::Header {
+                        name: h.clone(),
+                        value: t.clone(),
+                    },
+                    (_, _, Some(t), None) => Secret::Bearer(t.clone()),
                     _ => return None,
                 };
                 Some(Credential {
@@ -660,6 +695,24 @@ impl Config {
             "password_file" => entry.password = Some(secret_file(&value)?),
             "token" => entry.token = Some(value),
             "token_file" => entry.token = Some(secret_file(&value)?),
+            "header" => {
+                // A header name (RFC 9110 token characters), not one that frames the request.
+                let valid = !value.is_empty()
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                    && !NOT_CREDENTIAL_HEADERS.contains(&value.to_ascii_lowercase().as_str());
+                if !valid {
+                    return Err(Error::config(
+                        origin,
+                        key,
+                        value,
+                        "a header name such as PRIVATE-TOKEN or X-JFrog-Art-Api (letters, digits, \
+                         -; not Host, Content-Length, Accept and the like)",
+                    ));
+                }
+                entry.header = Some(value)
+            }
             _ => return Err(bad(format!("a field of auth.{upstream}: one of {fields}"))),
         }
         Ok(())
@@ -1343,6 +1396,40 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("auth.") && !err.contains("t0ken"), "{err}");
+        }
+        // A token in a header of its own.
+        let e = env(&[
+            ("PROXY_AUTH_MAVEN_TOKEN", "t0ken"),
+            ("PROXY_AUTH_MAVEN_HEADER", "X-JFrog-Art-Api"),
+        ]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        assert_eq!(
+            c.credentials()[0].secret,
+            crate::upstream::auth::Secret::Header {
+                name: "X-JFrog-Art-Api".into(),
+                value: "t0ken".into()
+            }
+        );
+        assert!(!format!("{c:?}").contains("t0ken"));
+        for pairs in [
+            &[("PROXY_AUTH_MAVEN_HEADER", "PRIVATE-TOKEN")][..],
+            &[
+                ("PROXY_AUTH_MAVEN_TOKEN", "t0ken"),
+                ("PROXY_AUTH_MAVEN_HEADER", "Host"),
+            ],
+            &[
+                ("PROXY_AUTH_MAVEN_TOKEN", "t0ken"),
+                ("PROXY_AUTH_MAVEN_HEADER", "X: y"),
+            ],
+            &[
+                ("PROXY_AUTH_MAVEN_TOKEN", "t0k\nen"),
+                ("PROXY_AUTH_MAVEN_HEADER", "X-Key"),
+            ],
+        ] {
+            let err = Config::from_sources(None, &env(pairs), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("auth.maven") && !err.contains("t0k"), "{err}");
         }
         let mut c = Config::default();
         let err = c.set("auth.oci.passwd", "pw", "f").unwrap_err().to_string();

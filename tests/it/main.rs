@@ -9,6 +9,7 @@
 mod support;
 
 mod ansible;
+mod auth;
 mod cargo;
 mod chef;
 mod cli;
