@@ -205,6 +205,10 @@ impl Default for Settings {
     }
 }
 
+/// Registries whose files are not versions of a package (OCI blobs, generic files): no
+/// cooldown applies to them.
+const UNVERSIONED: &[&str] = &["oci", "raw"];
+
 /// The keys under `policy.` (besides `cooldown_for.<registry or pattern>`), for errors.
 const KEYS: &str = "mode, cooldown, cooldown_for.<registry or package URL>, cooldown_exempt, deny, allow, advisories.malicious, advisories.severity, advisories.ignore";
 
@@ -451,6 +455,13 @@ impl Policy {
         version: Option<&str>,
     ) -> (Duration, String) {
         let s = &self.settings;
+        // Image blobs and generic files are not versions of anything.
+        if UNVERSIONED.contains(&ecosystem) {
+            return (
+                Duration::ZERO,
+                format!("{ecosystem} files have no versions"),
+            );
+        }
         if let Some(p) = s
             .cooldown_exempt
             .iter()
@@ -1021,6 +1032,10 @@ mod tests {
         assert_eq!(p.cooldown("npm", "react", Some("19.2.6")).0, days(0));
         assert_eq!(p.cooldown("npm", "react", Some("19.2.7")).0, days(7));
         assert_eq!(p.cooldown("pypi", "certifi", Some("1")).0, days(0));
+        assert_eq!(
+            p.cooldown("oci", "library/alpine", Some("blobs")).0,
+            days(0)
+        );
         assert!(!p.fingerprint().is_empty());
         assert_ne!(
             Policy::new(Settings::default()).fingerprint(),

@@ -34,7 +34,7 @@ pub(crate) enum Scheme {
 /// The ordering of an ecosystem (a registry's name).
 pub(crate) fn scheme(ecosystem: &str) -> Scheme {
     match ecosystem {
-        "npm" | "cargo" | "go" | "pub" | "hex" | "swift" | "terraform" | "ansible" => {
+        "npm" | "cargo" | "go" | "pub" | "hex" | "swift" | "terraform" | "ansible" | "helm" => {
             Scheme::Semver
         }
         "pypi" => Scheme::Pep440,
@@ -132,7 +132,7 @@ pub(crate) enum Syntax {
 /// The range grammar of an ecosystem.
 pub(crate) fn syntax(ecosystem: &str) -> Syntax {
     match ecosystem {
-        "npm" | "cargo" | "go" | "pub" | "swift" => Syntax::Semver,
+        "npm" | "cargo" | "go" | "pub" | "swift" | "helm" => Syntax::Semver,
         "pypi" => Syntax::Pep440,
         "maven" | "nuget" => Syntax::Interval,
         // Terraform's and Chef's constraints are RubyGems'.
