@@ -283,6 +283,26 @@ impl Settings {
     }
 }
 
+/// The setting a cooldown comes from (shown only when it matters, so never built otherwise).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source<'a> {
+    Unversioned(&'a str),
+    Exempt(&'a Pattern),
+    For(&'a Pattern),
+    Global,
+}
+
+impl std::fmt::Display for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Unversioned(eco) => write!(f, "{eco} files have no versions"),
+            Source::Exempt(p) => write!(f, "policy.cooldown_exempt {}", p.text),
+            Source::For(p) => write!(f, "policy.cooldown_for.{}", p.text),
+            Source::Global => write!(f, "policy.cooldown"),
+        }
+    }
+}
+
 /// Why a version is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -448,26 +468,23 @@ impl Policy {
 
     /// The minimum release age of a package (or of one version, which an exemption may name),
     /// and the setting it comes from.
-    pub(crate) fn cooldown(
-        &self,
-        ecosystem: &str,
+    pub(crate) fn cooldown<'a>(
+        &'a self,
+        ecosystem: &'a str,
         name: &str,
         version: Option<&str>,
-    ) -> (Duration, String) {
+    ) -> (Duration, Source<'a>) {
         let s = &self.settings;
         // Image blobs and generic files are not versions of anything.
         if UNVERSIONED.contains(&ecosystem) {
-            return (
-                Duration::ZERO,
-                format!("{ecosystem} files have no versions"),
-            );
+            return (Duration::ZERO, Source::Unversioned(ecosystem));
         }
         if let Some(p) = s
             .cooldown_exempt
             .iter()
             .find(|p| p.matches(ecosystem, name, version))
         {
-            return (Duration::ZERO, format!("policy.cooldown_exempt {}", p.text));
+            return (Duration::ZERO, Source::Exempt(p));
         }
         let best = s
             .cooldown_for
@@ -475,8 +492,8 @@ impl Policy {
             .filter(|(p, _)| p.matches_package(ecosystem, name))
             .max_by_key(|(p, _)| p.rank());
         match best {
-            Some((p, d)) => (*d, format!("policy.cooldown_for.{}", p.text)),
-            None => (s.cooldown, "policy.cooldown".into()),
+            Some((p, d)) => (*d, Source::For(p)),
+            None => (s.cooldown, Source::Global),
         }
     }
 
@@ -503,17 +520,19 @@ impl Policy {
         let s = &self.settings;
         let name = advisories::policy_name(ecosystem, name);
         let known = (!version.is_empty()).then_some(version);
-        let what = if version.is_empty() {
-            format!("{ecosystem} package {name}")
-        } else {
-            format!("{ecosystem} package {name} {version}")
+        let what = || {
+            if version.is_empty() {
+                format!("{ecosystem} package {name}")
+            } else {
+                format!("{ecosystem} package {name} {version}")
+            }
         };
         let mut out = Vec::new();
         if let Some(p) = s.deny.iter().find(|p| p.matches(ecosystem, &name, known)) {
             out.push(Block {
                 kind: Kind::Deny,
                 rule: p.text.clone(),
-                message: format!("{what} is denied by policy.deny {}", p.text),
+                message: format!("{} is denied by policy.deny {}", what(), p.text),
                 until: None,
             });
         }
@@ -521,7 +540,7 @@ impl Policy {
             out.push(Block {
                 kind: Kind::NotAllowed,
                 rule: "policy.allow".into(),
-                message: format!("{what} is not in the allow list (policy.allow)"),
+                message: format!("{} is not in the allow list (policy.allow)", what()),
                 until: None,
             });
         }
@@ -553,7 +572,12 @@ impl Policy {
                 out.push(Block {
                     kind,
                     rule: hit.id.clone(),
-                    message: format!("{what} is affected by {label} {}: {}", hit.id, hit.summary),
+                    message: format!(
+                        "{} is affected by {label} {}: {}",
+                        what(),
+                        hit.id,
+                        hit.summary
+                    ),
                     until: None,
                 });
             }
@@ -576,11 +600,11 @@ impl Policy {
                 };
                 out.push(Block {
                     kind: Kind::Cooldown,
-                    rule,
+                    rule: rule.to_string(),
                     message: format!(
-                        "{what} {how} {} ({ago}); the minimum release age ({}) is {}: allowed from {}",
+                        "{} {how} {} ({ago}); the minimum release age ({rule}) is {}: allowed from {}",
+                        what(),
                         http::iso(released),
-                        self.cooldown(ecosystem, &name, known).1,
                         advisories::age(age.as_millis() as i64),
                         http::iso(until)
                     ),
