@@ -388,9 +388,13 @@ struct Known {
 const KNOWN_CHECK: Duration = Duration::from_secs(5);
 
 fn package_hash(ecosystem: &str, name: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
+    hash(&(ecosystem, name))
+}
+
+fn hash(v: &impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (ecosystem, name).hash(&mut h);
+    v.hash(&mut h);
     h.finish()
 }
 
@@ -400,7 +404,13 @@ pub(crate) struct Policy {
     pub counters: Counters,
     fingerprint: String,
     known: RwLock<Known>,
+    /// Versions found past their cooldown, as hashes: a release time only grows older and the
+    /// rules change only with a restart, so their age is not looked up again. Bounded by
+    /// `OLD_ENOUGH`, then started afresh.
+    old_enough: RwLock<HashSet<u64>>,
 }
+
+const OLD_ENOUGH: usize = 100_000;
 
 impl Policy {
     pub(crate) fn new(settings: Settings) -> Policy {
@@ -427,7 +437,23 @@ impl Policy {
                 generation: -1,
                 names: HashSet::new(),
             }),
+            old_enough: RwLock::new(HashSet::new()),
         }
+    }
+
+    fn is_old_enough(&self, key: u64) -> bool {
+        self.old_enough
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+    }
+
+    fn mark_old_enough(&self, key: u64) {
+        let mut set = self.old_enough.write().unwrap_or_else(|e| e.into_inner());
+        if set.len() >= OLD_ENOUGH {
+            set.clear();
+        }
+        set.insert(key);
     }
 
     /// Whether an advisory may name the package (a hash match; the database says for sure).
@@ -679,13 +705,21 @@ pub(crate) fn check_artifact(
     let canonical = reg.canonical_name(&a.key.name);
     let name = advisories::policy_name(eco, &canonical);
     let (age, _) = p.cooldown(eco, &name, (!version.is_empty()).then_some(version));
-    let row = if age.is_zero() || version.is_empty() {
+    let key = hash(&(eco, &canonical, version));
+    let cooled = age.is_zero() || version.is_empty() || p.is_old_enough(key);
+    let row = if cooled {
         None
     } else {
         age_of(sh, db, reg, a, &canonical)?
     };
     let clock = Policy::clock(db, sh.config.offline);
     let blocks = p.judge(db, eco, &canonical, version, row, clock)?;
+    if !cooled
+        && row.and_then(release_time).is_some()
+        && !blocks.iter().any(|b| b.kind == Kind::Cooldown)
+    {
+        p.mark_old_enough(key);
+    }
     p.conclude(blocks)
 }
 
