@@ -85,6 +85,8 @@ pub enum Error {
         header: String,
         message: String,
     },
+    /// Too much of one kind of work is under way; the client should try again shortly.
+    Overloaded(String),
 }
 
 impl Error {
@@ -134,6 +136,7 @@ impl Error {
             Error::Offline { .. } => 503,
             Error::Blocked { .. } => 403,
             Error::Busy(_) => 504,
+            Error::Overloaded(_) => 503,
             Error::Usage(_)
             | Error::Config { .. }
             | Error::Io { .. }
@@ -205,6 +208,7 @@ impl fmt::Display for Error {
             }
             Error::Busy(what) => write!(f, "{what}: another request is fetching it; try again"),
             Error::Blocked { message, .. } => write!(f, "{message}"),
+            Error::Overloaded(what) => write!(f, "{what}; try again shortly"),
         }
     }
 }

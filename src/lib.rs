@@ -33,6 +33,7 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
+mod tar;
 mod upstream;
 mod url;
 mod version;
@@ -69,7 +70,7 @@ pub fn run(command: cli::Command) -> Result<bool> {
         } => {
             let config = load(&common)?;
             let since = since.as_deref().map(parse_since).transpose()?;
-            let packages = mirror::packages(&inputs)?;
+            let packages = mirror::packages(&config, &inputs)?;
             bundle::export(
                 &config,
                 &output,
