@@ -332,10 +332,11 @@ pub(crate) fn parse(json: &[u8]) -> std::result::Result<Parsed, String> {
 }
 
 /// The name the policy compares for a registry's canonical name: a Conda package without its
-/// `channel/subdir/`, a Conan reference without its `@user/channel`.
+/// `channel/subdir/`, an Alpine or Arch package without its repository directory, a Conan
+/// reference without its `@user/channel`.
 pub(crate) fn policy_name(ecosystem: &str, canonical: &str) -> String {
     match ecosystem {
-        "conda" => canonical
+        "conda" | "alpine" | "arch" => canonical
             .rsplit('/')
             .next()
             .unwrap_or(canonical)

@@ -89,18 +89,23 @@ impl Pattern {
             Some(at) => (&t[..last + at], Some(t[last + at + 1..].trim())),
             None => (t, None),
         };
-        // Debian and RPM package URLs name the repositories to read a package from; a pattern
-        // names the package in any of them.
-        let os = [("pkg:deb/", "debian"), ("pkg:rpm/", "rpm")]
-            .iter()
-            .find_map(|(p, eco)| {
-                let rest = head
-                    .get(..p.len())?
-                    .eq_ignore_ascii_case(p)
-                    .then(|| &head[p.len()..])?;
-                let name = rest.split(['?', '#']).next()?.rsplit('/').next()?;
-                (!name.is_empty()).then(|| (*eco, name.to_string(), None))
-            });
+        // Debian, RPM, Alpine and Arch package URLs name the repositories to read a package
+        // from; a pattern names the package in any of them.
+        let os = [
+            ("pkg:deb/", "debian"),
+            ("pkg:rpm/", "rpm"),
+            ("pkg:apk/", "alpine"),
+            ("pkg:alpm/", "arch"),
+        ]
+        .iter()
+        .find_map(|(p, eco)| {
+            let rest = head
+                .get(..p.len())?
+                .eq_ignore_ascii_case(p)
+                .then(|| &head[p.len()..])?;
+            let name = rest.split(['?', '#']).next()?.rsplit('/').next()?;
+            (!name.is_empty()).then(|| (*eco, name.to_string(), None))
+        });
         let parsed = match os {
             Some(parts) => Ok(parts),
             None => crate::lockfile::purl_parts(head),
@@ -1195,5 +1200,40 @@ mod tests {
         );
         assert_eq!(p.counters.blocked[4].load(Ordering::Relaxed), 1);
         assert_eq!(audit.counters.audited[4].load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn os_packages_are_named_in_any_repository_and_ordered_as_their_tools_do() {
+        let db = Db::memory();
+        let mut s = Settings::default();
+        let deny = [
+            "pkg:apk/alpine/busybox@<1.36.1-r20",
+            "pkg:alpm/arch/openssl@<1:3.0",
+            "pkg:deb/debian/curl@<< 7.88.1-10+deb12u5",
+        ];
+        s.set("deny", &deny.join(";")).unwrap();
+        let p = Policy::new(s);
+        let denied = |eco: &str, name: &str, v: &str| {
+            let b = p.judge(&db, eco, name, v, None, 0).unwrap();
+            b.iter().any(|b| b.kind == Kind::Deny)
+        };
+        // Alpine: a pre-release suffix is older than the release, a revision newer.
+        let busybox = "v3.21/main/x86_64/busybox";
+        assert!(denied("alpine", busybox, "1.36.1-r19"));
+        assert!(denied("alpine", busybox, "1.36.1_rc1-r30"));
+        assert!(!denied("alpine", busybox, "1.36.1-r20"));
+        assert!(!denied("alpine", busybox, "1.36.1_p1-r0"));
+        assert!(!denied(
+            "alpine",
+            "v3.21/main/x86_64/busybox-extras",
+            "1.0-r0"
+        ));
+        // Arch: the epoch first; an unnamed epoch is 0.
+        let openssl = "core/os/x86_64/openssl";
+        assert!(denied("arch", openssl, "3.4.0-1"));
+        assert!(!denied("arch", openssl, "1:3.0.1-1"));
+        assert!(!denied("arch", "mirror/extra/os/x86_64/openssl", "1:3.0-1"));
+        assert!(denied("debian", "curl", "7.88.1-10+deb12u4"));
+        assert!(!denied("debian", "curl", "7.88.1-10+deb12u5"));
     }
 }

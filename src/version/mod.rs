@@ -1,6 +1,6 @@
 //! Versions and version ranges in each ecosystem's own syntax, for the policy's deny and allow
 //! lists and for OSV advisories' ranges. One `Scheme` per ordering (semver, PEP 440, Maven,
-//! NuGet, RubyGems, Debian, RPM, and a generic one for the rest); one range grammar per ecosystem,
+//! NuGet, RubyGems, Debian, RPM, Arch, Alpine, and a generic one for the rest); one range grammar per ecosystem,
 //! all compiled to the same `Cond` tree, evaluated with the ecosystem's ordering.
 //!
 //! A bare version in a pattern is that version exactly, in every ecosystem (a package URL's
@@ -26,6 +26,10 @@ pub(crate) enum Scheme {
     Gem,
     Debian,
     Rpm,
+    /// pacman's `vercmp`.
+    Alpm,
+    /// `apk version -t`.
+    Apk,
     /// Everything else: numbers compare as numbers, a `-` suffix is a pre-release
     /// (`registry::version_cmp`).
     Generic,
@@ -43,6 +47,8 @@ pub(crate) fn scheme(ecosystem: &str) -> Scheme {
         "gem" => Scheme::Gem,
         "debian" => Scheme::Debian,
         "rpm" => Scheme::Rpm,
+        "arch" => Scheme::Alpm,
+        "alpine" => Scheme::Apk,
         _ => Scheme::Generic,
     }
 }
@@ -57,6 +63,8 @@ pub(crate) fn compare(scheme: Scheme, a: &str, b: &str) -> Option<Ordering> {
         Scheme::Gem => gem::compare(a, b),
         Scheme::Debian => os::dpkg_compare(a, b),
         Scheme::Rpm => os::rpm_compare(a, b),
+        Scheme::Alpm => os::alpm_compare(a, b),
+        Scheme::Apk => os::apk_compare(a, b),
         Scheme::Generic => {
             (!a.is_empty() && !b.is_empty()).then(|| crate::registry::version_cmp(a, b))
         }

@@ -282,3 +282,62 @@ fn real_pip_installs_from_a_private_index_through_the_proxy() {
     assert!(init.contains("1.1.0"), "{init}");
     assert!(!out.contains(PASSWORD));
 }
+
+/// A static credential (a token in a header of its own, then a bearer token) goes to its
+/// upstream's origin and not to the storage host a download is redirected to (GitLab's generic
+/// packages redirect to object storage), nor to the client, first or from the cache.
+#[test]
+fn a_redirect_to_another_origin_takes_no_credential() {
+    for (header, want, settings) in [
+        (
+            "private-token",
+            TOKEN.to_string(),
+            &[("header", "PRIVATE-TOKEN")][..],
+        ),
+        ("authorization", format!("Bearer {TOKEN}"), &[][..]),
+    ] {
+        let fake = Fake::start();
+        let storage = Fake::start();
+        let body = b"a private release".to_vec();
+        fake.put(
+            "/pub/v1/tool.tgz",
+            Resp::status(302).header("Location", &format!("{}/obj/7?sig=x", storage.url())),
+        );
+        require(&fake, header, want.clone(), None);
+        storage.put(
+            "/obj/7?sig=x",
+            Resp::ok("application/octet-stream", body.clone()),
+        );
+        let p = TestProxy::with(&fake, |c| {
+            c.upstream
+                .insert("raw.files".into(), format!("{}/pub", fake.url()));
+            c.upstream.insert("raw_redirects".into(), storage.url());
+            c.set("auth.raw.files.token", TOKEN, "test").unwrap();
+            for (field, value) in settings {
+                c.set(&format!("auth.raw.files.{field}"), value, "test")
+                    .unwrap();
+            }
+        });
+        let got = p.get("/raw/files/v1/tool.tgz");
+        assert_eq!(got.status, 200, "{header}: {}", got.text());
+        assert_eq!(got.bytes(), body);
+        assert_clean(&got);
+        let again = p.get("/raw/files/v1/tool.tgz");
+        assert_eq!(again.header("x-cache"), Some("HIT"));
+        assert_clean(&again);
+        assert_eq!(fake.hits("/pub/v1/tool.tgz"), 1);
+        assert!(
+            fake.seen()
+                .iter()
+                .all(|s| s.header(header) == Some(want.as_str())),
+            "{header}: the upstream got a request without its credential"
+        );
+        let asked = storage.seen();
+        assert_eq!(asked.len(), 1);
+        assert!(
+            asked.iter().all(|s| s.header("authorization").is_none()
+                && s.header("private-token").is_none()),
+            "{header}: the storage host got a credential"
+        );
+    }
+}

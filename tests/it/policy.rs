@@ -560,3 +560,103 @@ fn real_npm_resolves_past_young_versions_and_its_lockfile_cannot_bypass() {
     );
     assert!(!Path::new(&locked.join("node_modules/proxy-fixture-b")).exists());
 }
+
+/// Go's metadata carries no dates: a version is aged from when the proxy first saw it listed.
+/// What the first read of a module's list names has no known age (served); a version that
+/// appears in a later read is held back from then, its file refused with the reason.
+#[test]
+fn undated_versions_are_aged_from_first_sight() {
+    let fake = Fake::start();
+    crate::go::serve(&fake);
+    let list = format!("{}/list", crate::go::LIBB);
+    fake.put(&list, Resp::ok("text/plain", "v1.0.0\n"));
+    let p = TestProxy::with(&fake, |c| {
+        c.metadata_ttl = Duration::ZERO;
+        setting(c, "policy.cooldown", "1d");
+    });
+    assert_eq!(p.get(&format!("/go{list}")).text(), "v1.0.0\n");
+    // The release candidate appears upstream.
+    fake.put(&list, Resp::ok("text/plain", "v1.0.0\nv1.1.0-RC.1\n"));
+    assert_eq!(
+        p.get(&format!("/go{list}")).text(),
+        "v1.0.0\nv1.1.0-RC.1\n",
+        "Go lists are served whole"
+    );
+    let young = format!("{}/v1.1.0-!r!c.1.zip", crate::go::LIBB);
+    let got = p.get(&format!("/go{young}"));
+    assert_eq!(got.status, 403, "{}", got.text());
+    assert_eq!(
+        got.header("x-proxy-policy"),
+        Some("block cooldown policy.cooldown")
+    );
+    assert!(got.text().contains("first seen"), "{}", got.text());
+    assert_eq!(fake.hits(&young), 0);
+    // The version listed at the first read has no known age, and is not held back.
+    let old = p.get(&format!("/go{}/v1.0.0.zip", crate::go::LIBB));
+    assert_eq!(old.status, 200, "{}", old.text());
+    assert_eq!(old.header("x-proxy-policy"), None);
+    // A zero cooldown for the module lets it through at once.
+    let p = p.restart(|c| {
+        setting(
+            c,
+            "policy.cooldown_for.pkg:golang/example.com/Upper/libb",
+            "0",
+        )
+    });
+    assert_eq!(p.get(&format!("/go{young}")).status, 200);
+}
+
+/// Alpine and Arch rules name a package in any repository, and compare versions as apk and
+/// pacman do: an epoch first, a pre-release suffix (`_rc1`) before its release.
+#[test]
+fn alpine_and_arch_packages_are_named_in_any_repository() {
+    let fake = Fake::start();
+    crate::alpine::serve(&fake, "/alpine");
+    crate::arch::serve(&fake);
+    let p = TestProxy::with(&fake, |c| {
+        c.upstream
+            .insert("alpine".into(), format!("{}/alpine", fake.url()));
+        setting(
+            c,
+            "policy.deny",
+            "pkg:alpm/arch/fixture-epoch@<1:1;pkg:apk/alpine/hello-proxy@<1.0.0-r1;\
+             pkg:apk/alpine/fixture-dep@>=2.1",
+        );
+    });
+    let arch = |f: &str| format!("/arch/{}/{f}", crate::arch::DIR);
+    assert_eq!(p.get(&arch("testrepo.db")).status, 200);
+    let got = p.get(&arch(crate::arch::EPOCH));
+    assert_eq!(got.status, 403, "{}", got.text());
+    assert_eq!(
+        got.header("x-proxy-policy"),
+        Some("block deny pkg:alpm/arch/fixture-epoch@<1:1")
+    );
+    assert_eq!(p.get(&arch(crate::arch::HELLO)).status, 200);
+    for repo in [crate::alpine::MAIN, crate::alpine::COMMUNITY] {
+        let index = p.get(&format!("/alpine/{repo}/APKINDEX.tar.gz"));
+        assert_eq!(index.status, 200, "{repo}");
+    }
+    let hello = format!("/alpine/{}/{}", crate::alpine::MAIN, crate::alpine::HELLO);
+    let got = p.get(&hello);
+    assert_eq!(got.status, 403, "{}", got.text());
+    assert_eq!(
+        got.header("x-proxy-policy"),
+        Some("block deny pkg:apk/alpine/hello-proxy@<1.0.0-r1")
+    );
+    // 2.1_rc1-r3 comes before 2.1: no match.
+    let dep = format!(
+        "/alpine/{}/{}",
+        crate::alpine::COMMUNITY,
+        crate::alpine::DEP
+    );
+    let got = p.get(&dep);
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(
+        fake.hits(&format!(
+            "/alpine/{}/{}",
+            crate::alpine::MAIN,
+            crate::alpine::HELLO
+        )),
+        0
+    );
+}
