@@ -706,7 +706,8 @@ pub(crate) fn check_artifact(
     if !p.active() {
         return Ok(None);
     }
-    let (eco, version) = (a.key.ecosystem, a.key.version.as_str());
+    let eco = a.key.ecosystem;
+    let version = &*listed_version(eco, &a.key.version);
     let canonical = reg.canonical_name(&a.key.name);
     let name = advisories::policy_name(eco, &canonical);
     let (age, _) = p.cooldown(eco, &name, (!version.is_empty()).then_some(version));
@@ -715,7 +716,7 @@ pub(crate) fn check_artifact(
     let row = if cooled {
         None
     } else {
-        age_of(sh, db, reg, a, &canonical)?
+        age_of(sh, db, reg, a, &canonical, version)?
     };
     let clock = Policy::clock(db, sh.config.offline);
     let blocks = p.judge(db, eco, &canonical, version, row, clock)?;
@@ -728,8 +729,18 @@ pub(crate) fn check_artifact(
     p.conclude(blocks)
 }
 
+/// The version of an artifact as documents list it and rules name it: Go's files are keyed by
+/// the case-encoded version (`v1.1.0-!r!c.1`), its lists name `v1.1.0-RC.1`.
+fn listed_version<'a>(ecosystem: &str, version: &'a str) -> std::borrow::Cow<'a, str> {
+    match ecosystem {
+        "go" if version.contains('!') => registry::go::unescape(version)
+            .map_or(std::borrow::Cow::Borrowed(version), std::borrow::Cow::Owned),
+        _ => std::borrow::Cow::Borrowed(version),
+    }
+}
+
 /// What the database knows of an artifact's version's age, learning it first where it can: the
-/// document that lists the version, then the one that dates it (`Registry::dated_in`); a version
+/// document that lists the version (`Artifact::listed_in` or `aged_in`), then the one that dates it (`Registry::dated_in`); a version
 /// no document lists is recorded as seen now (baseline if the package is new to the proxy).
 fn age_of(
     sh: &Arc<Shared>,
@@ -737,8 +748,9 @@ fn age_of(
     reg: &'static dyn Registry,
     a: &Artifact,
     canonical: &str,
+    version: &str,
 ) -> Result<Option<VersionRow>> {
-    let (eco, version) = (a.key.ecosystem, a.key.version.as_str());
+    let eco = a.key.ecosystem;
     let find = |db: &Db| db.version(eco, canonical, version);
     let mut row = find(db)?;
     let read = |doc: &Metadata, want_date: bool, row: &mut Option<VersionRow>| -> Result<()> {
@@ -754,7 +766,7 @@ fn age_of(
         Ok(())
     };
     if !sh.config.offline
-        && let Some(listed) = a.listed_in.as_deref()
+        && let Some(listed) = a.listed_in.as_deref().or(a.aged_in.as_deref())
     {
         // The document that lists it (and may date it), then the one that dates it.
         if row.is_none() {

@@ -293,18 +293,9 @@ fn hide(
     struct Vers {
         vers: String,
     }
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        let hidden =
-            serde_json::from_slice::<Vers>(&line).is_ok_and(|l| hide.hidden.contains(&l.vers));
-        if !hidden {
-            out.write_all(&line)?;
-        }
-    }
+    super::keep_lines(input, out, |line| {
+        !serde_json::from_slice::<Vers>(line).is_ok_and(|l| hide.hidden.contains(&l.vers))
+    })
 }
 
 /// The link one index line declares, if it names a version of this file's own crate with a

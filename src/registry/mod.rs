@@ -150,6 +150,25 @@ pub(crate) struct Hide {
     pub kept: Vec<String>,
 }
 
+/// Copies the lines of a line-per-version document (Cargo's index files, Go's lists) for which
+/// `keep` holds (a hider's loop).
+pub(crate) fn keep_lines(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    mut keep: impl FnMut(&[u8]) -> bool,
+) -> Result<(), Bad> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        if keep(&line) {
+            out.write_all(&line)?;
+        }
+    }
+}
+
 /// How a document is built from several upstream ones rather than rewritten from one
 /// (Terraform's provider mirror documents): functions of the registry that planned it.
 #[derive(Clone, Copy)]
@@ -830,6 +849,9 @@ pub(crate) struct Artifact {
     /// file yet, so that a file asked for before its metadata (a lockfile install on an empty
     /// cache) is still checked before it is committed.
     pub listed_in: Option<Box<Metadata>>,
+    /// A document that lists the file's version without declaring anything to fetch it by (Go's
+    /// `@v/list`): read by the policy to learn the version's age, never before a fetch.
+    pub aged_in: Option<Box<Metadata>>,
     /// Whether an HTML answer can be this file. For package files it cannot: an HTML page
     /// answered 200 is an error page or a login wall, never stored.
     pub html: bool,
@@ -850,6 +872,7 @@ impl Artifact {
             accept: None,
             exact_type: false,
             listed_in: None,
+            aged_in: None,
             html: false,
         }
     }
@@ -857,6 +880,12 @@ impl Artifact {
     /// The same artifact, declared by the document `doc` (see `listed_in`).
     pub(crate) fn listed_in(mut self, doc: Metadata) -> Artifact {
         self.listed_in = Some(Box::new(doc));
+        self
+    }
+
+    /// The same artifact, its version listed by `doc` (see `aged_in`).
+    pub(crate) fn aged_in(mut self, doc: Metadata) -> Artifact {
+        self.aged_in = Some(Box::new(doc));
         self
     }
 }

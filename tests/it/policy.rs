@@ -563,7 +563,7 @@ fn real_npm_resolves_past_young_versions_and_its_lockfile_cannot_bypass() {
 
 /// Go's metadata carries no dates: a version is aged from when the proxy first saw it listed.
 /// What the first read of a module's list names has no known age (served); a version that
-/// appears in a later read is held back from then, its file refused with the reason.
+/// appears in a later read is left out of the list and its files refused, with the reason.
 #[test]
 fn undated_versions_are_aged_from_first_sight() {
     let fake = Fake::start();
@@ -575,13 +575,10 @@ fn undated_versions_are_aged_from_first_sight() {
         setting(c, "policy.cooldown", "1d");
     });
     assert_eq!(p.get(&format!("/go{list}")).text(), "v1.0.0\n");
-    // The release candidate appears upstream.
+    // A release candidate appears upstream: the go command, reading the list, does not see it.
     fake.put(&list, Resp::ok("text/plain", "v1.0.0\nv1.1.0-RC.1\n"));
-    assert_eq!(
-        p.get(&format!("/go{list}")).text(),
-        "v1.0.0\nv1.1.0-RC.1\n",
-        "Go lists are served whole"
-    );
+    assert_eq!(p.get(&format!("/go{list}")).text(), "v1.0.0\n");
+    // Named by a go.sum, its files are refused (its case-encoded name is the listed version).
     let young = format!("{}/v1.1.0-!r!c.1.zip", crate::go::LIBB);
     let got = p.get(&format!("/go{young}"));
     assert_eq!(got.status, 403, "{}", got.text());
@@ -589,13 +586,17 @@ fn undated_versions_are_aged_from_first_sight() {
         got.header("x-proxy-policy"),
         Some("block cooldown policy.cooldown")
     );
-    assert!(got.text().contains("first seen"), "{}", got.text());
+    assert!(
+        got.text().contains("v1.1.0-RC.1 was first seen"),
+        "{}",
+        got.text()
+    );
     assert_eq!(fake.hits(&young), 0);
     // The version listed at the first read has no known age, and is not held back.
     let old = p.get(&format!("/go{}/v1.0.0.zip", crate::go::LIBB));
     assert_eq!(old.status, 200, "{}", old.text());
     assert_eq!(old.header("x-proxy-policy"), None);
-    // A zero cooldown for the module lets it through at once.
+    // A zero cooldown for the module: its files at once, its list whole.
     let p = p.restart(|c| {
         setting(
             c,
@@ -604,6 +605,21 @@ fn undated_versions_are_aged_from_first_sight() {
         )
     });
     assert_eq!(p.get(&format!("/go{young}")).status, 200);
+    assert_eq!(p.get(&format!("/go{list}")).text(), "v1.0.0\nv1.1.0-RC.1\n");
+}
+
+/// A go.sum names versions the proxy may never have seen listed: the module's list is read
+/// before the first file is judged, so versions it names from the start are not taken for new.
+#[test]
+fn a_go_module_file_is_judged_by_its_list() {
+    let fake = Fake::start();
+    crate::go::serve(&fake);
+    let p = TestProxy::with(&fake, |c| setting(c, "policy.cooldown", "1d"));
+    for v in ["v1.0.0", "v1.1.0-!r!c.1"] {
+        let got = p.get(&format!("/go{}/{v}.zip", crate::go::LIBB));
+        assert_eq!(got.status, 200, "{v}: {}", got.text());
+    }
+    assert_eq!(fake.hits(&format!("{}/list", crate::go::LIBB)), 1);
 }
 
 /// Alpine and Arch rules name a package in any repository, and compare versions as apk and
