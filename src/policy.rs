@@ -89,27 +89,7 @@ impl Pattern {
             Some(at) => (&t[..last + at], Some(t[last + at + 1..].trim())),
             None => (t, None),
         };
-        // Debian, RPM, Alpine and Arch package URLs name the repositories to read a package
-        // from; a pattern names the package in any of them.
-        let os = [
-            ("pkg:deb/", "debian"),
-            ("pkg:rpm/", "rpm"),
-            ("pkg:apk/", "alpine"),
-            ("pkg:alpm/", "arch"),
-        ]
-        .iter()
-        .find_map(|(p, eco)| {
-            let rest = head
-                .get(..p.len())?
-                .eq_ignore_ascii_case(p)
-                .then(|| &head[p.len()..])?;
-            let name = rest.split(['?', '#']).next()?.rsplit('/').next()?;
-            (!name.is_empty()).then(|| (*eco, name.to_string(), None))
-        });
-        let parsed = match os {
-            Some(parts) => Ok(parts),
-            None => crate::lockfile::purl_parts(head),
-        };
+        let parsed = purl(head);
         let (eco, name, _) = parsed.map_err(|e| {
             format!("{e}; a pattern is a package URL such as pkg:npm/lodash, pkg:npm/@scope/* or pkg:pypi/requests@<2.31, or a registry name")
         })?;
@@ -887,9 +867,51 @@ pub(crate) fn hidden(
     Ok(Some((Hide { hidden: hide, kept }, until)))
 }
 
+/// A package URL as the policy reads it: (registry, name, version). Debian, RPM, Alpine and Arch
+/// package URLs name the repositories to read a package from (qualifiers `proxy mirror` needs);
+/// the policy names the package in any of them, by its name alone.
+fn purl(s: &str) -> std::result::Result<(&'static str, String, Option<String>), String> {
+    let t = s.trim();
+    let os = [
+        ("pkg:deb/", "debian"),
+        ("pkg:rpm/", "rpm"),
+        ("pkg:apk/", "alpine"),
+        ("pkg:alpm/", "arch"),
+    ]
+    .iter()
+    .find(|(p, _)| t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)));
+    let Some((prefix, eco)) = os else {
+        return crate::lockfile::purl_parts(t);
+    };
+    let path = t[prefix.len()..].split(['?', '#']).next().unwrap_or("");
+    let last = path.rsplit('/').next().unwrap_or("");
+    let (name, version) = match last.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (last, None),
+    };
+    let decode = |p: &str| {
+        crate::url::percent_decode(p).ok_or_else(|| format!("package URL {s:?} has a bad %-escape"))
+    };
+    let name = decode(name)?;
+    if name.is_empty() {
+        return Err(format!("package URL {s:?} has no name"));
+    }
+    Ok((eco, name, version.map(decode).transpose()?))
+}
+
 /// `proxy policy explain PURL`: which rules apply to a package version, and the verdict.
-pub(crate) fn explain(config: &Config, purl: &str) -> Result<bool> {
-    let (eco, name, version) = crate::lockfile::purl_parts(purl).map_err(Error::Usage)?;
+pub(crate) fn explain(config: &Config, purl_text: &str) -> Result<bool> {
+    // An Alpine or Arch package URL with the qualifiers `proxy mirror` reads names the
+    // repository too, under which the versions' ages are recorded; without them, any.
+    let t = purl_text.trim();
+    let per_repository = ["pkg:apk/", "pkg:alpm/"]
+        .iter()
+        .any(|p| t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)));
+    let parsed = match per_repository {
+        true => crate::lockfile::purl_parts(t).or_else(|_| purl(t)),
+        false => purl(t),
+    };
+    let (eco, name, version) = parsed.map_err(Error::Usage)?;
     let reg =
         registry::find(eco).ok_or_else(|| Error::Usage(format!("{eco}: no such registry")))?;
     let canonical = reg.canonical_name(&name);

@@ -675,4 +675,40 @@ fn alpine_and_arch_packages_are_named_in_any_repository() {
         )),
         0
     );
+    // `proxy policy explain` reads such package URLs with or without the qualifiers a mirror
+    // needs.
+    let w = TempDir::new("policy-os-explain");
+    for (purl, code, verdict) in [
+        (
+            "pkg:apk/alpine/hello-proxy@1.0.0-r0",
+            1,
+            "verdict: blocked: alpine package hello-proxy 1.0.0-r0 is denied",
+        ),
+        (
+            "pkg:apk/alpine/hello-proxy@1.0.0-r1?arch=x86_64&distro=alpine-3.21",
+            0,
+            "verdict: served",
+        ),
+        (
+            "pkg:alpm/arch/fixture-epoch@1:0.47-1",
+            1,
+            "verdict: blocked: arch package fixture-epoch 1:0.47-1",
+        ),
+        (
+            "pkg:deb/debian/curl@7.88.1-10?distro=bookworm",
+            0,
+            "verdict: served",
+        ),
+    ] {
+        let (got, out) = exec(
+            proxy_on_cache(w.path())
+                .args(["policy", "explain", purl])
+                .env(
+                    "PROXY_POLICY_DENY",
+                    "pkg:alpm/arch/fixture-epoch@<1:1;pkg:apk/alpine/hello-proxy@<1.0.0-r1",
+                ),
+        );
+        assert_eq!(got, code, "{purl}: {out}");
+        assert!(out.contains(verdict), "{purl}: {out}");
+    }
 }
