@@ -98,6 +98,48 @@ pub(crate) fn dpkg_compare(a: &str, b: &str) -> Option<Ordering> {
     )
 }
 
+/// The runs of digits or of letters at `a[i]` (alphanumeric) and `b[j]`, compared as rpm and
+/// pacman do: numbers by value, and newer than letters; letters as bytes. `Err` with the order
+/// when they differ, else where each run ends.
+fn compare_run(a: &[u8], i: usize, b: &[u8], j: usize) -> Result<(usize, usize), Ordering> {
+    let numeric = a[i].is_ascii_digit();
+    let kind = |c: u8| {
+        if numeric {
+            c.is_ascii_digit()
+        } else {
+            c.is_ascii_alphabetic()
+        }
+    };
+    let run = |s: &[u8], k: usize| k + s[k..].iter().take_while(|c| kind(**c)).count();
+    let (ie, je) = (run(a, i), run(b, j));
+    // A run of the other kind in `b`: numbers are newer than letters.
+    if je == j {
+        return Err(if numeric {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        });
+    }
+    let (mut x, mut y) = (&a[i..ie], &b[j..je]);
+    if numeric {
+        while x.first() == Some(&b'0') {
+            x = &x[1..];
+        }
+        while y.first() == Some(&b'0') {
+            y = &y[1..];
+        }
+    }
+    let o = if numeric {
+        x.len().cmp(&y.len()).then(x.cmp(y))
+    } else {
+        x.cmp(y)
+    };
+    match o {
+        Ordering::Equal => Ok((ie, je)),
+        o => Err(o),
+    }
+}
+
 /// `rpmvercmp` on one part (version or release).
 fn rpmvercmp(a: &[u8], b: &[u8]) -> Ordering {
     if a == b {
@@ -149,48 +191,10 @@ fn rpmvercmp(a: &[u8], b: &[u8]) -> Ordering {
         if i >= a.len() || j >= b.len() {
             break;
         }
-        let numeric = a[i].is_ascii_digit();
-        let run = |s: &[u8], k: usize| -> usize {
-            let mut e = k;
-            while e < s.len()
-                && if numeric {
-                    s[e].is_ascii_digit()
-                } else {
-                    s[e].is_ascii_alphabetic()
-                }
-            {
-                e += 1;
-            }
-            e
-        };
-        let (ie, je) = (run(a, i), run(b, j));
-        // A run of the other kind in `b`: numbers are newer than letters.
-        if je == j {
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
+        match compare_run(a, i, b, j) {
+            Ok(ends) => (i, j) = ends,
+            Err(o) => return o,
         }
-        let (mut x, mut y) = (&a[i..ie], &b[j..je]);
-        if numeric {
-            while x.first() == Some(&b'0') {
-                x = &x[1..];
-            }
-            while y.first() == Some(&b'0') {
-                y = &y[1..];
-            }
-            let o = x.len().cmp(&y.len());
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        let o = x.cmp(y);
-        if o != Ordering::Equal {
-            return o;
-        }
-        i = ie;
-        j = je;
     }
     match (i >= a.len(), j >= b.len()) {
         (true, true) => Ordering::Equal,
@@ -251,42 +255,10 @@ fn alpm_part(a: &[u8], b: &[u8]) -> Ordering {
         if o != Ordering::Equal {
             return o;
         }
-        let numeric = a[i].is_ascii_digit();
-        let kind = |c: u8| {
-            if numeric {
-                c.is_ascii_digit()
-            } else {
-                c.is_ascii_alphabetic()
-            }
-        };
-        let run = |s: &[u8], k: usize| k + s[k..].iter().take_while(|c| kind(**c)).count();
-        let (ie, je) = (run(a, i), run(b, j));
-        // A run of the other kind in `b`: numbers are newer than letters.
-        if je == j {
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
+        match compare_run(a, i, b, j) {
+            Ok(ends) => (i, j) = ends,
+            Err(o) => return o,
         }
-        let (mut x, mut y) = (&a[i..ie], &b[j..je]);
-        if numeric {
-            while x.first() == Some(&b'0') {
-                x = &x[1..];
-            }
-            while y.first() == Some(&b'0') {
-                y = &y[1..];
-            }
-            let o = x.len().cmp(&y.len());
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        let o = x.cmp(y);
-        if o != Ordering::Equal {
-            return o;
-        }
-        (i, j) = (ie, je);
     }
     let (rest_a, rest_b) = (a.get(i).copied(), b.get(j).copied());
     match (rest_a, rest_b) {
