@@ -79,6 +79,12 @@ pub enum Error {
     },
     /// Another request is filling this entry and did not finish in time.
     Busy(String),
+    /// The policy refuses this package version (`policy.rs`): `header` is the `X-Proxy-Policy`
+    /// value (verdict, reason, rule), `message` what the client is told.
+    Blocked {
+        header: String,
+        message: String,
+    },
     /// Too much of one kind of work is under way; the client should try again shortly.
     Overloaded(String),
 }
@@ -128,6 +134,7 @@ impl Error {
             Error::TooLarge { .. } => 502,
             Error::Remembered { status, .. } => *status,
             Error::Offline { .. } => 503,
+            Error::Blocked { .. } => 403,
             Error::Busy(_) => 504,
             Error::Overloaded(_) => 503,
             Error::Usage(_)
@@ -200,6 +207,7 @@ impl fmt::Display for Error {
                 write!(f, "the proxy is offline and {what} is not in its cache")
             }
             Error::Busy(what) => write!(f, "{what}: another request is fetching it; try again"),
+            Error::Blocked { message, .. } => write!(f, "{message}"),
             Error::Overloaded(what) => write!(f, "{what}; try again shortly"),
         }
     }
@@ -245,6 +253,14 @@ mod tests {
             }
             .status(),
             504
+        );
+        let blocked = Error::Blocked {
+            header: "block malicious MAL-1".into(),
+            message: "blocked by policy".into(),
+        };
+        assert_eq!(
+            (blocked.status(), blocked.to_string().as_str()),
+            (403, "blocked by policy")
         );
         assert_eq!(Error::config("f", "k", "v", "e").exit_code(), 2);
         assert_eq!(Error::NotFound("x".into()).exit_code(), 1);

@@ -11,6 +11,7 @@ pub mod server;
 pub mod stats;
 pub mod verify;
 
+mod advisories;
 mod artifact;
 mod cache;
 mod db;
@@ -26,6 +27,7 @@ mod http;
 mod json;
 mod lockfile;
 mod metadata;
+mod policy;
 mod progress;
 mod proxy;
 mod rebase;
@@ -34,7 +36,9 @@ mod router;
 mod tar;
 mod upstream;
 mod url;
+mod version;
 mod xml;
+mod zip;
 
 use std::io::Write;
 
@@ -87,6 +91,13 @@ pub fn run(command: cli::Command) -> Result<bool> {
             url,
             timeout,
         } => health::run(&load(&common)?, url.as_deref(), timeout),
+        cli::Command::PolicyExplain { common, purl } => policy::explain(&load(&common)?, &purl),
+        cli::Command::AdvisoriesImport { common, paths } => {
+            advisories::import(&load(&common)?, &paths).map(|()| true)
+        }
+        cli::Command::AdvisoriesStatus(common) => {
+            advisories::status(&load(&common)?).map(|()| true)
+        }
         cli::Command::Help(_) | cli::Command::Version => Ok(true),
     }
 }
@@ -99,6 +110,13 @@ pub fn registries() -> Vec<(&'static str, Vec<&'static str>)> {
         .iter()
         .map(|r| (r.name(), r.spec().upstreams.iter().map(|u| u.key).collect()))
         .collect()
+}
+
+/// Unix milliseconds as an RFC 3339 time (UTC, to the second), as registries write publish
+/// times. For tests/it/policy.rs.
+#[doc(hidden)]
+pub fn rfc3339(ms: i64) -> String {
+    http::iso(ms)
 }
 
 /// `-since`: a duration back from now (`7d`) or a date (`2026-01-31`, UTC midnight).

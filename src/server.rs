@@ -321,13 +321,20 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
             }
         };
         let (status, cache) = (reply.status, reply.cache);
+        // The policy's decision, if it made one, goes in the access line.
+        let policy = reply
+            .headers
+            .iter()
+            .find(|(k, _)| *k == crate::policy::HEADER)
+            .map(|(_, v)| format!(" policy=\"{v}\""))
+            .unwrap_or_default();
         let bytes = respond(rq, reply, method);
-        (status, cache, bytes)
+        (status, cache, bytes, policy)
     }));
     match outcome {
-        Ok((status, cache, bytes)) => {
+        Ok((status, cache, bytes, policy)) => {
             log::info!(
-                "{m} {url} {status} {bytes}B {}ms cache={}",
+                "{m} {url} {status} {bytes}B {}ms cache={}{policy}",
                 started.elapsed().as_millis(),
                 cache.as_str()
             )
@@ -362,6 +369,11 @@ fn error_reply(err: &Error, url: &str) -> Reply {
         let (ct, body) = (reg.spec().error_body)(status, &err.to_string());
         let mut reply = Reply::bytes(status, ct, body.into_bytes());
         proxy::add_spec_headers(reg, &mut reply);
+        if let Error::Blocked { header, .. } = err {
+            reply
+                .headers
+                .push((crate::policy::HEADER, header.clone().into()));
+        }
         return reply;
     }
     Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
