@@ -34,6 +34,7 @@ pub enum Error {
     BadRequest(String),
     NotFound(String),
     MethodNotAllowed,
+
     /// The upstream answered with a status we do not pass on as success.
     Upstream {
         url: String,
@@ -109,6 +110,7 @@ impl Error {
             Error::BadRequest(_) => 400,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,
+
             Error::Upstream {
                 status: 404 | 410, ..
             } => 404,
@@ -132,6 +134,36 @@ impl Error {
             | Error::Io { .. }
             | Error::Bind { .. }
             | Error::Db(_) => 500,
+        }
+    }
+
+    /// Whether this is our own failure (disk, database, configuration) rather than the client's
+    /// or the upstream's: logged at ERROR, where upstream failures are WARN.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Error::Usage(_)
+                | Error::Config { .. }
+                | Error::Io { .. }
+                | Error::Bind { .. }
+                | Error::Db(_)
+        )
+    }
+
+    /// The message an HTTP client gets: `Display` without local paths. A file-system or
+    /// database error says what kind of failure it was; the log line has the rest.
+    pub fn public(&self) -> String {
+        match self {
+            Error::Io { err, .. } => match err.raw_os_error() {
+                // The system's text for an errno ("No space left on device") names no path.
+                Some(_) => format!("storage error: {err}"),
+                None => format!("storage error: {}", err.kind()),
+            },
+            Error::Db(_) => "database error".to_string(),
+            Error::Usage(_) | Error::Config { .. } | Error::Bind { .. } => {
+                "internal error".to_string()
+            }
+            _ => self.to_string(),
         }
     }
 
@@ -166,6 +198,7 @@ impl fmt::Display for Error {
             Error::BadRequest(msg) => write!(f, "bad request: {msg}"),
             Error::NotFound(what) => write!(f, "not found: {what}"),
             Error::MethodNotAllowed => write!(f, "method not allowed: this proxy is read-only"),
+
             Error::Upstream { url, status } => write!(f, "upstream {url} answered {status}"),
             Error::UpstreamIo { url, msg, .. } => write!(f, "upstream {url}: {msg}"),
             Error::Integrity {
@@ -244,5 +277,27 @@ mod tests {
         );
         assert_eq!(Error::config("f", "k", "v", "e").exit_code(), 2);
         assert_eq!(Error::NotFound("x".into()).exit_code(), 1);
+    }
+
+    #[test]
+    fn public_messages_name_no_local_path() {
+        let full = io::Error::from_raw_os_error(28);
+        let e = Error::io("/var/cache/proxy/.tmp/1-2-3.part", full);
+        assert!(e.to_string().contains("/var/cache/proxy"), "{e}");
+        assert_eq!(
+            e.public(),
+            "storage error: No space left on device (os error 28)"
+        );
+        assert!(e.is_internal());
+        let custom = Error::io("/secret/dir", io::Error::other("/secret/dir is odd"));
+        assert!(!custom.public().contains("/secret"), "{}", custom.public());
+        let db = Error::Db(rusqlite::Error::InvalidPath("/secret/proxy.db".into()));
+        assert!(!db.public().contains("/secret"), "{}", db.public());
+        let up = Error::Upstream {
+            url: "https://registry.example/x".into(),
+            status: 500,
+        };
+        assert_eq!(up.public(), up.to_string());
+        assert!(!up.is_internal());
     }
 }

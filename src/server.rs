@@ -344,27 +344,31 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
     }
 }
 
-/// Maps an error to its answer: a registry-shaped 404, or a JSON error.
+/// Maps an error to its answer: in the shape its registry's clients read, or a JSON error. What
+/// the client reads names no local path (`Error::public`); the log has the whole error.
 fn error_reply(err: &Error, url: &str) -> Reply {
     let status = err.status();
-    if status >= 500 {
+    if err.is_internal() {
+        log::error!("{url}: {err}");
+    } else if status >= 500 {
         log::warn!("{url}: {err}");
     } else {
         log::debug!("{url}: {err}");
     }
     // An error under a registry's prefix reads the way that registry's clients expect.
+    let msg = err.public();
     let prefix = url
         .trim_start_matches('/')
         .split(['/', '?'])
         .next()
         .unwrap_or("");
     if let Some(reg) = registry::mounted(prefix) {
-        let (ct, body) = (reg.spec().error_body)(status, &err.to_string());
+        let (ct, body) = (reg.spec().error_body)(status, &msg);
         let mut reply = Reply::bytes(status, ct, body.into_bytes());
         proxy::add_spec_headers(reg, &mut reply);
         return reply;
     }
-    Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
+    Reply::json(status, &serde_json::json!({ "error": msg }))
 }
 
 /// Sends the reply; returns the number of body bytes.
