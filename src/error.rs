@@ -34,7 +34,10 @@ pub enum Error {
     BadRequest(String),
     NotFound(String),
     MethodNotAllowed,
-
+    /// A GET or HEAD that declares a body: refused unread (this proxy takes none).
+    BodyNotAllowed,
+    /// A request that arrived during the shutdown grace period.
+    ShuttingDown,
     /// The upstream answered with a status we do not pass on as success.
     Upstream {
         url: String,
@@ -80,6 +83,9 @@ pub enum Error {
     },
     /// Another request is filling this entry and did not finish in time.
     Busy(String),
+    /// The server cannot go on (its listening socket failed, a worker died): the process exits
+    /// non-zero so that a supervisor restarts it.
+    Stopped(String),
 }
 
 impl Error {
@@ -110,7 +116,8 @@ impl Error {
             Error::BadRequest(_) => 400,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,
-
+            Error::BodyNotAllowed => 413,
+            Error::ShuttingDown => 503,
             Error::Upstream {
                 status: 404 | 410, ..
             } => 404,
@@ -133,7 +140,8 @@ impl Error {
             | Error::Config { .. }
             | Error::Io { .. }
             | Error::Bind { .. }
-            | Error::Db(_) => 500,
+            | Error::Db(_)
+            | Error::Stopped(_) => 500,
         }
     }
 
@@ -147,6 +155,7 @@ impl Error {
                 | Error::Io { .. }
                 | Error::Bind { .. }
                 | Error::Db(_)
+                | Error::Stopped(_)
         )
     }
 
@@ -160,7 +169,7 @@ impl Error {
                 None => format!("storage error: {}", err.kind()),
             },
             Error::Db(_) => "database error".to_string(),
-            Error::Usage(_) | Error::Config { .. } | Error::Bind { .. } => {
+            Error::Usage(_) | Error::Config { .. } | Error::Bind { .. } | Error::Stopped(_) => {
                 "internal error".to_string()
             }
             _ => self.to_string(),
@@ -198,7 +207,11 @@ impl fmt::Display for Error {
             Error::BadRequest(msg) => write!(f, "bad request: {msg}"),
             Error::NotFound(what) => write!(f, "not found: {what}"),
             Error::MethodNotAllowed => write!(f, "method not allowed: this proxy is read-only"),
-
+            Error::BodyNotAllowed => write!(
+                f,
+                "content too large: a GET or HEAD request takes no body here"
+            ),
+            Error::ShuttingDown => write!(f, "the proxy is shutting down; try again"),
             Error::Upstream { url, status } => write!(f, "upstream {url} answered {status}"),
             Error::UpstreamIo { url, msg, .. } => write!(f, "upstream {url}: {msg}"),
             Error::Integrity {
@@ -230,6 +243,7 @@ impl fmt::Display for Error {
                 write!(f, "the proxy is offline and {what} is not in its cache")
             }
             Error::Busy(what) => write!(f, "{what}: another request is fetching it; try again"),
+            Error::Stopped(why) => write!(f, "the server cannot go on: {why}"),
         }
     }
 }
@@ -277,6 +291,7 @@ mod tests {
         );
         assert_eq!(Error::config("f", "k", "v", "e").exit_code(), 2);
         assert_eq!(Error::NotFound("x".into()).exit_code(), 1);
+        assert_eq!(Error::Stopped("x".into()).exit_code(), 1);
     }
 
     #[test]

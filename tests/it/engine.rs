@@ -569,12 +569,37 @@ fn keep_alive_connections_do_not_stall() {
     }
 }
 
+/// A panic while handling a request costs that request (500) and never its worker: with a single
+/// worker, every request after the panic is still answered.
 #[test]
 fn a_panic_costs_one_request() {
     let fake = Fake::start();
-    let p = TestProxy::with(&fake, |c| c.test_panic_path = Some("/npm/boom".into()));
-    assert_eq!(p.get("/npm/boom").status, 500);
-    assert_eq!(p.get("/health").status, 200);
+    let dir = TempDir::new("panic");
+    let mut c = config(dir.path(), &fake.url());
+    c.workers = 1;
+    let hook: proxy::server::Hook = std::sync::Arc::new(|url: &str| {
+        if url == "/npm/boom" {
+            panic!("test panic for {url}");
+        }
+    });
+    let options = proxy::server::Options {
+        before_handle: Some(hook),
+    };
+    let p = TestProxy::from_config_with(c, dir, options);
+    let limit = Duration::from_secs(5);
+    assert_eq!(status_within(p.addr(), "/npm/boom", limit), 500);
+    for i in 0..3 {
+        assert_eq!(
+            status_within(p.addr(), "/health", limit),
+            200,
+            "request {i}"
+        );
+        assert_eq!(
+            status_within(p.addr(), "/npm/boom", limit),
+            500,
+            "panic {i}"
+        );
+    }
 }
 
 #[test]
