@@ -9,6 +9,7 @@
 mod support;
 
 mod ansible;
+mod attack;
 mod cargo;
 mod chef;
 mod cli;

@@ -1026,11 +1026,20 @@ pub fn installed(what: &str, found: bool) -> bool {
     if std::env::var("PROXY_TEST_REQUIRE_CLIENTS").is_ok_and(|v| v == "1") {
         panic!("{what} is not installed and PROXY_TEST_REQUIRE_CLIENTS=1 (.ci/run installs it)");
     }
+    skip(&format!("{what} not installed"));
+    false
+}
+
+/// Says that the running test is skipped and why, as `installed` does for a missing client: on
+/// stderr past the harness's capture, and in the file `PROXY_TEST_SKIPPED_FILE` names. For what
+/// no installation provides (root, a kernel feature).
+#[allow(clippy::disallowed_methods)] // The test runner's own settings.
+pub fn skip(why: &str) {
     let test = std::thread::current()
         .name()
         .unwrap_or("a test")
         .to_string();
-    let line = format!("skipped: {what} not installed ({test})\n");
+    let line = format!("skipped: {why} ({test})\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
     if let Some(file) = std::env::var_os("PROXY_TEST_SKIPPED_FILE") {
         // One short write in append mode: lines from tests running at once do not mix.
@@ -1040,7 +1049,6 @@ pub fn installed(what: &str, found: bool) -> bool {
             .open(file)
             .and_then(|mut f| f.write_all(line.as_bytes()));
     }
-    false
 }
 
 /// Waits until the wall clock has moved to its next millisecond, the resolution of the proxy's
