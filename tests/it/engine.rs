@@ -625,6 +625,38 @@ fn endpoints_and_methods() {
     let missing = p.get("/nowhere");
     assert_eq!(missing.status, 404);
     assert!(missing.json()["error"].is_string());
+    // A registry's 404 is a JSON error (npm's and Go's have their own shapes), said once.
+    // See: issue #11
+    for path in [
+        "/gem/nowhere/x/y",
+        "/hex/nowhere/x/y",
+        "/cran/web/x",
+        "/maven",
+    ] {
+        let got = p.get(path);
+        assert_eq!(got.status, 404, "{path}");
+        assert_eq!(
+            got.header("content-type"),
+            Some("application/json"),
+            "{path}"
+        );
+        let msg = got.json()["error"].as_str().unwrap().to_string();
+        assert!(
+            msg.starts_with("not found: ") && !msg.contains("not found: not found"),
+            "{msg}"
+        );
+    }
+    let go_404 = p.get("/go/example.com/nope/@v/v1.0.0.exe");
+    assert_eq!(go_404.status, 404);
+    assert_eq!(
+        go_404.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let text = go_404.text();
+    assert!(
+        text.starts_with("not found: ") && !text.contains("not found: not found"),
+        "{text}"
+    );
     for m in ["POST", "PUT", "DELETE"] {
         assert_eq!(request(m, &p.url("/npm/lodash"), &[]).status, 405, "{m}");
     }
