@@ -247,6 +247,8 @@ fn slowloris_with_more_connections_than_the_cap() {
         let started = Instant::now();
         let got = exchange(p.addr, GET_HEALTH, LIVE);
         assert_eq!(status_of(&got), 503, "connection {i} past the cap");
+        let text = String::from_utf8_lossy(&got).to_lowercase();
+        assert!(text.contains("retry-after: 1\r\n"), "{text}");
         assert!(started.elapsed() < LIVE, "connection {i} past the cap hung");
     }
     // One byte every 200 ms: the heads never end.

@@ -23,13 +23,12 @@ use crate::{Limits, Request};
 /// (Ours) Changes from 0.12, each for a way one client could hold the server's threads or
 /// confuse it:
 ///
-/// - One response at a time: the next request is read only once the previous response is
+/// - One response at a time: a request is handed over only once the previous response is
 ///   complete (its writer dropped), so a client that pipelines without reading gets no more
-///   requests handled, and the idle time of a keep-alive connection counts from the end of its
-///   last response.
-/// - Time limits on reading (`Limits`): an idle keep-alive connection is closed after
-///   `idle_timeout` without a byte; a request head must arrive within `head_timeout` of its first
-///   byte (slowloris), else 408.
+///   requests handled; at most one head is read ahead.
+/// - Time limits on reading (`Limits`): a keep-alive connection is closed after `idle_timeout`
+///   without a byte of a new request (not while its last response is still being written); a
+///   request head must arrive within `head_timeout` of its first byte (slowloris), else 408.
 /// - Strict framing: conflicting `Content-Length`s, `Transfer-Encoding` with `Content-Length` or
 ///   not ending in `chunked`, a missing or repeated `Host` in HTTP/1.1, obsolete line folding,
 ///   non-ASCII bytes or a malformed request line are answered 400; other HTTP versions (the
@@ -140,8 +139,10 @@ impl Read for TimedReader {
 /// Why no request came of what the client sent.
 #[derive(Debug)]
 enum ReadError {
-    /// Nothing of a new request came: the client closed, or stayed idle too long.
+    /// Nothing of a new request came: the client closed the connection.
     Idle,
+    /// Nothing of a new request came within `idle_timeout`.
+    IdleTimeout,
     /// The connection failed part-way through a head.
     Broken,
     /// A head that began did not end within `head_timeout`.
@@ -255,6 +256,9 @@ impl ClientConnection {
             ErrorKind::InvalidData => ReadError::Bad("request line too long"),
             ErrorKind::InvalidInput => ReadError::Bad("request line is not ASCII"),
             // The first byte never came (the phase changes on it): an idle connection.
+            ErrorKind::TimedOut if matches!(*lock(&self.phase), Phase::Idle) => {
+                ReadError::IdleTimeout
+            }
             _ if matches!(*lock(&self.phase), Phase::Idle) => ReadError::Idle,
             ErrorKind::TimedOut => ReadError::Timeout,
             _ => ReadError::Broken,
@@ -333,7 +337,7 @@ impl ClientConnection {
     /// Answers what could not be read as a request, if it deserves an answer.
     fn refuse(&mut self, error: ReadError, mut writer: SequentialWriter<BufWriter<RefinedTcpStream>>) {
         let (status, msg) = match error {
-            ReadError::Idle | ReadError::Broken => return,
+            ReadError::Idle | ReadError::IdleTimeout | ReadError::Broken => return,
             ReadError::Timeout => (408, "request timeout: the request head took too long"),
             ReadError::Bad(why) => (400, why),
             ReadError::Version => (505, "HTTP version not supported: this server speaks HTTP/1.0 and HTTP/1.1"),
@@ -353,7 +357,11 @@ impl ClientConnection {
     /// if the client may still be sending, reads and drops that for a while.
     fn end(&mut self) {
         self.no_more_requests = true;
-        // Dropping the last writer shuts the socket down for writing: the client sees the end.
+        // Once the last response is written, dropping the last writer shuts the socket down for
+        // writing: the client sees the end.
+        if let Some(mut last) = self.sink.as_mut().and_then(Iterator::next) {
+            last.wait_turn();
+        }
         self.sink = None;
         if !self.linger {
             return;
@@ -375,9 +383,11 @@ impl ClientConnection {
 pub(crate) fn error_answer(status: u16, msg: &str) -> Vec<u8> {
     let body = format!("{{\"error\":\"{msg}\"}}\n");
     let date = httpdate::fmt_http_date(SystemTime::now());
+    // A refusal for want of room is worth trying again soon.
+    let retry = if status == 503 { "Retry-After: 1\r\n" } else { "" };
     format!(
         "HTTP/1.1 {status} {}\r\nDate: {date}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         Content-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
         StatusCode(status).default_reason_phrase(),
         body.len()
     )
@@ -433,27 +443,37 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        // (Ours) One response at a time: wait until the previous one is written.
-        let mut writer = self.sink.as_mut()?.next()?;
-        writer.wait_turn();
-
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
+        // (Ours) or the previous request had a body, or its response ended the connection
         if self.no_more_requests || self.close.load(Ordering::Acquire) {
-            drop(writer);
             self.end();
             return None;
         }
 
+        let mut writer = self.sink.as_mut()?.next()?;
         *lock(&self.phase) = Phase::Idle;
-        let head = match self.read_head() {
-            Ok(head) => head,
-            Err(error) => {
-                self.refuse(error, writer);
-                self.end();
-                return None;
+        let head = loop {
+            match self.read_head() {
+                Ok(head) => break head,
+                // (Ours) Not idle while its last response is still being written.
+                Err(ReadError::IdleTimeout) if !writer.try_turn() => continue,
+                Err(error) => {
+                    self.refuse(error, writer);
+                    self.end();
+                    return None;
+                }
             }
         };
+        // (Ours) One response at a time: a request is handed over once the previous response is
+        // complete (as a rule it is, by the time the client sent this one), and not at all if
+        // that response ended the connection.
+        writer.wait_turn();
+        if self.close.load(Ordering::Acquire) {
+            drop(writer);
+            self.end();
+            return None;
+        }
         let rq = match self.build(head, writer) {
             Ok(rq) => rq,
             Err(error) => {

@@ -85,6 +85,9 @@ pub(crate) trait ResponseSink: Write + Send {
     fn write_now(&mut self, _buf: &[u8]) -> io::Result<usize> {
         Ok(0)
     }
+
+    /// Shuts the connection down for reading, so that a read blocked on it returns.
+    fn close_read(&mut self) {}
 }
 
 impl ResponseSink for SequentialWriter<BufWriter<RefinedTcpStream>> {
@@ -98,6 +101,10 @@ impl ResponseSink for SequentialWriter<BufWriter<RefinedTcpStream>> {
             return Ok(0);
         }
         w.get_ref().send_now(buf)
+    }
+
+    fn close_read(&mut self) {
+        self.lock().get_ref().shutdown_read();
     }
 }
 
@@ -133,6 +140,12 @@ impl Drop for ResponseWriter {
         // read what comes next on the connection as its rest.
         if std::thread::panicking() {
             self.close_connection();
+        }
+        // The connection's thread may already be waiting for the next request (it reads one
+        // ahead): ending the reading side wakes it to close the connection now, not when the
+        // client next sends something or its idle time is up.
+        if self.close.load(Ordering::Acquire) {
+            self.inner.close_read();
         }
     }
 }

@@ -48,6 +48,11 @@ impl RefinedTcpStream {
         self.stream.set_read_timeout(timeout)
     }
 
+    /// Shuts the whole connection down for reading (both halves share it).
+    pub(crate) fn shutdown_read(&self) {
+        let _ = self.stream.shutdown(Shutdown::Read);
+    }
+
     /// Writes what the socket takes without waiting; see `Connection::send_now`.
     pub(crate) fn send_now(&self, buf: &[u8]) -> IoResult<usize> {
         self.stream.send_now(buf)
