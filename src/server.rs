@@ -571,13 +571,19 @@ fn respond(
         head_length,
         cache,
     } = reply;
-    let cache = cache.as_str();
     let length = length(&body, head_length, method);
-    // HEAD, 304 and the like announce the length of the body they do not send.
-    let no_body = method == Method::Head || matches!(status, 100..=199 | 204 | 304);
+    let a = AnswerHead {
+        status,
+        headers,
+        cache: cache.as_str(),
+        length,
+        // HEAD, 304 and the like announce the length of the body they do not send.
+        no_body: method == Method::Head || matches!(status, 100..=199 | 204 | 304),
+    };
+    let (cache, sent) = (a.cache, a.sent());
     let small = match body {
         Body::Tail(_) => false,
-        _ => no_body || length.is_some_and(|n| n <= PIECE as u64),
+        _ => a.no_body || length.is_some_and(|n| n <= PIECE as u64),
     };
     if !small {
         let job = Pending::new(w, access, flight);
@@ -586,16 +592,15 @@ fn respond(
             job,
             move |w| match body {
                 // The fill runs on in its own thread whether or not this client stays.
-                Body::Tail(mut tail) => stream(w, status, &headers, cache, &mut tail),
-                body => send(w, status, &headers, cache, body, length, no_body),
+                Body::Tail(mut tail) => stream(w, &a, &mut tail),
+                body => send(w, &a, body),
             },
             status,
             cache,
         );
     }
-    let sent = if no_body { 0 } else { length.unwrap_or(0) };
     let rest = with_scratch(|out| -> io::Result<Option<Vec<u8>>> {
-        render(out, status, &headers, cache, body, length, no_body)?;
+        render(out, &a, body)?;
         let n = w.write_now(out)?;
         Ok((n < out.len()).then(|| out[n..].to_vec()))
     });
@@ -750,39 +755,46 @@ fn with_date(f: impl FnOnce(&str)) {
     })
 }
 
-/// Appends an answer's head to `out`: the status line, the headers and its framing (a
-/// `Content-Length` when the length is known).
-fn answer_head(
-    out: &mut Vec<u8>,
+/// What goes before an answer's body: its status line, headers and framing.
+struct AnswerHead {
     status: u16,
-    headers: &[(&'static str, Cow<'static, str>)],
-    cache: &str,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
+    cache: &'static str,
+    /// `Content-Length`; `None` for a stream, or a HEAD whose length the upstream did not say.
     length: Option<u64>,
-) {
-    head(out, status, headers, cache);
-    match length {
-        Some(n) => {
-            let _ = write!(out, "Content-Length: {n}\r\n\r\n");
+    /// HEAD, 304 and the like announce the length of the body they do not send.
+    no_body: bool,
+}
+
+impl AnswerHead {
+    /// Appends the head to `out`, framed by `Content-Length` when the length is known.
+    fn put(&self, out: &mut Vec<u8>) {
+        head(out, self.status, &self.headers, self.cache);
+        match self.length {
+            Some(n) => {
+                let _ = write!(out, "Content-Length: {n}\r\n\r\n");
+            }
+            None => out.extend_from_slice(b"\r\n"),
         }
-        None => out.extend_from_slice(b"\r\n"),
+    }
+
+    /// The body bytes the answer sends whole.
+    fn sent(&self) -> u64 {
+        if self.no_body {
+            0
+        } else {
+            self.length.unwrap_or(0)
+        }
     }
 }
 
 /// Renders a small answer (a body of at most `PIECE` bytes) whole into `out` (empty), to be sent
 /// in one write: one segment on the wire. tiny_http's own `respond` writes the head and the body
 /// in separate system calls (two segments, two wake-ups of the client for a 4 KiB file).
-fn render(
-    out: &mut Vec<u8>,
-    status: u16,
-    headers: &[(&'static str, Cow<'static, str>)],
-    cache: &str,
-    body: Body,
-    length: Option<u64>,
-    no_body: bool,
-) -> io::Result<()> {
-    answer_head(out, status, headers, cache, length);
+fn render(out: &mut Vec<u8>, a: &AnswerHead, body: Body) -> io::Result<()> {
+    a.put(out);
     match body {
-        _ if no_body => Ok(()),
+        _ if a.no_body => Ok(()),
         Body::Bytes(b) => {
             out.extend_from_slice(&b);
             Ok(())
@@ -813,19 +825,11 @@ fn render(
 /// Writes an answer whose length is known, blocking (on a transfer thread); returns the body
 /// bytes written. tiny_http copies files 8 KiB at a time; this copies 64 KiB pieces, the first
 /// with the head.
-fn send(
-    w: &mut ResponseWriter,
-    status: u16,
-    headers: &[(&'static str, Cow<'static, str>)],
-    cache: &str,
-    body: Body,
-    length: Option<u64>,
-    no_body: bool,
-) -> (u64, io::Result<()>) {
+fn send(w: &mut ResponseWriter, a: &AnswerHead, body: Body) -> (u64, io::Result<()>) {
     let result = with_scratch(|out| {
-        answer_head(out, status, headers, cache, length);
+        a.put(out);
         match body {
-            _ if no_body => w.write_all(out),
+            _ if a.no_body => w.write_all(out),
             Body::Bytes(b) => write_with_head(w, out, &b),
             Body::Memory { data, start, len } => write_with_head(w, out, &data[start..start + len]),
             Body::File {
@@ -840,11 +844,7 @@ fn send(
         }
     });
     let result = result.and_then(|()| w.flush());
-    let sent = if result.is_ok() && !no_body {
-        length.unwrap_or(0)
-    } else {
-        0
-    };
+    let sent = if result.is_ok() { a.sent() } else { 0 };
     (sent, result)
 }
 
@@ -897,13 +897,11 @@ fn copy_file(
 /// cannot look complete.
 fn stream(
     writer: &mut ResponseWriter,
-    status: u16,
-    headers: &[(&'static str, Cow<'static, str>)],
-    cache: &str,
+    a: &AnswerHead,
     body: &mut dyn Read,
 ) -> (u64, io::Result<()>) {
     let mut out = Vec::with_capacity(512);
-    head(&mut out, status, headers, cache);
+    head(&mut out, a.status, &a.headers, a.cache);
     out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
     let mut w = BufWriter::with_capacity(64 * 1024 + 64, writer);
     let mut sent = 0u64;

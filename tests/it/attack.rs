@@ -270,15 +270,7 @@ fn slowloris_with_more_connections_than_the_cap() {
     }
     // Cut-off connections hold their place a little longer, reading what the client still
     // sends (so that the close is not a reset); then the server takes requests again.
-    let mut status = 0;
-    for _ in 0..20 {
-        status = status_within(p.addr, "/health", LIVE);
-        if status == 200 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert_eq!(status, 200);
+    assert_eq!(health_again(p.addr), 200, "{}", p.log());
     assert!(p.log().contains("refused"), "{}", p.log());
     let mut idle = TcpStream::connect(p.addr).unwrap();
     let (closed, got) = closed_within(&mut idle, LIVE);
@@ -505,30 +497,7 @@ fn the_listener_survives_running_out_of_descriptors() {
         &[("PROXY_WORKERS", "2"), ("PROXY_HTTP_IDLE_TIMEOUT", "30s")],
         &["prlimit", "--nofile=64:64", "--"],
     );
-    let open: Vec<TcpStream> = (0..80)
-        .filter_map(|_| TcpStream::connect(p.addr).ok())
-        .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    // Answered at once: 503 while no descriptor is free (or 200, if one came free).
-    let got = exchange(p.addr, GET_HEALTH, LIVE);
-    assert!(
-        matches!(status_of(&got), 503 | 200),
-        "no answer while out of descriptors: {}\n{}",
-        String::from_utf8_lossy(&got),
-        p.log()
-    );
-    drop(open);
-    let mut status = 0;
-    for _ in 0..10 {
-        status = status_within(p.addr, "/health", LIVE);
-        if status == 200 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert_eq!(status, 200, "the listener died: {}", p.log());
-    assert!(p.alive());
-    assert!(p.log().contains("Too many open files"), "{}", p.log());
+    survives_a_flood(&mut p, 80, "Too many open files");
 }
 
 /// A thread limit (as systemd's `TasksMax`; here `RLIMIT_NPROC` for a user of its own): a
@@ -573,31 +542,43 @@ fn the_listener_survives_a_thread_limit() {
             "--",
         ],
     );
-    let open: Vec<TcpStream> = (0..60)
-        .filter_map(|_| TcpStream::connect(p.addr).ok())
-        .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    // Answered at once: 503 while no thread can be started (or 200, if one came free).
-    let got = exchange(p.addr, GET_HEALTH, LIVE);
-    assert!(
-        matches!(status_of(&got), 503 | 200),
-        "{} connections open: {}\n{}",
-        open.len(),
-        String::from_utf8_lossy(&got),
-        p.log()
-    );
-    drop(open);
+    survives_a_flood(&mut p, 60, "cannot start a thread");
+}
+
+/// The status of `/health` once it is 200, or the last one after about 4 s of asking: closed
+/// connections take a moment to give their place back.
+fn health_again(addr: SocketAddr) -> u16 {
     let mut status = 0;
-    for _ in 0..10 {
-        status = status_within(p.addr, "/health", LIVE);
+    for _ in 0..20 {
+        status = status_within(addr, "/health", LIVE);
         if status == 200 {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(status, 200, "the listener died: {}", p.log());
-    assert!(p.alive());
-    assert!(p.log().contains("cannot start a thread"), "{}", p.log());
+    status
+}
+
+/// Opens `connections` idle connections to `p`, more than it can hold: a new request is still
+/// answered at once (503 while nothing is free, or 200 if something came free), and once they
+/// are closed `/health` answers 200 again, from the same process, which logged `logged`.
+fn survives_a_flood(p: &mut Child, connections: usize, logged: &str) {
+    let open: Vec<TcpStream> = (0..connections)
+        .filter_map(|_| TcpStream::connect(p.addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let got = exchange(p.addr, GET_HEALTH, LIVE);
+    assert!(
+        matches!(status_of(&got), 503 | 200),
+        "no answer with {} connections open: {}\n{}",
+        open.len(),
+        String::from_utf8_lossy(&got),
+        p.log()
+    );
+    drop(open);
+    assert_eq!(health_again(p.addr), 200, "the listener died: {}", p.log());
+    assert!(p.alive(), "the process died");
+    assert!(p.log().contains(logged), "{}", p.log());
 }
 
 /// A server whose listening socket is destroyed under it (`ss -K`) cannot go on: it exits
