@@ -605,7 +605,12 @@ fn respond(
         Ok((n < out.len()).then(|| out[n..].to_vec()))
     });
     match rest {
-        Ok(None) => access.log(status, sent, cache),
+        Ok(None) => {
+            // Done with the connection before the access line: its thread may be waiting to
+            // hand over the client's next request.
+            drop(w);
+            access.log(status, sent, cache);
+        }
         // The client is not taking it as fast as it comes: the rest is written elsewhere.
         Ok(Some(rest)) => {
             let job = Pending::new(w, access, flight);
