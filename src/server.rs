@@ -307,13 +307,14 @@ impl Drop for Handle {
 }
 
 /// Says at start-up when the descriptor limit cannot hold `http.max_connections` connections
-/// (each is one descriptor, plus one for a file it is sent), so that running out is expected
-/// rather than a surprise; the server copes either way (see vendor/README.md).
+/// (each is one descriptor, plus one for each of the two files it may be sent at once), so that
+/// running out is expected rather than a surprise; the server copes either way (see
+/// vendor/README.md).
 fn warn_about_limits(config: &Config) {
     let Some(limit) = open_files_limit() else {
         return;
     };
-    let needed = 2 * config.max_connections as u64 + 64;
+    let needed = 3 * config.max_connections as u64 + 64;
     if limit < needed {
         log::warn!(
             "the open-file limit ({limit}) is below what {} connections may need ({needed}); \

@@ -318,6 +318,36 @@ fn slow_readers_never_starve_the_workers() {
     drop(readers);
 }
 
+/// A client that pipelines requests and reads no answer gets at most two of them handed over:
+/// 50 requests for a large file on one connection cost the server a few threads, not 50, and
+/// every other client is served at once.
+// See: issue #11
+#[test]
+fn pipelining_without_reading_holds_two_answers_at_most() {
+    let fake = Fake::start();
+    let big = tarball(&fake, "piped", content(4, 2 << 20), Fault::None);
+    let dir = TempDir::new("pipelining");
+    let p = Child::start(dir.path(), &fake, &[("PROXY_WORKERS", "4")], &[]);
+    assert_eq!(
+        get(&format!("http://{}{big}", p.addr), &[]).bytes().len(),
+        2 << 20
+    );
+    let threads = || {
+        std::fs::read_dir(format!("/proc/{}/task", p.proc.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let before = threads();
+    let one = format!("GET {big} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let piped = stalled_reader(p.addr, &one.repeat(50));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status_within(p.addr, "/health", LIVE), 200);
+    let grown = threads().saturating_sub(before);
+    assert!(grown <= 6, "50 pipelined requests cost {grown} threads");
+    drop(piped);
+}
+
 /// A body on this read-only server is refused at once, unread, and its connection closed: 16
 /// POSTs declaring 100 MB and sending nothing get a 405 each without waiting for it; a GET with
 /// a body gets a 413, and the request hidden in that body never runs.

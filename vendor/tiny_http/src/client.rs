@@ -7,6 +7,7 @@ use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,7 +15,8 @@ use crate::common::{HTTPVersion, Header, Method, StatusCode};
 use crate::connection::Connection;
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder};
-use crate::util::{SequentialWriter, SequentialWriterBuilder};
+use crate::util::SequentialWriterBuilder;
+use crate::request::ConnWriter;
 use crate::{Limits, Request};
 
 /// A ClientConnection is an object that will store a socket to a client
@@ -23,9 +25,10 @@ use crate::{Limits, Request};
 /// (Ours) Changes from 0.12, each for a way one client could hold the server's threads or
 /// confuse it:
 ///
-/// - One response at a time: a request is handed over only once the previous response is
-///   complete (its writer dropped), so a client that pipelines without reading gets no more
-///   requests handled; at most one head is read ahead.
+/// - At most two requests in flight: a request is handed over only while at most one response
+///   before it is still being written (`MAX_IN_FLIGHT`), so a client that pipelines without
+///   reading gets no more requests handled, and holds at most two responses' threads. One head
+///   is read ahead. A response that ends the connection is the last one written on it.
 /// - Time limits on reading (`Limits`): a keep-alive connection is closed after `idle_timeout`
 ///   without a byte of a new request (not while its last response is still being written); a
 ///   request head must arrive within `head_timeout` of its first byte (slowloris), else 408.
@@ -58,8 +61,15 @@ pub struct ClientConnection {
     // (Ours) what the connection is waiting for, which sets the reading time limit
     phase: Arc<Mutex<Phase>>,
 
-    // (Ours) set through a request or its response writer to end the connection after it
-    close: Arc<AtomicBool>,
+    // (Ours) set when a response ended the connection: nothing after it is written
+    ended: Arc<AtomicBool>,
+
+    // (Ours) writers taken from `sink` and not yet dropped, and word of each one dropped
+    in_flight: usize,
+    done: Receiver<()>,
+
+    // (Ours) the socket, for writers to shut down for reading when they end the connection
+    socket: Arc<Connection>,
 
     // (Ours) whether the client may have sent what was not read (a refused head, a body)
     linger: bool,
@@ -69,6 +79,11 @@ pub struct ClientConnection {
 /// request is answered 400 and the connection closed, so a client cannot grow memory unbounded.
 const MAX_LINE: usize = 8192;
 const MAX_HEADERS: usize = 100;
+
+/// The most requests of a connection handed over and not yet answered in full: the one being
+/// answered and one more, so that a client's next request is handed over at once even if the
+/// thread writing its last answer has not quite let go of it yet.
+const MAX_IN_FLIGHT: usize = 2;
 
 /// How long, and how much, a closing connection reads and drops of what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
@@ -167,6 +182,7 @@ impl ClientConnection {
     /// Creates a new `ClientConnection` that takes ownership of the socket.
     pub(crate) fn new(stream: Connection, limits: &Limits) -> ClientConnection {
         let (mut read_socket, write_socket) = RefinedTcpStream::new(stream);
+        let socket = read_socket.socket();
         let remote_addr = read_socket.peer_addr().ok().flatten();
         let phase = Arc::new(Mutex::new(Phase::Idle));
         let reader = TimedReader {
@@ -178,20 +194,24 @@ impl ClientConnection {
             set: None,
         };
 
+        let (done_tx, done) = channel();
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, reader));
         let first_header = source.next().unwrap();
 
         ClientConnection {
             source,
-            sink: Some(SequentialWriterBuilder::new(BufWriter::with_capacity(
-                1024,
-                write_socket,
-            ))),
+            sink: Some(SequentialWriterBuilder::counted(
+                BufWriter::with_capacity(1024, write_socket),
+                done_tx,
+            )),
             remote_addr,
             next_header_source: first_header,
             no_more_requests: false,
             phase,
-            close: Arc::new(AtomicBool::new(false)),
+            ended: Arc::new(AtomicBool::new(false)),
+            in_flight: 0,
+            done,
+            socket,
             linger: false,
         }
     }
@@ -298,11 +318,7 @@ impl ClientConnection {
     }
 
     /// Builds the request of a head; `writer` is its response's.
-    fn build(
-        &mut self,
-        head: Head,
-        writer: SequentialWriter<BufWriter<RefinedTcpStream>>,
-    ) -> Result<Request, ReadError> {
+    fn build(&mut self, head: Head, writer: ConnWriter) -> Result<Request, ReadError> {
         *lock(&self.phase) = Phase::Body;
 
         // follow-up for next potential request
@@ -326,7 +342,6 @@ impl ClientConnection {
             self.remote_addr,
             data_source,
             writer,
-            self.close.clone(),
         )
         .map_err(|e| match e {
             crate::request::RequestCreationError::ExpectationFailed => ReadError::ExpectationFailed,
@@ -335,7 +350,7 @@ impl ClientConnection {
     }
 
     /// Answers what could not be read as a request, if it deserves an answer.
-    fn refuse(&mut self, error: ReadError, mut writer: SequentialWriter<BufWriter<RefinedTcpStream>>) {
+    fn refuse(&mut self, error: ReadError, mut writer: ConnWriter) {
         let (status, msg) = match error {
             ReadError::Idle | ReadError::IdleTimeout | ReadError::Broken => return,
             ReadError::Timeout => (408, "request timeout: the request head took too long"),
@@ -351,6 +366,25 @@ impl ClientConnection {
         };
         let _ = writer.write_all(&error_answer(status, &text));
         let _ = writer.flush();
+    }
+
+    /// The writer of the next response, counted in flight until it is dropped.
+    fn writer(&mut self) -> Option<ConnWriter> {
+        let inner = self.sink.as_mut()?.next()?;
+        self.in_flight += 1;
+        Some(ConnWriter {
+            inner,
+            ended: self.ended.clone(),
+            socket: self.socket.clone(),
+        })
+    }
+
+    /// How many writers taken are not yet dropped (the one for the request being read included).
+    fn responses_in_flight(&mut self) -> usize {
+        while self.done.try_recv().is_ok() {
+            self.in_flight -= 1;
+        }
+        self.in_flight
     }
 
     /// Ends the connection once its last response is written: shuts the sending side down, then,
@@ -445,19 +479,19 @@ impl Iterator for ClientConnection {
     fn next(&mut self) -> Option<Request> {
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
-        // (Ours) or the previous request had a body, or its response ended the connection
-        if self.no_more_requests || self.close.load(Ordering::Acquire) {
+        // (Ours) or the previous request had a body, or a response ended the connection
+        if self.no_more_requests || self.ended.load(Ordering::Acquire) {
             self.end();
             return None;
         }
 
-        let mut writer = self.sink.as_mut()?.next()?;
+        let writer = self.writer()?;
         *lock(&self.phase) = Phase::Idle;
         let head = loop {
             match self.read_head() {
                 Ok(head) => break head,
-                // (Ours) Not idle while its last response is still being written.
-                Err(ReadError::IdleTimeout) if !writer.try_turn() => continue,
+                // (Ours) Not idle while a response is still being written.
+                Err(ReadError::IdleTimeout) if self.responses_in_flight() > 1 => continue,
                 Err(error) => {
                     self.refuse(error, writer);
                     self.end();
@@ -465,11 +499,15 @@ impl Iterator for ClientConnection {
                 }
             }
         };
-        // (Ours) One response at a time: a request is handed over once the previous response is
-        // complete (as a rule it is, by the time the client sent this one), and not at all if
-        // that response ended the connection.
-        writer.wait_turn();
-        if self.close.load(Ordering::Acquire) {
+        // (Ours) Handed over while at most one response before it is being written; not at all
+        // if a response ended the connection.
+        while self.responses_in_flight() > MAX_IN_FLIGHT {
+            if self.done.recv().is_err() {
+                break;
+            }
+            self.in_flight -= 1;
+        }
+        if self.ended.load(Ordering::Acquire) {
             drop(writer);
             self.end();
             return None;
@@ -478,7 +516,7 @@ impl Iterator for ClientConnection {
             Ok(rq) => rq,
             Err(error) => {
                 // The writer went with the request that could not be made: answer with the next.
-                if let Some(writer) = self.sink.as_mut().and_then(Iterator::next) {
+                if let Some(writer) = self.writer() {
                     self.refuse(error, writer);
                 }
                 self.end();

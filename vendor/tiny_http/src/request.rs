@@ -9,7 +9,9 @@ use std::io::BufWriter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::connection::Connection;
 use crate::util::{EqualReader, FusedReader, RefinedTcpStream, SequentialWriter};
+
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
 use chunked_transfer::Decoder;
 
@@ -56,7 +58,7 @@ pub struct Request {
     // if this writer is empty, then the request has been answered
     response_writer: Option<Box<dyn ResponseSink>>,
 
-    // (Ours) set to end the connection after this request's response
+    // (Ours) set to end the connection after this request's response (shared with its writer)
     close: Arc<AtomicBool>,
 
     remote_addr: Option<SocketAddr>,
@@ -86,16 +88,51 @@ pub(crate) trait ResponseSink: Write + Send {
         Ok(0)
     }
 
-    /// Shuts the connection down for reading, so that a read blocked on it returns.
-    fn close_read(&mut self) {}
+    /// Marks the connection ended after this response (nothing after it is written) and shuts
+    /// it down for reading, so that a read blocked on it returns.
+    fn end_connection(&mut self) {}
 }
 
-impl ResponseSink for SequentialWriter<BufWriter<RefinedTcpStream>> {
+/// (Ours) The writer of one response on a connection: its turn comes after the responses before
+/// it, and once a response has ended the connection, none after it writes anything (the client
+/// could take the bytes for the rest of the broken one).
+pub(crate) struct ConnWriter {
+    pub(crate) inner: SequentialWriter<BufWriter<RefinedTcpStream>>,
+    pub(crate) ended: Arc<AtomicBool>,
+    /// The socket, to shut it down for reading without waiting for this writer's turn.
+    pub(crate) socket: Arc<Connection>,
+}
+
+fn ended() -> io::Error {
+    io::Error::new(
+        ErrorKind::BrokenPipe,
+        "an earlier response ended the connection",
+    )
+}
+
+impl Write for ConnWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut w = self.inner.lock();
+        if self.ended.load(Ordering::Acquire) {
+            return Err(ended());
+        }
+        w.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.lock().flush()
+    }
+}
+
+impl ResponseSink for ConnWriter {
     fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !self.try_turn() {
+        if !self.inner.try_turn() {
             return Ok(0);
         }
-        let w = self.lock();
+        if self.ended.load(Ordering::Acquire) {
+            return Err(ended());
+        }
+        let w = self.inner.lock();
         if !w.buffer().is_empty() {
             // Buffered bytes go first; they are written blocking.
             return Ok(0);
@@ -103,8 +140,9 @@ impl ResponseSink for SequentialWriter<BufWriter<RefinedTcpStream>> {
         w.get_ref().send_now(buf)
     }
 
-    fn close_read(&mut self) {
-        self.lock().get_ref().shutdown_read();
+    fn end_connection(&mut self) {
+        self.ended.store(true, Ordering::Release);
+        let _ = self.socket.shutdown(std::net::Shutdown::Read);
     }
 }
 
@@ -141,11 +179,11 @@ impl Drop for ResponseWriter {
         if std::thread::panicking() {
             self.close_connection();
         }
-        // The connection's thread may already be waiting for the next request (it reads one
-        // ahead): ending the reading side wakes it to close the connection now, not when the
+        // Nothing more is written on the connection; its thread, which may already be waiting
+        // for the next request (it reads one ahead), is woken to close it now, not when the
         // client next sends something or its idle time is up.
         if self.close.load(Ordering::Acquire) {
-            self.inner.close_read();
+            self.inner.end_connection();
         }
     }
 }
@@ -199,7 +237,6 @@ pub fn new_request<R, W>(
     remote_addr: Option<SocketAddr>,
     source_data: R,
     writer: W,
-    close: Arc<AtomicBool>,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
@@ -276,7 +313,7 @@ where
     Ok(Request {
         data_reader: Some(reader),
         response_writer: Some(Box::new(writer) as Box<dyn ResponseSink>),
-        close,
+        close: Arc::new(AtomicBool::new(false)),
         remote_addr,
         secure,
         method,
@@ -496,7 +533,11 @@ impl Request {
             None,
         ))?;
 
-        Self::ignore_client_closing_errors(writer.flush())
+        let flushed = Self::ignore_client_closing_errors(writer.flush());
+        if self.close.load(Ordering::Acquire) {
+            writer.end_connection();
+        }
+        flushed
     }
 
     fn ignore_client_closing_errors(result: io::Result<()>) -> io::Result<()> {

@@ -48,9 +48,9 @@ impl RefinedTcpStream {
         self.stream.set_read_timeout(timeout)
     }
 
-    /// Shuts the whole connection down for reading (both halves share it).
-    pub(crate) fn shutdown_read(&self) {
-        let _ = self.stream.shutdown(Shutdown::Read);
+    /// The socket both halves share.
+    pub(crate) fn socket(&self) -> Arc<Connection> {
+        self.stream.clone()
     }
 
     /// Writes what the socket takes without waiting; see `Connection::send_now`.

@@ -45,6 +45,8 @@ where
 {
     writer: Arc<Mutex<W>>,
     next_trigger: Option<Receiver<()>>,
+    // (Ours) told of every writer that is done, for whoever counts them
+    done: Option<Sender<()>>,
 }
 
 pub struct SequentialWriter<W>
@@ -54,6 +56,7 @@ where
     trigger: Option<Receiver<()>>,
     writer: Arc<Mutex<W>>,
     on_finish: Sender<()>,
+    done: Option<Sender<()>>,
 }
 
 impl<R: Read + Send> SequentialReaderBuilder<R> {
@@ -69,6 +72,15 @@ impl<W: Write + Send> SequentialWriterBuilder<W> {
         SequentialWriterBuilder {
             writer: Arc::new(Mutex::new(writer)),
             next_trigger: None,
+            done: None,
+        }
+    }
+
+    /// (Ours) A builder whose writers each send on `done` when they are dropped.
+    pub fn counted(writer: W, done: Sender<()>) -> SequentialWriterBuilder<W> {
+        SequentialWriterBuilder {
+            done: Some(done),
+            ..SequentialWriterBuilder::new(writer)
         }
     }
 }
@@ -106,6 +118,7 @@ impl<W: Write + Send> Iterator for SequentialWriterBuilder<W> {
             trigger: next_next_trigger,
             writer: self.writer.clone(),
             on_finish: tx,
+            done: self.done.clone(),
         })
     }
 }
@@ -193,5 +206,8 @@ where
 {
     fn drop(&mut self) {
         self.on_finish.send(()).ok();
+        if let Some(done) = &self.done {
+            done.send(()).ok();
+        }
     }
 }
