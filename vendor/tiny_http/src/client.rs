@@ -242,7 +242,7 @@ impl ClientConnection {
             // registry).
             if byte >= 0x7f || (byte < 0x20 && !matches!(byte, b'\r' | b'\n' | b'\t')) {
                 return Err(IoError::new(
-                    ErrorKind::InvalidData,
+                    ErrorKind::InvalidInput,
                     "a byte that cannot be in a request head",
                 ));
             }
@@ -274,7 +274,7 @@ impl ClientConnection {
     fn read_head(&mut self) -> Result<Head, ReadError> {
         let line = self.read_next_line().map_err(|e| match e.kind() {
             ErrorKind::InvalidData => ReadError::Bad("request line too long"),
-            ErrorKind::InvalidInput => ReadError::Bad("request line is not ASCII"),
+            ErrorKind::InvalidInput => ReadError::Bad("a byte that cannot be in a request line"),
             // The first byte never came (the phase changes on it): an idle connection.
             ErrorKind::TimedOut if matches!(*lock(&self.phase), Phase::Idle) => {
                 ReadError::IdleTimeout
@@ -290,7 +290,7 @@ impl ClientConnection {
             let line = self.read_next_line().map_err(|e| match e.kind() {
                 ErrorKind::TimedOut => ReadError::Timeout,
                 ErrorKind::InvalidData => ReadError::Bad("header line too long"),
-                ErrorKind::InvalidInput => ReadError::Bad("header is not ASCII"),
+                ErrorKind::InvalidInput => ReadError::Bad("a byte that cannot be in a header"),
                 _ => ReadError::Broken,
             })?;
             if line.is_empty() {
