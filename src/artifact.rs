@@ -45,6 +45,7 @@ impl Shared {
             sha256: &c.sha256,
             size: c.size,
             content_type: &p.content_type,
+            verified_by: c.verified_by.as_deref(),
         };
         match db.record_artifact(&row) {
             Ok(replaced) => {

@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 use crate::error::{Error, Result};
 use crate::flight::Guard;
-use crate::registry::{self, Algo, ArtifactKey, Digest};
+use crate::registry::{self, Algo, ArtifactKey, Digest, FileCheck};
 
 pub(crate) struct Store {
     root: PathBuf,
@@ -228,6 +228,8 @@ impl Drop for Temp {
 pub(crate) struct Committed {
     pub sha256: String,
     pub size: u64,
+    /// The declared digest the bytes matched (`algo:hex`), if one was declared.
+    pub verified_by: Option<String>,
 }
 
 /// Copies an upstream body into a temp file, hashing it and reporting progress to the flight that
@@ -241,8 +243,8 @@ pub(crate) struct Fill {
     rel: String,
     temp: Option<Temp>,
     sha256: Sha256,
-    /// The hash of the declared digest, unless it is the SHA-256 computed anyway.
-    check: Option<Hasher>,
+    /// Computes the declared digest, unless it is the SHA-256 computed anyway.
+    check: Option<Box<dyn FileCheck>>,
     expected: Option<Digest>,
     declared: Option<u64>,
     got: u64,
@@ -263,7 +265,7 @@ impl Fill {
         declared: Option<u64>,
         guard: Option<Guard>,
     ) -> Fill {
-        let check = expected.as_ref().and_then(|d| Hasher::new(d.algo));
+        let check = expected.as_ref().and_then(|d| d.algo.check());
         Fill {
             store,
             upstream,
@@ -317,16 +319,21 @@ impl Fill {
             }));
         }
         let sha256 = registry::hex(&self.sha256.clone().finalize());
-        if let Some(want) = &self.expected {
+        if let Some(want) = self.expected.clone() {
             let actual = match self.check.take() {
+                None => Ok(sha256.clone()),
                 Some(check) => check.finish(),
-                None => sha256.clone(),
             };
-            if actual != want.hex {
+            let actual = match actual {
+                Ok(hex) if hex == want.hex => None,
+                Ok(hex) => Some(format!("{}:{hex}", want.algo.as_str())),
+                Err(why) => Some(why),
+            };
+            if let Some(actual) = actual {
                 let err = Error::Integrity {
                     what: self.url.clone(),
                     expected: want.to_string(),
-                    actual: format!("{}:{actual}", want.algo.as_str()),
+                    actual,
                 };
                 return Err(self.fail(err));
             }
@@ -337,6 +344,7 @@ impl Fill {
                     self.committed = Some(Committed {
                         sha256,
                         size: self.got,
+                        verified_by: self.expected.as_ref().map(Digest::to_string),
                     })
                 }
                 Err(err) => log::error!("cannot commit {}: {err}", self.rel),
@@ -367,7 +375,9 @@ impl Hasher {
         match algo {
             Algo::Md5 => Some(Hasher::Md5(Md5::new())),
             Algo::Sha1 => Some(Hasher::Sha1(Sha1::new())),
-            Algo::Sha256 => None,
+            // SHA-256 is computed anyway; apk's identity is a part's, not a whole-file hash
+            // (`Algo::check`).
+            Algo::Sha256 | Algo::ApkControlSha1 => None,
             Algo::Sha384 => Some(Hasher::Sha384(Sha384::new())),
             Algo::Sha512 => Some(Hasher::Sha512(Sha512::new())),
         }
@@ -390,6 +400,16 @@ impl Hasher {
             Hasher::Sha384(h) => registry::hex(&h.finalize()),
             Hasher::Sha512(h) => registry::hex(&h.finalize()),
         }
+    }
+}
+
+impl FileCheck for Hasher {
+    fn update(&mut self, chunk: &[u8]) {
+        Hasher::update(self, chunk);
+    }
+
+    fn finish(self: Box<Self>) -> Result<String, String> {
+        Ok(Hasher::finish(*self))
     }
 }
 
@@ -429,8 +449,8 @@ impl Read for Fill {
             }));
         }
         self.sha256.update(chunk);
-        if let Some(h) = &mut self.check {
-            h.update(chunk);
+        if let Some(c) = &mut self.check {
+            c.update(chunk);
         }
         if let Some(t) = &mut self.temp
             && let Err(err) = t.file.write_all(chunk)

@@ -1228,6 +1228,69 @@ mod tests {
     }
 
     #[test]
+    fn named_upstreams_of_alpine_and_arch() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.upstream("alpine"),
+            "https://dl-cdn.alpinelinux.org/alpine"
+        );
+        assert_eq!(c.upstream("arch"), "https://geo.mirror.pkgbuild.com");
+        c.set(
+            "upstream.alpine.wolfi",
+            "https://packages.wolfi.example/os/",
+            "f",
+        )
+        .unwrap();
+        c.set("upstream.arch.arch-arm", "http://alarm.example", "f")
+            .unwrap();
+        assert_eq!(
+            c.upstream("alpine.wolfi"),
+            "https://packages.wolfi.example/os"
+        );
+        assert_eq!(c.upstream("arch.arch-arm"), "http://alarm.example");
+        for bad in [
+            "upstream.alpine.Wolfi",
+            "upstream.alpine._x",
+            "upstream.alpine.a.b",
+            "upstream.alpine.",
+            "upstream.npm.other",
+        ] {
+            assert!(c.set(bad, "https://x.example", "f").is_err(), "{bad}");
+        }
+        assert!(
+            c.set("upstream.arch.alarm", "ftp://x.example", "f")
+                .is_err()
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_ALPINE_WOLFI").as_deref(),
+            Some("upstream.alpine.wolfi")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_ARCH_ARCH_ARM").as_deref(),
+            Some("upstream.arch.arch-arm")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_ARCH").as_deref(),
+            Some("upstream.arch")
+        );
+        // In a file, beside the default, as one dotted key or nested.
+        let mut out = Vec::new();
+        let v = serde_json::json!({"upstream": {"alpine": "https://m.example/alpine",
+            "alpine.wolfi": "https://w.example/os", "arch": {"alarm": "https://a.example"}}});
+        flatten("f", "", &v, &mut out).unwrap();
+        out.sort();
+        let keys: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "upstream.alpine",
+                "upstream.alpine.wolfi",
+                "upstream.arch.alarm"
+            ]
+        );
+    }
+
+    #[test]
     fn named_upstreams_of_oci_and_helm() {
         let mut c = Config::default();
         c.set("upstream.oci.ghcr", "https://ghcr.io/", "f").unwrap();

@@ -86,6 +86,8 @@ pub enum Error {
     /// The server cannot go on (its listening socket failed, a worker died): the process exits
     /// non-zero so that a supervisor restarts it.
     Stopped(String),
+    /// Too much of one kind of work is under way; the client should try again shortly.
+    Overloaded(String),
 }
 
 impl Error {
@@ -136,6 +138,7 @@ impl Error {
             Error::Remembered { status, .. } => *status,
             Error::Offline { .. } => 503,
             Error::Busy(_) => 504,
+            Error::Overloaded(_) => 503,
             Error::Usage(_)
             | Error::Config { .. }
             | Error::Io { .. }
@@ -244,6 +247,7 @@ impl fmt::Display for Error {
             }
             Error::Busy(what) => write!(f, "{what}: another request is fetching it; try again"),
             Error::Stopped(why) => write!(f, "the server cannot go on: {why}"),
+            Error::Overloaded(what) => write!(f, "{what}; try again shortly"),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! HTML anchor scanner, lockfiles (the TOML and Elixir-term readers among them), the bundle's tar
 //! reader, gzip, router paths, Hex's protobuf reader, percent and base64 decoding, HTTP
 //! header values (dates, ranges, ETags), and distribution indexes (Debian's `Release` and
-//! `Packages`, RPM's `repomd.xml` and `primary.xml` through the XML scanner, in xz, zstd and gzip).
+//! `Packages`, RPM's `repomd.xml` and `primary.xml` through the XML scanner, in xz, zstd and gzip;
+//! Alpine's `APKINDEX`, Arch's databases) and apk's package check.
 //!
 //! Each target starts from seeds (real fixtures from `testdata/` where there are some) and feeds
 //! its parser a bounded loop of generated and mutated inputs: bit flips, byte inserts and deletes,
@@ -455,6 +456,7 @@ fn lockfiles() {
         "npm-v2/npm-shrinkwrap.json",
         "npm-v3/package-lock.json",
         "nuget/packages.lock.json",
+        "os/package-urls.txt",
         "pip/requirements.txt",
         "pnpm-v5/pnpm-lock.yaml",
         "pnpm-v6/pnpm-lock.yaml",
@@ -580,15 +582,20 @@ fn tar_reader() {
                 }
             }
         }
-        let mut tar = crate::bundle::TarReader { r: &input[..] };
-        for _ in 0..100 {
-            match tar.next_entry() {
-                Ok(Some(e)) => {
-                    if tar.read_body(e.size, &mut io::sink()).is_err() {
-                        break;
+        // As bundles (a whole archive) and as OS indexes and packages read them (a segment).
+        for mut tar in [
+            crate::tar::Reader::new(&input[..]),
+            crate::tar::Reader::segment(&input[..]),
+        ] {
+            for _ in 0..100 {
+                match tar.next() {
+                    Ok(Some(_)) => {
+                        if tar.read_body(&mut io::sink()).is_err() {
+                            break;
+                        }
                     }
+                    _ => break,
                 }
-                _ => break,
             }
         }
     });
@@ -792,6 +799,85 @@ fn hex_protobuf() {
     fuzz("hex", 300, seeds, tokens, 4 << 10, |input| {
         // The protobuf is wrapped in a valid gzip member, so mutations reach the reader.
         let _ = registry::hex::decode_package(&crate::gzip::stored(input, 0));
+    });
+}
+
+// --- OS registries: Alpine indexes, Arch databases, apk packages ---------------------------
+
+/// Rewrites `tar` (wrapped in a valid gzip member, so mutations reach the tar and text readers)
+/// as the registry's index at `path`; where it is taken, the index must pass byte for byte.
+fn os_index(reg: &dyn registry::Registry, path: &str, tar: &[u8]) {
+    let up = registry::testing::upstream_map(reg, &[]);
+    let ctx = registry::testing::ctx(&up);
+    let doc = registry::testing::metadata(reg, path, None, &[]);
+    let gz = crate::gzip::stored(tar, 0);
+    let mut out = Vec::new();
+    let mut found = registry::Collected::default();
+    if reg
+        .rewrite(&doc, &mut &gz[..], &mut out, &ctx, &mut found)
+        .is_ok()
+    {
+        assert!(out == gz, "{path}: the index changed on its way");
+    }
+}
+
+#[test]
+fn os_indexes() {
+    let tars: Vec<Vec<u8>> = [
+        "arch/repo/testrepo/os/x86_64/testrepo.db",
+        "alpine/repo/v3.21/main/x86_64/APKINDEX.tar.gz",
+    ]
+    .map(|f| crate::gzip::decode(&fixture(f), 1 << 20).expect("fixture"))
+    .to_vec();
+    let tokens: &[&[u8]] = &[
+        b"%FILENAME%\n",
+        b"%SHA256SUM%\n",
+        b"%PGPSIG%\n",
+        b"\n\n",
+        b"C:Q1",
+        b"P:",
+        b"V:",
+        b".pkg.tar.zst",
+        b"-1:0-1-any",
+        b"/desc",
+        b"../",
+    ];
+    fuzz("os-index", 150, tars, tokens, 16 << 10, |input| {
+        os_index(&registry::arch::Arch, "/core/os/x86_64/core.db", input);
+        os_index(
+            &registry::alpine::Alpine,
+            "/v3.21/main/x86_64/APKINDEX.tar.gz",
+            input,
+        );
+    });
+}
+
+#[test]
+fn apk_package_check() {
+    let seeds = [
+        "alpine/repo/v3.21/main/x86_64/hello-proxy-1.0.0-r0.apk",
+        "alpine/repo/v3.21/community/x86_64/fixture-dep-2.1_rc1-r3.apk",
+    ]
+    .map(fixture)
+    .to_vec();
+    let tokens: &[&[u8]] = &[
+        b"\x1f\x8b\x08\x00",
+        b".PKGINFO",
+        b"datahash = ",
+        b".SIGN.RSA.",
+    ];
+    fuzz("apk-check", 150, seeds, tokens, 8 << 10, |input| {
+        let check = |piece: usize| {
+            let mut c = registry::Algo::ApkControlSha1
+                .check()
+                .expect("a part's check");
+            for p in input.chunks(piece.max(1)) {
+                c.update(p);
+            }
+            c.finish()
+        };
+        // Whatever the pieces the file arrives in, the same answer.
+        assert_eq!(check(input.len()), check(7), "pieces changed the answer");
     });
 }
 

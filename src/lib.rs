@@ -31,6 +31,7 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
+mod tar;
 mod transfer;
 mod upstream;
 mod url;
@@ -66,7 +67,7 @@ pub fn run(command: cli::Command) -> Result<bool> {
         } => {
             let config = load(&common)?;
             let since = since.as_deref().map(parse_since).transpose()?;
-            let packages = mirror::packages(&inputs)?;
+            let packages = mirror::packages(&config, &inputs)?;
             bundle::export(
                 &config,
                 &output,

@@ -7,17 +7,18 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::cache::{Hasher, Store};
+use crate::cache::Store;
 use crate::db::{self, Db, MetadataRow, NewMetadata};
 use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
 use crate::registry::{
-    self, Algo, Assembly, Check, Ctx, Etag, Found, Link, Metadata, Part, Registry,
+    self, Algo, Assembly, Check, Ctx, Etag, FileCheck, Found, Link, Metadata, Part, Registry,
 };
 use crate::upstream::Method;
 
@@ -362,11 +363,20 @@ fn metadata_reply(
         _ if rebased => format!("\"{}\"", rebase::etag(&row.sha256, base)),
         _ => format!("\"{}\"", row.sha256),
     };
-    let etag = if m.etag == Etag::Upstream && !rebased && kept.is_empty() {
+    let upstream = m.etag == Etag::Upstream && !rebased && kept.is_empty();
+    let etag = if upstream {
         row.etag.as_deref()
     } else {
         Some(own.as_str())
     };
+    // The upstream's validators are the bytes' own: a client revalidating by date (apk,
+    // pacman) keeps its copy until the upstream changes it, however often this proxy refreshed.
+    let modified = row
+        .last_modified
+        .as_deref()
+        .filter(|_| upstream)
+        .and_then(crate::http::parse_date)
+        .map_or(row.fetched_at, |secs| secs.saturating_mul(1000));
     let len = rebase::length(row.size, row.rebase, base);
     // A document with links is served whole: byte ranges of the stored form mean nothing.
     let whole;
@@ -384,7 +394,7 @@ fn metadata_reply(
         Source::File(file),
         len,
         etag,
-        row.fetched_at,
+        modified,
         &row.content_type,
         req,
     );
@@ -543,9 +553,32 @@ fn fetch_and_store(
     if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
         headers.push(("If-None-Match", etag));
     }
-    let mut f = sh
-        .upstream
-        .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
+    // Huge documents (npm packuments of 100 MB and more) are rewritten a few at a time: memory
+    // is bounded for each, but CPU and disk are shared with every other request. When every
+    // place is taken, the answer is dropped unread (an upstream connection held idle would time
+    // out) and asked again once a place is ours.
+    let mut place = None;
+    let mut f = loop {
+        let f = sh
+            .upstream
+            .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
+        let large = f.status == 200 && f.content_length.is_some_and(|n| n > LARGE_DOCUMENT);
+        if !large || place.is_some() {
+            break f;
+        }
+        if let Some(held) = sh.large_documents.enter(Duration::ZERO) {
+            place = Some(held);
+            break f;
+        }
+        drop(f);
+        place = Some(sh.large_documents.enter(LARGE_WAIT).ok_or_else(|| {
+            Error::Overloaded(format!(
+                "{}: too many large documents are being rewritten at once",
+                m.url
+            ))
+        })?);
+    };
+    let _place = place; // held until the document is stored
     // The digest the upstream names for what it sends, checked once the body is in.
     let named = m
         .digest_header
@@ -613,7 +646,8 @@ fn fetch_and_store(
     let mut out = Hashing {
         inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
         sha: Sha256::new(),
-        other: expected.and_then(|d| Hasher::new(d.algo)),
+        // SHA-256 is computed anyway; another algorithm by its own check.
+        other: expected.and_then(|d| d.algo.check()),
         n: 0,
         placeholders: rebase::Counter::default(),
         failed: None,
@@ -621,6 +655,8 @@ fn fetch_and_store(
     let mut links = Links {
         db,
         ecosystem: m.ecosystem,
+        doc: &m.key,
+        since: hold_mark(),
         batch: Vec::new(),
         latest: None,
         failed: None,
@@ -661,13 +697,18 @@ fn fetch_and_store(
     if let Some(want) = expected {
         let actual = match out.other.take() {
             Some(other) => other.finish(),
-            None => sha.clone(),
+            None => Ok(sha.clone()),
         };
-        if actual != want.hex {
+        let actual = match actual {
+            Ok(hex) if hex == want.hex => None,
+            Ok(hex) => Some(format!("{}:{hex}", want.algo.as_str())),
+            Err(why) => Some(why),
+        };
+        if let Some(actual) = actual {
             return Err(Error::Integrity {
                 what: m.url.clone(),
                 expected: want.to_string(),
-                actual: format!("{}:{actual}", want.algo.as_str()),
+                actual,
             });
         }
     }
@@ -727,7 +768,16 @@ fn fetch_and_store(
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
+    db.release_holds(m.ecosystem, &m.key, links.since)?;
     Ok(true)
+}
+
+/// Marks the holds one refresh records: nanoseconds since the epoch, distinct from one refresh
+/// of a document to the next.
+fn hold_mark() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Revalidates a cached copy by a HEAD whose `Metadata::digest_header` names the digest of what
@@ -868,6 +918,13 @@ fn gather(
     }
 }
 
+/// A document declared larger than this is one of the few rewritten at once
+/// (`Shared::large_documents`).
+const LARGE_DOCUMENT: u64 = 64 << 20;
+/// How long a huge document waits for its turn: a 500 MB packument takes 20-40 s to rewrite on
+/// two busy cores, and npm waits 5 minutes for an answer.
+const LARGE_WAIT: Duration = Duration::from_secs(240);
+
 /// How many links are written to the database at a time. A document small enough to report
 /// fewer has its links written only once it has been read whole.
 const LINK_BATCH: usize = 1000;
@@ -876,6 +933,9 @@ const LINK_BATCH: usize = 1000;
 struct Links<'a> {
     db: &'a Db,
     ecosystem: &'static str,
+    /// The document's key, which holds its held links, and this refresh's mark on them.
+    doc: &'a str,
+    since: i64,
     batch: Vec<Link>,
     latest: Option<String>,
     failed: Option<Error>,
@@ -886,7 +946,8 @@ impl Links<'_> {
         if self.batch.is_empty() || self.failed.is_some() {
             return;
         }
-        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch) {
+        let hold = Some((self.doc, self.since));
+        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch, hold) {
             self.failed = Some(err);
         }
         self.batch.clear();
@@ -926,7 +987,7 @@ struct Hashing<W> {
     inner: W,
     sha: Sha256,
     /// The algorithm a declared digest is in, when it is not SHA-256.
-    other: Option<Hasher>,
+    other: Option<Box<dyn FileCheck>>,
     n: u64,
     placeholders: rebase::Counter,
     failed: Option<io::Error>,

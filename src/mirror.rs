@@ -222,7 +222,7 @@ fn want(item: &Item, opts: &Options) -> Want {
 
 /// The packages `(ecosystem, name)` the inputs name, for `proxy export`'s selection. Any problem
 /// reading them is an error here: an export must not silently leave a package out.
-pub(crate) fn packages(inputs: &[String]) -> Result<Vec<(String, String)>> {
+pub(crate) fn packages(config: &Config, inputs: &[String]) -> Result<Vec<(String, String)>> {
     if inputs.is_empty() {
         return Ok(Vec::new());
     }
@@ -230,10 +230,19 @@ pub(crate) fn packages(inputs: &[String]) -> Result<Vec<(String, String)>> {
     if let Some(p) = problems.first() {
         return Err(Error::Usage(format!("cannot select packages: {p}")));
     }
-    Ok(items
-        .into_iter()
-        .map(|i| (i.ecosystem.to_string(), i.name))
-        .collect())
+    let mut out = Vec::new();
+    for i in items {
+        // An item named by URL selects the package its plan names too (an Alpine or Arch
+        // package is recorded under its directory and name).
+        if i.name.contains("://")
+            && let Ok(m) = plan(config, &i, &Want::Latest)
+            && !m.package.is_empty()
+        {
+            out.push((i.ecosystem.to_string(), m.package));
+        }
+        out.push((i.ecosystem.to_string(), i.name));
+    }
+    Ok(out)
 }
 
 /// Reads every input; unreadable files and unparsable entries become problems, not aborts.
@@ -453,12 +462,12 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
     };
     let eco = item.ecosystem;
     // What one request does: the reply is read to the end (so a fill completes) and counted.
-    // `quiet`: an answer other than 200 is no failure (a candidate index), only `false`.
+    // `quiet`: which answers other than 200 are no failure, only `false`.
     let fetch = |out: &mut Outcome,
                  path: &str,
                  method: Method,
                  accept: Option<&str>,
-                 quiet: bool|
+                 quiet: Quiet|
      -> bool {
         let url = format!("/{eco}/{path}");
         match proxy::handle(sh, db, &Incoming::new(method, url.clone(), accept)) {
@@ -482,7 +491,8 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
                     }
                 }
             }
-            Ok(_) | Err(_) if quiet => false,
+            Ok(r) if quiet.excuses(r.status, check) => false,
+            Err(err) if quiet.excuses(err.status(), check) => false,
             Ok(r) => {
                 out.failures.push(format!("{url}: answered {}", r.status));
                 false
@@ -498,7 +508,7 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
         let files = walk(run, reg_of(item), &m, platform, &mut out);
         let method = if check { Method::Head } else { Method::Get };
         for path in &files {
-            fetch(&mut out, path, method, None, false);
+            fetch(&mut out, path, method, None, Quiet::No);
         }
         return out;
     }
@@ -511,7 +521,7 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .contains(path);
-            if missing || !fetch(&mut out, path, Method::Get, None, true) {
+            if missing || !fetch(&mut out, path, Method::Get, None, Quiet::Any) {
                 run.probed
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -521,7 +531,7 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
             index_names.push(name);
             break;
         }
-        if fetch(&mut out, path, Method::Get, None, false) {
+        if fetch(&mut out, path, Method::Get, None, Quiet::No) {
             index_names.push(name);
         }
     }
@@ -545,7 +555,7 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
         };
         for (path, filename) in listed {
             if m.index_keep.as_ref().is_none_or(|keep| keep(&filename)) {
-                fetch(&mut out, &path, Method::Get, None, false);
+                fetch(&mut out, &path, Method::Get, None, Quiet::No);
             }
         }
     }
@@ -554,7 +564,10 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
     }
     let first_doc = m.docs.first().map(|(p, _)| p.clone()).unwrap_or_default();
     for (path, accept) in &m.docs {
-        fetch(&mut out, path, Method::Get, *accept, false);
+        fetch(&mut out, path, Method::Get, *accept, Quiet::No);
+    }
+    for path in &m.optional {
+        fetch(&mut out, path, Method::Get, None, Quiet::Absent);
     }
     // Documents the links lead to (Conan's revisions and file lists) are read, even in `--check`
     // (offline they come from the cache, or are themselves what is missing), until they lead
@@ -583,27 +596,29 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
                 ));
                 return out;
             }
-            fetch(&mut out, &path, Method::Get, None, false);
+            fetch(&mut out, &path, Method::Get, None, Quiet::No);
             read.insert(path);
         }
     };
-    let mut files: Vec<String> = picked
+    // (path, whether the upstream may not have it).
+    let mut files: Vec<(String, bool)> = picked
         .into_iter()
         .filter(|l| !l.flags.document)
-        .map(|l| l.path)
+        .map(|l| (l.path, l.flags.optional))
         .collect();
-    if files.is_empty() {
-        files = m.unlisted.clone();
+    if files.iter().all(|(_, optional)| *optional) {
+        files.extend(m.unlisted.iter().map(|p| (p.clone(), false)));
     }
-    if files.is_empty() {
+    if files.iter().all(|(_, optional)| *optional) {
         let v = item.version.as_deref().unwrap_or("any version");
         let doc = m.indexes.first().map(|(p, _)| p).unwrap_or(&first_doc);
         out.failures.push(format!("/{eco}/{doc} lists no {v}"));
         return out;
     }
     let method = if check { Method::Head } else { Method::Get };
-    for path in files.iter().take(MAX_FOLLOWED) {
-        fetch(&mut out, path, method, None, false);
+    for (path, optional) in files.iter().take(MAX_FOLLOWED) {
+        let quiet = if *optional { Quiet::Absent } else { Quiet::No };
+        fetch(&mut out, path, method, None, quiet);
     }
     if files.len() > MAX_FOLLOWED {
         out.failures
@@ -726,15 +741,44 @@ fn document_links(
     Ok((found.links, cache))
 }
 
-/// The links of the wanted versions among those recorded for the package.
+/// The links of the wanted versions among those recorded for the package (under the first of
+/// its names that has any).
 fn pick_links(db: &Db, eco: &str, m: &registry::Mirror) -> Result<Vec<registry::Link>> {
-    let links = db.package_links(eco, &m.package)?;
-    let latest = db.latest(eco, &m.package)?;
-    Ok(registry::pick(&links, &m.want, latest.as_deref())
-        .into_iter()
-        .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(&l.filename)))
-        .cloned()
-        .collect())
+    for name in std::iter::once(&m.package).chain(&m.also) {
+        let links = db.package_links(eco, name)?;
+        let latest = db.latest(eco, name)?;
+        let picked: Vec<registry::Link> = registry::pick(&links, &m.want, latest.as_deref())
+            .into_iter()
+            .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(&l.filename)))
+            .cloned()
+            .collect();
+        if !picked.is_empty() {
+            return Ok(picked);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Which answers other than 200 are no failure of the mirror.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quiet {
+    /// None: every one is reported.
+    No,
+    /// Any (a candidate index looked for in several places).
+    Any,
+    /// Those that say the upstream has no such file: a 404, or in `-check` (offline) its absence
+    /// from the cache (an optional document or file).
+    Absent,
+}
+
+impl Quiet {
+    fn excuses(self, status: u16, check: bool) -> bool {
+        match self {
+            Quiet::No => false,
+            Quiet::Any => true,
+            Quiet::Absent => status == 404 || (check && status == 503),
+        }
+    }
 }
 
 fn count(out: &mut Outcome, cache: CacheState, progress: &Progress) {

@@ -8,15 +8,17 @@
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
 //! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`;
 //! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls); the URL
-//! lists `apt-get --print-uris` and `dnf download --url` print; lists of generic files (`/raw/…`
-//! URLs), `Vagrantfile`s and lists of Vagrant boxes, Chef's `Berksfile.lock`.
+//! lists `apt-get --print-uris`, `dnf download --url`, `apk fetch --url` and `pacman -Sp` print;
+//! lists of generic files (`/raw/…` URLs), `Vagrantfile`s and lists of Vagrant boxes, Chef's
+//! `Berksfile.lock`.
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
 //! mix.lock), `swift` (Package.resolved), `ansible` (requirements.yml), `terraform`
-//! (.terraform.lock.hcl), `infra` (generic file lists, Vagrant, Chef), `sbom` (CycloneDX, SPDX);
+//! (.terraform.lock.hcl), `infra` (generic file lists, Vagrant, Chef), `sbom` (CycloneDX, SPDX),
+//! `apk_alpm` (Alpine and Arch package URLs), `oslist` (the URL lists distribution tools print);
 //! `digest` (digest spellings) and `document` (JSON, YAML and TOML documents, and where their
 //! entries are); `toml` and `term`, small readers of TOML and Elixir terms of our own (JSON and
 //! YAML are read by serde).
@@ -45,6 +47,7 @@
 //!   line-based and TOML formats resynchronise and carry on with the next entry.
 
 mod ansible;
+mod apk_alpm;
 mod digest;
 mod document;
 mod infra;
@@ -79,7 +82,7 @@ pub(crate) use purl::parse_purl;
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
     /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform", "debian",
-    /// "rpm", "raw", "vagrant", "chef".
+    /// "rpm", "raw", "vagrant", "chef", "alpine", "arch".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
     /// Composer "vendor/pkg", a generic file's "{remote}/{directories}" (with its file name as
@@ -615,7 +618,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 28);
+        assert_eq!(out.len(), 29);
         out
     }
 

@@ -1,6 +1,7 @@
 //! The lists operating-system package managers print of what they would fetch, on a connected
 //! machine: `apt-get --print-uris update` and `apt-get --print-uris -qq install PKGS…`
-//! (`'URL' file size hash` lines), and `dnf download --url --resolve PKGS…` (one URL a line).
+//! (`'URL' file size hash` lines), `dnf download --url --resolve PKGS…`, `apk fetch --simulate
+//! --url --recursive PKGS…` and `pacman -Sp PKGS…` (one URL a line).
 //! Each URL is an item named by that URL; `proxy mirror` maps it to a path under the registry's
 //! prefix through the configured upstreams (see `mirror::request_path`).
 
@@ -33,10 +34,14 @@ pub(super) fn uris(text: &str, out: &mut Out) {
             "debian"
         } else if path.ends_with(".rpm") || path.contains("/repodata/") {
             "rpm"
+        } else if path.ends_with(".apk") {
+            "alpine"
+        } else if is_pacman_file(path) {
+            "arch"
         } else {
             out.problem(
                 line,
-                format!("{url}: neither a Debian nor an RPM package or index"),
+                format!("{url}: not a Debian, RPM, Alpine or Arch package or index"),
             );
             continue;
         };
@@ -45,12 +50,22 @@ pub(super) fn uris(text: &str, out: &mut Out) {
 }
 
 /// Whether a text looks like such a list: a line of it is a URL, quoted (apt) or of an `.rpm`
-/// (dnf, which may say what it fetched first).
+/// (dnf, which may say what it fetched first), an `.apk` or a pacman package.
 pub(super) fn is_uri_list(text: &str) -> bool {
     text.lines().map(str::trim).any(|l| {
         l.starts_with("'http://")
             || l.starts_with("'https://")
-            || (l.starts_with("http") && l.contains("://") && l.ends_with(".rpm"))
+            || (l.starts_with("http")
+                && l.contains("://")
+                && (l.ends_with(".rpm") || l.ends_with(".apk") || is_pacman_file(l)))
+    })
+}
+
+/// `….pkg.tar` or `….pkg.tar.{ext}`: a pacman package.
+fn is_pacman_file(path: &str) -> bool {
+    path.rsplit('/').next().is_some_and(|f| {
+        f.rsplit_once(".pkg.tar")
+            .is_some_and(|(_, ext)| ext.is_empty() || ext.starts_with('.') && !ext.contains('/'))
     })
 }
 
@@ -91,5 +106,23 @@ mod tests {
         assert!(items.iter().all(|i| i.ecosystem == "rpm"));
         // A requirements file is not taken for one.
         assert!(!is_uri_list("requests==2.31.0\n"));
+    }
+
+    #[test]
+    fn apk_and_pacman_lists() {
+        let items = crate::lockfile::testing::check_fixture(
+            "os/package-urls.txt",
+            &[
+                "alpine:http://proxy.example:8080/alpine/v3.21/main/x86_64/ca-certificates-bundle-20241121-r1.apk@*",
+                "alpine:http://proxy.example:8080/alpine/v3.21/main/x86_64/curl-8.11.1-r0.apk@*",
+                "alpine:http://proxy.example:8080/alpine/v3.21/main/x86_64/libcurl-8.11.1-r0.apk@*",
+                "arch:https://geo.mirror.pkgbuild.com/core/os/x86_64/zlib-1:1.3.1-2-x86_64.pkg.tar.zst@*",
+                "arch:https://geo.mirror.pkgbuild.com/extra/os/x86_64/git-2.47.1-1-x86_64.pkg.tar.zst@*",
+                "arch:https://geo.mirror.pkgbuild.com/extra/os/x86_64/perl-error-0.17029-7-any.pkg.tar.zst@*",
+            ],
+            &[2, 3, 4, 6, 7, 8],
+        );
+        assert!(items.iter().all(|i| i.hashes.is_empty()));
+        assert!(!is_uri_list("see https://x.example/a.pkg.tar.zst.sig\n"));
     }
 }

@@ -3,13 +3,14 @@
 //! packages by. Each purl type maps to our registry prefix and that registry's spelling of a name
 //! (an npm scope, Maven's `group:artifact`, Composer's `vendor/pkg`, a conda channel and subdir).
 
+use super::apk_alpm::{alpm_purl, apk_purl};
 use super::python::pypi_name;
 use super::{Item, check_token};
 use crate::registry::{safe_component, valid_upstream_name};
 use crate::url::percent_decode;
 
 /// Parses a package URL (`pkg:type/namespace/name@version?qualifiers#subpath`). Qualifiers are
-/// ignored except conda's (see `conda_purl`), and so is the subpath; the item's source is the purl
+/// ignored except conda's (see `conda_purl`), apk's and alpm's (`apk_alpm`), and so is the subpath; the item's source is the purl
 /// itself.
 pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
     let item = |ecosystem, name, version, platform| Item {
@@ -44,7 +45,7 @@ pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
 }
 
 const PURL_TYPES: &str = "npm, cargo, pypi, golang, gem, maven, composer, nuget, hex, pub, conda, \
-                          cran, conan, swift, deb, rpm, generic, oci, helm";
+                          cran, conan, swift, deb, rpm, generic, oci, helm, apk, alpm";
 
 pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
     let t = s.trim();
@@ -149,6 +150,9 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
         // A generic file on this proxy's `/raw/{remote}/{path}`: the namespace is the remote and
         // the directories, the name the file (which the item carries as its version).
         "generic" => return generic_purl(s, ns, name, version),
+        // A distribution's package is one file of one repository directory: see apk_alpm.
+        "apk" => return apk_purl(s, ns, name, version, qualifiers),
+        "alpm" => return alpm_purl(s, ns, name, version, qualifiers),
         other => {
             return Err(format!(
                 "package URL {s:?}: type {other:?} has no registry here (known: {PURL_TYPES})"
@@ -196,7 +200,7 @@ fn generic_purl(
 }
 
 /// A purl's qualifiers (`a=1&b=2`) as (lowercase key, decoded value) pairs.
-fn qualifier_pairs(s: &str, qualifiers: &str) -> Result<Vec<(String, String)>, String> {
+pub(super) fn qualifier_pairs(s: &str, qualifiers: &str) -> Result<Vec<(String, String)>, String> {
     qualifiers
         .split('&')
         .map(|q| {

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::error::Result;
 
+pub(crate) mod alpine;
 pub(crate) mod ansible;
+pub(crate) mod arch;
 pub(crate) mod cargo;
 pub(crate) mod chef;
 pub(crate) mod composer;
@@ -34,7 +36,9 @@ pub(crate) mod vagrant;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
+    &alpine::Alpine,
     &ansible::Ansible,
+    &arch::Arch,
     &cargo::Cargo,
     &chef::Chef,
     &composer::Composer,
@@ -419,6 +423,98 @@ impl Found for Collected {
     }
 }
 
+/// `{dir}/{name}`, or `{name}` at the root (`dir` empty).
+pub(crate) fn under(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// An item named by URL reaches `Registry::mirror` as `/{path under the prefix}` (a list a
+/// package manager printed): (directory, file name), decoded and checked; `None` for any other
+/// name.
+pub(crate) fn listed_file(name: &str) -> Option<Result<(String, String)>> {
+    let path = name.strip_prefix('/')?;
+    let segs: Option<Vec<String>> = path.split('/').map(crate::url::percent_decode).collect();
+    let bad = || crate::error::Error::BadRequest(format!("{name:?} is no path of a file"));
+    Some(match segs {
+        Some(segs) if segs.iter().all(|s| safe_component(s)) => {
+            let (file, dir) = segs.split_last().expect("split gives one at least");
+            Ok((dir.join("/"), file.clone()))
+        }
+        _ => Err(bad()),
+    })
+}
+
+/// A file asked for in a distribution's repository tree, under named upstreams
+/// (`Ctx::split_named`), where files are told apart by name: the file, the directory it is in (a
+/// path under the prefix, with the upstream's name when it is a named one) and that directory's
+/// URL upstream.
+pub(crate) struct RepoFile<'a> {
+    pub ecosystem: &'static str,
+    pub file: &'a str,
+    pub dir: String,
+    url_dir: String,
+    escape: fn(&str) -> String,
+}
+
+impl<'a> RepoFile<'a> {
+    /// The upstream is found as `Archive::of` finds it (`top_dirs`: the default upstream's own
+    /// top directories, never taken for a name); `escape` spells a path segment in its URLs.
+    pub(crate) fn new(
+        ecosystem: &'static str,
+        req: &Request<'a>,
+        ctx: &Ctx<'_>,
+        top_dirs: &[&str],
+        escape: fn(&str) -> String,
+    ) -> Result<RepoFile<'a>> {
+        let archive = Archive::of(req.segments, ctx, ecosystem, top_dirs);
+        let (Some((_, parents)), Some(file)) = (archive.rest.split_last(), req.segments.last())
+        else {
+            return Err(ctx.no_file(ecosystem, &req.segments.join("/")));
+        };
+        let url_dir = std::iter::once(archive.url.to_string())
+            .chain(parents.iter().map(|s| escape(s)))
+            .collect::<Vec<_>>()
+            .join("/");
+        Ok(RepoFile {
+            ecosystem,
+            file,
+            dir: req.segments[..req.segments.len() - 1].join("/"),
+            url_dir,
+            escape,
+        })
+    }
+
+    /// A file of this directory, as a path under the prefix.
+    pub(crate) fn path(&self, file: &str) -> String {
+        under(&self.dir, file)
+    }
+
+    /// A file of this directory upstream.
+    pub(crate) fn url(&self, file: &str) -> String {
+        format!("{}/{}", self.url_dir, (self.escape)(file))
+    }
+
+    /// A document of this directory (the file asked for, or the index that lists it), stored
+    /// and served byte-identical with the upstream's validators: distributions sign them.
+    pub(crate) fn doc(&self, kind: Kind, file: &str, content_type: &'static str) -> Metadata {
+        Metadata {
+            ecosystem: self.ecosystem,
+            kind,
+            key: self.path(file),
+            url: self.url(file),
+            accept: Some("*/*"),
+            package: self.dir.clone(),
+            content_type,
+            etag: Etag::Upstream,
+            ..Metadata::default()
+        }
+    }
+}
+
 /// A filter on file names (see `Mirror::keep`).
 pub(crate) type Keep = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
@@ -426,6 +522,13 @@ pub(crate) type Keep = Box<dyn Fn(&str) -> bool + Send + Sync>;
 pub(crate) struct Mirror {
     /// The name links are recorded under (`Registry::canonical_name`).
     pub package: String,
+    /// Other names the package may be recorded under, tried in turn when `package` has no link
+    /// of the wanted versions: a distribution's package is in one of several repositories
+    /// (Alpine's `main` or `community`), and a package URL does not say which.
+    pub also: Vec<String>,
+    /// Documents read if the upstream has them: a 404 for one is no failure (an Arch database's
+    /// `.db.sig`, which only signed repositories publish).
+    pub optional: Vec<String>,
     /// Documents to read, as request paths under the prefix with the `Accept` a client sends.
     pub docs: Vec<(String, Option<&'static str>)>,
     /// The versions wanted, in the spelling links record (a registry may normalise it).
@@ -468,6 +571,8 @@ impl Mirror {
     ) -> Mirror {
         Mirror {
             package,
+            also: Vec::new(),
+            optional: Vec::new(),
             docs,
             want: want.clone(),
             keep: None,
@@ -603,6 +708,20 @@ impl Ctx<'_> {
             .get(&format!("{key}.{name}"))
             .map(String::as_str)
             .filter(|u| !u.is_empty())
+    }
+
+    /// The 404 for a path of a registry with named upstreams that names no file: it says which
+    /// named upstreams `/{key}/{name}/…` may start with.
+    pub(crate) fn no_file(&self, key: &str, path: &str) -> crate::error::Error {
+        let names: Vec<&str> = self.names(key).into_iter().map(|(n, _)| n).collect();
+        let named = if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        };
+        crate::error::Error::NotFound(format!(
+            "{key}: /{path} names no file (named upstreams: {named})"
+        ))
     }
 
     /// Every named upstream under `key`: (name, URL).
@@ -839,9 +958,10 @@ pub(crate) struct Kind(pub &'static str);
 pub(crate) enum Etag {
     /// Ours: the SHA-256 of the stored bytes (of the bytes served, for rebased documents).
     Own,
-    /// The upstream's, and none when it sent none. Only for documents stored byte-identical whose
-    /// clients read meaning into the validator (Bundler up to 2.4 checks that a compact index
-    /// file's ETag is its MD5).
+    /// The upstream's, and none when it sent none; and the upstream's `Last-Modified`. Only for
+    /// documents stored byte-identical whose clients read meaning into the validators (Bundler
+    /// up to 2.4 checks that a compact index file's ETag is its MD5; apk and pacman revalidate
+    /// by date).
     Upstream,
 }
 
@@ -890,11 +1010,22 @@ pub(crate) struct Flags {
     pub prerelease: bool,
     /// Another document (one the mirror reads for further links), not an artifact.
     pub document: bool,
+    /// Held: while the document that names it is the one stored, the cached file is not evicted
+    /// (`storage.max_size`). For distributions that delete superseded builds upstream (Alpine,
+    /// Arch): a stale index is only of use offline if the packages it names are still here.
+    pub held: bool,
+    /// A file the upstream may not have (an Arch package's detached `.sig`, which only signed
+    /// repositories publish): `proxy mirror` takes a 404 for it as no failure.
+    pub optional: bool,
 }
 
 impl Flags {
     pub(crate) fn bits(self) -> i64 {
-        i64::from(self.yanked) | i64::from(self.prerelease) << 1 | i64::from(self.document) << 2
+        i64::from(self.yanked)
+            | i64::from(self.prerelease) << 1
+            | i64::from(self.document) << 2
+            | i64::from(self.held) << 3
+            | i64::from(self.optional) << 4
     }
 
     pub(crate) fn from_bits(bits: i64) -> Flags {
@@ -902,6 +1033,8 @@ impl Flags {
             yanked: bits & 1 != 0,
             prerelease: bits & 2 != 0,
             document: bits & 4 != 0,
+            held: bits & 8 != 0,
+            optional: bits & 16 != 0,
         }
     }
 }
@@ -915,6 +1048,10 @@ pub(crate) enum Algo {
     Sha256,
     Sha384,
     Sha512,
+    /// Not of the whole file: the SHA-1 of an `.apk`'s control member, as Alpine's index pins a
+    /// package (`C:Q1…`); the data member is checked against the SHA-256 the control member
+    /// declares (`alpine::ControlCheck`).
+    ApkControlSha1,
 }
 
 impl Algo {
@@ -925,6 +1062,7 @@ impl Algo {
             Algo::Sha256 => "sha256",
             Algo::Sha384 => "sha384",
             Algo::Sha512 => "sha512",
+            Algo::ApkControlSha1 => "apk-control-sha1",
         }
     }
 
@@ -932,7 +1070,7 @@ impl Algo {
     pub(crate) fn hex_len(self) -> usize {
         match self {
             Algo::Md5 => 32,
-            Algo::Sha1 => 40,
+            Algo::Sha1 | Algo::ApkControlSha1 => 40,
             Algo::Sha256 => 64,
             Algo::Sha384 => 96,
             Algo::Sha512 => 128,
@@ -946,9 +1084,28 @@ impl Algo {
             "sha256" => Some(Algo::Sha256),
             "sha384" => Some(Algo::Sha384),
             "sha512" => Some(Algo::Sha512),
+            "apk-control-sha1" => Some(Algo::ApkControlSha1),
             _ => None,
         }
     }
+
+    /// A checker that computes this digest over a file fed to it in pieces; `None` for SHA-256,
+    /// which every fill and document computes anyway.
+    pub(crate) fn check(self) -> Option<Box<dyn FileCheck>> {
+        match self {
+            Algo::ApkControlSha1 => Some(Box::new(alpine::ControlCheck::default())),
+            whole => crate::cache::Hasher::new(whole).map(|h| Box::new(h) as Box<dyn FileCheck>),
+        }
+    }
+}
+
+/// Computes a digest of a file as it streams (`Algo::check`): of the whole file
+/// (`cache::Hasher`), or of a part the algorithm defines.
+pub(crate) trait FileCheck: Send {
+    fn update(&mut self, chunk: &[u8]);
+    /// The digest, as lowercase hex; or why the bytes have none (not the format the algorithm
+    /// reads, or a part that fails a check of its own).
+    fn finish(self: Box<Self>) -> Result<String, String>;
 }
 
 /// A digest declared by a registry, as lowercase hex.

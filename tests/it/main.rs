@@ -8,7 +8,9 @@
 #[allow(clippy::disallowed_methods)]
 mod support;
 
+mod alpine;
 mod ansible;
+mod arch;
 mod attack;
 mod cargo;
 mod chef;
