@@ -123,6 +123,21 @@ pub const KEYS: &[Key] = &[
         default: "60s",
     },
     Key {
+        name: "http.max_connections",
+        takes: "most client connections open at once; past it a new one is answered 503",
+        default: "1024",
+    },
+    Key {
+        name: "http.idle_timeout",
+        takes: "how long a keep-alive connection may wait idle for its next request",
+        default: "30s",
+    },
+    Key {
+        name: "http.header_timeout",
+        takes: "how long a client may take to send a request head once begun",
+        default: "10s",
+    },
+    Key {
         name: "shutdown_timeout",
         takes: "grace period for in-flight requests",
         default: "10s",
@@ -271,6 +286,9 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub client_timeout: Duration,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub header_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub ca_file: Option<PathBuf>,
     /// CA bundle named by `SSL_CERT_FILE`, read here because this module owns the environment.
@@ -288,9 +306,6 @@ pub struct Config {
     pub origins: BTreeMap<String, String>,
     /// Things worth a warning once logging is up.
     pub warnings: Vec<String>,
-    /// Tests only: a request for exactly this URL panics, to prove a panic costs one request.
-    #[doc(hidden)]
-    pub test_panic_path: Option<String>,
 }
 
 impl Default for Config {
@@ -318,6 +333,9 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             client_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             ca_file: None,
             ssl_cert_file: None,
@@ -327,7 +345,6 @@ impl Default for Config {
             raw: BTreeMap::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
-            test_panic_path: None,
         }
     }
 }
@@ -604,6 +621,19 @@ impl Config {
             }
             "http.client_timeout" => {
                 self.client_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
+            }
+            "http.max_connections" => {
+                self.max_connections = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| bad("a number from 1 to 1000000"))?
+            }
+            "http.idle_timeout" => {
+                self.idle_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
+            }
+            "http.header_timeout" => {
+                self.header_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
             }
             "shutdown_timeout" => {
                 self.shutdown_timeout = duration(value).ok_or_else(|| bad(DURATION))?

@@ -34,6 +34,7 @@ mod rebase;
 mod registry;
 mod router;
 mod tar;
+mod transfer;
 mod upstream;
 mod url;
 mod version;
@@ -146,6 +147,9 @@ fn serve(config: Config) -> Result<()> {
         .map_err(|err| error::Error::io("signal handler", err))?;
     let offline = config.offline;
     let handle = server::start(config)?;
+    // A server that cannot go on ends the wait for a signal, and the process exits non-zero.
+    let wake = signals.handle();
+    handle.on_failure(move || wake.close());
     log::info!(
         "proxy {} listening on {}{}",
         env!("CARGO_PKG_VERSION"),
@@ -159,16 +163,20 @@ fn serve(config: Config) -> Result<()> {
     if let Some(sig) = signals.forever().next() {
         log::info!("received signal {sig}; finishing in-flight requests");
     }
+    let failure = handle.failure();
     handle.shutdown();
-    log::info!("stopped");
-    Ok(())
+    match failure {
+        Some(why) => Err(error::Error::Stopped(why)),
+        None => {
+            log::info!("stopped");
+            Ok(())
+        }
+    }
 }
 
 fn init_logging(config: &Config) {
     let mut b = env_logger::Builder::new();
     b.filter_level(config.log_level);
-    // tiny_http logs every client that disconnects at error level; that is not our error.
-    b.filter_module("tiny_http", log::LevelFilter::Off);
     if config.log_format == LogFormat::Json {
         b.format(|buf, record| {
             let line = serde_json::json!({

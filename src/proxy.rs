@@ -527,7 +527,7 @@ fn root() -> Reply {
 fn health(sh: &Shared, db: &Db) -> Reply {
     let check = |r: Result<()>| match r {
         Ok(()) => serde_json::json!({"status": "ok"}),
-        Err(err) => serde_json::json!({"status": "error", "error": err.to_string()}),
+        Err(err) => serde_json::json!({"status": "error", "error": err.public()}),
     };
     let database = check(db.ping());
     let storage = check(sh.store.probe());

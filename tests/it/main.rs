@@ -11,6 +11,7 @@ mod support;
 mod alpine;
 mod ansible;
 mod arch;
+mod attack;
 mod auth;
 mod cargo;
 mod chef;
