@@ -120,6 +120,31 @@ fn serve_allowed(
     Ok(reply)
 }
 
+/// Whether a file a document named at `found` may stand for the one the request routes to,
+/// `routed`: not when `found` lies under another configured upstream than `routed` does (a
+/// Debian and an Ubuntu build of one file name differ). A document may name files anywhere else
+/// (PyPI's on files.pythonhosted.org, Composer's on GitHub): those are taken.
+pub(crate) fn same_upstream(
+    upstreams: &std::collections::BTreeMap<String, String>,
+    routed: &str,
+    found: &str,
+) -> bool {
+    // The longest configured base URL `url` lies under.
+    let under = |url: &str| {
+        upstreams
+            .values()
+            .map(|b| b.trim_end_matches('/'))
+            .filter(|b| {
+                !b.is_empty()
+                    && url
+                        .strip_prefix(b)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+            })
+            .max_by_key(|b| b.len())
+    };
+    found == routed || under(found).is_none_or(|base| under(routed) == Some(base))
+}
+
 /// `serve`, less the plan's own headers.
 fn answer(
     sh: &Arc<Shared>,
@@ -140,13 +165,14 @@ fn answer(
         }
         // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
         let name = reg.canonical_name(&a.key.name);
-        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)?;
+        let take = |found: &str| same_upstream(&sh.config.upstream, &a.url, found);
+        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename, &a.url, &take)?;
         if link.is_none()
             && let Some(doc) = &a.listed_in
         {
             // Asked for before its metadata: read the document that declares it first.
             match metadata::ensure_lists(sh, db, reg, doc, &|db| {
-                db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)
+                db.link(a.key.ecosystem, &name, &a.key.filename, &a.url, &take)
             }) {
                 Ok(found) => link = found,
                 Err(err) => log::info!("{}: its metadata could not be read: {err}", what()),
@@ -550,4 +576,40 @@ fn head(sh: &Shared, reg: &dyn Registry, a: &Artifact, url: &str) -> Result<Repl
         head_length: f.content_length,
         cache: CacheState::Miss,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_under_another_upstream_is_not_taken() {
+        let up: std::collections::BTreeMap<String, String> = [
+            ("debian", "http://h/debian/"),
+            ("debian.ubuntu", "http://h/debian/ubuntu"),
+            ("pypi", "https://pypi.org"),
+            ("unset", ""),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+        let deb = "http://h/debian/pool/x.deb";
+        let ubuntu = "http://h/debian/ubuntu/pool/x.deb";
+        assert!(same_upstream(&up, deb, deb));
+        assert!(!same_upstream(&up, ubuntu, deb));
+        assert!(!same_upstream(&up, deb, ubuntu));
+        // A sibling that only shares a prefix of the name is not under the base.
+        assert!(!same_upstream(
+            &up,
+            "http://h/debian/ubuntu-ports/x",
+            ubuntu
+        ));
+        // Files a document names off every upstream are its own to name.
+        let files = "https://files.pythonhosted.org/packages/a/b.whl";
+        assert!(same_upstream(&up, "https://pypi.org/packages/b.whl", files));
+        assert!(same_upstream(
+            &up,
+            "http://h/debian/ubuntu/p",
+            "http://h/debian/ubuntu?x=1"
+        ));
+    }
 }

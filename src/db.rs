@@ -1195,29 +1195,33 @@ impl Db {
         Ok(done)
     }
 
-    /// The URL and digest a metadata document gave for an artifact. Where documents of several
-    /// upstreams name a file of that name (Debian's and Ubuntu's archives both have a
-    /// `hello_2.10-3_amd64.deb`, built apart), the one at `url`, where the request routes to,
-    /// is taken.
+    /// The URL and digest a metadata document gave for an artifact: the first link of that name
+    /// `take` accepts, the one at `url` (where the request routes to) before the others, and one
+    /// with a digest before one without. Where documents of several upstreams name a file of that
+    /// name (Debian's and Ubuntu's archives both have a `hello_2.10-3_amd64.deb`, built apart),
+    /// `take` turns down the others' (`artifact::same_upstream`).
     pub(crate) fn link(
         &self,
         ecosystem: &str,
         name: &str,
         filename: &str,
         url: &str,
+        take: &dyn Fn(&str) -> bool,
     ) -> Result<Option<(String, Option<Digest>)>> {
         // A link without a URL only told the mirror where a file is.
         let mut stmt = self.conn.prepare_cached(
             "SELECT url, algo, digest FROM links
              WHERE ecosystem = ?1 AND filename = ?3 AND name = ?2 AND url != ''
-             ORDER BY url = ?4 DESC, digest IS NULL LIMIT 1",
+             ORDER BY url = ?4 DESC, digest IS NULL",
         )?;
-        let row = stmt
-            .query_row(params![ecosystem, name, filename, url], |r| {
-                Ok((r.get(0)?, digest(r.get(1)?, r.get(2)?)))
-            })
-            .optional()?;
-        Ok(row)
+        let mut rows = stmt.query(params![ecosystem, name, filename, url])?;
+        while let Some(r) = rows.next()? {
+            let found: String = r.get(0)?;
+            if take(&found) {
+                return Ok(Some((found, digest(r.get(1)?, r.get(2)?))));
+            }
+        }
+        Ok(None)
     }
 
     /// Pins a committed file's SHA-256 as its digest (`Artifact::pin`): links that name the
@@ -1948,7 +1952,7 @@ mod tests {
             digest,
             flags: Flags::default(),
         };
-        let pinned = |name: &str| db.link("chef", name, "f.tgz", "").unwrap();
+        let pinned = |name: &str| db.link("chef", name, "f.tgz", "", &|_| true).unwrap();
         let pin_a = |hex: &str| {
             db.pin("chef", "a", "f.tgz", "a/1/download", "http://u/a", hex)
                 .unwrap()
@@ -2051,7 +2055,7 @@ mod tests {
         db.record_links("npm", std::slice::from_ref(&link), None)
             .unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz", "").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "", &|_| true).unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d.clone())))
         );
         // A list that names the file without a URL or digest erases neither.
@@ -2066,7 +2070,7 @@ mod tests {
         };
         db.record_links("npm", &[bare], None).unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz", "").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "", &|_| true).unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d)))
         );
         let listed = db.package_links("npm", "a").unwrap();
@@ -2084,7 +2088,7 @@ mod tests {
             ..link
         };
         db.record_links("npm", &[mirror_only], None).unwrap();
-        assert_eq!(db.link("npm", "b", "b-1.tgz", "").unwrap(), None);
+        assert_eq!(db.link("npm", "b", "b-1.tgz", "", &|_| true).unwrap(), None);
         assert_eq!(db.package_links("npm", "b").unwrap().len(), 1);
         assert_eq!(db.link_names("npm", "a-1.tgz").unwrap(), vec!["a"]);
         // Another upstream's file of the same name: the one at the routed URL is taken.
@@ -2102,7 +2106,10 @@ mod tests {
         };
         db.record_links("npm", &[other], None).unwrap();
         for url in ["http://x/a-1.tgz", "http://y/a-1.tgz"] {
-            let (got, _) = db.link("npm", "a", "a-1.tgz", url).unwrap().unwrap();
+            let (got, _) = db
+                .link("npm", "a", "a-1.tgz", url, &|_| true)
+                .unwrap()
+                .unwrap();
             assert_eq!(got, url);
         }
         assert_eq!(

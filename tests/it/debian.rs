@@ -206,6 +206,32 @@ fn a_refused_index_leaves_package_digests_as_they_were() {
     assert_eq!(p.get(&format!("/debian/{HELLO}")).bytes(), repo.file(HELLO));
 }
 
+/// Two archives may hold a file of one name, built apart (Debian's and Ubuntu's `hello`): what
+/// one archive's index says of it never stands for the other's.
+#[test]
+fn a_named_upstream_gets_its_own_build_of_a_file_another_names() {
+    let Some(repo) = Repo::build() else { return };
+    let fake = repo.serve();
+    let ubuntu = b"the ubuntu build".to_vec();
+    fake.put(
+        &format!("/ubuntu/{HELLO}"),
+        Resp::ok("application/vnd.debian.binary-package", ubuntu.clone()),
+    );
+    let url = fake.url();
+    let p = TestProxy::with(&fake, |c| {
+        c.upstream
+            .insert("debian.ubuntu".into(), format!("{url}/ubuntu"));
+    });
+    assert_eq!(p.get("/debian/dists/stable/InRelease").status, 200);
+    assert_eq!(p.get(&format!("/debian/{BIN}/Packages")).status, 200);
+    assert_eq!(p.get(&format!("/debian/ubuntu/{HELLO}")).bytes(), ubuntu);
+    assert_eq!(fake.hits(&format!("/ubuntu/{HELLO}")), 1);
+    assert_eq!(fake.hits(&format!("/{HELLO}")), 0);
+    // And Debian's is still Debian's, checked against its index.
+    assert_eq!(p.get(&format!("/debian/{HELLO}")).bytes(), repo.file(HELLO));
+    assert_eq!(p.get(&format!("/debian/ubuntu/{HELLO}")).bytes(), ubuntu);
+}
+
 #[test]
 fn packages_are_verified_against_their_index() {
     let Some(repo) = Repo::build() else { return };
