@@ -449,9 +449,15 @@ impl Config {
                     (_, _, Some(t)) => Secret::Bearer(t.clone()),
                     _ => return None,
                 };
+                let url = self.upstream(key);
+                // An OCI upstream's path is a repository prefix, asked under `/v2/`.
+                let url = match key.split('.').next() {
+                    Some("oci") => registry::oci::requests_under(url),
+                    _ => url.to_string(),
+                };
                 Some(Credential {
                     key: key.clone(),
-                    url: self.upstream(key).to_string(),
+                    url,
                     secret,
                 })
             })

@@ -291,6 +291,19 @@ fn upstream(url: &str) -> Option<(String, String, String)> {
     Some((format!("{scheme}://{host}"), prefix, registry))
 }
 
+/// The URL every request for the upstream `url` is under, which its credential is for: the
+/// upstream itself, or for one with a repository prefix (`https://harbor.example/hub`) the
+/// distribution API's path of those repositories (`https://harbor.example/v2/hub`), since its
+/// requests go to `/v2/hub/{name}/…`, not under the configured path.
+pub(crate) fn requests_under(url: &str) -> String {
+    match upstream(url) {
+        Some((base, prefix, _)) if !prefix.is_empty() => {
+            format!("{base}/v2/{}", prefix.trim_end_matches('/'))
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Docker Hub under the name references give it; any other host as it is (lowercase).
 fn normalise_registry(host: &str) -> String {
     let host = host.to_ascii_lowercase();
@@ -1015,6 +1028,24 @@ mod tests {
         assert!(!takes(&link("linux/amd64"), "linux"));
         assert!(takes(&link("linux/arm/v7"), "linux/arm/v7"));
         assert!(!takes(&link("linux/arm/v6"), "linux/arm/v7"));
+    }
+
+    #[test]
+    fn credentials_of_a_prefixed_upstream_cover_its_repositories() {
+        for (url, want) in [
+            ("https://ghcr.io", "https://ghcr.io"),
+            (
+                "https://harbor.example/hub",
+                "https://harbor.example/v2/hub",
+            ),
+            (
+                "https://harbor.example/a/b/",
+                "https://harbor.example/v2/a/b",
+            ),
+            ("http://127.0.0.1:5000/p", "http://127.0.0.1:5000/v2/p"),
+        ] {
+            assert_eq!(requests_under(url), want, "{url}");
+        }
     }
 
     #[test]

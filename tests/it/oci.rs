@@ -1340,6 +1340,108 @@ fn upstream_tokens_are_cached_and_nothing_secret_follows_a_redirect() {
 }
 
 #[test]
+fn credentials_of_an_upstream_with_a_repository_prefix_go_to_its_repositories_only() {
+    // One registry host, two projects as two upstreams: `hub` needs the credentials, `other`
+    // is anonymous. Requests of `hub` go to `/v2/hub/…`, not under the upstream's URL `/hub`.
+    let registry = Fake::start();
+    let manifest = image_manifest(b"prefixed");
+    let realm = format!("{}/token", registry.url());
+    let basic = format!("Basic {}", base64(b"me:pw"));
+    {
+        let (realm, basic, manifest) = (realm.clone(), basic.clone(), manifest.clone());
+        registry.dynamic(move |s| {
+            if s.path.starts_with("/token") {
+                // A token for `hub` only to the credentials; `other` is public.
+                let granted = if s.path.contains("scope=repository:hub/") {
+                    (s.header("authorization") == Some(basic.as_str())).then_some("t-hub")
+                } else {
+                    Some("t-anon")
+                };
+                return Some(match granted {
+                    Some(t) => Resp::ok(
+                        "application/json",
+                        format!(r#"{{"token":"{t}","expires_in":300}}"#).into_bytes(),
+                    ),
+                    None => Resp::status(401),
+                });
+            }
+            let want = if s.path.starts_with("/v2/hub/") {
+                "Bearer t-hub"
+            } else {
+                "Bearer t-anon"
+            };
+            if s.header("authorization") != Some(want) {
+                let repo = s.path[4..].split("/manifests/").next().unwrap_or("");
+                return Some(Resp::status(401).header(
+                    "WWW-Authenticate",
+                    &format!(
+                        r#"Bearer realm="{realm}",service="fake",scope="repository:{repo}:pull""#
+                    ),
+                ));
+            }
+            s.path
+                .ends_with("/manifests/1.0")
+                .then(|| manifest_resp(&manifest, OCI_MANIFEST))
+        });
+    }
+    let p = TestProxy::with(&registry, |c| {
+        c.upstream
+            .insert("oci.harbor".into(), format!("{}/hub", registry.url()));
+        c.upstream
+            .insert("oci.other".into(), format!("{}/other", registry.url()));
+        c.auth.insert(
+            "oci.harbor".into(),
+            AuthConfig {
+                username: Some("me".into()),
+                password: Some("pw".into()),
+                token: None,
+            },
+        );
+    });
+    let got = p.get("/v2/harbor/org/app/manifests/1.0");
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(got.bytes(), manifest);
+    let got = p.get("/v2/other/org/app/manifests/1.0");
+    assert_eq!(got.status, 200, "{}", got.text());
+    let tokens: Vec<(String, Option<String>)> = registry
+        .seen()
+        .iter()
+        .filter(|s| s.path.starts_with("/token"))
+        .map(|s| {
+            (
+                s.path.clone(),
+                s.header("authorization").map(str::to_string),
+            )
+        })
+        .collect();
+    // The token of `hub` was asked with its credentials; that of `other`, on the same origin,
+    // anonymously.
+    assert_eq!(
+        tokens,
+        [
+            (
+                "/token?service=fake&scope=repository:hub/org/app:pull".to_string(),
+                Some(basic.clone())
+            ),
+            (
+                "/token?service=fake&scope=repository:other/org/app:pull".to_string(),
+                None
+            ),
+        ]
+    );
+    // Nothing of `hub`'s reached `other`'s repositories.
+    assert!(
+        registry
+            .seen()
+            .iter()
+            .filter(|s| s.path.starts_with("/v2/other/"))
+            .all(|s| s
+                .header("authorization")
+                .is_none_or(|a| a == "Bearer t-anon"))
+    );
+}
+
+#[test]
 fn blob_redirects_go_only_to_listed_storage_hosts() {
     let registry = Fake::start();
     let storage = Fake::start();
