@@ -693,8 +693,7 @@ generated: "2024-01-02T00:00:00Z"
                     &testing::ctx(&up),
                     &mut found,
                 )
-                .err()
-                .expect("an endless line is an error");
+                .expect_err("an endless line is an error");
             assert!(err.0.contains("a line longer than"), "{}", err.0);
             assert!(read.get() <= MAX_LINE + (64 << 10), "read {}", read.get());
         }
