@@ -569,6 +569,7 @@ fn tar_reader() {
         b" ",
         b"ustar",
         b"99999999999",
+        b"18446744073709551615",
         b"=",
     ];
     let mut rng = Rng::new(seed());
