@@ -593,6 +593,29 @@ mod tests {
         assert!(!l.flags.document);
     }
 
+    /// A comment holding a quote and `>` (as a repository's tooling may leave) hides no file, and
+    /// one inside a checksum leaves it whole.
+    #[test]
+    fn comments_in_repomd_hide_nothing() {
+        let repomd = format!(
+            "<?xml version=\"1.0\"?>\n<!-- don't edit: generated > by hand -->\n<repomd>\
+             <data type=\"primary\"><checksum type=\"sha256\">{}<!-- ' -->{}</checksum>\
+             <location href=\"repodata/{HEX}-primary.xml.gz\"/></data></repomd>\n",
+            &HEX[..10],
+            &HEX[10..]
+        );
+        let meta = testing::metadata(
+            &Rpm,
+            "/epel/9/Everything/x86_64/repodata/repomd.xml",
+            None,
+            UP,
+        );
+        let (out, found) = testing::rewrite(&Rpm, &meta, repomd.as_bytes(), UP).unwrap();
+        assert_eq!(out, repomd);
+        assert_eq!(found.links.len(), 1, "{:?}", found.links);
+        assert_eq!(found.links[0].digest.as_ref().unwrap().hex, HEX);
+    }
+
     #[test]
     fn mirror_plans() {
         let m = Rpm
