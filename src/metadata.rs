@@ -659,6 +659,7 @@ fn fetch_and_store(
         since: hold_mark(),
         batch: Vec::new(),
         latest: None,
+        content_type: None,
         failed: None,
     };
     let rewritten = match &parts {
@@ -719,6 +720,24 @@ fn fetch_and_store(
         n => n,
     };
     drop(out);
+    // An assembled document is the registry's own, in the type its plan says. One the upstream
+    // sent without a type is of the type it names itself by; where types are negotiated and it
+    // names none, it is refused rather than served as a guess a client would misread.
+    let content_type = match (&f.content_type, links.content_type.take()) {
+        _ if m.parts.is_some() => m.content_type.to_string(),
+        (Some(t), _) => t.clone(),
+        (None, Some(own)) => own,
+        (None, None) if m.accepts.is_some() => {
+            return Err(Error::BadUpstream {
+                url: m.url.clone(),
+                msg: "sent no Content-Type, and the document does not name its type".into(),
+            });
+        }
+        (None, None) => m.content_type.to_string(),
+    };
+    if f.content_type.is_none() && m.accepts.is_some() && !asked_for(m, &content_type) {
+        return Err(not_accepted(m, &content_type));
+    }
     let kept: Vec<(&str, String)> = m
         .headers
         .iter()
@@ -743,11 +762,6 @@ fn fetch_and_store(
     }
     let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
-    // An assembled document is the registry's own, in the type its plan says.
-    let content_type = match f.content_type.as_deref() {
-        Some(t) if m.parts.is_none() => t,
-        _ => m.content_type,
-    };
     let old = db.record_metadata(&NewMetadata {
         ecosystem: m.ecosystem,
         key: &m.key,
@@ -757,7 +771,7 @@ fn fetch_and_store(
         upstream_url: &m.url,
         etag: f.etag.as_deref(),
         last_modified: f.last_modified.as_deref(),
-        content_type,
+        content_type: &content_type,
         sha256: &sha,
         size,
         rebase: placeholders,
@@ -938,6 +952,8 @@ struct Links<'a> {
     since: i64,
     batch: Vec<Link>,
     latest: Option<String>,
+    /// The type the document names itself by, if the registry reads one.
+    content_type: Option<String>,
     failed: Option<Error>,
 }
 
@@ -964,6 +980,10 @@ impl Found for Links<'_> {
 
     fn latest(&mut self, version: &str) {
         self.latest = Some(version.to_string());
+    }
+
+    fn content_type(&mut self, content_type: &str) {
+        self.content_type = Some(content_type.to_string());
     }
 }
 

@@ -404,6 +404,9 @@ pub(crate) trait Found {
     fn link(&mut self, link: Link);
     /// The version the registry calls the package's latest (npm's `dist-tags.latest`).
     fn latest(&mut self, _version: &str) {}
+    /// The document's type as it names itself (an OCI manifest's `mediaType`): what it is
+    /// served as when the upstream sent no `Content-Type`.
+    fn content_type(&mut self, _content_type: &str) {}
 }
 
 /// Collects what a rewrite reports (tests, and `proxy mirror`'s walk).
@@ -411,6 +414,7 @@ pub(crate) trait Found {
 pub(crate) struct Collected {
     pub links: Vec<Link>,
     pub latest: Option<String>,
+    pub content_type: Option<String>,
 }
 
 impl Found for Collected {
@@ -420,6 +424,10 @@ impl Found for Collected {
 
     fn latest(&mut self, version: &str) {
         self.latest = Some(version.to_string());
+    }
+
+    fn content_type(&mut self, content_type: &str) {
+        self.content_type = Some(content_type.to_string());
     }
 }
 

@@ -1039,6 +1039,78 @@ fn blobs_and_manifests_are_verified_before_they_are_stored() {
     assert_eq!(fake.hits(&format!("/v2/library/app/blobs/{digest}")), 2);
 }
 
+/// A manifest as a registry without `Content-Type` sends it (a static file server, a
+/// misconfigured registry behind a proxy that drops it).
+fn untyped(body: &[u8]) -> Resp {
+    Resp {
+        status: 200,
+        headers: vec![("Docker-Content-Digest".into(), blob_digest(body))],
+        body: body.to_vec(),
+        ..Resp::default()
+    }
+}
+
+#[test]
+fn a_manifest_without_content_type_is_served_as_the_type_it_names() {
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    let child = image_manifest(b"x");
+    let entry = format!(
+        r#"{{"digest":"{}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}"#,
+        blob_digest(&child),
+        child.len()
+    );
+    let docker_list =
+        format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[{entry}]}}"#);
+    // OCI lets an index and an image manifest leave `mediaType` out: their fields tell.
+    let bare_index = format!(r#"{{"schemaVersion":2,"manifests":[{entry}]}}"#);
+    let bare_manifest = String::from_utf8(child.clone())
+        .unwrap()
+        .replace(&format!(r#""mediaType":"{OCI_MANIFEST}","#), "");
+    assert!(!bare_manifest.contains(OCI_MANIFEST), "{bare_manifest}");
+    for (tag, body, ty) in [
+        ("list", docker_list.as_bytes(), DOCKER_LIST),
+        ("index", bare_index.as_bytes(), OCI_INDEX),
+        ("image", bare_manifest.as_bytes(), OCI_MANIFEST),
+        ("typed", &child[..], OCI_MANIFEST),
+    ] {
+        let path = format!("/v2/library/app/manifests/{tag}");
+        fake.put(&path, untyped(body));
+        for round in ["miss", "hit"] {
+            let got = p.get_with(&path, &[("Accept", ALL_TYPES)]);
+            assert_eq!(got.status, 200, "{tag} {round}: {}", got.text());
+            assert_eq!(got.header("content-type"), Some(ty), "{tag} {round}");
+            assert_eq!(got.bytes(), body, "{tag} {round}");
+        }
+        assert_eq!(fake.hits(&path), 1, "{tag}");
+    }
+    // By digest too.
+    let path = format!("/v2/library/app/manifests/{}", blob_digest(&child));
+    fake.put(&path, untyped(&child));
+    let got = p.get_with(&path, &[("Accept", ALL_TYPES)]);
+    assert_eq!(got.header("content-type"), Some(OCI_MANIFEST));
+    let stored = p.files_under("_metadata/oci").len();
+    // A type the client did not take is not served (nor stored), as with a Content-Type.
+    let path = "/v2/library/app/manifests/list-only-oci";
+    fake.put(path, untyped(docker_list.as_bytes()));
+    let got = p.get_with(path, &[("Accept", OCI_MANIFEST)]);
+    assert_eq!(got.status, 404, "{}", got.text());
+    assert_eq!(got.json()["errors"][0]["code"], "MANIFEST_UNKNOWN");
+    // A manifest that names no type (Docker schema 1) is refused, never served as a guess.
+    let path = "/v2/library/app/manifests/v1";
+    let v1 = br#"{"schemaVersion":1,"name":"library/app","tag":"v1","fsLayers":[]}"#;
+    fake.put(path, untyped(v1));
+    let got = p.get_with(path, &[("Accept", ALL_TYPES)]);
+    assert_eq!(got.status, 502, "{}", got.text());
+    assert!(got.text().contains("no Content-Type"), "{}", got.text());
+    assert_eq!(
+        p.files_under("_metadata/oci").len(),
+        stored,
+        "{:?}",
+        p.files()
+    );
+}
+
 #[test]
 fn tags_are_revalidated_with_head_and_their_digest() {
     let fake = Fake::start();
