@@ -411,19 +411,22 @@ fn upstream_config(c: &mut Config, registry: &Registry, credentials: bool) {
     if let Some(t) = &registry.token {
         c.upstream.insert("oci_auth".into(), t.origin());
         if credentials {
-            c.auth.insert(
-                "oci.reg".into(),
-                AuthConfig {
-                    username: Some(USER.into()),
-                    password: Some(PASSWORD.into()),
-                    token: None,
-                },
-            );
+            c.auth
+                .insert("oci.reg".into(), user_password(USER, PASSWORD));
         }
     }
 }
 
 /// `host:port` of a proxy.
+/// A user name and password for `auth.<key>`.
+fn user_password(user: &str, password: &str) -> AuthConfig {
+    AuthConfig {
+        username: Some(user.into()),
+        password: Some(password.into()),
+        token: None,
+    }
+}
+
 fn host(p: &TestProxy) -> String {
     p.base.trim_start_matches("http://").to_string()
 }
@@ -1321,14 +1324,7 @@ fn upstream_tokens_are_cached_and_nothing_secret_follows_a_redirect() {
             c.upstream.insert("oci_storage".into(), storage.url());
             c.metadata_ttl = Duration::ZERO;
             if creds {
-                c.auth.insert(
-                    "oci.fake".into(),
-                    AuthConfig {
-                        username: Some("me".into()),
-                        password: Some("pw".into()),
-                        token: None,
-                    },
-                );
+                c.auth.insert("oci.fake".into(), user_password("me", "pw"));
             }
         })
     };
@@ -1396,14 +1392,7 @@ fn upstream_tokens_are_cached_and_nothing_secret_follows_a_redirect() {
     });
     let p = TestProxy::with(&foreign, |c| {
         c.upstream.insert("oci.f".into(), foreign.url());
-        c.auth.insert(
-            "oci.f".into(),
-            AuthConfig {
-                username: Some("me".into()),
-                password: Some("pw".into()),
-                token: None,
-            },
-        );
+        c.auth.insert("oci.f".into(), user_password("me", "pw"));
     });
     let got = p.get("/v2/f/org/app/manifests/1.0");
     assert_eq!(got.status, 502, "{}", got.text());
@@ -1461,14 +1450,8 @@ fn credentials_of_an_upstream_with_a_repository_prefix_go_to_its_repositories_on
             .insert("oci.harbor".into(), format!("{}/hub", registry.url()));
         c.upstream
             .insert("oci.other".into(), format!("{}/other", registry.url()));
-        c.auth.insert(
-            "oci.harbor".into(),
-            AuthConfig {
-                username: Some("me".into()),
-                password: Some("pw".into()),
-                token: None,
-            },
-        );
+        c.auth
+            .insert("oci.harbor".into(), user_password("me", "pw"));
     });
     let got = p.get("/v2/harbor/org/app/manifests/1.0");
     assert_eq!(got.status, 200, "{}", got.text());
