@@ -544,9 +544,15 @@ impl Config {
                     (_, _, Some(t), None) => Secret::Bearer(t.clone()),
                     _ => return None,
                 };
+                let url = self.upstream(key);
+                // An OCI upstream's path is a repository prefix, asked under `/v2/`.
+                let url = match key.split('.').next() {
+                    Some("oci") => registry::oci::requests_under(url),
+                    _ => url.to_string(),
+                };
                 Some(Credential {
                     key: key.clone(),
-                    url: self.upstream(key).to_string(),
+                    url,
                     secret,
                 })
             })
@@ -560,6 +566,7 @@ impl Config {
         match key {
             "listen" => self.listen = parse_listen(value).ok_or_else(|| bad("[host]:port"))?,
             "base_url" => {
+                no_userinfo(key, value, origin, "base_url holds no credentials")?;
                 self.base_url = parse_url(value)
                     .ok_or_else(|| bad("an http:// or https:// URL without query"))?
             }
@@ -654,6 +661,14 @@ impl Config {
                     )));
                 }
                 Some(name) if self.upstream.contains_key(name) || registry::is_named_key(name) => {
+                    let instead = if registry::is_list_key(name) {
+                        "credentials are never sent to these hosts".to_string()
+                    } else {
+                        format!(
+                            "give them as auth.{name}.username with auth.{name}.password                              (or password_file), or auth.{name}.token (docs/configuration.md,                              Upstream credentials)"
+                        )
+                    };
+                    no_userinfo(key, value, origin, &instead)?;
                     let url = if registry::is_list_key(name) {
                         parse_url_list(value).ok_or_else(|| {
                             bad("a comma-separated list of http:// or https:// URLs without query")
@@ -1045,7 +1060,41 @@ pub fn parse_listen(value: &str) -> Option<String> {
     Some(format!("{host}:{port}"))
 }
 
-/// Accepts `http(s)://host[:port][/path]`, returns it without a trailing slash.
+/// Refuses a URL (or a comma-separated list of them) with a user name or password in it
+/// (`https://user:pass@host`): it would show in logs, error messages and cache keys. The error
+/// shows the URL with them masked, and says where credentials go (`instead`).
+fn no_userinfo(key: &str, value: &str, origin: &str, instead: &str) -> Result<()> {
+    let userinfo = |url: &str| {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        rest.split(['/', '?', '#'])
+            .next()
+            .and_then(|authority| authority.rsplit_once('@'))
+            .map(|(info, _)| info.len())
+    };
+    if !value.split(',').any(|u| userinfo(u.trim()).is_some()) {
+        return Ok(());
+    }
+    let masked: Vec<String> = value
+        .split(',')
+        .map(|u| {
+            let u = u.trim();
+            match (userinfo(u), u.find("://")) {
+                (Some(len), Some(at)) => format!("{}***{}", &u[..at + 3], &u[at + 3 + len..]),
+                (Some(len), None) => format!("***{}", &u[len..]),
+                (None, _) => u.to_string(),
+            }
+        })
+        .collect();
+    Err(Error::config(
+        origin,
+        key,
+        masked.join(","),
+        format!("a URL without a user name or password; {instead}"),
+    ))
+}
+
+/// Accepts `http(s)://host[:port][/path]`, returns it without a trailing slash. A user name or
+/// password (`user:pass@host`) is not a host.
 pub fn parse_url(value: &str) -> Option<String> {
     let rest = value
         .strip_prefix("http://")
@@ -1055,7 +1104,7 @@ pub fn parse_url(value: &str) -> Option<String> {
         && !host.starts_with(':')
         && host
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._:[]@".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c));
     let port_ok = match host.rsplit_once(':') {
         Some((_, p)) if !host.ends_with(']') => p.parse::<u16>().is_ok(),
         _ => true,
@@ -1185,6 +1234,52 @@ mod tests {
         assert_eq!(parse_url("http://"), None);
         assert_eq!(parse_url("http://h:port"), None);
         assert_eq!(parse_url("http://h/?q"), None);
+        assert_eq!(parse_url("https://u:p@h/x"), None);
+        assert_eq!(parse_url("https://h/a@b").as_deref(), Some("https://h/a@b"));
+    }
+
+    /// A URL with a user name or password is refused wherever a URL is set (file, environment,
+    /// flag), the error says where credentials go, and no part of the password shows.
+    #[test]
+    fn urls_with_credentials_are_refused_without_showing_them() {
+        let secret = "s3cr3t-pw";
+        for (key, value, hint) in [
+            (
+                "upstream.npm",
+                format!("https://me:{secret}@npm.example/r"),
+                "auth.npm.username",
+            ),
+            (
+                "upstream.oci.ghcr",
+                format!("https://me:{secret}@ghcr.io"),
+                "auth.oci.ghcr.password",
+            ),
+            (
+                "upstream.oci_storage",
+                format!("https://cdn.example,https://{secret}@s3.example"),
+                "never sent",
+            ),
+            (
+                "base_url",
+                format!("http://me:{secret}@proxy:8080"),
+                "base_url",
+            ),
+        ] {
+            let env_key = format!("PROXY_{}", key.replace('.', "_").to_ascii_uppercase());
+            let file = |c: &mut Config| c.set(key, &value, "config.yaml");
+            let e = env(&[(env_key.as_str(), value.as_str())]);
+            for err in [
+                file(&mut Config::default()).unwrap_err(),
+                Config::from_sources(None, &e, &[]).unwrap_err(),
+            ] {
+                let msg = err.to_string();
+                assert_eq!(err.exit_code(), 2, "{msg}");
+                assert!(!msg.contains(secret), "{msg}");
+                assert!(msg.contains("without a user name or password"), "{msg}");
+                assert!(msg.contains(hint), "{msg}");
+                assert!(msg.contains("***@"), "{msg}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Fuzz-style tests of every hand-written parser of hostile input: JSON (`json.rs`), the PyPI
 //! HTML anchor scanner, lockfiles (the TOML and Elixir-term readers among them), the bundle's tar
-//! reader, gzip, the zip reader and OSV records (`advisories.rs`), version ranges, router paths,
-//! Hex's protobuf reader, percent and base64 decoding, HTTP header values (dates, ranges,
+//! reader, gzip, the zip reader and OSV records (`advisories.rs`), version ranges, router paths (and
+//! every registry's `route` of them), Hex's protobuf reader, percent and base64 decoding, HTTP header values (dates, ranges,
 //! ETags), and distribution indexes (Debian's `Release` and `Packages`, RPM's `repomd.xml` and
 //! `primary.xml` through the XML scanner, in xz, zstd and gzip; Alpine's `APKINDEX`, Arch's
 //! databases) and apk's package check.
@@ -611,6 +611,7 @@ fn tar_reader() {
         b" ",
         b"ustar",
         b"99999999999",
+        b"18446744073709551615",
         b"=",
     ];
     let mut rng = Rng::new(seed());
@@ -824,7 +825,13 @@ fn distribution_indexes() {
         b"\"",
         b"&#x",
         b"<![CDATA[",
+        b"]]>",
         b"<!--",
+        b"-->",
+        b"<?",
+        b"?>",
+        b"'",
+        b"<!DOCTYPE [",
         b"/>",
         b"\xfd7zXZ\0",
         b"\x1f\x8b\x08",
@@ -878,15 +885,40 @@ fn router_paths() {
         "/maven/org/apache/x/1.0/x-1.0.pom?a=b",
         "/health",
         "/",
+        "/debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/00",
+        "/debian/n/by-hash/SHA256/00",
+        "/rpm/n/repodata/repomd.xml",
+        "/alpine/n/v3.20/main/x86_64/APKINDEX.tar.gz",
+        "/arch/n/core/os/x86_64/core.db",
+        "/v2/n/library/alpine/manifests/latest",
+        "/helm/n/index.yaml",
+        "/raw/n/a/b",
     ]
     .map(|s| s.as_bytes().to_vec())
     .to_vec();
+    // Every key that takes names gets one, `n`, so that named upstreams' paths are routed too.
+    let named: Vec<(String, &str)> = registry::named_keys()
+        .map(|k| (format!("{k}.n"), "https://n.example/base"))
+        .collect();
+    let named: Vec<(&str, &str)> = named.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     fuzz("router", 1500, seeds, COMMON, 2 << 10, |input| {
         let url = String::from_utf8_lossy(input);
         if let Ok(crate::router::Route::Registry {
-            segments, query, ..
+            registry: reg,
+            segments,
+            query,
         }) = crate::router::route(&url)
         {
+            // The registry maps it to a plan or an error, never a panic.
+            let up = registry::testing::upstream_map(reg, &named);
+            let _ = reg.route(
+                &registry::Request {
+                    segments: &segments,
+                    query: query.as_deref(),
+                    accept: None,
+                },
+                &registry::testing::ctx(&up),
+            );
             // Whatever came in, what reaches a registry is safe to build paths from.
             for s in &segments {
                 let unsafe_part = |p: &str| p.is_empty() || p == "." || p == "..";

@@ -661,6 +661,7 @@ fn fetch_and_store(
         staged: false,
         batch: Vec::new(),
         latest: None,
+        content_type: None,
         failed: None,
         listed: Vec::new(),
         seen: db::now(),
@@ -726,6 +727,24 @@ fn fetch_and_store(
         n => n,
     };
     drop(out);
+    // An assembled document is the registry's own, in the type its plan says. One the upstream
+    // sent without a type is of the type it names itself by; where types are negotiated and it
+    // names none, it is refused rather than served as a guess a client would misread.
+    let content_type = match (&f.content_type, links.content_type.take()) {
+        _ if m.parts.is_some() => m.content_type.to_string(),
+        (Some(t), _) => t.clone(),
+        (None, Some(own)) => own,
+        (None, None) if m.accepts.is_some() => {
+            return Err(Error::BadUpstream {
+                url: m.url.clone(),
+                msg: "sent no Content-Type, and the document does not name its type".into(),
+            });
+        }
+        (None, None) => m.content_type.to_string(),
+    };
+    if f.content_type.is_none() && m.accepts.is_some() && !asked_for(m, &content_type) {
+        return Err(not_accepted(m, &content_type));
+    }
     let kept: Vec<(&str, String)> = m
         .headers
         .iter()
@@ -761,11 +780,6 @@ fn fetch_and_store(
     }
     let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
-    // An assembled document is the registry's own, in the type its plan says.
-    let content_type = match f.content_type.as_deref() {
-        Some(t) if m.parts.is_none() => t,
-        _ => m.content_type,
-    };
     let old = db.record_document(
         &NewMetadata {
             ecosystem: m.ecosystem,
@@ -776,7 +790,7 @@ fn fetch_and_store(
             upstream_url: &m.url,
             etag: f.etag.as_deref(),
             last_modified: f.last_modified.as_deref(),
-            content_type,
+            content_type: &content_type,
             sha256: &sha,
             size,
             rebase: placeholders,
@@ -1008,6 +1022,8 @@ struct Links<'a> {
     staged: bool,
     batch: Vec<Link>,
     latest: Option<String>,
+    /// The type the document names itself by, if the registry reads one.
+    content_type: Option<String>,
     failed: Option<Error>,
     listed: Vec<db::Listed>,
     /// When these versions are seen, and whether this is the document's first reading.
@@ -1095,6 +1111,10 @@ impl Found for Links<'_> {
         if self.listed.len() >= LINK_BATCH {
             self.flush_listed();
         }
+    }
+
+    fn content_type(&mut self, content_type: &str) {
+        self.content_type = Some(content_type.to_string());
     }
 }
 

@@ -438,6 +438,10 @@ pub(crate) trait Found {
     /// the policy's cooldown ages versions by it. Reported as often as the document says it
     /// (per file, say); the earliest counts.
     fn published(&mut self, _name: &str, _version: &str, _unix_ms: i64) {}
+
+    /// The document's type as it names itself (an OCI manifest's `mediaType`): what it is
+    /// served as when the upstream sent no `Content-Type`.
+    fn content_type(&mut self, _content_type: &str) {}
 }
 
 /// Collects what a rewrite reports (tests, and `proxy mirror`'s walk).
@@ -446,6 +450,7 @@ pub(crate) struct Collected {
     pub links: Vec<Link>,
     pub latest: Option<String>,
     pub published: Vec<(String, String, i64)>,
+    pub content_type: Option<String>,
 }
 
 impl Found for Collected {
@@ -460,6 +465,10 @@ impl Found for Collected {
     fn published(&mut self, name: &str, version: &str, unix_ms: i64) {
         self.published
             .push((name.to_string(), version.to_string(), unix_ms));
+    }
+
+    fn content_type(&mut self, content_type: &str) {
+        self.content_type = Some(content_type.to_string());
     }
 }
 

@@ -112,6 +112,34 @@ fn indexes_are_relayed_byte_identical_and_by_hash_shares_the_named_copy() {
 }
 
 #[test]
+fn short_and_odd_paths_are_404_and_ask_nothing() {
+    let fake = Fake::start();
+    let p = TestProxy::with(&fake, |c| {
+        c.upstream
+            .insert("debian.security".into(), format!("{}/sec", fake.url()));
+    });
+    let hex = "ab".repeat(32);
+    for path in [
+        format!("/debian/by-hash/SHA256/{hex}"),
+        format!("/debian/security/by-hash/SHA256/{hex}"),
+        "/debian/by-hash/SHA256".into(),
+        "/debian/by-hash".into(),
+        "/debian/dists".into(),
+        "/debian/security".into(),
+        "/debian/pool/x.deb".into(),
+    ] {
+        let got = p.get(&path);
+        assert_eq!(got.status, 404, "{path}: {}", got.text());
+        assert!(
+            got.text().contains("debian route"),
+            "{path}: {}",
+            got.text()
+        );
+    }
+    assert_eq!(fake.total(), 0);
+}
+
+#[test]
 fn an_index_that_does_not_match_its_release_is_refused() {
     let Some(repo) = Repo::build() else { return };
     let fake = repo.serve();
