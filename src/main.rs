@@ -11,6 +11,7 @@ use std::process::ExitCode;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let command = match proxy::cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(err) => {
@@ -43,4 +44,24 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// `proxy stats | head` and the like: a reader that goes away ends the command as it would a C
+/// program (quietly, with the status a shell reports for SIGPIPE), where Rust's `println!` would
+/// panic with "Broken pipe". Nothing else changes: the server never prints to its stdout, and
+/// its sockets' EPIPE are errors it handles.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

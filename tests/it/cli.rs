@@ -32,6 +32,18 @@ fn help_and_version() {
     assert!(out.starts_with("proxy "), "{out}");
 }
 
+/// `proxy --help | head -0`: a reader gone before the output is written ends the command as a
+/// shell expects of SIGPIPE, without a panic's message.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = proxy_bin().arg("--help").stdout(writer).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn configuration_errors_name_what_is_wrong_and_exit_2() {
     let dir = TempDir::new("cli-config");
