@@ -567,15 +567,6 @@ impl Db {
         Ok(rows)
     }
 
-    pub(crate) fn total_size(&self) -> Result<u64> {
-        let n: i64 =
-            self.conn
-                .query_row("SELECT coalesce(sum(size), 0) FROM artifacts", [], |r| {
-                    r.get(0)
-                })?;
-        Ok(n as u64)
-    }
-
     /// Every artifact's id and path, for the start-up check that files still exist.
     pub(crate) fn artifact_paths(&self) -> Result<Vec<(i64, String)>> {
         let mut stmt = self
@@ -1126,35 +1117,8 @@ impl Db {
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
             .collect::<rusqlite::Result<_>>()?;
-        let popular = c
-            .prepare(
-                "SELECT ecosystem, name, sum(hit_count), sum(size) FROM artifacts
-                 GROUP BY ecosystem, name ORDER BY 3 DESC, 1, 2 LIMIT ?1",
-            )?
-            .query_map([popular as i64], |r| {
-                Ok(Popular {
-                    ecosystem: r.get(0)?,
-                    name: r.get(1)?,
-                    hits: r.get::<_, i64>(2)? as u64,
-                    size: r.get::<_, i64>(3)? as u64,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let recent = c
-            .prepare(
-                "SELECT ecosystem, name, version, fetched_at, size FROM artifacts
-                 ORDER BY fetched_at DESC, id DESC LIMIT ?1",
-            )?
-            .query_map([recent as i64], |r| {
-                Ok(Recent {
-                    ecosystem: r.get(0)?,
-                    name: r.get(1)?,
-                    version: r.get(2)?,
-                    fetched_at: r.get(3)?,
-                    size: r.get::<_, i64>(4)? as u64,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let popular = self.popular(popular)?;
+        let recent = self.recent(recent)?;
         Ok(Stats {
             packages: packages as u64,
             versions: versions as u64,
@@ -1166,6 +1130,45 @@ impl Db {
             popular,
             recent,
         })
+    }
+
+    /// The `limit` packages with the most hits, with their cached size.
+    pub(crate) fn popular(&self, limit: usize) -> Result<Vec<Popular>> {
+        self.conn
+            .prepare(
+                "SELECT ecosystem, name, sum(hit_count), sum(size) FROM artifacts
+                 GROUP BY ecosystem, name ORDER BY 3 DESC, 1, 2 LIMIT ?1",
+            )?
+            .query_map([limit as i64], |r| {
+                Ok(Popular {
+                    ecosystem: r.get(0)?,
+                    name: r.get(1)?,
+                    hits: r.get::<_, i64>(2)? as u64,
+                    size: r.get::<_, i64>(3)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
+    }
+
+    /// The `limit` artifacts fetched last, newest first.
+    pub(crate) fn recent(&self, limit: usize) -> Result<Vec<Recent>> {
+        self.conn
+            .prepare(
+                "SELECT ecosystem, name, version, fetched_at, size FROM artifacts
+                 ORDER BY fetched_at DESC, id DESC LIMIT ?1",
+            )?
+            .query_map([limit as i64], |r| {
+                Ok(Recent {
+                    ecosystem: r.get(0)?,
+                    name: r.get(1)?,
+                    version: r.get(2)?,
+                    fetched_at: r.get(3)?,
+                    size: r.get::<_, i64>(4)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(Into::into)
     }
 }
 
@@ -1262,7 +1265,7 @@ mod tests {
         assert_eq!(s.popular[0].name, "a");
         // Two were stored without a digest to check (`add` declares one above 10 bytes).
         assert_eq!(s.unverified, [("npm".to_string(), 2)]);
-        assert_eq!(db.total_size().unwrap(), 35);
+        assert_eq!(db.artifact_totals().unwrap().1, 35);
         // The touched row is the most recently used, so it is evicted last.
         let lru = db.lru(10).unwrap();
         assert_eq!(lru.last().unwrap().0, row.id);

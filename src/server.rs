@@ -27,17 +27,21 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use tiny_http::StatusCode;
 
-use crate::config::Config;
+use crate::access::{self, Access};
+use crate::config::{Config, MetricsAt};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::http;
-use crate::proxy::{self, Body, Incoming, Reply, Shared};
+use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
 use crate::registry;
 use crate::upstream::{Method, Upstream};
 
 /// A running server. Dropping it shuts it down.
 pub struct Handle {
     addr: SocketAddr,
+    /// The listener of `metrics.listen`, when it has one of its own: its address, server and
+    /// thread.
+    ops: Option<(SocketAddr, Arc<tiny_http::Server>, JoinHandle<()>)>,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     server: Option<Arc<tiny_http::Server>>,
@@ -48,7 +52,7 @@ pub struct Handle {
 /// Opens storage and database, binds, and starts the workers.
 pub fn start(config: Config) -> Result<Handle> {
     let (store, db) = proxy::open_storage(&config)?;
-    let total = db.total_size()?;
+    let totals = db.artifact_totals()?;
     let upstream = Upstream::new(&config)?;
     let listener = bind(&config.listen, config.client_timeout)?;
     let addr = listener.local_addr().map_err(|err| Error::Bind {
@@ -75,12 +79,33 @@ pub fn start(config: Config) -> Result<Handle> {
         err: io::Error::other(err.to_string()),
     })?;
     let server = Arc::new(server);
+    let ops_listener = match &config.metrics {
+        MetricsAt::Listen(at) => {
+            let l = bind(at, config.client_timeout)?;
+            let a = l.local_addr().map_err(|err| Error::Bind {
+                addr: at.clone(),
+                err,
+            })?;
+            let s = tiny_http::Server::from_listener(l, None).map_err(|err| Error::Bind {
+                addr: at.clone(),
+                err: io::Error::other(err.to_string()),
+            })?;
+            Some((a, Arc::new(s), proxy::open_db(&config)?))
+        }
+        _ => None,
+    };
     let workers = config.workers;
     let mut dbs = Vec::with_capacity(workers);
     for _ in 0..workers {
         dbs.push(proxy::open_db(&config)?);
     }
-    let shared = Arc::new(Shared::new(config, store, upstream, total));
+    let shared = Arc::new(Shared::new(config, store, upstream, totals));
+    // Weak: the metrics live as long as `shared`, and must not keep the listener open after the
+    // handle lets go of it.
+    let weak = Arc::downgrade(&server);
+    shared
+        .metrics
+        .count_connections(move || weak.upgrade().map_or(0, |s| s.num_connections()));
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, done) = mpsc::channel();
     let mut threads = Vec::new();
@@ -89,7 +114,7 @@ pub fn start(config: Config) -> Result<Handle> {
         let t = std::thread::Builder::new()
             .name(format!("worker-{i}"))
             .spawn(move || {
-                work(&server, &shared, &db, &stop);
+                work(&server, &shared, &db, &stop, proxy::handle);
                 let _ = tx.send(());
             })
             .map_err(|err| Error::io("worker thread", err))?;
@@ -101,6 +126,17 @@ pub fn start(config: Config) -> Result<Handle> {
         .spawn(move || maintain(&m_shared, &db, &m_stop))
         .map_err(|err| Error::io("maintenance thread", err))?;
     threads.push(t);
+    let ops = match ops_listener {
+        Some((addr, server, db)) => {
+            let (o_server, o_shared, o_stop) = (server.clone(), shared.clone(), stop.clone());
+            let t = std::thread::Builder::new()
+                .name("metrics".into())
+                .spawn(move || work(&o_server, &o_shared, &db, &o_stop, proxy::handle_ops))
+                .map_err(|err| Error::io("metrics thread", err))?;
+            Some((addr, server, t))
+        }
+        None => None,
+    };
     let rate = shared.config.verify_rate;
     if rate > 0 {
         let (v_shared, v_stop) = (shared.clone(), stop.clone());
@@ -113,6 +149,7 @@ pub fn start(config: Config) -> Result<Handle> {
     }
     Ok(Handle {
         addr,
+        ops,
         shared,
         stop,
         server: Some(server),
@@ -124,6 +161,11 @@ pub fn start(config: Config) -> Result<Handle> {
 impl Handle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the listener of `metrics.listen`, when it has one of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(|(addr, _, _)| *addr)
     }
 
     /// Stops taking requests, lets in-flight ones finish within `shutdown_timeout`, and leaves
@@ -154,6 +196,11 @@ impl Handle {
         }
         // Dropping the last handle on the server closes the listener.
         self.server = None;
+        if let Some((_, server, t)) = self.ops.take() {
+            // Its thread sees `stop` within one wait for a request (100 ms).
+            drop(server);
+            let _ = t.join();
+        }
         for t in self.threads.drain(..) {
             if t.is_finished() {
                 let _ = t.join();
@@ -198,10 +245,22 @@ fn bind(listen: &str, client_timeout: Duration) -> Result<TcpListener> {
     Err(bind_err(last))
 }
 
-fn work(server: &tiny_http::Server, shared: &Arc<Shared>, db: &Db, stop: &AtomicBool) {
+/// What answers a request: `proxy::handle`, or `proxy::handle_ops` on the metrics listener.
+type Handler = fn(&Arc<Shared>, &Db, &Incoming) -> Result<Reply>;
+
+fn work(
+    server: &tiny_http::Server,
+    shared: &Arc<Shared>,
+    db: &Db,
+    stop: &AtomicBool,
+    handler: Handler,
+) {
     while !stop.load(Ordering::SeqCst) {
         match server.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(rq)) => serve(shared, db, rq),
+            Ok(Some(rq)) => {
+                let _busy = shared.metrics.busy();
+                serve(shared, db, rq, handler)
+            }
             Ok(None) => {}
             Err(err) => {
                 log::error!("the listener failed: {err}");
@@ -227,6 +286,10 @@ fn maintain(shared: &Shared, db: &Db, stop: &AtomicBool) {
         if ticks.is_multiple_of(300) {
             shared.evict(db);
         }
+        // Other processes (`proxy mirror`, `import`) add to the cache too.
+        if ticks.is_multiple_of(600) {
+            shared.refresh_totals(db);
+        }
     }
     shared.flush_hits(db);
 }
@@ -246,9 +309,7 @@ fn reconcile(shared: &Shared, db: &Db) {
     if gone > 0 {
         shared.hot.clear();
         log::warn!("forgot {gone} cached artifact(s) whose files are missing");
-        if let Ok(total) = db.total_size() {
-            shared.total_size.store(total, Ordering::Relaxed);
-        }
+        shared.refresh_totals(db);
     }
     shared.evict(db);
 }
@@ -272,23 +333,27 @@ fn header_list(rq: &tiny_http::Request, name: &'static str) -> Option<String> {
     Some(values.fold(first.to_string(), |acc, v| acc + ", " + v))
 }
 
-fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
-    let started = Instant::now();
+fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request, handler: Handler) {
+    let mut access = Access::begin(
+        rq.method().to_string(),
+        rq.url().to_string(),
+        rq.remote_addr().map(|a| a.ip()),
+        header(&rq, access::HEADER),
+    );
     let method = match rq.method() {
         tiny_http::Method::Get => Method::Get,
         tiny_http::Method::Head => Method::Head,
-        other => {
-            let m = other.to_string();
-            let url = rq.url().to_string();
-            let mut reply = error_reply(&Error::MethodNotAllowed, &url);
+        _ => {
+            let mut reply = error_reply(&Error::MethodNotAllowed, &access.url);
             reply.headers.push(("Allow", "GET, HEAD".into()));
+            reply
+                .headers
+                .push((access::HEADER, access.id.to_string().into()));
             let status = reply.status;
+            access.handled();
             // The method is neither GET nor HEAD: the JSON error goes out as a body.
-            respond(rq, reply, Method::Get);
-            log::info!(
-                "{m} {url} {status} 0B {}ms cache=-",
-                started.elapsed().as_millis()
-            );
+            let bytes = respond(rq, reply, Method::Get);
+            access.finish(&shared.metrics, status, bytes, CacheState::None);
             return;
         }
     };
@@ -296,7 +361,7 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         || header(&rq, "Transfer-Encoding").is_some();
     let incoming = Incoming {
         method,
-        url: rq.url().to_string(),
+        url: access.url.clone(),
         http11: *rq.http_version() >= (1, 1),
         accept: header_list(&rq, "Accept"),
         if_none_match: header(&rq, "If-None-Match").map(str::to_string),
@@ -304,10 +369,9 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         range: header(&rq, "Range").map(str::to_string),
         if_range: header(&rq, "If-Range").map(str::to_string),
     };
-    let m = if method == Method::Get { "GET" } else { "HEAD" };
     let url = incoming.url.as_str();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let reply = if has_body {
+        let mut reply = if has_body {
             error_reply(
                 &Error::BadRequest("a GET or HEAD request must not have a body".into()),
                 url,
@@ -315,23 +379,21 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         } else if shared.config.test_panic_path.as_deref() == Some(url) {
             panic!("test panic for {url}");
         } else {
-            match proxy::handle(shared, db, &incoming) {
+            match handler(shared, db, &incoming) {
                 Ok(reply) => reply,
                 Err(err) => error_reply(&err, url),
             }
         };
+        access.handled();
+        reply
+            .headers
+            .push((access::HEADER, access.id.to_string().into()));
         let (status, cache) = (reply.status, reply.cache);
         let bytes = respond(rq, reply, method);
         (status, cache, bytes)
     }));
     match outcome {
-        Ok((status, cache, bytes)) => {
-            log::info!(
-                "{m} {url} {status} {bytes}B {}ms cache={}",
-                started.elapsed().as_millis(),
-                cache.as_str()
-            )
-        }
+        Ok((status, cache, bytes)) => access.finish(&shared.metrics, status, bytes, cache),
         Err(panic) => {
             let msg = panic
                 .downcast_ref::<String>()
@@ -339,7 +401,9 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
             // The request was dropped during the unwind; tiny_http answers 500 for it.
-            log::error!("panic while handling {m} {url}: {msg}");
+            log::error!("panic while handling {} {url}: {msg}", access.method);
+            access.handled();
+            access.finish(&shared.metrics, 500, 0, CacheState::None);
         }
     }
 }
@@ -352,6 +416,10 @@ fn error_reply(err: &Error, url: &str) -> Reply {
     } else {
         log::debug!("{url}: {err}");
     }
+    let cache = match err {
+        Error::Offline { .. } => CacheState::Offline,
+        _ => CacheState::None,
+    };
     // An error under a registry's prefix reads the way that registry's clients expect.
     let prefix = url
         .trim_start_matches('/')
@@ -362,9 +430,12 @@ fn error_reply(err: &Error, url: &str) -> Reply {
         let (ct, body) = (reg.spec().error_body)(status, &err.to_string());
         let mut reply = Reply::bytes(status, ct, body.into_bytes());
         proxy::add_spec_headers(reg, &mut reply);
+        reply.cache = cache;
         return reply;
     }
-    Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
+    let mut reply = Reply::json(status, &serde_json::json!({ "error": err.to_string() }));
+    reply.cache = cache;
+    reply
 }
 
 /// Sends the reply; returns the number of body bytes.

@@ -41,6 +41,7 @@ const SPECS: Kind = Kind("specs");
 
 static SPEC: Spec = Spec {
     name: "gem",
+    client: "Gemfile: source \"{base}/gem\"",
     upstreams: &[UpstreamKey::one("gem", "https://rubygems.org")],
     error_body: super::json_error,
     headers: &[],
