@@ -31,6 +31,7 @@ mod npm;
 mod nuget;
 mod oci;
 mod offline;
+mod ops;
 mod pub_dev;
 mod pypi;
 mod raw;
