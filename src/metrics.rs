@@ -330,16 +330,13 @@ impl Metrics {
                 );
             }
         }
-        family(
+        per_registry(
             w,
+            &active,
             "proxy_response_bytes_total",
-            "counter",
             "Body bytes sent to clients.",
+            |r| &r.served_bytes,
         );
-        for r in &active {
-            let n = r.served_bytes.load(Relaxed);
-            sample(w, "proxy_response_bytes_total", &[("registry", r.name)], n);
-        }
         family(
             w,
             "proxy_request_duration_seconds",
@@ -398,16 +395,13 @@ impl Metrics {
                 );
             }
         }
-        family(
+        per_registry(
             w,
+            &active,
             "proxy_upstream_bytes_total",
-            "counter",
             "Body bytes read from upstreams.",
+            |r| &r.fetched_bytes,
         );
-        for r in &active {
-            let n = r.fetched_bytes.load(Relaxed);
-            sample(w, "proxy_upstream_bytes_total", &[("registry", r.name)], n);
-        }
         family(
             w,
             "proxy_upstream_last_error_timestamp_seconds",
@@ -426,21 +420,13 @@ impl Metrics {
                 );
             }
         }
-        family(
+        per_registry(
             w,
+            &active,
             "proxy_metadata_too_large_total",
-            "counter",
             "Metadata documents refused for being over metadata_max_size.",
+            |r| &r.too_large,
         );
-        for r in &active {
-            let n = r.too_large.load(Relaxed);
-            sample(
-                w,
-                "proxy_metadata_too_large_total",
-                &[("registry", r.name)],
-                n,
-            );
-        }
 
         family(
             w,
@@ -616,6 +602,20 @@ fn result_index(cache: CacheState) -> Option<usize> {
         CacheState::Offline => 5,
         CacheState::None => return None,
     })
+}
+
+/// A counter family with one sample per registry.
+fn per_registry(
+    w: &mut String,
+    active: &[&Reg],
+    name: &str,
+    help: &str,
+    counter: impl Fn(&Reg) -> &AtomicU64,
+) {
+    family(w, name, "counter", help);
+    for r in active {
+        sample(w, name, &[("registry", r.name)], counter(r).load(Relaxed));
+    }
 }
 
 /// A family's HELP and TYPE lines.
