@@ -1134,11 +1134,30 @@ impl Db {
 
     /// The `limit` packages with the most hits, with their cached size.
     pub(crate) fn popular(&self, limit: usize) -> Result<Vec<Popular>> {
+        self.packages_by_hits(
+            "SELECT ecosystem, name, sum(hit_count), sum(size) FROM artifacts
+             GROUP BY ecosystem, name ORDER BY 3 DESC, 1, 2 LIMIT ?1",
+            limit,
+        )
+    }
+
+    /// `popular` for a page that must stay fast: the packages of the 100 most hit artifacts
+    /// only. Grouping every artifact by package takes a third of a second with 100,000 of them;
+    /// this, a tenth of that. A package whose hits are spread thin over many versions may be
+    /// left out.
+    pub(crate) fn popular_quick(&self, limit: usize) -> Result<Vec<Popular>> {
+        self.packages_by_hits(
+            "SELECT ecosystem, name, sum(hit_count), sum(size) FROM artifacts
+             WHERE (ecosystem, name) IN
+                 (SELECT ecosystem, name FROM artifacts ORDER BY hit_count DESC LIMIT 100)
+             GROUP BY ecosystem, name ORDER BY 3 DESC, 1, 2 LIMIT ?1",
+            limit,
+        )
+    }
+
+    fn packages_by_hits(&self, sql: &str, limit: usize) -> Result<Vec<Popular>> {
         self.conn
-            .prepare(
-                "SELECT ecosystem, name, sum(hit_count), sum(size) FROM artifacts
-                 GROUP BY ecosystem, name ORDER BY 3 DESC, 1, 2 LIMIT ?1",
-            )?
+            .prepare(sql)?
             .query_map([limit as i64], |r| {
                 Ok(Popular {
                     ecosystem: r.get(0)?,
@@ -1263,6 +1282,14 @@ mod tests {
             (2, 3, 3, 35, 3)
         );
         assert_eq!(s.popular[0].name, "a");
+        // Under 100 artifacts the quick list is the whole one.
+        let quick = db.popular_quick(10).unwrap();
+        let names = |p: &[Popular]| {
+            p.iter()
+                .map(|p| (p.name.clone(), p.hits))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&quick), names(&s.popular));
         // Two were stored without a digest to check (`add` declares one above 10 bytes).
         assert_eq!(s.unverified, [("npm".to_string(), 2)]);
         assert_eq!(db.artifact_totals().unwrap().1, 35);

@@ -4,8 +4,8 @@
 //!
 //! It shows what an operator asks first: is it up to date, is the upstream failing, does the
 //! cache help, and how do I point a client at it. Counts since the start come from `Metrics`;
-//! what the cache holds from the database (two small queries: the most used packages and the
-//! latest artifacts), so a load of the page costs about as much as `GET /stats`.
+//! what the cache holds from the database (two queries that stay in the tens of milliseconds with
+//! 100,000 artifacts: the most used packages and the latest artifacts).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ const LISTED: usize = 10;
 
 pub(crate) fn page(sh: &Arc<Shared>, db: &Db) -> Result<Reply> {
     sh.flush_hits(db);
-    let popular = db.popular(LISTED)?;
+    let popular = db.popular_quick(LISTED)?;
     let recent = db.recent(LISTED)?;
     let g = sh.gauges();
     let activity = sh.metrics.activity();
