@@ -54,6 +54,11 @@ pub(crate) fn upstream_answered(status: u16) {
     CURRENT.with_borrow_mut(|c| c.upstream = Some(status));
 }
 
+/// The thread works for no request any more (after a panic, which skipped `Access::handled`).
+pub(crate) fn forget() {
+    CURRENT.with_borrow_mut(|c| *c = Current::default());
+}
+
 /// Runs `f` as part of the request `id` (a thread a request starts, such as a refresh).
 pub(crate) fn working_for<T>(id: Option<Arc<str>>, f: impl FnOnce() -> T) -> T {
     CURRENT.with_borrow_mut(|c| *c = Current { id, upstream: None });
@@ -69,6 +74,8 @@ pub(crate) struct Access {
     pub url: String,
     /// The registry its path names, if any.
     pub registry: Option<&'static str>,
+    /// The policy's decision when it refused or audited the request (`policy::HEADER`).
+    pub policy: Option<String>,
     client: Option<IpAddr>,
     started: Instant,
     upstream: Option<u16>,
@@ -100,6 +107,7 @@ impl Access {
         Access {
             id,
             registry: registry::mounted(prefix).map(|r| r.name()),
+            policy: None,
             method,
             url,
             client,
@@ -114,7 +122,8 @@ impl Access {
         self.upstream = CURRENT.with_borrow_mut(|c| std::mem::take(c).upstream);
     }
 
-    /// The answer is written (or abandoned): counts it and writes the access line.
+    /// The answer is written (or abandoned): counts it and writes the access line. (Possibly on
+    /// a transfer thread: nothing here reads the thread-local.)
     pub(crate) fn finish(&self, metrics: &Metrics, status: u16, bytes: u64, cache: CacheState) {
         let took = self.started.elapsed();
         metrics.request(self.registry, &self.method, status, cache, bytes, took);
@@ -139,14 +148,18 @@ impl Access {
             cache = cache.as_str(),
             upstream_status = self.upstream,
             client = client.as_deref(),
-            request_id = &*self.id;
-            "{} {} {status} {bytes}B {}ms cache={} upstream={upstream} id={} client={}",
+            request_id = &*self.id,
+            policy = self.policy.as_deref();
+            "{} {} {status} {bytes}B {}ms cache={} upstream={upstream} id={} client={}{}",
             self.method,
             self.url,
             took.as_millis(),
             cache.as_str(),
             self.id,
             client.as_deref().unwrap_or("-"),
+            self.policy
+                .as_deref()
+                .map_or_else(String::new, |p| format!(" policy=\"{p}\"")),
         );
     }
 }

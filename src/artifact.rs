@@ -89,7 +89,8 @@ impl Shared {
     }
 }
 
-/// Answers a request for an artifact.
+/// Answers a request for an artifact, once the policy allows it (cached or not: a lockfile's
+/// URL cannot go around it). An answer the policy would refuse in audit mode says so.
 pub(crate) fn serve(
     sh: &Arc<Shared>,
     db: &Db,
@@ -98,6 +99,21 @@ pub(crate) fn serve(
     req: &Incoming,
 ) -> Result<Reply> {
     let a = resolve_name(db, a)?;
+    let audit = crate::policy::check_artifact(sh, db, reg, &a)?;
+    let mut reply = serve_allowed(sh, db, reg, a, req)?;
+    if let Some(verdict) = audit {
+        reply.headers.push((crate::policy::HEADER, verdict.into()));
+    }
+    Ok(reply)
+}
+
+fn serve_allowed(
+    sh: &Arc<Shared>,
+    db: &Db,
+    reg: &'static dyn Registry,
+    a: Artifact,
+    req: &Incoming,
+) -> Result<Reply> {
     let rel = Store::artifact_path(&a.key)?;
     let what = || format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
     let mut reply = answer(sh, db, reg, &a, &rel, req, &what)?;

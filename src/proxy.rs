@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub hot: Hot,
     /// Upstream answers remembered for `negative_ttl` (see `Negative`).
     negative: Mutex<HashMap<String, Negative>>,
+    /// The supply-chain policy and its counters.
+    pub policy: crate::policy::Policy,
     /// Huge metadata documents being rewritten at once.
     pub large_documents: Gate,
 }
@@ -286,6 +288,7 @@ impl Shared {
         let metrics = Arc::new(Metrics::new());
         upstream.count_in(metrics.clone());
         Shared {
+            policy: crate::policy::Policy::new(config.policy.clone()),
             config,
             store: Arc::new(store),
             upstream,
@@ -630,7 +633,7 @@ fn root(ops_here: bool) -> Reply {
 fn health(sh: &Shared, db: &Db) -> Reply {
     let check = |r: Result<()>| match r {
         Ok(()) => serde_json::json!({"status": "ok"}),
-        Err(err) => serde_json::json!({"status": "error", "error": err.to_string()}),
+        Err(err) => serde_json::json!({"status": "error", "error": err.public()}),
     };
     let database = check(db.ping());
     let storage = check(sh.store.probe());

@@ -417,6 +417,7 @@ fn upstream_config(c: &mut Config, registry: &Registry, credentials: bool) {
                     username: Some(USER.into()),
                     password: Some(PASSWORD.into()),
                     token: None,
+                    header: None,
                 },
             );
         }
@@ -1255,6 +1256,7 @@ fn upstream_tokens_are_cached_and_nothing_secret_follows_a_redirect() {
                         username: Some("me".into()),
                         password: Some("pw".into()),
                         token: None,
+                        header: None,
                     },
                 );
             }
@@ -1330,6 +1332,7 @@ fn upstream_tokens_are_cached_and_nothing_secret_follows_a_redirect() {
                 username: Some("me".into()),
                 password: Some("pw".into()),
                 token: None,
+                header: None,
             },
         );
     });
