@@ -63,8 +63,11 @@ impl Shared {
                     log::error!("cannot pin the digest of {}: {err}", p.rel);
                 }
                 self.total_size.fetch_add(c.size, Ordering::Relaxed);
-                if let Some(old) = replaced {
-                    self.sub_size(old);
+                match replaced {
+                    Some(old) => self.sub_size(old),
+                    None => {
+                        self.artifact_count.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 // A copy held in memory, or one a request that read the old row is about to add,
                 // is of the file this one replaced.
@@ -206,7 +209,7 @@ fn answer(
         if req.method == Method::Head {
             return head(sh, reg, a, &url).inspect_err(|err| sh.remember_failure(&url, err));
         }
-        let flight = match sh.flights.join(&format!("a|{rel}")) {
+        let flight = match sh.flights.join(&crate::flight::artifact_key(rel)) {
             Join::Leader(guard) => {
                 let flight = guard.flight();
                 let sidecar = match &digest {
@@ -324,7 +327,7 @@ fn cached_artifact(
     let damaged = |sh: &Shared| {
         if let Ok(true) = db.delete_artifact_if(&row) {
             sh.store.remove(&row.storage_path);
-            sh.sub_size(row.size);
+            sh.removed(row.size);
         }
         // After the row is gone: a request that read it before cannot add it back.
         sh.hot.forget(&row.storage_path);

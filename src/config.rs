@@ -68,6 +68,11 @@ pub const KEYS: &[Key] = &[
         default: "text",
     },
     Key {
+        name: "metrics.listen",
+        takes: "where GET /metrics and the /ui dashboard are served: same (the proxy's own listener), off, or [host]:port (a listener of their own)",
+        default: "same",
+    },
+    Key {
         name: "metadata_ttl",
         takes: "duration such as 5m; 0 = always revalidate",
         default: "5m",
@@ -265,6 +270,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where `GET /metrics` and the `/ui` dashboard are served (`metrics.listen`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetricsAt {
+    /// On the proxy's own listener, beside the registries.
+    Same,
+    /// Nowhere.
+    Off,
+    /// On a listener of their own (`[host]:port`), and not on the proxy's.
+    Listen(String),
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: String,
@@ -276,6 +292,7 @@ pub struct Config {
     pub database_path: PathBuf,
     pub log_level: log::LevelFilter,
     pub log_format: LogFormat,
+    pub metrics: MetricsAt,
     pub metadata_ttl: Duration,
     pub metadata_max_stale: Duration,
     pub metadata_max_size: u64,
@@ -323,6 +340,7 @@ impl Default for Config {
             database_path: "./cache/proxy.db".into(),
             log_level: log::LevelFilter::Info,
             log_format: LogFormat::Text,
+            metrics: MetricsAt::Same,
             metadata_ttl: Duration::from_secs(300),
             metadata_max_stale: Duration::from_secs(30 * 86400),
             metadata_max_size: 512 << 20,
@@ -600,6 +618,15 @@ impl Config {
                     "text" => LogFormat::Text,
                     "json" => LogFormat::Json,
                     _ => return Err(bad("text or json")),
+                }
+            }
+            "metrics.listen" => {
+                self.metrics = match value.to_ascii_lowercase().as_str() {
+                    "same" | "" => MetricsAt::Same,
+                    "off" | "false" => MetricsAt::Off,
+                    _ => MetricsAt::Listen(
+                        parse_listen(value).ok_or_else(|| bad("same, off or [host]:port"))?,
+                    ),
                 }
             }
             "metadata_ttl" => self.metadata_ttl = duration(value).ok_or_else(|| bad(DURATION))?,

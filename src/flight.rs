@@ -10,12 +10,32 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+/// The prefix of an artifact fill's key; other keys are documents' refreshes.
+const ARTIFACT: &str = "a|";
+
+/// The flight key of the fill of the artifact stored at `rel`.
+pub(crate) fn artifact_key(rel: &str) -> String {
+    format!("{ARTIFACT}{rel}")
+}
 
 #[derive(Default)]
 pub(crate) struct Flights {
     map: Mutex<HashMap<String, Arc<Flight>>>,
+    /// Requests that joined a flight in progress (for the metrics): of artifacts, of documents.
+    followers: [AtomicU64; 2],
+}
+
+/// Flights in progress now and followers so far, by kind, for the metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counts {
+    pub artifacts: usize,
+    pub documents: usize,
+    pub artifact_followers: u64,
+    pub document_followers: u64,
 }
 
 pub(crate) struct Flight {
@@ -73,6 +93,8 @@ impl Flights {
     pub(crate) fn join(self: &Arc<Self>, key: &str) -> Join {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = map.get(key) {
+            let kind = usize::from(!key.starts_with(ARTIFACT));
+            self.followers[kind].fetch_add(1, Ordering::Relaxed);
             return Join::Follower(f.clone());
         }
         let flight = Arc::new(Flight {
@@ -86,6 +108,17 @@ impl Flights {
             flight,
             finished: false,
         })
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let artifacts = map.keys().filter(|k| k.starts_with(ARTIFACT)).count();
+        Counts {
+            artifacts,
+            documents: map.len() - artifacts,
+            artifact_followers: self.followers[0].load(Ordering::Relaxed),
+            document_followers: self.followers[1].load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -17,6 +17,17 @@ pub(crate) fn date(unix: i64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// Formats Unix milliseconds as an RFC 3339 UTC time with milliseconds
+/// (`1994-11-06T08:49:37.123Z`), the form log collectors parse; clamped as `date` is.
+pub(crate) fn rfc3339_millis(unix_ms: i64) -> String {
+    let (secs, ms) = (unix_ms.div_euclid(1000), unix_ms.rem_euclid(1000));
+    // From the IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT": no calendar arithmetic of our own.
+    let d = date(secs);
+    let parts: Vec<&str> = d.split_whitespace().collect();
+    let month = MONTHS.iter().position(|m| *m == parts[2]).unwrap_or(0) + 1;
+    format!("{}-{month:02}-{}T{}.{ms:03}Z", parts[3], parts[1], parts[4])
+}
+
 /// Parses an HTTP date in any of the three formats a recipient must accept (RFC 9110 §5.6.7):
 /// IMF-fixdate, RFC 850 and asctime.
 pub(crate) fn parse_date(s: &str) -> Option<i64> {
@@ -215,6 +226,16 @@ pub(crate) fn range(header: &str, len: u64) -> Range {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(rfc3339_millis(784_111_777_123), "1994-11-06T08:49:37.123Z");
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(1_705_329_120_005),
+            "2024-01-15T14:32:00.005Z"
+        );
+    }
 
     #[test]
     fn dates_round_trip() {

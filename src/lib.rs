@@ -11,6 +11,7 @@ pub mod server;
 pub mod stats;
 pub mod verify;
 
+mod access;
 mod advisories;
 mod artifact;
 mod cache;
@@ -27,6 +28,7 @@ mod http;
 mod json;
 mod lockfile;
 mod metadata;
+mod metrics;
 mod policy;
 mod progress;
 mod proxy;
@@ -35,6 +37,7 @@ mod registry;
 mod router;
 mod tar;
 mod transfer;
+mod ui;
 mod upstream;
 mod url;
 mod version;
@@ -178,15 +181,69 @@ fn init_logging(config: &Config) {
     let mut b = env_logger::Builder::new();
     b.filter_level(config.log_level);
     if config.log_format == LogFormat::Json {
-        b.format(|buf, record| {
-            let line = serde_json::json!({
-                "time": crate::http::date(crate::db::now_secs()),
-                "level": record.level().to_string().to_lowercase(),
-                "target": record.target(),
-                "msg": record.args().to_string(),
-            });
-            writeln!(buf, "{line}")
-        });
+        b.format(|buf, record| writeln!(buf, "{}", json_line(record)));
     }
     let _ = b.try_init();
+}
+
+/// One log record as a JSON object: `time` (RFC 3339, UTC, milliseconds), `level`, `target`,
+/// `msg`, then the record's own fields (an access line's, `access.rs`), in that order.
+fn json_line(record: &log::Record<'_>) -> String {
+    use log::kv::{Error, Key, Value, VisitSource, VisitValue};
+    let text = |s: &str| serde_json::Value::from(s).to_string();
+    let mut line = format!(
+        "{{\"time\":{},\"level\":{},\"target\":{},\"msg\":{}",
+        text(&http::rfc3339_millis(db::now())),
+        text(&record.level().to_string().to_lowercase()),
+        text(record.target()),
+        text(&record.args().to_string()),
+    );
+    struct Fields<'a>(&'a mut String);
+    /// A field's value as JSON: numbers, booleans and null as such, anything else a string.
+    struct Json(Option<serde_json::Value>);
+    impl<'v> VisitValue<'v> for Json {
+        fn visit_any(&mut self, v: Value<'_>) -> Result<(), Error> {
+            self.0 = Some(v.to_string().into());
+            Ok(())
+        }
+        fn visit_null(&mut self) -> Result<(), Error> {
+            self.0 = Some(serde_json::Value::Null);
+            Ok(())
+        }
+        fn visit_u64(&mut self, v: u64) -> Result<(), Error> {
+            self.0 = Some(v.into());
+            Ok(())
+        }
+        fn visit_i64(&mut self, v: i64) -> Result<(), Error> {
+            self.0 = Some(v.into());
+            Ok(())
+        }
+        fn visit_f64(&mut self, v: f64) -> Result<(), Error> {
+            self.0 = Some(v.into());
+            Ok(())
+        }
+        fn visit_bool(&mut self, v: bool) -> Result<(), Error> {
+            self.0 = Some(v.into());
+            Ok(())
+        }
+        fn visit_str(&mut self, v: &str) -> Result<(), Error> {
+            self.0 = Some(v.into());
+            Ok(())
+        }
+    }
+    impl<'kvs> VisitSource<'kvs> for Fields<'_> {
+        fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), Error> {
+            let mut json = Json(None);
+            value.visit(&mut json)?;
+            let value = json.0.unwrap_or(serde_json::Value::Null);
+            self.0.push_str(&format!(
+                ",{}:{value}",
+                serde_json::Value::from(key.as_str())
+            ));
+            Ok(())
+        }
+    }
+    let _ = record.key_values().visit(&mut Fields(&mut line));
+    line.push('}');
+    line
 }

@@ -195,26 +195,31 @@ fn flight_key(m: &Metadata) -> String {
 /// window waits for its own refresh.
 fn revalidate_behind(sh: &Arc<Shared>, reg: &'static dyn Registry, m: Metadata, guard: Guard) {
     let sh = Arc::clone(sh);
+    // The refresh is made for the request that found the document due: its upstream request
+    // carries that one's id.
+    let id = crate::access::request_id();
     let spawned = std::thread::Builder::new()
         .name("revalidate".into())
         .spawn(move || {
-            let db = match sh.pooled_db() {
-                Ok(db) => db,
-                Err(err) => {
-                    log::error!("cannot refresh {}: {err}", m.url);
-                    guard.fail(500);
-                    return;
+            crate::access::working_for(id, || {
+                let db = match sh.pooled_db() {
+                    Ok(db) => db,
+                    Err(err) => {
+                        log::error!("cannot refresh {}: {err}", m.url);
+                        guard.fail(500);
+                        return;
+                    }
+                };
+                let cached = cached_metadata(&sh, &db, &m).ok().flatten();
+                match fetch_metadata(&sh, &db, reg, &m, cached.as_ref().map(|(r, _)| r)) {
+                    Ok(_) => guard.finish(),
+                    Err(err) => {
+                        log::warn!("refreshing {} behind a stale answer: {err}", m.url);
+                        guard.fail(err.status());
+                    }
                 }
-            };
-            let cached = cached_metadata(&sh, &db, &m).ok().flatten();
-            match fetch_metadata(&sh, &db, reg, &m, cached.as_ref().map(|(r, _)| r)) {
-                Ok(_) => guard.finish(),
-                Err(err) => {
-                    log::warn!("refreshing {} behind a stale answer: {err}", m.url);
-                    guard.fail(err.status());
-                }
-            }
-            sh.return_db(db);
+                sh.return_db(db);
+            })
         });
     if let Err(err) = spawned {
         // The guard went with the closure: the flight is released as failed.
@@ -530,6 +535,9 @@ fn fetch_metadata(
     }
     let fetched = fetch_and_store(sh, db, reg, m, cached);
     if let Err(err) = &fetched {
+        if let Error::TooLarge { .. } = err {
+            sh.metrics.too_large(reg.name());
+        }
         sh.remember_failure(&asked, err);
     }
     fetched

@@ -5,7 +5,7 @@
 //!
 //! It works with or without a server running on the same storage and database: SQLite handles the
 //! two writers, and temp files are per process. (A running server learns of the added bytes for
-//! `storage.max_size` at its next start.)
+//! `storage.max_size` within a minute.)
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -95,9 +95,9 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     }
     let (store, db) = proxy::open_storage(&config)?;
     let upstream = Upstream::new(&config)?;
-    let total = db.total_size()?;
+    let totals = db.artifact_totals()?;
     drop(db);
-    let sh = Arc::new(Shared::new(config, store, upstream, total));
+    let sh = Arc::new(Shared::new(config, store, upstream, totals));
 
     // Items that only read indexes (the index lines of a list a client printed) go first, so
     // that the files other items fetch are checked against what those indexes declare.

@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cache::Store;
-use crate::config::Config;
+use crate::config::{Config, MetricsAt};
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 use crate::flight::{Flights, Tail};
 use crate::hot::{self, Hot};
 use crate::http;
+use crate::metrics::{Gauges, Metrics};
 use crate::registry::{self, Ctx, Plan, Registry, Request};
 use crate::router::{self, Route};
 use crate::upstream::{self, Method, Upstream};
@@ -31,7 +32,13 @@ pub(crate) struct Shared {
     pub flights: Arc<Flights>,
     /// Batched hits: artifact id → (count, last access). Flushed by the maintenance thread.
     pub hits: Mutex<HashMap<i64, (u64, i64)>>,
+    /// The artifacts' total size and count: kept up to date by whoever adds or removes one here,
+    /// and read again from the database by the maintenance thread (`refresh_totals`) to learn of
+    /// other processes' additions (`proxy mirror`, `import`).
     pub total_size: AtomicU64,
+    pub artifact_count: AtomicU64,
+    /// Requests, cache results, upstreams: for `GET /metrics` and the dashboard.
+    pub metrics: Arc<Metrics>,
     evicting: Mutex<()>,
     /// Connections for fill threads, reused.
     dbs: Mutex<Vec<Db>>,
@@ -210,6 +217,8 @@ pub(crate) enum CacheState {
     Stale,
     /// Relayed, never cached.
     Pass,
+    /// Offline, and not in the cache: the request could not be answered.
+    Offline,
     /// Not a cache question: generated answers and errors.
     None,
 }
@@ -222,6 +231,7 @@ impl CacheState {
             CacheState::Revalidated => "REVALIDATED",
             CacheState::Stale => "STALE",
             CacheState::Pass => "PASS",
+            CacheState::Offline => "OFFLINE",
             CacheState::None => "-",
         }
     }
@@ -250,7 +260,13 @@ impl Reply {
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config, store: Store, upstream: Upstream, total: u64) -> Shared {
+    /// `totals`: the artifacts' count and total size, as the database has them.
+    pub(crate) fn new(
+        config: Config,
+        store: Store,
+        mut upstream: Upstream,
+        totals: (u64, u64),
+    ) -> Shared {
         let mut allowed: HashMap<&'static str, Vec<String>> = HashMap::new();
         for r in registry::REGISTRIES {
             // A registry's keys, and the named upstreams under those that take them.
@@ -269,6 +285,8 @@ impl Shared {
                 .collect();
             allowed.insert(r.name(), origins);
         }
+        let metrics = Arc::new(Metrics::new());
+        upstream.count_in(metrics.clone());
         Shared {
             policy: crate::policy::Policy::new(config.policy.clone()),
             config,
@@ -276,7 +294,9 @@ impl Shared {
             upstream,
             flights: Arc::new(Flights::default()),
             hits: Mutex::new(HashMap::new()),
-            total_size: AtomicU64::new(total),
+            artifact_count: AtomicU64::new(totals.0),
+            total_size: AtomicU64::new(totals.1),
+            metrics,
             evicting: Mutex::new(()),
             dbs: Mutex::new(Vec::new()),
             allowed,
@@ -360,6 +380,39 @@ impl Shared {
             });
     }
 
+    /// Counts an artifact of `size` bytes removed from the cache.
+    pub(crate) fn removed(&self, size: u64) {
+        self.sub_size(size);
+        let _ = self
+            .artifact_count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
+
+    /// Reads the artifacts' count and total size from the database again. A fill recorded
+    /// between the query and the store may be counted twice until the next refresh.
+    pub(crate) fn refresh_totals(&self, db: &Db) {
+        match db.artifact_totals() {
+            Ok((n, size)) => {
+                self.artifact_count.store(n, Ordering::Relaxed);
+                self.total_size.store(size, Ordering::Relaxed);
+            }
+            Err(err) => log::error!("cannot count the cached artifacts: {err}"),
+        }
+    }
+
+    /// What the metrics are told at a scrape.
+    pub(crate) fn gauges(&self) -> Gauges {
+        Gauges {
+            artifacts: self.artifact_count.load(Ordering::Relaxed),
+            cache_bytes: self.total_size.load(Ordering::Relaxed),
+            workers: self.config.workers,
+            offline: self.config.offline,
+            flights: self.flights.counts(),
+        }
+    }
+
     /// Writes batched hits to the database.
     pub(crate) fn flush_hits(&self, db: &Db) {
         let batch: Vec<(i64, u64, i64)> = {
@@ -404,7 +457,8 @@ impl Shared {
                         // serves it.
                         self.hot.forget(&rel);
                         self.store.remove(&rel);
-                        self.sub_size(size);
+                        self.removed(size);
+                        self.metrics.evicted(size);
                         evicted += 1;
                     }
                     Ok(false) => {}
@@ -465,10 +519,18 @@ pub(crate) fn open_db(config: &Config) -> Result<Db> {
 
 /// Answers one request.
 pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply> {
+    let ops_here = sh.config.metrics == MetricsAt::Same;
     match router::route(&req.url)? {
-        Route::Root => Ok(root()),
+        Route::Root if ops_here && wants_html(req) => crate::ui::page(sh, db),
+        Route::Root => Ok(root(ops_here)),
         Route::Health => Ok(health(sh, db)),
         Route::Stats => stats(sh, db),
+        Route::Metrics if ops_here => Ok(metrics(sh)),
+        Route::Ui if ops_here => crate::ui::page(sh, db),
+        Route::Metrics | Route::Ui => Err(Error::NotFound(format!(
+            "{} is not served on this listener (metrics.listen)",
+            req.url
+        ))),
         Route::Registry {
             registry: reg,
             segments,
@@ -503,6 +565,45 @@ pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply>
     }
 }
 
+/// Answers one request on the listener of `metrics.listen`: the metrics, the dashboard and the
+/// health check, nothing else.
+pub(crate) fn handle_ops(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply> {
+    match router::route(&req.url)? {
+        Route::Metrics => Ok(metrics(sh)),
+        Route::Ui | Route::Root => crate::ui::page(sh, db),
+        Route::Health => Ok(health(sh, db)),
+        _ => Err(Error::NotFound(format!(
+            "{} is not served on the metrics listener",
+            req.url
+        ))),
+    }
+}
+
+/// Whether a request for `/` comes from a browser: it names `text/html` in `Accept`.
+fn wants_html(req: &Incoming) -> bool {
+    req.accept.as_deref().is_some_and(|a| {
+        a.split(',').any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("text/html")
+        })
+    })
+}
+
+/// `GET /metrics`: the Prometheus text format (version 0.0.4).
+fn metrics(sh: &Shared) -> Reply {
+    let text = sh.metrics.render(&sh.gauges());
+    let mut reply = Reply::bytes(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        text.into_bytes(),
+    );
+    reply.headers.push(("Cache-Control", "no-store".into()));
+    reply
+}
+
 /// The headers a registry puts on every answer under its prefix (`Spec::headers`).
 pub(crate) fn add_spec_headers(reg: &dyn Registry, reply: &mut Reply) {
     reply.headers.extend(
@@ -513,11 +614,16 @@ pub(crate) fn add_spec_headers(reg: &dyn Registry, reply: &mut Reply) {
     );
 }
 
-fn root() -> Reply {
+fn root(ops_here: bool) -> Reply {
     let mut text = format!(
         "proxy {}: a caching proxy for package registries\n\nEndpoints:\n  GET /health  health check\n  GET /stats   cache statistics (JSON)\n",
         env!("CARGO_PKG_VERSION")
     );
+    if ops_here {
+        text.push_str(
+            "  GET /metrics metrics (Prometheus text format)\n  GET /ui      dashboard (HTML)\n",
+        );
+    }
     for r in registry::REGISTRIES {
         text.push_str(&format!("  GET /{}/*\n", r.name()));
     }

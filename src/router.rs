@@ -9,6 +9,8 @@ pub(crate) enum Route {
     Root,
     Health,
     Stats,
+    Metrics,
+    Ui,
     Registry {
         registry: &'static dyn Registry,
         segments: Vec<String>,
@@ -50,6 +52,8 @@ pub(crate) fn route(url: &str) -> Result<Route> {
     match (first.as_str(), segments.is_empty()) {
         ("health", true) => Ok(Route::Health),
         ("stats", true) => Ok(Route::Stats),
+        ("metrics", true) => Ok(Route::Metrics),
+        ("ui", true) => Ok(Route::Ui),
         (prefix, _) => match registry::mounted(prefix) {
             Some(registry) => Ok(Route::Registry {
                 registry,
@@ -149,6 +153,8 @@ mod tests {
         assert_eq!(segs("/npm/lodash/").unwrap(), vec!["lodash"]);
         assert!(matches!(route("/"), Ok(Route::Root)));
         assert!(matches!(route("/health"), Ok(Route::Health)));
+        assert!(matches!(route("/metrics"), Ok(Route::Metrics)));
+        assert!(matches!(route("/ui/"), Ok(Route::Ui)));
         assert!(matches!(route("/nope"), Err(Error::NotFound(_))));
     }
 }

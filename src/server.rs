@@ -39,11 +39,12 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use tiny_http::{ResponseWriter, StatusCode};
 
-use crate::config::Config;
+use crate::access::{self, Access};
+use crate::config::{Config, MetricsAt};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::http;
-use crate::proxy::{self, Body, Incoming, Reply, Shared};
+use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
 use crate::registry;
 use crate::transfer::Transfers;
 use crate::upstream::{Method, Upstream};
@@ -63,6 +64,9 @@ pub struct Options {
 /// A running server. Dropping it shuts it down.
 pub struct Handle {
     addr: SocketAddr,
+    /// The listener of `metrics.listen`, when it has one of its own (its thread is among
+    /// `background`).
+    ops: Option<(SocketAddr, Arc<tiny_http::Server>)>,
     shared: Arc<Shared>,
     state: Arc<State>,
     server: Option<Arc<tiny_http::Server>>,
@@ -137,7 +141,12 @@ struct Ctx {
     state: Arc<State>,
     transfers: Transfers,
     hook: Option<Hook>,
+    /// `proxy::handle`, or `proxy::handle_ops` on the listener of `metrics.listen`.
+    handler: Handler,
 }
+
+/// What answers a request.
+type Handler = fn(&Arc<Shared>, &Db, &Incoming) -> Result<Reply>;
 
 /// Opens storage and database, binds, and starts the workers.
 pub fn start(config: Config) -> Result<Handle> {
@@ -147,7 +156,7 @@ pub fn start(config: Config) -> Result<Handle> {
 /// `start`, with options.
 pub fn start_with(config: Config, options: Options) -> Result<Handle> {
     let (store, db) = proxy::open_storage(&config)?;
-    let total = db.total_size()?;
+    let totals = db.artifact_totals()?;
     let upstream = Upstream::new(&config)?;
     let listener = bind(&config.listen, config.client_timeout)?;
     let addr = listener.local_addr().map_err(|err| Error::Bind {
@@ -175,21 +184,43 @@ pub fn start_with(config: Config, options: Options) -> Result<Handle> {
         idle_timeout: config.idle_timeout,
         head_timeout: config.header_timeout,
     };
-    let server = tiny_http::Server::from_listener(listener, limits).map_err(|err| Error::Bind {
-        addr: config.listen.clone(),
-        err: io::Error::other(err.to_string()),
-    })?;
+    let server =
+        tiny_http::Server::from_listener(listener, limits.clone()).map_err(|err| Error::Bind {
+            addr: config.listen.clone(),
+            err: io::Error::other(err.to_string()),
+        })?;
     let server = Arc::new(server);
+    let ops = match &config.metrics {
+        MetricsAt::Listen(at) => {
+            let bind_err = |err| Error::Bind {
+                addr: at.clone(),
+                err,
+            };
+            let l = bind(at, config.client_timeout)?;
+            let a = l.local_addr().map_err(bind_err)?;
+            let s = tiny_http::Server::from_listener(l, limits.clone())
+                .map_err(|err| bind_err(io::Error::other(err.to_string())))?;
+            Some((a, Arc::new(s), proxy::open_db(&config)?))
+        }
+        _ => None,
+    };
     let workers = config.workers;
     let mut dbs = Vec::with_capacity(workers);
     for _ in 0..workers {
         dbs.push(proxy::open_db(&config)?);
     }
-    let shared = Arc::new(Shared::new(config, store, upstream, total));
+    let shared = Arc::new(Shared::new(config, store, upstream, totals));
+    // Weak: the metrics live as long as `shared`, and must not keep the listener open after the
+    // handle lets go of it.
+    let weak = Arc::downgrade(&server);
+    shared
+        .metrics
+        .count_connections(move || weak.upgrade().map_or(0, |s| s.num_connections()));
     let state = Arc::new(State::default());
     let transfers = Transfers::default();
     let mut handle = Handle {
         addr,
+        ops: ops.as_ref().map(|(a, s, _)| (*a, s.clone())),
         shared: shared.clone(),
         state: state.clone(),
         server: Some(server.clone()),
@@ -203,12 +234,27 @@ pub fn start_with(config: Config, options: Options) -> Result<Handle> {
             state: state.clone(),
             transfers: transfers.clone(),
             hook: options.before_handle.clone(),
+            handler: proxy::handle,
         };
         let t = std::thread::Builder::new()
             .name(format!("worker-{i}"))
             .spawn(move || work(&server, &ctx, &db))
             .map_err(|err| Error::io("worker thread", err))?;
         handle.workers.push(t);
+    }
+    if let Some((_, server, db)) = ops {
+        let ctx = Ctx {
+            shared: shared.clone(),
+            state: state.clone(),
+            transfers: transfers.clone(),
+            hook: None,
+            handler: proxy::handle_ops,
+        };
+        let t = std::thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || work(&server, &ctx, &db))
+            .map_err(|err| Error::io("metrics thread", err))?;
+        handle.background.push(t);
     }
     let (m_shared, m_state) = (shared, state);
     let t = std::thread::Builder::new()
@@ -232,6 +278,11 @@ pub fn start_with(config: Config, options: Options) -> Result<Handle> {
 impl Handle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the listener of `metrics.listen`, when it has one of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(|(addr, _)| *addr)
     }
 
     /// Why the server cannot go on, if it cannot.
@@ -272,6 +323,9 @@ impl Handle {
         if let Some(server) = &self.server {
             server.stop_accepting();
         }
+        if let Some((_, server)) = &self.ops {
+            server.stop_accepting();
+        }
         let deadline = Instant::now() + self.shared.config.shutdown_timeout;
         while self.state.busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
@@ -293,6 +347,7 @@ impl Handle {
         }
         // Dropping the last handle on the server closes the listener.
         self.server = None;
+        self.ops = None;
         let removed = self.shared.store.clean_tmp();
         if removed > 0 {
             log::info!("removed {removed} unfinished temp file(s)");
@@ -363,6 +418,7 @@ fn work(server: &tiny_http::Server, ctx: &Ctx, db: &Db) {
         match server.recv_timeout(Duration::from_millis(100)) {
             Ok(Some(rq)) => {
                 ctx.state.busy.fetch_add(1, Ordering::SeqCst);
+                let _busy = ctx.shared.metrics.busy();
                 serve(ctx, db, rq, InFlight(ctx.state.clone()));
             }
             Ok(None) => {}
@@ -389,6 +445,10 @@ fn maintain(shared: &Shared, db: &Db, state: &Arc<State>) {
         if ticks.is_multiple_of(300) {
             shared.evict(db);
         }
+        // Other processes (`proxy mirror`, `import`) add to the cache too.
+        if ticks.is_multiple_of(600) {
+            shared.refresh_totals(db);
+        }
     }
     shared.flush_hits(db);
 }
@@ -408,9 +468,7 @@ fn reconcile(shared: &Shared, db: &Db) {
     if gone > 0 {
         shared.hot.clear();
         log::warn!("forgot {gone} cached artifact(s) whose files are missing");
-        if let Ok(total) = db.total_size() {
-            shared.total_size.store(total, Ordering::Relaxed);
-        }
+        shared.refresh_totals(db);
     }
     shared.evict(db);
 }
@@ -434,34 +492,13 @@ fn header_list(rq: &tiny_http::Request, name: &'static str) -> Option<String> {
     Some(values.fold(first.to_string(), |acc, v| acc + ", " + v))
 }
 
-/// The access line of one request, written when its answer is complete.
-struct Access {
-    method: String,
-    url: String,
-    started: Instant,
-    /// ` policy="…"` when the policy refused or audited the request.
-    policy: String,
-}
-
-impl Access {
-    fn log(&self, status: u16, bytes: u64, cache: &str) {
-        log::info!(
-            "{} {} {status} {bytes}B {}ms cache={cache}{}",
-            self.method,
-            self.url,
-            self.started.elapsed().as_millis(),
-            self.policy
-        );
-    }
-}
-
 fn serve(ctx: &Ctx, db: &Db, rq: tiny_http::Request, flight: InFlight) {
-    let mut access = Access {
-        method: rq.method().to_string(),
-        url: rq.url().to_string(),
-        started: Instant::now(),
-        policy: String::new(),
-    };
+    let mut access = Access::begin(
+        rq.method().to_string(),
+        rq.url().to_string(),
+        rq.remote_addr().map(|a| a.ip()),
+        header(&rq, access::HEADER),
+    );
     // The framing was checked by tiny_http: a body is announced by one of these two.
     let has_body = header(&rq, "Content-Length").is_some_and(|v| v.trim() != "0")
         || header(&rq, "Transfer-Encoding").is_some();
@@ -483,6 +520,10 @@ fn serve(ctx: &Ctx, db: &Db, rq: tiny_http::Request, flight: InFlight) {
         if matches!(err, Error::MethodNotAllowed) {
             reply.headers.push(("Allow", "GET, HEAD".into()));
         }
+        reply
+            .headers
+            .push((access::HEADER, access.id.to_string().into()));
+        access.handled();
         let close = has_body || matches!(err, Error::ShuttingDown);
         if close {
             reply.headers.push(("Connection", "close".into()));
@@ -500,11 +541,13 @@ fn serve(ctx: &Ctx, db: &Db, rq: tiny_http::Request, flight: InFlight) {
         range: header(&rq, "Range").map(str::to_string),
         if_range: header(&rq, "If-Range").map(str::to_string),
     };
+    // Kept for a panic, which takes `access` with it.
+    let (registry, started) = (access.registry, Instant::now());
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         if let Some(hook) = &ctx.hook {
             hook(&incoming.url);
         }
-        let reply = match proxy::handle(&ctx.shared, db, &incoming) {
+        let mut reply = match (ctx.handler)(&ctx.shared, db, &incoming) {
             Ok(reply) => reply,
             Err(err) => error_reply(&err, &incoming.url),
         };
@@ -514,11 +557,26 @@ fn serve(ctx: &Ctx, db: &Db, rq: tiny_http::Request, flight: InFlight) {
             .iter()
             .find(|(k, _)| *k == crate::policy::HEADER)
         {
-            access.policy = format!(" policy=\"{v}\"");
+            access.policy = Some(v.to_string());
         }
+        reply
+            .headers
+            .push((access::HEADER, access.id.to_string().into()));
+        // What this thread learnt for the request, taken before a transfer thread may write it.
+        access.handled();
         respond(ctx, rq, reply, method, access, flight);
     }));
     if let Err(panic) = outcome {
+        access::forget();
+        let m = if method == Method::Head {
+            "HEAD"
+        } else {
+            "GET"
+        };
+        let took = started.elapsed();
+        ctx.shared
+            .metrics
+            .request(registry, m, 500, CacheState::None, 0, took);
         let msg = panic
             .downcast_ref::<String>()
             .cloned()
@@ -555,6 +613,10 @@ fn error_reply(err: &Error, url: &str) -> Reply {
         .split(['/', '?'])
         .next()
         .unwrap_or("");
+    let cache = match err {
+        Error::Offline { .. } => CacheState::Offline,
+        _ => CacheState::None,
+    };
     if let Some(reg) = registry::mounted(prefix) {
         let (ct, body) = (reg.spec().error_body)(status, &msg);
         let mut reply = Reply::bytes(status, ct, body.into_bytes());
@@ -564,9 +626,12 @@ fn error_reply(err: &Error, url: &str) -> Reply {
                 .headers
                 .push((crate::policy::HEADER, header.clone().into()));
         }
+        reply.cache = cache;
         return reply;
     }
-    Reply::json(status, &serde_json::json!({ "error": msg }))
+    let mut reply = Reply::json(status, &serde_json::json!({ "error": msg }));
+    reply.cache = cache;
+    reply
 }
 
 /// Sends the reply, or hands it to a transfer thread; logs the access line once it is written.
@@ -598,7 +663,7 @@ fn respond(
         // HEAD, 304 and the like announce the length of the body they do not send.
         no_body: method == Method::Head || matches!(status, 100..=199 | 204 | 304),
     };
-    let (cache, sent) = (a.cache, a.sent());
+    let sent = a.sent();
     let small = match body {
         Body::Tail(_) => false,
         _ => a.no_body || length.is_some_and(|n| n <= PIECE as u64),
@@ -627,7 +692,7 @@ fn respond(
             // Done with the connection before the access line: its thread may be waiting to
             // hand over the client's next request.
             drop(w);
-            access.log(status, sent, cache);
+            access.finish(&ctx.shared.metrics, status, sent, cache);
         }
         // The client is not taking it as fast as it comes: the rest is written elsewhere.
         Ok(Some(rest)) => {
@@ -643,7 +708,7 @@ fn respond(
         Err(err) => {
             log::debug!("response ended early: {err}");
             w.close_connection();
-            access.log(status, 0, cache);
+            access.finish(&ctx.shared.metrics, status, 0, cache);
         }
     }
 }
@@ -682,8 +747,9 @@ fn hand_over(
     mut job: Pending,
     write: impl FnOnce(&mut ResponseWriter) -> (u64, io::Result<()>) + Send + 'static,
     status: u16,
-    cache: &'static str,
+    cache: CacheState,
 ) {
+    let metrics = ctx.shared.metrics.clone();
     let run = ctx.transfers.run(move || {
         let Some(mut w) = job.w.take() else { return };
         let (n, result) = write(&mut w);
@@ -692,7 +758,7 @@ fn hand_over(
             w.close_connection();
         }
         drop(w);
-        job.access.log(status, n, cache);
+        job.access.finish(&metrics, status, n, cache);
     });
     if let Err(err) = run {
         // Rate-limited: under a thread limit every connection would say it.

@@ -100,17 +100,10 @@ pub(crate) fn human(bytes: u64) -> String {
     }
 }
 
-/// `2024-01-15 14:32` (UTC).
-/// A database time (Unix milliseconds) to the minute, UTC.
-fn minute(unix_ms: i64) -> String {
-    let d = crate::http::date(unix_ms.div_euclid(1000)); // "Mon, 15 Jan 2024 14:32:00 GMT"
-    let parts: Vec<&str> = d.split_whitespace().collect();
-    let month = crate::http::MONTHS
-        .iter()
-        .position(|m| *m == parts[2])
-        .unwrap_or(0)
-        + 1;
-    format!("{}-{month:02}-{} {}", parts[3], parts[1], &parts[4][..5])
+/// A database time (Unix milliseconds) to the minute, UTC: `2024-01-15 14:32`.
+pub(crate) fn minute(unix_ms: i64) -> String {
+    let t = crate::http::rfc3339_millis(unix_ms); // "2024-01-15T14:32:00.000Z"
+    format!("{} {}", &t[..10], &t[11..16])
 }
 
 #[cfg(test)]

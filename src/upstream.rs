@@ -15,8 +15,10 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+use crate::access;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::metrics::{Failure, Metrics};
 use crate::url;
 
 pub(crate) mod auth;
@@ -35,6 +37,8 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(250);
 pub(crate) struct Upstream {
     agent: ureq::Agent,
     auth: Auth,
+    /// Where requests, failures, latencies and bytes are counted (`count_in`).
+    metrics: Arc<Metrics>,
 }
 
 /// An upstream response: status, the headers we use, and the body as a stream.
@@ -96,7 +100,13 @@ impl Upstream {
         Ok(Upstream {
             agent: ureq::Agent::with_parts(agent_config, DefaultConnector::default(), resolver),
             auth: Auth::new(config.credentials()),
+            metrics: Arc::default(),
         })
+    }
+
+    /// Counts requests in `metrics` from now on (the server's; a command's are never shown).
+    pub(crate) fn count_in(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = metrics;
     }
 
     /// Fetches `url`, following redirects only within `allowed` origins, with the credential or
@@ -166,8 +176,32 @@ impl Upstream {
             if let Some((name, value)) = &authorization {
                 req = req.header(name.as_str(), value.as_str());
             }
-            let resp = req.call().map_err(|err| io_error(&url, err))?;
+            // The request this one is made for, so that the upstream's logs can be matched with
+            // ours.
+            if let Some(id) = access::request_id() {
+                req = req.header(access::HEADER, &*id);
+            }
+            let sent = Instant::now();
+            let resp = match req.call() {
+                Ok(resp) => resp,
+                Err(err) => {
+                    let err = io_error(&url, err);
+                    let kind = match err {
+                        Error::UpstreamIo { timeout: true, .. } => Failure::Timeout,
+                        _ => Failure::Network,
+                    };
+                    self.metrics.upstream(registry, Err(kind), sent.elapsed());
+                    self.metrics.upstream_failed(registry, &err.to_string());
+                    return Err(err);
+                }
+            };
             let status = resp.status().as_u16();
+            self.metrics.upstream(registry, Ok(status), sent.elapsed());
+            access::upstream_answered(status);
+            if status >= 500 {
+                self.metrics
+                    .upstream_failed(registry, &format!("{url} answered {status}"));
+            }
             let headers: Vec<(String, String)> = resp
                 .headers()
                 .iter()
@@ -230,7 +264,11 @@ impl Upstream {
                 last_modified: header("last-modified"),
                 retry_after: header("retry-after").and_then(|v| retry_after(&v)),
                 headers,
-                body: Box::new(resp.into_body().into_reader()),
+                body: Box::new(Counted {
+                    inner: resp.into_body().into_reader(),
+                    metrics: self.metrics.clone(),
+                    registry,
+                }),
                 url,
             });
         }
@@ -255,6 +293,21 @@ impl Upstream {
                 timeout: false,
             })?;
         Ok((status, body))
+    }
+}
+
+/// An upstream body that counts the bytes read from it.
+struct Counted<R> {
+    inner: R,
+    metrics: Arc<Metrics>,
+    registry: &'static str,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.metrics.fetched(self.registry, n as u64);
+        Ok(n)
     }
 }
 

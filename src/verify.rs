@@ -181,7 +181,7 @@ pub(crate) fn background(sh: &Arc<Shared>, db: &Db, rate: u64, stop: &AtomicBool
                 );
                 if let Ok(true) = db.delete_artifact_if(&row) {
                     sh.store.remove(&row.storage_path);
-                    sh.sub_size(row.size);
+                    sh.removed(row.size);
                 }
                 sh.hot.forget(&row.storage_path);
             }

@@ -44,6 +44,7 @@ const RAW: Kind = Kind("raw");
 
 static SPEC: Spec = Spec {
     name: "alpine",
+    client: "/etc/apk/repositories: {base}/alpine/v3.21/main",
     upstreams: &[UpstreamKey::named(
         "alpine",
         "https://dl-cdn.alpinelinux.org/alpine",

@@ -38,6 +38,7 @@ const VERSION: Kind = Kind("version");
 
 static SPEC: Spec = Spec {
     name: ECOSYSTEM,
+    client: "ansible-galaxy collection install -s {base}/ansible/ NAME",
     upstreams: &[
         UpstreamKey::one("ansible", "https://galaxy.ansible.com"),
         UpstreamKey::list(

@@ -44,6 +44,7 @@ const RAW: Kind = Kind("raw");
 
 static SPEC: Spec = Spec {
     name: "arch",
+    client: "mirrorlist: Server = {base}/arch/$repo/os/$arch",
     // Arch's own GeoDNS mirror (first in the official mirrorlist), which sends each client to a
     // mirror near it.
     upstreams: &[UpstreamKey::named(

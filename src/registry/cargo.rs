@@ -36,6 +36,7 @@ const INDEX: Kind = Kind("index");
 
 static SPEC: Spec = Spec {
     name: "cargo",
+    client: ".cargo/config.toml: source.crates-io.replace-with = \"proxy\", source.proxy.registry = \"sparse+{base}/cargo/\"",
     upstreams: &[
         UpstreamKey::one("cargo", "https://index.crates.io"),
         UpstreamKey::one("cargo_api", "https://crates.io"),

@@ -44,6 +44,7 @@ const VERSION_TTL: Duration = Duration::from_secs(86400);
 
 static SPEC: Spec = Spec {
     name: ECOSYSTEM,
+    client: "Berksfile: source \"{base}/chef\"",
     upstreams: &[
         UpstreamKey::one("chef", "https://supermarket.chef.io"),
         UpstreamKey::list("chef_files", "https://s3.amazonaws.com"),

@@ -49,6 +49,7 @@ const P2: Kind = Kind("p2");
 
 static SPEC: Spec = Spec {
     name: ECOSYSTEM,
+    client: "composer config repos.packagist composer {base}/composer",
     upstreams: &[
         UpstreamKey::one("composer", "https://repo.packagist.org"),
         UpstreamKey::one("composer_api", "https://packagist.org"),

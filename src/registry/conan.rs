@@ -42,6 +42,7 @@ const FILES: Kind = Kind("files");
 
 static SPEC: Spec = Spec {
     name: "conan",
+    client: "conan remote add proxy {base}/conan",
     upstreams: &[UpstreamKey::one("conan", "https://center2.conan.io")],
     error_body: super::json_error,
     headers: &[],

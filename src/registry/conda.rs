@@ -46,6 +46,7 @@ const RAW: Kind = Kind("raw");
 
 static SPEC: Spec = Spec {
     name: "conda",
+    client: ".condarc: channels: [{base}/conda/conda-forge]",
     upstreams: &[
         UpstreamKey::one("conda", "https://conda.anaconda.org"),
         UpstreamKey::one("conda_defaults", "https://repo.anaconda.com/pkgs"),

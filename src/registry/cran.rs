@@ -36,6 +36,7 @@ const INDEX: Kind = Kind("index");
 
 static SPEC: Spec = Spec {
     name: "cran",
+    client: "options(repos = c(CRAN = \"{base}/cran\"))",
     upstreams: &[UpstreamKey::one("cran", "https://cloud.r-project.org")],
     error_body: super::json_error,
     headers: &[],

@@ -45,6 +45,7 @@ const INDEX: Kind = Kind("index");
 
 static SPEC: Spec = Spec {
     name: "debian",
+    client: "sources.list: deb {base}/debian bookworm main",
     upstreams: &[
         UpstreamKey::named("debian", "https://deb.debian.org/debian"),
         UpstreamKey::one("debian.security", "https://deb.debian.org/debian-security"),

@@ -46,6 +46,7 @@ const VERSIONS_JSON: Kind = Kind("versions-json");
 
 static SPEC: Spec = Spec {
     name: "gem",
+    client: "Gemfile: source \"{base}/gem\"",
     upstreams: &[UpstreamKey::one("gem", "https://rubygems.org")],
     error_body: super::json_error,
     headers: &[],

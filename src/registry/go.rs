@@ -39,6 +39,7 @@ const INFO: Kind = Kind("info");
 
 static SPEC: Spec = Spec {
     name: "go",
+    client: "GOPROXY={base}/go,direct",
     upstreams: &[UpstreamKey::one("go", "https://proxy.golang.org")],
     // The go command prints the body of a failed answer.
     error_body: super::text_error,

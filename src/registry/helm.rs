@@ -36,6 +36,7 @@ const DEFAULT_REPO: &str = "_default";
 
 static SPEC: Spec = Spec {
     name: "helm",
+    client: "helm repo add NAME {base}/helm/NAME",
     upstreams: &[
         UpstreamKey::named("helm", ""),
         // Never asked directly: hosts chart URLs point at, and where those redirect.

@@ -34,6 +34,7 @@ const PACKAGE: Kind = Kind("package");
 
 static SPEC: Spec = Spec {
     name: "hex",
+    client: "HEX_MIRROR={base}/hex",
     upstreams: &[UpstreamKey::one("hex", "https://repo.hex.pm")],
     error_body: super::json_error,
     headers: &[],

@@ -42,6 +42,7 @@ const SNAPSHOT: Kind = Kind("snapshot");
 
 static SPEC: Spec = Spec {
     name: "maven",
+    client: "settings.xml: <mirror><mirrorOf>central</mirrorOf><url>{base}/maven/</url></mirror>",
     upstreams: &[UpstreamKey::one("maven", "https://repo1.maven.org/maven2")],
     error_body: super::json_error,
     headers: &[],

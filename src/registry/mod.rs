@@ -213,6 +213,9 @@ impl dyn Registry + '_ {
 pub(crate) struct Spec {
     /// The URL prefix, config key and ecosystem name.
     pub name: &'static str,
+    /// The one-line client setting the dashboard shows (`/ui`): `{base}` stands for `base_url`,
+    /// `{host}` for its host and port (for clients that take a host, not a URL).
+    pub client: &'static str,
     /// Configurable upstream keys and their public defaults.
     pub upstreams: &'static [UpstreamKey],
     /// The body of an error answer in the shape this registry's clients read: (content type,

@@ -36,6 +36,7 @@ const VERSION: Kind = Kind("version");
 
 static SPEC: Spec = Spec {
     name: "npm",
+    client: "npm config set registry {base}/npm/",
     upstreams: &[UpstreamKey::one("npm", "https://registry.npmjs.org")],
     error_body: not_found_body,
     headers: &[],

@@ -47,6 +47,7 @@ const FILE: Kind = Kind("file");
 
 static SPEC: Spec = Spec {
     name: "nuget",
+    client: "dotnet nuget add source {base}/nuget/v3/index.json -n proxy",
     upstreams: &[
         UpstreamKey::one("nuget", "https://api.nuget.org"),
         UpstreamKey::one("nuget_search", "https://azuresearch-usnc.nuget.org"),

@@ -52,6 +52,7 @@ const TAGS: Kind = Kind("tags");
 
 static SPEC: Spec = Spec {
     name: "oci",
+    client: "registries.conf: [[registry]] location = \"docker.io\", [[registry.mirror]] location = \"{host}\"",
     upstreams: &[
         UpstreamKey::named("oci", "https://registry-1.docker.io"),
         // Never asked directly: token services the registries name in their challenges.

@@ -40,6 +40,7 @@ const VERSION: Kind = Kind("version");
 
 static SPEC: Spec = Spec {
     name: ECOSYSTEM,
+    client: "PUB_HOSTED_URL={base}/pub",
     upstreams: &[
         UpstreamKey::one("pub", "https://pub.dev"),
         UpstreamKey::list("pub_archives", "https://storage.googleapis.com"),

@@ -46,6 +46,7 @@ const JSON_API: Kind = Kind("json-api");
 
 static SPEC: Spec = Spec {
     name: "pypi",
+    client: "pip config set global.index-url {base}/pypi/simple/",
     upstreams: &[
         UpstreamKey::one("pypi", "https://pypi.org"),
         UpstreamKey::one("pypi_files", "https://files.pythonhosted.org"),

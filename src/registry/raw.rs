@@ -43,6 +43,7 @@ const FILE: Kind = Kind("file");
 
 static SPEC: Spec = Spec {
     name: ECOSYSTEM,
+    client: "curl -fLO {base}/raw/REMOTE/PATH (each REMOTE an upstream.raw.<name>)",
     upstreams: &[
         UpstreamKey::names_only("raw"),
         UpstreamKey::list("raw_redirects", ""),

@@ -38,6 +38,7 @@ const INDEX: Kind = Kind("index");
 
 static SPEC: Spec = Spec {
     name: "rpm",
+    client: ".repo: baseurl={base}/rpm/releases/$releasever/Everything/$basearch/os/",
     upstreams: &[
         UpstreamKey::named("rpm", "https://dl.fedoraproject.org/pub/fedora/linux"),
         UpstreamKey::one("rpm.epel", "https://dl.fedoraproject.org/pub/epel"),

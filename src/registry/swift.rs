@@ -55,6 +55,7 @@ const LINK: &[&str] = &["Link"];
 
 static SPEC: Spec = Spec {
     name: ECOSYSTEM,
+    client: "swift package-registry set {base}/swift",
     upstreams: &[
         UpstreamKey::named("swift", ""),
         UpstreamKey::list("swift_archives", ""),

@@ -55,6 +55,7 @@ const DOWNLOAD: Kind = Kind("download");
 
 static SPEC: Spec = Spec {
     name: ECOSYSTEM,
+    client: "~/.terraformrc: provider_installation { network_mirror { url = \"{base}/terraform/\" } }",
     upstreams: &[
         UpstreamKey::named("terraform", "https://registry.terraform.io/v1/providers"),
         UpstreamKey::list(

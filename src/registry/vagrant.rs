@@ -50,6 +50,7 @@ const CATALOG: Kind = Kind("catalog");
 
 static SPEC: Spec = Spec {
     name: ECOSYSTEM,
+    client: "VAGRANT_SERVER_URL={base}/vagrant",
     upstreams: &[
         UpstreamKey::one("vagrant", "https://vagrantcloud.com"),
         UpstreamKey::list(

@@ -33,6 +33,7 @@ mod npm;
 mod nuget;
 mod oci;
 mod offline;
+mod ops;
 mod policy;
 mod pub_dev;
 mod pypi;
