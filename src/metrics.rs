@@ -122,6 +122,11 @@ pub(crate) struct Gauges {
     pub workers: usize,
     pub offline: bool,
     pub flights: crate::flight::Counts,
+    /// The policy's decisions (`policy::Counters`): artifact requests checked, versions hidden
+    /// from stored documents, and `(reason, blocked, audited)` per reason.
+    pub policy_checked: u64,
+    pub policy_hidden: u64,
+    pub policy: Vec<(&'static str, u64, u64)>,
 }
 
 /// What the dashboard shows of one registry.
@@ -532,6 +537,37 @@ impl Metrics {
             "1 when the proxy is offline (it never contacts an upstream).",
         );
         sample(w, "proxy_offline", &[], u64::from(g.offline));
+        family(
+            w,
+            "proxy_policy_checked_total",
+            "counter",
+            "Artifact requests the supply-chain policy looked at.",
+        );
+        sample(w, "proxy_policy_checked_total", &[], g.policy_checked);
+        family(
+            w,
+            "proxy_policy_decisions_total",
+            "counter",
+            "Artifact requests the policy refused (blocked) or would have refused (audited), by reason.",
+        );
+        for (reason, blocked, audited) in &g.policy {
+            for (decision, n) in [("blocked", *blocked), ("audited", *audited)] {
+                let labels = [("decision", decision), ("reason", *reason)];
+                sample(w, "proxy_policy_decisions_total", &labels, n);
+            }
+        }
+        family(
+            w,
+            "proxy_policy_hidden_versions_total",
+            "counter",
+            "Versions left out of metadata documents as they were stored (the cooldown).",
+        );
+        sample(
+            w,
+            "proxy_policy_hidden_versions_total",
+            &[],
+            g.policy_hidden,
+        );
         family(
             w,
             "proxy_build_info",

@@ -18,7 +18,7 @@
 //! Offline, ages are counted to the creation time of the newest imported bundle, not to the
 //! clock of a machine that may be wrong.
 //!
-//! Decisions are counted in `Counters` (atomics, read by `/metrics` once it exists) and every
+//! Decisions are counted in `Counters` (atomics, read by `/metrics`) and every
 //! refusal is in the access log line (`policy=...`).
 
 #![allow(clippy::print_stdout)]
@@ -330,7 +330,7 @@ pub(crate) struct Block {
     pub until: Option<i64>,
 }
 
-/// Decisions, by reason: read by `/metrics` and the dashboard (operations) once they exist.
+/// Decisions, by reason: read by `/metrics`.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     /// Artifact requests the policy looked at.
@@ -345,7 +345,6 @@ pub(crate) struct Counters {
 
 impl Counters {
     /// `(reason, blocked, audited)` for every reason.
-    #[allow(dead_code)] // For `/metrics` (operations issue).
     pub(crate) fn by_reason(&self) -> Vec<(&'static str, u64, u64)> {
         KINDS
             .iter()

@@ -410,6 +410,9 @@ impl Shared {
             workers: self.config.workers,
             offline: self.config.offline,
             flights: self.flights.counts(),
+            policy_checked: self.policy.counters.checked.load(Ordering::Relaxed),
+            policy_hidden: self.policy.counters.hidden.load(Ordering::Relaxed),
+            policy: self.policy.counters.by_reason(),
         }
     }
 

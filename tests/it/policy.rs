@@ -157,6 +157,15 @@ fn audit_mode_serves_what_it_would_refuse_and_says_so() {
         (again.header("x-cache"), again.header("x-proxy-policy")),
         (Some("HIT"), Some("audit cooldown policy.cooldown"))
     );
+    // Both counted, as audited, in /metrics.
+    let metrics = p.get("/metrics").text();
+    for line in [
+        "proxy_policy_decisions_total{decision=\"audited\",reason=\"cooldown\"} 2",
+        "proxy_policy_decisions_total{decision=\"blocked\",reason=\"cooldown\"} 0",
+        "proxy_policy_hidden_versions_total 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
 }
 
 #[test]
@@ -198,6 +207,9 @@ fn deny_and_allow_lists_refuse_cached_artifacts_too() {
         scoped.header("x-proxy-policy"),
         Some("block not-allowed policy.allow")
     );
+    let metrics = p.get("/metrics").text();
+    let line = "proxy_policy_decisions_total{decision=\"blocked\",reason=\"not-allowed\"} 1";
+    assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
 }
 
 fn osv(rel: &str) -> std::path::PathBuf {
