@@ -246,6 +246,8 @@ pub struct Config {
     pub origins: BTreeMap<String, String>,
     /// Things worth a warning once logging is up.
     pub warnings: Vec<String>,
+    /// What systemd said in the environment (`systemd.rs` acts on it).
+    pub systemd: Systemd,
     /// Tests only: a request for exactly this URL panics, to prove a panic costs one request.
     #[doc(hidden)]
     pub test_panic_path: Option<String>,
@@ -284,7 +286,51 @@ impl Default for Config {
             raw: BTreeMap::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
+            systemd: Systemd::default(),
             test_panic_path: None,
+        }
+    }
+}
+
+/// The variables systemd sets for a service (systemd.exec(5)): not settings, but read here
+/// because this module owns the environment. `systemd.rs` interprets them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Systemd {
+    /// `NOTIFY_SOCKET`: where `Type=notify` state changes go.
+    pub notify_socket: Option<String>,
+    /// `WATCHDOG_USEC`: the unit's `WatchdogSec=`, in microseconds.
+    pub watchdog_usec: Option<u64>,
+    /// `WATCHDOG_PID`: the process the watchdog is meant for.
+    pub watchdog_pid: Option<u32>,
+    /// `LISTEN_FDS`: how many sockets were passed, from descriptor 3 on (socket activation).
+    pub listen_fds: Option<u32>,
+    /// `LISTEN_PID`: the process they were passed to.
+    pub listen_pid: Option<u32>,
+}
+
+/// The environment variables `Systemd` holds.
+const SYSTEMD_VARS: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+];
+
+impl Systemd {
+    /// Takes one of `SYSTEMD_VARS`; a value that is not a number is as good as unset, as
+    /// sd_listen_fds(3) and sd_watchdog_enabled(3) treat it.
+    fn set(&mut self, name: &str, value: &str) {
+        let value = value.trim();
+        match name {
+            "NOTIFY_SOCKET" => {
+                self.notify_socket = Some(value.to_string()).filter(|v| !v.is_empty())
+            }
+            "WATCHDOG_USEC" => self.watchdog_usec = value.parse().ok(),
+            "WATCHDOG_PID" => self.watchdog_pid = value.parse().ok(),
+            "LISTEN_FDS" => self.listen_fds = value.parse().ok(),
+            "LISTEN_PID" => self.listen_pid = value.parse().ok(),
+            _ => {}
         }
     }
 }
@@ -327,7 +373,11 @@ impl Config {
     #[allow(clippy::disallowed_methods)]
     pub fn load(config_flag: Option<&str>, flags: &[FlagValue]) -> Result<Config> {
         let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("PROXY_") || k == "SSL_CERT_FILE")
+            .filter(|(k, _)| {
+                k.starts_with("PROXY_")
+                    || k == "SSL_CERT_FILE"
+                    || SYSTEMD_VARS.contains(&k.as_str())
+            })
             .collect();
         Config::from_sources(config_flag, &env, flags)
     }
@@ -356,6 +406,10 @@ impl Config {
                 continue;
             }
             if name == "PROXY_CONFIG" {
+                continue;
+            }
+            if SYSTEMD_VARS.contains(&name.as_str()) {
+                config.systemd.set(name, value);
                 continue;
             }
             match env_key(name) {

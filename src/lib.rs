@@ -31,6 +31,7 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
+mod systemd;
 mod tar;
 mod upstream;
 mod url;

@@ -1,6 +1,6 @@
 //! The HTTP server: a tiny_http listener, a fixed pool of workers (each with its own database
-//! connection), one maintenance thread (batched hit counts, eviction, start-up reconciliation),
-//! per-request panic isolation, and graceful shutdown.
+//! connection), one maintenance thread (batched hit counts, eviction, start-up reconciliation,
+//! systemd's watchdog and status), per-request panic isolation, and graceful shutdown.
 //!
 //! Three things tiny_http does not do are handled here. The listening socket gets TCP_NODELAY,
 //! which accepted connections inherit, so a response written in two parts is not held back by
@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::http;
 use crate::proxy::{self, Body, Incoming, Reply, Shared};
 use crate::registry;
+use crate::systemd::{self, Notifier};
 use crate::upstream::{Method, Upstream};
 
 /// A running server. Dropping it shuts it down.
@@ -43,14 +44,26 @@ pub struct Handle {
     server: Option<Arc<tiny_http::Server>>,
     done: mpsc::Receiver<()>,
     threads: Vec<JoinHandle<()>>,
+    notifier: Arc<Notifier>,
 }
 
-/// Opens storage and database, binds, and starts the workers.
+/// Opens storage and database, binds (or takes the socket systemd passed), starts the workers,
+/// and tells systemd it is ready when it asked to be told.
 pub fn start(config: Config) -> Result<Handle> {
     let (store, db) = proxy::open_storage(&config)?;
     let total = db.total_size()?;
     let upstream = Upstream::new(&config)?;
-    let listener = bind(&config.listen, config.client_timeout)?;
+    let notifier = Arc::new(Notifier::new(&config.systemd));
+    let listener = match systemd::passed_listener(&config.systemd)? {
+        Some(l) => {
+            tune(&l, config.client_timeout).map_err(|err| Error::Bind {
+                addr: "the socket systemd passed (LISTEN_FDS)".into(),
+                err,
+            })?;
+            l
+        }
+        None => bind(&config.listen, config.client_timeout)?,
+    };
     let addr = listener.local_addr().map_err(|err| Error::Bind {
         addr: config.listen.clone(),
         err,
@@ -95,10 +108,11 @@ pub fn start(config: Config) -> Result<Handle> {
             .map_err(|err| Error::io("worker thread", err))?;
         threads.push(t);
     }
-    let (m_shared, m_stop) = (shared.clone(), stop.clone());
+    let (m_shared, m_stop, m_notifier) = (shared.clone(), stop.clone(), notifier.clone());
+    let ready = status_line(&shared, &db, addr);
     let t = std::thread::Builder::new()
         .name("maintenance".into())
-        .spawn(move || maintain(&m_shared, &db, &m_stop))
+        .spawn(move || maintain(&m_shared, &db, &m_stop, &m_notifier, addr))
         .map_err(|err| Error::io("maintenance thread", err))?;
     threads.push(t);
     let rate = shared.config.verify_rate;
@@ -111,6 +125,8 @@ pub fn start(config: Config) -> Result<Handle> {
             .map_err(|err| Error::io("verification thread", err))?;
         threads.push(t);
     }
+    // Bound, database open, workers taking requests: `systemctl start` may return.
+    notifier.ready(&ready);
     Ok(Handle {
         addr,
         shared,
@@ -118,6 +134,7 @@ pub fn start(config: Config) -> Result<Handle> {
         server: Some(server),
         done,
         threads,
+        notifier,
     })
 }
 
@@ -136,6 +153,7 @@ impl Handle {
         if self.stop.swap(true, Ordering::SeqCst) {
             return;
         }
+        self.notifier.stopping();
         let deadline = Instant::now() + self.shared.config.shutdown_timeout;
         let workers = self.threads.len().saturating_sub(1);
         let mut finished = 0;
@@ -176,6 +194,13 @@ impl Drop for Handle {
 /// inherit both (Linux copies them at accept), so no response waits on Nagle's algorithm and no
 /// worker stays blocked on a client that stopped reading. (A receive timeout would be inherited
 /// too, but it also applies to `accept`, and tiny_http stops accepting after any accept error.)
+/// `bind`'s options, for the socket systemd passed (socket activation), which it bound itself.
+fn tune(listener: &TcpListener, client_timeout: Duration) -> io::Result<()> {
+    let sock = socket2::SockRef::from(listener);
+    sock.set_nodelay(true)?;
+    sock.set_write_timeout(Some(client_timeout))
+}
+
 fn bind(listen: &str, client_timeout: Duration) -> Result<TcpListener> {
     let bind_err = |err| Error::Bind {
         addr: listen.to_string(),
@@ -211,12 +236,32 @@ fn work(server: &tiny_http::Server, shared: &Arc<Shared>, db: &Db, stop: &Atomic
     }
 }
 
-fn maintain(shared: &Shared, db: &Db, stop: &AtomicBool) {
+/// How often the maintenance thread updates the status systemd shows (`systemctl status`).
+const STATUS_EVERY: Duration = Duration::from_secs(60);
+
+fn maintain(shared: &Shared, db: &Db, stop: &AtomicBool, notifier: &Notifier, addr: SocketAddr) {
     reconcile(shared, db);
     let mut ticks = 0u64;
+    let (mut watchdog_at, mut status_at) = (Instant::now(), Instant::now());
+    let mut status = String::new();
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
         ticks += 1;
+        // This thread's own loop is what the watchdog watches: a wedged process stops it.
+        if let Some(every) = notifier.watchdog_every()
+            && watchdog_at.elapsed() >= every
+        {
+            notifier.watchdog();
+            watchdog_at = Instant::now();
+        }
+        if status_at.elapsed() >= STATUS_EVERY {
+            let now = status_line(shared, db, addr);
+            if now != status {
+                notifier.status(&now);
+                status = now;
+            }
+            status_at = Instant::now();
+        }
         if ticks.is_multiple_of(10) {
             shared.flush_hits(db);
             // A hot file removed or truncated behind our back is noticed as it would be on disk.
@@ -229,6 +274,21 @@ fn maintain(shared: &Shared, db: &Db, stop: &AtomicBool) {
         }
     }
     shared.flush_hits(db);
+}
+
+/// The one-line summary systemd shows: `serving on 0.0.0.0:8080: 1234 cached artifacts
+/// (5.6 GB)`, and `, offline` when no upstream is contacted.
+fn status_line(shared: &Shared, db: &Db, addr: SocketAddr) -> String {
+    let cached = match db.artifact_totals() {
+        Ok((n, size)) => format!("{n} cached artifacts ({})", crate::stats::human(size)),
+        Err(err) => format!("cache unreadable: {err}"),
+    };
+    let offline = if shared.config.offline {
+        ", offline"
+    } else {
+        ""
+    };
+    format!("serving on {addr}: {cached}{offline}")
 }
 
 /// Forgets rows whose files are gone (removed by hand, or lost in a crash of the file system).

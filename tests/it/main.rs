@@ -36,5 +36,6 @@ mod pypi;
 mod raw;
 mod rpm;
 mod swift;
+mod systemd;
 mod terraform;
 mod vagrant;
