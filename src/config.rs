@@ -33,6 +33,11 @@ pub const KEYS: &[Key] = &[
         default: "http://localhost:8080",
     },
     Key {
+        name: "via",
+        takes: "this proxy's name in Via headers (RFC 9110 §7.6.3), by which it also knows a request that came back to it",
+        default: "host name:port",
+    },
+    Key {
         name: "workers",
         takes: "number of request workers",
         default: "8 per core, at least 16",
@@ -214,6 +219,8 @@ pub enum LogFormat {
 pub struct Config {
     pub listen: String,
     pub base_url: String,
+    /// The pseudonym of `Via` headers; `None`: `via_name`'s default.
+    pub via: Option<String>,
     pub workers: usize,
     pub offline: bool,
     pub storage_path: PathBuf,
@@ -261,6 +268,7 @@ impl Default for Config {
         Config {
             listen: "0.0.0.0:8080".into(),
             base_url: "http://localhost:8080".into(),
+            via: None,
             workers: (cores * 8).max(16),
             offline: false,
             storage_path: "./cache/artifacts".into(),
@@ -522,6 +530,12 @@ impl Config {
                 self.base_url = parse_url(value)
                     .ok_or_else(|| bad("an http:// or https:// URL without query"))?
             }
+            "via" => {
+                let name = Some(value).filter(|v| valid_pseudonym(v)).ok_or_else(|| {
+                    bad("a name of letters, digits and . - _ : (at most 255 characters)")
+                })?;
+                self.via = Some(name.to_string())
+            }
             "workers" => {
                 self.workers = value
                     .parse()
@@ -705,6 +719,25 @@ impl Config {
             .unwrap_or_else(|| "default".to_string())
     }
 
+    /// The name this proxy gives itself in `Via` (`via`): set, or the host name, with the port
+    /// it listens on when it has one, so that two instances on one host stay apart.
+    pub fn via_name(&self, port: Option<u16>) -> String {
+        if let Some(v) = &self.via {
+            return v.clone();
+        }
+        // The kernel's host name, as `hostname` prints it; systemd's ProtectHostname= leaves it
+        // readable.
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| valid_pseudonym(h))
+            .unwrap_or_else(|| "proxy".to_string());
+        match port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        }
+    }
+
     /// The upstream base URL of a registry key.
     pub fn upstream(&self, key: &str) -> &str {
         self.upstream.get(key).map(String::as_str).unwrap_or("")
@@ -712,6 +745,14 @@ impl Config {
 }
 
 const DURATION: &str = "a duration such as 30s, 5m, 1h or 7d";
+
+/// A `Via` pseudonym or `host[:port]` (RFC 9110 §7.6.3) that needs no quoting anywhere.
+fn valid_pseudonym(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 255
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+}
 
 /// `pattern=ttl; pattern=ttl` (the form a file's list of `{match, ttl}` is given in too).
 fn parse_rules(value: &str) -> std::result::Result<Vec<RawRule>, String> {

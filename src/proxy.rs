@@ -43,6 +43,11 @@ pub(crate) struct Shared {
     negative: Mutex<HashMap<String, Negative>>,
     /// Huge metadata documents being rewritten at once.
     pub large_documents: Gate,
+    /// This proxy's name in `Via` (`Config::via_name`), by which it knows a request that came
+    /// back to it.
+    pub via_name: String,
+    /// This proxy's `Via` element (`1.1 {name}`), on every answer.
+    pub via: String,
 }
 
 /// A counting gate: at most `limit` holders at once; the others wait, or give up.
@@ -125,6 +130,8 @@ pub(crate) struct Incoming {
     pub if_modified_since: Option<String>,
     pub range: Option<String>,
     pub if_range: Option<String>,
+    /// The request's `Via`: the proxies it passed before this one.
+    pub via: Option<String>,
 }
 
 impl Incoming {
@@ -140,6 +147,7 @@ impl Incoming {
             if_modified_since: None,
             range: None,
             if_range: None,
+            via: None,
         }
     }
 }
@@ -267,7 +275,10 @@ impl Shared {
                 .collect();
             allowed.insert(r.name(), origins);
         }
+        let via_name = config.via_name(None);
         Shared {
+            via: format!("1.1 {via_name}"),
+            via_name,
             config,
             store: Arc::new(store),
             upstream,
@@ -460,8 +471,20 @@ pub(crate) fn open_db(config: &Config) -> Result<Db> {
     })
 }
 
-/// Answers one request.
+/// Answers one request; one that came back to this proxy (its `Via` names it) is refused.
 pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply> {
+    if let Some(via) = &req.via {
+        if http::via_names(via, &sh.via_name) {
+            return Err(Error::Loop {
+                name: sh.via_name.clone(),
+                via: via.clone(),
+            });
+        }
+    }
+    upstream::on_behalf_of(req.via.as_deref(), || dispatch(sh, db, req))
+}
+
+fn dispatch(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply> {
     match router::route(&req.url)? {
         Route::Root => Ok(root()),
         Route::Health => Ok(health(sh, db)),

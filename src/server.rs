@@ -52,7 +52,6 @@ pub struct Handle {
 pub fn start(config: Config) -> Result<Handle> {
     let (store, db) = proxy::open_storage(&config)?;
     let total = db.total_size()?;
-    let upstream = Upstream::new(&config)?;
     let notifier = Arc::new(Notifier::new(&config.systemd));
     let listener = match systemd::passed_listener(&config.systemd)? {
         Some(l) => {
@@ -83,6 +82,9 @@ pub fn start(config: Config) -> Result<Handle> {
         };
         config.base_url = format!("http://{host}:{}", addr.port());
     }
+    // The default name in `Via` has the port, known only now.
+    config.via = Some(config.via_name(Some(addr.port())));
+    let upstream = Upstream::new(&config)?;
     let server = tiny_http::Server::from_listener(listener, None).map_err(|err| Error::Bind {
         addr: config.listen.clone(),
         err: io::Error::other(err.to_string()),
@@ -344,7 +346,7 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
             reply.headers.push(("Allow", "GET, HEAD".into()));
             let status = reply.status;
             // The method is neither GET nor HEAD: the JSON error goes out as a body.
-            respond(rq, reply, Method::Get);
+            respond(rq, reply, Method::Get, &shared.via);
             log::info!(
                 "{m} {url} {status} 0B {}ms cache=-",
                 started.elapsed().as_millis()
@@ -363,6 +365,7 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         if_modified_since: header(&rq, "If-Modified-Since").map(str::to_string),
         range: header(&rq, "Range").map(str::to_string),
         if_range: header(&rq, "If-Range").map(str::to_string),
+        via: header_list(&rq, "Via"),
     };
     let m = if method == Method::Get { "GET" } else { "HEAD" };
     let url = incoming.url.as_str();
@@ -381,7 +384,7 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
             }
         };
         let (status, cache) = (reply.status, reply.cache);
-        let bytes = respond(rq, reply, method);
+        let bytes = respond(rq, reply, method, &shared.via);
         (status, cache, bytes)
     }));
     match outcome {
@@ -427,8 +430,9 @@ fn error_reply(err: &Error, url: &str) -> Reply {
     Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
 }
 
-/// Sends the reply; returns the number of body bytes.
-fn respond(rq: tiny_http::Request, reply: Reply, method: Method) -> u64 {
+/// Sends the reply with this proxy's `Via` element; returns the number of body bytes.
+fn respond(rq: tiny_http::Request, mut reply: Reply, method: Method, via: &str) -> u64 {
+    reply.headers.push(("Via", Cow::Owned(via.to_string())));
     let writer = rq.into_writer();
     let (n, result) = match reply.body {
         // The fill runs on in its own thread whether or not this client stays.

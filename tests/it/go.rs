@@ -43,7 +43,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 /// Serves every file of the fixture tree at its path.
-fn serve(fake: &Fake) {
+pub fn serve(fake: &Fake) {
     let root = testdata("go/proxy");
     let mut files = Vec::new();
     walk(&root, &root, &mut files);

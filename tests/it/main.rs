@@ -38,4 +38,5 @@ mod rpm;
 mod swift;
 mod systemd;
 mod terraform;
+mod tiers;
 mod vagrant;

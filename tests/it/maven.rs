@@ -23,7 +23,7 @@ fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(repo().join(path.trim_start_matches('/'))).unwrap()
 }
 
-fn serve(fake: &Fake) {
+pub fn serve(fake: &Fake) {
     fake.serve_dir("/", &repo());
 }
 
