@@ -183,7 +183,7 @@ impl fmt::Display for Error {
             Error::Upstream { url, status } => write!(f, "upstream {url} answered {status}"),
             Error::Loop { name, via } => write!(
                 f,
-                "loop detected: this request already passed through this proxy ({name}; Via:                  {via}); an upstream setting here or in a proxy it uses leads back to it"
+                "loop detected: this request already passed through this proxy ({name}; Via: {via}); an upstream setting here or in a proxy it uses leads back to it"
             ),
             Error::UpstreamIo { url, msg, .. } => write!(f, "upstream {url}: {msg}"),
             Error::Integrity {

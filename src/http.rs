@@ -34,7 +34,6 @@ pub(crate) fn midnight(year: u16, month: u8, day: u8) -> Option<i64> {
         .find_map(|w| parse_date(&format!("{w}, {day:02} {mon} {year:04} 00:00:00 GMT")))
 }
 
-/// `If-None-Match` against our strong ETag, with weak comparison, lists and `*` (RFC 9110 §13.1.2).
 /// Whether a `Via` header value (RFC 9110 §7.6.3: `1.1 name, HTTP/1.1 other:8080 (comment)`)
 /// names `name` as one of the intermediaries the message passed, ignoring case.
 pub(crate) fn via_names(header: &str, name: &str) -> bool {
@@ -64,6 +63,7 @@ pub(crate) fn via_names(header: &str, name: &str) -> bool {
     found
 }
 
+/// `If-None-Match` against our strong ETag, with weak comparison, lists and `*` (RFC 9110 §13.1.2).
 pub(crate) fn none_match(header: &str, etag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
     header.trim() == "*" || header.split(',').any(|t| bare(t) == bare(etag))

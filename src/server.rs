@@ -192,10 +192,6 @@ impl Drop for Handle {
     }
 }
 
-/// Binds with TCP_NODELAY and a send timeout set on the listening socket; accepted sockets
-/// inherit both (Linux copies them at accept), so no response waits on Nagle's algorithm and no
-/// worker stays blocked on a client that stopped reading. (A receive timeout would be inherited
-/// too, but it also applies to `accept`, and tiny_http stops accepting after any accept error.)
 /// `bind`'s options, for the socket systemd passed (socket activation), which it bound itself.
 fn tune(listener: &TcpListener, client_timeout: Duration) -> io::Result<()> {
     let sock = socket2::SockRef::from(listener);
@@ -203,6 +199,10 @@ fn tune(listener: &TcpListener, client_timeout: Duration) -> io::Result<()> {
     sock.set_write_timeout(Some(client_timeout))
 }
 
+/// Binds with TCP_NODELAY and a send timeout set on the listening socket; accepted sockets
+/// inherit both (Linux copies them at accept), so no response waits on Nagle's algorithm and no
+/// worker stays blocked on a client that stopped reading. (A receive timeout would be inherited
+/// too, but it also applies to `accept`, and tiny_http stops accepting after any accept error.)
 fn bind(listen: &str, client_timeout: Duration) -> Result<TcpListener> {
     let bind_err = |err| Error::Bind {
         addr: listen.to_string(),
