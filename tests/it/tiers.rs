@@ -1,8 +1,10 @@
 //! Tiers: an edge proxy whose upstreams are a central proxy (the same binary) whose upstreams are
-//! the fake. Per registry: the documents the edge serves link to the edge (rewritten by the
-//! central to itself, then by the edge to itself), artifacts arrive intact and are fetched once,
-//! validators pass through (a revalidation is a 304 from the central), and `Via` names each
-//! tier. And a loop, a proxy reaching itself directly or through a tier, is refused with 508.
+//! the fake. For npm (also with the real npm client), PyPI, Cargo, Go and Maven: the documents
+//! the edge serves link to the edge (rewritten by the central to itself, then by the edge to
+//! itself), artifacts arrive intact and reach the fake once, validators pass through (the
+//! edge's revalidation is a 304 from the central's cache, the fake is not asked), and `Via`
+//! names each tier. And a loop, a proxy reaching itself directly or through a tier, is refused
+//! with 508.
 
 use std::time::Duration;
 
@@ -94,6 +96,205 @@ fn npm_through_two_tiers() {
     assert_eq!(again.header("x-cache"), Some("REVALIDATED"));
     assert_eq!(again.text(), doc.text());
     assert_eq!(fake.hits("/proxy-fixture-b"), before);
+}
+
+/// The real npm client installs through both tiers, twice: the second time with an empty npm
+/// cache and no `node_modules`, from the lockfile, whose tarball URLs name the edge; the fake
+/// is asked for each tarball once.
+#[test]
+fn real_npm_installs_through_two_tiers() {
+    if !client("npm") {
+        return;
+    }
+    let fake = Fake::start();
+    crate::npm::serve(&fake);
+    let t = tiers(&fake, |_| {}, &[("npm", "/npm")]);
+    let work = TempDir::new("tiers-npm");
+    let project = work.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("package.json"),
+        r#"{"name":"tiers-app","version":"1.0.0","private":true,
+            "dependencies":{"proxy-fixture-a":"1.0.0","@proxy-fixtures/scoped":"^2.0.0"}}"#,
+    )
+    .unwrap();
+    for n in 0..2 {
+        let _ = std::fs::remove_dir_all(project.join("node_modules"));
+        let cache = work.path().join(format!("cache-{n}"));
+        let command = if n == 0 { "install" } else { "ci" };
+        crate::npm::npm(&project, &t.edge.base, &cache, command);
+        assert!(
+            project
+                .join("node_modules/proxy-fixture-a/package.json")
+                .is_file()
+        );
+        assert!(
+            project
+                .join("node_modules/@proxy-fixtures/scoped/package.json")
+                .is_file()
+        );
+    }
+    // (npm leaves out `resolved` when it is the registry's own URL.)
+    let lock = std::fs::read_to_string(project.join("package-lock.json")).unwrap();
+    t.assert_links_to_edge(&lock, &fake);
+    let tarballs = fake.paths(|p| p.ends_with(".tgz"));
+    assert!(tarballs.len() >= 2, "{tarballs:?}");
+    for path in &tarballs {
+        assert_eq!(fake.hits(path), 1, "{path}");
+        assert_via_both(&fake, path);
+    }
+}
+
+#[test]
+fn pypi_through_two_tiers() {
+    use crate::pypi::{DISTS, PIP_ACCEPT};
+    let fake = Fake::start();
+    crate::pypi::serve(&fake);
+    // The central serves the files host under /pypi/files: that is the edge's files upstream.
+    let t = tiers(
+        &fake,
+        |_| {},
+        &[("pypi", "/pypi"), ("pypi_files", "/pypi/files")],
+    );
+    let page = "/pypi/simple/proxy-fixture-b/";
+    for accept in [PIP_ACCEPT, "text/html"] {
+        let got = self_get(&t, page, accept);
+        t.assert_links_to_edge(&got.text(), &fake);
+    }
+    let doc = self_get(&t, page, PIP_ACCEPT).json();
+    for file in doc["files"].as_array().unwrap() {
+        let d = DISTS
+            .iter()
+            .find(|d| d.filename == file["filename"])
+            .unwrap();
+        assert_eq!(file["url"], t.edge.url(&d.proxy_path()));
+        assert_eq!(file["hashes"]["sha256"], sha256_hex(&d.bytes()));
+        let got = get(file["url"].as_str().unwrap(), &[]);
+        assert_eq!(got.status, 200, "{}", d.filename);
+        assert_eq!(got.bytes(), d.bytes(), "{}", d.filename);
+        assert_eq!(fake.hits(&d.path()), 1, "{}", d.filename);
+        assert_via_both(&fake, &d.path());
+    }
+    let up_page = "/simple/proxy-fixture-b/";
+    let before = fake.hits(up_page);
+    let again = self_get(&t, page, PIP_ACCEPT);
+    assert_eq!(again.header("x-cache"), Some("REVALIDATED"));
+    assert_eq!(
+        fake.hits(up_page),
+        before,
+        "the central asked the fake again"
+    );
+}
+
+/// `t.get` with an `Accept`.
+fn self_get(t: &Tiers, path: &str, accept: &str) -> Got {
+    let got = t.edge.get_with(path, &[("Accept", accept)]);
+    assert_eq!(got.status, 200, "{path}: {:?}", got.body);
+    assert_eq!(got.header("via"), Some("1.1 edge"), "{path}");
+    got
+}
+
+#[test]
+fn cargo_through_two_tiers() {
+    let fake = Fake::start();
+    crate::cargo::serve(&fake);
+    // The edge downloads through the central's download route, a `dl` template.
+    let t = tiers(
+        &fake,
+        |c| crate::cargo::cargo_upstreams(c, &fake),
+        &[
+            ("cargo", "/cargo"),
+            ("cargo_download", "/cargo/crates/{crate}/{version}/download"),
+            ("cargo_api", "/cargo/api"),
+        ],
+    );
+    let config = t.get("/cargo/config.json").json();
+    assert_eq!(config["dl"], t.edge.url("/cargo/api/v1/crates"));
+    for path in crate::cargo::INDEX {
+        let index = t.get(&format!("/cargo/{path}"));
+        assert_eq!(
+            index.bytes(),
+            std::fs::read(testdata(&format!("cargo/index/{path}"))).unwrap(),
+            "index files pass both tiers unchanged"
+        );
+    }
+    let got = t.get("/cargo/api/v1/crates/pfa/1.0.0/download");
+    assert_eq!(got.bytes(), crate::cargo::crate_file("pfa", "1.0.0"));
+    assert_eq!(
+        t.edge
+            .get("/cargo/api/v1/crates/pfa/1.0.0/download")
+            .header("x-cache"),
+        Some("HIT")
+    );
+    let up = "/crates/pfa/pfa-1.0.0.crate";
+    assert_eq!(fake.hits(up), 1);
+    assert_via_both(&fake, up);
+    let index = "/index/3/p/pfa";
+    let before = fake.hits(index);
+    assert_eq!(
+        t.get("/cargo/3/p/pfa").header("x-cache"),
+        Some("REVALIDATED")
+    );
+    assert_eq!(fake.hits(index), before);
+}
+
+#[test]
+fn go_through_two_tiers() {
+    use crate::go::{ZIP, fixture};
+    let fake = Fake::start();
+    crate::go::serve(&fake);
+    let t = tiers(&fake, |_| {}, &[("go", "/go")]);
+    let list = "/example.com/!upper/libb/@v/list";
+    assert_eq!(t.get(&format!("/go{list}")).bytes(), fixture(list));
+    for path in [ZIP, "/example.com/!upper/libb/@v/v1.0.0.mod"] {
+        assert_eq!(
+            t.get(&format!("/go{path}")).bytes(),
+            fixture(path),
+            "{path}"
+        );
+        assert_eq!(fake.hits(path), 1, "{path}");
+        assert_via_both(&fake, path);
+    }
+    let before = fake.hits(list);
+    assert_eq!(
+        t.get(&format!("/go{list}")).header("x-cache"),
+        Some("REVALIDATED")
+    );
+    assert_eq!(fake.hits(list), before);
+}
+
+#[test]
+fn maven_through_two_tiers() {
+    use crate::maven::{A_JAR, A_META, fixture};
+    let fake = Fake::start();
+    crate::maven::serve(&fake);
+    let t = tiers(&fake, |_| {}, &[("maven", "/maven")]);
+    assert_eq!(t.get(&format!("/maven{A_META}")).bytes(), fixture(A_META));
+    let jar = t.get(&format!("/maven{A_JAR}"));
+    assert_eq!(jar.bytes(), fixture(A_JAR));
+    // The central checked the jar against its SHA-512 sidecar, and the edge against the
+    // central's relay of the same sidecar: the central reads the sidecar for its check without
+    // keeping it, so it asks the fake once more for the edge (and keeps that answer).
+    assert_eq!(fake.hits(A_JAR), 1);
+    assert_eq!(fake.hits(&format!("{A_JAR}.sha512")), 2);
+    assert_eq!(
+        t.edge.get(&format!("/maven{A_JAR}.sha512")).bytes(),
+        fixture(&format!("{A_JAR}.sha512"))
+    );
+    assert_eq!(
+        t.central
+            .get(&format!("/maven{A_JAR}.sha512"))
+            .header("x-cache"),
+        Some("HIT")
+    );
+    assert_eq!(fake.hits(&format!("{A_JAR}.sha512")), 2);
+    assert_via_both(&fake, A_JAR);
+    let before = fake.hits(A_META);
+    assert_eq!(
+        t.get(&format!("/maven{A_META}")).header("x-cache"),
+        Some("REVALIDATED")
+    );
+    assert_eq!(fake.hits(A_META), before);
 }
 
 /// A proxy on a port chosen before it starts, its npm upstream `npm_upstream` (a URL built from
