@@ -35,6 +35,7 @@ mod pub_dev;
 mod pypi;
 mod raw;
 mod rpm;
+mod shard;
 mod swift;
 mod systemd;
 mod terraform;
