@@ -473,13 +473,13 @@ pub(crate) fn open_db(config: &Config) -> Result<Db> {
 
 /// Answers one request; one that came back to this proxy (its `Via` names it) is refused.
 pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply> {
-    if let Some(via) = &req.via {
-        if http::via_names(via, &sh.via_name) {
-            return Err(Error::Loop {
-                name: sh.via_name.clone(),
-                via: via.clone(),
-            });
-        }
+    if let Some(via) = &req.via
+        && http::via_names(via, &sh.via_name)
+    {
+        return Err(Error::Loop {
+            name: sh.via_name.clone(),
+            via: via.clone(),
+        });
     }
     upstream::on_behalf_of(req.via.as_deref(), || dispatch(sh, db, req))
 }
