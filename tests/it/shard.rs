@@ -2,7 +2,8 @@
 //! behind the real HAProxy (Debian's `haproxy`) with `balance uri` and `hash-type consistent`,
 //! health-checked on `/health` (the configuration docs/operations.md gives). A URL always lands
 //! on the same instance, so concurrent misses for one artifact make one upstream fetch; losing an
-//! instance moves only its own share of the URLs.
+//! instance moves only its own share of the URLs. The HAProxy and nginx configurations the page
+//! gives are checked with `haproxy -c` and `nginx -t`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -240,5 +241,56 @@ fn losing_an_instance_moves_only_its_share() {
             assert_eq!(&now, via, "{n} moved though its instance is up");
             assert_eq!(fake.hits(&format!("/pub/f/{n}.bin")), 1, "{n}");
         }
+    }
+}
+
+/// The code block of `lang` in docs/scaling.md.
+fn documented(lang: &str) -> String {
+    let page = std::fs::read_to_string(testdata("../docs/scaling.md")).unwrap();
+    let start = page
+        .find(&format!("```{lang}\n"))
+        .unwrap_or_else(|| panic!("no {lang} block"))
+        + lang.len()
+        + 4;
+    let len = page[start..].find("```").unwrap();
+    page[start..start + len].to_string()
+}
+
+/// The HAProxy and nginx configurations docs/scaling.md gives are ones those programs accept.
+#[test]
+fn the_documented_balancer_configurations_are_valid() {
+    let dir = TempDir::new("balancers");
+    if client("haproxy") {
+        let file = dir.path().join("haproxy.cfg");
+        std::fs::write(&file, documented("haproxy")).unwrap();
+        let (ok, out) = run(
+            Command::new("haproxy").arg("-c").arg("-f").arg(&file),
+            Duration::from_secs(30),
+        );
+        assert!(ok, "haproxy -c:\n{out}");
+    }
+    if client("nginx") {
+        // The block goes in `http`, as in a site file; logs and the pid file under the test's
+        // directory, so that the check needs no privilege.
+        let d = dir.path().display();
+        let file = dir.path().join("nginx.conf");
+        std::fs::write(
+            &file,
+            format!(
+                "pid {d}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\naccess_log off;\n{}}}\n",
+                documented("nginx")
+            ),
+        )
+        .unwrap();
+        let (ok, out) = run(
+            Command::new("nginx")
+                .arg("-t")
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-c")
+                .arg(&file),
+            Duration::from_secs(30),
+        );
+        assert!(ok, "nginx -t:\n{out}");
     }
 }
