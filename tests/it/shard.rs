@@ -1,6 +1,6 @@
 //! Sharding on an engine that exists: three instances, each with its own cache and database,
 //! behind the real HAProxy (Debian's `haproxy`) with `balance uri` and `hash-type consistent`,
-//! health-checked on `/health` (the configuration docs/operations.md gives). A URL always lands
+//! health-checked on `/health` (the configuration docs/scaling.md gives). A URL always lands
 //! on the same instance, so concurrent misses for one artifact make one upstream fetch; losing an
 //! instance moves only its own share of the URLs. The HAProxy and nginx configurations the page
 //! gives are checked with `haproxy -c` and `nginx -t`.
@@ -45,7 +45,7 @@ impl Drop for Haproxy {
     }
 }
 
-/// The configuration of docs/operations.md ("Sharding"), with the test's ports and a quick
+/// The configuration of docs/scaling.md ("HAProxy"), with the test's ports and a quick
 /// health check so that a lost instance is noticed in a fraction of a second.
 fn haproxy_config(port: u16, stats: u16, servers: &[(String, &TestProxy)]) -> String {
     let mut cfg = format!(
