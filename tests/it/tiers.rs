@@ -50,6 +50,21 @@ impl Tiers {
         got
     }
 
+    /// The edge revalidates `path` (it has `metadata_ttl: 0`) with the central's validator, and
+    /// the central answers 304 from its cache without asking the fake for `upstream` again.
+    fn revalidate(&self, fake: &Fake, path: &str, headers: &[(&str, &str)], upstream: &str) -> Got {
+        let before = fake.hits(upstream);
+        let got = self.edge.get_with(path, headers);
+        assert_eq!(got.status, 200, "{path}: {:?}", got.body);
+        assert_eq!(got.header("x-cache"), Some("REVALIDATED"), "{path}");
+        assert_eq!(
+            fake.hits(upstream),
+            before,
+            "the central asked for {upstream} again"
+        );
+        got
+    }
+
     /// Every link the edge serves points at the edge: none at the central or the fake.
     fn assert_links_to_edge(&self, text: &str, fake: &Fake) {
         assert!(!text.contains(&self.central.base), "{text}");
@@ -89,13 +104,8 @@ fn npm_through_two_tiers() {
     assert_eq!(get(&url, &[]).header("x-cache"), Some("HIT"));
     assert_eq!(fake.hits(&crate::npm::tarball_path(f)), 1);
     assert_via_both(&fake, &crate::npm::tarball_path(f));
-    // The edge revalidates with the central's validator; the central answers 304 from its
-    // cache, without asking the fake.
-    let before = fake.hits("/proxy-fixture-b");
-    let again = t.get("/npm/proxy-fixture-b");
-    assert_eq!(again.header("x-cache"), Some("REVALIDATED"));
+    let again = t.revalidate(&fake, "/npm/proxy-fixture-b", &[], "/proxy-fixture-b");
     assert_eq!(again.text(), doc.text());
-    assert_eq!(fake.hits("/proxy-fixture-b"), before);
 }
 
 /// The real npm client installs through both tiers, twice: the second time with an empty npm
@@ -110,14 +120,7 @@ fn real_npm_installs_through_two_tiers() {
     crate::npm::serve(&fake);
     let t = tiers(&fake, |_| {}, &[("npm", "/npm")]);
     let work = TempDir::new("tiers-npm");
-    let project = work.path().join("project");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(
-        project.join("package.json"),
-        r#"{"name":"tiers-app","version":"1.0.0","private":true,
-            "dependencies":{"proxy-fixture-a":"1.0.0","@proxy-fixtures/scoped":"^2.0.0"}}"#,
-    )
-    .unwrap();
+    let project = crate::npm::app(work.path());
     for n in 0..2 {
         let _ = std::fs::remove_dir_all(project.join("node_modules"));
         let cache = work.path().join(format!("cache-{n}"));
@@ -175,15 +178,8 @@ fn pypi_through_two_tiers() {
         assert_eq!(fake.hits(&d.path()), 1, "{}", d.filename);
         assert_via_both(&fake, &d.path());
     }
-    let up_page = "/simple/proxy-fixture-b/";
-    let before = fake.hits(up_page);
-    let again = self_get(&t, page, PIP_ACCEPT);
-    assert_eq!(again.header("x-cache"), Some("REVALIDATED"));
-    assert_eq!(
-        fake.hits(up_page),
-        before,
-        "the central asked the fake again"
-    );
+    let accept = [("Accept", PIP_ACCEPT)];
+    t.revalidate(&fake, page, &accept, "/simple/proxy-fixture-b/");
 }
 
 /// `t.get` with an `Accept`.
@@ -229,13 +225,7 @@ fn cargo_through_two_tiers() {
     let up = "/crates/pfa/pfa-1.0.0.crate";
     assert_eq!(fake.hits(up), 1);
     assert_via_both(&fake, up);
-    let index = "/index/3/p/pfa";
-    let before = fake.hits(index);
-    assert_eq!(
-        t.get("/cargo/3/p/pfa").header("x-cache"),
-        Some("REVALIDATED")
-    );
-    assert_eq!(fake.hits(index), before);
+    t.revalidate(&fake, "/cargo/3/p/pfa", &[], "/index/3/p/pfa");
 }
 
 #[test]
@@ -255,12 +245,7 @@ fn go_through_two_tiers() {
         assert_eq!(fake.hits(path), 1, "{path}");
         assert_via_both(&fake, path);
     }
-    let before = fake.hits(list);
-    assert_eq!(
-        t.get(&format!("/go{list}")).header("x-cache"),
-        Some("REVALIDATED")
-    );
-    assert_eq!(fake.hits(list), before);
+    t.revalidate(&fake, &format!("/go{list}"), &[], list);
 }
 
 #[test]
@@ -289,12 +274,7 @@ fn maven_through_two_tiers() {
     );
     assert_eq!(fake.hits(&format!("{A_JAR}.sha512")), 2);
     assert_via_both(&fake, A_JAR);
-    let before = fake.hits(A_META);
-    assert_eq!(
-        t.get(&format!("/maven{A_META}")).header("x-cache"),
-        Some("REVALIDATED")
-    );
-    assert_eq!(fake.hits(A_META), before);
+    t.revalidate(&fake, &format!("/maven{A_META}"), &[], A_META);
 }
 
 /// A proxy on a port chosen before it starts, its npm upstream `npm_upstream` (a URL built from
