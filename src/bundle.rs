@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::cache::{self, Store};
 use crate::config::Config;
-use crate::db::{self, ArtifactRecord, LinkRecord, MetadataRecord};
+use crate::db::{self, AdvisoryRecord, ArtifactRecord, LinkRecord, MetadataRecord, VersionRecord};
 use crate::error::{Error, Result};
 use crate::progress::Meter;
 use crate::registry::{self, ArtifactKey};
@@ -42,6 +42,12 @@ struct Manifest {
     artifacts: Vec<ArtifactRecord>,
     metadata: Vec<MetadataRecord>,
     links: Vec<LinkRecord>,
+    /// The versions the policy knows of, with their publish times (`policy.rs`).
+    #[serde(default)]
+    versions: Vec<VersionRecord>,
+    /// OSV advisories imported on this side (`advisories.rs`).
+    #[serde(default)]
+    advisories: Vec<AdvisoryRecord>,
 }
 
 /// What to put in a bundle.
@@ -122,6 +128,13 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
                     || names.contains(&(l.ecosystem.as_str(), l.name.clone())))
         })
         .collect();
+    let versions: Vec<VersionRecord> = db
+        .export_versions()?
+        .into_iter()
+        .filter(|v| wanted(&v.ecosystem, &v.name))
+        .collect();
+    // Advisories imported since the same time; all of them, whatever the selection of packages.
+    let advisories = db.export_advisories(since)?;
     let manifest = Manifest {
         format: FORMAT.into(),
         version: 2,
@@ -130,6 +143,8 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
         artifacts,
         metadata,
         links,
+        versions,
+        advisories,
     };
     let json =
         serde_json::to_vec(&manifest).map_err(|err| Error::io(MANIFEST, io::Error::other(err)))?;
@@ -180,10 +195,12 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
     }
     result?;
     eprintln!(
-        "Exported {} artifact(s), {} metadata document(s), {} link(s), {} to {output}",
+        "Exported {} artifact(s), {} metadata document(s), {} link(s), {} version(s), {} advisory record(s), {} to {output}",
         manifest.artifacts.len(),
         manifest.metadata.len(),
         manifest.links.len(),
+        manifest.versions.len(),
+        manifest.advisories.len(),
         human(total)
     );
     Ok(())
@@ -276,6 +293,22 @@ pub fn import(config: &Config, input: &str) -> Result<()> {
     {
         return Err(bad(format!("unknown ecosystem {:?} in links", l.ecosystem)));
     }
+    let unknown = manifest
+        .versions
+        .iter()
+        .map(|v| &v.ecosystem)
+        .chain(
+            manifest
+                .advisories
+                .iter()
+                .flat_map(|a| a.affected.iter().map(|p| &p.ecosystem)),
+        )
+        .find(|e| registry::find(e).is_none());
+    if let Some(e) = unknown {
+        return Err(bad(format!(
+            "unknown ecosystem {e:?} in the policy's records"
+        )));
+    }
 
     // 2. Every file into a temp file, checked. Nothing is visible yet.
     let total: u64 = expected.values().map(|(_, n)| n).sum();
@@ -356,7 +389,13 @@ pub fn import(config: &Config, input: &str) -> Result<()> {
         .filter(|a| !existing.contains(&a.storage_path))
         .collect();
     let metadata: Vec<&MetadataRecord> = manifest.metadata.iter().collect();
-    let done = db.import(&artifacts, &metadata, &manifest.links)?;
+    let policy = db::PolicyImport {
+        source: input,
+        created: manifest.created,
+        versions: &manifest.versions,
+        advisories: &manifest.advisories,
+    };
+    let done = db.import(&artifacts, &metadata, &manifest.links, &policy)?;
     for (new, old) in &done.metadata {
         if let Some(old) = old.as_ref().filter(|o| *o != new) {
             store.remove(old);

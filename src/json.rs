@@ -91,6 +91,22 @@ pub(crate) trait Visitor {
     fn whole(&mut self, _path: &[Seg], _raw: &[u8]) -> Option<Vec<u8>> {
         None
     }
+    /// Whether the object member or array element at `path` (its key or index just read) is
+    /// left out of the output, with the comma that separated it. Its value is read and checked,
+    /// never visited.
+    fn drop(&mut self, _path: &[Seg]) -> bool {
+        false
+    }
+    /// Whether the member or element at `path` should be read whole (bounded by `MAX_WHOLE`)
+    /// and offered to `keep`, which decides from its bytes whether it stays.
+    fn wants_verdict(&self, _path: &[Seg]) -> bool {
+        false
+    }
+    /// A member's value or an element read whole (see `wants_verdict`): false leaves it out,
+    /// with its separator; true writes it unchanged, unvisited.
+    fn keep(&mut self, _path: &[Seg], _raw: &[u8]) -> bool {
+        true
+    }
 }
 
 /// A visitor made of two closures, for a rewrite that only replaces strings: which values it
@@ -253,8 +269,11 @@ impl Parser<'_> {
             v.end_object(&self.path);
             return Ok(());
         }
+        // Members written so far: a comma goes out before every one after the first, so a
+        // member left out takes its separator with it.
+        let mut written = 0;
         loop {
-            self.ws()?;
+            let lead = self.take_ws()?;
             if self.peek()? != Some(b'"') {
                 return Err(invalid("expected an object key"));
             }
@@ -264,17 +283,35 @@ impl Parser<'_> {
             }
             let key = decode(&raw)?;
             let key_line = self.line;
-            self.out.write_all(&raw)?;
-            self.ws()?;
-            self.expect(b':')?;
-            self.ws()?;
             self.path.push(Seg::Key(key));
-            self.entry(v, key_line)?;
-            self.value(v)?;
+            let kept = if v.drop(&self.path) || v.wants_verdict(&self.path) {
+                let gap = self.take_ws()?;
+                if self.next()? != b':' {
+                    return Err(invalid("expected ':'"));
+                }
+                let gap2 = self.take_ws()?;
+                let value = self.capture_or_skip(v)?;
+                self.write_entry(
+                    written,
+                    value.map(|value| [lead, raw, gap, b":".to_vec(), gap2, value]),
+                )?
+            } else {
+                if written > 0 {
+                    self.out.write_all(b",")?;
+                }
+                self.out.write_all(&lead)?;
+                self.out.write_all(&raw)?;
+                self.ws()?;
+                self.expect(b':')?;
+                self.ws()?;
+                self.entry(v, key_line)?;
+                self.value(v)?;
+                true
+            };
             self.path.pop();
-            self.ws()?;
+            written += self.after_entry(kept)?;
             match self.next()? {
-                b',' => self.out.write_all(b",")?,
+                b',' => {}
                 b'}' => {
                     self.out.write_all(b"}")?;
                     v.end_object(&self.path);
@@ -292,20 +329,91 @@ impl Parser<'_> {
             return self.expect(b']');
         }
         let mut i = 0;
+        let mut written = 0;
         loop {
-            self.ws()?;
+            let lead = self.take_ws()?;
             self.path.push(Seg::Index(i));
-            self.entry(v, self.line)?;
-            self.value(v)?;
+            let kept = if v.drop(&self.path) || v.wants_verdict(&self.path) {
+                let value = self.capture_or_skip(v)?;
+                self.write_entry(written, value.map(|value| [lead, value]))?
+            } else {
+                if written > 0 {
+                    self.out.write_all(b",")?;
+                }
+                self.out.write_all(&lead)?;
+                self.entry(v, self.line)?;
+                self.value(v)?;
+                true
+            };
             self.path.pop();
-            self.ws()?;
+            written += self.after_entry(kept)?;
             match self.next()? {
-                b',' => self.out.write_all(b",")?,
+                b',' => {}
                 b']' => return self.out.write_all(b"]"),
                 b => return Err(invalid(&format!("unexpected '{}' in array", b as char))),
             }
             i += 1;
         }
+    }
+
+    /// Writes a member or element that was read whole (its parts, in order), with the comma
+    /// before it unless it is the first written; `None` writes nothing. Whether it was written.
+    fn write_entry<const N: usize>(
+        &mut self,
+        written: usize,
+        parts: Option<[Vec<u8>; N]>,
+    ) -> io::Result<bool> {
+        let Some(parts) = parts else {
+            return Ok(false);
+        };
+        if written > 0 {
+            self.out.write_all(b",")?;
+        }
+        for part in parts {
+            self.out.write_all(&part)?;
+        }
+        Ok(true)
+    }
+
+    /// After a member or element: the whitespace before its separator goes with it. How many
+    /// entries were written (0 or 1).
+    fn after_entry(&mut self, kept: bool) -> io::Result<usize> {
+        if kept {
+            self.ws()?;
+            Ok(1)
+        } else {
+            self.take_ws()?;
+            Ok(0)
+        }
+    }
+
+    /// Whitespace read and returned rather than written.
+    fn take_ws(&mut self) -> io::Result<Vec<u8>> {
+        let mut taken = Vec::new();
+        loop {
+            let buf = self.input.fill_buf()?;
+            let n = buf
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                .count();
+            if n == 0 {
+                return Ok(taken);
+            }
+            self.line += buf[..n].iter().filter(|b| **b == b'\n').count();
+            taken.extend_from_slice(&buf[..n]);
+            self.input.consume(n);
+        }
+    }
+
+    /// The value at `self.path`, which the visitor drops or judges: `None` if it is left out
+    /// (read and checked, not kept), else its bytes.
+    fn capture_or_skip(&mut self, v: &mut dyn Visitor) -> io::Result<Option<Vec<u8>>> {
+        if v.drop(&self.path) {
+            self.value_into(&mut io::sink())?;
+            return Ok(None);
+        }
+        let value = self.capture()?;
+        Ok(v.keep(&self.path, &value).then_some(value))
     }
 
     /// Copies a number or keyword through; the first 64 bytes also into `keep`.
@@ -584,21 +692,25 @@ impl Parser<'_> {
     /// Reads the next value whole (checked, not visited) and returns its bytes.
     fn capture(&mut self) -> io::Result<Vec<u8>> {
         let mut raw = Vec::new();
-        let mut capped = CappedWrite {
+        self.value_into(&mut CappedWrite {
             inner: &mut raw,
             left: MAX_WHOLE,
-        };
+        })?;
+        Ok(raw)
+    }
+
+    /// Reads the next value (checked, not visited) into `out` instead of the output.
+    fn value_into(&mut self, out: &mut dyn Write) -> io::Result<()> {
         let mut sub = Parser {
             input: &mut *self.input,
-            out: &mut capped,
+            out,
             path: std::mem::take(&mut self.path),
             line: self.line,
         };
         let read = sub.value(&mut Nothing);
         self.path = sub.path;
         self.line = sub.line;
-        read?;
-        Ok(raw)
+        read
     }
 
     /// Tells the visitor about the entry at `self.path`, whose value is next.
@@ -669,6 +781,67 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, br#"{"list": [[{"a":1}], [2] ], "x": 3}"#);
+    }
+
+    #[test]
+    fn members_and_elements_can_be_left_out() {
+        struct Leave;
+        impl Visitor for Leave {
+            fn wants(&self, path: &[Seg]) -> bool {
+                Pattern::new("v/*/s").matches(path)
+            }
+            fn string(&mut self, _: &[Seg], value: &str) -> Option<String> {
+                Some(value.to_uppercase())
+            }
+            fn drop(&mut self, path: &[Seg]) -> bool {
+                Pattern::capture(&Pattern::new("v/*"), path, 0).is_some_and(|k| k.starts_with('x'))
+            }
+            fn wants_verdict(&self, path: &[Seg]) -> bool {
+                Pattern::new("files/*").matches(path)
+            }
+            fn keep(&mut self, _: &[Seg], raw: &[u8]) -> bool {
+                !raw.windows(3).any(|w| w == b"bad")
+            }
+        }
+        let run = |doc: &str| -> io::Result<String> {
+            let mut out = Vec::new();
+            rewrite(&mut doc.as_bytes(), &mut out, &mut Leave)?;
+            Ok(String::from_utf8(out).unwrap())
+        };
+        let cases = [
+            (
+                r#"{"v":{"x1":{"s":"a"},"b":{"s":"b"},"x2":1}}"#,
+                r#"{"v":{"b":{"s":"B"}}}"#,
+            ),
+            (
+                r#"{"v":{"b":{"s":"b"},"x1":[1,{"a":"}"}]}}"#,
+                r#"{"v":{"b":{"s":"B"}}}"#,
+            ),
+            (
+                r#"{"v": {"x": 1 , "b" : {"s":"b"} }}"#,
+                r#"{"v": { "b" : {"s":"B"} }}"#,
+            ),
+            (r#"{"v":{"x":1,"y":2}}"#, r#"{"v":{"y":2}}"#),
+            (r#"{"v":{"x":1}}"#, r#"{"v":{}}"#),
+            (
+                r#"{"files":["ok","bad",{"f":"bad"},"ok2"]}"#,
+                r#"{"files":["ok","ok2"]}"#,
+            ),
+            (
+                r#"{"files": [ "bad" , "ok" ] }"#,
+                r#"{"files": [  "ok" ] }"#,
+            ),
+            (r#"{"files":["bad"]}"#, r#"{"files":[]}"#),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(run(doc).unwrap(), want, "{doc}");
+            // Whatever is left out, the result is JSON.
+            serde_json::from_str::<serde_json::Value>(want).unwrap();
+        }
+        // What is left out is still checked.
+        assert!(run(r#"{"v":{"x":[1,}}}"#).is_err());
+        assert!(run(r#"{"v":{"x" 1}}"#).is_err());
+        assert!(run(r#"{"files":["bad" "ok"]}"#).is_err());
     }
 
     #[test]

@@ -538,7 +538,7 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
     // nowhere new.
     let mut read = std::collections::HashSet::new();
     let picked = loop {
-        let picked = match pick_links(db, eco, &m) {
+        let picked = match pick_links(sh, db, eco, &m) {
             Ok(p) => p,
             Err(err) => {
                 out.failures.push(format!("/{eco}/{first_doc}: {err}"));
@@ -704,10 +704,22 @@ fn document_links(
 }
 
 /// The links of the wanted versions among those recorded for the package (under the first of
-/// its names that has any).
-fn pick_links(db: &Db, eco: &str, m: &registry::Mirror) -> Result<Vec<registry::Link>> {
+/// its names that has any). Without an exact version, versions the policy refuses are not
+/// candidates (the latest allowed one is taken); an exact one is fetched, and its refusal
+/// reported.
+fn pick_links(
+    sh: &Shared,
+    db: &Db,
+    eco: &str,
+    m: &registry::Mirror,
+) -> Result<Vec<registry::Link>> {
     for name in std::iter::once(&m.package).chain(&m.also) {
-        let links = db.package_links(eco, name)?;
+        let mut links = db.package_links(eco, name)?;
+        if !matches!(m.want, Want::Exact(_)) {
+            links.retain(|l| {
+                l.flags.document || crate::policy::allows(sh, db, eco, &l.name, &l.version)
+            });
+        }
         let latest = db.latest(eco, name)?;
         let picked: Vec<registry::Link> = registry::pick(&links, &m.want, latest.as_deref())
             .into_iter()

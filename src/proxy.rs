@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub hot: Hot,
     /// Upstream answers remembered for `negative_ttl` (see `Negative`).
     negative: Mutex<HashMap<String, Negative>>,
+    /// The supply-chain policy and its counters.
+    pub policy: crate::policy::Policy,
     /// Huge metadata documents being rewritten at once.
     pub large_documents: Gate,
     /// This proxy's name in `Via` (`Config::via_name`), by which it knows a request that came
@@ -279,6 +281,7 @@ impl Shared {
         Shared {
             via: format!("1.1 {via_name}"),
             via_name,
+            policy: crate::policy::Policy::new(config.policy.clone()),
             config,
             store: Arc::new(store),
             upstream,
@@ -547,7 +550,7 @@ fn root() -> Reply {
 fn health(sh: &Shared, db: &Db) -> Reply {
     let check = |r: Result<()>| match r {
         Ok(()) => serde_json::json!({"status": "ok"}),
-        Err(err) => serde_json::json!({"status": "error", "error": err.to_string()}),
+        Err(err) => serde_json::json!({"status": "error", "error": err.public()}),
     };
     let database = check(db.ping());
     let storage = check(sh.store.probe());

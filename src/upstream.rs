@@ -176,7 +176,7 @@ impl Upstream {
         let mut url = url.to_string();
         let mut redirects = 0;
         // The answer to a challenge, for the retry.
-        let mut answered: Option<String> = None;
+        let mut answered: Option<auth::Presented> = None;
         let mut challenged = false;
         let via = ARRIVED_VIA.with_borrow(|arrived| match arrived {
             Some(a) => format!("{a}, {}", self.via),
@@ -198,8 +198,8 @@ impl Upstream {
                 req = req.header(*k, *v);
             }
             req = req.header("Via", &via);
-            if let Some(a) = &authorization {
-                req = req.header("Authorization", a);
+            if let Some((name, value)) = &authorization {
+                req = req.header(name.as_str(), value.as_str());
             }
             let resp = req.call().map_err(|err| io_error(&url, err))?;
             let status = resp.status().as_u16();
@@ -222,7 +222,7 @@ impl Upstream {
                 challenged = true;
                 match self.auth.answer(&url, &challenge, allowed, registry)? {
                     Answer::Retry(a) => {
-                        answered = Some(a);
+                        answered = Some(("Authorization".to_string(), a));
                         continue;
                     }
                     Answer::AskToken {
@@ -231,7 +231,8 @@ impl Upstream {
                         pending,
                     } => {
                         let (status, body) = self.token(&token_url, authorization.as_deref())?;
-                        answered = Some(self.auth.token_answered(pending, status, &body)?);
+                        let a = self.auth.token_answered(pending, status, &body)?;
+                        answered = Some(("Authorization".to_string(), a));
                         continue;
                     }
                     Answer::Refused => {}

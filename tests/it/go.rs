@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::support::*;
 
-const LIBB: &str = "/example.com/!upper/libb/@v";
+pub const LIBB: &str = "/example.com/!upper/libb/@v";
 pub const ZIP: &str = "/example.com/!upper/libb/@v/v1.0.0.zip";
 const ZIP_ON_DISK: &str = "go/example.com/!upper/libb/v1.0.0/libb@v1.0.0.zip";
 
