@@ -15,9 +15,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use sha2::{Digest as _, Sha256};
 
@@ -25,6 +24,7 @@ use crate::cache::{self, Store};
 use crate::config::Config;
 use crate::db::{self, AdvisoryRecord, ArtifactRecord, LinkRecord, MetadataRecord, VersionRecord};
 use crate::error::{Error, Result};
+use crate::progress::Meter;
 use crate::registry::{self, ArtifactKey};
 use crate::stats::human;
 use crate::tar;
@@ -165,7 +165,8 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
             None => &mut stdout,
         };
         let mut w = BufWriter::with_capacity(256 * 1024, sink);
-        let mut progress = Meter::new("exporting", total);
+        let count = (manifest.artifacts.len() + manifest.metadata.len()) as u64;
+        let progress = Meter::new("exporting", "files", Some(count), Some(total));
         tar::write_entry(&mut w, MANIFEST, json.len() as u64, &mut &json[..])?;
         let files = manifest
             .artifacts
@@ -178,11 +179,11 @@ pub fn export(config: &Config, output: &str, sel: &Selection) -> Result<()> {
                 .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))?;
             let mut r = BufReader::new(f).take(size);
             tar::write_entry(&mut w, &format!("files/{rel}"), size, &mut r)?;
-            progress.add(size);
+            progress.add(1, size);
         }
         w.write_all(&[0u8; 1024])?;
         w.flush()?;
-        progress.done();
+        progress.finish();
         Ok(())
     })();
     let result = result.map_err(|err| Error::io(output, err)).and_then(|()| {
@@ -311,7 +312,12 @@ pub fn import(config: &Config, input: &str) -> Result<()> {
 
     // 2. Every file into a temp file, checked. Nothing is visible yet.
     let total: u64 = expected.values().map(|(_, n)| n).sum();
-    let mut progress = Meter::new("importing", total);
+    let progress = Meter::new(
+        "importing",
+        "files",
+        Some(expected.len() as u64),
+        Some(total),
+    );
     let mut staged: Vec<Staged> = Vec::new();
     while let Some(entry) = next_file(&mut tar).map_err(|e| bad(e.to_string()))? {
         let rel = entry
@@ -352,7 +358,7 @@ pub fn import(config: &Config, input: &str) -> Result<()> {
         }
         // Synced when committed (`Store::commit`).
         staged.push(Staged { temp, rel });
-        progress.add(size);
+        progress.add(1, size);
     }
     if let Some(missing) = expected.keys().next() {
         return Err(bad(format!(
@@ -360,7 +366,7 @@ pub fn import(config: &Config, input: &str) -> Result<()> {
             expected.len() - 1
         )));
     }
-    progress.done();
+    progress.finish();
 
     // 3. Visible: files first (renamed over nothing that is in use: existing artifacts are kept,
     // metadata files are content-named), then the rows in one transaction.
@@ -435,51 +441,6 @@ impl<W: Write> Write for HashWrite<W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// Progress on a terminal: bytes, total and rate; silent in a pipe.
-struct Meter {
-    what: &'static str,
-    total: u64,
-    done: u64,
-    started: Instant,
-    last: Instant,
-    tty: bool,
-}
-
-impl Meter {
-    fn new(what: &'static str, total: u64) -> Meter {
-        let now = Instant::now();
-        Meter {
-            what,
-            total,
-            done: 0,
-            started: now,
-            last: now,
-            tty: io::stderr().is_terminal(),
-        }
-    }
-
-    fn add(&mut self, n: u64) {
-        self.done += n;
-        if self.tty && self.last.elapsed().as_millis() >= 200 {
-            self.last = Instant::now();
-            let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
-            eprint!(
-                "\r\x1b[K  {} {} / {} ({}/s)",
-                self.what,
-                human(self.done),
-                human(self.total),
-                human(rate as u64)
-            );
-        }
-    }
-
-    fn done(&self) {
-        if self.tty {
-            eprint!("\r\x1b[K");
-        }
     }
 }
 

@@ -33,6 +33,11 @@ pub const KEYS: &[Key] = &[
         default: "http://localhost:8080",
     },
     Key {
+        name: "via",
+        takes: "this proxy's name in Via headers (RFC 9110 §7.6.3), by which it also knows a request that came back to it",
+        default: "host name:port",
+    },
+    Key {
         name: "workers",
         takes: "number of request workers",
         default: "8 per core, at least 16",
@@ -285,6 +290,8 @@ pub enum MetricsAt {
 pub struct Config {
     pub listen: String,
     pub base_url: String,
+    /// The pseudonym of `Via` headers; `None`: `via_name`'s default.
+    pub via: Option<String>,
     pub workers: usize,
     pub offline: bool,
     pub storage_path: PathBuf,
@@ -323,6 +330,8 @@ pub struct Config {
     pub origins: BTreeMap<String, String>,
     /// Things worth a warning once logging is up.
     pub warnings: Vec<String>,
+    /// What systemd said in the environment (`systemd.rs` acts on it).
+    pub systemd: Systemd,
 }
 
 impl Default for Config {
@@ -333,6 +342,7 @@ impl Default for Config {
         Config {
             listen: "0.0.0.0:8080".into(),
             base_url: "http://localhost:8080".into(),
+            via: None,
             workers: (cores * 8).max(16),
             offline: false,
             storage_path: "./cache/artifacts".into(),
@@ -363,6 +373,50 @@ impl Default for Config {
             raw: BTreeMap::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
+            systemd: Systemd::default(),
+        }
+    }
+}
+
+/// The variables systemd sets for a service (systemd.exec(5)): not settings, but read here
+/// because this module owns the environment. `systemd.rs` interprets them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Systemd {
+    /// `NOTIFY_SOCKET`: where `Type=notify` state changes go.
+    pub notify_socket: Option<String>,
+    /// `WATCHDOG_USEC`: the unit's `WatchdogSec=`, in microseconds.
+    pub watchdog_usec: Option<u64>,
+    /// `WATCHDOG_PID`: the process the watchdog is meant for.
+    pub watchdog_pid: Option<u32>,
+    /// `LISTEN_FDS`: how many sockets were passed, from descriptor 3 on (socket activation).
+    pub listen_fds: Option<u32>,
+    /// `LISTEN_PID`: the process they were passed to.
+    pub listen_pid: Option<u32>,
+}
+
+/// The environment variables `Systemd` holds.
+const SYSTEMD_VARS: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+];
+
+impl Systemd {
+    /// Takes one of `SYSTEMD_VARS`; a value that is not a number is as good as unset, as
+    /// sd_listen_fds(3) and sd_watchdog_enabled(3) treat it.
+    fn set(&mut self, name: &str, value: &str) {
+        let value = value.trim();
+        match name {
+            "NOTIFY_SOCKET" => {
+                self.notify_socket = Some(value.to_string()).filter(|v| !v.is_empty())
+            }
+            "WATCHDOG_USEC" => self.watchdog_usec = value.parse().ok(),
+            "WATCHDOG_PID" => self.watchdog_pid = value.parse().ok(),
+            "LISTEN_FDS" => self.listen_fds = value.parse().ok(),
+            "LISTEN_PID" => self.listen_pid = value.parse().ok(),
+            _ => {}
         }
     }
 }
@@ -424,7 +478,11 @@ impl Config {
     #[allow(clippy::disallowed_methods)]
     pub fn load(config_flag: Option<&str>, flags: &[FlagValue]) -> Result<Config> {
         let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("PROXY_") || k == "SSL_CERT_FILE")
+            .filter(|(k, _)| {
+                k.starts_with("PROXY_")
+                    || k == "SSL_CERT_FILE"
+                    || SYSTEMD_VARS.contains(&k.as_str())
+            })
             .collect();
         Config::from_sources(config_flag, &env, flags)
     }
@@ -453,6 +511,10 @@ impl Config {
                 continue;
             }
             if name == "PROXY_CONFIG" {
+                continue;
+            }
+            if SYSTEMD_VARS.contains(&name.as_str()) {
+                config.systemd.set(name, value);
                 continue;
             }
             match env_key(name) {
@@ -587,6 +649,12 @@ impl Config {
                 no_userinfo(key, value, origin, "base_url holds no credentials")?;
                 self.base_url = parse_url(value)
                     .ok_or_else(|| bad("an http:// or https:// URL without query"))?
+            }
+            "via" => {
+                let name = Some(value).filter(|v| valid_pseudonym(v)).ok_or_else(|| {
+                    bad("a name of letters, digits and . - _ : (at most 255 characters)")
+                })?;
+                self.via = Some(name.to_string())
             }
             "workers" => {
                 self.workers = value
@@ -825,6 +893,25 @@ impl Config {
             .unwrap_or_else(|| "default".to_string())
     }
 
+    /// The name this proxy gives itself in `Via` (`via`): set, or the host name, with the port
+    /// it listens on when it has one, so that two instances on one host stay apart.
+    pub fn via_name(&self, port: Option<u16>) -> String {
+        if let Some(v) = &self.via {
+            return v.clone();
+        }
+        // The kernel's host name, as `hostname` prints it; systemd's ProtectHostname= leaves it
+        // readable.
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| valid_pseudonym(h))
+            .unwrap_or_else(|| "proxy".to_string());
+        match port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        }
+    }
+
     /// The upstream base URL of a registry key.
     pub fn upstream(&self, key: &str) -> &str {
         self.upstream.get(key).map(String::as_str).unwrap_or("")
@@ -832,6 +919,14 @@ impl Config {
 }
 
 const DURATION: &str = "a duration such as 30s, 5m, 1h or 7d";
+
+/// A `Via` pseudonym or `host[:port]` (RFC 9110 §7.6.3) that needs no quoting anywhere.
+fn valid_pseudonym(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 255
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+}
 
 /// `pattern=ttl; pattern=ttl` (the form a file's list of `{match, ttl}` is given in too).
 fn parse_rules(value: &str) -> std::result::Result<Vec<RawRule>, String> {

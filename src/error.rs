@@ -77,6 +77,11 @@ pub enum Error {
         msg: String,
         age: std::time::Duration,
     },
+    /// The request came back to this proxy: its `Via` names it (an upstream leads back here).
+    Loop {
+        name: String,
+        via: String,
+    },
     /// Offline mode and the cache lacks what was asked for.
     Offline {
         what: String,
@@ -134,6 +139,8 @@ impl Error {
             Error::Upstream {
                 status: 401 | 403, ..
             } => 403,
+            // A loop further up is told as what it is, at every tier it passes back through.
+            Error::Upstream { status: 508, .. } | Error::Loop { .. } => 508,
             Error::Upstream { .. } => 502,
             Error::UpstreamIo { timeout: true, .. } => 504,
             Error::UpstreamIo { .. } => 502,
@@ -217,12 +224,20 @@ impl fmt::Display for Error {
             Error::BadRequest(msg) => write!(f, "bad request: {msg}"),
             Error::NotFound(what) => write!(f, "not found: {what}"),
             Error::MethodNotAllowed => write!(f, "method not allowed: this proxy is read-only"),
+            Error::Upstream { url, status: 508 } => write!(
+                f,
+                "upstream {url} answered 508 (Loop Detected): a proxy's upstream leads back to it"
+            ),
             Error::BodyNotAllowed => write!(
                 f,
                 "content too large: a GET or HEAD request takes no body here"
             ),
             Error::ShuttingDown => write!(f, "the proxy is shutting down; try again"),
             Error::Upstream { url, status } => write!(f, "upstream {url} answered {status}"),
+            Error::Loop { name, via } => write!(
+                f,
+                "loop detected: this request already passed through this proxy ({name}; Via: {via}); an upstream setting here or in a proxy it uses leads back to it"
+            ),
             Error::UpstreamIo { url, msg, .. } => write!(f, "upstream {url}: {msg}"),
             Error::Integrity {
                 what,

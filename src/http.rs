@@ -45,6 +45,35 @@ pub(crate) fn midnight(year: u16, month: u8, day: u8) -> Option<i64> {
         .find_map(|w| parse_date(&format!("{w}, {day:02} {mon} {year:04} 00:00:00 GMT")))
 }
 
+/// Whether a `Via` header value (RFC 9110 §7.6.3: `1.1 name, HTTP/1.1 other:8080 (comment)`)
+/// names `name` as one of the intermediaries the message passed, ignoring case.
+pub(crate) fn via_names(header: &str, name: &str) -> bool {
+    let mut depth = 0usize;
+    let mut element = String::new();
+    let mut found = false;
+    let mut check = |element: &str| {
+        // `received-protocol received-by`, then an optional comment.
+        let mut words = element.split_whitespace();
+        if let (Some(_), Some(by)) = (words.next(), words.next()) {
+            found |= by.eq_ignore_ascii_case(name);
+        }
+    };
+    for c in header.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                check(&element);
+                element.clear();
+            }
+            _ if depth == 0 => element.push(c),
+            _ => {}
+        }
+    }
+    check(&element);
+    found
+}
+
 /// Days from 1970-01-01 to a civil date (proleptic Gregorian; Hinnant's `days_from_civil`).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -235,6 +264,20 @@ mod tests {
             rfc3339_millis(1_705_329_120_005),
             "2024-01-15T14:32:00.005Z"
         );
+    }
+
+    #[test]
+    fn via_lists_are_read_element_by_element() {
+        let via = "1.0 fred, 1.1 p.example.net (proxy/1.0, with comma), HTTP/1.1 Edge:8080";
+        for name in ["fred", "p.example.net", "edge:8080"] {
+            assert!(via_names(via, name), "{name}");
+        }
+        // Protocols, comments and parts of names are not names.
+        for name in ["1.1", "proxy/1.0", "with", "comma", "edge", "p.example"] {
+            assert!(!via_names(via, name), "{name}");
+        }
+        assert!(!via_names("", "fred"));
+        assert!(!via_names("fred", "fred"), "a name alone is no element");
     }
 
     #[test]

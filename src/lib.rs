@@ -35,6 +35,7 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
+mod systemd;
 mod tar;
 mod transfer;
 mod ui;

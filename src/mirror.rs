@@ -10,15 +10,15 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::{HashSet, VecDeque};
-use std::io::{self, IsTerminal, Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::lockfile::{self, Item};
+use crate::progress::Meter;
 use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
 use crate::registry::{self, Registry, Want};
 use crate::stats::human;
@@ -103,60 +103,49 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     // that the files other items fetch are checked against what those indexes declare.
     let (indexes, files): (Vec<&Item>, Vec<&Item>) =
         items.iter().partition(|i| only_indexes(&sh.config, i));
-    let progress = Progress::default();
+    let progress =
+        Meter::new("mirroring", "packages", Some(items.len() as u64), None).with_parts("files");
     let results: Mutex<Vec<(String, Outcome)>> = Mutex::new(Vec::new());
-    let done = AtomicBool::new(false);
     let started = Instant::now();
     let probed = Mutex::new(HashSet::new());
-    std::thread::scope(|s| -> Result<()> {
-        if io::stderr().is_terminal() {
-            let (progress, done) = (&progress, &done);
-            let total = items.len();
-            s.spawn(move || progress.show(total, started, done));
-        }
-        for phase in [indexes, files] {
-            let queue = Mutex::new(
-                phase
-                    .into_iter()
-                    .map(|i| (i, want(i, opts)))
-                    .collect::<VecDeque<_>>(),
-            );
-            // A scope per phase: its workers are done before the next phase starts.
-            std::thread::scope(|s| -> Result<()> {
-                for _ in 0..opts.concurrency.clamp(1, 64) {
-                    let db = proxy::open_db(&sh.config)?;
-                    let (sh, queue, progress, results, probed) =
-                        (&sh, &queue, &progress, &results, &probed);
-                    s.spawn(move || {
-                        loop {
-                            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                            let Some((item, want)) = next else { break };
-                            let run = Run {
-                                sh,
-                                db: &db,
-                                check: opts.check,
-                                platform: opts.platform.as_deref(),
-                                progress,
-                                probed,
-                            };
-                            let outcome = mirror_one(&run, item, &want);
-                            progress.items.fetch_add(1, Ordering::Relaxed);
-                            results
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push((describe(item), outcome));
-                        }
-                    });
-                }
-                Ok(())
-            })?;
-        }
-        done.store(true, Ordering::Relaxed);
-        Ok(())
-    })?;
-    if io::stderr().is_terminal() {
-        eprint!("\r\x1b[K");
+    for phase in [indexes, files] {
+        let queue = Mutex::new(
+            phase
+                .into_iter()
+                .map(|i| (i, want(i, opts)))
+                .collect::<VecDeque<_>>(),
+        );
+        // A scope per phase: its workers are done before the next phase starts.
+        std::thread::scope(|s| -> Result<()> {
+            for _ in 0..opts.concurrency.clamp(1, 64) {
+                let db = proxy::open_db(&sh.config)?;
+                let (sh, queue, progress, results, probed) =
+                    (&sh, &queue, &progress, &results, &probed);
+                s.spawn(move || {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                        let Some((item, want)) = next else { break };
+                        let run = Run {
+                            sh,
+                            db: &db,
+                            check: opts.check,
+                            platform: opts.platform.as_deref(),
+                            progress,
+                            probed,
+                        };
+                        let outcome = mirror_one(&run, item, &want);
+                        progress.add(1, 0);
+                        results
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((describe(item), outcome));
+                    }
+                });
+            }
+            Ok(())
+        })?;
     }
+    progress.finish();
     let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut total = Outcome::default();
     for (what, o) in &results {
@@ -299,36 +288,11 @@ fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
     Ok((items, problems))
 }
 
-#[derive(Default)]
-struct Progress {
-    items: AtomicUsize,
-    files: AtomicUsize,
-    bytes: AtomicU64,
-}
-
-impl Progress {
-    /// Redraws one status line on the terminal until `done`.
-    fn show(&self, total: usize, started: Instant, done: &AtomicBool) {
-        while !done.load(Ordering::Relaxed) {
-            let bytes = self.bytes.load(Ordering::Relaxed);
-            let rate = bytes as f64 / started.elapsed().as_secs_f64().max(0.001);
-            eprint!(
-                "\r\x1b[K  {}/{total} packages, {} files, {} ({}/s)",
-                self.items.load(Ordering::Relaxed),
-                self.files.load(Ordering::Relaxed),
-                human(bytes),
-                human(rate as u64)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
 /// Reads a reply's body to the end, counting it; an error if it did not arrive whole.
-fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> {
+fn drain(reply: Reply, progress: &Meter) -> io::Result<(u64, Box<dyn Read>)> {
     let mut reader = body_reader(reply)?;
     let n = io::copy(&mut reader, &mut io::sink())?;
-    progress.bytes.fetch_add(n, Ordering::Relaxed);
+    progress.add(0, n);
     Ok((n, reader))
 }
 
@@ -364,7 +328,7 @@ struct Run<'a> {
     /// `-platform`: of packages that come per platform, only this one (a package URL's own
     /// platform wins).
     platform: Option<&'a str>,
-    progress: &'a Progress,
+    progress: &'a Meter,
     /// Candidate indexes (`Mirror::first_index_only`) found missing: not asked again.
     probed: &'a Mutex<HashSet<String>>,
 }
@@ -714,9 +678,7 @@ fn document_links(
         .take(sh.config.metadata_max_size)
         .read_to_end(&mut body)
         .map_err(io_err)?;
-    run.progress
-        .bytes
-        .fetch_add(body.len() as u64, Ordering::Relaxed);
+    run.progress.add(0, body.len() as u64);
     let Ok(crate::router::Route::Registry {
         segments, query, ..
     }) = crate::router::route(url)
@@ -793,8 +755,8 @@ impl Quiet {
     }
 }
 
-fn count(out: &mut Outcome, cache: CacheState, progress: &Progress) {
-    progress.files.fetch_add(1, Ordering::Relaxed);
+fn count(out: &mut Outcome, cache: CacheState, progress: &Meter) {
+    progress.add_parts(1);
     // Only a miss went upstream; hits, revalidations and generated answers did not download.
     match cache {
         CacheState::Miss => out.fetched += 1,

@@ -1,7 +1,8 @@
 //! Progress of long commands (`mirror`, `export`, `import`, `verify`): items and bytes done, the
-//! rate and, when the totals are known, the time left. On a terminal one line is redrawn at most
-//! five times a second and cleared at the end; elsewhere (a log, a pipe) a plain line is written
-//! every ten seconds, so the output stays line-oriented.
+//! rate and, when the totals are known, the time left. On a terminal (standard error) one line is
+//! drawn at once and redrawn at most five times a second, then cleared at the end; elsewhere (a
+//! log, a pipe, a systemd unit) a plain line is written every ten seconds, so the output stays
+//! line-oriented and a long run still shows it is moving.
 
 #![allow(clippy::print_stderr)]
 
@@ -19,8 +20,11 @@ pub(crate) struct Meter {
     bytes_total: Option<u64>,
     items: AtomicU64,
     bytes: AtomicU64,
+    /// A second count shown beside the items (`mirror`: the files of the packages done).
+    parts: Option<(&'static str, AtomicU64)>,
     started: Instant,
-    last: Mutex<Instant>,
+    /// When a line was last shown; `None` before the first.
+    last: Mutex<Option<Instant>>,
     tty: bool,
 }
 
@@ -33,7 +37,6 @@ impl Meter {
         items_total: Option<u64>,
         bytes_total: Option<u64>,
     ) -> Meter {
-        let now = Instant::now();
         Meter {
             what,
             unit,
@@ -41,16 +44,37 @@ impl Meter {
             bytes_total,
             items: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            started: now,
-            last: Mutex::new(now),
+            parts: None,
+            started: Instant::now(),
+            last: Mutex::new(None),
             tty: std::io::stderr().is_terminal(),
         }
+    }
+
+    /// Also counts `unit`s of a second kind (`add_parts`), shown after the items.
+    pub(crate) fn with_parts(mut self, unit: &'static str) -> Meter {
+        self.parts = Some((unit, AtomicU64::new(0)));
+        self
     }
 
     /// Counts work done, and shows it if it is time to.
     pub(crate) fn add(&self, items: u64, bytes: u64) {
         self.items.fetch_add(items, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.tick();
+    }
+
+    /// Counts parts done (`with_parts`), and shows it if it is time to.
+    pub(crate) fn add_parts(&self, n: u64) {
+        if let Some((_, parts)) = &self.parts {
+            parts.fetch_add(n, Ordering::Relaxed);
+        }
+        self.tick();
+    }
+
+    fn tick(&self) {
+        // On a terminal at once, so that even a short run shows what it did; in a log only
+        // after ten seconds, so that a short run adds nothing but its summary.
         let every = if self.tty {
             Duration::from_millis(200)
         } else {
@@ -60,10 +84,14 @@ impl Meter {
         let Ok(mut last) = self.last.try_lock() else {
             return;
         };
-        if last.elapsed() < every {
+        let due = match *last {
+            Some(at) => at.elapsed() >= every,
+            None => self.tty || self.started.elapsed() >= every,
+        };
+        if !due {
             return;
         }
-        *last = Instant::now();
+        *last = Some(Instant::now());
         if self.tty {
             eprint!("\r\x1b[K  {}", self.line());
         } else {
@@ -81,6 +109,9 @@ impl Meter {
             Some(t) => format!("{}: {items}/{t} {}", self.what, self.unit),
             None => format!("{}: {items} {}", self.what, self.unit),
         };
+        if let Some((unit, parts)) = &self.parts {
+            line.push_str(&format!(" ({} {unit})", parts.load(Ordering::Relaxed)));
+        }
         match self.bytes_total {
             Some(t) => line.push_str(&format!(", {}/{}", human(bytes), human(t))),
             None => line.push_str(&format!(", {}", human(bytes))),
@@ -129,10 +160,14 @@ mod tests {
             "{line}"
         );
         assert!(line.ends_with(" left"), "{line}");
-        let open = Meter::new("mirroring", "packages", None, None);
+        let open = Meter::new("mirroring", "packages", None, None).with_parts("files");
         open.add(2, 0);
+        open.add_parts(5);
         let line = open.line();
-        assert!(line.starts_with("mirroring: 2 packages, 0 B, "), "{line}");
+        assert!(
+            line.starts_with("mirroring: 2 packages (5 files), 0 B, "),
+            "{line}"
+        );
         assert!(!line.contains("left"), "{line}");
         assert_eq!(duration(3725), "1h02m");
         assert_eq!(duration(200), "3m20s");

@@ -52,6 +52,11 @@ pub(crate) struct Shared {
     pub policy: crate::policy::Policy,
     /// Huge metadata documents being rewritten at once.
     pub large_documents: Gate,
+    /// This proxy's name in `Via` (`Config::via_name`), by which it knows a request that came
+    /// back to it.
+    pub via_name: String,
+    /// This proxy's `Via` element (`1.1 {name}`), on every answer.
+    pub via: String,
 }
 
 /// A counting gate: at most `limit` holders at once; the others wait, or give up.
@@ -134,6 +139,8 @@ pub(crate) struct Incoming {
     pub if_modified_since: Option<String>,
     pub range: Option<String>,
     pub if_range: Option<String>,
+    /// The request's `Via`: the proxies it passed before this one.
+    pub via: Option<String>,
 }
 
 impl Incoming {
@@ -149,6 +156,7 @@ impl Incoming {
             if_modified_since: None,
             range: None,
             if_range: None,
+            via: None,
         }
     }
 }
@@ -287,7 +295,10 @@ impl Shared {
         }
         let metrics = Arc::new(Metrics::new());
         upstream.count_in(metrics.clone());
+        let via_name = config.via_name(None);
         Shared {
+            via: format!("1.1 {via_name}"),
+            via_name,
             policy: crate::policy::Policy::new(config.policy.clone()),
             config,
             store: Arc::new(store),
@@ -520,8 +531,20 @@ pub(crate) fn open_db(config: &Config) -> Result<Db> {
     })
 }
 
-/// Answers one request.
+/// Answers one request; one that came back to this proxy (its `Via` names it) is refused.
 pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply> {
+    if let Some(via) = &req.via
+        && http::via_names(via, &sh.via_name)
+    {
+        return Err(Error::Loop {
+            name: sh.via_name.clone(),
+            via: via.clone(),
+        });
+    }
+    upstream::on_behalf_of(req.via.as_deref(), || dispatch(sh, db, req))
+}
+
+fn dispatch(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply> {
     let ops_here = sh.config.metrics == MetricsAt::Same;
     match router::route(&req.url)? {
         Route::Root if ops_here && wants_html(req) => crate::ui::page(sh, db),

@@ -1,7 +1,7 @@
 //! The HTTP server: a tiny_http listener, a fixed pool of workers (each with its own database
 //! connection) that decide every answer, transfer threads that write the long ones, one
-//! maintenance thread (batched hit counts, eviction, start-up reconciliation), per-request panic
-//! isolation, and graceful shutdown.
+//! maintenance thread (batched hit counts, eviction, start-up reconciliation, systemd's watchdog
+//! and status), per-request panic isolation, and graceful shutdown.
 //!
 //! **No client holds a worker.** A worker writes an answer itself only when it is small (up to
 //! `PIECE`) and the socket takes it whole at once (`ResponseWriter::write_now`, which never
@@ -46,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::http;
 use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
 use crate::registry;
+use crate::systemd::{self, Notifier};
 use crate::transfer::Transfers;
 use crate::upstream::{Method, Upstream};
 
@@ -73,6 +74,8 @@ pub struct Handle {
     workers: Vec<JoinHandle<()>>,
     /// The maintenance thread, and the verification thread if `verify_rate` is set.
     background: Vec<JoinHandle<()>>,
+    /// systemd's notify socket, if it asked to be told (`STOPPING=1`).
+    notifier: Arc<Notifier>,
 }
 
 /// What the workers, the transfer threads and the handle share about the server's life.
@@ -148,7 +151,8 @@ struct Ctx {
 /// What answers a request.
 type Handler = fn(&Arc<Shared>, &Db, &Incoming) -> Result<Reply>;
 
-/// Opens storage and database, binds, and starts the workers.
+/// Opens storage and database, binds (or takes the socket systemd passed), starts the workers,
+/// and tells systemd it is ready when it asked to be told.
 pub fn start(config: Config) -> Result<Handle> {
     start_with(config, Options::default())
 }
@@ -157,8 +161,17 @@ pub fn start(config: Config) -> Result<Handle> {
 pub fn start_with(config: Config, options: Options) -> Result<Handle> {
     let (store, db) = proxy::open_storage(&config)?;
     let totals = db.artifact_totals()?;
-    let upstream = Upstream::new(&config)?;
-    let listener = bind(&config.listen, config.client_timeout)?;
+    let notifier = Arc::new(Notifier::new(&config.systemd));
+    let listener = match systemd::passed_listener(&config.systemd)? {
+        Some(l) => {
+            tune(&l, config.client_timeout).map_err(|err| Error::Bind {
+                addr: "the socket systemd passed (LISTEN_FDS)".into(),
+                err,
+            })?;
+            l
+        }
+        None => bind(&config.listen, config.client_timeout)?,
+    };
     let addr = listener.local_addr().map_err(|err| Error::Bind {
         addr: config.listen.clone(),
         err,
@@ -178,6 +191,9 @@ pub fn start_with(config: Config, options: Options) -> Result<Handle> {
         };
         config.base_url = format!("http://{host}:{}", addr.port());
     }
+    // The default name in `Via` has the port, known only now.
+    config.via = Some(config.via_name(Some(addr.port())));
+    let upstream = Upstream::new(&config)?;
     warn_about_limits(&config);
     let limits = tiny_http::Limits {
         max_connections: config.max_connections,
@@ -226,6 +242,7 @@ pub fn start_with(config: Config, options: Options) -> Result<Handle> {
         server: Some(server.clone()),
         workers: Vec::with_capacity(workers),
         background: Vec::new(),
+        notifier: notifier.clone(),
     };
     for (i, db) in dbs.into_iter().enumerate() {
         let server = server.clone();
@@ -242,6 +259,7 @@ pub fn start_with(config: Config, options: Options) -> Result<Handle> {
             .map_err(|err| Error::io("worker thread", err))?;
         handle.workers.push(t);
     }
+    let ready = status_line(&shared, &db, addr);
     if let Some((_, server, db)) = ops {
         let ctx = Ctx {
             shared: shared.clone(),
@@ -256,10 +274,10 @@ pub fn start_with(config: Config, options: Options) -> Result<Handle> {
             .map_err(|err| Error::io("metrics thread", err))?;
         handle.background.push(t);
     }
-    let (m_shared, m_state) = (shared, state);
+    let (m_shared, m_state, m_notifier) = (shared, state, notifier.clone());
     let t = std::thread::Builder::new()
         .name("maintenance".into())
-        .spawn(move || maintain(&m_shared, &db, &m_state))
+        .spawn(move || maintain(&m_shared, &db, &m_state, &m_notifier, addr))
         .map_err(|err| Error::io("maintenance thread", err))?;
     handle.background.push(t);
     let rate = handle.shared.config.verify_rate;
@@ -272,6 +290,8 @@ pub fn start_with(config: Config, options: Options) -> Result<Handle> {
             .map_err(|err| Error::io("verification thread", err))?;
         handle.background.push(t);
     }
+    // Bound, database open, workers taking requests: `systemctl start` may return.
+    notifier.ready(&ready);
     Ok(handle)
 }
 
@@ -320,6 +340,7 @@ impl Handle {
         if self.state.stopping.swap(true, Ordering::SeqCst) {
             return;
         }
+        self.notifier.stopping();
         if let Some(server) = &self.server {
             server.stop_accepting();
         }
@@ -386,6 +407,13 @@ fn open_files_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// `bind`'s options, for the socket systemd passed (socket activation), which it bound itself.
+fn tune(listener: &TcpListener, client_timeout: Duration) -> io::Result<()> {
+    let sock = socket2::SockRef::from(listener);
+    sock.set_nodelay(true)?;
+    sock.set_write_timeout(Some(client_timeout))
+}
+
 /// Binds with TCP_NODELAY and a send timeout set on the listening socket; accepted sockets
 /// inherit both (Linux copies them at accept), so no response waits on Nagle's algorithm and no
 /// transfer thread stays blocked on a client that stopped reading. (Reading has its own limits,
@@ -428,13 +456,33 @@ fn work(server: &tiny_http::Server, ctx: &Ctx, db: &Db) {
     }
 }
 
-fn maintain(shared: &Shared, db: &Db, state: &Arc<State>) {
+/// How often the maintenance thread updates the status systemd shows (`systemctl status`).
+const STATUS_EVERY: Duration = Duration::from_secs(60);
+
+fn maintain(shared: &Shared, db: &Db, state: &Arc<State>, notifier: &Notifier, addr: SocketAddr) {
     let _watch = Watch(state.clone(), "the maintenance");
     reconcile(shared, db);
     let mut ticks = 0u64;
+    let (mut watchdog_at, mut status_at) = (Instant::now(), Instant::now());
+    let mut status = String::new();
     while !state.exit.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
         ticks += 1;
+        // This thread's own loop is what the watchdog watches: a wedged process stops it.
+        if let Some(every) = notifier.watchdog_every()
+            && watchdog_at.elapsed() >= every
+        {
+            notifier.watchdog();
+            watchdog_at = Instant::now();
+        }
+        if status_at.elapsed() >= STATUS_EVERY {
+            let now = status_line(shared, db, addr);
+            if now != status {
+                notifier.status(&now);
+                status = now;
+            }
+            status_at = Instant::now();
+        }
         if ticks.is_multiple_of(10) {
             shared.flush_hits(db);
             // A hot file removed or truncated behind our back is noticed as it would be on disk.
@@ -451,6 +499,21 @@ fn maintain(shared: &Shared, db: &Db, state: &Arc<State>) {
         }
     }
     shared.flush_hits(db);
+}
+
+/// The one-line summary systemd shows: `serving on 0.0.0.0:8080: 1234 cached artifacts
+/// (5.6 GB)`, and `, offline` when no upstream is contacted.
+fn status_line(shared: &Shared, db: &Db, addr: SocketAddr) -> String {
+    let cached = match db.artifact_totals() {
+        Ok((n, size)) => format!("{n} cached artifacts ({})", crate::stats::human(size)),
+        Err(err) => format!("cache unreadable: {err}"),
+    };
+    let offline = if shared.config.offline {
+        ", offline"
+    } else {
+        ""
+    };
+    format!("serving on {addr}: {cached}{offline}")
 }
 
 /// Forgets rows whose files are gone (removed by hand, or lost in a crash of the file system).
@@ -540,6 +603,7 @@ fn serve(ctx: &Ctx, db: &Db, rq: tiny_http::Request, flight: InFlight) {
         if_modified_since: header(&rq, "If-Modified-Since").map(str::to_string),
         range: header(&rq, "Range").map(str::to_string),
         if_range: header(&rq, "If-Range").map(str::to_string),
+        via: header_list(&rq, "Via"),
     };
     // Kept for a panic, which takes `access` with it.
     let (registry, started) = (access.registry, Instant::now());
@@ -634,7 +698,8 @@ fn error_reply(err: &Error, url: &str) -> Reply {
     reply
 }
 
-/// Sends the reply, or hands it to a transfer thread; logs the access line once it is written.
+/// Sends the reply with this proxy's `Via` element, or hands it to a transfer thread; logs the
+/// access line once it is written.
 /// Small answers the socket takes at once are written here; everything else (a long body, a
 /// streamed miss, a client slow to take even a small answer) goes to a transfer thread, so that
 /// no client can hold this worker.
@@ -649,11 +714,12 @@ fn respond(
     let mut w = rq.into_response_writer();
     let Reply {
         status,
-        headers,
+        mut headers,
         body,
         head_length,
         cache,
     } = reply;
+    headers.push(("Via", Cow::Owned(ctx.shared.via.clone())));
     let length = length(&body, head_length, method);
     let a = AnswerHead {
         status,

@@ -3,8 +3,11 @@
 //! `http.ca_file`), `HTTP(S)_PROXY`/`NO_PROXY`, redirects followed by hand so that every hop is
 //! checked against the origins configured for the registry, and one retry of a request that
 //! failed before any of its answer arrived. Upstream credentials and registry tokens are decided
-//! in `auth` and attached here, to requests to the upstream's own origin only.
+//! in `auth` and attached here, to requests to the upstream's own origin only. Every request
+//! carries `Via` (RFC 9110 §7.6.3): the tiers the client's request passed, then this proxy, so
+//! that a proxy further up recognises a request that comes back to it.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,32 @@ pub(crate) struct Upstream {
     auth: Auth,
     /// Where requests, failures, latencies and bytes are counted (`count_in`).
     metrics: Arc<Metrics>,
+    /// This proxy's `Via` element: `1.1 {via}`.
+    via: String,
+}
+
+thread_local! {
+    /// The `Via` of the client request this thread is answering (`on_behalf_of`).
+    static ARRIVED_VIA: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, the answering of a client request that arrived with `via`, so that every upstream
+/// request this thread sends meanwhile carries that chain before this proxy's own element: a
+/// loop through several tiers is then seen by the proxy where it closes, at once, instead of
+/// each tier waiting on the next until the stall limit. (A thread rather than an argument: the
+/// fetches sit deep in the artifact and metadata paths, and requests that join a fill in flight
+/// send nothing upstream of their own.)
+pub(crate) fn on_behalf_of<R>(via: Option<&str>, f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<String>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let before = self.0.take();
+            ARRIVED_VIA.with_borrow_mut(|v| *v = before);
+        }
+    }
+    let before = ARRIVED_VIA.with_borrow_mut(|v| std::mem::replace(v, via.map(str::to_string)));
+    let _reset = Reset(before);
+    f()
 }
 
 /// An upstream response: status, the headers we use, and the body as a stream.
@@ -101,6 +130,7 @@ impl Upstream {
             agent: ureq::Agent::with_parts(agent_config, DefaultConnector::default(), resolver),
             auth: Auth::new(config.credentials()),
             metrics: Arc::default(),
+            via: format!("1.1 {}", config.via_name(None)),
         })
     }
 
@@ -158,6 +188,10 @@ impl Upstream {
         // The answer to a challenge, for the retry.
         let mut answered: Option<auth::Presented> = None;
         let mut challenged = false;
+        let via = ARRIVED_VIA.with_borrow(|arrived| match arrived {
+            Some(a) => format!("{a}, {}", self.via),
+            None => self.via.clone(),
+        });
         loop {
             check_origin(&url, allowed, registry)?;
             let same_origin = url::origin(&url) == own;
@@ -173,6 +207,7 @@ impl Upstream {
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
+            req = req.header("Via", &via);
             if let Some((name, value)) = &authorization {
                 req = req.header(name.as_str(), value.as_str());
             }

@@ -214,7 +214,8 @@ impl Registry for Pypi {
                 let mut on_anchor = |attrs: &[Attr]| {
                     let href = attr(attrs, "href")?;
                     let yanked = attr(attrs, "data-yanked").is_some();
-                    let mut file = file_ref(ctx.base_url, &doc.url, href)?;
+                    let mut file =
+                        file_ref(ctx.base_url, ctx.upstream("pypi_files"), &doc.url, href)?;
                     file.link.flags.yanked = yanked;
                     let meta = attr(attrs, "data-core-metadata")
                         .or_else(|| attr(attrs, "data-dist-info-metadata"));
@@ -238,6 +239,7 @@ impl Registry for Pypi {
             SIMPLE_JSON | JSON_API => {
                 let mut v = FileUrls {
                     base: ctx.base_url,
+                    files: ctx.upstream("pypi_files"),
                     page: &doc.url,
                     api: doc.kind == JSON_API,
                     file: None,
@@ -445,17 +447,28 @@ impl FileRef {
 }
 
 /// Resolves a file link found on `page` and points it at `{base}/pypi/files{path}`, keeping the
-/// fragment (pip checks `#sha256=`). `None` (left as it is) for links whose path the router would
-/// refuse or whose file name tells no project and version.
-fn file_ref(base: &str, page: &str, href: &str) -> Option<FileRef> {
+/// fragment (pip checks `#sha256=`). `{path}` is the link's path under the files upstream
+/// (`files`) when it is there, which matters when that upstream has a path of its own (another
+/// proxy's `/pypi/files`); else the link's whole path, as on files.pythonhosted.org. `None`
+/// (left as it is) for links whose path the router would refuse or whose file name tells no
+/// project and version.
+fn file_ref(base: &str, files: &str, page: &str, href: &str) -> Option<FileRef> {
     let target = join(page, href);
     let (url, fragment) = match target.split_once('#') {
         Some((u, f)) => (u, Some(f)),
         None => (target.as_str(), None),
     };
     let without_query = url.split('?').next().unwrap_or(url);
-    let after_scheme = without_query.split_once("://")?.1;
-    let path = &after_scheme[after_scheme.find('/')?..];
+    let under_files = without_query
+        .strip_prefix(files.trim_end_matches('/'))
+        .filter(|rest| rest.starts_with('/'));
+    let path = match under_files {
+        Some(rest) => rest,
+        None => {
+            let after_scheme = without_query.split_once("://")?.1;
+            &after_scheme[after_scheme.find('/')?..]
+        }
+    };
     let mut decoded = Vec::new();
     for seg in path[1..].split('/') {
         let d = percent_decode(seg)?;
@@ -496,6 +509,8 @@ fn file_ref(base: &str, page: &str, href: &str) -> Option<FileRef> {
 /// rewrites their `url` and collects their sha256 (`hashes` / `digests`) and metadata hash.
 struct FileUrls<'a> {
     base: &'a str,
+    /// The files upstream (`file_ref`).
+    files: &'a str,
     page: &'a str,
     /// The JSON API (`digests`, `urls`, `releases`) rather than a PEP 691 page.
     api: bool,
@@ -563,7 +578,7 @@ impl json::Visitor for FileUrls<'_> {
             "has-metadata" => {}
             "uploaded" => self.uploaded = crate::http::timestamp(value),
             _ => {
-                let file = file_ref(self.base, self.page, value)?;
+                let file = file_ref(self.base, self.files, self.page, value)?;
                 let proxy_url = file.proxy_url.clone();
                 self.file = Some(file);
                 return Some(proxy_url);
@@ -886,6 +901,32 @@ mod tests {
     fn rewrite(kind: Kind, url: &str, doc: &str) -> std::result::Result<(String, Vec<Link>), Bad> {
         let (out, found) = testing::rewrite(&Pypi, &meta(kind, url), doc.as_bytes(), UP)?;
         Ok((out, found.links))
+    }
+
+    #[test]
+    fn file_links_under_a_files_upstream_with_a_path_keep_only_what_follows_it() {
+        // Another proxy as the upstream (a tier): its files live under /pypi/files.
+        let files = "http://central:8080/pypi/files";
+        let page = "http://central:8080/pypi/simple/foo/";
+        let link = |href| file_ref("http://edge", files, page, href).unwrap();
+        let f = link("http://central:8080/pypi/files/packages/ab/foo-1.0.tar.gz#sha256=00");
+        assert_eq!(
+            f.proxy_url,
+            "http://edge/pypi/files/packages/ab/foo-1.0.tar.gz#sha256=00"
+        );
+        assert_eq!(f.link.path, "files/packages/ab/foo-1.0.tar.gz");
+        // Elsewhere (a page's relative link, another host), the whole path, as before.
+        let f = link("../../packages/cd/foo-0.9.tar.gz");
+        assert_eq!(
+            f.proxy_url,
+            "http://edge/pypi/files/pypi/packages/cd/foo-0.9.tar.gz"
+        );
+        // A prefix that only starts a segment is not the upstream's path.
+        let f = link("http://central:8080/pypi/filesx/foo-1.0.tar.gz");
+        assert_eq!(
+            f.proxy_url,
+            "http://edge/pypi/files/pypi/filesx/foo-1.0.tar.gz"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ const CRATES: &[(&str, &str)] = &[
 ];
 
 /// The index files, one per name length: 1, 2, 3 and 4+ characters (the last in mixed case).
-const INDEX: &[&str] = &["1/p", "2/pb", "3/p/pfa", "pf/_l/pf_long"];
+pub const INDEX: &[&str] = &["1/p", "2/pb", "3/p/pfa", "pf/_l/pf_long"];
 
 pub fn crate_file(name: &str, version: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("cargo/{name}-{version}.crate"))).unwrap()

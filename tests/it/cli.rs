@@ -560,3 +560,82 @@ fn the_background_check_removes_a_damaged_file() {
     eventually("the damaged file to be removed", || !on_disk.exists());
     assert_eq!(p.get(&path).bytes(), crate::npm::tarball(f));
 }
+
+/// `mirror`, `export`, `import` and `verify` show their progress as one line redrawn on a
+/// terminal (here a pseudo-terminal from util-linux's `script`): what is done of how much, the
+/// rate and the time left; in a pipe they write no carriage return or escape sequence (a
+/// line every ten seconds, which these short runs do not reach), only their summaries.
+#[test]
+fn progress_is_redrawn_on_a_terminal_and_line_oriented_elsewhere() {
+    if !client("script") {
+        return;
+    }
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let dir = TempDir::new("cli-progress");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let bundle = dir.path().join("bundle.tar");
+    // Each command with its cache's flags, as arguments for a shell (`script -c` takes one).
+    let command = |cache: &std::path::Path, args: &[&str]| -> Command {
+        let mut c = proxy_on_cache(cache);
+        c.args(args).env("PROXY_UPSTREAM_NPM", fake.url());
+        c
+    };
+    let on_terminal = |c: Command| -> String {
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
+        let line = std::iter::once(c.get_program())
+            .chain(c.get_args())
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut script = Command::new("script");
+        script.args(["-q", "-e", "-c", &line, "/dev/null"]);
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        let (ok, out) = run(&mut script, Duration::from_secs(60));
+        assert!(ok, "{line}:\n{out}");
+        out
+    };
+    let plain = |mut c: Command| -> String {
+        let (ok, out) = run(&mut c, Duration::from_secs(60));
+        assert!(ok, "{c:?}:\n{out}");
+        assert!(!out.contains(['\r', '\x1b']), "{c:?}:\n{out:?}");
+        out
+    };
+    let tty = on_terminal(command(&a, &["mirror", "pkg:npm/proxy-fixture-b@1.0.0"]));
+    assert!(
+        tty.contains("\r\x1b[K  mirroring: ") && tty.contains("/1 packages ("),
+        "{tty:?}"
+    );
+    let bundle_arg = bundle.to_str().unwrap();
+    let tty = on_terminal(command(&a, &["export", "-o", bundle_arg]));
+    let shown = tty
+        .split("\r\x1b[K  ")
+        .find(|l| l.starts_with("exporting: "))
+        .unwrap_or_else(|| panic!("{tty:?}"));
+    // `exporting: 1/3 files, 1.2 KB/3.4 KB, 1.0 MB/s, 0s left`
+    assert!(
+        shown.contains(" files, ") && shown.contains("/s") && shown.contains(" left"),
+        "{tty:?}"
+    );
+    plain(command(&a, &["export", "-o", &format!("{bundle_arg}.2")]));
+    assert!(
+        on_terminal(command(&b, &["import", bundle_arg])).contains("\r\x1b[K  importing: 1/"),
+        "import"
+    );
+    assert!(
+        on_terminal(command(&b, &["verify"])).contains("\r\x1b[K  verifying: 1/"),
+        "verify"
+    );
+    plain(command(&b, &["verify"]));
+    plain(command(&dir.path().join("c"), &["import", bundle_arg]));
+    plain(command(
+        &dir.path().join("d"),
+        &["mirror", "pkg:npm/proxy-fixture-b@1.0.0"],
+    ));
+}

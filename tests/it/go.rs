@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::support::*;
 
 pub const LIBB: &str = "/example.com/!upper/libb/@v";
-const ZIP: &str = "/example.com/!upper/libb/@v/v1.0.0.zip";
+pub const ZIP: &str = "/example.com/!upper/libb/@v/v1.0.0.zip";
 const ZIP_ON_DISK: &str = "go/example.com/!upper/libb/v1.0.0/libb@v1.0.0.zip";
 
 fn content_type(path: &str) -> &'static str {
@@ -24,7 +24,7 @@ fn content_type(path: &str) -> &'static str {
 }
 
 /// A file of the fixture tree by its upstream path (`/example.com/...`).
-fn fixture(path: &str) -> Vec<u8> {
+pub fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("go/proxy{path}"))).unwrap()
 }
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::support::*;
 
 const A_DIR: &str = "/com/example/fixture-a/1.0.0";
-const A_JAR: &str = "/com/example/fixture-a/1.0.0/fixture-a-1.0.0.jar";
+pub const A_JAR: &str = "/com/example/fixture-a/1.0.0/fixture-a-1.0.0.jar";
 const B_JAR: &str = "/com/example/fixture-b/1.0.0/fixture-b-1.0.0.jar";
-const A_META: &str = "/com/example/fixture-a/maven-metadata.xml";
+pub const A_META: &str = "/com/example/fixture-a/maven-metadata.xml";
 
 /// The fixture repository (built by testdata/maven/build.py).
 fn repo() -> PathBuf {
@@ -19,11 +19,11 @@ fn repo() -> PathBuf {
 }
 
 /// A fixture file by its repository path.
-fn fixture(path: &str) -> Vec<u8> {
+pub fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(repo().join(path.trim_start_matches('/'))).unwrap()
 }
 
-fn serve(fake: &Fake) {
+pub fn serve(fake: &Fake) {
     fake.serve_dir("/", &repo());
 }
 

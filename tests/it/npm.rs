@@ -302,6 +302,20 @@ pub fn npm(project: &Path, registry: &str, cache: &Path, command: &str) {
     assert!(ok, "npm {command} failed:\n{out}");
 }
 
+/// `{dir}/project`, an application that depends on `proxy-fixture-a` (and through it
+/// `proxy-fixture-b`) and `@proxy-fixtures/scoped`.
+pub fn app(dir: &Path) -> std::path::PathBuf {
+    let project = dir.join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("package.json"),
+        r#"{"name":"fixture-app","version":"1.0.0","private":true,
+            "dependencies":{"proxy-fixture-a":"1.0.0","@proxy-fixtures/scoped":"^2.0.0"}}"#,
+    )
+    .unwrap();
+    project
+}
+
 /// The real npm client, twice: the second install, from the lockfile with no `node_modules` and
 /// an empty npm cache, gets every tarball from the proxy's cache.
 #[test]
@@ -313,14 +327,7 @@ fn real_npm_install_twice() {
     serve(&fake);
     let p = TestProxy::start(&fake);
     let work = TempDir::new("npm-install");
-    let project = work.path().join("project");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(
-        project.join("package.json"),
-        r#"{"name":"fixture-app","version":"1.0.0","private":true,
-            "dependencies":{"proxy-fixture-a":"1.0.0","@proxy-fixtures/scoped":"^2.0.0"}}"#,
-    )
-    .unwrap();
+    let project = app(work.path());
     let modules = project.join("node_modules");
     let tarballs = twice(
         &fake,

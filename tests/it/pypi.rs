@@ -13,7 +13,7 @@ use crate::support::*;
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
 const HTML_V1: &str = "application/vnd.pypi.simple.v1+html";
 /// What pip and uv send for a project page.
-const PIP_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
+pub const PIP_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
 
 pub struct Dist {
     pub project: &'static str,
