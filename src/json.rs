@@ -1,7 +1,7 @@
 //! A streaming JSON rewriter: copies a document from a reader to a writer byte for byte, except
-//! the string values a `Visitor` chooses to replace. Memory stays bounded by the longest string the
-//! visitor asks to see (and the longest key), never by the document, so a 150 MB npm packument is
-//! rewritten without being held in memory.
+//! the string values a `Visitor` chooses to replace and the object members it chooses to drop.
+//! Memory stays bounded by the longest string the visitor asks to see (and the longest key), never
+//! by the document, so a 150 MB npm packument is rewritten without being held in memory.
 //!
 //! It checks structure (brackets, strings, escapes, nesting depth) but not the exact grammar of
 //! numbers and literals: it is a rewriter for documents the upstream produced, and anything it
@@ -82,12 +82,32 @@ pub(crate) trait Visitor {
     fn literal(&mut self, _path: &[Seg], _value: &str) {}
     /// Called as each object member and array element begins (see `Entry`).
     fn entry(&mut self, _path: &[Seg], _at: Entry) {}
+    /// Whether the object member at `path` (its key last) is written out. A member dropped goes
+    /// whole, key, value and separator, and the visitor hears nothing of what is inside it.
+    fn keep(&self, _path: &[Seg]) -> bool {
+        true
+    }
+}
+
+/// What reads a dropped member: wants nothing.
+struct Skip;
+
+impl Visitor for Skip {
+    fn wants(&self, _: &[Seg]) -> bool {
+        false
+    }
+    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+        None
+    }
 }
 
 const MAX_DEPTH: usize = 256;
 const MAX_KEY: usize = 64 * 1024;
 /// Longest string value offered to a visitor; longer ones are copied through untouched.
 const MAX_WANTED: usize = 64 * 1024;
+/// Whitespace kept between a comma and the member after it while it is not known whether that
+/// member is dropped; more is left out (it only ever is whitespace).
+const MAX_GAP: usize = 4096;
 
 /// Rewrites one JSON document from `input` to `out`.
 pub(crate) fn rewrite(
@@ -100,6 +120,7 @@ pub(crate) fn rewrite(
         out,
         path: Vec::new(),
         line: 1,
+        quiet: false,
     };
     p.ws()?;
     p.value(visitor)?;
@@ -108,6 +129,14 @@ pub(crate) fn rewrite(
         return Err(invalid("trailing data after the JSON document"));
     }
     Ok(())
+}
+
+/// Writes `bytes` unless `quiet` (inside a dropped member).
+fn write(out: &mut dyn Write, quiet: bool, bytes: &[u8]) -> io::Result<()> {
+    if quiet {
+        return Ok(());
+    }
+    out.write_all(bytes)
 }
 
 fn invalid(msg: &str) -> io::Error {
@@ -120,9 +149,15 @@ struct Parser<'a> {
     path: Vec<Seg>,
     /// The 1-based line of the next byte (newlines can only be whitespace: strings hold none).
     line: usize,
+    /// Inside a dropped member: nothing is written.
+    quiet: bool,
 }
 
 impl Parser<'_> {
+    fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
+        write(self.out, self.quiet, bytes)
+    }
+
     fn peek(&mut self) -> io::Result<Option<u8>> {
         Ok(self.input.fill_buf()?.first().copied())
     }
@@ -147,7 +182,7 @@ impl Parser<'_> {
                 return Ok(());
             }
             self.line += buf[..n].iter().filter(|b| **b == b'\n').count();
-            self.out.write_all(&buf[..n])?;
+            write(self.out, self.quiet, &buf[..n])?;
             self.input.consume(n);
         }
     }
@@ -160,7 +195,7 @@ impl Parser<'_> {
                 want as char, b as char
             )));
         }
-        self.out.write_all(&[b])
+        self.emit(&[b])
     }
 
     fn value(&mut self, v: &mut dyn Visitor) -> io::Result<()> {
@@ -178,14 +213,14 @@ impl Parser<'_> {
                     let (raw, whole) = self.raw_string(MAX_WANTED)?;
                     if !whole {
                         // Too long to be what the visitor wants: pass it through unseen.
-                        self.out.write_all(&raw)?;
+                        self.emit(&raw)?;
                         let slashes = raw[1..].iter().rev().take_while(|b| **b == b'\\').count();
                         return self.copy_rest_of_string(slashes % 2 == 1);
                     }
                     let decoded = decode(&raw)?;
                     match v.string(&self.path, &decoded) {
-                        Some(new) => self.out.write_all(encode(&new).as_bytes()),
-                        None => self.out.write_all(&raw),
+                        Some(new) => self.emit(encode(&new).as_bytes()),
+                        None => self.emit(&raw),
                     }
                 } else {
                     self.copy_string()
@@ -214,8 +249,11 @@ impl Parser<'_> {
             v.end_object(&self.path);
             return Ok(());
         }
+        // A comma is written only before a member that is kept and follows one that was, with
+        // the whitespace that came after it: with nothing dropped, the bytes are the input's.
+        let mut written = false;
+        let mut gap: Vec<u8> = Vec::new();
         loop {
-            self.ws()?;
             if self.peek()? != Some(b'"') {
                 return Err(invalid("expected an object key"));
             }
@@ -225,24 +263,64 @@ impl Parser<'_> {
             }
             let key = decode(&raw)?;
             let key_line = self.line;
-            self.out.write_all(&raw)?;
-            self.ws()?;
-            self.expect(b':')?;
-            self.ws()?;
             self.path.push(Seg::Key(key));
-            self.entry(v, key_line)?;
-            self.value(v)?;
+            let keep = self.quiet || v.keep(&self.path);
+            if keep {
+                if written {
+                    self.emit(b",")?;
+                    self.emit(&gap)?;
+                }
+                written = true;
+                self.emit(&raw)?;
+                self.ws()?;
+                self.expect(b':')?;
+                self.ws()?;
+                self.entry(v, key_line)?;
+                self.value(v)?;
+                self.ws()?;
+            } else {
+                let outer = std::mem::replace(&mut self.quiet, true);
+                let skipped = (|| {
+                    self.ws()?;
+                    self.expect(b':')?;
+                    self.ws()?;
+                    self.value(&mut Skip)?;
+                    self.ws()
+                })();
+                self.quiet = outer;
+                skipped?;
+            }
             self.path.pop();
-            self.ws()?;
             match self.next()? {
-                b',' => self.out.write_all(b",")?,
+                b',' => {
+                    gap.clear();
+                    self.gap(&mut gap)?;
+                }
                 b'}' => {
-                    self.out.write_all(b"}")?;
+                    self.emit(b"}")?;
                     v.end_object(&self.path);
                     return Ok(());
                 }
                 b => return Err(invalid(&format!("unexpected '{}' in object", b as char))),
             }
+        }
+    }
+
+    /// Reads whitespace into `gap` (up to `MAX_GAP` bytes of it) instead of writing it.
+    fn gap(&mut self, gap: &mut Vec<u8>) -> io::Result<()> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            let n = buf
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                .count();
+            if n == 0 {
+                return Ok(());
+            }
+            self.line += buf[..n].iter().filter(|b| **b == b'\n').count();
+            let room = MAX_GAP.saturating_sub(gap.len());
+            gap.extend_from_slice(&buf[..n.min(room)]);
+            self.input.consume(n);
         }
     }
 
@@ -261,8 +339,8 @@ impl Parser<'_> {
             self.path.pop();
             self.ws()?;
             match self.next()? {
-                b',' => self.out.write_all(b",")?,
-                b']' => return self.out.write_all(b"]"),
+                b',' => self.emit(b",")?,
+                b']' => return self.emit(b"]"),
                 b => return Err(invalid(&format!("unexpected '{}' in array", b as char))),
             }
             i += 1;
@@ -284,7 +362,7 @@ impl Parser<'_> {
                 let room = 64usize.saturating_sub(keep.len());
                 keep.extend_from_slice(&buf[..n.min(room)]);
             }
-            self.out.write_all(&buf[..n])?;
+            write(self.out, self.quiet, &buf[..n])?;
             self.input.consume(n);
         }
     }
@@ -312,7 +390,7 @@ impl Parser<'_> {
     /// Copies a string token through without keeping it.
     fn copy_string(&mut self) -> io::Result<()> {
         let q = self.next()?;
-        self.out.write_all(&[q])?;
+        self.emit(&[q])?;
         self.copy_rest_of_string(false)
     }
 
@@ -338,7 +416,7 @@ impl Parser<'_> {
                 }
             }
             let n = end.unwrap_or(buf.len());
-            self.out.write_all(&buf[..n])?;
+            write(self.out, self.quiet, &buf[..n])?;
             self.input.consume(n);
             if end.is_some() {
                 return Ok(());
@@ -540,6 +618,55 @@ mod tests {
                 format!(r#"{{"x":"{long}","o":{{"x":"Q"}}}}"#)
             );
         }
+    }
+
+    /// Drops members named `drop` (and `x` inside kept ones is upper-cased as before).
+    struct Dropper;
+    impl Visitor for Dropper {
+        fn wants(&self, path: &[Seg]) -> bool {
+            Upper.wants(path)
+        }
+        fn string(&mut self, p: &[Seg], value: &str) -> Option<String> {
+            Upper.string(p, value)
+        }
+        fn keep(&self, path: &[Seg]) -> bool {
+            path.last().and_then(Seg::key) != Some("drop")
+        }
+    }
+
+    fn drop_run(doc: &str) -> io::Result<String> {
+        let mut out = Vec::new();
+        rewrite(&mut doc.as_bytes(), &mut out, &mut Dropper)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn dropped_members_leave_valid_json() {
+        for (doc, want) in [
+            (r#"{"drop":1}"#, r#"{}"#),
+            (r#"{"drop":1,"a":2}"#, r#"{"a":2}"#),
+            (r#"{"a":1,"drop":2}"#, r#"{"a":1}"#),
+            (r#"{"a":1,"drop":2,"b":3}"#, r#"{"a":1,"b":3}"#),
+            (
+                "{ \"a\" : 1 ,\n  \"drop\": {\"x\": [1, {\"drop\": 2}]},\n  \"b\": \"x\"}",
+                "{ \"a\" : 1 ,\n  \"b\": \"x\"}",
+            ),
+            (
+                r#"{"drop":"q","o":{"x":"y","drop":[],"z":{"drop":null}},"drop":{}}"#,
+                r#"{"o":{"x":"Y","z":{}}}"#,
+            ),
+            (r#"[{"drop":1},{"a":{"drop":{"x":"s"}}}]"#, r#"[{},{"a":{}}]"#),
+        ] {
+            let got = drop_run(doc).unwrap();
+            assert_eq!(got, want, "{doc}");
+            serde_json::from_str::<serde_json::Value>(&got).unwrap();
+        }
+        // Nothing dropped: byte for byte, whitespace included.
+        let doc = "{\n  \"a\" : [1 , 2] ,\n\t\"b\":{ } , \"c\" :\"d\"\n}\n";
+        assert_eq!(drop_run(doc).unwrap(), doc);
+        // What is inside a dropped member is still checked.
+        assert!(drop_run(r#"{"drop":[1,}"#).is_err());
+        assert!(drop_run(r#"{"drop":1 "a":2}"#).is_err());
     }
 
     #[test]
