@@ -54,6 +54,29 @@ pub(crate) fn serve(
                     &sh.config.base_url,
                 ));
             }
+        }
+        // Made from another cached document instead of fetched (`registry::Derive`).
+        if !refreshed
+            && let Some(d) = &m.derive
+            && let Some(source) = derivable(sh, db, d, cached.as_ref().map(|(r, _)| r))?
+        {
+            match sh.flights.join(&flight_key(&m)) {
+                Join::Leader(guard) => match derive(sh, db, &m, d, source) {
+                    Ok(()) => guard.finish(),
+                    Err(err) => {
+                        guard.fail(err.status());
+                        return Err(err);
+                    }
+                },
+                Join::Follower(f) => {
+                    f.wait(sh.stall());
+                }
+            }
+            refreshed = true;
+            continue;
+        }
+        if let Some((row, _)) = &cached {
+            let age = db::now() - row.fetched_at;
             // Within the stale-while-revalidate window: served at once, one refresh behind it.
             // (A TTL of 0 asks for every answer to be revalidated: no window then.)
             if ttl > 0 && row.format >= FORMAT && age < ttl.saturating_add(swr) {
@@ -101,6 +124,85 @@ pub(crate) fn serve(
         )),
         None => Err(Error::Busy(what)),
     }
+}
+
+/// The cached document `d` derives from, if this one should be made from it: it is within its
+/// TTL (or the proxy is offline) and newer than this one's cached copy, if any.
+fn derivable(
+    sh: &Shared,
+    db: &Db,
+    d: &registry::Derive,
+    ours: Option<&MetadataRow>,
+) -> Result<Option<(MetadataRow, File)>> {
+    let Some((row, file)) = cached_metadata(sh, db, &d.from)? else {
+        return Ok(None);
+    };
+    let fresh = sh.config.offline
+        || db::now() - row.fetched_at < sh.config.metadata_ttl.as_millis() as i64;
+    let newer = ours.is_none_or(|o| o.fetched_at < row.fetched_at || o.format < FORMAT);
+    Ok((fresh && newer && row.format >= FORMAT).then_some((row, file)))
+}
+
+/// Writes `m` from the stored copy of the document it derives from, and records it with that
+/// document's age (it is exactly as fresh).
+fn derive(
+    sh: &Shared,
+    db: &Db,
+    m: &Metadata,
+    d: &registry::Derive,
+    (source, file): (MetadataRow, File),
+) -> Result<()> {
+    let mut temp = sh.store.temp()?;
+    let temp_path = temp.path.clone();
+    let mut input = BufReader::with_capacity(64 * 1024, file);
+    let mut out = Hashing {
+        inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
+        sha: Sha256::new(),
+        n: 0,
+        placeholders: rebase::Counter::default(),
+        failed: None,
+    };
+    let filtered = (d.filter)(&mut input, &mut out);
+    let flushed = filtered.is_ok().then(|| out.flush());
+    if let Some(err) = out.failed.take() {
+        return Err(Error::io(&temp_path, err));
+    }
+    if let Err(bad) = filtered {
+        // Our own stored copy: it was checked when stored, so this is damage on disk.
+        return Err(Error::io(
+            sh.store.abs(&source.storage_path),
+            io::Error::new(io::ErrorKind::InvalidData, bad.0),
+        ));
+    }
+    if let Some(Err(err)) = flushed {
+        return Err(Error::io(&temp_path, err));
+    }
+    let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    let placeholders = out.placeholders.count;
+    drop(out);
+    let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
+    sh.store.commit(temp, &rel)?;
+    let old = db.record_metadata(&NewMetadata {
+        ecosystem: m.ecosystem,
+        key: &m.key,
+        package: &m.package,
+        fetched_at: Some(source.fetched_at),
+        storage_path: &rel,
+        upstream_url: &m.url,
+        etag: None,
+        last_modified: None,
+        content_type: m.content_type,
+        sha256: &sha,
+        size,
+        rebase: placeholders,
+        latest: None,
+        format: FORMAT,
+    })?;
+    if let Some(old) = old.filter(|o| *o != rel) {
+        sh.store.remove(&old);
+    }
+    log::debug!("{} {}: made from the cached {}", m.ecosystem, m.key, d.from.key);
+    Ok(())
 }
 
 /// Makes sure the document `m` has been read (from the cache within its TTL, else from the

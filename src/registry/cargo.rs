@@ -144,6 +144,7 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
         package: lower.to_string(),
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
+        ..Metadata::default()
     }
 }
 

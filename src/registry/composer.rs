@@ -79,6 +79,7 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
+                ..Metadata::default()
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -183,6 +184,7 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         package: name,
         content_type: "application/json",
         etag: Etag::Own,
+        ..Metadata::default()
     }
 }
 

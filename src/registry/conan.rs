@@ -332,6 +332,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         package: package.to_string(),
         content_type: JSON,
         etag: Etag::Own,
+        ..super::Metadata::default()
     })
 }
 

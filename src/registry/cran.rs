@@ -61,6 +61,7 @@ impl Registry for Cran {
                 accept: Some("*/*"),
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
+                ..Metadata::default()
             })
         };
         match segs.as_slice() {
@@ -180,6 +181,7 @@ fn binary(
             accept: Some("*/*"),
             content_type: "application/octet-stream",
             etag: Etag::Own,
+            ..Metadata::default()
         }));
     }
     let (name, version) = split_file(file, ext)?;

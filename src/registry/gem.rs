@@ -161,6 +161,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         } else {
             Etag::Upstream
         },
+        ..Metadata::default()
     })
 }
 

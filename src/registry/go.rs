@@ -106,6 +106,7 @@ impl Registry for Go {
                     package: module,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             _ => Err(Error::NotFound(format!("go route /{}", segs.join("/")))),
@@ -204,6 +205,7 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         package: module.to_string(),
         content_type,
         etag: Etag::Own,
+        ..Metadata::default()
     })
 }
 

@@ -157,6 +157,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         package: package.to_string(),
         content_type: ct,
         etag: Etag::Own,
+        ..Metadata::default()
     })
 }
 

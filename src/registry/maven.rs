@@ -220,6 +220,7 @@ fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
         package,
         content_type,
         etag: Etag::Own,
+        ..Metadata::default()
     })
 }
 

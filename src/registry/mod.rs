@@ -439,6 +439,38 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    /// Another document this one can be made from without asking the upstream (see `Derive`).
+    pub derive: Option<Derive>,
+}
+
+/// The base of a metadata plan, for `..Metadata::default()`: a registry sets what it needs.
+impl Default for Metadata {
+    fn default() -> Metadata {
+        Metadata {
+            ecosystem: "",
+            kind: Kind(""),
+            key: String::new(),
+            url: String::new(),
+            accept: None,
+            package: String::new(),
+            content_type: "application/octet-stream",
+            etag: Etag::Own,
+            derive: None,
+        }
+    }
+}
+
+/// How a document is made from another one the cache holds, so that one upstream fetch serves
+/// both (npm's abbreviated packument is the full one with keys left out). When the document is
+/// missing or due and `from` is cached within its TTL (or the proxy is offline), the engine
+/// streams `from`'s stored bytes through `filter` and stores the result as this document, with
+/// `from`'s age, instead of asking the upstream.
+#[derive(Clone)]
+pub(crate) struct Derive {
+    pub from: Box<Metadata>,
+    /// The stored form of `from` in, the stored form of this document out. Pure; the stored
+    /// form keeps `rebase.rs` placeholders where the rewrite put them, and so must the output.
+    pub filter: fn(&mut dyn BufRead, &mut dyn Write) -> Result<(), Bad>,
 }
 
 /// One of a registry's kinds of document. Each registry names its kinds as constants

@@ -17,7 +17,7 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
+    Artifact, ArtifactKey, Bad, Ctx, Derive, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
     Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
@@ -98,6 +98,7 @@ impl Registry for Npm {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["-", filename] => {
@@ -157,6 +158,12 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
     } else {
         ("full", "application/json", "application/json")
     };
+    // The abbreviated form is the full one with keys left out: a cached full packument answers
+    // both without a second upstream fetch.
+    let derive = abbreviated.then(|| Derive {
+        from: Box::new(packument(up, name.clone(), false)),
+        filter: abbreviate,
+    });
     Metadata {
         ecosystem: "npm",
         kind: PACKUMENT,
@@ -166,6 +173,64 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         package: name,
         content_type,
         etag: Etag::Own,
+        derive,
+    }
+}
+
+/// The top-level keys of an abbreviated packument.
+const ABBREVIATED_KEYS: &[&str] = &["name", "modified", "dist-tags", "versions"];
+
+/// The keys of a version in an abbreviated packument: what npm's registry keeps (its
+/// documentation lists the first ones; the rest are what it has added since and clients read).
+const ABBREVIATED_VERSION_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "deprecated",
+    "dependencies",
+    "optionalDependencies",
+    "devDependencies",
+    "bundleDependencies",
+    "bundledDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
+    "acceptDependencies",
+    "bin",
+    "directories",
+    "dist",
+    "engines",
+    "cpu",
+    "os",
+    "libc",
+    "funding",
+    "_hasShrinkwrap",
+    "hasInstallScript",
+];
+
+/// A stored full packument → the abbreviated one (`Derive::filter`), streamed.
+fn abbreviate(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Bad> {
+    json::rewrite(input, out, &mut Abbreviate)?;
+    Ok(())
+}
+
+struct Abbreviate;
+
+impl json::Visitor for Abbreviate {
+    fn wants(&self, _: &[Seg]) -> bool {
+        false
+    }
+
+    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+        None
+    }
+
+    fn keep(&self, path: &[Seg]) -> bool {
+        match path {
+            [Seg::Key(k)] => ABBREVIATED_KEYS.contains(&k.as_str()),
+            [Seg::Key(v), _, Seg::Key(k)] if v == "versions" => {
+                ABBREVIATED_VERSION_KEYS.contains(&k.as_str())
+            }
+            _ => true,
+        }
     }
 }
 
@@ -341,6 +406,38 @@ mod tests {
             url(plan("/lodash/latest", None)),
             "meta lodash|version|latest https://up.example/root/lodash/latest"
         );
+    }
+
+    #[test]
+    fn abbreviated_form_keeps_what_installs_read() {
+        let full = r#"{"_id":"p","_rev":"3-x","name":"p","dist-tags":{"latest":"1.0.0"},
+            "time":{"1.0.0":"2024-01-01T00:00:00.000Z"},"readme":"long","maintainers":[{"name":"m"}],
+            "versions":{"1.0.0":{"name":"p","version":"1.0.0","_npmUser":{"name":"m"},
+              "dependencies":{"q":"^1"},"scripts":{"test":"x"},"readme":"r","bin":{"p":"p.js"},
+              "dist":{"tarball":"@@PROXY@@/npm/p/-/p-1.0.0.tgz","integrity":"sha512-x"},
+              "engines":{"node":">=18"},"deprecated":"use q","hasInstallScript":true}}}"#;
+        let mut out = Vec::new();
+        abbreviate(&mut full.as_bytes(), &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let keys = |o: &serde_json::Value| -> Vec<String> {
+            o.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(keys(&v), ["dist-tags", "name", "versions"]);
+        assert_eq!(
+            keys(&v["versions"]["1.0.0"]),
+            [
+                "bin",
+                "dependencies",
+                "deprecated",
+                "dist",
+                "engines",
+                "hasInstallScript",
+                "name",
+                "version"
+            ]
+        );
+        // The stored placeholder for our own URL passes through untouched.
+        assert!(String::from_utf8(out).unwrap().contains("@@PROXY@@/npm/p/-/p-1.0.0.tgz"));
     }
 
     #[test]

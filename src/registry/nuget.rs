@@ -234,6 +234,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
             JSON
         },
         etag: Etag::Own,
+        ..Metadata::default()
     })
 }
 

@@ -198,6 +198,7 @@ fn document(up: &str, kind: Kind, name: &str, key: String, path: String) -> Meta
         package: name.to_string(),
         content_type: V2,
         etag: Etag::Own,
+        ..Metadata::default()
     }
 }
 

@@ -105,6 +105,7 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["simple", name] => {
@@ -126,6 +127,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -144,6 +146,7 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    ..Metadata::default()
                 }))
             }
             ["files", path @ .., filename] => {
@@ -262,6 +265,7 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         package: name,
         content_type: v.media_type(),
         etag: Etag::Own,
+        ..Metadata::default()
     }
 }
 
@@ -741,6 +745,7 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            ..Metadata::default()
         }
     }
 
