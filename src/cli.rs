@@ -108,7 +108,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let usage = |e: lexopt::Error| Error::Usage(e.to_string());
     let mut command: Option<String> = None;
     let mut common = Common::default();
-    let (mut json, mut popular, mut recent) = (false, 0usize, 0usize);
+    let (mut json, mut popular, mut recent) = (false, 0usize, None::<usize>);
     let mut positional: Vec<String> = Vec::new();
     let (mut all_versions, mut concurrency, mut dry_run, mut check) = (false, 4usize, false, false);
     let (mut output, mut since, mut ecosystems) = (None::<String>, None::<String>, Vec::new());
@@ -127,7 +127,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             }
             Long("json") if cmd == Some("stats") => json = true,
             Long("popular") if cmd == Some("stats") => popular = number(&mut p, "popular")?,
-            Long("recent") if cmd == Some("stats") => recent = number(&mut p, "recent")?,
+            Long("recent") if cmd == Some("stats") => recent = Some(number(&mut p, "recent")?),
             Long("all-versions") if cmd == Some("mirror") => all_versions = true,
             Long("concurrency") if cmd == Some("mirror") => {
                 concurrency = number(&mut p, "concurrency")?
@@ -185,12 +185,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     }
     Ok(match command.as_deref() {
         Some("stats") => {
-            let recent = if recent == 0 && !json { 5 } else { recent };
             Command::Stats {
                 common,
                 json,
                 popular,
-                recent,
+                recent: recent.unwrap_or(5),
             }
         }
         Some("mirror") => Command::Mirror {

@@ -253,6 +253,9 @@ pub(crate) struct Stats {
     pub artifacts: u64,
     pub total_size: u64,
     pub total_hits: u64,
+    /// Metadata documents cached, and their bytes on disk.
+    pub metadata_documents: u64,
+    pub metadata_size: u64,
     pub by_ecosystem: Vec<(String, u64)>,
     pub popular: Vec<Popular>,
     pub recent: Vec<Recent>,
@@ -906,6 +909,11 @@ impl Db {
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
+        let (metadata_documents, metadata_size): (i64, i64) = c.query_row(
+            "SELECT count(*), coalesce(sum(size), 0) FROM metadata",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let packages: i64 = c.query_row(
             "SELECT count(*) FROM (SELECT DISTINCT ecosystem, name FROM artifacts)",
             [],
@@ -958,6 +966,8 @@ impl Db {
             artifacts: artifacts as u64,
             total_size: total_size as u64,
             total_hits: total_hits as u64,
+            metadata_documents: metadata_documents as u64,
+            metadata_size: metadata_size as u64,
             by_ecosystem,
             popular,
             recent,
