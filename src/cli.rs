@@ -110,7 +110,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let mut common = Common::default();
     let (mut json, mut popular, mut recent) = (false, 0usize, None::<usize>);
     let mut positional: Vec<String> = Vec::new();
-    let (mut all_versions, mut concurrency, mut dry_run, mut check) = (false, 4usize, false, false);
+    let mut mirror = crate::mirror::Options::default();
     let (mut output, mut since, mut ecosystems) = (None::<String>, None::<String>, Vec::new());
     let mut timeout = std::time::Duration::from_secs(5);
     let mut repair = false;
@@ -128,13 +128,34 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("json") if cmd == Some("stats") => json = true,
             Long("popular") if cmd == Some("stats") => popular = number(&mut p, "popular")?,
             Long("recent") if cmd == Some("stats") => recent = Some(number(&mut p, "recent")?),
-            Long("all-versions") if cmd == Some("mirror") => all_versions = true,
+            Long("all-versions") if cmd == Some("mirror") => mirror.all_versions = true,
             Long("concurrency") if cmd == Some("mirror") => {
-                concurrency = number(&mut p, "concurrency")?
+                mirror.concurrency = number(&mut p, "concurrency")?
             }
-            Long("dry-run") if cmd == Some("mirror") => dry_run = true,
+            Long("dry-run") if cmd == Some("mirror") => mirror.dry_run = true,
             Long("repair") if cmd == Some("verify") => repair = true,
-            Long("check") if cmd == Some("mirror") => check = true,
+            Long("check") if cmd == Some("mirror") => mirror.check = true,
+            Long("retries") if cmd == Some("mirror") => {
+                mirror.retries = number(&mut p, "retries")?.min(100) as u32
+            }
+            Long("retry-wait") if cmd == Some("mirror") => {
+                let s = string(&mut p)?;
+                mirror.retry_wait = crate::config::duration(&s).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "-retry-wait expects a duration such as 2s, got {s:?}"
+                    ))
+                })?;
+            }
+            Long("platform") if cmd == Some("mirror") => {
+                mirror.target.platforms.extend(list(&mut p)?)
+            }
+            Long("abi") if cmd == Some("mirror") => mirror.target.abis.extend(list(&mut p)?),
+            Long("python-version") if cmd == Some("mirror") => {
+                mirror.target.python_version = Some(string(&mut p)?)
+            }
+            Long("implementation") if cmd == Some("mirror") => {
+                mirror.target.implementation = Some(string(&mut p)?)
+            }
             Long("sbom") | Long("lockfile") if cmd == Some("mirror") => {
                 positional.push(string(&mut p)?)
             }
@@ -184,22 +205,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         }
     }
     Ok(match command.as_deref() {
-        Some("stats") => {
-            Command::Stats {
-                common,
-                json,
-                popular,
-                recent: recent.unwrap_or(5),
-            }
-        }
+        Some("stats") => Command::Stats {
+            common,
+            json,
+            popular,
+            recent: recent.unwrap_or(5),
+        },
         Some("mirror") => Command::Mirror {
             common,
             options: crate::mirror::Options {
                 inputs: positional,
-                all_versions,
-                concurrency,
-                dry_run,
-                check,
+                ..mirror
             },
         },
         Some("export") => Command::Export {
@@ -240,6 +256,16 @@ fn string(p: &mut lexopt::Parser) -> Result<String> {
     use lexopt::ValueExt;
     let usage = |e: lexopt::Error| Error::Usage(e.to_string());
     p.value().map_err(usage)?.string().map_err(usage)
+}
+
+/// A flag's value split at commas (`-platform a,b`), blanks dropped.
+fn list(p: &mut lexopt::Parser) -> Result<Vec<String>> {
+    Ok(string(p)?
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 fn number(p: &mut lexopt::Parser, name: &str) -> Result<usize> {
@@ -321,6 +347,21 @@ pub fn help(command: Option<&str>) -> String {
                 "  -dry-run            list what would be mirrored; no network, no writes\n",
             );
             out.push_str("  -sbom PATH          an SBOM (same as giving it as INPUT)\n");
+            out.push_str(
+                "  -retries N          tries again a package that failed for a passing reason\n                      (timeout, 5xx, broken connection) up to N times (default 3)\n",
+            );
+            out.push_str(
+                "  -retry-wait DUR     pause before the first retry, doubled each time (default 1s)\n",
+            );
+            out.push_str(
+                "\nPlatforms (for registries with per-platform files; default: every one):\n",
+            );
+            out.push_str(
+                "  -platform LIST      e.g. manylinux_2_28_x86_64,musllinux_1_2_aarch64,\n                      macosx_11_0_arm64,win_amd64 (PyPI wheel tags); repeatable\n",
+            );
+            out.push_str("  -python-version V   PyPI: wheels for this Python, e.g. 3.11\n");
+            out.push_str("  -implementation I   PyPI: cp, pp, ... (py wheels always)\n");
+            out.push_str("  -abi LIST           PyPI: e.g. cp311 (abi3 and none always)\n");
             out.push_str(COMMON_FLAGS);
             out.push_str("\nExits non-zero if anything failed (or, with -check, is missing).\n");
             return out;

@@ -655,7 +655,10 @@ mod tests {
                 r#"{"drop":"q","o":{"x":"y","drop":[],"z":{"drop":null}},"drop":{}}"#,
                 r#"{"o":{"x":"Y","z":{}}}"#,
             ),
-            (r#"[{"drop":1},{"a":{"drop":{"x":"s"}}}]"#, r#"[{},{"a":{}}]"#),
+            (
+                r#"[{"drop":1},{"a":{"drop":{"x":"s"}}}]"#,
+                r#"[{},{"a":{}}]"#,
+            ),
         ] {
             let got = drop_run(doc).unwrap();
             assert_eq!(got, want, "{doc}");

@@ -137,8 +137,8 @@ fn derivable(
     let Some((row, file)) = cached_metadata(sh, db, &d.from)? else {
         return Ok(None);
     };
-    let fresh = sh.config.offline
-        || db::now() - row.fetched_at < sh.config.metadata_ttl.as_millis() as i64;
+    let fresh =
+        sh.config.offline || db::now() - row.fetched_at < sh.config.metadata_ttl.as_millis() as i64;
     let newer = ours.is_none_or(|o| o.fetched_at < row.fetched_at || o.format < FORMAT);
     Ok((fresh && newer && row.format >= FORMAT).then_some((row, file)))
 }
@@ -201,7 +201,12 @@ fn derive(
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
-    log::debug!("{} {}: made from the cached {}", m.ecosystem, m.key, d.from.key);
+    log::debug!(
+        "{} {}: made from the cached {}",
+        m.ecosystem,
+        m.key,
+        d.from.key
+    );
     Ok(())
 }
 

@@ -9,9 +9,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::VecDeque;
-use std::io::{self, IsTerminal, Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::{HashSet, VecDeque};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,8 +18,9 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::lockfile::{self, Item};
+use crate::progress::Meter;
 use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
-use crate::registry::{self, Want};
+use crate::registry::{self, Algo, Digest, Link, Target, Want};
 use crate::stats::human;
 use crate::upstream::{Method, Upstream};
 
@@ -32,6 +32,28 @@ pub struct Options {
     pub concurrency: usize,
     pub dry_run: bool,
     pub check: bool,
+    /// Further tries of a package that failed for a reason that may pass (a timeout, a 5xx, a
+    /// broken connection), each after a pause twice as long as the one before.
+    pub retries: u32,
+    /// The pause before the first retry.
+    pub retry_wait: Duration,
+    /// The platforms to fetch artifacts for, where a registry ships one per platform.
+    pub(crate) target: Target,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            inputs: Vec::new(),
+            all_versions: false,
+            concurrency: 4,
+            dry_run: false,
+            check: false,
+            retries: 3,
+            retry_wait: Duration::from_secs(1),
+            target: Target::default(),
+        }
+    }
 }
 
 /// What happened to one package.
@@ -40,8 +62,31 @@ struct Outcome {
     fetched: usize,
     cached: usize,
     bytes: u64,
+    /// Files the target or the lockfile's hashes left out.
+    skipped: Vec<String>,
     /// What failed and why (in `--check`: what is missing).
-    failures: Vec<String>,
+    failures: Vec<Failure>,
+    /// Tries it took.
+    tries: u32,
+}
+
+struct Failure {
+    msg: String,
+    /// Might pass if tried again (a timeout, a 5xx, a connection that broke).
+    transient: bool,
+}
+
+impl Outcome {
+    fn fail(&mut self, msg: impl Into<String>, transient: bool) {
+        self.failures.push(Failure {
+            msg: msg.into(),
+            transient,
+        });
+    }
+
+    fn transient(&self) -> bool {
+        !self.failures.is_empty() && self.failures.iter().all(|f| f.transient)
+    }
 }
 
 /// Runs the command; `Ok(false)` when anything failed (or, with `--check`, is missing).
@@ -89,21 +134,21 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
             .map(|i| (i, want(i, opts)))
             .collect::<VecDeque<_>>(),
     );
-    let progress = Progress::default();
+    let meter = Meter::new("mirroring", "packages", Some(items.len() as u64), None);
     let results: Mutex<Vec<(String, Outcome)>> = Mutex::new(Vec::new());
-    let done = AtomicBool::new(false);
     let started = Instant::now();
     std::thread::scope(|s| -> Result<()> {
         let mut workers = Vec::new();
         for _ in 0..opts.concurrency.clamp(1, 64) {
             let db = proxy::open_db(&sh.config)?;
-            let (sh, queue, progress, results) = (&sh, &queue, &progress, &results);
+            let (sh, queue, meter, results) = (&sh, &queue, &meter, &results);
             workers.push(s.spawn(move || {
                 loop {
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let Some((item, want)) = next else { break };
-                    let outcome = mirror_one(sh, &db, item, &want, opts.check, progress);
-                    progress.items.fetch_add(1, Ordering::Relaxed);
+                    let outcome =
+                        with_retries(opts, || mirror_one(sh, &db, item, &want, opts, meter));
+                    meter.add(1, 0);
                     results
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -111,57 +156,112 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
                 }
             }));
         }
-        if io::stderr().is_terminal() {
-            let (progress, done) = (&progress, &done);
-            let total = items.len();
-            s.spawn(move || progress.show(total, started, done));
-        }
         for w in workers {
             let _ = w.join();
         }
-        done.store(true, Ordering::Relaxed);
         Ok(())
     })?;
-    if io::stderr().is_terminal() {
-        eprint!("\r\x1b[K");
-    }
+    meter.finish();
     let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut total = Outcome::default();
+    let mut retried = 0;
+    let mut skipped = Vec::new();
     for (what, o) in &results {
         total.fetched += o.fetched;
         total.cached += o.cached;
         total.bytes += o.bytes;
-        total
-            .failures
-            .extend(o.failures.iter().map(|f| format!("{what}: {f}")));
+        retried += usize::from(o.tries > 1 && o.failures.is_empty());
+        if !o.skipped.is_empty() {
+            skipped.push(format!("{what}: {}", sample(&o.skipped)));
+        }
+        total.skipped.extend(o.skipped.iter().cloned());
+        for f in &o.failures {
+            let tries = match o.tries {
+                1 => String::new(),
+                n => format!(" (after {n} tries)"),
+            };
+            total.fail(format!("{what}: {}{tries}", f.msg), f.transient);
+        }
     }
-    total.failures.extend(problems);
+    let mut failures: Vec<String> = total.failures.iter().map(|f| f.msg.clone()).collect();
+    failures.extend(problems);
     let secs = started.elapsed().as_secs_f64();
     if opts.check {
         println!(
-            "Offline check: {} package(s), {} file(s) present, {} missing",
+            "Offline check: {} package(s), {} file(s) present, {} missing, {} skipped",
             results.len(),
             total.cached,
-            total.failures.len()
+            failures.len(),
+            total.skipped.len()
         );
-        if !total.failures.is_empty() {
+        if !failures.is_empty() {
             println!("Missing:");
-            for f in &total.failures {
+            for f in &failures {
                 println!("  {f}");
             }
         }
     } else {
         println!(
-            "Mirror complete: {} package(s), {} file(s) fetched ({}), {} already cached, {} failed, {secs:.1}s",
+            "Mirror complete: {} package(s), {} file(s) fetched ({}), {} already cached, {} skipped, {} failed, {secs:.1}s",
             results.len(),
             total.fetched,
             human(total.bytes),
             total.cached,
-            total.failures.len()
+            total.skipped.len(),
+            failures.len()
         );
-        report_problems(&total.failures);
+        if retried > 0 {
+            println!("{retried} package(s) succeeded when tried again");
+        }
     }
-    Ok(total.failures.is_empty())
+    if !skipped.is_empty() {
+        println!("Skipped (not for the target platform, or not among the lockfile's hashes):");
+        for s in &skipped {
+            println!("  {s}");
+        }
+    }
+    if !opts.check {
+        report_problems(&failures);
+    }
+    Ok(failures.is_empty())
+}
+
+/// `3 file(s): a.whl, b.whl, c.whl` (the first few names).
+fn sample(files: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let names = files
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if files.len() > SHOWN { ", …" } else { "" };
+    format!("{} file(s): {names}{more}", files.len())
+}
+
+/// Runs `once` until it succeeds, fails for good, or `opts.retries` more tries have failed for
+/// reasons that may pass, pausing `retry_wait`, then twice that, and so on (at most a minute)
+/// before each. Counts are summed over the tries; what failed is the last try's.
+fn with_retries(opts: &Options, mut once: impl FnMut() -> Outcome) -> Outcome {
+    let mut out = once();
+    out.tries = 1;
+    let mut wait = opts.retry_wait;
+    while out.transient() && out.tries <= opts.retries {
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(Duration::from_secs(60));
+        let next = once();
+        // What the earlier tries fetched is "already cached" now: counted once, as fetched.
+        let cached = next.cached.saturating_sub(out.fetched);
+        out = Outcome {
+            fetched: out.fetched + next.fetched,
+            cached,
+            bytes: out.bytes + next.bytes,
+            skipped: next.skipped,
+            failures: next.failures,
+            tries: out.tries + 1,
+        };
+    }
+    out
 }
 
 fn report_problems(problems: &[String]) {
@@ -243,37 +343,12 @@ fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
     Ok((items, problems))
 }
 
-#[derive(Default)]
-struct Progress {
-    items: AtomicUsize,
-    files: AtomicUsize,
-    bytes: AtomicU64,
-}
-
-impl Progress {
-    /// Redraws one status line on the terminal until `done`.
-    fn show(&self, total: usize, started: Instant, done: &AtomicBool) {
-        while !done.load(Ordering::Relaxed) {
-            let bytes = self.bytes.load(Ordering::Relaxed);
-            let rate = bytes as f64 / started.elapsed().as_secs_f64().max(0.001);
-            eprint!(
-                "\r\x1b[K  {}/{total} packages, {} files, {} ({}/s)",
-                self.items.load(Ordering::Relaxed),
-                self.files.load(Ordering::Relaxed),
-                human(bytes),
-                human(rate as u64)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
 /// Reads a reply's body to the end, counting it; an error if it did not arrive whole.
-fn drain(reply: Reply, progress: &Progress) -> io::Result<(u64, Box<dyn Read>)> {
+fn drain(reply: Reply, meter: &Meter) -> io::Result<u64> {
     let mut reader = body_reader(reply)?;
     let n = io::copy(&mut reader, &mut io::sink())?;
-    progress.bytes.fetch_add(n, Ordering::Relaxed);
-    Ok((n, reader))
+    meter.add(0, n);
+    Ok(n)
 }
 
 fn body_reader(reply: Reply) -> io::Result<Box<dyn Read>> {
@@ -307,21 +382,27 @@ fn mirror_one(
     db: &Db,
     item: &Item,
     want: &Want,
-    check: bool,
-    progress: &Progress,
+    opts: &Options,
+    meter: &Meter,
 ) -> Outcome {
     let mut out = Outcome::default();
     let Some(reg) = registry::find(item.ecosystem) else {
-        out.failures.push(format!(
-            "the {} registry is not served by this proxy yet",
-            item.ecosystem
-        ));
+        out.fail(
+            format!(
+                "the {} registry is not served by this proxy yet",
+                item.ecosystem
+            ),
+            false,
+        );
         return out;
     };
-    let m = match reg.mirror(&item.name, want) {
+    let m = reg
+        .mirror(&item.name, want)
+        .and_then(|mut m| reg.target(&mut m, &opts.target).map(|()| m));
+    let m = match m {
         Ok(m) => m,
         Err(err) => {
-            out.failures.push(err.to_string());
+            out.fail(err.to_string(), false);
             return out;
         }
     };
@@ -333,29 +414,30 @@ fn mirror_one(
             Ok(r) if r.status == 200 => {
                 let cache = r.cache;
                 if method == Method::Head {
-                    count(out, cache, progress);
+                    count(out, cache);
                     return true;
                 }
-                match drain(r, progress) {
-                    Ok((n, _)) => {
-                        count(out, cache, progress);
+                match drain(r, meter) {
+                    Ok(n) => {
+                        count(out, cache);
                         if cache == CacheState::Miss {
                             out.bytes += n;
                         }
                         true
                     }
                     Err(err) => {
-                        out.failures.push(format!("{url}: {err}"));
+                        out.fail(format!("{url}: {err}"), true);
                         false
                     }
                 }
             }
             Ok(r) => {
-                out.failures.push(format!("{url}: answered {}", r.status));
+                let transient = r.status >= 500 || matches!(r.status, 408 | 429);
+                out.fail(format!("{url}: answered {}", r.status), transient);
                 false
             }
             Err(err) => {
-                out.failures.push(format!("{url}: {err}"));
+                out.fail(format!("{url}: {err}"), err.transient());
                 false
             }
         }
@@ -364,19 +446,21 @@ fn mirror_one(
     for (path, accept) in &m.docs {
         fetch(&mut out, path, Method::Get, *accept);
     }
+    let hashes = digests(&item.hashes);
     // Documents the links lead to (Conan's revisions and file lists) are read, even in `--check`
     // (offline they come from the cache, or are themselves what is missing), until they lead
     // nowhere new.
-    let mut read = std::collections::HashSet::new();
+    let mut read = HashSet::new();
     let picked = loop {
-        let picked = match pick_links(db, eco, &m) {
+        let picked = match pick_links(db, eco, &m, &hashes) {
             Ok(p) => p,
             Err(err) => {
-                out.failures.push(format!("/{eco}/{first_doc}: {err}"));
+                out.fail(format!("/{eco}/{first_doc}: {err}"), false);
                 return out;
             }
         };
         let next: Vec<String> = picked
+            .kept
             .iter()
             .filter(|l| l.flags.document && !read.contains(&l.path))
             .map(|l| l.path.clone())
@@ -386,53 +470,137 @@ fn mirror_one(
         }
         for path in next {
             if read.len() >= MAX_FOLLOWED {
-                out.failures.push(format!(
-                    "more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"
-                ));
+                out.fail(
+                    format!("more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"),
+                    false,
+                );
                 return out;
             }
             fetch(&mut out, &path, Method::Get, None);
             read.insert(path);
         }
     };
+    out.skipped = picked.skipped;
+    if let Some(problem) = picked.problem {
+        out.fail(format!("/{eco}/{first_doc}: {problem}"), false);
+        return out;
+    }
     let mut files: Vec<String> = picked
+        .kept
         .into_iter()
         .filter(|l| !l.flags.document)
         .map(|l| l.path)
         .collect();
-    if files.is_empty() {
+    if files.is_empty() && out.skipped.is_empty() {
         files = m.unlisted.clone();
     }
     if files.is_empty() {
         let v = item.version.as_deref().unwrap_or("any version");
-        out.failures
-            .push(format!("/{eco}/{first_doc} lists no {v}"));
+        let why = if out.skipped.is_empty() {
+            format!("lists no {v}")
+        } else {
+            format!("lists no file of {v} for the target platform")
+        };
+        // A document that failed to arrive is the failure already reported.
+        let transient = out.transient();
+        out.fail(format!("/{eco}/{first_doc} {why}"), transient);
         return out;
     }
-    let method = if check { Method::Head } else { Method::Get };
+    let method = if opts.check {
+        Method::Head
+    } else {
+        Method::Get
+    };
     for path in files.iter().take(MAX_FOLLOWED) {
         fetch(&mut out, path, method, None);
     }
     if files.len() > MAX_FOLLOWED {
-        out.failures
-            .push(format!("more than {MAX_FOLLOWED} files; stopped"));
+        out.fail(format!("more than {MAX_FOLLOWED} files; stopped"), false);
     }
     out
 }
 
-/// The links of the wanted versions among those recorded for the package.
-fn pick_links(db: &Db, eco: &str, m: &registry::Mirror) -> Result<Vec<registry::Link>> {
-    let links = db.package_links(eco, &m.package)?;
-    let latest = db.latest(eco, &m.package)?;
-    Ok(registry::pick(&links, &m.want, latest.as_deref())
-        .into_iter()
-        .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(&l.filename)))
-        .cloned()
-        .collect())
+/// The digests a lockfile gives for an item (`sha256:hex`); any other spelling is left out
+/// (the lockfile reader reported it).
+fn digests(hashes: &[String]) -> Vec<Digest> {
+    hashes
+        .iter()
+        .filter_map(|h| {
+            let (algo, hex) = h.split_once(':')?;
+            let algo = Algo::parse(algo)?;
+            (hex.len() == algo.hex_len()).then(|| Digest {
+                algo,
+                hex: hex.to_ascii_lowercase(),
+            })
+        })
+        .collect()
 }
 
-fn count(out: &mut Outcome, cache: CacheState, progress: &Progress) {
-    progress.files.fetch_add(1, Ordering::Relaxed);
+/// What `pick_links` found.
+struct Picked {
+    kept: Vec<Link>,
+    /// Files of the wanted versions left out, by name.
+    skipped: Vec<String>,
+    /// Why nothing can be fetched although the versions are there.
+    problem: Option<String>,
+}
+
+/// The links of the wanted versions among those recorded for the package, that the registry's
+/// filter (`Mirror::keep`: a build, the target platforms) and the lockfile's digests let
+/// through. Digests name the files a lockfile was made with: where the links carry digests of
+/// the same algorithm, only files with one of them are kept (and their companions); where none
+/// does, digests cannot choose and every file of the version is kept.
+fn pick_links(db: &Db, eco: &str, m: &registry::Mirror, hashes: &[Digest]) -> Result<Picked> {
+    let links = db.package_links(eco, &m.package)?;
+    let latest = db.latest(eco, &m.package)?;
+    let versions = registry::pick(&links, &m.want, latest.as_deref());
+    let comparable = |l: &Link| {
+        l.digest
+            .as_ref()
+            .is_some_and(|d| hashes.iter().any(|h| h.algo == d.algo))
+    };
+    let by_digest = !hashes.is_empty() && versions.iter().any(|l| comparable(l));
+    let named = |l: &Link| l.digest.as_ref().is_some_and(|d| hashes.contains(d));
+    let matching: HashSet<&str> = versions
+        .iter()
+        .filter(|l| by_digest && named(l))
+        .map(|l| l.filename.as_str())
+        .collect();
+    let hashed = |l: &Link| {
+        !by_digest
+            || l.flags.document
+            || named(l)
+            || m.companion
+                .and_then(|c| c(&l.filename))
+                .is_some_and(|f| matching.contains(f))
+    };
+    let mut picked = Picked {
+        kept: Vec::new(),
+        skipped: Vec::new(),
+        problem: None,
+    };
+    for l in versions {
+        let keep = m.keep.as_ref().is_none_or(|keep| keep(l)) && hashed(l);
+        match (keep, l.flags.document) {
+            (true, _) => picked.kept.push(l.clone()),
+            (false, false) => picked.skipped.push(l.filename.clone()),
+            (false, true) => {}
+        }
+    }
+    if by_digest && matching.is_empty() {
+        picked.problem = Some(format!(
+            "no file has a digest the lockfile gives ({})",
+            hashes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(picked)
+}
+
+fn count(out: &mut Outcome, cache: CacheState) {
     // Only a miss went upstream; hits, revalidations and generated answers did not download.
     match cache {
         CacheState::Miss => out.fetched += 1,

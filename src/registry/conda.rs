@@ -193,8 +193,8 @@ impl Registry for Conda {
         {
             m.want = Want::Exact(version.to_string());
             let build = build.to_string();
-            m.keep = Some(Box::new(move |file: &str| {
-                parse_filename(file).is_some_and(|p| p.build == build)
+            m.keep = Some(Box::new(move |link: &Link| {
+                parse_filename(&link.filename).is_some_and(|p| p.build == build)
             }));
         }
         Ok(m)
@@ -720,7 +720,7 @@ mod tests {
             assert_eq!(m.package, "cf/noarch/b");
             crate::registry::pick(&links, &m.want, None)
                 .into_iter()
-                .filter(|l| m.keep.as_ref().is_none_or(|k| k(&l.filename)))
+                .filter(|l| m.keep.as_ref().is_none_or(|k| k(l)))
                 .map(|l| l.path.clone())
                 .collect()
         };

@@ -92,6 +92,13 @@ pub(crate) trait Registry: Sync {
     /// For `proxy mirror`: the documents that list `name`'s versions and files (their rewrites
     /// report the links the mirror picks from) and what to fetch where no document can tell.
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror>;
+    /// Narrows a mirror to the platforms `target` names (`proxy mirror -platform`,
+    /// `-python-version`…), for registries that ship one artifact per platform: it adds to
+    /// `m.keep` (see `Mirror::also_keep`). A registry takes the parts of the target it knows and
+    /// ignores the rest; the default ignores all of it.
+    fn target(&self, _m: &mut Mirror, _target: &Target) -> Result<()> {
+        Ok(())
+    }
     /// The one spelling of a package name that requests, links, lockfiles and bundles are
     /// compared in (PEP 503 for PyPI, lowercase for case-insensitive registries). The default
     /// keeps the name as it is.
@@ -208,8 +215,8 @@ impl Found for Collected {
     }
 }
 
-/// A filter on file names (see `Mirror::keep`).
-pub(crate) type Keep = Box<dyn Fn(&str) -> bool + Send + Sync>;
+/// A filter on the links a mirror picks (see `Mirror::keep`).
+pub(crate) type Keep = Box<dyn Fn(&Link) -> bool + Send + Sync>;
 
 /// What `proxy mirror` fetches for one package.
 pub(crate) struct Mirror {
@@ -219,11 +226,16 @@ pub(crate) struct Mirror {
     pub docs: Vec<(String, Option<&'static str>)>,
     /// The versions wanted, in the spelling links record (a registry may normalise it).
     pub want: Want,
-    /// Only files whose name passes (e.g. one Conda build of a version).
+    /// Only links that pass (e.g. the files of one Conda build of a version, the wheels of the
+    /// target platforms).
     pub keep: Option<Keep>,
     /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
     /// archives).
     pub unlisted: Vec<String>,
+    /// The file another file goes with, by name (PyPI's PEP 658 `{file}.metadata` goes with
+    /// `{file}`): where the mirror keeps files by their digest (a lockfile's hashes), a
+    /// companion is kept with the file it goes with.
+    pub companion: Option<fn(&str) -> Option<&str>>,
 }
 
 impl Mirror {
@@ -239,8 +251,31 @@ impl Mirror {
             want: want.clone(),
             keep: None,
             unlisted: Vec::new(),
+            companion: None,
         }
     }
+
+    /// Adds a filter: links must pass it as well as any `keep` set before.
+    pub(crate) fn also_keep(&mut self, f: impl Fn(&Link) -> bool + Send + Sync + 'static) {
+        self.keep = Some(match self.keep.take() {
+            Some(before) => Box::new(move |l: &Link| before(l) && f(l)),
+            None => Box::new(f),
+        });
+    }
+}
+
+/// The platforms `proxy mirror` fetches artifacts for, where a registry ships one per platform.
+/// Empty parts mean "every one". Each registry reads what it knows: PyPI wheel tags
+/// (`manylinux_2_17_x86_64`, `musllinux_1_2_aarch64`, `macosx_11_0_arm64`, `win_amd64`) among
+/// `platforms`, and the Python version, implementation and ABIs, as `pip download` does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub platforms: Vec<String>,
+    /// `3.11`, `3` or `311`, as pip takes it.
+    pub python_version: Option<String>,
+    /// `cp`, `pp`, `py`…
+    pub implementation: Option<String>,
+    pub abis: Vec<String>,
 }
 
 /// Which versions of a package `proxy mirror` fetches.

@@ -17,8 +17,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Derive, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Derive, Digest, Etag, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -437,7 +437,11 @@ mod tests {
             ]
         );
         // The stored placeholder for our own URL passes through untouched.
-        assert!(String::from_utf8(out).unwrap().contains("@@PROXY@@/npm/p/-/p-1.0.0.tgz"));
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("@@PROXY@@/npm/p/-/p-1.0.0.tgz")
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 #[allow(clippy::disallowed_methods)]
 mod support;
 
+mod airgap;
 mod cargo;
 mod cli;
 mod composer;

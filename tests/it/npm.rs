@@ -203,14 +203,21 @@ fn a_cached_full_packument_answers_the_abbreviated_form_too() {
     assert_eq!(full["readme"], "fixture");
     let corgi = p.get_with("/npm/proxy-fixture-b", &[("Accept", CORGI)]);
     assert_eq!(corgi.status, 200);
-    assert_eq!(fake.hits("/proxy-fixture-b"), 1, "one upstream fetch serves both");
+    assert_eq!(
+        fake.hits("/proxy-fixture-b"),
+        1,
+        "one upstream fetch serves both"
+    );
     assert_eq!(
         corgi.header("content-type"),
         Some("application/vnd.npm.install-v1+json")
     );
     let doc = corgi.json();
     // Left out: what the abbreviated form does not carry.
-    assert!(doc.get("readme").is_none() && doc.get("time").is_none(), "{doc}");
+    assert!(
+        doc.get("readme").is_none() && doc.get("time").is_none(),
+        "{doc}"
+    );
     // Kept: versions with their dependencies and dist, tarballs pointing here.
     assert_eq!(doc["dist-tags"], full["dist-tags"]);
     assert_eq!(doc["versions"], full["versions"]);
@@ -256,7 +263,8 @@ fn offline_the_abbreviated_form_is_made_from_the_full_one() {
         ),
     );
     assert_eq!(
-        p.get_with("/npm/proxy-fixture-b", &[("Accept", CORGI)]).status,
+        p.get_with("/npm/proxy-fixture-b", &[("Accept", CORGI)])
+            .status,
         200
     );
     let p = p.offline();
@@ -296,10 +304,18 @@ fn real_npm_installs_offline_from_full_packuments_only() {
     )
     .unwrap();
     npm(&project, &p.base, &work.path().join("cache-1"), "install");
-    assert!(project.join("node_modules/proxy-fixture-b/index.js").exists());
+    assert!(
+        project
+            .join("node_modules/proxy-fixture-b/index.js")
+            .exists()
+    );
     std::fs::remove_dir_all(project.join("node_modules")).unwrap();
     npm(&project, &p.base, &work.path().join("cache-2"), "ci");
-    assert!(project.join("node_modules/proxy-fixture-a/index.js").exists());
+    assert!(
+        project
+            .join("node_modules/proxy-fixture-a/index.js")
+            .exists()
+    );
 }
 
 #[test]

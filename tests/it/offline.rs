@@ -11,7 +11,7 @@ use crate::{cargo, npm, pypi};
 
 /// The `proxy` binary on the cache in `dir`, with every upstream pointed at `fake_url` and the
 /// public URL the offline proxy will have.
-fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
+pub fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
     let mut c = proxy_on_cache(dir);
     c.env("PROXY_BASE_URL", base)
         .env("PROXY_UPSTREAM_NPM", fake_url)

@@ -1,0 +1,341 @@
+//! The air gap at real scale: `proxy mirror` fetching only what a lockfile's hashes or a target
+//! platform name (a package with wheels for many platforms, built by
+//! testdata/pypi/build_platforms.py, installed offline by the real pip), retrying what failed
+//! for a passing reason, and bundles carried across in volumes, against what the other side
+//! has, and signed.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::pypi::{self, PageFile};
+use crate::support::*;
+
+const NATIVE: &str = "proxy-fixture-native";
+
+/// Builds the many-platform fixture into `dir` and returns its files as an index lists them.
+fn native_release(dir: &Path) -> Vec<PageFile> {
+    let (ok, out) = run(
+        Command::new("python3")
+            .arg(testdata("pypi/build_platforms.py"))
+            .arg(dir),
+        Duration::from_secs(60),
+    );
+    assert!(ok, "build_platforms.py failed:\n{out}");
+    let mut files: Vec<PageFile> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| !f.ends_with(".metadata"))
+        .map(|filename| PageFile {
+            bytes: std::fs::read(dir.join(&filename)).unwrap(),
+            metadata: std::fs::read(dir.join(format!("{filename}.metadata"))).ok(),
+            version: "2.0.0".into(),
+            filename,
+        })
+        .collect();
+    files.sort_by(|a, b| a.filename.cmp(&b.filename));
+    files
+}
+
+/// The wheel this machine's pip installs: the first of its supported tags (most preferred
+/// first) that a wheel of the release carries.
+fn wheel_pip_picks(files: &[PageFile]) -> &PageFile {
+    let (ok, out) = run(
+        Command::new("python3").args([
+            "-c",
+            "from pip._vendor.packaging.tags import sys_tags\nfor t in sys_tags(): print(t)",
+        ]),
+        Duration::from_secs(60),
+    );
+    assert!(ok, "{out}");
+    let tags_of = |f: &PageFile| -> Vec<String> {
+        let stem = f.filename.strip_suffix(".whl").unwrap_or("");
+        let parts: Vec<&str> = stem.split('-').collect();
+        let [.., py, abi, plat] = parts.as_slice() else {
+            return Vec::new();
+        };
+        let mut tags = Vec::new();
+        for py in py.split('.') {
+            for abi in abi.split('.') {
+                for plat in plat.split('.') {
+                    tags.push(format!("{py}-{abi}-{plat}"));
+                }
+            }
+        }
+        tags
+    };
+    out.lines()
+        .find_map(|tag| files.iter().find(|f| tags_of(f).iter().any(|t| t == tag)))
+        .expect("a wheel of the fixture for this machine")
+}
+
+fn pypi_vars(fake: &Fake) -> [(&'static str, String); 2] {
+    [
+        ("PROXY_UPSTREAM_PYPI", fake.url()),
+        ("PROXY_UPSTREAM_PYPI_FILES", fake.url()),
+    ]
+}
+
+/// `proxy mirror ARGS` on the cache in `dir`; (exit code, output, paths fetched from the files
+/// host).
+fn mirror_pypi(dir: &Path, fake: &Fake, args: &[&str]) -> (i32, String, Vec<String>) {
+    let before = fake.paths(|p| p.starts_with("/packages/")).len();
+    let (code, out) = exec(
+        proxy_on_cache(dir)
+            .envs(pypi_vars(fake))
+            .env("PROXY_BASE_URL", "http://127.0.0.1:1")
+            .arg("mirror")
+            .args(args),
+    );
+    let fetched = fake
+        .paths(|p| p.starts_with("/packages/"))
+        .split_off(before);
+    (code, out, fetched)
+}
+
+/// The bytes of the files (and sidecars) at `paths` on the files host.
+fn bytes_of(files: &[PageFile], paths: &[String]) -> u64 {
+    let size = |path: &str| -> u64 {
+        files
+            .iter()
+            .find_map(|f| {
+                let meta = format!("{}.metadata", f.path());
+                if path == f.path() {
+                    Some(f.bytes.len())
+                } else if path == meta {
+                    f.metadata.as_ref().map(Vec::len)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or_else(|| panic!("{path} is not a file of the release")) as u64
+    };
+    paths.iter().map(|p| size(p)).sum()
+}
+
+/// A requirements file with the one hash of the wheel pip picks here: the mirror fetches that
+/// wheel and its PEP 658 sidecar, nothing else of 41 files; the bundle carries them across; the
+/// real pip downloads and installs with `--require-hashes` from the offline proxy. The closing
+/// figure of the issue, printed: files and bytes mirrored against what pip downloads.
+#[test]
+fn hashed_requirements_mirror_the_named_files_and_pip_installs_them_offline() {
+    if !client("python3:pip") {
+        return;
+    }
+    let work = TempDir::new("airgap-pypi");
+    let w = work.path();
+    let files = native_release(&w.join("dist"));
+    assert_eq!(files.len(), 41, "an sdist and 40 wheels");
+    let fake = Fake::start();
+    pypi::serve_project(&fake, NATIVE, &files);
+    let chosen = wheel_pip_picks(&files);
+    let reqs = w.join("requirements.txt");
+    std::fs::write(
+        &reqs,
+        format!(
+            "{NATIVE}==2.0.0 \\\n    --hash=sha256:{}\n",
+            sha256_hex(&chosen.bytes)
+        ),
+    )
+    .unwrap();
+
+    let mirror_dir = w.join("mirror");
+    let (code, out, fetched) = mirror_pypi(&mirror_dir, &fake, &[reqs.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let (n, bytes) = (fetched.len(), bytes_of(&files, &fetched));
+    let sidecar = chosen.metadata.as_ref().unwrap();
+    assert_eq!(n, 2, "the wheel and its sidecar only:\n{out}");
+    assert_eq!(bytes, (chosen.bytes.len() + sidecar.len()) as u64);
+    assert_eq!(fake.hits(&format!("{}.metadata", chosen.path())), 1);
+    assert!(out.contains(" 79 skipped"), "{out}");
+    assert!(
+        out.contains("Skipped (not for the target platform"),
+        "{out}"
+    );
+
+    // Across the gap.
+    let bundle = w.join("pypi.tar");
+    let (code, out) = exec(
+        proxy_on_cache(&mirror_dir)
+            .arg("export")
+            .arg("-o")
+            .arg(&bundle),
+    );
+    assert_eq!(code, 0, "{out}");
+    let airgap = w.join("airgap");
+    let (code, out) = exec(proxy_on_cache(&airgap).arg("import").arg(&bundle));
+    assert_eq!(code, 0, "{out}");
+    drop(fake);
+    let mut c = config(&w.join("unused"), "http://127.0.0.1:9");
+    c.offline = true;
+    c.storage_path = airgap.join("artifacts");
+    c.database_path = airgap.join("proxy.db");
+    let p = TestProxy::from_config(c, TempDir::new("airgap-pypi-unused"));
+
+    let downloads = w.join("downloads");
+    let (ok, out) = run(
+        pypi::pip(w, "download", &p)
+            .args(["--require-hashes", "--no-deps", "-r"])
+            .arg(&reqs)
+            .arg("-d")
+            .arg(&downloads),
+        Duration::from_secs(120),
+    );
+    assert!(ok, "pip download offline failed:\n{out}");
+    let got: Vec<(String, u64)> = std::fs::read_dir(&downloads)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(chosen.filename.clone(), chosen.bytes.len() as u64)]);
+    let target = w.join("target");
+    let (ok, out) = run(
+        pypi::pip(w, "install", &p)
+            .args(["--require-hashes", "--no-deps", "-r"])
+            .arg(&reqs)
+            .arg("--target")
+            .arg(&target),
+        Duration::from_secs(120),
+    );
+    assert!(ok, "pip install offline failed:\n{out}");
+    let init = std::fs::read_to_string(target.join("proxy_fixture_native/__init__.py")).unwrap();
+    assert!(init.contains("TAG = "), "{init}");
+
+    let release: u64 = files
+        .iter()
+        .map(|f| (f.bytes.len() + f.metadata.as_ref().map_or(0, Vec::len)) as u64)
+        .sum();
+    let release_files = files.len() + files.iter().filter(|f| f.metadata.is_some()).count();
+    // Past the test harness's capture: the figure is for the record.
+    let figure = format!(
+        "PyPI figure: a hashed requirements file ({NATIVE}==2.0.0, one --hash) mirrored {n} \
+         files, {bytes} bytes (the wheel and its PEP 658 sidecar); pip download fetched {} \
+         file, {} bytes; the release has {release_files} files, {release} bytes\n",
+        got.len(),
+        got[0].1
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), figure.as_bytes());
+}
+
+/// Without hashes: `-platform`, `-python-version`, `-implementation` and `-abi` pick wheels as
+/// `pip download` does (sdists always), say what they skipped, and a pip-compile style file (every
+/// file's hash) is narrowed by them too.
+#[test]
+fn target_platforms_narrow_what_is_mirrored() {
+    if !client("python3") {
+        return;
+    }
+    let work = TempDir::new("airgap-targets");
+    let w = work.path();
+    let files = native_release(&w.join("dist"));
+    let fake = Fake::start();
+    pypi::serve_project(&fake, NATIVE, &files);
+    let pkg = format!("pkg:pypi/{NATIVE}@2.0.0");
+    let names = |paths: &[String]| -> Vec<String> {
+        let mut names: Vec<String> = paths
+            .iter()
+            .map(|p| p.rsplit('/').next().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+
+    // Everything: 41 files and 40 sidecars.
+    let (code, out, all) = mirror_pypi(&w.join("all"), &fake, &[&pkg]);
+    assert_eq!((code, all.len()), (0, 81), "{out}");
+    assert!(out.contains(" 0 skipped"), "{out}");
+
+    let (code, out, fetched) = mirror_pypi(
+        &w.join("linux311"),
+        &fake,
+        &[
+            "-platform",
+            "manylinux_2_28_x86_64",
+            "-python-version",
+            "3.11",
+            "-implementation",
+            "cp",
+            &pkg,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(fetched.len(), 3, "{out}");
+    let wheel =
+        "proxy_fixture_native-2.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
+    assert_eq!(
+        names(&fetched),
+        [
+            wheel.to_string(),
+            format!("{wheel}.metadata"),
+            "proxy_fixture_native-2.0.0.tar.gz".to_string(),
+        ]
+    );
+    assert!(out.contains(" 78 skipped"), "{out}");
+    assert!(
+        out.contains(&format!("pypi/{NATIVE}@2.0.0 ({pkg}): 78 file(s): ")),
+        "{out}"
+    );
+
+    // Two platforms, every Python; the offline check asks for exactly what was mirrored.
+    let dir = w.join("two");
+    let args = ["-platform", "macosx_14_0_arm64,win_amd64", pkg.as_str()];
+    let (code, out, fetched) = mirror_pypi(&dir, &fake, &args);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        fetched.len(),
+        1 + 5 * 2 * 2,
+        "the sdist, 5 Pythons x 2 platforms with sidecars: {out}"
+    );
+    let mut check = vec!["-check"];
+    check.extend(args);
+    let (code, out, fetched) = mirror_pypi(&dir, &fake, &check);
+    assert_eq!((code, fetched.len()), (0, 0), "{out}");
+    assert!(out.contains(" 0 missing"), "{out}");
+
+    // pip-compile writes the hash of every file; a target narrows them to its own.
+    let reqs = w.join("requirements.txt");
+    let mut text = format!("{NATIVE}==2.0.0");
+    for f in &files {
+        text.push_str(&format!(" \\\n    --hash=sha256:{}", sha256_hex(&f.bytes)));
+    }
+    std::fs::write(&reqs, text + "\n").unwrap();
+    let (code, out, fetched) = mirror_pypi(
+        &w.join("compiled"),
+        &fake,
+        &[
+            "-platform",
+            "musllinux_1_2_aarch64",
+            "-python-version",
+            "3.13",
+            reqs.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        fetched.len(),
+        3,
+        "sdist, the musl aarch64 cp313 wheel and its sidecar: {out}"
+    );
+
+    // A hash no file has is a failure that says so, not a silent empty mirror.
+    std::fs::write(
+        &reqs,
+        format!("{NATIVE}==2.0.0 --hash=sha256:{}\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let (code, out, fetched) = mirror_pypi(&w.join("nomatch"), &fake, &[reqs.to_str().unwrap()]);
+    assert_eq!((code, fetched.len()), (1, 0), "{out}");
+    assert!(
+        out.contains("no file has a digest the lockfile gives"),
+        "{out}"
+    );
+    // A bad target is a usage error before anything is fetched.
+    let (code, out, _) = mirror_pypi(&w.join("bad"), &fake, &["-python-version", "x", &pkg]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("-python-version"), "{out}");
+}
