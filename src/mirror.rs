@@ -84,6 +84,15 @@ impl Outcome {
         });
     }
 
+    /// A request that failed, reported once however many forms of it were asked for (npm's two
+    /// packuments are one URL).
+    fn fail_at(&mut self, url: &str, msg: impl std::fmt::Display, transient: bool) {
+        let at = format!("{url}: ");
+        if !self.failures.iter().any(|f| f.msg.starts_with(&at)) {
+            self.fail(format!("{at}{msg}"), transient);
+        }
+    }
+
     fn transient(&self) -> bool {
         !self.failures.is_empty() && self.failures.iter().all(|f| f.transient)
     }
@@ -426,18 +435,19 @@ fn mirror_one(
                         true
                     }
                     Err(err) => {
-                        out.fail(format!("{url}: {err}"), true);
+                        out.fail_at(&url, err, true);
                         false
                     }
                 }
             }
             Ok(r) => {
                 let transient = r.status >= 500 || matches!(r.status, 408 | 429);
-                out.fail(format!("{url}: answered {}", r.status), transient);
+                out.fail_at(&url, format!("answered {}", r.status), transient);
                 false
             }
             Err(err) => {
-                out.fail(format!("{url}: {err}"), err.transient());
+                let transient = err.transient();
+                out.fail_at(&url, err, transient);
                 false
             }
         }
@@ -495,15 +505,17 @@ fn mirror_one(
         files = m.unlisted.clone();
     }
     if files.is_empty() {
+        if !out.failures.is_empty() {
+            // A document that did not arrive: that is the failure, already reported.
+            return out;
+        }
         let v = item.version.as_deref().unwrap_or("any version");
         let why = if out.skipped.is_empty() {
             format!("lists no {v}")
         } else {
             format!("lists no file of {v} for the target platform")
         };
-        // A document that failed to arrive is the failure already reported.
-        let transient = out.transient();
-        out.fail(format!("/{eco}/{first_doc} {why}"), transient);
+        out.fail(format!("/{eco}/{first_doc} {why}"), false);
         return out;
     }
     let method = if opts.check {

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::npm;
 use crate::pypi::{self, PageFile};
 use crate::support::*;
 
@@ -338,4 +339,90 @@ fn target_platforms_narrow_what_is_mirrored() {
     let (code, out, _) = mirror_pypi(&w.join("bad"), &fake, &["-python-version", "x", &pkg]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("-python-version"), "{out}");
+}
+
+/// `proxy mirror ARGS` (the binary) on the cache in `dir` against `fake` as the npm registry.
+fn mirror_npm(dir: &Path, fake: &Fake, args: &[&str]) -> (i32, String) {
+    exec(
+        proxy_on_cache(dir)
+            .env("PROXY_UPSTREAM_NPM", fake.url())
+            .env("PROXY_BASE_URL", "http://127.0.0.1:1")
+            .arg("mirror")
+            .args(args),
+    )
+}
+
+/// Failures that pass (a 503, a dropped connection) are tried again, after a pause, and only
+/// what still fails is reported; a 404 is not tried again.
+#[test]
+fn mirror_tries_again_what_failed_for_a_passing_reason() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let b = &npm::FIXTURES[1];
+    let tarball = npm::tarball_path(b);
+    // The engine asks each request twice: two failures make a try fail, the third answer is
+    // good.
+    fake.put_once(&tarball, Resp::status(503));
+    fake.put_once(&tarball, Resp::status(503).fault(Fault::Drop));
+    fake.put_once("/proxy-fixture-a", Resp::status(502));
+    fake.put_once("/proxy-fixture-a", Resp::status(504));
+    let dir = TempDir::new("airgap-retry");
+    let (code, out) = mirror_npm(
+        dir.path(),
+        &fake,
+        &[
+            "-retry-wait",
+            "50ms",
+            "pkg:npm/proxy-fixture-b@1.0.0",
+            "pkg:npm/proxy-fixture-a@1.0.0",
+            "pkg:npm/no-such-package@1.0.0",
+        ],
+    );
+    assert_eq!(code, 1, "the missing package fails: {out}");
+    assert!(
+        out.contains("2 package(s) succeeded when tried again"),
+        "{out}"
+    );
+    assert!(out.contains(" 1 failed"), "{out}");
+    assert!(out.contains("no-such-package"), "{out}");
+    assert!(!out.contains("tries)"), "a 404 is not tried again: {out}");
+    assert_eq!(fake.hits(&tarball), 3);
+    assert_eq!(fake.hits("/no-such-package"), 1, "{out}");
+
+    // What fails on every try is reported once, with the tries it took.
+    for _ in 0..6 {
+        fake.put_once(&npm::tarball_path(&npm::FIXTURES[2]), Resp::status(503));
+    }
+    let (code, out) = mirror_npm(
+        dir.path(),
+        &fake,
+        &[
+            "-retries",
+            "2",
+            "-retry-wait",
+            "10ms",
+            "pkg:npm/proxy-fixture-b@1.1.0",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out.matches("(after 3 tries)").count(), 1, "{out}");
+    assert_eq!(fake.hits(&npm::tarball_path(&npm::FIXTURES[2])), 6);
+    // The next run gets it: nothing was left behind.
+    let (code, out) = mirror_npm(dir.path(), &fake, &["pkg:npm/proxy-fixture-b@1.1.0"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// A dry run names each document once per package, however many forms it is read in.
+#[test]
+fn dry_run_lists_each_document_once() {
+    let dir = TempDir::new("airgap-dry");
+    let (code, out) = exec(proxy_on_cache(dir.path()).args([
+        "mirror",
+        "-dry-run",
+        "pkg:npm/lodash@4.17.21",
+        "pkg:pypi/requests@2.31.0",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("/npm/lodash").count(), 1, "{out}");
+    assert_eq!(out.matches("/pypi/simple/requests/").count(), 1, "{out}");
 }
