@@ -33,10 +33,17 @@ pub enum Command {
         since: Option<String>,
         ecosystems: Vec<String>,
         inputs: Vec<String>,
+        /// Volumes smaller than this (`-split 4GB`).
+        split: Option<u64>,
+        against: Option<std::path::PathBuf>,
+        manifest_only: bool,
+        sign: Option<std::path::PathBuf>,
     },
     Import {
         common: Common,
-        input: String,
+        /// A bundle, or volumes of one in any order.
+        inputs: Vec<String>,
+        verify_key: Option<std::path::PathBuf>,
     },
     Verify {
         common: Common,
@@ -112,6 +119,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let mut positional: Vec<String> = Vec::new();
     let mut mirror = crate::mirror::Options::default();
     let (mut output, mut since, mut ecosystems) = (None::<String>, None::<String>, Vec::new());
+    let (mut split, mut against, mut manifest_only) = (None::<u64>, None::<String>, false);
+    let (mut sign, mut verify_key) = (None::<String>, None::<String>);
     let mut timeout = std::time::Duration::from_secs(5);
     let mut repair = false;
     while let Some(arg) = p.next().map_err(usage)? {
@@ -164,6 +173,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("ecosystem") if cmd == Some("export") => {
                 ecosystems.extend(string(&mut p)?.split(',').map(|s| s.trim().to_string()));
             }
+            Long("split") if cmd == Some("export") => {
+                let s = string(&mut p)?;
+                split = Some(
+                    crate::config::parse_size(&s)
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            Error::Usage(format!("-split expects a size such as 4GB, got {s:?}"))
+                        })?,
+                );
+            }
+            Long("against") if cmd == Some("export") => against = Some(string(&mut p)?),
+            Long("manifest-only") if cmd == Some("export") => manifest_only = true,
+            Long("sign") if cmd == Some("export") => sign = Some(string(&mut p)?),
+            Long("verify-key") if cmd == Some("import") => verify_key = Some(string(&mut p)?),
             Long("timeout") if cmd == Some("health") => {
                 let s = string(&mut p)?;
                 timeout = crate::config::duration(&s)
@@ -220,22 +243,35 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         },
         Some("export") => Command::Export {
             common,
-            output: output.unwrap_or_else(|| "proxy-bundle.tar".into()),
+            output: output.unwrap_or_else(|| {
+                if manifest_only {
+                    "proxy-manifest.json".into()
+                } else {
+                    "proxy-bundle.tar".into()
+                }
+            }),
             since,
             ecosystems,
             inputs: positional,
+            split,
+            against: against.map(Into::into),
+            manifest_only,
+            sign: sign.map(Into::into),
         },
-        Some("import") => match positional.as_slice() {
-            [input] => Command::Import {
-                common,
-                input: input.clone(),
-            },
-            _ => {
+        Some("import") => {
+            if positional.is_empty() || positional.len() > 1 && positional.iter().any(|p| p == "-")
+            {
                 return Err(Error::Usage(
-                    "import takes one bundle file (or - for standard input)".into(),
+                    "import takes a bundle file (or - for standard input), or the volumes of one"
+                        .into(),
                 ));
             }
-        },
+            Command::Import {
+                common,
+                inputs: positional,
+                verify_key: verify_key.map(Into::into),
+            }
+        }
         Some("verify") => Command::Verify {
             common,
             options: crate::verify::Options { repair },
@@ -375,6 +411,12 @@ pub fn help(command: Option<&str>) -> String {
             out.push_str("  -o, -output FILE    bundle to write, - for standard output (default proxy-bundle.tar)\n");
             out.push_str("  -since WHEN         only what was fetched since: a duration (7d, 12h) or a date (2026-01-31)\n");
             out.push_str("  -ecosystem LIST     only these registries, e.g. npm,cargo\n");
+            out.push_str("  -split SIZE         numbered volumes each smaller than SIZE (e.g. 4GB):\n                      FILE.001.tar, FILE.002.tar, ...\n");
+            out.push_str("  -against MANIFEST   leave out what the manifest (from -manifest-only on the\n                      receiving side, or a bundle) lists\n");
+            out.push_str(
+                "  -manifest-only      write only the manifest of what this cache has (JSON)\n",
+            );
+            out.push_str("  -sign KEY           sign the manifest with this Ed25519 private key (PEM,\n                      openssl genpkey -algorithm ed25519)\n");
             out.push_str(COMMON_FLAGS);
             return out;
         }
@@ -408,7 +450,10 @@ pub fn help(command: Option<&str>) -> String {
         }
         Some("import") => {
             out.push_str("Merge a bundle made by `proxy export` into the cache, after checking every file.\n\n");
-            out.push_str("Usage: proxy import [flags] BUNDLE   (- for standard input)\n\nFlags:\n");
+            out.push_str("Usage: proxy import [flags] BUNDLE   (- for standard input)\n");
+            out.push_str("       proxy import [flags] VOLUME...  (the volumes of a split bundle, any order)\n\n");
+            out.push_str("Volumes may come in several runs; an interrupted import resumes. Exits 1\nwhile volumes are still to come.\n\nFlags:\n");
+            out.push_str("  -verify-key KEY     refuse a bundle not signed with this Ed25519 public key\n                      (PEM, openssl pkey -pubout)\n");
             out.push_str(COMMON_FLAGS);
             return out;
         }
@@ -516,9 +561,27 @@ mod tests {
         assert_eq!((output.as_str(), since.as_deref()), ("b.tar", Some("7d")));
         assert_eq!(ecosystems, ["npm", "cargo"]);
         assert!(
-            matches!(p(&["import", "b.tar"]), Ok(Command::Import { input, .. }) if input == "b.tar")
+            matches!(p(&["import", "b.tar"]), Ok(Command::Import { inputs, .. }) if inputs == ["b.tar"])
         );
         assert!(matches!(p(&["import"]), Err(Error::Usage(_))));
+        assert!(matches!(p(&["import", "-", "b.tar"]), Err(Error::Usage(_))));
+        let Ok(Command::Export {
+            split,
+            manifest_only,
+            ..
+        }) = p(&["export", "-split", "4GB", "-manifest-only"])
+        else {
+            panic!()
+        };
+        assert_eq!((split, manifest_only), (Some(4 << 30), true));
+        assert!(matches!(
+            p(&["export", "-split", "0"]),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(
+            p(&["import", "-verify-key", "k.pem", "a.001.tar", "a.002.tar"]),
+            Ok(Command::Import { inputs, verify_key: Some(_), .. }) if inputs.len() == 2
+        ));
     }
 
     #[test]
