@@ -1061,7 +1061,7 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, rel TEXT NOT NULL UNIQUE,
     sha256 TEXT NOT NULL, size INTEGER NOT NULL, state INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS parts (file INTEGER NOT NULL, offset INTEGER NOT NULL,
-    len INTEGER NOT NULL, PRIMARY KEY (file, offset));
+    len INTEGER NOT NULL, volume INTEGER NOT NULL, PRIMARY KEY (file, offset));
 CREATE TABLE IF NOT EXISTS volumes (n INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS artifacts (ecosystem TEXT, name TEXT, version TEXT, filename TEXT,
     upstream_url TEXT, storage_path TEXT, sha256 TEXT, size INTEGER, content_type TEXT,
@@ -1224,12 +1224,14 @@ impl Staging {
         Ok(())
     }
 
-    /// Records a piece of a split file as written (and synced); returns the bytes of the file
-    /// received so far.
-    pub(crate) fn add_part(&self, id: i64, offset: u64, len: u64) -> Result<u64> {
+    /// Records a piece of a split file, from `volume`, as written (and synced); returns the
+    /// bytes of the file received so far.
+    pub(crate) fn add_part(&self, id: i64, offset: u64, len: u64, volume: u32) -> Result<u64> {
         self.conn
-            .prepare_cached("INSERT OR IGNORE INTO parts (file, offset, len) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, offset as i64, len as i64])?;
+            .prepare_cached(
+                "INSERT OR IGNORE INTO parts (file, offset, len, volume) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id, offset as i64, len as i64, volume])?;
         self.received(id)
     }
 
@@ -1250,12 +1252,21 @@ impl Staging {
         Ok(n as u64)
     }
 
-    /// Forgets the pieces of a file (they did not add up to what the manifest says).
-    pub(crate) fn clear_parts(&self, id: i64) -> Result<()> {
-        self.conn
-            .prepare_cached("DELETE FROM parts WHERE file = ?1")?
-            .execute([id])?;
-        Ok(())
+    /// Forgets the pieces of a file (they did not add up to what the manifest says), and that
+    /// the volumes they came from were read: they must be read again. Returns those volumes.
+    pub(crate) fn clear_parts(&self, id: i64) -> Result<Vec<u32>> {
+        let tx = self.conn.unchecked_transaction()?;
+        let volumes = tx
+            .prepare("SELECT DISTINCT volume FROM parts WHERE file = ?1 ORDER BY volume")?
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<u32>>>()?;
+        tx.execute(
+            "DELETE FROM volumes WHERE n IN (SELECT volume FROM parts WHERE file = ?1)",
+            [id],
+        )?;
+        tx.execute("DELETE FROM parts WHERE file = ?1", [id])?;
+        tx.commit()?;
+        Ok(volumes)
     }
 
     pub(crate) fn volume_done(&self, n: u32) -> Result<()> {

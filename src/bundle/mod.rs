@@ -422,15 +422,13 @@ fn load_against(db: &Db, path: &Path) -> Result<u64> {
         manifest::read(r, &mut have)
     } else {
         let mut tar = TarReader { r };
+        let neither = |why: String| bad(format!("neither a manifest nor a bundle ({why})"));
         let first = tar
             .next_entry()
-            .map_err(|e| bad(e.to_string()))?
-            .ok_or_else(|| bad("empty bundle".into()))?;
+            .map_err(|e| neither(e.to_string()))?
+            .ok_or_else(|| neither("an empty archive".into()))?;
         if first.name != manifest::NAME || first.size > MAX_MANIFEST {
-            return Err(bad(format!(
-                "neither a manifest nor a bundle (first entry {:?})",
-                first.name
-            )));
+            return Err(neither(format!("its first entry is {:?}", first.name)));
         }
         manifest::read((&mut tar.r).take(first.size), &mut have)
     };
@@ -978,7 +976,7 @@ fn read_volume<R: Read>(
     let meter = Meter::new("importing", "files", Some(wanted + staged + present), None);
     let result = (|| -> Result<()> {
         while let Some(e) = entry.take() {
-            read_file(s, tar, &e, &bad)?;
+            read_file(s, tar, &e, volume.map_or(0, |(n, _)| n), &bad)?;
             meter.add(1, e.size);
             entry = tar.next_entry().map_err(|e| bad(e.to_string()))?;
         }
@@ -998,6 +996,7 @@ fn read_file<R: Read>(
     s: &Session,
     tar: &mut TarReader<BufReader<R>>,
     e: &tar::Entry,
+    volume: u32,
     bad: &dyn Fn(String) -> Error,
 ) -> Result<()> {
     let (offset, rel, whole) = if let Some(rel) = e.name.strip_prefix("files/") {
@@ -1089,15 +1088,22 @@ fn read_file<R: Read>(
             w.flush().map_err(|err| Error::io(&partial, err))?;
             drop(w);
             file.sync_all().map_err(|err| Error::io(&partial, err))?;
-            if s.staging.add_part(f.id, offset, e.size)? < f.size {
+            if s.staging.add_part(f.id, offset, e.size, volume)? < f.size {
                 return Ok(());
             }
             // Every piece is there: the whole file is checked now.
             let actual = sha256_of(&partial)?;
             if registry::hex(&actual) != f.sha256 {
-                s.staging.clear_parts(f.id)?;
+                let volumes = s.staging.clear_parts(f.id)?;
                 let _ = fs::remove_file(&partial);
-                return Err(mismatch(&actual));
+                let again: Vec<String> = volumes.iter().map(u32::to_string).collect();
+                return Err(bad(format!(
+                    "{rel}: digest mismatch once its pieces were joined (manifest says sha256:{}, \
+                     file is sha256:{}); import volume(s) {} again",
+                    f.sha256,
+                    registry::hex(&actual),
+                    again.join(", ")
+                )));
             }
             stage(s, &f, file, &partial)
         }

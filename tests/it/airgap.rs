@@ -426,3 +426,398 @@ fn dry_run_lists_each_document_once() {
     assert_eq!(out.matches("/npm/lodash").count(), 1, "{out}");
     assert_eq!(out.matches("/pypi/simple/requests/").count(), 1, "{out}");
 }
+
+// ---- carrying it across -----------------------------------------------------------------------
+
+/// An npm package `name` with `versions` versions whose tarballs are `size` bytes of
+/// deterministic noise (the proxy checks their integrity, not their contents), served by `fake`.
+/// Returns the tarballs by version.
+fn serve_big_npm(fake: &Fake, name: &str, versions: usize, size: usize) -> Vec<(String, Vec<u8>)> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ size as u64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut doc = serde_json::Map::new();
+    for i in 0..versions {
+        let version = format!("1.0.{i}");
+        let bytes = noise(size);
+        let path = format!("/{name}/-/{name}-{version}.tgz");
+        doc.insert(
+            version.clone(),
+            serde_json::json!({"name": name, "version": version, "dist": {
+                "integrity": sha512_sri(&bytes), "tarball": format!("{}{path}", fake.url())}}),
+        );
+        fake.put(&path, Resp::ok("application/octet-stream", bytes.clone()));
+        out.push((version, bytes));
+    }
+    let latest = out.last().map(|(v, _)| v.clone()).unwrap_or_default();
+    fake.put(
+        &format!("/{name}"),
+        Resp::ok(
+            "application/json",
+            serde_json::json!({"name": name, "dist-tags": {"latest": latest}, "versions": doc})
+                .to_string(),
+        ),
+    );
+    out
+}
+
+/// `proxy ARGS` on the cache in `dir`, its upstreams nowhere.
+fn offline_cmd(dir: &Path, args: &[&str]) -> (i32, String) {
+    exec(
+        proxy_on_cache(dir)
+            .env("PROXY_UPSTREAM_NPM", "http://127.0.0.1:9")
+            .args(args),
+    )
+}
+
+fn stats(dir: &Path) -> serde_json::Value {
+    let (code, out) = offline_cmd(dir, &["stats", "-json"]);
+    assert_eq!(code, 0, "{out}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// A cache with `versions` tarballs of `size` bytes of the package `big`, mirrored from `fake`.
+fn mirrored_big(fake: &Fake, dir: &Path, versions: usize, size: usize) -> Vec<(String, Vec<u8>)> {
+    let tarballs = serve_big_npm(fake, "big", versions, size);
+    let (code, out) = mirror_npm(dir, fake, &["-all-versions", "pkg:npm/big"]);
+    assert_eq!(code, 0, "{out}");
+    tarballs
+}
+
+/// `-split`: numbered volumes under the size, a file larger than the room left in pieces
+/// across volumes; `import` takes them in any order over several runs, says what is still to
+/// come, refuses a cut or damaged volume without losing what it had, and resumes.
+#[test]
+fn split_volumes_import_in_any_order_damage_refused_and_resumed() {
+    let fake = Fake::start();
+    let work = TempDir::new("airgap-split");
+    let w = work.path();
+    let src = w.join("src");
+    let tarballs = mirrored_big(&fake, &src, 6, 700 * 1024);
+    let out_name = w.join("m.tar");
+    let (code, out) = offline_cmd(
+        &src,
+        &["export", "-split", "1MB", "-o", out_name.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let mut volumes: Vec<std::path::PathBuf> = std::fs::read_dir(w)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".tar"))
+        .collect();
+    volumes.sort();
+    let names: Vec<String> = volumes
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.len() >= 5, "{names:?}\n{out}");
+    assert_eq!(names[0], "m.001.tar");
+    for v in &volumes {
+        let len = std::fs::metadata(v).unwrap().len();
+        assert!(len < 1 << 20, "{} is {len} bytes", v.display());
+    }
+    assert!(!out_name.exists(), "no unsplit bundle");
+
+    let dst = w.join("dst");
+    // The last volume first, alone: kept, and the rest is asked for.
+    let last = volumes.last().unwrap().to_str().unwrap().to_string();
+    let (code, out) = offline_cmd(&dst, &["import", &last]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("still to import"), "{out}");
+    assert!(
+        out.contains(&format!("volume {} of {}", names.len(), names.len())),
+        "{out}"
+    );
+    assert_eq!(stats(&dst)["artifacts"], 0, "nothing visible yet");
+
+    // Volume 2 cut short: refused, and what it holds is asked for again.
+    let cut = w.join("cut.tar");
+    let v2 = std::fs::read(&volumes[1]).unwrap();
+    std::fs::write(&cut, &v2[..v2.len() / 2]).unwrap();
+    let (code, out) = offline_cmd(&dst, &["import", cut.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("truncated"), "{out}");
+    // A damaged copy of volume 3: its piece fails the digest once joined, or its own.
+    let mut v3 = std::fs::read(&volumes[2]).unwrap();
+    let at = v3.len() / 2;
+    v3[at] ^= 0x20;
+    let damaged = w.join("damaged.tar");
+    std::fs::write(&damaged, &v3).unwrap();
+    let (code, out) = offline_cmd(&dst, &["import", damaged.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("digest mismatch") || out.contains("damaged"),
+        "{out}"
+    );
+    let (code, out2) = offline_cmd(&dst, &["import", &last]);
+    assert_eq!(code, 1, "{out}\n{out2}");
+    assert!(out2.contains("was imported before; skipped"), "{out2}");
+    // Another bundle's volume among them is refused.
+    let other = w.join("other");
+    mirror_npm(&other, &fake, &["pkg:npm/big@1.0.0"]);
+    let lone = w.join("lone.tar");
+    let (code, out) = offline_cmd(&other, &["export", "-o", lone.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = offline_cmd(&dst, &["import", &last, lone.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("another bundle"), "{out}");
+
+    // The rest, in reverse order: complete.
+    let mut rest: Vec<String> = volumes[..volumes.len() - 1]
+        .iter()
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    rest.reverse();
+    let mut args = vec!["import".to_string()];
+    args.extend(rest);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out) = offline_cmd(&dst, &args);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Imported 6 new artifact(s)"), "{out}");
+    for (version, bytes) in &tarballs {
+        let stored = dst.join(format!("artifacts/npm/big/{version}/big-{version}.tgz"));
+        assert!(
+            std::fs::read(&stored).unwrap() == *bytes,
+            "{version} differs"
+        );
+    }
+    assert!(
+        !dst.join("artifacts/.import")
+            .read_dir()
+            .unwrap()
+            .any(|_| true),
+        "the staging is gone"
+    );
+    // Served offline, as mirrored.
+    let (code, out) = offline_cmd(&dst, &["mirror", "-check", "-all-versions", "pkg:npm/big"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 0 missing"), "{out}");
+}
+
+/// Importing what the cache already has writes nothing: every file is read and checked, none
+/// is written again.
+#[test]
+fn import_skips_identical_content() {
+    let fake = Fake::start();
+    let work = TempDir::new("airgap-identical");
+    let w = work.path();
+    mirrored_big(&fake, &w.join("src"), 3, 4096);
+    let bundle = w.join("b.tar");
+    let (code, out) = offline_cmd(&w.join("src"), &["export", "-o", bundle.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let dst = w.join("dst");
+    let (code, out) = offline_cmd(&dst, &["import", bundle.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 file(s) were already in the cache"), "{out}");
+    let docs = |dir: &Path| -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+        let mut v = Vec::new();
+        for sub in ["artifacts/_metadata/npm", "artifacts/npm/big"] {
+            let mut stack = vec![dir.join(sub)];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(d).unwrap() {
+                    let e = e.unwrap();
+                    if e.file_type().unwrap().is_dir() {
+                        stack.push(e.path());
+                    } else {
+                        v.push((e.path(), e.metadata().unwrap().modified().unwrap()));
+                    }
+                }
+            }
+        }
+        v.sort();
+        v
+    };
+    let before = docs(&dst);
+    assert_eq!(before.len(), 5, "3 tarballs and 2 packuments: {before:?}");
+    next_millisecond();
+    let (code, out) = offline_cmd(&dst, &["import", bundle.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Imported 0 new artifact(s)"), "{out}");
+    assert!(
+        out.contains("5 file(s) were already in the cache with the same content (not rewritten); 0 file(s) written"),
+        "{out}"
+    );
+    assert_eq!(docs(&dst), before, "a file was rewritten");
+}
+
+/// `-manifest-only` on the air-gapped side says what it has; `-against` that manifest writes
+/// only the rest; importing it completes the other cache.
+#[test]
+fn export_against_a_manifest_writes_only_what_is_missing() {
+    let fake = Fake::start();
+    let work = TempDir::new("airgap-against");
+    let w = work.path();
+    let connected = w.join("connected");
+    serve_big_npm(&fake, "big", 4, 10_000);
+    let (code, out) = mirror_npm(
+        &connected,
+        &fake,
+        &["pkg:npm/big@1.0.0", "pkg:npm/big@1.0.1"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let first = w.join("first.tar");
+    offline_cmd(&connected, &["export", "-o", first.to_str().unwrap()]);
+    let airgap = w.join("airgap");
+    let (code, out) = offline_cmd(&airgap, &["import", first.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+
+    // Later: two more versions on the connected side.
+    let (code, out) = mirror_npm(
+        &connected,
+        &fake,
+        &["pkg:npm/big@1.0.2", "pkg:npm/big@1.0.3"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let have = w.join("have.json");
+    let (code, out) = offline_cmd(
+        &airgap,
+        &["export", "-manifest-only", "-o", have.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Wrote the manifest of 2 artifact(s)"), "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&have).unwrap()).unwrap();
+    assert_eq!(manifest["artifacts"].as_array().unwrap().len(), 2);
+    let delta = w.join("delta.tar");
+    let (code, out) = offline_cmd(
+        &connected,
+        &[
+            "export",
+            "-against",
+            have.to_str().unwrap(),
+            "-o",
+            delta.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Exported 2 artifact(s)"), "{out}");
+    assert!(out.contains("the other side has were left out"), "{out}");
+    let delta_len = std::fs::metadata(&delta).unwrap().len();
+    assert!(delta_len < 2 * 10_000 + 64 * 1024, "{delta_len} bytes");
+    let (code, out) = offline_cmd(&airgap, &["import", delta.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Imported 2 new artifact(s)"), "{out}");
+    assert_eq!(stats(&airgap)["artifacts"], 4);
+    // A bundle works as the manifest too.
+    let (code, out) = offline_cmd(
+        &connected,
+        &[
+            "export",
+            "-against",
+            first.to_str().unwrap(),
+            "-o",
+            delta.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Exported 2 artifact(s)"), "{out}");
+    // Neither a manifest nor a bundle: refused.
+    let (code, out) = offline_cmd(
+        &connected,
+        &[
+            "export",
+            "-against",
+            testdata("keys/README.md").to_str().unwrap(),
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("neither a manifest nor a bundle"), "{out}");
+}
+
+/// `-sign` with a key, `-verify-key` with its public half: a signed bundle imports; an unsigned
+/// one, one signed with another key, or one whose manifest was changed after signing is refused
+/// before anything is read into the cache.
+#[test]
+fn signed_bundles_are_verified_and_others_refused() {
+    let fake = Fake::start();
+    let work = TempDir::new("airgap-sign");
+    let w = work.path();
+    let src = w.join("src");
+    mirrored_big(&fake, &src, 2, 3000);
+    let key = testdata("keys/bundle.key");
+    let public = testdata("keys/bundle.pub");
+    let other = testdata("keys/other.pub");
+    let signed = w.join("signed.tar");
+    let (code, out) = offline_cmd(
+        &src,
+        &[
+            "export",
+            "-sign",
+            key.to_str().unwrap(),
+            "-o",
+            signed.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("signed by sha256:"), "{out}");
+    let unsigned = w.join("unsigned.tar");
+    offline_cmd(&src, &["export", "-o", unsigned.to_str().unwrap()]);
+    let bytes = std::fs::read(&signed).unwrap();
+    // The manifest's `created` time, one digit changed: the JSON stays valid.
+    let at = bytes
+        .windows(10)
+        .position(|w| w == b"\"created\":")
+        .unwrap()
+        + 10;
+    let mut changed = bytes.clone();
+    changed[at] = if changed[at] == b'1' { b'2' } else { b'1' };
+    let tampered = w.join("tampered.tar");
+    std::fs::write(&tampered, changed).unwrap();
+
+    let dst = w.join("dst");
+    for (bundle, key, says) in [
+        (&unsigned, &public, "not signed"),
+        (&signed, &other, "not valid for the trusted key"),
+        (&tampered, &public, "not valid for the trusted key"),
+    ] {
+        let (code, out) = offline_cmd(
+            &dst,
+            &[
+                "import",
+                "-verify-key",
+                key.to_str().unwrap(),
+                bundle.to_str().unwrap(),
+            ],
+        );
+        assert_ne!(code, 0, "{} was accepted: {out}", bundle.display());
+        assert!(out.contains(says), "{out}");
+        assert_eq!(stats(&dst)["artifacts"], 0);
+    }
+    let (code, out) = offline_cmd(
+        &dst,
+        &[
+            "import",
+            "-verify-key",
+            public.to_str().unwrap(),
+            signed.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Imported 2 new artifact(s)") && out.contains("signed by sha256:"),
+        "{out}"
+    );
+    // Without -verify-key a signed bundle imports like any other.
+    let (code, out) = offline_cmd(&w.join("dst2"), &["import", signed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    // The wrong kind of key file is a usage error.
+    let (code, out) = offline_cmd(
+        &w.join("dst3"),
+        &[
+            "import",
+            "-verify-key",
+            key.to_str().unwrap(),
+            signed.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+}
