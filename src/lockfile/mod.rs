@@ -43,6 +43,7 @@ mod digest;
 mod document;
 mod linewise;
 mod npm;
+mod proxied;
 mod purl;
 mod python;
 mod sbom;
