@@ -4,7 +4,7 @@ CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build release static image image-archive image-test test lint run clean bench bench-smoke vendor-patch
+.PHONY: help build release static image image-archive image-test test lint fuzz run clean bench bench-smoke bench-gzip vendor-patch
 
 help:
 	@echo "make build    debug build"
@@ -15,10 +15,13 @@ help:
 	@echo "make image-test     builds the static binary, then tests the image (CI runs it)"
 	@echo "make test     the whole test suite (unit and integration, real npm client included)"
 	@echo "make lint     rustfmt and clippy, as CI runs them"
+	@echo "make fuzz     the fuzz-style parser tests, long (PROXY_FUZZ_ITERS inputs per parser, default"
+	@echo "              50000, about three minutes; PROXY_FUZZ_SEED, default the time, replays a run)"
 	@echo "make run      build and start the proxy on :8080 with ./cache"
 	@echo "make bench    benchmark against nginx and peer proxies on loopback (about 25 minutes;"
 	@echo "              installs the peers outside the repo); writes the table into BENCHMARKS.md"
 	@echo "make bench-smoke  the same scenarios, tiny and short (under a minute): keeps bench/ working"
+	@echo "make bench-gzip   decompression throughput of src/gzip.rs on a 50 MB Packages-like file"
 	@echo "make vendor-patch  rewrite vendor/tiny_http.patch (vendor/tiny_http against tiny_http 0.12.0)"
 
 build:
@@ -75,6 +78,12 @@ test:
 	fi; \
 	exit $$status
 
+# src/fuzz.rs: `make test` runs a short loop of each; this a long one, from a new seed each time
+# unless PROXY_FUZZ_SEED is given. A failure prints its seed and saves its input.
+fuzz:
+	PROXY_FUZZ_ITERS=$${PROXY_FUZZ_ITERS:-50000} PROXY_FUZZ_SEED=$${PROXY_FUZZ_SEED:-$$(date +%s)} \
+	  $(CARGO) test --locked --lib fuzz:: -- --nocapture
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
@@ -93,6 +102,10 @@ bench-smoke:
 # The diff of our tiny_http copy against the published crate (vendor/README.md).
 vendor-patch:
 	CARGO=$(CARGO) vendor/make-patch.sh
+
+# See bench/gzip.sh and BENCHMARKS.md ("gzip"). About a minute; prints a table.
+bench-gzip:
+	bench/gzip.sh
 
 clean:
 	$(CARGO) clean

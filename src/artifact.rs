@@ -119,7 +119,7 @@ pub(crate) fn serve(
             return Err(err);
         }
         if req.method == Method::Head {
-            return head(sh, reg, &url);
+            return head(sh, reg, &a, &url);
         }
         let flight = match sh.flights.join(&format!("a|{rel}")) {
             Join::Leader(guard) => {
@@ -296,7 +296,10 @@ fn start_fill(
     digest: Option<registry::Digest>,
     guard: Guard,
 ) -> Result<()> {
-    let headers = [("Accept-Encoding", "identity"), ("Accept", "*/*")];
+    let headers = [
+        ("Accept-Encoding", "identity"),
+        ("Accept", a.accept.unwrap_or("*/*")),
+    ];
     let fetched = match sh
         .upstream
         .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())
@@ -330,10 +333,10 @@ fn start_fill(
             return Err(err);
         }
     };
-    let content_type = fetched
-        .content_type
-        .clone()
-        .unwrap_or_else(|| a.content_type.to_string());
+    let content_type = match &fetched.content_type {
+        Some(t) if !a.exact_type => t.clone(),
+        _ => a.content_type.to_string(),
+    };
     guard.started(FillInfo {
         temp: temp.path.clone(),
         content_type: content_type.clone(),
@@ -435,25 +438,26 @@ fn sidecar_digest(
 }
 
 /// A HEAD on an uncached artifact: asks the upstream for headers only and stores nothing.
-fn head(sh: &Shared, reg: &dyn Registry, url: &str) -> Result<Reply> {
-    let f = sh.upstream.fetch(
-        Method::Head,
-        url,
-        &[("Accept-Encoding", "identity")],
-        sh.allowed(reg),
-        reg.name(),
-    )?;
+fn head(sh: &Shared, reg: &dyn Registry, a: &Artifact, url: &str) -> Result<Reply> {
+    let mut headers = vec![("Accept-Encoding", "identity")];
+    if let Some(accept) = a.accept {
+        headers.push(("Accept", accept));
+    }
+    let f = sh
+        .upstream
+        .fetch(Method::Head, url, &headers, sh.allowed(reg), reg.name())?;
     if f.status != 200 {
         return Err(Error::Upstream {
             url: f.url,
             status: f.status,
         });
     }
-    let mut headers = vec![(
-        "Content-Type",
-        f.content_type
-            .map_or(Cow::Borrowed("application/octet-stream"), Cow::Owned),
-    )];
+    let content_type = match f.content_type {
+        Some(t) if !a.exact_type => Cow::Owned(t),
+        _ if a.exact_type => Cow::Borrowed(a.content_type),
+        _ => Cow::Borrowed("application/octet-stream"),
+    };
+    let mut headers = vec![("Content-Type", content_type)];
     headers.extend(artifact_headers());
     Ok(Reply {
         status: 200,

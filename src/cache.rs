@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::error::{Error, Result};
 use crate::flight::Guard;
 use crate::registry::{self, Algo, ArtifactKey, Digest};
-use crate::sha1::Sha1;
 
 pub(crate) struct Store {
     root: PathBuf,

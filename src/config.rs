@@ -360,7 +360,7 @@ impl Config {
             }
             "http.ca_file" => self.ca_file = Some(parse_path(value).ok_or_else(|| bad("a path"))?),
             _ => match key.strip_prefix("upstream.") {
-                Some(name) if self.upstream.contains_key(name) => {
+                Some(name) if self.upstream.contains_key(name) || registry::is_named_key(name) => {
                     let url = if registry::is_list_key(name) {
                         parse_url_list(value).ok_or_else(|| {
                             bad("a comma-separated list of http:// or https:// URLs without query")
@@ -377,7 +377,12 @@ impl Config {
                         origin,
                         key,
                         value,
-                        format!("a known upstream key: upstream.{{{}}}", known.join(",")),
+                        format!(
+                            "a known upstream key: upstream.{{{}}}, or upstream.<key>.<name> \
+                             (lowercase letters, digits, - and _) for a registry that takes \
+                             named upstreams",
+                            known.join(",")
+                        ),
                     ));
                 }
                 None => {
@@ -519,8 +524,18 @@ fn env_key(name: &str) -> Option<String> {
         "database_path" => return Some("database.path".into()),
         _ => {}
     }
-    rest.strip_prefix("upstream_")
-        .map(|r| format!("upstream.{r}"))
+    let rest = rest.strip_prefix("upstream_")?;
+    // `PROXY_UPSTREAM_DEBIAN_SECURITY` → `upstream.debian.security` for a key that takes named
+    // upstreams and is not itself spelled that way.
+    let known = registry::default_upstreams();
+    if !known.contains_key(rest) {
+        for u in registry::named_keys() {
+            if let Some(name) = rest.strip_prefix(u).and_then(|r| r.strip_prefix('_')) {
+                return Some(format!("upstream.{u}.{}", name.replace('_', "-")));
+            }
+        }
+    }
+    Some(format!("upstream.{rest}"))
 }
 
 /// `:8080` → `0.0.0.0:8080`; `host:port` and `[v6]:port` are kept.
@@ -722,6 +737,70 @@ mod tests {
             Some("http.ca_file")
         );
         assert_eq!(env_key("PROXY_NOPE"), None);
+    }
+
+    #[test]
+    fn swift_takes_a_registry_per_scope() {
+        // No public registry: empty until set.
+        let mut c = Config::default();
+        assert_eq!(c.upstream("swift"), "");
+        c.set("upstream.swift", "https://swift.example/api/", "env")
+            .unwrap();
+        c.set("upstream.swift.acme-corp", "https://acme.example", "file")
+            .unwrap();
+        assert_eq!(c.upstream("swift"), "https://swift.example/api");
+        assert_eq!(c.upstream("swift.acme-corp"), "https://acme.example");
+        for bad in [
+            "upstream.swift.Acme",
+            "upstream.swift.a.b",
+            "upstream.swift.",
+        ] {
+            assert!(c.set(bad, "https://x.example", "file").is_err(), "{bad}");
+        }
+        assert!(c.set("upstream.swift.acme", "ftp://x", "file").is_err());
+        // The environment spells a scope's `-` as `_`; the archive hosts are a key of their own.
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_SWIFT_ACME_CORP").as_deref(),
+            Some("upstream.swift.acme-corp")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_SWIFT_ARCHIVES").as_deref(),
+            Some("upstream.swift_archives")
+        );
+        let e = env(&[("PROXY_UPSTREAM_SWIFT_MONA", "https://mona.example")]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        assert_eq!(c.upstream("swift.mona"), "https://mona.example");
+    }
+
+    #[test]
+    fn terraform_takes_further_registries() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.upstream("terraform"),
+            "https://registry.terraform.io/v1/providers"
+        );
+        c.set(
+            "upstream.terraform.opentofu",
+            "https://registry.opentofu.org/v1/providers",
+            "file",
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream("terraform.opentofu"),
+            "https://registry.opentofu.org/v1/providers"
+        );
+        assert!(
+            c.set("upstream.terraform.Tofu", "https://x.example", "file")
+                .is_err()
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_TERRAFORM_OPENTOFU").as_deref(),
+            Some("upstream.terraform.opentofu")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_TERRAFORM_DOWNLOADS").as_deref(),
+            Some("upstream.terraform_downloads")
+        );
     }
 
     #[test]

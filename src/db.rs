@@ -131,6 +131,11 @@ UPDATE metadata SET fetched_at = fetched_at * 1000;
 ALTER TABLE artifacts ADD COLUMN verified_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX artifacts_by_check ON artifacts (verified_at, id);
 "#,
+    // Upstream response headers a document keeps (`Metadata::headers`), as a JSON list of
+    // [name, value] pairs; NULL for none.
+    r#"
+ALTER TABLE metadata ADD COLUMN headers TEXT;
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -155,6 +160,8 @@ pub(crate) struct MetadataRow {
     pub fetched_at: i64,
     /// The form it was stored in (`metadata::FORMAT`).
     pub format: i64,
+    /// The upstream headers kept with it (`Metadata::headers`): a JSON list of [name, value].
+    pub headers: Option<String>,
 }
 
 /// What `record_artifact` stores.
@@ -185,6 +192,8 @@ pub(crate) struct NewMetadata<'a> {
     /// The version the document calls the package's latest.
     pub latest: Option<&'a str>,
     pub format: i64,
+    /// See `MetadataRow::headers`.
+    pub headers: Option<&'a str>,
 }
 
 /// An artifact row as a bundle carries it.
@@ -222,6 +231,9 @@ pub(crate) struct MetadataRecord {
     pub latest: Option<String>,
     #[serde(default)]
     pub format: i64,
+    /// See `MetadataRow::headers`; bundles from before have none.
+    #[serde(default)]
+    pub headers: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -553,8 +565,8 @@ impl Db {
 
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format
-             FROM metadata WHERE ecosystem = ?1 AND key = ?2",
+            "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format,
+                headers FROM metadata WHERE ecosystem = ?1 AND key = ?2",
         )?;
         let row = stmt
             .query_row(params![ecosystem, key], |r| {
@@ -567,6 +579,7 @@ impl Db {
                     fetched_at: r.get(5)?,
                     rebase: r.get::<_, i64>(6)? as u64,
                     format: r.get(7)?,
+                    headers: r.get(8)?,
                 })
             })
             .optional()?;
@@ -584,15 +597,15 @@ impl Db {
         tx.prepare_cached(
             "INSERT INTO metadata (ecosystem, key, storage_path, upstream_url, etag,
                 last_modified, content_type, sha256, size, fetched_at, package, rebase, latest,
-                format)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                format, headers)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (ecosystem, key) DO UPDATE SET
                 storage_path = excluded.storage_path, upstream_url = excluded.upstream_url,
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 content_type = excluded.content_type, sha256 = excluded.sha256,
                 size = excluded.size, fetched_at = excluded.fetched_at,
                 package = excluded.package, rebase = excluded.rebase, latest = excluded.latest,
-                format = excluded.format",
+                format = excluded.format, headers = excluded.headers",
         )?
         .execute(params![
             m.ecosystem,
@@ -608,7 +621,8 @@ impl Db {
             m.package,
             m.rebase as i64,
             m.latest,
-            m.format
+            m.format,
+            m.headers
         ])?;
         tx.commit()?;
         Ok(old)
@@ -641,11 +655,13 @@ impl Db {
         Ok(())
     }
 
-    /// Every link recorded for a package (versioned ones only), for `proxy mirror`.
+    /// Every link recorded for a package, for `proxy mirror`: versioned ones, and documents of no
+    /// one version (a list's next page). Rows from before versions were recorded have neither.
     pub(crate) fn package_links(&self, ecosystem: &str, name: &str) -> Result<Vec<LinkRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT path, version, filename, url, algo, digest, flags FROM links
-             WHERE ecosystem = ?1 AND name = ?2 AND version != '' ORDER BY rowid",
+             WHERE ecosystem = ?1 AND name = ?2 AND (version != '' OR flags & 4 != 0)
+             ORDER BY rowid",
         )?;
         let rows = stmt
             .query_map(params![ecosystem, name], |r| {
@@ -747,8 +763,8 @@ impl Db {
     ) -> Result<()> {
         let mut stmt = self.conn.prepare(
             "SELECT ecosystem, key, package, storage_path, upstream_url, etag, last_modified,
-                content_type, sha256, size, fetched_at, rebase, latest, format FROM metadata
-             WHERE fetched_at >= ?1 ORDER BY ecosystem, key",
+                content_type, sha256, size, fetched_at, rebase, latest, format, headers
+             FROM metadata WHERE fetched_at >= ?1 ORDER BY ecosystem, key",
         )?;
         let mut rows = stmt.query([since])?;
         while let Some(r) = rows.next()? {
@@ -767,6 +783,7 @@ impl Db {
                 rebase: r.get::<_, i64>(11)? as u64,
                 latest: r.get(12)?,
                 format: r.get(13)?,
+                headers: r.get(14)?,
             })?;
         }
         Ok(())
@@ -883,9 +900,10 @@ impl Db {
             done.metadata = tx.execute(
                 "INSERT OR REPLACE INTO main.metadata (ecosystem, key, package, storage_path,
                     upstream_url, etag, last_modified, content_type, sha256, size, fetched_at,
-                    rebase, latest, format)
+                    rebase, latest, format, headers)
                  SELECT ecosystem, key, package, storage_path, upstream_url, etag,
-                    last_modified, content_type, sha256, size, fetched_at, rebase, latest, format
+                    last_modified, content_type, sha256, size, fetched_at, rebase, latest, format,
+                    headers
                  FROM s.metadata x WHERE NOT EXISTS (SELECT 1 FROM main.metadata m
                     WHERE m.ecosystem = x.ecosystem AND m.key = x.key
                       AND m.fetched_at >= x.fetched_at)",
@@ -1069,7 +1087,7 @@ CREATE TABLE IF NOT EXISTS artifacts (ecosystem TEXT, name TEXT, version TEXT, f
 CREATE TABLE IF NOT EXISTS metadata (ecosystem TEXT, key TEXT, package TEXT,
     storage_path TEXT, upstream_url TEXT, etag TEXT, last_modified TEXT, content_type TEXT,
     sha256 TEXT, size INTEGER, fetched_at INTEGER, rebase INTEGER, latest TEXT,
-    format INTEGER);
+    format INTEGER, headers TEXT);
 CREATE TABLE IF NOT EXISTS links (ecosystem TEXT, name TEXT, path TEXT, version TEXT,
     filename TEXT, url TEXT, algo TEXT, digest TEXT, flags INTEGER);
 CREATE TABLE IF NOT EXISTS unused (path TEXT);
@@ -1166,8 +1184,8 @@ impl Staging {
             .prepare_cached(
                 "INSERT INTO metadata (ecosystem, key, package, storage_path, upstream_url,
                     etag, last_modified, content_type, sha256, size, fetched_at, rebase, latest,
-                    format)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    format, headers)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
                 m.ecosystem,
@@ -1183,7 +1201,8 @@ impl Staging {
                 m.fetched_at,
                 m.rebase as i64,
                 m.latest,
-                m.format
+                m.format,
+                m.headers
             ])?;
         Ok(())
     }
@@ -1417,6 +1436,7 @@ mod tests {
             size: 1,
             latest: Some("1"),
             format: 1,
+            headers: None,
         };
         let d = Digest {
             algo: Algo::Sha512,

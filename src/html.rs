@@ -180,6 +180,17 @@ fn parse_attrs(tag: &[u8]) -> Option<Vec<Attr>> {
 
 /// Decodes the character references index pages use (`&amp;`, `&lt;`, `&gt;`, `&quot;`,
 /// `&#39;`, `&#NN;`, `&#xHH;`); any other `&` is kept as it is.
+/// A numeric character reference's character: digits of `radix` only (`from_str_radix` alone
+/// would take `+41`, which browsers leave as text).
+fn char_ref(digits: &str, radix: u32) -> Option<char> {
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u32::from_str_radix(digits, radix)
+        .ok()
+        .and_then(char::from_u32)
+}
+
 fn unescape_html(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
@@ -189,17 +200,18 @@ fn unescape_html(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let decoded = rest.find(';').filter(|&e| e <= 10).and_then(|e| {
+        // The `;` of a reference decoded here is within 10 bytes: looking further (the whole
+        // rest) made a tag full of `&` quadratic.
+        let semi = rest.bytes().take(11).position(|b| b == b';');
+        let decoded = semi.and_then(|e| {
             let c = match &rest[1..e] {
                 "amp" => Some('&'),
                 "lt" => Some('<'),
                 "gt" => Some('>'),
                 "quot" => Some('"'),
                 "apos" => Some('\''),
-                n if n.starts_with("#x") || n.starts_with("#X") => u32::from_str_radix(&n[2..], 16)
-                    .ok()
-                    .and_then(char::from_u32),
-                n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
+                n if n.starts_with("#x") || n.starts_with("#X") => char_ref(&n[2..], 16),
+                n if n.starts_with('#') => char_ref(&n[1..], 10),
                 _ => None,
             }?;
             Some((c, e + 1))
@@ -237,5 +249,14 @@ mod tests {
             "a&b><\"&bogus;&"
         );
         assert_eq!(escape_attr("a&\"<>"), "a&amp;&quot;&lt;&gt;");
+    }
+
+    // See: issue #10 (found in review beside the fuzz findings): `&#x+2F;` was read as `/`.
+    #[test]
+    fn r10_character_references_are_digits_only() {
+        assert_eq!(unescape_html("&#x2F;&#47;&#X2f;"), "///");
+        for kept in ["&#x+2F;", "&#+47;", "&#x;", "&#;", "&#-1;", "&#x 2F;"] {
+            assert_eq!(unescape_html(kept), kept);
+        }
     }
 }

@@ -1,66 +1,37 @@
-//! Small HTTP helpers with no IO: dates (IMF-fixdate), conditional requests, byte ranges.
+//! Small HTTP helpers with no IO: dates (through httpdate), conditional requests, byte ranges.
 
-/// Formats a Unix time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Month abbreviations as HTTP dates spell them.
+pub(crate) const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// The last second httpdate can format (9999-12-31 23:59:59); it panics beyond it.
+const LAST: i64 = 253_402_300_799;
+
+/// Formats a Unix time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), clamped to
+/// 1970..=9999, the years an HTTP date can carry.
 pub(crate) fn date(unix: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix.div_euclid(86400);
-    let secs = unix.rem_euclid(86400);
-    let (y, m, d) = civil(days);
-    format!(
-        "{}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let secs = unix.clamp(0, LAST) as u64;
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// Parses an IMF-fixdate; other historic formats are not accepted (they are then ignored, which
-/// RFC 9110 allows for conditionals).
+/// Parses an HTTP date in any of the three formats a recipient must accept (RFC 9110 §5.6.7):
+/// IMF-fixdate, RFC 850 and asctime.
 pub(crate) fn parse_date(s: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mut it = s.split_whitespace().skip(1);
-    let d: i64 = it.next()?.parse().ok()?;
-    let month = it.next()?;
-    let m = MONTHS.iter().position(|x| *x == month)? as i64 + 1;
-    let y: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (hms.next()??, hms.next()??, hms.next()??);
-    let valid =
-        (1..=31).contains(&d) && (1..=9999).contains(&y) && hh <= 23 && mm <= 59 && ss <= 60;
-    if it.next()? != "GMT" || !valid {
-        return None;
-    }
-    Some(days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss)
+    let t = httpdate::parse_http_date(s).ok()?;
+    let secs = t.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Midnight (UTC) starting a calendar day, or `None` if there is no such day. httpdate checks the
+/// weekday a date names and a calendar date names none, so each of the seven is tried.
+pub(crate) fn midnight(year: u16, month: u8, day: u8) -> Option<i64> {
+    let mon = MONTHS.get(usize::from(month).checked_sub(1)?)?;
+    ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        .iter()
+        .find_map(|w| parse_date(&format!("{w}, {day:02} {mon} {year:04} 00:00:00 GMT")))
 }
 
 /// `If-None-Match` against our strong ETag, with weak comparison, lists and `*` (RFC 9110 §13.1.2).
@@ -129,16 +100,55 @@ mod tests {
     #[test]
     fn dates_round_trip() {
         assert_eq!(date(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(parse_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777));
         assert_eq!(date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        for t in [951782400, 1709164800, 4102444800] {
+        for t in [951782400, 1709164800, 4102444800, LAST] {
             assert_eq!(parse_date(&date(t)), Some(t));
         }
-        assert_eq!(parse_date("yesterday"), None);
+        // Out of range is clamped, never a panic.
+        assert_eq!(date(-1), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(date(i64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
+    }
+
+    #[test]
+    fn all_three_date_formats_are_accepted() {
+        // RFC 9110 §5.6.7's own examples, one instant in each format.
+        assert_eq!(parse_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777));
         assert_eq!(
-            parse_date("Sun, 06 Nov 9223372036854775807 08:49:37 GMT"),
-            None
+            parse_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(784111777)
         );
+        assert_eq!(parse_date("Sun Nov  6 08:49:37 1994"), Some(784111777));
+        // RFC 850's two-digit years below 70 are this century.
+        assert_eq!(
+            parse_date("Monday, 01-Jan-24 00:00:00 GMT"),
+            Some(1704067200)
+        );
+    }
+
+    #[test]
+    fn bad_dates_are_none() {
+        for bad in [
+            "yesterday",
+            "",
+            "Sun, 06 Nov 9223372036854775807 08:49:37 GMT",
+            "Mon, 06 Nov 1994 08:49:37 GMT", // wrong weekday
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sün, 06 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn midnights() {
+        assert_eq!(midnight(1970, 1, 1), Some(0));
+        assert_eq!(midnight(2024, 2, 29), Some(1709164800));
+        assert_eq!(midnight(2023, 2, 29), None);
+        assert_eq!(midnight(2024, 13, 1), None);
+        assert_eq!(midnight(2024, 0, 1), None);
+        assert_eq!(midnight(2024, 1, 0), None);
     }
 
     #[test]

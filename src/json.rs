@@ -82,6 +82,15 @@ pub(crate) trait Visitor {
     fn literal(&mut self, _path: &[Seg], _value: &str) {}
     /// Called as each object member and array element begins (see `Entry`).
     fn entry(&mut self, _path: &[Seg], _at: Entry) {}
+    /// Whether the whole value at `path` (an object, say) should be offered to `whole` as its
+    /// bytes, to be kept or replaced as a unit. Bounded by `MAX_WHOLE`.
+    fn wants_whole(&self, _path: &[Seg]) -> bool {
+        false
+    }
+    /// A wanted whole value, as written; `Some` replaces it in the output.
+    fn whole(&mut self, _path: &[Seg], _raw: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
     /// Whether the object member at `path` (its key last) is written out. A member dropped goes
     /// whole, key, value and separator, and the visitor hears nothing of what is inside it.
     fn keep(&self, _path: &[Seg]) -> bool {
@@ -89,19 +98,9 @@ pub(crate) trait Visitor {
     }
 }
 
-/// What reads a dropped member: wants nothing.
-struct Skip;
-
-impl Visitor for Skip {
-    fn wants(&self, _: &[Seg]) -> bool {
-        false
-    }
-    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-        None
-    }
-}
-
 const MAX_DEPTH: usize = 256;
+/// Longest whole value offered to a visitor (one version of a Composer package, say).
+const MAX_WHOLE: u64 = 16 << 20;
 const MAX_KEY: usize = 64 * 1024;
 /// Longest string value offered to a visitor; longer ones are copied through untouched.
 const MAX_WANTED: usize = 64 * 1024;
@@ -202,6 +201,13 @@ impl Parser<'_> {
         if self.path.len() > MAX_DEPTH {
             return Err(invalid("nested too deeply"));
         }
+        if v.wants_whole(&self.path) {
+            let raw = self.capture()?;
+            return match v.whole(&self.path, &raw) {
+                Some(new) => self.emit(&new),
+                None => self.emit(&raw),
+            };
+        }
         match self
             .peek()?
             .ok_or_else(|| invalid("unexpected end of document"))?
@@ -284,7 +290,7 @@ impl Parser<'_> {
                     self.ws()?;
                     self.expect(b':')?;
                     self.ws()?;
-                    self.value(&mut Skip)?;
+                    self.value(&mut Nothing)?;
                     self.ws()
                 })();
                 self.quiet = outer;
@@ -449,8 +455,12 @@ fn decode(raw: &[u8]) -> io::Result<String> {
             Some('r') => out.push('\r'),
             Some('t') => out.push('\t'),
             Some('u') => {
+                // Four hex digits exactly: `from_str_radix` alone would take `+04b` or `41"`.
                 let hex = |chars: &mut std::str::Chars<'_>| -> io::Result<u32> {
                     let h: String = chars.by_ref().take(4).collect();
+                    if h.len() != 4 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+                        return Err(invalid("bad \\u escape"));
+                    }
                     u32::from_str_radix(&h, 16).map_err(|_| invalid("bad \\u escape"))
                 };
                 let hi = hex(&mut chars)?;
@@ -459,7 +469,10 @@ fn decode(raw: &[u8]) -> io::Result<String> {
                         return Err(invalid("lone surrogate"));
                     }
                     let lo = hex(&mut chars)?;
-                    0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF)
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return Err(invalid("lone surrogate"));
+                    }
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
                 } else {
                     hi
                 };
@@ -514,11 +527,127 @@ pub(crate) enum Kind {
 
 /// Walks one JSON document without writing it anywhere: for visitors that only look (at
 /// `entry`, or at the strings they want).
+/// The members of a JSON object, in order, each value as its bytes: for documents whose objects
+/// must be rebuilt without losing the order or spelling of what they hold.
+pub(crate) fn members(raw: &[u8]) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut sink = io::sink();
+    let mut p = Parser {
+        input: &mut &raw[..],
+        out: &mut sink,
+        path: Vec::new(),
+        line: 1,
+        quiet: false,
+    };
+    p.ws()?;
+    p.expect(b'{')?;
+    let mut out = Vec::new();
+    loop {
+        p.ws()?;
+        match p.peek()? {
+            Some(b'}') if out.is_empty() => {
+                p.expect(b'}')?;
+                break;
+            }
+            Some(b'"') => {}
+            _ => return Err(invalid("expected an object key")),
+        }
+        let (key, whole) = p.raw_string(MAX_KEY)?;
+        if !whole {
+            return Err(invalid("key too long"));
+        }
+        let key = decode(&key)?;
+        p.ws()?;
+        p.expect(b':')?;
+        p.ws()?;
+        out.push((key, p.capture()?));
+        p.ws()?;
+        match p.next()? {
+            b',' => {}
+            b'}' => break,
+            b => return Err(invalid(&format!("unexpected '{}' in object", b as char))),
+        }
+    }
+    p.ws()?;
+    if p.peek()?.is_some() {
+        return Err(invalid("trailing data after the JSON object"));
+    }
+    Ok(out)
+}
+
+/// Writes an object from members (as `members` gives them), in that order.
+pub(crate) fn object(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![b'{'];
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(encode(k).as_bytes());
+        out.push(b':');
+        out.extend_from_slice(v);
+    }
+    out.push(b'}');
+    out
+}
+
+/// A visitor that wants nothing.
+struct Nothing;
+
+impl Visitor for Nothing {
+    fn wants(&self, _: &[Seg]) -> bool {
+        false
+    }
+    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A writer that fails past `left` bytes.
+struct CappedWrite<'a> {
+    inner: &'a mut Vec<u8>,
+    left: u64,
+}
+
+impl Write for CappedWrite<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(invalid("value too large to hold"));
+        }
+        self.left -= buf.len() as u64;
+        self.inner.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 pub(crate) fn scan(doc: &[u8], visitor: &mut dyn Visitor) -> io::Result<()> {
     rewrite(&mut &doc[..], &mut io::sink(), visitor)
 }
 
 impl Parser<'_> {
+    /// Reads the next value whole (checked, not visited) and returns its bytes.
+    fn capture(&mut self) -> io::Result<Vec<u8>> {
+        let mut raw = Vec::new();
+        let mut capped = CappedWrite {
+            inner: &mut raw,
+            left: MAX_WHOLE,
+        };
+        let mut sub = Parser {
+            input: &mut *self.input,
+            out: &mut capped,
+            path: std::mem::take(&mut self.path),
+            line: self.line,
+            quiet: false,
+        };
+        let read = sub.value(&mut Nothing);
+        self.path = sub.path;
+        self.line = sub.line;
+        read?;
+        Ok(raw)
+    }
+
     /// Tells the visitor about the entry at `self.path`, whose value is next.
     fn entry(&mut self, v: &mut dyn Visitor, line: usize) -> io::Result<()> {
         let kind = match self.peek()? {
@@ -536,6 +665,59 @@ impl Parser<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn members_keep_their_order_and_spelling() {
+        let raw = br#" {"b": [1, 2], "a":"x\u0041", "c":{"d":null}} "#;
+        let m = members(raw).unwrap();
+        let got: Vec<(&str, &[u8])> = m.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        assert_eq!(
+            got,
+            [
+                ("b", &b"[1, 2]"[..]),
+                ("a", &br#""x\u0041""#[..]),
+                ("c", &br#"{"d":null}"#[..])
+            ]
+        );
+        assert_eq!(object(&m), br#"{"b":[1, 2],"a":"x\u0041","c":{"d":null}}"#);
+        assert!(members(b"{}").unwrap().is_empty());
+        for bad in [
+            &b"[1]"[..],
+            b"{\"a\":}",
+            b"{\"a\":1,}",
+            b"{\"a\":1} x",
+            b"{",
+        ] {
+            assert!(members(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn whole_values_can_be_replaced() {
+        struct Wrap;
+        impl Visitor for Wrap {
+            fn wants(&self, _: &[Seg]) -> bool {
+                false
+            }
+            fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+                None
+            }
+            fn wants_whole(&self, path: &[Seg]) -> bool {
+                Pattern::new("list/*").matches(path)
+            }
+            fn whole(&mut self, _: &[Seg], raw: &[u8]) -> Option<Vec<u8>> {
+                Some([b"[", raw, b"]"].concat())
+            }
+        }
+        let mut out = Vec::new();
+        rewrite(
+            &mut &br#"{"list": [{"a":1}, 2 ], "x": 3}"#[..],
+            &mut out,
+            &mut Wrap,
+        )
+        .unwrap();
+        assert_eq!(out, br#"{"list": [[{"a":1}], [2] ], "x": 3}"#);
+    }
+
     #[test]
     fn patterns() {
         let path = |p: &str| -> Vec<Seg> {
@@ -716,5 +898,21 @@ mod tests {
         let mut seen = Entries::default();
         assert!(scan(b"{\"a\": 1, \"b\": }", &mut seen).is_err());
         assert_eq!(seen.0, [r#"[Key("a")] 1 Literal"#]);
+    }
+
+    // See: issue #10 (found by fuzz::json_string_escapes): `\u+04b` and `\u41` were read as
+    // escapes, and a high surrogate followed by any `\u` made up a code point.
+    #[test]
+    fn r10_escapes_are_exactly_four_hex_digits_and_pairs_are_pairs() {
+        assert_eq!(decode(br#""\u004b\u00E9""#).unwrap(), "Ké");
+        for bad in [
+            &br#""\u+04b""#[..],
+            br#""\u41""#,
+            br#""\u-041""#,
+            br#""\ud800\u0041""#,
+            br#""\ud83d\ud83d""#,
+        ] {
+            assert!(decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

@@ -15,6 +15,8 @@ mod artifact;
 mod cache;
 mod db;
 mod flight;
+#[cfg(test)]
+mod fuzz;
 mod gzip;
 mod health;
 mod hot;
@@ -28,7 +30,6 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
-mod sha1;
 mod upstream;
 mod url;
 
@@ -116,14 +117,8 @@ fn parse_since(s: &str) -> Result<i64> {
     }
     let parts: Vec<&str> = s.split('-').collect();
     if let [y, m, d] = parts.as_slice()
-        && let Some(t) = http::parse_date(&format!(
-            "Mon, {d} {} {y} 00:00:00 GMT",
-            [
-                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-            ]
-            .get(m.parse::<usize>().unwrap_or(0).wrapping_sub(1))
-            .unwrap_or(&"")
-        ))
+        && let (Ok(y), Ok(m), Ok(d)) = (y.parse(), m.parse(), d.parse())
+        && let Some(t) = http::midnight(y, m, d)
     {
         // Database times are milliseconds.
         return Ok(t * 1000);

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
-use crate::registry::{self, Ctx, Etag, Found, Link, Metadata, Registry};
+use crate::registry::{self, Ctx, Etag, Found, Link, Metadata, Part, Registry};
 use crate::upstream::Method;
 
 /// The form this version stores documents in, with the links their rewrites report. A cached
@@ -50,7 +50,7 @@ pub(crate) fn serve(
                     &row,
                     req,
                     stale,
-                    m.etag,
+                    &m,
                     &sh.config.base_url,
                 ));
             }
@@ -89,7 +89,7 @@ pub(crate) fn serve(
                     &row,
                     req,
                     true,
-                    m.etag,
+                    &m,
                     &sh.config.base_url,
                 ));
             }
@@ -119,7 +119,7 @@ pub(crate) fn serve(
             &row,
             req,
             false,
-            m.etag,
+            &m,
             &sh.config.base_url,
         )),
         None => Err(Error::Busy(what)),
@@ -197,6 +197,7 @@ fn derive(
         rebase: placeholders,
         latest: None,
         format: FORMAT,
+        headers: source.headers.as_deref(),
     })?;
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
@@ -302,24 +303,31 @@ fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(Metadat
     Ok(None)
 }
 
-/// Serves a cached document with the validator `etag` says. `Repr-Digest`
-/// (RFC 9530) gives the SHA-256 of the whole document, so a client that appends a range to its
-/// copy (Bundler 2.5+) can check the result.
+/// Serves a cached document with the validator `m.etag` says and the upstream headers it keeps.
+/// `Repr-Digest` (RFC 9530) gives the SHA-256 of the whole document, so a client that appends a
+/// range to its copy (Bundler 2.5+) can check the result.
 fn metadata_reply(
     file: File,
     row: &MetadataRow,
     req: &Incoming,
     stale: bool,
-    etag: Etag,
+    m: &Metadata,
     base: &str,
 ) -> Reply {
     let rebased = row.rebase > 0;
-    let own = if rebased {
-        format!("\"{}\"", rebase::etag(&row.sha256, base))
-    } else {
-        format!("\"{}\"", row.sha256)
+    let kept = kept_headers(row, m, base);
+    let own = match &row.headers {
+        // The headers are part of what is served: a validator must change with them.
+        Some(h) if !kept.is_empty() => {
+            format!(
+                "\"{}\"",
+                rebase::etag(&format!("{}\n{h}", row.sha256), base)
+            )
+        }
+        _ if rebased => format!("\"{}\"", rebase::etag(&row.sha256, base)),
+        _ => format!("\"{}\"", row.sha256),
     };
-    let etag = if etag == Etag::Upstream && !rebased {
+    let etag = if m.etag == Etag::Upstream && !rebased && kept.is_empty() {
         row.etag.as_deref()
     } else {
         Some(own.as_str())
@@ -346,6 +354,7 @@ fn metadata_reply(
         req,
     );
     reply.headers.push(("Vary", "Accept".into()));
+    reply.headers.extend(kept);
     if rebased {
         if let Body::File { file, .. } = reply.body {
             reply.body = Body::Rebased {
@@ -369,6 +378,26 @@ fn metadata_reply(
         reply.cache = CacheState::Stale;
     }
     reply
+}
+
+/// The stored upstream headers the plan keeps, with this proxy's base URL in place of the
+/// placeholder. Only names the plan lists are sent, whatever the row (or a bundle) holds.
+fn kept_headers(
+    row: &MetadataRow,
+    m: &Metadata,
+    base: &str,
+) -> Vec<(&'static str, std::borrow::Cow<'static, str>)> {
+    let Some(stored) = row.headers.as_deref().filter(|_| !m.headers.is_empty()) else {
+        return Vec::new();
+    };
+    let pairs: Vec<(String, String)> = serde_json::from_str(stored).unwrap_or_default();
+    pairs
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let name = m.headers.iter().find(|h| h.eq_ignore_ascii_case(&name))?;
+            Some((*name, value.replace(rebase::TOKEN, base).into()))
+        })
+        .collect()
 }
 
 /// Serves a cached document past its TTL because the upstream failed, if it is within
@@ -395,7 +424,7 @@ fn stale(
         &row,
         req,
         true,
-        m.etag,
+        m,
         &sh.config.base_url,
     ))
 }
@@ -417,7 +446,7 @@ fn refresh(
                 url: m.url.clone(),
                 msg: "stored document vanished".into(),
             })?;
-            let mut reply = metadata_reply(file, &row, req, false, m.etag, &sh.config.base_url);
+            let mut reply = metadata_reply(file, &row, req, false, m, &sh.config.base_url);
             reply.cache = if fresh {
                 CacheState::Miss
             } else {
@@ -474,7 +503,7 @@ fn fetch_and_store(
     if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
         headers.push(("If-None-Match", etag));
     }
-    let f = sh
+    let mut f = sh
         .upstream
         .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
     match f.status {
@@ -498,8 +527,7 @@ fn fetch_and_store(
     if f.content_length.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let mut temp = sh.store.temp()?;
-    let temp_path = temp.path.clone();
+    let upstream_headers = std::mem::take(&mut f.headers);
     let mut input = BufReader::with_capacity(
         64 * 1024,
         Capped {
@@ -508,17 +536,25 @@ fn fetch_and_store(
             exceeded: false,
         },
     );
+    // Stored with a placeholder for our own URL, filled in as it is served.
+    let ctx = Ctx {
+        base_url: rebase::TOKEN,
+        upstream: &sh.config.upstream,
+    };
+    // An assembled document is read whole with its parts before anything is written.
+    let parts = if m.parts {
+        Some(gather(sh, reg, m, &mut input, &ctx, &f.url)?)
+    } else {
+        None
+    };
+    let mut temp = sh.store.temp()?;
+    let temp_path = temp.path.clone();
     let mut out = Hashing {
         inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
         sha: Sha256::new(),
         n: 0,
         placeholders: rebase::Counter::default(),
         failed: None,
-    };
-    // Stored with a placeholder for our own URL, filled in as it is served.
-    let ctx = Ctx {
-        base_url: rebase::TOKEN,
-        upstream: &sh.config.upstream,
     };
     let mut links = Links {
         db,
@@ -527,7 +563,10 @@ fn fetch_and_store(
         latest: None,
         failed: None,
     };
-    let rewritten = reg.rewrite(m, &mut input, &mut out, &ctx, &mut links);
+    let rewritten = match &parts {
+        Some(parts) => reg.assemble(m, parts, &mut out, &ctx, &mut links),
+        None => reg.rewrite(m, &mut input, &mut out, &ctx, &mut links),
+    };
     let flushed = rewritten.is_ok().then(|| out.flush());
     // Our own disk first: a write that failed is our error, whatever the rewrite made of it.
     if let Some(err) = out.failed.take() {
@@ -549,13 +588,29 @@ fn fetch_and_store(
     let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
     let placeholders = out.placeholders.count;
     drop(out);
+    let kept: Vec<(&str, String)> = m
+        .headers
+        .iter()
+        .flat_map(|name| {
+            upstream_headers
+                .iter()
+                .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+                .map(move |(_, v)| (*name, v))
+        })
+        .filter_map(|(name, v)| Some((name, reg.rewrite_header(m, name, v, &ctx, &mut links)?)))
+        .collect();
+    let kept = (!kept.is_empty()).then(|| serde_json::to_string(&kept).unwrap_or_default());
     links.flush();
     if let Some(err) = links.failed.take() {
         return Err(err);
     }
     let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
-    let content_type = f.content_type.as_deref().unwrap_or(m.content_type);
+    // An assembled document is the registry's own, in the type its plan says.
+    let content_type = match f.content_type.as_deref() {
+        Some(t) if !m.parts => t,
+        _ => m.content_type,
+    };
     let old = db.record_metadata(&NewMetadata {
         ecosystem: m.ecosystem,
         key: &m.key,
@@ -571,11 +626,112 @@ fn fetch_and_store(
         rebase: placeholders,
         latest: links.latest.as_deref(),
         format: FORMAT,
+        headers: kept.as_deref(),
     })?;
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
     Ok(true)
+}
+
+/// Most upstream documents one assembled document is made of, against parts that would name
+/// further parts without end.
+const MAX_PARTS: usize = 64;
+
+/// Reads the first part of an assembled document (`input`) whole, then fetches the further parts
+/// the registry names, round after round, until it names no new one. All of them together are
+/// bounded by `metadata_max_size`. A part the upstream answers 4xx is kept with its status for
+/// the registry to judge; any other failure fails the document.
+fn gather(
+    sh: &Shared,
+    reg: &dyn Registry,
+    m: &Metadata,
+    input: &mut BufReader<Capped<Box<dyn io::Read + Send>>>,
+    ctx: &Ctx<'_>,
+    url: &str,
+) -> Result<Vec<Part>> {
+    let max = sh.config.metadata_max_size;
+    // The document and its parts together are bounded. Parts that overflow are the assembled
+    // document's fault, not its first URL's, which other documents may share: no `TooLarge`
+    // (remembered against that URL) for them.
+    let broken = |url: &str, err: io::Error, exceeded: bool| Error::BadUpstream {
+        url: url.to_string(),
+        msg: if exceeded {
+            format!("the document and its parts are larger than metadata_max_size ({max} bytes)")
+        } else {
+            err.to_string()
+        },
+    };
+    let mut body = Vec::new();
+    if let Err(err) = io::Read::read_to_end(input, &mut body) {
+        return Err(if input.get_ref().exceeded {
+            Error::TooLarge {
+                url: url.to_string(),
+                max,
+            }
+        } else {
+            broken(url, err, false)
+        });
+    }
+    let mut left = input.get_ref().left;
+    let mut parts = vec![Part {
+        url: m.url.clone(),
+        status: 200,
+        body,
+    }];
+    let mut headers = vec![("Accept-Encoding", "identity")];
+    if let Some(accept) = m.accept {
+        headers.push(("Accept", accept));
+    }
+    loop {
+        let more = reg
+            .parts(m, &parts, ctx)
+            .map_err(|bad| Error::BadUpstream {
+                url: m.url.clone(),
+                msg: bad.0,
+            })?;
+        let mut new: Vec<String> = Vec::new();
+        for u in more {
+            if !parts.iter().any(|p| p.url == u) && !new.contains(&u) {
+                new.push(u);
+            }
+        }
+        if new.is_empty() {
+            return Ok(parts);
+        }
+        if parts.len() + new.len() > MAX_PARTS {
+            return Err(Error::BadUpstream {
+                url: m.url.clone(),
+                msg: format!("made of more than {MAX_PARTS} upstream documents"),
+            });
+        }
+        for u in new {
+            let f = sh
+                .upstream
+                .fetch(Method::Get, &u, &headers, sh.allowed(reg), reg.name())?;
+            let mut body = Vec::new();
+            match f.status {
+                200 => {
+                    let mut capped = Capped {
+                        inner: f.body,
+                        left,
+                        exceeded: false,
+                    };
+                    if let Err(err) = io::Read::read_to_end(&mut capped, &mut body) {
+                        return Err(broken(&u, err, capped.exceeded));
+                    }
+                    left = capped.left;
+                }
+                400..=499 => {}
+                status => return Err(Error::Upstream { url: f.url, status }),
+            }
+            parts.push(Part {
+                url: u,
+                status: f.status,
+                body,
+            });
+        }
+    }
 }
 
 /// How many links are written to the database at a time. A document small enough to report

@@ -560,8 +560,9 @@ struct Picked {
 /// The links of the wanted versions among those recorded for the package, that the registry's
 /// filter (`Mirror::keep`: a build, the target platforms) and the lockfile's digests let
 /// through. Digests name the files a lockfile was made with: where the links carry digests of
-/// the same algorithm, only files with one of them are kept (and their companions); where none
-/// does, digests cannot choose and every file of the version is kept.
+/// the same algorithm, a file with such a digest is kept only if it is one of them (with its
+/// companions); files without one are kept; where no link has one, digests cannot choose and
+/// every file of the version is kept.
 fn pick_links(db: &Db, eco: &str, m: &registry::Mirror, hashes: &[Digest]) -> Result<Picked> {
     let links = db.package_links(eco, &m.package)?;
     let latest = db.latest(eco, &m.package)?;
@@ -578,13 +579,16 @@ fn pick_links(db: &Db, eco: &str, m: &registry::Mirror, hashes: &[Digest]) -> Re
         .filter(|l| by_digest && named(l))
         .map(|l| l.filename.as_str())
         .collect();
+    // A companion goes with its file; a file whose digest cannot be compared (a checksum list,
+    // a signature) is not one the lockfile could name, and stays.
     let hashed = |l: &Link| {
-        !by_digest
-            || l.flags.document
-            || named(l)
-            || m.companion
-                .and_then(|c| c(&l.filename))
-                .is_some_and(|f| matching.contains(f))
+        if !by_digest || l.flags.document {
+            return true;
+        }
+        match m.companion.and_then(|c| c(&l.filename)) {
+            Some(file) => matching.contains(file),
+            None => named(l) || !comparable(l),
+        }
     };
     let mut picked = Picked {
         kept: Vec::new(),

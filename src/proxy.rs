@@ -193,11 +193,18 @@ impl Shared {
     pub(crate) fn new(config: Config, store: Store, upstream: Upstream, total: u64) -> Shared {
         let mut allowed: HashMap<&'static str, Vec<String>> = HashMap::new();
         for r in registry::REGISTRIES {
-            let origins = r
-                .spec()
-                .upstreams
+            // A registry's keys, and the named upstreams under those that take them.
+            let owns = |k: &str| {
+                r.spec().upstreams.iter().any(|u| {
+                    k == u.key
+                        || (u.named && k.strip_prefix(u.key).is_some_and(|n| n.starts_with('.')))
+                })
+            };
+            let origins = config
+                .upstream
                 .iter()
-                .flat_map(|u| config.upstream(u.key).split(','))
+                .filter(|(k, _)| owns(k))
+                .flat_map(|(_, v)| v.split(','))
                 .filter_map(|url| crate::url::origin(url.trim()))
                 .collect();
             allowed.insert(r.name(), origins);
@@ -410,7 +417,7 @@ pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply>
                 query: query.as_deref(),
                 accept: req.accept.as_deref(),
             };
-            match reg.route(&request, &ctx)? {
+            let mut reply = match reg.route(&request, &ctx)? {
                 Plan::Artifact(a) => artifact::serve(sh, db, reg, a, req),
                 Plan::Metadata(m) => metadata::serve(sh, db, reg, m, req),
                 Plan::Passthrough { url } => passthrough(sh, reg, &url, req),
@@ -425,9 +432,22 @@ pub(crate) fn handle(sh: &Arc<Shared>, db: &Db, req: &Incoming) -> Result<Reply>
                         .extend(headers.into_iter().map(|(k, v)| (k, Cow::Borrowed(v))));
                     Ok(reply)
                 }
-            }
+            }?;
+            // Errors get them where they are answered (`server::error_reply`).
+            add_spec_headers(reg, &mut reply);
+            Ok(reply)
         }
     }
+}
+
+/// The headers a registry puts on every answer under its prefix (`Spec::headers`).
+pub(crate) fn add_spec_headers(reg: &dyn Registry, reply: &mut Reply) {
+    reply.headers.extend(
+        reg.spec()
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, Cow::Borrowed(*v))),
+    );
 }
 
 fn root() -> Reply {

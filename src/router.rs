@@ -69,8 +69,10 @@ fn decode(raw: &str) -> Result<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
+            // Two hex digits exactly: `from_str_radix` alone would also take `+f`.
             let hex = bytes
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok());
             let v = hex
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
@@ -128,6 +130,15 @@ mod tests {
             "npm/x",
         ] {
             assert!(matches!(route(bad), Err(Error::BadRequest(_))), "{bad}");
+        }
+    }
+
+    // See: issue #10 (found by fuzz::codecs_and_header_values): `%+f` was taken for `%0f`.
+    #[test]
+    fn r10_a_percent_escape_is_two_hex_digits() {
+        for bad in ["/npm/a%+9b", "/npm/a%+fb", "/npm/%-1", "/npm/%4"] {
+            let err = route(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("invalid percent escape"), "{bad}: {err}");
         }
     }
 

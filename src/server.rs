@@ -348,7 +348,9 @@ fn error_reply(err: &Error, url: &str) -> Reply {
         .unwrap_or("");
     if let Some(reg) = registry::find(prefix) {
         let (ct, body) = (reg.spec().error_body)(status, &err.to_string());
-        return Reply::bytes(status, ct, body.into_bytes());
+        let mut reply = Reply::bytes(status, ct, body.into_bytes());
+        proxy::add_spec_headers(reg, &mut reply);
+        return reply;
     }
     Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
 }

@@ -115,12 +115,10 @@ pub(crate) fn human(bytes: u64) -> String {
 fn minute(unix_ms: i64) -> String {
     let d = crate::http::date(unix_ms.div_euclid(1000)); // "Mon, 15 Jan 2024 14:32:00 GMT"
     let parts: Vec<&str> = d.split_whitespace().collect();
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == parts[2])
-    .unwrap_or(0)
+    let month = crate::http::MONTHS
+        .iter()
+        .position(|m| *m == parts[2])
+        .unwrap_or(0)
         + 1;
     format!("{}-{month:02}-{} {}", parts[3], parts[1], &parts[4][..5])
 }

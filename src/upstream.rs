@@ -39,6 +39,8 @@ pub(crate) struct Fetched {
     pub content_length: Option<u64>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// Every response header, names in lowercase, in the order received (a name may repeat).
+    pub headers: Vec<(String, String)>,
     /// A `Retry-After` in seconds (a date is not waited for).
     pub retry_after: Option<Duration>,
     pub body: Box<dyn Read + Send>,
@@ -144,7 +146,7 @@ impl Upstream {
                 url = url::join(&url, &location);
                 continue;
             }
-            let content_length = header("content-length").and_then(|v| v.parse().ok());
+            let content_length = header("content-length").and_then(|v| content_length(&v));
             return Ok(Fetched {
                 status,
                 content_type: header("content-type"),
@@ -155,6 +157,13 @@ impl Upstream {
                 },
                 etag: header("etag"),
                 last_modified: header("last-modified"),
+                headers: resp
+                    .headers()
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
+                    })
+                    .collect(),
                 retry_after: header("retry-after").and_then(|v| retry_after(&v)),
                 body: Box::new(resp.into_body().into_reader()),
                 url,
@@ -184,6 +193,14 @@ fn check_origin(url: &str, allowed: &[String], registry: &'static str) -> Result
             registry,
         }),
     }
+}
+
+/// `Content-Length`: digits only (`parse` alone takes `+5`); anything else is no length.
+fn content_length(value: &str) -> Option<u64> {
+    let v = value.trim();
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| v.parse().ok())
+        .flatten()
 }
 
 /// `Retry-After: 3` (seconds); dates are not waited for.
@@ -347,6 +364,14 @@ mod tests {
         };
         resolve(&uncached);
         assert!(uncached.cache.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn content_lengths_are_digits() {
+        assert_eq!(content_length(" 42 "), Some(42));
+        for bad in ["+5", "-1", "", "1e3", "99999999999999999999999"] {
+            assert_eq!(content_length(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ use crate::registry::{self, ArtifactKey};
 use crate::stats::human;
 
 use manifest::Header;
-use tar::TarReader;
+pub(crate) use tar::TarReader;
 
 const MAX_MANIFEST: u64 = 1 << 30;
 /// The entry that says which volume of a split bundle this is.

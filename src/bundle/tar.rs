@@ -93,19 +93,19 @@ fn header(name: &str, size: u64, kind: u8) -> [u8; 512] {
     h
 }
 
-pub(super) struct Entry {
-    pub name: String,
-    pub size: u64,
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) size: u64,
 }
 
-pub(super) struct TarReader<R> {
-    pub r: R,
+pub(crate) struct TarReader<R> {
+    pub(crate) r: R,
 }
 
 impl<R: Read> TarReader<R> {
     /// The next regular file; `None` at the end-of-archive marker. Anything malformed, including
     /// a stream that ends without the marker, is an error.
-    pub(super) fn next_entry(&mut self) -> io::Result<Option<Entry>> {
+    pub(crate) fn next_entry(&mut self) -> io::Result<Option<Entry>> {
         let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
         let mut pax: HashMap<String, String> = HashMap::new();
         loop {
@@ -149,7 +149,7 @@ impl<R: Read> TarReader<R> {
                         name = p;
                     }
                     if let Some(s) = pax.remove("size") {
-                        size = s.parse().map_err(|_| invalid("bad pax size".into()))?;
+                        size = digits(&s).ok_or_else(|| invalid("bad pax size".into()))?;
                     }
                     return Ok(Some(Entry { name, size }));
                 }
@@ -159,7 +159,7 @@ impl<R: Read> TarReader<R> {
     }
 
     /// Reads an entry's body (and its padding) into `out`.
-    pub(super) fn read_body(&mut self, size: u64, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn read_body(&mut self, size: u64, out: &mut dyn Write) -> io::Result<()> {
         let n = io::copy(&mut (&mut self.r).take(size), out)?;
         if n != size {
             return Err(io::Error::new(
@@ -181,7 +181,18 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return Some(0);
     }
+    // Octal digits only: `from_str_radix` alone would also take a sign.
+    if !s.bytes().all(|c| matches!(c, b'0'..=b'7')) {
+        return None;
+    }
     u64::from_str_radix(s, 8).ok()
+}
+
+/// A decimal number of digits only (`parse` alone would also take a sign).
+fn digits(s: &str) -> Option<u64> {
+    (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
 }
 
 fn parse_pax(buf: &[u8]) -> Option<HashMap<String, String>> {
@@ -189,7 +200,7 @@ fn parse_pax(buf: &[u8]) -> Option<HashMap<String, String>> {
     let mut rest = buf;
     while !rest.is_empty() {
         let sp = rest.iter().position(|&b| b == b' ')?;
-        let len: usize = std::str::from_utf8(&rest[..sp]).ok()?.parse().ok()?;
+        let len = usize::try_from(digits(std::str::from_utf8(&rest[..sp]).ok()?)?).ok()?;
         if len <= sp + 1 || len > rest.len() {
             return None;
         }
@@ -246,6 +257,22 @@ mod tests {
         t.next_entry().unwrap();
         assert!(t.read_body(3, &mut io::sink()).is_err() || t.next_entry().is_err());
         assert!(TarReader { r: &buf[..512] }.next_entry().is_ok());
+    }
+
+    // See: issue #10 (found in review beside the fuzz findings): numeric tar fields took a sign.
+    #[test]
+    fn r10_numeric_tar_fields_are_digits_only() {
+        assert_eq!(parse_octal(b"0000644\0"), Some(0o644));
+        assert_eq!(parse_octal(b" 17 \0"), Some(0o17));
+        assert_eq!(parse_octal(b"+0000644"), None);
+        assert_eq!(parse_octal(b"0000648\0"), None);
+        assert_eq!(digits("600"), Some(600));
+        for bad in ["+600", "-1", "", "6 0"] {
+            assert_eq!(digits(bad), None, "{bad:?}");
+        }
+        let pax = |b: &[u8]| parse_pax(b).map(|m| m.len());
+        assert_eq!(pax(b"12 size=600\n"), Some(1));
+        assert_eq!(pax(b"+12 size=600\n"), None);
     }
 
     #[test]

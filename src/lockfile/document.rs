@@ -125,12 +125,47 @@ pub(super) fn parse_json(text: &str, out: &mut Out) -> Option<Json> {
 
 /// Parses a YAML document; a syntax error is one problem at its line.
 pub(super) fn parse_yaml(text: &str, out: &mut Out) -> Option<Yaml> {
+    // libyaml slows down more than linearly on deep flow nesting before its own limit stops it
+    // (4,000 `[` take seconds): lockfiles nest a few levels, so refuse that at once.
+    if let Some(line) = too_deep(text) {
+        syntax_error(
+            out,
+            text,
+            line,
+            format!("invalid YAML: nested deeper than {MAX_FLOW_DEPTH} levels"),
+        );
+        return None;
+    }
     serde_yaml::from_str(text)
         .map_err(|e| {
             let line = e.location().map_or(1, |l| l.line());
             syntax_error(out, text, line, format!("invalid YAML: {e}"))
         })
         .ok()
+}
+
+/// Flow collections (`[…]`, `{…}`) a lockfile may nest.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// The line where bracket nesting passes `MAX_FLOW_DEPTH`. Quotes and comments are not told
+/// apart (a stray quote must not hide what follows): brackets inside strings count too, which
+/// lockfiles do not nest.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    for &b in text.as_bytes() {
+        match b {
+            b'\n' => line += 1,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Reports a parser's error at its line, kept within the text: libyaml may place an error at the
@@ -189,5 +224,19 @@ mod tests {
         assert_eq!(l.line(&["a", "b c", "9", "purl"]), 3);
         assert_eq!(l.line(&["zzz"]), 1);
         assert_eq!(l.line(&["s"]), 11);
+    }
+
+    #[test]
+    fn deep_yaml_flow_nesting_is_refused_at_once() {
+        let deep = format!("a:\n  b: {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+        assert_eq!(too_deep(&deep), Some(2));
+        let mut out = Out::new(std::path::Path::new("pnpm-lock.yaml"));
+        assert!(parse_yaml(&deep, &mut out).is_none());
+        // A quote cannot hide nesting; ordinary documents pass.
+        let hidden = format!("a: x'\nb: {}1{}\n", "[".repeat(100), "]".repeat(100));
+        assert_eq!(too_deep(&hidden), Some(2));
+        let fine = "a: [1, [2, {b: 3}]]\n";
+        assert_eq!(too_deep(fine), None);
+        assert!(parse_yaml(fine, &mut Out::new(std::path::Path::new("x.yaml"))).is_some());
     }
 }

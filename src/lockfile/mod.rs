@@ -6,15 +6,18 @@
 //! `npm-shrinkwrap.json`, `yarn.lock` (v1 and Berry), `pnpm-lock.yaml` (5.x, 6.x, 9.x);
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
-//! `packages.lock.json`; CycloneDX and SPDX JSON SBOMs (by their purls).
+//! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`;
+//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls).
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
-//! mix.lock), `sbom` (CycloneDX, SPDX); `digest` (digest spellings) and `document` (JSON, YAML
-//! and TOML documents, and where their entries are); `toml` and `term`, small readers of TOML
-//! and Elixir terms of our own (JSON and YAML are read by serde).
+//! mix.lock), `swift` (Package.resolved), `ansible` (requirements.yml), `terraform`
+//! (.terraform.lock.hcl), `sbom` (CycloneDX, SPDX); `digest` (digest
+//! spellings) and `document` (JSON, YAML and TOML documents, and where their entries are);
+//! `toml` and `term`, small readers of TOML and Elixir terms of our own (JSON and YAML are read
+//! by serde).
 //!
 //! Decisions every format follows:
 //! - Only packages that come from a registry are items. Local (path, link, workspace, editable),
@@ -39,6 +42,7 @@
 //! - A syntax error in a JSON or YAML file stops that file (one problem at the error's line); the
 //!   line-based and TOML formats resynchronise and carry on with the next entry.
 
+mod ansible;
 mod digest;
 mod document;
 mod linewise;
@@ -48,7 +52,9 @@ mod purl;
 mod python;
 mod sbom;
 mod structured;
+mod swift;
 mod term;
+mod terraform;
 mod toml;
 
 #[cfg(test)]
@@ -67,7 +73,7 @@ pub(crate) use purl::parse_purl;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan".
+    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
     /// Composer "vendor/pkg".
@@ -144,6 +150,9 @@ enum Format {
     PubspecLock,
     MixLock,
     NugetLock,
+    PackageResolved,
+    GalaxyRequirements,
+    TerraformLock,
     CycloneDx,
     Spdx,
 }
@@ -155,6 +164,7 @@ impl Format {
             Format::NpmLock
                 | Format::ComposerLock
                 | Format::NugetLock
+                | Format::PackageResolved
                 | Format::CycloneDx
                 | Format::Spdx
         )
@@ -176,8 +186,15 @@ fn detect_by_name(name: &str) -> Option<Format> {
         "pubspec.lock" => Format::PubspecLock,
         "mix.lock" => Format::MixLock,
         "packages.lock.json" => Format::NugetLock,
+        "package.resolved" => Format::PackageResolved,
+        ".terraform.lock.hcl" => Format::TerraformLock,
         // PEP 751 allows `pylock.<name>.toml`.
         _ if name.starts_with("pylock.") && name.ends_with(".toml") => Format::PyLock,
+        _ if (name.ends_with(".yml") || name.ends_with(".yaml"))
+            && name.contains("requirements") =>
+        {
+            Format::GalaxyRequirements
+        }
         _ if (name.ends_with(".txt") || name.ends_with(".in"))
             && (name.contains("requirements") || name.contains("constraints")) =>
         {
@@ -196,6 +213,12 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     }
     if has_prefix("lockfileVersion:") {
         return Some(Format::PnpmLock);
+    }
+    if has_line("collections:") {
+        return Some(Format::GalaxyRequirements);
+    }
+    if has_prefix("provider \"") {
+        return Some(Format::TerraformLock);
     }
     if has_line("[[packages]]") && has_prefix("lock-version") {
         return Some(Format::PyLock);
@@ -258,6 +281,10 @@ fn detect_json(v: &Json) -> Option<Format> {
     if o.contains_key("content-hash") || o.contains_key("packages-dev") {
         return Some(Format::ComposerLock);
     }
+    let pins = |o: &serde_json::Map<String, Json>| o.get("pins").is_some_and(Json::is_array);
+    if pins(o) || o.get("object").and_then(Json::as_object).is_some_and(pins) {
+        return Some(Format::PackageResolved);
+    }
     let frameworks = o.get("dependencies").and_then(Json::as_object)?;
     let nuget = o.get("version").is_some_and(Json::is_number)
         && frameworks.values().all(|f| {
@@ -273,6 +300,7 @@ fn run_json(f: Format, v: &Json, text: &str, out: &mut Out) {
         Format::NpmLock => npm::npm_lock(v, &lines, out),
         Format::ComposerLock => structured::composer_lock(v, &lines, out),
         Format::NugetLock => structured::nuget_lock(v, &lines, out),
+        Format::PackageResolved => swift::package_resolved(v, &lines, out),
         Format::CycloneDx => sbom::cyclonedx(v, &lines, out),
         Format::Spdx => sbom::spdx(v, &lines, out),
         _ => {}
@@ -296,6 +324,8 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::GemfileLock => linewise::gemfile_lock(text, out),
         Format::PubspecLock => structured::pubspec_lock(text, out),
         Format::MixLock => linewise::mix_lock(text, out),
+        Format::GalaxyRequirements => ansible::requirements_yml(text, out),
+        Format::TerraformLock => terraform::terraform_lock(text, out),
         _ => {}
     }
 }
@@ -407,6 +437,15 @@ fn check_token(what: &str, s: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The TOML reader and the Elixir-term reader by themselves, for the fuzz tests (`src/fuzz.rs`):
+/// the document's entry and error counts, and whether each line reads as a mix.lock entry.
+#[cfg(test)]
+pub(crate) fn read_alone(text: &str) -> (usize, Vec<bool>) {
+    let (table, errors) = toml::parse(text);
+    let terms = text.lines().map(|l| term::entry(l).is_ok()).collect();
+    (table.entries.len() + errors.len(), terms)
 }
 
 #[cfg(test)]

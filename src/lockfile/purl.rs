@@ -22,7 +22,7 @@ pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
 }
 
 const PURL_TYPES: &str = "npm, cargo, pypi, golang, gem, maven, composer, nuget, hex, pub, conda, \
-                          cran, conan";
+                          cran, conan, swift";
 
 pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
     let t = s.trim();
@@ -109,6 +109,18 @@ pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String
         // Conan users are qualifiers of where to fetch, not of the name.
         "conda" => return conda_purl(s, name, version, qualifiers),
         "conan" => ("conan", name.clone()),
+        // A registry identity `scope.name` (case-insensitive). A source-host namespace
+        // (`github.com/apple`) names a Git repository, which no registry serves under that name.
+        "swift" => match ns {
+            [scope] if !scope.contains('.') => ("swift", format!("{scope}.{name}")),
+            _ => {
+                return Err(format!(
+                    "package URL {s:?}: a Swift registry package is pkg:swift/{{scope}}/{{name}}; \
+                     {:?} is a source host, not a registry scope",
+                    ns.join("/")
+                ));
+            }
+        },
         other => {
             return Err(format!(
                 "package URL {s:?}: type {other:?} has no registry here (known: {PURL_TYPES})"
@@ -253,6 +265,12 @@ mod tests {
             ),
             ("pkg:cran/ggplot2@3.5.0", "cran", "ggplot2", Some("3.5.0")),
             ("pkg:conan/openssl@3.2.1", "conan", "openssl", Some("3.2.1")),
+            (
+                "pkg:swift/mona/LinkedList@1.1.1",
+                "swift",
+                "mona.LinkedList",
+                Some("1.1.1"),
+            ),
             ("PKG:NPM/left-pad", "npm", "left-pad", None),
             ("pkg:npm/lodash@", "npm", "lodash", None),
             (
@@ -293,6 +311,11 @@ mod tests {
             ("pkg:cargo/extra/serde@1.0.0", "no namespace"),
             ("pkg:npm/a/b/c@1", "one segment"),
             ("pkg:npm/left%20pad@1", "blanks"),
+            (
+                "pkg:swift/github.com/apple/swift-nio@2.0.0",
+                "is a source host",
+            ),
+            ("pkg:swift/LinkedList@1.0.0", "pkg:swift/{scope}/{name}"),
         ];
         for (purl, want) in cases {
             let err = parse_purl(purl).unwrap_err();

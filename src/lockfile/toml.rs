@@ -426,6 +426,10 @@ impl Parser<'_> {
             'u' | 'U' => {
                 let n = if c == 'u' { 4 } else { 8 };
                 let digits = self.s.get(self.i..self.i + n).ok_or("bad \\u escape")?;
+                // Hex digits only: `from_str_radix` alone would also take `+041`.
+                if !digits.bytes().all(|d| d.is_ascii_hexdigit()) {
+                    return Err("bad \\u escape".into());
+                }
                 let code = u32::from_str_radix(digits, 16).map_err(|_| "bad \\u escape")?;
                 out.push(char::from_u32(code).ok_or("bad \\u escape")?);
                 self.i += n;
@@ -608,5 +612,15 @@ n = "2"
         assert_eq!(v.str("g"), Some("ok"));
         assert!(root.table("w").is_none());
         assert!(root.table("y").unwrap().broken);
+    }
+
+    // See: issue #10 (found in review beside the fuzz findings): `\u+041` was read as `A`.
+    #[test]
+    fn r10_unicode_escapes_are_hex_digits_only() {
+        let (root, errors) =
+            parse("a = \"\\u0041\\U0001F600\"\n[t]\nb = \"\\u+041\"\n[u]\nc = \"\\U+001F600\"\n");
+        assert_eq!(root.str("a"), Some("A\u{1F600}"));
+        let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
+        assert_eq!(lines, [3, 5], "{errors:?}");
     }
 }

@@ -40,6 +40,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("cargo_download", "https://static.crates.io/crates"),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 /// The longest crate name we accept. crates.io allows 64; alternative registries are freer, so
@@ -144,7 +145,9 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
         package: lower.to_string(),
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
-        ..Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     }
 }
 

@@ -28,13 +28,14 @@
 
 use std::io::{BufRead, Write};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{
     Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
     Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
+use crate::json::{self, Pattern, Seg};
 use crate::url::escape;
 
 pub(crate) struct Composer;
@@ -57,6 +58,7 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Composer {
@@ -79,7 +81,9 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
-                ..Metadata::default()
+                headers: &[],
+                parts: false,
+                derive: None,
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -141,16 +145,19 @@ impl Registry for Composer {
         ctx: &Ctx<'_>,
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
-        let mut root: Value =
-            serde_json::from_reader(input).map_err(|err| format!("invalid JSON: {err}"))?;
+        // Both documents are rebuilt in memory (the engine caps them at metadata_max_size; p2
+        // documents are kilobytes), member by member, so nothing but what changes moves.
+        let mut raw = Vec::new();
+        input.read_to_end(&mut raw)?;
         if doc.kind == ROOT {
-            rewrite_root(&mut root, ctx.base_url)?;
+            out.write_all(&rewrite_root(&raw, ctx.base_url)?)?;
         } else {
-            for link in rewrite_p2(&mut root, &doc.package, ctx.base_url)? {
+            let (rewritten, links) = rewrite_p2(&raw, &doc.package, ctx.base_url)?;
+            out.write_all(&rewritten)?;
+            for link in links {
                 found.link(link);
             }
         }
-        serde_json::to_writer(out, &root).map_err(|err| err.to_string())?;
         Ok(())
     }
 
@@ -184,7 +191,9 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         package: name,
         content_type: "application/json",
         etag: Etag::Own,
-        ..Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     }
 }
 
@@ -212,8 +221,31 @@ fn package_name(vendor: &str, package: &str) -> Result<String> {
     }
 }
 
-fn is_minified(root: &Value) -> bool {
-    root.get("minified").and_then(Value::as_str) == Some(MINIFIED)
+/// A JSON value's bytes as a string, if it is one.
+fn string_of(raw: &[u8]) -> Option<String> {
+    serde_json::from_slice::<String>(raw).ok()
+}
+
+/// A document's members, each value as its bytes, in order; refused if it is not an object.
+type Members = Vec<(String, Vec<u8>)>;
+
+fn get<'m>(members: &'m Members, key: &str) -> Option<&'m [u8]> {
+    members
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_slice())
+}
+
+/// Sets `key` to `value`, in place if it is there, else at the end.
+fn set(members: &mut Members, key: &str, value: Vec<u8>) {
+    match members.iter_mut().find(|(k, _)| k == key) {
+        Some((_, v)) => *v = value,
+        None => members.push((key.to_string(), value)),
+    }
+}
+
+fn remove(members: &mut Members, key: &str) {
+    members.retain(|(k, _)| k != key);
 }
 
 /// Follows Composer's expansion of a version list: in a minified list every entry after the
@@ -221,18 +253,18 @@ fn is_minified(root: &Value) -> bool {
 /// stands alone.
 #[derive(Default)]
 struct Expander {
-    current: Map<String, Value>,
+    current: Members,
     started: bool,
 }
 
 impl Expander {
-    fn next(&mut self, entry: &Map<String, Value>, minified: bool) -> &Map<String, Value> {
+    fn next(&mut self, entry: &Members, minified: bool) -> &Members {
         if minified && self.started {
             for (k, v) in entry {
-                if v.as_str() == Some(UNSET) {
-                    self.current.remove(k);
+                if string_of(v).as_deref() == Some(UNSET) {
+                    remove(&mut self.current, k);
                 } else {
-                    self.current.insert(k.clone(), v.clone());
+                    set(&mut self.current, k, v.clone());
                 }
             }
         } else {
@@ -243,75 +275,134 @@ impl Expander {
     }
 }
 
-/// Every version of a list as Composer sees it.
-#[cfg(test)]
-fn expand(entries: &[Value], minified: bool) -> Vec<Map<String, Value>> {
-    let mut ex = Expander::default();
-    entries
-        .iter()
-        .filter_map(Value::as_object)
-        .map(|e| ex.next(e, minified).clone())
-        .collect()
+const MINIFIED_KEY: Pattern = Pattern::new("minified");
+
+/// What the first pass over a p2 document learns: whether it is minified (the key may come
+/// after the versions) and whether the package's entry is a list.
+struct Shape<'a> {
+    package: &'a str,
+    minified: bool,
+    not_a_list: bool,
+}
+
+impl json::Visitor for Shape<'_> {
+    fn wants(&self, path: &[Seg]) -> bool {
+        MINIFIED_KEY.matches(path)
+    }
+
+    fn string(&mut self, _path: &[Seg], value: &str) -> Option<String> {
+        self.minified = value == MINIFIED;
+        None
+    }
+
+    fn entry(&mut self, path: &[Seg], at: json::Entry) {
+        if matches!(path, [Seg::Key(p), Seg::Key(n)] if p == "packages" && n == self.package) {
+            self.not_a_list = at.kind != json::Kind::Array;
+        }
+    }
 }
 
 /// Rewrites the dists of the document's own package (other packages a document might carry are
-/// ignored by Composer, and not trusted to name files for this one).
-fn rewrite_p2(root: &mut Value, package: &str, base_url: &str) -> Result<Vec<Link>, String> {
-    let minified = is_minified(root);
-    let Some(entries) = root.get_mut("packages").and_then(|p| p.get_mut(package)) else {
-        return Ok(Vec::new());
+/// ignored by Composer, and not trusted to name files for this one). Each version is rebuilt
+/// from its members in their order; everything else passes byte for byte.
+fn rewrite_p2(raw: &[u8], package: &str, base_url: &str) -> Result<(Vec<u8>, Vec<Link>), String> {
+    let mut shape = Shape {
+        package,
+        minified: false,
+        not_a_list: false,
     };
-    let Value::Array(entries) = entries else {
+    json::scan(raw, &mut shape).map_err(|err| err.to_string())?;
+    if shape.not_a_list {
         return Err(format!("packages.{package} is not a list of versions"));
+    }
+    let mut v = Versions {
+        package,
+        minified: shape.minified,
+        base: format!("{base_url}/composer/dists/{package}/"),
+        ex: Expander::default(),
+        client: None,
+        first: true,
+        links: Vec::new(),
     };
-    let base = format!("{base_url}/composer/dists/{package}/");
-    let mut links = Vec::new();
-    let mut ex = Expander::default();
-    // The dist a client holds after expanding the entries written so far.
-    let mut client: Option<Value> = None;
-    let mut first = true;
-    for entry in entries.iter_mut() {
-        let Value::Object(fields) = entry else {
-            continue;
-        };
-        let version = ex.next(fields, minified);
-        let want = version.get("dist").map(|dist| {
-            let v = version.get("version").and_then(Value::as_str);
-            match v.and_then(|v| proxied_dist(dist, v, &base)) {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 8);
+    json::rewrite(&mut &raw[..], &mut out, &mut v).map_err(|err| err.to_string())?;
+    Ok((out, v.links))
+}
+
+/// Rebuilds each version of a p2 document's own package.
+struct Versions<'a> {
+    package: &'a str,
+    minified: bool,
+    /// `{base_url}/composer/dists/{package}/`.
+    base: String,
+    ex: Expander,
+    /// The dist a client holds after expanding the entries written so far.
+    client: Option<Vec<u8>>,
+    first: bool,
+    links: Vec<Link>,
+}
+
+impl json::Visitor for Versions<'_> {
+    fn wants(&self, _: &[Seg]) -> bool {
+        false
+    }
+
+    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+        None
+    }
+
+    fn wants_whole(&self, path: &[Seg]) -> bool {
+        matches!(path, [Seg::Key(p), Seg::Key(n), Seg::Index(_)]
+            if p == "packages" && n == self.package)
+    }
+
+    fn whole(&mut self, _path: &[Seg], raw: &[u8]) -> Option<Vec<u8>> {
+        // Anything but an object is left as it is, as Composer skips it.
+        let mut fields = json::members(raw).ok()?;
+        let version = self.ex.next(&fields, self.minified);
+        let listed = get(version, "version").and_then(string_of);
+        let want = get(version, "dist").map(|dist| {
+            match listed
+                .as_deref()
+                .and_then(|v| proxied_dist(dist, v, &self.base))
+            {
                 Some((dist, link)) => {
-                    links.push(Link {
-                        name: package.to_string(),
-                        path: format!("dists/{package}/{}", link.path),
+                    self.links.push(Link {
+                        name: self.package.to_string(),
+                        path: format!("dists/{}/{}", self.package, link.path),
                         ..link
                     });
                     dist
                 }
-                None => dist.clone(),
+                None => dist.to_vec(),
             }
         });
-        if minified && !first {
-            if want == client {
-                fields.remove("dist");
+        if self.minified && !self.first {
+            if want == self.client {
+                remove(&mut fields, "dist");
             } else {
-                let value = want.clone().unwrap_or_else(|| Value::String(UNSET.into()));
-                fields.insert("dist".into(), value);
+                let value = want
+                    .clone()
+                    .unwrap_or_else(|| json::encode(UNSET).into_bytes());
+                set(&mut fields, "dist", value);
             }
         } else if let Some(dist) = &want {
-            fields.insert("dist".into(), dist.clone());
+            set(&mut fields, "dist", dist.clone());
         }
         // Install statistics are POSTs to the upstream: a read-only proxy cannot take them and
         // an air-gapped client must not try.
-        fields.remove("notification-url");
-        client = want;
-        first = false;
+        remove(&mut fields, "notification-url");
+        self.client = want;
+        self.first = false;
+        Some(json::object(&fields))
     }
-    Ok(links)
 }
 
-/// The dist as the proxy serves it, and the link to its upstream file; `None` leaves it as it is
-/// (a local `path` or a plain `file`, whose name matters to Composer, or a URL we cannot name).
-fn proxied_dist(dist: &Value, version: &str, base: &str) -> Option<(Value, Link)> {
-    let fields = dist.as_object()?;
+/// The dist as the proxy serves it (its bytes, only `url` changed), and the link to its
+/// upstream file; `None` leaves it as it is (a local `path` or a plain `file`, whose name matters
+/// to Composer, or a URL we cannot name).
+fn proxied_dist(dist: &[u8], version: &str, base: &str) -> Option<(Vec<u8>, Link)> {
+    let fields: serde_json::Map<String, Value> = serde_json::from_slice(dist).ok()?;
     let url = fields.get("url")?.as_str()?;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return None;
@@ -338,21 +429,35 @@ fn proxied_dist(dist: &Value, version: &str, base: &str) -> Option<(Value, Link)
             algo: Algo::Sha1,
             hex: s.to_ascii_lowercase(),
         });
-    let mut rewritten = fields.clone();
-    rewritten.insert(
-        "url".into(),
-        Value::String(format!("{base}{}/{}", escape(&version), escape(&filename))),
-    );
+    let path = format!("{}/{}", escape(&version), escape(&filename));
+    let mut point = PointUrl(format!("{base}{path}"));
+    let mut rewritten = Vec::with_capacity(dist.len() + 64);
+    json::rewrite(&mut &dist[..], &mut rewritten, &mut point).ok()?;
     let link = Link {
         name: String::new(),
-        path: format!("{}/{}", escape(&version), escape(&filename)),
+        path,
         version: listed.to_string(),
         filename,
         url: url.to_string(),
         digest,
         flags: Flags::default(),
     };
-    Some((Value::Object(rewritten), link))
+    Some((rewritten, link))
+}
+
+const DIST_URL: Pattern = Pattern::new("url");
+
+/// Replaces a dist's `url`.
+struct PointUrl(String);
+
+impl json::Visitor for PointUrl {
+    fn wants(&self, path: &[Seg]) -> bool {
+        DIST_URL.matches(path)
+    }
+
+    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+        Some(self.0.clone())
+    }
 }
 
 /// The file extension a dist's file name needs, for the archive types Composer unpacks (`None`
@@ -395,10 +500,9 @@ fn extension(url: &str, dist_type: &str) -> Option<&'static str> {
 /// - `search`, `list` and `providers-api` point at the relays here.
 /// - `security-advisories.api-url` (a POST) is dropped when the advisories come with the p2
 ///   documents (`metadata: true`): `composer audit` then reads them from the cached metadata.
-fn rewrite_root(root: &mut Value, base_url: &str) -> Result<(), String> {
-    let Value::Object(map) = root else {
-        return Err("packages.json is not a JSON object".into());
-    };
+fn rewrite_root(raw: &[u8], base_url: &str) -> Result<Vec<u8>, String> {
+    let mut map =
+        json::members(raw).map_err(|_| "packages.json is not a JSON object".to_string())?;
     let here = format!("{base_url}/composer");
     for key in [
         "providers-url",
@@ -410,20 +514,21 @@ fn rewrite_root(root: &mut Value, base_url: &str) -> Result<(), String> {
         "notify-batch",
         "notify",
     ] {
-        map.remove(key);
+        remove(&mut map, key);
     }
-    let inline = map
-        .get("packages")
+    let inline = get(&map, "packages")
+        .and_then(|p| serde_json::from_slice::<Value>(p).ok())
         .is_some_and(|p| p.as_object().is_some_and(|o| !o.is_empty()));
     if inline {
         log::warn!(
             "Composer upstream packages.json lists packages inline; they are served from its p2 metadata instead"
         );
-        map.insert("packages".into(), Value::Array(Vec::new()));
+        set(&mut map, "packages", b"[]".to_vec());
     }
-    let url = |s: String| Value::String(s);
-    map.insert(
-        "metadata-url".into(),
+    let url = |s: String| json::encode(&s).into_bytes();
+    set(
+        &mut map,
+        "metadata-url",
         url(format!("{here}/p2/%package%.json")),
     );
     for (key, path) in [
@@ -431,16 +536,18 @@ fn rewrite_root(root: &mut Value, base_url: &str) -> Result<(), String> {
         ("list", "packages/list.json"),
         ("providers-api", "providers/%package%.json"),
     ] {
-        if map.contains_key(key) {
-            map.insert(key.into(), url(format!("{here}/{path}")));
+        if get(&map, key).is_some() {
+            set(&mut map, key, url(format!("{here}/{path}")));
         }
     }
-    if let Some(Value::Object(sa)) = map.get_mut("security-advisories")
-        && sa.get("metadata") == Some(&Value::Bool(true))
+    if let Some(sa) = get(&map, "security-advisories")
+        && let Ok(mut sa) = json::members(sa)
+        && get(&sa, "metadata").is_some_and(|m| m == b"true")
     {
-        sa.remove("api-url");
+        remove(&mut sa, "api-url");
+        set(&mut map, "security-advisories", json::object(&sa));
     }
-    Ok(())
+    Ok(json::object(&map))
 }
 
 #[cfg(test)]
@@ -516,11 +623,31 @@ mod tests {
     }
 
     fn p2(doc: Value, package: &str) -> (Value, Vec<Link>) {
-        let mut root = doc;
-        let links = rewrite_p2(&mut root, package, "http://proxy").unwrap();
-        // What a client sees after the rewrite: serialised and read back.
-        let text = serde_json::to_string(&root).unwrap();
-        (serde_json::from_str(&text).unwrap(), links)
+        let raw = serde_json::to_vec(&doc).unwrap();
+        let (out, links) = rewrite_p2(&raw, package, "http://proxy").unwrap();
+        // What a client sees after the rewrite.
+        (serde_json::from_slice(&out).unwrap(), links)
+    }
+
+    /// Every version of a list as Composer expands it.
+    fn expand(entries: &[Value], minified: bool) -> Vec<serde_json::Map<String, Value>> {
+        let mut ex = Expander::default();
+        entries
+            .iter()
+            .map(|e| {
+                let members = json::members(&serde_json::to_vec(e).unwrap()).unwrap();
+                let expanded = ex.next(&members, minified);
+                expanded
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::from_slice(v).unwrap()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn root(doc: Value) -> Result<Value, String> {
+        let out = rewrite_root(&serde_json::to_vec(&doc).unwrap(), "http://proxy")?;
+        Ok(serde_json::from_slice(&out).unwrap())
     }
 
     #[test]
@@ -633,8 +760,9 @@ mod tests {
         let (out, links) = p2(json!({"packages": []}), "acme/lib");
         assert_eq!(out, json!({"packages": []}));
         assert!(links.is_empty());
-        let mut bad = json!({"packages": {"acme/lib": {"1.0.0": {}}}});
-        assert!(rewrite_p2(&mut bad, "acme/lib", "http://proxy").is_err());
+        let bad = json!({"packages": {"acme/lib": {"1.0.0": {}}}});
+        let bad = serde_json::to_vec(&bad).unwrap();
+        assert!(rewrite_p2(&bad, "acme/lib", "http://proxy").is_err());
     }
 
     #[test]
@@ -660,7 +788,7 @@ mod tests {
 
     #[test]
     fn root_document_sends_clients_here_only() {
-        let mut root = json!({
+        let doc = json!({
             "packages": [],
             "notify-batch": "https://up.example/downloads/",
             "providers-url": "/p/%package%$%hash%.json",
@@ -674,9 +802,8 @@ mod tests {
             "mirrors": [{"dist-url": "https://mirror.example/%package%/%reference%.%type%", "preferred": true}],
             "warning": "a message for the user",
         });
-        rewrite_root(&mut root, "http://proxy").unwrap();
         assert_eq!(
-            root,
+            root(doc).unwrap(),
             json!({
                 "packages": [],
                 "metadata-url": "http://proxy/composer/p2/%package%.json",
@@ -689,15 +816,32 @@ mod tests {
             })
         );
         // A bare Composer 1 repository still gets a metadata-url, and inline packages go.
-        let mut v1 = json!({"packages": {"a/b": {"1.0.0": {}}}, "security-advisories": {"api-url": "https://x"}});
-        rewrite_root(&mut v1, "http://proxy").unwrap();
+        let v1 = root(json!({"packages": {"a/b": {"1.0.0": {}}}, "security-advisories": {"api-url": "https://x"}}))
+            .unwrap();
         assert_eq!(v1["packages"], json!([]));
         assert_eq!(
             v1["metadata-url"],
             "http://proxy/composer/p2/%package%.json"
         );
         assert_eq!(v1["security-advisories"]["api-url"], "https://x");
-        assert!(rewrite_root(&mut json!([1]), "http://proxy").is_err());
+        assert!(root(json!([1])).is_err());
+    }
+
+    #[test]
+    fn documents_keep_their_order_and_bytes() {
+        // Key order, spacing inside values and escapes are the upstream's: only a dist URL moves.
+        let doc = br#"{"packages":{"acme/lib":[{"version":"1.0.0","zeta":{"b":1,"a":"\u00e9"},"dist":{"url":"https://h/a","type":"zip","reference":"r","z":1}}]},"minified":"composer/2.0","alpha":[1, 2]}"#;
+        let (out, _) = rewrite_p2(doc, "acme/lib", "http://proxy").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"packages":{"acme/lib":[{"version":"1.0.0","zeta":{"b":1,"a":"\u00e9"},"dist":{"url":"http://proxy/composer/dists/acme/lib/1.0.0/r.zip","type":"zip","reference":"r","z":1}}]},"minified":"composer/2.0","alpha":[1, 2]}"#
+        );
+        let root = br#"{"warning":"w","packages":[],"search":"https://up/s?q=%query%","z":true}"#;
+        let out = rewrite_root(root, "http://proxy").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"warning":"w","packages":[],"search":"http://proxy/composer/search.json?q=%query%&type=%type%","z":true,"metadata-url":"http://proxy/composer/p2/%package%.json"}"#
+        );
     }
 
     #[test]

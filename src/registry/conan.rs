@@ -44,6 +44,7 @@ static SPEC: Spec = Spec {
     name: "conan",
     upstreams: &[UpstreamKey::one("conan", "https://center2.conan.io")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Conan {
@@ -332,7 +333,9 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         package: package.to_string(),
         content_type: JSON,
         etag: Etag::Own,
-        ..super::Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     })
 }
 

@@ -58,6 +58,7 @@ static SPEC: Spec = Spec {
         ),
     ],
     error_body,
+    headers: &[],
 };
 
 /// conda prints `detail`.
@@ -110,7 +111,9 @@ impl Registry for Conda {
                 package: channel,
                 content_type: "application/json",
                 etag: Etag::Own,
-                ..Metadata::default()
+                headers: &[],
+                parts: false,
+                derive: None,
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -126,7 +129,9 @@ impl Registry for Conda {
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
                         etag: Etag::Own,
-                        ..Metadata::default()
+                        headers: &[],
+                        parts: false,
+                        derive: None,
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {

@@ -38,6 +38,7 @@ static SPEC: Spec = Spec {
     name: "cran",
     upstreams: &[UpstreamKey::one("cran", "https://cloud.r-project.org")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 impl Registry for Cran {
@@ -61,7 +62,9 @@ impl Registry for Cran {
                 accept: Some("*/*"),
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
-                ..Metadata::default()
+                headers: &[],
+                parts: false,
+                derive: None,
             })
         };
         match segs.as_slice() {
@@ -181,7 +184,9 @@ fn binary(
             accept: Some("*/*"),
             content_type: "application/octet-stream",
             etag: Etag::Own,
-            ..Metadata::default()
+            headers: &[],
+            parts: false,
+            derive: None,
         }));
     }
     let (name, version) = split_file(file, ext)?;

@@ -43,6 +43,7 @@ static SPEC: Spec = Spec {
     name: "gem",
     upstreams: &[UpstreamKey::one("gem", "https://rubygems.org")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const COMPACT: &str = "text/plain; charset=utf-8";
@@ -161,7 +162,9 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         } else {
             Etag::Upstream
         },
-        ..Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     })
 }
 

@@ -42,6 +42,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("go", "https://proxy.golang.org")],
     // The go command prints the body of a failed answer.
     error_body: super::text_error,
+    headers: &[],
 };
 
 impl Registry for Go {
@@ -106,7 +107,9 @@ impl Registry for Go {
                     package: module,
                     content_type: "application/json",
                     etag: Etag::Own,
-                    ..Metadata::default()
+                    headers: &[],
+                    parts: false,
+                    derive: None,
                 }))
             }
             _ => Err(Error::NotFound(format!("go route /{}", segs.join("/")))),
@@ -205,7 +208,9 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         package: module.to_string(),
         content_type,
         etag: Etag::Own,
-        ..Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     })
 }
 

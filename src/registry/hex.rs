@@ -36,6 +36,7 @@ static SPEC: Spec = Spec {
     name: "hex",
     upstreams: &[UpstreamKey::one("hex", "https://repo.hex.pm")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const OCTETS: &str = "application/octet-stream";
@@ -157,7 +158,9 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         package: package.to_string(),
         content_type: ct,
         etag: Etag::Own,
-        ..Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     })
 }
 
@@ -206,7 +209,7 @@ fn split_tarball(file: &str) -> Result<(String, String)> {
 
 /// What we read of a `Package` message.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Package {
+pub(crate) struct Package {
     name: String,
     releases: Vec<Release>,
 }
@@ -220,7 +223,7 @@ struct Release {
 /// gunzip → `Signed{payload = 1, signature = 2}` → `Package{releases = 1, name = 2,
 /// repository = 3}` → `Release{version = 1, inner_checksum = 2, dependencies = 3, retired = 4,
 /// outer_checksum = 5}` (hex_core's `signed.proto` and `package.proto`).
-fn decode_package(gz: &[u8]) -> std::result::Result<Package, String> {
+pub(crate) fn decode_package(gz: &[u8]) -> std::result::Result<Package, String> {
     let signed = gzip::decode(gz, MAX_DECODED).map_err(|e| format!("registry resource: {e}"))?;
     let mut payload = None;
     for field in Fields(&signed) {
@@ -435,25 +438,6 @@ mod tests {
         }
     }
 
-    /// A gzip member with one stored block (no compressor needed).
-    fn gzip_stored(data: &[u8]) -> Vec<u8> {
-        let mut g = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0x01];
-        let len = data.len() as u16;
-        g.extend_from_slice(&len.to_le_bytes());
-        g.extend_from_slice(&(!len).to_le_bytes());
-        g.extend_from_slice(data);
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-            }
-        }
-        g.extend_from_slice(&(!crc).to_le_bytes());
-        g.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        g
-    }
-
     fn package_doc(name: &str, releases: &[(&str, Option<[u8; 32]>)]) -> Vec<u8> {
         let mut pkg = Vec::new();
         for (v, sum) in releases {
@@ -472,7 +456,7 @@ mod tests {
         pkg.extend(field(3, b"hexpm"));
         let mut signed = field(1, &pkg);
         signed.extend(field(2, &[9; 256]));
-        gzip_stored(&signed)
+        crate::gzip::stored(&signed, 0)
     }
 
     #[test]
@@ -518,15 +502,15 @@ mod tests {
         let good = package_doc("jason", &[("1.0.0", Some([0xab; 32]))]);
         let plain = gzip::decode(&good, 1 << 20).unwrap();
         for cut in 0..plain.len() {
-            let _ = decode_package(&gzip_stored(&plain[..cut]));
+            let _ = decode_package(&crate::gzip::stored(&plain[..cut], 0));
         }
         for i in 0..plain.len() {
             let mut bad = plain.clone();
             bad[i] ^= 0xff;
-            let _ = decode_package(&gzip_stored(&bad));
+            let _ = decode_package(&crate::gzip::stored(&bad, 0));
         }
         // Group wire types are refused; a varint that never ends too.
-        assert!(decode_package(&gzip_stored(&[0x0b])).is_err());
-        assert!(decode_package(&gzip_stored(&[0x08, 0xff, 0xff])).is_err());
+        assert!(decode_package(&crate::gzip::stored(&[0x0b], 0)).is_err());
+        assert!(decode_package(&crate::gzip::stored(&[0x08, 0xff, 0xff], 0)).is_err());
     }
 }

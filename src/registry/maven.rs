@@ -44,6 +44,7 @@ static SPEC: Spec = Spec {
     name: "maven",
     upstreams: &[UpstreamKey::one("maven", "https://repo1.maven.org/maven2")],
     error_body: super::json_error,
+    headers: &[],
 };
 
 /// Checksum and signature sidecars a repository publishes next to every file.
@@ -220,7 +221,9 @@ fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
         package,
         content_type,
         etag: Etag::Own,
-        ..Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     })
 }
 

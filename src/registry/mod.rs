@@ -7,6 +7,7 @@ use std::io::{BufRead, Write};
 
 use crate::error::Result;
 
+pub(crate) mod ansible;
 pub(crate) mod cargo;
 pub(crate) mod composer;
 pub(crate) mod conan;
@@ -20,9 +21,12 @@ pub(crate) mod npm;
 pub(crate) mod nuget;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod swift;
+pub(crate) mod terraform;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
+    &ansible::Ansible,
     &cargo::Cargo,
     &composer::Composer,
     &conan::Conan,
@@ -36,6 +40,8 @@ pub(crate) const REGISTRIES: &[&dyn Registry] = &[
     &nuget::Nuget,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &swift::Swift,
+    &terraform::Terraform,
 ];
 
 /// Finds the registry mounted at a URL prefix.
@@ -105,6 +111,52 @@ pub(crate) trait Registry: Sync {
     fn canonical_name(&self, name: &str) -> String {
         name.to_string()
     }
+    /// Rewrites one value of an upstream response header a document keeps (`Metadata::headers`)
+    /// on its way into the cache, reporting what it links to as `rewrite` does; `None` drops
+    /// it. The default keeps it as it is.
+    fn rewrite_header(
+        &self,
+        _doc: &Metadata,
+        _name: &str,
+        value: &str,
+        _ctx: &Ctx<'_>,
+        _found: &mut dyn Found,
+    ) -> Option<String> {
+        Some(value.to_string())
+    }
+    /// For a document assembled from several upstream ones (`Metadata::parts`): the further
+    /// URLs to fetch, read from the parts fetched so far (the first is `doc.url`'s). The engine
+    /// asks again after fetching them, until no new URL comes. The default asks for none.
+    fn parts(
+        &self,
+        _doc: &Metadata,
+        _fetched: &[Part],
+        _ctx: &Ctx<'_>,
+    ) -> Result<Vec<String>, Bad> {
+        Ok(Vec::new())
+    }
+    /// Writes a document assembled from its parts (`Metadata::parts`), reporting links as
+    /// `rewrite` does. Only registries with such documents implement it.
+    fn assemble(
+        &self,
+        _doc: &Metadata,
+        _parts: &[Part],
+        _out: &mut dyn Write,
+        _ctx: &Ctx<'_>,
+        _found: &mut dyn Found,
+    ) -> Result<(), Bad> {
+        Err(Bad("this registry assembles no documents".into()))
+    }
+}
+
+/// One upstream document a document is assembled from (see `Registry::parts`).
+#[derive(Clone, Debug)]
+pub(crate) struct Part {
+    pub url: String,
+    /// 200, or the 4xx the upstream answered (with an empty body): whether a missing part is
+    /// an error is the registry's to say.
+    pub status: u16,
+    pub body: Vec<u8>,
 }
 
 impl dyn Registry + '_ {
@@ -123,6 +175,9 @@ pub(crate) struct Spec {
     /// The body of an error answer in the shape this registry's clients read: (content type,
     /// body) for a status and a message.
     pub error_body: fn(u16, &str) -> (&'static str, String),
+    /// Headers on every answer under the prefix: cached, fetched, stale, generated and errors
+    /// alike (Swift's `Content-Version: 1`, which SwiftPM checks on each of them).
+    pub headers: &'static [(&'static str, &'static str)],
 }
 
 /// An `upstream.<key>` setting.
@@ -132,6 +187,10 @@ pub(crate) struct UpstreamKey {
     /// A comma-separated list of URLs (in a file, also a list): further origins the registry may
     /// fetch from, such as the hosts its metadata sends downloads to. Otherwise one URL.
     pub list: bool,
+    /// Also `upstream.<key>.<name>`: further upstreams of the same kind, which the registry
+    /// serves under a name (`/debian/{name}/…`). A default may itself be a name
+    /// (`debian.debian-security`).
+    pub named: bool,
 }
 
 impl UpstreamKey {
@@ -140,6 +199,7 @@ impl UpstreamKey {
             key,
             default,
             list: false,
+            named: false,
         }
     }
 
@@ -148,8 +208,52 @@ impl UpstreamKey {
             key,
             default,
             list: true,
+            named: false,
         }
     }
+
+    /// A key that also takes named upstreams (`upstream.<key>.<name>`).
+    pub(crate) const fn named(key: &'static str, default: &'static str) -> UpstreamKey {
+        UpstreamKey {
+            key,
+            default,
+            list: false,
+            named: true,
+        }
+    }
+}
+
+/// The keys that take named upstreams.
+pub(crate) fn named_keys() -> impl Iterator<Item = &'static str> {
+    REGISTRIES
+        .iter()
+        .flat_map(|r| r.spec().upstreams)
+        .filter(|u| u.named)
+        .map(|u| u.key)
+}
+
+/// Whether `upstream.<key>` is a named upstream of a key that takes them (`debian.security`),
+/// and the name is one a path segment and a config key can both hold.
+pub(crate) fn is_named_key(key: &str) -> bool {
+    let Some((base, name)) = key.split_once('.') else {
+        return false;
+    };
+    valid_upstream_name(name)
+        && REGISTRIES
+            .iter()
+            .flat_map(|r| r.spec().upstreams)
+            .any(|u| u.named && u.key == base)
+}
+
+/// Names of named upstreams: lowercase letters, digits, `-` and `_`, starting with a letter or
+/// digit, at most 64 characters.
+pub(crate) fn valid_upstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
 }
 
 /// The error body most registries' clients get: `{"error": "<message>"}`.
@@ -289,7 +393,9 @@ pub(crate) enum Want {
 /// Picks the links of the wanted versions from those recorded for a package. An exact version
 /// takes every link of it, yanked or not (a lockfile may pin one); "all" takes every version not
 /// yanked; "latest" takes the registry's own latest when a link has it, else the highest release
-/// (neither yanked nor a pre-release), else the highest version not yanked.
+/// (neither yanked nor a pre-release), else the highest version not yanked. Documents of no
+/// version (the next page of a version list) are taken whatever is wanted: what they list may
+/// be it.
 pub(crate) fn pick<'a>(links: &'a [Link], want: &Want, latest: Option<&str>) -> Vec<&'a Link> {
     let prerelease = |l: &Link| l.flags.prerelease || l.version.contains('-');
     let chosen: Option<&str> = match want {
@@ -309,10 +415,11 @@ pub(crate) fn pick<'a>(links: &'a [Link], want: &Want, latest: Option<&str>) -> 
                 .or_else(|| highest(&|_| true))
         }
     };
-    match chosen {
-        Some(v) => links.iter().filter(|l| l.version == v).collect(),
-        None => Vec::new(),
-    }
+    let unversioned = |l: &Link| l.flags.document && l.version.is_empty();
+    links
+        .iter()
+        .filter(|l| unversioned(l) || chosen.is_some_and(|v| l.version == v))
+        .collect()
 }
 
 /// Orders version strings the way most registries do: numeric runs compare as numbers, a
@@ -365,6 +472,24 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     pub(crate) fn upstream(&self, key: &str) -> &str {
         self.upstream.get(key).map(String::as_str).unwrap_or("")
+    }
+
+    /// The URL of the upstream named `name` under `key` (`upstream.<key>.<name>`), if configured.
+    pub(crate) fn named(&self, key: &str, name: &str) -> Option<&str> {
+        self.upstream
+            .get(&format!("{key}.{name}"))
+            .map(String::as_str)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// Every named upstream under `key`: (name, URL).
+    pub(crate) fn names(&self, key: &str) -> Vec<(&str, &str)> {
+        let prefix = format!("{key}.");
+        self.upstream
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (&k[prefix.len()..], v.as_str()))
+            .collect()
     }
 }
 
@@ -420,6 +545,13 @@ pub(crate) struct Artifact {
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// The `Accept` the upstream is asked with (`*/*` when `None`): a registry that versions its
+    /// API by media type may refuse anything else (Swift's `…v1+zip`).
+    pub accept: Option<&'static str>,
+    /// `content_type` is what the protocol says the file is, served whatever the upstream (or a
+    /// storage bucket it redirects to) calls it: SwiftPM refuses an archive that is not
+    /// `application/zip`. Otherwise the upstream's type wins and `content_type` is a fallback.
+    pub exact_type: bool,
     /// The document that declares this file (and its digest): read first when no link names the
     /// file yet, so that a file asked for before its metadata (a lockfile install on an empty
     /// cache) is still checked before it is committed.
@@ -439,6 +571,8 @@ impl Artifact {
             content_type,
             sidecar: None,
             readings: None,
+            accept: None,
+            exact_type: false,
             listed_in: None,
             html: false,
         }
@@ -474,25 +608,15 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    /// Upstream response headers stored with the document and sent with it, each value passed
+    /// through `Registry::rewrite_header` (Swift's `Link`). Names as they are sent.
+    pub headers: &'static [&'static str],
+    /// Assembled from several upstream documents (`Registry::parts`, `Registry::assemble`)
+    /// rather than rewritten from the one at `url`, which is the first of them: the registry's
+    /// own document, served as `content_type` whatever the upstream called its parts.
+    pub parts: bool,
     /// Another document this one can be made from without asking the upstream (see `Derive`).
     pub derive: Option<Derive>,
-}
-
-/// The base of a metadata plan, for `..Metadata::default()`: a registry sets what it needs.
-impl Default for Metadata {
-    fn default() -> Metadata {
-        Metadata {
-            ecosystem: "",
-            kind: Kind(""),
-            key: String::new(),
-            url: String::new(),
-            accept: None,
-            package: String::new(),
-            content_type: "application/octet-stream",
-            etag: Etag::Own,
-            derive: None,
-        }
-    }
 }
 
 /// How a document is made from another one the cache holds, so that one upstream fetch serves
@@ -538,6 +662,26 @@ pub(crate) struct Link {
     pub url: String,
     pub digest: Option<Digest>,
     pub flags: Flags,
+}
+
+impl Link {
+    /// A further document (`Flags::document`) that `proxy mirror` reads for `version`'s links,
+    /// or for every version's when `version` is empty (a list's next page). `path` is where a
+    /// client asks this proxy for it.
+    pub(crate) fn document(name: &str, version: &str, filename: &str, path: String) -> Link {
+        Link {
+            name: name.to_string(),
+            version: version.to_string(),
+            filename: filename.to_string(),
+            path,
+            url: String::new(),
+            digest: None,
+            flags: Flags {
+                document: true,
+                ..Flags::default()
+            },
+        }
+    }
 }
 
 /// What a document says about a linked file beside where it is.
@@ -637,6 +781,16 @@ impl Digest {
 }
 
 impl Digest {
+    /// A SHA-256 digest given as hex (any case), if it is one.
+    pub(crate) fn sha256_hex(hex: &str) -> Option<Digest> {
+        (hex.len() == Algo::Sha256.hex_len() && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(
+            || Digest {
+                algo: Algo::Sha256,
+                hex: hex.to_ascii_lowercase(),
+            },
+        )
+    }
+
     /// Reads a checksum file (`{hex}`, `{hex}  {file}` or `ALGO ({file}) = {hex}`): the first
     /// word that is a digest of `algo`'s length in hex. Nothing else is taken for one.
     pub(crate) fn from_checksum_file(algo: Algo, text: &str) -> Option<Digest> {
@@ -701,6 +855,36 @@ pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Versions as most registries write them (`1.2.3`, `1.0.0-beta.1+build`): a digit first, then
+/// letters, digits, `.`, `-` and `+`; a safe path component of at most 128 bytes.
+pub(crate) fn semver_like(v: &str) -> bool {
+    safe_component(v)
+        && v.len() <= 128
+        && v.as_bytes()[0].is_ascii_digit()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+}
+
+/// `semver_like`, or a 400 saying whose version (`what`) it is not.
+pub(crate) fn check_semver(v: &str, what: &str) -> Result<()> {
+    if semver_like(v) {
+        Ok(())
+    } else {
+        Err(crate::error::Error::BadRequest(format!(
+            "invalid {what} version {v:?}"
+        )))
+    }
+}
+
+/// Whether a query string may be passed on to an upstream as a client sent it (a pagination
+/// cursor, `limit=100&offset=100`): short, and of characters that need no escaping.
+pub(crate) fn passable_query(q: &str) -> bool {
+    q.len() <= 256
+        && q.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'-' | b'_' | b'.' | b'%' | b'+')
+        })
 }
 
 /// A path component that is safe on disk and in a URL path: not empty, not `.` or `..`, no
@@ -896,6 +1080,19 @@ mod tests {
         assert!(files(&Want::Exact("9".into()), None).is_empty());
         let only_pre = [link("2.0.0-rc.1", "c", false)];
         assert_eq!(pick(&only_pre, &Want::Latest, None).len(), 1);
+        // A further page of a list belongs to every version.
+        let mut page = link("", "page2", false);
+        page.flags.document = true;
+        let paged = [link("1.0.0", "a", false), page];
+        let files = |want: &Want| -> Vec<String> {
+            pick(&paged, want, None)
+                .iter()
+                .map(|l| l.filename.clone())
+                .collect()
+        };
+        assert_eq!(files(&Want::Exact("9".into())), ["page2"]);
+        assert_eq!(files(&Want::Latest), ["a", "page2"]);
+        assert_eq!(files(&Want::All), ["a", "page2"]);
     }
 
     #[test]

@@ -35,6 +35,7 @@ static SPEC: Spec = Spec {
     name: "npm",
     upstreams: &[UpstreamKey::one("npm", "https://registry.npmjs.org")],
     error_body: not_found_body,
+    headers: &[],
 };
 
 /// npm prints `error` of any error body; every 404 reads as its own "Not found".
@@ -98,7 +99,9 @@ impl Registry for Npm {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
-                    ..Metadata::default()
+                    headers: &[],
+                    parts: false,
+                    derive: None,
                 }))
             }
             ["-", filename] => {
@@ -173,6 +176,8 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         package: name,
         content_type,
         etag: Etag::Own,
+        headers: &[],
+        parts: false,
         derive,
     }
 }

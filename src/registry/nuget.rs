@@ -52,6 +52,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("nuget_search", "https://azuresearch-usnc.nuget.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const JSON: &str = "application/json";
@@ -65,7 +66,7 @@ const SERVED: &[&str] = &[
     "v3-index/",
 ];
 /// Decompressed size accepted for one registration document.
-const MAX_DECODED: usize = 512 << 20;
+const MAX_DECODED: u64 = 512 << 20;
 
 impl Registry for Nuget {
     fn spec(&self) -> &'static Spec {
@@ -189,10 +190,8 @@ impl Registry for Nuget {
             found,
         };
         if gzip::is_gzip(input.fill_buf()?) {
-            let mut raw = Vec::new();
-            input.read_to_end(&mut raw)?;
-            let plain = gzip::decode(&raw, MAX_DECODED)?;
-            json::rewrite(&mut &plain[..], out, &mut v)?;
+            let plain = gzip::Decoder::new(input, MAX_DECODED);
+            json::rewrite(&mut std::io::BufReader::new(plain), out, &mut v)?;
         } else {
             json::rewrite(input, out, &mut v)?;
         }
@@ -234,7 +233,9 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
             JSON
         },
         etag: Etag::Own,
-        ..Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     })
 }
 
@@ -623,32 +624,10 @@ mod tests {
         );
 
         // The same document gzipped, as the -gz- hives are: served as plain JSON.
-        let gz = gzip_stored(REGISTRATION.as_bytes());
+        let gz = crate::gzip::stored(REGISTRATION.as_bytes(), 0);
         let (plain, links2) = rewrite(REG, &gz);
         assert_eq!(plain, out);
         assert_eq!(links2, links);
-    }
-
-    fn gzip_stored(data: &[u8]) -> Vec<u8> {
-        let mut g = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-        for (i, chunk) in data.chunks(60000).enumerate() {
-            let last = i == data.len().div_ceil(60000) - 1;
-            g.push(u8::from(last));
-            let len = chunk.len() as u16;
-            g.extend_from_slice(&len.to_le_bytes());
-            g.extend_from_slice(&(!len).to_le_bytes());
-            g.extend_from_slice(chunk);
-        }
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-            }
-        }
-        g.extend_from_slice(&(!crc).to_le_bytes());
-        g.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        g
     }
 
     #[test]

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Seg};
@@ -45,6 +45,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::list("pub_archives", "https://storage.googleapis.com"),
     ],
     error_body,
+    headers: &[],
 };
 
 impl Registry for PubDev {
@@ -79,7 +80,7 @@ impl Registry for PubDev {
             }
             ["api", "packages", name, "versions", version] => {
                 check_name(name)?;
-                check_version(version)?;
+                check_semver(version, "pub")?;
                 doc(
                     VERSION,
                     name,
@@ -94,7 +95,7 @@ impl Registry for PubDev {
                         "pub archive {file:?} (expected {{version}}.tar.gz)"
                     ))
                 })?;
-                check_version(version)?;
+                check_semver(version, "pub")?;
                 let url = format!("{up}/packages/{name}/versions/{}.tar.gz", escape(version));
                 // The listing declares every archive's sha256.
                 let listing = document(
@@ -166,7 +167,7 @@ impl Registry for PubDev {
                     escape(version)
                 ),
                 url,
-                digest: e.sha256.as_deref().and_then(sha256),
+                digest: e.sha256.as_deref().and_then(Digest::sha256_hex),
                 flags: Flags::default(),
             });
         }
@@ -198,7 +199,9 @@ fn document(up: &str, kind: Kind, name: &str, key: String, path: String) -> Meta
         package: name.to_string(),
         content_type: V2,
         etag: Etag::Own,
-        ..Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     }
 }
 
@@ -220,35 +223,6 @@ fn check_name(name: &str) -> Result<()> {
             "invalid pub package name {name:?}"
         )))
     }
-}
-
-/// Semantic versions: `1.2.3`, `1.0.0-dev.1`, `2.0.0+3`.
-fn check_version(version: &str) -> Result<()> {
-    if valid_version(version) {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!(
-            "invalid pub version {version:?}"
-        )))
-    }
-}
-
-fn valid_version(version: &str) -> bool {
-    safe_component(version)
-        && version.len() <= 128
-        && version.as_bytes()[0].is_ascii_digit()
-        && version
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
-}
-
-fn sha256(hex: &str) -> Option<Digest> {
-    (hex.len() == Algo::Sha256.hex_len() && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
-        Digest {
-            algo: Algo::Sha256,
-            hex: hex.to_ascii_lowercase(),
-        }
-    })
 }
 
 /// A version object of a document: the root (one version's document), `latest`, or
@@ -293,7 +267,7 @@ impl Entry {
         self.version
             .as_deref()
             .or(self.pubspec_version.as_deref())
-            .filter(|v| valid_version(v))
+            .filter(|v| semver_like(v))
     }
 }
 

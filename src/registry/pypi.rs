@@ -48,6 +48,7 @@ static SPEC: Spec = Spec {
         UpstreamKey::one("pypi_files", "https://files.pythonhosted.org"),
     ],
     error_body: super::json_error,
+    headers: &[],
 };
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
@@ -105,7 +106,9 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
-                    ..Metadata::default()
+                    headers: &[],
+                    parts: false,
+                    derive: None,
                 }))
             }
             ["simple", name] => {
@@ -127,7 +130,9 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
-                    ..Metadata::default()
+                    headers: &[],
+                    parts: false,
+                    derive: None,
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -146,7 +151,9 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
-                    ..Metadata::default()
+                    headers: &[],
+                    parts: false,
+                    derive: None,
                 }))
             }
             ["files", path @ .., filename] => {
@@ -280,7 +287,9 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         package: name,
         content_type: v.media_type(),
         etag: Etag::Own,
-        ..Metadata::default()
+        headers: &[],
+        parts: false,
+        derive: None,
     }
 }
 
@@ -1048,7 +1057,9 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
-            ..Metadata::default()
+            headers: &[],
+            parts: false,
+            derive: None,
         }
     }
 

@@ -9,6 +9,7 @@
 mod support;
 
 mod airgap;
+mod ansible;
 mod cargo;
 mod cli;
 mod composer;
@@ -27,3 +28,5 @@ mod nuget;
 mod offline;
 mod pub_dev;
 mod pypi;
+mod swift;
+mod terraform;

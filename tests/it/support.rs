@@ -768,21 +768,64 @@ pub fn free_port() -> u16 {
 pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
     let dir = TempDir::new("mirror");
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    let out = mirror_into(dir.path(), port, vars, args);
+    (offline_on(dir, port, |_| {}), out)
+}
+
+/// `mirror_then_offline` with the cache carried to the air-gapped host as users carry it: the
+/// mirrored cache is exported to a bundle (`proxy export`), imported into an empty one (`proxy
+/// import`), and the offline proxy serves that one, with the same upstream settings `vars` (as
+/// one configuration file would give both hosts; offline, none is asked).
+pub fn mirror_bundle_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
+    let connected = TempDir::new("mirror-connected");
+    let port = free_port();
+    let out = mirror_into(connected.path(), port, vars, args);
+    let bundle = connected.path().join("bundle.tar");
+    let (code, text) = exec(
+        proxy_on_cache(connected.path())
+            .arg("export")
+            .arg("-o")
+            .arg(&bundle),
+    );
+    assert_eq!(code, 0, "export: {text}");
+    let airgap = TempDir::new("airgap");
+    let (code, text) = exec(proxy_on_cache(airgap.path()).arg("import").arg(&bundle));
+    assert_eq!(code, 0, "import: {text}");
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let settings = Config::from_sources(None, &env, &[]).expect("upstream settings");
+    (
+        offline_on(airgap, port, |c| c.upstream = settings.upstream),
+        out,
+    )
+}
+
+/// Runs `proxy mirror {args}` on the cache in `dir` with the public URL of `port`; asserts that
+/// it mirrored everything and returns what it printed.
+fn mirror_into(dir: &Path, port: u16, vars: &[(&str, String)], args: &[&str]) -> String {
     let (code, out) = exec(
-        proxy_on_cache(dir.path())
-            .env("PROXY_BASE_URL", &base)
+        proxy_on_cache(dir)
+            .env("PROXY_BASE_URL", format!("http://127.0.0.1:{port}"))
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .arg("mirror")
             .args(args),
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 failed"), "{out}");
+    out
+}
+
+/// A proxy in offline mode on the cache in `dir`, listening on `port`, its upstreams pointed at
+/// a port nothing listens on unless `f` says otherwise.
+fn offline_on(dir: TempDir, port: u16, f: impl FnOnce(&mut Config)) -> TestProxy {
     let mut c = config(dir.path(), "http://127.0.0.1:9");
     c.listen = format!("127.0.0.1:{port}");
-    c.base_url = base;
+    c.base_url = format!("http://127.0.0.1:{port}");
     c.offline = true;
-    (TestProxy::from_config(c, dir), out)
+    f(&mut c);
+    TestProxy::from_config(c, dir)
 }
 
 /// Runs a command to completion: (exit code, stdout + stderr).
