@@ -4,7 +4,7 @@ CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build release static image image-archive image-test test lint fuzz run clean bench bench-smoke bench-gzip vendor-patch
+.PHONY: help build release static image image-archive image-test test lint fuzz run clean bench bench-smoke bench-gzip bench-airgap vendor-patch
 
 help:
 	@echo "make build    debug build"
@@ -22,6 +22,7 @@ help:
 	@echo "              installs the peers outside the repo); writes the table into BENCHMARKS.md"
 	@echo "make bench-smoke  the same scenarios, tiny and short (under a minute): keeps bench/ working"
 	@echo "make bench-gzip   decompression throughput of src/gzip.rs on a 50 MB Packages-like file"
+	@echo "make bench-airgap mirror, export and import of 10,000 small artifacts and 4 GiB (minutes)"
 	@echo "make vendor-patch  rewrite vendor/tiny_http.patch (vendor/tiny_http against tiny_http 0.12.0)"
 
 build:
@@ -95,9 +96,10 @@ run:
 bench:
 	bench/run.sh
 
-# For CI: proves the benchmark still runs; asserts no performance.
+# For CI: proves the benchmark scripts still run; asserts no performance.
 bench-smoke:
 	bench/run.sh --smoke
+	bench/airgap.sh --smoke
 
 # The diff of our tiny_http copy against the published crate (vendor/README.md).
 vendor-patch:
@@ -106,6 +108,11 @@ vendor-patch:
 # See bench/gzip.sh and BENCHMARKS.md ("gzip"). About a minute; prints a table.
 bench-gzip:
 	bench/gzip.sh
+
+# See bench/airgap.sh and BENCHMARKS.md ("Air gap"). Needs nginx and about 13 GB of disk (4 GiB
+# three times over); writes its table into BENCHMARKS.md.
+bench-airgap:
+	bench/airgap.sh
 
 clean:
 	$(CARGO) clean

@@ -812,12 +812,18 @@ impl Db {
         Ok(())
     }
 
-    /// The artifact recorded at a storage path: its SHA-256.
-    pub(crate) fn artifact_at(&self, storage_path: &str) -> Result<Option<String>> {
+    /// The SHA-256 recorded for an artifact, by its key (the unique index).
+    pub(crate) fn artifact_sha256(&self, key: &ArtifactKey) -> Result<Option<String>> {
         let row = self
             .conn
-            .prepare_cached("SELECT sha256 FROM artifacts WHERE storage_path = ?1")?
-            .query_row([storage_path], |r| r.get(0))
+            .prepare_cached(
+                "SELECT sha256 FROM artifacts
+                 WHERE ecosystem = ?1 AND name = ?2 AND version = ?3 AND filename = ?4",
+            )?
+            .query_row(
+                params![key.ecosystem, key.name, key.version, key.filename],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(row)
     }
@@ -1099,9 +1105,11 @@ impl Staging {
     pub(crate) fn open(path: &Path) -> Result<Staging> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        // Each step is durable before the next begins: a staged file is recorded only once
-        // it is synced, and a crash resumes from what is recorded.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // A staged file is synced before it is recorded, so whatever state survives a crash
+        // is true; a state lost with the last commits only makes a resumed import read those
+        // files again. So commits need not wait for the disk (WAL, synchronous=NORMAL).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(STAGING_SCHEMA)?;
         Ok(Staging { conn })
     }

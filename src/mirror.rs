@@ -3,6 +3,11 @@
 //! exactly what the server serves offline. `--check` asks the same questions with the upstream
 //! switched off and reports what an offline install would miss.
 //!
+//! Of the files the wanted versions' documents list, it fetches those the registry's filter
+//! (`Mirror::keep`, narrowed to `-platform`… by `Registry::target`) and the input's digests let
+//! through (`pick_links`), and says what it left out. A package that failed for a reason that may
+//! pass is tried again after a pause (`with_retries`); outcomes are added up as packages finish.
+//!
 //! It works with or without a server running on the same storage and database: SQLite handles the
 //! two writers, and temp files are per process. (A running server learns of the added bytes for
 //! `storage.max_size` at its next start.)
@@ -144,13 +149,14 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
             .collect::<VecDeque<_>>(),
     );
     let meter = Meter::new("mirroring", "packages", Some(items.len() as u64), None);
-    let results: Mutex<Vec<(String, Outcome)>> = Mutex::new(Vec::new());
+    // Outcomes are added up as packages finish: only what is reported is kept.
+    let summary: Mutex<Summary> = Mutex::new(Summary::default());
     let started = Instant::now();
     std::thread::scope(|s| -> Result<()> {
         let mut workers = Vec::new();
         for _ in 0..opts.concurrency.clamp(1, 64) {
             let db = proxy::open_db(&sh.config)?;
-            let (sh, queue, meter, results) = (&sh, &queue, &meter, &results);
+            let (sh, queue, meter, summary) = (&sh, &queue, &meter, &summary);
             workers.push(s.spawn(move || {
                 loop {
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
@@ -158,10 +164,10 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
                     let outcome =
                         with_retries(opts, || mirror_one(sh, &db, item, &want, opts, meter));
                     meter.add(1, 0);
-                    results
+                    summary
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push((describe(item), outcome));
+                        .add(&describe(item), outcome);
                 }
             }));
         }
@@ -171,37 +177,22 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
         Ok(())
     })?;
     meter.finish();
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut total = Outcome::default();
-    let mut retried = 0;
-    let mut skipped = Vec::new();
-    for (what, o) in &results {
-        total.fetched += o.fetched;
-        total.cached += o.cached;
-        total.bytes += o.bytes;
-        retried += usize::from(o.tries > 1 && o.failures.is_empty());
-        if !o.skipped.is_empty() {
-            skipped.push(format!("{what}: {}", sample(&o.skipped)));
-        }
-        total.skipped.extend(o.skipped.iter().cloned());
-        for f in &o.failures {
-            let tries = match o.tries {
-                1 => String::new(),
-                n => format!(" (after {n} tries)"),
-            };
-            total.fail(format!("{what}: {}{tries}", f.msg), f.transient);
-        }
-    }
+    let Summary {
+        packages,
+        total,
+        retried,
+        skipped,
+        skipped_files,
+    } = summary.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut failures: Vec<String> = total.failures.iter().map(|f| f.msg.clone()).collect();
     failures.extend(problems);
     let secs = started.elapsed().as_secs_f64();
     if opts.check {
         println!(
-            "Offline check: {} package(s), {} file(s) present, {} missing, {} skipped",
-            results.len(),
+            "Offline check: {packages} package(s), {} file(s) present, {} missing, {} skipped",
             total.cached,
             failures.len(),
-            total.skipped.len()
+            skipped_files
         );
         if !failures.is_empty() {
             println!("Missing:");
@@ -211,12 +202,11 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
         }
     } else {
         println!(
-            "Mirror complete: {} package(s), {} file(s) fetched ({}), {} already cached, {} skipped, {} failed, {secs:.1}s",
-            results.len(),
+            "Mirror complete: {packages} package(s), {} file(s) fetched ({}), {} already cached, {} skipped, {} failed, {secs:.1}s",
             total.fetched,
             human(total.bytes),
             total.cached,
-            total.skipped.len(),
+            skipped_files,
             failures.len()
         );
         if retried > 0 {
@@ -233,6 +223,41 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
         report_problems(&failures);
     }
     Ok(failures.is_empty())
+}
+
+/// What the packages' outcomes add up to.
+#[derive(Default)]
+struct Summary {
+    packages: usize,
+    /// Counts, the names of skipped files and the failures (with the package and tries).
+    total: Outcome,
+    /// Packages that succeeded on a later try.
+    retried: usize,
+    /// One line per package that skipped files, and how many it skipped in all.
+    skipped: Vec<String>,
+    skipped_files: usize,
+}
+
+impl Summary {
+    fn add(&mut self, what: &str, o: Outcome) {
+        self.packages += 1;
+        self.total.fetched += o.fetched;
+        self.total.cached += o.cached;
+        self.total.bytes += o.bytes;
+        self.retried += usize::from(o.tries > 1 && o.failures.is_empty());
+        if !o.skipped.is_empty() {
+            self.skipped.push(format!("{what}: {}", sample(&o.skipped)));
+        }
+        self.skipped_files += o.skipped.len();
+        for f in o.failures {
+            let tries = match o.tries {
+                1 => String::new(),
+                n => format!(" (after {n} tries)"),
+            };
+            self.total
+                .fail(format!("{what}: {}{tries}", f.msg), f.transient);
+        }
+    }
 }
 
 /// `3 file(s): a.whl, b.whl, c.whl` (the first few names).

@@ -777,27 +777,40 @@ pub fn import(config: &Config, inputs: &[String], verify_key: Option<&Path>) -> 
     let trusted = verify_key.map(sign::load_public).transpose()?;
     let mut session: Option<Session> = None;
     let mut tally = Tally::default();
+    // A volume that fails is reported and the others are still read: what they hold is kept.
+    let mut failed: Vec<Error> = Vec::new();
     for input in inputs {
-        let reader: Box<dyn Read> = if input == "-" {
-            Box::new(io::stdin().lock())
-        } else {
-            Box::new(File::open(input).map_err(|err| Error::io(input, err))?)
-        };
-        let mut tar = TarReader {
-            r: BufReader::with_capacity(256 * 1024, reader),
-        };
-        read_volume(
-            &store,
-            &db,
-            input,
-            &mut tar,
-            trusted.as_ref(),
-            &mut session,
-            &mut tally,
-        )?;
+        let read = (|| -> Result<()> {
+            let reader: Box<dyn Read> = if input == "-" {
+                Box::new(io::stdin().lock())
+            } else {
+                Box::new(File::open(input).map_err(|err| Error::io(input, err))?)
+            };
+            let mut tar = TarReader {
+                r: BufReader::with_capacity(256 * 1024, reader),
+            };
+            read_volume(
+                &store,
+                &db,
+                input,
+                &mut tar,
+                trusted.as_ref(),
+                &mut session,
+                &mut tally,
+            )
+        })();
+        if let Err(e) = read {
+            if inputs.len() > 1 {
+                eprintln!("error: {e}");
+            }
+            failed.push(e);
+        }
     }
+    let last_failure = |mut failed: Vec<Error>| failed.pop();
     let Some(s) = session else {
-        return Err(Error::Usage("nothing to import".into()));
+        return Err(
+            last_failure(failed).unwrap_or_else(|| Error::Usage("nothing to import".into()))
+        );
     };
     let (wanted, _, _, wanted_bytes) = s.staging.counts()?;
     if wanted > 0 {
@@ -821,10 +834,14 @@ pub fn import(config: &Config, inputs: &[String], verify_key: Option<&Path>) -> 
             human(wanted_bytes),
             store.abs(&format!(".import/{}", s.id)).display()
         );
-        return Ok(false);
+        return match last_failure(failed) {
+            Some(e) => Err(e),
+            None => Ok(false),
+        };
     }
     commit(&store, &db, s, &tally)?;
-    Ok(true)
+    // Complete, though an input failed (a damaged copy of a volume also given whole).
+    Ok(failed.is_empty())
 }
 
 /// Reads one bundle or volume into the staging directory.
@@ -1049,8 +1066,10 @@ fn read_file<R: Read>(
             .skip_body(e.size)
             .map_err(|e| bad(format!("{rel}: {e}"))),
         (FileState::Wanted, true) => {
-            let partial = s.dir.partial(f.id);
-            let mut file = File::create(&partial).map_err(|err| Error::io(&partial, err))?;
+            // Written in place: it counts as staged only once checked, synced and recorded,
+            // and a later run overwrites what an interrupted one left.
+            let path = s.dir.file(f.id);
+            let mut file = File::create(&path).map_err(|err| Error::io(&path, err))?;
             let actual = {
                 let mut hashing = Hashing {
                     inner: BufWriter::new(&mut file),
@@ -1058,14 +1077,15 @@ fn read_file<R: Read>(
                 };
                 tar.read_body(e.size, &mut hashing)
                     .map_err(|e| bad(format!("{rel}: {e}")))?;
-                hashing.flush().map_err(|err| Error::io(&partial, err))?;
+                hashing.flush().map_err(|err| Error::io(&path, err))?;
                 hashing.sha.finalize()
             };
             if registry::hex(&actual) != f.sha256 {
-                let _ = fs::remove_file(&partial);
+                let _ = fs::remove_file(&path);
                 return Err(mismatch(&actual));
             }
-            stage(s, &f, file, &partial)
+            file.sync_all().map_err(|err| Error::io(&path, err))?;
+            s.staging.set_state(f.id, FileState::Staged)
         }
         (FileState::Wanted, false) => {
             if s.staging.has_part(f.id, offset)? {
@@ -1110,7 +1130,7 @@ fn read_file<R: Read>(
     }
 }
 
-/// A checked file: synced, renamed to its staged name, recorded.
+/// A checked file joined from pieces: synced, renamed to its staged name, recorded.
 fn stage(s: &Session, f: &db::StagedFile, file: File, partial: &Path) -> Result<()> {
     cache::publish(&file, partial, &s.dir.file(f.id))?;
     s.staging.set_state(f.id, FileState::Staged)
@@ -1184,7 +1204,7 @@ fn load(db: &Db, store: &Store, staging: &Staging, r: impl Read) -> std::result:
             check_digest(&a.sha256)?;
             // The cache's own artifact stays: the same content is not written again, and a
             // different one is not replaced (artifacts are immutable).
-            let recorded = match self.db.artifact_at(&rel) {
+            let recorded = match self.db.artifact_sha256(&key) {
                 Ok(r) => r,
                 Err(e) => return self.ours(Err(e)),
             };
