@@ -171,6 +171,12 @@ impl Parser<'_> {
 
     /// Copies whitespace through.
     fn ws(&mut self) -> io::Result<()> {
+        self.whitespace(None)
+    }
+
+    /// Reads whitespace, into `held` (up to `MAX_GAP` bytes of it) when given, else through to
+    /// the output.
+    fn whitespace(&mut self, mut held: Option<&mut Vec<u8>>) -> io::Result<()> {
         loop {
             let buf = self.input.fill_buf()?;
             let n = buf
@@ -181,7 +187,13 @@ impl Parser<'_> {
                 return Ok(());
             }
             self.line += buf[..n].iter().filter(|b| **b == b'\n').count();
-            write(self.out, self.quiet, &buf[..n])?;
+            match held.as_deref_mut() {
+                Some(held) => {
+                    let room = MAX_GAP.saturating_sub(held.len());
+                    held.extend_from_slice(&buf[..n.min(room)]);
+                }
+                None => write(self.out, self.quiet, &buf[..n])?,
+            }
             self.input.consume(n);
         }
     }
@@ -300,7 +312,7 @@ impl Parser<'_> {
             match self.next()? {
                 b',' => {
                     gap.clear();
-                    self.gap(&mut gap)?;
+                    self.whitespace(Some(&mut gap))?;
                 }
                 b'}' => {
                     self.emit(b"}")?;
@@ -309,24 +321,6 @@ impl Parser<'_> {
                 }
                 b => return Err(invalid(&format!("unexpected '{}' in object", b as char))),
             }
-        }
-    }
-
-    /// Reads whitespace into `gap` (up to `MAX_GAP` bytes of it) instead of writing it.
-    fn gap(&mut self, gap: &mut Vec<u8>) -> io::Result<()> {
-        loop {
-            let buf = self.input.fill_buf()?;
-            let n = buf
-                .iter()
-                .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-                .count();
-            if n == 0 {
-                return Ok(());
-            }
-            self.line += buf[..n].iter().filter(|b| **b == b'\n').count();
-            let room = MAX_GAP.saturating_sub(gap.len());
-            gap.extend_from_slice(&buf[..n.min(room)]);
-            self.input.consume(n);
         }
     }
 

@@ -155,13 +155,7 @@ fn derive(
     let mut temp = sh.store.temp()?;
     let temp_path = temp.path.clone();
     let mut input = BufReader::with_capacity(64 * 1024, file);
-    let mut out = Hashing {
-        inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
-        sha: Sha256::new(),
-        n: 0,
-        placeholders: rebase::Counter::default(),
-        failed: None,
-    };
+    let mut out = Hashing::new(&mut temp.file);
     let filtered = (d.filter)(&mut input, &mut out);
     let flushed = filtered.is_ok().then(|| out.flush());
     if let Some(err) = out.failed.take() {
@@ -549,13 +543,7 @@ fn fetch_and_store(
     };
     let mut temp = sh.store.temp()?;
     let temp_path = temp.path.clone();
-    let mut out = Hashing {
-        inner: BufWriter::with_capacity(64 * 1024, &mut temp.file),
-        sha: Sha256::new(),
-        n: 0,
-        placeholders: rebase::Counter::default(),
-        failed: None,
-    };
+    let mut out = Hashing::new(&mut temp.file);
     let mut links = Links {
         db,
         ecosystem: m.ecosystem,
@@ -780,6 +768,19 @@ struct Hashing<W> {
     n: u64,
     placeholders: rebase::Counter,
     failed: Option<io::Error>,
+}
+
+impl<'a> Hashing<BufWriter<&'a mut File>> {
+    /// Writes to `file` through a buffer.
+    fn new(file: &'a mut File) -> Self {
+        Hashing {
+            inner: BufWriter::with_capacity(64 * 1024, file),
+            sha: Sha256::new(),
+            n: 0,
+            placeholders: rebase::Counter::default(),
+            failed: None,
+        }
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {

@@ -12,19 +12,21 @@ retagged for each platform the way `python3 -m wheel tags --python-tag … --abi
 its PEP 658 sidecar (`{wheel}.metadata`, its METADATA byte for byte).
 """
 
-import base64
-import gzip
 import hashlib
 import io
 import os
 import sys
-import tarfile
 import zipfile
+
+# The helpers of the other fixtures' script (this directory's build.py), imported without
+# leaving a __pycache__ in the source tree.
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import build  # noqa: E402
 
 NAME = "proxy-fixture-native"
 DIST = "proxy_fixture_native"
 VERSION = "2.0.0"
-EPOCH = (1980, 1, 1, 0, 0, 0)
 
 PYTHONS = ["cp39", "cp310", "cp311", "cp312", "cp313"]
 PLATFORMS = [
@@ -58,14 +60,10 @@ def payload(tag, size):
     return bytes(out[:size])
 
 
-def record_hash(data):
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
 def entry(path, compress=True):
-    info = zipfile.ZipInfo(path, date_time=EPOCH)
-    info.external_attr = 0o644 << 16
-    info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    info = build.zip_entry(path)
+    if not compress:
+        info.compress_type = zipfile.ZIP_STORED
     return info
 
 
@@ -81,7 +79,7 @@ def wheel(out, py, plat, size):
          f"Wheel-Version: 1.0\nGenerator: proxy-fixture-build\nRoot-Is-Purelib: false\n{tags}".encode(),
          True),
     ]
-    record = "".join(f"{p},{record_hash(d)},{len(d)}\n" for p, d, _ in files) + f"{info}/RECORD,,\n"
+    record = "".join(f"{p},{build.record_hash(d)},{len(d)}\n" for p, d, _ in files) + f"{info}/RECORD,,\n"
     files.append((f"{info}/RECORD", record.encode(), True))
     name = f"{DIST}-{VERSION}-{tag}.whl"
     buf = io.BytesIO()
@@ -99,18 +97,7 @@ def sdist(out):
         (f"{root}/pyproject.toml", b'[build-system]\nrequires = ["setuptools"]\n'),
         (f"{root}/{DIST}/__init__.py", f'VERSION = "{VERSION}"\n'.encode()),
     ]
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
-        for path, data in files:
-            ti = tarfile.TarInfo(path)
-            ti.size, ti.mtime, ti.mode = len(data), 0, 0o644
-            ti.uid = ti.gid = 0
-            ti.uname = ti.gname = ""
-            t.addfile(ti, io.BytesIO(data))
-    gz = io.BytesIO()
-    with gzip.GzipFile(fileobj=gz, mode="wb", mtime=0, filename="") as g:
-        g.write(raw.getvalue())
-    write(out, f"{root}.tar.gz", gz.getvalue())
+    write(out, f"{root}.tar.gz", build.targz(files))
 
 
 def write(out, name, data):
