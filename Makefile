@@ -4,7 +4,7 @@ CARGO ?= cargo
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build release static image image-archive image-test test lint fuzz run clean bench bench-smoke bench-gzip bench-airgap vendor-patch
+.PHONY: help build release static image image-archive image-test test lint fuzz run clean bench bench-smoke bench-gzip bench-apt bench-airgap vendor-patch live-test
 
 help:
 	@echo "make build    debug build"
@@ -15,6 +15,8 @@ help:
 	@echo "make image-test     builds the static binary, then tests the image (CI runs it)"
 	@echo "make test     the whole test suite (unit and integration, real npm client included)"
 	@echo "make lint     rustfmt and clippy, as CI runs them"
+	@echo "make live-test  real apt-get against the public Debian archive through the proxy (needs"
+	@echo "              the internet; not part of make test)"
 	@echo "make fuzz     the fuzz-style parser tests, long (PROXY_FUZZ_ITERS inputs per parser, default"
 	@echo "              50000, about three minutes; PROXY_FUZZ_SEED, default the time, replays a run)"
 	@echo "make run      build and start the proxy on :8080 with ./cache"
@@ -22,6 +24,8 @@ help:
 	@echo "              installs the peers outside the repo); writes the table into BENCHMARKS.md"
 	@echo "make bench-smoke  the same scenarios, tiny and short (under a minute): keeps bench/ working"
 	@echo "make bench-gzip   decompression throughput of src/gzip.rs on a 50 MB Packages-like file"
+	@echo "make bench-apt    apt-get update direct vs through the proxy, on a copy of Debian's index"
+	@echo "              (BENCH_APT_DIR, default bench/.apt; BENCH_APT_FETCH=1 fetches it once)"
 	@echo "make bench-airgap mirror, export and import of 10,000 small artifacts and 4 GiB (minutes)"
 	@echo "make vendor-patch  rewrite vendor/tiny_http.patch (vendor/tiny_http against tiny_http 0.12.0)"
 
@@ -79,6 +83,9 @@ test:
 	fi; \
 	exit $$status
 
+# tests/live/apt.sh: the one test that reaches the internet (deb.debian.org), run by hand.
+live-test:
+	tests/live/apt.sh
 # src/fuzz.rs: `make test` runs a short loop of each; this a long one, from a new seed each time
 # unless PROXY_FUZZ_SEED is given. A failure prints its seed and saves its input.
 fuzz:
@@ -108,6 +115,10 @@ vendor-patch:
 # See bench/gzip.sh and BENCHMARKS.md ("gzip"). About a minute; prints a table.
 bench-gzip:
 	bench/gzip.sh
+
+# BENCHMARKS.md, "Debian's index through the proxy". Loopback only once the copy is there.
+bench-apt:
+	bench/apt-index.sh $${BENCH_APT_DIR:-bench/.apt}
 
 # See bench/airgap.sh and BENCHMARKS.md ("Air gap"). Needs nginx and about 13 GB of disk (4 GiB
 # three times over); writes its table into BENCHMARKS.md.

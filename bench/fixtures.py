@@ -10,6 +10,9 @@ npm layout (what an npm registry serves):
 PyPI layout (PEP 503 simple API, files under /packages/ as on the files host):
   upstream/simple/<name>/index.html      (and index.json, the PEP 691 form)
   upstream/packages/<xx>/<yy>/<file>.whl
+OCI (a registry's blob path, and an image to push into a real registry):
+  upstream/v2/bench/oci/blobs/sha256:<hex>   a blob, as GET /v2/bench/oci/blobs/<digest>
+  oci/                                       an OCI layout, tag "bench": one image, a few layers
 """
 
 import argparse
@@ -201,6 +204,49 @@ class Gen:
                                        "files": files}
 
 
+    # ---- OCI -------------------------------------------------------------------------------
+
+    def oci(self, blob_size, image_size, layers, seed):
+        """A blob at a registry's path, and an OCI image layout of `layers` layers totalling
+        `image_size` bytes (pseudo-random: a registry and skopeo move blobs without reading them)."""
+        tmp = "oci-blob.tmp"
+        sha256, _ = self.write_blob(tmp, blob_size, seed)
+        rel = f"v2/bench/oci/blobs/sha256:{sha256}"
+        os.replace(self.path(tmp), self.path(rel))
+        layout = os.path.join(self.out, "oci")
+        blobs = os.path.join(layout, "blobs", "sha256")
+        os.makedirs(blobs, exist_ok=True)
+
+        def put(data):
+            h = hashlib.sha256(data).hexdigest()
+            with open(os.path.join(blobs, h), "wb") as f:
+                f.write(data)
+            return {"digest": "sha256:" + h, "size": len(data)}
+
+        descs = []
+        for i in range(layers):
+            size = image_size // layers + (image_size % layers if i == 0 else 0)
+            d = put(random.Random(seed * 1000 + i + 1).randbytes(size))
+            descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", **d})
+        config = put(json.dumps({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descs]},
+            "config": {}}).encode())
+        manifest = put(json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+            "layers": descs}).encode())
+        with open(os.path.join(layout, "oci-layout"), "w") as f:
+            json.dump({"imageLayoutVersion": "1.0.0"}, f)
+        with open(os.path.join(layout, "index.json"), "w") as f:
+            json.dump({"schemaVersion": 2, "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", **manifest,
+                "annotations": {"org.opencontainers.image.ref.name": "bench"}}]}, f)
+        self.manifest["oci"] = {
+            "blob": {"path": "/" + rel, "size": blob_size, "sha256": sha256},
+            "layout": layout, "image_bytes": image_size, "layers": layers,
+        }
+
     def pypi_root(self):
         """The project list (`/simple/`), which proxpi and devpi read first."""
         links = "\n".join(f'<a href="/simple/{n}/">{n}</a>' for n in sorted(self.manifest["pypi"]))
@@ -221,6 +267,8 @@ def main():
     ap.add_argument("--cold", type=int, default=20, help="small cold-miss tarballs")
     ap.add_argument("--cold-large", type=int, default=3, help="large cold-miss tarballs")
     ap.add_argument("--herd", type=int, default=8 << 20, help="bytes of the coalescing file")
+    ap.add_argument("--oci-blob", type=int, default=50 << 20, help="bytes of the OCI blob")
+    ap.add_argument("--oci-image", type=int, default=50 << 20, help="bytes of the OCI image")
     a = ap.parse_args()
     g = Gen(a.out, a.upstream)
     g.npm_package("bench-small", [SMALL], 1)
@@ -234,6 +282,7 @@ def main():
     g.pypi_project("bench-large", [a.large], 12)
     g.pypi_project("bench-meta", [SMALL], 13, extra_links=2000)
     g.pypi_root()
+    g.oci(a.oci_blob, a.oci_image, 4, 21)
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump(g.manifest, f, indent=1)
 

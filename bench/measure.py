@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Owns the benchmark's small measuring tools, called by bench/run.sh: free ports, readiness waits,
-# body checks, the concurrent-miss herd, start-up timing, RSS from /proc, and
+# body checks, the concurrent-miss herd, start-up and command timing, RSS from /proc, and
 # the 100,000-artifact database. Loopback only; every loop is bounded in count and time.
 import argparse
 import hashlib
@@ -245,6 +245,24 @@ def cmd_startup(a):
                       "runs": len(times)}))
 
 
+def cmd_runs(a):
+    """Runs the command `runs` times, each after `prepare` (a shell command, untimed); prints the
+    median and fastest wall time. Any failing run fails."""
+    times = []
+    for _ in range(a.runs):
+        if a.prepare:
+            subprocess.run(a.prepare, shell=True, check=True, timeout=a.timeout)
+        t0 = time.perf_counter()
+        r = subprocess.run(a.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           timeout=a.timeout)
+        took = time.perf_counter() - t0
+        if r.returncode != 0:
+            sys.exit(f"{' '.join(a.cmd)} failed: {r.stderr.decode(errors='replace')[-300:]}")
+        times.append(took)
+    print(json.dumps({"median_s": statistics.median(times), "min_s": min(times),
+                      "runs": len(times)}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(required=True)
@@ -290,6 +308,12 @@ def main():
     p.add_argument("--timeout", type=float, default=20)
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     p.set_defaults(f=cmd_startup)
+    p = sub.add_parser("runs")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--prepare")
+    p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("cmd", nargs=argparse.REMAINDER)
+    p.set_defaults(f=cmd_runs)
     a = ap.parse_args()
     if getattr(a, "cmd", None) and a.cmd[:1] == ["--"]:
         a.cmd = a.cmd[1:]

@@ -25,6 +25,7 @@ DOCS = {
     "pypi-small": "wheel, 4 KiB",
     "pypi-large": "wheel, large",
     "pypi-page": "PyPI simple page",
+    "oci-large": "OCI blob, large",
 }
 
 
@@ -305,6 +306,8 @@ class Report:
                 if any(k[0] == doc for k in self.load):
                     ratio_item(f"{DOCS[doc]} vs nginx", doc, "nginx", (1, 8, 64), 0.5, who)
                     ratio_item(f"{DOCS[doc]} vs NORA", doc, "nora", (1, 8, 64), 1.0, who)
+            if any(k[0] == "oci-large" for k in self.load):
+                ratio_item(f"{DOCS['oci-large']} vs nginx", "oci-large", "nginx", (1, 8, 64), 0.5, who)
         ratio_item("npm tarball, 4 KiB vs Verdaccio", "npm-small", "verdaccio", (8, 64), 10)
         if any(k[0] == "pypi-small" for k in self.load):
             ratio_item("wheel, 4 KiB vs proxpi", "pypi-small", "proxpi", (8, 64), 10)
@@ -346,6 +349,22 @@ class Report:
             ms = s["value"] * 1e3
             self.check(f"start to first response, {n:,} artifacts", ms, ms <= 100, f"{ms:.1f} ms", "≤ 100 ms")
 
+    def oci_pull(self):
+        by = self.vals["oci_pull_s"]
+        ours, reg = by.get("ours"), by.get("registry")
+        if not ours:
+            return None
+        rows = ["| image | through the proxy (cached) | from docker-registry | ratio |",
+                "|---|---|---|---|"]
+        ratio = reg["value"] / ours["value"] if reg and ours["value"] else None
+        rows.append(f"| {ours.get('detail', '?')} | {ours['value'] * 1e3:,.0f} ms | "
+                    f"{reg['value'] * 1e3:,.0f} ms | {fmt_ratio(ratio)} |" if reg else
+                    f"| {ours.get('detail', '?')} | {ours['value'] * 1e3:,.0f} ms | – | – |")
+        rows.append("")
+        rows.append("The ratio is the registry's time over ours: above 1, the pull through the "
+                    "proxy was faster.")
+        return rows
+
     def render(self):
         m = self.machine
         lines = [BEGIN, ""]
@@ -359,12 +378,13 @@ class Report:
         lines.append("")
         sections = [
             ("1. Cached artifacts (requests/s; large files in MiB/s)",
-             self.load_table(["npm-small", "npm-large", "pypi-small", "pypi-large"],
+             self.load_table(["npm-small", "npm-large", "pypi-small", "pypi-large", "oci-large"],
                              ["static", "nginx", "nora", "verdaccio", "proxpi", "devpi"])),
             ("1b. Server CPU time per request (per MiB for large files; lower is better, so a "
              "ratio below 1 favours us)",
-             self.cpu_table(["npm-small", "npm-large", "pypi-small", "pypi-large", "npm-meta",
-                             "pypi-page"], ["static", "nginx", "nora", "verdaccio", "proxpi", "devpi"])),
+             self.cpu_table(["npm-small", "npm-large", "pypi-small", "pypi-large", "oci-large",
+                             "npm-meta", "pypi-page"],
+                            ["static", "nginx", "nora", "verdaccio", "proxpi", "devpi"])),
             ("2. Cached metadata (requests/s)",
              self.load_table(["npm-meta", "pypi-page"],
                              ["static", "nginx", "nora", "verdaccio", "proxpi", "devpi"])),
@@ -372,6 +392,8 @@ class Report:
             ("4. Concurrent misses of one file", self.herd()),
             ("5. Memory (RSS of the whole process tree)", self.memory()),
             ("6. Binary, start-up and `proxy stats`", self.startup()),
+            ("7. A cached image pulled with skopeo (`skopeo copy docker://… dir:…`, wall time)",
+             self.oci_pull()),
         ]
         self.budget_checks()
         lines.append("### Budget")
@@ -429,6 +451,8 @@ def main():
             missing.append("start-up")
         if not rep.vals["idle_rss_kb"]:
             missing.append("memory")
+        if rep.vals["oci_tools"] and not rep.vals["oci_pull_s"].get("ours"):
+            missing.append("OCI image pull")
         if missing:
             sys.exit("benchmark smoke run: no result for " + ", ".join(missing))
         print("benchmark smoke run: every scenario produced a result (performance is not asserted)")

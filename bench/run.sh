@@ -26,11 +26,11 @@ OUT_MD=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 if [ "$MODE" = full ]; then
   DUR=3 LDUR=5 ROUNDS=3 CONNS="1 8 64"
   LARGE=$((100 << 20)) META=5000000 HUGE=150000000 COLD=20 COLDL=5 HERD=$((8 << 20))
-  SEED=100000 STARTRUNS=5 LIMIT=${BENCH_LIMIT:-3000}
+  SEED=100000 STARTRUNS=5 LIMIT=${BENCH_LIMIT:-3000} OCI=$((50 << 20)) OCIRUNS=5
 else
   DUR=1 LDUR=1 ROUNDS=1 CONNS="8"
   LARGE=$((4 << 20)) META=200000 HUGE=2000000 COLD=3 COLDL=1 HERD=$((1 << 20))
-  SEED=1000 STARTRUNS=2 LIMIT=${BENCH_LIMIT:-300}
+  SEED=1000 STARTRUNS=2 LIMIT=${BENCH_LIMIT:-300} OCI=$((2 << 20)) OCIRUNS=2
 fi
 HERD_N=100
 
@@ -115,17 +115,18 @@ rec k=machine \
   "node=$(node --version 2>/dev/null)"
 
 # ---- ports, fixtures, nginx (fake upstream + ceiling) ---------------------------------------------
-read -r P_UP P_NGINX P_OURS P_STATIC P_NORA P_VERD P_PROXPI P_DEVPI <<<"$(M ports 8)"
+read -r P_UP P_NGINX P_OURS P_STATIC P_NORA P_VERD P_PROXPI P_DEVPI P_REG <<<"$(M ports 9)"
 UP=http://127.0.0.1:$P_UP
 log "generating fixtures"
 python3 "$B/fixtures.py" --out "$W/fx" --upstream "$UP" --large "$LARGE" --meta "$META" \
-  --huge "$HUGE" --cold "$COLD" --cold-large "$COLDL" --herd "$HERD"
+  --huge "$HUGE" --cold "$COLD" --cold-large "$COLDL" --herd "$HERD" --oci-blob "$OCI" --oci-image "$OCI"
 MAN=$W/fx/manifest.json
 man() { python3 -c "import json,sys; m=json.load(open('$MAN')); print(eval(sys.argv[1]))" "$1"; }
 SMALL_SHA=$(man 'm["npm"]["bench-small"]["files"][0]["sha256"]')
 LARGE_SHA=$(man 'm["npm"]["bench-large"]["files"][0]["sha256"]')
 HERD_SHA=$(man 'm["npm"]["bench-herd"]["files"][0]["sha256"]')
 COLDL_SHA=$(man 'm["npm"]["bench-coldlarge"]["files"][0]["sha256"]')
+OCI_SHA=$(man 'm["oci"]["blob"]["sha256"]')
 cat "$W"/fx/upstream/*/-/*.tgz "$W"/fx/upstream/meta/* >/dev/null # into the page cache
 
 mkdir -p "$W/nginx/tmp" "$W/ceil"
@@ -162,6 +163,7 @@ http {
       types { application/vnd.pypi.simple.v1+json json; text/html html; }
     }
     location /packages/ { }
+    location /v2/ { }
     location / { default_type application/json; try_files /meta\$uri.json =404; }
   }
   server {
@@ -183,7 +185,8 @@ idle_rss() { # target pid
   r=$(M rss "$2")
   rec k=val name=idle_rss_kb "target=$1" "value=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['rss_kb'])" "$r")"
 }
-proxy_env=(env PROXY_UPSTREAM_NPM="$UP" PROXY_METADATA_TTL=1h)
+proxy_env=(env PROXY_UPSTREAM_NPM="$UP" PROXY_METADATA_TTL=1h PROXY_UPSTREAM_OCI="$UP"
+  PROXY_UPSTREAM_OCI_REG="http://127.0.0.1:$P_REG")
 start_ours() { # name binary port
   start "$1" "$W/$1.log" "${proxy_env[@]}" "$2" serve -listen "127.0.0.1:$3" \
     -base-url "http://127.0.0.1:$3" -storage "$W/$1/artifacts" -database "$W/$1/proxy.db"
@@ -317,6 +320,13 @@ NG=http://127.0.0.1:$P_NGINX
 add npm-small nginx "$NG/npm/bench-small/-/bench-small-1.0.0.tgz" "$SMALL_SHA" 4096
 add npm-large nginx "$NG/npm/bench-large/-/bench-large-1.0.0.tgz" "$LARGE_SHA" "$LARGE"
 add npm-meta nginx "$NG/npm/bench-meta"
+# An OCI blob (what a pull spends its time on), from the fake upstream's registry path.
+OCI_PATH=/v2/bench/oci/blobs/sha256:$OCI_SHA
+add oci-large ours "$OURS$OCI_PATH" "$OCI_SHA" "$OCI"
+[ -n "$SOURS" ] && add oci-large static "$SOURS$OCI_PATH" "$OCI_SHA" "$OCI"
+mkdir -p "$W/ceil/v2/bench/oci/blobs"
+ln "$W/fx/upstream$OCI_PATH" "$W/ceil$OCI_PATH"
+add oci-large nginx "$NG$OCI_PATH" "$OCI_SHA" "$OCI"
 
 PYPI_TARGETS="ours static nginx nora proxpi devpi"
 if [ "$PYPI" = yes ]; then
@@ -391,6 +401,7 @@ load() { # doc targets...: every round runs every target once, so each round's r
 log "scenario 1 and 2: load (${ROUNDS} rounds of ${DUR}s, large ${LDUR}s, connections: $CONNS)"
 # shellcheck disable=SC2086
 for doc in npm-small npm-large npm-meta; do load $doc $NPM_TARGETS; done
+load oci-large ours static nginx
 if [ "$PYPI" = yes ]; then
   # shellcheck disable=SC2086
   for doc in pypi-small pypi-large pypi-page; do load $doc $PYPI_TARGETS; done
@@ -452,6 +463,45 @@ huge ours "$OURS/npm" "$PID_ours"
 [ -n "$NORA" ] && huge nora "$NORA/npm" "$PID_nora"
 [ -n "$VERD" ] && huge verdaccio "$VERD" "$PID_verdaccio"
 rec k=val name=after_rss_kb target=ours "value=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['rss_kb'])" "$(M rss "$PID_ours")")"
+
+# ---- scenario 7: a cached image pulled with skopeo, against the same pull from the registry -------
+oci_pull() {
+  if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then
+    note "docker-registry or skopeo missing: the image pull is not timed"
+    return
+  fi
+  rec k=val name=oci_tools target=ours value=1
+  log "scenario 7: a $((OCI >> 20)) MiB image pulled with skopeo, through the proxy and directly"
+  mkdir -p "$W/registry"
+  printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$W/registry/data" "$P_REG" >"$W/registry/config.yml"
+  start registry "$W/registry.log" docker-registry serve "$W/registry/config.yml"
+  M wait "http://127.0.0.1:$P_REG/v2/" --timeout 20 || { note "docker-registry did not start"; return; }
+  local layout image reg_ref our_ref out t
+  layout=$(man 'm["oci"]["layout"]')
+  reg_ref=docker://127.0.0.1:$P_REG/bench/image:1
+  our_ref=docker://127.0.0.1:$P_OURS/reg/bench/image:1
+  export TMPDIR=$W
+  skopeo copy --quiet --dest-tls-verify=false "oci:$layout:bench" "$reg_ref" >"$W/skopeo.log" 2>&1 ||
+    { note "skopeo could not push the image: $(tail -1 "$W/skopeo.log")"; return; }
+  # The first pull through the proxy fills its cache; the timed ones are hits.
+  skopeo copy --quiet --src-tls-verify=false "$our_ref" "dir:$W/pull-warm" >"$W/skopeo.log" 2>&1 ||
+    { note "skopeo could not pull through the proxy: $(tail -1 "$W/skopeo.log")"; return; }
+  for t in ours registry; do
+    image=$our_ref
+    [ $t = registry ] && image=$reg_ref
+    if out=$(M runs --runs "$OCIRUNS" --prepare "rm -rf '$W/pull'" -- \
+      skopeo copy --quiet --src-tls-verify=false "$image" "dir:$W/pull" 2>"$W/runs.err"); then
+      rec k=val name=oci_pull_s "target=$t" \
+        "value=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['median_s'])" "$out")" \
+        "detail=$((OCI >> 20)) MiB, $(man 'm["oci"]["layers"]') layers"
+    else
+      note "timing the pull from $t failed: $(tail -1 "$W/runs.err")"
+    fi
+  done
+  stop_pid "$PID_registry"
+}
+oci_pull
 
 # The peers are not needed any more; stopping them frees the machine for the start-up timings.
 for t in static nora verdaccio proxpi devpi; do p=$(pid_of $t); [ -n "$p" ] && stop_pid "$p"; done

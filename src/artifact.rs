@@ -24,6 +24,8 @@ struct Pending {
     url: String,
     rel: String,
     content_type: String,
+    /// For `Artifact::pin`: the canonical name and request path the pin is recorded under.
+    pin: Option<(String, String)>,
 }
 
 impl Shared {
@@ -43,9 +45,23 @@ impl Shared {
             sha256: &c.sha256,
             size: c.size,
             content_type: &p.content_type,
+            verified_by: c.verified_by.as_deref(),
         };
         match db.record_artifact(&row) {
             Ok(replaced) => {
+                // Before followers are released: a refill they might start is checked already.
+                if let Some((name, path)) = &p.pin
+                    && let Err(err) = db.pin(
+                        p.key.ecosystem,
+                        name,
+                        &p.key.filename,
+                        path,
+                        &p.url,
+                        &c.sha256,
+                    )
+                {
+                    log::error!("cannot pin the digest of {}: {err}", p.rel);
+                }
                 self.total_size.fetch_add(c.size, Ordering::Relaxed);
                 if let Some(old) = replaced {
                     self.sub_size(old);
@@ -81,9 +97,26 @@ pub(crate) fn serve(
     let a = resolve_name(db, a)?;
     let rel = Store::artifact_path(&a.key)?;
     let what = || format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
+    let mut reply = answer(sh, db, reg, &a, &rel, req, &what)?;
+    reply
+        .headers
+        .extend(a.headers.iter().map(|(k, v)| (*k, Cow::Owned(v.clone()))));
+    Ok(reply)
+}
+
+/// `serve`, less the plan's own headers.
+fn answer(
+    sh: &Arc<Shared>,
+    db: &Db,
+    reg: &'static dyn Registry,
+    a: &Artifact,
+    rel: &str,
+    req: &Incoming,
+    what: &dyn Fn() -> String,
+) -> Result<Reply> {
     // A few passes at most: a request that finds a fill just committed (or evicted) looks again.
     for _ in 0..3 {
-        if let Some(reply) = cached_artifact(sh, db, &a.key, &rel, req) {
+        if let Some(reply) = cached_artifact(sh, db, &a.key, rel, req) {
             return Ok(reply);
         }
         if sh.config.offline {
@@ -91,13 +124,13 @@ pub(crate) fn serve(
         }
         // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
         let name = reg.canonical_name(&a.key.name);
-        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename)?;
+        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)?;
         if link.is_none()
             && let Some(doc) = &a.listed_in
         {
             // Asked for before its metadata: read the document that declares it first.
             match metadata::ensure_lists(sh, db, reg, doc, &|db| {
-                db.link(a.key.ecosystem, &name, &a.key.filename)
+                db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)
             }) {
                 Ok(found) => link = found,
                 Err(err) => log::info!("{}: its metadata could not be read: {err}", what()),
@@ -119,14 +152,14 @@ pub(crate) fn serve(
             return Err(err);
         }
         if req.method == Method::Head {
-            return head(sh, reg, &a, &url);
+            return head(sh, reg, a, &url).inspect_err(|err| sh.remember_failure(&url, err));
         }
         let flight = match sh.flights.join(&format!("a|{rel}")) {
             Join::Leader(guard) => {
                 let flight = guard.flight();
-                let sidecar = match (&digest, &a.sidecar) {
-                    (None, Some((sidecar, algo))) => sidecar_digest(sh, reg, sidecar, *algo),
-                    _ => Ok(None),
+                let sidecar = match &digest {
+                    None => sidecar_digest(sh, reg, &a.sidecars),
+                    Some(_) => Ok(None),
                 };
                 let digest = match sidecar {
                     Ok(found) => digest.or(found),
@@ -135,7 +168,12 @@ pub(crate) fn serve(
                         return Err(err);
                     }
                 };
-                if let Err(err) = start_fill(sh, reg, &a, &rel, &url, digest, guard) {
+                if digest.is_none() {
+                    // Said once per fill, so that what went into the cache unchecked can be told.
+                    log::info!("{url}: no digest declared for it; stored unverified");
+                }
+                let pin = a.pin.then(|| (name.clone(), request_path(reg, req)));
+                if let Err(err) = start_fill(sh, reg, a, rel, &url, digest, pin, guard) {
                     sh.remember_failure(&url, &err);
                     return Err(err);
                 }
@@ -282,11 +320,19 @@ fn artifact_headers() -> [(&'static str, Cow<'static, str>); 2] {
     ]
 }
 
+/// The path a request asked for, under the registry's prefix (as links record paths).
+fn request_path(reg: &dyn Registry, req: &Incoming) -> String {
+    let path = req.url.split(['?', '#']).next().unwrap_or("");
+    let prefix = format!("/{}/", reg.name());
+    path.strip_prefix(&prefix).unwrap_or(path).to_string()
+}
+
 /// How much a fill thread reads from the upstream at a time.
 const FILL_PIECE: usize = 256 * 1024;
 
 /// Leads a fill: asks the upstream, and on 200 starts a thread that copies the body into a temp
 /// file at upstream speed, verifies, commits and records it. Clients stream from the temp file.
+#[allow(clippy::too_many_arguments)]
 fn start_fill(
     sh: &Arc<Shared>,
     reg: &dyn Registry,
@@ -294,6 +340,7 @@ fn start_fill(
     rel: &str,
     url: &str,
     digest: Option<registry::Digest>,
+    pin: Option<(String, String)>,
     guard: Guard,
 ) -> Result<()> {
     let headers = [
@@ -356,6 +403,7 @@ fn start_fill(
         url: url.to_string(),
         rel: rel.to_string(),
         content_type,
+        pin,
     };
     let sh = sh.clone();
     let spawned = std::thread::Builder::new()
@@ -400,41 +448,61 @@ fn is_html(content_type: Option<&str>) -> bool {
     })
 }
 
-/// The digest a checksum file beside an artifact declares (`Artifact::sidecar`). A 4xx
-/// means the upstream publishes none: `None`, the artifact goes unverified. A failing upstream or
-/// a file that holds no such digest is an error, so nothing is stored on a guess.
+/// The digest the first of an artifact's checksum files that has one declares
+/// (`Artifact::sidecars`). A 4xx means the upstream publishes no such file, and a manifest may
+/// not name this artifact: then the next is tried, and with none the artifact goes unverified. A
+/// failing upstream, or a checksum file of the artifact alone that holds no digest, is an error,
+/// so nothing is stored on a guess.
 fn sidecar_digest(
     sh: &Shared,
     reg: &dyn Registry,
-    url: &str,
-    algo: registry::Algo,
+    sidecars: &[registry::Sidecar],
 ) -> Result<Option<registry::Digest>> {
     let headers = [("Accept-Encoding", "identity"), ("Accept", "*/*")];
-    let f = sh
-        .upstream
-        .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())?;
-    match f.status {
-        200 => {}
-        400..=499 => return Ok(None),
-        status => return Err(Error::Upstream { url: f.url, status }),
+    for sidecar in sidecars {
+        let url = &sidecar.url;
+        let f = sh
+            .upstream
+            .fetch(Method::Get, url, &headers, sh.allowed(reg), reg.name())?;
+        match f.status {
+            200 => {}
+            400..=499 => continue,
+            status => return Err(Error::Upstream { url: f.url, status }),
+        }
+        // A checksum file is one line, a manifest a line per file of its directory: neither is
+        // read further than that could be.
+        let limit = if sidecar.entry.is_some() {
+            4 << 20
+        } else {
+            4096
+        };
+        let mut text = Vec::new();
+        f.body
+            .take(limit)
+            .read_to_end(&mut text)
+            .map_err(|err| Error::BadUpstream {
+                url: url.to_string(),
+                msg: err.to_string(),
+            })?;
+        let text = String::from_utf8_lossy(&text);
+        let algo = sidecar.algo;
+        match &sidecar.entry {
+            Some(file) => match registry::Digest::from_manifest(algo, &text, file) {
+                Some(d) => return Ok(Some(d)),
+                None => continue,
+            },
+            None => match registry::Digest::from_checksum_file(algo, &text) {
+                Some(d) => return Ok(Some(d)),
+                None => {
+                    return Err(Error::BadUpstream {
+                        url: url.to_string(),
+                        msg: format!("not a {} checksum file", algo.as_str()),
+                    });
+                }
+            },
+        }
     }
-    // A checksum file is one line; a longer body is read no further than a digest could be.
-    let mut text = Vec::new();
-    f.body
-        .take(4096)
-        .read_to_end(&mut text)
-        .map_err(|err| Error::BadUpstream {
-            url: url.to_string(),
-            msg: err.to_string(),
-        })?;
-    let digest = registry::Digest::from_checksum_file(algo, &String::from_utf8_lossy(&text));
-    match digest {
-        Some(d) => Ok(Some(d)),
-        None => Err(Error::BadUpstream {
-            url: url.to_string(),
-            msg: format!("not a {} checksum file", algo.as_str()),
-        }),
-    }
+    Ok(None)
 }
 
 /// A HEAD on an uncached artifact: asks the upstream for headers only and stores nothing.

@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use md5::Md5;
 use sha1::Sha1;
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 use crate::error::{Error, Result};
 use crate::flight::Guard;
-use crate::registry::{self, Algo, ArtifactKey, Digest};
+use crate::registry::{self, Algo, ArtifactKey, Digest, FileCheck};
 
 pub(crate) struct Store {
     root: PathBuf,
@@ -310,6 +311,8 @@ impl Drop for Temp {
 pub(crate) struct Committed {
     pub sha256: String,
     pub size: u64,
+    /// The declared digest the bytes matched (`algo:hex`), if one was declared.
+    pub verified_by: Option<String>,
 }
 
 /// Copies an upstream body into a temp file, hashing it and reporting progress to the flight that
@@ -323,8 +326,8 @@ pub(crate) struct Fill {
     rel: String,
     temp: Option<Temp>,
     sha256: Sha256,
-    sha512: Option<Sha512>,
-    sha1: Option<Sha1>,
+    /// Computes the declared digest, unless it is the SHA-256 computed anyway.
+    check: Option<Box<dyn FileCheck>>,
     expected: Option<Digest>,
     declared: Option<u64>,
     got: u64,
@@ -345,18 +348,7 @@ impl Fill {
         declared: Option<u64>,
         guard: Option<Guard>,
     ) -> Fill {
-        let sha512 = matches!(
-            expected,
-            Some(Digest {
-                algo: Algo::Sha512,
-                ..
-            })
-        )
-        .then(Sha512::new);
-        let sha1 = expected
-            .as_ref()
-            .is_some_and(|d| d.algo == Algo::Sha1)
-            .then(Sha1::new);
+        let check = expected.as_ref().and_then(|d| d.algo.check());
         Fill {
             store,
             upstream,
@@ -364,8 +356,7 @@ impl Fill {
             rel,
             temp: Some(temp),
             sha256: Sha256::new(),
-            sha512,
-            sha1,
+            check,
             expected,
             declared,
             got: 0,
@@ -405,17 +396,21 @@ impl Fill {
             }));
         }
         let sha256 = registry::hex(&self.sha256.clone().finalize());
-        if let Some(want) = &self.expected {
-            let actual = match want.algo {
-                Algo::Sha256 => sha256.clone(),
-                Algo::Sha512 => registry::hex(&self.sha512.clone().unwrap_or_default().finalize()),
-                Algo::Sha1 => registry::hex(&self.sha1.clone().unwrap_or_default().finalize()),
+        if let Some(want) = self.expected.clone() {
+            let actual = match self.check.take() {
+                None => Ok(sha256.clone()),
+                Some(check) => check.finish(),
             };
-            if actual != want.hex {
+            let actual = match actual {
+                Ok(hex) if hex == want.hex => None,
+                Ok(hex) => Some(format!("{}:{hex}", want.algo.as_str())),
+                Err(why) => Some(why),
+            };
+            if let Some(actual) = actual {
                 let err = Error::Integrity {
                     what: self.url.clone(),
                     expected: want.to_string(),
-                    actual: format!("{}:{actual}", want.algo.as_str()),
+                    actual,
                 };
                 return Err(self.fail(err));
             }
@@ -426,6 +421,7 @@ impl Fill {
                     self.committed = Some(Committed {
                         sha256,
                         size: self.got,
+                        verified_by: self.expected.as_ref().map(Digest::to_string),
                     })
                 }
                 Err(err) => log::error!("cannot commit {}: {err}", self.rel),
@@ -438,6 +434,59 @@ impl Fill {
             }
         }
         Ok(())
+    }
+}
+
+/// A hash computed beside the SHA-256 to check a digest declared in another algorithm (of an
+/// artifact here, of a document in `metadata.rs`).
+pub(crate) enum Hasher {
+    Md5(Md5),
+    Sha1(Sha1),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    /// `None` for SHA-256, which is computed anyway.
+    pub(crate) fn new(algo: Algo) -> Option<Hasher> {
+        match algo {
+            Algo::Md5 => Some(Hasher::Md5(Md5::new())),
+            Algo::Sha1 => Some(Hasher::Sha1(Sha1::new())),
+            // SHA-256 is computed anyway; apk's identity is a part's, not a whole-file hash
+            // (`Algo::check`).
+            Algo::Sha256 | Algo::ApkControlSha1 => None,
+            Algo::Sha384 => Some(Hasher::Sha384(Sha384::new())),
+            Algo::Sha512 => Some(Hasher::Sha512(Sha512::new())),
+        }
+    }
+
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
+        match self {
+            Hasher::Md5(h) => h.update(chunk),
+            Hasher::Sha1(h) => h.update(chunk),
+            Hasher::Sha384(h) => h.update(chunk),
+            Hasher::Sha512(h) => h.update(chunk),
+        }
+    }
+
+    /// The digest as lowercase hex.
+    pub(crate) fn finish(self) -> String {
+        match self {
+            Hasher::Md5(h) => registry::hex(&h.finalize()),
+            Hasher::Sha1(h) => registry::hex(&h.finalize()),
+            Hasher::Sha384(h) => registry::hex(&h.finalize()),
+            Hasher::Sha512(h) => registry::hex(&h.finalize()),
+        }
+    }
+}
+
+impl FileCheck for Hasher {
+    fn update(&mut self, chunk: &[u8]) {
+        Hasher::update(self, chunk);
+    }
+
+    fn finish(self: Box<Self>) -> Result<String, String> {
+        Ok(Hasher::finish(*self))
     }
 }
 
@@ -477,11 +526,8 @@ impl Read for Fill {
             }));
         }
         self.sha256.update(chunk);
-        if let Some(h) = &mut self.sha512 {
-            h.update(chunk);
-        }
-        if let Some(h) = &mut self.sha1 {
-            h.update(chunk);
+        if let Some(c) = &mut self.check {
+            c.update(chunk);
         }
         if let Some(t) = &mut self.temp
             && let Err(err) = t.file.write_all(chunk)
@@ -563,23 +609,35 @@ mod tests {
         assert_eq!(f.committed().unwrap().size, 11);
         assert_eq!(fs::read(dir.join("npm/a/1/a.tgz")).unwrap(), body);
 
-        // SHA-1 (Composer's shasum) is checked too.
+        // SHA-1 (Composer's shasum), MD5 and SHA-384 (Vagrant's checksum_type) are checked too.
         let sha1 = Digest {
             algo: Algo::Sha1,
             hex: "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed".into(),
         };
-        let mut f = Fill::new(
-            s.clone(),
-            s.temp().unwrap(),
-            up(&body),
-            "u",
-            "composer/a/1/a.zip".into(),
-            Some(sha1.clone()),
-            Some(11),
-            None,
-        );
-        assert_eq!(drain(&mut f).unwrap(), body);
-        assert!(f.committed().is_some());
+        let md5 = Digest {
+            algo: Algo::Md5,
+            hex: "5eb63bbbe01eeed093cb22bb8f5acdc3".into(),
+        };
+        let sha384 = Digest {
+            algo: Algo::Sha384,
+            hex: "fdbd8e75a67f29f701a4e040385e2e23986303ea10239211af907fcbb83578b3e417cb71ce646efd\
+                  0819dd8c088de1bd"
+                .into(),
+        };
+        for d in [&sha1, &md5, &sha384] {
+            let mut f = Fill::new(
+                s.clone(),
+                s.temp().unwrap(),
+                up(&body),
+                "u",
+                "composer/a/1/a.zip".into(),
+                Some(d.clone()),
+                Some(11),
+                None,
+            );
+            assert_eq!(drain(&mut f).unwrap(), body, "{d}");
+            assert!(f.committed().is_some(), "{d}");
+        }
 
         // Short body, wrong digest: an error, and nothing left behind.
         for (bytes, digest, declared) in [
@@ -593,6 +651,8 @@ mod tests {
                 Some(11),
             ),
             (&b"hello worle"[..], Some(sha1), Some(11)),
+            (&b"hello worle"[..], Some(md5), Some(11)),
+            (&b"hello worle"[..], Some(sha384), Some(11)),
         ] {
             let mut f = Fill::new(
                 s.clone(),

@@ -156,7 +156,23 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 })?;
             }
             Long("platform") if cmd == Some("mirror") => {
-                mirror.target.platforms.extend(list(&mut p)?)
+                for v in list(&mut p)? {
+                    // A wheel tag (manylinux_2_28_x86_64) or an image's os/architecture[/variant].
+                    let word = |w: &str| {
+                        !w.is_empty()
+                            && w.bytes().all(|b| {
+                                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+                            })
+                    };
+                    let parts: Vec<&str> = v.split('/').collect();
+                    if parts.len() > 3 || !parts.iter().all(|w| word(w)) {
+                        return Err(Error::Usage(format!(
+                            "-platform {v:?}: expected a platform such as linux/amd64 or \
+                             manylinux_2_28_x86_64"
+                        )));
+                    }
+                    mirror.target.platforms.push(v);
+                }
             }
             Long("abi") if cmd == Some("mirror") => mirror.target.abis.extend(list(&mut p)?),
             Long("python-version") if cmd == Some("mirror") => {
@@ -371,7 +387,11 @@ pub fn help(command: Option<&str>) -> String {
             out.push_str(
                 "Gemfile.lock, composer.lock, pubspec.lock, mix.lock, packages.lock.json,\n",
             );
-            out.push_str("CycloneDX JSON, SPDX JSON.\n\nFlags:\n");
+            out.push_str("CycloneDX JSON, SPDX JSON; or a container image reference\n");
+            out.push_str(
+                "(docker.io/library/alpine:3.20, ghcr.io/org/app@sha256:..., pkg:oci/...) or a\n",
+            );
+            out.push_str("file of them, one per line; or a Helm chart (pkg:helm/REPO/CHART@VERSION).\n\nFlags:\n");
             out.push_str(
                 "  -all-versions       without a version, mirror every version (not the latest)\n",
             );
@@ -393,7 +413,7 @@ pub fn help(command: Option<&str>) -> String {
                 "\nPlatforms (for registries with per-platform files; default: every one):\n",
             );
             out.push_str(
-                "  -platform LIST      e.g. manylinux_2_28_x86_64,musllinux_1_2_aarch64,\n                      macosx_11_0_arm64,win_amd64 (PyPI wheel tags); repeatable\n",
+                "  -platform LIST      images: os/arch[/variant] (linux/amd64); PyPI: wheel tags\n                      (manylinux_2_28_x86_64, macosx_11_0_arm64, win_amd64); repeatable\n",
             );
             out.push_str("  -python-version V   PyPI: wheels for this Python, e.g. 3.11\n");
             out.push_str("  -implementation I   PyPI: cp, pp, ... (py wheels always)\n");
@@ -534,6 +554,8 @@ mod tests {
             "-concurrency",
             "8",
             "-check",
+            "-platform",
+            "linux/arm64",
             "pkg:npm/a@1",
             "package-lock.json",
         ]) else {
@@ -541,6 +563,10 @@ mod tests {
         };
         assert_eq!(options.inputs, ["pkg:npm/a@1", "package-lock.json"]);
         assert!(options.check && options.concurrency == 8);
+        assert_eq!(options.target.platforms, ["linux/arm64"]);
+        for bad in ["linux/", "a/b/c/d", "linux/amd 64", "x;y"] {
+            assert!(p(&["mirror", "-platform", bad, "x"]).is_err(), "{bad}");
+        }
         let Ok(Command::Export {
             output,
             since,

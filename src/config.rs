@@ -134,13 +134,74 @@ pub const KEYS: &[Key] = &[
 /// tests/it/docs.rs, which checks that docs/configuration.md documents each one.
 #[doc(hidden)]
 pub fn documented_keys() -> Vec<(String, String)> {
-    let upstreams = registry::default_upstreams()
-        .into_iter()
-        .map(|(k, v)| (format!("upstream.{k}"), v));
+    // A key that takes only named upstreams is documented in its named form.
+    let upstreams =
+        registry::default_upstreams()
+            .into_iter()
+            .map(|(k, v)| match registry::is_names_only(&k) {
+                true => (format!("upstream.{k}.<name>"), "none".to_string()),
+                false => (format!("upstream.{k}"), v),
+            });
+    let raw = RAW_KEYS
+        .iter()
+        .map(|k| (format!("raw.<name>.{}", k.name), k.default.to_string()));
     KEYS.iter()
         .map(|k| (k.name.to_string(), k.default.to_string()))
         .chain(upstreams)
+        .chain(raw)
         .collect()
+}
+
+/// The settings of each generic remote (`raw.<name>.<key>`, for `upstream.raw.<name>`).
+pub const RAW_KEYS: &[Key] = &[
+    Key {
+        name: "rules",
+        takes: "ordered pattern=immutable|mutable|duration rules, before the defaults",
+        default: "the defaults only",
+    },
+    Key {
+        name: "checksums",
+        takes: "checksum files looked for beside an immutable file",
+        default: "{file}.sha256,{file}.sha512,SHA256SUMS",
+    },
+];
+
+/// Settings of one generic remote (`raw.<name>.*`; docs/registries/raw.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawRemote {
+    /// The remote's own rules, tried in order before the defaults.
+    pub rules: Vec<RawRule>,
+    /// Checksum files looked for, in order, before an immutable file is fetched: a name with
+    /// `{file}` is a file's own checksum file, a name without it a manifest of its directory.
+    pub checksums: Vec<String>,
+}
+
+impl Default for RawRemote {
+    fn default() -> RawRemote {
+        RawRemote {
+            rules: Vec::new(),
+            checksums: ["{file}.sha256", "{file}.sha512", "SHA256SUMS"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// One rule: the paths `pattern` matches are cached as `ttl` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawRule {
+    pub pattern: String,
+    pub ttl: RawTtl,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawTtl {
+    /// Cached forever once fetched, verified, pinned.
+    Immutable,
+    /// Revalidated after `metadata_ttl`.
+    Mutable,
+    /// Revalidated after this long (`0`: on every request).
+    For(Duration),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +237,11 @@ pub struct Config {
     pub ssl_cert_file: Option<PathBuf>,
     /// Upstream base URL per registry key, without a trailing slash.
     pub upstream: BTreeMap<String, String>,
+    /// Credentials per upstream key (`auth.<key>.*`): sent to that upstream only.
+    pub auth: BTreeMap<String, AuthConfig>,
+    /// Settings of the generic remotes that have any (`raw.<name>.*`); the others take
+    /// `RawRemote::default()`.
+    pub raw: BTreeMap<String, RawRemote>,
     /// Where each explicitly set key came from, to name it in later errors.
     pub origins: BTreeMap<String, String>,
     /// Things worth a warning once logging is up.
@@ -214,12 +280,43 @@ impl Default for Config {
             ca_file: None,
             ssl_cert_file: None,
             upstream: registry::default_upstreams(),
+            auth: BTreeMap::new(),
+            raw: BTreeMap::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
             test_panic_path: None,
         }
     }
 }
+
+/// The credential of one upstream as configured: a user name and password, or a token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+}
+
+/// Secrets never reach a log line.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("AuthConfig")
+            .field("username", &self.username)
+            .field("password", &hide(&self.password))
+            .field("token", &hide(&self.token))
+            .finish()
+    }
+}
+
+/// The fields of `auth.<key>`; the `_file` ones name a file holding the secret.
+const AUTH_FIELDS: &[&str] = &[
+    "username",
+    "password",
+    "password_file",
+    "token",
+    "token_file",
+];
 
 /// A value set on the command line: `(key, value, how it was spelled)`.
 pub type FlagValue = (String, String, String);
@@ -283,7 +380,82 @@ impl Config {
         for (key, value, spelled) in flags {
             config.set(key, value, &format!("flag {spelled}"))?;
         }
+        config.check_auth()?;
+        config.check_raw()?;
         Ok(config)
+    }
+
+    /// Every `auth.<key>` must belong to a configured upstream and be whole: a user name with a
+    /// password, or a token.
+    fn check_auth(&self) -> Result<()> {
+        for (key, a) in &self.auth {
+            let setting = format!("auth.{key}");
+            let origin = self
+                .origins
+                .iter()
+                .find(|(k, _)| k.starts_with(&format!("{setting}.")))
+                .map_or("default".to_string(), |(_, o)| o.clone());
+            let bad = |expected: &str| Error::config(&origin, &setting, "***", expected);
+            if self.upstream(key).is_empty() {
+                return Err(bad(&format!(
+                    "credentials for a configured upstream: upstream.{key} is not set"
+                )));
+            }
+            match (&a.username, &a.password, &a.token) {
+                (Some(_), Some(_), None) | (None, None, Some(_)) => {}
+                _ => {
+                    return Err(bad(
+                        "either username and password (or password_file), or token (or token_file)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings of a generic remote that is not configured are a mistake (a misspelt name).
+    fn check_raw(&self) -> Result<()> {
+        for name in self.raw.keys() {
+            if self.upstream.contains_key(&format!("raw.{name}")) {
+                continue;
+            }
+            let key = self
+                .origins
+                .keys()
+                .find(|k| k.starts_with(&format!("raw.{name}.")))
+                .cloned()
+                .unwrap_or_else(|| format!("raw.{name}"));
+            return Err(Error::config(
+                self.origin(&key),
+                &key,
+                name,
+                format!("a configured generic remote: upstream.raw.{name} is not set"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configured credentials with the URLs of their upstreams, for `upstream::Auth`.
+    pub(crate) fn credentials(&self) -> Vec<crate::upstream::auth::Credential> {
+        use crate::upstream::auth::{Credential, Secret};
+        self.auth
+            .iter()
+            .filter_map(|(key, a)| {
+                let secret = match (&a.username, &a.password, &a.token) {
+                    (Some(u), Some(p), _) => Secret::Basic {
+                        username: u.clone(),
+                        password: p.clone(),
+                    },
+                    (_, _, Some(t)) => Secret::Bearer(t.clone()),
+                    _ => return None,
+                };
+                Some(Credential {
+                    key: key.clone(),
+                    url: self.upstream(key).to_string(),
+                    secret,
+                })
+            })
+            .collect()
     }
 
     /// Parses and stores one setting.
@@ -359,7 +531,15 @@ impl Config {
                 self.shutdown_timeout = duration(value).ok_or_else(|| bad(DURATION))?
             }
             "http.ca_file" => self.ca_file = Some(parse_path(value).ok_or_else(|| bad("a path"))?),
+            _ if key.starts_with("auth.") => self.set_auth(key, value, origin)?,
+            _ if key.starts_with("raw.") => self.set_raw(key, value, origin)?,
             _ => match key.strip_prefix("upstream.") {
+                Some(name) if registry::is_names_only(name) => {
+                    return Err(bad(&format!(
+                        "nothing here: upstream.{name} has no URL of its own; name each one, \
+                         upstream.{name}.<name> (lowercase letters, digits, - and _)"
+                    )));
+                }
                 Some(name) if self.upstream.contains_key(name) || registry::is_named_key(name) => {
                     let url = if registry::is_list_key(name) {
                         parse_url_list(value).ok_or_else(|| {
@@ -392,7 +572,8 @@ impl Config {
                         key: key.to_string(),
                         value: value.to_string(),
                         expected: format!(
-                            "no such setting; known keys: {}, upstream.<registry>",
+                            "no such setting; known keys: {}, upstream.<registry>, \
+                             raw.<name>.{{rules,checksums}}",
                             known.join(", ")
                         ),
                     });
@@ -400,6 +581,65 @@ impl Config {
             },
         }
         self.origins.insert(key.to_string(), origin.to_string());
+        Ok(())
+    }
+
+    /// `auth.<upstream key>.<field>`: a credential's part. Errors never show the value.
+    fn set_auth(&mut self, key: &str, value: &str, origin: &str) -> Result<()> {
+        let bad = |expected: String| Error::config(origin, key, "***", expected);
+        let fields = AUTH_FIELDS.join(", ");
+        let Some((upstream, field)) = key["auth.".len()..].rsplit_once('.') else {
+            return Err(bad(format!(
+                "auth.<upstream key>.<field>, a field one of {fields}"
+            )));
+        };
+        if !(self.upstream.contains_key(upstream) || registry::is_named_key(upstream)) {
+            return Err(bad(format!(
+                "auth.<upstream key>.<field> for an upstream key (upstream.{upstream} is none)"
+            )));
+        }
+        let secret_file = |path: &str| -> Result<String> {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| bad(format!("a readable file holding the secret ({err})")))?;
+            Ok(text.trim_end_matches(['\r', '\n']).to_string())
+        };
+        let value = value.to_string();
+        let entry = self.auth.entry(upstream.to_string()).or_default();
+        match field {
+            "username" => entry.username = Some(value),
+            "password" => entry.password = Some(value),
+            "password_file" => entry.password = Some(secret_file(&value)?),
+            "token" => entry.token = Some(value),
+            "token_file" => entry.token = Some(secret_file(&value)?),
+            _ => return Err(bad(format!("a field of auth.{upstream}: one of {fields}"))),
+        }
+        Ok(())
+    }
+
+    /// Parses a generic remote's setting, `raw.<name>.<key>`.
+    fn set_raw(&mut self, key: &str, value: &str, origin: &str) -> Result<()> {
+        let bad = |expected: &str| Error::config(origin, key, value, expected);
+        let rest = &key["raw.".len()..];
+        let Some((name, setting)) = rest.rsplit_once('.') else {
+            return Err(bad("raw.<name>.rules or raw.<name>.checksums"));
+        };
+        if !registry::valid_upstream_name(name) {
+            return Err(Error::config(
+                origin,
+                key,
+                value,
+                "a remote name of lowercase letters, digits, - and _ in raw.<name>.<key>",
+            ));
+        }
+        let mut remote = self.raw.get(name).cloned().unwrap_or_default();
+        match setting {
+            "rules" => remote.rules = parse_rules(value).map_err(|msg| bad(&msg))?,
+            "checksums" => remote.checksums = parse_checksums(value).map_err(|msg| bad(&msg))?,
+            _ => {
+                return Err(bad(&format!("raw.{name}.rules or raw.{name}.checksums")));
+            }
+        }
+        self.raw.insert(name.to_string(), remote);
         Ok(())
     }
 
@@ -418,6 +658,58 @@ impl Config {
 }
 
 const DURATION: &str = "a duration such as 30s, 5m, 1h or 7d";
+
+/// `pattern=ttl; pattern=ttl` (the form a file's list of `{match, ttl}` is given in too).
+fn parse_rules(value: &str) -> std::result::Result<Vec<RawRule>, String> {
+    let expected = "rules `pattern=immutable|mutable|<duration>` separated by `;`";
+    let mut rules = Vec::new();
+    for (i, rule) in value.split(';').map(str::trim).enumerate() {
+        if rule.is_empty() {
+            continue;
+        }
+        let Some((pattern, ttl)) = rule.rsplit_once('=') else {
+            return Err(format!("{expected}; rule {} is {rule:?}", i + 1));
+        };
+        let pattern = pattern.trim();
+        registry::raw::check_pattern(pattern)
+            .map_err(|why| format!("{expected}; rule {} ({pattern:?}): {why}", i + 1))?;
+        let ttl = match ttl.trim() {
+            "immutable" => RawTtl::Immutable,
+            "mutable" => RawTtl::Mutable,
+            d => RawTtl::For(duration(d).ok_or_else(|| {
+                format!(
+                    "{expected}; rule {} ({pattern:?}): {d:?} is not immutable, mutable or {DURATION}",
+                    i + 1
+                )
+            })?),
+        };
+        rules.push(RawRule {
+            pattern: pattern.to_string(),
+            ttl,
+        });
+    }
+    Ok(rules)
+}
+
+/// `{file}.sha256, SHA256SUMS`: file names, with `{file}` at most once.
+fn parse_checksums(value: &str) -> std::result::Result<Vec<String>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let bare = c.replacen("{file}", "f", 1);
+            if registry::safe_component(&bare) && !bare.contains(['{', '}']) {
+                Ok(c.to_string())
+            } else {
+                Err(format!(
+                    "a comma-separated list of file names (with {{file}} for the file's own name, \
+                     at most once, and no /); {c:?} is not one"
+                ))
+            }
+        })
+        .collect()
+}
 const TIMEOUT: &str = "a duration above zero such as 30s";
 
 /// Reads a YAML or JSON file into flat `(dotted.key, value)` pairs.
@@ -494,10 +786,41 @@ fn flatten(
         // A list of strings is given to the key as one comma-separated value (list-valued
         // upstream keys); `set` refuses it for any other key.
         Value::Array(items)
-            if prefix.starts_with("upstream.") && items.iter().all(Value::is_string) =>
+            if (prefix.starts_with("upstream.") || is_raw_key(prefix, "checksums"))
+                && items.iter().all(Value::is_string) =>
         {
             let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
             out.push((prefix.to_string(), items.join(",")));
+        }
+        // A generic remote's rules: each `{match: pattern, ttl: …}` (or a `pattern=ttl` string)
+        // becomes one `pattern=ttl` of the value `set` parses.
+        Value::Array(items) if is_raw_key(prefix, "rules") => {
+            let mut rules = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let rule = match item {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Object(o) => match (o.get("match"), o.get("ttl"), o.len()) {
+                        (Some(Value::String(p)), Some(Value::String(t)), 2) => {
+                            Some(format!("{p}={t}"))
+                        }
+                        (Some(Value::String(p)), Some(Value::Number(n)), 2) => {
+                            Some(format!("{p}={n}"))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let Some(rule) = rule.filter(|r| !r.contains(';')) else {
+                    return Err(Error::config(
+                        origin,
+                        format!("{prefix}[{i}]"),
+                        item.to_string(),
+                        "a rule {match: <pattern>, ttl: immutable|mutable|<duration>}",
+                    ));
+                };
+                rules.push(rule);
+            }
+            out.push((prefix.to_string(), rules.join(";")));
         }
         Value::Array(_) => {
             return Err(Error::config(
@@ -509,6 +832,13 @@ fn flatten(
         }
     }
     Ok(())
+}
+
+/// Whether a flattened key is `raw.<name>.<setting>`.
+fn is_raw_key(key: &str, setting: &str) -> bool {
+    key.strip_prefix("raw.")
+        .and_then(|r| r.strip_suffix(setting))
+        .is_some_and(|name| name.ends_with('.') && name.len() > 1)
 }
 
 /// `PROXY_STORAGE_MAX_SIZE` → `storage.max_size`, by matching against the known keys.
@@ -524,18 +854,42 @@ fn env_key(name: &str) -> Option<String> {
         "database_path" => return Some("database.path".into()),
         _ => {}
     }
+    if let Some(rest) = rest.strip_prefix("auth_") {
+        // `PROXY_AUTH_OCI_GHCR_PASSWORD_FILE` → `auth.oci.ghcr.password_file`: the longest field
+        // name that ends it.
+        let mut fields: Vec<&str> = AUTH_FIELDS.to_vec();
+        fields.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        let (up, field) = fields.iter().find_map(|f| {
+            let up = rest.strip_suffix(f)?.strip_suffix('_')?;
+            Some((up, *f))
+        })?;
+        return Some(format!("auth.{}.{field}", upstream_key(up)));
+    }
+    // `PROXY_RAW_MY_TOOLS_RULES` → `raw.my-tools.rules` (names spell `-` as `_`, as named
+    // upstreams do).
+    if let Some(raw) = rest.strip_prefix("raw_") {
+        for k in RAW_KEYS {
+            if let Some(name) = raw.strip_suffix(&format!("_{}", k.name)) {
+                return Some(format!("raw.{}.{}", name.replace('_', "-"), k.name));
+            }
+        }
+    }
     let rest = rest.strip_prefix("upstream_")?;
-    // `PROXY_UPSTREAM_DEBIAN_SECURITY` → `upstream.debian.security` for a key that takes named
-    // upstreams and is not itself spelled that way.
+    Some(format!("upstream.{}", upstream_key(rest)))
+}
+
+/// An upstream key from its environment spelling: `cargo_download` as it is, `debian_security`
+/// as `debian.security` (a named upstream of a key that takes them, `_` in the name read as `-`).
+fn upstream_key(rest: &str) -> String {
     let known = registry::default_upstreams();
     if !known.contains_key(rest) {
         for u in registry::named_keys() {
             if let Some(name) = rest.strip_prefix(u).and_then(|r| r.strip_prefix('_')) {
-                return Some(format!("upstream.{u}.{}", name.replace('_', "-")));
+                return format!("{u}.{}", name.replace('_', "-"));
             }
         }
     }
-    Some(format!("upstream.{rest}"))
+    rest.to_string()
 }
 
 /// `:8080` → `0.0.0.0:8080`; `host:port` and `[v6]:port` are kept.
@@ -841,6 +1195,322 @@ mod tests {
             )]
         );
         assert!(flatten("f", "", &serde_json::json!({"workers": ["1"]}), &mut out).is_err());
+    }
+
+    #[test]
+    fn named_upstreams_of_alpine_and_arch() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.upstream("alpine"),
+            "https://dl-cdn.alpinelinux.org/alpine"
+        );
+        assert_eq!(c.upstream("arch"), "https://geo.mirror.pkgbuild.com");
+        c.set(
+            "upstream.alpine.wolfi",
+            "https://packages.wolfi.example/os/",
+            "f",
+        )
+        .unwrap();
+        c.set("upstream.arch.arch-arm", "http://alarm.example", "f")
+            .unwrap();
+        assert_eq!(
+            c.upstream("alpine.wolfi"),
+            "https://packages.wolfi.example/os"
+        );
+        assert_eq!(c.upstream("arch.arch-arm"), "http://alarm.example");
+        for bad in [
+            "upstream.alpine.Wolfi",
+            "upstream.alpine._x",
+            "upstream.alpine.a.b",
+            "upstream.alpine.",
+            "upstream.npm.other",
+        ] {
+            assert!(c.set(bad, "https://x.example", "f").is_err(), "{bad}");
+        }
+        assert!(
+            c.set("upstream.arch.alarm", "ftp://x.example", "f")
+                .is_err()
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_ALPINE_WOLFI").as_deref(),
+            Some("upstream.alpine.wolfi")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_ARCH_ARCH_ARM").as_deref(),
+            Some("upstream.arch.arch-arm")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_ARCH").as_deref(),
+            Some("upstream.arch")
+        );
+        // In a file, beside the default, as one dotted key or nested.
+        let mut out = Vec::new();
+        let v = serde_json::json!({"upstream": {"alpine": "https://m.example/alpine",
+            "alpine.wolfi": "https://w.example/os", "arch": {"alarm": "https://a.example"}}});
+        flatten("f", "", &v, &mut out).unwrap();
+        out.sort();
+        let keys: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "upstream.alpine",
+                "upstream.alpine.wolfi",
+                "upstream.arch.alarm"
+            ]
+        );
+    }
+
+    #[test]
+    fn named_upstreams_of_oci_and_helm() {
+        let mut c = Config::default();
+        c.set("upstream.oci.ghcr", "https://ghcr.io/", "f").unwrap();
+        c.set("upstream.helm.my-repo", "https://charts.example/x", "f")
+            .unwrap();
+        assert_eq!(c.upstream("oci.ghcr"), "https://ghcr.io");
+        assert_eq!(c.upstream("helm.my-repo"), "https://charts.example/x");
+        assert_eq!(c.upstream("oci"), "https://registry-1.docker.io");
+        assert_eq!(c.upstream("helm"), "");
+        for bad in [
+            "upstream.oci.GHCR",
+            "upstream.oci.a.b",
+            "upstream.oci.-x",
+            "upstream.npm.x",
+        ] {
+            assert!(c.set(bad, "https://x.example", "f").is_err(), "{bad}");
+        }
+        // A list key of the registry is not a named upstream of it.
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_OCI_STORAGE").as_deref(),
+            Some("upstream.oci_storage")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_OCI_GHCR").as_deref(),
+            Some("upstream.oci.ghcr")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_HELM_MY_REPO").as_deref(),
+            Some("upstream.helm.my-repo")
+        );
+    }
+
+    #[test]
+    fn upstream_credentials() {
+        assert_eq!(
+            env_key("PROXY_AUTH_OCI_GHCR_PASSWORD").as_deref(),
+            Some("auth.oci.ghcr.password")
+        );
+        assert_eq!(
+            env_key("PROXY_AUTH_OCI_PASSWORD_FILE").as_deref(),
+            Some("auth.oci.password_file")
+        );
+        assert_eq!(
+            env_key("PROXY_AUTH_HELM_MY_REPO_TOKEN").as_deref(),
+            Some("auth.helm.my-repo.token")
+        );
+        assert_eq!(env_key("PROXY_AUTH_OCI"), None);
+        let dir = std::env::temp_dir().join(format!("proxy-config-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let e = env(&[
+            ("PROXY_UPSTREAM_OCI_GHCR", "https://ghcr.io"),
+            ("PROXY_AUTH_OCI_GHCR_USERNAME", "me"),
+            (
+                "PROXY_AUTH_OCI_GHCR_PASSWORD_FILE",
+                secret.to_str().unwrap(),
+            ),
+        ]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        let creds = c.credentials();
+        assert_eq!(creds.len(), 1);
+        assert_eq!(creds[0].url, "https://ghcr.io");
+        assert_eq!(
+            creds[0].secret,
+            crate::upstream::auth::Secret::Basic {
+                username: "me".into(),
+                password: "s3cret".into()
+            }
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        // Incomplete, for an upstream not configured, a field that does not exist: errors that
+        // never show the secret.
+        for pairs in [
+            &[("PROXY_AUTH_OCI_USERNAME", "me")][..],
+            &[
+                ("PROXY_AUTH_OCI_TOKEN", "t0ken"),
+                ("PROXY_AUTH_OCI_PASSWORD", "pw"),
+            ],
+            &[("PROXY_AUTH_OCI_NOPE_TOKEN", "t0ken")],
+            &[("PROXY_AUTH_HELM_TOKEN", "t0ken")],
+        ] {
+            let err = Config::from_sources(None, &env(pairs), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("auth.") && !err.contains("t0ken"), "{err}");
+        }
+        let mut c = Config::default();
+        let err = c.set("auth.oci.passwd", "pw", "f").unwrap_err().to_string();
+        assert!(
+            err.contains("password_file") && !err.contains("\"pw\""),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn generic_remotes_are_named_upstreams_with_settings() {
+        let e = env(&[
+            ("PROXY_UPSTREAM_RAW_TOOLS", "https://dl.example/tools/"),
+            ("PROXY_UPSTREAM_RAW_MY_GH", "https://github.example"),
+            (
+                "PROXY_RAW_MY_GH_RULES",
+                "nightly/** = 10m; *.iso=immutable;; latest=mutable",
+            ),
+            ("PROXY_RAW_TOOLS_CHECKSUMS", "{file}.sha512, SHA512SUMS"),
+        ]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        assert_eq!(c.upstream("raw.tools"), "https://dl.example/tools");
+        assert_eq!(c.upstream("raw.my-gh"), "https://github.example");
+        let gh = &c.raw["my-gh"];
+        assert_eq!(
+            gh.rules,
+            [
+                RawRule {
+                    pattern: "nightly/**".into(),
+                    ttl: RawTtl::For(Duration::from_secs(600))
+                },
+                RawRule {
+                    pattern: "*.iso".into(),
+                    ttl: RawTtl::Immutable
+                },
+                RawRule {
+                    pattern: "latest".into(),
+                    ttl: RawTtl::Mutable
+                },
+            ]
+        );
+        assert_eq!(gh.checksums, RawRemote::default().checksums);
+        assert_eq!(c.raw["tools"].checksums, ["{file}.sha512", "SHA512SUMS"]);
+        assert!(c.raw["tools"].rules.is_empty());
+
+        // In a file: rules as a list of {match, ttl} (or strings), checksums as a list.
+        let v = serde_json::json!({"raw": {"tools": {
+            "rules": [{"match": "a/**", "ttl": "1h"}, "b=immutable", {"match": "c", "ttl": 0}],
+            "checksums": ["SHA256SUMS"],
+        }}});
+        let mut out = Vec::new();
+        flatten("f", "", &v, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [
+                ("raw.tools.checksums".to_string(), "SHA256SUMS".to_string()),
+                (
+                    "raw.tools.rules".to_string(),
+                    "a/**=1h;b=immutable;c=0".to_string()
+                ),
+            ]
+        );
+        for bad in [
+            serde_json::json!({"raw": {"t": {"rules": [{"match": "a"}]}}}),
+            serde_json::json!({"raw": {"t": {"rules": [{"match": "a", "ttl": "1h", "x": 1}]}}}),
+            serde_json::json!({"raw": {"t": {"rules": [{"match": "a;b", "ttl": "1h"}]}}}),
+            serde_json::json!({"raw": {"t": {"rules": [3]}}}),
+            serde_json::json!({"raw": {"t": {"rules": "a=1m", "x": ["1m"]}}}),
+        ] {
+            assert!(flatten("f", "", &bad, &mut Vec::new()).is_err(), "{bad}");
+        }
+
+        // Refused: a bad rule, TTL or checksum name, an unknown setting, a bad remote name,
+        // settings of a remote that is not configured, and `upstream.raw` itself.
+        let mut c = Config::default();
+        c.set("upstream.raw.tools", "https://x", "env").unwrap();
+        for (key, value, says) in [
+            ("raw.tools.rules", "a**=1h", "whole path segment"),
+            ("raw.tools.rules", "a=forever", "is not immutable"),
+            ("raw.tools.rules", "no-ttl", "pattern=immutable"),
+            ("raw.tools.negative_ttl", "1m", "raw.tools.rules or"),
+            ("raw.tools.checksums", "../SUMS", "file names"),
+            ("raw.tools.checksums", "{file}{file}", "file names"),
+            ("raw.Tools.rules", "a=1m", "lowercase"),
+            ("raw.rules", "a=1m", "raw.<name>.rules"),
+            ("upstream.raw", "https://x", "upstream.raw.<name>"),
+            ("upstream.raw.Bad", "https://x", "upstream.<key>.<name>"),
+        ] {
+            let err = c.set(key, value, "env").unwrap_err().to_string();
+            assert!(err.contains(says), "{key}={value}: {err}");
+        }
+        let e = env(&[("PROXY_RAW_TOOLZ_RULES", "a=1m")]);
+        let err = Config::from_sources(None, &e, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("PROXY_RAW_TOOLZ_RULES") && err.contains("upstream.raw.toolz"),
+            "{err}"
+        );
+        assert_eq!(
+            env_key("PROXY_RAW_MY_GH_CHECKSUMS").as_deref(),
+            Some("raw.my-gh.checksums")
+        );
+        assert_eq!(env_key("PROXY_RAW_X_NOPE").as_deref(), None);
+        let keys = documented_keys();
+        for k in [
+            "upstream.raw.<name>",
+            "raw.<name>.rules",
+            "raw.<name>.checksums",
+        ] {
+            assert!(keys.iter().any(|(key, _)| key == k), "{k}");
+        }
+        assert!(!keys.iter().any(|(key, _)| key == "upstream.raw"));
+    }
+
+    #[test]
+    fn named_upstreams_of_debian_and_rpm() {
+        let mut c = Config::default();
+        // Defaults: each distribution's main archive, and one named upstream each.
+        assert_eq!(c.upstream("debian"), "https://deb.debian.org/debian");
+        assert_eq!(
+            c.upstream("debian.security"),
+            "https://deb.debian.org/debian-security"
+        );
+        assert_eq!(
+            c.upstream("rpm.epel"),
+            "https://dl.fedoraproject.org/pub/epel"
+        );
+        c.set(
+            "upstream.debian.ubuntu-ports",
+            "http://ports.example/ubuntu/",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream("debian.ubuntu-ports"),
+            "http://ports.example/ubuntu"
+        );
+        c.set("upstream.rpm.rocky_9", "https://rocky.example/pub", "f")
+            .unwrap();
+        for bad in [
+            "upstream.debian.Security",
+            "upstream.debian.-x",
+            "upstream.debian.a.b",
+            "upstream.npm.x",
+        ] {
+            assert!(c.set(bad, "http://x.example", "f").is_err(), "{bad}");
+        }
+        assert!(c.set("upstream.debian.x", "ftp://x.example", "f").is_err());
+        // The environment's spelling: `_` in the name stands for `-`.
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_DEBIAN_SECURITY").as_deref(),
+            Some("upstream.debian.security")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_DEBIAN_UBUNTU_PORTS").as_deref(),
+            Some("upstream.debian.ubuntu-ports")
+        );
+        assert_eq!(
+            env_key("PROXY_UPSTREAM_RPM_EPEL").as_deref(),
+            Some("upstream.rpm.epel")
+        );
+        let e = env(&[("PROXY_UPSTREAM_RPM_ALMA", "https://alma.example")]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        assert_eq!(c.upstream("rpm.alma"), "https://alma.example");
     }
 
     #[test]

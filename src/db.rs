@@ -136,6 +136,28 @@ CREATE INDEX artifacts_by_check ON artifacts (verified_at, id);
     r#"
 ALTER TABLE metadata ADD COLUMN headers TEXT;
 "#,
+    // Documents named by their digest (Debian's `by-hash/`) are found by it.
+    r#"
+CREATE INDEX metadata_by_sha256 ON metadata (ecosystem, sha256);
+"#,
+    // Files a stored document holds (`Flags::held`): not evicted while the document's current
+    // version names them. `since` tells one refresh's rows from an earlier one's.
+    r#"
+CREATE TABLE holds (
+    ecosystem TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    name TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (ecosystem, doc, name, filename)
+);
+CREATE INDEX holds_by_file ON holds (ecosystem, name, filename);
+"#,
+    // The declared digest a file was checked against (`algo:hex`); NULL: stored unverified,
+    // no digest being published for it or readable by this proxy.
+    r#"
+ALTER TABLE artifacts ADD COLUMN verified_by TEXT;
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -152,6 +174,8 @@ pub(crate) struct ArtifactRow {
 pub(crate) struct MetadataRow {
     pub storage_path: String,
     pub etag: Option<String>,
+    /// The upstream's `Last-Modified`, as it sent it.
+    pub last_modified: Option<String>,
     pub content_type: String,
     /// How many base-URL placeholders the stored bytes hold (see `rebase.rs`).
     pub rebase: u64,
@@ -172,6 +196,8 @@ pub(crate) struct NewArtifact<'a> {
     pub sha256: &'a str,
     pub size: u64,
     pub content_type: &'a str,
+    /// The declared digest it was checked against, `None` when there was none to check.
+    pub verified_by: Option<&'a str>,
 }
 
 pub(crate) struct NewMetadata<'a> {
@@ -209,6 +235,9 @@ pub(crate) struct ArtifactRecord {
     pub size: u64,
     pub content_type: String,
     pub fetched_at: i64,
+    /// See `NewArtifact::verified_by`; bundles from before it say nothing.
+    #[serde(default)]
+    pub verified_by: Option<String>,
 }
 
 /// A metadata row as a bundle carries it.
@@ -278,6 +307,8 @@ pub(crate) struct Stats {
     pub metadata_documents: u64,
     pub metadata_size: u64,
     pub by_ecosystem: Vec<(String, u64)>,
+    /// Artifacts stored without a digest to check them against, per ecosystem.
+    pub unverified: Vec<(String, u64)>,
     pub popular: Vec<Popular>,
     pub recent: Vec<Recent>,
 }
@@ -421,13 +452,14 @@ impl Db {
             .optional()?;
         tx.prepare_cached(
             "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
-                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at,
+                    verified_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
                  ON CONFLICT (ecosystem, name, version, filename) DO UPDATE SET
                     upstream_url = excluded.upstream_url, storage_path = excluded.storage_path,
                     sha256 = excluded.sha256, size = excluded.size,
                     content_type = excluded.content_type, fetched_at = excluded.fetched_at,
-                    last_accessed_at = excluded.last_accessed_at",
+                    last_accessed_at = excluded.last_accessed_at, verified_by = excluded.verified_by",
         )?
         .execute(params![
             a.key.ecosystem,
@@ -439,7 +471,8 @@ impl Db {
             a.sha256,
             a.size as i64,
             a.content_type,
-            now
+            now,
+            a.verified_by
         ])?;
         tx.commit()?;
         Ok(old.map(|n| n as u64))
@@ -530,10 +563,13 @@ impl Db {
         Ok((n as u64, size as u64))
     }
 
-    /// The least recently used artifacts, oldest first.
+    /// The least recently used artifacts that no stored document holds, oldest first.
     pub(crate) fn lru(&self, limit: usize) -> Result<Vec<(i64, String, u64)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, storage_path, size FROM artifacts ORDER BY last_accessed_at, id LIMIT ?1",
+            "SELECT id, storage_path, size FROM artifacts a
+             WHERE NOT EXISTS (SELECT 1 FROM holds h WHERE h.ecosystem = a.ecosystem
+                AND h.name = a.name AND h.filename = a.filename)
+             ORDER BY last_accessed_at, id LIMIT ?1",
         )?;
         let rows = stmt
             .query_map([limit as i64], |r| {
@@ -564,12 +600,33 @@ impl Db {
     }
 
     pub(crate) fn metadata(&self, ecosystem: &str, key: &str) -> Result<Option<MetadataRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.metadata_where("key = ?2", ecosystem, key)
+    }
+
+    /// A cached document of `ecosystem` whose stored bytes have this SHA-256, under whatever key
+    /// (a document named by its digest is the same as one named by its name).
+    pub(crate) fn metadata_with_sha256(
+        &self,
+        ecosystem: &str,
+        sha256: &str,
+    ) -> Result<Option<MetadataRow>> {
+        // A rebased document's stored bytes are not what is served.
+        self.metadata_where("sha256 = ?2 AND rebase = 0", ecosystem, sha256)
+    }
+
+    fn metadata_where(
+        &self,
+        cond: &str,
+        ecosystem: &str,
+        value: &str,
+    ) -> Result<Option<MetadataRow>> {
+        let sql = format!(
             "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format,
-                headers FROM metadata WHERE ecosystem = ?1 AND key = ?2",
-        )?;
+                last_modified, headers FROM metadata WHERE ecosystem = ?1 AND {cond} LIMIT 1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let row = stmt
-            .query_row(params![ecosystem, key], |r| {
+            .query_row(params![ecosystem, value], |r| {
                 Ok(MetadataRow {
                     storage_path: r.get(0)?,
                     etag: r.get(1)?,
@@ -579,7 +636,8 @@ impl Db {
                     fetched_at: r.get(5)?,
                     rebase: r.get::<_, i64>(6)? as u64,
                     format: r.get(7)?,
-                    headers: r.get(8)?,
+                    last_modified: r.get(8)?,
+                    headers: r.get(9)?,
                 })
             })
             .optional()?;
@@ -631,8 +689,25 @@ impl Db {
     /// Records links a document reports, in one transaction. A link seen again takes the new
     /// version and flags; an empty URL or a missing digest never erases one recorded before (a
     /// version list names files a registration document declares the digest of).
-    pub(crate) fn record_links(&self, ecosystem: &str, links: &[Link]) -> Result<()> {
+    ///
+    /// With `hold` (the document's key and this refresh's mark), held links (`Flags::held`) are
+    /// held by that document until `release_holds` lets go of those of earlier refreshes.
+    pub(crate) fn record_links(
+        &self,
+        ecosystem: &str,
+        links: &[Link],
+        hold: Option<(&str, i64)>,
+    ) -> Result<()> {
         let tx = self.write()?;
+        if let Some((doc, since)) = hold {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO holds (ecosystem, doc, name, filename, since) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (ecosystem, doc, name, filename) DO UPDATE SET since = excluded.since",
+            )?;
+            for l in links.iter().filter(|l| l.flags.held) {
+                stmt.execute(params![ecosystem, doc, l.name, l.filename, since])?;
+            }
+        }
         {
             let mut stmt = tx.prepare_cached(LINK_UPSERT)?;
             for l in links {
@@ -710,20 +785,47 @@ impl Db {
         Ok(())
     }
 
-    /// Forgets a document whose file is gone, unless a refresh replaced it meanwhile.
+    /// Forgets a document whose file is gone, unless a refresh replaced it meanwhile, and what
+    /// it held.
     pub(crate) fn delete_metadata_if(
         &self,
         ecosystem: &str,
         key: &str,
         path: &str,
     ) -> Result<bool> {
-        let n = self
-            .conn
+        let tx = self.write()?;
+        let n = tx
             .prepare_cached(
                 "DELETE FROM metadata WHERE ecosystem = ?1 AND key = ?2 AND storage_path = ?3",
             )?
             .execute(params![ecosystem, key, path])?;
+        if n > 0 {
+            tx.prepare_cached("DELETE FROM holds WHERE ecosystem = ?1 AND doc = ?2")?
+                .execute(params![ecosystem, key])?;
+        }
+        tx.commit()?;
         Ok(n > 0)
+    }
+
+    /// Every hold: (ecosystem, document key, name, file name), for `proxy export`, which takes the
+    /// documents that hold the files it exports.
+    pub(crate) fn holds(&self) -> Result<Vec<(String, String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ecosystem, doc, name, filename FROM holds")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Once a document's new version is stored: lets go of the files its earlier versions held
+    /// and this one (whose holds are marked `since`) no longer names.
+    pub(crate) fn release_holds(&self, ecosystem: &str, doc: &str, since: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM holds WHERE ecosystem = ?1 AND doc = ?2 AND since != ?3")?
+            .execute(params![ecosystem, doc, since])?;
+        Ok(())
     }
 
     /// Every artifact fetched at or after `since`, in the order they were stored, for `proxy
@@ -735,7 +837,8 @@ impl Db {
     ) -> Result<()> {
         let mut stmt = self.conn.prepare(
             "SELECT ecosystem, name, version, filename, upstream_url, storage_path, sha256, size,
-                content_type, fetched_at FROM artifacts WHERE fetched_at >= ?1 ORDER BY id",
+                content_type, fetched_at, verified_by FROM artifacts WHERE fetched_at >= ?1
+             ORDER BY id",
         )?;
         let mut rows = stmt.query([since])?;
         while let Some(r) = rows.next()? {
@@ -750,6 +853,7 @@ impl Db {
                 size: r.get::<_, i64>(7)? as u64,
                 content_type: r.get(8)?,
                 fetched_at: r.get(9)?,
+                verified_by: r.get(10)?,
             })?;
         }
         Ok(())
@@ -884,9 +988,11 @@ impl Db {
             )?;
             tx.execute(
                 "INSERT INTO main.artifacts (ecosystem, name, version, filename, upstream_url,
-                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at)
+                    storage_path, sha256, size, content_type, fetched_at, last_accessed_at,
+                    verified_by)
                  SELECT ecosystem, name, version, filename, upstream_url, storage_path, sha256,
-                    size, content_type, fetched_at, fetched_at FROM s.artifacts WHERE true
+                    size, content_type, fetched_at, fetched_at, verified_by
+                 FROM s.artifacts WHERE true
                  ON CONFLICT (ecosystem, name, version, filename) DO NOTHING",
                 [],
             )?;
@@ -934,25 +1040,97 @@ impl Db {
         Ok(done)
     }
 
-    /// The URL and digest a metadata document gave for an artifact.
+    /// The URL and digest a metadata document gave for an artifact. Where documents of several
+    /// upstreams name a file of that name (Debian's and Ubuntu's archives both have a
+    /// `hello_2.10-3_amd64.deb`, built apart), the one at `url`, where the request routes to,
+    /// is taken.
     pub(crate) fn link(
         &self,
         ecosystem: &str,
         name: &str,
         filename: &str,
+        url: &str,
     ) -> Result<Option<(String, Option<Digest>)>> {
         // A link without a URL only told the mirror where a file is.
         let mut stmt = self.conn.prepare_cached(
             "SELECT url, algo, digest FROM links
              WHERE ecosystem = ?1 AND filename = ?3 AND name = ?2 AND url != ''
-             ORDER BY digest IS NULL LIMIT 1",
+             ORDER BY url = ?4 DESC, digest IS NULL LIMIT 1",
         )?;
         let row = stmt
-            .query_row(params![ecosystem, name, filename], |r| {
+            .query_row(params![ecosystem, name, filename, url], |r| {
                 Ok((r.get(0)?, digest(r.get(1)?, r.get(2)?)))
             })
             .optional()?;
         Ok(row)
+    }
+
+    /// Pins a committed file's SHA-256 as its digest (`Artifact::pin`): links that name the
+    /// file with a URL but no digest take it; where no link gives the file a digest, one is added
+    /// at `path` with no version (verification finds it, `proxy mirror` never picks it). A
+    /// digest already recorded is never replaced.
+    pub(crate) fn pin(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        filename: &str,
+        path: &str,
+        url: &str,
+        sha256: &str,
+    ) -> Result<()> {
+        let tx = self.write()?;
+        tx.prepare_cached(
+            "UPDATE links SET algo = 'sha256', digest = ?4
+             WHERE ecosystem = ?1 AND name = ?2 AND filename = ?3 AND url != ''
+                AND digest IS NULL",
+        )?
+        .execute(params![ecosystem, name, filename, sha256])?;
+        tx.prepare_cached(
+            "INSERT INTO links (ecosystem, name, path, version, filename, url, algo, digest)
+             SELECT ?1, ?2, ?4, '', ?3, ?5, 'sha256', ?6
+             WHERE NOT EXISTS (SELECT 1 FROM links WHERE ecosystem = ?1 AND name = ?2
+                AND filename = ?3 AND url != '' AND digest IS NOT NULL)
+             ON CONFLICT (ecosystem, name, path) DO UPDATE SET url = excluded.url,
+                algo = excluded.algo, digest = excluded.digest WHERE digest IS NULL",
+        )?
+        .execute(params![ecosystem, name, filename, path, url, sha256])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The documents a document reported under `name` (links flagged `document`): (path,
+    /// filename), for `proxy mirror` to read (see `registry::Mirror::indexes`).
+    pub(crate) fn document_links(
+        &self,
+        ecosystem: &str,
+        name: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, filename FROM links
+             WHERE ecosystem = ?1 AND name = ?2 AND flags & 4 != 0 ORDER BY rowid",
+        )?;
+        let rows = stmt
+            .query_map(params![ecosystem, name], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The digest a document's rewrite declared for the file at `path` (see `registry::Check`).
+    pub(crate) fn link_digest(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        path: &str,
+    ) -> Result<Option<Digest>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT algo, digest FROM links WHERE ecosystem = ?1 AND name = ?2 AND path = ?3",
+        )?;
+        let row = stmt
+            .query_row(params![ecosystem, name, path], |r| {
+                Ok(digest(r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(row.flatten())
     }
 
     /// The packages that metadata links name a file for (see `Artifact::readings`).
@@ -995,6 +1173,13 @@ impl Db {
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
             .collect::<rusqlite::Result<_>>()?;
+        let unverified = c
+            .prepare(
+                "SELECT ecosystem, count(*) FROM artifacts WHERE verified_by IS NULL
+                 GROUP BY ecosystem ORDER BY 2 DESC, 1",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<rusqlite::Result<_>>()?;
         let popular = c
             .prepare(
                 "SELECT ecosystem, name, sum(hit_count), sum(size) FROM artifacts
@@ -1033,6 +1218,7 @@ impl Db {
             metadata_documents: metadata_documents as u64,
             metadata_size: metadata_size as u64,
             by_ecosystem,
+            unverified,
             popular,
             recent,
         })
@@ -1089,7 +1275,7 @@ CREATE TABLE IF NOT EXISTS parts (file INTEGER NOT NULL, offset INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS volumes (n INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS artifacts (ecosystem TEXT, name TEXT, version TEXT, filename TEXT,
     upstream_url TEXT, storage_path TEXT, sha256 TEXT, size INTEGER, content_type TEXT,
-    fetched_at INTEGER);
+    fetched_at INTEGER, verified_by TEXT);
 CREATE TABLE IF NOT EXISTS metadata (ecosystem TEXT, key TEXT, package TEXT,
     storage_path TEXT, upstream_url TEXT, etag TEXT, last_modified TEXT, content_type TEXT,
     sha256 TEXT, size INTEGER, fetched_at INTEGER, rebase INTEGER, latest TEXT,
@@ -1169,8 +1355,8 @@ impl Staging {
         self.conn
             .prepare_cached(
                 "INSERT INTO artifacts (ecosystem, name, version, filename, upstream_url,
-                    storage_path, sha256, size, content_type, fetched_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    storage_path, sha256, size, content_type, fetched_at, verified_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 a.ecosystem,
@@ -1182,7 +1368,8 @@ impl Staging {
                 a.sha256,
                 a.size as i64,
                 a.content_type,
-                a.fetched_at
+                a.fetched_at,
+                a.verified_by
             ])?;
         Ok(())
     }
@@ -1383,8 +1570,52 @@ mod tests {
             sha256: "h",
             size,
             content_type: "t",
+            verified_by: (size > 10).then_some("sha256:00"),
         })
         .unwrap();
+    }
+
+    #[test]
+    fn held_files_are_not_evicted_until_their_document_lets_go() {
+        let db = Db::memory();
+        let (a, b) = (key("a", "1.0.0"), key("b", "1.0.0"));
+        add(&db, &a, 10);
+        add(&db, &b, 10);
+        let held = |k: &ArtifactKey| Link {
+            name: k.name.clone(),
+            version: k.version.clone(),
+            filename: k.filename.clone(),
+            path: k.filename.clone(),
+            url: String::new(),
+            digest: None,
+            flags: Flags {
+                held: true,
+                ..Flags::default()
+            },
+        };
+        let evictable = |db: &Db| -> Vec<String> {
+            let paths: Vec<(i64, String, u64)> = db.lru(10).unwrap();
+            let ids: Vec<i64> = paths.iter().map(|(id, _, _)| *id).collect();
+            [&a, &b]
+                .iter()
+                .filter(|k| ids.contains(&db.artifact(k).unwrap().unwrap().id))
+                .map(|k| k.name.clone())
+                .collect()
+        };
+        assert_eq!(evictable(&db), ["a", "b"]);
+        // The document names `a`: held. A link not flagged held holds nothing.
+        let mut plain = held(&b);
+        plain.flags.held = false;
+        db.record_links("npm", &[held(&a), plain], Some(("index", 1)))
+            .unwrap();
+        db.release_holds("npm", "index", 1).unwrap();
+        assert_eq!(evictable(&db), ["b"]);
+        // Its next version names `b` instead: `a` is let go once it is stored.
+        db.record_links("npm", &[held(&b)], Some(("index", 2)))
+            .unwrap();
+        assert!(evictable(&db).is_empty());
+        db.release_holds("npm", "index", 2).unwrap();
+        assert_eq!(evictable(&db), ["a"]);
     }
 
     #[test]
@@ -1409,6 +1640,8 @@ mod tests {
             (2, 3, 3, 35, 3)
         );
         assert_eq!(s.popular[0].name, "a");
+        // Two were stored without a digest to check (`add` declares one above 10 bytes).
+        assert_eq!(s.unverified, [("npm".to_string(), 2)]);
         assert_eq!(db.total_size().unwrap(), 35);
         // The touched row is the most recently used, so it is evicted last.
         let lru = db.lru(10).unwrap();
@@ -1424,6 +1657,83 @@ mod tests {
         assert!(db.delete_artifact(row.id).unwrap());
         assert!(!db.delete_artifact(row.id).unwrap());
         assert!(db.artifact(&a).unwrap().is_none());
+    }
+
+    #[test]
+    fn pins_fill_in_missing_digests_only() {
+        let db = Db::memory();
+        let sha = |c: &str| c.repeat(64);
+        let link = |name: &str, path: &str, url: &str, digest: Option<Digest>| Link {
+            name: name.into(),
+            version: "1".into(),
+            filename: "f.tgz".into(),
+            path: path.into(),
+            url: url.into(),
+            digest,
+            flags: Flags::default(),
+        };
+        let pinned = |name: &str| db.link("chef", name, "f.tgz", "").unwrap();
+        let pin_a = |hex: &str| {
+            db.pin("chef", "a", "f.tgz", "a/1/download", "http://u/a", hex)
+                .unwrap()
+        };
+        // No link yet: one is added, which verification finds and the mirror never picks.
+        pin_a(&sha("1"));
+        let want = |hex: String| {
+            Some(Digest {
+                algo: Algo::Sha256,
+                hex,
+            })
+        };
+        assert_eq!(pinned("a"), Some(("http://u/a".into(), want(sha("1")))));
+        assert!(db.package_links("chef", "a").unwrap().is_empty());
+        // Pinned once: a second pin (a refill that passed) changes nothing.
+        pin_a(&sha("2"));
+        assert_eq!(pinned("a").unwrap().1, want(sha("1")));
+        // A document's link without a digest takes the pin, and a later report of the same
+        // link without one keeps it.
+        db.record_links(
+            "chef",
+            &[link("b", "b/1/download", "http://u/b", None)],
+            None,
+        )
+        .unwrap();
+        db.pin("chef", "b", "f.tgz", "other/path", "http://u/b", &sha("3"))
+            .unwrap();
+        assert_eq!(pinned("b").unwrap().1, want(sha("3")));
+        db.record_links(
+            "chef",
+            &[link("b", "b/1/download", "http://u/b", None)],
+            None,
+        )
+        .unwrap();
+        assert_eq!(pinned("b").unwrap().1, want(sha("3")));
+        assert_eq!(
+            db.package_links("chef", "b").unwrap().len(),
+            1,
+            "no second link"
+        );
+        // A declared digest is never replaced by a pin, and replaces one when it comes.
+        let md5 = Digest {
+            algo: Algo::Md5,
+            hex: "5".repeat(32),
+        };
+        db.record_links(
+            "chef",
+            &[link("c", "c/1", "http://u/c", Some(md5.clone()))],
+            None,
+        )
+        .unwrap();
+        db.pin("chef", "c", "f.tgz", "c/1", "http://u/c", &sha("4"))
+            .unwrap();
+        assert_eq!(pinned("c").unwrap().1, Some(md5.clone()));
+        db.record_links(
+            "chef",
+            &[link("a", "a/1/download", "http://u/a", Some(md5.clone()))],
+            None,
+        )
+        .unwrap();
+        assert_eq!(pinned("a").unwrap().1, Some(md5));
     }
 
     #[test]
@@ -1460,9 +1770,10 @@ mod tests {
             flags: Flags::default(),
         };
         db.record_metadata(&m).unwrap();
-        db.record_links("npm", std::slice::from_ref(&link)).unwrap();
+        db.record_links("npm", std::slice::from_ref(&link), None)
+            .unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d.clone())))
         );
         // A list that names the file without a URL or digest erases neither.
@@ -1475,9 +1786,9 @@ mod tests {
             },
             ..link.clone()
         };
-        db.record_links("npm", &[bare]).unwrap();
+        db.record_links("npm", &[bare], None).unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "").unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d)))
         );
         let listed = db.package_links("npm", "a").unwrap();
@@ -1494,10 +1805,36 @@ mod tests {
             digest: None,
             ..link
         };
-        db.record_links("npm", &[mirror_only]).unwrap();
-        assert_eq!(db.link("npm", "b", "b-1.tgz").unwrap(), None);
+        db.record_links("npm", &[mirror_only], None).unwrap();
+        assert_eq!(db.link("npm", "b", "b-1.tgz", "").unwrap(), None);
         assert_eq!(db.package_links("npm", "b").unwrap().len(), 1);
         assert_eq!(db.link_names("npm", "a-1.tgz").unwrap(), vec!["a"]);
+        // Another upstream's file of the same name: the one at the routed URL is taken.
+        let other = Link {
+            name: "a".into(),
+            path: "other/a/-/a-1.tgz".into(),
+            filename: "a-1.tgz".into(),
+            url: "http://y/a-1.tgz".into(),
+            digest: Some(Digest {
+                algo: Algo::Sha256,
+                hex: "cd".into(),
+            }),
+            version: "1".into(),
+            flags: Flags::default(),
+        };
+        db.record_links("npm", &[other], None).unwrap();
+        for url in ["http://x/a-1.tgz", "http://y/a-1.tgz"] {
+            let (got, _) = db.link("npm", "a", "a-1.tgz", url).unwrap().unwrap();
+            assert_eq!(got, url);
+        }
+        assert_eq!(
+            db.link_digest("npm", "a", "other/a/-/a-1.tgz")
+                .unwrap()
+                .unwrap()
+                .hex,
+            "cd"
+        );
+        assert_eq!(db.link_digest("npm", "a", "a/-/nothere.tgz").unwrap(), None);
         assert!(db.link_names("npm", "c-1.tgz").unwrap().is_empty());
         assert_eq!(
             db.metadata("npm", "a|full")

@@ -45,7 +45,8 @@ pub enum Error {
         msg: String,
         timeout: bool,
     },
-    /// Bytes did not match the digest the registry declared.
+    /// Bytes did not match the digest the registry declared, a checksum file gave, or the file
+    /// had when it was first fetched (a pin).
     Integrity {
         what: String,
         expected: String,
@@ -111,6 +112,11 @@ impl Error {
             Error::Upstream {
                 status: 404 | 410, ..
             } => 404,
+            // The upstream refused (a private package, a repository that needs credentials): a
+            // client that retries a 502 would be refused again.
+            Error::Upstream {
+                status: 401 | 403, ..
+            } => 403,
             Error::Upstream { .. } => 502,
             Error::UpstreamIo { timeout: true, .. } => 504,
             Error::UpstreamIo { .. } => 502,
@@ -182,7 +188,7 @@ impl fmt::Display for Error {
             } => {
                 write!(
                     f,
-                    "{what}: digest mismatch: registry declares {expected}, got {actual}"
+                    "{what}: digest mismatch: expected {expected}, got {actual}"
                 )
             }
             Error::ForeignOrigin { url, registry } => write!(
@@ -236,6 +242,8 @@ mod tests {
         };
         assert_eq!(up(404).status(), 404);
         assert_eq!(up(410).status(), 404);
+        assert_eq!(up(401).status(), 403);
+        assert_eq!(up(403).status(), 403);
         assert_eq!(up(500).status(), 502);
         assert_eq!(Error::Offline { what: "x".into() }.status(), 503);
         assert_eq!(

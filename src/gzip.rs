@@ -1,7 +1,8 @@
 //! gzip decoding (RFC 1952 members around RFC 1951 DEFLATE) for the registry documents the proxy
 //! must read inside a compressed file: Hex's signed registry resources, NuGet's
-//! `registration5-gz-*` pages, and the large package indexes of OS registries. Artifacts are never
-//! decompressed.
+//! `registration5-gz-*` pages, and the large package indexes of OS registries (Arch databases,
+//! Alpine's `APKINDEX.tar.gz`). Artifacts are never decompressed, but for an `.apk`'s small
+//! control member (`member`), whose compressed bytes are what Alpine's index pins.
 //!
 //! DEFLATE itself is miniz_oxide's (pure Rust, no unsafe): `make bench-gzip` measured it 3.5-4x
 //! faster than the bit-at-a-time inflater this module used to hold (BENCHMARKS.md, "gzip"). This
@@ -20,6 +21,18 @@ pub(crate) fn decode(input: &[u8], max_out: usize) -> Result<Vec<u8>, String> {
         .read_to_end(&mut out)
         .map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+/// Decodes the first member of `input` alone: its output and how many bytes of `input` it took.
+/// For formats that give each member its own meaning (an `.apk` is a signature, a control and a
+/// data member, and apk hashes the control member's compressed bytes).
+pub(crate) fn member(input: &[u8], max_out: usize) -> Result<(Vec<u8>, usize), String> {
+    let mut d = Decoder::new(input, max_out as u64);
+    d.one = true;
+    let mut out = Vec::new();
+    d.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    let used = d.taken - (d.end - d.pos) as u64;
+    Ok((out, used as usize))
 }
 
 /// Whether bytes start like a gzip file.
@@ -48,6 +61,10 @@ pub(crate) struct Decoder<R> {
     len: u32,
     total: u64,
     max_out: u64,
+    /// Bytes read from `inner` so far.
+    taken: u64,
+    /// Stop after the first member (`member`).
+    one: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,6 +88,8 @@ impl<R: Read> Decoder<R> {
             len: 0,
             total: 0,
             max_out,
+            taken: 0,
+            one: false,
         }
     }
 
@@ -87,6 +106,7 @@ impl<R: Read> Decoder<R> {
                 }
                 Ok(n) => {
                     self.end += n;
+                    self.taken += n as u64;
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -166,6 +186,9 @@ impl<R: Read> Decoder<R> {
         let len = self.u32_le("trailer")?;
         if crc != self.crc || len != self.len {
             return Err(bad("gzip: checksum or length mismatch".into()));
+        }
+        if self.one {
+            return Ok(Phase::Done);
         }
         match self.next_byte()? {
             None => Ok(Phase::Done),
@@ -390,6 +413,19 @@ mod tests {
         // Two members are one file.
         let two = [HELLO, HELLO].concat();
         assert_eq!(decode(&two, 1024).unwrap().len(), 48);
+    }
+
+    #[test]
+    fn one_member_and_where_it_ends() {
+        let big = stored(&[7u8; 200_000], 0);
+        for first in [HELLO, &big] {
+            let file = [first, HELLO, b"not gzip at all"].concat();
+            let (out, used) = member(&file, 1 << 20).unwrap();
+            assert_eq!(used, first.len());
+            assert_eq!(out, decode(first, 1 << 20).unwrap());
+        }
+        assert!(member(&HELLO[..HELLO.len() - 1], 1024).is_err());
+        assert!(member(b"", 1024).is_err());
     }
 
     #[test]

@@ -98,6 +98,27 @@ pub(crate) trait Visitor {
     }
 }
 
+/// A visitor made of two closures, for a rewrite that only replaces strings: which values it
+/// wants, and what replaces each (`None` keeps it).
+pub(crate) struct Replace<W, S> {
+    pub wants: W,
+    pub string: S,
+}
+
+impl<W, S> Visitor for Replace<W, S>
+where
+    W: Fn(&[Seg]) -> bool,
+    S: FnMut(&[Seg], &str) -> Option<String>,
+{
+    fn wants(&self, path: &[Seg]) -> bool {
+        (self.wants)(path)
+    }
+
+    fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
+        (self.string)(path, value)
+    }
+}
+
 const MAX_DEPTH: usize = 256;
 /// Longest whole value offered to a visitor (one version of a Composer package, say).
 const MAX_WHOLE: u64 = 16 << 20;

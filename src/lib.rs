@@ -14,6 +14,7 @@ pub mod verify;
 mod artifact;
 mod cache;
 mod db;
+mod decompress;
 mod flight;
 #[cfg(test)]
 mod fuzz;
@@ -30,8 +31,10 @@ mod proxy;
 mod rebase;
 mod registry;
 mod router;
+mod tar;
 mod upstream;
 mod url;
+mod xml;
 
 use std::io::Write;
 
@@ -67,7 +70,7 @@ pub fn run(command: cli::Command) -> Result<bool> {
         } => {
             let config = load(&common)?;
             let since = since.as_deref().map(parse_since).transpose()?;
-            let packages = mirror::packages(&inputs)?;
+            let packages = mirror::packages(&config, &inputs)?;
             bundle::export(
                 &config,
                 &bundle::ExportOptions {

@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
-use crate::registry::{self, Ctx, Etag, Found, Link, Metadata, Part, Registry};
+use crate::registry::{
+    self, Algo, Assembly, Check, Ctx, Etag, FileCheck, Found, Link, Metadata, Part, Registry,
+};
 use crate::upstream::Method;
 
 /// The form this version stores documents in, with the links their rewrites report. A cached
@@ -32,27 +34,26 @@ pub(crate) fn serve(
     m: Metadata,
     req: &Incoming,
 ) -> Result<Reply> {
-    let ttl = sh.config.metadata_ttl.as_millis() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl).as_millis() as i64;
     let swr = sh.config.metadata_swr.as_millis() as i64;
-    let what = format!("{} metadata for {}", m.ecosystem, m.package);
+    let about = if m.package.is_empty() {
+        &m.key
+    } else {
+        &m.package
+    };
+    let what = format!("{} metadata for {about}", m.ecosystem);
+    let expected = expected_digest(db, &m)?;
     // Set once another request has just refreshed the document: serve it whatever the TTL.
     let mut refreshed = false;
     for _ in 0..3 {
-        let cached = cached_metadata(sh, db, &m)?;
+        let (cached, vouched) = cached_vouched(sh, db, &m, expected.as_ref())?;
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
-            let due = age >= ttl || row.format < FORMAT;
+            let due = (age >= ttl && !vouched) || row.format < FORMAT;
             if !due || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
-                let stale = age >= ttl && !refreshed;
-                return Ok(metadata_reply(
-                    file,
-                    &row,
-                    req,
-                    stale,
-                    &m,
-                    &sh.config.base_url,
-                ));
+                let stale = age >= ttl && !refreshed && !vouched;
+                return reply(sh, &m, file, &row, req, stale);
             }
         }
         // Made from another cached document instead of fetched (`registry::Derive`).
@@ -84,18 +85,11 @@ pub(crate) fn serve(
                     revalidate_behind(sh, reg, m.clone(), guard);
                 }
                 let (row, file) = cached.expect("checked above");
-                return Ok(metadata_reply(
-                    file,
-                    &row,
-                    req,
-                    true,
-                    &m,
-                    &sh.config.base_url,
-                ));
+                return reply(sh, &m, file, &row, req, true);
             }
         }
         if sh.config.offline {
-            return Err(Error::Offline { what });
+            return fallback(sh, db, &m, req)?.ok_or(Error::Offline { what });
         }
         match sh.flights.join(&flight_key(&m)) {
             Join::Leader(guard) => return refresh(sh, db, reg, &m, cached, guard, req),
@@ -107,21 +101,16 @@ pub(crate) fn serve(
                         url: m.url.clone(),
                         status,
                     };
-                    return stale(sh, cached, req, &m).ok_or(err);
+                    return unavailable(sh, db, cached, req, &m, err);
                 }
-                Waited::Stalled => return stale(sh, cached, req, &m).ok_or(Error::Busy(what)),
+                Waited::Stalled => {
+                    return unavailable(sh, db, cached, req, &m, Error::Busy(what));
+                }
             },
         }
     }
-    match cached_metadata(sh, db, &m)? {
-        Some((row, file)) => Ok(metadata_reply(
-            file,
-            &row,
-            req,
-            false,
-            &m,
-            &sh.config.base_url,
-        )),
+    match cached_vouched(sh, db, &m, expected.as_ref())?.0 {
+        Some((row, file)) => reply(sh, &m, file, &row, req, false),
         None => Err(Error::Busy(what)),
     }
 }
@@ -137,8 +126,8 @@ fn derivable(
     let Some((row, file)) = cached_metadata(sh, db, &d.from)? else {
         return Ok(None);
     };
-    let fresh =
-        sh.config.offline || db::now() - row.fetched_at < sh.config.metadata_ttl.as_millis() as i64;
+    let ttl = d.from.expiry.ttl.unwrap_or(sh.config.metadata_ttl);
+    let fresh = sh.config.offline || db::now() - row.fetched_at < ttl.as_millis() as i64;
     let newer = ours.is_none_or(|o| o.fetched_at < row.fetched_at || o.format < FORMAT);
     Ok((fresh && newer && row.format >= FORMAT).then_some((row, file)))
 }
@@ -155,7 +144,7 @@ fn derive(
     let mut temp = sh.store.temp()?;
     let temp_path = temp.path.clone();
     let mut input = BufReader::with_capacity(64 * 1024, file);
-    let mut out = Hashing::new(&mut temp.file);
+    let mut out = Hashing::new(&mut temp.file, None);
     let filtered = (d.filter)(&mut input, &mut out);
     let flushed = filtered.is_ok().then(|| out.flush());
     if let Some(err) = out.failed.take() {
@@ -203,6 +192,56 @@ fn derive(
         d.from.key
     );
     Ok(())
+}
+
+/// The digest the document must have (`registry::Check`), if anything declares one yet.
+fn expected_digest(db: &Db, m: &Metadata) -> Result<Option<registry::Digest>> {
+    match &m.check {
+        Check::None => Ok(None),
+        Check::Digest(d) => Ok(Some(d.clone())),
+        Check::Link { name, path } => db.link_digest(m.ecosystem, name, path),
+    }
+}
+
+/// The cached document, checked against the digest it must have (`vouched`); when there is none
+/// with it under this key, another cached document of the registry with those bytes serves
+/// (Debian's `by-hash/SHA256/{hex}` is the `Packages.xz` cached under its name, and the other way
+/// round).
+fn cached_vouched(
+    sh: &Shared,
+    db: &Db,
+    m: &Metadata,
+    expected: Option<&registry::Digest>,
+) -> Result<(Option<(MetadataRow, File)>, bool)> {
+    let (cached, vouched) = vouched(cached_metadata(sh, db, m)?, expected);
+    if cached.is_none()
+        && let Some(d) = expected.filter(|d| d.algo == Algo::Sha256)
+        && let Some(row) = db.metadata_with_sha256(m.ecosystem, &d.hex)?
+        && let Some(file) = sh.store.open_checked(&row.storage_path, row.size)
+    {
+        return Ok((Some((row, file)), true));
+    }
+    Ok((cached, vouched))
+}
+
+/// A cached document checked against the digest it must have: dropped when it has another (it
+/// is not the one wanted, whatever its age), and `true` beside it when it has that one (it is
+/// the one wanted, whatever its age). Only SHA-256 is stored; a document vouched for in another
+/// algorithm is checked when fetched, and otherwise kept to its TTL.
+fn vouched(
+    cached: Option<(MetadataRow, File)>,
+    expected: Option<&registry::Digest>,
+) -> (Option<(MetadataRow, File)>, bool) {
+    match (cached, expected) {
+        (Some(c), Some(d)) if d.algo == Algo::Sha256 => {
+            if c.0.sha256 == d.hex {
+                (Some(c), true)
+            } else {
+                (None, false)
+            }
+        }
+        (cached, _) => (cached, false),
+    }
 }
 
 /// Makes sure the document `m` has been read (from the cache within its TTL, else from the
@@ -283,16 +322,120 @@ fn revalidate_behind(sh: &Arc<Shared>, reg: &'static dyn Registry, m: Metadata, 
 /// The cached document, if its file is there. The file name carries the content's digest, so a
 /// row read just before a refresh may name a file already replaced: look once more.
 fn cached_metadata(sh: &Shared, db: &Db, m: &Metadata) -> Result<Option<(MetadataRow, File)>> {
+    cached_at(sh, db, m.ecosystem, &m.key)
+}
+
+/// `cached_metadata` of the document under `key`.
+fn cached_at(
+    sh: &Shared,
+    db: &Db,
+    ecosystem: &str,
+    key: &str,
+) -> Result<Option<(MetadataRow, File)>> {
     for _ in 0..2 {
-        let Some(row) = db.metadata(m.ecosystem, &m.key)? else {
+        let Some(row) = db.metadata(ecosystem, key)? else {
             return Ok(None);
         };
         if let Some(file) = sh.store.open_checked(&row.storage_path, row.size) {
             return Ok(Some((row, file)));
         }
-        if db.delete_metadata_if(m.ecosystem, &m.key, &row.storage_path)? {
+        if db.delete_metadata_if(ecosystem, key, &row.storage_path)? {
             return Ok(None);
         }
+    }
+    Ok(None)
+}
+
+/// The document's content type without its parameters, for comparing with `Metadata::accepts`.
+fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
+/// Whether the client takes documents of `content_type` (`Metadata::accepts`).
+fn takes(m: &Metadata, content_type: &str) -> bool {
+    let essence = essence(content_type);
+    m.accepts
+        .as_ref()
+        .is_none_or(|types| types.iter().any(|t| t.eq_ignore_ascii_case(essence)))
+}
+
+/// Whether the upstream was asked for documents of `content_type` (`Metadata::accept`).
+fn asked_for(m: &Metadata, content_type: &str) -> bool {
+    let essence = essence(content_type);
+    m.accept.is_none_or(|a| {
+        a.split(',')
+            .map(self::essence)
+            .any(|t| t == "*/*" || t.eq_ignore_ascii_case(essence))
+    })
+}
+
+/// A 404 for a document of a type the request's `Accept` does not include.
+fn not_accepted(m: &Metadata, content_type: &str) -> Error {
+    Error::NotFound(format!(
+        "{} metadata for {} is {}, a type the request's Accept does not include",
+        m.ecosystem,
+        m.package,
+        essence(content_type)
+    ))
+}
+
+/// Serves a stored document to this request: a type the client does not accept is a 404 (a
+/// registry answers so when it holds nothing of an acceptable type), and the digest header the
+/// plan names is served with the document's digest.
+fn reply(
+    sh: &Shared,
+    m: &Metadata,
+    file: File,
+    row: &MetadataRow,
+    req: &Incoming,
+    stale: bool,
+) -> Result<Reply> {
+    if !takes(m, &row.content_type) {
+        return Err(not_accepted(m, &row.content_type));
+    }
+    let mut reply = metadata_reply(file, row, req, stale, m, &sh.config.base_url);
+    // Stored byte-identical, so the digest of the stored bytes is the upstream's.
+    if let Some(header) = m.digest_header
+        && row.rebase == 0
+    {
+        reply
+            .headers
+            .push((header, format!("sha256:{}", row.sha256).into()));
+    }
+    Ok(reply)
+}
+
+/// What a request gets when the upstream could not give a fresh copy: the stale one within
+/// `metadata_max_stale`, else a fallback document (`Metadata::fallback`), else `err`.
+fn unavailable(
+    sh: &Shared,
+    db: &Db,
+    cached: Option<(MetadataRow, File)>,
+    req: &Incoming,
+    m: &Metadata,
+    err: Error,
+) -> Result<Reply> {
+    if let Some(reply) = stale(sh, cached, req, m) {
+        return reply;
+    }
+    fallback(sh, db, m, req)?.ok_or(err)
+}
+
+/// A cached document under one of `m.fallback`'s keys whose type the client accepts, when this
+/// request's own is not to be had; within `metadata_max_stale` unless the proxy is offline.
+fn fallback(sh: &Shared, db: &Db, m: &Metadata, req: &Incoming) -> Result<Option<Reply>> {
+    let ttl = sh.config.metadata_ttl.as_millis() as i64;
+    let limit = ttl + sh.config.metadata_max_stale.as_millis() as i64;
+    for key in &m.fallback {
+        let Some((row, file)) = cached_at(sh, db, m.ecosystem, key)? else {
+            continue;
+        };
+        let age = db::now() - row.fetched_at;
+        if !takes(m, &row.content_type) || (!sh.config.offline && age > limit) {
+            continue;
+        }
+        log::debug!("answering {} {} with the cached {key}", m.ecosystem, m.key);
+        return reply(sh, m, file, &row, req, age >= ttl).map(Some);
     }
     Ok(None)
 }
@@ -321,11 +464,20 @@ fn metadata_reply(
         _ if rebased => format!("\"{}\"", rebase::etag(&row.sha256, base)),
         _ => format!("\"{}\"", row.sha256),
     };
-    let etag = if m.etag == Etag::Upstream && !rebased && kept.is_empty() {
+    let upstream = m.etag == Etag::Upstream && !rebased && kept.is_empty();
+    let etag = if upstream {
         row.etag.as_deref()
     } else {
         Some(own.as_str())
     };
+    // The upstream's validators are the bytes' own: a client revalidating by date (apk,
+    // pacman) keeps its copy until the upstream changes it, however often this proxy refreshed.
+    let modified = row
+        .last_modified
+        .as_deref()
+        .filter(|_| upstream)
+        .and_then(crate::http::parse_date)
+        .map_or(row.fetched_at, |secs| secs.saturating_mul(1000));
     let len = rebase::length(row.size, row.rebase, base);
     // A document with links is served whole: byte ranges of the stored form mean nothing.
     let whole;
@@ -343,7 +495,7 @@ fn metadata_reply(
         Source::File(file),
         len,
         etag,
-        row.fetched_at,
+        modified,
         &row.content_type,
         req,
     );
@@ -401,10 +553,11 @@ fn stale(
     cached: Option<(MetadataRow, File)>,
     req: &Incoming,
     m: &Metadata,
-) -> Option<Reply> {
+) -> Option<Result<Reply>> {
     let (row, file) = cached?;
     let age = db::now() - row.fetched_at;
-    let limit = (sh.config.metadata_ttl + sh.config.metadata_max_stale).as_millis() as i64;
+    let ttl = m.expiry.ttl.unwrap_or(sh.config.metadata_ttl);
+    let limit = (ttl + sh.config.metadata_max_stale).as_millis() as i64;
     if age > limit {
         return None;
     }
@@ -413,14 +566,7 @@ fn stale(
         m.url,
         age / 1000
     );
-    Some(metadata_reply(
-        file,
-        &row,
-        req,
-        true,
-        m,
-        &sh.config.base_url,
-    ))
+    Some(reply(sh, m, file, &row, req, true))
 }
 
 fn refresh(
@@ -440,7 +586,7 @@ fn refresh(
                 url: m.url.clone(),
                 msg: "stored document vanished".into(),
             })?;
-            let mut reply = metadata_reply(file, &row, req, false, m, &sh.config.base_url);
+            let mut reply = reply(sh, m, file, &row, req, false)?;
             reply.cache = if fresh {
                 CacheState::Miss
             } else {
@@ -455,7 +601,7 @@ fn refresh(
         Err(err) => {
             guard.fail(err.status());
             log::warn!("{err}");
-            stale(sh, cached, req, m).ok_or(err)
+            unavailable(sh, db, cached, req, m, err)
         }
     }
 }
@@ -463,8 +609,9 @@ fn refresh(
 /// Fetches a document (conditionally when we hold one with an ETag in the current form),
 /// rewrites it into the cache and records it with the links it reports. Returns whether a new
 /// body was stored (false: the upstream said 304). `Last-Modified` alone is not trusted for
-/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A 404 or a
-/// document over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
+/// revalidation (nexus-public#241): without an ETag the document is fetched whole. A document
+/// that must have a digest (`registry::Check`) is stored only if it has it. A 404 or a document
+/// over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
 fn fetch_metadata(
     sh: &Shared,
     db: &Db,
@@ -472,12 +619,15 @@ fn fetch_metadata(
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
-    if let Some(err) = sh.remembered_failure(&m.url) {
+    // What the upstream answers may depend on `Accept` (an OCI tag), so the answer is
+    // remembered for what was asked, not for the URL alone.
+    let asked = format!("{}\n{}", m.url, m.accept.unwrap_or(""));
+    if let Some(err) = sh.remembered_failure(&asked) {
         return Err(err);
     }
     let fetched = fetch_and_store(sh, db, reg, m, cached);
     if let Err(err) = &fetched {
-        sh.remember_failure(&m.url, err);
+        sh.remember_failure(&asked, err);
     }
     fetched
 }
@@ -489,17 +639,30 @@ fn fetch_and_store(
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
+    let expected = expected_digest(db, m)?;
+    let expected = expected.as_ref();
     let mut headers = vec![("Accept-Encoding", "identity")];
     if let Some(accept) = m.accept {
         headers.push(("Accept", accept));
     }
     let cached = cached.filter(|r| r.format >= FORMAT);
+    if let Some(row) = cached
+        && revalidate_by_head(sh, db, reg, m, row, &headers)?
+    {
+        return Ok(false);
+    }
     if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
         headers.push(("If-None-Match", etag));
     }
     let mut f = sh
         .upstream
         .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
+    // The digest the upstream names for what it sends, checked once the body is in.
+    let named = m
+        .digest_header
+        .and_then(|h| f.header(h))
+        .and_then(|v| v.strip_prefix("sha256:"))
+        .map(str::to_ascii_lowercase);
     match f.status {
         200 => {}
         304 if cached.is_some() => {
@@ -513,6 +676,15 @@ fn fetch_and_store(
         }
         status => return Err(Error::Upstream { url: f.url, status }),
     }
+    // Where the client's types are negotiated, a type that was not asked for is not stored:
+    // nothing could serve it (a registry answers a Docker schema 1 manifest to a client that
+    // asked for an OCI index only).
+    if m.accepts.is_some()
+        && let Some(ty) = f.content_type.as_deref()
+        && !asked_for(m, ty)
+    {
+        return Err(not_accepted(m, ty));
+    }
     let max = sh.config.metadata_max_size;
     let too_large = || Error::TooLarge {
         url: m.url.clone(),
@@ -524,35 +696,44 @@ fn fetch_and_store(
     let upstream_headers = std::mem::take(&mut f.headers);
     let mut input = BufReader::with_capacity(
         64 * 1024,
-        Capped {
-            inner: f.body,
-            left: max,
-            exceeded: false,
+        UpstreamBody {
+            inner: Capped {
+                inner: f.body,
+                left: max,
+                exceeded: false,
+            },
+            placeholders: rebase::Counter::default(),
         },
     );
     // Stored with a placeholder for our own URL, filled in as it is served.
     let ctx = Ctx {
         base_url: rebase::TOKEN,
         upstream: &sh.config.upstream,
+        raw: &sh.config.raw,
     };
     // An assembled document is read whole with its parts before anything is written.
-    let parts = if m.parts {
-        Some(gather(sh, reg, m, &mut input, &ctx, &f.url)?)
-    } else {
-        None
+    let parts = match m.parts {
+        Some(assembly) => Some((
+            assembly,
+            gather(sh, reg, &assembly, m, &mut input, &ctx, &f.url)?,
+        )),
+        None => None,
     };
     let mut temp = sh.store.temp()?;
     let temp_path = temp.path.clone();
-    let mut out = Hashing::new(&mut temp.file);
+    // SHA-256 is computed anyway; another algorithm by its own check.
+    let mut out = Hashing::new(&mut temp.file, expected.and_then(|d| d.algo.check()));
     let mut links = Links {
         db,
         ecosystem: m.ecosystem,
+        doc: &m.key,
+        since: hold_mark(),
         batch: Vec::new(),
         latest: None,
         failed: None,
     };
     let rewritten = match &parts {
-        Some(parts) => reg.assemble(m, parts, &mut out, &ctx, &mut links),
+        Some((assembly, parts)) => (assembly.write)(m, parts, &mut out, &ctx, &mut links),
         None => reg.rewrite(m, &mut input, &mut out, &ctx, &mut links),
     };
     let flushed = rewritten.is_ok().then(|| out.flush());
@@ -561,7 +742,7 @@ fn fetch_and_store(
         return Err(Error::io(&temp_path, err));
     }
     if let Err(bad) = rewritten {
-        return Err(if input.get_ref().exceeded {
+        return Err(if input.get_ref().inner.exceeded {
             too_large()
         } else {
             Error::BadUpstream {
@@ -574,7 +755,40 @@ fn fetch_and_store(
         return Err(Error::io(&temp_path, err));
     }
     let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
-    let placeholders = out.placeholders.count;
+    // Documents with a digest header are stored byte-identical: what was stored is what came.
+    if let Some(hex) = named
+        && hex != sha
+    {
+        return Err(Error::Integrity {
+            what: m.url.clone(),
+            expected: format!("sha256:{hex}"),
+            actual: format!("sha256:{sha}"),
+        });
+    }
+    if let Some(want) = expected {
+        let actual = match out.other.take() {
+            Some(other) => other.finish(),
+            None => Ok(sha.clone()),
+        };
+        let actual = match actual {
+            Ok(hex) if hex == want.hex => None,
+            Ok(hex) => Some(format!("{}:{hex}", want.algo.as_str())),
+            Err(why) => Some(why),
+        };
+        if let Some(actual) = actual {
+            return Err(Error::Integrity {
+                what: m.url.clone(),
+                expected: want.to_string(),
+                actual,
+            });
+        }
+    }
+    // Placeholders the upstream's own bytes hold are not ours to fill in: a document that comes
+    // out with just those (one stored byte-identical) is served as stored.
+    let placeholders = match out.placeholders.count {
+        n if n == input.get_ref().placeholders.count => 0,
+        n => n,
+    };
     drop(out);
     let kept: Vec<(&str, String)> = m
         .headers
@@ -585,7 +799,13 @@ fn fetch_and_store(
                 .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
                 .map(move |(_, v)| (*name, v))
         })
-        .filter_map(|(name, v)| Some((name, reg.rewrite_header(m, name, v, &ctx, &mut links)?)))
+        .filter_map(|(name, v)| {
+            let value = match reg.spec().rewrite_header {
+                Some(rewrite) => rewrite(m, name, v, &ctx, &mut links)?,
+                None => v.clone(),
+            };
+            Some((name, value))
+        })
         .collect();
     let kept = (!kept.is_empty()).then(|| serde_json::to_string(&kept).unwrap_or_default());
     links.flush();
@@ -596,7 +816,7 @@ fn fetch_and_store(
     sh.store.commit(temp, &rel)?;
     // An assembled document is the registry's own, in the type its plan says.
     let content_type = match f.content_type.as_deref() {
-        Some(t) if !m.parts => t,
+        Some(t) if m.parts.is_none() => t,
         _ => m.content_type,
     };
     let old = db.record_metadata(&NewMetadata {
@@ -619,7 +839,55 @@ fn fetch_and_store(
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
+    db.release_holds(m.ecosystem, &m.key, links.since)?;
     Ok(true)
+}
+
+/// Marks the holds one refresh records: nanoseconds since the epoch, distinct from one refresh
+/// of a document to the next.
+fn hold_mark() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Revalidates a cached copy by a HEAD whose `Metadata::digest_header` names the digest of what
+/// the upstream would send now (where the plan has one, and the copy is stored byte-identical):
+/// `Ok(true)` when it is the stored document's, which is then marked fresh. A HEAD the upstream
+/// does not answer usefully falls back to the GET.
+fn revalidate_by_head(
+    sh: &Shared,
+    db: &Db,
+    reg: &dyn Registry,
+    m: &Metadata,
+    row: &MetadataRow,
+    headers: &[(&str, &str)],
+) -> Result<bool> {
+    let Some(header) = m.digest_header.filter(|_| row.rebase == 0) else {
+        return Ok(false);
+    };
+    let f = sh
+        .upstream
+        .fetch(Method::Head, &m.url, headers, sh.allowed(reg), reg.name())?;
+    match f.status {
+        200 => {}
+        404 | 410 => {
+            return Err(Error::Upstream {
+                url: f.url,
+                status: f.status,
+            });
+        }
+        status if status >= 500 => return Err(Error::Upstream { url: f.url, status }),
+        _ => return Ok(false),
+    }
+    let same = f
+        .header(header)
+        .and_then(|v| v.strip_prefix("sha256:"))
+        .is_some_and(|hex| hex.eq_ignore_ascii_case(&row.sha256));
+    if same {
+        db.refresh_metadata(m.ecosystem, &m.key, None, None)?;
+    }
+    Ok(same)
 }
 
 /// Most upstream documents one assembled document is made of, against parts that would name
@@ -633,8 +901,9 @@ const MAX_PARTS: usize = 64;
 fn gather(
     sh: &Shared,
     reg: &dyn Registry,
+    assembly: &Assembly,
     m: &Metadata,
-    input: &mut BufReader<Capped<Box<dyn io::Read + Send>>>,
+    input: &mut BufReader<UpstreamBody<Box<dyn io::Read + Send>>>,
     ctx: &Ctx<'_>,
     url: &str,
 ) -> Result<Vec<Part>> {
@@ -652,7 +921,7 @@ fn gather(
     };
     let mut body = Vec::new();
     if let Err(err) = io::Read::read_to_end(input, &mut body) {
-        return Err(if input.get_ref().exceeded {
+        return Err(if input.get_ref().inner.exceeded {
             Error::TooLarge {
                 url: url.to_string(),
                 max,
@@ -661,7 +930,7 @@ fn gather(
             broken(url, err, false)
         });
     }
-    let mut left = input.get_ref().left;
+    let mut left = input.get_ref().inner.left;
     let mut parts = vec![Part {
         url: m.url.clone(),
         status: 200,
@@ -672,12 +941,10 @@ fn gather(
         headers.push(("Accept", accept));
     }
     loop {
-        let more = reg
-            .parts(m, &parts, ctx)
-            .map_err(|bad| Error::BadUpstream {
-                url: m.url.clone(),
-                msg: bad.0,
-            })?;
+        let more = (assembly.more)(m, &parts, ctx).map_err(|bad| Error::BadUpstream {
+            url: m.url.clone(),
+            msg: bad.0,
+        })?;
         let mut new: Vec<String> = Vec::new();
         for u in more {
             if !parts.iter().any(|p| p.url == u) && !new.contains(&u) {
@@ -730,6 +997,9 @@ const LINK_BATCH: usize = 1000;
 struct Links<'a> {
     db: &'a Db,
     ecosystem: &'static str,
+    /// The document's key, which holds its held links, and this refresh's mark on them.
+    doc: &'a str,
+    since: i64,
     batch: Vec<Link>,
     latest: Option<String>,
     failed: Option<Error>,
@@ -740,7 +1010,8 @@ impl Links<'_> {
         if self.batch.is_empty() || self.failed.is_some() {
             return;
         }
-        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch) {
+        let hold = Some((self.doc, self.since));
+        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch, hold) {
             self.failed = Some(err);
         }
         self.batch.clear();
@@ -760,22 +1031,39 @@ impl Found for Links<'_> {
     }
 }
 
+/// The upstream's body as a rewrite reads it, counting the placeholders it holds.
+struct UpstreamBody<R> {
+    inner: Capped<R>,
+    placeholders: rebase::Counter,
+}
+
+impl<R: io::Read> io::Read for UpstreamBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.placeholders.feed(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// A writer that hashes and counts what it writes, and keeps the error of a write that failed
 /// (the rewrite only sees that something did).
 struct Hashing<W> {
     inner: W,
     sha: Sha256,
+    /// The algorithm a declared digest is in, when it is not SHA-256.
+    other: Option<Box<dyn FileCheck>>,
     n: u64,
     placeholders: rebase::Counter,
     failed: Option<io::Error>,
 }
 
 impl<'a> Hashing<BufWriter<&'a mut File>> {
-    /// Writes to `file` through a buffer.
-    fn new(file: &'a mut File) -> Self {
+    /// Writes to `file` through a buffer, hashing in SHA-256 and in `other`'s algorithm.
+    fn new(file: &'a mut File, other: Option<Box<dyn FileCheck>>) -> Self {
         Hashing {
             inner: BufWriter::with_capacity(64 * 1024, file),
             sha: Sha256::new(),
+            other,
             n: 0,
             placeholders: rebase::Counter::default(),
             failed: None,
@@ -794,6 +1082,9 @@ impl<W: Write> Write for Hashing<W> {
             }
         };
         self.sha.update(&buf[..n]);
+        if let Some(o) = &mut self.other {
+            o.update(&buf[..n]);
+        }
         self.placeholders.feed(&buf[..n]);
         self.n += n as u64;
         Ok(n)

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::lockfile::{self, Item};
 use crate::progress::Meter;
 use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
-use crate::registry::{self, Algo, Digest, Link, Target, Want};
+use crate::registry::{self, Algo, Digest, Link, Registry, Target, Want};
 use crate::stats::human;
 use crate::upstream::{Method, Upstream};
 
@@ -109,20 +109,34 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     if opts.dry_run {
         for item in &items {
             let what = describe(item);
-            match registry::find(item.ecosystem).map(|r| r.mirror(&item.name, &want(item, opts))) {
-                Some(Ok(m)) => {
+            match plan(&config, item, &want(item, opts)) {
+                Ok(m) => {
                     // One line per document, whatever `Accept` it is read with.
                     let mut docs: Vec<String> = Vec::new();
-                    for (p, _) in &m.docs {
+                    for p in m
+                        .indexes
+                        .iter()
+                        .map(|(p, _)| p)
+                        .chain(m.docs.iter().map(|(p, _)| p))
+                    {
                         let doc = format!("/{}/{p}", item.ecosystem);
                         if !docs.contains(&doc) {
                             docs.push(doc);
                         }
                     }
-                    println!("{what}: metadata {} and its artifacts", docs.join(", "));
+                    if docs.is_empty() {
+                        // Files no document lists (generic files): the paths themselves.
+                        let files: Vec<String> = m
+                            .unlisted
+                            .iter()
+                            .map(|p| format!("/{}/{p}", item.ecosystem))
+                            .collect();
+                        println!("{what}: {}", files.join(", "));
+                    } else {
+                        println!("{what}: metadata {} and its artifacts", docs.join(", "));
+                    }
                 }
-                Some(Err(err)) => problems.push(format!("{what}: {err}")),
-                None => problems.push(format!("{what}: {} is not mirrored yet", item.ecosystem)),
+                Err(err) => problems.push(format!("{what}: {err}")),
             }
         }
         report_problems(&problems);
@@ -142,40 +156,62 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     drop(db);
     let sh = Arc::new(Shared::new(config, store, upstream, total));
 
-    let queue = Mutex::new(
-        items
-            .iter()
-            .map(|i| (i, want(i, opts)))
-            .collect::<VecDeque<_>>(),
-    );
+    // Items that only read indexes (the index lines of a list a client printed) go first, so
+    // that the files other items fetch are checked against what those indexes declare.
+    let (indexes, files): (Vec<&Item>, Vec<&Item>) =
+        items.iter().partition(|i| only_indexes(&sh.config, i));
     let meter = Meter::new("mirroring", "packages", Some(items.len() as u64), None);
     // Outcomes are added up as packages finish: only what is reported is kept.
     let summary: Mutex<Summary> = Mutex::new(Summary::default());
     let started = Instant::now();
-    std::thread::scope(|s| -> Result<()> {
-        let mut workers = Vec::new();
-        for _ in 0..opts.concurrency.clamp(1, 64) {
-            let db = proxy::open_db(&sh.config)?;
-            let (sh, queue, meter, summary) = (&sh, &queue, &meter, &summary);
-            workers.push(s.spawn(move || {
-                loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                    let Some((item, want)) = next else { break };
-                    let outcome =
-                        with_retries(opts, || mirror_one(sh, &db, item, &want, opts, meter));
-                    meter.add(1, 0);
-                    summary
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .add(&describe(item), outcome);
-                }
-            }));
-        }
-        for w in workers {
-            let _ = w.join();
-        }
-        Ok(())
-    })?;
+    let probed = Mutex::new(HashSet::new());
+    // Image platforms (`os/arch`) go to the registries that walk image indexes; the other values
+    // are for `Registry::target`.
+    let images: Vec<&str> = opts
+        .target
+        .platforms
+        .iter()
+        .map(String::as_str)
+        .filter(|p| p.contains('/'))
+        .collect();
+    for phase in [indexes, files] {
+        let queue = Mutex::new(
+            phase
+                .into_iter()
+                .map(|i| (i, want(i, opts)))
+                .collect::<VecDeque<_>>(),
+        );
+        // A scope per phase: its workers are done before the next phase starts.
+        std::thread::scope(|s| -> Result<()> {
+            for _ in 0..opts.concurrency.clamp(1, 64) {
+                let db = proxy::open_db(&sh.config)?;
+                let (sh, queue, meter, summary, probed, images) =
+                    (&sh, &queue, &meter, &summary, &probed, &images);
+                s.spawn(move || {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                        let Some((item, want)) = next else { break };
+                        let run = Run {
+                            sh,
+                            db: &db,
+                            check: opts.check,
+                            target: &opts.target,
+                            images,
+                            meter,
+                            probed,
+                        };
+                        let outcome = with_retries(opts, || mirror_one(&run, item, &want));
+                        meter.add(1, 0);
+                        summary
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .add(&describe(item), outcome);
+                    }
+                });
+            }
+            Ok(())
+        })?;
+    }
     meter.finish();
     let Summary {
         packages,
@@ -324,7 +360,7 @@ fn want(item: &Item, opts: &Options) -> Want {
 
 /// The packages `(ecosystem, name)` the inputs name, for `proxy export`'s selection. Any problem
 /// reading them is an error here: an export must not silently leave a package out.
-pub(crate) fn packages(inputs: &[String]) -> Result<Vec<(String, String)>> {
+pub(crate) fn packages(config: &Config, inputs: &[String]) -> Result<Vec<(String, String)>> {
     if inputs.is_empty() {
         return Ok(Vec::new());
     }
@@ -332,17 +368,26 @@ pub(crate) fn packages(inputs: &[String]) -> Result<Vec<(String, String)>> {
     if let Some(p) = problems.first() {
         return Err(Error::Usage(format!("cannot select packages: {p}")));
     }
-    Ok(items
-        .into_iter()
-        .map(|i| (i.ecosystem.to_string(), i.name))
-        .collect())
+    let mut out = Vec::new();
+    for i in items {
+        // An item named by URL selects the package its plan names too (an Alpine or Arch
+        // package is recorded under its directory and name).
+        if i.name.contains("://")
+            && let Ok(m) = plan(config, &i, &Want::Latest)
+            && !m.package.is_empty()
+        {
+            out.push((i.ecosystem.to_string(), m.package));
+        }
+        out.push((i.ecosystem.to_string(), i.name));
+    }
+    Ok(out)
 }
 
 /// Reads every input; unreadable files and unparsable entries become problems, not aborts.
 fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
     if inputs.is_empty() {
         return Err(Error::Usage(
-            "nothing to mirror: give package URLs (pkg:npm/lodash@4.17.21) or lockfile/SBOM paths"
+            "nothing to mirror: give package URLs (pkg:npm/lodash@4.17.21), image references (alpine:3.20) or lockfile/SBOM paths"
                 .into(),
         ));
     }
@@ -356,6 +401,21 @@ fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
             continue;
         }
         let path = std::path::Path::new(input);
+        // An image reference (`alpine:3.20`, `ghcr.io/org/app@sha256:…`) unless a file has
+        // that name.
+        if !path.exists() {
+            match lockfile::image_reference(input) {
+                Ok(Some(item)) => {
+                    items.push(item);
+                    continue;
+                }
+                Err(msg) => {
+                    problems.push(msg);
+                    continue;
+                }
+                Ok(None) => {}
+            }
+        }
         match std::fs::read(path) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
@@ -409,30 +469,107 @@ fn body_reader(reply: Reply) -> io::Result<Box<dyn Read>> {
 /// send it round in circles or without end.
 const MAX_FOLLOWED: usize = 10_000;
 
-/// Fetches one package's documents, then the files of the wanted versions from the links their
-/// rewrites recorded (reading the further documents those links lead to first).
-fn mirror_one(
-    sh: &Arc<Shared>,
-    db: &Db,
-    item: &Item,
-    want: &Want,
-    opts: &Options,
-    meter: &Meter,
-) -> Outcome {
-    let mut out = Outcome::default();
+/// What every item of one `proxy mirror` run shares.
+struct Run<'a> {
+    sh: &'a Arc<Shared>,
+    db: &'a Db,
+    check: bool,
+    /// `-platform` and the rest: for registries that narrow by file name (`Registry::target`).
+    target: &'a Target,
+    /// The `os/arch` values of `-platform`: of images, only those (a package URL's own platform
+    /// wins).
+    images: &'a [&'a str],
+    meter: &'a Meter,
+    /// Candidate indexes (`Mirror::first_index_only`) found missing: not asked again.
+    probed: &'a Mutex<HashSet<String>>,
+}
+
+/// The registry's plan for an item (`Registry::mirror`); an item named by URL (a list a client
+/// printed) is planned from its request path under the prefix.
+fn plan(config: &Config, item: &Item, want: &Want) -> Result<registry::Mirror> {
     let Some(reg) = registry::find(item.ecosystem) else {
-        out.fail(
-            format!(
-                "the {} registry is not served by this proxy yet",
-                item.ecosystem
-            ),
-            false,
-        );
-        return out;
+        return Err(Error::NotFound(format!(
+            "the {} registry is not served by this proxy yet",
+            item.ecosystem
+        )));
     };
-    let m = reg
-        .mirror(&item.name, want)
-        .and_then(|mut m| reg.target(&mut m, &opts.target).map(|()| m));
+    if item.name.contains("://") {
+        let path = request_path(config, reg, &item.name).ok_or_else(|| {
+            Error::BadRequest(format!(
+                "{} is neither on an upstream of /{} nor on this proxy ({})",
+                item.name,
+                reg.name(),
+                config.base_url
+            ))
+        })?;
+        return reg.mirror(&format!("/{path}"), want);
+    }
+    reg.mirror(&item.name, want)
+}
+
+/// Whether an item only reads indexes (see `registry::Mirror::indexes`).
+fn only_indexes(config: &Config, item: &Item) -> bool {
+    plan(config, item, &Want::Latest).is_ok_and(|m| m.only_indexes())
+}
+
+/// The request path under a registry's prefix of a URL a client printed: on one of the
+/// registry's upstreams (a named upstream's under its name, `/debian/security/…`), or on a proxy
+/// (this one's `base_url`, or any URL with `/{prefix}/` in its path).
+fn request_path(config: &Config, reg: &dyn Registry, url: &str) -> Option<String> {
+    let bare = |u: &str| -> String {
+        let u = u.split_once("://").map_or(u, |(_, rest)| rest);
+        u.trim_end_matches('/').to_string()
+    };
+    let target = bare(url);
+    let spec = reg.spec();
+    // The path prefix under which a configured upstream key is served.
+    let served_at = |key: &str| -> Option<String> {
+        for u in spec.upstreams.iter().filter(|u| u.named) {
+            if key == u.key {
+                return Some(String::new());
+            }
+            if let Some(name) = key.strip_prefix(u.key).and_then(|r| r.strip_prefix('.')) {
+                return Some(format!("{name}/"));
+            }
+        }
+        spec.upstreams
+            .iter()
+            .any(|u| u.key == key && !u.list)
+            .then(String::new)
+    };
+    let mut best: Option<(usize, String)> = None;
+    for (key, value) in &config.upstream {
+        let Some(prefix) = served_at(key) else {
+            continue;
+        };
+        let root = format!("{}/", bare(value));
+        if let Some(rest) = target.strip_prefix(&root)
+            && best.as_ref().is_none_or(|(len, _)| root.len() > *len)
+        {
+            best = Some((root.len(), format!("{prefix}{rest}")));
+        }
+    }
+    if let Some((_, path)) = best {
+        return Some(path);
+    }
+    let mine = format!("{}/{}/", bare(&config.base_url), reg.name());
+    if let Some(rest) = target.strip_prefix(&mine) {
+        return Some(rest.to_string());
+    }
+    let (_, path) = target.split_once('/')?;
+    let marker = format!("{}/", reg.name());
+    path.match_indices(&marker)
+        .find(|(i, _)| *i == 0 || path.as_bytes()[i - 1] == b'/')
+        .map(|(i, _)| path[i + marker.len()..].to_string())
+}
+
+/// Fetches one package's indexes and documents, then the files of the wanted versions from the
+/// links their rewrites recorded (reading the further documents those links lead to first).
+fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
+    let (sh, db, check, meter) = (run.sh, run.db, run.check, run.meter);
+    let mut out = Outcome::default();
+    let m = plan(&sh.config, item, want)
+        .and_then(|mut m| reg_of_checked(item)?.target(&mut m, run.target).map(|()| m));
     let m = match m {
         Ok(m) => m,
         Err(err) => {
@@ -442,7 +579,13 @@ fn mirror_one(
     };
     let eco = item.ecosystem;
     // What one request does: the reply is read to the end (so a fill completes) and counted.
-    let fetch = |out: &mut Outcome, path: &str, method: Method, accept: Option<&str>| -> bool {
+    // `quiet`: which answers other than 200 are no failure, only `false`.
+    let fetch = |out: &mut Outcome,
+                 path: &str,
+                 method: Method,
+                 accept: Option<&str>,
+                 quiet: Quiet|
+     -> bool {
         let url = format!("/{eco}/{path}");
         match proxy::handle(sh, db, &Incoming::new(method, url.clone(), accept)) {
             Ok(r) if r.status == 200 => {
@@ -465,6 +608,8 @@ fn mirror_one(
                     }
                 }
             }
+            Ok(r) if quiet.excuses(r.status, check) => false,
+            Err(err) if quiet.excuses(err.status(), check) => false,
             Ok(r) => {
                 let transient = r.status >= 500 || matches!(r.status, 408 | 429);
                 out.fail_at(&url, format!("answered {}", r.status), transient);
@@ -477,9 +622,75 @@ fn mirror_one(
             }
         }
     };
+    if m.walk {
+        let item_platform = item.platform.as_deref().map(|p| vec![p]);
+        let platforms = item_platform.as_deref().unwrap_or(run.images);
+        let files = walk(run, reg_of(item), &m, platforms, &mut out);
+        let method = if check { Method::Head } else { Method::Get };
+        for path in &files {
+            fetch(&mut out, path, method, None, Quiet::No);
+        }
+        return out;
+    }
+    // Signed indexes first, and the documents they list that the registry wants.
+    let mut index_names = Vec::new();
+    for (path, name) in &m.indexes {
+        if m.first_index_only {
+            let missing = run
+                .probed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(path);
+            if missing || !fetch(&mut out, path, Method::Get, None, Quiet::Any) {
+                run.probed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(path.clone());
+                continue;
+            }
+            index_names.push(name);
+            break;
+        }
+        if fetch(&mut out, path, Method::Get, None, Quiet::No) {
+            index_names.push(name);
+        }
+    }
+    if m.first_index_only && index_names.is_empty() && !m.indexes.is_empty() {
+        out.fail(
+            format!(
+                "no index found at /{eco}/{}",
+                m.indexes
+                    .iter()
+                    .map(|(p, _)| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", /{eco}/")
+            ),
+            out.transient(),
+        );
+    }
+    for name in index_names {
+        let listed = match db.document_links(eco, name) {
+            Ok(l) => l,
+            Err(err) => {
+                out.fail(format!("/{eco}/{name}: {err}"), false);
+                continue;
+            }
+        };
+        for (path, filename) in listed {
+            if m.index_keep.as_ref().is_none_or(|keep| keep(&filename)) {
+                fetch(&mut out, &path, Method::Get, None, Quiet::No);
+            }
+        }
+    }
+    if m.only_indexes() {
+        return out;
+    }
     let first_doc = m.docs.first().map(|(p, _)| p.clone()).unwrap_or_default();
     for (path, accept) in &m.docs {
-        fetch(&mut out, path, Method::Get, *accept);
+        fetch(&mut out, path, Method::Get, *accept, Quiet::No);
+    }
+    for path in &m.optional {
+        fetch(&mut out, path, Method::Get, None, Quiet::Absent);
     }
     let hashes = digests(&item.hashes);
     // Documents the links lead to (Conan's revisions and file lists) are read, even in `--check`
@@ -511,7 +722,7 @@ fn mirror_one(
                 );
                 return out;
             }
-            fetch(&mut out, &path, Method::Get, None);
+            fetch(&mut out, &path, Method::Get, None, Quiet::No);
             read.insert(path);
         }
     };
@@ -520,41 +731,165 @@ fn mirror_one(
         out.fail(format!("/{eco}/{first_doc}: {problem}"), false);
         return out;
     }
-    let mut files: Vec<String> = picked
+    // (path, whether the upstream may not have it).
+    let mut files: Vec<(String, bool)> = picked
         .kept
         .into_iter()
         .filter(|l| !l.flags.document)
-        .map(|l| l.path)
+        .map(|l| (l.path, l.flags.optional))
         .collect();
-    if files.is_empty() && out.skipped.is_empty() {
-        files = m.unlisted.clone();
+    if files.iter().all(|(_, optional)| *optional) && out.skipped.is_empty() {
+        files.extend(m.unlisted.iter().map(|p| (p.clone(), false)));
     }
-    if files.is_empty() {
+    if files.iter().all(|(_, optional)| *optional) {
         if !out.failures.is_empty() {
             // A document that did not arrive: that is the failure, already reported.
             return out;
         }
         let v = item.version.as_deref().unwrap_or("any version");
+        let doc = m.indexes.first().map(|(p, _)| p).unwrap_or(&first_doc);
         let why = if out.skipped.is_empty() {
             format!("lists no {v}")
         } else {
             format!("lists no file of {v} for the target platform")
         };
-        out.fail(format!("/{eco}/{first_doc} {why}"), false);
+        out.fail(format!("/{eco}/{doc} {why}"), false);
         return out;
     }
-    let method = if opts.check {
-        Method::Head
-    } else {
-        Method::Get
-    };
-    for path in files.iter().take(MAX_FOLLOWED) {
-        fetch(&mut out, path, method, None);
+    let method = if check { Method::Head } else { Method::Get };
+    for (path, optional) in files.iter().take(MAX_FOLLOWED) {
+        let quiet = if *optional { Quiet::Absent } else { Quiet::No };
+        fetch(&mut out, path, method, None, quiet);
     }
     if files.len() > MAX_FOLLOWED {
         out.fail(format!("more than {MAX_FOLLOWED} files; stopped"), false);
     }
     out
+}
+
+/// The registry of an item, or why there is none.
+fn reg_of_checked(item: &Item) -> Result<&'static dyn registry::Registry> {
+    registry::find(item.ecosystem).ok_or_else(|| {
+        Error::NotFound(format!(
+            "the {} registry is not served by this proxy yet",
+            item.ecosystem
+        ))
+    })
+}
+
+/// The registry of an item that was planned (`plan` found it).
+fn reg_of(item: &Item) -> &'static dyn registry::Registry {
+    registry::find(item.ecosystem).expect("a planned item's registry")
+}
+
+/// `Mirror::walk`: reads the documents, and the documents their links lead to, each once, and
+/// returns the files they link to (those `Mirror::keep` and, for `platform`, `Mirror::platform`
+/// take), in the order first seen. A document's links are those its rewrite reports, read again
+/// from the document as served, so they are this document's own whatever other documents link to
+/// the same files.
+fn walk(
+    run: &Run<'_>,
+    reg: &'static dyn registry::Registry,
+    m: &registry::Mirror,
+    platforms: &[&str],
+    out: &mut Outcome,
+) -> Vec<String> {
+    let eco = reg.name();
+    let mut queue: VecDeque<(String, Option<&'static str>)> = m.docs.iter().cloned().collect();
+    let mut seen: HashSet<String> = m.docs.iter().map(|(p, _)| p.clone()).collect();
+    let mut files = Vec::new();
+    let mut read = 0;
+    while let Some((path, accept)) = queue.pop_front() {
+        read += 1;
+        if read > MAX_FOLLOWED {
+            out.fail(
+                format!("more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"),
+                false,
+            );
+            break;
+        }
+        let url = format!("/{eco}/{path}");
+        let links = match document_links(run, reg, &url, accept) {
+            Ok((links, cache)) => {
+                count(out, cache);
+                links
+            }
+            Err(err) => {
+                let transient = err.transient();
+                out.fail_at(&url, err, transient);
+                continue;
+            }
+        };
+        for l in links {
+            // Of an image index, what any of the platforms wanted takes.
+            let kept = m.keep.as_ref().is_none_or(|keep| keep(&l.filename))
+                && (platforms.is_empty()
+                    || m.platform
+                        .is_none_or(|takes| platforms.iter().any(|p| takes(&l, p))));
+            if !kept || !seen.insert(l.path.clone()) {
+                continue;
+            }
+            if l.flags.document {
+                queue.push_back((l.path, None));
+            } else {
+                files.push(l.path);
+            }
+        }
+    }
+    files
+}
+
+/// Reads one document through the engine (cached or fetched as a client's request would be) and
+/// runs its registry's rewrite over it again to collect the links it names.
+fn document_links(
+    run: &Run<'_>,
+    reg: &'static dyn registry::Registry,
+    url: &str,
+    accept: Option<&str>,
+) -> Result<(Vec<registry::Link>, CacheState)> {
+    let sh = run.sh;
+    let reply = proxy::handle(
+        sh,
+        run.db,
+        &Incoming::new(Method::Get, url.to_string(), accept),
+    )?;
+    if reply.status != 200 {
+        return Err(Error::NotFound(format!("answered {}", reply.status)));
+    }
+    let cache = reply.cache;
+    let io_err = |err: io::Error| Error::BadUpstream {
+        url: url.to_string(),
+        msg: err.to_string(),
+    };
+    let mut body = Vec::new();
+    body_reader(reply)
+        .map_err(io_err)?
+        .take(sh.config.metadata_max_size)
+        .read_to_end(&mut body)
+        .map_err(io_err)?;
+    run.meter.add(0, body.len() as u64);
+    let Ok(crate::router::Route::Registry {
+        segments, query, ..
+    }) = crate::router::route(url)
+    else {
+        return Err(Error::NotFound(format!("{url} is no registry path")));
+    };
+    let ctx = sh.ctx();
+    let req = registry::Request {
+        segments: &segments,
+        query: query.as_deref(),
+        accept,
+    };
+    let registry::Plan::Metadata(doc) = reg.route(&req, &ctx)? else {
+        return Ok((Vec::new(), cache));
+    };
+    let mut found = registry::Collected::default();
+    reg.rewrite(&doc, &mut &body[..], &mut io::sink(), &ctx, &mut found)
+        .map_err(|bad| Error::BadUpstream {
+            url: url.to_string(),
+            msg: bad.0,
+        })?;
+    Ok((found.links, cache))
 }
 
 /// The digests a lockfile gives for an item (`sha256:hex`); any other spelling is left out
@@ -589,8 +924,16 @@ struct Picked {
 /// companions); files without one are kept; where no link has one, digests cannot choose and
 /// every file of the version is kept.
 fn pick_links(db: &Db, eco: &str, m: &registry::Mirror, hashes: &[Digest]) -> Result<Picked> {
-    let links = db.package_links(eco, &m.package)?;
-    let latest = db.latest(eco, &m.package)?;
+    // Under the first of the package's names that has links of the wanted versions.
+    let mut links = Vec::new();
+    let mut latest = None;
+    for name in std::iter::once(&m.package).chain(&m.also) {
+        links = db.package_links(eco, name)?;
+        latest = db.latest(eco, name)?;
+        if !registry::pick(&links, &m.want, latest.as_deref()).is_empty() {
+            break;
+        }
+    }
     let versions = registry::pick(&links, &m.want, latest.as_deref());
     let comparable = |l: &Link| {
         l.digest
@@ -621,7 +964,7 @@ fn pick_links(db: &Db, eco: &str, m: &registry::Mirror, hashes: &[Digest]) -> Re
         problem: None,
     };
     for l in versions {
-        let keep = m.keep.as_ref().is_none_or(|keep| keep(l)) && hashed(l);
+        let keep = m.keep.as_ref().is_none_or(|keep| keep(&l.filename)) && hashed(l);
         match (keep, l.flags.document) {
             (true, _) => picked.kept.push(l.clone()),
             (false, false) => picked.skipped.push(l.filename.clone()),
@@ -639,6 +982,28 @@ fn pick_links(db: &Db, eco: &str, m: &registry::Mirror, hashes: &[Digest]) -> Re
         ));
     }
     Ok(picked)
+}
+
+/// Which answers other than 200 are no failure of the mirror.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quiet {
+    /// None: every one is reported.
+    No,
+    /// Any (a candidate index looked for in several places).
+    Any,
+    /// Those that say the upstream has no such file: a 404, or in `-check` (offline) its absence
+    /// from the cache (an optional document or file).
+    Absent,
+}
+
+impl Quiet {
+    fn excuses(self, status: u16, check: bool) -> bool {
+        match self {
+            Quiet::No => false,
+            Quiet::Any => true,
+            Quiet::Absent => status == 404 || (check && status == 503),
+        }
+    }
 }
 
 fn count(out: &mut Outcome, cache: CacheState) {

@@ -268,6 +268,7 @@ impl Shared {
         Ctx {
             base_url: &self.config.base_url,
             upstream: &self.config.upstream,
+            raw: &self.config.raw,
         }
     }
 

@@ -50,7 +50,7 @@ pub(crate) fn route(url: &str) -> Result<Route> {
     match (first.as_str(), segments.is_empty()) {
         ("health", true) => Ok(Route::Health),
         ("stats", true) => Ok(Route::Stats),
-        (prefix, _) => match registry::find(prefix) {
+        (prefix, _) => match registry::mounted(prefix) {
             Some(registry) => Ok(Route::Registry {
                 registry,
                 segments,

@@ -260,6 +260,18 @@ fn header<'a>(rq: &'a tiny_http::Request, name: &'static str) -> Option<&'a str>
         .map(|h| h.value.as_str())
 }
 
+/// A list-valued header sent as several lines (containers/image and docker send one `Accept`
+/// line per manifest type), joined with commas as RFC 9110 §5.3 allows.
+fn header_list(rq: &tiny_http::Request, name: &'static str) -> Option<String> {
+    let mut values = rq
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str());
+    let first = values.next()?;
+    Some(values.fold(first.to_string(), |acc, v| acc + ", " + v))
+}
+
 fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
     let started = Instant::now();
     let method = match rq.method() {
@@ -286,7 +298,7 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         method,
         url: rq.url().to_string(),
         http11: *rq.http_version() >= (1, 1),
-        accept: header(&rq, "Accept").map(str::to_string),
+        accept: header_list(&rq, "Accept"),
         if_none_match: header(&rq, "If-None-Match").map(str::to_string),
         if_modified_since: header(&rq, "If-Modified-Since").map(str::to_string),
         range: header(&rq, "Range").map(str::to_string),
@@ -316,8 +328,8 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         Ok((status, cache, bytes)) => {
             log::info!(
                 "{m} {url} {status} {bytes}B {}ms cache={}",
-                cache.as_str(),
-                started.elapsed().as_millis()
+                started.elapsed().as_millis(),
+                cache.as_str()
             )
         }
         Err(panic) => {
@@ -346,7 +358,7 @@ fn error_reply(err: &Error, url: &str) -> Reply {
         .split(['/', '?'])
         .next()
         .unwrap_or("");
-    if let Some(reg) = registry::find(prefix) {
+    if let Some(reg) = registry::mounted(prefix) {
         let (ct, body) = (reg.spec().error_body)(status, &err.to_string());
         let mut reply = Reply::bytes(status, ct, body.into_bytes());
         proxy::add_spec_headers(reg, &mut reply);

@@ -24,6 +24,7 @@ pub fn run(config: &Config, json: bool, popular: usize, recent: usize) -> Result
             "disk_size": human(s.total_size + s.metadata_size),
             "total_hits": s.total_hits,
             "by_ecosystem": s.by_ecosystem.iter().map(|(e, n)| (e.clone(), serde_json::Value::from(*n))).collect::<serde_json::Map<_, _>>(),
+            "unverified": s.unverified.iter().map(|(e, n)| (e.clone(), serde_json::Value::from(*n))).collect::<serde_json::Map<_, _>>(),
             "popular": s.popular,
             "recent": s.recent,
             "storage_path": config.storage_path.display().to_string(),
@@ -62,6 +63,12 @@ fn text(s: &crate::db::Stats) -> String {
     if !s.by_ecosystem.is_empty() {
         out.push_str("\nPackages by ecosystem:\n");
         for (e, n) in &s.by_ecosystem {
+            out.push_str(&format!("  {e:<10} {n}\n"));
+        }
+    }
+    if !s.unverified.is_empty() {
+        out.push_str("\nUnverified artifacts (no digest published, or none this proxy reads):\n");
+        for (e, n) in &s.unverified {
             out.push_str(&format!("  {e:<10} {n}\n"));
         }
     }

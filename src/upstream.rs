@@ -2,7 +2,8 @@
 //! connection pool sized to the workers, a small DNS cache, the system's CA store (plus
 //! `http.ca_file`), `HTTP(S)_PROXY`/`NO_PROXY`, redirects followed by hand so that every hop is
 //! checked against the origins configured for the registry, and one retry of a request that
-//! failed before any of its answer arrived.
+//! failed before any of its answer arrived. Upstream credentials and registry tokens are decided
+//! in `auth` and attached here, to requests to the upstream's own origin only.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -18,6 +19,10 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::url;
 
+pub(crate) mod auth;
+
+use auth::{Answer, Auth};
+
 const MAX_REDIRECTS: usize = 5;
 
 /// The longest `Retry-After` a request waits for before its one retry; a longer one is the
@@ -29,6 +34,7 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(250);
 
 pub(crate) struct Upstream {
     agent: ureq::Agent,
+    auth: Auth,
 }
 
 /// An upstream response: status, the headers we use, and the body as a stream.
@@ -44,6 +50,16 @@ pub(crate) struct Fetched {
     /// A `Retry-After` in seconds (a date is not waited for).
     pub retry_after: Option<Duration>,
     pub body: Box<dyn Read + Send>,
+}
+
+impl Fetched {
+    /// A response header by name (any case).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -79,13 +95,16 @@ impl Upstream {
         };
         Ok(Upstream {
             agent: ureq::Agent::with_parts(agent_config, DefaultConnector::default(), resolver),
+            auth: Auth::new(config.credentials()),
         })
     }
 
-    /// Fetches `url`, following redirects only within `allowed` origins. A request that failed
-    /// before any of its answer arrived (name resolution, connection, reset), or was answered
-    /// 502, 503, 504 or 429 with a short `Retry-After`, is sent once more after a pause: every
-    /// request the proxy sends is a GET or a HEAD, so sending it again changes nothing upstream.
+    /// Fetches `url`, following redirects only within `allowed` origins, with the credential or
+    /// token `auth` has for it (to its own origin only: a redirect to another host is followed
+    /// without them). A request that failed before any of its answer arrived (name resolution,
+    /// connection, reset), or was answered 502, 503, 504 or 429 with a short `Retry-After`, is
+    /// sent once more after a pause: every request the proxy sends is a GET or a HEAD, so sending
+    /// it again changes nothing upstream.
     pub(crate) fn fetch(
         &self,
         method: Method,
@@ -113,6 +132,8 @@ impl Upstream {
         self.fetch_once(method, url, headers, allowed, registry)
     }
 
+    /// One request and its redirects; a 401 whose challenge `auth` can answer is sent again
+    /// with what answers it.
     fn fetch_once(
         &self,
         method: Method,
@@ -121,9 +142,20 @@ impl Upstream {
         allowed: &[String],
         registry: &'static str,
     ) -> Result<Fetched> {
+        let own = url::origin(url);
         let mut url = url.to_string();
-        for _ in 0..=MAX_REDIRECTS {
+        let mut redirects = 0;
+        // The answer to a challenge, for the retry.
+        let mut answered: Option<String> = None;
+        let mut challenged = false;
+        loop {
             check_origin(&url, allowed, registry)?;
+            let same_origin = url::origin(&url) == own;
+            let authorization = match answered.take() {
+                Some(a) => Some(a),
+                None if same_origin => self.auth.preemptive(&url),
+                None => None,
+            };
             let mut req = match method {
                 Method::Get => self.agent.get(&url),
                 Method::Head => self.agent.head(&url),
@@ -131,18 +163,56 @@ impl Upstream {
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
+            if let Some(a) = &authorization {
+                req = req.header("Authorization", a);
+            }
             let resp = req.call().map_err(|err| io_error(&url, err))?;
             let status = resp.status().as_u16();
+            let headers: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect();
             let header = |name: &str| {
-                resp.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
+                headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
             };
+            if status == 401
+                && same_origin
+                && !challenged
+                && let Some(challenge) = header("www-authenticate")
+            {
+                challenged = true;
+                match self.auth.answer(&url, &challenge, allowed, registry)? {
+                    Answer::Retry(a) => {
+                        answered = Some(a);
+                        continue;
+                    }
+                    Answer::AskToken {
+                        url: token_url,
+                        authorization,
+                        pending,
+                    } => {
+                        let (status, body) = self.token(&token_url, authorization.as_deref())?;
+                        answered = Some(self.auth.token_answered(pending, status, &body)?);
+                        continue;
+                    }
+                    Answer::Refused => {}
+                }
+            }
             if (300..400).contains(&status) && status != 304 {
                 let Some(location) = header("location") else {
                     return Err(Error::Upstream { url, status });
                 };
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(Error::BadUpstream {
+                        url,
+                        msg: format!("more than {MAX_REDIRECTS} redirects"),
+                    });
+                }
                 url = url::join(&url, &location);
                 continue;
             }
@@ -157,22 +227,33 @@ impl Upstream {
                 },
                 etag: header("etag"),
                 last_modified: header("last-modified"),
-                headers: resp
-                    .headers()
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
-                    })
-                    .collect(),
                 retry_after: header("retry-after").and_then(|v| retry_after(&v)),
+                headers,
                 body: Box::new(resp.into_body().into_reader()),
                 url,
             });
         }
-        Err(Error::BadUpstream {
-            url,
-            msg: format!("more than {MAX_REDIRECTS} redirects"),
-        })
+    }
+
+    /// Asks a token service (`auth` checked its origin): its status and body, read up to a bound.
+    fn token(&self, url: &str, authorization: Option<&str>) -> Result<(u16, Vec<u8>)> {
+        let mut req = self.agent.get(url).header("Accept", "application/json");
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.call().map_err(|err| io_error(url, err))?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        resp.into_body()
+            .into_reader()
+            .take(auth::MAX_TOKEN_RESPONSE)
+            .read_to_end(&mut body)
+            .map_err(|err| Error::UpstreamIo {
+                url: url.to_string(),
+                msg: err.to_string(),
+                timeout: false,
+            })?;
+        Ok((status, body))
     }
 }
 

@@ -283,6 +283,7 @@ mod tests {
             size: 1,
             content_type: "x".into(),
             fetched_at: 5,
+            verified_by: None,
         }
     }
 

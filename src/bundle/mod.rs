@@ -28,7 +28,6 @@
 
 mod manifest;
 mod sign;
-mod tar;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -44,9 +43,9 @@ use crate::error::{Error, Result};
 use crate::progress::Meter;
 use crate::registry::{self, ArtifactKey};
 use crate::stats::human;
+use crate::tar;
 
 use manifest::Header;
-pub(crate) use tar::TarReader;
 
 const MAX_MANIFEST: u64 = 1 << 30;
 /// The entry that says which volume of a split bundle this is.
@@ -279,11 +278,16 @@ fn write_manifest(
         .iter()
         .map(|(e, n)| (e.as_str(), registry::canonical_name(e, n)))
         .collect();
+    let registry_wanted =
+        |eco: &str| sel.ecosystems.is_empty() || sel.ecosystems.iter().any(|e| e == eco);
     let wanted = |eco: &str, name: &str| {
-        (sel.ecosystems.is_empty() || sel.ecosystems.iter().any(|e| e == eco))
+        registry_wanted(eco)
             && (selected.is_empty()
                 || selected.contains(&(eco, registry::canonical_name(eco, name))))
     };
+    // A document of no package (Composer's `packages.json`, Chef's universe) goes with any
+    // selection of its registry's packages: clients read it before any package's.
+    let registries: HashSet<&str> = sel.packages.iter().map(|(e, _)| e.as_str()).collect();
     let left_out = |key: String| -> Result<bool> { Ok(against && db.have(&key)?) };
     fn io_at(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
         move |err| Error::io(path, err)
@@ -293,8 +297,10 @@ fn write_manifest(
     let list_path = list.path.clone();
     let mut list = BufWriter::new(&mut list.file);
     let mut n = Written::default();
-    // With packages selected, links go with the packages whose artifacts do.
+    // With packages selected, links go with the packages whose artifacts do, and so do the
+    // documents (a distribution's index) that hold those artifacts.
     let mut names: HashSet<(String, String)> = HashSet::new();
+    let mut files: HashSet<(String, String, String)> = HashSet::new();
     db.each_artifact(since, &mut |a| {
         if !wanted(&a.ecosystem, &a.name) || left_out(artifact_key(&a))? {
             return Ok(());
@@ -304,6 +310,7 @@ fn write_manifest(
                 a.ecosystem.clone(),
                 registry::canonical_name(&a.ecosystem, &a.name),
             ));
+            files.insert((a.ecosystem.clone(), a.name.clone(), a.filename.clone()));
         }
         w.artifact(&a).map_err(io_at(at))?;
         writeln!(list, "{}\t{}", a.size, a.storage_path).map_err(io_at(&list_path))?;
@@ -311,8 +318,24 @@ fn write_manifest(
         n.bytes += a.size;
         Ok(())
     })?;
+    let holders: HashSet<(String, String)> = if selected.is_empty() {
+        HashSet::new()
+    } else {
+        db.holds()?
+            .into_iter()
+            .filter(|(eco, _, name, file)| {
+                files.contains(&(eco.clone(), name.clone(), file.clone()))
+            })
+            .map(|(eco, doc, _, _)| (eco, doc))
+            .collect()
+    };
     db.each_metadata(since, &mut |m| {
-        if !wanted(&m.ecosystem, &m.package) || left_out(metadata_key(&m))? {
+        let selected = wanted(&m.ecosystem, &m.package)
+            || holders.contains(&(m.ecosystem.clone(), m.key.clone()))
+            || (m.package.is_empty()
+                && registries.contains(m.ecosystem.as_str())
+                && registry_wanted(&m.ecosystem));
+        if !selected || left_out(metadata_key(&m))? {
             return Ok(());
         }
         w.metadata(&m).map_err(io_at(at))?;
@@ -421,16 +444,15 @@ fn load_against(db: &Db, path: &Path) -> Result<u64> {
     let read = if starts_json {
         manifest::read(r, &mut have)
     } else {
-        let mut tar = TarReader { r };
+        let mut tar = tar::Reader::new(r);
         let neither = |why: String| bad(format!("neither a manifest nor a bundle ({why})"));
-        let first = tar
-            .next_entry()
+        let first = next_file(&mut tar)
             .map_err(|e| neither(e.to_string()))?
             .ok_or_else(|| neither("an empty archive".into()))?;
         if first.name != manifest::NAME || first.size > MAX_MANIFEST {
             return Err(neither(format!("its first entry is {:?}", first.name)));
         }
-        manifest::read((&mut tar.r).take(first.size), &mut have)
+        manifest::read(&mut tar, &mut have)
     };
     let flushed = have.flush();
     if let Some(e) = have.failed.take() {
@@ -439,6 +461,17 @@ fn load_against(db: &Db, path: &Path) -> Result<u64> {
     read.and(flushed)
         .map_err(|e| bad(format!("manifest: {e}")))?;
     Ok(have.n)
+}
+
+/// The next entry of a bundle, which holds regular files only.
+fn next_file<R: Read>(tar: &mut tar::Reader<R>) -> io::Result<Option<tar::Entry>> {
+    match tar.next()? {
+        Some(e) if e.kind != tar::FILE => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected tar entry type for {:?}", e.name),
+        )),
+        e => Ok(e),
+    }
 }
 
 fn check_header(h: &Header) -> std::result::Result<(), String> {
@@ -786,9 +819,7 @@ pub fn import(config: &Config, inputs: &[String], verify_key: Option<&Path>) -> 
             } else {
                 Box::new(File::open(input).map_err(|err| Error::io(input, err))?)
             };
-            let mut tar = TarReader {
-                r: BufReader::with_capacity(256 * 1024, reader),
-            };
+            let mut tar = tar::Reader::new(BufReader::with_capacity(256 * 1024, reader));
             read_volume(
                 &store,
                 &db,
@@ -849,15 +880,14 @@ fn read_volume<R: Read>(
     store: &Store,
     db: &Db,
     input: &str,
-    tar: &mut TarReader<BufReader<R>>,
+    tar: &mut tar::Reader<BufReader<R>>,
     trusted: Option<&sign::PublicKey>,
     session: &mut Option<Session>,
     tally: &mut Tally,
 ) -> Result<()> {
     let bad = |msg: String| Error::io(input, io::Error::new(io::ErrorKind::InvalidData, msg));
     // 1. The manifest: into a temp file, hashed; it names the bundle.
-    let first = tar
-        .next_entry()
+    let first = next_file(tar)
         .map_err(|e| bad(e.to_string()))?
         .ok_or_else(|| bad("empty bundle".into()))?;
     if first.name != manifest::NAME || first.size > MAX_MANIFEST {
@@ -873,7 +903,7 @@ fn read_volume<R: Read>(
             inner: BufWriter::new(&mut temp.file),
             sha: Sha256::new(),
         };
-        tar.read_body(first.size, &mut hashing)
+        tar.read_body(&mut hashing)
             .map_err(|e| bad(format!("manifest: {e}")))?;
         hashing.flush().map_err(|err| Error::io(&temp.path, err))?;
         hashing.sha.finalize().to_vec()
@@ -888,17 +918,17 @@ fn read_volume<R: Read>(
         )));
     }
     // 2. The signature and volume entries, before any file.
-    let mut entry = tar.next_entry().map_err(|e| bad(e.to_string()))?;
+    let mut entry = next_file(tar).map_err(|e| bad(e.to_string()))?;
     let mut signature = None;
     if let Some(e) = entry.as_ref().filter(|e| e.name == sign::ENTRY) {
         if e.size > 4096 {
             return Err(bad("signature entry too large".into()));
         }
         let mut body = Vec::new();
-        tar.read_body(e.size, &mut body)
+        tar.read_body(&mut body)
             .map_err(|e| bad(format!("signature: {e}")))?;
         signature = Some(sign::parse(&body).map_err(bad)?);
-        entry = tar.next_entry().map_err(|e| bad(e.to_string()))?;
+        entry = next_file(tar).map_err(|e| bad(e.to_string()))?;
     }
     if let Some(key) = trusted {
         match &signature {
@@ -927,7 +957,7 @@ fn read_volume<R: Read>(
             return Err(bad("volume entry too large".into()));
         }
         let mut body = Vec::new();
-        tar.read_body(e.size, &mut body)
+        tar.read_body(&mut body)
             .map_err(|e| bad(format!("volume entry: {e}")))?;
         #[derive(serde::Deserialize)]
         struct V {
@@ -939,7 +969,7 @@ fn read_volume<R: Read>(
             return Err(bad(format!("volume {} of {}?", v.volume, v.of)));
         }
         volume = Some((v.volume, v.of));
-        entry = tar.next_entry().map_err(|e| bad(e.to_string()))?;
+        entry = next_file(tar).map_err(|e| bad(e.to_string()))?;
     }
     // 3. The staging state: loaded from the manifest the first time this bundle is seen.
     if session.is_none() {
@@ -995,7 +1025,7 @@ fn read_volume<R: Read>(
         while let Some(e) = entry.take() {
             read_file(s, tar, &e, volume.map_or(0, |(n, _)| n), &bad)?;
             meter.add(1, e.size);
-            entry = tar.next_entry().map_err(|e| bad(e.to_string()))?;
+            entry = next_file(tar).map_err(|e| bad(e.to_string()))?;
         }
         Ok(())
     })();
@@ -1011,7 +1041,7 @@ fn read_volume<R: Read>(
 /// Stages one entry's body (or checks it against the cache's copy).
 fn read_file<R: Read>(
     s: &Session,
-    tar: &mut TarReader<BufReader<R>>,
+    tar: &mut tar::Reader<BufReader<R>>,
     e: &tar::Entry,
     volume: u32,
     bad: &dyn Fn(String) -> Error,
@@ -1049,12 +1079,13 @@ fn read_file<R: Read>(
     };
     match (f.state, whole) {
         (FileState::Staged, _) => tar
-            .skip_body(e.size)
+            .read_body(&mut io::sink())
+            .map(drop)
             .map_err(|e| bad(format!("{rel}: {e}"))),
         (FileState::Present, true) => {
             // The same content as the cache's copy: checked, not written.
             let mut sha = Sha256::new();
-            tar.read_body(e.size, &mut sha)
+            tar.read_body(&mut sha)
                 .map_err(|e| bad(format!("{rel}: {e}")))?;
             let actual = sha.finalize();
             if registry::hex(&actual) != f.sha256 {
@@ -1063,7 +1094,8 @@ fn read_file<R: Read>(
             Ok(())
         }
         (FileState::Present, false) => tar
-            .skip_body(e.size)
+            .read_body(&mut io::sink())
+            .map(drop)
             .map_err(|e| bad(format!("{rel}: {e}"))),
         (FileState::Wanted, true) => {
             // Written in place: it counts as staged only once checked, synced and recorded,
@@ -1075,7 +1107,7 @@ fn read_file<R: Read>(
                     inner: BufWriter::new(&mut file),
                     sha: Sha256::new(),
                 };
-                tar.read_body(e.size, &mut hashing)
+                tar.read_body(&mut hashing)
                     .map_err(|e| bad(format!("{rel}: {e}")))?;
                 hashing.flush().map_err(|err| Error::io(&path, err))?;
                 hashing.sha.finalize()
@@ -1090,7 +1122,8 @@ fn read_file<R: Read>(
         (FileState::Wanted, false) => {
             if s.staging.has_part(f.id, offset)? {
                 return tar
-                    .skip_body(e.size)
+                    .read_body(&mut io::sink())
+                    .map(drop)
                     .map_err(|e| bad(format!("{rel}: {e}")));
             }
             let partial = s.dir.partial(f.id);
@@ -1103,7 +1136,7 @@ fn read_file<R: Read>(
             file.seek(SeekFrom::Start(offset))
                 .map_err(|err| Error::io(&partial, err))?;
             let mut w = BufWriter::new(&mut file);
-            tar.read_body(e.size, &mut w)
+            tar.read_body(&mut w)
                 .map_err(|e| bad(format!("{rel}: {e}")))?;
             w.flush().map_err(|err| Error::io(&partial, err))?;
             drop(w);

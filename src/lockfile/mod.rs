@@ -7,17 +7,21 @@
 //! `Cargo.lock`; `requirements*.txt`, `poetry.lock`, `uv.lock`, `pylock*.toml`; `go.sum`,
 //! `go.mod`; `Gemfile.lock`; `composer.lock`; `pubspec.lock`; `mix.lock`; NuGet
 //! `packages.lock.json`; SwiftPM `Package.resolved`; Ansible Galaxy `requirements.yml`;
-//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls).
+//! Terraform's `.terraform.lock.hcl`; CycloneDX and SPDX JSON SBOMs (by their purls); the URL
+//! lists `apt-get --print-uris`, `dnf download --url`, `apk fetch --url` and `pacman -Sp` print;
+//! lists of generic files (`/raw/…` URLs), `Vagrantfile`s and lists of Vagrant boxes, Chef's
+//! `Berksfile.lock`.
 //!
 //! This file owns the plumbing: `Item` and `Problem`, `parse_file`, format detection, and `Out`,
 //! which collects one file's results. Beside it: `purl` (package URLs), `npm` (package-lock,
 //! yarn, pnpm), `python` (requirements, poetry, uv, pylock), `structured` (Cargo.lock,
 //! composer.lock, packages.lock.json, pubspec.lock), `linewise` (go.sum, go.mod, Gemfile.lock,
 //! mix.lock), `swift` (Package.resolved), `ansible` (requirements.yml), `terraform`
-//! (.terraform.lock.hcl), `sbom` (CycloneDX, SPDX); `digest` (digest
-//! spellings) and `document` (JSON, YAML and TOML documents, and where their entries are);
-//! `toml` and `term`, small readers of TOML and Elixir terms of our own (JSON and YAML are read
-//! by serde).
+//! (.terraform.lock.hcl), `infra` (generic file lists, Vagrant, Chef), `sbom` (CycloneDX, SPDX),
+//! `apk_alpm` (Alpine and Arch package URLs), `oslist` (the URL lists distribution tools print);
+//! `digest` (digest spellings) and `document` (JSON, YAML and TOML documents, and where their
+//! entries are); `toml` and `term`, small readers of TOML and Elixir terms of our own (JSON and
+//! YAML are read by serde).
 //!
 //! Decisions every format follows:
 //! - Only packages that come from a registry are items. Local (path, link, workspace, editable),
@@ -43,10 +47,14 @@
 //!   line-based and TOML formats resynchronise and carry on with the next entry.
 
 mod ansible;
+mod apk_alpm;
 mod digest;
 mod document;
+mod infra;
 mod linewise;
 mod npm;
+mod oci;
+mod oslist;
 mod proxied;
 mod purl;
 mod python;
@@ -67,16 +75,20 @@ use serde_json::Value as Json;
 
 use document::{JsonLines, parse_json};
 
+pub(crate) use oci::image_reference;
 pub(crate) use purl::parse_purl;
 
 /// One package to mirror.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {
     /// Our registry prefix: "npm", "cargo", "pypi", "go", "gem", "composer", "pub", "hex",
-    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform".
+    /// "nuget", "maven", "conda", "cran", "conan", "swift", "ansible", "terraform", "debian",
+    /// "rpm", "raw", "vagrant", "chef", "alpine", "arch".
     pub ecosystem: &'static str,
     /// As the registry spells it: npm "@scope/name", a Go module path, Maven "group:artifact",
-    /// Composer "vendor/pkg".
+    /// Composer "vendor/pkg", a generic file's "{remote}/{directories}" (with its file name as
+    /// the version), a Vagrant box's "org/box"; or the URL of one file, from a list a package
+    /// manager printed.
     pub name: String,
     /// `None` = "latest" (or all versions: the caller decides).
     pub version: Option<String>,
@@ -84,6 +96,9 @@ pub(crate) struct Item {
     pub source: String,
     /// Declared digests of the artifact, "sha256:<hex>", "sha512:<hex>", "sha1:<hex>".
     pub hashes: Vec<String>,
+    /// The one platform wanted of a package that has several (an image's `os/arch`, from a
+    /// `pkg:oci` URL's `arch`); `None`: every one, or what `proxy mirror -platform` says.
+    pub platform: Option<String>,
 }
 
 /// An entry that could not be understood: reported, and the rest still runs.
@@ -127,7 +142,7 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> (Vec<Item>, Vec<Problem>) {
         Some(f) => run_text(f, text, &mut out),
         None => out.problem(
             1,
-            "unrecognised file: not a lockfile, go.mod, requirements file or SBOM known here",
+            "unrecognised file: not a lockfile, go.mod, requirements file, SBOM or list known here",
         ),
     }
     out.finish()
@@ -155,6 +170,12 @@ enum Format {
     TerraformLock,
     CycloneDx,
     Spdx,
+    ImageList,
+    UriList,
+    RawList,
+    Vagrantfile,
+    BoxList,
+    BerksfileLock,
 }
 
 impl Format {
@@ -188,6 +209,9 @@ fn detect_by_name(name: &str) -> Option<Format> {
         "packages.lock.json" => Format::NugetLock,
         "package.resolved" => Format::PackageResolved,
         ".terraform.lock.hcl" => Format::TerraformLock,
+        "vagrantfile" => Format::Vagrantfile,
+        "berksfile.lock" => Format::BerksfileLock,
+        _ if name.ends_with(".boxes") => Format::BoxList,
         // PEP 751 allows `pylock.<name>.toml`.
         _ if name.starts_with("pylock.") && name.ends_with(".toml") => Format::PyLock,
         _ if (name.ends_with(".yml") || name.ends_with(".yaml"))
@@ -206,6 +230,13 @@ fn detect_by_name(name: &str) -> Option<Format> {
 
 /// Sniffs a text file with an unfamiliar name (`Cargo.lock.orig`, `web.yarn.lock`, `deps.txt`).
 fn detect_by_text(name: &str, text: &str) -> Option<Format> {
+    // Before the package managers' URL lists: a generic file may well be an `.rpm`.
+    if infra::is_raw_list(text) {
+        return Some(Format::RawList);
+    }
+    if oslist::is_uri_list(text) {
+        return Some(Format::UriList);
+    }
     let has_line = |want: &str| text.lines().any(|l| l.trim_end() == want);
     let has_prefix = |want: &str| text.lines().any(|l| l.starts_with(want));
     if text.contains("# yarn lockfile v1") || has_line("__metadata:") {
@@ -260,6 +291,19 @@ fn detect_by_text(name: &str, text: &str) -> Option<Format> {
     }
     if has_line("packages:") && has_prefix("sdks:") {
         return Some(Format::PubspecLock);
+    }
+    if has_line("GRAPH") && has_line("DEPENDENCIES") {
+        return Some(Format::BerksfileLock);
+    }
+    if text.contains(".vm.box") && text.contains("Vagrant.configure") {
+        return Some(Format::Vagrantfile);
+    }
+    // Before box lists: an image list has no blanks in its lines, a box list has.
+    if oci::is_image_list(text) {
+        return Some(Format::ImageList);
+    }
+    if infra::is_box_list(text) {
+        return Some(Format::BoxList);
     }
     if name.ends_with(".txt") || name.ends_with(".in") {
         return Some(Format::Requirements);
@@ -324,8 +368,14 @@ fn run_text(f: Format, text: &str, out: &mut Out) {
         Format::GemfileLock => linewise::gemfile_lock(text, out),
         Format::PubspecLock => structured::pubspec_lock(text, out),
         Format::MixLock => linewise::mix_lock(text, out),
+        Format::ImageList => oci::image_list(text, out),
         Format::GalaxyRequirements => ansible::requirements_yml(text, out),
         Format::TerraformLock => terraform::terraform_lock(text, out),
+        Format::UriList => oslist::uris(text, out),
+        Format::RawList => infra::raw_list(text, out),
+        Format::Vagrantfile => infra::vagrantfile(text, out),
+        Format::BoxList => infra::box_list(text, out),
+        Format::BerksfileLock => infra::berksfile_lock(text, out),
         _ => {}
     }
 }
@@ -386,6 +436,7 @@ impl Out {
             version: version.map(str::to_string),
             source: format!("{}:{line}", self.path),
             hashes: dedup(hashes),
+            platform: None,
         };
         self.items.push((line, item));
     }
@@ -491,6 +542,10 @@ mod tests {
             ("nuget/packages.lock.json", "nuget"),
             ("sbom/bom.cdx.json", "npm"),
             ("sbom/sbom.spdx.json", "go"),
+            ("chef/Berksfile.lock", "chef"),
+            ("vagrant/Vagrantfile", "vagrant"),
+            ("vagrant/lab.boxes", "vagrant"),
+            ("raw/downloads.txt", "raw"),
         ];
         for (rel, eco) in cases {
             let text = std::fs::read_to_string(fixtures_dir().join(rel)).unwrap();
@@ -564,7 +619,7 @@ mod tests {
             }
         }
         out.sort();
-        assert_eq!(out.len(), 22);
+        assert_eq!(out.len(), 29);
         out
     }
 

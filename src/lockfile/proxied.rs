@@ -15,9 +15,12 @@ pub(super) fn artifact(url: &str, ecosystem: &str) -> Option<(String, String)> {
     let reg = registry::find(ecosystem)?;
     let segs: Vec<&str> = path(url)?.split('/').collect();
     let upstreams = registry::default_upstreams();
+    // Generic remotes are named by configuration, which a lockfile reader does not have.
+    let remotes = std::collections::BTreeMap::new();
     let ctx = Ctx {
         base_url: "",
         upstream: &upstreams,
+        raw: &remotes,
     };
     // Every place the prefix appears: a base URL may have a path of its own.
     segs.iter()

@@ -22,8 +22,8 @@ use std::io::{BufRead, Write};
 use serde::Deserialize;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -41,6 +41,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// The longest crate name we accept. crates.io allows 64; alternative registries are freer, so
@@ -145,9 +146,11 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
         package: lower.to_string(),
         content_type: "text/plain; charset=utf-8",
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 

@@ -31,8 +31,8 @@ use std::io::{BufRead, Write};
 use serde_json::Value;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -59,6 +59,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Composer {
@@ -81,9 +82,11 @@ impl Registry for Composer {
                 package: String::new(),
                 content_type: "application/json",
                 etag: Etag::Own,
+                check: super::Check::None,
                 headers: &[],
-                parts: false,
-                derive: None,
+                parts: None,
+                expiry: Expiry::DEFAULT,
+                ..Metadata::default()
             })),
             ["p2", vendor, file] => {
                 let stem = json_stem(file)?;
@@ -191,9 +194,11 @@ fn p2(up: &str, name: String, suffix: &str) -> Metadata {
         package: name,
         content_type: "application/json",
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 

@@ -23,8 +23,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Mirror, Plan, Registry,
-    Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Mirror, Plan,
+    Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -45,6 +45,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("conan", "https://center2.conan.io")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Conan {
@@ -333,9 +334,11 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         package: package.to_string(),
         content_type: JSON,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..super::Metadata::default()
     })
 }
 

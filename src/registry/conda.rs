@@ -29,8 +29,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -59,6 +59,7 @@ static SPEC: Spec = Spec {
     ],
     error_body,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// conda prints `detail`.
@@ -111,9 +112,11 @@ impl Registry for Conda {
                 package: channel,
                 content_type: "application/json",
                 etag: Etag::Own,
+                check: super::Check::None,
                 headers: &[],
-                parts: false,
-                derive: None,
+                parts: None,
+                expiry: Expiry::DEFAULT,
+                ..Metadata::default()
             })),
             ["notices.json"] => Ok(Plan::Passthrough {
                 url: format!("{up}/notices.json"),
@@ -129,9 +132,11 @@ impl Registry for Conda {
                         package: format!("{channel}/{subdir}"),
                         content_type: content_type(doc),
                         etag: Etag::Own,
+                        check: super::Check::None,
                         headers: &[],
-                        parts: false,
-                        derive: None,
+                        parts: None,
+                        expiry: Expiry::DEFAULT,
+                        ..Metadata::default()
                     }));
                 }
                 if !PACKAGE_EXTENSIONS.iter().any(|e| file.ends_with(e)) {
@@ -198,8 +203,8 @@ impl Registry for Conda {
         {
             m.want = Want::Exact(version.to_string());
             let build = build.to_string();
-            m.keep = Some(Box::new(move |link: &Link| {
-                parse_filename(&link.filename).is_some_and(|p| p.build == build)
+            m.keep = Some(Box::new(move |file: &str| {
+                parse_filename(file).is_some_and(|p| p.build == build)
             }));
         }
         Ok(m)
@@ -725,7 +730,7 @@ mod tests {
             assert_eq!(m.package, "cf/noarch/b");
             crate::registry::pick(&links, &m.want, None)
                 .into_iter()
-                .filter(|l| m.keep.as_ref().is_none_or(|k| k(l)))
+                .filter(|l| m.keep.as_ref().is_none_or(|k| k(&l.filename)))
                 .map(|l| l.path.clone())
                 .collect()
         };

@@ -19,8 +19,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
-    Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -39,6 +39,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("cran", "https://cloud.r-project.org")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Cran {
@@ -62,9 +63,11 @@ impl Registry for Cran {
                 accept: Some("*/*"),
                 content_type: "application/octet-stream",
                 etag: Etag::Own,
+                check: super::Check::None,
                 headers: &[],
-                parts: false,
-                derive: None,
+                parts: None,
+                expiry: Expiry::DEFAULT,
+                ..Metadata::default()
             })
         };
         match segs.as_slice() {
@@ -184,9 +187,11 @@ fn binary(
             accept: Some("*/*"),
             content_type: "application/octet-stream",
             etag: Etag::Own,
+            check: super::Check::None,
             headers: &[],
-            parts: false,
-            derive: None,
+            parts: None,
+            expiry: Expiry::DEFAULT,
+            ..Metadata::default()
         }));
     }
     let (name, version) = split_file(file, ext)?;

@@ -24,8 +24,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Readings, Registry, Request, Spec, UpstreamKey, Want,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Readings, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -44,6 +44,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("gem", "https://rubygems.org")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 const COMPACT: &str = "text/plain; charset=utf-8";
@@ -162,9 +163,11 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         } else {
             Etag::Upstream
         },
+        check: super::Check::None,
         headers: &[],
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     })
 }
 

@@ -23,8 +23,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
-    Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
+    Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -43,6 +43,7 @@ static SPEC: Spec = Spec {
     // The go command prints the body of a failed answer.
     error_body: super::text_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Go {
@@ -107,9 +108,11 @@ impl Registry for Go {
                     package: module,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
-                    parts: false,
-                    derive: None,
+                    parts: None,
+                    expiry: Expiry::DEFAULT,
+                    ..Metadata::default()
                 }))
             }
             _ => Err(Error::NotFound(format!("go route /{}", segs.join("/")))),
@@ -208,9 +211,11 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         package: module.to_string(),
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     })
 }
 

@@ -17,8 +17,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::gzip;
@@ -37,6 +37,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("hex", "https://repo.hex.pm")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 const OCTETS: &str = "application/octet-stream";
@@ -158,9 +159,11 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         package: package.to_string(),
         content_type: ct,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     })
 }
 
@@ -469,10 +472,7 @@ mod tests {
         let mut out = Vec::new();
         let mut found = crate::registry::Collected::default();
         let up = testing::upstream_map(&Hex, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-        };
+        let ctx = testing::ctx(&up);
         Hex.rewrite(&meta, &mut &doc[..], &mut out, &ctx, &mut found)
             .unwrap();
         assert_eq!(out, doc, "byte-identical: the client checks the signature");

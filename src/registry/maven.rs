@@ -8,7 +8,7 @@
 //!   sidecars), immutable, keyed (maven, `{groupId}:{artifactId}`, version, file). `{file}` must
 //!   be `{artifact}-{version}` followed by `.` or `-` (a classifier), as the layout names it.
 //!   Before a main file is fetched its `.sha512` sidecar is read from the upstream (the plan's
-//!   `Artifact::sidecar`): where there is one the file is verified against it; where there is none
+//!   `Artifact::sidecars`): where there is one the file is verified against it; where there is none
 //!   (most artifacts: Gradle publishes one, Maven does not) it is stored unverified, never
 //!   against an invented digest, and the client checks the SHA-1 it asks for. Weaker digests are
 //!   never checked here: they are passed through for the client.
@@ -25,8 +25,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Etag, Flags, Found, Kind, Link, Metadata, Mirror, Plan,
-    Registry, Request, Spec, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Sidecar, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -45,6 +45,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("maven", "https://repo1.maven.org/maven2")],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// Checksum and signature sidecars a repository publishes next to every file.
@@ -136,8 +137,11 @@ impl Registry for Maven {
         // clients ask for. SHA-512 rather than SHA-256: Gradle publishes both, and publishers
         // that trim the optional ones keep the SHA-512 (Gradle reads it), so it is the one most
         // often there.
-        let sidecar =
-            (strip_sidecar(file) == *file).then(|| (format!("{url}.sha512"), Algo::Sha512));
+        let sidecar = (strip_sidecar(file) == *file).then(|| Sidecar {
+            url: format!("{url}.sha512"),
+            algo: Algo::Sha512,
+            entry: None,
+        });
         let key = ArtifactKey {
             ecosystem: "maven",
             name,
@@ -145,7 +149,7 @@ impl Registry for Maven {
             filename: file.to_string(),
         };
         let mut artifact = Artifact::new(key, url, content_type(file));
-        artifact.sidecar = sidecar;
+        artifact.sidecars = sidecar.into_iter().collect();
         Ok(Plan::Artifact(artifact))
     }
 
@@ -221,9 +225,11 @@ fn metadata(key: String, url: String, package: String, kind: Kind) -> Plan {
         package,
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     })
 }
 
@@ -431,15 +437,16 @@ mod tests {
     #[test]
     fn sha512_sidecar_for_main_files_only() {
         let sidecar = |f: &str| match plan(&format!("/g/a/1/{f}")) {
-            Ok(Plan::Artifact(a)) => a.sidecar,
+            Ok(Plan::Artifact(a)) => a.sidecars,
             _ => panic!("{f} is not an artifact"),
         };
         assert_eq!(
             sidecar("a-1.jar"),
-            Some((
-                "https://up.example/maven2/g/a/1/a-1.jar.sha512".to_string(),
-                Algo::Sha512
-            ))
+            [Sidecar {
+                url: "https://up.example/maven2/g/a/1/a-1.jar.sha512".to_string(),
+                algo: Algo::Sha512,
+                entry: None,
+            }]
         );
         for f in [
             "a-1.jar.sha1",
@@ -447,7 +454,7 @@ mod tests {
             "a-1.pom.sha512",
             "a-1.jar.md5",
         ] {
-            assert_eq!(sidecar(f), None, "{f}");
+            assert_eq!(sidecar(f), [], "{f}");
         }
     }
 

@@ -4,49 +4,82 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use crate::error::Result;
 
+pub(crate) mod alpine;
 pub(crate) mod ansible;
+pub(crate) mod arch;
 pub(crate) mod cargo;
+pub(crate) mod chef;
 pub(crate) mod composer;
 pub(crate) mod conan;
 pub(crate) mod conda;
 pub(crate) mod cran;
+pub(crate) mod debian;
 pub(crate) mod gem;
 pub(crate) mod go;
+pub(crate) mod helm;
 pub(crate) mod hex;
 pub(crate) mod maven;
 pub(crate) mod npm;
 pub(crate) mod nuget;
+pub(crate) mod oci;
 pub(crate) mod pub_dev;
 pub(crate) mod pypi;
+pub(crate) mod raw;
+pub(crate) mod rpm;
 pub(crate) mod swift;
 pub(crate) mod terraform;
+pub(crate) mod vagrant;
 
 /// Every registry this proxy serves. The order is only cosmetic (it is the order of `GET /`).
 pub(crate) const REGISTRIES: &[&dyn Registry] = &[
+    &alpine::Alpine,
     &ansible::Ansible,
+    &arch::Arch,
     &cargo::Cargo,
+    &chef::Chef,
     &composer::Composer,
     &conan::Conan,
     &conda::Conda,
     &cran::Cran,
+    &debian::Debian,
     &gem::Gem,
     &go::Go,
+    &helm::Helm,
     &hex::Hex,
     &maven::Maven,
     &npm::Npm,
     &nuget::Nuget,
+    &oci::Oci,
     &pub_dev::PubDev,
     &pypi::Pypi,
+    &raw::Raw,
+    &rpm::Rpm,
     &swift::Swift,
     &terraform::Terraform,
+    &vagrant::Vagrant,
 ];
 
 /// Finds the registry mounted at a URL prefix.
 pub(crate) fn find(prefix: &str) -> Option<&'static dyn Registry> {
     REGISTRIES.iter().copied().find(|r| r.name() == prefix)
+}
+
+/// Further URL prefixes a registry is served under, besides its name: clients of the OCI
+/// distribution protocol address a registry at the host's root (`/v2/…`), so `/v2/x` is `/oci/x`.
+const MOUNTS: &[(&str, &str)] = &[("v2", "oci")];
+
+/// Finds the registry a request's first path segment names: its own name or one of `MOUNTS`.
+pub(crate) fn mounted(prefix: &str) -> Option<&'static dyn Registry> {
+    find(prefix).or_else(|| {
+        MOUNTS
+            .iter()
+            .find(|(mount, _)| *mount == prefix)
+            .and_then(|(_, name)| find(name))
+    })
 }
 
 /// Whether an upstream key takes a comma-separated list of URLs (see `UpstreamKey::list`).
@@ -99,9 +132,10 @@ pub(crate) trait Registry: Sync {
     /// report the links the mirror picks from) and what to fetch where no document can tell.
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror>;
     /// Narrows a mirror to the platforms `target` names (`proxy mirror -platform`,
-    /// `-python-version`…), for registries that ship one artifact per platform: it adds to
-    /// `m.keep` (see `Mirror::also_keep`). A registry takes the parts of the target it knows and
-    /// ignores the rest; the default ignores all of it.
+    /// `-python-version`…), for registries that ship one artifact per platform and tell it by the
+    /// file name: it adds to `m.keep` (see `Mirror::also_keep`). A registry takes the parts of the
+    /// target it knows and ignores the rest; the default ignores all of it. (Images, whose
+    /// platforms are in their index, use `Mirror::platform`.)
     fn target(&self, _m: &mut Mirror, _target: &Target) -> Result<()> {
         Ok(())
     }
@@ -111,45 +145,32 @@ pub(crate) trait Registry: Sync {
     fn canonical_name(&self, name: &str) -> String {
         name.to_string()
     }
-    /// Rewrites one value of an upstream response header a document keeps (`Metadata::headers`)
-    /// on its way into the cache, reporting what it links to as `rewrite` does; `None` drops
-    /// it. The default keeps it as it is.
-    fn rewrite_header(
-        &self,
-        _doc: &Metadata,
-        _name: &str,
-        value: &str,
-        _ctx: &Ctx<'_>,
-        _found: &mut dyn Found,
-    ) -> Option<String> {
-        Some(value.to_string())
-    }
-    /// For a document assembled from several upstream ones (`Metadata::parts`): the further
-    /// URLs to fetch, read from the parts fetched so far (the first is `doc.url`'s). The engine
-    /// asks again after fetching them, until no new URL comes. The default asks for none.
-    fn parts(
-        &self,
-        _doc: &Metadata,
-        _fetched: &[Part],
-        _ctx: &Ctx<'_>,
-    ) -> Result<Vec<String>, Bad> {
-        Ok(Vec::new())
-    }
-    /// Writes a document assembled from its parts (`Metadata::parts`), reporting links as
-    /// `rewrite` does. Only registries with such documents implement it.
-    fn assemble(
-        &self,
-        _doc: &Metadata,
-        _parts: &[Part],
-        _out: &mut dyn Write,
-        _ctx: &Ctx<'_>,
-        _found: &mut dyn Found,
-    ) -> Result<(), Bad> {
-        Err(Bad("this registry assembles no documents".into()))
-    }
 }
 
-/// One upstream document a document is assembled from (see `Registry::parts`).
+/// How a document is built from several upstream ones rather than rewritten from one
+/// (Terraform's provider mirror documents): functions of the registry that planned it.
+#[derive(Clone, Copy)]
+pub(crate) struct Assembly {
+    /// The further URLs to fetch, read from the parts fetched so far (the first is the
+    /// document's own URL's). The engine asks again after fetching them, until no new URL comes.
+    pub more: MoreParts,
+    /// Writes the document from its parts, reporting links as `rewrite` does.
+    pub write: WriteParts,
+}
+
+/// See `Assembly::more`.
+pub(crate) type MoreParts = fn(&Metadata, &[Part], &Ctx<'_>) -> Result<Vec<String>, Bad>;
+
+/// See `Assembly::write`.
+pub(crate) type WriteParts =
+    fn(&Metadata, &[Part], &mut dyn Write, &Ctx<'_>, &mut dyn Found) -> Result<(), Bad>;
+
+/// Rewrites one value of an upstream response header a document keeps (`Metadata::headers`)
+/// on its way into the cache, reporting what it links to as `rewrite` does; `None` drops it.
+pub(crate) type HeaderRewrite =
+    fn(&Metadata, &str, &str, &Ctx<'_>, &mut dyn Found) -> Option<String>;
+
+/// One upstream document a document is assembled from (see `Assembly`).
 #[derive(Clone, Debug)]
 pub(crate) struct Part {
     pub url: String,
@@ -178,6 +199,9 @@ pub(crate) struct Spec {
     /// Headers on every answer under the prefix: cached, fetched, stale, generated and errors
     /// alike (Swift's `Content-Version: 1`, which SwiftPM checks on each of them).
     pub headers: &'static [(&'static str, &'static str)],
+    /// How the upstream headers a document keeps (`Metadata::headers`) are rewritten; `None`
+    /// keeps them as they are.
+    pub rewrite_header: Option<HeaderRewrite>,
 }
 
 /// An `upstream.<key>` setting.
@@ -191,6 +215,8 @@ pub(crate) struct UpstreamKey {
     /// serves under a name (`/debian/{name}/…`). A default may itself be a name
     /// (`debian.debian-security`).
     pub named: bool,
+    /// Only `upstream.<key>.<name>`: the key itself names no upstream (generic remotes).
+    pub names_only: bool,
 }
 
 impl UpstreamKey {
@@ -200,6 +226,7 @@ impl UpstreamKey {
             default,
             list: false,
             named: false,
+            names_only: false,
         }
     }
 
@@ -209,6 +236,7 @@ impl UpstreamKey {
             default,
             list: true,
             named: false,
+            names_only: false,
         }
     }
 
@@ -219,8 +247,28 @@ impl UpstreamKey {
             default,
             list: false,
             named: true,
+            names_only: false,
         }
     }
+
+    /// A key that takes only named upstreams: `upstream.<key>` itself is an error.
+    pub(crate) const fn names_only(key: &'static str) -> UpstreamKey {
+        UpstreamKey {
+            key,
+            default: "",
+            list: false,
+            named: true,
+            names_only: true,
+        }
+    }
+}
+
+/// Whether `upstream.<key>` takes only named upstreams (`UpstreamKey::names_only`).
+pub(crate) fn is_names_only(key: &str) -> bool {
+    REGISTRIES
+        .iter()
+        .flat_map(|r| r.spec().upstreams)
+        .any(|u| u.names_only && u.key == key)
 }
 
 /// The keys that take named upstreams.
@@ -254,6 +302,72 @@ pub(crate) fn valid_upstream_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
+}
+
+/// The upstream a request under a registry with named upstreams is for (`/debian/security/…`):
+/// the named upstream its first segment names, unless that segment is one of the default
+/// upstream's own top directories; else the default.
+pub(crate) struct Archive<'a> {
+    pub url: &'a str,
+    /// The upstream's name; empty for the default.
+    pub name: &'a str,
+    /// The path under the upstream's root.
+    pub rest: &'a [String],
+}
+
+impl<'a> Archive<'a> {
+    pub(crate) fn of(
+        segments: &'a [String],
+        ctx: &'a Ctx<'_>,
+        key: &str,
+        top_dirs: &[&str],
+    ) -> Archive<'a> {
+        if let [first, rest @ ..] = segments
+            && !top_dirs.contains(&first.as_str())
+            && let Some(url) = ctx.named(key, first)
+        {
+            return Archive {
+                url,
+                name: first,
+                rest,
+            };
+        }
+        Archive {
+            url: ctx.upstream(key),
+            name: "",
+            rest: segments,
+        }
+    }
+
+    /// A path under the upstream's root as a request path under the registry's prefix.
+    pub(crate) fn path(&self, rel: &str) -> String {
+        match (self.name.is_empty(), rel.is_empty()) {
+            (true, _) => rel.to_string(),
+            (false, true) => self.name.to_string(),
+            (false, false) => format!("{}/{rel}", self.name),
+        }
+    }
+
+    /// The upstream URL of a path under its root, given as segments.
+    pub(crate) fn url_of(&self, rel: &[&str]) -> String {
+        let mut url = self.url.to_string();
+        for seg in rel {
+            url.push('/');
+            crate::url::escape_into(&mut url, seg);
+        }
+        url
+    }
+
+    /// An artifact key's version on this upstream: on a named one the name follows, so that two
+    /// upstreams' builds of one version (Ubuntu rebuilds what it takes from Debian, under the
+    /// same file name) are two entries.
+    pub(crate) fn version(&self, version: &str) -> String {
+        if self.name.is_empty() {
+            version.to_string()
+        } else {
+            format!("{version}@{}", self.name)
+        }
+    }
 }
 
 /// The error body most registries' clients get: `{"error": "<message>"}`.
@@ -300,15 +414,13 @@ pub(crate) trait Found {
     fn latest(&mut self, _version: &str) {}
 }
 
-/// Collects what a rewrite reports, for tests.
-#[cfg(test)]
+/// Collects what a rewrite reports (tests, and `proxy mirror`'s walk).
 #[derive(Default, Debug)]
 pub(crate) struct Collected {
     pub links: Vec<Link>,
     pub latest: Option<String>,
 }
 
-#[cfg(test)]
 impl Found for Collected {
     fn link(&mut self, link: Link) {
         self.links.push(link);
@@ -319,28 +431,148 @@ impl Found for Collected {
     }
 }
 
-/// A filter on the links a mirror picks (see `Mirror::keep`).
-pub(crate) type Keep = Box<dyn Fn(&Link) -> bool + Send + Sync>;
+/// `{dir}/{name}`, or `{name}` at the root (`dir` empty).
+pub(crate) fn under(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// An item named by URL reaches `Registry::mirror` as `/{path under the prefix}` (a list a
+/// package manager printed): (directory, file name), decoded and checked; `None` for any other
+/// name.
+pub(crate) fn listed_file(name: &str) -> Option<Result<(String, String)>> {
+    let path = name.strip_prefix('/')?;
+    let segs: Option<Vec<String>> = path.split('/').map(crate::url::percent_decode).collect();
+    let bad = || crate::error::Error::BadRequest(format!("{name:?} is no path of a file"));
+    Some(match segs {
+        Some(segs) if segs.iter().all(|s| safe_component(s)) => {
+            let (file, dir) = segs.split_last().expect("split gives one at least");
+            Ok((dir.join("/"), file.clone()))
+        }
+        _ => Err(bad()),
+    })
+}
+
+/// A file asked for in a distribution's repository tree, under named upstreams
+/// (`Ctx::split_named`), where files are told apart by name: the file, the directory it is in (a
+/// path under the prefix, with the upstream's name when it is a named one) and that directory's
+/// URL upstream.
+pub(crate) struct RepoFile<'a> {
+    pub ecosystem: &'static str,
+    pub file: &'a str,
+    pub dir: String,
+    url_dir: String,
+    escape: fn(&str) -> String,
+}
+
+impl<'a> RepoFile<'a> {
+    /// The upstream is found as `Archive::of` finds it (`top_dirs`: the default upstream's own
+    /// top directories, never taken for a name); `escape` spells a path segment in its URLs.
+    pub(crate) fn new(
+        ecosystem: &'static str,
+        req: &Request<'a>,
+        ctx: &Ctx<'_>,
+        top_dirs: &[&str],
+        escape: fn(&str) -> String,
+    ) -> Result<RepoFile<'a>> {
+        let archive = Archive::of(req.segments, ctx, ecosystem, top_dirs);
+        let (Some((_, parents)), Some(file)) = (archive.rest.split_last(), req.segments.last())
+        else {
+            return Err(ctx.no_file(ecosystem, &req.segments.join("/")));
+        };
+        let url_dir = std::iter::once(archive.url.to_string())
+            .chain(parents.iter().map(|s| escape(s)))
+            .collect::<Vec<_>>()
+            .join("/");
+        Ok(RepoFile {
+            ecosystem,
+            file,
+            dir: req.segments[..req.segments.len() - 1].join("/"),
+            url_dir,
+            escape,
+        })
+    }
+
+    /// A file of this directory, as a path under the prefix.
+    pub(crate) fn path(&self, file: &str) -> String {
+        under(&self.dir, file)
+    }
+
+    /// A file of this directory upstream.
+    pub(crate) fn url(&self, file: &str) -> String {
+        format!("{}/{}", self.url_dir, (self.escape)(file))
+    }
+
+    /// A document of this directory (the file asked for, or the index that lists it), stored
+    /// and served byte-identical with the upstream's validators: distributions sign them.
+    pub(crate) fn doc(&self, kind: Kind, file: &str, content_type: &'static str) -> Metadata {
+        Metadata {
+            ecosystem: self.ecosystem,
+            kind,
+            key: self.path(file),
+            url: self.url(file),
+            accept: Some("*/*"),
+            package: self.dir.clone(),
+            content_type,
+            etag: Etag::Upstream,
+            ..Metadata::default()
+        }
+    }
+}
+
+/// A filter on file names (see `Mirror::keep`).
+pub(crate) type Keep = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// What `proxy mirror` fetches for one package.
 pub(crate) struct Mirror {
     /// The name links are recorded under (`Registry::canonical_name`).
     pub package: String,
+    /// Other names the package may be recorded under, tried in turn when `package` has no link
+    /// of the wanted versions: a distribution's package is in one of several repositories
+    /// (Alpine's `main` or `community`), and a package URL does not say which.
+    pub also: Vec<String>,
+    /// Documents read if the upstream has them: a 404 for one is no failure (an Arch database's
+    /// `.db.sig`, which only signed repositories publish).
+    pub optional: Vec<String>,
     /// Documents to read, as request paths under the prefix with the `Accept` a client sends.
     pub docs: Vec<(String, Option<&'static str>)>,
     /// The versions wanted, in the spelling links record (a registry may normalise it).
     pub want: Want,
-    /// Only links that pass (e.g. the files of one Conda build of a version, the wheels of the
-    /// target platforms).
+    /// Only files whose name passes (e.g. one Conda build of a version).
     pub keep: Option<Keep>,
     /// Paths to fetch when no document lists the exact version wanted (Go pseudo-versions, CRAN
     /// archives).
     pub unlisted: Vec<String>,
+    /// Walk the documents instead of picking versions: take every link each document read
+    /// reports (as its rewrite reports them, read again from the document itself), reading the
+    /// documents among them in turn. For registries whose documents name their files exactly (an
+    /// OCI index its manifests, a manifest its blobs), where a file shared by many tags has no one
+    /// version to pick it by. `want` is then only what the first documents ask for.
+    pub walk: bool,
+    /// For packages that come per platform (an OCI index lists one image per platform): whether
+    /// a link is one a platform (`proxy mirror -platform os/arch`) needs. Without it the
+    /// registry's packages have no platforms, and `-platform` changes nothing.
+    pub platform: Option<PlatformFilter>,
+    /// Signed indexes read before anything else, each with the name its rewrite reports the
+    /// documents it lists under: those documents that `index_keep` passes (by their link's
+    /// `filename`) are read too. A distribution's `InRelease` or `repomd.xml` names the package
+    /// indexes that list the package, and an offline client needs all of them.
+    pub indexes: Vec<(String, String)>,
+    pub index_keep: Option<Keep>,
+    /// Only the first of `indexes` that is there is read (an RPM repository's
+    /// `repodata/repomd.xml`, looked for above a package's directory); the others are no failure.
+    pub first_index_only: bool,
     /// The file another file goes with, by name (PyPI's PEP 658 `{file}.metadata` goes with
     /// `{file}`): where the mirror keeps files by their digest (a lockfile's hashes), a
     /// companion is kept with the file it goes with.
     pub companion: Option<fn(&str) -> Option<&str>>,
 }
+
+/// See `Mirror::platform`: (a link, the platform wanted).
+pub(crate) type PlatformFilter = fn(&Link, &str) -> bool;
 
 impl Mirror {
     /// Reads `docs` and picks `want` from the links they report.
@@ -351,27 +583,57 @@ impl Mirror {
     ) -> Mirror {
         Mirror {
             package,
+            also: Vec::new(),
+            optional: Vec::new(),
             docs,
             want: want.clone(),
             keep: None,
             unlisted: Vec::new(),
+            walk: false,
+            platform: None,
+            indexes: Vec::new(),
+            index_keep: None,
+            first_index_only: false,
             companion: None,
         }
     }
 
-    /// Adds a filter: links must pass it as well as any `keep` set before.
-    pub(crate) fn also_keep(&mut self, f: impl Fn(&Link) -> bool + Send + Sync + 'static) {
+    /// Adds a filter on file names: files must pass it as well as any `keep` set before.
+    pub(crate) fn also_keep(&mut self, f: impl Fn(&str) -> bool + Send + Sync + 'static) {
         self.keep = Some(match self.keep.take() {
-            Some(before) => Box::new(move |l: &Link| before(l) && f(l)),
+            Some(before) => Box::new(move |name: &str| before(name) && f(name)),
             None => Box::new(f),
         });
+    }
+
+    /// Exactly these request paths (files a client's own list names), nothing picked.
+    pub(crate) fn paths(package: String, paths: Vec<String>) -> Mirror {
+        // No link has an empty version, so nothing is picked and `unlisted` is what is fetched.
+        let mut m = Mirror::docs(package, Vec::new(), &Want::Exact(String::new()));
+        m.unlisted = paths;
+        m
+    }
+
+    /// Only indexes (and the documents of them `keep` passes), no package: `proxy mirror` reads
+    /// these before any item that fetches files, so that those are checked against them.
+    pub(crate) fn indexes(indexes: Vec<(String, String)>, keep: Keep) -> Mirror {
+        let mut m = Mirror::docs(String::new(), Vec::new(), &Want::All);
+        m.indexes = indexes;
+        m.index_keep = Some(keep);
+        m
+    }
+
+    /// Whether this reads indexes only (see `Mirror::indexes`).
+    pub(crate) fn only_indexes(&self) -> bool {
+        self.package.is_empty()
     }
 }
 
 /// The platforms `proxy mirror` fetches artifacts for, where a registry ships one per platform.
 /// Empty parts mean "every one". Each registry reads what it knows: PyPI wheel tags
 /// (`manylinux_2_17_x86_64`, `musllinux_1_2_aarch64`, `macosx_11_0_arm64`, `win_amd64`) among
-/// `platforms`, and the Python version, implementation and ABIs, as `pip download` does.
+/// `platforms`, and the Python version, implementation and ABIs, as `pip download` does; image
+/// registries the `os/arch` values among `platforms`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Target {
     pub platforms: Vec<String>,
@@ -467,6 +729,8 @@ pub(crate) struct Ctx<'a> {
     /// Public URL of this proxy, without a trailing slash.
     pub base_url: &'a str,
     pub upstream: &'a BTreeMap<String, String>,
+    /// Settings of the generic remotes (`raw.<name>.*`).
+    pub raw: &'a BTreeMap<String, crate::config::RawRemote>,
 }
 
 impl Ctx<'_> {
@@ -480,6 +744,20 @@ impl Ctx<'_> {
             .get(&format!("{key}.{name}"))
             .map(String::as_str)
             .filter(|u| !u.is_empty())
+    }
+
+    /// The 404 for a path of a registry with named upstreams that names no file: it says which
+    /// named upstreams `/{key}/{name}/…` may start with.
+    pub(crate) fn no_file(&self, key: &str, path: &str) -> crate::error::Error {
+        let names: Vec<&str> = self.names(key).into_iter().map(|(n, _)| n).collect();
+        let named = if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        };
+        crate::error::Error::NotFound(format!(
+            "{key}: /{path} names no file (named upstreams: {named})"
+        ))
     }
 
     /// Every named upstream under `key`: (name, URL).
@@ -520,6 +798,8 @@ impl Plan {
 }
 
 /// Identity of a cached artifact; also its place on disk: `{ecosystem}/{name}/{version}/{filename}`.
+/// Links are looked up by (ecosystem, name, file name), so a file name must be unique within its
+/// package: one that would repeat across versions carries the version.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ArtifactKey {
     pub ecosystem: &'static str,
@@ -536,15 +816,24 @@ pub(crate) struct Artifact {
     /// A digest the request itself carries (e.g. a content-addressed path).
     pub digest: Option<Digest>,
     pub content_type: &'static str,
-    /// A checksum file the upstream may publish beside the artifact (Maven's `{url}.sha512`),
-    /// read before the artifact is fetched when nothing else declared its digest; the artifact is
-    /// then verified against it. A 4xx for it means none is published and the artifact is stored
-    /// unverified.
-    pub sidecar: Option<(String, Algo)>,
+    /// Checksum files the upstream may publish beside the artifact (Maven's `{url}.sha512`, a
+    /// directory's `SHA256SUMS`), read in order before the artifact is fetched when nothing else
+    /// declared its digest; the artifact is verified against the first that gives one. A 4xx
+    /// for each (or manifests that do not name the file) means none is published, and the
+    /// artifact is stored unverified.
+    pub sidecars: Vec<Sidecar>,
     /// For file names that do not say unambiguously which package they belong to (RubyGems'
     /// `{name}-{version}-{platform}.gem`): the other readings of the name, tried in order when
     /// the links recorded for `linked_as` name a package other than the routed one.
     pub readings: Option<Readings>,
+    /// Headers served with the artifact, known from the request (the OCI `Docker-Content-Digest`
+    /// of a blob asked for by its digest).
+    pub headers: Vec<(&'static str, String)>,
+    /// Trust on first use, for registries that publish no digest: the SHA-256 of the first copy
+    /// committed is recorded as the file's digest (a link), unless a link declares one, so a
+    /// later fill (after eviction, or of a damaged file) must bring the same bytes, and changed
+    /// bytes upstream are refused rather than served.
+    pub pin: bool,
     /// The `Accept` the upstream is asked with (`*/*` when `None`): a registry that versions its
     /// API by media type may refuse anything else (Swift's `…v1+zip`).
     pub accept: Option<&'static str>,
@@ -569,8 +858,10 @@ impl Artifact {
             url,
             digest: None,
             content_type,
-            sidecar: None,
+            sidecars: Vec::new(),
             readings: None,
+            headers: Vec::new(),
+            pin: false,
             accept: None,
             exact_type: false,
             listed_in: None,
@@ -583,6 +874,16 @@ impl Artifact {
         self.listed_in = Some(Box::new(doc));
         self
     }
+}
+
+/// A checksum file that may declare an artifact's digest (see `Artifact::sidecars`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sidecar {
+    pub url: String,
+    pub algo: Algo,
+    /// `None`: the file holds this artifact's digest alone (`{file}.sha256`). `Some(name)`: a
+    /// manifest of many files (`SHA256SUMS`), read for the line that names `name`.
+    pub entry: Option<String>,
 }
 
 /// See `Artifact::readings`.
@@ -608,13 +909,28 @@ pub(crate) struct Metadata {
     pub content_type: &'static str,
     /// Which validator a cached copy is served with.
     pub etag: Etag,
+    /// A digest the document's bytes must have, when something vouches for them.
+    pub check: Check,
+    /// A response header in which the upstream names the SHA-256 of the document it sends
+    /// (`Docker-Content-Digest: sha256:…`): a body is verified against it, a cached copy is
+    /// revalidated by a HEAD that compares it (registries count GETs against rate limits, not
+    /// HEADs), and the stored copy is served with it. Only for documents stored byte-identical.
+    pub digest_header: Option<&'static str>,
+    /// The content types the client takes, as the registry reads its `Accept`: a document of any
+    /// other type is answered 404, never served. `None`: any type.
+    pub accepts: Option<Vec<&'static str>>,
+    /// Keys of other cached documents that may answer when this one's own copy is missing and
+    /// the upstream cannot be asked (offline, or failing), subject to `accepts`: an OCI tag
+    /// fetched with every manifest type accepted answers a client that accepts fewer.
+    pub fallback: Vec<String>,
     /// Upstream response headers stored with the document and sent with it, each value passed
-    /// through `Registry::rewrite_header` (Swift's `Link`). Names as they are sent.
+    /// through `Spec::rewrite_header` (Swift's `Link`). Names as they are sent.
     pub headers: &'static [&'static str],
-    /// Assembled from several upstream documents (`Registry::parts`, `Registry::assemble`)
-    /// rather than rewritten from the one at `url`, which is the first of them: the registry's
-    /// own document, served as `content_type` whatever the upstream called its parts.
-    pub parts: bool,
+    /// Assembled from several upstream documents rather than rewritten from the one at `url`,
+    /// which is the first of them: the registry's own document, served as `content_type`
+    /// whatever the upstream called its parts.
+    pub parts: Option<Assembly>,
+    pub expiry: Expiry,
     /// Another document this one can be made from without asking the upstream (see `Derive`).
     pub derive: Option<Derive>,
 }
@@ -632,6 +948,58 @@ pub(crate) struct Derive {
     pub filter: fn(&mut dyn BufRead, &mut dyn Write) -> Result<(), Bad>,
 }
 
+/// How long a document is kept, where it differs from the configuration's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    /// Served from the cache without asking the upstream for this long; `None`: `metadata_ttl`.
+    pub ttl: Option<Duration>,
+}
+
+impl Expiry {
+    pub(crate) const DEFAULT: Expiry = Expiry { ttl: None };
+}
+
+/// The base of a metadata plan, for `..Metadata::default()`: a registry sets what it needs.
+impl Default for Metadata {
+    fn default() -> Metadata {
+        Metadata {
+            ecosystem: "",
+            kind: Kind(""),
+            key: String::new(),
+            url: String::new(),
+            accept: None,
+            package: String::new(),
+            content_type: "application/octet-stream",
+            etag: Etag::Own,
+            digest_header: None,
+            accepts: None,
+            fallback: Vec::new(),
+            headers: &[],
+            parts: None,
+            check: Check::None,
+            expiry: Expiry::DEFAULT,
+            derive: None,
+        }
+    }
+}
+
+/// What vouches for a document's bytes. A cached copy with the digest is served whatever its age
+/// (it is the one the voucher names); one without is fetched again, never served stale or
+/// offline; and a fetched document without it is refused. Only for documents stored
+/// byte-identical: the digest is of what is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Nothing: the TTL decides.
+    None,
+    /// The request names the content: a content-addressed path (Debian's
+    /// `by-hash/SHA256/{hex}`, RPM's `repodata/{hex}-primary.xml.gz`).
+    Digest(Digest),
+    /// Another document declared it: the link that document's rewrite reported at `path` under
+    /// `name` (Debian's `Release` → `Packages`, RPM's `repomd.xml` → `primary.xml.gz`). Until
+    /// that document has been read, nothing is checked.
+    Link { name: String, path: String },
+}
+
 /// One of a registry's kinds of document. Each registry names its kinds as constants
 /// (`const INFO: Kind = Kind("info")`), so a kind is spelled once and compared by constant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -642,9 +1010,10 @@ pub(crate) struct Kind(pub &'static str);
 pub(crate) enum Etag {
     /// Ours: the SHA-256 of the stored bytes (of the bytes served, for rebased documents).
     Own,
-    /// The upstream's, and none when it sent none. Only for documents stored byte-identical whose
-    /// clients read meaning into the validator (Bundler up to 2.4 checks that a compact index
-    /// file's ETag is its MD5).
+    /// The upstream's, and none when it sent none; and the upstream's `Last-Modified`. Only for
+    /// documents stored byte-identical whose clients read meaning into the validators (Bundler
+    /// up to 2.4 checks that a compact index file's ETag is its MD5; apk and pacman revalidate
+    /// by date).
     Upstream,
 }
 
@@ -693,11 +1062,22 @@ pub(crate) struct Flags {
     pub prerelease: bool,
     /// Another document (one the mirror reads for further links), not an artifact.
     pub document: bool,
+    /// Held: while the document that names it is the one stored, the cached file is not evicted
+    /// (`storage.max_size`). For distributions that delete superseded builds upstream (Alpine,
+    /// Arch): a stale index is only of use offline if the packages it names are still here.
+    pub held: bool,
+    /// A file the upstream may not have (an Arch package's detached `.sig`, which only signed
+    /// repositories publish): `proxy mirror` takes a 404 for it as no failure.
+    pub optional: bool,
 }
 
 impl Flags {
     pub(crate) fn bits(self) -> i64 {
-        i64::from(self.yanked) | i64::from(self.prerelease) << 1 | i64::from(self.document) << 2
+        i64::from(self.yanked)
+            | i64::from(self.prerelease) << 1
+            | i64::from(self.document) << 2
+            | i64::from(self.held) << 3
+            | i64::from(self.optional) << 4
     }
 
     pub(crate) fn from_bits(bits: i64) -> Flags {
@@ -705,44 +1085,79 @@ impl Flags {
             yanked: bits & 1 != 0,
             prerelease: bits & 2 != 0,
             document: bits & 4 != 0,
+            held: bits & 8 != 0,
+            optional: bits & 16 != 0,
         }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Algo {
+    /// Only where a registry's own client checks nothing stronger (Vagrant's `checksum_type`).
+    Md5,
     /// Only for registries that publish nothing stronger (Composer's `dist.shasum`).
     Sha1,
     Sha256,
+    Sha384,
     Sha512,
+    /// Not of the whole file: the SHA-1 of an `.apk`'s control member, as Alpine's index pins a
+    /// package (`C:Q1…`); the data member is checked against the SHA-256 the control member
+    /// declares (`alpine::ControlCheck`).
+    ApkControlSha1,
 }
 
 impl Algo {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Algo::Md5 => "md5",
             Algo::Sha1 => "sha1",
             Algo::Sha256 => "sha256",
+            Algo::Sha384 => "sha384",
             Algo::Sha512 => "sha512",
+            Algo::ApkControlSha1 => "apk-control-sha1",
         }
     }
 
     /// Hex digits of a digest in this algorithm.
     pub(crate) fn hex_len(self) -> usize {
         match self {
-            Algo::Sha1 => 40,
+            Algo::Md5 => 32,
+            Algo::Sha1 | Algo::ApkControlSha1 => 40,
             Algo::Sha256 => 64,
+            Algo::Sha384 => 96,
             Algo::Sha512 => 128,
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Algo> {
         match s {
+            "md5" => Some(Algo::Md5),
             "sha1" => Some(Algo::Sha1),
             "sha256" => Some(Algo::Sha256),
+            "sha384" => Some(Algo::Sha384),
             "sha512" => Some(Algo::Sha512),
+            "apk-control-sha1" => Some(Algo::ApkControlSha1),
             _ => None,
         }
     }
+
+    /// A checker that computes this digest over a file fed to it in pieces; `None` for SHA-256,
+    /// which every fill and document computes anyway.
+    pub(crate) fn check(self) -> Option<Box<dyn FileCheck>> {
+        match self {
+            Algo::ApkControlSha1 => Some(Box::new(alpine::ControlCheck::default())),
+            whole => crate::cache::Hasher::new(whole).map(|h| Box::new(h) as Box<dyn FileCheck>),
+        }
+    }
+}
+
+/// Computes a digest of a file as it streams (`Algo::check`): of the whole file
+/// (`cache::Hasher`), or of a part the algorithm defines.
+pub(crate) trait FileCheck: Send {
+    fn update(&mut self, chunk: &[u8]);
+    /// The digest, as lowercase hex; or why the bytes have none (not the format the algorithm
+    /// reads, or a part that fails a check of its own).
+    fn finish(self: Box<Self>) -> Result<String, String>;
 }
 
 /// A digest declared by a registry, as lowercase hex.
@@ -759,8 +1174,10 @@ impl Digest {
         let mut best: Option<Digest> = None;
         for part in sri.split_whitespace() {
             let (algo, b64) = part.split_once('-')?;
-            // SHA-1 is not taken from integrity strings: npm's behaviour stays as it was.
-            let Some(algo) = Algo::parse(algo).filter(|a| *a != Algo::Sha1) else {
+            // Only SHA-256 and SHA-512 are taken from integrity strings (npm publishes those;
+            // a SHA-1 or SHA-384 beside them is skipped, as it always was).
+            let Some(algo) = Algo::parse(algo).filter(|a| matches!(a, Algo::Sha256 | Algo::Sha512))
+            else {
                 continue;
             };
             let b64 = b64.split('?').next().unwrap_or("");
@@ -794,13 +1211,43 @@ impl Digest {
     /// Reads a checksum file (`{hex}`, `{hex}  {file}` or `ALGO ({file}) = {hex}`): the first
     /// word that is a digest of `algo`'s length in hex. Nothing else is taken for one.
     pub(crate) fn from_checksum_file(algo: Algo, text: &str) -> Option<Digest> {
-        let len = if algo == Algo::Sha512 { 128 } else { 64 };
         text.split_whitespace()
-            .find(|w| w.len() == len && w.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(|w| Digest {
+            .find(|w| Digest::hex_of(algo, w).is_some())
+            .and_then(|w| Digest::hex_of(algo, w))
+    }
+
+    /// Reads a manifest of many files (`SHA256SUMS`, `SHASUMS256.txt`): the digest on the line
+    /// that names `file`, in the GNU form (`{hex}  {file}`, `{hex} *{file}`, the name possibly
+    /// `./{file}`) or the BSD one (`SHA256 ({file}) = {hex}`). `None` when no line names it.
+    pub(crate) fn from_manifest(algo: Algo, text: &str, file: &str) -> Option<Digest> {
+        text.lines().find_map(|line| {
+            let line = line.trim_end_matches('\r');
+            let (hex, name) = match line.split_once(" (") {
+                Some((_, rest)) if !line.starts_with(|c: char| c.is_ascii_hexdigit()) => {
+                    let (name, hex) = rest.rsplit_once(") = ")?;
+                    (hex.trim(), name)
+                }
+                _ => {
+                    let (hex, name) = line.split_once(' ')?;
+                    (hex, name.strip_prefix([' ', '*']).unwrap_or(name))
+                }
+            };
+            let name = name.strip_prefix("./").unwrap_or(name);
+            if name != file {
+                return None;
+            }
+            Digest::hex_of(algo, hex)
+        })
+    }
+
+    /// `word` as a digest of `algo`, if it is one (the right number of hex digits).
+    fn hex_of(algo: Algo, word: &str) -> Option<Digest> {
+        (word.len() == algo.hex_len() && word.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+            Digest {
                 algo,
-                hex: w.to_ascii_lowercase(),
-            })
+                hex: word.to_ascii_lowercase(),
+            }
+        })
     }
 }
 
@@ -909,6 +1356,17 @@ pub(crate) mod testing {
     /// The proxy's public URL in tests.
     pub(crate) const BASE: &str = "http://proxy";
 
+    /// The context registries' tests route and rewrite in: `BASE`, the upstreams `up`, and no
+    /// generic remote's settings.
+    pub(crate) fn ctx(up: &BTreeMap<String, String>) -> Ctx<'_> {
+        static NO_REMOTES: BTreeMap<String, crate::config::RawRemote> = BTreeMap::new();
+        Ctx {
+            base_url: BASE,
+            upstream: up,
+            raw: &NO_REMOTES,
+        }
+    }
+
     /// Routes `path` (`/a/b?query`, under the prefix) as the router hands it over (split on `/`,
     /// each segment percent-decoded once), with the registry's default upstreams except those
     /// `upstreams` sets.
@@ -919,10 +1377,7 @@ pub(crate) mod testing {
         upstreams: &[(&str, &str)],
     ) -> Result<Plan> {
         let up = upstream_map(reg, upstreams);
-        let ctx = Ctx {
-            base_url: BASE,
-            upstream: &up,
-        };
+        let ctx = ctx(&up);
         let (path, query) = path
             .split_once('?')
             .map_or((path, None), |(p, q)| (p, Some(q)));
@@ -972,10 +1427,7 @@ pub(crate) mod testing {
         upstreams: &[(&str, &str)],
     ) -> std::result::Result<(String, Collected), Bad> {
         let up = upstream_map(reg, upstreams);
-        let ctx = Ctx {
-            base_url: BASE,
-            upstream: &up,
-        };
+        let ctx = ctx(&up);
         let mut out = Vec::new();
         let mut found = Collected::default();
         reg.rewrite(doc, &mut &input[..], &mut out, &ctx, &mut found)?;
@@ -1037,6 +1489,41 @@ mod tests {
             Digest::from_checksum_file(Algo::Sha256, "<html>404</html>"),
             None
         );
+        // A SHA-384 beside a SHA-512 in an integrity string leaves the SHA-512 to check.
+        let sri = format!(
+            "sha384-{} sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==",
+            base64_encode(&[7; 48])
+        );
+        assert_eq!(Digest::from_sri(&sri).unwrap().algo, Algo::Sha512);
+    }
+
+    #[test]
+    fn manifests() {
+        let (a, b, c) = ("a".repeat(64), "B".repeat(64), "c".repeat(128));
+        let gnu = format!(
+            "{a}  tool_1.0_linux_amd64.zip\n{b} *tool_1.0_darwin_arm64.zip\r\n{a}  ./sub/x.zip\n"
+        );
+        let got = |text: &str, algo, file| Digest::from_manifest(algo, text, file).map(|d| d.hex);
+        assert_eq!(
+            got(&gnu, Algo::Sha256, "tool_1.0_linux_amd64.zip"),
+            Some(a.clone())
+        );
+        assert_eq!(
+            got(&gnu, Algo::Sha256, "tool_1.0_darwin_arm64.zip"),
+            Some(b.to_ascii_lowercase())
+        );
+        // Names are whole: no line names a file that is only the end of another's name.
+        assert_eq!(got(&gnu, Algo::Sha256, "linux_amd64.zip"), None);
+        assert_eq!(got(&gnu, Algo::Sha256, "x.zip"), None);
+        assert_eq!(got(&gnu, Algo::Sha256, "sub/x.zip"), Some(a.clone()));
+        // The digest must have the algorithm's length.
+        assert_eq!(got(&gnu, Algo::Sha512, "tool_1.0_linux_amd64.zip"), None);
+        let bsd = format!("SHA512 (image.iso) = {c}\nSHA512 (image.iso.sig) = {c}\n");
+        assert_eq!(got(&bsd, Algo::Sha512, "image.iso"), Some(c.clone()));
+        assert_eq!(got(&bsd, Algo::Sha512, "image"), None);
+        for junk in ["", "\n\n", "<html>", "(", " ) = ", "SHA256 (x) = zz"] {
+            assert_eq!(got(junk, Algo::Sha256, "x"), None, "{junk:?}");
+        }
     }
 
     #[test]

@@ -17,8 +17,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Derive, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Derive, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -36,6 +36,7 @@ static SPEC: Spec = Spec {
     upstreams: &[UpstreamKey::one("npm", "https://registry.npmjs.org")],
     error_body: not_found_body,
     headers: &[],
+    rewrite_header: None,
 };
 
 /// npm prints `error` of any error body; every 404 reads as its own "Not found".
@@ -99,9 +100,11 @@ impl Registry for Npm {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
-                    parts: false,
-                    derive: None,
+                    parts: None,
+                    expiry: Expiry::DEFAULT,
+                    ..Metadata::default()
                 }))
             }
             ["-", filename] => {
@@ -176,9 +179,12 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         package: name,
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts: false,
+        parts: None,
+        expiry: Expiry::DEFAULT,
         derive,
+        ..Metadata::default()
     }
 }
 

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, semver_like,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Seg};
@@ -46,6 +46,7 @@ static SPEC: Spec = Spec {
     ],
     error_body,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for PubDev {
@@ -199,9 +200,11 @@ fn document(up: &str, kind: Kind, name: &str, key: String, path: String) -> Meta
         package: name.to_string(),
         content_type: V2,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 

@@ -22,8 +22,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Plan, Registry, Request, Spec, Target, UpstreamKey, Want, safe_component,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Metadata, Mirror, Plan, Registry, Request, Spec, Target, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
 use crate::html::{Attr, attr, rewrite_anchors};
@@ -49,6 +49,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
@@ -106,9 +107,11 @@ impl Registry for Pypi {
                     package: String::new(),
                     content_type: v.media_type(),
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
-                    parts: false,
-                    derive: None,
+                    parts: None,
+                    expiry: Expiry::DEFAULT,
+                    ..Metadata::default()
                 }))
             }
             ["simple", name] => {
@@ -130,9 +133,11 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
-                    parts: false,
-                    derive: None,
+                    parts: None,
+                    expiry: Expiry::DEFAULT,
+                    ..Metadata::default()
                 }))
             }
             ["pypi", name, version, "json"] => {
@@ -151,9 +156,11 @@ impl Registry for Pypi {
                     package: name,
                     content_type: "application/json",
                     etag: Etag::Own,
+                    check: super::Check::None,
                     headers: &[],
-                    parts: false,
-                    derive: None,
+                    parts: None,
+                    expiry: Expiry::DEFAULT,
+                    ..Metadata::default()
                 }))
             }
             ["files", path @ .., filename] => {
@@ -262,7 +269,7 @@ impl Registry for Pypi {
         if !t.narrows() {
             return Ok(());
         }
-        m.also_keep(move |link: &Link| t.keeps(&link.filename));
+        m.also_keep(move |file: &str| t.keeps(file));
         Ok(())
     }
 
@@ -287,9 +294,11 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         package: name,
         content_type: v.media_type(),
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 
@@ -1057,9 +1066,11 @@ mod tests {
             package: "foo".into(),
             content_type: "text/html",
             etag: Etag::Own,
+            check: crate::registry::Check::None,
             headers: &[],
-            parts: false,
-            derive: None,
+            parts: None,
+            expiry: Expiry::DEFAULT,
+            ..Metadata::default()
         }
     }
 
@@ -1133,10 +1144,7 @@ mod tests {
         let anchor = "<a href=\"https://files.example/p/foo-1.0.tar.gz\">foo-1.0.tar.gz</a>\n";
         let doc = format!("<html>{}</html>", anchor.repeat(2000));
         let up = testing::upstream_map(&Pypi, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-        };
+        let ctx = testing::ctx(&up);
         let mut input = std::io::BufReader::with_capacity(1, doc.as_bytes());
         let mut out = Vec::new();
         let mut found = crate::registry::Collected::default();

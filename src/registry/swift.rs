@@ -30,8 +30,9 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, passable_query, semver_like,
+    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, passable_query,
+    semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Pattern, Seg};
@@ -60,6 +61,7 @@ static SPEC: Spec = Spec {
     ],
     error_body,
     headers: &[("Content-Version", "1")],
+    rewrite_header: Some(link_header),
 };
 
 impl Registry for Swift {
@@ -237,35 +239,6 @@ impl Registry for Swift {
         Ok(())
     }
 
-    fn rewrite_header(
-        &self,
-        doc: &Metadata,
-        _name: &str,
-        value: &str,
-        ctx: &Ctx<'_>,
-        found: &mut dyn Found,
-    ) -> Option<String> {
-        let (scope, _) = doc.package.split_once('.')?;
-        let up = upstream(ctx, scope)?;
-        let links = split_links(value)
-            .into_iter()
-            .map(|l| {
-                let Some((target, params)) = parse_link(l) else {
-                    return l.to_string();
-                };
-                let absolute = crate::url::join(&doc.url, target);
-                let Some(rest) = absolute.strip_prefix(up).filter(|r| r.starts_with('/')) else {
-                    // A source repository, a sponsor page: not the registry's, left alone.
-                    return l.to_string();
-                };
-                let rel = param(params, "rel").unwrap_or_default();
-                self.report(doc, &rel, rest, params, found);
-                format!("<{}/swift{rest}>{params}", ctx.base_url)
-            })
-            .collect::<Vec<_>>();
-        Some(links.join(", "))
-    }
-
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let (scope, pkg) = name.split_once('.').ok_or_else(|| {
             Error::BadRequest(format!(
@@ -332,9 +305,11 @@ fn metadata(
         package,
         content_type,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: LINK,
-        parts: false,
-        derive: None,
+        parts: None,
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 
@@ -559,6 +534,36 @@ impl json::Visitor for Resources {
     }
 }
 
+/// Points a kept `Link` header's registry links here, reporting what they lead to (see
+/// `Spec::rewrite_header`).
+fn link_header(
+    doc: &Metadata,
+    _name: &str,
+    value: &str,
+    ctx: &Ctx<'_>,
+    found: &mut dyn Found,
+) -> Option<String> {
+    let (scope, _) = doc.package.split_once('.')?;
+    let up = upstream(ctx, scope)?;
+    let links = split_links(value)
+        .into_iter()
+        .map(|l| {
+            let Some((target, params)) = parse_link(l) else {
+                return l.to_string();
+            };
+            let absolute = crate::url::join(&doc.url, target);
+            let Some(rest) = absolute.strip_prefix(up).filter(|r| r.starts_with('/')) else {
+                // A source repository, a sponsor page: not the registry's, left alone.
+                return l.to_string();
+            };
+            let rel = param(params, "rel").unwrap_or_default();
+            Swift.report(doc, &rel, rest, params, found);
+            format!("<{}/swift{rest}>{params}", ctx.base_url)
+        })
+        .collect::<Vec<_>>();
+    Some(links.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,12 +750,9 @@ mod tests {
     fn header(path: &str, value: &str) -> (Option<String>, crate::registry::Collected) {
         let meta = testing::metadata(&Swift, path, Some(JSON), UP);
         let up = testing::upstream_map(&Swift, UP);
-        let ctx = Ctx {
-            base_url: testing::BASE,
-            upstream: &up,
-        };
+        let ctx = testing::ctx(&up);
         let mut found = crate::registry::Collected::default();
-        let out = Swift.rewrite_header(&meta, "Link", value, &ctx, &mut found);
+        let out = link_header(&meta, "Link", value, &ctx, &mut found);
         (out, found)
     }
 

@@ -35,9 +35,9 @@ use std::io::{BufRead, Write};
 use serde_json::Value;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Flags, Found, Kind, Link, Metadata,
-    Mirror, Part, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver, safe_component,
-    semver_like,
+    Algo, Artifact, ArtifactKey, Assembly, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind,
+    Link, Metadata, Mirror, Part, Plan, Registry, Request, Spec, UpstreamKey, Want, check_semver,
+    safe_component, semver_like,
 };
 use crate::error::{Error, Result};
 use crate::json::{self, Seg};
@@ -64,6 +64,7 @@ static SPEC: Spec = Spec {
     ],
     error_body: super::json_error,
     headers: &[],
+    rewrite_header: None,
 };
 
 impl Registry for Terraform {
@@ -195,52 +196,6 @@ impl Registry for Terraform {
         Ok(())
     }
 
-    fn parts(&self, doc: &Metadata, fetched: &[Part], _ctx: &Ctx<'_>) -> Result<Vec<String>, Bad> {
-        if doc.kind != ARCHIVES {
-            return Ok(Vec::new());
-        }
-        let version = key_part(doc, 1);
-        let prefix = downloads_prefix(doc);
-        if fetched.len() == 1 {
-            // First round: each platform's download document.
-            return Ok(platforms(&fetched[0].body, version)?
-                .into_iter()
-                .map(|(os, arch)| format!("{prefix}{os}/{arch}"))
-                .collect());
-        }
-        // Then the version's SHA256SUMS, once (every platform names the same file).
-        let mut sums = Vec::new();
-        for part in fetched
-            .iter()
-            .filter(|p| p.status == 200 && p.url.starts_with(&prefix))
-        {
-            if let Ok(d) = Download::read(&part.body, &part.url)
-                && let Some(url) = d.shasums_url
-                && !sums.contains(&url)
-            {
-                sums.push(url);
-            }
-        }
-        Ok(sums)
-    }
-
-    fn assemble(
-        &self,
-        doc: &Metadata,
-        parts: &[Part],
-        out: &mut dyn Write,
-        ctx: &Ctx<'_>,
-        found: &mut dyn Found,
-    ) -> Result<(), Bad> {
-        let body = if doc.kind == INDEX {
-            index(doc, &parts[0].body, found)?
-        } else {
-            archives(doc, parts, ctx, found)?
-        };
-        out.write_all(body.to_string().as_bytes())?;
-        Ok(())
-    }
-
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror> {
         let mut it = name.splitn(3, '/');
         let (Some(host), Some(ns), Some(ty)) = (it.next(), it.next(), it.next()) else {
@@ -336,6 +291,60 @@ fn archives_doc(p: &Provider, up: &str, version: &str) -> Metadata {
     )
 }
 
+/// The mirror documents' further parts: each platform's download document, then the
+/// version's `SHA256SUMS` (see `Assembly::more`).
+fn more_parts(doc: &Metadata, fetched: &[Part], _ctx: &Ctx<'_>) -> Result<Vec<String>, Bad> {
+    if doc.kind != ARCHIVES {
+        return Ok(Vec::new());
+    }
+    let version = key_part(doc, 1);
+    let prefix = downloads_prefix(doc);
+    if fetched.len() == 1 {
+        // First round: each platform's download document.
+        return Ok(platforms(&fetched[0].body, version)?
+            .into_iter()
+            .map(|(os, arch)| format!("{prefix}{os}/{arch}"))
+            .collect());
+    }
+    // Then the version's SHA256SUMS, once (every platform names the same file).
+    let mut sums = Vec::new();
+    for part in fetched
+        .iter()
+        .filter(|p| p.status == 200 && p.url.starts_with(&prefix))
+    {
+        if let Ok(d) = Download::read(&part.body, &part.url)
+            && let Some(url) = d.shasums_url
+            && !sums.contains(&url)
+        {
+            sums.push(url);
+        }
+    }
+    Ok(sums)
+}
+
+/// Writes a mirror document from its parts (see `Assembly::write`).
+fn assemble(
+    doc: &Metadata,
+    parts: &[Part],
+    out: &mut dyn Write,
+    ctx: &Ctx<'_>,
+    found: &mut dyn Found,
+) -> Result<(), Bad> {
+    let body = if doc.kind == INDEX {
+        index(doc, &parts[0].body, found)?
+    } else {
+        archives(doc, parts, ctx, found)?
+    };
+    out.write_all(body.to_string().as_bytes())?;
+    Ok(())
+}
+
+/// How the mirror protocol's documents are built from the registry protocol's.
+const ASSEMBLY: Assembly = Assembly {
+    more: more_parts,
+    write: assemble,
+};
+
 fn doc(kind: Kind, p: &Provider, key: String, url: String, parts: bool) -> Plan {
     Plan::Metadata(metadata(kind, p, key, url, parts))
 }
@@ -350,9 +359,11 @@ fn metadata(kind: Kind, p: &Provider, key: String, url: String, parts: bool) -> 
         package: p.name(),
         content_type: JSON,
         etag: Etag::Own,
+        check: super::Check::None,
         headers: &[],
-        parts,
-        derive: None,
+        parts: parts.then_some(ASSEMBLY),
+        expiry: Expiry::DEFAULT,
+        ..Metadata::default()
     }
 }
 
@@ -613,7 +624,13 @@ mod tests {
 
     fn show(p: Result<Plan>) -> String {
         testing::show(p, |m| {
-            format!("meta {} {} {} parts={}", m.kind.0, m.key, m.url, m.parts)
+            format!(
+                "meta {} {} {} parts={}",
+                m.kind.0,
+                m.key,
+                m.url,
+                m.parts.is_some()
+            )
         })
     }
 
@@ -699,10 +716,7 @@ mod tests {
     }
 
     fn ctx_of(up: &std::collections::BTreeMap<String, String>) -> Ctx<'_> {
-        Ctx {
-            base_url: testing::BASE,
-            upstream: up,
-        }
+        testing::ctx(up)
     }
 
     #[test]
@@ -716,16 +730,9 @@ mod tests {
         let up = testing::upstream_map(&Terraform, UP);
         let mut found = Collected::default();
         let parts = [part(&meta.url, 200, VERSIONS_DOC)];
-        assert!(
-            Terraform
-                .parts(&meta, &parts, &ctx_of(&up))
-                .unwrap()
-                .is_empty()
-        );
+        assert!(more_parts(&meta, &parts, &ctx_of(&up)).unwrap().is_empty());
         let mut out = Vec::new();
-        Terraform
-            .assemble(&meta, &parts, &mut out, &ctx_of(&up), &mut found)
-            .unwrap();
+        assemble(&meta, &parts, &mut out, &ctx_of(&up), &mut found).unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v,
@@ -753,7 +760,7 @@ mod tests {
         let ctx = ctx_of(&up);
         let base = "https://registry.example/v1/providers/hashicorp/random/3.6.0/download";
         let mut parts = vec![part(&meta.url, 200, VERSIONS_DOC)];
-        let round1 = Terraform.parts(&meta, &parts, &ctx).unwrap();
+        let round1 = more_parts(&meta, &parts, &ctx).unwrap();
         assert_eq!(
             round1,
             [
@@ -764,21 +771,20 @@ mod tests {
         let (a, b) = ("a".repeat(64), "b".repeat(64));
         parts.push(part(&round1[0], 200, &download("linux", "amd64", &a)));
         parts.push(part(&round1[1], 200, &download("darwin", "arm64", &b)));
-        let round2 = Terraform.parts(&meta, &parts, &ctx).unwrap();
+        let round2 = more_parts(&meta, &parts, &ctx).unwrap();
         let sums_url = "https://releases.example/terraform-provider-random/3.6.0/terraform-provider-random_3.6.0_SHA256SUMS";
         assert_eq!(round2, [sums_url]);
         let sums = format!(
             "{a}  terraform-provider-random_3.6.0_linux_amd64.zip\n{b}  terraform-provider-random_3.6.0_darwin_arm64.zip\n"
         );
         parts.push(part(sums_url, 200, &sums));
-        let assemble = |parts: &[Part]| {
+        let assembled = |parts: &[Part]| {
             let mut found = Collected::default();
             let mut out = Vec::new();
-            Terraform
-                .assemble(&meta, parts, &mut out, &ctx, &mut found)
+            assemble(&meta, parts, &mut out, &ctx, &mut found)
                 .map(|()| (serde_json::from_slice::<Value>(&out).unwrap(), found.links))
         };
-        let (v, links) = assemble(&parts).unwrap();
+        let (v, links) = assembled(&parts).unwrap();
         assert_eq!(
             v["archives"]["linux_amd64"],
             serde_json::json!({"url": "3.6.0/terraform-provider-random_3.6.0_linux_amd64.zip", "hashes": [format!("zh:{a}")]})
@@ -807,15 +813,15 @@ mod tests {
         // A platform the registry cannot serve is left out.
         let mut missing = parts.clone();
         missing[2] = part(&round1[1], 404, "");
-        let (v, _) = assemble(&missing).unwrap();
+        let (v, _) = assembled(&missing).unwrap();
         assert_eq!(v["archives"].as_object().unwrap().len(), 1);
         // SHA256SUMS disagreeing, or missing: nothing is served.
         let mut lying = parts.clone();
         lying[3] = part(sums_url, 200, &sums.replace(&b, &"c".repeat(64)));
-        assert!(assemble(&lying).unwrap_err().0.contains("disagrees"));
+        assert!(assembled(&lying).unwrap_err().0.contains("disagrees"));
         let mut unsummed = parts.clone();
         unsummed[3] = part(sums_url, 404, "");
-        assert!(assemble(&unsummed).is_err());
+        assert!(assembled(&unsummed).is_err());
         // A version the registry does not list.
         let other = testing::metadata(
             &Terraform,
@@ -823,7 +829,7 @@ mod tests {
             None,
             UP,
         );
-        assert!(Terraform.parts(&other, &parts[..1], &ctx).is_err());
+        assert!(more_parts(&other, &parts[..1], &ctx).is_err());
     }
 
     #[test]

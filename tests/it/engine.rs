@@ -500,6 +500,34 @@ fn oversized_request_heads_are_refused() {
 }
 
 #[test]
+fn a_tls_client_is_refused_at_once() {
+    // containers/image and docker try HTTPS first on an "insecure" registry and fall back to HTTP
+    // only when the handshake fails: waiting for a line end that never comes made every pull
+    // through a plain-HTTP proxy wait out their 10 s handshake timeout, twice.
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    let mut s = TcpStream::connect(p.handle.as_ref().unwrap().addr()).unwrap();
+    // More than the test's patience: only an immediate answer passes.
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    // The start of a TLS 1.2 ClientHello: a handshake record, then binary.
+    s.write_all(&[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ])
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(
+        started.elapsed() < PATIENCE,
+        "the connection was held {:?}",
+        started.elapsed()
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.is_empty() || out.starts_with("HTTP/1.1 400"), "{out}");
+    assert_eq!(p.get("/health").status, 200, "the proxy stopped serving");
+}
+
+#[test]
 fn keep_alive_connections_do_not_stall() {
     let fake = Fake::start();
     fake.put(B_UP, Resp::ok("application/octet-stream", body()));

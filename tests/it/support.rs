@@ -91,8 +91,13 @@ impl Seen {
     }
 }
 
+/// An answer computed from the request (see `Fake::dynamic`).
+type Dynamic = Box<dyn Fn(&Seen) -> Option<Resp> + Send + Sync>;
+
 #[derive(Default)]
 struct State {
+    /// Tried before the routes: answers that depend on more than the path.
+    dynamic: Mutex<Vec<Dynamic>>,
     routes: Mutex<HashMap<String, Resp>>,
     /// Served instead when the request's Accept contains the key's second part.
     by_accept: Mutex<HashMap<(String, String), Resp>>,
@@ -168,6 +173,13 @@ impl Fake {
             .lock()
             .unwrap()
             .insert((path.to_string(), accept.to_string()), resp);
+    }
+
+    /// Answers with `f` whatever request it returns `Some` for, before any route: for answers
+    /// that depend on the method or a header (an authorization, a challenge). Tried in the order
+    /// added.
+    pub fn dynamic(&self, f: impl Fn(&Seen) -> Option<Resp> + Send + Sync + 'static) {
+        self.state.dynamic.lock().unwrap().push(Box::new(f));
     }
 
     /// Serves the files under `dir` at `prefix` + their relative path, for requests no route
@@ -282,13 +294,15 @@ fn answer_request(line: String, mut reader: BufReader<TcpStream>, conn: TcpStrea
         .iter()
         .find(|((p, a), _)| *p == path && accept.contains(a.as_str()))
         .map(|(_, r)| r.clone());
+    let dynamic = st.dynamic.lock().unwrap().iter().find_map(|f| f(&seen));
     let once = st
         .once
         .lock()
         .unwrap()
         .get_mut(&path)
         .and_then(|q| q.pop_front());
-    let resp = once
+    let resp = dynamic
+        .or(once)
         .or(by_accept)
         .or_else(|| st.routes.lock().unwrap().get(&path).cloned())
         .or_else(|| from_dirs(st, &path))
@@ -483,6 +497,14 @@ impl TestProxy {
     pub fn assert_no_file(&self, matching: impl Fn(&str) -> bool) {
         let files = self.files();
         assert!(!files.iter().any(|f| matching(f)), "{files:?}");
+    }
+
+    /// Overwrites the stored file `rel` (relative to the storage root) with other bytes of
+    /// another size, as a disk fault would: the next request for it fetches it again.
+    pub fn damage(&self, rel: &str) {
+        let path = self.storage().join(rel);
+        assert!(path.is_file(), "{rel} is not stored");
+        std::fs::write(path, b"damaged").unwrap();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -764,12 +786,25 @@ pub fn free_port() -> u16 {
 /// `proxy mirror {args}` (the binary) on a new cache, with the upstream settings `vars`
 /// (`PROXY_UPSTREAM_…`) and a public URL on a free port; asserts that it mirrored everything.
 /// Then a proxy in offline mode on that port serving the cache (its `dir`), its upstreams
-/// pointed at a port nothing listens on. Returns that proxy and what the mirror printed.
+/// pointed at a port nothing listens on (but named upstreams, which keep their URL). Returns
+/// that proxy and what the mirror printed.
 pub fn mirror_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
     let dir = TempDir::new("mirror");
     let port = free_port();
     let out = mirror_into(dir.path(), port, vars, args);
-    (offline_on(dir, port, |_| {}), out)
+    // Named upstreams keep their URLs: their paths name them, and an OCI registry's cache is
+    // keyed by its host. (Offline, nothing is asked of them.)
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let mirrored = Config::from_sources(None, &env, &[]).expect("the mirror's settings");
+    let named: Vec<(String, String)> = mirrored
+        .upstream
+        .into_iter()
+        .filter(|(k, _)| !Config::default().upstream.contains_key(k))
+        .collect();
+    (offline_on(dir, port, |c| c.upstream.extend(named)), out)
 }
 
 /// `mirror_then_offline` with the cache carried to the air-gapped host as users carry it: the
@@ -826,6 +861,59 @@ fn offline_on(dir: TempDir, port: u16, f: impl FnOnce(&mut Config)) -> TestProxy
     c.offline = true;
     f(&mut c);
     TestProxy::from_config(c, dir)
+}
+
+/// `proxy mirror {args}` (the binary) with the settings `vars` (`PROXY_…`) on a new cache,
+/// `proxy export {args}` of it (what was mirrored, selected by the same inputs), `proxy import`
+/// of the bundle into another empty cache, and a proxy in
+/// offline mode serving that one, with the same settings but every upstream pointed at a port
+/// nothing listens on: the air-gapped host. Asserts that each step succeeded; returns the
+/// proxy and what the mirror printed.
+pub fn bundle_then_offline(vars: &[(&str, String)], args: &[&str]) -> (TestProxy, String) {
+    let (connected_dir, airgap_dir) = (TempDir::new("connected"), TempDir::new("airgap"));
+    let (connected, airgap) = (connected_dir.path(), airgap_dir.path());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let on = |dir: &Path| {
+        let mut c = proxy_on_cache(dir);
+        c.env("PROXY_BASE_URL", &base)
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
+        c
+    };
+    let (code, mirrored) = exec(on(connected).arg("mirror").args(args));
+    assert_eq!(code, 0, "{mirrored}");
+    assert!(mirrored.contains(" 0 failed"), "{mirrored}");
+    let bundle = connected.join("bundle.tar");
+    let (code, out) = exec(
+        on(connected)
+            .arg("export")
+            .arg("-o")
+            .arg(&bundle)
+            .args(args),
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = exec(on(airgap).arg("import").arg(&bundle));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = exec(on(airgap).arg("mirror").arg("-check").args(args));
+    assert_eq!(code, 0, "the imported cache misses something: {out}");
+    // The same settings as the connected machine's, with every upstream unreachable.
+    let env: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let mut c = Config::from_sources(None, &env, &[]).expect("the settings load");
+    for v in c.upstream.values_mut() {
+        if !v.is_empty() {
+            *v = "http://127.0.0.1:9".into();
+        }
+    }
+    c.listen = format!("127.0.0.1:{port}");
+    c.base_url = base;
+    c.offline = true;
+    c.storage_path = airgap.join("artifacts");
+    c.database_path = airgap.join("proxy.db");
+    c.workers = 8;
+    (TestProxy::from_config(c, airgap_dir), mirrored)
 }
 
 /// Runs a command to completion: (exit code, stdout + stderr).

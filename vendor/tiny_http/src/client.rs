@@ -97,6 +97,18 @@ impl ClientConnection {
                 None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
             };
 
+            // A byte no request head may hold ends it at once rather than at the end of a line
+            // that may never come: a TLS client speaking to this plain-HTTP port (a ClientHello
+            // starts with 0x16) gets its 400 now instead of waiting out its handshake timeout,
+            // and falls back to HTTP at once (containers/image and docker do for an "insecure"
+            // registry).
+            if byte >= 0x7f || (byte < 0x20 && !matches!(byte, b'\r' | b'\n' | b'\t')) {
+                return Err(IoError::new(
+                    ErrorKind::InvalidData,
+                    "a byte that cannot be in a request head",
+                ));
+            }
+
             if byte == b'\n' && prev_byte_was_cr {
                 return AsciiString::from_ascii(buf)
                     .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
