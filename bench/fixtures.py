@@ -267,6 +267,9 @@ def main():
     ap.add_argument("--cold", type=int, default=20, help="small cold-miss tarballs")
     ap.add_argument("--cold-large", type=int, default=3, help="large cold-miss tarballs")
     ap.add_argument("--herd", type=int, default=8 << 20, help="bytes of the coalescing file")
+    ap.add_argument("--many-huge", type=int, default=0,
+                    help="bytes of each of three huge packuments fetched at once (0: none)")
+    ap.add_argument("--deps", type=int, default=100, help="small packuments of the install scenario")
     ap.add_argument("--oci-blob", type=int, default=50 << 20, help="bytes of the OCI blob")
     ap.add_argument("--oci-image", type=int, default=50 << 20, help="bytes of the OCI image")
     a = ap.parse_args()
@@ -278,6 +281,15 @@ def main():
     g.npm_package("bench-herd", [a.herd], 5)
     g.npm_metadata_only("bench-meta", a.meta)
     g.npm_metadata_only("bench-huge", a.huge)
+    if a.many_huge:
+        # One document under three names (hard links: one copy on disk); the proxy rewrites each.
+        g.npm_metadata_only("bench-huge-1", a.many_huge)
+        for i in (2, 3):
+            os.link(g.path("meta/bench-huge-1.json"), g.path(f"meta/bench-huge-{i}.json"))
+            g.manifest["npm"][f"bench-huge-{i}"] = g.manifest["npm"]["bench-huge-1"]
+    # What an install reads: many small packuments.
+    for i in range(a.deps):
+        g.npm_metadata_only(f"bench-dep-{i}", 4000)
     g.pypi_project("bench-small", [SMALL], 11)
     g.pypi_project("bench-large", [a.large], 12)
     g.pypi_project("bench-meta", [SMALL], 13, extra_links=2000)

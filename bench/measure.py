@@ -245,6 +245,50 @@ def cmd_startup(a):
                       "runs": len(times)}))
 
 
+def cmd_relay(a):
+    """An HTTP relay that waits `ms` before passing each request on: an upstream far away."""
+    import http.server
+    import urllib.request
+
+    class Relay(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            time.sleep(a.ms / 1000)
+            req = urllib.request.Request(a.to + self.path, headers={
+                k: v for k, v in self.headers.items() if k.lower() in ("accept", "if-none-match")})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    body, status, headers = r.read(), r.status, r.headers
+            except urllib.error.HTTPError as e:
+                body, status, headers = e.read(), e.code, e.headers
+            self.send_response(status)
+            for k in ("Content-Type", "ETag", "Last-Modified"):
+                if headers.get(k):
+                    self.send_header(k, headers[k])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    http.server.ThreadingHTTPServer(("127.0.0.1", a.port), Relay).serve_forever()
+
+
+def cmd_install(a):
+    """Fetches `n` packuments one after another, as a resolver does: total seconds and the cache
+    states seen."""
+    start, states = time.monotonic(), {}
+    for i in range(a.n):
+        st, hd, _, _, _ = get(f"{a.base}/bench-dep-{i}", timeout=60,
+                              headers={"Accept": "application/vnd.npm.install-v1+json"})
+        if st != 200:
+            sys.exit(f"bench-dep-{i}: status {st}")
+        c = hd.get("x-cache", "")
+        states[c] = states.get(c, 0) + 1
+    print(json.dumps({"seconds": time.monotonic() - start, "states": states}))
+
 def cmd_runs(a):
     """Runs the command `runs` times, each after `prepare` (a shell command, untimed); prints the
     median and fastest wall time. Any failing run fails."""
@@ -302,6 +346,15 @@ def main():
     p.add_argument("storage")
     p.add_argument("n", type=int)
     p.set_defaults(f=cmd_seed)
+    p = sub.add_parser("relay")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--to", required=True)
+    p.add_argument("--ms", type=float, default=50)
+    p.set_defaults(f=cmd_relay)
+    p = sub.add_parser("install")
+    p.add_argument("base")
+    p.add_argument("--n", type=int, default=100)
+    p.set_defaults(f=cmd_install)
     p = sub.add_parser("startup")
     p.add_argument("--url", required=True)
     p.add_argument("--runs", type=int, default=5)

@@ -26,10 +26,12 @@ OUT_MD=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 if [ "$MODE" = full ]; then
   DUR=3 LDUR=5 ROUNDS=3 CONNS="1 8 64"
   LARGE=$((100 << 20)) META=5000000 HUGE=150000000 COLD=20 COLDL=5 HERD=$((8 << 20))
+  MANYHUGE=500000000 DEPS=100 INSTALL_TTL=20
   SEED=100000 STARTRUNS=5 LIMIT=${BENCH_LIMIT:-3000} OCI=$((50 << 20)) OCIRUNS=5
 else
   DUR=1 LDUR=1 ROUNDS=1 CONNS="8"
   LARGE=$((4 << 20)) META=200000 HUGE=2000000 COLD=3 COLDL=1 HERD=$((1 << 20))
+  MANYHUGE=2000000 DEPS=10 INSTALL_TTL=3
   SEED=1000 STARTRUNS=2 LIMIT=${BENCH_LIMIT:-300} OCI=$((2 << 20)) OCIRUNS=2
 fi
 HERD_N=100
@@ -119,7 +121,8 @@ read -r P_UP P_NGINX P_OURS P_STATIC P_NORA P_VERD P_PROXPI P_DEVPI P_REG <<<"$(
 UP=http://127.0.0.1:$P_UP
 log "generating fixtures"
 python3 "$B/fixtures.py" --out "$W/fx" --upstream "$UP" --large "$LARGE" --meta "$META" \
-  --huge "$HUGE" --cold "$COLD" --cold-large "$COLDL" --herd "$HERD" --oci-blob "$OCI" --oci-image "$OCI"
+  --huge "$HUGE" --cold "$COLD" --cold-large "$COLDL" --herd "$HERD" --oci-blob "$OCI" --oci-image "$OCI" \
+  --many-huge "$MANYHUGE" --deps "$DEPS"
 MAN=$W/fx/manifest.json
 man() { python3 -c "import json,sys; m=json.load(open('$MAN')); print(eval(sys.argv[1]))" "$1"; }
 SMALL_SHA=$(man 'm["npm"]["bench-small"]["files"][0]["sha256"]')
@@ -464,6 +467,48 @@ huge ours "$OURS/npm" "$PID_ours"
 [ -n "$VERD" ] && huge verdaccio "$VERD" "$PID_verdaccio"
 rec k=val name=after_rss_kb target=ours "value=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['rss_kb'])" "$(M rss "$PID_ours")")"
 
+# ---- scenario 5b: three huge documents at once ---------------------------------------------------
+log "scenario 5b: peak RSS while three $((MANYHUGE / 1000000)) MB packuments are rewritten at once"
+M reset-hwm "$PID_ours"
+many_ok=yes
+many_pids=()
+for i in 1 2 3; do
+  curl -sS -o /dev/null --max-time 900 -w '%{http_code}\n' "$OURS/npm/bench-huge-$i" >"$W/many-$i.out" &
+  many_pids+=($!)
+done
+wait "${many_pids[@]}" # not a bare wait: the servers are background jobs of this shell too
+for i in 1 2 3; do [ "$(cat "$W/many-$i.out")" = 200 ] || many_ok=no; done
+if [ $many_ok = yes ]; then
+  rec k=val name=many_huge_peak_rss_kb target=ours \
+    "value=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['hwm_kb'])" "$(M rss "$PID_ours")")" \
+    "detail=3 x $MANYHUGE bytes"
+else
+  note "ours could not serve three huge packuments at once: $(cat "$W"/many-*.out | tr '\n' ' ')"
+fi
+
+# ---- scenario 5c: an install over a slow link with its metadata past the TTL ---------------------
+log "scenario 5c: $DEPS packuments through an upstream 50 ms away, fresh and past their TTL"
+read -r P_RELAY P_SLOW <<<"$(M ports 2)"
+start relay "$W/relay.log" python3 "$B/measure.py" relay --port "$P_RELAY" --to "$UP" --ms 50
+M wait "http://127.0.0.1:$P_RELAY/bench-dep-0" --timeout 20
+start slow "$W/slow.log" env PROXY_UPSTREAM_NPM="http://127.0.0.1:$P_RELAY" PROXY_METADATA_TTL=${INSTALL_TTL}s \
+  "$PROXY" serve -listen "127.0.0.1:$P_SLOW" -storage "$W/slow/artifacts" -database "$W/slow/proxy.db"
+M wait "http://127.0.0.1:$P_SLOW/health" --timeout 20
+install() { # label
+  local r
+  r=$(M install "http://127.0.0.1:$P_SLOW/npm" --n "$DEPS") || { note "install $1 failed"; return; }
+  rec k=val name=install_seconds "target=$1" \
+    "value=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$r")" \
+    "detail=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['states'])" "$r")"
+}
+# The TTL outlasts the cold install (every packument is fresh for the second one); after the
+# second, waiting one TTL puts all of them past it.
+install cold
+install fresh
+sleep "$INSTALL_TTL"
+install expired
+stop_pid "$PID_slow"
+stop_pid "$PID_relay"
 # ---- scenario 7: a cached image pulled with skopeo, against the same pull from the registry -------
 oci_pull() {
   if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then

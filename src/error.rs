@@ -79,6 +79,8 @@ pub enum Error {
     },
     /// Another request is filling this entry and did not finish in time.
     Busy(String),
+    /// Too much of one kind of work is under way; the client should try again shortly.
+    Overloaded(String),
 }
 
 impl Error {
@@ -127,6 +129,7 @@ impl Error {
             Error::Remembered { status, .. } => *status,
             Error::Offline { .. } => 503,
             Error::Busy(_) => 504,
+            Error::Overloaded(_) => 503,
             Error::Usage(_)
             | Error::Config { .. }
             | Error::Io { .. }
@@ -210,6 +213,7 @@ impl fmt::Display for Error {
                 write!(f, "the proxy is offline and {what} is not in its cache")
             }
             Error::Busy(what) => write!(f, "{what}: another request is fetching it; try again"),
+            Error::Overloaded(what) => write!(f, "{what}; try again shortly"),
         }
     }
 }

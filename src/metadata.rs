@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
@@ -654,9 +655,32 @@ fn fetch_and_store(
     if let Some(etag) = cached.and_then(|r| r.etag.as_deref()) {
         headers.push(("If-None-Match", etag));
     }
-    let mut f = sh
-        .upstream
-        .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
+    // Huge documents (npm packuments of 100 MB and more) are rewritten a few at a time: memory
+    // is bounded for each, but CPU and disk are shared with every other request. When every
+    // place is taken, the answer is dropped unread (an upstream connection held idle would time
+    // out) and asked again once a place is ours.
+    let mut place = None;
+    let mut f = loop {
+        let f = sh
+            .upstream
+            .fetch(Method::Get, &m.url, &headers, sh.allowed(reg), reg.name())?;
+        let large = f.status == 200 && f.content_length.is_some_and(|n| n > LARGE_DOCUMENT);
+        if !large || place.is_some() {
+            break f;
+        }
+        if let Some(held) = sh.large_documents.enter(Duration::ZERO) {
+            place = Some(held);
+            break f;
+        }
+        drop(f);
+        place = Some(sh.large_documents.enter(LARGE_WAIT).ok_or_else(|| {
+            Error::Overloaded(format!(
+                "{}: too many large documents are being rewritten at once",
+                m.url
+            ))
+        })?);
+    };
+    let _place = place; // held until the document is stored
     // The digest the upstream names for what it sends, checked once the body is in.
     let named = m
         .digest_header
@@ -988,6 +1012,13 @@ fn gather(
         }
     }
 }
+
+/// A document declared larger than this is one of the few rewritten at once
+/// (`Shared::large_documents`).
+const LARGE_DOCUMENT: u64 = 64 << 20;
+/// How long a huge document waits for its turn: a 500 MB packument takes 20-40 s to rewrite on
+/// two busy cores, and npm waits 5 minutes for an answer.
+const LARGE_WAIT: Duration = Duration::from_secs(240);
 
 /// How many links are written to the database at a time. A document small enough to report
 /// fewer has its links written only once it has been read whole.

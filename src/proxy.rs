@@ -41,6 +41,64 @@ pub(crate) struct Shared {
     pub hot: Hot,
     /// Upstream answers remembered for `negative_ttl` (see `Negative`).
     negative: Mutex<HashMap<String, Negative>>,
+    /// Huge metadata documents being rewritten at once.
+    pub large_documents: Gate,
+}
+
+/// A counting gate: at most `limit` holders at once; the others wait, or give up.
+pub(crate) struct Gate {
+    limit: usize,
+    /// (places held, requests waiting for one)
+    held: Mutex<(usize, usize)>,
+    freed: std::sync::Condvar,
+}
+
+/// A place held at a `Gate`, given back when dropped.
+pub(crate) struct Held<'a>(&'a Gate);
+
+impl Gate {
+    pub(crate) fn new(limit: usize) -> Gate {
+        Gate {
+            limit: limit.max(1),
+            held: Mutex::new((0, 0)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Takes a place, waiting up to `wait` for one; `None` if none came free, or at once if as
+    /// many requests as there are places wait already (each waiter holds a worker).
+    pub(crate) fn enter(&self, wait: Duration) -> Option<Held<'_>> {
+        let deadline = Instant::now() + wait;
+        let mut state = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if state.0 >= self.limit {
+            if state.1 >= self.limit || wait.is_zero() {
+                return None;
+            }
+            state.1 += 1;
+            while state.0 >= self.limit {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    state.1 -= 1;
+                    return None;
+                };
+                state = self
+                    .freed
+                    .wait_timeout(state, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            state.1 -= 1;
+        }
+        state.0 += 1;
+        Some(Held(self))
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.held.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// An upstream failure that is asked again only after `negative_ttl`: a 404 (clients that probe
@@ -221,6 +279,7 @@ impl Shared {
             allowed,
             hot: Hot::new(hot::CAPACITY),
             negative: Mutex::new(HashMap::new()),
+            large_documents: Gate::new(2),
         }
     }
 
@@ -614,5 +673,40 @@ impl<R: Read> Read for Capped<R> {
         }
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gate_lets_in_so_many_at_once() {
+        let gate = Gate::new(2);
+        let a = gate.enter(Duration::ZERO).unwrap();
+        let _b = gate.enter(Duration::ZERO).unwrap();
+        assert!(gate.enter(Duration::from_millis(20)).is_none());
+        drop(a);
+        assert!(gate.enter(Duration::ZERO).is_some());
+        // A waiter is let in when a place comes free; past two waiters, a third is refused at once.
+        std::thread::scope(|s| {
+            let c = gate.enter(Duration::ZERO).unwrap();
+            let waiters: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| gate.enter(Duration::from_secs(10)).is_some()))
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while gate.held.lock().unwrap().1 < 2 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let refused_at = Instant::now();
+            assert!(gate.enter(Duration::from_secs(10)).is_none());
+            assert!(refused_at.elapsed() < Duration::from_secs(5));
+            drop(c);
+            // The first waiter in keeps its place until its thread ends; the second gets in after it.
+            let _ = waiters
+                .into_iter()
+                .map(|w| assert!(w.join().unwrap()))
+                .count();
+        });
     }
 }
