@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use proxy::config::Config;
+
 use crate::npm;
 use crate::pypi::{self, PageFile};
 use crate::support::*;
@@ -416,6 +418,96 @@ fn mirror_tries_again_what_failed_for_a_passing_reason() {
     // The next run gets it: nothing was left behind.
     let (code, out) = mirror_npm(dir.path(), &fake, &["pkg:npm/proxy-fixture-b@1.1.0"]);
     assert_eq!(code, 0, "{out}");
+}
+
+/// A lockfile that names the proxy it was made through: `uv lock` through a connected proxy
+/// records that proxy's index and file URLs; `proxy mirror uv.lock` maps them back to PyPI on a
+/// cache of its own, and the air-gapped proxy, given the same `base_url` (here: the same address),
+/// serves `uv sync --frozen` from the lockfile's URLs with the upstream gone.
+#[test]
+fn a_lockfile_naming_the_proxy_is_mirrored_and_installs_offline_with_uv() {
+    if !installed("uv", pypi::uv().is_some()) {
+        return;
+    }
+    let fake = Fake::start();
+    pypi::serve(&fake);
+    let work = TempDir::new("uv-lock");
+    let w = work.path();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let at = |c: &mut Config| {
+        c.listen = format!("127.0.0.1:{port}");
+        c.base_url = base.clone();
+    };
+
+    // Connected: the lockfile is made through a proxy with its own cache.
+    let connected = TestProxy::with(&fake, at);
+    let project = w.join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+         dependencies = [\"proxy-fixture-a==1.0.0\", \"proxy-fixture-b==1.1.0\"]\n\n\
+         [tool.uv]\npackage = false\n",
+    )
+    .unwrap();
+    let uv = |args: &[&str], cache: &str| {
+        let mut c = pypi::uv().unwrap();
+        pypi::isolated(&mut c, w)
+            .args(args)
+            .current_dir(&project)
+            .env("UV_CACHE_DIR", w.join(cache));
+        pypi::run_ok(&mut c, &format!("uv {}", args.join(" ")))
+    };
+    uv(
+        &["lock", "--default-index", &format!("{base}/pypi/simple/")],
+        "uv-cache-0",
+    );
+    let lock = std::fs::read_to_string(project.join("uv.lock")).unwrap();
+    assert!(
+        lock.contains(&format!("{base}/pypi/files/")),
+        "uv.lock does not name the proxy:\n{lock}"
+    );
+    drop(connected);
+
+    // Mirrored from that lockfile into another cache: its URLs name the proxy, not PyPI.
+    let mirrored = w.join("mirror");
+    let before = fake.paths(|p| p.starts_with("/packages/")).len();
+    let (code, out) = exec(
+        proxy_on_cache(&mirrored)
+            .envs(pypi_vars(&fake))
+            .env("PROXY_BASE_URL", &base)
+            .arg("mirror")
+            .arg(project.join("uv.lock")),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 0 failed"), "{out}");
+    let fetched = fake
+        .paths(|p| p.starts_with("/packages/"))
+        .split_off(before);
+    for d in [&pypi::DISTS[0], &pypi::DISTS[2], &pypi::DISTS[3]] {
+        assert!(
+            fetched.iter().any(|p| p.ends_with(d.filename)),
+            "{} not mirrored: {fetched:?}\n{out}",
+            d.filename
+        );
+    }
+
+    // Air-gapped: the upstream is gone, the proxy answers at the same address from that cache.
+    drop(fake);
+    let mut c = config(&mirrored, "http://127.0.0.1:9");
+    at(&mut c);
+    c.offline = true;
+    let _airgapped = TestProxy::from_config(c, TempDir::new("uv-lock-unused"));
+    uv(&["sync", "--frozen", "--python", "python3"], "uv-cache-1");
+    let (ok, out) = run(
+        Command::new(project.join(".venv/bin/python")).args([
+            "-c",
+            "import proxy_fixture_a as a, proxy_fixture_b as b; print(a.VERSION, b.VERSION)",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(ok && out.trim() == "1.0.0 1.1.0", "{out}");
 }
 
 /// A dry run names each document once per package, however many forms it is read in.

@@ -525,7 +525,7 @@ pub fn isolated<'a>(cmd: &'a mut Command, work: &Path) -> &'a mut Command {
         .env("no_proxy", "127.0.0.1,localhost")
 }
 
-fn run_ok(cmd: &mut Command, what: &str) -> String {
+pub fn run_ok(cmd: &mut Command, what: &str) -> String {
     let (ok, out) = run(cmd, Duration::from_secs(180));
     assert!(ok, "{what} failed:\n{out}");
     out
@@ -608,7 +608,7 @@ fn real_pip_download_twice() {
 
 /// How to run uv: `uv` on PATH, else the `uv` Python package (`pip install uv`); `None` when
 /// neither runs.
-fn uv() -> Option<Command> {
+pub fn uv() -> Option<Command> {
     let runs = |mut c: Command| {
         c.arg("--version")
             .output()
