@@ -157,18 +157,22 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             }
             Long("platform") if cmd == Some("mirror") => {
                 for v in list(&mut p)? {
-                    // A wheel tag (manylinux_2_28_x86_64) or an image's os/architecture[/variant].
+                    // A wheel tag (manylinux_2_28_x86_64), an image's os/architecture[/variant]
+                    // or a Conan setting (compiler.libcxx=libstdc++11).
                     let word = |w: &str| {
                         !w.is_empty()
                             && w.bytes().all(|b| {
                                 b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
                             })
                     };
+                    let setting = v
+                        .split_once('=')
+                        .is_some_and(|(k, value)| word(k) && word(&value.replace('+', "_")));
                     let parts: Vec<&str> = v.split('/').collect();
-                    if parts.len() > 3 || !parts.iter().all(|w| word(w)) {
+                    if !setting && (parts.len() > 3 || !parts.iter().all(|w| word(w))) {
                         return Err(Error::Usage(format!(
-                            "-platform {v:?}: expected a platform such as linux/amd64 or \
-                             manylinux_2_28_x86_64"
+                            "-platform {v:?}: expected a platform such as linux/amd64, \
+                             manylinux_2_28_x86_64 or os=Linux"
                         )));
                     }
                     mirror.target.platforms.push(v);
@@ -413,7 +417,7 @@ pub fn help(command: Option<&str>) -> String {
                 "\nPlatforms (for registries with per-platform files; default: every one):\n",
             );
             out.push_str(
-                "  -platform LIST      images: os/arch[/variant] (linux/amd64); PyPI: wheel tags\n                      (manylinux_2_28_x86_64, macosx_11_0_arm64, win_amd64); repeatable\n",
+                "  -platform LIST      images: os/arch[/variant] (linux/amd64); PyPI: wheel tags\n                      (manylinux_2_28_x86_64, macosx_11_0_arm64, win_amd64); Conan:\n                      settings (os=Linux, arch=x86_64, compiler.version=13); repeatable\n",
             );
             out.push_str("  -python-version V   PyPI: wheels for this Python, e.g. 3.11\n");
             out.push_str("  -implementation I   PyPI: cp, pp, ... (py wheels always)\n");
@@ -555,7 +559,7 @@ mod tests {
             "8",
             "-check",
             "-platform",
-            "linux/arm64",
+            "linux/arm64,os=Linux,compiler.libcxx=libstdc++11",
             "pkg:npm/a@1",
             "package-lock.json",
         ]) else {
@@ -563,8 +567,19 @@ mod tests {
         };
         assert_eq!(options.inputs, ["pkg:npm/a@1", "package-lock.json"]);
         assert!(options.check && options.concurrency == 8);
-        assert_eq!(options.target.platforms, ["linux/arm64"]);
-        for bad in ["linux/", "a/b/c/d", "linux/amd 64", "x;y"] {
+        assert_eq!(
+            options.target.platforms,
+            ["linux/arm64", "os=Linux", "compiler.libcxx=libstdc++11"]
+        );
+        for bad in [
+            "linux/",
+            "a/b/c/d",
+            "linux/amd 64",
+            "x;y",
+            "os=",
+            "=Linux",
+            "os=a;b",
+        ] {
             assert!(p(&["mirror", "-platform", bad, "x"]).is_err(), "{bad}");
         }
         let Ok(Command::Export {

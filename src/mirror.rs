@@ -911,7 +911,7 @@ fn digests(hashes: &[String]) -> Vec<Digest> {
 /// What `pick_links` found.
 struct Picked {
     kept: Vec<Link>,
-    /// Files of the wanted versions left out, by name.
+    /// Files (or documents that lead to files) of the wanted versions left out, by name.
     skipped: Vec<String>,
     /// Why nothing can be fetched although the versions are there.
     problem: Option<String>,
@@ -967,8 +967,8 @@ fn pick_links(db: &Db, eco: &str, m: &registry::Mirror, hashes: &[Digest]) -> Re
         let keep = m.keep.as_ref().is_none_or(|keep| keep(&l.filename)) && hashed(l);
         match (keep, l.flags.document) {
             (true, _) => picked.kept.push(l.clone()),
-            (false, false) => picked.skipped.push(l.filename.clone()),
-            (false, true) => {}
+            // A document left out stands for files (a Conan binary, named by its settings).
+            (false, _) => picked.skipped.push(l.filename.clone()),
         }
     }
     if by_digest && matching.is_empty() {
