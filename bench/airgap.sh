@@ -98,6 +98,13 @@ PY
 while read -r name files size sbom split; do
   log "$name: $files artifacts, $size bytes"
   src=$W/$name-src dst=$W/$name-dst
+  # Two copies are on disk at once (the cache and the bundle, then the bundle and the imported
+  # cache), and the disk is shared: refuse rather than fill it.
+  avail=$(df -B1 --output=avail "$W" | tail -1)
+  if [ "$avail" -lt $((2 * size + 4 * 1024 * 1024 * 1024)) ]; then
+    echo "$name needs twice its $size bytes and 4 GiB to spare; $avail bytes are free" >&2
+    exit 1
+  fi
   t=$(timed "$src" mirror -concurrency 8 "$W/up/$sbom")
   grep -q " 0 failed" "$W/last" || { cat "$W/last" >&2; exit 1; }
   row "$name" "$files" "$size" mirror "$t"
@@ -105,6 +112,8 @@ while read -r name files size sbom split; do
   [ "$split" = yes ] && extra=(-split "$SPLIT")
   t=$(timed "$src" export -o "$W/$name.tar" "${extra[@]}")
   row "$name" "$files" "$size" export "$t"
+  # Import needs only the bundle: the mirrored cache goes, so that no more than two copies exist.
+  rm -rf "$src"
   volumes=("$W/$name".tar)
   [ "$split" = yes ] && volumes=("$W/$name".*.tar)
   t=$(timed "$dst" import "${volumes[@]}")
