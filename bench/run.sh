@@ -6,7 +6,12 @@
 # run. Loopback only; bounded in time (a watchdog ends the run); everything started here is
 # stopped on exit.
 #
-# usage: bench/run.sh [--smoke]
+# usage: bench/run.sh [--smoke | --small]
+#   --small      only scenario 1's cached 4 KiB npm tarball at 8 and 64 connections, ours against
+#                nginx (and against BENCH_BASELINE, another proxy binary, in the same rounds):
+#                an A/B of a change to the hit path; prints the ratios, writes nothing
+#   BENCH_ROUNDS rounds of --small (default 5)
+#   BENCH_BASELINE with --small: a proxy binary to measure beside this tree's (target "base")
 #   BENCH_TOOLS  where peers are installed (default /work/bench-tools, else ~/.cache/proxy-bench)
 #   BENCH_OUT    the Markdown file to update (default BENCHMARKS.md; the smoke run only prints)
 #   BENCH_KEEP=1 keep the work directory (logs, caches, raw results)
@@ -15,6 +20,7 @@ set -euo pipefail
 
 MODE=full
 [ "${1:-}" = --smoke ] && MODE=smoke
+[ "${1:-}" = --small ] && MODE=small
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=$ROOT/bench
 if [ -z "${BENCH_TOOLS:-}" ]; then
@@ -23,7 +29,12 @@ fi
 export BENCH_TOOLS
 OUT_MD=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 
-if [ "$MODE" = full ]; then
+if [ "$MODE" = small ]; then
+  DUR=3 LDUR=5 ROUNDS=${BENCH_ROUNDS:-5} CONNS="8 64"
+  LARGE=$((4 << 20)) META=200000 HUGE=2000000 COLD=3 COLDL=1 HERD=$((1 << 20))
+  MANYHUGE=2000000 DEPS=10 INSTALL_TTL=3
+  SEED=1000 STARTRUNS=2 LIMIT=${BENCH_LIMIT:-900} OCI=$((2 << 20)) OCIRUNS=2
+elif [ "$MODE" = full ]; then
   DUR=3 LDUR=5 ROUNDS=3 CONNS="1 8 64"
   LARGE=$((100 << 20)) META=5000000 HUGE=150000000 COLD=20 COLDL=5 HERD=$((8 << 20))
   MANYHUGE=500000000 DEPS=100 INSTALL_TTL=20
@@ -117,7 +128,7 @@ rec k=machine \
   "node=$(node --version 2>/dev/null)"
 
 # ---- ports, fixtures, nginx (fake upstream + ceiling) ---------------------------------------------
-read -r P_UP P_NGINX P_OURS P_STATIC P_NORA P_VERD P_PROXPI P_DEVPI P_REG <<<"$(M ports 9)"
+read -r P_UP P_NGINX P_OURS P_STATIC P_NORA P_VERD P_PROXPI P_DEVPI P_REG P_BASE <<<"$(M ports 10)"
 UP=http://127.0.0.1:$P_UP
 log "generating fixtures"
 python3 "$B/fixtures.py" --out "$W/fx" --upstream "$UP" --large "$LARGE" --meta "$META" \
@@ -401,6 +412,38 @@ load() { # doc targets...: every round runs every target once, so each round's r
     fi
   done
 }
+if [ "$MODE" = small ]; then
+  # ---- --small: the cached small file only, ours (and a baseline) against nginx --------------
+  targets="ours nginx"
+  if [ -n "${BENCH_BASELINE:-}" ]; then
+    start_ours base "$BENCH_BASELINE" "$P_BASE"
+    M fetch "http://127.0.0.1:$P_BASE/npm/bench-small" >/dev/null
+    add npm-small base "http://127.0.0.1:$P_BASE/npm/bench-small/-/bench-small-1.0.0.tgz" "$SMALL_SHA" 4096
+    targets="ours base nginx"
+  fi
+  log "cached 4 KiB tarball: $ROUNDS rounds of ${DUR}s at $CONNS connections; targets: $targets"
+  # shellcheck disable=SC2086
+  load npm-small $targets
+  python3 - "$RES" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    if r.get("k") == "load":
+        by.setdefault((int(r["conns"]), r["target"]), {})[int(r["round"])] = int(r["requests"]) / (int(r["duration_us"]) / 1e6)
+for c in sorted({c for c, _ in by}):
+    ng = by.get((c, "nginx"), {})
+    for t in ("ours", "base"):
+        got = by.get((c, t))
+        if not got:
+            continue
+        ratios = [got[i] / ng[i] for i in sorted(got) if ng.get(i)]
+        print(f"c={c:<3} {t:5} " + " ".join(f"{r:.3f}" for r in ratios)
+              + f"  median {statistics.median(ratios):.3f}x nginx"
+              + f"  ({statistics.median(got.values()):,.0f} req/s; nginx {statistics.median(ng.values()):,.0f})")
+PY
+  exit 0
+fi
 log "scenario 1 and 2: load (${ROUNDS} rounds of ${DUR}s, large ${LDUR}s, connections: $CONNS)"
 # shellcheck disable=SC2086
 for doc in npm-small npm-large npm-meta; do load $doc $NPM_TARGETS; done

@@ -86,7 +86,8 @@ impl Shared {
     }
 }
 
-/// Answers a request for an artifact.
+/// Answers a request for an artifact, once the policy allows it (cached or not: a lockfile's
+/// URL cannot go around it). An answer the policy would refuse in audit mode says so.
 pub(crate) fn serve(
     sh: &Arc<Shared>,
     db: &Db,
@@ -95,6 +96,21 @@ pub(crate) fn serve(
     req: &Incoming,
 ) -> Result<Reply> {
     let a = resolve_name(db, a)?;
+    let audit = crate::policy::check_artifact(sh, db, reg, &a)?;
+    let mut reply = serve_allowed(sh, db, reg, a, req)?;
+    if let Some(verdict) = audit {
+        reply.headers.push((crate::policy::HEADER, verdict.into()));
+    }
+    Ok(reply)
+}
+
+fn serve_allowed(
+    sh: &Arc<Shared>,
+    db: &Db,
+    reg: &'static dyn Registry,
+    a: Artifact,
+    req: &Incoming,
+) -> Result<Reply> {
     let rel = Store::artifact_path(&a.key)?;
     let what = || format!("{}/{} {}", a.key.ecosystem, a.key.name, a.key.filename);
     let mut reply = answer(sh, db, reg, &a, &rel, req, &what)?;
@@ -102,6 +118,40 @@ pub(crate) fn serve(
         .headers
         .extend(a.headers.iter().map(|(k, v)| (*k, Cow::Owned(v.clone()))));
     Ok(reply)
+}
+
+/// Whether a file a document named at `found` may stand for the one the request routes to,
+/// `routed`: not when they lie under two named upstreams of one of the registry's upstream keys
+/// (`upstream.debian` and `upstream.debian.ubuntu`: a Debian and an Ubuntu build of one file
+/// name differ). A document may name files anywhere else (PyPI's on files.pythonhosted.org,
+/// Ansible's on its storage host): those are taken.
+pub(crate) fn same_upstream(
+    upstreams: &std::collections::BTreeMap<String, String>,
+    keys: &[&str],
+    routed: &str,
+    found: &str,
+) -> bool {
+    keys.iter().all(|key| {
+        let named = format!("{key}.");
+        // The longest base URL of `key` or one of its named upstreams that `url` lies under.
+        let under = |url: &str| {
+            upstreams
+                .iter()
+                .filter(|(k, _)| k == key || k.starts_with(&named))
+                .map(|(_, b)| b.trim_end_matches('/'))
+                .filter(|b| {
+                    !b.is_empty()
+                        && url
+                            .strip_prefix(b)
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+                })
+                .max_by_key(|b| b.len())
+        };
+        match (under(routed), under(found)) {
+            (Some(r), Some(f)) => r == f,
+            _ => true,
+        }
+    })
 }
 
 /// `serve`, less the plan's own headers.
@@ -124,13 +174,15 @@ fn answer(
         }
         // Without the database the declared digest is unknown: refuse rather than fetch unchecked.
         let name = reg.canonical_name(&a.key.name);
-        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)?;
+        let keys: Vec<&str> = reg.spec().upstreams.iter().map(|u| u.key).collect();
+        let take = |found: &str| same_upstream(&sh.config.upstream, &keys, &a.url, found);
+        let mut link = db.link(a.key.ecosystem, &name, &a.key.filename, &a.url, &take)?;
         if link.is_none()
             && let Some(doc) = &a.listed_in
         {
             // Asked for before its metadata: read the document that declares it first.
             match metadata::ensure_lists(sh, db, reg, doc, &|db| {
-                db.link(a.key.ecosystem, &name, &a.key.filename, &a.url)
+                db.link(a.key.ecosystem, &name, &a.key.filename, &a.url, &take)
             }) {
                 Ok(found) => link = found,
                 Err(err) => log::info!("{}: its metadata could not be read: {err}", what()),
@@ -534,4 +586,51 @@ fn head(sh: &Shared, reg: &dyn Registry, a: &Artifact, url: &str) -> Result<Repl
         head_length: f.content_length,
         cache: CacheState::Miss,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_link_under_another_named_upstream_is_not_taken() {
+        let up = map(&[
+            ("debian", "http://h/debian/"),
+            ("debian.ubuntu", "http://h/debian/ubuntu"),
+            ("pypi", "https://pypi.org"),
+            ("unset", ""),
+        ]);
+        let same = |routed, found| same_upstream(&up, &["debian", "pypi"], routed, found);
+        let deb = "http://h/debian/pool/x.deb";
+        let ubuntu = "http://h/debian/ubuntu/pool/x.deb";
+        assert!(same(deb, deb));
+        assert!(!same(ubuntu, deb));
+        assert!(!same(deb, ubuntu));
+        // A sibling that only shares a prefix of the name is not under the base.
+        assert!(!same("http://h/debian/ubuntu-ports/x", ubuntu));
+        assert!(same(
+            "http://h/debian/ubuntu/p",
+            "http://h/debian/ubuntu?x=1"
+        ));
+        // Files a document names off every upstream are its own to name.
+        let files = "https://files.pythonhosted.org/packages/a/b.whl";
+        assert!(same("https://pypi.org/packages/b.whl", files));
+        // A registry's second upstream (a storage host of its own) is not a named upstream.
+        let store = map(&[("ansible", "http://g"), ("ansible_downloads", "http://s")]);
+        let keys = ["ansible", "ansible_downloads"];
+        assert!(same_upstream(
+            &store,
+            &keys,
+            "http://g/download/x.tgz",
+            "http://s/x.tgz"
+        ));
+        assert!(same_upstream(&store, &keys, "", "http://s/x.tgz"));
+    }
 }

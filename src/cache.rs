@@ -377,10 +377,16 @@ impl Fill {
     }
 
     fn fail(&mut self, err: Error) -> io::Error {
+        // A disk failure is ours (ERROR); an upstream that broke off or lied is the upstream's.
+        // Said before the clients streaming this fill are released.
+        if err.is_internal() {
+            log::error!("not caching {}: {err}", self.url);
+        } else {
+            log::warn!("not caching {}: {err}", self.url);
+        }
         self.failed = true;
         self.temp = None;
         self.guard = None;
-        log::warn!("not caching {}: {err}", self.url);
         io::Error::other(err.to_string())
     }
 

@@ -1,5 +1,5 @@
 //! The command line: `proxy [serve]`, `stats`, `mirror`, `export`, `import`, `verify`, `health`,
-//! `-version`,
+//! `policy explain`, `advisories import|status`, `-version`,
 //! `--help`. Flags work in Go style (`-listen :3000`) and GNU style (`--listen :3000`,
 //! `--listen=:3000`). Parsing only: nothing here touches the network, files or the environment.
 
@@ -55,6 +55,18 @@ pub enum Command {
         url: Option<String>,
         timeout: std::time::Duration,
     },
+    /// `proxy policy explain PURL`.
+    PolicyExplain {
+        common: Common,
+        purl: String,
+    },
+    /// `proxy advisories import PATH...`.
+    AdvisoriesImport {
+        common: Common,
+        paths: Vec<String>,
+    },
+    /// `proxy advisories status`.
+    AdvisoriesStatus(Common),
     Version,
     Help(String),
 }
@@ -105,7 +117,15 @@ const SETTINGS: &[(&str, &str, &str)] = &[
 ];
 
 const COMMANDS: &[&str] = &[
-    "serve", "stats", "mirror", "export", "import", "verify", "health",
+    "serve",
+    "stats",
+    "mirror",
+    "export",
+    "import",
+    "verify",
+    "health",
+    "policy",
+    "advisories",
 ];
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
@@ -241,7 +261,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                     }
                 }
             }
-            Value(v) if matches!(cmd, Some("mirror" | "export" | "import" | "health")) => {
+            Value(v)
+                if matches!(
+                    cmd,
+                    Some("mirror" | "export" | "import" | "health" | "policy" | "advisories")
+                ) =>
+            {
                 positional.push(v.string().map_err(usage)?);
             }
             other => return Err(usage(other.unexpected())),
@@ -303,6 +328,31 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 timeout,
             },
             _ => return Err(Error::Usage("health takes at most one URL".into())),
+        },
+        Some("policy") => match positional.as_slice() {
+            [explain, purl] if explain == "explain" => Command::PolicyExplain {
+                common,
+                purl: purl.clone(),
+            },
+            _ => {
+                return Err(Error::Usage(
+                    "usage: proxy policy explain PURL (such as pkg:npm/lodash@4.17.21)".into(),
+                ));
+            }
+        },
+        Some("advisories") => match positional.split_first() {
+            Some((import, paths)) if import == "import" && !paths.is_empty() => {
+                Command::AdvisoriesImport {
+                    common,
+                    paths: paths.to_vec(),
+                }
+            }
+            Some((status, [])) if status == "status" => Command::AdvisoriesStatus(common),
+            _ => {
+                return Err(Error::Usage(
+                    "usage: proxy advisories import FILE|DIR... or proxy advisories status".into(),
+                ));
+            }
         },
         _ => Command::Serve(common),
     })
@@ -472,6 +522,35 @@ pub fn help(command: Option<&str>) -> String {
             out.push_str("\nExits non-zero if a damaged file is left (or one cannot be read).\n");
             return out;
         }
+        Some("policy") => {
+            out.push_str("Say which policy rules apply to a package version, and the verdict.\n\n");
+            out.push_str(
+                "Usage: proxy policy explain [flags] PURL   (such as pkg:npm/lodash@4.17.21)\n\n",
+            );
+            out.push_str(
+                "The rules are the configuration's policy.* keys (docs/policy.md); ages and\n",
+            );
+            out.push_str("advisories are read from the database.\n\nFlags:\n");
+            out.push_str(COMMON_FLAGS);
+            out.push_str("\nExits 1 if the version would be refused.\n");
+            return out;
+        }
+        Some("advisories") => {
+            out.push_str("Import OSV advisories for the policy, or show what is imported.\n\n");
+            out.push_str("Usage: proxy advisories import [flags] FILE|DIR...\n");
+            out.push_str("       proxy advisories status [flags]\n\n");
+            out.push_str(
+                "FILE is OSV's {ecosystem}/all.zip or one OSV .json record; DIR is walked for\n",
+            );
+            out.push_str(
+                ".json records and zips (a checkout of ossf/malicious-packages). Withdrawn\n",
+            );
+            out.push_str(
+                "records are removed; each path is imported whole or not at all.\n\nFlags:\n",
+            );
+            out.push_str(COMMON_FLAGS);
+            return out;
+        }
         Some("import") => {
             out.push_str("Merge a bundle made by `proxy export` into the cache, after checking every file.\n\n");
             out.push_str("Usage: proxy import [flags] BUNDLE   (- for standard input)\n");
@@ -497,6 +576,10 @@ pub fn help(command: Option<&str>) -> String {
         "  proxy verify [-repair]  re-hash cached files; find (and remove) damaged ones\n",
     );
     out.push_str("  proxy health [URL]      ask a running proxy's /health (exit 0 or 1)\n");
+    out.push_str("  proxy policy explain PURL        which policy rules apply to a version\n");
+    out.push_str(
+        "  proxy advisories import FILE|DIR... | status   OSV advisories for the policy\n",
+    );
     out.push_str("  proxy COMMAND --help    flags of a command\n\nFlags:\n");
     out.push_str("  -config PATH        configuration file (YAML or JSON)\n");
     for (flag, _, help) in SETTINGS {
@@ -515,6 +598,9 @@ pub fn help(command: Option<&str>) -> String {
         ));
     }
     out.push_str("  upstream.<registry>      upstream base URL of a registry\n");
+    out.push_str(
+        "  policy.cooldown_for.<registry or package URL>  minimum release age there (docs/policy.md)\n",
+    );
     out.push_str("\nPrecedence: flags > environment > file > defaults.\n");
     out
 }
@@ -648,6 +734,32 @@ mod tests {
         ));
         assert!(matches!(p(&["-timeout", "1s"]), Err(Error::Usage(_))));
         assert!(matches!(p(&["health", "--help"]), Ok(Command::Help(h)) if h.contains("-timeout")));
+    }
+
+    #[test]
+    fn policy_and_advisories() {
+        assert!(matches!(
+            p(&["policy", "explain", "pkg:npm/a@1"]),
+            Ok(Command::PolicyExplain { purl, .. }) if purl == "pkg:npm/a@1"
+        ));
+        assert!(matches!(
+            p(&["advisories", "import", "a.zip", "dir"]),
+            Ok(Command::AdvisoriesImport { paths, .. }) if paths == ["a.zip", "dir"]
+        ));
+        assert!(matches!(
+            p(&["advisories", "status"]),
+            Ok(Command::AdvisoriesStatus(_))
+        ));
+        for bad in [
+            &["policy"][..],
+            &["policy", "explain"],
+            &["policy", "why", "x"],
+            &["advisories"],
+            &["advisories", "import"],
+            &["advisories", "status", "x"],
+        ] {
+            assert!(matches!(p(bad), Err(Error::Usage(_))), "{bad:?}");
+        }
     }
 
     #[test]

@@ -123,9 +123,64 @@ pub const KEYS: &[Key] = &[
         default: "60s",
     },
     Key {
+        name: "http.max_connections",
+        takes: "most client connections open at once; past it a new one is answered 503",
+        default: "1024",
+    },
+    Key {
+        name: "http.idle_timeout",
+        takes: "how long a keep-alive connection may wait idle for its next request",
+        default: "30s",
+    },
+    Key {
+        name: "http.header_timeout",
+        takes: "how long a client may take to send a request head once begun",
+        default: "10s",
+    },
+    Key {
         name: "shutdown_timeout",
         takes: "grace period for in-flight requests",
         default: "10s",
+    },
+    Key {
+        name: "policy.mode",
+        takes: "enforce|audit: refuse what the policy blocks, or only log and count it",
+        default: "enforce",
+    },
+    Key {
+        name: "policy.cooldown",
+        takes: "minimum release age of every registry's versions, such as 7d; 0 = none",
+        default: "0",
+    },
+    Key {
+        name: "policy.cooldown_exempt",
+        takes: "package URL patterns (with versions) the cooldown does not apply to",
+        default: "none",
+    },
+    Key {
+        name: "policy.deny",
+        takes: "package URL patterns (with version ranges) never served",
+        default: "none",
+    },
+    Key {
+        name: "policy.allow",
+        takes: "package URL patterns; when set, only what they match is served",
+        default: "none",
+    },
+    Key {
+        name: "policy.advisories.malicious",
+        takes: "true|false: block versions named by imported malicious-package (MAL-) advisories",
+        default: "true",
+    },
+    Key {
+        name: "policy.advisories.severity",
+        takes: "none|low|medium|high|critical: block versions affected by imported advisories from this severity up",
+        default: "none",
+    },
+    Key {
+        name: "policy.advisories.ignore",
+        takes: "advisory ids (or aliases) that never block",
+        default: "none",
     },
 ];
 
@@ -231,12 +286,17 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub client_timeout: Duration,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub header_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub ca_file: Option<PathBuf>,
     /// CA bundle named by `SSL_CERT_FILE`, read here because this module owns the environment.
     pub ssl_cert_file: Option<PathBuf>,
     /// Upstream base URL per registry key, without a trailing slash.
     pub upstream: BTreeMap<String, String>,
+    /// The supply-chain policy (`policy.*`, `policy.rs`).
+    pub policy: crate::policy::Settings,
     /// Credentials per upstream key (`auth.<key>.*`): sent to that upstream only.
     pub auth: BTreeMap<String, AuthConfig>,
     /// Settings of the generic remotes that have any (`raw.<name>.*`); the others take
@@ -246,9 +306,6 @@ pub struct Config {
     pub origins: BTreeMap<String, String>,
     /// Things worth a warning once logging is up.
     pub warnings: Vec<String>,
-    /// Tests only: a request for exactly this URL panics, to prove a panic costs one request.
-    #[doc(hidden)]
-    pub test_panic_path: Option<String>,
 }
 
 impl Default for Config {
@@ -276,25 +333,30 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             client_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             ca_file: None,
             ssl_cert_file: None,
             upstream: registry::default_upstreams(),
+            policy: crate::policy::Settings::default(),
             auth: BTreeMap::new(),
             raw: BTreeMap::new(),
             origins: BTreeMap::new(),
             warnings: Vec::new(),
-            test_panic_path: None,
         }
     }
 }
 
-/// The credential of one upstream as configured: a user name and password, or a token.
+/// The credential of one upstream as configured: a user name and password, or a token (sent as
+/// a bearer token, or in the header `header` names).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct AuthConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
+    pub header: Option<String>,
 }
 
 /// Secrets never reach a log line.
@@ -305,6 +367,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("username", &self.username)
             .field("password", &hide(&self.password))
             .field("token", &hide(&self.token))
+            .field("header", &self.header)
             .finish()
     }
 }
@@ -316,6 +379,22 @@ const AUTH_FIELDS: &[&str] = &[
     "password_file",
     "token",
     "token_file",
+    "header",
+];
+
+/// Headers a credential may not be sent in: those that frame or route the request, or that the
+/// proxy sets itself.
+const NOT_CREDENTIAL_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "accept",
+    "accept-encoding",
+    "if-none-match",
+    "range",
 ];
 
 /// A value set on the command line: `(key, value, how it was spelled)`.
@@ -401,13 +480,25 @@ impl Config {
                     "credentials for a configured upstream: upstream.{key} is not set"
                 )));
             }
-            match (&a.username, &a.password, &a.token) {
-                (Some(_), Some(_), None) | (None, None, Some(_)) => {}
+            match (&a.username, &a.password, &a.token, &a.header) {
+                (Some(_), Some(_), None, None) | (None, None, Some(_), _) => {}
+                (_, _, None, Some(_)) => {
+                    return Err(bad(
+                        "a token (or token_file) for the header auth.<key>.header names",
+                    ));
+                }
                 _ => {
                     return Err(bad(
                         "either username and password (or password_file), or token (or token_file)",
                     ));
                 }
+            }
+            // A token goes in a header as it is: nothing that could split or end one.
+            if a.token
+                .as_ref()
+                .is_some_and(|t| !t.bytes().all(|b| (b' '..=b'~').contains(&b)))
+            {
+                return Err(bad("a token of printable ASCII, to be sent in a header"));
             }
         }
         Ok(())
@@ -441,17 +532,27 @@ impl Config {
         self.auth
             .iter()
             .filter_map(|(key, a)| {
-                let secret = match (&a.username, &a.password, &a.token) {
-                    (Some(u), Some(p), _) => Secret::Basic {
+                let secret = match (&a.username, &a.password, &a.token, &a.header) {
+                    (Some(u), Some(p), _, _) => Secret::Basic {
                         username: u.clone(),
                         password: p.clone(),
                     },
-                    (_, _, Some(t)) => Secret::Bearer(t.clone()),
+                    (_, _, Some(t), Some(h)) => Secret::Header {
+                        name: h.clone(),
+                        value: t.clone(),
+                    },
+                    (_, _, Some(t), None) => Secret::Bearer(t.clone()),
                     _ => return None,
+                };
+                let url = self.upstream(key);
+                // An OCI upstream's path is a repository prefix, asked under `/v2/`.
+                let url = match key.split('.').next() {
+                    Some("oci") => registry::oci::requests_under(url),
+                    _ => url.to_string(),
                 };
                 Some(Credential {
                     key: key.clone(),
-                    url: self.upstream(key).to_string(),
+                    url,
                     secret,
                 })
             })
@@ -465,6 +566,7 @@ impl Config {
         match key {
             "listen" => self.listen = parse_listen(value).ok_or_else(|| bad("[host]:port"))?,
             "base_url" => {
+                no_userinfo(key, value, origin, "base_url holds no credentials")?;
                 self.base_url = parse_url(value)
                     .ok_or_else(|| bad("an http:// or https:// URL without query"))?
             }
@@ -527,10 +629,28 @@ impl Config {
             "http.client_timeout" => {
                 self.client_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
             }
+            "http.max_connections" => {
+                self.max_connections = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| bad("a number from 1 to 1000000"))?
+            }
+            "http.idle_timeout" => {
+                self.idle_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
+            }
+            "http.header_timeout" => {
+                self.header_timeout = timeout(value).ok_or_else(|| bad(TIMEOUT))?
+            }
             "shutdown_timeout" => {
                 self.shutdown_timeout = duration(value).ok_or_else(|| bad(DURATION))?
             }
             "http.ca_file" => self.ca_file = Some(parse_path(value).ok_or_else(|| bad("a path"))?),
+            _ if key.starts_with("policy.") => {
+                self.policy
+                    .set(&key["policy.".len()..], value)
+                    .map_err(|e| bad(&e))?;
+            }
             _ if key.starts_with("auth.") => self.set_auth(key, value, origin)?,
             _ if key.starts_with("raw.") => self.set_raw(key, value, origin)?,
             _ => match key.strip_prefix("upstream.") {
@@ -541,6 +661,14 @@ impl Config {
                     )));
                 }
                 Some(name) if self.upstream.contains_key(name) || registry::is_named_key(name) => {
+                    let instead = if registry::is_list_key(name) {
+                        "credentials are never sent to these hosts".to_string()
+                    } else {
+                        format!(
+                            "give them as auth.{name}.username with auth.{name}.password                              (or password_file), or auth.{name}.token (docs/configuration.md,                              Upstream credentials)"
+                        )
+                    };
+                    no_userinfo(key, value, origin, &instead)?;
                     let url = if registry::is_list_key(name) {
                         parse_url_list(value).ok_or_else(|| {
                             bad("a comma-separated list of http:// or https:// URLs without query")
@@ -573,7 +701,8 @@ impl Config {
                         value: value.to_string(),
                         expected: format!(
                             "no such setting; known keys: {}, upstream.<registry>, \
-                             raw.<name>.{{rules,checksums}}",
+                             raw.<name>.{{rules,checksums}}, \
+                             policy.cooldown_for.<registry or package URL>",
                             known.join(", ")
                         ),
                     });
@@ -611,6 +740,24 @@ impl Config {
             "password_file" => entry.password = Some(secret_file(&value)?),
             "token" => entry.token = Some(value),
             "token_file" => entry.token = Some(secret_file(&value)?),
+            "header" => {
+                // A header name (RFC 9110 token characters), not one that frames the request.
+                let valid = !value.is_empty()
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                    && !NOT_CREDENTIAL_HEADERS.contains(&value.to_ascii_lowercase().as_str());
+                if !valid {
+                    return Err(Error::config(
+                        origin,
+                        key,
+                        value,
+                        "a header name such as PRIVATE-TOKEN or X-JFrog-Art-Api (letters, digits, \
+                         -; not Host, Content-Length, Accept and the like)",
+                    ));
+                }
+                entry.header = Some(value)
+            }
             _ => return Err(bad(format!("a field of auth.{upstream}: one of {fields}"))),
         }
         Ok(())
@@ -792,6 +939,13 @@ fn flatten(
             let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
             out.push((prefix.to_string(), items.join(",")));
         }
+        // The policy's lists (patterns may hold commas: one item a line).
+        Value::Array(items)
+            if prefix.starts_with("policy.") && items.iter().all(Value::is_string) =>
+        {
+            let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            out.push((prefix.to_string(), items.join("\n")));
+        }
         // A generic remote's rules: each `{match: pattern, ttl: …}` (or a `pattern=ttl` string)
         // becomes one `pattern=ttl` of the value `set` parses.
         Value::Array(items) if is_raw_key(prefix, "rules") => {
@@ -854,6 +1008,9 @@ fn env_key(name: &str) -> Option<String> {
         "database_path" => return Some("database.path".into()),
         _ => {}
     }
+    if let Some(r) = rest.strip_prefix("policy_cooldown_for_") {
+        return Some(format!("policy.cooldown_for.{r}"));
+    }
     if let Some(rest) = rest.strip_prefix("auth_") {
         // `PROXY_AUTH_OCI_GHCR_PASSWORD_FILE` → `auth.oci.ghcr.password_file`: the longest field
         // name that ends it.
@@ -903,7 +1060,41 @@ pub fn parse_listen(value: &str) -> Option<String> {
     Some(format!("{host}:{port}"))
 }
 
-/// Accepts `http(s)://host[:port][/path]`, returns it without a trailing slash.
+/// Refuses a URL (or a comma-separated list of them) with a user name or password in it
+/// (`https://user:pass@host`): it would show in logs, error messages and cache keys. The error
+/// shows the URL with them masked, and says where credentials go (`instead`).
+fn no_userinfo(key: &str, value: &str, origin: &str, instead: &str) -> Result<()> {
+    let userinfo = |url: &str| {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        rest.split(['/', '?', '#'])
+            .next()
+            .and_then(|authority| authority.rsplit_once('@'))
+            .map(|(info, _)| info.len())
+    };
+    if !value.split(',').any(|u| userinfo(u.trim()).is_some()) {
+        return Ok(());
+    }
+    let masked: Vec<String> = value
+        .split(',')
+        .map(|u| {
+            let u = u.trim();
+            match (userinfo(u), u.find("://")) {
+                (Some(len), Some(at)) => format!("{}***{}", &u[..at + 3], &u[at + 3 + len..]),
+                (Some(len), None) => format!("***{}", &u[len..]),
+                (None, _) => u.to_string(),
+            }
+        })
+        .collect();
+    Err(Error::config(
+        origin,
+        key,
+        masked.join(","),
+        format!("a URL without a user name or password; {instead}"),
+    ))
+}
+
+/// Accepts `http(s)://host[:port][/path]`, returns it without a trailing slash. A user name or
+/// password (`user:pass@host`) is not a host.
 pub fn parse_url(value: &str) -> Option<String> {
     let rest = value
         .strip_prefix("http://")
@@ -913,7 +1104,7 @@ pub fn parse_url(value: &str) -> Option<String> {
         && !host.starts_with(':')
         && host
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._:[]@".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c));
     let port_ok = match host.rsplit_once(':') {
         Some((_, p)) if !host.ends_with(']') => p.parse::<u16>().is_ok(),
         _ => true,
@@ -936,7 +1127,7 @@ pub fn parse_url_list(value: &str) -> Option<String> {
     Some(urls.join(","))
 }
 
-fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" | "" => Some(false),
@@ -1043,6 +1234,52 @@ mod tests {
         assert_eq!(parse_url("http://"), None);
         assert_eq!(parse_url("http://h:port"), None);
         assert_eq!(parse_url("http://h/?q"), None);
+        assert_eq!(parse_url("https://u:p@h/x"), None);
+        assert_eq!(parse_url("https://h/a@b").as_deref(), Some("https://h/a@b"));
+    }
+
+    /// A URL with a user name or password is refused wherever a URL is set (file, environment,
+    /// flag), the error says where credentials go, and no part of the password shows.
+    #[test]
+    fn urls_with_credentials_are_refused_without_showing_them() {
+        let secret = "s3cr3t-pw";
+        for (key, value, hint) in [
+            (
+                "upstream.npm",
+                format!("https://me:{secret}@npm.example/r"),
+                "auth.npm.username",
+            ),
+            (
+                "upstream.oci.ghcr",
+                format!("https://me:{secret}@ghcr.io"),
+                "auth.oci.ghcr.password",
+            ),
+            (
+                "upstream.oci_storage",
+                format!("https://cdn.example,https://{secret}@s3.example"),
+                "never sent",
+            ),
+            (
+                "base_url",
+                format!("http://me:{secret}@proxy:8080"),
+                "base_url",
+            ),
+        ] {
+            let env_key = format!("PROXY_{}", key.replace('.', "_").to_ascii_uppercase());
+            let file = |c: &mut Config| c.set(key, &value, "config.yaml");
+            let e = env(&[(env_key.as_str(), value.as_str())]);
+            for err in [
+                file(&mut Config::default()).unwrap_err(),
+                Config::from_sources(None, &e, &[]).unwrap_err(),
+            ] {
+                let msg = err.to_string();
+                assert_eq!(err.exit_code(), 2, "{msg}");
+                assert!(!msg.contains(secret), "{msg}");
+                assert!(msg.contains("without a user name or password"), "{msg}");
+                assert!(msg.contains(hint), "{msg}");
+                assert!(msg.contains("***@"), "{msg}");
+            }
+        }
     }
 
     #[test]
@@ -1347,6 +1584,40 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("auth.") && !err.contains("t0ken"), "{err}");
+        }
+        // A token in a header of its own.
+        let e = env(&[
+            ("PROXY_AUTH_MAVEN_TOKEN", "t0ken"),
+            ("PROXY_AUTH_MAVEN_HEADER", "X-JFrog-Art-Api"),
+        ]);
+        let c = Config::from_sources(None, &e, &[]).unwrap();
+        assert_eq!(
+            c.credentials()[0].secret,
+            crate::upstream::auth::Secret::Header {
+                name: "X-JFrog-Art-Api".into(),
+                value: "t0ken".into()
+            }
+        );
+        assert!(!format!("{c:?}").contains("t0ken"));
+        for pairs in [
+            &[("PROXY_AUTH_MAVEN_HEADER", "PRIVATE-TOKEN")][..],
+            &[
+                ("PROXY_AUTH_MAVEN_TOKEN", "t0ken"),
+                ("PROXY_AUTH_MAVEN_HEADER", "Host"),
+            ],
+            &[
+                ("PROXY_AUTH_MAVEN_TOKEN", "t0ken"),
+                ("PROXY_AUTH_MAVEN_HEADER", "X: y"),
+            ],
+            &[
+                ("PROXY_AUTH_MAVEN_TOKEN", "t0k\nen"),
+                ("PROXY_AUTH_MAVEN_HEADER", "X-Key"),
+            ],
+        ] {
+            let err = Config::from_sources(None, &env(pairs), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("auth.maven") && !err.contains("t0k"), "{err}");
         }
         let mut c = Config::default();
         let err = c.set("auth.oci.passwd", "pw", "f").unwrap_err().to_string();

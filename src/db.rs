@@ -17,23 +17,106 @@ pub(crate) struct Db {
     conn: Connection,
 }
 
-/// What a link seen again changes: the new version and flags; an empty URL or a missing digest
-/// never erases one recorded before.
-macro_rules! link_conflict {
-    () => {
-        "ON CONFLICT (ecosystem, name, path) DO UPDATE SET version = excluded.version,
-        filename = excluded.filename, flags = excluded.flags,
-        url = CASE WHEN excluded.url != '' THEN excluded.url ELSE url END,
-        algo = coalesce(excluded.algo, algo), digest = coalesce(excluded.digest, digest)"
+/// Inserts links, or updates the one at the same path (see `insert_links`): `links!("VALUES …")`
+/// or `links!("SELECT …")`.
+macro_rules! links {
+    ($rows:literal) => {
+        concat!(
+            "INSERT INTO links (ecosystem, name, path, version, filename, url, algo, digest, flags) ",
+            $rows,
+            " ON CONFLICT (ecosystem, name, path) DO UPDATE SET version = excluded.version,
+                filename = excluded.filename, flags = excluded.flags,
+                url = CASE WHEN excluded.url != '' THEN excluded.url ELSE url END,
+                algo = coalesce(excluded.algo, algo), digest = coalesce(excluded.digest, digest)"
+        )
     };
 }
 
-/// Inserts a link, or updates the one at the same path (see `record_links`).
-const LINK_UPSERT: &str = concat!(
-    "INSERT INTO links (ecosystem, name, path, version, filename, url, algo, digest, flags)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ",
-    link_conflict!()
-);
+const LINK_UPSERT: &str = links!("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+
+/// Holds files for a document, or renews the hold (see `insert_links`).
+macro_rules! holds {
+    ($rows:literal) => {
+        concat!(
+            "INSERT INTO holds (ecosystem, doc, name, filename, since) ",
+            $rows,
+            " ON CONFLICT (ecosystem, doc, name, filename) DO UPDATE SET since = excluded.since"
+        )
+    };
+}
+
+/// What `record_document` records of a document's links.
+pub(crate) struct DocumentLinks<'a> {
+    /// The mark `stage_links` kept earlier batches under.
+    pub fill: i64,
+    /// Whether any batch was staged.
+    pub staged: bool,
+    /// The last batch, never staged.
+    pub rest: &'a [Link],
+    /// This refresh's mark on the holds of held links (`release_holds` lets go of older ones).
+    pub since: i64,
+}
+
+/// Records links a document reports. A link seen again takes the new version and flags; an
+/// empty URL or a missing digest never erases one recorded before (a version list names files a
+/// registration document declares the digest of).
+///
+/// With `hold` (the document's key and this refresh's mark), held links (`Flags::held`) are held
+/// by that document until `release_holds` lets go of those of earlier refreshes.
+fn insert_links(
+    tx: &rusqlite::Transaction<'_>,
+    ecosystem: &str,
+    links: &[Link],
+    hold: Option<(&str, i64)>,
+) -> Result<()> {
+    if let Some((doc, since)) = hold {
+        let mut stmt = tx.prepare_cached(holds!("VALUES (?1, ?2, ?3, ?4, ?5)"))?;
+        for l in links.iter().filter(|l| l.flags.held) {
+            stmt.execute(params![ecosystem, doc, l.name, l.filename, since])?;
+        }
+    }
+    let mut stmt = tx.prepare_cached(LINK_UPSERT)?;
+    for l in links {
+        let algo = l.digest.as_ref().map(|d| d.algo.as_str());
+        let digest = l.digest.as_ref().map(|d| d.hex.as_str());
+        stmt.execute(params![
+            ecosystem,
+            l.name,
+            l.path,
+            l.version,
+            l.filename,
+            l.url,
+            algo,
+            digest,
+            l.flags.bits()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Moves the links `stage_links` kept under `fill` into `links` (in the order they were
+/// reported), holds included, as `insert_links` would have.
+fn promote_staged(
+    tx: &rusqlite::Transaction<'_>,
+    ecosystem: &str,
+    fill: i64,
+    hold: Option<(&str, i64)>,
+) -> Result<()> {
+    if let Some((doc, since)) = hold {
+        tx.prepare_cached(holds!(
+            "SELECT ?1, ?2, name, filename, ?3 FROM temp.staged_links WHERE fill = ?4 AND held"
+        ))?
+        .execute(params![ecosystem, doc, since, fill])?;
+    }
+    tx.prepare_cached(links!(
+        "SELECT ?1, name, path, version, filename, url, algo, digest, flags
+         FROM temp.staged_links WHERE fill = ?2 ORDER BY rowid"
+    ))?
+    .execute(params![ecosystem, fill])?;
+    tx.prepare_cached("DELETE FROM temp.staged_links WHERE fill = ?1")?
+        .execute([fill])?;
+    Ok(())
+}
 
 /// A digest from its two columns.
 fn digest(algo: Option<String>, hex: Option<String>) -> Option<Digest> {
@@ -158,6 +241,50 @@ CREATE INDEX holds_by_file ON holds (ecosystem, name, filename);
     r#"
 ALTER TABLE artifacts ADD COLUMN verified_by TEXT;
 "#,
+    // Policy (`policy.rs`, `advisories.rs`): the versions seen listed, with the publish time a
+    // registry's metadata gives (`seen`: when first listed; `baseline`: listed the first time
+    // its document was read, so its age is unknown); OSV advisories and the packages they
+    // affect; imports (bundles, advisories) with when their data was made; and, per stored
+    // document, until when it hides young versions and the policy it was filtered under.
+    r#"
+CREATE TABLE versions (
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    published INTEGER,
+    seen INTEGER NOT NULL,
+    baseline INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ecosystem, name, version)
+) WITHOUT ROWID;
+CREATE TABLE advisories (
+    id TEXT PRIMARY KEY,
+    modified INTEGER NOT NULL,
+    malicious INTEGER NOT NULL,
+    severity INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    aliases TEXT NOT NULL,
+    import INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE affected (
+    advisory TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ranges TEXT NOT NULL
+);
+CREATE INDEX affected_by_package ON affected (ecosystem, name);
+CREATE INDEX affected_by_advisory ON affected (advisory);
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    records INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0
+);
+ALTER TABLE metadata ADD COLUMN hidden_until INTEGER;
+ALTER TABLE metadata ADD COLUMN policy TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -186,6 +313,10 @@ pub(crate) struct MetadataRow {
     pub format: i64,
     /// The upstream headers kept with it (`Metadata::headers`): a JSON list of [name, value].
     pub headers: Option<String>,
+    /// Young versions are hidden from it until then (`policy::Hidden`).
+    pub hidden_until: Option<i64>,
+    /// The cooldown rules it was filtered under (`policy::Policy::fingerprint`).
+    pub policy: String,
 }
 
 /// What `record_artifact` stores.
@@ -220,6 +351,8 @@ pub(crate) struct NewMetadata<'a> {
     pub format: i64,
     /// See `MetadataRow::headers`.
     pub headers: Option<&'a str>,
+    pub hidden_until: Option<i64>,
+    pub policy: &'a str,
 }
 
 /// An artifact row as a bundle carries it.
@@ -263,6 +396,10 @@ pub(crate) struct MetadataRecord {
     /// See `MetadataRow::headers`; bundles from before have none.
     #[serde(default)]
     pub headers: Option<String>,
+    #[serde(default)]
+    pub hidden_until: Option<i64>,
+    #[serde(default)]
+    pub policy: String,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -622,7 +759,8 @@ impl Db {
     ) -> Result<Option<MetadataRow>> {
         let sql = format!(
             "SELECT storage_path, etag, content_type, sha256, size, fetched_at, rebase, format,
-                last_modified, headers FROM metadata WHERE ecosystem = ?1 AND {cond} LIMIT 1"
+                last_modified, headers, hidden_until, policy FROM metadata
+             WHERE ecosystem = ?1 AND {cond} LIMIT 1"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let row = stmt
@@ -638,16 +776,37 @@ impl Db {
                     format: r.get(7)?,
                     last_modified: r.get(8)?,
                     headers: r.get(9)?,
+                    hidden_until: r.get(10)?,
+                    policy: r.get(11)?,
                 })
             })
             .optional()?;
         Ok(row)
     }
 
-    /// Stores a fetched metadata document (its links are recorded as the rewrite reports them,
-    /// `record_links`). Returns the storage path of the document it replaced.
+    /// Stores a fetched metadata document. Returns the storage path of the document it replaced.
+    #[cfg(test)]
     pub(crate) fn record_metadata(&self, m: &NewMetadata<'_>) -> Result<Option<String>> {
+        self.record_document(m, None)
+    }
+
+    /// Stores a fetched metadata document and, in the same transaction, the links its rewrite
+    /// reported: those staged while it was read (`stage_links`) and the last batch. Until then no
+    /// link of a document that may yet be refused (a digest that does not match, a body cut off)
+    /// can change what an artifact is checked against.
+    pub(crate) fn record_document(
+        &self,
+        m: &NewMetadata<'_>,
+        links: Option<DocumentLinks<'_>>,
+    ) -> Result<Option<String>> {
         let tx = self.write()?;
+        if let Some(l) = &links {
+            let hold = Some((m.key, l.since));
+            if l.staged {
+                promote_staged(&tx, m.ecosystem, l.fill, hold)?;
+            }
+            insert_links(&tx, m.ecosystem, l.rest, hold)?;
+        }
         let old: Option<String> = tx
             .prepare_cached("SELECT storage_path FROM metadata WHERE ecosystem = ?1 AND key = ?2")?
             .query_row(params![m.ecosystem, m.key], |r| r.get(0))
@@ -655,15 +814,16 @@ impl Db {
         tx.prepare_cached(
             "INSERT INTO metadata (ecosystem, key, storage_path, upstream_url, etag,
                 last_modified, content_type, sha256, size, fetched_at, package, rebase, latest,
-                format, headers)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                format, headers, hidden_until, policy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (ecosystem, key) DO UPDATE SET
                 storage_path = excluded.storage_path, upstream_url = excluded.upstream_url,
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 content_type = excluded.content_type, sha256 = excluded.sha256,
                 size = excluded.size, fetched_at = excluded.fetched_at,
                 package = excluded.package, rebase = excluded.rebase, latest = excluded.latest,
-                format = excluded.format, headers = excluded.headers",
+                format = excluded.format, headers = excluded.headers,
+                hidden_until = excluded.hidden_until, policy = excluded.policy",
         )?
         .execute(params![
             m.ecosystem,
@@ -680,7 +840,9 @@ impl Db {
             m.rebase as i64,
             m.latest,
             m.format,
-            m.headers
+            m.headers,
+            m.hidden_until,
+            m.policy
         ])?;
         tx.commit()?;
         Ok(old)
@@ -692,6 +854,7 @@ impl Db {
     ///
     /// With `hold` (the document's key and this refresh's mark), held links (`Flags::held`) are
     /// held by that document until `release_holds` lets go of those of earlier refreshes.
+    #[cfg(test)]
     pub(crate) fn record_links(
         &self,
         ecosystem: &str,
@@ -699,34 +862,59 @@ impl Db {
         hold: Option<(&str, i64)>,
     ) -> Result<()> {
         let tx = self.write()?;
-        if let Some((doc, since)) = hold {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO holds (ecosystem, doc, name, filename, since) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (ecosystem, doc, name, filename) DO UPDATE SET since = excluded.since",
-            )?;
-            for l in links.iter().filter(|l| l.flags.held) {
-                stmt.execute(params![ecosystem, doc, l.name, l.filename, since])?;
-            }
-        }
+        insert_links(&tx, ecosystem, links, hold)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Keeps a batch of a document's links aside, under `fill`, until the document is recorded
+    /// (`record_document`) or given up (`discard_staged`). They go to this connection's
+    /// temporary database: on disk, not in memory, and out of the shared database's write lock.
+    pub(crate) fn stage_links(&self, fill: i64, links: &[Link]) -> Result<()> {
+        self.conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS staged_links (fill INTEGER NOT NULL,
+                name TEXT NOT NULL, path TEXT NOT NULL, version TEXT NOT NULL,
+                filename TEXT NOT NULL, url TEXT NOT NULL, algo TEXT, digest TEXT,
+                flags INTEGER NOT NULL, held INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS temp.staged_links_fill ON staged_links (fill);",
+        )?;
+        let tx = self.conn.unchecked_transaction()?;
         {
-            let mut stmt = tx.prepare_cached(LINK_UPSERT)?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO temp.staged_links (fill, name, path, version, filename, url, algo,
+                    digest, flags, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
             for l in links {
-                let algo = l.digest.as_ref().map(|d| d.algo.as_str());
-                let digest = l.digest.as_ref().map(|d| d.hex.as_str());
                 stmt.execute(params![
-                    ecosystem,
+                    fill,
                     l.name,
                     l.path,
                     l.version,
                     l.filename,
                     l.url,
-                    algo,
-                    digest,
-                    l.flags.bits()
+                    l.digest.as_ref().map(|d| d.algo.as_str()),
+                    l.digest.as_ref().map(|d| d.hex.as_str()),
+                    l.flags.bits(),
+                    l.flags.held
                 ])?;
             }
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Forgets what a document that was not recorded staged.
+    pub(crate) fn discard_staged(&self, fill: i64) -> Result<()> {
+        let exists: bool = self.conn.query_row(
+            "SELECT count(*) FROM temp.sqlite_master WHERE name = 'staged_links'",
+            [],
+            |r| r.get(0),
+        )?;
+        if exists {
+            self.conn
+                .prepare_cached("DELETE FROM temp.staged_links WHERE fill = ?1")?
+                .execute([fill])?;
+        }
         Ok(())
     }
 
@@ -867,7 +1055,8 @@ impl Db {
     ) -> Result<()> {
         let mut stmt = self.conn.prepare(
             "SELECT ecosystem, key, package, storage_path, upstream_url, etag, last_modified,
-                content_type, sha256, size, fetched_at, rebase, latest, format, headers
+                content_type, sha256, size, fetched_at, rebase, latest, format, headers,
+                hidden_until, policy
              FROM metadata WHERE fetched_at >= ?1 ORDER BY ecosystem, key",
         )?;
         let mut rows = stmt.query([since])?;
@@ -888,6 +1077,8 @@ impl Db {
                 latest: r.get(12)?,
                 format: r.get(13)?,
                 headers: r.get(14)?,
+                hidden_until: r.get(15)?,
+                policy: r.get(16)?,
             })?;
         }
         Ok(())
@@ -971,13 +1162,22 @@ impl Db {
     /// Artifacts are immutable: an existing row is kept. A metadata document replaces the cached
     /// one only if it is newer; the files of documents that lose either way are listed in the
     /// staging database (`unused`), for the caller to remove once this has committed.
-    pub(crate) fn import_staged(&self, staging: &Path) -> Result<Imported> {
+    ///
+    /// The bundle's policy records (versions and their publish times, advisories) are merged in
+    /// the same transaction, and the import is recorded with when the bundle was made (`bundle`):
+    /// the clock an offline proxy ages versions by (`import_clock`).
+    pub(crate) fn import_staged(
+        &self,
+        staging: &Path,
+        bundle: &BundleImport<'_>,
+    ) -> Result<Imported> {
         self.conn.execute(
             "ATTACH DATABASE ?1 AS s",
             [staging.to_string_lossy().as_ref()],
         )?;
         let result = (|| -> Result<Imported> {
             let tx = self.write()?;
+            import_policy(&tx, bundle)?;
             let mut done = Imported::default();
             (done.artifacts, done.bytes) = tx.query_row(
                 "SELECT count(*), coalesce(sum(size), 0) FROM s.artifacts a WHERE NOT EXISTS
@@ -1012,22 +1212,19 @@ impl Db {
             done.metadata = tx.execute(
                 "INSERT OR REPLACE INTO main.metadata (ecosystem, key, package, storage_path,
                     upstream_url, etag, last_modified, content_type, sha256, size, fetched_at,
-                    rebase, latest, format, headers)
+                    rebase, latest, format, headers, hidden_until, policy)
                  SELECT ecosystem, key, package, storage_path, upstream_url, etag,
                     last_modified, content_type, sha256, size, fetched_at, rebase, latest, format,
-                    headers
+                    headers, hidden_until, policy
                  FROM s.metadata x WHERE NOT EXISTS (SELECT 1 FROM main.metadata m
                     WHERE m.ecosystem = x.ecosystem AND m.key = x.key
                       AND m.fetched_at >= x.fetched_at)",
                 [],
             )? as u64;
             tx.execute(
-                concat!(
-                    "INSERT INTO main.links (ecosystem, name, path, version, filename, url, algo,
-                        digest, flags)
-                     SELECT ecosystem, name, path, version, filename, url, algo, digest, flags
-                     FROM s.links WHERE true ",
-                    link_conflict!()
+                links!(
+                    "SELECT ecosystem, name, path, version, filename, url, algo, digest, flags
+                     FROM s.links WHERE true"
                 ),
                 [],
             )?;
@@ -1040,29 +1237,33 @@ impl Db {
         Ok(done)
     }
 
-    /// The URL and digest a metadata document gave for an artifact. Where documents of several
-    /// upstreams name a file of that name (Debian's and Ubuntu's archives both have a
-    /// `hello_2.10-3_amd64.deb`, built apart), the one at `url`, where the request routes to,
-    /// is taken.
+    /// The URL and digest a metadata document gave for an artifact: the first link of that name
+    /// `take` accepts, the one at `url` (where the request routes to) before the others, and one
+    /// with a digest before one without. Where documents of several upstreams name a file of that
+    /// name (Debian's and Ubuntu's archives both have a `hello_2.10-3_amd64.deb`, built apart),
+    /// `take` turns down the others' (`artifact::same_upstream`).
     pub(crate) fn link(
         &self,
         ecosystem: &str,
         name: &str,
         filename: &str,
         url: &str,
+        take: &dyn Fn(&str) -> bool,
     ) -> Result<Option<(String, Option<Digest>)>> {
         // A link without a URL only told the mirror where a file is.
         let mut stmt = self.conn.prepare_cached(
             "SELECT url, algo, digest FROM links
              WHERE ecosystem = ?1 AND filename = ?3 AND name = ?2 AND url != ''
-             ORDER BY url = ?4 DESC, digest IS NULL LIMIT 1",
+             ORDER BY url = ?4 DESC, digest IS NULL",
         )?;
-        let row = stmt
-            .query_row(params![ecosystem, name, filename, url], |r| {
-                Ok((r.get(0)?, digest(r.get(1)?, r.get(2)?)))
-            })
-            .optional()?;
-        Ok(row)
+        let mut rows = stmt.query(params![ecosystem, name, filename, url])?;
+        while let Some(r) = rows.next()? {
+            let found: String = r.get(0)?;
+            if take(&found) {
+                return Ok(Some((found, digest(r.get(1)?, r.get(2)?))));
+            }
+        }
+        Ok(None)
     }
 
     /// Pins a committed file's SHA-256 as its digest (`Artifact::pin`): links that name the
@@ -1279,10 +1480,13 @@ CREATE TABLE IF NOT EXISTS artifacts (ecosystem TEXT, name TEXT, version TEXT, f
 CREATE TABLE IF NOT EXISTS metadata (ecosystem TEXT, key TEXT, package TEXT,
     storage_path TEXT, upstream_url TEXT, etag TEXT, last_modified TEXT, content_type TEXT,
     sha256 TEXT, size INTEGER, fetched_at INTEGER, rebase INTEGER, latest TEXT,
-    format INTEGER, headers TEXT);
+    format INTEGER, headers TEXT, hidden_until INTEGER, policy TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS links (ecosystem TEXT, name TEXT, path TEXT, version TEXT,
     filename TEXT, url TEXT, algo TEXT, digest TEXT, flags INTEGER);
 CREATE TABLE IF NOT EXISTS unused (path TEXT);
+CREATE TABLE IF NOT EXISTS versions (ecosystem TEXT, name TEXT, version TEXT, published INTEGER,
+    seen INTEGER, baseline INTEGER);
+CREATE TABLE IF NOT EXISTS advisories (record TEXT NOT NULL);
 ";
 
 impl Staging {
@@ -1319,7 +1523,8 @@ impl Staging {
     pub(crate) fn load_begin(&self) -> Result<()> {
         self.conn.execute_batch(
             "BEGIN IMMEDIATE; DELETE FROM files; DELETE FROM parts; DELETE FROM artifacts;
-             DELETE FROM metadata; DELETE FROM links; DELETE FROM volumes;",
+             DELETE FROM metadata; DELETE FROM links; DELETE FROM volumes;
+             DELETE FROM versions; DELETE FROM advisories;",
         )?;
         Ok(())
     }
@@ -1379,8 +1584,9 @@ impl Staging {
             .prepare_cached(
                 "INSERT INTO metadata (ecosystem, key, package, storage_path, upstream_url,
                     etag, last_modified, content_type, sha256, size, fetched_at, rebase, latest,
-                    format, headers)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    format, headers, hidden_until, policy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17)",
             )?
             .execute(params![
                 m.ecosystem,
@@ -1397,8 +1603,37 @@ impl Staging {
                 m.rebase as i64,
                 m.latest,
                 m.format,
-                m.headers
+                m.headers,
+                m.hidden_until,
+                m.policy
             ])?;
+        Ok(())
+    }
+
+    pub(crate) fn add_version(&self, v: &VersionRecord) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO versions (ecosystem, name, version, published, seen, baseline)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                v.ecosystem,
+                v.name,
+                v.version,
+                v.published,
+                v.seen,
+                v.baseline
+            ])?;
+        Ok(())
+    }
+
+    /// Keeps an advisory as the bundle has it (JSON): `import_policy` merges it whole.
+    pub(crate) fn add_advisory(&self, a: &AdvisoryRecord) -> Result<()> {
+        let record = serde_json::to_string(a)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        self.conn
+            .prepare_cached("INSERT INTO advisories (record) VALUES (?1)")?
+            .execute([record])?;
         Ok(())
     }
 
@@ -1549,6 +1784,475 @@ fn staged_file(r: &rusqlite::Row<'_>) -> rusqlite::Result<StagedFile> {
     })
 }
 
+/// A version the policy knows of: when its registry published it (if its metadata says), when
+/// the proxy first saw it listed, and whether that was the first reading of its document (its age
+/// then unknown). Bundles carry these.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct VersionRecord {
+    pub ecosystem: String,
+    pub name: String,
+    pub version: String,
+    pub published: Option<i64>,
+    pub seen: i64,
+    #[serde(default)]
+    pub baseline: bool,
+}
+
+/// What the database knows of one version's age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct VersionRow {
+    pub published: Option<i64>,
+    pub seen: i64,
+    pub baseline: bool,
+}
+
+/// A version a document lists: (name, version, publish time if the document gives one).
+pub(crate) type Listed = (String, String, Option<i64>);
+
+/// An advisory as stored and as bundles carry it. `ranges` of each affected package is
+/// `advisories.rs`'s JSON; the database only keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct AdvisoryRecord {
+    pub id: String,
+    pub modified: i64,
+    pub malicious: bool,
+    pub severity: u8,
+    pub summary: String,
+    pub aliases: Vec<String>,
+    pub affected: Vec<AffectedRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct AffectedRecord {
+    pub ecosystem: String,
+    pub name: String,
+    pub ranges: String,
+}
+
+/// An advisory that names a package, as a lookup returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AffectedRow {
+    pub advisory: String,
+    pub malicious: bool,
+    pub severity: u8,
+    pub summary: String,
+    pub aliases: Vec<String>,
+    pub ranges: String,
+}
+
+/// One import of data from elsewhere: a bundle or advisories.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct ImportRow {
+    pub kind: String,
+    pub source: String,
+    /// When it was imported, by this machine's clock.
+    pub at: i64,
+    /// When its data was made: a bundle's `created`, the newest advisory's `modified`.
+    pub created: i64,
+    pub records: u64,
+    pub skipped: u64,
+}
+
+/// The bundle a staged import comes from: its policy records are merged with it
+/// (`import_staged`).
+#[derive(Default)]
+pub(crate) struct BundleImport<'a> {
+    pub source: &'a str,
+    /// The bundle's `created` (0: not known, the import is not recorded).
+    pub created: i64,
+}
+
+/// What an advisory import changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AdvisoryCounts {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub withdrawn: u64,
+}
+
+/// Advisories being imported, in one transaction: nothing is visible until `finish`.
+pub(crate) struct AdvisoryImport<'a> {
+    tx: rusqlite::Transaction<'a>,
+    id: i64,
+    pub counts: AdvisoryCounts,
+}
+
+/// Records versions, or merges what is known of one (the earliest publish time and sighting):
+/// `versions!("VALUES …")` or `versions!("SELECT …")`.
+macro_rules! versions {
+    ($rows:literal) => {
+        concat!(
+            "INSERT INTO versions (ecosystem, name, version, published, seen, baseline) ",
+            $rows,
+            " ON CONFLICT (ecosystem, name, version) DO UPDATE SET
+                published = CASE WHEN published IS NULL THEN excluded.published
+                    WHEN excluded.published IS NULL THEN published
+                    ELSE min(published, excluded.published) END,
+                baseline = CASE WHEN excluded.seen < seen THEN excluded.baseline ELSE baseline END,
+                seen = min(seen, excluded.seen)"
+        )
+    };
+}
+
+const VERSION_UPSERT: &str = versions!("VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+
+/// Adds or replaces one advisory (if it is newer than the one stored); returns whether it was
+/// added (Some(true)), replaced (Some(false)) or kept as it was (None).
+fn put_advisory(c: &Connection, import: i64, a: &AdvisoryRecord) -> Result<Option<bool>> {
+    let old: Option<i64> = c
+        .prepare_cached("SELECT modified FROM advisories WHERE id = ?1")?
+        .query_row([&a.id], |r| r.get(0))
+        .optional()?;
+    if old.is_some_and(|m| m >= a.modified) {
+        return Ok(None);
+    }
+    c.prepare_cached("DELETE FROM affected WHERE advisory = ?1")?
+        .execute([&a.id])?;
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO advisories (id, modified, malicious, severity, summary, aliases,
+            import) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        a.id,
+        a.modified,
+        a.malicious,
+        a.severity,
+        a.summary,
+        a.aliases.join(" "),
+        import
+    ])?;
+    let mut add = c.prepare_cached(
+        "INSERT INTO affected (advisory, ecosystem, name, ranges) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for p in &a.affected {
+        add.execute(params![a.id, p.ecosystem, p.name, p.ranges])?;
+    }
+    Ok(Some(old.is_none()))
+}
+
+fn new_import(c: &Connection, kind: &str, source: &str, created: i64) -> Result<i64> {
+    c.prepare_cached("INSERT INTO imports (kind, source, at, created) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![kind, source, now(), created])?;
+    Ok(c.last_insert_rowid())
+}
+
+/// Merges the policy records of a staged bundle (`Staging`, attached as `s`) and records the
+/// import.
+fn import_policy(c: &Connection, p: &BundleImport<'_>) -> Result<()> {
+    if p.created == 0 {
+        return Ok(());
+    }
+    let id = new_import(c, "bundle", p.source, p.created)?;
+    c.execute(
+        versions!(
+            "SELECT ecosystem, name, version, published, seen, baseline FROM s.versions
+             WHERE true"
+        ),
+        [],
+    )?;
+    let mut records = 0;
+    let mut stmt = c.prepare("SELECT record FROM s.advisories ORDER BY rowid")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let record: String = r.get(0)?;
+        let a: AdvisoryRecord = serde_json::from_str(&record).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        if put_advisory(c, id, &a)?.is_some() {
+            records += 1;
+        }
+    }
+    c.prepare_cached("UPDATE imports SET records = ?2 WHERE id = ?1")?
+        .execute(params![id, records])?;
+    Ok(())
+}
+
+impl AdvisoryImport<'_> {
+    pub(crate) fn put(&mut self, a: &AdvisoryRecord) -> Result<()> {
+        match put_advisory(&self.tx, self.id, a)? {
+            Some(true) => self.counts.added += 1,
+            Some(false) => self.counts.updated += 1,
+            None => self.counts.unchanged += 1,
+        }
+        Ok(())
+    }
+
+    /// Forgets an advisory its publisher withdrew.
+    pub(crate) fn withdraw(&mut self, id: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM affected WHERE advisory = ?1")?
+            .execute([id])?;
+        let n = self
+            .tx
+            .prepare_cached("DELETE FROM advisories WHERE id = ?1")?
+            .execute([id])?;
+        self.counts.withdrawn += n as u64;
+        Ok(())
+    }
+
+    /// Makes the import visible, recording when its newest record was made and what was skipped.
+    pub(crate) fn finish(self, created: i64, skipped: u64) -> Result<AdvisoryCounts> {
+        let records = self.counts.added + self.counts.updated + self.counts.unchanged;
+        self.tx
+            .prepare_cached(
+                "UPDATE imports SET created = ?2, records = ?3, skipped = ?4 WHERE id = ?1",
+            )?
+            .execute(params![self.id, created, records as i64, skipped as i64])?;
+        self.tx.commit()?;
+        Ok(self.counts)
+    }
+}
+
+impl Db {
+    /// Records the versions a document lists: new ones with `seen` (and `baseline` if this is
+    /// the first reading of the document), publish times wherever the document gives them.
+    pub(crate) fn record_versions(
+        &self,
+        ecosystem: &str,
+        listed: &[Listed],
+        seen: i64,
+        baseline: bool,
+    ) -> Result<()> {
+        let tx = self.write()?;
+        {
+            let mut put = tx.prepare_cached(VERSION_UPSERT)?;
+            for (name, version, published) in listed {
+                put.execute(params![ecosystem, name, version, published, seen, baseline])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn version(
+        &self,
+        ecosystem: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<VersionRow>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT published, seen, baseline FROM versions
+                 WHERE ecosystem = ?1 AND name = ?2 AND version = ?3",
+            )?
+            .query_row(params![ecosystem, name, version], |r| {
+                Ok(VersionRow {
+                    published: r.get(0)?,
+                    seen: r.get(1)?,
+                    baseline: r.get(2)?,
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Whether any version of a package is known.
+    pub(crate) fn knows_package(&self, ecosystem: &str, name: &str) -> Result<bool> {
+        let n: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT 1 FROM versions WHERE ecosystem = ?1 AND name = ?2 LIMIT 1")?
+            .query_row(params![ecosystem, name], |r| r.get(0))
+            .optional()?;
+        Ok(n.is_some())
+    }
+
+    /// Every version known of a package.
+    pub(crate) fn package_versions(
+        &self,
+        ecosystem: &str,
+        name: &str,
+    ) -> Result<Vec<(String, VersionRow)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT version, published, seen, baseline FROM versions
+             WHERE ecosystem = ?1 AND name = ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![ecosystem, name], |r| {
+                Ok((
+                    r.get(0)?,
+                    VersionRow {
+                        published: r.get(1)?,
+                        seen: r.get(2)?,
+                        baseline: r.get(3)?,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Every version row, for `proxy export`; streamed.
+    pub(crate) fn each_version(
+        &self,
+        f: &mut dyn FnMut(VersionRecord) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT ecosystem, name, version, published, seen, baseline FROM versions
+             ORDER BY ecosystem, name, version",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(VersionRecord {
+                ecosystem: r.get(0)?,
+                name: r.get(1)?,
+                version: r.get(2)?,
+                published: r.get(3)?,
+                seen: r.get(4)?,
+                baseline: r.get(5)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// When the newest imported bundle was made: the clock an offline proxy ages versions by.
+    pub(crate) fn import_clock(&self) -> Result<Option<i64>> {
+        let t = self.conn.query_row(
+            "SELECT max(created) FROM imports WHERE kind = 'bundle'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(t)
+    }
+
+    /// Starts an import of advisories from `source`.
+    pub(crate) fn begin_advisories(&self, source: &str) -> Result<AdvisoryImport<'_>> {
+        let tx = self.write()?;
+        let id = new_import(&tx, "advisories", source, 0)?;
+        Ok(AdvisoryImport {
+            tx,
+            id,
+            counts: AdvisoryCounts::default(),
+        })
+    }
+
+    /// The advisories that name a package.
+    pub(crate) fn affected(&self, ecosystem: &str, name: &str) -> Result<Vec<AffectedRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.id, a.malicious, a.severity, a.summary, a.aliases, p.ranges
+             FROM affected p JOIN advisories a ON a.id = p.advisory
+             WHERE p.ecosystem = ?1 AND p.name = ?2 ORDER BY a.malicious DESC, a.id",
+        )?;
+        let rows = stmt
+            .query_map(params![ecosystem, name], |r| {
+                let aliases: String = r.get(4)?;
+                Ok(AffectedRow {
+                    advisory: r.get(0)?,
+                    malicious: r.get(1)?,
+                    severity: r.get(2)?,
+                    summary: r.get(3)?,
+                    aliases: aliases.split_whitespace().map(str::to_string).collect(),
+                    ranges: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Changes whenever an import (of advisories or a bundle) commits.
+    pub(crate) fn import_generation(&self) -> Result<i64> {
+        let n = self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM imports", [], |r| r.get(0))?;
+        Ok(n)
+    }
+
+    /// Calls `f` with every (ecosystem, name) an advisory names.
+    pub(crate) fn advised_packages(&self, f: &mut dyn FnMut(&str, &str)) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT ecosystem, name FROM affected")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (e, n): (String, String) = (r.get(0)?, r.get(1)?);
+            f(&e, &n);
+        }
+        Ok(())
+    }
+
+    /// Imports of one kind, newest first.
+    pub(crate) fn imports(&self, kind: &str) -> Result<Vec<ImportRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT kind, source, at, created, records, skipped FROM imports WHERE kind = ?1
+             ORDER BY at DESC, id DESC",
+        )?;
+        let rows = stmt
+            .query_map([kind], |r| {
+                Ok(ImportRow {
+                    kind: r.get(0)?,
+                    source: r.get(1)?,
+                    at: r.get(2)?,
+                    created: r.get(3)?,
+                    records: r.get::<_, i64>(4)? as u64,
+                    skipped: r.get::<_, i64>(5)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Per ecosystem: packages named by advisories, advisories, and how many are malicious.
+    pub(crate) fn advisory_counts(&self) -> Result<Vec<(String, u64, u64, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.ecosystem, count(DISTINCT p.name), count(DISTINCT a.id),
+                count(DISTINCT CASE WHEN a.malicious THEN a.id END)
+             FROM affected p JOIN advisories a ON a.id = p.advisory
+             GROUP BY p.ecosystem ORDER BY p.ecosystem",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Advisories imported at or after `since`, whole, for `proxy export`; streamed.
+    pub(crate) fn each_advisory(
+        &self,
+        since: i64,
+        f: &mut dyn FnMut(AdvisoryRecord) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT a.id, a.modified, a.malicious, a.severity, a.summary, a.aliases
+             FROM advisories a JOIN imports i ON i.id = a.import WHERE i.at >= ?1 ORDER BY a.id",
+        )?;
+        let mut affected = self.conn.prepare_cached(
+            "SELECT ecosystem, name, ranges FROM affected WHERE advisory = ?1 ORDER BY rowid",
+        )?;
+        let mut rows = stmt.query([since])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let aliases: String = r.get(5)?;
+            let affected = affected
+                .query_map([&id], |r| {
+                    Ok(AffectedRecord {
+                        ecosystem: r.get(0)?,
+                        name: r.get(1)?,
+                        ranges: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            f(AdvisoryRecord {
+                id,
+                modified: r.get(1)?,
+                malicious: r.get(2)?,
+                severity: r.get(3)?,
+                summary: r.get(4)?,
+                aliases: aliases.split_whitespace().map(str::to_string).collect(),
+                affected,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1672,7 +2376,7 @@ mod tests {
             digest,
             flags: Flags::default(),
         };
-        let pinned = |name: &str| db.link("chef", name, "f.tgz", "").unwrap();
+        let pinned = |name: &str| db.link("chef", name, "f.tgz", "", &|_| true).unwrap();
         let pin_a = |hex: &str| {
             db.pin("chef", "a", "f.tgz", "a/1/download", "http://u/a", hex)
                 .unwrap()
@@ -1755,6 +2459,8 @@ mod tests {
             latest: Some("1"),
             format: 1,
             headers: None,
+            hidden_until: None,
+            policy: "",
         };
         let d = Digest {
             algo: Algo::Sha512,
@@ -1773,7 +2479,7 @@ mod tests {
         db.record_links("npm", std::slice::from_ref(&link), None)
             .unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz", "").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "", &|_| true).unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d.clone())))
         );
         // A list that names the file without a URL or digest erases neither.
@@ -1788,7 +2494,7 @@ mod tests {
         };
         db.record_links("npm", &[bare], None).unwrap();
         assert_eq!(
-            db.link("npm", "a", "a-1.tgz", "").unwrap(),
+            db.link("npm", "a", "a-1.tgz", "", &|_| true).unwrap(),
             Some(("http://x/a-1.tgz".into(), Some(d)))
         );
         let listed = db.package_links("npm", "a").unwrap();
@@ -1806,7 +2512,7 @@ mod tests {
             ..link
         };
         db.record_links("npm", &[mirror_only], None).unwrap();
-        assert_eq!(db.link("npm", "b", "b-1.tgz", "").unwrap(), None);
+        assert_eq!(db.link("npm", "b", "b-1.tgz", "", &|_| true).unwrap(), None);
         assert_eq!(db.package_links("npm", "b").unwrap().len(), 1);
         assert_eq!(db.link_names("npm", "a-1.tgz").unwrap(), vec!["a"]);
         // Another upstream's file of the same name: the one at the routed URL is taken.
@@ -1824,7 +2530,10 @@ mod tests {
         };
         db.record_links("npm", &[other], None).unwrap();
         for url in ["http://x/a-1.tgz", "http://y/a-1.tgz"] {
-            let (got, _) = db.link("npm", "a", "a-1.tgz", url).unwrap().unwrap();
+            let (got, _) = db
+                .link("npm", "a", "a-1.tgz", url, &|_| true)
+                .unwrap()
+                .unwrap();
             assert_eq!(got, url);
         }
         assert_eq!(

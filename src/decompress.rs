@@ -52,6 +52,11 @@ impl Format {
 /// `Packages` is 50 MB), low enough that a decompression bomb ends in an error, not hours of work.
 pub(crate) const MAX_DECODED: u64 = 4 << 30;
 
+/// Most memory an xz block may ask for, in KiB: its dictionary, which the decoder allocates
+/// whole, is named by the block's header, up to 4 GiB. `xz -9` asks for 64 MiB (plus a little);
+/// Debian's and Fedora's indexes use 8 MiB.
+const MAX_XZ_MEMORY_KIB: u32 = 100 << 10;
+
 /// Largest zstd window accepted (zstd's own default limit for decoders is 128 MiB).
 const MAX_ZSTD_WINDOW: u64 = 128 << 20;
 
@@ -71,7 +76,8 @@ pub(crate) fn tee(
     match format {
         Format::Plain => read(&mut tee)?,
         Format::Xz => {
-            let mut r = Capped::new(lzma_rust2::XzReader::new(&mut tee, true));
+            let xz = lzma_rust2::XzReader::new_mem_limit(&mut tee, true, MAX_XZ_MEMORY_KIB);
+            let mut r = Capped::new(xz);
             read(&mut r)?;
         }
         Format::Zstd => read(&mut Capped::new(Zstd::new(io::BufReader::new(&mut tee))))?,
@@ -281,6 +287,23 @@ mod tests {
             assert!(run(&bytes).is_err(), "{bytes:?}");
             bytes.truncate(at);
             assert!(run(&bytes).is_err(), "truncated {bytes:?}");
+        }
+        // An xz block whose header asks for a 4 GiB dictionary is refused before the decoder
+        // allocates it (the header's CRC-32 is right: only the size is hostile). So is 128 MiB;
+        // 64 MiB, what `xz -9` uses, is not refused for its size.
+        for (prop, refused) in [(40u8, true), (30, true), (28, false)] {
+            let mut xz = unhex(XZ);
+            assert_eq!(&xz[12..16], &[0x02, 0x00, 0x21, 0x01]);
+            xz[16] = prop;
+            let crc = crate::gzip::crc32_update(0, &xz[12..20]).to_le_bytes();
+            xz[20..24].copy_from_slice(&crc);
+            let err = run(&xz).err();
+            assert_eq!(
+                err.as_ref()
+                    .is_some_and(|e| e.to_string().contains("mem_limit")),
+                refused,
+                "dictionary property {prop}: {err:?}"
+            );
         }
         // Formats we do not read are copied, unread.
         let bz = b"BZh91AY&SY".to_vec();

@@ -34,6 +34,10 @@ pub enum Error {
     BadRequest(String),
     NotFound(String),
     MethodNotAllowed,
+    /// A GET or HEAD that declares a body: refused unread (this proxy takes none).
+    BodyNotAllowed,
+    /// A request that arrived during the shutdown grace period.
+    ShuttingDown,
     /// The upstream answered with a status we do not pass on as success.
     Upstream {
         url: String,
@@ -79,6 +83,15 @@ pub enum Error {
     },
     /// Another request is filling this entry and did not finish in time.
     Busy(String),
+    /// The policy refuses this package version (`policy.rs`): `header` is the `X-Proxy-Policy`
+    /// value (verdict, reason, rule), `message` what the client is told.
+    Blocked {
+        header: String,
+        message: String,
+    },
+    /// The server cannot go on (its listening socket failed, a worker died): the process exits
+    /// non-zero so that a supervisor restarts it.
+    Stopped(String),
     /// Too much of one kind of work is under way; the client should try again shortly.
     Overloaded(String),
 }
@@ -111,6 +124,8 @@ impl Error {
             Error::BadRequest(_) => 400,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,
+            Error::BodyNotAllowed => 413,
+            Error::ShuttingDown => 503,
             Error::Upstream {
                 status: 404 | 410, ..
             } => 404,
@@ -128,13 +143,46 @@ impl Error {
             Error::TooLarge { .. } => 502,
             Error::Remembered { status, .. } => *status,
             Error::Offline { .. } => 503,
+            Error::Blocked { .. } => 403,
             Error::Busy(_) => 504,
             Error::Overloaded(_) => 503,
             Error::Usage(_)
             | Error::Config { .. }
             | Error::Io { .. }
             | Error::Bind { .. }
-            | Error::Db(_) => 500,
+            | Error::Db(_)
+            | Error::Stopped(_) => 500,
+        }
+    }
+
+    /// Whether this is our own failure (disk, database, configuration) rather than the client's
+    /// or the upstream's: logged at ERROR, where upstream failures are WARN.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Error::Usage(_)
+                | Error::Config { .. }
+                | Error::Io { .. }
+                | Error::Bind { .. }
+                | Error::Db(_)
+                | Error::Stopped(_)
+        )
+    }
+
+    /// The message an HTTP client gets: `Display` without local paths. A file-system or
+    /// database error says what kind of failure it was; the log line has the rest.
+    pub fn public(&self) -> String {
+        match self {
+            Error::Io { err, .. } => match err.raw_os_error() {
+                // The system's text for an errno ("No space left on device") names no path.
+                Some(_) => format!("storage error: {err}"),
+                None => format!("storage error: {}", err.kind()),
+            },
+            Error::Db(_) => "database error".to_string(),
+            Error::Usage(_) | Error::Config { .. } | Error::Bind { .. } | Error::Stopped(_) => {
+                "internal error".to_string()
+            }
+            _ => self.to_string(),
         }
     }
 
@@ -182,6 +230,11 @@ impl fmt::Display for Error {
             Error::BadRequest(msg) => write!(f, "bad request: {msg}"),
             Error::NotFound(what) => write!(f, "not found: {what}"),
             Error::MethodNotAllowed => write!(f, "method not allowed: this proxy is read-only"),
+            Error::BodyNotAllowed => write!(
+                f,
+                "content too large: a GET or HEAD request takes no body here"
+            ),
+            Error::ShuttingDown => write!(f, "the proxy is shutting down; try again"),
             Error::Upstream { url, status } => write!(f, "upstream {url} answered {status}"),
             Error::UpstreamIo { url, msg, .. } => write!(f, "upstream {url}: {msg}"),
             Error::Integrity {
@@ -213,6 +266,8 @@ impl fmt::Display for Error {
                 write!(f, "the proxy is offline and {what} is not in its cache")
             }
             Error::Busy(what) => write!(f, "{what}: another request is fetching it; try again"),
+            Error::Blocked { message, .. } => write!(f, "{message}"),
+            Error::Stopped(why) => write!(f, "the server cannot go on: {why}"),
             Error::Overloaded(what) => write!(f, "{what}; try again shortly"),
         }
     }
@@ -259,7 +314,38 @@ mod tests {
             .status(),
             504
         );
+        let blocked = Error::Blocked {
+            header: "block malicious MAL-1".into(),
+            message: "blocked by policy".into(),
+        };
+        assert_eq!(
+            (blocked.status(), blocked.to_string().as_str()),
+            (403, "blocked by policy")
+        );
         assert_eq!(Error::config("f", "k", "v", "e").exit_code(), 2);
         assert_eq!(Error::NotFound("x".into()).exit_code(), 1);
+        assert_eq!(Error::Stopped("x".into()).exit_code(), 1);
+    }
+
+    #[test]
+    fn public_messages_name_no_local_path() {
+        let full = io::Error::from_raw_os_error(28);
+        let e = Error::io("/var/cache/proxy/.tmp/1-2-3.part", full);
+        assert!(e.to_string().contains("/var/cache/proxy"), "{e}");
+        assert_eq!(
+            e.public(),
+            "storage error: No space left on device (os error 28)"
+        );
+        assert!(e.is_internal());
+        let custom = Error::io("/secret/dir", io::Error::other("/secret/dir is odd"));
+        assert!(!custom.public().contains("/secret"), "{}", custom.public());
+        let db = Error::Db(rusqlite::Error::InvalidPath("/secret/proxy.db".into()));
+        assert!(!db.public().contains("/secret"), "{}", db.public());
+        let up = Error::Upstream {
+            url: "https://registry.example/x".into(),
+            status: 500,
+        };
+        assert_eq!(up.public(), up.to_string());
+        assert!(!up.is_internal());
     }
 }

@@ -1,9 +1,10 @@
 //! Fuzz-style tests of every hand-written parser of hostile input: JSON (`json.rs`), the PyPI
 //! HTML anchor scanner, lockfiles (the TOML and Elixir-term readers among them), the bundle's tar
-//! reader, gzip, router paths, Hex's protobuf reader, percent and base64 decoding, HTTP
-//! header values (dates, ranges, ETags), and distribution indexes (Debian's `Release` and
-//! `Packages`, RPM's `repomd.xml` and `primary.xml` through the XML scanner, in xz, zstd and gzip;
-//! Alpine's `APKINDEX`, Arch's databases) and apk's package check.
+//! reader, gzip, the zip reader and OSV records (`advisories.rs`), version ranges, router paths (and
+//! every registry's `route` of them), Hex's protobuf reader, percent and base64 decoding, HTTP header values (dates, ranges,
+//! ETags), and distribution indexes (Debian's `Release` and `Packages`, RPM's `repomd.xml` and
+//! `primary.xml` through the XML scanner, in xz, zstd and gzip; Alpine's `APKINDEX`, Arch's
+//! databases) and apk's package check.
 //!
 //! Each target starts from seeds (real fixtures from `testdata/` where there are some) and feeds
 //! its parser a bounded loop of generated and mutated inputs: bit flips, byte inserts and deletes,
@@ -281,6 +282,34 @@ impl json::Visitor for Echo {
     }
 }
 
+/// Leaves out members with keys of odd length (by path) and elements whose bytes are a multiple
+/// of three long (by content).
+struct LeaveOut;
+
+impl json::Visitor for LeaveOut {
+    fn wants(&self, _: &[Seg]) -> bool {
+        false
+    }
+
+    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+        None
+    }
+
+    fn drop(&mut self, path: &[Seg]) -> bool {
+        path.last()
+            .and_then(Seg::key)
+            .is_some_and(|k| k.len() % 2 == 1)
+    }
+
+    fn wants_verdict(&self, path: &[Seg]) -> bool {
+        matches!(path.last(), Some(Seg::Index(_)))
+    }
+
+    fn keep(&mut self, _: &[Seg], raw: &[u8]) -> bool {
+        !raw.len().is_multiple_of(3)
+    }
+}
+
 fn json_rewrite(input: &mut dyn io::BufRead, replace: bool) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     json::rewrite(input, &mut out, &mut Echo { replace })?;
@@ -318,6 +347,16 @@ fn json_rewriter() {
             assert_eq!(out, input, "buffer of {cap}");
         }
         let _ = json_rewrite(&mut &input[..], true);
+        // Leaving members and elements out keeps a document JSON.
+        let mut left = Vec::new();
+        if json::rewrite(&mut &input[..], &mut left, &mut LeaveOut).is_ok() && whole.is_ok() {
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(&left).is_ok()
+                    || serde_json::from_slice::<serde_json::Value>(input).is_err(),
+                "left JSON no more: {}",
+                String::from_utf8_lossy(&left)
+            );
+        }
     });
 }
 
@@ -406,6 +445,9 @@ fn html_anchor_scanner() {
         // Tags are bounded (64 KiB) and inputs are smaller: every input is copied through.
         let whole = anchors(&mut &input[..], false).expect("copied through");
         assert_eq!(whole, input, "unchanged page not copied as it was");
+        // Leaving anchors out never fails on a bounded input (or it says why).
+        let mut out = Vec::new();
+        let _ = crate::html::drop_anchors(&mut &input[..], &mut out, &mut |a| a.len() % 2 == 1);
         let cap = 1 + input.len() % 5;
         let small = anchors(&mut BufReader::with_capacity(cap, input), true);
         assert_eq!(
@@ -569,6 +611,7 @@ fn tar_reader() {
         b" ",
         b"ustar",
         b"99999999999",
+        b"18446744073709551615",
         b"=",
     ];
     let mut rng = Rng::new(seed());
@@ -641,6 +684,89 @@ fn gzip_decoder() {
     });
 }
 
+// --- zip, OSV records and version ranges --------------------------------------------------
+
+#[test]
+fn zip_reader() {
+    use std::io::Cursor;
+    let mut seeds = vec![fixture("osv/npm-all.zip")];
+    seeds.push(crate::zip::write(
+        &[("a.json", b"{}", false), ("b/", b"", false)],
+        false,
+    ));
+    seeds.push(crate::zip::write(&[("c.json", &[b'x'; 300], true)], true));
+    let tokens: &[&[u8]] = &[
+        b"PK\x03\x04",
+        b"PK\x01\x02",
+        b"PK\x05\x06",
+        b"PK\x06\x06",
+        b"PK\x06\x07",
+        b"\xff\xff\xff\xff",
+        b"\xff\xff",
+        b"\x08\x00",
+        b"\x01\x00\x08\x00",
+    ];
+    fuzz("zip", 300, seeds, tokens, 16 << 10, |input| {
+        let Ok(mut z) = crate::zip::Zip::open(Cursor::new(input)) else {
+            return;
+        };
+        let Ok(entries) = z.entries() else {
+            return;
+        };
+        for e in entries.iter().take(64) {
+            // A small cap: what inflates further is refused, never held.
+            if let Ok(data) = z.read(e, 64 << 10) {
+                assert_eq!(data.len() as u64, e.size);
+            }
+        }
+    });
+}
+
+#[test]
+fn osv_records_and_version_ranges() {
+    let seeds = [
+        "osv/npm/MAL-2024-0001.json",
+        "osv/npm/GHSA-aaaa-bbbb-cccc.json",
+        "osv/malicious-packages/osv/malicious/pypi/Evil_Pkg/MAL-2024-0100.json",
+    ]
+    .map(fixture)
+    .to_vec();
+    fuzz("osv", 300, seeds, COMMON, 8 << 10, |input| {
+        if let Ok(crate::advisories::Parsed::Record(r)) = crate::advisories::parse(input) {
+            for a in &r.affected {
+                let ranges: crate::advisories::Ranges = serde_json::from_str(&a.ranges).unwrap();
+                ranges.affects(&a.ecosystem, "1.0.0");
+            }
+        }
+    });
+    let ranges: Vec<Vec<u8>> = [
+        "^1.2.3 || >=2.0.0 <2.1.0",
+        "1.2 - 2.3.4",
+        ">=2.0,<2.5,!=2.3.*",
+        "~=1.4.5",
+        "[1.0,2.0),(,0.5]",
+        "~> 1.2, != 1.2.5",
+        ">= 1:1.0-1 << 2.0~rc1",
+    ]
+    .iter()
+    .map(|r| r.as_bytes().to_vec())
+    .collect();
+    let ecosystems = [
+        "npm", "cargo", "pypi", "maven", "nuget", "gem", "hex", "debian", "rpm", "composer",
+    ];
+    fuzz("version-ranges", 400, ranges, COMMON, 256, |input| {
+        let text = String::from_utf8_lossy(input);
+        for eco in ecosystems {
+            if let Ok(r) = crate::version::Range::parse(eco, &text) {
+                for v in ["1.0.0", "2.4", "1:1.5-2", "0.0.0-0", &text] {
+                    r.contains(v);
+                }
+            }
+            crate::version::compare(crate::version::scheme(eco), &text, "1.0");
+        }
+    });
+}
+
 // --- distribution indexes -----------------------------------------------------------------
 
 /// Debian's `Release` and `Packages` and RPM's `repomd.xml` and `primary.xml`, plain and
@@ -699,7 +825,13 @@ fn distribution_indexes() {
         b"\"",
         b"&#x",
         b"<![CDATA[",
+        b"]]>",
         b"<!--",
+        b"-->",
+        b"<?",
+        b"?>",
+        b"'",
+        b"<!DOCTYPE [",
         b"/>",
         b"\xfd7zXZ\0",
         b"\x1f\x8b\x08",
@@ -753,15 +885,40 @@ fn router_paths() {
         "/maven/org/apache/x/1.0/x-1.0.pom?a=b",
         "/health",
         "/",
+        "/debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/00",
+        "/debian/n/by-hash/SHA256/00",
+        "/rpm/n/repodata/repomd.xml",
+        "/alpine/n/v3.20/main/x86_64/APKINDEX.tar.gz",
+        "/arch/n/core/os/x86_64/core.db",
+        "/v2/n/library/alpine/manifests/latest",
+        "/helm/n/index.yaml",
+        "/raw/n/a/b",
     ]
     .map(|s| s.as_bytes().to_vec())
     .to_vec();
+    // Every key that takes names gets one, `n`, so that named upstreams' paths are routed too.
+    let named: Vec<(String, &str)> = registry::named_keys()
+        .map(|k| (format!("{k}.n"), "https://n.example/base"))
+        .collect();
+    let named: Vec<(&str, &str)> = named.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     fuzz("router", 1500, seeds, COMMON, 2 << 10, |input| {
         let url = String::from_utf8_lossy(input);
         if let Ok(crate::router::Route::Registry {
-            segments, query, ..
+            registry: reg,
+            segments,
+            query,
         }) = crate::router::route(&url)
         {
+            // The registry maps it to a plan or an error, never a panic.
+            let up = registry::testing::upstream_map(reg, &named);
+            let _ = reg.route(
+                &registry::Request {
+                    segments: &segments,
+                    query: query.as_deref(),
+                    accept: None,
+                },
+                &registry::testing::ctx(&up),
+            );
             // Whatever came in, what reaches a registry is safe to build paths from.
             for s in &segments {
                 let unsafe_part = |p: &str| p.is_empty() || p == "." || p == "..";

@@ -32,6 +32,42 @@ pub(crate) fn rewrite_anchors(
     out: &mut dyn Write,
     on_anchor: &mut dyn FnMut(&[Attr]) -> Option<String>,
 ) -> io::Result<()> {
+    scan_anchors(input, out, &mut |attrs| match on_anchor(attrs) {
+        Some(href) => Anchor::Href(href),
+        None => Anchor::Keep,
+    })
+}
+
+/// Copies an HTML document through, leaving out each `<a …>…</a>` element whose attributes
+/// `leave_out` chooses (the text up to its `</a>` goes with it; at most `MAX_TAG` of it).
+pub(crate) fn drop_anchors(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    leave_out: &mut dyn FnMut(&[Attr]) -> bool,
+) -> io::Result<()> {
+    scan_anchors(input, out, &mut |attrs| {
+        if leave_out(attrs) {
+            Anchor::Drop
+        } else {
+            Anchor::Keep
+        }
+    })
+}
+
+/// What becomes of an anchor.
+enum Anchor {
+    Keep,
+    /// Its `href` replaced.
+    Href(String),
+    /// Left out with its text and `</a>`.
+    Drop,
+}
+
+fn scan_anchors(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    on_anchor: &mut dyn FnMut(&[Attr]) -> Anchor,
+) -> io::Result<()> {
     loop {
         let buf = input.fill_buf()?;
         if buf.is_empty() {
@@ -55,7 +91,7 @@ pub(crate) fn rewrite_anchors(
                 Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'>' | b'/')
             ) {
                 read_tag(input, &mut tag)?;
-                write_anchor(&tag, out, on_anchor)?;
+                write_anchor(&tag, input, out, on_anchor)?;
                 continue;
             }
         }
@@ -102,22 +138,54 @@ fn read_tag(input: &mut dyn BufRead, tag: &mut Vec<u8>) -> io::Result<()> {
 
 fn write_anchor(
     tag: &[u8],
+    input: &mut dyn BufRead,
     out: &mut dyn Write,
-    on_anchor: &mut dyn FnMut(&[Attr]) -> Option<String>,
+    on_anchor: &mut dyn FnMut(&[Attr]) -> Anchor,
 ) -> io::Result<()> {
     let Some(attrs) = parse_attrs(tag) else {
         return out.write_all(tag);
     };
     let href = attrs.iter().find(|a| a.name == "href").map(|a| a.span);
     match (href, on_anchor(&attrs)) {
-        (Some((start, end)), Some(new)) => {
+        (Some((start, end)), Anchor::Href(new)) => {
             out.write_all(&tag[..start])?;
             out.write_all(b"\"")?;
             out.write_all(escape_attr(&new).as_bytes())?;
             out.write_all(b"\"")?;
             out.write_all(&tag[end..])
         }
+        (_, Anchor::Drop) => skip_to_end_tag(input),
         _ => out.write_all(tag),
+    }
+}
+
+/// Reads past the text of a left-out anchor and its `</a>` (any case, blanks before `>`).
+fn skip_to_end_tag(input: &mut dyn BufRead) -> io::Result<()> {
+    // What followed the last `<`, blanks left out (only its first bytes matter).
+    let mut tag: Option<Vec<u8>> = None;
+    let mut n = 0;
+    loop {
+        let Some(b) = peek(input)? else {
+            return Ok(()); // cut short: nothing more to leave out
+        };
+        input.consume(1);
+        n += 1;
+        if n > MAX_TAG {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "invalid HTML: an anchor's text longer than 64 KiB",
+            ));
+        }
+        match (b, tag.as_mut()) {
+            (b'<', _) => tag = Some(Vec::new()),
+            (b'>', Some(t)) if t.as_slice() == b"/a" => return Ok(()),
+            (b'>', _) => tag = None,
+            // Three bytes tell `/a` from anything longer.
+            (c, Some(t)) if !c.is_ascii_whitespace() && t.len() < 3 => {
+                t.push(c.to_ascii_lowercase())
+            }
+            _ => {}
+        }
     }
 }
 
@@ -249,6 +317,22 @@ mod tests {
             "a&b><\"&bogus;&"
         );
         assert_eq!(escape_attr("a&\"<>"), "a&amp;&quot;&lt;&gt;");
+    }
+
+    #[test]
+    fn anchors_can_be_left_out_with_their_text() {
+        let doc = "<html><body>\n<a href=\"/x/a-1.0.tar.gz\">a-1.0.tar.gz</a><br/>\n<A HREF='/x/a-2.0.tar.gz'>a-<b>2.0</b>.tar.gz</ A ><br/>\n<a href=\"/x/a-3.0.tar.gz\">a-3.0.tar.gz</a>\n</body></html>";
+        let mut out = Vec::new();
+        let mut dropping = |attrs: &[Attr]| attr(attrs, "href").is_some_and(|h| h.contains("2.0"));
+        drop_anchors(&mut doc.as_bytes(), &mut out, &mut dropping).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "<html><body>\n<a href=\"/x/a-1.0.tar.gz\">a-1.0.tar.gz</a><br/>\n<br/>\n<a href=\"/x/a-3.0.tar.gz\">a-3.0.tar.gz</a>\n</body></html>"
+        );
+        // An anchor whose text never ends is an error past the bound, not a hang.
+        let long = format!("<a href=\"x\">{}", "y".repeat(MAX_TAG + 10));
+        let mut all = |_: &[Attr]| true;
+        assert!(drop_anchors(&mut long.as_bytes(), &mut Vec::new(), &mut all).is_err());
     }
 
     // See: issue #10 (found in review beside the fuzz findings): `&#x+2F;` was read as `/`.

@@ -34,6 +34,125 @@ pub(crate) fn midnight(year: u16, month: u8, day: u8) -> Option<i64> {
         .find_map(|w| parse_date(&format!("{w}, {day:02} {mon} {year:04} 00:00:00 GMT")))
 }
 
+/// Days from 1970-01-01 to a civil date (proleptic Gregorian; Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses an RFC 3339 timestamp (`2024-01-31T12:00:00Z`, `...00.123456Z`, `...00+02:00`; a
+/// space for the `T` and a date alone are accepted too) as Unix milliseconds: the publish times
+/// registries write in their metadata and OSV's `modified`.
+pub(crate) fn timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    let digits = |from: usize, n: usize| -> Option<i64> {
+        let part = s.get(from..from + n)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, mo, d) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !(1..=12).contains(&mo) {
+        return None;
+    }
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if d < 1 || d > month_days[(mo - 1) as usize] {
+        return None;
+    }
+    let day = days_from_civil(y, mo, d) * 86_400_000;
+    if b.len() == 10 {
+        return Some(day);
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') {
+        return None;
+    }
+    let (h, mi) = (digits(11, 2)?, digits(14, 2)?);
+    let sec = if b.get(16) == Some(&b':') {
+        digits(17, 2)?
+    } else {
+        0
+    };
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = if b.get(16) == Some(&b':') { 19 } else { 16 };
+    let mut millis = 0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let frac = &s[start..i.min(start + 3)];
+        millis = frac.parse::<i64>().ok()? * 10i64.pow(3 - frac.len() as u32);
+    }
+    let offset = match &s[i..] {
+        "Z" | "z" | "" => 0,
+        tz => {
+            let sign = match tz.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (oh, om) = match tz[1..].split_once(':') {
+                Some(parts) => parts,
+                None => (tz.get(1..3)?, tz.get(3..)?),
+            };
+            let (oh, om): (i64, i64) = (oh.parse().ok()?, om.parse().ok()?);
+            if oh > 23 || om > 59 || !tz[1..].bytes().all(|c| c.is_ascii_digit() || c == b':') {
+                return None;
+            }
+            sign * (oh * 60 + om) * 60_000
+        }
+    };
+    Some(day + ((h * 60 + mi) * 60 + sec) * 1000 + millis - offset)
+}
+
+/// Unix milliseconds as an RFC 3339 UTC time to the second (`2024-01-31T12:00:00Z`), for
+/// messages.
+pub(crate) fn iso(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Hinnant's `civil_from_days`.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// `If-None-Match` against our strong ETag, with weak comparison, lists and `*` (RFC 9110 §13.1.2).
 pub(crate) fn none_match(header: &str, etag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
@@ -139,6 +258,44 @@ mod tests {
         ] {
             assert_eq!(parse_date(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn rfc3339_timestamps() {
+        assert_eq!(timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            timestamp("2011-10-05T14:48:00.000Z"),
+            Some(1_317_826_080_000)
+        );
+        assert_eq!(
+            timestamp("2011-10-05T14:48:00.123456Z"),
+            Some(1_317_826_080_123)
+        );
+        assert_eq!(
+            timestamp("2011-10-05T16:48:00+02:00"),
+            Some(1_317_826_080_000)
+        );
+        assert_eq!(timestamp("2011-10-05T14:48:00"), Some(1_317_826_080_000));
+        assert_eq!(timestamp("2011-10-05 14:48:00Z"), Some(1_317_826_080_000));
+        assert_eq!(timestamp("2024-02-29"), Some(1_709_164_800_000));
+        for bad in [
+            "",
+            "2024-02-30T00:00:00Z",
+            "2024-13-01",
+            "2024-01-01T25:00:00Z",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00+2",
+            "2024-01-01X00:00:00Z",
+            "+024-01-01",
+            "2024-01-01T00:00:00 GMT",
+            "2024-01-01T00:00:00+\u{e9}",
+        ] {
+            assert_eq!(timestamp(bad), None, "{bad:?}");
+        }
+        for t in [0, 1_317_826_080_000, 1_709_164_800_000, 4_102_444_799_000] {
+            assert_eq!(timestamp(&iso(t)), Some(t));
+        }
+        assert_eq!(iso(1_709_164_800_000), "2024-02-29T00:00:00Z");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod server;
 pub mod stats;
 pub mod verify;
 
+mod advisories;
 mod artifact;
 mod cache;
 mod db;
@@ -26,15 +27,19 @@ mod http;
 mod json;
 mod lockfile;
 mod metadata;
+mod policy;
 mod progress;
 mod proxy;
 mod rebase;
 mod registry;
 mod router;
 mod tar;
+mod transfer;
 mod upstream;
 mod url;
+mod version;
 mod xml;
+mod zip;
 
 use std::io::Write;
 
@@ -99,6 +104,13 @@ pub fn run(command: cli::Command) -> Result<bool> {
             url,
             timeout,
         } => health::run(&load(&common)?, url.as_deref(), timeout),
+        cli::Command::PolicyExplain { common, purl } => policy::explain(&load(&common)?, &purl),
+        cli::Command::AdvisoriesImport { common, paths } => {
+            advisories::import(&load(&common)?, &paths).map(|()| true)
+        }
+        cli::Command::AdvisoriesStatus(common) => {
+            advisories::status(&load(&common)?).map(|()| true)
+        }
         cli::Command::Help(_) | cli::Command::Version => Ok(true),
     }
 }
@@ -111,6 +123,13 @@ pub fn registries() -> Vec<(&'static str, Vec<&'static str>)> {
         .iter()
         .map(|r| (r.name(), r.spec().upstreams.iter().map(|u| u.key).collect()))
         .collect()
+}
+
+/// Unix milliseconds as an RFC 3339 time (UTC, to the second), as registries write publish
+/// times. For tests/it/policy.rs.
+#[doc(hidden)]
+pub fn rfc3339(ms: i64) -> String {
+    http::iso(ms)
 }
 
 /// `-since`: a duration back from now (`7d`) or a date (`2026-01-31`, UTC midnight).
@@ -140,6 +159,9 @@ fn serve(config: Config) -> Result<()> {
         .map_err(|err| error::Error::io("signal handler", err))?;
     let offline = config.offline;
     let handle = server::start(config)?;
+    // A server that cannot go on ends the wait for a signal, and the process exits non-zero.
+    let wake = signals.handle();
+    handle.on_failure(move || wake.close());
     log::info!(
         "proxy {} listening on {}{}",
         env!("CARGO_PKG_VERSION"),
@@ -153,16 +175,20 @@ fn serve(config: Config) -> Result<()> {
     if let Some(sig) = signals.forever().next() {
         log::info!("received signal {sig}; finishing in-flight requests");
     }
+    let failure = handle.failure();
     handle.shutdown();
-    log::info!("stopped");
-    Ok(())
+    match failure {
+        Some(why) => Err(error::Error::Stopped(why)),
+        None => {
+            log::info!("stopped");
+            Ok(())
+        }
+    }
 }
 
 fn init_logging(config: &Config) {
     let mut b = env_logger::Builder::new();
     b.filter_level(config.log_level);
-    // tiny_http logs every client that disconnects at error level; that is not our error.
-    b.filter_module("tiny_http", log::LevelFilter::Off);
     if config.log_format == LogFormat::Json {
         b.format(|buf, record| {
             let line = serde_json::json!({

@@ -4,6 +4,7 @@
 //! fails. The links a rewrite reports are recorded as it streams, in batches, so memory does not
 //! grow with the document.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
 use crate::registry::{
-    self, Algo, Assembly, Check, Ctx, Etag, FileCheck, Found, Link, Metadata, Part, Registry,
+    self, Algo, Assembly, Bad, Check, Ctx, Etag, FileCheck, Found, Link, Metadata, Part, Registry,
 };
 use crate::upstream::Method;
 
@@ -50,7 +51,10 @@ pub(crate) fn serve(
         let (cached, vouched) = cached_vouched(sh, db, &m, expected.as_ref())?;
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
-            let due = (age >= ttl && !vouched) || row.format < FORMAT;
+            // A document hiding versions under other rules, or one that came of age, is not
+            // served again before it is refreshed.
+            let hiding = hiding_current(sh, &m, row);
+            let due = (age >= ttl && !vouched) || row.format < FORMAT || !hiding;
             if !due || refreshed || sh.config.offline {
                 let (row, file) = cached.expect("checked above");
                 let stale = age >= ttl && !refreshed && !vouched;
@@ -60,7 +64,7 @@ pub(crate) fn serve(
         // Made from another cached document instead of fetched (`registry::Derive`).
         if !refreshed
             && let Some(d) = &m.derive
-            && let Some(source) = derivable(sh, db, d, cached.as_ref().map(|(r, _)| r))?
+            && let Some(source) = derivable(sh, db, &m, d, cached.as_ref().map(|(r, _)| r))?
         {
             match sh.flights.join(&flight_key(&m)) {
                 Join::Leader(guard) => match derive(sh, db, &m, d, source) {
@@ -79,9 +83,10 @@ pub(crate) fn serve(
         }
         if let Some((row, _)) = &cached {
             let age = db::now() - row.fetched_at;
+            let hiding = hiding_current(sh, &m, row);
             // Within the stale-while-revalidate window: served at once, one refresh behind it.
             // (A TTL of 0 asks for every answer to be revalidated: no window then.)
-            if ttl > 0 && row.format >= FORMAT && age < ttl.saturating_add(swr) {
+            if ttl > 0 && row.format >= FORMAT && hiding && age < ttl.saturating_add(swr) {
                 if let Join::Leader(guard) = sh.flights.join(&flight_key(&m)) {
                     revalidate_behind(sh, reg, m.clone(), guard);
                 }
@@ -116,11 +121,13 @@ pub(crate) fn serve(
     }
 }
 
-/// The cached document `d` derives from, if this one should be made from it: it is within its
-/// TTL (or the proxy is offline) and newer than this one's cached copy, if any.
+/// The cached document `d` derives from, if this one (`m`) should be made from it: it is within
+/// its TTL and its hiding of young versions holds (or the proxy is offline), and it is newer than
+/// this one's cached copy, if any, or that copy hides versions under rules no longer in force.
 fn derivable(
     sh: &Shared,
     db: &Db,
+    m: &Metadata,
     d: &registry::Derive,
     ours: Option<&MetadataRow>,
 ) -> Result<Option<(MetadataRow, File)>> {
@@ -128,13 +135,18 @@ fn derivable(
         return Ok(None);
     };
     let ttl = d.from.expiry.ttl.unwrap_or(sh.config.metadata_ttl);
-    let fresh = sh.config.offline || db::now() - row.fetched_at < ttl.as_millis() as i64;
-    let newer = ours.is_none_or(|o| o.fetched_at < row.fetched_at || o.format < FORMAT);
+    let fresh = sh.config.offline
+        || (db::now() - row.fetched_at < ttl.as_millis() as i64
+            && hiding_current(sh, &d.from, &row));
+    let newer = ours.is_none_or(|o| {
+        o.fetched_at < row.fetched_at || o.format < FORMAT || !hiding_current(sh, m, o)
+    });
     Ok((fresh && newer && row.format >= FORMAT).then_some((row, file)))
 }
 
 /// Writes `m` from the stored copy of the document it derives from, and records it with that
-/// document's age (it is exactly as fresh).
+/// document's age (it is exactly as fresh) and its hiding: the versions the policy left out of
+/// that copy are left out of this one, until the same time.
 fn derive(
     sh: &Shared,
     db: &Db,
@@ -142,47 +154,38 @@ fn derive(
     d: &registry::Derive,
     (source, file): (MetadataRow, File),
 ) -> Result<()> {
-    let mut temp = sh.store.temp()?;
-    let temp_path = temp.path.clone();
-    let mut input = BufReader::with_capacity(64 * 1024, file);
-    let mut out = Hashing::new(&mut temp.file, None);
-    let filtered = (d.filter)(&mut input, &mut out);
-    let flushed = filtered.is_ok().then(|| out.flush());
-    if let Some(err) = out.failed.take() {
-        return Err(Error::io(&temp_path, err));
-    }
-    if let Err(bad) = filtered {
-        // Our own stored copy: it was checked when stored, so this is damage on disk.
-        return Err(Error::io(
-            sh.store.abs(&source.storage_path),
-            io::Error::new(io::ErrorKind::InvalidData, bad.0),
-        ));
-    }
-    if let Some(Err(err)) = flushed {
-        return Err(Error::io(&temp_path, err));
-    }
-    let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
-    let placeholders = out.placeholders.count;
-    drop(out);
+    let (temp, sha, size, placeholders) =
+        filter_copy(sh, file, &mut |i, o| (d.filter)(i, o), &|bad| {
+            // Our own stored copy: it was checked when stored, so this is damage on disk.
+            Error::io(
+                sh.store.abs(&source.storage_path),
+                io::Error::new(io::ErrorKind::InvalidData, bad.0),
+            )
+        })?;
     let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
-    let old = db.record_metadata(&NewMetadata {
-        ecosystem: m.ecosystem,
-        key: &m.key,
-        package: &m.package,
-        fetched_at: Some(source.fetched_at),
-        storage_path: &rel,
-        upstream_url: &m.url,
-        etag: None,
-        last_modified: None,
-        content_type: m.content_type,
-        sha256: &sha,
-        size,
-        rebase: placeholders,
-        latest: None,
-        format: FORMAT,
-        headers: source.headers.as_deref(),
-    })?;
+    let old = db.record_document(
+        &NewMetadata {
+            ecosystem: m.ecosystem,
+            key: &m.key,
+            package: &m.package,
+            fetched_at: Some(source.fetched_at),
+            storage_path: &rel,
+            upstream_url: &m.url,
+            etag: None,
+            last_modified: None,
+            content_type: m.content_type,
+            sha256: &sha,
+            size,
+            rebase: placeholders,
+            latest: None,
+            format: FORMAT,
+            headers: source.headers.as_deref(),
+            hidden_until: source.hidden_until,
+            policy: &source.policy,
+        },
+        None,
+    )?;
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
@@ -571,9 +574,9 @@ fn stale(
 }
 
 fn refresh(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     m: &Metadata,
     cached: Option<(MetadataRow, File)>,
     guard: Guard,
@@ -614,9 +617,9 @@ fn refresh(
 /// that must have a digest (`registry::Check`) is stored only if it has it. A 404 or a document
 /// over the size cap is remembered for `negative_ttl` and not asked again meanwhile.
 fn fetch_metadata(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
@@ -634,9 +637,9 @@ fn fetch_metadata(
 }
 
 fn fetch_and_store(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     db: &Db,
-    reg: &dyn Registry,
+    reg: &'static dyn Registry,
     m: &Metadata,
     cached: Option<&MetadataRow>,
 ) -> Result<bool> {
@@ -646,7 +649,9 @@ fn fetch_and_store(
     if let Some(accept) = m.accept {
         headers.push(("Accept", accept));
     }
-    let cached = cached.filter(|r| r.format >= FORMAT);
+    // What a first reading lists has no known age (`policy.rs`).
+    let first_reading = cached.is_none();
+    let cached = cached.filter(|r| r.format >= FORMAT && hiding_current(sh, m, r));
     if let Some(row) = cached
         && revalidate_by_head(sh, db, reg, m, row, &headers)?
     {
@@ -750,11 +755,17 @@ fn fetch_and_store(
     let mut links = Links {
         db,
         ecosystem: m.ecosystem,
-        doc: &m.key,
         since: hold_mark(),
+        staged: false,
         batch: Vec::new(),
         latest: None,
+        content_type: None,
         failed: None,
+        listed: Vec::new(),
+        seen: db::now(),
+        baseline: first_reading,
+        package: &m.package,
+        versions: m.listing.hider.map(|_| HashSet::new()),
     };
     let rewritten = match &parts {
         Some((assembly, parts)) => (assembly.write)(m, parts, &mut out, &ctx, &mut links),
@@ -778,7 +789,7 @@ fn fetch_and_store(
     if let Some(Err(err)) = flushed {
         return Err(Error::io(&temp_path, err));
     }
-    let (sha, size) = (registry::hex(&out.sha.finalize_reset()), out.n);
+    let (mut sha, mut size) = (registry::hex(&out.sha.finalize_reset()), out.n);
     // Documents with a digest header are stored byte-identical: what was stored is what came.
     if let Some(hex) = named
         && hex != sha
@@ -809,11 +820,29 @@ fn fetch_and_store(
     }
     // Placeholders the upstream's own bytes hold are not ours to fill in: a document that comes
     // out with just those (one stored byte-identical) is served as stored.
-    let placeholders = match out.placeholders.count {
+    let mut placeholders = match out.placeholders.count {
         n if n == input.get_ref().placeholders.count => 0,
         n => n,
     };
     drop(out);
+    // An assembled document is the registry's own, in the type its plan says. One the upstream
+    // sent without a type is of the type it names itself by; where types are negotiated and it
+    // names none, it is refused rather than served as a guess a client would misread.
+    let content_type = match (&f.content_type, links.content_type.take()) {
+        _ if m.parts.is_some() => m.content_type.to_string(),
+        (Some(t), _) => t.clone(),
+        (None, Some(own)) => own,
+        (None, None) if m.accepts.is_some() => {
+            return Err(Error::BadUpstream {
+                url: m.url.clone(),
+                msg: "sent no Content-Type, and the document does not name its type".into(),
+            });
+        }
+        (None, None) => m.content_type.to_string(),
+    };
+    if f.content_type.is_none() && m.accepts.is_some() && !asked_for(m, &content_type) {
+        return Err(not_accepted(m, &content_type));
+    }
     let kept: Vec<(&str, String)> = m
         .headers
         .iter()
@@ -832,39 +861,112 @@ fn fetch_and_store(
         })
         .collect();
     let kept = (!kept.is_empty()).then(|| serde_json::to_string(&kept).unwrap_or_default());
-    links.flush();
+    links.flush_listed();
     if let Some(err) = links.failed.take() {
         return Err(err);
     }
+    // Young versions left out, in a second pass over what was stored (`Registry::hider`).
+    let mut hidden_until = None;
+    if let (Some(hider), Some(listed)) = (m.listing.hider, links.versions.take())
+        && let Some((hide, until)) = crate::policy::hidden(sh, db, reg, m, &listed)?
+    {
+        let (filtered, digest, n, count) = refilter(sh, m, &temp_path, hider, &hide)?;
+        // Placeholders the upstream's own bytes held stay unfilled (see above).
+        let count = if placeholders == 0 { 0 } else { count };
+        (temp, sha, size, placeholders) = (filtered, digest, n, count);
+        hidden_until = Some(until);
+    }
     let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
     sh.store.commit(temp, &rel)?;
-    // An assembled document is the registry's own, in the type its plan says.
-    let content_type = match f.content_type.as_deref() {
-        Some(t) if m.parts.is_none() => t,
-        _ => m.content_type,
-    };
-    let old = db.record_metadata(&NewMetadata {
-        ecosystem: m.ecosystem,
-        key: &m.key,
-        package: &m.package,
-        fetched_at: None,
-        storage_path: &rel,
-        upstream_url: &m.url,
-        etag: f.etag.as_deref(),
-        last_modified: f.last_modified.as_deref(),
-        content_type,
-        sha256: &sha,
-        size,
-        rebase: placeholders,
-        latest: links.latest.as_deref(),
-        format: FORMAT,
-        headers: kept.as_deref(),
-    })?;
+    let old = db.record_document(
+        &NewMetadata {
+            ecosystem: m.ecosystem,
+            key: &m.key,
+            package: &m.package,
+            fetched_at: None,
+            storage_path: &rel,
+            upstream_url: &m.url,
+            etag: f.etag.as_deref(),
+            last_modified: f.last_modified.as_deref(),
+            content_type: &content_type,
+            sha256: &sha,
+            size,
+            rebase: placeholders,
+            latest: links.latest.as_deref(),
+            format: FORMAT,
+            headers: kept.as_deref(),
+            hidden_until,
+            policy: if m.listing.hider.is_some() {
+                sh.policy.fingerprint()
+            } else {
+                ""
+            },
+        },
+        Some(links.commit()),
+    )?;
+    links.staged = false; // promoted
     if let Some(old) = old.filter(|o| *o != rel) {
         sh.store.remove(&old);
     }
     db.release_holds(m.ecosystem, &m.key, links.since)?;
     Ok(true)
+}
+
+/// Whether a stored document's hiding of young versions still holds: none of them has come of
+/// age, and it was filtered under the cooldown rules in force.
+fn hiding_current(sh: &Shared, m: &Metadata, row: &MetadataRow) -> bool {
+    row.hidden_until.is_none_or(|t| db::now() < t)
+        && (m.listing.hider.is_none() || row.policy == sh.policy.fingerprint())
+}
+
+/// Copies a stored document through its registry's hider into a new temp file: (file, SHA-256,
+/// size, placeholders).
+fn refilter(
+    sh: &Shared,
+    m: &Metadata,
+    stored: &std::path::Path,
+    hider: registry::Hider,
+    hide: &registry::Hide,
+) -> Result<(crate::cache::Temp, String, u64, u64)> {
+    let file = File::open(stored).map_err(|err| Error::io(stored, err))?;
+    filter_copy(sh, file, &mut |i, o| hider(m, i, o, hide), &|bad| {
+        Error::BadUpstream {
+            url: m.url.clone(),
+            msg: format!("hiding young versions: {}", bad.0),
+        }
+    })
+}
+
+/// A filter over a stored document's bytes (`Derive::filter`, a bound `Hider`).
+type Filter<'a> =
+    dyn FnMut(&mut dyn io::BufRead, &mut dyn Write) -> std::result::Result<(), Bad> + 'a;
+
+/// Streams a stored document through `filter` into a new temp file: (file, SHA-256, size,
+/// placeholders). `refused` says what the filter's refusal means.
+fn filter_copy(
+    sh: &Shared,
+    file: File,
+    filter: &mut Filter<'_>,
+    refused: &dyn Fn(Bad) -> Error,
+) -> Result<(crate::cache::Temp, String, u64, u64)> {
+    let mut input = BufReader::with_capacity(64 * 1024, file);
+    let mut temp = sh.store.temp()?;
+    let path = temp.path.clone();
+    let mut out = Hashing::new(&mut temp.file, None);
+    let filtered = filter(&mut input, &mut out);
+    let flushed = out.flush();
+    if let Some(err) = out.failed.take() {
+        return Err(Error::io(&path, err));
+    }
+    filtered.map_err(refused)?;
+    flushed.map_err(|err| Error::io(&path, err))?;
+    let (sha, n, count) = (
+        registry::hex(&out.sha.finalize_reset()),
+        out.n,
+        out.placeholders.count,
+    );
+    drop(out);
+    Ok((temp, sha, n, count))
 }
 
 /// Marks the holds one refresh records: nanoseconds since the epoch, distinct from one refresh
@@ -1020,45 +1122,114 @@ const LARGE_DOCUMENT: u64 = 64 << 20;
 /// two busy cores, and npm waits 5 minutes for an answer.
 const LARGE_WAIT: Duration = Duration::from_secs(240);
 
-/// How many links are written to the database at a time. A document small enough to report
-/// fewer has its links written only once it has been read whole.
+/// How many links are held in memory at a time. A document that reports more has them staged
+/// in batches (`Db::stage_links`); they are recorded with the document, once it has passed
+/// every check.
 const LINK_BATCH: usize = 1000;
 
-/// Records what a rewrite reports, in batches.
+/// Collects what a rewrite reports: links, staged in batches, and the versions listed (with
+/// their publish times) for the policy, recorded in batches.
 struct Links<'a> {
     db: &'a Db,
     ecosystem: &'static str,
-    /// The document's key, which holds its held links, and this refresh's mark on them.
-    doc: &'a str,
+    /// This refresh's mark: on staged batches, and on the holds of held links.
     since: i64,
+    staged: bool,
     batch: Vec<Link>,
     latest: Option<String>,
+    /// The type the document names itself by, if the registry reads one.
+    content_type: Option<String>,
     failed: Option<Error>,
+    listed: Vec<db::Listed>,
+    /// When these versions are seen, and whether this is the document's first reading.
+    seen: i64,
+    baseline: bool,
+    /// The document's package, whose versions are collected when its registry can hide them.
+    package: &'a str,
+    versions: Option<HashSet<String>>,
 }
 
 impl Links<'_> {
-    fn flush(&mut self) {
-        if self.batch.is_empty() || self.failed.is_some() {
+    /// What `Db::record_document` records, once the document is sound.
+    fn commit(&self) -> db::DocumentLinks<'_> {
+        db::DocumentLinks {
+            fill: self.since,
+            staged: self.staged,
+            rest: &self.batch,
+            since: self.since,
+        }
+    }
+
+    /// Records the versions listed so far. They are not held back with the links: the documents
+    /// refused after they were read (indexes whose digest does not match) carry no publish
+    /// times, and a first sighting only ever starts a version's cooldown.
+    fn flush_listed(&mut self) {
+        if self.listed.is_empty() || self.failed.is_some() {
             return;
         }
-        let hold = Some((self.doc, self.since));
-        if let Err(err) = self.db.record_links(self.ecosystem, &self.batch, hold) {
-            self.failed = Some(err);
+        self.failed = self
+            .db
+            .record_versions(self.ecosystem, &self.listed, self.seen, self.baseline)
+            .err();
+        self.listed.clear();
+    }
+
+    fn list(&mut self, name: &str, version: &str, published: Option<i64>) {
+        if version.is_empty() {
+            return;
         }
-        self.batch.clear();
+        if name == self.package
+            && let Some(v) = self.versions.as_mut()
+        {
+            v.insert(version.to_string());
+        }
+        self.listed
+            .push((name.to_string(), version.to_string(), published));
+    }
+}
+
+impl Drop for Links<'_> {
+    /// A document given up leaves nothing staged behind.
+    fn drop(&mut self) {
+        if self.staged
+            && let Err(err) = self.db.discard_staged(self.since)
+        {
+            log::warn!("cannot discard the links of a document given up: {err}");
+        }
     }
 }
 
 impl Found for Links<'_> {
     fn link(&mut self, link: Link) {
+        if !link.flags.document {
+            self.list(&link.name, &link.version, None);
+        }
         self.batch.push(link);
-        if self.batch.len() >= LINK_BATCH {
-            self.flush();
+        if self.batch.len() >= LINK_BATCH && self.failed.is_none() {
+            match self.db.stage_links(self.since, &self.batch) {
+                Ok(()) => self.staged = true,
+                Err(err) => self.failed = Some(err),
+            }
+            self.batch.clear();
+        }
+        if self.listed.len() >= LINK_BATCH {
+            self.flush_listed();
         }
     }
 
     fn latest(&mut self, version: &str) {
         self.latest = Some(version.to_string());
+    }
+
+    fn published(&mut self, name: &str, version: &str, unix_ms: i64) {
+        self.list(name, version, Some(unix_ms));
+        if self.listed.len() >= LINK_BATCH {
+            self.flush_listed();
+        }
+    }
+
+    fn content_type(&mut self, content_type: &str) {
+        self.content_type = Some(content_type.to_string());
     }
 }
 

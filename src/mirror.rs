@@ -698,7 +698,7 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
     // nowhere new.
     let mut read = HashSet::new();
     let picked = loop {
-        let picked = match pick_links(db, eco, &m, &hashes) {
+        let picked = match pick_links(sh, db, eco, &m, &hashes) {
             Ok(p) => p,
             Err(err) => {
                 out.fail(format!("/{eco}/{first_doc}: {err}"), false);
@@ -917,18 +917,30 @@ struct Picked {
     problem: Option<String>,
 }
 
-/// The links of the wanted versions among those recorded for the package, that the registry's
-/// filter (`Mirror::keep`: a build, the target platforms) and the lockfile's digests let
-/// through. Digests name the files a lockfile was made with: where the links carry digests of
+/// The links of the wanted versions among those recorded for the package, that the policy, the
+/// registry's filter (`Mirror::keep`: a build, the target platforms) and the lockfile's digests
+/// let through. Without an exact version, versions the policy refuses are not candidates (the
+/// latest allowed one is taken); an exact one is fetched, and its refusal reported. Digests name the files a lockfile was made with: where the links carry digests of
 /// the same algorithm, a file with such a digest is kept only if it is one of them (with its
 /// companions); files without one are kept; where no link has one, digests cannot choose and
 /// every file of the version is kept.
-fn pick_links(db: &Db, eco: &str, m: &registry::Mirror, hashes: &[Digest]) -> Result<Picked> {
+fn pick_links(
+    sh: &Shared,
+    db: &Db,
+    eco: &str,
+    m: &registry::Mirror,
+    hashes: &[Digest],
+) -> Result<Picked> {
     // Under the first of the package's names that has links of the wanted versions.
     let mut links = Vec::new();
     let mut latest = None;
     for name in std::iter::once(&m.package).chain(&m.also) {
         links = db.package_links(eco, name)?;
+        if !matches!(m.want, Want::Exact(_)) {
+            links.retain(|l| {
+                l.flags.document || crate::policy::allows(sh, db, eco, &l.name, &l.version)
+            });
+        }
         latest = db.latest(eco, name)?;
         if !registry::pick(&links, &m.want, latest.as_deref()).is_empty() {
             break;

@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub hot: Hot,
     /// Upstream answers remembered for `negative_ttl` (see `Negative`).
     negative: Mutex<HashMap<String, Negative>>,
+    /// The supply-chain policy and its counters.
+    pub policy: crate::policy::Policy,
     /// Huge metadata documents being rewritten at once.
     pub large_documents: Gate,
 }
@@ -268,6 +270,7 @@ impl Shared {
             allowed.insert(r.name(), origins);
         }
         Shared {
+            policy: crate::policy::Policy::new(config.policy.clone()),
             config,
             store: Arc::new(store),
             upstream,
@@ -524,7 +527,7 @@ fn root() -> Reply {
 fn health(sh: &Shared, db: &Db) -> Reply {
     let check = |r: Result<()>| match r {
         Ok(()) => serde_json::json!({"status": "ok"}),
-        Err(err) => serde_json::json!({"status": "error", "error": err.to_string()}),
+        Err(err) => serde_json::json!({"status": "error", "error": err.public()}),
     };
     let database = check(db.ping());
     let storage = check(sh.store.probe());

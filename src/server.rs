@@ -1,6 +1,15 @@
 //! The HTTP server: a tiny_http listener, a fixed pool of workers (each with its own database
-//! connection), one maintenance thread (batched hit counts, eviction, start-up reconciliation),
-//! per-request panic isolation, and graceful shutdown.
+//! connection) that decide every answer, transfer threads that write the long ones, one
+//! maintenance thread (batched hit counts, eviction, start-up reconciliation), per-request panic
+//! isolation, and graceful shutdown.
+//!
+//! **No client holds a worker.** A worker writes an answer itself only when it is small (up to
+//! `PIECE`) and the socket takes it whole at once (`ResponseWriter::write_now`, which never
+//! blocks); anything else (a large file, a streamed miss, the rest of an answer the client is
+//! slow to take) goes to a transfer thread (`transfer.rs`). tiny_http gives each connection a
+//! thread of its own, bounded by `http.max_connections`, and closes connections that stay idle
+//! (`http.idle_timeout`) or send a head too slowly (`http.header_timeout`); see
+//! vendor/README.md.
 //!
 //! Three things tiny_http does not do are handled here. The listening socket gets TCP_NODELAY,
 //! which accepted connections inherit, so a response written in two parts is not held back by
@@ -12,20 +21,23 @@
 //! the head and the body in separate system calls and copies files 8 KiB at a time, which cost a
 //! fifth of the requests per second on small cached files and half the throughput on large ones
 //! (BENCHMARKS.md).
+//!
+//! **If the server cannot go on** (its listening socket failed, a worker thread died), the
+//! handle says so (`Handle::failure`) and the `serve` command exits non-zero, so that systemd's
+//! `Restart=on-failure` starts it again instead of leaving a process that answers nothing.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tiny_http::StatusCode;
+use tiny_http::{ResponseWriter, StatusCode};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -33,20 +45,107 @@ use crate::error::{Error, Result};
 use crate::http;
 use crate::proxy::{self, Body, Incoming, Reply, Shared};
 use crate::registry;
+use crate::transfer::Transfers;
 use crate::upstream::{Method, Upstream};
+
+/// Called with each request's URL before it is handled.
+pub type Hook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How the server is started, besides its configuration.
+#[derive(Default)]
+pub struct Options {
+    /// Tests only: a hook that runs in the worker before each request is handled (a test makes
+    /// it panic to show that a panic costs one request and never a worker).
+    #[doc(hidden)]
+    pub before_handle: Option<Hook>,
+}
 
 /// A running server. Dropping it shuts it down.
 pub struct Handle {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
+    state: Arc<State>,
     server: Option<Arc<tiny_http::Server>>,
-    done: mpsc::Receiver<()>,
-    threads: Vec<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+    /// The maintenance thread, and the verification thread if `verify_rate` is set.
+    background: Vec<JoinHandle<()>>,
+}
+
+/// What the workers, the transfer threads and the handle share about the server's life.
+#[derive(Default)]
+struct State {
+    /// Shutting down: a new request is answered 503 and its connection closed.
+    stopping: AtomicBool,
+    /// The grace period is over: workers and the background threads leave.
+    exit: AtomicBool,
+    /// Requests taken and not yet answered in full, by a worker or a transfer thread.
+    busy: AtomicUsize,
+    /// Why the server cannot go on, once it cannot.
+    failure: Mutex<Option<String>>,
+    /// Called once, when `failure` is set.
+    on_failure: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// When a failure to start a transfer thread was last logged (seconds since the epoch).
+    spawn_logged: AtomicI64,
+}
+
+impl State {
+    /// Records that the server cannot go on, and says so once.
+    fn fail(&self, why: String) {
+        {
+            let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+            if failure.is_some() {
+                return;
+            }
+            log::error!("the server cannot go on: {why}");
+            *failure = Some(why);
+        }
+        let wake = self
+            .on_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(wake) = wake {
+            wake();
+        }
+    }
+}
+
+/// A request being answered; dropped when its answer is written (or abandoned).
+struct InFlight(Arc<State>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Marks the server failed if the thread holding it dies of a panic (one that the per-request
+/// isolation did not catch).
+struct Watch(Arc<State>, &'static str);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail(format!("{} thread panicked", self.1));
+        }
+    }
+}
+
+/// What a worker needs besides its database connection.
+struct Ctx {
+    shared: Arc<Shared>,
+    state: Arc<State>,
+    transfers: Transfers,
+    hook: Option<Hook>,
 }
 
 /// Opens storage and database, binds, and starts the workers.
 pub fn start(config: Config) -> Result<Handle> {
+    start_with(config, Options::default())
+}
+
+/// `start`, with options.
+pub fn start_with(config: Config, options: Options) -> Result<Handle> {
     let (store, db) = proxy::open_storage(&config)?;
     let total = db.total_size()?;
     let upstream = Upstream::new(&config)?;
@@ -70,7 +169,13 @@ pub fn start(config: Config) -> Result<Handle> {
         };
         config.base_url = format!("http://{host}:{}", addr.port());
     }
-    let server = tiny_http::Server::from_listener(listener, None).map_err(|err| Error::Bind {
+    warn_about_limits(&config);
+    let limits = tiny_http::Limits {
+        max_connections: config.max_connections,
+        idle_timeout: config.idle_timeout,
+        head_timeout: config.header_timeout,
+    };
+    let server = tiny_http::Server::from_listener(listener, limits).map_err(|err| Error::Bind {
         addr: config.listen.clone(),
         err: io::Error::other(err.to_string()),
     })?;
@@ -81,44 +186,47 @@ pub fn start(config: Config) -> Result<Handle> {
         dbs.push(proxy::open_db(&config)?);
     }
     let shared = Arc::new(Shared::new(config, store, upstream, total));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, done) = mpsc::channel();
-    let mut threads = Vec::new();
+    let state = Arc::new(State::default());
+    let transfers = Transfers::default();
+    let mut handle = Handle {
+        addr,
+        shared: shared.clone(),
+        state: state.clone(),
+        server: Some(server.clone()),
+        workers: Vec::with_capacity(workers),
+        background: Vec::new(),
+    };
     for (i, db) in dbs.into_iter().enumerate() {
-        let (server, shared, stop, tx) = (server.clone(), shared.clone(), stop.clone(), tx.clone());
+        let server = server.clone();
+        let ctx = Ctx {
+            shared: shared.clone(),
+            state: state.clone(),
+            transfers: transfers.clone(),
+            hook: options.before_handle.clone(),
+        };
         let t = std::thread::Builder::new()
             .name(format!("worker-{i}"))
-            .spawn(move || {
-                work(&server, &shared, &db, &stop);
-                let _ = tx.send(());
-            })
+            .spawn(move || work(&server, &ctx, &db))
             .map_err(|err| Error::io("worker thread", err))?;
-        threads.push(t);
+        handle.workers.push(t);
     }
-    let (m_shared, m_stop) = (shared.clone(), stop.clone());
+    let (m_shared, m_state) = (shared, state);
     let t = std::thread::Builder::new()
         .name("maintenance".into())
-        .spawn(move || maintain(&m_shared, &db, &m_stop))
+        .spawn(move || maintain(&m_shared, &db, &m_state))
         .map_err(|err| Error::io("maintenance thread", err))?;
-    threads.push(t);
-    let rate = shared.config.verify_rate;
+    handle.background.push(t);
+    let rate = handle.shared.config.verify_rate;
     if rate > 0 {
-        let (v_shared, v_stop) = (shared.clone(), stop.clone());
-        let db = proxy::open_db(&shared.config)?;
+        let (v_shared, v_state) = (handle.shared.clone(), handle.state.clone());
+        let db = proxy::open_db(&v_shared.config)?;
         let t = std::thread::Builder::new()
             .name("verify".into())
-            .spawn(move || crate::verify::background(&v_shared, &db, rate, &v_stop))
+            .spawn(move || crate::verify::background(&v_shared, &db, rate, &v_state.exit))
             .map_err(|err| Error::io("verification thread", err))?;
-        threads.push(t);
+        handle.background.push(t);
     }
-    Ok(Handle {
-        addr,
-        shared,
-        stop,
-        server: Some(server),
-        done,
-        threads,
-    })
+    Ok(handle)
 }
 
 impl Handle {
@@ -126,39 +234,65 @@ impl Handle {
         self.addr
     }
 
-    /// Stops taking requests, lets in-flight ones finish within `shutdown_timeout`, and leaves
-    /// no temp file behind.
+    /// Why the server cannot go on, if it cannot.
+    pub fn failure(&self) -> Option<String> {
+        self.state
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs `wake` once if the server finds it cannot go on (at once if it already has).
+    pub fn on_failure(&self, wake: impl FnOnce() + Send + 'static) {
+        let mut slot = self
+            .state
+            .on_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.failure().is_some() {
+            drop(slot);
+            wake();
+        } else {
+            *slot = Some(Box::new(wake));
+        }
+    }
+
+    /// Stops taking connections (new ones are refused) and requests (new ones on open
+    /// connections are answered 503 and their connections closed), lets in-flight ones finish
+    /// within `shutdown_timeout`, and leaves no temp file behind.
     pub fn shutdown(mut self) {
         self.stop_now();
     }
 
     fn stop_now(&mut self) {
-        if self.stop.swap(true, Ordering::SeqCst) {
+        if self.state.stopping.swap(true, Ordering::SeqCst) {
             return;
         }
+        if let Some(server) = &self.server {
+            server.stop_accepting();
+        }
         let deadline = Instant::now() + self.shared.config.shutdown_timeout;
-        let workers = self.threads.len().saturating_sub(1);
-        let mut finished = 0;
-        while finished < workers {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.done.recv_timeout(left) {
-                Ok(()) => finished += 1,
-                Err(_) => break,
+        while self.state.busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let left = self.state.busy.load(Ordering::SeqCst);
+        if left > 0 {
+            log::warn!("{left} request(s) still running after the shutdown grace period");
+        }
+        self.state.exit.store(true, Ordering::SeqCst);
+        // Workers notice within one wait for a request (100 ms); one still busy is left behind.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        for t in self.workers.drain(..).chain(self.background.drain(..)) {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
             }
-        }
-        if finished < workers {
-            log::warn!(
-                "{} request(s) still running after the shutdown grace period",
-                workers - finished
-            );
-        }
-        // Dropping the last handle on the server closes the listener.
-        self.server = None;
-        for t in self.threads.drain(..) {
             if t.is_finished() {
                 let _ = t.join();
             }
         }
+        // Dropping the last handle on the server closes the listener.
+        self.server = None;
         let removed = self.shared.store.clean_tmp();
         if removed > 0 {
             log::info!("removed {removed} unfinished temp file(s)");
@@ -172,10 +306,35 @@ impl Drop for Handle {
     }
 }
 
+/// Says at start-up when the descriptor limit cannot hold `http.max_connections` connections
+/// (each is one descriptor, plus one for each of the two files it may be sent at once), so that
+/// running out is expected rather than a surprise; the server copes either way (see
+/// vendor/README.md).
+fn warn_about_limits(config: &Config) {
+    let Some(limit) = open_files_limit() else {
+        return;
+    };
+    let needed = 3 * config.max_connections as u64 + 64;
+    if limit < needed {
+        log::warn!(
+            "the open-file limit ({limit}) is below what {} connections may need ({needed}); \
+             raise it (LimitNOFILE=, ulimit -n) or lower http.max_connections",
+            config.max_connections
+        );
+    }
+}
+
+/// The soft limit on open files, from /proc/self/limits (Linux).
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// Binds with TCP_NODELAY and a send timeout set on the listening socket; accepted sockets
 /// inherit both (Linux copies them at accept), so no response waits on Nagle's algorithm and no
-/// worker stays blocked on a client that stopped reading. (A receive timeout would be inherited
-/// too, but it also applies to `accept`, and tiny_http stops accepting after any accept error.)
+/// transfer thread stays blocked on a client that stopped reading. (Reading has its own limits,
+/// set per connection by tiny_http: `http.idle_timeout` and `http.header_timeout`.)
 fn bind(listen: &str, client_timeout: Duration) -> Result<TcpListener> {
     let bind_err = |err| Error::Bind {
         addr: listen.to_string(),
@@ -198,23 +357,26 @@ fn bind(listen: &str, client_timeout: Duration) -> Result<TcpListener> {
     Err(bind_err(last))
 }
 
-fn work(server: &tiny_http::Server, shared: &Arc<Shared>, db: &Db, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
+fn work(server: &tiny_http::Server, ctx: &Ctx, db: &Db) {
+    let _watch = Watch(ctx.state.clone(), "a worker");
+    while !ctx.state.exit.load(Ordering::SeqCst) {
         match server.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(rq)) => serve(shared, db, rq),
-            Ok(None) => {}
-            Err(err) => {
-                log::error!("the listener failed: {err}");
-                std::thread::sleep(Duration::from_millis(100));
+            Ok(Some(rq)) => {
+                ctx.state.busy.fetch_add(1, Ordering::SeqCst);
+                serve(ctx, db, rq, InFlight(ctx.state.clone()));
             }
+            Ok(None) => {}
+            // The accept loop has ended: no connection will come any more.
+            Err(err) => return ctx.state.fail(format!("the listener stopped: {err}")),
         }
     }
 }
 
-fn maintain(shared: &Shared, db: &Db, stop: &AtomicBool) {
+fn maintain(shared: &Shared, db: &Db, state: &Arc<State>) {
+    let _watch = Watch(state.clone(), "the maintenance");
     reconcile(shared, db);
     let mut ticks = 0u64;
-    while !stop.load(Ordering::SeqCst) {
+    while !state.exit.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
         ticks += 1;
         if ticks.is_multiple_of(10) {
@@ -272,31 +434,65 @@ fn header_list(rq: &tiny_http::Request, name: &'static str) -> Option<String> {
     Some(values.fold(first.to_string(), |acc, v| acc + ", " + v))
 }
 
-fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
-    let started = Instant::now();
-    let method = match rq.method() {
-        tiny_http::Method::Get => Method::Get,
-        tiny_http::Method::Head => Method::Head,
-        other => {
-            let m = other.to_string();
-            let url = rq.url().to_string();
-            let mut reply = error_reply(&Error::MethodNotAllowed, &url);
-            reply.headers.push(("Allow", "GET, HEAD".into()));
-            let status = reply.status;
-            // The method is neither GET nor HEAD: the JSON error goes out as a body.
-            respond(rq, reply, Method::Get);
-            log::info!(
-                "{m} {url} {status} 0B {}ms cache=-",
-                started.elapsed().as_millis()
-            );
-            return;
-        }
+/// The access line of one request, written when its answer is complete.
+struct Access {
+    method: String,
+    url: String,
+    started: Instant,
+    /// ` policy="…"` when the policy refused or audited the request.
+    policy: String,
+}
+
+impl Access {
+    fn log(&self, status: u16, bytes: u64, cache: &str) {
+        log::info!(
+            "{} {} {status} {bytes}B {}ms cache={cache}{}",
+            self.method,
+            self.url,
+            self.started.elapsed().as_millis(),
+            self.policy
+        );
+    }
+}
+
+fn serve(ctx: &Ctx, db: &Db, rq: tiny_http::Request, flight: InFlight) {
+    let mut access = Access {
+        method: rq.method().to_string(),
+        url: rq.url().to_string(),
+        started: Instant::now(),
+        policy: String::new(),
     };
+    // The framing was checked by tiny_http: a body is announced by one of these two.
     let has_body = header(&rq, "Content-Length").is_some_and(|v| v.trim() != "0")
         || header(&rq, "Transfer-Encoding").is_some();
+    // Refused before anything else, and at once: the body is never read, and since what follows
+    // it on the connection cannot be parsed, the connection is closed.
+    let refused = match rq.method() {
+        _ if ctx.state.stopping.load(Ordering::SeqCst) => Some(Error::ShuttingDown),
+        tiny_http::Method::Get | tiny_http::Method::Head if has_body => Some(Error::BodyNotAllowed),
+        tiny_http::Method::Get | tiny_http::Method::Head => None,
+        _ => Some(Error::MethodNotAllowed),
+    };
+    let method = match rq.method() {
+        tiny_http::Method::Head => Method::Head,
+        // Any other method's error answer goes out with its body.
+        _ => Method::Get,
+    };
+    if let Some(err) = refused {
+        let mut reply = error_reply(&err, &access.url);
+        if matches!(err, Error::MethodNotAllowed) {
+            reply.headers.push(("Allow", "GET, HEAD".into()));
+        }
+        let close = has_body || matches!(err, Error::ShuttingDown);
+        if close {
+            reply.headers.push(("Connection", "close".into()));
+            rq.close_connection();
+        }
+        return respond(ctx, rq, reply, method, access, flight);
+    }
     let incoming = Incoming {
         method,
-        url: rq.url().to_string(),
+        url: access.url.clone(),
         http11: *rq.http_version() >= (1, 1),
         accept: header_list(&rq, "Accept"),
         if_none_match: header(&rq, "If-None-Match").map(str::to_string),
@@ -304,92 +500,229 @@ fn serve(shared: &Arc<Shared>, db: &Db, rq: tiny_http::Request) {
         range: header(&rq, "Range").map(str::to_string),
         if_range: header(&rq, "If-Range").map(str::to_string),
     };
-    let m = if method == Method::Get { "GET" } else { "HEAD" };
-    let url = incoming.url.as_str();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let reply = if has_body {
-            error_reply(
-                &Error::BadRequest("a GET or HEAD request must not have a body".into()),
-                url,
-            )
-        } else if shared.config.test_panic_path.as_deref() == Some(url) {
-            panic!("test panic for {url}");
-        } else {
-            match proxy::handle(shared, db, &incoming) {
-                Ok(reply) => reply,
-                Err(err) => error_reply(&err, url),
-            }
+        if let Some(hook) = &ctx.hook {
+            hook(&incoming.url);
+        }
+        let reply = match proxy::handle(&ctx.shared, db, &incoming) {
+            Ok(reply) => reply,
+            Err(err) => error_reply(&err, &incoming.url),
         };
-        let (status, cache) = (reply.status, reply.cache);
-        let bytes = respond(rq, reply, method);
-        (status, cache, bytes)
+        // The policy's decision, if it made one, goes in the access line.
+        if let Some((_, v)) = reply
+            .headers
+            .iter()
+            .find(|(k, _)| *k == crate::policy::HEADER)
+        {
+            access.policy = format!(" policy=\"{v}\"");
+        }
+        respond(ctx, rq, reply, method, access, flight);
     }));
-    match outcome {
-        Ok((status, cache, bytes)) => {
-            log::info!(
-                "{m} {url} {status} {bytes}B {}ms cache={}",
-                started.elapsed().as_millis(),
-                cache.as_str()
-            )
-        }
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            // The request was dropped during the unwind; tiny_http answers 500 for it.
-            log::error!("panic while handling {m} {url}: {msg}");
-        }
+    if let Err(panic) = outcome {
+        let msg = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        // The request was dropped during the unwind; tiny_http answers 500 for it.
+        log::error!(
+            "panic while handling {} {}: {msg}",
+            if method == Method::Head {
+                "HEAD"
+            } else {
+                "GET"
+            },
+            incoming.url
+        );
     }
 }
 
-/// Maps an error to its answer: a registry-shaped 404, or a JSON error.
+/// Maps an error to its answer: in the shape its registry's clients read, or a JSON error. What
+/// the client reads names no local path (`Error::public`); the log has the whole error.
 fn error_reply(err: &Error, url: &str) -> Reply {
     let status = err.status();
-    if status >= 500 {
+    if err.is_internal() {
+        log::error!("{url}: {err}");
+    } else if status >= 500 {
         log::warn!("{url}: {err}");
     } else {
         log::debug!("{url}: {err}");
     }
     // An error under a registry's prefix reads the way that registry's clients expect.
+    let msg = err.public();
     let prefix = url
         .trim_start_matches('/')
         .split(['/', '?'])
         .next()
         .unwrap_or("");
     if let Some(reg) = registry::mounted(prefix) {
-        let (ct, body) = (reg.spec().error_body)(status, &err.to_string());
+        let (ct, body) = (reg.spec().error_body)(status, &msg);
         let mut reply = Reply::bytes(status, ct, body.into_bytes());
         proxy::add_spec_headers(reg, &mut reply);
+        if let Error::Blocked { header, .. } = err {
+            reply
+                .headers
+                .push((crate::policy::HEADER, header.clone().into()));
+        }
         return reply;
     }
-    Reply::json(status, &serde_json::json!({ "error": err.to_string() }))
+    Reply::json(status, &serde_json::json!({ "error": msg }))
 }
 
-/// Sends the reply; returns the number of body bytes.
-fn respond(rq: tiny_http::Request, reply: Reply, method: Method) -> u64 {
-    let writer = rq.into_writer();
-    let (n, result) = match reply.body {
-        // The fill runs on in its own thread whether or not this client stays.
-        Body::Tail(mut tail) => stream(
-            writer,
-            reply.status,
-            &reply.headers,
-            reply.cache.as_str(),
-            &mut tail,
-        ),
-        _ => send(writer, reply, method),
+/// Sends the reply, or hands it to a transfer thread; logs the access line once it is written.
+/// Small answers the socket takes at once are written here; everything else (a long body, a
+/// streamed miss, a client slow to take even a small answer) goes to a transfer thread, so that
+/// no client can hold this worker.
+fn respond(
+    ctx: &Ctx,
+    rq: tiny_http::Request,
+    reply: Reply,
+    method: Method,
+    access: Access,
+    flight: InFlight,
+) {
+    let mut w = rq.into_response_writer();
+    let Reply {
+        status,
+        headers,
+        body,
+        head_length,
+        cache,
+    } = reply;
+    let length = length(&body, head_length, method);
+    let a = AnswerHead {
+        status,
+        headers,
+        cache: cache.as_str(),
+        length,
+        // HEAD, 304 and the like announce the length of the body they do not send.
+        no_body: method == Method::Head || matches!(status, 100..=199 | 204 | 304),
     };
-    if let Err(err) = result {
-        log::debug!("response ended early: {err}");
+    let (cache, sent) = (a.cache, a.sent());
+    let small = match body {
+        Body::Tail(_) => false,
+        _ => a.no_body || length.is_some_and(|n| n <= PIECE as u64),
+    };
+    if !small {
+        let job = Pending::new(w, access, flight);
+        return hand_over(
+            ctx,
+            job,
+            move |w| match body {
+                // The fill runs on in its own thread whether or not this client stays.
+                Body::Tail(mut tail) => stream(w, &a, &mut tail),
+                body => send(w, &a, body),
+            },
+            status,
+            cache,
+        );
     }
-    n
+    let rest = with_scratch(|out| -> io::Result<Option<Vec<u8>>> {
+        render(out, &a, body)?;
+        let n = w.write_now(out)?;
+        Ok((n < out.len()).then(|| out[n..].to_vec()))
+    });
+    match rest {
+        Ok(None) => {
+            // Done with the connection before the access line: its thread may be waiting to
+            // hand over the client's next request.
+            drop(w);
+            access.log(status, sent, cache);
+        }
+        // The client is not taking it as fast as it comes: the rest is written elsewhere.
+        Ok(Some(rest)) => {
+            let job = Pending::new(w, access, flight);
+            hand_over(
+                ctx,
+                job,
+                move |w| (sent, w.write_all(&rest).and_then(|()| w.flush())),
+                status,
+                cache,
+            )
+        }
+        Err(err) => {
+            log::debug!("response ended early: {err}");
+            w.close_connection();
+            access.log(status, 0, cache);
+        }
+    }
 }
 
-/// Bodies up to this size go out in the same write as the head (one segment on the wire); longer
-/// files are copied in pieces of this size, 8 times fewer system calls than `io::copy`'s 8 KiB.
+/// An answer handed to a transfer thread. Dropped unwritten (no thread could be started), it
+/// closes its connection, so that the client sees a failure rather than waits for an answer.
+struct Pending {
+    w: Option<ResponseWriter>,
+    access: Access,
+    _flight: InFlight,
+}
+
+impl Pending {
+    fn new(w: ResponseWriter, access: Access, flight: InFlight) -> Pending {
+        Pending {
+            w: Some(w),
+            access,
+            _flight: flight,
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(w) = &self.w {
+            w.close_connection();
+        }
+    }
+}
+
+/// Runs `write` (which returns the body bytes written and how the writing ended) for `job` on a
+/// transfer thread, then logs its access line. A write that fails closes the connection: the
+/// answer is incomplete, and whatever the client reads next must not look like its rest.
+fn hand_over(
+    ctx: &Ctx,
+    mut job: Pending,
+    write: impl FnOnce(&mut ResponseWriter) -> (u64, io::Result<()>) + Send + 'static,
+    status: u16,
+    cache: &'static str,
+) {
+    let run = ctx.transfers.run(move || {
+        let Some(mut w) = job.w.take() else { return };
+        let (n, result) = write(&mut w);
+        if let Err(err) = result {
+            log::debug!("response ended early: {err}");
+            w.close_connection();
+        }
+        drop(w);
+        job.access.log(status, n, cache);
+    });
+    if let Err(err) = run {
+        // Rate-limited: under a thread limit every connection would say it.
+        let now = crate::db::now_secs();
+        if ctx.state.spawn_logged.swap(now, Ordering::Relaxed) != now {
+            log::error!("cannot start a transfer thread: {err}; the connection was closed");
+        }
+    }
+}
+
+/// The `Content-Length` of an answer; `None`: a HEAD whose length the upstream did not say (no
+/// Content-Length rather than 0), or a stream.
+fn length(body: &Body, head_length: Option<u64>, method: Method) -> Option<u64> {
+    match body {
+        Body::Empty => head_length.or(Some(0).filter(|_| method != Method::Head)),
+        Body::Bytes(b) => Some(b.len() as u64),
+        Body::File { len, .. } | Body::Rebased { len, .. } => Some(*len),
+        Body::Memory { len, .. } => Some(*len as u64),
+        Body::Tail(_) => None,
+    }
+}
+
+/// Answers with bodies up to this size are written by the worker, in one write with the head (one
+/// segment on the wire), if the socket takes them at once; longer ones go to a transfer thread.
 const PIECE: usize = 64 * 1024;
+
+/// How much of a file a transfer thread copies at a time: 4 times fewer system calls than
+/// `io::copy`'s 8 KiB, and half of `PIECE`, because every client of a large file now has a
+/// transfer thread (and this buffer) of its own, where the fixed pool of workers held 16.
+const TRANSFER_PIECE: usize = 32 * 1024;
 
 /// The status line and the headers every answer has; `Content-Length` or the chunked framing is
 /// added by the caller.
@@ -449,81 +782,97 @@ fn with_date(f: impl FnOnce(&str)) {
     })
 }
 
-/// Writes an answer whose length is known. tiny_http's own `respond` writes the head and the body
-/// in separate system calls (two segments, two wake-ups of the client for a 4 KiB file) and copies
-/// files 8 KiB at a time; this writes a small answer in one call and a large file in 64 KiB pieces.
-fn send(mut w: Box<dyn Write + Send>, reply: Reply, method: Method) -> (u64, io::Result<()>) {
-    let Reply {
-        status,
-        headers,
-        body,
-        head_length,
-        cache,
-    } = reply;
-    // `None`: a HEAD whose length the upstream did not say; no Content-Length rather than 0.
-    let length = match &body {
-        Body::Empty => head_length.or(Some(0).filter(|_| method != Method::Head)),
-        Body::Bytes(b) => Some(b.len() as u64),
-        Body::File { len, .. } | Body::Rebased { len, .. } => Some(*len),
-        Body::Memory { len, .. } => Some(*len as u64),
-        Body::Tail(_) => unreachable!("streams are framed by `stream`"),
-    };
-    // HEAD, 304 and the like announce the length of the body they do not send.
-    let no_body = method == Method::Head || matches!(status, 100..=199 | 204 | 304);
-    let result = with_scratch(|out| {
-        write_answer(
-            &mut *w,
-            out,
-            status,
-            &headers,
-            cache.as_str(),
-            body,
-            length,
-            no_body,
-        )
-    });
-    let result = result.and_then(|()| w.flush());
-    let sent = if result.is_ok() && !no_body {
-        length.unwrap_or(0)
-    } else {
-        0
-    };
-    (sent, result)
+/// What goes before an answer's body: its status line, headers and framing.
+struct AnswerHead {
+    status: u16,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
+    cache: &'static str,
+    /// `Content-Length`; `None` for a stream, or a HEAD whose length the upstream did not say.
+    length: Option<u64>,
+    /// HEAD, 304 and the like announce the length of the body they do not send.
+    no_body: bool,
 }
 
-/// `send`'s writing, into `out` (empty) and then `w`.
-#[allow(clippy::too_many_arguments)]
-fn write_answer(
-    w: &mut dyn Write,
-    out: &mut Vec<u8>,
-    status: u16,
-    headers: &[(&'static str, Cow<'static, str>)],
-    cache: &str,
-    body: Body,
-    length: Option<u64>,
-    no_body: bool,
-) -> io::Result<()> {
-    head(out, status, headers, cache);
-    match length {
-        Some(n) => {
-            let _ = write!(out, "Content-Length: {n}\r\n\r\n");
+impl AnswerHead {
+    /// Appends the head to `out`, framed by `Content-Length` when the length is known.
+    fn put(&self, out: &mut Vec<u8>) {
+        head(out, self.status, &self.headers, self.cache);
+        match self.length {
+            Some(n) => {
+                let _ = write!(out, "Content-Length: {n}\r\n\r\n");
+            }
+            None => out.extend_from_slice(b"\r\n"),
         }
-        None => out.extend_from_slice(b"\r\n"),
     }
+
+    /// The body bytes the answer sends whole.
+    fn sent(&self) -> u64 {
+        if self.no_body {
+            0
+        } else {
+            self.length.unwrap_or(0)
+        }
+    }
+}
+
+/// Renders a small answer (a body of at most `PIECE` bytes) whole into `out` (empty), to be sent
+/// in one write: one segment on the wire. tiny_http's own `respond` writes the head and the body
+/// in separate system calls (two segments, two wake-ups of the client for a 4 KiB file).
+fn render(out: &mut Vec<u8>, a: &AnswerHead, body: Body) -> io::Result<()> {
+    a.put(out);
     match body {
-        _ if no_body => w.write_all(out),
-        Body::Bytes(b) => write_with_head(w, out, &b),
-        Body::Memory { data, start, len } => write_with_head(w, out, &data[start..start + len]),
+        _ if a.no_body => Ok(()),
+        Body::Bytes(b) => {
+            out.extend_from_slice(&b);
+            Ok(())
+        }
+        Body::Memory { data, start, len } => {
+            out.extend_from_slice(&data[start..start + len]);
+            Ok(())
+        }
         Body::File {
             mut file,
             start,
             len,
-        } => copy_file(w, out, &mut file, start, len),
-        Body::Rebased { file, base, .. } => w
-            .write_all(out)
-            .and_then(|()| io::copy(&mut crate::rebase::Rebased::new(file, &base), w).map(|_| ())),
-        Body::Empty | Body::Tail(_) => w.write_all(out),
+        } => {
+            if start > 0 {
+                file.seek(SeekFrom::Start(start))?;
+            }
+            let at = out.len();
+            out.resize(at + len as usize, 0);
+            file.read_exact(&mut out[at..])
+        }
+        Body::Rebased { file, base, .. } => {
+            io::copy(&mut crate::rebase::Rebased::new(file, &base), out).map(|_| ())
+        }
+        Body::Empty | Body::Tail(_) => Ok(()),
     }
+}
+
+/// Writes an answer whose length is known, blocking (on a transfer thread); returns the body
+/// bytes written. tiny_http copied files 8 KiB at a time; this copies `TRANSFER_PIECE`s, the
+/// first with the head.
+fn send(w: &mut ResponseWriter, a: &AnswerHead, body: Body) -> (u64, io::Result<()>) {
+    let result = with_scratch(|out| {
+        a.put(out);
+        match body {
+            _ if a.no_body => w.write_all(out),
+            Body::Bytes(b) => write_with_head(w, out, &b),
+            Body::Memory { data, start, len } => write_with_head(w, out, &data[start..start + len]),
+            Body::File {
+                mut file,
+                start,
+                len,
+            } => copy_file(w, out, &mut file, start, len),
+            Body::Rebased { file, base, .. } => w.write_all(out).and_then(|()| {
+                io::copy(&mut crate::rebase::Rebased::new(file, &base), w).map(|_| ())
+            }),
+            Body::Empty | Body::Tail(_) => w.write_all(out),
+        }
+    });
+    let result = result.and_then(|()| w.flush());
+    let sent = if result.is_ok() { a.sent() } else { 0 };
+    (sent, result)
 }
 
 /// Writes `head` and then `body`: in one write when the body is small (one segment on the wire).
@@ -536,8 +885,8 @@ fn write_with_head(w: &mut dyn Write, head: &mut Vec<u8>, body: &[u8]) -> io::Re
     }
 }
 
-/// Writes `head` and then `len` bytes of `file` from `start`; the first piece goes out with the
-/// head.
+/// Writes `head` and then `len` bytes of `file` from `start`, in pieces of `TRANSFER_PIECE`
+/// through `out` (which holds the head); the first piece goes out with the head.
 fn copy_file(
     w: &mut dyn Write,
     out: &mut Vec<u8>,
@@ -549,19 +898,16 @@ fn copy_file(
         file.seek(SeekFrom::Start(start))?;
     }
     let mut left = len;
-    let first = left.min(PIECE as u64) as usize;
+    let first = left.min(TRANSFER_PIECE as u64) as usize;
     let at = out.len();
     out.resize(at + first, 0);
     file.read_exact(&mut out[at..])?;
     w.write_all(out)?;
     left -= first as u64;
-    if left == 0 {
-        return Ok(());
-    }
     let buf = out;
-    buf.resize(PIECE, 0);
+    buf.resize(TRANSFER_PIECE, 0);
     while left > 0 {
-        let n = left.min(PIECE as u64) as usize;
+        let n = left.min(TRANSFER_PIECE as u64) as usize;
         file.read_exact(&mut buf[..n])?;
         w.write_all(&buf[..n])?;
         left -= n as u64;
@@ -574,14 +920,12 @@ fn copy_file(
 /// invalid chunk-size line is written instead, which every HTTP client rejects, so the download
 /// cannot look complete.
 fn stream(
-    writer: Box<dyn Write + Send>,
-    status: u16,
-    headers: &[(&'static str, Cow<'static, str>)],
-    cache: &str,
+    writer: &mut ResponseWriter,
+    a: &AnswerHead,
     body: &mut dyn Read,
 ) -> (u64, io::Result<()>) {
     let mut out = Vec::with_capacity(512);
-    head(&mut out, status, headers, cache);
+    head(&mut out, a.status, &a.headers, a.cache);
     out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
     let mut w = BufWriter::with_capacity(64 * 1024 + 64, writer);
     let mut sent = 0u64;

@@ -106,7 +106,7 @@ impl<R: Read> Reader<R> {
         }
         let mut buf = Vec::with_capacity(size as usize);
         self.left = size;
-        self.pad = (512 - size % 512) % 512;
+        self.pad = padding(size);
         self.read_to_end(&mut buf)?;
         self.skip()?;
         Ok(buf)
@@ -172,8 +172,14 @@ impl<R: Read> Reader<R> {
                     };
                     // Only regular files carry a body (a hard link's size is that of its target).
                     let body = if kind == FILE { size } else { 0 };
+                    // A body and its padding are skipped as one count, which must be a number.
+                    if body.checked_add(padding(body)).is_none() {
+                        return Err(invalid(format!(
+                            "tar entry {name:?}: size {size} is too large"
+                        )));
+                    }
                     self.left = body;
-                    self.pad = (512 - body % 512) % 512;
+                    self.pad = padding(body);
                     return Ok(Some(Entry { name, size, kind }));
                 }
             }
@@ -207,6 +213,11 @@ impl<R: Read> Read for Reader<R> {
         self.left -= n as u64;
         Ok(n)
     }
+}
+
+/// The zeros that pad a body of `size` bytes to a whole block.
+fn padding(size: u64) -> u64 {
+    (512 - size % 512) % 512
 }
 
 fn parse_octal(field: &[u8]) -> Option<u64> {
@@ -304,8 +315,7 @@ pub(crate) fn end(w: &mut dyn Write) -> io::Result<()> {
 }
 
 fn pad(w: &mut dyn Write, size: u64) -> io::Result<()> {
-    let rem = (512 - size % 512) % 512;
-    w.write_all(&[0u8; 512][..rem as usize])
+    w.write_all(&[0u8; 512][..padding(size) as usize])
 }
 
 fn header(name: &str, size: u64, kind: u8) -> [u8; 512] {
@@ -337,7 +347,7 @@ fn header(name: &str, size: u64, kind: u8) -> [u8; 512] {
 pub(crate) fn member(name: &str, kind: u8, body: &[u8]) -> Vec<u8> {
     let mut out = header(name, body.len() as u64, kind).to_vec();
     out.extend_from_slice(body);
-    out.resize(out.len() + (512 - body.len() % 512) % 512, 0);
+    out.resize(out.len() + padding(body.len() as u64) as usize, 0);
     out
 }
 
@@ -418,6 +428,32 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(t.read_body(&mut out).unwrap(), 2);
         assert!(t.next().unwrap().is_none());
+    }
+
+    /// A pax `size` near `u64::MAX` (the ustar field holds at most 11 octal digits) is an
+    /// error naming the entry, not an overflow of size plus padding.
+    #[test]
+    fn huge_sizes_are_errors() {
+        for size in [u64::MAX, u64::MAX - 510, u64::MAX - 1] {
+            let record = format!(" size={size}\n");
+            let record = format!("{} size={size}\n", record.len() + 2);
+            assert!(parse_pax(record.as_bytes()).is_some(), "{record}");
+            let mut a = member("pax", b'x', record.as_bytes());
+            a.extend(member("huge", FILE, b""));
+            a.extend([0u8; 1024]);
+            for mut t in [Reader::new(&a[..]), Reader::segment(&a[..])] {
+                let err = t.next().expect_err("a huge size is an error");
+                assert!(err.to_string().contains("\"huge\": size"), "{err}");
+            }
+        }
+        // The largest size that still counts with its padding is taken (and then truncated).
+        let size = u64::MAX - 511;
+        let record = format!("{} size={size}\n", format!(" size={size}\n").len() + 2);
+        let mut a = member("pax", b'x', record.as_bytes());
+        a.extend(member("big", FILE, b""));
+        let mut t = Reader::segment(&a[..]);
+        assert_eq!(t.next().unwrap().unwrap().size, size);
+        assert!(t.next().is_err());
     }
 
     #[test]

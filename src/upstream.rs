@@ -146,7 +146,7 @@ impl Upstream {
         let mut url = url.to_string();
         let mut redirects = 0;
         // The answer to a challenge, for the retry.
-        let mut answered: Option<String> = None;
+        let mut answered: Option<auth::Presented> = None;
         let mut challenged = false;
         loop {
             check_origin(&url, allowed, registry)?;
@@ -163,8 +163,8 @@ impl Upstream {
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            if let Some(a) = &authorization {
-                req = req.header("Authorization", a);
+            if let Some((name, value)) = &authorization {
+                req = req.header(name.as_str(), value.as_str());
             }
             let resp = req.call().map_err(|err| io_error(&url, err))?;
             let status = resp.status().as_u16();
@@ -187,7 +187,7 @@ impl Upstream {
                 challenged = true;
                 match self.auth.answer(&url, &challenge, allowed, registry)? {
                     Answer::Retry(a) => {
-                        answered = Some(a);
+                        answered = Some(("Authorization".to_string(), a));
                         continue;
                     }
                     Answer::AskToken {
@@ -196,7 +196,8 @@ impl Upstream {
                         pending,
                     } => {
                         let (status, body) = self.token(&token_url, authorization.as_deref())?;
-                        answered = Some(self.auth.token_answered(pending, status, &body)?);
+                        let a = self.auth.token_answered(pending, status, &body)?;
+                        answered = Some(("Authorization".to_string(), a));
                         continue;
                     }
                     Answer::Refused => {}

@@ -1,10 +1,12 @@
 //! The bundle manifest, `proxy-bundle.json`: every artifact, metadata document and link record
-//! the bundle carries, each file with its SHA-256 and size. It is written record by record as the
+//! the bundle carries, each file with its SHA-256 and size, and the policy's records (versions
+//! with their publish times, OSV advisories). It is written record by record as the
 //! database is read, and read record by record as a bundle is imported, so neither side holds it
 //! in memory: a bundle of a million files costs no more memory than one of ten.
 //!
 //! `{"format":"proxy-bundle","version":3,"created":…,"since":…,"artifacts":[…],"metadata":[…],
-//! "links":[…]}`: the scalar fields first, then the three lists in that order. Version 1 kept
+//! "links":[…],"versions":[…],"advisories":[…]}`: the scalar fields first, then the lists in that
+//! order (a manifest without the last two, from before the policy, reads as having none). Version 1 kept
 //! times in seconds (the reader's caller converts them); version 2 is the same with milliseconds;
 //! version 3 adds the signature and volume entries beside the manifest in the archive (the
 //! manifest itself is the same). A version 2 reader can import a bundle written as version 2,
@@ -15,7 +17,7 @@ use std::io::{self, Read, Write};
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::db::{ArtifactRecord, LinkRecord, MetadataRecord};
+use crate::db::{AdvisoryRecord, ArtifactRecord, LinkRecord, MetadataRecord, VersionRecord};
 
 pub(super) const NAME: &str = "proxy-bundle.json";
 pub(super) const FORMAT: &str = "proxy-bundle";
@@ -32,15 +34,15 @@ pub(super) struct Header {
 }
 
 /// Writes a manifest record by record. The lists must come in order: artifacts, metadata,
-/// links.
+/// links, versions, advisories.
 pub(super) struct Writer<W: Write> {
     out: W,
-    /// The list being written: 0 artifacts, 1 metadata, 2 links.
+    /// The list being written, an index into `LISTS`.
     list: usize,
     first: bool,
 }
 
-const LISTS: [&str; 3] = ["artifacts", "metadata", "links"];
+const LISTS: [&str; 5] = ["artifacts", "metadata", "links", "versions", "advisories"];
 
 impl<W: Write> Writer<W> {
     pub(super) fn new(mut out: W, h: &Header) -> io::Result<Writer<W>> {
@@ -85,9 +87,17 @@ impl<W: Write> Writer<W> {
         self.record(2, l)
     }
 
+    pub(super) fn version(&mut self, v: &VersionRecord) -> io::Result<()> {
+        self.record(3, v)
+    }
+
+    pub(super) fn advisory(&mut self, a: &AdvisoryRecord) -> io::Result<()> {
+        self.record(4, a)
+    }
+
     /// Closes the lists and the object; returns the writer.
     pub(super) fn finish(mut self) -> io::Result<W> {
-        while self.list < 2 {
+        while self.list < LISTS.len() - 1 {
             self.list += 1;
             write!(self.out, "],\"{}\":[", LISTS[self.list])?;
         }
@@ -103,6 +113,13 @@ pub(super) trait Visit {
     fn artifact(&mut self, a: ArtifactRecord) -> Result<(), String>;
     fn metadata(&mut self, m: MetadataRecord) -> Result<(), String>;
     fn link(&mut self, l: LinkRecord) -> Result<(), String>;
+    /// The policy's records; a reader that only wants the files passes over them.
+    fn version(&mut self, _v: VersionRecord) -> Result<(), String> {
+        Ok(())
+    }
+    fn advisory(&mut self, _a: AdvisoryRecord) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Reads a manifest from `r`, record by record. Anything that is not a manifest, or a list
@@ -172,6 +189,8 @@ impl<'de> Visitor<'de> for Top<'_> {
                 "artifacts" => List::Artifacts,
                 "metadata" => List::Metadata,
                 "links" => List::Links,
+                "versions" => List::Versions,
+                "advisories" => List::Advisories,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -193,6 +212,8 @@ enum List {
     Artifacts,
     Metadata,
     Links,
+    Versions,
+    Advisories,
 }
 
 struct Records<'a> {
@@ -233,6 +254,16 @@ impl<'de> Visitor<'de> for Records<'_> {
                     self.visit.link(l).map_err(err)?;
                 }
             }
+            List::Versions => {
+                while let Some(v) = seq.next_element()? {
+                    self.visit.version(v).map_err(err)?;
+                }
+            }
+            List::Advisories => {
+                while let Some(a) = seq.next_element()? {
+                    self.visit.advisory(a).map_err(err)?;
+                }
+            }
         }
         Ok(())
     }
@@ -267,6 +298,14 @@ mod tests {
         }
         fn link(&mut self, l: LinkRecord) -> Result<(), String> {
             self.records.push(format!("l {}", l.filename));
+            Ok(())
+        }
+        fn version(&mut self, v: VersionRecord) -> Result<(), String> {
+            self.records.push(format!("v {}", v.version));
+            Ok(())
+        }
+        fn advisory(&mut self, a: AdvisoryRecord) -> Result<(), String> {
+            self.records.push(format!("x {}", a.id));
             Ok(())
         }
     }
@@ -310,14 +349,25 @@ mod tests {
             flags: 0,
         })
         .unwrap();
+        w.advisory(&AdvisoryRecord {
+            id: "MAL-1".into(),
+            modified: 1,
+            malicious: true,
+            severity: 0,
+            summary: String::new(),
+            aliases: Vec::new(),
+            affected: Vec::new(),
+        })
+        .unwrap();
         let bytes = w.finish().unwrap();
         // Plain JSON: serde reads it whole too.
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["metadata"], serde_json::json!([]));
+        assert_eq!(v["versions"], serde_json::json!([]));
         let mut seen = Seen::default();
         let got = read(&bytes[..], &mut seen).unwrap();
         assert_eq!(got, h);
-        assert_eq!(seen.records, ["a p1", "a p2", "l a-1.tgz"]);
+        assert_eq!(seen.records, ["a p1", "a p2", "l a-1.tgz", "x MAL-1"]);
         // An empty manifest.
         let bytes = Writer::new(Vec::new(), &h).unwrap().finish().unwrap();
         let mut seen = Seen::default();

@@ -38,7 +38,10 @@ use sha2::{Digest as _, Sha256};
 
 use crate::cache::{self, ImportDir, Store};
 use crate::config::Config;
-use crate::db::{self, ArtifactRecord, Db, FileState, LinkRecord, MetadataRecord, Staging};
+use crate::db::{
+    self, AdvisoryRecord, ArtifactRecord, Db, FileState, LinkRecord, MetadataRecord, Staging,
+    VersionRecord,
+};
 use crate::error::{Error, Result};
 use crate::progress::Meter;
 use crate::registry::{self, ArtifactKey};
@@ -133,10 +136,12 @@ pub fn export(config: &Config, opts: &ExportOptions) -> Result<()> {
             manifest_file.publish()?;
         }
         eprintln!(
-            "Wrote the manifest of {} artifact(s), {} metadata document(s), {} link(s) ({} of files) to {}",
+            "Wrote the manifest of {} artifact(s), {} metadata document(s), {} link(s), {} version(s), {} advisory record(s) ({} of files) to {}",
             written.artifacts,
             written.metadata,
             written.links,
+            written.versions,
+            written.advisories,
             human(written.bytes),
             opts.output
         );
@@ -193,10 +198,12 @@ pub fn export(config: &Config, opts: &ExportOptions) -> Result<()> {
         None => String::new(),
     };
     eprintln!(
-        "Exported {} artifact(s), {} metadata document(s), {} link(s), {} to {}{signed}{left_out}",
+        "Exported {} artifact(s), {} metadata document(s), {} link(s), {} version(s), {} advisory record(s), {} to {}{signed}{left_out}",
         written.artifacts,
         written.metadata,
         written.links,
+        written.versions,
+        written.advisories,
         human(written.bytes),
         outputs.join(", ")
     );
@@ -258,6 +265,8 @@ struct Written {
     artifacts: u64,
     metadata: u64,
     links: u64,
+    versions: u64,
+    advisories: u64,
     bytes: u64,
 }
 
@@ -352,6 +361,21 @@ fn write_manifest(
         }
         w.link(&l).map_err(io_at(at))?;
         n.links += 1;
+        Ok(())
+    })?;
+    // The policy's records: publish times of the selected packages' versions, and every
+    // advisory imported since the same time, whatever the selection (a package the receiving
+    // side fetches later is judged by them too). They are not files: `-against` keeps them.
+    db.each_version(&mut |v| {
+        if wanted(&v.ecosystem, &v.name) {
+            w.version(&v).map_err(io_at(at))?;
+            n.versions += 1;
+        }
+        Ok(())
+    })?;
+    db.each_advisory(since, &mut |a| {
+        w.advisory(&a).map_err(io_at(at))?;
+        n.advisories += 1;
         Ok(())
     })?;
     w.finish().and_then(|mut b| b.flush()).map_err(io_at(at))?;
@@ -977,7 +1001,7 @@ fn read_volume<R: Read>(
         let staging = Staging::open(&dir.state())?;
         if staging.meta("loaded")?.is_none() {
             let file = File::open(&temp.path).map_err(|err| Error::io(&temp.path, err))?;
-            if let Err(e) = load(db, store, &staging, BufReader::new(file)) {
+            if let Err(e) = load(db, store, &staging, input, BufReader::new(file)) {
                 // Nothing of it is worth keeping.
                 drop(staging);
                 let _ = dir.finish();
@@ -1177,7 +1201,13 @@ enum Load {
 
 /// Validates every record of a manifest and loads it into the staging database, noting which
 /// files the cache already holds with the same content.
-fn load(db: &Db, store: &Store, staging: &Staging, r: impl Read) -> std::result::Result<(), Load> {
+fn load(
+    db: &Db,
+    store: &Store,
+    staging: &Staging,
+    source: &str,
+    r: impl Read,
+) -> std::result::Result<(), Load> {
     struct Loader<'a> {
         db: &'a Db,
         store: &'a Store,
@@ -1211,7 +1241,14 @@ fn load(db: &Db, store: &Store, staging: &Staging, r: impl Read) -> std::result:
         fn header(&mut self, h: &Header) -> std::result::Result<(), String> {
             check_header(h)?;
             self.version = h.version;
-            Ok(())
+            // When the bundle was made: an offline proxy ages versions by it.
+            let created = if h.version == 1 {
+                h.created.saturating_mul(1000)
+            } else {
+                h.created
+            };
+            let r = self.staging.set_meta("created", &created.to_string());
+            self.ours(r)
         }
 
         fn artifact(&mut self, mut a: ArtifactRecord) -> std::result::Result<(), String> {
@@ -1284,6 +1321,32 @@ fn load(db: &Db, store: &Store, staging: &Staging, r: impl Read) -> std::result:
             let r = self.staging.add_link(&l);
             self.ours(r)
         }
+
+        fn version(&mut self, v: VersionRecord) -> std::result::Result<(), String> {
+            if registry::find(&v.ecosystem).is_none() {
+                return Err(format!(
+                    "unknown ecosystem {:?} in the policy's records",
+                    v.ecosystem
+                ));
+            }
+            let r = self.staging.add_version(&v);
+            self.ours(r)
+        }
+
+        fn advisory(&mut self, a: AdvisoryRecord) -> std::result::Result<(), String> {
+            if let Some(p) = a
+                .affected
+                .iter()
+                .find(|p| registry::find(&p.ecosystem).is_none())
+            {
+                return Err(format!(
+                    "unknown ecosystem {:?} in the policy's records",
+                    p.ecosystem
+                ));
+            }
+            let r = self.staging.add_advisory(&a);
+            self.ours(r)
+        }
     }
     staging.load_begin().map_err(Load::Err)?;
     let mut loader = Loader {
@@ -1303,7 +1366,8 @@ fn load(db: &Db, store: &Store, staging: &Staging, r: impl Read) -> std::result:
         return Err(Load::Bad(format!("manifest is not valid: {msg}")));
     }
     staging
-        .set_meta("loaded", "1")
+        .set_meta("source", source)
+        .and_then(|()| staging.set_meta("loaded", "1"))
         .and_then(|()| staging.load_commit())
         .map_err(Load::Err)
 }
@@ -1342,7 +1406,13 @@ fn commit(store: &Store, db: &Db, s: Session, tally: &Tally) -> Result<()> {
         }
         Ok(())
     })?;
-    let done = db.import_staged(&s.dir.state())?;
+    let source = s.staging.meta("source")?.unwrap_or_default();
+    let created = s.staging.meta("created")?.and_then(|c| c.parse().ok());
+    let bundle = db::BundleImport {
+        source: &source,
+        created: created.unwrap_or(0),
+    };
+    let done = db.import_staged(&s.dir.state(), &bundle)?;
     s.staging.each_unused(&mut |path| store.remove(&path))?;
     let (_, _, present, _) = s.staging.counts()?;
     drop(s.staging);

@@ -76,7 +76,7 @@ use serde_json::Value as Json;
 use document::{JsonLines, parse_json};
 
 pub(crate) use oci::image_reference;
-pub(crate) use purl::parse_purl;
+pub(crate) use purl::{parse_purl, purl_parts};
 
 /// One package to mirror.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -47,7 +47,7 @@ pub(crate) fn parse_purl(s: &str) -> Result<Item, String> {
 const PURL_TYPES: &str = "npm, cargo, pypi, golang, gem, maven, composer, nuget, hex, pub, conda, \
                           cran, conan, swift, deb, rpm, generic, oci, helm, apk, alpm";
 
-pub(super) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
+pub(crate) fn purl_parts(s: &str) -> Result<(&'static str, String, Option<String>), String> {
     let t = s.trim();
     let rest = t
         .get(..4)

@@ -15,14 +15,16 @@
 //!
 //! Rewrite: index lines are copied through byte for byte (cargo checks nothing of ours in them);
 //! each line of the file's own crate is reported as a link to its upstream download with the
-//! line's `cksum` as its SHA-256.
+//! line's `cksum` as its SHA-256, and its `pubtime` (crates.io writes it since 2025) as the
+//! version's publish time. An index file can hide versions (the policy's cooldown): their lines
+//! are left out.
 
 use std::io::{BufRead, Write};
 
 use serde::Deserialize;
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Hide, Kind, Link,
     Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
@@ -85,7 +87,12 @@ impl Registry for Cargo {
                 continue;
             }
             match link(&line, &doc.package, template) {
-                Some(l) => found.link(l),
+                Some((l, published)) => {
+                    if let Some(t) = published {
+                        found.published(&l.name, &l.version, t);
+                    }
+                    found.link(l)
+                }
                 None => skipped += 1,
             }
         }
@@ -150,6 +157,11 @@ fn index_file(lower: &str, ctx: &Ctx<'_>) -> Metadata {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        // Young versions' lines can be left out.
+        listing: super::Listing {
+            hider: Some(hide),
+            dated_in: None,
+        },
         ..Metadata::default()
     }
 }
@@ -266,12 +278,30 @@ struct Line {
     cksum: String,
     #[serde(default)]
     yanked: bool,
+    #[serde(default)]
+    pubtime: Option<String>,
+}
+
+/// Leaves out the index lines of hidden versions.
+fn hide(
+    _doc: &Metadata,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    hide: &Hide,
+) -> Result<(), Bad> {
+    #[derive(Deserialize)]
+    struct Vers {
+        vers: String,
+    }
+    super::keep_lines(input, out, |line| {
+        !serde_json::from_slice::<Vers>(line).is_ok_and(|l| hide.hidden.contains(&l.vers))
+    })
 }
 
 /// The link one index line declares, if it names a version of this file's own crate with a
 /// well-formed checksum. Lines naming another crate are not reported: an index file must not
 /// be able to set the digest another crate's downloads are checked against.
-fn link(line: &[u8], package: &str, template: &str) -> Option<Link> {
+fn link(line: &[u8], package: &str, template: &str) -> Option<(Link, Option<i64>)> {
     let l: Line = serde_json::from_slice(line).ok()?;
     if !l.name.eq_ignore_ascii_case(package)
         || validate_name(&l.name).is_err()
@@ -284,7 +314,8 @@ fn link(line: &[u8], package: &str, template: &str) -> Option<Link> {
         return None;
     }
     let url = download_url(template, &l.name, &l.vers, Some(&cksum)).ok()?;
-    Some(Link {
+    let published = l.pubtime.as_deref().and_then(crate::http::timestamp);
+    let link = Link {
         name: l.name.to_ascii_lowercase(),
         filename: crate_file(&l.name, &l.vers),
         path: format!("api/v1/crates/{}/{}/download", l.name, l.vers),
@@ -298,7 +329,8 @@ fn link(line: &[u8], package: &str, template: &str) -> Option<Link> {
             ..Flags::default()
         },
         version: l.vers,
-    })
+    };
+    Some((link, published))
 }
 
 #[cfg(test)]
@@ -437,6 +469,25 @@ mod tests {
         let meta = testing::metadata(&Cargo, &format!("/{}", index_path(package)), None, &up);
         let (out, found) = testing::rewrite(&Cargo, &meta, doc.as_bytes(), &up).unwrap();
         (out, found.links)
+    }
+
+    #[test]
+    fn pubtime_passes_through_dates_versions_and_young_lines_can_be_hidden() {
+        let a = "a".repeat(64);
+        let doc = format!(
+            "{{\"name\":\"demo\",\"vers\":\"1.0.0\",\"cksum\":\"{a}\",\"pubtime\":\"2025-06-01T12:00:00Z\"}}\n\
+             {{\"name\":\"demo\",\"vers\":\"1.1.0\",\"cksum\":\"{a}\"}}\n"
+        );
+        let up = upstreams("https://dl.example/crates");
+        let meta = testing::metadata(&Cargo, &format!("/{}", index_path("demo")), None, &up);
+        let (out, found) = testing::rewrite(&Cargo, &meta, doc.as_bytes(), &up).unwrap();
+        assert_eq!(out, doc);
+        assert_eq!(
+            found.published,
+            [("demo".to_string(), "1.0.0".to_string(), 1_748_779_200_000)]
+        );
+        let hidden = testing::hide(&meta, &doc, &["1.1.0"], &["1.0.0"]).unwrap();
+        assert_eq!(hidden, doc.lines().next().unwrap().to_string() + "\n");
     }
 
     #[test]

@@ -155,8 +155,11 @@ impl Registry for Composer {
         if doc.kind == ROOT {
             out.write_all(&rewrite_root(&raw, ctx.base_url)?)?;
         } else {
-            let (rewritten, links) = rewrite_p2(&raw, &doc.package, ctx.base_url)?;
+            let (rewritten, links, published) = rewrite_p2(&raw, &doc.package, ctx.base_url)?;
             out.write_all(&rewritten)?;
+            for (version, t) in published {
+                found.published(&doc.package, &version, t);
+            }
             for link in links {
                 found.link(link);
             }
@@ -310,7 +313,13 @@ impl json::Visitor for Shape<'_> {
 /// Rewrites the dists of the document's own package (other packages a document might carry are
 /// ignored by Composer, and not trusted to name files for this one). Each version is rebuilt
 /// from its members in their order; everything else passes byte for byte.
-fn rewrite_p2(raw: &[u8], package: &str, base_url: &str) -> Result<(Vec<u8>, Vec<Link>), String> {
+/// Also returns each version's publish time (`time`).
+#[allow(clippy::type_complexity)]
+fn rewrite_p2(
+    raw: &[u8],
+    package: &str,
+    base_url: &str,
+) -> Result<(Vec<u8>, Vec<Link>, Vec<(String, i64)>), String> {
     let mut shape = Shape {
         package,
         minified: false,
@@ -328,10 +337,11 @@ fn rewrite_p2(raw: &[u8], package: &str, base_url: &str) -> Result<(Vec<u8>, Vec
         client: None,
         first: true,
         links: Vec::new(),
+        published: Vec::new(),
     };
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 8);
     json::rewrite(&mut &raw[..], &mut out, &mut v).map_err(|err| err.to_string())?;
-    Ok((out, v.links))
+    Ok((out, v.links, v.published))
 }
 
 /// Rebuilds each version of a p2 document's own package.
@@ -345,6 +355,8 @@ struct Versions<'a> {
     client: Option<Vec<u8>>,
     first: bool,
     links: Vec<Link>,
+    /// (version, `time`) as the expanded entries give them.
+    published: Vec<(String, i64)>,
 }
 
 impl json::Visitor for Versions<'_> {
@@ -366,6 +378,12 @@ impl json::Visitor for Versions<'_> {
         let mut fields = json::members(raw).ok()?;
         let version = self.ex.next(&fields, self.minified);
         let listed = get(version, "version").and_then(string_of);
+        let time = get(version, "time")
+            .and_then(string_of)
+            .and_then(|t| crate::http::timestamp(&t));
+        if let (Some(v), Some(t)) = (&listed, time) {
+            self.published.push((v.clone(), t));
+        }
         let want = get(version, "dist").map(|dist| {
             match listed
                 .as_deref()
@@ -610,6 +628,36 @@ mod tests {
     }
 
     #[test]
+    fn time_passes_through_and_dates_versions_minified_or_not() {
+        let doc = r#"{"minified":"composer/2.0","packages":{"acme/lib":[{"name":"acme/lib","version":"1.0.0","time":"2023-01-02T03:04:05+00:00","dist":{"type":"zip","url":"https://dl.example/acme/lib/1.0.0.zip","reference":"abc"}},{"version":"1.1.0","dist":{"type":"zip","url":"https://dl.example/acme/lib/1.1.0.zip","reference":"def"}},{"version":"1.2.0","time":"2024-01-02T03:04:05+00:00"}]}}"#;
+        let meta = testing::metadata(&Composer, "/p2/acme/lib.json", None, UP);
+        let (out, found) = testing::rewrite(&Composer, &meta, doc.as_bytes(), UP).unwrap();
+        assert!(
+            out.contains(r#""time":"2023-01-02T03:04:05+00:00""#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#""time":"2024-01-02T03:04:05+00:00""#),
+            "{out}"
+        );
+        // In a minified list a version without `time` has the one before it.
+        let times: Vec<(&str, i64)> = found
+            .published
+            .iter()
+            .map(|(_, v, t)| (v.as_str(), *t))
+            .collect();
+        assert_eq!(
+            times,
+            [
+                ("1.0.0", 1_672_628_645_000),
+                ("1.1.0", 1_672_628_645_000),
+                ("1.2.0", 1_704_164_645_000)
+            ]
+        );
+        assert!(found.published.iter().all(|(n, _, _)| n == "acme/lib"));
+    }
+
+    #[test]
     fn rejects() {
         for bad in [
             "/",
@@ -629,7 +677,7 @@ mod tests {
 
     fn p2(doc: Value, package: &str) -> (Value, Vec<Link>) {
         let raw = serde_json::to_vec(&doc).unwrap();
-        let (out, links) = rewrite_p2(&raw, package, "http://proxy").unwrap();
+        let (out, links, _) = rewrite_p2(&raw, package, "http://proxy").unwrap();
         // What a client sees after the rewrite.
         (serde_json::from_slice(&out).unwrap(), links)
     }
@@ -836,7 +884,7 @@ mod tests {
     fn documents_keep_their_order_and_bytes() {
         // Key order, spacing inside values and escapes are the upstream's: only a dist URL moves.
         let doc = br#"{"packages":{"acme/lib":[{"version":"1.0.0","zeta":{"b":1,"a":"\u00e9"},"dist":{"url":"https://h/a","type":"zip","reference":"r","z":1}}]},"minified":"composer/2.0","alpha":[1, 2]}"#;
-        let (out, _) = rewrite_p2(doc, "acme/lib", "http://proxy").unwrap();
+        let (out, _, _) = rewrite_p2(doc, "acme/lib", "http://proxy").unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"packages":{"acme/lib":[{"version":"1.0.0","zeta":{"b":1,"a":"\u00e9"},"dist":{"url":"http://proxy/composer/dists/acme/lib/1.0.0/r.zip","type":"zip","reference":"r","z":1}}]},"minified":"composer/2.0","alpha":[1, 2]}"#

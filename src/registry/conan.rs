@@ -402,6 +402,7 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind) -> Plan {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        listing: super::Listing::NONE,
         ..super::Metadata::default()
     })
 }

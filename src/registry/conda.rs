@@ -181,6 +181,7 @@ impl Registry for Conda {
             package: &doc.package,
             base: None,
             sha256: None,
+            timestamp: None,
             waiting: Vec::new(),
             found,
         };
@@ -380,6 +381,8 @@ const RECORD_CONDA: Pattern = Pattern::new("packages.conda/*");
 const SHA256: Pattern = Pattern::new("packages/*/sha256");
 const SHA256_CONDA: Pattern = Pattern::new("packages.conda/*/sha256");
 const BASE_URL: Pattern = Pattern::new("info/base_url");
+const TIMESTAMP: Pattern = Pattern::new("packages/*/timestamp");
+const TIMESTAMP_CONDA: Pattern = Pattern::new("packages.conda/*/timestamp");
 
 /// Reports every record's file with its `sha256`, and points `info.base_url` here. File names
 /// resolve against `info.base_url` when there is one, else against the subdir the document came
@@ -391,22 +394,28 @@ struct Records<'a> {
     /// Where files are, once `info` has been read.
     base: Option<String>,
     sha256: Option<String>,
-    /// Records read before `info`: (file name, sha256).
-    waiting: Vec<(String, Option<String>)>,
+    /// The record's `timestamp`, in milliseconds.
+    timestamp: Option<i64>,
+    /// Records read before `info`: (file name, sha256, timestamp).
+    waiting: Vec<(String, Option<String>, Option<i64>)>,
     found: &'a mut dyn Found,
 }
 
 impl Records<'_> {
-    fn report(&mut self, filename: String, sha256: Option<String>) {
+    fn report(&mut self, filename: String, sha256: Option<String>, timestamp: Option<i64>) {
         let Some(base) = &self.base else {
-            self.waiting.push((filename, sha256));
+            self.waiting.push((filename, sha256, timestamp));
             return;
         };
         let Some(p) = parse_filename(&filename) else {
             return;
         };
+        let name = format!("{}/{}", self.package, p.name);
+        if let Some(t) = timestamp {
+            self.found.published(&name, p.version, t);
+        }
         self.found.link(Link {
-            name: format!("{}/{}", self.package, p.name),
+            name,
             version: p.version.to_string(),
             path: format!("{}/{}", self.package, escape(&filename)),
             url: format!("{base}{}", escape(&filename)),
@@ -424,15 +433,30 @@ impl Records<'_> {
         if self.base.is_none() {
             self.base = Some(format!("{}/", self.subdir_url));
         }
-        for (file, sha256) in std::mem::take(&mut self.waiting) {
-            self.report(file, sha256);
+        for (file, sha256, timestamp) in std::mem::take(&mut self.waiting) {
+            self.report(file, sha256, timestamp);
         }
     }
 }
 
 impl json::Visitor for Records<'_> {
     fn wants(&self, path: &[Seg]) -> bool {
-        SHA256.matches(path) || SHA256_CONDA.matches(path) || BASE_URL.matches(path)
+        SHA256.matches(path)
+            || SHA256_CONDA.matches(path)
+            || BASE_URL.matches(path)
+            || TIMESTAMP.matches(path)
+            || TIMESTAMP_CONDA.matches(path)
+    }
+
+    /// `timestamp`: milliseconds (old records have seconds).
+    fn literal(&mut self, path: &[Seg], value: &str) {
+        if TIMESTAMP.matches(path) || TIMESTAMP_CONDA.matches(path) {
+            self.timestamp = value
+                .parse::<i64>()
+                .ok()
+                .filter(|t| *t > 0)
+                .map(|t| if t < 100_000_000_000 { t * 1000 } else { t });
+        }
     }
 
     fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
@@ -458,9 +482,9 @@ impl json::Visitor for Records<'_> {
         if !(RECORD.matches(path) || RECORD_CONDA.matches(path)) {
             return;
         }
-        let sha256 = self.sha256.take();
+        let (sha256, timestamp) = (self.sha256.take(), self.timestamp.take());
         if let Some(file) = path.last().and_then(Seg::key) {
-            self.report(file.to_string(), sha256);
+            self.report(file.to_string(), sha256, timestamp);
         }
     }
 }
@@ -651,6 +675,28 @@ mod tests {
                     "https://conda.example/cf/linux-64/b-1.1-py_0.conda".into(),
                     None,
                 ),
+            ]
+        );
+    }
+
+    #[test]
+    fn timestamp_passes_through_and_dates_versions() {
+        let doc = r#"{"info":{"subdir":"linux-64"},"packages":{"b-1.0-0.tar.bz2":{"name":"b","timestamp":1700000000123},"b-0.9-0.tar.bz2":{"name":"b","timestamp":1600000000}},"packages.conda":{"b-1.1-py_0.conda":{"name":"b","timestamp":1710000000000}}}"#;
+        let meta = testing::metadata(&Conda, "/cf/linux-64/repodata.json", None, UP);
+        let (out, found) = testing::rewrite(&Conda, &meta, doc.as_bytes(), UP).unwrap();
+        assert_eq!(out, doc, "timestamps pass through unchanged");
+        let times: Vec<(&str, &str, i64)> = found
+            .published
+            .iter()
+            .map(|(n, v, t)| (n.as_str(), v.as_str(), *t))
+            .collect();
+        // Old records count seconds.
+        assert_eq!(
+            times,
+            [
+                ("cf/linux-64/b", "1.0", 1_700_000_000_123),
+                ("cf/linux-64/b", "0.9", 1_600_000_000_000),
+                ("cf/linux-64/b", "1.1", 1_710_000_000_000)
             ]
         );
     }

@@ -114,7 +114,8 @@ impl Registry for Debian {
                 "application/octet-stream",
             ));
         }
-        let in_dists = rest.first() == Some(&"dists");
+        // A file under `dists/` (`dists` itself is a directory, not one).
+        let in_dists = rest.len() > 1 && rest[0] == "dists";
         let metadata = |kind: Kind, check: Check| {
             Plan::Metadata(Metadata {
                 ecosystem: "debian",
@@ -135,7 +136,10 @@ impl Registry for Debian {
         match (file, dirs) {
             ("InRelease" | "Release", _) => Ok(metadata(RELEASE, Check::None)),
             ("Release.gpg", _) => Ok(metadata(INDEX, Check::None)),
-            (hex, [.., "by-hash", algo]) if in_dists || is_index_name(dirs[dirs.len() - 3]) => {
+            // The directory before `by-hash` (none at an archive's root: not a by-hash path).
+            (hex, [.., "by-hash", algo])
+                if in_dists || dirs.iter().rev().nth(2).is_some_and(|d| is_index_name(d)) =>
+            {
                 let check = match Algo::parse(&algo.to_ascii_lowercase()) {
                     Some(algo) if hex.len() == algo.hex_len() && is_hex(hex) => {
                         Check::Digest(Digest {
@@ -667,6 +671,33 @@ mod tests {
             "/dists/bookworm/main/binary-amd64/by-hash/SHA256/zz",
         ] {
             assert!(show(bad).starts_with("error"), "{bad}: {}", show(bad));
+        }
+    }
+
+    /// Short and odd paths are a 404 of their own, never a panic: `by-hash` with nothing, or
+    /// no index directory, before it (at the archive's root, of a named archive, alone).
+    #[test]
+    fn short_and_odd_paths_are_not_found() {
+        let hex = "ab".repeat(32);
+        for bad in [
+            format!("/by-hash/SHA256/{hex}"),
+            format!("/security/by-hash/SHA256/{hex}"),
+            format!("/x/by-hash/SHA256/{hex}"),
+            format!("/by-hash/MD5Sum/{}", "ab".repeat(16)),
+            "/by-hash/SHA256".into(),
+            "/by-hash".into(),
+            "/security".into(),
+            "/security/by-hash/SHA256".into(),
+            "/dists".into(),
+            "/pool".into(),
+            "/pool/x.deb".into(),
+            "/security/pool/x.deb".into(),
+        ] {
+            let got = testing::route(&Debian, &bad, None, UP);
+            match got {
+                Err(err) => assert_eq!(err.status(), 404, "{bad}: {err}"),
+                Ok(_) => panic!("{bad}: {}", show(&bad)),
+            }
         }
     }
 

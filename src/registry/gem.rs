@@ -14,8 +14,11 @@
 //! - `/quick/Marshal.4.8/{full name}.gemspec.rz`: one version's specification, immutable.
 //! - `/gems/{full name}.gem` (also `/downloads/...`, rubygems.org's other spelling): the gem,
 //!   immutable, verified against the compact index checksum once an `/info` document named it.
-//! - `/api/v1/dependencies?gems=a,b` and the read-only JSON API (`gems`, `versions`,
-//!   `search.json`): relayed uncached.
+//! - `/api/v1/versions/{name}.json`: the versions of a gem with their `created_at`, mutable,
+//!   stored byte-identical and read for each version's publish time (the compact index has none;
+//!   the policy's cooldown reads this document to date what `/info/{name}` lists).
+//! - `/api/v1/dependencies?gems=a,b` and the rest of the read-only JSON API (`gems`,
+//!   `versions/{name}/latest.json`, `search.json`): relayed uncached.
 //!
 //! A full name is `{name}-{version}[-{platform}]`, and names may contain dashes and digits, so
 //! the split is ambiguous; `split_full_name` parses it carefully, and the plan carries the other
@@ -38,6 +41,8 @@ const COMPACT_INDEX: Kind = Kind("compact");
 const INFO: Kind = Kind("info");
 /// The full index (`specs.4.8.gz` and its siblings).
 const SPECS: Kind = Kind("specs");
+/// `/api/v1/versions/{name}.json`: read for publish times.
+const VERSIONS_JSON: Kind = Kind("versions-json");
 
 static SPEC: Spec = Spec {
     name: "gem",
@@ -102,6 +107,11 @@ impl Registry for Gem {
                     other => Ok(other),
                 }
             }
+            ["api", "v1", "versions", file] if file.ends_with(".json") => {
+                let name = &file[..file.len() - ".json".len()];
+                validate_name(name)?;
+                Ok(Plan::Metadata(versions_json(up, name)))
+            }
             ["api", "v1", rest @ ..] if api_route(rest) => {
                 let q = req.query.map(|q| format!("?{q}")).unwrap_or_default();
                 let path: Vec<String> = segs.iter().map(|s| escape(s)).collect();
@@ -121,6 +131,16 @@ impl Registry for Gem {
         ctx: &Ctx<'_>,
         found: &mut dyn Found,
     ) -> Result<(), Bad> {
+        if doc.kind == VERSIONS_JSON {
+            let mut v = Created {
+                name: &doc.package,
+                number: None,
+                created: None,
+                found,
+            };
+            crate::json::rewrite(input, out, &mut v)?;
+            return Ok(());
+        }
         if doc.kind != INFO {
             return super::pass(input, out);
         }
@@ -148,6 +168,54 @@ impl Registry for Gem {
     }
 }
 
+/// `/api/v1/versions/{name}.json`.
+fn versions_json(up: &str, name: &str) -> Metadata {
+    let path = format!("api/v1/versions/{name}.json");
+    Metadata {
+        ecosystem: "gem",
+        kind: VERSIONS_JSON,
+        url: format!("{up}/{path}"),
+        key: path,
+        accept: Some("application/json"),
+        package: name.to_string(),
+        content_type: "application/json; charset=utf-8",
+        etag: Etag::Own,
+        ..Metadata::default()
+    }
+}
+
+/// Reports each entry's `number` with its `created_at`.
+struct Created<'a> {
+    name: &'a str,
+    number: Option<String>,
+    created: Option<i64>,
+    found: &'a mut dyn Found,
+}
+
+impl crate::json::Visitor for Created<'_> {
+    fn wants(&self, path: &[crate::json::Seg]) -> bool {
+        use crate::json::Seg;
+        matches!(path, [Seg::Index(_), Seg::Key(k)] if k == "number" || k == "created_at")
+    }
+
+    fn string(&mut self, path: &[crate::json::Seg], value: &str) -> Option<String> {
+        match path.last().and_then(crate::json::Seg::key) {
+            Some("number") => self.number = Some(value.to_string()),
+            _ => self.created = crate::http::timestamp(value),
+        }
+        None
+    }
+
+    fn end_object(&mut self, path: &[crate::json::Seg]) {
+        if path.len() != 1 {
+            return;
+        }
+        if let (Some(v), Some(t)) = (self.number.take(), self.created.take()) {
+            self.found.published(self.name, &v, t);
+        }
+    }
+}
+
 fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -> Plan {
     Plan::Metadata(Metadata {
         ecosystem: "gem",
@@ -167,6 +235,11 @@ fn metadata(up: &str, path: &str, package: &str, kind: Kind, ct: &'static str) -
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        // `/info/{name}` has no dates: the JSON API's version list does.
+        listing: super::Listing {
+            hider: None,
+            dated_in: (kind == INFO).then(|| Box::new(versions_json(up, package))),
+        },
         ..Metadata::default()
     })
 }
@@ -426,8 +499,37 @@ mod tests {
         );
         assert_eq!(
             show(plan("/api/v1/versions/rack.json")),
-            format!("pass {up}/api/v1/versions/rack.json")
+            format!(
+                "meta versions-json api/v1/versions/rack.json rack {up}/api/v1/versions/rack.json"
+            )
         );
+        assert_eq!(
+            show(plan("/api/v1/versions/rack/latest.json")),
+            format!("pass {up}/api/v1/versions/rack/latest.json")
+        );
+    }
+
+    #[test]
+    fn created_at_passes_through_and_dates_what_info_lists() {
+        let doc = r#"[{"authors":"x","created_at":"2023-11-11T11:11:11.111Z","number":"3.0.8","platform":"ruby"},{"number":"3.0.8","platform":"java","created_at":"2023-11-11T11:12:00.000Z"},{"number":"2.0.0","prerelease":false}]"#;
+        let meta = testing::metadata(&Gem, "/api/v1/versions/rack.json", None, UP);
+        let (out, found) = testing::rewrite(&Gem, &meta, doc.as_bytes(), UP).unwrap();
+        assert_eq!(out, doc, "byte-identical");
+        assert_eq!(
+            found.published,
+            [
+                ("rack".to_string(), "3.0.8".to_string(), 1_699_701_071_111),
+                ("rack".to_string(), "3.0.8".to_string(), 1_699_701_120_000)
+            ]
+        );
+        let info = testing::metadata(&Gem, "/info/rack", None, UP);
+        let dated = info.listing.dated_in.expect("the JSON API dates /info");
+        assert_eq!(
+            dated.url,
+            "https://up.example/root/api/v1/versions/rack.json"
+        );
+        assert_eq!(dated.key, meta.key);
+        assert!(meta.listing.dated_in.is_none());
     }
 
     #[test]

@@ -23,8 +23,8 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Kind, Link, Metadata, Mirror,
-    Plan, Registry, Request, Spec, UpstreamKey, Want,
+    Artifact, ArtifactKey, Bad, Ctx, Etag, Expiry, Flags, Found, Hide, Kind, Link, Metadata,
+    Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
 use crate::url::escape;
@@ -76,12 +76,7 @@ impl Registry for Go {
                 format!("{base}/@latest"),
                 "application/json",
             )),
-            ["@v", "list"] => Ok(metadata(
-                LIST,
-                &module,
-                format!("{base}/@v/list"),
-                "text/plain; charset=utf-8",
-            )),
+            ["@v", "list"] => Ok(Plan::Metadata(list(&module, &base))),
             ["@v", file] => {
                 let (version, ext) = file.rsplit_once('.').unwrap_or((file, ""));
                 if !matches!(ext, "info" | "mod" | "zip") {
@@ -89,7 +84,8 @@ impl Registry for Go {
                 }
                 let decoded = decode_version(version)?;
                 if is_canonical(&decoded) {
-                    return Ok(artifact(&encoded, version, ext, &base));
+                    let a = artifact(&encoded, version, ext, &base);
+                    return Ok(Plan::Artifact(a.aged_in(list(&module, &base))));
                 }
                 if ext != "info" {
                     return Err(Error::BadRequest(format!(
@@ -201,8 +197,41 @@ fn files(module: &str, version: &str) -> Vec<Link> {
         .into()
 }
 
+/// A module's `@v/list`: the versions the cooldown holds back are left out of it (Go's lists
+/// carry no dates: versions are aged from when the proxy first saw them listed).
+fn list(module: &str, base: &str) -> Metadata {
+    Metadata {
+        listing: super::Listing {
+            hider: Some(hide),
+            dated_in: None,
+        },
+        ..document(
+            LIST,
+            module,
+            format!("{base}/@v/list"),
+            "text/plain; charset=utf-8",
+        )
+    }
+}
+
+/// Leaves the lines of hidden versions out of a list.
+fn hide(
+    _doc: &Metadata,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    hide: &Hide,
+) -> Result<(), Bad> {
+    super::keep_lines(input, out, |line| {
+        std::str::from_utf8(line).map_or(true, |l| !hide.hidden.contains(l.trim()))
+    })
+}
+
 fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -> Plan {
-    Plan::Metadata(Metadata {
+    Plan::Metadata(document(kind, module, url, content_type))
+}
+
+fn document(kind: Kind, module: &str, url: String, content_type: &'static str) -> Metadata {
+    Metadata {
         ecosystem: "go",
         kind,
         key: format!("{module}|{}", kind.0),
@@ -216,11 +245,11 @@ fn metadata(kind: Kind, module: &str, url: String, content_type: &'static str) -
         parts: None,
         expiry: Expiry::DEFAULT,
         ..Metadata::default()
-    })
+    }
 }
 
 /// A `.info`, `.mod` or `.zip` of a canonical version, named by encoded forms only.
-fn artifact(encoded: &str, version: &str, ext: &str, base: &str) -> Plan {
+fn artifact(encoded: &str, version: &str, ext: &str, base: &str) -> Artifact {
     let last = encoded.rsplit('/').next().unwrap_or(encoded);
     let content_type = match ext {
         "info" => "application/json",
@@ -233,11 +262,7 @@ fn artifact(encoded: &str, version: &str, ext: &str, base: &str) -> Plan {
         version: version.to_string(),
         filename: format!("{last}@{version}.{ext}"),
     };
-    Plan::Artifact(Artifact::new(
-        key,
-        format!("{base}/@v/{version}.{ext}"),
-        content_type,
-    ))
+    Artifact::new(key, format!("{base}/@v/{version}.{ext}"), content_type)
 }
 
 /// The checksum database, relayed. Only its four documented operations are.
@@ -292,7 +317,7 @@ fn escape_case(s: &str) -> String {
 
 /// Reverses the case encoding (`!x` → `X`). The go command never sends an uppercase letter,
 /// a `!` before anything but a lowercase letter, or a non-ASCII byte; those are refused.
-fn unescape(escaped: &str) -> Option<String> {
+pub(crate) fn unescape(escaped: &str) -> Option<String> {
     let mut out = String::with_capacity(escaped.len());
     let mut bang = false;
     for c in escaped.chars() {

@@ -17,7 +17,7 @@
 //! Charts often live on another host than the index (GitHub release assets): those hosts must be
 //! listed in `upstream.helm_charts` for the proxy to fetch from them.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use super::{
     Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Flags, Found, Kind, Link, Metadata, Mirror,
@@ -51,6 +51,11 @@ static SPEC: Spec = Spec {
 
 /// The largest release entry of an index read at once.
 const MAX_ENTRY: usize = 1 << 20;
+
+/// The longest line of an index read at once: no line of an entry is longer than the entry, and
+/// a line outside entries (a top-level key) is far shorter. An upstream that sends one endless
+/// line gets an error at this bound, not the proxy's memory.
+const MAX_LINE: usize = MAX_ENTRY;
 
 impl Registry for Helm {
     fn spec(&self) -> &'static Spec {
@@ -197,9 +202,14 @@ impl Index<'_> {
         let mut line = String::new();
         loop {
             line.clear();
-            let n = input.read_line(&mut line)?;
+            let n = input.take(MAX_LINE as u64 + 1).read_line(&mut line)?;
             if n == 0 {
                 break;
+            }
+            if n > MAX_LINE {
+                return Err(Bad(format!(
+                    "index.yaml: a line longer than {MAX_LINE} bytes"
+                )));
             }
             let text = line.trim_end_matches(['\n', '\r']);
             let indent = text.len() - text.trim_start_matches(' ').len();
@@ -646,6 +656,47 @@ generated: "2024-01-02T00:00:00Z"
         assert!(testing::rewrite(&Helm, &m, huge.as_bytes(), UP).is_err());
         let flow = "entries: {a: []}\n";
         assert!(testing::rewrite(&Helm, &m, flow.as_bytes(), UP).is_err());
+    }
+
+    /// An endless line (here 64 MiB of one, counted as it is read) is refused at `MAX_LINE`,
+    /// having read little more than that.
+    #[test]
+    fn an_endless_line_is_refused_at_the_bound() {
+        struct Endless {
+            left: usize,
+            read: std::rc::Rc<std::cell::Cell<usize>>,
+        }
+        impl std::io::Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.left);
+                buf[..n].fill(b'x');
+                self.left -= n;
+                self.read.set(self.read.get() + n);
+                Ok(n)
+            }
+        }
+        let m = testing::metadata(&Helm, "/index.yaml", None, UP);
+        let up = testing::upstream_map(&Helm, UP);
+        for head in ["", "apiVersion: v1\nentries:\n  a:\n  - name: "] {
+            let read = std::rc::Rc::new(std::cell::Cell::new(0));
+            let endless = Endless {
+                left: 64 << 20,
+                read: read.clone(),
+            };
+            let mut input = std::io::BufReader::new(head.as_bytes().chain(endless));
+            let mut found = crate::registry::Collected::default();
+            let err = Helm
+                .rewrite(
+                    &m,
+                    &mut input,
+                    &mut std::io::sink(),
+                    &testing::ctx(&up),
+                    &mut found,
+                )
+                .expect_err("an endless line is an error");
+            assert!(err.0.contains("a line longer than"), "{}", err.0);
+            assert!(read.get() <= MAX_LINE + (64 << 10), "read {}", read.get());
+        }
     }
 
     #[test]

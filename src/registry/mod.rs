@@ -147,6 +147,36 @@ pub(crate) trait Registry: Sync {
     }
 }
 
+/// Copies a stored document leaving out the versions `hide` names (a second pass over what
+/// `rewrite` wrote).
+pub(crate) type Hider = fn(&Metadata, &mut dyn BufRead, &mut dyn Write, &Hide) -> Result<(), Bad>;
+
+/// The versions a document must leave out, and those it keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Hide {
+    pub hidden: std::collections::HashSet<String>,
+    pub kept: Vec<String>,
+}
+
+/// Copies the lines of a line-per-version document (Cargo's index files, Go's lists) for which
+/// `keep` holds (a hider's loop).
+pub(crate) fn keep_lines(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    mut keep: impl FnMut(&[u8]) -> bool,
+) -> Result<(), Bad> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        if keep(&line) {
+            out.write_all(&line)?;
+        }
+    }
+}
+
 /// How a document is built from several upstream ones rather than rewritten from one
 /// (Terraform's provider mirror documents): functions of the registry that planned it.
 #[derive(Clone, Copy)]
@@ -412,6 +442,14 @@ pub(crate) trait Found {
     fn link(&mut self, link: Link);
     /// The version the registry calls the package's latest (npm's `dist-tags.latest`).
     fn latest(&mut self, _version: &str) {}
+    /// When a version of a package was published (Unix milliseconds), where the document says:
+    /// the policy's cooldown ages versions by it. Reported as often as the document says it
+    /// (per file, say); the earliest counts.
+    fn published(&mut self, _name: &str, _version: &str, _unix_ms: i64) {}
+
+    /// The document's type as it names itself (an OCI manifest's `mediaType`): what it is
+    /// served as when the upstream sent no `Content-Type`.
+    fn content_type(&mut self, _content_type: &str) {}
 }
 
 /// Collects what a rewrite reports (tests, and `proxy mirror`'s walk).
@@ -419,6 +457,8 @@ pub(crate) trait Found {
 pub(crate) struct Collected {
     pub links: Vec<Link>,
     pub latest: Option<String>,
+    pub published: Vec<(String, String, i64)>,
+    pub content_type: Option<String>,
 }
 
 impl Found for Collected {
@@ -428,6 +468,15 @@ impl Found for Collected {
 
     fn latest(&mut self, version: &str) {
         self.latest = Some(version.to_string());
+    }
+
+    fn published(&mut self, name: &str, version: &str, unix_ms: i64) {
+        self.published
+            .push((name.to_string(), version.to_string(), unix_ms));
+    }
+
+    fn content_type(&mut self, content_type: &str) {
+        self.content_type = Some(content_type.to_string());
     }
 }
 
@@ -845,6 +894,9 @@ pub(crate) struct Artifact {
     /// file yet, so that a file asked for before its metadata (a lockfile install on an empty
     /// cache) is still checked before it is committed.
     pub listed_in: Option<Box<Metadata>>,
+    /// A document that lists the file's version without declaring anything to fetch it by (Go's
+    /// `@v/list`): read by the policy to learn the version's age, never before a fetch.
+    pub aged_in: Option<Box<Metadata>>,
     /// Whether an HTML answer can be this file. For package files it cannot: an HTML page
     /// answered 200 is an error page or a login wall, never stored.
     pub html: bool,
@@ -865,6 +917,7 @@ impl Artifact {
             accept: None,
             exact_type: false,
             listed_in: None,
+            aged_in: None,
             html: false,
         }
     }
@@ -872,6 +925,12 @@ impl Artifact {
     /// The same artifact, declared by the document `doc` (see `listed_in`).
     pub(crate) fn listed_in(mut self, doc: Metadata) -> Artifact {
         self.listed_in = Some(Box::new(doc));
+        self
+    }
+
+    /// The same artifact, its version listed by `doc` (see `aged_in`).
+    pub(crate) fn aged_in(mut self, doc: Metadata) -> Artifact {
+        self.aged_in = Some(Box::new(doc));
         self
     }
 }
@@ -933,6 +992,8 @@ pub(crate) struct Metadata {
     pub expiry: Expiry,
     /// Another document this one can be made from without asking the upstream (see `Derive`).
     pub derive: Option<Derive>,
+    /// What the policy can do with the versions it lists (`Listing::NONE`: nothing special).
+    pub listing: Listing,
 }
 
 /// How a document is made from another one the cache holds, so that one upstream fetch serves
@@ -946,6 +1007,24 @@ pub(crate) struct Derive {
     /// The stored form of `from` in, the stored form of this document out. Pure; the stored
     /// form keeps `rebase.rs` placeholders where the rewrite put them, and so must the output.
     pub filter: fn(&mut dyn BufRead, &mut dyn Write) -> Result<(), Bad>,
+}
+
+/// How the policy (`policy.rs`) treats the versions a document lists.
+#[derive(Clone)]
+pub(crate) struct Listing {
+    /// Leaves versions out of the document as stored (the cooldown hides young ones), where
+    /// its format allows it.
+    pub hider: Option<Hider>,
+    /// The document that gives the publish times of what this one lists, when this one gives
+    /// none (npm's full packument for the abbreviated one): read when the policy needs an age.
+    pub dated_in: Option<Box<Metadata>>,
+}
+
+impl Listing {
+    pub(crate) const NONE: Listing = Listing {
+        hider: None,
+        dated_in: None,
+    };
 }
 
 /// How long a document is kept, where it differs from the configuration's.
@@ -979,6 +1058,7 @@ impl Default for Metadata {
             check: Check::None,
             expiry: Expiry::DEFAULT,
             derive: None,
+            listing: Listing::NONE,
         }
     }
 }
@@ -1432,6 +1512,26 @@ pub(crate) mod testing {
         let mut found = Collected::default();
         reg.rewrite(doc, &mut &input[..], &mut out, &ctx, &mut found)?;
         Ok((String::from_utf8_lossy(&out).into_owned(), found))
+    }
+
+    /// Runs the document's hider over `input` (a stored copy of it), leaving out `hidden`.
+    pub(crate) fn hide(
+        doc: &Metadata,
+        input: &str,
+        hidden: &[&str],
+        kept: &[&str],
+    ) -> std::result::Result<String, Bad> {
+        let hider = doc
+            .listing
+            .hider
+            .expect("the registry hides versions in this document");
+        let hide = Hide {
+            hidden: hidden.iter().map(|s| s.to_string()).collect(),
+            kept: kept.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut out = Vec::new();
+        hider(doc, &mut input.as_bytes(), &mut out, &hide)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
     /// The metadata plan of `path`, for rewrite tests.

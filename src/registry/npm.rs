@@ -12,12 +12,15 @@
 //!
 //! Rewrite: every `dist.tarball` is pointed at this proxy; the original URL and integrity are
 //! reported as links so the tarball is fetched from where the registry said (if that origin is
-//! configured) and checked against what it declared.
+//! configured) and checked against what it declared. The full packument's `time` (kept as it
+//! is) gives each version's publish time; the abbreviated one has none, so the full one dates
+//! it (`dated_in`). A packument can hide versions (the policy's cooldown): they leave `versions`,
+//! and a dist-tag naming one names the highest version kept below it instead.
 
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Derive, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Artifact, ArtifactKey, Bad, Ctx, Derive, Digest, Etag, Expiry, Flags, Found, Hide, Kind, Link,
     Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
@@ -165,9 +168,11 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         ("full", "application/json", "application/json")
     };
     // The abbreviated form is the full one with keys left out: a cached full packument answers
-    // both without a second upstream fetch.
-    let derive = abbreviated.then(|| Derive {
-        from: Box::new(packument(up, name.clone(), false)),
+    // both without a second upstream fetch. Young versions can be left out of either form; the
+    // abbreviated one has no `time`, so the full one dates its versions.
+    let full = abbreviated.then(|| Box::new(packument(up, name.clone(), false)));
+    let derive = full.clone().map(|from| Derive {
+        from,
         filter: abbreviate,
     });
     Metadata {
@@ -184,6 +189,10 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         parts: None,
         expiry: Expiry::DEFAULT,
         derive,
+        listing: super::Listing {
+            hider: Some(hide),
+            dated_in: full,
+        },
         ..Metadata::default()
     }
 }
@@ -234,13 +243,13 @@ impl json::Visitor for Abbreviate {
         None
     }
 
-    fn keep(&self, path: &[Seg]) -> bool {
+    fn drop(&mut self, path: &[Seg]) -> bool {
         match path {
-            [Seg::Key(k)] => ABBREVIATED_KEYS.contains(&k.as_str()),
+            [Seg::Key(k)] => !ABBREVIATED_KEYS.contains(&k.as_str()),
             [Seg::Key(v), _, Seg::Key(k)] if v == "versions" => {
-                ABBREVIATED_VERSION_KEYS.contains(&k.as_str())
+                !ABBREVIATED_VERSION_KEYS.contains(&k.as_str())
             }
-            _ => true,
+            _ => false,
         }
     }
 }
@@ -312,15 +321,30 @@ struct Tarballs<'a> {
 const TARBALL: Pattern = Pattern::new("**/dist/tarball");
 const INTEGRITY: Pattern = Pattern::new("**/dist/integrity");
 const LATEST: Pattern = Pattern::new("dist-tags/latest");
+const TAGS: Pattern = Pattern::new("dist-tags/*");
+/// A full packument's publish times, by version (and `created`, `modified`).
+const TIME: Pattern = Pattern::new("time/*");
+const VERSIONS: Pattern = Pattern::new("versions/*");
 /// A packument's versions; a version document is one version and names it at its root.
 const VERSION_OF_DIST: Pattern = Pattern::new("versions/*/dist/tarball");
 
 impl json::Visitor for Tarballs<'_> {
     fn wants(&self, path: &[Seg]) -> bool {
-        TARBALL.matches(path) || INTEGRITY.matches(path) || LATEST.matches(path)
+        TARBALL.matches(path)
+            || INTEGRITY.matches(path)
+            || LATEST.matches(path)
+            || TIME.matches(path)
     }
 
     fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
+        if let Some(version) = TIME.capture(path, 0) {
+            if !matches!(version, "created" | "modified")
+                && let Some(t) = crate::http::timestamp(value)
+            {
+                self.found.published(self.name, version, t);
+            }
+            return None;
+        }
         if INTEGRITY.matches(path) {
             self.integrity = Some(value.to_string());
             return None;
@@ -368,6 +392,62 @@ impl json::Visitor for Tarballs<'_> {
             });
         }
         self.integrity = None;
+    }
+}
+
+/// Leaves hidden versions out of a packument; a dist-tag that names one names the highest kept
+/// version below it instead (what npm's own `--before` picks), or the highest kept one.
+fn hide(
+    _doc: &Metadata,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    hide: &Hide,
+) -> Result<(), Bad> {
+    json::rewrite(input, out, &mut Hiding { hide })?;
+    Ok(())
+}
+
+struct Hiding<'a> {
+    hide: &'a Hide,
+}
+
+impl json::Visitor for Hiding<'_> {
+    fn wants(&self, _: &[Seg]) -> bool {
+        false
+    }
+
+    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+        None
+    }
+
+    fn drop(&mut self, path: &[Seg]) -> bool {
+        VERSIONS
+            .capture(path, 0)
+            .is_some_and(|v| self.hide.hidden.contains(v))
+    }
+
+    fn wants_whole(&self, path: &[Seg]) -> bool {
+        TAGS.matches(path)
+    }
+
+    fn whole(&mut self, _: &[Seg], raw: &[u8]) -> Option<Vec<u8>> {
+        use crate::version::{Scheme, compare};
+        let tagged: String = serde_json::from_slice(raw).ok()?;
+        if !self.hide.hidden.contains(&tagged) {
+            return None;
+        }
+        let highest = |below: bool| {
+            self.hide
+                .kept
+                .iter()
+                .filter(|k| {
+                    !below || compare(Scheme::Semver, k, &tagged) == Some(std::cmp::Ordering::Less)
+                })
+                .filter(|k| compare(Scheme::Semver, k, k).is_some())
+                .max_by(|a, b| compare(Scheme::Semver, a, b).unwrap_or(std::cmp::Ordering::Equal))
+        };
+        let instead = highest(true).or_else(|| highest(false))?;
+        Some(json::encode(instead).into_bytes())
     }
 }
 
@@ -456,6 +536,66 @@ mod tests {
     }
 
     #[test]
+    fn young_versions_can_be_hidden_and_are_dated_by_the_full_packument() {
+        let doc = r#"{"name":"p","dist-tags":{"latest":"2.0.0","next":"3.0.0-rc.1","old":"1.0.0"},"versions":{"1.0.0":{"dist":{}},"1.5.0":{"dist":{}},"2.0.0":{"dist":{"tarball":"x"}},"3.0.0-rc.1":{}},"time":{"2.0.0":"2024-01-01T00:00:00Z"}}"#;
+        let abbreviated = testing::metadata(&Npm, "/p", Some(ABBREVIATED), UP);
+        let out = testing::hide(
+            &abbreviated,
+            doc,
+            &["2.0.0", "3.0.0-rc.1"],
+            &["1.0.0", "1.5.0"],
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["versions"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["1.0.0", "1.5.0"]
+        );
+        assert_eq!(
+            v["dist-tags"],
+            serde_json::json!({"latest":"1.5.0","next":"1.5.0","old":"1.0.0"})
+        );
+        assert_eq!(
+            v["time"]["2.0.0"], "2024-01-01T00:00:00Z",
+            "publish times stay"
+        );
+        let full = abbreviated
+            .listing
+            .dated_in
+            .as_deref()
+            .expect("the full packument dates the abbreviated one");
+        assert_eq!(
+            (full.key.as_str(), full.accept),
+            ("p|full", Some("application/json"))
+        );
+        assert_eq!(full.url, abbreviated.url);
+        assert!(full.listing.dated_in.is_none() && full.listing.hider.is_some());
+        let version_doc = testing::metadata(&Npm, "/p/1.0.0", None, UP);
+        assert!(version_doc.listing.hider.is_none());
+        // Made from a full packument that hides them, the abbreviated one hides them too: the
+        // policy's filter and the abbreviation each only leave members out.
+        let full = testing::hide(
+            &abbreviated,
+            doc,
+            &["2.0.0", "3.0.0-rc.1"],
+            &["1.0.0", "1.5.0"],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        abbreviate(&mut full.as_bytes(), &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"name":"p","dist-tags":{"latest":"1.5.0","next":"1.5.0","old":"1.0.0"},
+                "versions":{"1.0.0":{"dist":{}},"1.5.0":{"dist":{}}}})
+        );
+    }
+
+    #[test]
     fn rejects() {
         for bad in [
             "/",
@@ -495,6 +635,16 @@ mod tests {
         let (_, found) = testing::rewrite(&Npm, &meta, doc.as_bytes(), UP).unwrap();
         assert_eq!(found.links[0].filename, "p-1.0.0.tgz");
         assert!(found.links[0].digest.is_some());
+
+        // Publish times pass through unchanged and are reported.
+        let full = r#"{"name":"@s/p","versions":{},"time":{"created":"2020-01-01T00:00:00.000Z","1.0.0":"2021-02-03T04:05:06.789Z","modified":"2022-01-01T00:00:00.000Z"}}"#;
+        let meta = testing::metadata(&Npm, "/@s/p", None, UP);
+        let (out, found) = testing::rewrite(&Npm, &meta, full.as_bytes(), UP).unwrap();
+        assert_eq!(out, full);
+        assert_eq!(
+            found.published,
+            [("@s/p".to_string(), "1.0.0".to_string(), 1_612_325_106_789)]
+        );
 
         // A version document names its version in the file name only.
         let one = r#"{"name":"@s/p","version":"1.0.0","dist":{"tarball":"https://up.example/root/@s/p/-/p-1.0.0.tgz"}}"#;

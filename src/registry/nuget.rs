@@ -188,6 +188,7 @@ impl Registry for Nuget {
             content: None,
             hash: None,
             hash_algo: None,
+            published: None,
             found,
         };
         if gzip::is_gzip(input.fill_buf()?) {
@@ -314,6 +315,8 @@ struct Urls<'a> {
     content: Option<String>,
     hash: Option<String>,
     hash_algo: Option<String>,
+    /// `catalogEntry.published` (nuget.org writes 1900-01-01 for unlisted versions: no date).
+    published: Option<i64>,
     found: &'a mut dyn Found,
 }
 
@@ -336,6 +339,7 @@ impl Urls<'_> {
     /// A leaf ends: report its package link.
     fn flush(&mut self) {
         let (hash, algo) = (self.hash.take(), self.hash_algo.take());
+        let published = self.published.take();
         let Some(url) = self.content.take() else {
             return;
         };
@@ -371,6 +375,9 @@ impl Urls<'_> {
         else {
             return;
         };
+        if let Some(t) = published {
+            self.found.published(self.package, &version, t);
+        }
         self.found
             .link(package_link(self.package, &version, url, digest));
     }
@@ -391,6 +398,10 @@ impl json::Visitor for Urls<'_> {
                 Some("packageContent") => self.content = Some(value.to_string()),
                 Some("packageHash") => self.hash = Some(value.to_string()),
                 Some("packageHashAlgorithm") => self.hash_algo = Some(value.to_string()),
+                Some("published") => {
+                    // 1900-01-01 and the like: no date (an unlisted version).
+                    self.published = crate::http::timestamp(value).filter(|t| *t > 0)
+                }
                 _ => {}
             }
         }
@@ -631,6 +642,31 @@ mod tests {
         let (plain, links2) = rewrite(REG, &gz);
         assert_eq!(plain, out);
         assert_eq!(links2, links);
+    }
+
+    #[test]
+    fn published_passes_through_and_dates_versions() {
+        let doc = REGISTRATION
+            .replace(
+                r#""version":"1.0.0"}"#,
+                r#""version":"1.0.0","published":"2024-03-04T05:06:07.89+00:00"}"#,
+            )
+            .replace(
+                r#"{"version":"1.1.0"}"#,
+                r#"{"version":"1.1.0","published":"1900-01-01T00:00:00+00:00"}"#,
+            );
+        let meta = testing::metadata(&Nuget, REG, None, UP);
+        let (out, found) = testing::rewrite(&Nuget, &meta, doc.as_bytes(), UP).unwrap();
+        assert!(
+            out.contains(r#""published":"2024-03-04T05:06:07.89+00:00""#),
+            "{out}"
+        );
+        assert!(out.contains(r#""published":"1900-01-01T00:00:00+00:00""#));
+        // An unlisted version's 1900 is no publish time.
+        assert_eq!(
+            found.published,
+            [("a.b".to_string(), "1.0.0".to_string(), 1_709_528_767_890)]
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   manifest types are part of the cache key; the upstream is asked with the client's types, a
 //!   document of a type the client did not accept is never served (404, as a registry answers),
 //!   and `Content-Type`, `Docker-Content-Digest` and `Content-Length` are replayed exactly (the
-//!   document is stored byte-identical). Revalidated with a HEAD comparing
+//!   document is stored byte-identical; without a `Content-Type` upstream, the type is the one
+//!   the manifest names itself by, `media_type`). Revalidated with a HEAD comparing
 //!   `Docker-Content-Digest` (registries count GETs, not HEADs, against rate limits).
 //! - `/{name}/manifests/{digest}`: a manifest by digest, immutable: verified (SHA-256 of the
 //!   bytes) before it is stored, served without revalidation.
@@ -289,6 +290,19 @@ fn upstream(url: &str) -> Option<(String, String, String)> {
         r => format!("{r}/{path}"),
     };
     Some((format!("{scheme}://{host}"), prefix, registry))
+}
+
+/// The URL every request for the upstream `url` is under, which its credential is for: the
+/// upstream itself, or for one with a repository prefix (`https://harbor.example/hub`) the
+/// distribution API's path of those repositories (`https://harbor.example/v2/hub`), since its
+/// requests go to `/v2/hub/{name}/…`, not under the configured path.
+pub(crate) fn requests_under(url: &str) -> String {
+    match upstream(url) {
+        Some((base, prefix, _)) if !prefix.is_empty() => {
+            format!("{base}/v2/{}", prefix.trim_end_matches('/'))
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Docker Hub under the name references give it; any other host as it is (lowercase).
@@ -633,6 +647,9 @@ fn accept_header(types: Types) -> &'static str {
 fn links(doc: &Metadata, body: &[u8], found: &mut dyn Found) -> Result<(), Bad> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| Bad(format!("manifest is not JSON: {e}")))?;
+    if let Some(ty) = media_type(&v) {
+        found.content_type(ty);
+    }
     // The repository's URL on the upstream: the document's own, less `/manifests/{reference}`.
     let repo_url = doc
         .url
@@ -691,6 +708,25 @@ fn links(doc: &Metadata, body: &[u8], found: &mut dyn Found) -> Result<(), Bad> 
         }
     }
     Ok(())
+}
+
+/// The type a manifest names itself by: its `mediaType` (Docker's types always carry it, OCI's
+/// should), else an OCI index or image manifest as its fields tell (an OCI document may leave
+/// `mediaType` out); `None` for anything else (a Docker schema 1 manifest).
+fn media_type(v: &serde_json::Value) -> Option<&str> {
+    if let Some(ty) = v.get("mediaType").and_then(serde_json::Value::as_str) {
+        return Some(ty).filter(|t| !t.is_empty());
+    }
+    if v.get("schemaVersion").and_then(serde_json::Value::as_u64) != Some(2) {
+        return None;
+    }
+    if v.get("manifests").is_some_and(serde_json::Value::is_array) {
+        Some(OCI_INDEX)
+    } else if v.get("config").is_some_and(serde_json::Value::is_object) {
+        Some(OCI_MANIFEST)
+    } else {
+        None
+    }
 }
 
 /// Errors as the distribution specification shapes them: `{"errors":[{"code","message"}]}`,
@@ -1015,6 +1051,52 @@ mod tests {
         assert!(!takes(&link("linux/amd64"), "linux"));
         assert!(takes(&link("linux/arm/v7"), "linux/arm/v7"));
         assert!(!takes(&link("linux/arm/v6"), "linux/arm/v7"));
+    }
+
+    #[test]
+    fn manifests_name_their_type() {
+        let ty = |doc: &str| media_type(&serde_json::from_str(doc).unwrap()).map(str::to_string);
+        let list = format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[]}}"#);
+        assert_eq!(ty(&list).as_deref(), Some(DOCKER_LIST));
+        assert_eq!(
+            ty(r#"{"schemaVersion":2,"manifests":[]}"#).as_deref(),
+            Some(OCI_INDEX)
+        );
+        assert_eq!(
+            ty(r#"{"schemaVersion":2,"config":{},"layers":[]}"#).as_deref(),
+            Some(OCI_MANIFEST)
+        );
+        for none in [
+            r#"{"schemaVersion":1,"fsLayers":[]}"#,
+            r#"{"schemaVersion":2}"#,
+            r#"{"schemaVersion":2,"mediaType":"","config":{}}"#,
+            r#"{"config":{}}"#,
+            "[]",
+        ] {
+            assert_eq!(ty(none), None, "{none}");
+        }
+        // What the rewrite reports, for the engine to serve it as.
+        let m = meta("/library/app/manifests/1", None);
+        let (_, found) = testing::rewrite(&Oci, &m, list.as_bytes(), UP).unwrap();
+        assert_eq!(found.content_type.as_deref(), Some(DOCKER_LIST));
+    }
+
+    #[test]
+    fn credentials_of_a_prefixed_upstream_cover_its_repositories() {
+        for (url, want) in [
+            ("https://ghcr.io", "https://ghcr.io"),
+            (
+                "https://harbor.example/hub",
+                "https://harbor.example/v2/hub",
+            ),
+            (
+                "https://harbor.example/a/b/",
+                "https://harbor.example/v2/a/b",
+            ),
+            ("http://127.0.0.1:5000/p", "http://127.0.0.1:5000/v2/p"),
+        ] {
+            assert_eq!(requests_under(url), want, "{url}");
+        }
     }
 
     #[test]

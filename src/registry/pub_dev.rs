@@ -155,6 +155,9 @@ impl Registry for PubDev {
             if *obj == Obj::Latest {
                 found.latest(version);
             }
+            if let Some(t) = e.published {
+                found.published(&doc.package, version, t);
+            }
             let Some(url) = e.url.clone() else {
                 continue;
             };
@@ -246,7 +249,12 @@ fn locate(path: &[Seg]) -> Option<(Obj, &str)> {
         rest => (Obj::Root, rest),
     };
     match rest {
-        [Seg::Key(f)] if matches!(f.as_str(), "version" | "archive_url" | "archive_sha256") => {
+        [Seg::Key(f)]
+            if matches!(
+                f.as_str(),
+                "version" | "archive_url" | "archive_sha256" | "published"
+            ) =>
+        {
             Some((obj, f.as_str()))
         }
         [Seg::Key(p), Seg::Key(v)] if p == "pubspec" && v == "version" => {
@@ -262,6 +270,7 @@ struct Entry {
     pubspec_version: Option<String>,
     url: Option<String>,
     sha256: Option<String>,
+    published: Option<i64>,
 }
 
 impl Entry {
@@ -293,6 +302,7 @@ impl json::Visitor for Collect {
             "version" => e.version = value,
             "pubspec.version" => e.pubspec_version = value,
             "archive_sha256" => e.sha256 = value,
+            "published" => e.published = value.as_deref().and_then(crate::http::timestamp),
             // Only absolute web URLs are fetched; anything else is left for the client.
             _ if value
                 .as_deref()
@@ -363,6 +373,30 @@ mod tests {
                 "/packages/_fe_analyzer_shared/versions/67.0.0-dev.1.tar.gz"
             )),
             "art _fe_analyzer_shared@67.0.0-dev.1 _fe_analyzer_shared-67.0.0-dev.1.tar.gz https://pub.example/packages/_fe_analyzer_shared/versions/67.0.0-dev.1.tar.gz"
+        );
+    }
+
+    #[test]
+    fn published_passes_through_and_dates_versions() {
+        let doc = r#"{"name":"http","latest":{"version":"1.2.0","archive_url":"https://pub.example/packages/http/versions/1.2.0.tar.gz","published":"2024-01-02T03:04:05.000Z"},"versions":[{"version":"1.1.0","archive_url":"https://pub.example/packages/http/versions/1.1.0.tar.gz","published":"2023-05-06T07:08:09.123Z"}]}"#;
+        let meta = testing::metadata(&PubDev, "/api/packages/http", Some(V2), UP);
+        let (out, found) = testing::rewrite(&PubDev, &meta, doc.as_bytes(), UP).unwrap();
+        assert!(
+            out.contains(r#""published":"2024-01-02T03:04:05.000Z""#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#""published":"2023-05-06T07:08:09.123Z""#),
+            "{out}"
+        );
+        let mut times = found.published.clone();
+        times.sort();
+        assert_eq!(
+            times,
+            [
+                ("http".to_string(), "1.1.0".to_string(), 1_683_356_889_123),
+                ("http".to_string(), "1.2.0".to_string(), 1_704_164_645_000)
+            ]
         );
     }
 

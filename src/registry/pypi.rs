@@ -17,16 +17,19 @@
 //! `#sha256=` fragment, `data-*` attributes, `hashes`, `requires-python`, `core-metadata`,
 //! `yanked`…) is kept byte for byte. The file's upstream URL and sha256 are reported as a link, and
 //! so is its `.metadata` sidecar with the `core-metadata` hash, so both are fetched from where the
-//! index said and verified against what it declared.
+//! index said and verified against what it declared. PEP 700's `upload-time` (and the JSON API's
+//! `upload_time_iso_8601`) date each version, by its earliest file. Pages can hide versions (the
+//! policy's cooldown): their files leave HTML and PEP 691 pages, their entries PEP 700's
+//! `versions` and the JSON API's `releases` (its `info` and `urls` still describe the latest).
 
 use std::io::{BufRead, Write};
 
 use super::{
-    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Kind, Link,
+    Algo, Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Hide, Kind, Link,
     Metadata, Mirror, Plan, Registry, Request, Spec, Target, UpstreamKey, Want, safe_component,
 };
 use crate::error::{Error, Result};
-use crate::html::{Attr, attr, rewrite_anchors};
+use crate::html::{Attr, attr, drop_anchors, rewrite_anchors};
 use crate::json::{self, Seg};
 use crate::url::{escape, escape_into, join, percent_decode};
 
@@ -137,6 +140,7 @@ impl Registry for Pypi {
                     headers: &[],
                     parts: None,
                     expiry: Expiry::DEFAULT,
+                    listing: HIDES,
                     ..Metadata::default()
                 }))
             }
@@ -160,6 +164,7 @@ impl Registry for Pypi {
                     headers: &[],
                     parts: None,
                     expiry: Expiry::DEFAULT,
+                    listing: HIDES,
                     ..Metadata::default()
                 }))
             }
@@ -239,6 +244,7 @@ impl Registry for Pypi {
                     metadata: None,
                     yanked: false,
                     has_metadata: false,
+                    uploaded: None,
                     found,
                 };
                 json::rewrite(input, out, &mut v)?;
@@ -298,9 +304,16 @@ fn project_page(up: &str, name: String, v: Variant) -> Metadata {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        listing: HIDES,
         ..Metadata::default()
     }
 }
+
+/// Project pages and the JSON API can leave versions out (`hide`).
+const HIDES: super::Listing = super::Listing {
+    hider: Some(hide),
+    dated_in: None,
+};
 
 /// Picks the representation of a simple page from an `Accept` header: the highest `q` wins, ties
 /// go to JSON, then the versioned HTML type; no usable preference means `text/html`, which is
@@ -715,6 +728,8 @@ struct FileUrls<'a> {
     yanked: bool,
     /// `core-metadata` (or its older name) is `true` or has hashes: a PEP 658 sidecar exists.
     has_metadata: bool,
+    /// PEP 700's `upload-time` (the JSON API's `upload_time_iso_8601`).
+    uploaded: Option<i64>,
     found: &'a mut dyn Found,
 }
 
@@ -736,6 +751,8 @@ impl FileUrls<'_> {
                 Some("url") => Some("url"),
                 Some("yanked") => Some("yanked"),
                 Some("core-metadata" | "dist-info-metadata") if !self.api => Some("has-metadata"),
+                Some("upload-time") if !self.api => Some("uploaded"),
+                Some("upload_time_iso_8601") if self.api => Some("uploaded"),
                 _ => None,
             };
         }
@@ -766,6 +783,7 @@ impl json::Visitor for FileUrls<'_> {
             }
             "yanked" => self.yanked = true,
             "has-metadata" => {}
+            "uploaded" => self.uploaded = crate::http::timestamp(value),
             _ => {
                 let file = file_ref(self.base, self.page, value)?;
                 let proxy_url = file.proxy_url.clone();
@@ -791,7 +809,11 @@ impl json::Visitor for FileUrls<'_> {
         let (sha256, metadata) = (self.sha256.take(), self.metadata.take());
         let yanked = std::mem::take(&mut self.yanked);
         let has_metadata = std::mem::take(&mut self.has_metadata);
+        let uploaded = self.uploaded.take();
         if let Some(mut file) = self.file.take() {
+            if let Some(t) = uploaded {
+                self.found.published(&file.link.name, &file.link.version, t);
+            }
             // A `#sha256=` fragment on the URL counts when the object gave no hash.
             file.link.digest = sha256.or(file.link.digest.take());
             file.link.flags.yanked = yanked;
@@ -800,6 +822,90 @@ impl json::Visitor for FileUrls<'_> {
             }
             self.found.link(file.link);
         }
+    }
+}
+
+/// Whether `version` is one of the hidden ones, in PEP 440's equality (`1.0` is `1.0.0`).
+fn is_hidden(hide: &Hide, version: &str) -> bool {
+    use crate::version::{Scheme, compare};
+    hide.hidden.contains(version)
+        || hide
+            .hidden
+            .iter()
+            .any(|h| compare(Scheme::Pep440, h, version) == Some(std::cmp::Ordering::Equal))
+}
+
+/// The version of the file a link names (`href` or `url`, fragment and query aside).
+fn linked_version(href: &str) -> Option<String> {
+    let path = href.split(['#', '?']).next()?;
+    let file = percent_decode(path.rsplit('/').next()?)?;
+    identity(&file).map(|(_, v)| v)
+}
+
+/// Leaves the files of hidden versions out of a page (and those versions out of its lists).
+fn hide(
+    doc: &Metadata,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    hide: &Hide,
+) -> Result<(), Bad> {
+    if doc.kind == SIMPLE_HTML {
+        let mut leave_out = |attrs: &[Attr]| {
+            attr(attrs, "href")
+                .and_then(linked_version)
+                .is_some_and(|v| is_hidden(hide, &v))
+        };
+        drop_anchors(input, out, &mut leave_out)?;
+        return Ok(());
+    }
+    let mut v = HideFiles {
+        hide,
+        api: doc.kind == JSON_API,
+    };
+    json::rewrite(input, out, &mut v)?;
+    Ok(())
+}
+
+struct HideFiles<'a> {
+    hide: &'a Hide,
+    api: bool,
+}
+
+impl json::Visitor for HideFiles<'_> {
+    fn wants(&self, _: &[Seg]) -> bool {
+        false
+    }
+
+    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+        None
+    }
+
+    /// The JSON API's `releases` are keyed by version.
+    fn drop(&mut self, path: &[Seg]) -> bool {
+        match path {
+            [Seg::Key(r), Seg::Key(v)] => self.api && r == "releases" && is_hidden(self.hide, v),
+            _ => false,
+        }
+    }
+
+    /// PEP 691's `files` and PEP 700's `versions`, by their content.
+    fn wants_verdict(&self, path: &[Seg]) -> bool {
+        matches!(path, [Seg::Key(k), Seg::Index(_)] if !self.api && (k == "files" || k == "versions"))
+    }
+
+    fn keep(&mut self, path: &[Seg], raw: &[u8]) -> bool {
+        #[derive(serde::Deserialize)]
+        struct File {
+            filename: String,
+        }
+        let version = if path.first().and_then(Seg::key) == Some("versions") {
+            serde_json::from_slice::<String>(raw).ok()
+        } else {
+            serde_json::from_slice::<File>(raw)
+                .ok()
+                .and_then(|f| identity(&f.filename).map(|(_, v)| v))
+        };
+        !version.is_some_and(|v| is_hidden(self.hide, &v))
     }
 }
 
@@ -1070,6 +1176,11 @@ mod tests {
             headers: &[],
             parts: None,
             expiry: Expiry::DEFAULT,
+            listing: if matches!(kind, SIMPLE_HTML | SIMPLE_JSON | JSON_API) {
+                HIDES
+            } else {
+                crate::registry::Listing::NONE
+            },
             ..Metadata::default()
         }
     }
@@ -1235,6 +1346,71 @@ mod tests {
         .unwrap();
         assert!(links[1].flags.yanked, "yanked: true");
         assert!(rewrite(SIMPLE_JSON, "https://pypi.example/simple/foo/", "<html>").is_err());
+    }
+
+    #[test]
+    fn upload_times_pass_through_and_date_versions() {
+        let page = format!(
+            r#"{{"meta":{{"api-version":"1.1"}},"name":"demo","versions":["1.0","2.0"],"files":[{{"filename":"demo-1.0.tar.gz","url":"https://files.example/packages/demo-1.0.tar.gz","hashes":{{"sha256":"{SHA}"}},"upload-time":"2024-01-02T03:04:05.678901Z"}},{{"filename":"demo-1.0-py3-none-any.whl","url":"https://files.example/packages/demo-1.0-py3-none-any.whl","hashes":{{}},"upload-time":"2024-01-01T00:00:00Z"}},{{"filename":"demo-2.0.tar.gz","url":"https://files.example/packages/demo-2.0.tar.gz","hashes":{{}},"upload-time":"2024-06-01T00:00:00Z"}}]}}"#
+        );
+        let doc = meta(SIMPLE_JSON, "https://pypi.example/simple/demo/");
+        let (out, found) = testing::rewrite(&Pypi, &doc, page.as_bytes(), &[]).unwrap();
+        assert!(
+            out.contains(r#""upload-time":"2024-01-02T03:04:05.678901Z""#),
+            "{out}"
+        );
+        let times: Vec<(&str, i64)> = found
+            .published
+            .iter()
+            .map(|(_, v, t)| (v.as_str(), *t))
+            .collect();
+        assert_eq!(
+            times,
+            [
+                ("1.0", 1_704_164_645_678),
+                ("1.0", 1_704_067_200_000),
+                ("2.0", 1_717_200_000_000)
+            ]
+        );
+        assert!(found.published.iter().all(|(n, _, _)| n == "demo"));
+        // Hidden: the files of 2.0 and its entry in `versions`.
+        let hidden = testing::hide(&doc, &out, &["2.0"], &["1.0"]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&hidden).unwrap();
+        assert_eq!(v["versions"], serde_json::json!(["1.0"]));
+        let files: Vec<&str> = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["filename"].as_str().unwrap())
+            .collect();
+        assert_eq!(files, ["demo-1.0.tar.gz", "demo-1.0-py3-none-any.whl"]);
+        // In HTML, the anchors of its files go.
+        let html = "<html><body><a href=\"https://files.example/p/demo-1.0.tar.gz#sha256=aa\">demo-1.0.tar.gz</a><br/>\n<a href=\"https://files.example/p/demo-2.0.0.tar.gz\">demo-2.0.0.tar.gz</a><br/>\n</body></html>";
+        let page = meta(SIMPLE_HTML, "https://pypi.example/simple/demo/");
+        let out = testing::hide(&page, html, &["2.0"], &["1.0"]).unwrap();
+        assert!(
+            out.contains("demo-1.0.tar.gz") && !out.contains("demo-2.0.0"),
+            "{out}"
+        );
+        // The JSON API: `releases` by version; `upload_time_iso_8601` dates them.
+        let api = r#"{"info":{"version":"2.0"},"releases":{"1.0":[{"filename":"demo-1.0.tar.gz","url":"https://files.example/p/demo-1.0.tar.gz","upload_time_iso_8601":"2024-01-01T00:00:00.000000Z"}],"2.0":[]},"urls":[]}"#;
+        let api_doc = meta(JSON_API, "https://pypi.example/pypi/demo/json");
+        let (out, found) = testing::rewrite(&Pypi, &api_doc, api.as_bytes(), &[]).unwrap();
+        assert!(out.contains("upload_time_iso_8601"));
+        assert_eq!(
+            found.published,
+            [("demo".to_string(), "1.0".to_string(), 1_704_067_200_000)]
+        );
+        let out = testing::hide(&api_doc, &out, &["2.0"], &["1.0"]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["releases"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["1.0"]
+        );
     }
 
     #[test]

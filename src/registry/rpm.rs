@@ -447,7 +447,7 @@ fn mirror_purl(name: &str, want: &Want) -> Result<Mirror> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::testing;
+    use crate::registry::{Collected, testing};
 
     const UP: &[(&str, &str)] = &[
         ("rpm", "https://rpm.example/fedora"),
@@ -507,6 +507,19 @@ mod tests {
         }
     }
 
+    /// What rewriting `repomd` (byte-identical) of a repository reports.
+    fn rewrite_repomd(repomd: &str) -> Collected {
+        let meta = testing::metadata(
+            &Rpm,
+            "/epel/9/Everything/x86_64/repodata/repomd.xml",
+            None,
+            UP,
+        );
+        let (out, found) = testing::rewrite(&Rpm, &meta, repomd.as_bytes(), UP).unwrap();
+        assert_eq!(out, repomd);
+        found
+    }
+
     #[test]
     fn repomd_and_primary_report_their_files_with_digests() {
         let repomd = format!(
@@ -519,14 +532,7 @@ mod tests {
              <location xml:base=\"https://evil.example/\" href=\"repodata/x.xml\"/></data></repomd>\n",
             "f".repeat(64)
         );
-        let meta = testing::metadata(
-            &Rpm,
-            "/epel/9/Everything/x86_64/repodata/repomd.xml",
-            None,
-            UP,
-        );
-        let (out, found) = testing::rewrite(&Rpm, &meta, repomd.as_bytes(), UP).unwrap();
-        assert_eq!(out, repomd);
+        let found = rewrite_repomd(&repomd);
         let got: Vec<(&str, &str, bool, bool)> = found
             .links
             .iter()
@@ -591,6 +597,22 @@ mod tests {
         );
         assert_eq!(l.digest.as_ref().unwrap().hex, HEX);
         assert!(!l.flags.document);
+    }
+
+    /// A comment holding a quote and `>` (as a repository's tooling may leave) hides no file, and
+    /// one inside a checksum leaves it whole.
+    #[test]
+    fn comments_in_repomd_hide_nothing() {
+        let repomd = format!(
+            "<?xml version=\"1.0\"?>\n<!-- don't edit: generated > by hand -->\n<repomd>\
+             <data type=\"primary\"><checksum type=\"sha256\">{}<!-- ' -->{}</checksum>\
+             <location href=\"repodata/{HEX}-primary.xml.gz\"/></data></repomd>\n",
+            &HEX[..10],
+            &HEX[10..]
+        );
+        let found = rewrite_repomd(&repomd);
+        assert_eq!(found.links.len(), 1, "{:?}", found.links);
+        assert_eq!(found.links[0].digest.as_ref().unwrap().hex, HEX);
     }
 
     #[test]

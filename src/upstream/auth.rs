@@ -3,7 +3,9 @@
 //! not even one its redirects lead to (blob storage hosts get no `Authorization` at all).
 //!
 //! A credential is sent only when the upstream asks for it, and then as it asks:
-//! - A static token (`auth.<key>.token`) is sent with every request to its upstream.
+//! - A static token (`auth.<key>.token`) is sent with every request to its upstream, as
+//!   `Authorization: Bearer …` (npm's `_authToken`), or in the header `auth.<key>.header` names
+//!   (`PRIVATE-TOKEN`, `X-JFrog-Art-Api`), as it is.
 //! - A user name and password are sent (`Authorization: Basic …`) once the upstream has answered
 //!   a 401 with a `Basic` challenge, and from then on to that origin.
 //! - The OCI distribution token flow: a 401 with `WWW-Authenticate: Bearer
@@ -26,19 +28,29 @@ use crate::url::origin;
 /// What a credential is.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Secret {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     Bearer(String),
+    /// A token sent as it is in a header of its own (`name: value`).
+    Header {
+        name: String,
+        value: String,
+    },
 }
 
 impl Secret {
-    /// The `Authorization` value that presents it.
-    fn header(&self) -> String {
+    /// The `Authorization` value that presents it; a header credential has none (it is sent in
+    /// its own header, and never handed to a token service).
+    fn header(&self) -> Option<String> {
         match self {
-            Secret::Basic { username, password } => format!(
+            Secret::Basic { username, password } => Some(format!(
                 "Basic {}",
                 crate::registry::base64_encode(format!("{username}:{password}").as_bytes())
-            ),
-            Secret::Bearer(token) => format!("Bearer {token}"),
+            )),
+            Secret::Bearer(token) => Some(format!("Bearer {token}")),
+            Secret::Header { .. } => None,
         }
     }
 }
@@ -49,8 +61,16 @@ impl fmt::Debug for Secret {
         match self {
             Secret::Basic { username, .. } => write!(f, "Basic({username}:***)"),
             Secret::Bearer(_) => write!(f, "Bearer(***)"),
+            Secret::Header { name, .. } => write!(f, "Header({name}: ***)"),
         }
     }
+}
+
+/// A header a request carries: (name, value).
+pub(crate) type Presented = (String, String);
+
+fn authorization(value: String) -> Presented {
+    ("Authorization".to_string(), value)
 }
 
 /// A credential for one upstream: the requests under `url` carry it.
@@ -151,13 +171,19 @@ impl Auth {
             .max_by_key(|(_, c)| c.url.len())
     }
 
-    /// The `Authorization` a request to `url` carries before any challenge: a token still valid
-    /// for its scope where its origin uses tokens; the configured user and password where it asked
-    /// for them before; a configured static token; else none.
-    pub(super) fn preemptive(&self, url: &str) -> Option<String> {
+    /// The header a request to `url` carries before any challenge: a token still valid for its
+    /// scope where its origin uses tokens; the configured user and password where it asked for
+    /// them before; a configured static token (or header); else none.
+    pub(super) fn preemptive(&self, url: &str) -> Option<Presented> {
         let origin = origin(url)?;
-        let service = lock(&self.services).get(&origin).cloned();
         let credential = self.credential(url);
+        // A header credential is the upstream's own scheme: it goes with every request.
+        if let Some((_, c)) = credential
+            && let Secret::Header { name, value } = &c.secret
+        {
+            return Some((name.clone(), value.clone()));
+        }
+        let service = lock(&self.services).get(&origin).cloned();
         if let Some(s) = service {
             let key = TokenKey {
                 origin,
@@ -166,13 +192,17 @@ impl Auth {
                 scope: scope_of(url)?,
                 credential: credential.map(|(i, _)| i),
             };
-            return self.cached(&key).map(|t| format!("Bearer {t}"));
+            return self
+                .cached(&key)
+                .map(|t| authorization(format!("Bearer {t}")));
         }
         let (_, c) = credential?;
         match c.secret {
-            Secret::Bearer(_) => Some(c.secret.header()),
-            Secret::Basic { .. } if lock(&self.basic).contains(&origin) => Some(c.secret.header()),
-            Secret::Basic { .. } => None,
+            Secret::Bearer(_) => c.secret.header().map(authorization),
+            Secret::Basic { .. } if lock(&self.basic).contains(&origin) => {
+                c.secret.header().map(authorization)
+            }
+            Secret::Basic { .. } | Secret::Header { .. } => None,
         }
     }
 
@@ -193,7 +223,10 @@ impl Auth {
             return Ok(match (credential, origin(url)) {
                 (Some((_, cred)), Some(o)) if matches!(cred.secret, Secret::Basic { .. }) => {
                     lock(&self.basic).insert(o);
-                    Answer::Retry(cred.secret.header())
+                    match cred.secret.header() {
+                        Some(h) => Answer::Retry(h),
+                        None => Answer::Refused,
+                    }
                 }
                 _ => Answer::Refused,
             });
@@ -253,7 +286,7 @@ impl Auth {
         };
         Ok(Answer::AskToken {
             url: token_url,
-            authorization: credential.map(|(_, c)| c.secret.header()),
+            authorization: credential.and_then(|(_, c)| c.secret.header()),
             pending: Pending {
                 key,
                 realm: realm.to_string(),
@@ -502,10 +535,15 @@ mod tests {
             ),
             cred("npm.private", "https://registry.example/npm/private", basic),
         ]);
+        let value = |url: &str| {
+            auth.preemptive(url).map(|(name, v)| {
+                assert_eq!(name, "Authorization");
+                v
+            })
+        };
         // A static token goes with every request under its upstream's URL.
         assert_eq!(
-            auth.preemptive("https://registry.example/npm/lodash")
-                .as_deref(),
+            value("https://registry.example/npm/lodash").as_deref(),
             Some("Bearer t")
         );
         // A password only once asked for; the longest upstream URL wins; a path that only
@@ -516,10 +554,9 @@ mod tests {
             auth.answer(private, r#"Basic realm="r""#, &allowed(), "npm").unwrap(),
             Answer::Retry(h) if h == "Basic dTpw"
         ));
-        assert_eq!(auth.preemptive(private).as_deref(), Some("Basic dTpw"));
+        assert_eq!(value(private).as_deref(), Some("Basic dTpw"));
         assert_eq!(
-            auth.preemptive("https://registry.example/npm/privately")
-                .as_deref(),
+            value("https://registry.example/npm/privately").as_deref(),
             Some("Bearer t")
         );
         for other in [
@@ -531,6 +568,42 @@ mod tests {
             assert_eq!(auth.preemptive(other), None, "{other}");
         }
         assert!(!format!("{:?}", auth.credentials).contains("\"p\""));
+    }
+
+    #[test]
+    fn a_header_credential_goes_in_its_own_header_and_nowhere_else() {
+        let auth = Auth::new(vec![cred(
+            "maven",
+            "https://repo.example/maven",
+            Secret::Header {
+                name: "X-JFrog-Art-Api".into(),
+                value: "k".into(),
+            },
+        )]);
+        assert_eq!(
+            auth.preemptive("https://repo.example/maven/a/b/1/b-1.jar"),
+            Some(("X-JFrog-Art-Api".to_string(), "k".to_string()))
+        );
+        assert_eq!(
+            auth.preemptive("https://cdn.example/maven/a/b/1/b-1.jar"),
+            None
+        );
+        // A challenge does not turn it into an Authorization, nor is it sent to a token service.
+        let url = "https://repo.example/maven/x";
+        assert!(matches!(
+            auth.answer(url, r#"Basic realm="r""#, &allowed(), "maven")
+                .unwrap(),
+            Answer::Refused
+        ));
+        let allowed = vec!["https://repo.example:443".to_string()];
+        let challenge = r#"Bearer realm="https://repo.example/token",service="s""#;
+        let Answer::AskToken { authorization, .. } =
+            auth.answer(url, challenge, &allowed, "maven").unwrap()
+        else {
+            panic!("expected a token request");
+        };
+        assert_eq!(authorization, None);
+        assert!(!format!("{:?}", auth.credentials).contains("\"k\""));
     }
 
     #[test]
@@ -564,9 +637,13 @@ mod tests {
         assert_eq!(header, "Bearer tok");
         // Known to use tokens now: the next request of that scope sends the token, and the
         // credential itself is no longer sent to the registry.
-        assert_eq!(auth.preemptive(url).as_deref(), Some("Bearer tok"));
+        assert_eq!(
+            auth.preemptive(url).map(|(_, v)| v).as_deref(),
+            Some("Bearer tok")
+        );
         assert_eq!(
             auth.preemptive("https://registry.example/v2/library/alpine/blobs/sha256:00")
+                .map(|(_, v)| v)
                 .as_deref(),
             Some("Bearer tok")
         );

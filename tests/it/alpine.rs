@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use crate::support::*;
 
-const MAIN: &str = "v3.21/main/x86_64";
-const COMMUNITY: &str = "v3.21/community/x86_64";
+pub const MAIN: &str = "v3.21/main/x86_64";
+pub const COMMUNITY: &str = "v3.21/community/x86_64";
 const AARCH64: &str = "v3.21/main/aarch64";
-const HELLO: &str = "hello-proxy-1.0.0-r0.apk";
-const DEP: &str = "fixture-dep-2.1_rc1-r3.apk";
+pub const HELLO: &str = "hello-proxy-1.0.0-r0.apk";
+pub const DEP: &str = "fixture-dep-2.1_rc1-r3.apk";
 const LAST_MODIFIED: &str = "Wed, 15 Nov 2023 08:00:00 GMT";
 /// What apk-tools' libfetch sends: no Accept-Encoding, no Accept.
 const APK: &[(&str, &str)] = &[("User-Agent", "libfetch/2.0")];
@@ -32,7 +32,7 @@ fn resp(body: Vec<u8>) -> Resp {
 
 /// Serves the fixture repositories (testdata/alpine/build.py) as an Alpine mirror would, under
 /// `prefix` (`/alpine` on the CDN).
-fn serve(fake: &Fake, prefix: &str) {
+pub fn serve(fake: &Fake, prefix: &str) {
     for rel in [
         format!("{MAIN}/APKINDEX.tar.gz"),
         format!("{MAIN}/{HELLO}"),

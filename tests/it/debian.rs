@@ -112,6 +112,34 @@ fn indexes_are_relayed_byte_identical_and_by_hash_shares_the_named_copy() {
 }
 
 #[test]
+fn short_and_odd_paths_are_404_and_ask_nothing() {
+    let fake = Fake::start();
+    let p = TestProxy::with(&fake, |c| {
+        c.upstream
+            .insert("debian.security".into(), format!("{}/sec", fake.url()));
+    });
+    let hex = "ab".repeat(32);
+    for path in [
+        format!("/debian/by-hash/SHA256/{hex}"),
+        format!("/debian/security/by-hash/SHA256/{hex}"),
+        "/debian/by-hash/SHA256".into(),
+        "/debian/by-hash".into(),
+        "/debian/dists".into(),
+        "/debian/security".into(),
+        "/debian/pool/x.deb".into(),
+    ] {
+        let got = p.get(&path);
+        assert_eq!(got.status, 404, "{path}: {}", got.text());
+        assert!(
+            got.text().contains("debian route"),
+            "{path}: {}",
+            got.text()
+        );
+    }
+    assert_eq!(fake.total(), 0);
+}
+
+#[test]
 fn an_index_that_does_not_match_its_release_is_refused() {
     let Some(repo) = Repo::build() else { return };
     let fake = repo.serve();
@@ -137,6 +165,99 @@ fn an_index_that_does_not_match_its_release_is_refused() {
         Resp::ok("text/plain", repo.file(&format!("{BIN}/Packages"))),
     );
     assert_eq!(p.get(&format!("/debian/{BIN}/Packages")).status, 200);
+}
+
+/// A refused index changes nothing: not even the digests of the first thousand packages it names,
+/// which are staged while it streams, before its own digest is known.
+#[test]
+fn a_refused_index_leaves_package_digests_as_they_were() {
+    let Some(repo) = Repo::build() else { return };
+    let fake = repo.serve();
+    let p = TestProxy::with(&fake, |c| c.metadata_ttl = Duration::ZERO);
+    assert_eq!(p.get("/debian/dists/stable/InRelease").status, 200);
+    assert_eq!(p.get(&format!("/debian/{BIN}/Packages")).status, 200);
+    // A bad mirror serves a forged index (it does not match InRelease) naming other bytes for
+    // proxy-hello, padded past one batch of links, then serves those bytes.
+    let evil = b"evil package bytes".to_vec();
+    let genuine = String::from_utf8(repo.file(&format!("{BIN}/Packages"))).unwrap();
+    let stanza = genuine
+        .split("\n\n")
+        .find(|s| s.contains(HELLO))
+        .expect("proxy-hello stanza");
+    let sha = stanza
+        .lines()
+        .find(|l| l.starts_with("SHA256: "))
+        .expect("SHA256 field");
+    let mut forged = genuine.replace(sha, &format!("SHA256: {}", sha256_hex(&evil)));
+    for i in 0..1100 {
+        forged.push_str(&format!(
+            "\nPackage: pad{i}\nVersion: 1\nFilename: pool/p/pad{i}_1_amd64.deb\nSHA256: {}\n",
+            "00".repeat(32)
+        ));
+    }
+    fake.put(
+        &format!("/{BIN}/Packages"),
+        Resp::ok("text/plain", forged.into_bytes()),
+    );
+    fake.put(
+        &format!("/{HELLO}"),
+        Resp::ok("application/vnd.debian.binary-package", evil.clone()),
+    );
+    // The archive publishes a new InRelease (the proxy checks digests; APT checks signatures).
+    let update = format!("{genuine}\nPackage: other\nVersion: 2\nFilename: pool/o/other_2.deb\n");
+    let release = String::from_utf8(repo.file("dists/stable/InRelease")).unwrap();
+    let release = release.replace(
+        &format!(" {} ", sha256_hex(genuine.as_bytes())),
+        &format!(" {} ", sha256_hex(update.as_bytes())),
+    );
+    fake.put(
+        "/dists/stable/InRelease",
+        Resp::ok("text/plain", release.into_bytes()),
+    );
+    assert_eq!(p.get("/debian/dists/stable/InRelease").status, 200);
+    // The forged index is fetched and refused.
+    let index = p.get(&format!("/debian/{BIN}/Packages"));
+    assert_eq!(fake.hits(&format!("/{BIN}/Packages")), 2);
+    assert_ne!(index.status, 200, "{:?}", index.header("x-cache"));
+    let got = p.get(&format!("/debian/{HELLO}"));
+    assert_ne!(
+        got.body.as_deref().ok(),
+        Some(&evil[..]),
+        "served the forged index's bytes"
+    );
+    p.assert_not_cached(&got, |f| f.contains("proxy-hello"));
+    // The genuine package is still taken, checked against the genuine index.
+    fake.put(
+        &format!("/{HELLO}"),
+        Resp::ok("application/vnd.debian.binary-package", repo.file(HELLO)),
+    );
+    assert_eq!(p.get(&format!("/debian/{HELLO}")).bytes(), repo.file(HELLO));
+}
+
+/// Two archives may hold a file of one name, built apart (Debian's and Ubuntu's `hello`): what
+/// one archive's index says of it never stands for the other's.
+#[test]
+fn a_named_upstream_gets_its_own_build_of_a_file_another_names() {
+    let Some(repo) = Repo::build() else { return };
+    let fake = repo.serve();
+    let ubuntu = b"the ubuntu build".to_vec();
+    fake.put(
+        &format!("/ubuntu/{HELLO}"),
+        Resp::ok("application/vnd.debian.binary-package", ubuntu.clone()),
+    );
+    let url = fake.url();
+    let p = TestProxy::with(&fake, |c| {
+        c.upstream
+            .insert("debian.ubuntu".into(), format!("{url}/ubuntu"));
+    });
+    assert_eq!(p.get("/debian/dists/stable/InRelease").status, 200);
+    assert_eq!(p.get(&format!("/debian/{BIN}/Packages")).status, 200);
+    assert_eq!(p.get(&format!("/debian/ubuntu/{HELLO}")).bytes(), ubuntu);
+    assert_eq!(fake.hits(&format!("/ubuntu/{HELLO}")), 1);
+    assert_eq!(fake.hits(&format!("/{HELLO}")), 0);
+    // And Debian's is still Debian's, checked against its index.
+    assert_eq!(p.get(&format!("/debian/{HELLO}")).bytes(), repo.file(HELLO));
+    assert_eq!(p.get(&format!("/debian/ubuntu/{HELLO}")).bytes(), ubuntu);
 }
 
 #[test]

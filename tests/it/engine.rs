@@ -569,12 +569,37 @@ fn keep_alive_connections_do_not_stall() {
     }
 }
 
+/// A panic while handling a request costs that request (500) and never its worker: with a single
+/// worker, every request after the panic is still answered.
 #[test]
 fn a_panic_costs_one_request() {
     let fake = Fake::start();
-    let p = TestProxy::with(&fake, |c| c.test_panic_path = Some("/npm/boom".into()));
-    assert_eq!(p.get("/npm/boom").status, 500);
-    assert_eq!(p.get("/health").status, 200);
+    let dir = TempDir::new("panic");
+    let mut c = config(dir.path(), &fake.url());
+    c.workers = 1;
+    let hook: proxy::server::Hook = std::sync::Arc::new(|url: &str| {
+        if url == "/npm/boom" {
+            panic!("test panic for {url}");
+        }
+    });
+    let options = proxy::server::Options {
+        before_handle: Some(hook),
+    };
+    let p = TestProxy::from_config_with(c, dir, options);
+    let limit = Duration::from_secs(5);
+    assert_eq!(status_within(p.addr(), "/npm/boom", limit), 500);
+    for i in 0..3 {
+        assert_eq!(
+            status_within(p.addr(), "/health", limit),
+            200,
+            "request {i}"
+        );
+        assert_eq!(
+            status_within(p.addr(), "/npm/boom", limit),
+            500,
+            "panic {i}"
+        );
+    }
 }
 
 #[test]
@@ -600,6 +625,27 @@ fn endpoints_and_methods() {
     let missing = p.get("/nowhere");
     assert_eq!(missing.status, 404);
     assert!(missing.json()["error"].is_string());
+    // A registry's 404 is a JSON error, its message said once (npm's and Go's have shapes of
+    // their own: npm.rs, go.rs). See: issue #11
+    for path in [
+        "/gem/nowhere/x/y",
+        "/hex/nowhere/x/y",
+        "/cran/web/x",
+        "/maven",
+    ] {
+        let got = p.get(path);
+        assert_eq!(got.status, 404, "{path}");
+        assert_eq!(
+            got.header("content-type"),
+            Some("application/json"),
+            "{path}"
+        );
+        let msg = got.json()["error"].as_str().unwrap().to_string();
+        assert!(
+            msg.starts_with("not found: ") && !msg.contains("not found: not found"),
+            "{msg}"
+        );
+    }
     for m in ["POST", "PUT", "DELETE"] {
         assert_eq!(request(m, &p.url("/npm/lodash"), &[]).status, 405, "{m}");
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::support::*;
 
-const LIBB: &str = "/example.com/!upper/libb/@v";
+pub const LIBB: &str = "/example.com/!upper/libb/@v";
 const ZIP: &str = "/example.com/!upper/libb/@v/v1.0.0.zip";
 const ZIP_ON_DISK: &str = "go/example.com/!upper/libb/v1.0.0/libb@v1.0.0.zip";
 
@@ -43,7 +43,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 /// Serves every file of the fixture tree at its path.
-fn serve(fake: &Fake) {
+pub fn serve(fake: &Fake) {
     let root = testdata("go/proxy");
     let mut files = Vec::new();
     walk(&root, &root, &mut files);

@@ -205,6 +205,27 @@ fn a_large_index_is_streamed_and_every_chart_is_recorded() {
 }
 
 #[test]
+fn an_index_with_an_endless_line_is_refused_naming_the_upstream() {
+    let fake = Fake::start();
+    // One 8 MiB line where the index should be: the proxy stops at its line bound.
+    let mut index = b"apiVersion: v1\ndescription: ".to_vec();
+    index.resize(8 << 20, b'x');
+    fake.put("/charts/index.yaml", Resp::ok("text/yaml", index));
+    let p = start(&fake);
+    let got = p.get("/helm/fixture/index.yaml");
+    assert_eq!(got.status, 502, "{}", got.text());
+    let text = got.text();
+    assert!(text.contains("a line longer than"), "{text}");
+    assert!(
+        text.contains(&format!("{}/charts/index.yaml", fake.url())),
+        "{text}"
+    );
+    // Nothing was cached: the next request asks again.
+    assert_eq!(p.get("/helm/fixture/index.yaml").status, 502);
+    assert_eq!(fake.hits("/charts/index.yaml"), 2);
+}
+
+#[test]
 fn a_mirrored_chart_is_served_offline() {
     let fake = Fake::start();
     serve(&fake);

@@ -411,19 +411,23 @@ fn upstream_config(c: &mut Config, registry: &Registry, credentials: bool) {
     if let Some(t) = &registry.token {
         c.upstream.insert("oci_auth".into(), t.origin());
         if credentials {
-            c.auth.insert(
-                "oci.reg".into(),
-                AuthConfig {
-                    username: Some(USER.into()),
-                    password: Some(PASSWORD.into()),
-                    token: None,
-                },
-            );
+            c.auth
+                .insert("oci.reg".into(), user_password(USER, PASSWORD));
         }
     }
 }
 
 /// `host:port` of a proxy.
+/// A user name and password for `auth.<key>`.
+fn user_password(user: &str, password: &str) -> AuthConfig {
+    AuthConfig {
+        username: Some(user.into()),
+        password: Some(password.into()),
+        token: None,
+        header: None,
+    }
+}
+
 fn host(p: &TestProxy) -> String {
     p.base.trim_start_matches("http://").to_string()
 }
@@ -1039,6 +1043,78 @@ fn blobs_and_manifests_are_verified_before_they_are_stored() {
     assert_eq!(fake.hits(&format!("/v2/library/app/blobs/{digest}")), 2);
 }
 
+/// A manifest as a registry without `Content-Type` sends it (a static file server, a
+/// misconfigured registry behind a proxy that drops it).
+fn untyped(body: &[u8]) -> Resp {
+    Resp {
+        status: 200,
+        headers: vec![("Docker-Content-Digest".into(), blob_digest(body))],
+        body: body.to_vec(),
+        ..Resp::default()
+    }
+}
+
+#[test]
+fn a_manifest_without_content_type_is_served_as_the_type_it_names() {
+    let fake = Fake::start();
+    let p = TestProxy::start(&fake);
+    let child = image_manifest(b"x");
+    let entry = format!(
+        r#"{{"digest":"{}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}"#,
+        blob_digest(&child),
+        child.len()
+    );
+    let docker_list =
+        format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[{entry}]}}"#);
+    // OCI lets an index and an image manifest leave `mediaType` out: their fields tell.
+    let bare_index = format!(r#"{{"schemaVersion":2,"manifests":[{entry}]}}"#);
+    let bare_manifest = String::from_utf8(child.clone())
+        .unwrap()
+        .replace(&format!(r#""mediaType":"{OCI_MANIFEST}","#), "");
+    assert!(!bare_manifest.contains(OCI_MANIFEST), "{bare_manifest}");
+    for (tag, body, ty) in [
+        ("list", docker_list.as_bytes(), DOCKER_LIST),
+        ("index", bare_index.as_bytes(), OCI_INDEX),
+        ("image", bare_manifest.as_bytes(), OCI_MANIFEST),
+        ("typed", &child[..], OCI_MANIFEST),
+    ] {
+        let path = format!("/v2/library/app/manifests/{tag}");
+        fake.put(&path, untyped(body));
+        for round in ["miss", "hit"] {
+            let got = p.get_with(&path, &[("Accept", ALL_TYPES)]);
+            assert_eq!(got.status, 200, "{tag} {round}: {}", got.text());
+            assert_eq!(got.header("content-type"), Some(ty), "{tag} {round}");
+            assert_eq!(got.bytes(), body, "{tag} {round}");
+        }
+        assert_eq!(fake.hits(&path), 1, "{tag}");
+    }
+    // By digest too.
+    let path = format!("/v2/library/app/manifests/{}", blob_digest(&child));
+    fake.put(&path, untyped(&child));
+    let got = p.get_with(&path, &[("Accept", ALL_TYPES)]);
+    assert_eq!(got.header("content-type"), Some(OCI_MANIFEST));
+    let stored = p.files_under("_metadata/oci").len();
+    // A type the client did not take is not served (nor stored), as with a Content-Type.
+    let path = "/v2/library/app/manifests/list-only-oci";
+    fake.put(path, untyped(docker_list.as_bytes()));
+    let got = p.get_with(path, &[("Accept", OCI_MANIFEST)]);
+    assert_eq!(got.status, 404, "{}", got.text());
+    assert_eq!(got.json()["errors"][0]["code"], "MANIFEST_UNKNOWN");
+    // A manifest that names no type (Docker schema 1) is refused, never served as a guess.
+    let path = "/v2/library/app/manifests/v1";
+    let v1 = br#"{"schemaVersion":1,"name":"library/app","tag":"v1","fsLayers":[]}"#;
+    fake.put(path, untyped(v1));
+    let got = p.get_with(path, &[("Accept", ALL_TYPES)]);
+    assert_eq!(got.status, 502, "{}", got.text());
+    assert!(got.text().contains("no Content-Type"), "{}", got.text());
+    assert_eq!(
+        p.files_under("_metadata/oci").len(),
+        stored,
+        "{:?}",
+        p.files()
+    );
+}
+
 #[test]
 fn tags_are_revalidated_with_head_and_their_digest() {
     let fake = Fake::start();
@@ -1249,14 +1325,7 @@ fn upstream_tokens_are_cached_and_nothing_secret_follows_a_redirect() {
             c.upstream.insert("oci_storage".into(), storage.url());
             c.metadata_ttl = Duration::ZERO;
             if creds {
-                c.auth.insert(
-                    "oci.fake".into(),
-                    AuthConfig {
-                        username: Some("me".into()),
-                        password: Some("pw".into()),
-                        token: None,
-                    },
-                );
+                c.auth.insert("oci.fake".into(), user_password("me", "pw"));
             }
         })
     };
@@ -1324,19 +1393,108 @@ fn upstream_tokens_are_cached_and_nothing_secret_follows_a_redirect() {
     });
     let p = TestProxy::with(&foreign, |c| {
         c.upstream.insert("oci.f".into(), foreign.url());
-        c.auth.insert(
-            "oci.f".into(),
-            AuthConfig {
-                username: Some("me".into()),
-                password: Some("pw".into()),
-                token: None,
-            },
-        );
+        c.auth.insert("oci.f".into(), user_password("me", "pw"));
     });
     let got = p.get("/v2/f/org/app/manifests/1.0");
     assert_eq!(got.status, 502, "{}", got.text());
     assert!(got.text().contains("refused to fetch"), "{}", got.text());
     assert_eq!(elsewhere.total(), 0);
+}
+
+#[test]
+fn credentials_of_an_upstream_with_a_repository_prefix_go_to_its_repositories_only() {
+    // One registry host, two projects as two upstreams: `hub` needs the credentials, `other`
+    // is anonymous. Requests of `hub` go to `/v2/hub/…`, not under the upstream's URL `/hub`.
+    let registry = Fake::start();
+    let manifest = image_manifest(b"prefixed");
+    let realm = format!("{}/token", registry.url());
+    let basic = format!("Basic {}", base64(b"me:pw"));
+    {
+        let (realm, basic, manifest) = (realm.clone(), basic.clone(), manifest.clone());
+        registry.dynamic(move |s| {
+            if s.path.starts_with("/token") {
+                // A token for `hub` only to the credentials; `other` is public.
+                let granted = if s.path.contains("scope=repository:hub/") {
+                    (s.header("authorization") == Some(basic.as_str())).then_some("t-hub")
+                } else {
+                    Some("t-anon")
+                };
+                return Some(match granted {
+                    Some(t) => Resp::ok(
+                        "application/json",
+                        format!(r#"{{"token":"{t}","expires_in":300}}"#).into_bytes(),
+                    ),
+                    None => Resp::status(401),
+                });
+            }
+            let want = if s.path.starts_with("/v2/hub/") {
+                "Bearer t-hub"
+            } else {
+                "Bearer t-anon"
+            };
+            if s.header("authorization") != Some(want) {
+                let repo = s.path[4..].split("/manifests/").next().unwrap_or("");
+                return Some(Resp::status(401).header(
+                    "WWW-Authenticate",
+                    &format!(
+                        r#"Bearer realm="{realm}",service="fake",scope="repository:{repo}:pull""#
+                    ),
+                ));
+            }
+            s.path
+                .ends_with("/manifests/1.0")
+                .then(|| manifest_resp(&manifest, OCI_MANIFEST))
+        });
+    }
+    let p = TestProxy::with(&registry, |c| {
+        c.upstream
+            .insert("oci.harbor".into(), format!("{}/hub", registry.url()));
+        c.upstream
+            .insert("oci.other".into(), format!("{}/other", registry.url()));
+        c.auth
+            .insert("oci.harbor".into(), user_password("me", "pw"));
+    });
+    let got = p.get("/v2/harbor/org/app/manifests/1.0");
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(got.bytes(), manifest);
+    let got = p.get("/v2/other/org/app/manifests/1.0");
+    assert_eq!(got.status, 200, "{}", got.text());
+    let tokens: Vec<(String, Option<String>)> = registry
+        .seen()
+        .iter()
+        .filter(|s| s.path.starts_with("/token"))
+        .map(|s| {
+            (
+                s.path.clone(),
+                s.header("authorization").map(str::to_string),
+            )
+        })
+        .collect();
+    // The token of `hub` was asked with its credentials; that of `other`, on the same origin,
+    // anonymously.
+    assert_eq!(
+        tokens,
+        [
+            (
+                "/token?service=fake&scope=repository:hub/org/app:pull".to_string(),
+                Some(basic.clone())
+            ),
+            (
+                "/token?service=fake&scope=repository:other/org/app:pull".to_string(),
+                None
+            ),
+        ]
+    );
+    // Nothing of `hub`'s reached `other`'s repositories.
+    assert!(
+        registry
+            .seen()
+            .iter()
+            .filter(|s| s.path.starts_with("/v2/other/"))
+            .all(|s| s
+                .header("authorization")
+                .is_none_or(|a| a == "Bearer t-anon"))
+    );
 }
 
 #[test]

@@ -35,6 +35,8 @@ pub enum Fault {
     Delay(Duration),
     /// Reset the connection without answering anything.
     Drop,
+    /// Send the body in pieces of this many bytes, pausing this long after each.
+    Trickle(usize, Duration),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -354,6 +356,14 @@ fn answer_request(line: String, mut reader: BufReader<TcpStream>, conn: TcpStrea
             std::thread::sleep(d);
             let _ = conn.write_all(body);
         }
+        Fault::Trickle(piece, pause) => {
+            for part in body.chunks(piece.max(1)) {
+                if conn.write_all(part).and_then(|()| conn.flush()).is_err() {
+                    break;
+                }
+                std::thread::sleep(pause);
+            }
+        }
         _ => {
             let _ = conn.write_all(body);
         }
@@ -442,7 +452,11 @@ impl TestProxy {
     }
 
     pub fn from_config(c: Config, dir: TempDir) -> TestProxy {
-        let handle = server::start(c.clone()).expect("proxy starts");
+        TestProxy::from_config_with(c, dir, server::Options::default())
+    }
+
+    pub fn from_config_with(c: Config, dir: TempDir, options: server::Options) -> TestProxy {
+        let handle = server::start_with(c.clone(), options).expect("proxy starts");
         let base = format!("http://{}", handle.addr());
         TestProxy {
             handle: Some(handle),
@@ -517,6 +531,10 @@ impl TestProxy {
 
     pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Got {
         get(&self.url(path), headers)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.as_ref().expect("running").addr()
     }
 
     pub fn storage(&self) -> PathBuf {
@@ -607,6 +625,42 @@ impl Got {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(self.bytes()).expect("JSON body")
     }
+}
+
+/// Sends `request` as it is on a new connection and reads what comes back until the server closes
+/// the connection or `limit` has passed; an error (a reset) ends the reading too.
+pub fn exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> Vec<u8> {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, limit) else {
+        return Vec::new();
+    };
+    let deadline = std::time::Instant::now() + limit;
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
+/// The status of the first answer in raw response bytes; 0 when there is none.
+pub fn status_of(raw: &[u8]) -> u16 {
+    raw.strip_prefix(b"HTTP/1.1 ")
+        .and_then(|r| std::str::from_utf8(r.get(..3)?).ok()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A GET of `path` on a new connection, answered within `limit`: its status, or 0.
+pub fn status_within(addr: SocketAddr, path: &str, limit: Duration) -> u16 {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    status_of(&exchange(addr, req.as_bytes(), limit))
 }
 
 /// A GET through ureq on a fresh connection, with errors as data.
@@ -972,11 +1026,20 @@ pub fn installed(what: &str, found: bool) -> bool {
     if std::env::var("PROXY_TEST_REQUIRE_CLIENTS").is_ok_and(|v| v == "1") {
         panic!("{what} is not installed and PROXY_TEST_REQUIRE_CLIENTS=1 (.ci/run installs it)");
     }
+    skip(&format!("{what} not installed"));
+    false
+}
+
+/// Says that the running test is skipped and why, as `installed` does for a missing client: on
+/// stderr past the harness's capture, and in the file `PROXY_TEST_SKIPPED_FILE` names. For what
+/// no installation provides (root, a kernel feature).
+#[allow(clippy::disallowed_methods)] // The test runner's own settings.
+pub fn skip(why: &str) {
     let test = std::thread::current()
         .name()
         .unwrap_or("a test")
         .to_string();
-    let line = format!("skipped: {what} not installed ({test})\n");
+    let line = format!("skipped: {why} ({test})\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
     if let Some(file) = std::env::var_os("PROXY_TEST_SKIPPED_FILE") {
         // One short write in append mode: lines from tests running at once do not mix.
@@ -986,7 +1049,6 @@ pub fn installed(what: &str, found: bool) -> bool {
             .open(file)
             .and_then(|mut f| f.write_all(line.as_bytes()));
     }
-    false
 }
 
 /// Waits until the wall clock has moved to its next millisecond, the resolution of the proxy's

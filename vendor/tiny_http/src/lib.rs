@@ -91,20 +91,17 @@
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
 
-#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-use zeroize::Zeroizing;
-
 use std::error::Error;
 use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client::ClientConnection;
 use connection::Connection;
@@ -112,7 +109,7 @@ use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
-pub use request::{ReadWrite, Request};
+pub use request::{ReadWrite, Request, ResponseWriter};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
 
@@ -121,7 +118,6 @@ mod common;
 mod connection;
 mod request;
 mod response;
-mod ssl;
 mod test;
 mod util;
 
@@ -140,9 +136,13 @@ pub struct Server {
 
     // result of TcpListener::local_addr()
     listening_addr: ListenAddr,
+
+    // (Ours) client connections open now
+    open: Arc<AtomicUsize>,
 }
 
 enum Message {
+    /// (Ours) The accept loop stopped for good: the server can take no more connections.
     Error(IoError),
     NewRequest(Request),
 }
@@ -174,18 +174,30 @@ pub struct IncomingRequests<'a> {
 pub struct ServerConfig {
     /// The addresses to try to listen to.
     pub addr: ConfigListenAddr,
-
-    /// If `Some`, then the server will use SSL to encode the communications.
-    pub ssl: Option<SslConfig>,
 }
 
-/// Configuration of the server for SSL.
+/// (Ours) What one client may hold of the server.
 #[derive(Debug, Clone)]
-pub struct SslConfig {
-    /// Contains the public certificate to send to clients.
-    pub certificate: Vec<u8>,
-    /// Contains the ultra-secret private key used to decode communications.
-    pub private_key: Vec<u8>,
+pub struct Limits {
+    /// The most client connections open at once. Past it a new connection is answered 503 and
+    /// closed at once (each open connection has a thread of its own).
+    pub max_connections: usize,
+    /// How long a connection may wait, idle, for the first byte of its next request; the time
+    /// counts from the end of the last response. Then it is closed without an answer.
+    pub idle_timeout: Duration,
+    /// How long a client may take to send a whole request head once it has begun; then the
+    /// request is answered 408 and the connection closed.
+    pub head_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: usize::MAX,
+            idle_timeout: Duration::from_secs(300),
+            head_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Server {
@@ -197,23 +209,6 @@ impl Server {
     {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: None,
-        })
-    }
-
-    /// Shortcut for an HTTPS server on a specific address.
-    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-    #[inline]
-    pub fn https<A>(
-        addr: A,
-        config: SslConfig,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>>
-    where
-        A: ToSocketAddrs,
-    {
-        Server::new(ServerConfig {
-            addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: Some(config),
         })
     }
 
@@ -225,134 +220,50 @@ impl Server {
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::unix_from_path(path),
-            ssl: None,
         })
     }
 
     /// Builds a new server that listens on the specified address.
     pub fn new(config: ServerConfig) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = config.addr.bind()?;
-        Self::from_listener(listener, config.ssl)
+        Self::from_listener(listener, Limits::default())
     }
 
     /// Builds a new server using the specified TCP listener.
     ///
     /// This is useful if you've constructed TcpListener using some less usual method
     /// such as from systemd. For other cases, you probably want the `new()` function.
+    /// (Ours) With `limits` on what clients may hold, and no TLS.
     pub fn from_listener<L: Into<Listener>>(
         listener: L,
-        ssl_config: Option<SslConfig>,
+        limits: Limits,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
-        // building the "close" variable
-        let close_trigger = Arc::new(AtomicBool::new(false));
-
-        // building the TcpListener
-        let (server, local_addr) = {
-            let local_addr = listener.local_addr()?;
-            log::debug!("Server listening on {}", local_addr);
-            (listener, local_addr)
-        };
-
-        // building the SSL capabilities
-        #[cfg(all(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        compile_error!(
-            "Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time"
-        );
-        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-        type SslContext = ();
-        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        type SslContext = crate::ssl::SslContextImpl;
-        let ssl: Option<SslContext> = {
-            match ssl_config {
-                #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                Some(config) => Some(SslContext::from_pem(
-                    config.certificate,
-                    Zeroizing::new(config.private_key),
-                )?),
-                #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                Some(_) => return Err(
-                    "Building a server with SSL requires enabling the `ssl` feature in tiny-http"
-                        .into(),
-                ),
-                None => None,
-            }
-        };
+        let close = Arc::new(AtomicBool::new(false));
+        let local_addr = listener.local_addr()?;
+        log::debug!("Server listening on {}", local_addr);
 
         // creating a task where server.accept() is continuously called
         // and ClientConnection objects are pushed in the messages queue
         let messages = MessagesQueue::with_capacity(8);
-
-        let inside_close_trigger = close_trigger.clone();
-        let inside_messages = messages.clone();
-        thread::spawn(move || {
-            // a tasks pool is used to dispatch the connections into threads
-            let tasks_pool = util::TaskPool::new();
-
-            log::debug!("Running accept thread");
-            while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
-                    }
-                    Err(e) => Err(e),
-                };
-
-                match new_client {
-                    Ok(client) => {
-                        let messages = inside_messages.clone();
-                        let mut client = Some(client);
-                        tasks_pool.spawn(Box::new(move || {
-                            if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
-                                }
-                            }
-                        }));
-                    }
-
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
-                    }
-                }
-            }
-            log::debug!("Terminating accept thread");
-        });
+        let open = Arc::new(AtomicUsize::new(0));
+        let accept = Accept {
+            listener,
+            close: close.clone(),
+            messages: messages.clone(),
+            open: open.clone(),
+            limits,
+        };
+        thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || accept.run())?;
 
         // result
         Ok(Server {
             messages,
-            close: close_trigger,
+            close,
             listening_addr: local_addr,
+            open,
         })
     }
 
@@ -372,11 +283,11 @@ impl Server {
 
     /// Returns the number of clients currently connected to the server.
     pub fn num_connections(&self) -> usize {
-        unimplemented!()
-        //self.requests_receiver.lock().len()
+        self.open.load(Relaxed)
     }
 
-    /// Blocks until an HTTP request has been submitted and returns it.
+    /// Blocks until an HTTP request has been submitted and returns it. (Ours) An error means
+    /// the server takes no more connections.
     pub fn recv(&self) -> IoResult<Request> {
         match self.messages.pop() {
             Some(Message::Error(err)) => Err(err),
@@ -409,6 +320,26 @@ impl Server {
     pub fn unblock(&self) {
         self.messages.unblock();
     }
+
+    /// (Ours) Closes the listening socket: new connections are refused from now on, while those
+    /// open go on (for a graceful shutdown).
+    pub fn stop_accepting(&self) {
+        if self.close.swap(true, Release) {
+            return;
+        }
+        // Connect briefly to ourselves to unblock the accept thread
+        let maybe_stream = match &self.listening_addr {
+            ListenAddr::IP(addr) => TcpStream::connect(addr).map(Connection::from),
+            #[cfg(unix)]
+            ListenAddr::Unix(addr) => match addr.as_pathname() {
+                Some(path) => std::os::unix::net::UnixStream::connect(path).map(Connection::from),
+                None => return,
+            },
+        };
+        if let Ok(stream) = maybe_stream {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
 }
 
 impl Iterator for IncomingRequests<'_> {
@@ -420,20 +351,7 @@ impl Iterator for IncomingRequests<'_> {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.close.store(true, Relaxed);
-        // Connect briefly to ourselves to unblock the accept thread
-        let maybe_stream = match &self.listening_addr {
-            ListenAddr::IP(addr) => TcpStream::connect(addr).map(Connection::from),
-            #[cfg(unix)]
-            ListenAddr::Unix(addr) => {
-                // TODO: use connect_addr when its stabilized.
-                let path = addr.as_pathname().unwrap();
-                std::os::unix::net::UnixStream::connect(path).map(Connection::from)
-            }
-        };
-        if let Ok(stream) = maybe_stream {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
+        self.stop_accepting();
 
         #[cfg(unix)]
         if let ListenAddr::Unix(addr) = &self.listening_addr {
@@ -442,4 +360,177 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// (Ours) The accept loop: its errors are transient (it backs off and goes on) except those that
+/// mean the listening socket itself is gone, which end it and are reported through `recv`.
+struct Accept {
+    listener: Listener,
+    close: Arc<AtomicBool>,
+    messages: Arc<MessagesQueue<Message>>,
+    open: Arc<AtomicUsize>,
+    limits: Limits,
+}
+
+/// How often a repeated condition (connections refused, accept failing) is logged at most.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Counts occurrences of a condition and says when to log them: the first at once, then at most
+/// once per `LOG_EVERY`.
+#[derive(Default)]
+struct Every {
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl Every {
+    /// Counts one; returns the count to log (and resets it) when it is time to.
+    fn tick(&mut self) -> Option<u64> {
+        self.count += 1;
+        self.due()
+    }
+
+    /// The count not logged yet, if it is time to log it.
+    fn due(&mut self) -> Option<u64> {
+        if self.count == 0 || self.last.is_some_and(|t| t.elapsed() < LOG_EVERY) {
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.count))
+    }
+}
+
+/// Decrements the count of open connections when a connection's thread is done with it.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Release);
+    }
+}
+
+/// Reports the accept loop's end through `recv` if it ends by a panic.
+struct Watch(Arc<MessagesQueue<Message>>);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0
+                .push(IoError::new(IoErrorKind::Other, "the accept thread panicked").into());
+        }
+    }
+}
+
+impl Accept {
+    fn run(self) {
+        let _watch = Watch(self.messages.clone());
+        let messages = self.messages.clone();
+        let limits = self.limits.clone();
+        let pool = util::TaskPool::new(move |(conn, open): (Connection, Open)| {
+            let _open = open;
+            for rq in ClientConnection::new(conn, &limits) {
+                messages.push(rq.into());
+            }
+        });
+        // A descriptor kept in reserve: when the process is out of them, it is closed to accept
+        // one waiting connection and answer it 503, rather than leave every client hanging.
+        let mut spare = spare_fd();
+        let mut backoff = Duration::ZERO;
+        let (mut full, mut failed, mut no_thread) =
+            (Every::default(), Every::default(), Every::default());
+
+        log::debug!("Running accept thread");
+        while !self.close.load(Acquire) {
+            let conn = match self.listener.accept() {
+                Ok((conn, _)) => conn,
+                Err(e) if fatal(&e) => {
+                    log::error!("the listening socket failed: {e}");
+                    self.messages.push(e.into());
+                    break;
+                }
+                Err(e) => {
+                    if let Some(n) = failed.tick() {
+                        log::error!("accepting a connection failed ({n} time(s) since last said): {e}");
+                    }
+                    if out_of_descriptors(&e) && spare.take().is_some() {
+                        if let Ok((conn, _)) = self.listener.accept() {
+                            refuse(conn, "the server is out of file descriptors");
+                        }
+                        spare = spare_fd();
+                        continue;
+                    }
+                    if e.kind() == IoErrorKind::ConnectionAborted || e.kind() == IoErrorKind::Interrupted {
+                        continue;
+                    }
+                    // Out of memory, buffers or descriptors: wait for some to come free.
+                    backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    thread::sleep(backoff);
+                    continue;
+                }
+            };
+            backoff = Duration::ZERO;
+            if spare.is_none() {
+                spare = spare_fd();
+            }
+            if self.close.load(Acquire) {
+                break;
+            }
+            if self.open.load(Acquire) >= self.limits.max_connections {
+                refuse(conn, "too many connections");
+                if let Some(n) = full.tick() {
+                    log::warn!(
+                        "{} client connections are open (the limit): refused {n} new one(s) with 503",
+                        self.limits.max_connections
+                    );
+                }
+                continue;
+            }
+            if let Some(n) = full.due() {
+                log::warn!("refused {n} more connection(s) at the connection limit");
+            }
+            self.open.fetch_add(1, Release);
+            if let Err(((conn, open), e)) = pool.spawn((conn, Open(self.open.clone()))) {
+                drop(open);
+                refuse(conn, "the server cannot start a thread");
+                if let Some(n) = no_thread.tick() {
+                    log::error!(
+                        "cannot start a thread for a new connection: {e}; refused {n} connection(s)"
+                    );
+                }
+            }
+        }
+        log::debug!("Terminating accept thread");
+    }
+}
+
+fn spare_fd() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+/// Accept errors that mean the listening socket itself is unusable; every other one (out of
+/// descriptors, memory or buffers, a connection reset before it was accepted) passes.
+fn fatal(e: &IoError) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EOPNOTSUPP | libc::EFAULT)
+    )
+}
+
+fn out_of_descriptors(e: &IoError) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Answers a connection that will not be served 503 and closes it, without blocking: the answer
+/// fits an empty send buffer, and whatever part of the request has arrived is read first so
+/// that the close is not a reset.
+fn refuse(conn: Connection, why: &str) {
+    let _ = (&conn).write_all(&client::error_answer(
+        503,
+        &format!("service unavailable: {why}; try again later"),
+    ));
+    if conn.set_nonblocking(true).is_ok() {
+        let mut buf = [0u8; 4096];
+        let _ = (&conn).read(&mut buf);
+    }
+    let _ = conn.shutdown(Shutdown::Write);
 }

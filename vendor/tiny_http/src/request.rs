@@ -5,9 +5,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-use std::sync::mpsc::Sender;
+use std::io::BufWriter;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use crate::util::{EqualReader, FusedReader};
+use crate::connection::Connection;
+use crate::util::{EqualReader, FusedReader, RefinedTcpStream, SequentialWriter};
+
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
 use chunked_transfer::Decoder;
 
@@ -52,7 +56,10 @@ pub struct Request {
     data_reader: Option<Box<dyn Read + Send + 'static>>,
 
     // if this writer is empty, then the request has been answered
-    response_writer: Option<Box<dyn Write + Send + 'static>>,
+    response_writer: Option<Box<dyn ResponseSink>>,
+
+    // (Ours) set to end the connection after this request's response (shared with its writer)
+    close: Arc<AtomicBool>,
 
     remote_addr: Option<SocketAddr>,
 
@@ -71,32 +78,127 @@ pub struct Request {
 
     // true if a `100 Continue` response must be sent when `as_reader()` is called
     must_send_continue: bool,
-
-    // If Some, a message must be sent after responding
-    notify_when_responded: Option<Sender<()>>,
 }
 
-struct NotifyOnDrop<R> {
-    sender: Sender<()>,
-    inner: R,
+/// (Ours) Where a response goes: a writer that can also write without blocking.
+pub(crate) trait ResponseSink: Write + Send {
+    /// Writes what the socket takes at once, without waiting for the client or for the
+    /// responses before this one: `Ok(0)` when it cannot.
+    fn write_now(&mut self, _buf: &[u8]) -> io::Result<usize> {
+        Ok(0)
+    }
+
+    /// Marks the connection ended after this response (nothing after it is written) and shuts
+    /// it down for reading, so that a read blocked on it returns.
+    fn end_connection(&mut self) {}
 }
 
-impl<R: Read> Read for NotifyOnDrop<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
+/// (Ours) The writer of one response on a connection: its turn comes after the responses before
+/// it, and once a response has ended the connection, none after it writes anything (the client
+/// could take the bytes for the rest of the broken one).
+pub(crate) struct ConnWriter {
+    pub(crate) inner: SequentialWriter<BufWriter<RefinedTcpStream>>,
+    pub(crate) ended: Arc<AtomicBool>,
+    /// The socket, to shut it down for reading without waiting for this writer's turn.
+    pub(crate) socket: Arc<Connection>,
+}
+
+fn ended() -> io::Error {
+    io::Error::new(
+        ErrorKind::BrokenPipe,
+        "an earlier response ended the connection",
+    )
+}
+
+impl Write for ConnWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut w = self.inner.lock();
+        if self.ended.load(Ordering::Acquire) {
+            return Err(ended());
+        }
+        w.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.lock().flush()
     }
 }
-impl<R: Write> Write for NotifyOnDrop<R> {
+
+impl ResponseSink for ConnWriter {
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.inner.try_turn() {
+            return Ok(0);
+        }
+        if self.ended.load(Ordering::Acquire) {
+            return Err(ended());
+        }
+        let w = self.inner.lock();
+        if !w.buffer().is_empty() {
+            // Buffered bytes go first; they are written blocking.
+            return Ok(0);
+        }
+        w.get_ref().send_now(buf)
+    }
+
+    fn end_connection(&mut self) {
+        self.ended.store(true, Ordering::Release);
+        let _ = self.socket.shutdown(std::net::Shutdown::Read);
+    }
+}
+
+impl ResponseSink for io::Sink {}
+
+/// (Ours) The writer of one response, from `Request::into_response_writer`.
+///
+/// Dropping it ends the response and lets the connection go on to its next request (or close).
+pub struct ResponseWriter {
+    inner: Box<dyn ResponseSink>,
+    close: Arc<AtomicBool>,
+}
+
+impl ResponseWriter {
+    /// Writes as much of `buf` as the connection takes at once, without blocking: nothing if the
+    /// client is not reading (its window and our send buffer are full) or if an earlier response
+    /// on the connection is still being written. Returns how many bytes went out; the caller
+    /// writes the rest with `Write` (which blocks) or hands it to a thread that may block.
+    pub fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write_now(buf)
+    }
+
+    /// Ends the connection once this response is written (whatever the request asked for); for
+    /// a response that was cut short or that leaves the request's body unread.
+    pub fn close_connection(&self) {
+        self.close.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for ResponseWriter {
+    fn drop(&mut self) {
+        // A response abandoned by a panic may be missing or incomplete: the client must not
+        // read what comes next on the connection as its rest.
+        if std::thread::panicking() {
+            self.close_connection();
+        }
+        // Nothing more is written on the connection; its thread, which may already be waiting
+        // for the next request (it reads one ahead), is woken to close it now, not when the
+        // client next sends something or its idle time is up.
+        if self.close.load(Ordering::Acquire) {
+            self.inner.end_connection();
+        }
+    }
+}
+
+impl Write for ResponseWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write(buf)
     }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-impl<R> Drop for NotifyOnDrop<R> {
-    fn drop(&mut self) {
-        self.sender.send(()).unwrap();
     }
 }
 
@@ -133,12 +235,12 @@ pub fn new_request<R, W>(
     version: HTTPVersion,
     headers: Vec<Header>,
     remote_addr: Option<SocketAddr>,
-    mut source_data: R,
+    source_data: R,
     writer: W,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
-    W: Write + Send + 'static,
+    W: ResponseSink + 'static,
 {
     // finding the transfer-encoding header
     let transfer_encoding = headers
@@ -189,30 +291,12 @@ where
         // if we have a `Connection: upgrade`, always keeping the whole reader
         Box::new(source_data) as Box<dyn Read + Send + 'static>
     } else if let Some(content_length) = content_length {
+        // (Ours) A body is never read ahead into a buffer (0.12 read up to 1 KiB of it before
+        // handing the request over): a handler that refuses it does not read it at all.
         if content_length == 0 {
             Box::new(io::empty()) as Box<dyn Read + Send + 'static>
-        } else if content_length <= 1024 && !expects_continue {
-            // if the content-length is small enough, we just read everything into a buffer
-
-            let mut buffer = vec![0; content_length];
-            let mut offset = 0;
-
-            while offset != content_length {
-                let read = source_data.read(&mut buffer[offset..])?;
-                if read == 0 {
-                    // the socket returned EOF, but we were before the expected content-length
-                    // aborting
-                    let info = "Connection has been closed before we received enough data";
-                    let err = IoError::new(ErrorKind::ConnectionAborted, info);
-                    return Err(RequestCreationError::CreationIoError(err));
-                }
-
-                offset += read;
-            }
-
-            Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
         } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
+            let (data_reader, _) = EqualReader::new(source_data, content_length);
             Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
         }
     } else if transfer_encoding.is_some() {
@@ -228,7 +312,8 @@ where
 
     Ok(Request {
         data_reader: Some(reader),
-        response_writer: Some(Box::new(writer) as Box<dyn Write + Send + 'static>),
+        response_writer: Some(Box::new(writer) as Box<dyn ResponseSink>),
+        close: Arc::new(AtomicBool::new(false)),
         remote_addr,
         secure,
         method,
@@ -237,7 +322,6 @@ where
         headers,
         body_length: content_length,
         must_send_continue: expects_continue,
-        notify_when_responded: None,
     })
 }
 
@@ -322,15 +406,7 @@ impl Request {
         self.response_writer.as_mut().unwrap().flush().ok(); // TODO: unused result
 
         let stream = CustomStream::new(self.extract_reader_impl(), self.extract_writer_impl());
-        if let Some(sender) = self.notify_when_responded.take() {
-            let stream = NotifyOnDrop {
-                sender,
-                inner: stream,
-            };
-            Box::new(stream) as Box<dyn ReadWrite + Send>
-        } else {
-            Box::new(stream) as Box<dyn ReadWrite + Send>
-        }
+        Box::new(stream) as Box<dyn ReadWrite + Send>
     }
 
     /// Allows to read the body of the request.
@@ -387,24 +463,29 @@ impl Request {
     /// the writing of the next response.
     /// Therefore you should always destroy the `Writer` as soon as possible.
     #[inline]
-    pub fn into_writer(mut self) -> Box<dyn Write + Send + 'static> {
-        let writer = self.extract_writer_impl();
-        if let Some(sender) = self.notify_when_responded.take() {
-            let writer = NotifyOnDrop {
-                sender,
-                inner: writer,
-            };
-            Box::new(writer) as Box<dyn Write + Send + 'static>
-        } else {
-            writer
+    pub fn into_writer(self) -> Box<dyn Write + Send + 'static> {
+        Box::new(self.into_response_writer())
+    }
+
+    /// (Ours) Turns the `Request` into the writer of its response, which can also write without
+    /// blocking (`ResponseWriter::write_now`). The request's body, if any, is left unread.
+    pub fn into_response_writer(mut self) -> ResponseWriter {
+        ResponseWriter {
+            inner: self.extract_writer_impl(),
+            close: self.close.clone(),
         }
+    }
+
+    /// (Ours) Ends the connection after this request's response, whatever the request asked for.
+    pub fn close_connection(&self) {
+        self.close.store(true, Ordering::Release);
     }
 
     /// Extract the response `Writer` object from the Request, dropping this `Writer` has the same side effects
     /// as the object returned by `into_writer` above.
     ///
     /// This may only be called once on a single request.
-    fn extract_writer_impl(&mut self) -> Box<dyn Write + Send + 'static> {
+    fn extract_writer_impl(&mut self) -> Box<dyn ResponseSink> {
         use std::mem;
 
         assert!(self.response_writer.is_some());
@@ -433,11 +514,7 @@ impl Request {
     where
         R: Read,
     {
-        let res = self.respond_impl(response);
-        if let Some(sender) = self.notify_when_responded.take() {
-            sender.send(()).unwrap();
-        }
-        res
+        self.respond_impl(response)
     }
 
     fn respond_impl<R>(&mut self, response: Response<R>) -> Result<(), IoError>
@@ -456,7 +533,11 @@ impl Request {
             None,
         ))?;
 
-        Self::ignore_client_closing_errors(writer.flush())
+        let flushed = Self::ignore_client_closing_errors(writer.flush());
+        if self.close.load(Ordering::Acquire) {
+            writer.end_connection();
+        }
+        flushed
     }
 
     fn ignore_client_closing_errors(result: io::Result<()>) -> io::Result<()> {
@@ -467,11 +548,6 @@ impl Request {
             ErrorKind::ConnectionReset => Ok(()),
             _ => Err(err),
         })
-    }
-
-    pub(crate) fn with_notify_sender(mut self, sender: Sender<()>) -> Self {
-        self.notify_when_responded = Some(sender);
-        self
     }
 }
 
@@ -490,9 +566,6 @@ impl Drop for Request {
         if self.response_writer.is_some() {
             let response = Response::empty(500);
             let _ = self.respond_impl(response); // ignoring any potential error
-            if let Some(sender) = self.notify_when_responded.take() {
-                sender.send(()).unwrap();
-            }
         }
     }
 }

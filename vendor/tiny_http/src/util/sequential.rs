@@ -2,8 +2,8 @@ use std::io::Result as IoResult;
 use std::io::{Read, Write};
 
 use std::sync::mpsc::channel;
-use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use std::mem;
 
@@ -45,6 +45,8 @@ where
 {
     writer: Arc<Mutex<W>>,
     next_trigger: Option<Receiver<()>>,
+    // (Ours) told of every writer that is done, for whoever counts them
+    done: Option<Sender<()>>,
 }
 
 pub struct SequentialWriter<W>
@@ -54,6 +56,7 @@ where
     trigger: Option<Receiver<()>>,
     writer: Arc<Mutex<W>>,
     on_finish: Sender<()>,
+    done: Option<Sender<()>>,
 }
 
 impl<R: Read + Send> SequentialReaderBuilder<R> {
@@ -69,6 +72,15 @@ impl<W: Write + Send> SequentialWriterBuilder<W> {
         SequentialWriterBuilder {
             writer: Arc::new(Mutex::new(writer)),
             next_trigger: None,
+            done: None,
+        }
+    }
+
+    /// (Ours) A builder whose writers each send on `done` when they are dropped.
+    pub fn counted(writer: W, done: Sender<()>) -> SequentialWriterBuilder<W> {
+        SequentialWriterBuilder {
+            done: Some(done),
+            ..SequentialWriterBuilder::new(writer)
         }
     }
 }
@@ -106,6 +118,7 @@ impl<W: Write + Send> Iterator for SequentialWriterBuilder<W> {
             trigger: next_next_trigger,
             writer: self.writer.clone(),
             on_finish: tx,
+            done: self.done.clone(),
         })
     }
 }
@@ -114,7 +127,11 @@ impl<R: Read + Send> Read for SequentialReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
         let mut reader = match self.inner {
             SequentialReaderInner::MyTurn(ref mut reader) => return reader.read(buf),
-            SequentialReaderInner::Waiting(ref mut recv) => recv.recv().unwrap(),
+            SequentialReaderInner::Waiting(ref mut recv) => match recv.recv() {
+                Ok(reader) => reader,
+                // (Ours) The reader was lost with a thread that panicked: end of stream.
+                Err(_) => return Ok(0),
+            },
             SequentialReaderInner::Empty => unreachable!(),
         };
 
@@ -124,23 +141,41 @@ impl<R: Read + Send> Read for SequentialReader<R> {
     }
 }
 
+impl<W: Write + Send> SequentialWriter<W> {
+    /// (Ours) Blocks until the writers before this one are done.
+    pub fn wait_turn(&mut self) {
+        if let Some(v) = self.trigger.take() {
+            // A sender dropped without a message is a writer gone too.
+            let _ = v.recv();
+        }
+    }
+
+    /// (Ours) Whether the writers before this one are done, without blocking.
+    pub fn try_turn(&mut self) -> bool {
+        match self.trigger.as_ref().map(Receiver::try_recv) {
+            None => true,
+            Some(Err(TryRecvError::Empty)) => false,
+            Some(_) => {
+                self.trigger = None;
+                true
+            }
+        }
+    }
+
+    /// (Ours) The shared writer, once it is this one's turn.
+    pub fn lock(&mut self) -> MutexGuard<'_, W> {
+        self.wait_turn();
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl<W: Write + Send> Write for SequentialWriter<W> {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
-        if let Some(v) = self.trigger.as_mut() {
-            v.recv().unwrap()
-        }
-        self.trigger = None;
-
-        self.writer.lock().unwrap().write(buf)
+        self.lock().write(buf)
     }
 
     fn flush(&mut self) -> IoResult<()> {
-        if let Some(v) = self.trigger.as_mut() {
-            v.recv().unwrap()
-        }
-        self.trigger = None;
-
-        self.writer.lock().unwrap().flush()
+        self.lock().flush()
     }
 }
 
@@ -156,8 +191,9 @@ where
                 self.next.send(reader).ok();
             }
             SequentialReaderInner::Waiting(recv) => {
-                let reader = recv.recv().unwrap();
-                self.next.send(reader).ok();
+                if let Ok(reader) = recv.recv() {
+                    self.next.send(reader).ok();
+                }
             }
             SequentialReaderInner::Empty => (),
         }
@@ -170,5 +206,8 @@ where
 {
     fn drop(&mut self) {
         self.on_finish.send(()).ok();
+        if let Some(done) = &self.done {
+            done.send(()).ok();
+        }
     }
 }
