@@ -4,7 +4,8 @@
 //!
 //! Layout: artifacts at `{ecosystem}/{name}/{version}/{filename}` (a scoped name such as
 //! `@babel/core` nests), metadata at `_metadata/{ecosystem}/{xx}/{sha256 of key}`, temp files in
-//! `.tmp/`. Paths are built only from components that pass `registry::safe_component`.
+//! `.tmp/`, imports in progress in `.import/{bundle id}/` (kept across runs: they resume). Paths
+//! are built only from components that pass `registry::safe_component`.
 //!
 //! Commit order: write → fsync(file) → rename → fsync(dir); the database row comes after, and is
 //! removed before the file on eviction. Start-up empties `.tmp/`.
@@ -185,6 +186,51 @@ impl Store {
         Ok(())
     }
 
+    /// The directory of an import in progress, `.import/{id}/` (`id`: hex digits), with its
+    /// lock: it outlives the process, so an interrupted import resumes, and is removed when the
+    /// import is done. Another live process importing the same bundle holds the lock: an error.
+    pub(crate) fn import_dir(&self, id: &str) -> Result<ImportDir> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::BadRequest(format!("bad import id {id:?}")));
+        }
+        let dir = self.root.join(".import").join(id);
+        let files = dir.join("files");
+        fs::create_dir_all(&files).map_err(|err| Error::io(&files, err))?;
+        let lock = dir.join("lock");
+        let me = std::process::id().to_string();
+        if let Ok(pid) = fs::read_to_string(&lock)
+            && pid.trim() != me
+            && !pid.trim().is_empty()
+            && Path::new("/proc").join(pid.trim()).exists()
+        {
+            return Err(Error::io(
+                &lock,
+                io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "another import of this bundle is running (pid {})",
+                        pid.trim()
+                    ),
+                ),
+            ));
+        }
+        fs::write(&lock, &me).map_err(|err| Error::io(&lock, err))?;
+        Ok(ImportDir { dir, done: false })
+    }
+
+    /// Moves a checked, synced file out of an import directory to `rel`, durably (rename, then
+    /// fsync of the directory).
+    pub(crate) fn adopt(&self, from: &Path, rel: &str) -> Result<()> {
+        let dest = self.abs(rel);
+        let dir = dest.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
+        fs::rename(from, &dest).map_err(|err| Error::io(&dest, err))?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
     pub(crate) fn remove(&self, rel: &str) {
         let path = self.abs(rel);
         if let Err(err) = fs::remove_file(&path)
@@ -206,6 +252,43 @@ pub(crate) fn publish(file: &File, from: &Path, to: &Path) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// An import in progress: its staging database and the files it has checked, by their number
+/// in the staging database. Dropped, it releases its lock; `finish` removes it all.
+pub(crate) struct ImportDir {
+    dir: PathBuf,
+    done: bool,
+}
+
+impl ImportDir {
+    pub(crate) fn state(&self) -> PathBuf {
+        self.dir.join("state.db")
+    }
+
+    /// Where a checked file waits.
+    pub(crate) fn file(&self, n: i64) -> PathBuf {
+        self.dir.join("files").join(n.to_string())
+    }
+
+    /// Where a file is written before it is checked (pieces of a split file gather here).
+    pub(crate) fn partial(&self, n: i64) -> PathBuf {
+        self.dir.join("files").join(format!("{n}.partial"))
+    }
+
+    /// Removes the directory: the import is complete.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        self.done = true;
+        fs::remove_dir_all(&self.dir).map_err(|err| Error::io(&self.dir, err))
+    }
+}
+
+impl Drop for ImportDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(self.dir.join("lock"));
+        }
+    }
 }
 
 /// A file in `.tmp/`, deleted on drop unless committed.

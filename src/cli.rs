@@ -33,10 +33,17 @@ pub enum Command {
         since: Option<String>,
         ecosystems: Vec<String>,
         inputs: Vec<String>,
+        /// Volumes smaller than this (`-split 4GB`).
+        split: Option<u64>,
+        against: Option<std::path::PathBuf>,
+        manifest_only: bool,
+        sign: Option<std::path::PathBuf>,
     },
     Import {
         common: Common,
-        input: String,
+        /// A bundle, or volumes of one in any order.
+        inputs: Vec<String>,
+        verify_key: Option<std::path::PathBuf>,
     },
     Verify {
         common: Common,
@@ -128,11 +135,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let usage = |e: lexopt::Error| Error::Usage(e.to_string());
     let mut command: Option<String> = None;
     let mut common = Common::default();
-    let (mut json, mut popular, mut recent) = (false, 0usize, 0usize);
+    let (mut json, mut popular, mut recent) = (false, 0usize, None::<usize>);
     let mut positional: Vec<String> = Vec::new();
-    let (mut all_versions, mut concurrency, mut dry_run, mut check) = (false, 4usize, false, false);
-    let mut platform = None::<String>;
+    let mut mirror = crate::mirror::Options::default();
     let (mut output, mut since, mut ecosystems) = (None::<String>, None::<String>, Vec::new());
+    let (mut split, mut against, mut manifest_only) = (None::<u64>, None::<String>, false);
+    let (mut sign, mut verify_key) = (None::<String>, None::<String>);
     let mut timeout = std::time::Duration::from_secs(5);
     let mut repair = false;
     while let Some(arg) = p.next().map_err(usage)? {
@@ -148,29 +156,54 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             }
             Long("json") if cmd == Some("stats") => json = true,
             Long("popular") if cmd == Some("stats") => popular = number(&mut p, "popular")?,
-            Long("recent") if cmd == Some("stats") => recent = number(&mut p, "recent")?,
-            Long("all-versions") if cmd == Some("mirror") => all_versions = true,
+            Long("recent") if cmd == Some("stats") => recent = Some(number(&mut p, "recent")?),
+            Long("all-versions") if cmd == Some("mirror") => mirror.all_versions = true,
             Long("concurrency") if cmd == Some("mirror") => {
-                concurrency = number(&mut p, "concurrency")?
+                mirror.concurrency = number(&mut p, "concurrency")?
             }
-            Long("dry-run") if cmd == Some("mirror") => dry_run = true,
+            Long("dry-run") if cmd == Some("mirror") => mirror.dry_run = true,
             Long("repair") if cmd == Some("verify") => repair = true,
-            Long("check") if cmd == Some("mirror") => check = true,
+            Long("check") if cmd == Some("mirror") => mirror.check = true,
+            Long("retries") if cmd == Some("mirror") => {
+                mirror.retries = number(&mut p, "retries")?.min(100) as u32
+            }
+            Long("retry-wait") if cmd == Some("mirror") => {
+                let s = string(&mut p)?;
+                mirror.retry_wait = crate::config::duration(&s).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "-retry-wait expects a duration such as 2s, got {s:?}"
+                    ))
+                })?;
+            }
             Long("platform") if cmd == Some("mirror") => {
-                let v = string(&mut p)?;
-                // os/architecture[/variant], as image indexes name platforms.
-                let parts: Vec<&str> = v.split('/').collect();
-                let word = |w: &&str| {
-                    !w.is_empty()
-                        && w.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-                };
-                if !(2..=3).contains(&parts.len()) || !parts.iter().all(word) {
-                    return Err(Error::Usage(format!(
-                        "-platform {v:?}: expected os/architecture[/variant], e.g. linux/amd64"
-                    )));
+                for v in list(&mut p)? {
+                    // A wheel tag (manylinux_2_28_x86_64), an image's os/architecture[/variant]
+                    // or a Conan setting (compiler.libcxx=libstdc++11).
+                    let word = |w: &str| {
+                        !w.is_empty()
+                            && w.bytes().all(|b| {
+                                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+                            })
+                    };
+                    let setting = v
+                        .split_once('=')
+                        .is_some_and(|(k, value)| word(k) && word(&value.replace('+', "_")));
+                    let parts: Vec<&str> = v.split('/').collect();
+                    if !setting && (parts.len() > 3 || !parts.iter().all(|w| word(w))) {
+                        return Err(Error::Usage(format!(
+                            "-platform {v:?}: expected a platform such as linux/amd64, \
+                             manylinux_2_28_x86_64 or os=Linux"
+                        )));
+                    }
+                    mirror.target.platforms.push(v);
                 }
-                platform = Some(v)
+            }
+            Long("abi") if cmd == Some("mirror") => mirror.target.abis.extend(list(&mut p)?),
+            Long("python-version") if cmd == Some("mirror") => {
+                mirror.target.python_version = Some(string(&mut p)?)
+            }
+            Long("implementation") if cmd == Some("mirror") => {
+                mirror.target.implementation = Some(string(&mut p)?)
             }
             Long("sbom") | Long("lockfile") if cmd == Some("mirror") => {
                 positional.push(string(&mut p)?)
@@ -180,6 +213,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("ecosystem") if cmd == Some("export") => {
                 ecosystems.extend(string(&mut p)?.split(',').map(|s| s.trim().to_string()));
             }
+            Long("split") if cmd == Some("export") => {
+                let s = string(&mut p)?;
+                split = Some(
+                    crate::config::parse_size(&s)
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            Error::Usage(format!("-split expects a size such as 4GB, got {s:?}"))
+                        })?,
+                );
+            }
+            Long("against") if cmd == Some("export") => against = Some(string(&mut p)?),
+            Long("manifest-only") if cmd == Some("export") => manifest_only = true,
+            Long("sign") if cmd == Some("export") => sign = Some(string(&mut p)?),
+            Long("verify-key") if cmd == Some("import") => verify_key = Some(string(&mut p)?),
             Long("timeout") if cmd == Some("health") => {
                 let s = string(&mut p)?;
                 timeout = crate::config::duration(&s)
@@ -226,44 +273,50 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         }
     }
     Ok(match command.as_deref() {
-        Some("stats") => {
-            let recent = if recent == 0 && !json { 5 } else { recent };
-            Command::Stats {
-                common,
-                json,
-                popular,
-                recent,
-            }
-        }
+        Some("stats") => Command::Stats {
+            common,
+            json,
+            popular,
+            recent: recent.unwrap_or(5),
+        },
         Some("mirror") => Command::Mirror {
             common,
             options: crate::mirror::Options {
                 inputs: positional,
-                all_versions,
-                concurrency,
-                dry_run,
-                check,
-                platform,
+                ..mirror
             },
         },
         Some("export") => Command::Export {
             common,
-            output: output.unwrap_or_else(|| "proxy-bundle.tar".into()),
+            output: output.unwrap_or_else(|| {
+                if manifest_only {
+                    "proxy-manifest.json".into()
+                } else {
+                    "proxy-bundle.tar".into()
+                }
+            }),
             since,
             ecosystems,
             inputs: positional,
+            split,
+            against: against.map(Into::into),
+            manifest_only,
+            sign: sign.map(Into::into),
         },
-        Some("import") => match positional.as_slice() {
-            [input] => Command::Import {
-                common,
-                input: input.clone(),
-            },
-            _ => {
+        Some("import") => {
+            if positional.is_empty() || positional.len() > 1 && positional.iter().any(|p| p == "-")
+            {
                 return Err(Error::Usage(
-                    "import takes one bundle file (or - for standard input)".into(),
+                    "import takes a bundle file (or - for standard input), or the volumes of one"
+                        .into(),
                 ));
             }
-        },
+            Command::Import {
+                common,
+                inputs: positional,
+                verify_key: verify_key.map(Into::into),
+            }
+        }
         Some("verify") => Command::Verify {
             common,
             options: crate::verify::Options { repair },
@@ -309,6 +362,16 @@ fn string(p: &mut lexopt::Parser) -> Result<String> {
     use lexopt::ValueExt;
     let usage = |e: lexopt::Error| Error::Usage(e.to_string());
     p.value().map_err(usage)?.string().map_err(usage)
+}
+
+/// A flag's value split at commas (`-platform a,b`), blanks dropped.
+fn list(p: &mut lexopt::Parser) -> Result<Vec<String>> {
+    Ok(string(p)?
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 fn number(p: &mut lexopt::Parser, name: &str) -> Result<usize> {
@@ -393,10 +456,22 @@ pub fn help(command: Option<&str>) -> String {
             out.push_str(
                 "  -dry-run            list what would be mirrored; no network, no writes\n",
             );
-            out.push_str(
-                "  -platform OS/ARCH   of a multi-platform image, only this platform (default: all)\n",
-            );
             out.push_str("  -sbom PATH          an SBOM (same as giving it as INPUT)\n");
+            out.push_str(
+                "  -retries N          tries again a package that failed for a passing reason\n                      (timeout, 5xx, broken connection) up to N times (default 3)\n",
+            );
+            out.push_str(
+                "  -retry-wait DUR     pause before the first retry, doubled each time (default 1s)\n",
+            );
+            out.push_str(
+                "\nPlatforms (for registries with per-platform files; default: every one):\n",
+            );
+            out.push_str(
+                "  -platform LIST      images: os/arch[/variant] (linux/amd64); PyPI: wheel tags\n                      (manylinux_2_28_x86_64, macosx_11_0_arm64, win_amd64); Conan:\n                      settings (os=Linux, arch=x86_64, compiler.version=13); repeatable\n",
+            );
+            out.push_str("  -python-version V   PyPI: wheels for this Python, e.g. 3.11\n");
+            out.push_str("  -implementation I   PyPI: cp, pp, ... (py wheels always)\n");
+            out.push_str("  -abi LIST           PyPI: e.g. cp311 (abi3 and none always)\n");
             out.push_str(COMMON_FLAGS);
             out.push_str("\nExits non-zero if anything failed (or, with -check, is missing).\n");
             return out;
@@ -410,6 +485,12 @@ pub fn help(command: Option<&str>) -> String {
             out.push_str("  -o, -output FILE    bundle to write, - for standard output (default proxy-bundle.tar)\n");
             out.push_str("  -since WHEN         only what was fetched since: a duration (7d, 12h) or a date (2026-01-31)\n");
             out.push_str("  -ecosystem LIST     only these registries, e.g. npm,cargo\n");
+            out.push_str("  -split SIZE         numbered volumes each smaller than SIZE (e.g. 4GB):\n                      FILE.001.tar, FILE.002.tar, ...\n");
+            out.push_str("  -against MANIFEST   leave out what the manifest (from -manifest-only on the\n                      receiving side, or a bundle) lists\n");
+            out.push_str(
+                "  -manifest-only      write only the manifest of what this cache has (JSON)\n",
+            );
+            out.push_str("  -sign KEY           sign the manifest with this Ed25519 private key (PEM,\n                      openssl genpkey -algorithm ed25519)\n");
             out.push_str(COMMON_FLAGS);
             return out;
         }
@@ -472,7 +553,10 @@ pub fn help(command: Option<&str>) -> String {
         }
         Some("import") => {
             out.push_str("Merge a bundle made by `proxy export` into the cache, after checking every file.\n\n");
-            out.push_str("Usage: proxy import [flags] BUNDLE   (- for standard input)\n\nFlags:\n");
+            out.push_str("Usage: proxy import [flags] BUNDLE   (- for standard input)\n");
+            out.push_str("       proxy import [flags] VOLUME...  (the volumes of a split bundle, any order)\n\n");
+            out.push_str("Volumes may come in several runs; an interrupted import resumes. Exits 1\nwhile volumes are still to come.\n\nFlags:\n");
+            out.push_str("  -verify-key KEY     refuse a bundle not signed with this Ed25519 public key\n                      (PEM, openssl pkey -pubout)\n");
             out.push_str(COMMON_FLAGS);
             return out;
         }
@@ -561,7 +645,7 @@ mod tests {
             "8",
             "-check",
             "-platform",
-            "linux/arm64",
+            "linux/arm64,os=Linux,compiler.libcxx=libstdc++11",
             "pkg:npm/a@1",
             "package-lock.json",
         ]) else {
@@ -569,8 +653,19 @@ mod tests {
         };
         assert_eq!(options.inputs, ["pkg:npm/a@1", "package-lock.json"]);
         assert!(options.check && options.concurrency == 8);
-        assert_eq!(options.platform.as_deref(), Some("linux/arm64"));
-        for bad in ["linux", "linux/", "a/b/c/d", "linux/amd 64"] {
+        assert_eq!(
+            options.target.platforms,
+            ["linux/arm64", "os=Linux", "compiler.libcxx=libstdc++11"]
+        );
+        for bad in [
+            "linux/",
+            "a/b/c/d",
+            "linux/amd 64",
+            "x;y",
+            "os=",
+            "=Linux",
+            "os=a;b",
+        ] {
             assert!(p(&["mirror", "-platform", bad, "x"]).is_err(), "{bad}");
         }
         let Ok(Command::Export {
@@ -593,9 +688,27 @@ mod tests {
         assert_eq!((output.as_str(), since.as_deref()), ("b.tar", Some("7d")));
         assert_eq!(ecosystems, ["npm", "cargo"]);
         assert!(
-            matches!(p(&["import", "b.tar"]), Ok(Command::Import { input, .. }) if input == "b.tar")
+            matches!(p(&["import", "b.tar"]), Ok(Command::Import { inputs, .. }) if inputs == ["b.tar"])
         );
         assert!(matches!(p(&["import"]), Err(Error::Usage(_))));
+        assert!(matches!(p(&["import", "-", "b.tar"]), Err(Error::Usage(_))));
+        let Ok(Command::Export {
+            split,
+            manifest_only,
+            ..
+        }) = p(&["export", "-split", "4GB", "-manifest-only"])
+        else {
+            panic!()
+        };
+        assert_eq!((split, manifest_only), (Some(4 << 30), true));
+        assert!(matches!(
+            p(&["export", "-split", "0"]),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(
+            p(&["import", "-verify-key", "k.pem", "a.001.tar", "a.002.tar"]),
+            Ok(Command::Import { inputs, verify_key: Some(_), .. }) if inputs.len() == 2
+        ));
     }
 
     #[test]

@@ -193,6 +193,19 @@ impl Error {
         }
     }
 
+    /// Whether the same request may succeed if made again: the upstream timed out, broke off,
+    /// was busy or failed on its side (5xx, 408, 429), or a body did not match its digest (a
+    /// transfer damaged on the way). A 404, a refusal or our own disk is not.
+    pub fn transient(&self) -> bool {
+        match self {
+            Error::Upstream { status, .. } => *status >= 500 || matches!(status, 408 | 429),
+            Error::UpstreamIo { .. } | Error::Integrity { .. } | Error::Busy(_) => true,
+            Error::BadUpstream { .. } => true,
+            Error::Remembered { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
     /// The process exit code for this error: 2 for what the user must fix in how the proxy is
     /// invoked or configured, 1 for everything else.
     pub fn exit_code(&self) -> u8 {

@@ -1,7 +1,8 @@
 //! A streaming JSON rewriter: copies a document from a reader to a writer byte for byte, except
-//! the string values a `Visitor` chooses to replace. Memory stays bounded by the longest string the
-//! visitor asks to see (and the longest key), never by the document, so a 150 MB npm packument is
-//! rewritten without being held in memory.
+//! the string values a `Visitor` chooses to replace and the object members and array elements it
+//! chooses to leave out (by their path, or by their content). Memory stays bounded by the longest
+//! string the visitor asks to see (and the longest key, and an entry it judges whole), never by
+//! the document, so a 150 MB npm packument is rewritten without being held in memory.
 //!
 //! It checks structure (brackets, strings, escapes, nesting depth) but not the exact grammar of
 //! numbers and literals: it is a rewriter for documents the upstream produced, and anything it
@@ -136,6 +137,9 @@ const MAX_WHOLE: u64 = 16 << 20;
 const MAX_KEY: usize = 64 * 1024;
 /// Longest string value offered to a visitor; longer ones are copied through untouched.
 const MAX_WANTED: usize = 64 * 1024;
+/// Whitespace kept before an entry while it is not known whether that entry is left out; more is
+/// dropped (it only ever is whitespace).
+const MAX_GAP: usize = 4096;
 
 /// Rewrites one JSON document from `input` to `out`.
 pub(crate) fn rewrite(
@@ -387,7 +391,7 @@ impl Parser<'_> {
         }
     }
 
-    /// Whitespace read and returned rather than written.
+    /// Whitespace read and returned rather than written (up to `MAX_GAP` bytes of it).
     fn take_ws(&mut self) -> io::Result<Vec<u8>> {
         let mut taken = Vec::new();
         loop {
@@ -400,7 +404,8 @@ impl Parser<'_> {
                 return Ok(taken);
             }
             self.line += buf[..n].iter().filter(|b| **b == b'\n').count();
-            taken.extend_from_slice(&buf[..n]);
+            let room = MAX_GAP.saturating_sub(taken.len());
+            taken.extend_from_slice(&buf[..n.min(room)]);
             self.input.consume(n);
         }
     }
@@ -842,6 +847,71 @@ mod tests {
         assert!(run(r#"{"v":{"x":[1,}}}"#).is_err());
         assert!(run(r#"{"v":{"x" 1}}"#).is_err());
         assert!(run(r#"{"files":["bad" "ok"]}"#).is_err());
+    }
+
+    /// Drops members named `drop` (and `x` inside kept ones is upper-cased as before).
+    struct Dropper;
+    impl Visitor for Dropper {
+        fn wants(&self, path: &[Seg]) -> bool {
+            Upper.wants(path)
+        }
+        fn string(&mut self, p: &[Seg], value: &str) -> Option<String> {
+            Upper.string(p, value)
+        }
+        fn drop(&mut self, path: &[Seg]) -> bool {
+            path.last().and_then(Seg::key) == Some("drop")
+        }
+    }
+
+    fn drop_run(doc: &str) -> io::Result<String> {
+        let mut out = Vec::new();
+        rewrite(&mut doc.as_bytes(), &mut out, &mut Dropper)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn dropped_members_leave_valid_json() {
+        for (doc, want) in [
+            (r#"{"drop":1}"#, r#"{}"#),
+            (r#"{"drop":1,"a":2}"#, r#"{"a":2}"#),
+            (r#"{"a":1,"drop":2}"#, r#"{"a":1}"#),
+            (r#"{"a":1,"drop":2,"b":3}"#, r#"{"a":1,"b":3}"#),
+            (
+                "{ \"a\" : 1 ,\n  \"drop\": {\"x\": [1, {\"drop\": 2}]},\n  \"b\": \"x\"}",
+                "{ \"a\" : 1 ,\n  \"b\": \"x\"}",
+            ),
+            (
+                r#"{"drop":"q","o":{"x":"y","drop":[],"z":{"drop":null}},"drop":{}}"#,
+                r#"{"o":{"x":"Y","z":{}}}"#,
+            ),
+            (
+                r#"[{"drop":1},{"a":{"drop":{"x":"s"}}}]"#,
+                r#"[{},{"a":{}}]"#,
+            ),
+        ] {
+            let got = drop_run(doc).unwrap();
+            assert_eq!(got, want, "{doc}");
+            serde_json::from_str::<serde_json::Value>(&got).unwrap();
+        }
+        // Nothing dropped: byte for byte, whitespace included.
+        let doc = "{\n  \"a\" : [1 , 2] ,\n\t\"b\":{ } , \"c\" :\"d\"\n}\n";
+        assert_eq!(drop_run(doc).unwrap(), doc);
+        // What is inside a dropped member is still checked.
+        assert!(drop_run(r#"{"drop":[1,}"#).is_err());
+        assert!(drop_run(r#"{"drop":1 "a":2}"#).is_err());
+        // Whitespace before a member is held only up to a bound: a document of blanks costs no
+        // memory, and what is written is still JSON.
+        let blanks = format!(
+            "{{\"a\":1,{}\"drop\":2,{}\"b\":3}}",
+            " ".repeat(1 << 20),
+            " ".repeat(1 << 20)
+        );
+        let got = drop_run(&blanks).unwrap();
+        assert!(got.len() < 2 * MAX_GAP + 32, "{}", got.len());
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&got).unwrap(),
+            serde_json::json!({"a": 1, "b": 3})
+        );
     }
 
     #[test]

@@ -72,24 +72,36 @@ pub fn run(command: cli::Command) -> Result<bool> {
             since,
             ecosystems,
             inputs,
+            split,
+            against,
+            manifest_only,
+            sign,
         } => {
             let config = load(&common)?;
             let since = since.as_deref().map(parse_since).transpose()?;
             let packages = mirror::packages(&config, &inputs)?;
             bundle::export(
                 &config,
-                &output,
-                &bundle::Selection {
-                    since,
-                    ecosystems,
-                    packages,
+                &bundle::ExportOptions {
+                    output,
+                    selection: bundle::Selection {
+                        since,
+                        ecosystems,
+                        packages,
+                    },
+                    split,
+                    against,
+                    manifest_only,
+                    sign,
                 },
             )
             .map(|()| true)
         }
-        cli::Command::Import { common, input } => {
-            bundle::import(&load(&common)?, &input).map(|()| true)
-        }
+        cli::Command::Import {
+            common,
+            inputs,
+            verify_key,
+        } => bundle::import(&load(&common)?, &inputs, verify_key.as_deref()),
         cli::Command::Verify { common, options } => verify::run(load(&common)?, &options),
         cli::Command::Health {
             common,

@@ -19,7 +19,7 @@ use crate::flight::{Guard, Join, Waited};
 use crate::proxy::{Body, CacheState, Capped, Incoming, Reply, Shared, Source, file_reply};
 use crate::rebase;
 use crate::registry::{
-    self, Algo, Assembly, Check, Ctx, Etag, FileCheck, Found, Link, Metadata, Part, Registry,
+    self, Algo, Assembly, Bad, Check, Ctx, Etag, FileCheck, Found, Link, Metadata, Part, Registry,
 };
 use crate::upstream::Method;
 
@@ -60,6 +60,30 @@ pub(crate) fn serve(
                 let stale = age >= ttl && !refreshed && !vouched;
                 return reply(sh, &m, file, &row, req, stale);
             }
+        }
+        // Made from another cached document instead of fetched (`registry::Derive`).
+        if !refreshed
+            && let Some(d) = &m.derive
+            && let Some(source) = derivable(sh, db, &m, d, cached.as_ref().map(|(r, _)| r))?
+        {
+            match sh.flights.join(&flight_key(&m)) {
+                Join::Leader(guard) => match derive(sh, db, &m, d, source) {
+                    Ok(()) => guard.finish(),
+                    Err(err) => {
+                        guard.fail(err.status());
+                        return Err(err);
+                    }
+                },
+                Join::Follower(f) => {
+                    f.wait(sh.stall());
+                }
+            }
+            refreshed = true;
+            continue;
+        }
+        if let Some((row, _)) = &cached {
+            let age = db::now() - row.fetched_at;
+            let hiding = hiding_current(sh, &m, row);
             // Within the stale-while-revalidate window: served at once, one refresh behind it.
             // (A TTL of 0 asks for every answer to be revalidated: no window then.)
             if ttl > 0 && row.format >= FORMAT && hiding && age < ttl.saturating_add(swr) {
@@ -95,6 +119,83 @@ pub(crate) fn serve(
         Some((row, file)) => reply(sh, &m, file, &row, req, false),
         None => Err(Error::Busy(what)),
     }
+}
+
+/// The cached document `d` derives from, if this one (`m`) should be made from it: it is within
+/// its TTL and its hiding of young versions holds (or the proxy is offline), and it is newer than
+/// this one's cached copy, if any, or that copy hides versions under rules no longer in force.
+fn derivable(
+    sh: &Shared,
+    db: &Db,
+    m: &Metadata,
+    d: &registry::Derive,
+    ours: Option<&MetadataRow>,
+) -> Result<Option<(MetadataRow, File)>> {
+    let Some((row, file)) = cached_metadata(sh, db, &d.from)? else {
+        return Ok(None);
+    };
+    let ttl = d.from.expiry.ttl.unwrap_or(sh.config.metadata_ttl);
+    let fresh = sh.config.offline
+        || (db::now() - row.fetched_at < ttl.as_millis() as i64
+            && hiding_current(sh, &d.from, &row));
+    let newer = ours.is_none_or(|o| {
+        o.fetched_at < row.fetched_at || o.format < FORMAT || !hiding_current(sh, m, o)
+    });
+    Ok((fresh && newer && row.format >= FORMAT).then_some((row, file)))
+}
+
+/// Writes `m` from the stored copy of the document it derives from, and records it with that
+/// document's age (it is exactly as fresh) and its hiding: the versions the policy left out of
+/// that copy are left out of this one, until the same time.
+fn derive(
+    sh: &Shared,
+    db: &Db,
+    m: &Metadata,
+    d: &registry::Derive,
+    (source, file): (MetadataRow, File),
+) -> Result<()> {
+    let (temp, sha, size, placeholders) =
+        filter_copy(sh, file, &mut |i, o| (d.filter)(i, o), &|bad| {
+            // Our own stored copy: it was checked when stored, so this is damage on disk.
+            Error::io(
+                sh.store.abs(&source.storage_path),
+                io::Error::new(io::ErrorKind::InvalidData, bad.0),
+            )
+        })?;
+    let rel = Store::metadata_path(m.ecosystem, &m.key, &sha);
+    sh.store.commit(temp, &rel)?;
+    let old = db.record_document(
+        &NewMetadata {
+            ecosystem: m.ecosystem,
+            key: &m.key,
+            package: &m.package,
+            fetched_at: Some(source.fetched_at),
+            storage_path: &rel,
+            upstream_url: &m.url,
+            etag: None,
+            last_modified: None,
+            content_type: m.content_type,
+            sha256: &sha,
+            size,
+            rebase: placeholders,
+            latest: None,
+            format: FORMAT,
+            headers: source.headers.as_deref(),
+            hidden_until: source.hidden_until,
+            policy: &source.policy,
+        },
+        None,
+    )?;
+    if let Some(old) = old.filter(|o| *o != rel) {
+        sh.store.remove(&old);
+    }
+    log::debug!(
+        "{} {}: made from the cached {}",
+        m.ecosystem,
+        m.key,
+        d.from.key
+    );
+    Ok(())
 }
 
 /// The digest the document must have (`registry::Check`), if anything declares one yet.
@@ -657,11 +758,8 @@ fn fetch_and_store(
     };
     let mut temp = sh.store.temp()?;
     let temp_path = temp.path.clone();
-    let mut out = Hashing {
-        // SHA-256 is computed anyway; another algorithm by its own check.
-        other: expected.and_then(|d| d.algo.check()),
-        ..Hashing::new(BufWriter::with_capacity(64 * 1024, &mut temp.file))
-    };
+    // SHA-256 is computed anyway; another algorithm by its own check.
+    let mut out = Hashing::new(&mut temp.file, expected.and_then(|d| d.algo.check()));
     let mut links = Links {
         db,
         ecosystem: m.ecosystem,
@@ -839,19 +937,36 @@ fn refilter(
     hide: &registry::Hide,
 ) -> Result<(crate::cache::Temp, String, u64, u64)> {
     let file = File::open(stored).map_err(|err| Error::io(stored, err))?;
+    filter_copy(sh, file, &mut |i, o| hider(m, i, o, hide), &|bad| {
+        Error::BadUpstream {
+            url: m.url.clone(),
+            msg: format!("hiding young versions: {}", bad.0),
+        }
+    })
+}
+
+/// A filter over a stored document's bytes (`Derive::filter`, a bound `Hider`).
+type Filter<'a> =
+    dyn FnMut(&mut dyn io::BufRead, &mut dyn Write) -> std::result::Result<(), Bad> + 'a;
+
+/// Streams a stored document through `filter` into a new temp file: (file, SHA-256, size,
+/// placeholders). `refused` says what the filter's refusal means.
+fn filter_copy(
+    sh: &Shared,
+    file: File,
+    filter: &mut Filter<'_>,
+    refused: &dyn Fn(Bad) -> Error,
+) -> Result<(crate::cache::Temp, String, u64, u64)> {
     let mut input = BufReader::with_capacity(64 * 1024, file);
     let mut temp = sh.store.temp()?;
     let path = temp.path.clone();
-    let mut out = Hashing::new(BufWriter::with_capacity(64 * 1024, &mut temp.file));
-    let filtered = hider(m, &mut input, &mut out, hide);
+    let mut out = Hashing::new(&mut temp.file, None);
+    let filtered = filter(&mut input, &mut out);
     let flushed = out.flush();
     if let Some(err) = out.failed.take() {
         return Err(Error::io(&path, err));
     }
-    filtered.map_err(|bad| Error::BadUpstream {
-        url: m.url.clone(),
-        msg: format!("hiding young versions: {}", bad.0),
-    })?;
+    filtered.map_err(refused)?;
     flushed.map_err(|err| Error::io(&path, err))?;
     let (sha, n, count) = (
         registry::hex(&out.sha.finalize_reset()),
@@ -1152,12 +1267,13 @@ struct Hashing<W> {
     failed: Option<io::Error>,
 }
 
-impl<W> Hashing<W> {
-    fn new(inner: W) -> Hashing<W> {
+impl<'a> Hashing<BufWriter<&'a mut File>> {
+    /// Writes to `file` through a buffer, hashing in SHA-256 and in `other`'s algorithm.
+    fn new(file: &'a mut File, other: Option<Box<dyn FileCheck>>) -> Self {
         Hashing {
-            inner,
+            inner: BufWriter::with_capacity(64 * 1024, file),
             sha: Sha256::new(),
-            other: None,
+            other,
             n: 0,
             placeholders: rebase::Counter::default(),
             failed: None,

@@ -3,6 +3,11 @@
 //! exactly what the server serves offline. `--check` asks the same questions with the upstream
 //! switched off and reports what an offline install would miss.
 //!
+//! Of the files the wanted versions' documents list, it fetches those the registry's filter
+//! (`Mirror::keep`, narrowed to `-platform`… by `Registry::target`) and the input's digests let
+//! through (`pick_links`), and says what it left out. A package that failed for a reason that may
+//! pass is tried again after a pause (`with_retries`); outcomes are added up as packages finish.
+//!
 //! It works with or without a server running on the same storage and database: SQLite handles the
 //! two writers, and temp files are per process. (A running server learns of the added bytes for
 //! `storage.max_size` within a minute.)
@@ -12,7 +17,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -20,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::lockfile::{self, Item};
 use crate::progress::Meter;
 use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
-use crate::registry::{self, Registry, Want};
+use crate::registry::{self, Algo, Digest, Link, Registry, Target, Want};
 use crate::stats::human;
 use crate::upstream::{Method, Upstream};
 
@@ -32,8 +37,28 @@ pub struct Options {
     pub concurrency: usize,
     pub dry_run: bool,
     pub check: bool,
-    /// Of a multi-platform image, only this platform (`linux/amd64`); every one when `None`.
-    pub platform: Option<String>,
+    /// Further tries of a package that failed for a reason that may pass (a timeout, a 5xx, a
+    /// broken connection), each after a pause twice as long as the one before.
+    pub retries: u32,
+    /// The pause before the first retry.
+    pub retry_wait: Duration,
+    /// The platforms to fetch artifacts for, where a registry ships one per platform.
+    pub(crate) target: Target,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            inputs: Vec::new(),
+            all_versions: false,
+            concurrency: 4,
+            dry_run: false,
+            check: false,
+            retries: 3,
+            retry_wait: Duration::from_secs(1),
+            target: Target::default(),
+        }
+    }
 }
 
 /// What happened to one package.
@@ -42,8 +67,40 @@ struct Outcome {
     fetched: usize,
     cached: usize,
     bytes: u64,
+    /// Files the target or the lockfile's hashes left out.
+    skipped: Vec<String>,
     /// What failed and why (in `--check`: what is missing).
-    failures: Vec<String>,
+    failures: Vec<Failure>,
+    /// Tries it took.
+    tries: u32,
+}
+
+struct Failure {
+    msg: String,
+    /// Might pass if tried again (a timeout, a 5xx, a connection that broke).
+    transient: bool,
+}
+
+impl Outcome {
+    fn fail(&mut self, msg: impl Into<String>, transient: bool) {
+        self.failures.push(Failure {
+            msg: msg.into(),
+            transient,
+        });
+    }
+
+    /// A request that failed, reported once however many forms of it were asked for (npm's two
+    /// packuments are one URL).
+    fn fail_at(&mut self, url: &str, msg: impl std::fmt::Display, transient: bool) {
+        let at = format!("{url}: ");
+        if !self.failures.iter().any(|f| f.msg.starts_with(&at)) {
+            self.fail(format!("{at}{msg}"), transient);
+        }
+    }
+
+    fn transient(&self) -> bool {
+        !self.failures.is_empty() && self.failures.iter().all(|f| f.transient)
+    }
 }
 
 /// Runs the command; `Ok(false)` when anything failed (or, with `--check`, is missing).
@@ -103,11 +160,21 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     // that the files other items fetch are checked against what those indexes declare.
     let (indexes, files): (Vec<&Item>, Vec<&Item>) =
         items.iter().partition(|i| only_indexes(&sh.config, i));
-    let progress =
+    let meter =
         Meter::new("mirroring", "packages", Some(items.len() as u64), None).with_parts("files");
-    let results: Mutex<Vec<(String, Outcome)>> = Mutex::new(Vec::new());
+    // Outcomes are added up as packages finish: only what is reported is kept.
+    let summary: Mutex<Summary> = Mutex::new(Summary::default());
     let started = Instant::now();
     let probed = Mutex::new(HashSet::new());
+    // Image platforms (`os/arch`) go to the registries that walk image indexes; the other values
+    // are for `Registry::target`.
+    let images: Vec<&str> = opts
+        .target
+        .platforms
+        .iter()
+        .map(String::as_str)
+        .filter(|p| p.contains('/'))
+        .collect();
     for phase in [indexes, files] {
         let queue = Mutex::new(
             phase
@@ -119,8 +186,8 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
         std::thread::scope(|s| -> Result<()> {
             for _ in 0..opts.concurrency.clamp(1, 64) {
                 let db = proxy::open_db(&sh.config)?;
-                let (sh, queue, progress, results, probed) =
-                    (&sh, &queue, &progress, &results, &probed);
+                let (sh, queue, meter, summary, probed, images) =
+                    (&sh, &queue, &meter, &summary, &probed, &images);
                 s.spawn(move || {
                     loop {
                         let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
@@ -129,60 +196,143 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
                             sh,
                             db: &db,
                             check: opts.check,
-                            platform: opts.platform.as_deref(),
-                            progress,
+                            target: &opts.target,
+                            images,
+                            meter,
                             probed,
                         };
-                        let outcome = mirror_one(&run, item, &want);
-                        progress.add(1, 0);
-                        results
+                        let outcome = with_retries(opts, || mirror_one(&run, item, &want));
+                        meter.add(1, 0);
+                        summary
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .push((describe(item), outcome));
+                            .add(&describe(item), outcome);
                     }
                 });
             }
             Ok(())
         })?;
     }
-    progress.finish();
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut total = Outcome::default();
-    for (what, o) in &results {
-        total.fetched += o.fetched;
-        total.cached += o.cached;
-        total.bytes += o.bytes;
-        total
-            .failures
-            .extend(o.failures.iter().map(|f| format!("{what}: {f}")));
-    }
-    total.failures.extend(problems);
+    meter.finish();
+    let Summary {
+        packages,
+        total,
+        retried,
+        skipped,
+        skipped_files,
+    } = summary.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut failures: Vec<String> = total.failures.iter().map(|f| f.msg.clone()).collect();
+    failures.extend(problems);
     let secs = started.elapsed().as_secs_f64();
     if opts.check {
         println!(
-            "Offline check: {} package(s), {} file(s) present, {} missing",
-            results.len(),
+            "Offline check: {packages} package(s), {} file(s) present, {} missing, {} skipped",
             total.cached,
-            total.failures.len()
+            failures.len(),
+            skipped_files
         );
-        if !total.failures.is_empty() {
+        if !failures.is_empty() {
             println!("Missing:");
-            for f in &total.failures {
+            for f in &failures {
                 println!("  {f}");
             }
         }
     } else {
         println!(
-            "Mirror complete: {} package(s), {} file(s) fetched ({}), {} already cached, {} failed, {secs:.1}s",
-            results.len(),
+            "Mirror complete: {packages} package(s), {} file(s) fetched ({}), {} already cached, {} skipped, {} failed, {secs:.1}s",
             total.fetched,
             human(total.bytes),
             total.cached,
-            total.failures.len()
+            skipped_files,
+            failures.len()
         );
-        report_problems(&total.failures);
+        if retried > 0 {
+            println!("{retried} package(s) succeeded when tried again");
+        }
     }
-    Ok(total.failures.is_empty())
+    if !skipped.is_empty() {
+        println!("Skipped (not for the target platform, or not among the lockfile's hashes):");
+        for s in &skipped {
+            println!("  {s}");
+        }
+    }
+    if !opts.check {
+        report_problems(&failures);
+    }
+    Ok(failures.is_empty())
+}
+
+/// What the packages' outcomes add up to.
+#[derive(Default)]
+struct Summary {
+    packages: usize,
+    /// Counts, the names of skipped files and the failures (with the package and tries).
+    total: Outcome,
+    /// Packages that succeeded on a later try.
+    retried: usize,
+    /// One line per package that skipped files, and how many it skipped in all.
+    skipped: Vec<String>,
+    skipped_files: usize,
+}
+
+impl Summary {
+    fn add(&mut self, what: &str, o: Outcome) {
+        self.packages += 1;
+        self.total.fetched += o.fetched;
+        self.total.cached += o.cached;
+        self.total.bytes += o.bytes;
+        self.retried += usize::from(o.tries > 1 && o.failures.is_empty());
+        if !o.skipped.is_empty() {
+            self.skipped.push(format!("{what}: {}", sample(&o.skipped)));
+        }
+        self.skipped_files += o.skipped.len();
+        for f in o.failures {
+            let tries = match o.tries {
+                1 => String::new(),
+                n => format!(" (after {n} tries)"),
+            };
+            self.total
+                .fail(format!("{what}: {}{tries}", f.msg), f.transient);
+        }
+    }
+}
+
+/// `3 file(s): a.whl, b.whl, c.whl` (the first few names).
+fn sample(files: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let names = files
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if files.len() > SHOWN { ", …" } else { "" };
+    format!("{} file(s): {names}{more}", files.len())
+}
+
+/// Runs `once` until it succeeds, fails for good, or `opts.retries` more tries have failed for
+/// reasons that may pass, pausing `retry_wait`, then twice that, and so on (at most a minute)
+/// before each. Counts are summed over the tries; what failed is the last try's.
+fn with_retries(opts: &Options, mut once: impl FnMut() -> Outcome) -> Outcome {
+    let mut out = once();
+    out.tries = 1;
+    let mut wait = opts.retry_wait;
+    while out.transient() && out.tries <= opts.retries {
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(Duration::from_secs(60));
+        let next = once();
+        // What the earlier tries fetched is "already cached" now: counted once, as fetched.
+        let cached = next.cached.saturating_sub(out.fetched);
+        out = Outcome {
+            fetched: out.fetched + next.fetched,
+            cached,
+            bytes: out.bytes + next.bytes,
+            skipped: next.skipped,
+            failures: next.failures,
+            tries: out.tries + 1,
+        };
+    }
+    out
 }
 
 fn report_problems(problems: &[String]) {
@@ -289,11 +439,11 @@ fn collect(inputs: &[String]) -> Result<(Vec<Item>, Vec<String>)> {
 }
 
 /// Reads a reply's body to the end, counting it; an error if it did not arrive whole.
-fn drain(reply: Reply, progress: &Meter) -> io::Result<(u64, Box<dyn Read>)> {
+fn drain(reply: Reply, meter: &Meter) -> io::Result<u64> {
     let mut reader = body_reader(reply)?;
     let n = io::copy(&mut reader, &mut io::sink())?;
-    progress.add(0, n);
-    Ok((n, reader))
+    meter.add(0, n);
+    Ok(n)
 }
 
 fn body_reader(reply: Reply) -> io::Result<Box<dyn Read>> {
@@ -325,10 +475,12 @@ struct Run<'a> {
     sh: &'a Arc<Shared>,
     db: &'a Db,
     check: bool,
-    /// `-platform`: of packages that come per platform, only this one (a package URL's own
-    /// platform wins).
-    platform: Option<&'a str>,
-    progress: &'a Meter,
+    /// `-platform` and the rest: for registries that narrow by file name (`Registry::target`).
+    target: &'a Target,
+    /// The `os/arch` values of `-platform`: of images, only those (a package URL's own platform
+    /// wins).
+    images: &'a [&'a str],
+    meter: &'a Meter,
     /// Candidate indexes (`Mirror::first_index_only`) found missing: not asked again.
     probed: &'a Mutex<HashSet<String>>,
 }
@@ -415,12 +567,14 @@ fn request_path(config: &Config, reg: &dyn Registry, url: &str) -> Option<String
 /// Fetches one package's indexes and documents, then the files of the wanted versions from the
 /// links their rewrites recorded (reading the further documents those links lead to first).
 fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
-    let (sh, db, check, progress) = (run.sh, run.db, run.check, run.progress);
+    let (sh, db, check, meter) = (run.sh, run.db, run.check, run.meter);
     let mut out = Outcome::default();
-    let m = match plan(&sh.config, item, want) {
+    let m = plan(&sh.config, item, want)
+        .and_then(|mut m| reg_of_checked(item)?.target(&mut m, run.target).map(|()| m));
+    let m = match m {
         Ok(m) => m,
         Err(err) => {
-            out.failures.push(err.to_string());
+            out.fail(err.to_string(), false);
             return out;
         }
     };
@@ -438,19 +592,19 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
             Ok(r) if r.status == 200 => {
                 let cache = r.cache;
                 if method == Method::Head {
-                    count(out, cache, progress);
+                    count(out, cache, meter);
                     return true;
                 }
-                match drain(r, progress) {
-                    Ok((n, _)) => {
-                        count(out, cache, progress);
+                match drain(r, meter) {
+                    Ok(n) => {
+                        count(out, cache, meter);
                         if cache == CacheState::Miss {
                             out.bytes += n;
                         }
                         true
                     }
                     Err(err) => {
-                        out.failures.push(format!("{url}: {err}"));
+                        out.fail_at(&url, err, true);
                         false
                     }
                 }
@@ -458,18 +612,21 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
             Ok(r) if quiet.excuses(r.status, check) => false,
             Err(err) if quiet.excuses(err.status(), check) => false,
             Ok(r) => {
-                out.failures.push(format!("{url}: answered {}", r.status));
+                let transient = r.status >= 500 || matches!(r.status, 408 | 429);
+                out.fail_at(&url, format!("answered {}", r.status), transient);
                 false
             }
             Err(err) => {
-                out.failures.push(format!("{url}: {err}"));
+                let transient = err.transient();
+                out.fail_at(&url, err, transient);
                 false
             }
         }
     };
     if m.walk {
-        let platform = item.platform.as_deref().or(run.platform);
-        let files = walk(run, reg_of(item), &m, platform, &mut out);
+        let item_platform = item.platform.as_deref().map(|p| vec![p]);
+        let platforms = item_platform.as_deref().unwrap_or(run.images);
+        let files = walk(run, reg_of(item), &m, platforms, &mut out);
         let method = if check { Method::Head } else { Method::Get };
         for path in &files {
             fetch(&mut out, path, method, None, Quiet::No);
@@ -500,20 +657,23 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
         }
     }
     if m.first_index_only && index_names.is_empty() && !m.indexes.is_empty() {
-        out.failures.push(format!(
-            "no index found at /{eco}/{}",
-            m.indexes
-                .iter()
-                .map(|(p, _)| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", /{eco}/")
-        ));
+        out.fail(
+            format!(
+                "no index found at /{eco}/{}",
+                m.indexes
+                    .iter()
+                    .map(|(p, _)| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", /{eco}/")
+            ),
+            out.transient(),
+        );
     }
     for name in index_names {
         let listed = match db.document_links(eco, name) {
             Ok(l) => l,
             Err(err) => {
-                out.failures.push(format!("/{eco}/{name}: {err}"));
+                out.fail(format!("/{eco}/{name}: {err}"), false);
                 continue;
             }
         };
@@ -533,19 +693,21 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
     for path in &m.optional {
         fetch(&mut out, path, Method::Get, None, Quiet::Absent);
     }
+    let hashes = digests(&item.hashes);
     // Documents the links lead to (Conan's revisions and file lists) are read, even in `--check`
     // (offline they come from the cache, or are themselves what is missing), until they lead
     // nowhere new.
-    let mut read = std::collections::HashSet::new();
+    let mut read = HashSet::new();
     let picked = loop {
-        let picked = match pick_links(sh, db, eco, &m) {
+        let picked = match pick_links(sh, db, eco, &m, &hashes) {
             Ok(p) => p,
             Err(err) => {
-                out.failures.push(format!("/{eco}/{first_doc}: {err}"));
+                out.fail(format!("/{eco}/{first_doc}: {err}"), false);
                 return out;
             }
         };
         let next: Vec<String> = picked
+            .kept
             .iter()
             .filter(|l| l.flags.document && !read.contains(&l.path))
             .map(|l| l.path.clone())
@@ -555,28 +717,44 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
         }
         for path in next {
             if read.len() >= MAX_FOLLOWED {
-                out.failures.push(format!(
-                    "more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"
-                ));
+                out.fail(
+                    format!("more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"),
+                    false,
+                );
                 return out;
             }
             fetch(&mut out, &path, Method::Get, None, Quiet::No);
             read.insert(path);
         }
     };
+    out.skipped = picked.skipped;
+    if let Some(problem) = picked.problem {
+        out.fail(format!("/{eco}/{first_doc}: {problem}"), false);
+        return out;
+    }
     // (path, whether the upstream may not have it).
     let mut files: Vec<(String, bool)> = picked
+        .kept
         .into_iter()
         .filter(|l| !l.flags.document)
         .map(|l| (l.path, l.flags.optional))
         .collect();
-    if files.iter().all(|(_, optional)| *optional) {
+    if files.iter().all(|(_, optional)| *optional) && out.skipped.is_empty() {
         files.extend(m.unlisted.iter().map(|p| (p.clone(), false)));
     }
     if files.iter().all(|(_, optional)| *optional) {
+        if !out.failures.is_empty() {
+            // A document that did not arrive: that is the failure, already reported.
+            return out;
+        }
         let v = item.version.as_deref().unwrap_or("any version");
         let doc = m.indexes.first().map(|(p, _)| p).unwrap_or(&first_doc);
-        out.failures.push(format!("/{eco}/{doc} lists no {v}"));
+        let why = if out.skipped.is_empty() {
+            format!("lists no {v}")
+        } else {
+            format!("lists no file of {v} for the target platform")
+        };
+        out.fail(format!("/{eco}/{doc} {why}"), false);
         return out;
     }
     let method = if check { Method::Head } else { Method::Get };
@@ -585,10 +763,19 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
         fetch(&mut out, path, method, None, quiet);
     }
     if files.len() > MAX_FOLLOWED {
-        out.failures
-            .push(format!("more than {MAX_FOLLOWED} files; stopped"));
+        out.fail(format!("more than {MAX_FOLLOWED} files; stopped"), false);
     }
     out
+}
+
+/// The registry of an item, or why there is none.
+fn reg_of_checked(item: &Item) -> Result<&'static dyn registry::Registry> {
+    registry::find(item.ecosystem).ok_or_else(|| {
+        Error::NotFound(format!(
+            "the {} registry is not served by this proxy yet",
+            item.ecosystem
+        ))
+    })
 }
 
 /// The registry of an item that was planned (`plan` found it).
@@ -605,7 +792,7 @@ fn walk(
     run: &Run<'_>,
     reg: &'static dyn registry::Registry,
     m: &registry::Mirror,
-    platform: Option<&str>,
+    platforms: &[&str],
     out: &mut Outcome,
 ) -> Vec<String> {
     let eco = reg.name();
@@ -616,27 +803,30 @@ fn walk(
     while let Some((path, accept)) = queue.pop_front() {
         read += 1;
         if read > MAX_FOLLOWED {
-            out.failures.push(format!(
-                "more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"
-            ));
+            out.fail(
+                format!("more than {MAX_FOLLOWED} documents; stopped at /{eco}/{path}"),
+                false,
+            );
             break;
         }
         let url = format!("/{eco}/{path}");
         let links = match document_links(run, reg, &url, accept) {
             Ok((links, cache)) => {
-                count(out, cache, run.progress);
+                count(out, cache, run.meter);
                 links
             }
             Err(err) => {
-                out.failures.push(format!("{url}: {err}"));
+                let transient = err.transient();
+                out.fail_at(&url, err, transient);
                 continue;
             }
         };
         for l in links {
+            // Of an image index, what any of the platforms wanted takes.
             let kept = m.keep.as_ref().is_none_or(|keep| keep(&l.filename))
-                && platform
-                    .zip(m.platform)
-                    .is_none_or(|(p, takes)| takes(&l, p));
+                && (platforms.is_empty()
+                    || m.platform
+                        .is_none_or(|takes| platforms.iter().any(|p| takes(&l, p))));
             if !kept || !seen.insert(l.path.clone()) {
                 continue;
             }
@@ -678,7 +868,7 @@ fn document_links(
         .take(sh.config.metadata_max_size)
         .read_to_end(&mut body)
         .map_err(io_err)?;
-    run.progress.add(0, body.len() as u64);
+    run.meter.add(0, body.len() as u64);
     let Ok(crate::router::Route::Registry {
         segments, query, ..
     }) = crate::router::route(url)
@@ -703,34 +893,108 @@ fn document_links(
     Ok((found.links, cache))
 }
 
-/// The links of the wanted versions among those recorded for the package (under the first of
-/// its names that has any). Without an exact version, versions the policy refuses are not
-/// candidates (the latest allowed one is taken); an exact one is fetched, and its refusal
-/// reported.
+/// The digests a lockfile gives for an item (`sha256:hex`); any other spelling is left out
+/// (the lockfile reader reported it).
+fn digests(hashes: &[String]) -> Vec<Digest> {
+    hashes
+        .iter()
+        .filter_map(|h| {
+            let (algo, hex) = h.split_once(':')?;
+            let algo = Algo::parse(algo)?;
+            (hex.len() == algo.hex_len()).then(|| Digest {
+                algo,
+                hex: hex.to_ascii_lowercase(),
+            })
+        })
+        .collect()
+}
+
+/// What `pick_links` found.
+struct Picked {
+    kept: Vec<Link>,
+    /// Files (or documents that lead to files) of the wanted versions left out, by name.
+    skipped: Vec<String>,
+    /// Why nothing can be fetched although the versions are there.
+    problem: Option<String>,
+}
+
+/// The links of the wanted versions among those recorded for the package, that the policy, the
+/// registry's filter (`Mirror::keep`: a build, the target platforms) and the lockfile's digests
+/// let through. Without an exact version, versions the policy refuses are not candidates (the
+/// latest allowed one is taken); an exact one is fetched, and its refusal reported. Digests name the files a lockfile was made with: where the links carry digests of
+/// the same algorithm, a file with such a digest is kept only if it is one of them (with its
+/// companions); files without one are kept; where no link has one, digests cannot choose and
+/// every file of the version is kept.
 fn pick_links(
     sh: &Shared,
     db: &Db,
     eco: &str,
     m: &registry::Mirror,
-) -> Result<Vec<registry::Link>> {
+    hashes: &[Digest],
+) -> Result<Picked> {
+    // Under the first of the package's names that has links of the wanted versions.
+    let mut links = Vec::new();
+    let mut latest = None;
     for name in std::iter::once(&m.package).chain(&m.also) {
-        let mut links = db.package_links(eco, name)?;
+        links = db.package_links(eco, name)?;
         if !matches!(m.want, Want::Exact(_)) {
             links.retain(|l| {
                 l.flags.document || crate::policy::allows(sh, db, eco, &l.name, &l.version)
             });
         }
-        let latest = db.latest(eco, name)?;
-        let picked: Vec<registry::Link> = registry::pick(&links, &m.want, latest.as_deref())
-            .into_iter()
-            .filter(|l| m.keep.as_ref().is_none_or(|keep| keep(&l.filename)))
-            .cloned()
-            .collect();
-        if !picked.is_empty() {
-            return Ok(picked);
+        latest = db.latest(eco, name)?;
+        if !registry::pick(&links, &m.want, latest.as_deref()).is_empty() {
+            break;
         }
     }
-    Ok(Vec::new())
+    let versions = registry::pick(&links, &m.want, latest.as_deref());
+    let comparable = |l: &Link| {
+        l.digest
+            .as_ref()
+            .is_some_and(|d| hashes.iter().any(|h| h.algo == d.algo))
+    };
+    let by_digest = !hashes.is_empty() && versions.iter().any(|l| comparable(l));
+    let named = |l: &Link| l.digest.as_ref().is_some_and(|d| hashes.contains(d));
+    let matching: HashSet<&str> = versions
+        .iter()
+        .filter(|l| by_digest && named(l))
+        .map(|l| l.filename.as_str())
+        .collect();
+    // A companion goes with its file; a file whose digest cannot be compared (a checksum list,
+    // a signature) is not one the lockfile could name, and stays.
+    let hashed = |l: &Link| {
+        if !by_digest || l.flags.document {
+            return true;
+        }
+        match m.companion.and_then(|c| c(&l.filename)) {
+            Some(file) => matching.contains(file),
+            None => named(l) || !comparable(l),
+        }
+    };
+    let mut picked = Picked {
+        kept: Vec::new(),
+        skipped: Vec::new(),
+        problem: None,
+    };
+    for l in versions {
+        let keep = m.keep.as_ref().is_none_or(|keep| keep(&l.filename)) && hashed(l);
+        match (keep, l.flags.document) {
+            (true, _) => picked.kept.push(l.clone()),
+            // A document left out stands for files (a Conan binary, named by its settings).
+            (false, _) => picked.skipped.push(l.filename.clone()),
+        }
+    }
+    if by_digest && matching.is_empty() {
+        picked.problem = Some(format!(
+            "no file has a digest the lockfile gives ({})",
+            hashes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(picked)
 }
 
 /// Which answers other than 200 are no failure of the mirror.
@@ -755,8 +1019,8 @@ impl Quiet {
     }
 }
 
-fn count(out: &mut Outcome, cache: CacheState, progress: &Meter) {
-    progress.add_parts(1);
+fn count(out: &mut Outcome, cache: CacheState, meter: &Meter) {
+    meter.add_parts(1);
     // Only a miss went upstream; hits, revalidations and generated answers did not download.
     match cache {
         CacheState::Miss => out.fetched += 1,

@@ -1160,13 +1160,18 @@ mod tests {
             "no bundle: the wall clock"
         );
         let created = 1_600_000_000_000;
+        let staged = std::env::temp_dir().join(format!("proxy-clock-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&staged);
+        drop(db::Staging::open(&staged).unwrap());
         for t in [created - 5, created] {
-            let import = db::PolicyImport {
+            let bundle = db::BundleImport {
                 source: "b.tar",
                 created: t,
-                ..db::PolicyImport::default()
             };
-            db.import(&[], &[], &[], &import).unwrap();
+            db.import_staged(&staged, &bundle).unwrap();
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", staged.display()));
         }
         assert_eq!(Policy::clock(&db, true), created);
         assert!(

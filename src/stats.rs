@@ -17,6 +17,11 @@ pub fn run(config: &Config, json: bool, popular: usize, recent: usize) -> Result
             "artifacts": s.artifacts,
             "total_size_bytes": s.total_size,
             "total_size": human(s.total_size),
+            "metadata_documents": s.metadata_documents,
+            "metadata_size_bytes": s.metadata_size,
+            "metadata_size": human(s.metadata_size),
+            "disk_size_bytes": s.total_size + s.metadata_size,
+            "disk_size": human(s.total_size + s.metadata_size),
             "total_hits": s.total_hits,
             "by_ecosystem": s.by_ecosystem.iter().map(|(e, n)| (e.clone(), serde_json::Value::from(*n))).collect::<serde_json::Map<_, _>>(),
             "unverified": s.unverified.iter().map(|(e, n)| (e.clone(), serde_json::Value::from(*n))).collect::<serde_json::Map<_, _>>(),
@@ -40,8 +45,20 @@ fn text(s: &crate::db::Stats) -> String {
     out.push_str("Cache Statistics\n================\n\n");
     out.push_str(&format!("Packages:   {}\n", s.packages));
     out.push_str(&format!("Versions:   {}\n", s.versions));
-    out.push_str(&format!("Artifacts:  {}\n", s.artifacts));
-    out.push_str(&format!("Total size: {}\n", human(s.total_size)));
+    out.push_str(&format!(
+        "Artifacts:  {} ({})\n",
+        s.artifacts,
+        human(s.total_size)
+    ));
+    out.push_str(&format!(
+        "Metadata:   {} document(s) ({})\n",
+        s.metadata_documents,
+        human(s.metadata_size)
+    ));
+    out.push_str(&format!(
+        "Total size: {} (artifacts and metadata)\n",
+        human(s.total_size + s.metadata_size)
+    ));
     out.push_str(&format!("Total hits: {}\n", s.total_hits));
     if !s.by_ecosystem.is_empty() {
         out.push_str("\nPackages by ecosystem:\n");

@@ -267,15 +267,7 @@ pub(crate) fn write_entry(
     body: &mut dyn Read,
 ) -> io::Result<()> {
     if name.len() > 100 || size > 0o77777777777 {
-        let mut records = Vec::new();
-        for (k, v) in [("path", name.to_string()), ("size", size.to_string())] {
-            let rec = |len: usize| format!("{len} {k}={v}\n");
-            let mut len = rec(0).len();
-            while rec(len).len() != len {
-                len = rec(len).len();
-            }
-            records.extend_from_slice(rec(len).as_bytes());
-        }
+        let records = pax_records(name, size);
         w.write_all(&header("pax", records.len() as u64, b'x'))?;
         w.write_all(&records)?;
         pad(w, records.len() as u64)?;
@@ -291,6 +283,35 @@ pub(crate) fn write_entry(
         ));
     }
     pad(w, size)
+}
+
+/// The bytes `write_entry` writes for an entry: its header(s) and its body padded to 512.
+pub(crate) fn entry_len(name: &str, size: u64) -> u64 {
+    let pax = if name.len() > 100 || size > 0o77777777777 {
+        512 + pax_records(name, size).len().div_ceil(512) as u64 * 512
+    } else {
+        0
+    };
+    pax + 512 + size.div_ceil(512) * 512
+}
+
+/// The pax extended header records of a name and size.
+fn pax_records(name: &str, size: u64) -> Vec<u8> {
+    let mut records = Vec::new();
+    for (k, v) in [("path", name.to_string()), ("size", size.to_string())] {
+        let rec = |len: usize| format!("{len} {k}={v}\n");
+        let mut len = rec(0).len();
+        while rec(len).len() != len {
+            len = rec(len).len();
+        }
+        records.extend_from_slice(rec(len).as_bytes());
+    }
+    records
+}
+
+/// The end-of-archive marker: two zero blocks.
+pub(crate) fn end(w: &mut dyn Write) -> io::Result<()> {
+    w.write_all(&[0u8; 1024])
 }
 
 fn pad(w: &mut dyn Write, size: u64) -> io::Result<()> {
@@ -333,6 +354,21 @@ pub(crate) fn member(name: &str, kind: u8, body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_lengths_are_what_is_written() {
+        for (name, size) in [
+            ("a", 0u64),
+            ("a", 1),
+            ("a", 512),
+            ("a", 513),
+            (&"n".repeat(150) as &str, 1000),
+        ] {
+            let mut buf = Vec::new();
+            write_entry(&mut buf, name, size, &mut &vec![1u8; size as usize][..]).unwrap();
+            assert_eq!(buf.len() as u64, entry_len(name, size), "{name} {size}");
+        }
+    }
 
     // See: issue #10 (found in review beside the fuzz findings): numeric tar fields took a sign.
     #[test]

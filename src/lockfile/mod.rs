@@ -55,6 +55,7 @@ mod linewise;
 mod npm;
 mod oci;
 mod oslist;
+mod proxied;
 mod purl;
 mod python;
 mod sbom;

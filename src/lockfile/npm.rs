@@ -103,10 +103,14 @@ fn npm_entry(out: &mut Out, line: usize, name: &str, e: &serde_json::Map<String,
         Some(Json::String(_)) => return,
         Some(_) => return out.problem(line, format!("{name}: \"resolved\" is not a string")),
     }
-    // v1 puts git and file sources in "version" (`github:u/r#sha`, `file:../x`).
-    if !plain_version(version) {
-        return;
-    }
+    // v1 puts git and file sources in "version" (`github:u/r#sha`, `file:../x`), and tarball
+    // URLs, which may be a proxy's registry tarballs.
+    let proxied = super::proxied::artifact(version, "npm");
+    let (name, version) = match &proxied {
+        Some((n, v)) => (n.as_str(), v.as_str()),
+        None if !plain_version(version) => return,
+        None => (name, version),
+    };
     let hashes = match e.get("integrity") {
         None => Vec::new(),
         Some(Json::String(i)) => sri(i).unwrap_or_else(|err| {
@@ -295,21 +299,27 @@ pub(super) fn pnpm_lock(text: &str, out: &mut Out) {
         if resolution.and_then(|r| r.get("type")).is_some() {
             continue;
         }
-        if let Some(t) = resolution
+        let tarball = resolution
             .and_then(|r| r.get("tarball"))
-            .and_then(Yaml::as_str)
-            && !npm_tarball(t)
-        {
+            .and_then(Yaml::as_str);
+        if tarball.is_some_and(|t| !npm_tarball(t)) {
             continue;
         }
+
         // Explicit fields win (v6+ write them for aliases and tarball keys), else the key.
         let fields = (yaml_str(v.get("name")), yaml_str(v.get("version")));
         let (name, version) = match fields {
             (Some(n), Some(v)) => (n, v),
             _ => match pnpm_key(key, major < 6) {
                 Some((n, ver)) => (fields.0.unwrap_or(n), fields.1.unwrap_or(ver)),
-                // v5/v6 keys without a leading '/' name a git host or tarball URL.
-                None if major < 9 && !key.starts_with('/') => continue,
+                // v5/v6 keys without a leading '/' name a git host or tarball URL: a tarball
+                // on a proxy's npm says what it is.
+                None if major < 9 && !key.starts_with('/') => {
+                    match tarball.and_then(|t| super::proxied::artifact(t, "npm")) {
+                        Some((n, ver)) => (n, ver),
+                        None => continue,
+                    }
+                }
                 None => {
                     out.problem(line, format!("cannot read package key {key:?}"));
                     continue;

@@ -54,11 +54,27 @@ pub(super) fn requirements(text: &str, out: &mut Out) {
         }
         match pep508(spec) {
             Ok(Some((name, version))) => out.add(line, "pypi", &pypi_name(name), version, hashes),
-            // A URL, a path or `name @ url`: skipped silently (see the module doc).
-            Ok(None) => {}
+            // A URL, a path or `name @ url`: skipped silently (see the module doc), unless it is
+            // a file on a proxy's PyPI (`http://mirror/pypi/files/…`).
+            Ok(None) => {
+                let url = spec.rsplit_once('@').map_or(spec, |(_, u)| u).trim();
+                if let Some((name, version)) = super::proxied::artifact(url, "pypi") {
+                    hashes.extend(fragment_hash(url));
+                    out.add(line, "pypi", &name, Some(&version), hashes);
+                }
+            }
             Err(msg) => out.problem(line, msg),
         }
     }
+}
+
+/// The `#sha256=…` fragment of a file URL, as a digest.
+fn fragment_hash(url: &str) -> Option<String> {
+    let (_, frag) = url.split_once('#')?;
+    frag.split('&').find_map(|kv| {
+        let (algo, hex) = kv.split_once('=')?;
+        hex_digest(algo, hex).ok()
+    })
 }
 
 /// Physical lines → logical ones: comments removed, `\` continuations joined, each with the line
@@ -183,9 +199,16 @@ pub(super) fn poetry_lock(text: &str, out: &mut Out) {
             out.problem(t.line, "[[package]] without a name or version string");
             continue;
         };
-        // "legacy" is a secondary index, still PyPI's namespace; the rest are not indexes.
+        // "legacy" is a secondary index, still PyPI's namespace; the rest are not indexes,
+        // but a URL may be a file on a proxy's PyPI.
         let source = t.table("source").and_then(|s| s.str("type"));
-        if matches!(source, Some("git" | "directory" | "file" | "url")) {
+        let proxied = t
+            .table("source")
+            .and_then(|s| s.str("url"))
+            .and_then(|u| super::proxied::artifact(u, "pypi"));
+        if matches!(source, Some("git" | "directory" | "file"))
+            || source == Some("url") && proxied.is_none()
+        {
             continue;
         }
         let mut files: Vec<&toml::Table> = t.tables("files").collect();
@@ -222,8 +245,13 @@ pub(super) fn uv_lock(text: &str, out: &mut Out) {
             out.problem(t.line, "[[package]] without a name string");
             continue;
         };
-        // editable, virtual, directory, path, git and url sources are not on an index.
-        if t.table("source").and_then(|s| s.get("registry")).is_none() {
+        // editable, virtual, directory, path, git and url sources are not on an index, but a
+        // URL may be a file on a proxy's PyPI.
+        let source = t.table("source");
+        let proxied = source
+            .and_then(|s| s.str("url"))
+            .and_then(|u| super::proxied::artifact(u, "pypi"));
+        if source.and_then(|s| s.get("registry")).is_none() && proxied.is_none() {
             continue;
         }
         let Some(version) = t.str("version") else {
@@ -245,6 +273,15 @@ pub(super) fn pylock(text: &str, out: &mut Out) {
             out.problem(t.line, "[[packages]] without a name string");
             continue;
         };
+        let archive = t
+            .table("archive")
+            .and_then(|a| a.str("url"))
+            .and_then(|u| super::proxied::artifact(u, "pypi"));
+        if let Some((file_name, version)) = archive {
+            let hashes = pylock_hashes(t.table("archive").into_iter(), t.line, name, &version, out);
+            out.add(t.line, "pypi", &file_name, Some(&version), hashes);
+            continue;
+        }
         if ["vcs", "directory", "archive"]
             .iter()
             .any(|k| t.get(k).is_some())
@@ -269,25 +306,36 @@ pub(super) fn pylock(text: &str, out: &mut Out) {
             out.problem(t.line, format!("{name}: no version"));
             continue;
         };
-        let mut hashes = Vec::new();
-        for f in files {
-            for (algo, v) in f
-                .table("hashes")
-                .map(|h| h.entries.as_slice())
-                .unwrap_or(&[])
-            {
-                let toml::Value::Str(v) = v else { continue };
-                match hex_digest(algo, v) {
-                    Ok(h) => hashes.push(h),
-                    // Algorithms we do not check (blake2b) are fine to leave out.
-                    Err(_) if !matches!(algo.as_str(), "sha1" | "sha256" | "sha384" | "sha512") => {
-                    }
-                    Err(err) => out.problem(t.line, format!("{name} {version}: {err}")),
-                }
-            }
-        }
+        let hashes = pylock_hashes(files.into_iter(), t.line, name, version, out);
         out.add(t.line, "pypi", &pypi_name(name), Some(version), hashes);
     }
+}
+
+/// The `hashes` tables of PEP 751 file entries.
+fn pylock_hashes<'a>(
+    files: impl Iterator<Item = &'a toml::Table>,
+    line: usize,
+    name: &str,
+    version: &str,
+    out: &mut Out,
+) -> Vec<String> {
+    let mut hashes = Vec::new();
+    for f in files {
+        for (algo, v) in f
+            .table("hashes")
+            .map(|h| h.entries.as_slice())
+            .unwrap_or(&[])
+        {
+            let toml::Value::Str(v) = v else { continue };
+            match hex_digest(algo, v) {
+                Ok(h) => hashes.push(h),
+                // Algorithms we do not check (blake2b) are fine to leave out.
+                Err(_) if !matches!(algo.as_str(), "sha1" | "sha256" | "sha384" | "sha512") => {}
+                Err(err) => out.problem(line, format!("{name} {version}: {err}")),
+            }
+        }
+    }
+    hashes
 }
 
 /// PEP 503 normalisation, as the PyPI registry spells names (`Registry::canonical_name`).

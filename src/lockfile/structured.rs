@@ -28,7 +28,10 @@ pub(super) fn cargo_lock(text: &str, out: &mut Out) {
             continue;
         };
         match t.str("source") {
-            Some(s) if CRATES_IO.contains(&s) => {}
+            // crates.io, or a proxy of it (made with the proxy as a named registry).
+            Some(s)
+                if CRATES_IO.contains(&s)
+                    || s.starts_with("sparse+") && super::proxied::is_root(s, "cargo") => {}
             // The source is part of a crate's identity: the same name on crates.io is another
             // crate. Reported, unlike git and path sources, which are skipped silently.
             Some(s) if s.starts_with("registry+") || s.starts_with("sparse+") => {
@@ -176,7 +179,9 @@ pub(super) fn pubspec_lock(text: &str, out: &mut Out) {
         // A hosted URL is part of a pub package's identity (see the module doc).
         if let Some(url) = desc.and_then(|d| d.get("url")).and_then(Yaml::as_str) {
             let host = url.trim_end_matches('/');
-            if !matches!(host, "https://pub.dev" | "https://pub.dartlang.org") {
+            if !matches!(host, "https://pub.dev" | "https://pub.dartlang.org")
+                && !super::proxied::is_root(url, "pub")
+            {
                 out.problem(
                     line,
                     format!("{name} {version} is hosted on {url}; only pub.dev is mirrored"),

@@ -93,11 +93,11 @@ impl Registry for Conan {
         let base = path.rsplit_once('/').map_or("", |(b, _)| b);
         // `v2/conans/{name}/{version}/{user}/{channel}/…`
         let version = path.split('/').nth(3).unwrap_or("");
-        let mut link = |name: &str, version: &str, path: String, document: bool| {
+        let mut named = |name: &str, version: &str, path: String, document: bool, filename| {
             found.link(Link {
                 name: name.to_string(),
                 version: version.to_string(),
-                filename: path.rsplit('/').next().unwrap_or("").to_string(),
+                filename,
                 path,
                 // The request's own URL is the file's: a link only tells the mirror it is there.
                 url: String::new(),
@@ -107,6 +107,10 @@ impl Registry for Conan {
                     ..Flags::default()
                 },
             })
+        };
+        let mut link = |name: &str, version: &str, path: String, document: bool| {
+            let filename = path.rsplit('/').next().unwrap_or("").to_string();
+            named(name, version, path, document, filename)
         };
         match doc.kind {
             SEARCH if doc.package.is_empty() => {
@@ -124,9 +128,18 @@ impl Registry for Conan {
                 }
             }
             SEARCH => {
+                // Each binary is named by its package id and settings, which is what
+                // `Conan::target` keeps or leaves out by.
                 for id in v.keys.iter().filter(|id| check(id, "package id").is_ok()) {
                     let next = format!("{base}/packages/{id}/latest");
-                    link(&doc.package, version, next, true);
+                    let settings: Vec<String> = v
+                        .settings
+                        .iter()
+                        .filter(|(of, ..)| of == id)
+                        .map(|(_, k, value)| format!("{k}={value}"))
+                        .collect();
+                    let filename = format!("{id} {}", settings.join(";"));
+                    named(&doc.package, version, next, true, filename);
                 }
             }
             LATEST => {
@@ -166,6 +179,57 @@ impl Registry for Conan {
         let q = search_query(Some(&format!("q={}", encode(&format!("{name}/*")))))?;
         let docs = vec![(format!("v2/conans/search?{q}"), None)];
         Ok(Mirror::docs(name.to_string(), docs, want))
+    }
+
+    /// The `setting=value` values of `-platform` (`os=Linux`, `arch=x86_64`,
+    /// `compiler.version=13`), as `conan install -s` takes them: a binary is mirrored when each
+    /// setting named has one of the values given for it, or the binary has no such setting (a
+    /// header-only package has no `os`).
+    fn target(&self, m: &mut Mirror, target: &super::Target) -> Result<()> {
+        let wanted = Settings::parse(&target.platforms);
+        if !wanted.0.is_empty() {
+            m.also_keep(move |file: &str| wanted.keeps(file));
+        }
+        Ok(())
+    }
+}
+
+/// The settings `-platform` asks Conan binaries for: (setting, value) pairs, several values of
+/// one setting meaning any of them.
+struct Settings(Vec<(String, String)>);
+
+impl Settings {
+    /// The `setting=value` values (checked by `cli`); the others are other registries'.
+    fn parse(platforms: &[String]) -> Settings {
+        Settings(
+            platforms
+                .iter()
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// Whether a link passes: a binary (named `{package id} {setting=value;…}` by the binary
+    /// search's rewrite) whose settings fit; any other link (a recipe's files, its documents).
+    fn keeps(&self, filename: &str) -> bool {
+        let Some((id, settings)) = filename.split_once(' ') else {
+            return true;
+        };
+        if check(id, "package id").is_err() {
+            return true;
+        }
+        let has: Vec<(&str, &str)> = settings
+            .split(';')
+            .filter_map(|s| s.split_once('='))
+            .collect();
+        self.0.iter().all(|(k, _)| {
+            match has.iter().find(|(hk, _)| hk == k) {
+                // Independent of this setting: fits any value of it.
+                None => true,
+                Some((_, hv)) => self.0.iter().any(|(wk, wv)| wk == k && wv == hv),
+            }
+        })
     }
 }
 
@@ -403,26 +467,32 @@ fn encode(s: &str) -> String {
 }
 
 /// What Conan's documents say: search `results`, a `revision`, the package ids of a binary
-/// search (keys at depth one) and the names under `files`.
+/// search (keys at depth one) with their settings, and the names under `files`.
 #[derive(Default)]
 struct Walk {
     results: Vec<String>,
     revision: Option<String>,
     keys: Vec<String>,
+    /// (package id, setting, value) of a binary search: `os`, `arch`, `compiler.version`…
+    settings: Vec<(String, String, String)>,
     files: Vec<String>,
 }
 
 const RESULTS: Pattern = Pattern::new("results/*");
 const REVISION: Pattern = Pattern::new("revision");
+const SETTINGS: Pattern = Pattern::new("*/settings/*");
 
 impl json::Visitor for Walk {
     fn wants(&self, path: &[Seg]) -> bool {
-        RESULTS.matches(path) || REVISION.matches(path)
+        RESULTS.matches(path) || REVISION.matches(path) || SETTINGS.matches(path)
     }
 
     fn string(&mut self, path: &[Seg], value: &str) -> Option<String> {
         if REVISION.matches(path) {
             self.revision = Some(value.to_string());
+        } else if let (Some(id), Some(k)) = (SETTINGS.capture(path, 0), SETTINGS.capture(path, 1)) {
+            self.settings
+                .push((id.to_string(), k.to_string(), value.to_string()));
         } else {
             self.results.push(value.to_string());
         }
@@ -608,5 +678,39 @@ mod tests {
                 true
             )]
         );
+    }
+
+    #[test]
+    fn binaries_are_named_by_their_settings_and_kept_by_the_target() {
+        let r = "v2/conans/zlib/1.3.1/_/_/revisions/abc";
+        let (a, b, c) = ("a".repeat(40), "b".repeat(40), "c".repeat(40));
+        let search = format!(
+            r#"{{"{a}":{{"settings":{{"os":"Linux","arch":"x86_64","compiler.version":"13"}}}},"{b}":{{"settings":{{"os":"Windows","arch":"x86_64"}}}},"{c}":{{"settings":{{}},"options":{{"shared":"True"}}}}}}"#
+        );
+        let meta = testing::metadata(&Conan, &format!("/{r}/search"), None, UP);
+        let (_, found) = testing::rewrite(&Conan, &meta, search.as_bytes(), UP).unwrap();
+        let names: Vec<&str> = found.links.iter().map(|l| l.filename.as_str()).collect();
+        let linux = format!("{a} os=Linux;arch=x86_64;compiler.version=13");
+        let windows = format!("{b} os=Windows;arch=x86_64");
+        let none = format!("{c} ");
+        assert_eq!(names, [linux.as_str(), &windows, &none]);
+
+        let target = |values: &[&str]| {
+            let t = super::super::Target {
+                platforms: values.iter().map(|v| v.to_string()).collect(),
+                ..Default::default()
+            };
+            let mut m = Conan.mirror("zlib", &Want::Latest).unwrap();
+            Conan.target(&mut m, &t).unwrap();
+            m.keep
+        };
+        // Image platforms and wheel tags are other registries': nothing is narrowed.
+        assert!(target(&["linux/amd64", "manylinux_2_28_x86_64"]).is_none());
+        let keep = target(&["os=Linux", "arch=x86_64", "arch=armv8"]).unwrap();
+        assert!(keep(&linux) && keep(&none), "fits, or has no such setting");
+        assert!(!keep(&windows));
+        assert!(keep("conanfile.py") && keep("latest"), "not a binary");
+        let keep = target(&["compiler.version=12"]).unwrap();
+        assert!(!keep(&linux) && keep(&windows));
     }
 }

@@ -131,6 +131,14 @@ pub(crate) trait Registry: Sync {
     /// For `proxy mirror`: the documents that list `name`'s versions and files (their rewrites
     /// report the links the mirror picks from) and what to fetch where no document can tell.
     fn mirror(&self, name: &str, want: &Want) -> Result<Mirror>;
+    /// Narrows a mirror to the platforms `target` names (`proxy mirror -platform`,
+    /// `-python-version`…), for registries that ship one artifact per platform and tell it by the
+    /// file name: it adds to `m.keep` (see `Mirror::also_keep`). A registry takes the parts of the
+    /// target it knows and ignores the rest; the default ignores all of it. (Images, whose
+    /// platforms are in their index, use `Mirror::platform`.)
+    fn target(&self, _m: &mut Mirror, _target: &Target) -> Result<()> {
+        Ok(())
+    }
     /// The one spelling of a package name that requests, links, lockfiles and bundles are
     /// compared in (PEP 503 for PyPI, lowercase for case-insensitive registries). The default
     /// keeps the name as it is.
@@ -609,6 +617,10 @@ pub(crate) struct Mirror {
     /// Only the first of `indexes` that is there is read (an RPM repository's
     /// `repodata/repomd.xml`, looked for above a package's directory); the others are no failure.
     pub first_index_only: bool,
+    /// The file another file goes with, by name (PyPI's PEP 658 `{file}.metadata` goes with
+    /// `{file}`): where the mirror keeps files by their digest (a lockfile's hashes), a
+    /// companion is kept with the file it goes with.
+    pub companion: Option<fn(&str) -> Option<&str>>,
 }
 
 /// See `Mirror::platform`: (a link, the platform wanted).
@@ -634,7 +646,16 @@ impl Mirror {
             indexes: Vec::new(),
             index_keep: None,
             first_index_only: false,
+            companion: None,
         }
+    }
+
+    /// Adds a filter on file names: files must pass it as well as any `keep` set before.
+    pub(crate) fn also_keep(&mut self, f: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        self.keep = Some(match self.keep.take() {
+            Some(before) => Box::new(move |name: &str| before(name) && f(name)),
+            None => Box::new(f),
+        });
     }
 
     /// Exactly these request paths (files a client's own list names), nothing picked.
@@ -658,6 +679,21 @@ impl Mirror {
     pub(crate) fn only_indexes(&self) -> bool {
         self.package.is_empty()
     }
+}
+
+/// The platforms `proxy mirror` fetches artifacts for, where a registry ships one per platform.
+/// Empty parts mean "every one". Each registry reads what it knows: PyPI wheel tags
+/// (`manylinux_2_17_x86_64`, `musllinux_1_2_aarch64`, `macosx_11_0_arm64`, `win_amd64`) among
+/// `platforms`, and the Python version, implementation and ABIs, as `pip download` does; image
+/// registries the `os/arch` values among `platforms`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub platforms: Vec<String>,
+    /// `3.11`, `3` or `311`, as pip takes it.
+    pub python_version: Option<String>,
+    /// `cp`, `pp`, `py`…
+    pub implementation: Option<String>,
+    pub abis: Vec<String>,
 }
 
 /// Which versions of a package `proxy mirror` fetches.
@@ -957,8 +993,23 @@ pub(crate) struct Metadata {
     /// whatever the upstream called its parts.
     pub parts: Option<Assembly>,
     pub expiry: Expiry,
+    /// Another document this one can be made from without asking the upstream (see `Derive`).
+    pub derive: Option<Derive>,
     /// What the policy can do with the versions it lists (`Listing::NONE`: nothing special).
     pub listing: Listing,
+}
+
+/// How a document is made from another one the cache holds, so that one upstream fetch serves
+/// both (npm's abbreviated packument is the full one with keys left out). When the document is
+/// missing or due and `from` is cached within its TTL (or the proxy is offline), the engine
+/// streams `from`'s stored bytes through `filter` and stores the result as this document, with
+/// `from`'s age, instead of asking the upstream.
+#[derive(Clone)]
+pub(crate) struct Derive {
+    pub from: Box<Metadata>,
+    /// The stored form of `from` in, the stored form of this document out. Pure; the stored
+    /// form keeps `rebase.rs` placeholders where the rewrite put them, and so must the output.
+    pub filter: fn(&mut dyn BufRead, &mut dyn Write) -> Result<(), Bad>,
 }
 
 /// How the policy (`policy.rs`) treats the versions a document lists.
@@ -1009,6 +1060,7 @@ impl Default for Metadata {
             parts: None,
             check: Check::None,
             expiry: Expiry::DEFAULT,
+            derive: None,
             listing: Listing::NONE,
         }
     }

@@ -20,7 +20,7 @@
 use std::io::{BufRead, Write};
 
 use super::{
-    Artifact, ArtifactKey, Bad, Ctx, Digest, Etag, Expiry, Flags, Found, Hide, Kind, Link,
+    Artifact, ArtifactKey, Bad, Ctx, Derive, Digest, Etag, Expiry, Flags, Found, Hide, Kind, Link,
     Metadata, Mirror, Plan, Registry, Request, Spec, UpstreamKey, Want,
 };
 use crate::error::{Error, Result};
@@ -168,9 +168,14 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
     } else {
         ("full", "application/json", "application/json")
     };
-    // Young versions can be left out of either form; the abbreviated one has no `time`, so the
-    // full one dates its versions.
-    let dated_in = abbreviated.then(|| Box::new(packument(up, name.clone(), false)));
+    // The abbreviated form is the full one with keys left out: a cached full packument answers
+    // both without a second upstream fetch. Young versions can be left out of either form; the
+    // abbreviated one has no `time`, so the full one dates its versions.
+    let full = abbreviated.then(|| Box::new(packument(up, name.clone(), false)));
+    let derive = full.clone().map(|from| Derive {
+        from,
+        filter: abbreviate,
+    });
     Metadata {
         ecosystem: "npm",
         kind: PACKUMENT,
@@ -184,11 +189,69 @@ fn packument(up: &str, name: String, abbreviated: bool) -> Metadata {
         headers: &[],
         parts: None,
         expiry: Expiry::DEFAULT,
+        derive,
         listing: super::Listing {
             hider: Some(hide),
-            dated_in,
+            dated_in: full,
         },
         ..Metadata::default()
+    }
+}
+
+/// The top-level keys of an abbreviated packument.
+const ABBREVIATED_KEYS: &[&str] = &["name", "modified", "dist-tags", "versions"];
+
+/// The keys of a version in an abbreviated packument: what npm's registry keeps (its
+/// documentation lists the first ones; the rest are what it has added since and clients read).
+const ABBREVIATED_VERSION_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "deprecated",
+    "dependencies",
+    "optionalDependencies",
+    "devDependencies",
+    "bundleDependencies",
+    "bundledDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
+    "acceptDependencies",
+    "bin",
+    "directories",
+    "dist",
+    "engines",
+    "cpu",
+    "os",
+    "libc",
+    "funding",
+    "_hasShrinkwrap",
+    "hasInstallScript",
+];
+
+/// A stored full packument → the abbreviated one (`Derive::filter`), streamed.
+fn abbreviate(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Bad> {
+    json::rewrite(input, out, &mut Abbreviate)?;
+    Ok(())
+}
+
+struct Abbreviate;
+
+impl json::Visitor for Abbreviate {
+    fn wants(&self, _: &[Seg]) -> bool {
+        false
+    }
+
+    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
+        None
+    }
+
+    fn drop(&mut self, path: &[Seg]) -> bool {
+        match path {
+            [Seg::Key(k)] => !ABBREVIATED_KEYS.contains(&k.as_str()),
+            [Seg::Key(v), _, Seg::Key(k)] if v == "versions" => {
+                !ABBREVIATED_VERSION_KEYS.contains(&k.as_str())
+            }
+            _ => false,
+        }
     }
 }
 
@@ -438,6 +501,42 @@ mod tests {
     }
 
     #[test]
+    fn abbreviated_form_keeps_what_installs_read() {
+        let full = r#"{"_id":"p","_rev":"3-x","name":"p","dist-tags":{"latest":"1.0.0"},
+            "time":{"1.0.0":"2024-01-01T00:00:00.000Z"},"readme":"long","maintainers":[{"name":"m"}],
+            "versions":{"1.0.0":{"name":"p","version":"1.0.0","_npmUser":{"name":"m"},
+              "dependencies":{"q":"^1"},"scripts":{"test":"x"},"readme":"r","bin":{"p":"p.js"},
+              "dist":{"tarball":"@@PROXY@@/npm/p/-/p-1.0.0.tgz","integrity":"sha512-x"},
+              "engines":{"node":">=18"},"deprecated":"use q","hasInstallScript":true}}}"#;
+        let mut out = Vec::new();
+        abbreviate(&mut full.as_bytes(), &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let keys = |o: &serde_json::Value| -> Vec<String> {
+            o.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(keys(&v), ["dist-tags", "name", "versions"]);
+        assert_eq!(
+            keys(&v["versions"]["1.0.0"]),
+            [
+                "bin",
+                "dependencies",
+                "deprecated",
+                "dist",
+                "engines",
+                "hasInstallScript",
+                "name",
+                "version"
+            ]
+        );
+        // The stored placeholder for our own URL passes through untouched.
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("@@PROXY@@/npm/p/-/p-1.0.0.tgz")
+        );
+    }
+
+    #[test]
     fn young_versions_can_be_hidden_and_are_dated_by_the_full_packument() {
         let doc = r#"{"name":"p","dist-tags":{"latest":"2.0.0","next":"3.0.0-rc.1","old":"1.0.0"},"versions":{"1.0.0":{"dist":{}},"1.5.0":{"dist":{}},"2.0.0":{"dist":{"tarball":"x"}},"3.0.0-rc.1":{}},"time":{"2.0.0":"2024-01-01T00:00:00Z"}}"#;
         let abbreviated = testing::metadata(&Npm, "/p", Some(ABBREVIATED), UP);
@@ -478,6 +577,23 @@ mod tests {
         assert!(full.listing.dated_in.is_none() && full.listing.hider.is_some());
         let version_doc = testing::metadata(&Npm, "/p/1.0.0", None, UP);
         assert!(version_doc.listing.hider.is_none());
+        // Made from a full packument that hides them, the abbreviated one hides them too: the
+        // policy's filter and the abbreviation each only leave members out.
+        let full = testing::hide(
+            &abbreviated,
+            doc,
+            &["2.0.0", "3.0.0-rc.1"],
+            &["1.0.0", "1.5.0"],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        abbreviate(&mut full.as_bytes(), &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"name":"p","dist-tags":{"latest":"1.5.0","next":"1.5.0","old":"1.0.0"},
+                "versions":{"1.0.0":{"dist":{}},"1.5.0":{"dist":{}}}})
+        );
     }
 
     #[test]

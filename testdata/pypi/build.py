@@ -124,6 +124,11 @@ def sdist(name, version, requires):
         (f"{root}/fixture_backend.py", BACKEND.encode()),
         (f"{root}/{dist}/__init__.py", f'VERSION = "{version}"\n'.encode()),
     ]
+    write(f"{root}.tar.gz", targz(files))
+
+
+def targz(files):
+    """A reproducible .tar.gz of (path, bytes): no times, owners or names that vary."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
         for path, data in files:
@@ -135,7 +140,7 @@ def sdist(name, version, requires):
     out = io.BytesIO()
     with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as g:
         g.write(raw.getvalue())
-    write(f"{root}.tar.gz", out.getvalue())
+    return out.getvalue()
 
 
 def write(filename, data):

@@ -371,3 +371,97 @@ fn mirror_then_conan_install_offline() {
         "the offline proxy contacted the upstream"
     );
 }
+
+/// Two more binaries of the fixture's recipe revision, as a recipe with settings has one per
+/// profile: Windows x86_64 and Linux armv8 (package ids made up; each with a revision and one
+/// file). The search lists them beside the fixture's own binary, which has no settings (a
+/// header-only package fits every profile). Returns their ids.
+fn serve_other_binaries(fake: &Fake) -> [&'static str; 2] {
+    let l = layout();
+    let ids = [
+        "1111111111111111111111111111111111111111",
+        "2222222222222222222222222222222222222222",
+    ];
+    for id in ids {
+        let pkg = format!("{}/packages/{id}", recipe_dir(&l));
+        fake.put(
+            &format!("{pkg}/latest"),
+            json_resp(json!({"revision": "abc", "time": TIME})),
+        );
+        fake.put(
+            &format!("{pkg}/revisions/abc/files"),
+            json_resp(json!({"files": {"conan_package.tgz": {}}})),
+        );
+        fake.put(
+            &format!("{pkg}/revisions/abc/files/conan_package.tgz"),
+            Resp::ok("application/octet-stream", format!("binary {id}")),
+        );
+    }
+    let settings = |os: &str, arch: &str| json!({"settings": {"os": os, "arch": arch, "build_type": "Release"}, "options": {}});
+    fake.put(
+        &format!("{}/search", recipe_dir(&l)),
+        json_resp(json!({
+            l.pkgid.clone(): {"settings": {}, "options": {}, "requires": []},
+            ids[0]: settings("Windows", "x86_64"),
+            ids[1]: settings("Linux", "armv8"),
+        })),
+    );
+    ids
+}
+
+/// `-platform os=Linux,arch=x86_64` mirrors the binaries those settings take (the fixture's,
+/// which has none) and leaves out, and names, those for Windows and for armv8; the real `conan
+/// install` then works offline. Without the settings, every binary is mirrored.
+#[test]
+fn mirror_narrowed_by_settings_then_conan_install_offline() {
+    if !client("conan") {
+        return;
+    }
+    let fake = Fake::start();
+    serve(&fake);
+    let others = serve_other_binaries(&fake);
+    let vars = [("PROXY_UPSTREAM_CONAN", fake.url())];
+    let (p, out) = mirror_then_offline(
+        &vars,
+        &["-platform", "os=Linux,arch=x86_64", "pkg:conan/fixture@1.0"],
+    );
+    let l = layout();
+    assert_eq!(
+        fake.hits(&format!("{}/files/conan_package.tgz", package_dir(&l))),
+        1,
+        "the binary that fits was mirrored: {out}"
+    );
+    for id in others {
+        let pkg = format!("{}/packages/{id}", recipe_dir(&l));
+        assert_eq!(fake.hits(&format!("{pkg}/latest")), 0, "{id}: {out}");
+        assert!(
+            out.contains(&format!("{id} ")),
+            "{id} not reported as left out:\n{out}"
+        );
+    }
+    assert!(out.contains("2 file(s)"), "{out}");
+    let before = fake.total();
+    let work = TempDir::new("conan-settings");
+    conan_install(&work.path().join("home"), &p.base);
+    assert_eq!(
+        fake.total(),
+        before,
+        "the offline proxy contacted the upstream"
+    );
+
+    // Without settings every binary comes.
+    let dir = TempDir::new("conan-all");
+    let (code, out) = exec(
+        proxy_on_cache(dir.path())
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(["mirror", "pkg:conan/fixture@1.0"]),
+    );
+    assert_eq!(code, 0, "{out}");
+    for id in others {
+        let file = format!(
+            "{}/packages/{id}/revisions/abc/files/conan_package.tgz",
+            recipe_dir(&l)
+        );
+        assert_eq!(fake.hits(&file), 1, "{id}: {out}");
+    }
+}

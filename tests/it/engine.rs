@@ -686,6 +686,15 @@ fn stats_count_cached_artifacts() {
     assert_eq!(s["cached_artifacts"], 4);
     let total: usize = FIXTURES.iter().map(|f| npm::tarball(f).len()).sum();
     assert_eq!(s["total_size_bytes"], total);
+    // The documents fetched to verify the tarballs, and `B`, count as metadata.
+    let docs = p.files_under("_metadata/");
+    let meta: u64 = docs
+        .iter()
+        .map(|f| std::fs::metadata(p.storage().join(f)).unwrap().len())
+        .sum();
+    assert_eq!(s["metadata_documents"], docs.len());
+    assert_eq!(s["metadata_size_bytes"], meta);
+    assert_eq!(s["disk_size_bytes"], total as u64 + meta);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 #[allow(clippy::disallowed_methods)]
 mod support;
 
+mod airgap;
 mod alpine;
 mod ansible;
 mod arch;

@@ -192,6 +192,132 @@ fn abbreviated_and_full_documents_are_cached_apart() {
     }));
 }
 
+const CORGI: &str = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
+
+#[test]
+fn a_cached_full_packument_answers_the_abbreviated_form_too() {
+    let fake = Fake::start();
+    serve(&fake);
+    let p = TestProxy::start(&fake);
+    let full = p.get("/npm/proxy-fixture-b").json();
+    assert_eq!(full["readme"], "fixture");
+    let corgi = p.get_with("/npm/proxy-fixture-b", &[("Accept", CORGI)]);
+    assert_eq!(corgi.status, 200);
+    assert_eq!(
+        fake.hits("/proxy-fixture-b"),
+        1,
+        "one upstream fetch serves both"
+    );
+    assert_eq!(
+        corgi.header("content-type"),
+        Some("application/vnd.npm.install-v1+json")
+    );
+    let doc = corgi.json();
+    // Left out: what the abbreviated form does not carry.
+    assert!(
+        doc.get("readme").is_none() && doc.get("time").is_none(),
+        "{doc}"
+    );
+    // Kept: versions with their dependencies and dist, tarballs pointing here.
+    assert_eq!(doc["dist-tags"], full["dist-tags"]);
+    assert_eq!(doc["versions"], full["versions"]);
+    assert_eq!(
+        doc["versions"]["1.1.0"]["dist"]["tarball"],
+        p.url("/npm/proxy-fixture-b/-/proxy-fixture-b-1.1.0.tgz")
+    );
+    // Asked again: the stored abbreviated copy, still without the upstream.
+    let again = p.get_with("/npm/proxy-fixture-b", &[("Accept", CORGI)]);
+    assert_eq!(again.json(), doc);
+    assert_eq!(again.header("etag"), corgi.header("etag"));
+    assert_eq!(fake.hits("/proxy-fixture-b"), 1);
+    // A tarball asked for now is verified against the links the full document recorded.
+    let t = p.get("/npm/proxy-fixture-b/-/proxy-fixture-b-1.1.0.tgz");
+    assert_eq!(t.bytes(), tarball(&FIXTURES[2]));
+    assert_eq!(fake.hits("/proxy-fixture-b"), 1);
+
+    // Past its TTL the full document is no longer a source: the upstream is asked.
+    let p = p.restart(|c| c.metadata_ttl = Duration::ZERO);
+    let corgi = p.get_with("/npm/proxy-fixture-b", &[("Accept", CORGI)]);
+    assert_eq!(corgi.status, 200);
+    assert_eq!(fake.hits("/proxy-fixture-b"), 2);
+}
+
+#[test]
+fn offline_the_abbreviated_form_is_made_from_the_full_one() {
+    let fake = Fake::start();
+    serve(&fake);
+    let p = TestProxy::start(&fake);
+    assert_eq!(p.get("/npm/@proxy-fixtures/scoped").status, 200);
+    let p = p.offline();
+    let corgi = p.get_with("/npm/@proxy-fixtures%2fscoped", &[("Accept", CORGI)]);
+    assert_eq!(corgi.status, 200, "{:?}", corgi.body);
+    assert!(corgi.json()["versions"]["2.0.0"]["dist"]["integrity"].is_string());
+    // Not the other way round: the full form holds what the abbreviated one lacks.
+    let p = p.restart(|c| c.offline = false);
+    fake.put_for_accept(
+        "/proxy-fixture-b",
+        "vnd.npm.install-v1",
+        Resp::ok(
+            "application/vnd.npm.install-v1+json",
+            json!({"name": "proxy-fixture-b", "versions": {}}).to_string(),
+        ),
+    );
+    assert_eq!(
+        p.get_with("/npm/proxy-fixture-b", &[("Accept", CORGI)])
+            .status,
+        200
+    );
+    let p = p.offline();
+    p.assert_offline_miss("/npm/proxy-fixture-b");
+}
+
+/// npm installs offline from a cache that only ever saw the full packuments (what other tools
+/// ask for) and the tarballs: the abbreviated documents npm asks for are made from them.
+#[test]
+fn real_npm_installs_offline_from_full_packuments_only() {
+    if !client("npm") {
+        return;
+    }
+    let fake = Fake::start();
+    serve(&fake);
+    let p = TestProxy::start(&fake);
+    for name in ["proxy-fixture-a", "proxy-fixture-b"] {
+        assert_eq!(p.get(&format!("/npm/{name}")).status, 200);
+    }
+    for f in &FIXTURES[..3] {
+        assert_eq!(p.get(&format!("/npm{}", tarball_path(f))).status, 200);
+    }
+    let seen = fake.seen();
+    assert!(
+        !seen.iter().any(|s| s
+            .header("accept")
+            .is_some_and(|a| a.contains("vnd.npm.install-v1"))),
+        "an abbreviated document was fetched"
+    );
+    let p = p.offline();
+    let work = TempDir::new("npm-derived");
+    let project = work.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("package.json"),
+        r#"{"name":"app","version":"1.0.0","private":true,"dependencies":{"proxy-fixture-a":"^1.0.0"}}"#,
+    )
+    .unwrap();
+    npm(&project, &p.base, &work.path().join("cache-1"), "install");
+    assert!(
+        project
+            .join("node_modules/proxy-fixture-b/index.js")
+            .exists()
+    );
+    std::fs::remove_dir_all(project.join("node_modules")).unwrap();
+    npm(&project, &p.base, &work.path().join("cache-2"), "ci");
+    assert!(
+        project
+            .join("node_modules/proxy-fixture-a/index.js")
+            .exists()
+    );
+}
+
 #[test]
 fn unknown_package_and_version_answer_like_npm() {
     let fake = Fake::start();

@@ -11,7 +11,7 @@ use crate::{cargo, npm, pypi};
 
 /// The `proxy` binary on the cache in `dir`, with every upstream pointed at `fake_url` and the
 /// public URL the offline proxy will have.
-fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
+pub fn proxy_on(dir: &Path, fake_url: &str, base: &str) -> Command {
     let mut c = proxy_on_cache(dir);
     c.env("PROXY_BASE_URL", base)
         .env("PROXY_UPSTREAM_NPM", fake_url)
@@ -228,6 +228,23 @@ fn damaged_truncated_or_tampered_bundles_are_refused_and_change_nothing() {
         let mut files = Vec::new();
         collect(&dst.path().join("artifacts"), &mut files);
         assert!(files.is_empty(), "{what} bundle left files: {files:?}");
+        // A good copy afterwards completes the import (what was checked before is kept), and
+        // leaves no staging behind.
+        std::fs::copy(&bundle, &f).unwrap();
+        let (code, out) = exec(
+            proxy_on(dst.path(), "http://127.0.0.1:9", "http://127.0.0.1:1")
+                .arg("import")
+                .arg(&f),
+        );
+        assert_eq!(code, 0, "{what}, then the good bundle: {out}");
+        assert!(out.contains("Imported 2 new artifact(s)"), "{what}: {out}");
+        assert!(
+            !dst.path()
+                .join("artifacts/.import")
+                .read_dir()
+                .unwrap()
+                .any(|_| true)
+        );
     }
     // The same bundle into a cache that already has other things: merged, nothing lost.
     let dst = TempDir::new("bundle-merge");
@@ -259,7 +276,9 @@ fn collect(dir: &Path, out: &mut Vec<String>) {
     for e in rd.flatten() {
         if e.path().is_dir() {
             collect(&e.path(), out);
-        } else if !e.path().to_string_lossy().contains("/.tmp/") {
+        } else if !e.path().to_string_lossy().contains("/.tmp/")
+            && !e.path().to_string_lossy().contains("/.import/")
+        {
             out.push(e.path().display().to_string());
         }
     }

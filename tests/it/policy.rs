@@ -355,6 +355,38 @@ fn advisories_imported_while_serving_block_cached_artifacts() {
     assert_eq!(fake.hits(OLD), 1);
 }
 
+/// npm's abbreviated packument made from the cached full one (no upstream request for it) hides
+/// what the full one hides; under other rules neither is made or served from the old copies.
+#[test]
+fn an_abbreviated_packument_made_from_the_full_one_hides_the_same_versions() {
+    let fake = Fake::start();
+    serve_b(&fake, "2999-01-01T00:00:00.000Z");
+    let p = TestProxy::with(&fake, |c| setting(c, "policy.cooldown_for.npm", "7d"));
+    let full = p.get("/npm/proxy-fixture-b").json();
+    assert_eq!(versions(&full), ["1.0.0"]);
+    let before = fake.seen().len();
+    let doc = p
+        .get_with("/npm/proxy-fixture-b", &[("Accept", ABBREVIATED)])
+        .json();
+    assert_eq!(versions(&doc), ["1.0.0"]);
+    assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
+    assert!(doc.get("time").is_none(), "the abbreviated form: {doc}");
+    assert_eq!(
+        fake.seen()[before..]
+            .iter()
+            .filter(|s| s.path == "/proxy-fixture-b")
+            .count(),
+        0,
+        "made from the cached full packument"
+    );
+    let p = p.restart(|c| setting(c, "policy.cooldown_exempt", "pkg:npm/proxy-fixture-b@1.1.0"));
+    let doc = p
+        .get_with("/npm/proxy-fixture-b", &[("Accept", ABBREVIATED)])
+        .json();
+    assert_eq!(versions(&doc), ["1.0.0", "1.1.0"]);
+    assert_eq!(doc["dist-tags"]["latest"], "1.1.0");
+}
+
 #[test]
 fn young_versions_come_back_when_they_come_of_age() {
     let fake = Fake::start();

@@ -59,14 +59,7 @@ impl Dist {
 
     /// Where the files host keeps it: `/packages/ab/cd/{rest of a hash}/{filename}`.
     pub fn path(&self) -> String {
-        let h = sha256_hex(&self.bytes());
-        format!(
-            "/packages/{}/{}/{}/{}",
-            &h[..2],
-            &h[2..4],
-            &h[4..],
-            self.filename
-        )
+        files_path(&self.bytes(), self.filename)
     }
 
     pub fn proxy_path(&self) -> String {
@@ -78,27 +71,63 @@ fn dists(project: &str) -> impl Iterator<Item = &'static Dist> + '_ {
     DISTS.iter().filter(move |d| d.project == project)
 }
 
+/// A file as an index lists it: name, version, bytes and PEP 658 sidecar.
+pub struct PageFile {
+    pub filename: String,
+    pub version: String,
+    pub bytes: Vec<u8>,
+    pub metadata: Option<Vec<u8>>,
+}
+
+impl PageFile {
+    pub fn path(&self) -> String {
+        files_path(&self.bytes, &self.filename)
+    }
+}
+
+/// Where the files host keeps a file: `/packages/ab/cd/{rest of its hash}/{filename}`.
+fn files_path(bytes: &[u8], filename: &str) -> String {
+    let h = sha256_hex(bytes);
+    format!("/packages/{}/{}/{}/{filename}", &h[..2], &h[2..4], &h[4..])
+}
+
+fn page_files(project: &str) -> Vec<PageFile> {
+    dists(project)
+        .map(|d| PageFile {
+            filename: d.filename.to_string(),
+            version: d.version.to_string(),
+            bytes: d.bytes(),
+            metadata: d.metadata(),
+        })
+        .collect()
+}
+
 /// A PEP 503 page as pypi.org writes it; sdists get relative links, as some indexes use.
 pub fn html_page(up: &str, project: &str) -> String {
+    html_page_of(up, project, &page_files(project))
+}
+
+fn html_page_of(up: &str, project: &str, files: &[PageFile]) -> String {
     let mut s = format!(
         "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.1\">\n    <title>Links for {project}</title>\n  </head>\n  <body>\n    <h1>Links for {project}</h1>\n"
     );
-    for d in dists(project) {
+    for d in files {
         let href = if d.filename.ends_with(".whl") {
             format!("{up}{}", d.path())
         } else {
             format!("../..{}", d.path())
         };
         let meta = d
-            .metadata()
+            .metadata
+            .as_ref()
             .map(|m| {
-                let h = sha256_hex(&m);
+                let h = sha256_hex(m);
                 format!(" data-dist-info-metadata=\"sha256={h}\" data-core-metadata=\"sha256={h}\"")
             })
             .unwrap_or_default();
         s.push_str(&format!(
             "    <a href=\"{href}#sha256={}\" data-requires-python=\"&gt;=3.7\"{meta}>{}</a><br />\n",
-            sha256_hex(&d.bytes()),
+            sha256_hex(&d.bytes),
             d.filename
         ));
     }
@@ -108,29 +137,60 @@ pub fn html_page(up: &str, project: &str) -> String {
 
 /// A PEP 691 page (API 1.1).
 pub fn json_page(up: &str, project: &str) -> String {
-    let files: Vec<_> = dists(project)
+    json_page_of(up, project, &page_files(project))
+}
+
+fn json_page_of(up: &str, project: &str, files: &[PageFile]) -> String {
+    let entries: Vec<_> = files
+        .iter()
         .map(|d| {
-            let meta = match d.metadata() {
-                Some(m) => json!({"sha256": sha256_hex(&m)}),
+            let meta = match &d.metadata {
+                Some(m) => json!({"sha256": sha256_hex(m)}),
                 None => json!(false),
             };
             json!({
                 "filename": d.filename,
                 "url": format!("{up}{}", d.path()),
-                "hashes": {"sha256": sha256_hex(&d.bytes())},
+                "hashes": {"sha256": sha256_hex(&d.bytes)},
                 "requires-python": ">=3.7",
                 "core-metadata": meta,
                 "dist-info-metadata": meta,
-                "size": d.bytes().len(),
+                "size": d.bytes.len(),
                 "upload-time": "2024-01-01T00:00:00.000000Z",
                 "yanked": false,
             })
         })
         .collect();
-    let mut versions: Vec<&str> = dists(project).map(|d| d.version).collect();
+    let mut versions: Vec<&str> = files.iter().map(|d| d.version.as_str()).collect();
     versions.dedup();
-    json!({"meta": {"api-version": "1.1"}, "name": project, "files": files, "versions": versions})
+    json!({"meta": {"api-version": "1.1"}, "name": project, "files": entries, "versions": versions})
         .to_string()
+}
+
+/// Serves a project's simple pages (HTML and PEP 691 JSON) and its files from `fake`.
+pub fn serve_project(fake: &Fake, project: &str, files: &[PageFile]) {
+    let up = fake.url();
+    let page = format!("/simple/{project}/");
+    let html = html_page_of(&up, project, files);
+    fake.put(&page, Resp::ok("text/html; charset=utf-8", html.clone()));
+    fake.put_for_accept(&page, "vnd.pypi.simple.v1+html", Resp::ok(HTML_V1, html));
+    fake.put_for_accept(
+        &page,
+        "vnd.pypi.simple.v1+json",
+        Resp::ok(JSON_V1, json_page_of(&up, project, files)),
+    );
+    for d in files {
+        fake.put(
+            &d.path(),
+            Resp::ok("application/octet-stream", d.bytes.clone()),
+        );
+        if let Some(m) = &d.metadata {
+            fake.put(
+                &format!("{}.metadata", d.path()),
+                Resp::ok("application/octet-stream", m.clone()),
+            );
+        }
+    }
 }
 
 /// The JSON API document (`/pypi/{name}/json`).
@@ -171,15 +231,7 @@ pub fn serve(fake: &Fake) {
     projects.dedup();
     let mut root = String::from("<!DOCTYPE html>\n<html><body>\n");
     for p in &projects {
-        let page = format!("/simple/{p}/");
-        let html = html_page(&up, p);
-        fake.put(&page, Resp::ok("text/html; charset=utf-8", html.clone()));
-        fake.put_for_accept(&page, "vnd.pypi.simple.v1+html", Resp::ok(HTML_V1, html));
-        fake.put_for_accept(
-            &page,
-            "vnd.pypi.simple.v1+json",
-            Resp::ok(JSON_V1, json_page(&up, p)),
-        );
+        serve_project(fake, p, &page_files(p));
         fake.put(
             &format!("/pypi/{p}/json"),
             Resp::ok("application/json", json_api(&up, p)),
@@ -188,15 +240,6 @@ pub fn serve(fake: &Fake) {
     }
     root.push_str("</body></html>\n");
     fake.put("/simple/", Resp::ok("text/html", root));
-    for d in DISTS {
-        fake.put(&d.path(), Resp::ok("application/octet-stream", d.bytes()));
-        if let Some(m) = d.metadata() {
-            fake.put(
-                &format!("{}.metadata", d.path()),
-                Resp::ok("application/octet-stream", m),
-            );
-        }
-    }
 }
 
 /// Requests for distribution files (and sidecars) the upstream has seen.
@@ -482,7 +525,7 @@ pub fn isolated<'a>(cmd: &'a mut Command, work: &Path) -> &'a mut Command {
         .env("no_proxy", "127.0.0.1,localhost")
 }
 
-fn run_ok(cmd: &mut Command, what: &str) -> String {
+pub fn run_ok(cmd: &mut Command, what: &str) -> String {
     let (ok, out) = run(cmd, Duration::from_secs(180));
     assert!(ok, "{what} failed:\n{out}");
     out
@@ -565,7 +608,7 @@ fn real_pip_download_twice() {
 
 /// How to run uv: `uv` on PATH, else the `uv` Python package (`pip install uv`); `None` when
 /// neither runs.
-fn uv() -> Option<Command> {
+pub fn uv() -> Option<Command> {
     let runs = |mut c: Command| {
         c.arg("--version")
             .output()
