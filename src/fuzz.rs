@@ -287,14 +287,6 @@ impl json::Visitor for Echo {
 struct LeaveOut;
 
 impl json::Visitor for LeaveOut {
-    fn wants(&self, _: &[Seg]) -> bool {
-        false
-    }
-
-    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-        None
-    }
-
     fn drop(&mut self, path: &[Seg]) -> bool {
         path.last()
             .and_then(Seg::key)

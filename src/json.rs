@@ -74,9 +74,13 @@ fn matches(pattern: &str, path: &[Seg]) -> bool {
 
 pub(crate) trait Visitor {
     /// Whether the string value at `path` should be decoded and offered to `string`.
-    fn wants(&self, path: &[Seg]) -> bool;
+    fn wants(&self, _path: &[Seg]) -> bool {
+        false
+    }
     /// A wanted string value; `Some` replaces it in the output.
-    fn string(&mut self, path: &[Seg], value: &str) -> Option<String>;
+    fn string(&mut self, _path: &[Seg], _value: &str) -> Option<String> {
+        None
+    }
     /// Called after an object at `path` closes.
     fn end_object(&mut self, _path: &[Seg]) {}
     /// A wanted number, `true`, `false` or `null`, as written (never replaced).
@@ -659,14 +663,7 @@ pub(crate) fn object(members: &[(String, Vec<u8>)]) -> Vec<u8> {
 /// A visitor that wants nothing.
 struct Nothing;
 
-impl Visitor for Nothing {
-    fn wants(&self, _: &[Seg]) -> bool {
-        false
-    }
-    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-        None
-    }
-}
+impl Visitor for Nothing {}
 
 /// A writer that fails past `left` bytes.
 struct CappedWrite<'a> {
@@ -765,12 +762,6 @@ mod tests {
     fn whole_values_can_be_replaced() {
         struct Wrap;
         impl Visitor for Wrap {
-            fn wants(&self, _: &[Seg]) -> bool {
-                false
-            }
-            fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-                None
-            }
             fn wants_whole(&self, path: &[Seg]) -> bool {
                 Pattern::new("list/*").matches(path)
             }
@@ -1008,12 +999,6 @@ mod tests {
     #[derive(Default)]
     struct Entries(Vec<String>);
     impl Visitor for Entries {
-        fn wants(&self, _: &[Seg]) -> bool {
-            false
-        }
-        fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-            None
-        }
         fn entry(&mut self, path: &[Seg], at: Entry) {
             self.0.push(format!("{path:?} {} {:?}", at.line, at.kind));
         }

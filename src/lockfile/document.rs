@@ -38,14 +38,6 @@ impl JsonLines {
 }
 
 impl json::Visitor for JsonLines {
-    fn wants(&self, _: &[Seg]) -> bool {
-        false
-    }
-
-    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-        None
-    }
-
     fn entry(&mut self, path: &[Seg], at: Entry) {
         let container = matches!(at.kind, Kind::Object | Kind::Array);
         let wanted = match path.last() {

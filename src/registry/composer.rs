@@ -361,14 +361,6 @@ struct Versions<'a> {
 }
 
 impl json::Visitor for Versions<'_> {
-    fn wants(&self, _: &[Seg]) -> bool {
-        false
-    }
-
-    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-        None
-    }
-
     fn wants_whole(&self, path: &[Seg]) -> bool {
         matches!(path, [Seg::Key(p), Seg::Key(n), Seg::Index(_)]
             if p == "packages" && n == self.package)

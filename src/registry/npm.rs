@@ -236,14 +236,6 @@ fn abbreviate(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Bad> {
 struct Abbreviate;
 
 impl json::Visitor for Abbreviate {
-    fn wants(&self, _: &[Seg]) -> bool {
-        false
-    }
-
-    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-        None
-    }
-
     fn drop(&mut self, path: &[Seg]) -> bool {
         match path {
             [Seg::Key(k)] => !ABBREVIATED_KEYS.contains(&k.as_str()),
@@ -413,14 +405,6 @@ struct Hiding<'a> {
 }
 
 impl json::Visitor for Hiding<'_> {
-    fn wants(&self, _: &[Seg]) -> bool {
-        false
-    }
-
-    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-        None
-    }
-
     fn drop(&mut self, path: &[Seg]) -> bool {
         VERSIONS
             .capture(path, 0)

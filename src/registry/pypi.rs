@@ -888,14 +888,6 @@ struct HideFiles<'a> {
 }
 
 impl json::Visitor for HideFiles<'_> {
-    fn wants(&self, _: &[Seg]) -> bool {
-        false
-    }
-
-    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-        None
-    }
-
     /// The JSON API's `releases` are keyed by version.
     fn drop(&mut self, path: &[Seg]) -> bool {
         match path {
@@ -927,14 +919,7 @@ impl json::Visitor for HideFiles<'_> {
 
 struct NoUrls;
 
-impl json::Visitor for NoUrls {
-    fn wants(&self, _: &[Seg]) -> bool {
-        false
-    }
-    fn string(&mut self, _: &[Seg], _: &str) -> Option<String> {
-        None
-    }
-}
+impl json::Visitor for NoUrls {}
 
 #[cfg(test)]
 mod tests {
