@@ -19,7 +19,7 @@ const LAST_MODIFIED: &str = "Wed, 15 Nov 2023 08:00:00 GMT";
 /// What apk-tools' libfetch sends: no Accept-Encoding, no Accept.
 const APK: &[(&str, &str)] = &[("User-Agent", "libfetch/2.0")];
 
-fn fixture(rel: &str) -> Vec<u8> {
+pub(crate) fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("alpine/repo/{rel}"))).unwrap()
 }
 

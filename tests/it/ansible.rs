@@ -21,7 +21,7 @@ const COLLECTIONS: &[(&str, &str, &str)] = &[
     ("hello", "1.0.0", r#"{"testns.base": ">=1.0.0"}"#),
 ];
 
-fn tarball(name: &str, version: &str) -> Vec<u8> {
+pub(crate) fn tarball(name: &str, version: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("ansible/testns-{name}-{version}.tar.gz"))).unwrap()
 }
 
@@ -29,7 +29,7 @@ const INDEX: &str = "/api/v3/plugin/ansible/content/published/collections/index/
 
 /// Serves the collections as Galaxy NG does: short and canonical paths, `base`'s version list
 /// one version per page, artifacts through a 302 to `store`.
-fn serve(galaxy: &Fake, store: &Fake) {
+pub(crate) fn serve(galaxy: &Fake, store: &Fake) {
     let up = galaxy.url();
     for name in ["base", "hello"] {
         let versions: Vec<&str> = COLLECTIONS

@@ -20,14 +20,14 @@ pub const FIXTURES: &[(&str, &str)] = &[
     ("proxy_fixture_b", "1.1.0"),
 ];
 
-const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 
 pub fn tarball(name: &str, version: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("chef/{name}-{version}.tar.gz"))).unwrap()
 }
 
 /// Where the storage fake keeps a tarball (a path Supermarket's redirect names).
-fn stored((name, version): (&str, &str)) -> String {
+pub(crate) fn stored((name, version): (&str, &str)) -> String {
     format!("/community-files/tarballs/{name}-{version}.tgz?sig=x")
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::support::*;
 
-const REF: &str = "/v2/conans/fixture/1.0/_/_";
+pub(crate) const REF: &str = "/v2/conans/fixture/1.0/_/_";
 const TIME: &str = "2024-01-01T00:00:00Z";
 
 /// The fixture's revisions, read from the uploaded layout.
@@ -54,7 +54,7 @@ fn files_in(dir: &Path) -> Vec<String> {
     v
 }
 
-fn recipe_dir(l: &Layout) -> String {
+pub(crate) fn recipe_dir(l: &Layout) -> String {
     format!("{REF}/revisions/{}", l.rrev)
 }
 
@@ -65,7 +65,7 @@ fn package_dir(l: &Layout) -> String {
     )
 }
 
-fn fixture(path: &str) -> Vec<u8> {
+pub(crate) fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("conan{path}"))).unwrap()
 }
 

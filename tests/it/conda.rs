@@ -28,7 +28,7 @@ fn channel_files() -> Vec<String> {
     out
 }
 
-fn fixture(rel: &str) -> Vec<u8> {
+pub(crate) fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("conda/{CHANNEL}/{rel}"))).unwrap()
 }
 
@@ -48,7 +48,7 @@ fn serve_as(fake: &Fake, prefix: &str, name: &str) {
     }
 }
 
-fn serve(fake: &Fake) {
+pub(crate) fn serve(fake: &Fake) {
     serve_as(fake, "", CHANNEL);
 }
 

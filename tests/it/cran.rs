@@ -17,12 +17,12 @@ const INDEXES: &[&str] = &[
     "src/contrib/PACKAGES.rds",
 ];
 
-fn fixture(rel: &str) -> Vec<u8> {
+pub(crate) fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("cran/repo/{rel}"))).unwrap()
 }
 
 /// Serves the fixture repository (testdata/cran/build.sh) as cloud.r-project.org would.
-fn serve(fake: &Fake) {
+pub(crate) fn serve(fake: &Fake) {
     for rel in INDEXES.iter().chain(&[DEP, DEP_OLD, PKG]) {
         let ct = if rel.ends_with("PACKAGES") {
             "text/plain; charset=utf-8"

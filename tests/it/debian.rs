@@ -11,18 +11,18 @@ use std::time::Duration;
 use crate::support::*;
 
 const ARCH: &str = "amd64";
-const HELLO: &str = "pool/main/p/proxy-hello/proxy-hello_1.2-3_amd64.deb";
+pub(crate) const HELLO: &str = "pool/main/p/proxy-hello/proxy-hello_1.2-3_amd64.deb";
 const DEP: &str = "pool/main/p/proxy-dep/proxy-dep_1.0-1_amd64.deb";
-const BIN: &str = "dists/stable/main/binary-amd64";
+pub(crate) const BIN: &str = "dists/stable/main/binary-amd64";
 
 /// A repository built for one test, in its own directory.
-struct Repo {
+pub(crate) struct Repo {
     dir: TempDir,
 }
 
 impl Repo {
     /// Builds the repository, or `None` (the test is skipped) when its tools are missing.
-    fn build() -> Option<Repo> {
+    pub(crate) fn build() -> Option<Repo> {
         if !clients(&["dpkg-deb", "apt-ftparchive", "gpg"]) {
             return None;
         }
@@ -38,11 +38,11 @@ impl Repo {
         Some(Repo { dir })
     }
 
-    fn root(&self) -> PathBuf {
+    pub(crate) fn root(&self) -> PathBuf {
         self.dir.path().join("repo")
     }
 
-    fn file(&self, rel: &str) -> Vec<u8> {
+    pub(crate) fn file(&self, rel: &str) -> Vec<u8> {
         std::fs::read(self.root().join(rel)).unwrap()
     }
 

@@ -30,7 +30,7 @@ fn fixture_files() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn fixture(rel: &str) -> Vec<u8> {
+pub(crate) fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("gem/{rel}"))).unwrap()
 }
 
@@ -49,7 +49,7 @@ fn is_compact(rel: &str) -> bool {
 }
 
 /// Serves every fixture file from `fake` as rubygems.org would.
-fn serve(fake: &Fake) {
+pub(crate) fn serve(fake: &Fake) {
     for (rel, bytes) in fixture_files() {
         let resp = if is_compact(&rel) {
             Resp::ok("text/plain; charset=utf-8", bytes).header("ETag", &etag(&rel))
@@ -60,7 +60,7 @@ fn serve(fake: &Fake) {
     }
 }
 
-const B_LINUX: &str = "gems/proxy-fixture-b-1.1.0-x86_64-linux.gem";
+pub(crate) const B_LINUX: &str = "gems/proxy-fixture-b-1.1.0-x86_64-linux.gem";
 
 fn repr_digest(bytes: &[u8]) -> String {
     use sha2::Digest as _;

@@ -14,12 +14,12 @@ const HELM: &[(&str, &str)] = &[
     ("Accept-Encoding", "gzip"),
 ];
 
-fn fixture(rel: &str) -> Vec<u8> {
+pub(crate) fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("helm/repo/{rel}"))).unwrap()
 }
 
 /// Serves the fixture repository at `/charts/` as a static chart repository would.
-fn serve(fake: &Fake) {
+pub(crate) fn serve(fake: &Fake) {
     fake.serve_dir("/charts/", &testdata("helm/repo"));
 }
 

@@ -18,12 +18,12 @@ const TARBALLS: &[&str] = &[
     "tarballs/proxy_fixture_b-1.1.0.tar",
 ];
 
-fn fixture(rel: &str) -> Vec<u8> {
+pub(crate) fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("hex/{rel}"))).unwrap()
 }
 
 /// Serves every fixture as repo.hex.pm does: octet streams, with ETags.
-fn serve(fake: &Fake) {
+pub(crate) fn serve(fake: &Fake) {
     for rel in RESOURCES.iter().chain(TARBALLS) {
         let body = fixture(rel);
         let etag = format!("\"{}\"", &sha256_hex(&body)[..32]);

@@ -16,7 +16,7 @@ const PACKAGES: &[(&str, &str, &[&str])] = &[
     ("Proxy.Fixture.B", "1.1.0", &[]),
 ];
 
-fn nupkg(id: &str, version: &str) -> Vec<u8> {
+pub(crate) fn nupkg(id: &str, version: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!(
         "nuget/{}.{version}.nupkg",
         id.to_lowercase()
@@ -120,7 +120,7 @@ const VULN_UPDATE: &str = "/v3-vulnerabilities/2024.01.01/2024.01.02/vulnerabili
 
 /// Serves the fixture feed as api.nuget.org does. The `-gz-` hives are gzipped files sent
 /// with `Content-Encoding: gzip`; the gz-semver2 hive carries package hashes.
-fn serve(fake: &Fake) {
+pub(crate) fn serve(fake: &Fake) {
     let up = fake.url();
     fake.put(
         "/v3/index.json",

@@ -946,14 +946,14 @@ fn helm_charts_in_an_oci_registry_are_pulled_like_images() {
 // ---------------------------------------------------------------------------------------------
 // The fake upstream: what a real registry cannot be made to do.
 
-const TAG_PATH: &str = "/v2/library/app/manifests/1.0";
+pub(crate) const TAG_PATH: &str = "/v2/library/app/manifests/1.0";
 
-fn blob_digest(bytes: &[u8]) -> String {
+pub(crate) fn blob_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
 }
 
 /// An image manifest naming one layer.
-fn image_manifest(layer: &[u8]) -> Vec<u8> {
+pub(crate) fn image_manifest(layer: &[u8]) -> Vec<u8> {
     format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
         blob_digest(b"{}"),
@@ -963,7 +963,7 @@ fn image_manifest(layer: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
-fn manifest_resp(body: &[u8], ty: &str) -> Resp {
+pub(crate) fn manifest_resp(body: &[u8], ty: &str) -> Resp {
     Resp::ok(ty, body.to_vec()).header("Docker-Content-Digest", &blob_digest(body))
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const V2: &str = "application/vnd.pub.v2+json";
+pub(crate) const V2: &str = "application/vnd.pub.v2+json";
 
 pub struct Fixture {
     pub name: &'static str,
@@ -54,7 +54,7 @@ fn api_archive(f: &Fixture) -> String {
 }
 
 /// Where pub.dev's redirect sends it.
-fn bucket_path(f: &Fixture) -> String {
+pub(crate) fn bucket_path(f: &Fixture) -> String {
     format!(
         "/dartlang-pub-public-packages/packages/{}-{}.tar.gz",
         f.name, f.version

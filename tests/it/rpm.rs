@@ -11,17 +11,17 @@ use std::time::Duration;
 use crate::support::*;
 
 const HELLO: &str = "Packages/proxy-hello-1.2-3.noarch.rpm";
-const DEP: &str = "Packages/proxy-dep-1.0-1.noarch.rpm";
+pub(crate) const DEP: &str = "Packages/proxy-dep-1.0-1.noarch.rpm";
 /// Where the repository sits on the fake upstream, as a Fedora tree's would.
-const ROOT: &str = "releases/39/Everything/x86_64/os";
+pub(crate) const ROOT: &str = "releases/39/Everything/x86_64/os";
 
-struct Repo {
+pub(crate) struct Repo {
     dir: TempDir,
 }
 
 impl Repo {
     /// Builds the repository, or `None` (the test is skipped) when its tools are missing.
-    fn build() -> Option<Repo> {
+    pub(crate) fn build() -> Option<Repo> {
         if !clients(&["rpmbuild", "createrepo_c"]) {
             return None;
         }
@@ -36,16 +36,16 @@ impl Repo {
         Some(Repo { dir })
     }
 
-    fn root(&self) -> PathBuf {
+    pub(crate) fn root(&self) -> PathBuf {
         self.dir.path().join("repo")
     }
 
-    fn file(&self, rel: &str) -> Vec<u8> {
+    pub(crate) fn file(&self, rel: &str) -> Vec<u8> {
         std::fs::read(self.root().join(rel)).unwrap()
     }
 
     /// The repodata file of `kind` (`primary`, `filelists`…), relative to the repository.
-    fn data(&self, kind: &str) -> String {
+    pub(crate) fn data(&self, kind: &str) -> String {
         std::fs::read_dir(self.root().join("repodata"))
             .unwrap()
             .flatten()

@@ -15,12 +15,12 @@ use serde_json::json;
 
 use crate::support::*;
 
-const JSON: &str = "application/vnd.swift.registry.v1+json";
+pub(crate) const JSON: &str = "application/vnd.swift.registry.v1+json";
 const SWIFT: &str = "application/vnd.swift.registry.v1+swift";
-const ZIP: &str = "application/vnd.swift.registry.v1+zip";
+pub(crate) const ZIP: &str = "application/vnd.swift.registry.v1+zip";
 const VERSIONS: [&str; 2] = ["1.0.0", "1.1.1"];
 
-fn zip(version: &str) -> Vec<u8> {
+pub(crate) fn zip(version: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("swift/mona.LinkedList-{version}.zip"))).unwrap()
 }
 
@@ -42,7 +42,7 @@ fn put(registry: &Fake, path: &str, resp: Resp) {
 
 /// Serves `mona.LinkedList` 1.0.0 and 1.1.1 under `{registry}/api`, archives through a 303 to
 /// `cdn` (which calls them `application/octet-stream`, as object stores do).
-fn serve(registry: &Fake, cdn: &Fake) {
+pub(crate) fn serve(registry: &Fake, cdn: &Fake) {
     let api = format!("{}/api", registry.url());
     let releases: serde_json::Map<String, serde_json::Value> = VERSIONS
         .iter()

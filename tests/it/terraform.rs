@@ -20,7 +20,7 @@ const VERSION: &str = "1.0.0";
 const PLATFORMS: [(&str, &str); 2] = [("linux", "amd64"), ("darwin", "arm64")];
 const TF: (&str, &str) = ("X-Terraform-Version", "1.9.8");
 
-fn file(name: &str) -> Vec<u8> {
+pub(crate) fn file(name: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("terraform/{name}"))).unwrap()
 }
 
@@ -32,7 +32,7 @@ const SUMS: &str = "terraform-provider-hello_1.0.0_SHA256SUMS";
 const SIG: &str = "terraform-provider-hello_1.0.0_SHA256SUMS.sig";
 
 /// Serves the provider registry protocol for `testns/hello` on `registry`, files on `releases`.
-fn serve(registry: &Fake, releases: &Fake) {
+pub(crate) fn serve(registry: &Fake, releases: &Fake) {
     let versions = json!({"id": "testns/hello", "versions": [{
         "version": VERSION, "protocols": ["5.0", "6.0"],
         "platforms": PLATFORMS.iter().map(|(os, arch)| json!({"os": os, "arch": arch})).collect::<Vec<_>>(),

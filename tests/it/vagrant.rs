@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const JSON: &str = "application/json";
-const CATALOG: &str = "/fixtures/test";
+pub(crate) const JSON: &str = "application/json";
+pub(crate) const CATALOG: &str = "/fixtures/test";
 /// Where the proxy serves the two fixture boxes (from the catalog's rewritten URLs).
-const BOX_1_0: &str = "/vagrant/fixtures/test/1.0.0/libvirt/unknown/vagrant.box";
+pub(crate) const BOX_1_0: &str = "/vagrant/fixtures/test/1.0.0/libvirt/unknown/vagrant.box";
 const BOX_1_1: &str = "/vagrant/fixtures/test/1.1.0/libvirt/amd64/vagrant.box";
 
 pub fn fixture(version: &str) -> Vec<u8> {
@@ -71,7 +71,7 @@ pub fn serve(cloud: &Fake, storage: &Fake) {
     );
 }
 
-fn upstreams(c: &mut proxy::config::Config, cloud: &Fake, storage: &Fake) {
+pub(crate) fn upstreams(c: &mut proxy::config::Config, cloud: &Fake, storage: &Fake) {
     c.upstream.insert("vagrant".into(), cloud.url());
     c.upstream.insert("vagrant_boxes".into(), storage.url());
 }
