@@ -7,7 +7,7 @@
 //! descriptor is the one thing std cannot do without `unsafe`, which this crate forbids: the
 //! `listenfd` crate does it, after checking that the descriptor is a TCP socket.
 //!
-//! What systemd put in the environment is read by `config.rs` (the only reader of the
+//! What systemd put in the environment is read by `config/` (the only reader of the
 //! environment) into `config::Systemd`; this module interprets it. Without `NOTIFY_SOCKET`
 //! (not under systemd, or `Type=simple`) every notification is a no-op.
 
@@ -133,7 +133,7 @@ pub(crate) fn passed_listener(s: &Systemd) -> Result<Option<TcpListener>> {
         addr: "the socket systemd passed (LISTEN_FDS)".into(),
         err,
     };
-    // listenfd reads LISTEN_FDS and LISTEN_PID again (the same values `config.rs` read) and
+    // listenfd reads LISTEN_FDS and LISTEN_PID again (the same values `config/` read) and
     // removes them from the environment, so nothing started later takes them as its own.
     let mut fds = listenfd::ListenFd::from_env();
     match fds.take_tcp_listener(0).map_err(bad)? {
