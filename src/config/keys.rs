@@ -352,7 +352,9 @@ impl Config {
                         "credentials are never sent to these hosts".to_string()
                     } else {
                         format!(
-                            "give them as auth.{name}.username with auth.{name}.password                              (or password_file), or auth.{name}.token (docs/configuration.md,                              Upstream credentials)"
+                            "give them as auth.{name}.username with auth.{name}.password \
+                             (or password_file), or auth.{name}.token (docs/configuration.md, \
+                             Upstream credentials)"
                         )
                     };
                     no_userinfo(key, value, origin, &instead)?;
@@ -447,6 +449,7 @@ mod tests {
                 assert!(msg.contains("without a user name or password"), "{msg}");
                 assert!(msg.contains(hint), "{msg}");
                 assert!(msg.contains("***@"), "{msg}");
+                assert!(!msg.contains("  "), "a run of spaces: {msg}");
             }
         }
     }
