@@ -274,7 +274,7 @@ fn answer(
 
 /// The key of an artifact whose file name reads more than one way (`Artifact::readings`): the
 /// reading whose package the metadata links recorded for the file name, else the routed one.
-fn resolve_name(db: &Db, a: Artifact) -> Result<Artifact> {
+pub(crate) fn resolve_name(db: &Db, a: Artifact) -> Result<Artifact> {
     let Some(readings) = &a.readings else {
         return Ok(a);
     };

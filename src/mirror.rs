@@ -14,13 +14,13 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{self, Db, MirrorRun, Mirrored};
 use crate::error::{Error, Result};
 use crate::lockfile::{self, Item};
 use crate::progress::Meter;
@@ -166,6 +166,7 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     let summary: Mutex<Summary> = Mutex::new(Summary::default());
     let started = Instant::now();
     let probed = Mutex::new(HashSet::new());
+    let ensured = Mutex::new(Ensured::default());
     // Image platforms (`os/arch`) go to the registries that walk image indexes; the other values
     // are for `Registry::target`.
     let images: Vec<&str> = opts
@@ -186,8 +187,8 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
         std::thread::scope(|s| -> Result<()> {
             for _ in 0..opts.concurrency.clamp(1, 64) {
                 let db = proxy::open_db(&sh.config)?;
-                let (sh, queue, meter, summary, probed, images) =
-                    (&sh, &queue, &meter, &summary, &probed, &images);
+                let (sh, queue, meter, summary, probed, images, ensured) =
+                    (&sh, &queue, &meter, &summary, &probed, &images, &ensured);
                 s.spawn(move || {
                     loop {
                         let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
@@ -200,6 +201,7 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
                             images,
                             meter,
                             probed,
+                            ensured: (!opts.check).then_some(ensured),
                         };
                         let outcome = with_retries(opts, || mirror_one(&run, item, &want));
                         meter.add(1, 0);
@@ -258,8 +260,105 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
     }
     if !opts.check {
         report_problems(&failures);
+        let run = MirrorRun {
+            at: db::now(),
+            inputs: opts.inputs.clone(),
+            input_count: opts.inputs.len() as u64,
+            packages: packages as u64,
+            fetched: total.fetched as u64,
+            cached: total.cached as u64,
+            failed: failures.len() as u64,
+            ..MirrorRun::default()
+        };
+        record(
+            &sh.config,
+            run,
+            ensured.into_inner().unwrap_or_else(|e| e.into_inner()),
+        );
     }
     Ok(failures.is_empty())
+}
+
+/// What a real run made sure is cached, for its record (`Db::record_mirror`): each artifact or
+/// document once, with the first request path it was asked as; no more than
+/// `db::MIRROR_RECORDED_MAX`.
+#[derive(Default)]
+struct Ensured {
+    files: HashMap<Mirrored, String>,
+    /// More were made sure of than are kept.
+    over: bool,
+}
+
+impl Ensured {
+    fn add(&mut self, path: &str, what: Mirrored) {
+        if self.files.contains_key(&what) {
+            return;
+        }
+        if self.files.len() >= db::MIRROR_RECORDED_MAX {
+            self.over = true;
+            return;
+        }
+        self.files.insert(what, path.to_string());
+    }
+}
+
+/// Replaces the database's record of the last run (what the dashboard checks against the cache)
+/// with this one's. A failure to record is said, and does not fail the run: its files are
+/// cached all the same.
+fn record(config: &Config, mut run: MirrorRun, ensured: Ensured) {
+    let files: Option<Vec<(String, Mirrored)>> = (!ensured.over).then(|| {
+        let mut files: Vec<(String, Mirrored)> = ensured
+            .files
+            .into_iter()
+            .map(|(what, path)| (path, what))
+            .collect();
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        files
+    });
+    run.files = match &files {
+        Some(f) => f.len() as u64,
+        None => db::MIRROR_RECORDED_MAX as u64 + 1,
+    };
+    if files.is_none() {
+        println!(
+            "Not recorded for the dashboard: more than {} files (run `proxy mirror -check` with the same inputs to see what an offline install would miss)",
+            db::MIRROR_RECORDED_MAX
+        );
+    }
+    let recorded = proxy::open_db(config).and_then(|db| db.record_mirror(&run, files.as_deref()));
+    if let Err(err) = recorded {
+        println!("Could not record this run for the dashboard: {err}");
+    }
+}
+
+/// What a request the engine answered is stored as: the artifact (its file name read as the
+/// server reads it) or the document its route names.
+fn stored_as(sh: &Shared, db: &Db, url: &str, accept: Option<&str>) -> Option<Mirrored> {
+    let crate::router::Route::Registry {
+        registry: reg,
+        segments,
+        query,
+    } = crate::router::route(url).ok()?
+    else {
+        return None;
+    };
+    let ctx = sh.ctx();
+    let req = registry::Request {
+        segments: &segments,
+        query: query.as_deref(),
+        accept,
+    };
+    match reg.route(&req, &ctx).ok()? {
+        registry::Plan::Artifact(a) => {
+            let a = crate::artifact::resolve_name(db, a).ok()?;
+            Some(Mirrored::Artifact(a.key))
+        }
+        registry::Plan::Metadata(m) => Some(Mirrored::Document {
+            ecosystem: m.ecosystem,
+            key: m.key,
+        }),
+        _ => None,
+    }
 }
 
 /// What the packages' outcomes add up to.
@@ -483,6 +582,31 @@ struct Run<'a> {
     meter: &'a Meter,
     /// Candidate indexes (`Mirror::first_index_only`) found missing: not asked again.
     probed: &'a Mutex<HashSet<String>>,
+    /// In a real run (not `-check`): what it made sure is cached.
+    ensured: Option<&'a Mutex<Ensured>>,
+}
+
+impl Run<'_> {
+    /// Notes, in a real run, what the answer to `url` came from the cache as (or was just
+    /// stored as). Answers that are no cache question (relayed, generated) are not noted.
+    fn note(&self, url: &str, accept: Option<&str>, cache: CacheState) {
+        let Some(ensured) = self.ensured else {
+            return;
+        };
+        let cached = matches!(
+            cache,
+            CacheState::Hit | CacheState::Miss | CacheState::Revalidated | CacheState::Stale
+        );
+        if let Some(what) = cached
+            .then(|| stored_as(self.sh, self.db, url, accept))
+            .flatten()
+        {
+            ensured
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .add(url, what);
+        }
+    }
 }
 
 /// The registry's plan for an item (`Registry::mirror`); an item named by URL (a list a client
@@ -598,6 +722,7 @@ fn mirror_one(run: &Run<'_>, item: &Item, want: &Want) -> Outcome {
                 match drain(r, meter) {
                     Ok(n) => {
                         count(out, cache, meter);
+                        run.note(&url, accept, cache);
                         if cache == CacheState::Miss {
                             out.bytes += n;
                         }
@@ -813,6 +938,7 @@ fn walk(
         let links = match document_links(run, reg, &url, accept) {
             Ok((links, cache)) => {
                 count(out, cache, run.meter);
+                run.note(&url, accept, cache);
                 links
             }
             Err(err) => {

@@ -3,14 +3,15 @@
 //! desktop, and works offline.
 //!
 //! It shows what an operator asks first: is it up to date, is the upstream failing, does the
-//! cache help, and how do I point a client at it. Counts since the start come from `Metrics`;
-//! what the cache holds from the database (two queries that stay in the tens of milliseconds with
-//! 100,000 artifacts: the most used packages and the latest artifacts).
+//! cache help, what would an offline install from the last mirror miss, and how do I point a
+//! client at it. Counts since the start come from `Metrics`; what the cache holds from the
+//! database (queries that stay in the tens of milliseconds with 100,000 artifacts: the most used
+//! packages, the latest artifacts, and the last `proxy mirror`'s files no longer cached).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::db::Db;
+use crate::db::{Db, MirrorGone, MirrorRun};
 use crate::error::Result;
 use crate::metrics::Activity;
 use crate::proxy::{Reply, Shared};
@@ -20,10 +21,15 @@ use crate::stats::{human, minute};
 /// How many packages and artifacts the two lists show.
 const LISTED: usize = 10;
 
+/// How many of the last mirror's inputs, and of its files no longer cached, are named.
+const INPUTS_NAMED: usize = 10;
+const GONE_NAMED: usize = 20;
+
 pub(crate) fn page(sh: &Arc<Shared>, db: &Db) -> Result<Reply> {
     sh.flush_hits(db);
     let popular = db.popular_quick(LISTED)?;
     let recent = db.recent(LISTED)?;
+    let mirror = db.last_mirror(GONE_NAMED)?;
     let g = sh.gauges();
     let activity = sh.metrics.activity();
     let now = crate::db::now();
@@ -73,6 +79,7 @@ pub(crate) fn page(sh: &Arc<Shared>, db: &Db) -> Result<Reply> {
         },
     );
     h.push_str("</section>\n");
+    last_mirror(&mut h, mirror.as_ref(), now);
 
     h.push_str("<div class=\"two\">");
     h.push_str("<section><h2>Most used packages</h2>");
@@ -180,6 +187,79 @@ pub(crate) fn page(sh: &Arc<Shared>, db: &Db) -> Result<Reply> {
         .headers
         .push(("X-Content-Type-Options", "nosniff".into()));
     Ok(reply)
+}
+
+/// The "Last mirror" section: when and from what `proxy mirror` last ran, and which of the files
+/// it made sure of the cache no longer holds (evicted, repaired away): what a `proxy mirror
+/// -check` of the same inputs would find missing.
+fn last_mirror(h: &mut String, mirror: Option<&(MirrorRun, Option<MirrorGone>)>, now: i64) {
+    h.push_str("<section class=\"mirror\"><h2>Last mirror</h2>");
+    let Some((run, gone)) = mirror else {
+        h.push_str(
+            "<p class=\"none\">None recorded: <code>proxy mirror</code> records its last run here.</p></section>\n",
+        );
+        return;
+    };
+    let _ = write!(
+        h,
+        "<p>{} ({} ago): {} package(s), {} file(s) fetched, {} already cached, {}</p>",
+        minute(run.at),
+        since(now - run.at),
+        run.packages,
+        run.fetched,
+        run.cached,
+        if run.failed == 0 {
+            "none failed".to_string()
+        } else {
+            format!("<span class=\"bad\">{} failed</span>", run.failed)
+        }
+    );
+    h.push_str("<p>From ");
+    for (i, input) in run.inputs.iter().take(INPUTS_NAMED).enumerate() {
+        if i > 0 {
+            h.push_str(", ");
+        }
+        let _ = write!(h, "<code>{}</code>", esc(input));
+    }
+    let more = run
+        .input_count
+        .saturating_sub(INPUTS_NAMED.min(run.inputs.len()) as u64);
+    if more > 0 {
+        let _ = write!(h, " and {more} more");
+    }
+    h.push_str("</p>");
+    match gone {
+        None => {
+            let _ = write!(
+                h,
+                "<p class=\"none\">More than {} files: too many to record. Run <code>proxy mirror -check</code> with the same inputs to see what an offline install would miss.</p>",
+                crate::db::MIRROR_RECORDED_MAX
+            );
+        }
+        Some(g) if g.count == 0 => {
+            let _ = write!(
+                h,
+                "<p><span class=\"ok\">all {} still cached</span></p>",
+                run.files
+            );
+        }
+        Some(g) => {
+            let _ = write!(
+                h,
+                "<p><span class=\"bad\">{} of {} no longer cached</span>: an offline install would miss them; \
+                 run <code>proxy mirror</code> again with the same inputs to fetch them.</p><ul>",
+                g.count, run.files
+            );
+            for path in &g.named {
+                let _ = write!(h, "<li><code>{}</code></li>", esc(path));
+            }
+            if g.count > g.named.len() as u64 {
+                let _ = write!(h, "<li>and {} more</li>", g.count - g.named.len() as u64);
+            }
+            h.push_str("</ul>");
+        }
+    }
+    h.push_str("</section>\n");
 }
 
 /// The client setting of the registry `name`, with this proxy's URL in it.
@@ -298,6 +378,7 @@ code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow
 .two{display:grid;grid-template-columns:1fr 1fr;gap:0 1rem}
 td{overflow-wrap:anywhere}td.n{white-space:nowrap;overflow-wrap:normal}
 a{color:var(--accent)}
+.mirror p{margin:.3rem 0}.mirror ul{margin:.3rem 0;padding-left:1.2rem}
 footer{color:var(--mute);font-size:.85rem;padding:1.5rem 1rem 2rem}
 @media (max-width:46rem){
 .two{grid-template-columns:1fr}

@@ -23,6 +23,7 @@ mod artifacts;
 mod bundle;
 mod links;
 mod metadata;
+mod mirror;
 mod policy;
 
 // What callers name; the other row types are reached through the methods that return them.
@@ -30,6 +31,7 @@ pub(crate) use artifacts::{ArtifactRecord, ArtifactRow, NewArtifact, Stats};
 pub(crate) use bundle::{BundleImport, FileState, StagedFile, Staging};
 pub(crate) use links::{DocumentLinks, LinkRecord};
 pub(crate) use metadata::{MetadataRecord, MetadataRow, NewMetadata};
+pub(crate) use mirror::{MIRROR_RECORDED_MAX, MirrorGone, MirrorRun, Mirrored};
 pub(crate) use policy::{
     AdvisoryRecord, AffectedRecord, AffectedRow, Listed, VersionRecord, VersionRow,
 };
@@ -205,6 +207,8 @@ CREATE TABLE imports (
 ALTER TABLE metadata ADD COLUMN hidden_until INTEGER;
 ALTER TABLE metadata ADD COLUMN policy TEXT NOT NULL DEFAULT '';
 "#,
+    // `proxy mirror`'s last run and what it made sure of (`mirror.rs`).
+    mirror::MIRROR_RECORD,
 ];
 
 /// Now, as every time in the database is kept: Unix milliseconds (a TTL or an access order

@@ -544,6 +544,79 @@ fn the_dashboard_shows_settings_packages_and_is_self_contained() {
     );
 }
 
+/// The dashboard's "Last mirror": what `proxy mirror` made sure of, and which of it the cache no
+/// longer holds, the same files a `proxy mirror -check` of the same inputs finds missing; a new
+/// run replaces the record.
+#[test]
+fn the_dashboard_names_what_the_last_mirror_no_longer_has() {
+    let fake = Fake::start();
+    npm::serve(&fake);
+    let dir = TempDir::new("ui-mirror");
+    let cache = dir.path().to_path_buf();
+    let inputs = [
+        "pkg:npm/proxy-fixture-a@1.0.0",
+        "pkg:npm/proxy-fixture-b@1.0.0",
+    ];
+    let mirror = |extra: &[&str]| {
+        exec(
+            crate::offline::proxy_on(&cache, &fake.url(), "http://127.0.0.1:1")
+                .arg("mirror")
+                .args(extra)
+                .args(inputs),
+        )
+    };
+    let (code, out) = mirror(&[]);
+    assert_eq!(code, 0, "{out}");
+    let p = TestProxy::from_config(config(&cache, &fake.url()), dir);
+    let html = p.get("/ui").text();
+    assert!(html.contains("<h2>Last mirror</h2>"), "{html}");
+    for input in inputs {
+        assert!(html.contains(&format!("<code>{input}</code>")), "{html}");
+    }
+    assert!(html.contains("2 package(s)"), "{html}");
+    // Each package's documents and tarball.
+    let files: u64 = html
+        .split_once("all ")
+        .and_then(|(_, rest)| rest.split_once(" still cached"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no \"all N still cached\": {html}"));
+    assert!(files >= 4, "{files} files recorded");
+
+    // A damaged tarball, forgotten by `proxy verify -repair` beside the running server.
+    p.damage("npm/proxy-fixture-a/1.0.0/proxy-fixture-a-1.0.0.tgz");
+    let (code, out) = exec(proxy_on_cache(&cache).args(["verify", "-repair"]));
+    assert_eq!(code, 0, "{out}");
+    let html = p.get("/ui").text();
+    assert!(
+        html.contains(&format!("1 of {files} no longer cached")),
+        "{html}"
+    );
+    let tarball = "/npm/proxy-fixture-a/-/proxy-fixture-a-1.0.0.tgz";
+    assert!(
+        html.contains(&format!("<li><code>{tarball}</code></li>")),
+        "{html}"
+    );
+    assert!(
+        !html.contains("proxy-fixture-b-1.0.0.tgz</code></li>"),
+        "{html}"
+    );
+    // What `proxy mirror -check` of the same inputs misses: that file, and only it.
+    let (code, out) = mirror(&["-check"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("1 missing"), "{out}");
+    assert!(out.contains(tarball), "{out}");
+    // The check is no run to record; a new run is, and replaces the last one's record.
+    assert!(p.get("/ui").text().contains("1 of"));
+    let (code, out) = mirror(&[]);
+    assert_eq!(code, 0, "{out}");
+    let html = p.get("/ui").text();
+    assert!(
+        html.contains(&format!("all {files} still cached")),
+        "{html}"
+    );
+    assert!(html.contains("1 file(s) fetched"), "{html}");
+}
+
 /// The dashboard in Debian's Chromium: it loads without console errors (a refused resource or a
 /// CSP violation is one), and renders on a phone-sized and a desktop-sized window.
 #[test]
