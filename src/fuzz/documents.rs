@@ -1,5 +1,5 @@
 //! Fuzz targets of the streaming rewriters of metadata documents: the JSON tokenizer
-//! (`json.rs`: rewrite, leave-outs, string escapes against serde_json) and PyPI's HTML anchor
+//! (`json/`: rewrite, leave-outs, string escapes against serde_json) and PyPI's HTML anchor
 //! scanner (`html.rs`).
 
 use std::io::{self, BufReader};
@@ -7,7 +7,7 @@ use std::io::{self, BufReader};
 use super::{COMMON, fixture, fuzz};
 use crate::json::{self, Seg};
 
-// --- json.rs ------------------------------------------------------------------------------
+// --- json ---------------------------------------------------------------------------------
 
 /// Wants every string (or, replacing, every other level), so every path of the rewriter runs.
 struct Echo {

@@ -1,4 +1,4 @@
-//! Fuzz-style tests of every hand-written parser of hostile input: JSON (`json.rs`), the PyPI
+//! Fuzz-style tests of every hand-written parser of hostile input: JSON (`json/`), the PyPI
 //! HTML anchor scanner, lockfiles (the TOML and Elixir-term readers among them), the bundle's tar
 //! reader, gzip, the zip reader and OSV records (`advisories.rs`), version ranges, router paths (and
 //! every registry's `route` of them), Hex's protobuf reader, percent and base64 decoding, HTTP header values (dates, ranges,
