@@ -86,7 +86,7 @@ test:
 # tests/live/apt.sh: the one test that reaches the internet (deb.debian.org), run by hand.
 live-test:
 	tests/live/apt.sh
-# src/fuzz.rs: `make test` runs a short loop of each; this a long one, from a new seed each time
+# src/fuzz/: `make test` runs a short loop of each; this a long one, from a new seed each time
 # unless PROXY_FUZZ_SEED is given. A failure prints its seed and saves its input.
 fuzz:
 	PROXY_FUZZ_ITERS=$${PROXY_FUZZ_ITERS:-50000} PROXY_FUZZ_SEED=$${PROXY_FUZZ_SEED:-$$(date +%s)} \
