@@ -1,7 +1,7 @@
 //! OSV advisories, offline: `proxy advisories import FILE|DIR...` reads OSV records (OSV's
 //! per-ecosystem `all.zip`, a checkout of the OpenSSF malicious-packages repository, or single
 //! `.json` files) into the database, and `proxy advisories status` says what was imported and
-//! how old it is. The policy (`policy.rs`) looks packages up here as their artifacts are asked
+//! how old it is. The policy (`policy/`) looks packages up here as their artifacts are asked
 //! for.
 //!
 //! A record is kept per affected package of an ecosystem this proxy serves, under the

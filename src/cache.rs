@@ -444,7 +444,7 @@ impl Fill {
 }
 
 /// A hash computed beside the SHA-256 to check a digest declared in another algorithm (of an
-/// artifact here, of a document in `metadata.rs`).
+/// artifact here, of a document in `metadata/`).
 pub(crate) enum Hasher {
     Md5(Md5),
     Sha1(Sha1),

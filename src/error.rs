@@ -88,7 +88,7 @@ pub enum Error {
     },
     /// Another request is filling this entry and did not finish in time.
     Busy(String),
-    /// The policy refuses this package version (`policy.rs`): `header` is the `X-Proxy-Policy`
+    /// The policy refuses this package version (`policy/`): `header` is the `X-Proxy-Policy`
     /// value (verdict, reason, rule), `message` what the client is told.
     Blocked {
         header: String,

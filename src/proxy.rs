@@ -1,5 +1,5 @@
 //! Carries out plans: the state workers share, dispatch of a routed request to the artifact path
-//! (`artifact.rs`), the metadata path (`metadata.rs`) or a relay, and the replies that go back to
+//! (`artifact.rs`), the metadata path (`metadata/`) or a relay, and the replies that go back to
 //! the client, with conditional and range answers. These three modules are the ones that mix IO
 //! kinds; each kind is owned elsewhere (network: `upstream`, files: `cache`, SQL: `db`).
 

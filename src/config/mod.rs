@@ -80,7 +80,7 @@ pub struct Config {
     pub ssl_cert_file: Option<PathBuf>,
     /// Upstream base URL per registry key, without a trailing slash.
     pub upstream: BTreeMap<String, String>,
-    /// The supply-chain policy (`policy.*`, `policy.rs`).
+    /// The supply-chain policy (`policy.*`, `policy/`).
     pub policy: crate::policy::Settings,
     /// Credentials per upstream key (`auth.<key>.*`): sent to that upstream only.
     pub auth: BTreeMap<String, AuthConfig>,

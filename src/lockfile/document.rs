@@ -1,6 +1,6 @@
 //! Reading whole documents, for the formats that are JSON, YAML or TOML: each parser's syntax
 //! errors become problems at their lines, and the line numbers serde's values forget are found
-//! again (`JsonLines` by path, through json.rs's tokenizer; `yaml_entries` by key).
+//! again (`JsonLines` by path, through json's tokenizer; `yaml_entries` by key).
 
 use std::collections::HashMap;
 
@@ -13,13 +13,13 @@ use crate::json::{self, Entry, Kind, Seg};
 /// Where the entries of a JSON document are, since serde_json forgets: the line of every key
 /// whose value is an object or array, of every such array element, of every key in the first two
 /// levels, and of `name`, `purl` and `referenceLocator` keys, by path (array elements by index).
-/// Found by json.rs's tokenizer, on the text serde_json accepted.
+/// Found by json's tokenizer, on the text serde_json accepted.
 pub(super) struct JsonLines(HashMap<String, usize>);
 
 impl JsonLines {
     pub(super) fn new(text: &str) -> JsonLines {
         let mut lines = JsonLines(HashMap::new());
-        // serde_json accepted the text, so the walk only stops early on a key over json.rs's
+        // serde_json accepted the text, so the walk only stops early on a key over json's
         // 64 KiB limit; entries after it then fall back to their nearest known ancestor.
         let _ = json::scan(text.as_bytes(), &mut lines);
         lines

@@ -490,7 +490,7 @@ fn check_token(what: &str, s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The TOML reader and the Elixir-term reader by themselves, for the fuzz tests (`src/fuzz.rs`):
+/// The TOML reader and the Elixir-term reader by themselves, for the fuzz tests (`src/fuzz/`):
 /// the document's entry and error counts, and whether each line reads as a mix.lock entry.
 #[cfg(test)]
 pub(crate) fn read_alone(text: &str) -> (usize, Vec<bool>) {

@@ -105,7 +105,7 @@ fn fetch_and_store(
     if let Some(accept) = m.accept {
         headers.push(("Accept", accept));
     }
-    // What a first reading lists has no known age (`policy.rs`).
+    // What a first reading lists has no known age (`policy/`).
     let first_reading = cached.is_none();
     let cached = cached.filter(|r| r.format >= FORMAT && hiding_current(sh, m, r));
     if let Some(row) = cached

@@ -14,18 +14,26 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod pick;
+mod record;
+mod summary;
+
+use pick::{digests, pick_links};
+use record::{Ensured, record, stored_as};
+use summary::Summary;
+
 use crate::config::Config;
-use crate::db::{self, Db, MirrorRun, Mirrored};
+use crate::db::{self, Db, MirrorRun};
 use crate::error::{Error, Result};
 use crate::lockfile::{self, Item};
 use crate::progress::Meter;
 use crate::proxy::{self, Body, CacheState, Incoming, Reply, Shared};
-use crate::registry::{self, Algo, Digest, Link, Registry, Target, Want};
+use crate::registry::{self, Registry, Target, Want};
 use crate::stats::human;
 use crate::upstream::{Method, Upstream};
 
@@ -277,136 +285,6 @@ pub fn run(mut config: Config, opts: &Options) -> Result<bool> {
         );
     }
     Ok(failures.is_empty())
-}
-
-/// What a real run made sure is cached, for its record (`Db::record_mirror`): each artifact or
-/// document once, with the first request path it was asked as; no more than
-/// `db::MIRROR_RECORDED_MAX`.
-#[derive(Default)]
-struct Ensured {
-    files: HashMap<Mirrored, String>,
-    /// More were made sure of than are kept.
-    over: bool,
-}
-
-impl Ensured {
-    fn add(&mut self, path: &str, what: Mirrored) {
-        if self.files.contains_key(&what) {
-            return;
-        }
-        if self.files.len() >= db::MIRROR_RECORDED_MAX {
-            self.over = true;
-            return;
-        }
-        self.files.insert(what, path.to_string());
-    }
-}
-
-/// Replaces the database's record of the last run (what the dashboard checks against the cache)
-/// with this one's. A failure to record is said, and does not fail the run: its files are
-/// cached all the same.
-fn record(config: &Config, mut run: MirrorRun, ensured: Ensured) {
-    let files: Option<Vec<(String, Mirrored)>> = (!ensured.over).then(|| {
-        let mut files: Vec<(String, Mirrored)> = ensured
-            .files
-            .into_iter()
-            .map(|(what, path)| (path, what))
-            .collect();
-        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        files
-    });
-    run.files = match &files {
-        Some(f) => f.len() as u64,
-        None => db::MIRROR_RECORDED_MAX as u64 + 1,
-    };
-    if files.is_none() {
-        println!(
-            "Not recorded for the dashboard: more than {} files (run `proxy mirror -check` with the same inputs to see what an offline install would miss)",
-            db::MIRROR_RECORDED_MAX
-        );
-    }
-    let recorded = proxy::open_db(config).and_then(|db| db.record_mirror(&run, files.as_deref()));
-    if let Err(err) = recorded {
-        println!("Could not record this run for the dashboard: {err}");
-    }
-}
-
-/// What a request the engine answered is stored as: the artifact (its file name read as the
-/// server reads it) or the document its route names.
-fn stored_as(sh: &Shared, db: &Db, url: &str, accept: Option<&str>) -> Option<Mirrored> {
-    let crate::router::Route::Registry {
-        registry: reg,
-        segments,
-        query,
-    } = crate::router::route(url).ok()?
-    else {
-        return None;
-    };
-    let ctx = sh.ctx();
-    let req = registry::Request {
-        segments: &segments,
-        query: query.as_deref(),
-        accept,
-    };
-    match reg.route(&req, &ctx).ok()? {
-        registry::Plan::Artifact(a) => {
-            let a = crate::artifact::resolve_name(db, a).ok()?;
-            Some(Mirrored::Artifact(a.key))
-        }
-        registry::Plan::Metadata(m) => Some(Mirrored::Document {
-            ecosystem: m.ecosystem,
-            key: m.key,
-        }),
-        _ => None,
-    }
-}
-
-/// What the packages' outcomes add up to.
-#[derive(Default)]
-struct Summary {
-    packages: usize,
-    /// Counts, the names of skipped files and the failures (with the package and tries).
-    total: Outcome,
-    /// Packages that succeeded on a later try.
-    retried: usize,
-    /// One line per package that skipped files, and how many it skipped in all.
-    skipped: Vec<String>,
-    skipped_files: usize,
-}
-
-impl Summary {
-    fn add(&mut self, what: &str, o: Outcome) {
-        self.packages += 1;
-        self.total.fetched += o.fetched;
-        self.total.cached += o.cached;
-        self.total.bytes += o.bytes;
-        self.retried += usize::from(o.tries > 1 && o.failures.is_empty());
-        if !o.skipped.is_empty() {
-            self.skipped.push(format!("{what}: {}", sample(&o.skipped)));
-        }
-        self.skipped_files += o.skipped.len();
-        for f in o.failures {
-            let tries = match o.tries {
-                1 => String::new(),
-                n => format!(" (after {n} tries)"),
-            };
-            self.total
-                .fail(format!("{what}: {}{tries}", f.msg), f.transient);
-        }
-    }
-}
-
-/// `3 file(s): a.whl, b.whl, c.whl` (the first few names).
-fn sample(files: &[String]) -> String {
-    const SHOWN: usize = 3;
-    let names = files
-        .iter()
-        .take(SHOWN)
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let more = if files.len() > SHOWN { ", …" } else { "" };
-    format!("{} file(s): {names}{more}", files.len())
 }
 
 /// Runs `once` until it succeeds, fails for good, or `opts.retries` more tries have failed for
@@ -1017,110 +895,6 @@ fn document_links(
             msg: bad.0,
         })?;
     Ok((found.links, cache))
-}
-
-/// The digests a lockfile gives for an item (`sha256:hex`); any other spelling is left out
-/// (the lockfile reader reported it).
-fn digests(hashes: &[String]) -> Vec<Digest> {
-    hashes
-        .iter()
-        .filter_map(|h| {
-            let (algo, hex) = h.split_once(':')?;
-            let algo = Algo::parse(algo)?;
-            (hex.len() == algo.hex_len()).then(|| Digest {
-                algo,
-                hex: hex.to_ascii_lowercase(),
-            })
-        })
-        .collect()
-}
-
-/// What `pick_links` found.
-struct Picked {
-    kept: Vec<Link>,
-    /// Files (or documents that lead to files) of the wanted versions left out, by name.
-    skipped: Vec<String>,
-    /// Why nothing can be fetched although the versions are there.
-    problem: Option<String>,
-}
-
-/// The links of the wanted versions among those recorded for the package, that the policy, the
-/// registry's filter (`Mirror::keep`: a build, the target platforms) and the lockfile's digests
-/// let through. Without an exact version, versions the policy refuses are not candidates (the
-/// latest allowed one is taken); an exact one is fetched, and its refusal reported. Digests name the files a lockfile was made with: where the links carry digests of
-/// the same algorithm, a file with such a digest is kept only if it is one of them (with its
-/// companions); files without one are kept; where no link has one, digests cannot choose and
-/// every file of the version is kept.
-fn pick_links(
-    sh: &Shared,
-    db: &Db,
-    eco: &str,
-    m: &registry::Mirror,
-    hashes: &[Digest],
-) -> Result<Picked> {
-    // Under the first of the package's names that has links of the wanted versions.
-    let mut links = Vec::new();
-    let mut latest = None;
-    for name in std::iter::once(&m.package).chain(&m.also) {
-        links = db.package_links(eco, name)?;
-        if !matches!(m.want, Want::Exact(_)) {
-            links.retain(|l| {
-                l.flags.document || crate::policy::allows(sh, db, eco, &l.name, &l.version)
-            });
-        }
-        latest = db.latest(eco, name)?;
-        if !registry::pick(&links, &m.want, latest.as_deref()).is_empty() {
-            break;
-        }
-    }
-    let versions = registry::pick(&links, &m.want, latest.as_deref());
-    let comparable = |l: &Link| {
-        l.digest
-            .as_ref()
-            .is_some_and(|d| hashes.iter().any(|h| h.algo == d.algo))
-    };
-    let by_digest = !hashes.is_empty() && versions.iter().any(|l| comparable(l));
-    let named = |l: &Link| l.digest.as_ref().is_some_and(|d| hashes.contains(d));
-    let matching: HashSet<&str> = versions
-        .iter()
-        .filter(|l| by_digest && named(l))
-        .map(|l| l.filename.as_str())
-        .collect();
-    // A companion goes with its file; a file whose digest cannot be compared (a checksum list,
-    // a signature) is not one the lockfile could name, and stays.
-    let hashed = |l: &Link| {
-        if !by_digest || l.flags.document {
-            return true;
-        }
-        match m.companion.and_then(|c| c(&l.filename)) {
-            Some(file) => matching.contains(file),
-            None => named(l) || !comparable(l),
-        }
-    };
-    let mut picked = Picked {
-        kept: Vec::new(),
-        skipped: Vec::new(),
-        problem: None,
-    };
-    for l in versions {
-        let keep = m.keep.as_ref().is_none_or(|keep| keep(&l.filename)) && hashed(l);
-        match (keep, l.flags.document) {
-            (true, _) => picked.kept.push(l.clone()),
-            // A document left out stands for files (a Conan binary, named by its settings).
-            (false, _) => picked.skipped.push(l.filename.clone()),
-        }
-    }
-    if by_digest && matching.is_empty() {
-        picked.problem = Some(format!(
-            "no file has a digest the lockfile gives ({})",
-            hashes
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok(picked)
 }
 
 /// Which answers other than 200 are no failure of the mirror.

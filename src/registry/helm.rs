@@ -1,6 +1,6 @@
 //! Helm chart repositories over HTTP (an `index.yaml` and chart archives), as `helm repo add`,
 //! `helm repo update` and `helm pull` use them. Charts stored in OCI registries are pulled
-//! through `/v2/` like images (`oci.rs`).
+//! through `/v2/` like images (`oci/`).
 //!
 //! URL grammar under `/helm`, where `{repo}` names `upstream.helm.{repo}` (without it,
 //! `upstream.helm`, the default repository, if one is set):

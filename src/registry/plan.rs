@@ -198,7 +198,7 @@ pub(crate) struct Derive {
     pub filter: fn(&mut dyn BufRead, &mut dyn Write) -> Result<(), Bad>,
 }
 
-/// How the policy (`policy.rs`) treats the versions a document lists.
+/// How the policy (`policy/`) treats the versions a document lists.
 #[derive(Clone)]
 pub(crate) struct Listing {
     /// Leaves versions out of the document as stored (the cooldown hides young ones), where
