@@ -490,9 +490,7 @@ mod tests {
     ];
 
     fn show(path: &str) -> String {
-        testing::show(testing::route(&Alpine, path, None, UP), |m| {
-            format!("meta {} {} {} {}", m.kind.0, m.key, m.package, m.url)
-        })
+        testing::show(testing::route(&Alpine, path, None, UP), testing::meta_line)
     }
 
     #[test]

@@ -357,9 +357,7 @@ mod tests {
     }
 
     fn show(p: Result<Plan>) -> String {
-        testing::show(p, |m| {
-            format!("meta {} {} {} {}", m.kind.0, m.key, m.package, m.url)
-        })
+        testing::show(p, testing::meta_line)
     }
 
     #[test]

@@ -120,6 +120,11 @@ pub(crate) fn metadata(
     }
 }
 
+/// `show`'s usual line for a metadata plan: `meta {kind} {key} {package} {url}`.
+pub(crate) fn meta_line(m: &Metadata) -> String {
+    format!("meta {} {} {} {}", m.kind.0, m.key, m.package, m.url)
+}
+
 /// Renders a routed plan as one line; `metadata` renders what a registry's tests compare of a
 /// metadata plan.
 pub(crate) fn show(p: Result<Plan>, metadata: impl Fn(&Metadata) -> String) -> String {
