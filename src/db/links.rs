@@ -39,14 +39,13 @@ macro_rules! holds {
 
 /// What `record_document` records of a document's links.
 pub(crate) struct DocumentLinks<'a> {
-    /// The mark `stage_links` kept earlier batches under.
-    pub fill: i64,
+    /// This refresh's mark: the one `stage_links` kept earlier batches under, and the one on the
+    /// holds of held links (`release_holds` lets go of older ones).
+    pub since: i64,
     /// Whether any batch was staged.
     pub staged: bool,
     /// The last batch, never staged.
     pub rest: &'a [Link],
-    /// This refresh's mark on the holds of held links (`release_holds` lets go of older ones).
-    pub since: i64,
 }
 
 /// Records links a document reports. A link seen again takes the new version and flags; an

@@ -149,7 +149,7 @@ impl Db {
         if let Some(l) = &links {
             let hold = Some((m.key, l.since));
             if l.staged {
-                promote_staged(&tx, m.ecosystem, l.fill, hold)?;
+                promote_staged(&tx, m.ecosystem, l.since, hold)?;
             }
             insert_links(&tx, m.ecosystem, l.rest, hold)?;
         }

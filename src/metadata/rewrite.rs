@@ -45,10 +45,9 @@ impl Links<'_> {
     /// What `Db::record_document` records, once the document is sound.
     pub(super) fn commit(&self) -> db::DocumentLinks<'_> {
         db::DocumentLinks {
-            fill: self.since,
+            since: self.since,
             staged: self.staged,
             rest: &self.batch,
-            since: self.since,
         }
     }
 
